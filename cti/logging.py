@@ -1,0 +1,53 @@
+"""structlog configuration for the server.
+
+Two renderers: ``console`` (coloured key=value, for a person at a terminal) and ``json``
+(one object per line, for log shippers). Event names are fixed dotted strings
+(``<package>.<noun>.<past-verb>``); details go in keys, never in the text.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+import structlog
+
+LogFormat = Literal["console", "json"]
+
+_REDACTED_KEYS = frozenset({"authorization", "proxy_authorization", "password", "secret", "token"})
+
+
+def _redact(
+    _logger: object, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """Never let credentials reach a log line, whatever a caller passes in."""
+    for key in list(event_dict):
+        if key.lower() in _REDACTED_KEYS:
+            event_dict[key] = "***"
+    return event_dict
+
+
+def configure_logging(level: str = "info", fmt: LogFormat = "console") -> None:
+    """Configure structlog (and the stdlib root logger it feeds) once per process."""
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    renderer: structlog.types.Processor
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
