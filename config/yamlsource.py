@@ -52,7 +52,7 @@ def _walk(
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=True)
             if isinstance(key, list | dict):
                 raise ConfigFileError([Problem(file, key_node.start_mark.line + 1, "mapping key must be a scalar")])
             if key in out:
@@ -70,7 +70,7 @@ def _walk(
             lines[child] = item.start_mark.line + 1
             items.append(_walk(item, child, lines, file, loader))
         return items
-    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return loader.construct_object(node, deep=True)
 
 
 def load_text(text: str, file: str = "<string>") -> Located:

@@ -1,0 +1,297 @@
+"""Typed SIP header values: Via, CSeq, name-addr (From/To/Contact/Route), parameter lists.
+
+RFC 3261 §20 (header fields), §25.1 (grammar), §7.3.1 (comma-separated lists) and
+RFC 3581 (``rport``). Parsing is forgiving about white space and case, strict about
+structure: anything malformed raises :class:`RemoteSipError` with status_hint 400.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from sip.errors import RemoteSipError
+from sip.uri import Params, SipUri, Uri, parse_uri
+
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
+
+
+def _bad(what: str, text: str) -> RemoteSipError:
+    return RemoteSipError(f"bad {what}: {text[:80]!r}", status_hint=400)
+
+
+def split_list(value: str) -> list[str]:
+    """Split a comma-separated header value, honouring quotes and ``<...>`` (RFC 3261 §7.3.1)."""
+    items: list[str] = []
+    depth_angle = False
+    in_quote = False
+    escaped = False
+    start = 0
+    for index, char in enumerate(value):
+        if in_quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_quote = False
+        elif char == '"':
+            in_quote = True
+        elif char == "<":
+            depth_angle = True
+        elif char == ">":
+            depth_angle = False
+        elif char == "," and not depth_angle:
+            items.append(value[start:index].strip())
+            start = index + 1
+    items.append(value[start:].strip())
+    return [item for item in items if item]
+
+
+def parse_params(text: str, what: str) -> Params:
+    """Parse ``;name=value;flag`` header parameters (values may be quoted strings)."""
+    out: list[tuple[str, str | None]] = []
+    if not text.strip():
+        return ()
+    if not text.lstrip().startswith(";"):
+        raise _bad(what, text)
+    for raw in _split_semicolons(text.lstrip()[1:]):
+        name, sep, value = raw.partition("=")
+        name = name.strip().lower()
+        if not name or not _TOKEN_RE.match(name):
+            raise _bad(what, text)
+        if any(key == name for key, _ in out):
+            raise _bad(what + " (repeated parameter)", text)
+        value = value.strip()
+        if sep and value.startswith('"'):
+            if len(value) < 2 or not value.endswith('"'):
+                raise _bad(what, text)
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        elif sep and not value and name != "rport":
+            raise _bad(what, text)
+        out.append((name, value if sep else None))
+    return tuple(out)
+
+
+def _split_semicolons(text: str) -> list[str]:
+    parts: list[str] = []
+    in_quote = False
+    current: list[str] = []
+    escaped = False
+    for char in text:
+        if in_quote:
+            current.append(char)
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_quote = False
+        elif char == '"':
+            in_quote = True
+            current.append(char)
+        elif char == ";":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if in_quote:
+        raise _bad("parameters (unclosed quote)", text)
+    parts.append("".join(current))
+    return parts
+
+
+def format_params(params: Params) -> str:
+    out = []
+    for key, value in params:
+        if value is None:
+            out.append(f";{key}")
+        elif value == "" or _TOKEN_RE.match(value) or re.fullmatch(r"[\w.:\[\]\-]+", value):
+            out.append(f";{key}={value}")
+        else:
+            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+            out.append(f';{key}="{escaped}"')
+    return "".join(out)
+
+
+def _param(params: Params, name: str) -> str | None:
+    for key, value in params:
+        if key == name:
+            return "" if value is None else value
+    return None
+
+
+def _with_param(params: Params, name: str, value: str | None) -> Params:
+    kept = [(k, v) for k, v in params if k != name]
+    found = any(k == name for k, _ in params)
+    if not found:
+        kept.append((name, value))
+        return tuple(kept)
+    return tuple((k, value if k == name else v) for k, v in params)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Via:
+    """One Via value: ``SIP/2.0/UDP host:port;branch=z9hG4bK...;rport`` (RFC 3261 §20.42)."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: Params = ()
+
+    @property
+    def branch(self) -> str | None:
+        return _param(self.params, "branch")
+
+    @property
+    def received(self) -> str | None:
+        return _param(self.params, "received")
+
+    @property
+    def rport(self) -> str | None:
+        """``''`` when the client asked for rport (RFC 3581 §3), the port once filled in, else None."""
+        return _param(self.params, "rport")
+
+    def with_param(self, name: str, value: str | None) -> Via:
+        return replace(self, params=_with_param(self.params, name, value))
+
+    def __str__(self) -> str:
+        hostport = self.host if self.port is None else f"{self.host}:{self.port}"
+        return f"SIP/2.0/{self.transport} {hostport}{format_params(self.params)}"
+
+    @classmethod
+    def parse(cls, text: str) -> Via:
+        """Raises: RemoteSipError (400) for a malformed Via."""
+        match = re.match(r"^\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-]+)\s+([^;]+?)\s*(;.*)?$", text, re.I | re.S)
+        if match is None:
+            raise _bad("Via", text)
+        transport, param_text = match.group(1).upper(), match.group(3) or ""
+        hostport = re.sub(r"\s*:\s*", ":", match.group(2))
+        try:
+            uri = parse_uri("sip:" + hostport)
+        except RemoteSipError as exc:
+            raise _bad("Via sent-by", text) from exc
+        if not isinstance(uri, SipUri) or uri.user is not None or uri.params or uri.headers:
+            raise _bad("Via sent-by", text)
+        return cls(transport=transport, host=uri.host, port=uri.port, params=parse_params(param_text, "Via"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CSeq:
+    """``CSeq: 4711 INVITE`` (RFC 3261 §20.16): sequence number below 2**31, and the method."""
+
+    seq: int
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.method}"
+
+    @classmethod
+    def parse(cls, text: str) -> CSeq:
+        """Raises: RemoteSipError (400) for a malformed CSeq."""
+        parts = text.split()
+        if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10 or not _TOKEN_RE.match(parts[1]):
+            raise _bad("CSeq", text)
+        seq = int(parts[0])
+        if seq >= 2**31:
+            raise _bad("CSeq (number must be below 2**31)", text)
+        return cls(seq=seq, method=parts[1])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NameAddr:
+    """From, To, Contact, Route, Record-Route values: ``"Name" <uri>;params`` or ``uri;params``."""
+
+    uri: Uri
+    display: str | None = None
+    params: Params = ()
+
+    @property
+    def tag(self) -> str | None:
+        return _param(self.params, "tag")
+
+    def param(self, name: str) -> str | None:
+        return _param(self.params, name)
+
+    def with_param(self, name: str, value: str | None) -> NameAddr:
+        return replace(self, params=_with_param(self.params, name, value))
+
+    def __str__(self) -> str:
+        if self.display:
+            escaped = self.display.replace("\\", "\\\\").replace('"', '\\"')
+            head = f'"{escaped}" <{self.uri}>'
+        else:
+            head = f"<{self.uri}>"
+        return head + format_params(self.params)
+
+    @classmethod
+    def parse(cls, text: str) -> NameAddr:
+        """Raises: RemoteSipError (400) for a malformed value."""
+        text = text.strip()
+        display: str | None = None
+        if text.startswith('"'):
+            match = re.match(r'^"((?:[^"\\]|\\.)*)"\s*(<.*)$', text, re.S)
+            if match is None:
+                raise _bad("name-addr", text)
+            display = re.sub(r"\\(.)", r"\1", match.group(1))
+            text = match.group(2)
+        elif "<" in text:
+            name, _, rest = text.partition("<")
+            display = name.strip() or None
+            text = "<" + rest
+        if text.startswith("<"):
+            end = text.find(">")
+            if end < 0:
+                raise _bad("name-addr (no '>')", text)
+            uri_text, param_text = text[1:end], text[end + 1 :]
+        else:
+            # addr-spec form: RFC 3261 §20: parameters after the URI are header parameters.
+            uri_text, semi, rest = text.partition(";")
+            param_text = semi + rest
+            if "?" in uri_text or "," in uri_text:
+                raise _bad("addr-spec (needs <> around a URI with headers or commas)", text)
+        return cls(uri=parse_uri(uri_text), display=display, params=parse_params(param_text, "name-addr"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Contact:
+    """A Contact value: a name-addr with ``expires``/``q``, or the wildcard ``*`` (RFC 3261 §20.10)."""
+
+    address: NameAddr | None  # None is the wildcard "*"
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.address is None
+
+    @property
+    def expires(self) -> int | None:
+        """Raises: RemoteSipError (400) for a non-numeric expires parameter."""
+        if self.address is None:
+            return None
+        value = self.address.param("expires")
+        if value is None:
+            return None
+        if not value.isdigit():
+            raise _bad("Contact expires", value)
+        return min(int(value), 2**32 - 1)
+
+    @property
+    def q(self) -> float | None:
+        """Raises: RemoteSipError (400) for a q outside 0..1."""
+        if self.address is None:
+            return None
+        value = self.address.param("q")
+        if value is None:
+            return None
+        if not re.fullmatch(r"0(\.\d{0,3})?|1(\.0{0,3})?", value):
+            raise _bad("Contact q", value)
+        return float(value)
+
+    def __str__(self) -> str:
+        return "*" if self.address is None else str(self.address)
+
+    @classmethod
+    def parse(cls, text: str) -> Contact:
+        if text.strip() == "*":
+            return cls(address=None)
+        return cls(address=NameAddr.parse(text))

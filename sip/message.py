@@ -1,0 +1,471 @@
+"""SIP messages: parse and serialise requests and responses.
+
+RFC 3261 §7 (message format: start line, header folding §7.3.1, compact forms §7.3.3,
+Content-Length §18.3 and §20.14), §8.2.6 (building a response to a request), §20 and §25.
+The only place where header names are raw strings: the rest of the stack reads typed values
+(:class:`~sip.headers.Via`, :class:`~sip.headers.CSeq`, :class:`~sip.headers.NameAddr`).
+
+Strict where the RFC calls a message malformed (the error carries the status to answer with),
+tolerant where real clients differ (header case, compact forms, LWS, missing Max-Forwards,
+bare LF line ends).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sip.errors import LocalSipError, MessageTooLargeError, RemoteSipError
+from sip.headers import Contact, CSeq, NameAddr, Via, split_list
+from sip.uri import AbsoluteUri, Uri, parse_uri
+
+SIP_VERSION = "SIP/2.0"
+MAX_HEADER_BYTES = 32 * 1024
+MAX_HEADER_FIELDS = 256
+MAX_BODY_BYTES = 256 * 1024
+MAX_VIA_VALUES = 70  # as many hops as a default Max-Forwards allows
+
+COMPACT = {
+    "a": "Accept-Contact", "b": "Referred-By", "c": "Content-Type", "d": "Request-Disposition",
+    "e": "Content-Encoding", "f": "From", "i": "Call-ID", "j": "Reject-Contact", "k": "Supported",
+    "l": "Content-Length", "m": "Contact", "o": "Event", "r": "Refer-To", "s": "Subject",
+    "t": "To", "u": "Allow-Events", "v": "Via", "x": "Session-Expires", "y": "Identity",
+}
+_CANONICAL = {name.lower(): name for name in (
+    *COMPACT.values(), "Accept", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow", "Authentication-Info",
+    "Authorization", "Call-Info", "Content-Disposition", "Content-Language", "CSeq", "Date", "Error-Info", "Expires",
+    "In-Reply-To", "Max-Forwards", "Min-Expires", "MIME-Version", "Organization", "Priority", "Proxy-Authenticate",
+    "Proxy-Authorization", "Proxy-Require", "Record-Route", "Reply-To", "Require", "Retry-After", "Route", "Server",
+    "Timestamp", "Unsupported", "User-Agent", "Warning", "WWW-Authenticate", "RSeq", "RAck", "Path",
+    "P-Asserted-Identity", "Privacy", "Replaces", "Min-SE", "Subscription-State", "Diversion",
+)}
+# Headers whose values may be joined with commas (RFC 3261 §7.3.1). Not the auth headers.
+LIST_HEADERS = frozenset(n.lower() for n in (
+    "Via", "Contact", "Route", "Record-Route", "Allow", "Supported", "Require", "Proxy-Require", "Unsupported",
+    "Accept", "Accept-Encoding", "Accept-Language", "Allow-Events", "Content-Encoding", "Path", "Service-Route",
+))
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
+_STATUS_LINE_RE = re.compile(r"^SIP/(\d+)\.(\d+) (\d{3}) ?(.*)$", re.I)
+_REQUEST_LINE_RE = re.compile(r"^(\S+) (\S+) (\S+)$")
+
+REASONS = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued", 183: "Session Progress",
+    200: "OK", 202: "Accepted", 300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    406: "Not Acceptable", 407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone",
+    413: "Request Entity Too Large", 415: "Unsupported Media Type", 416: "Unsupported URI Scheme",
+    420: "Bad Extension", 421: "Extension Required", 423: "Interval Too Brief", 480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete",
+    486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here", 491: "Request Pending",
+    500: "Server Internal Error", 501: "Not Implemented", 503: "Service Unavailable", 504: "Server Time-out",
+    505: "Version Not Supported", 513: "Message Too Large", 600: "Busy Everywhere", 603: "Decline",
+    604: "Does Not Exist Anywhere", 606: "Not Acceptable",
+}
+
+
+def canonical_name(name: str) -> str:
+    """Long, conventionally capitalised form of a header name (compact forms expanded)."""
+    lower = name.lower()
+    if len(lower) == 1 and lower in COMPACT:
+        return COMPACT[lower]
+    return _CANONICAL.get(lower, name)
+
+
+class Headers:
+    """Ordered, case-insensitive multi-map of header fields, as (canonical name, raw value)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
+        self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items or ()]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._items == other._items
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+    def copy(self) -> Headers:
+        new = Headers()
+        new._items = list(self._items)
+        return new
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def get(self, name: str) -> str | None:
+        """First raw field value, or None."""
+        key = canonical_name(name).lower()
+        for item_name, value in self._items:
+            if item_name.lower() == key:
+                return value
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        """All values; comma lists are split for the headers that allow it (Via, Contact, Route...)."""
+        key = canonical_name(name).lower()
+        values = [value for item_name, value in self._items if item_name.lower() == key]
+        if key in LIST_HEADERS:
+            return [part for value in values for part in split_list(value)]
+        return values
+
+    def add(self, name: str, value: str) -> None:
+        self._items.append((canonical_name(name), value))
+
+    def prepend(self, name: str, value: str) -> None:
+        self._items.insert(0, (canonical_name(name), value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field of ``name`` with one field, at the place of the first."""
+        key = canonical_name(name).lower()
+        for index, (item_name, _) in enumerate(self._items):
+            if item_name.lower() == key:
+                self.remove(name)
+                self._items.insert(index, (canonical_name(name), value))
+                return
+        self._items.append((canonical_name(name), value))
+
+    def remove(self, name: str) -> None:
+        key = canonical_name(name).lower()
+        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+
+
+@dataclass(slots=True, eq=True)
+class _Message:
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    # Typed views of the mandatory headers. Each raises RemoteSipError if missing or malformed.
+    @property
+    def vias(self) -> list[Via]:
+        return [Via.parse(v) for v in self.headers.get_all("Via")]
+
+    @property
+    def top_via(self) -> Via:
+        first = self.headers.get_all("Via")
+        if not first:
+            raise RemoteSipError("missing Via", status_hint=400)
+        return Via.parse(first[0])
+
+    @property
+    def cseq(self) -> CSeq:
+        return CSeq.parse(self._required("CSeq"))
+
+    @property
+    def call_id(self) -> str:
+        return self._required("Call-ID").strip()
+
+    @property
+    def from_(self) -> NameAddr:
+        return NameAddr.parse(self._required("From"))
+
+    @property
+    def to(self) -> NameAddr:
+        return NameAddr.parse(self._required("To"))
+
+    @property
+    def contacts(self) -> list[Contact]:
+        return [Contact.parse(v) for v in self.headers.get_all("Contact")]
+
+    def _required(self, name: str) -> str:
+        value = self.headers.get(name)
+        if value is None:
+            raise RemoteSipError(f"missing {name}", status_hint=400)
+        return value
+
+    def _serialise(self, start_line: str) -> bytes:
+        lines = [start_line]
+        lines.extend(f"{name}: {value}" for name, value in self.headers if name != "Content-Length")
+        lines.append(f"Content-Length: {len(self.body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
+
+
+@dataclass(slots=True, eq=True)
+class Request(_Message):
+    """A SIP request. ``bytes(request)`` serialises it with a correct Content-Length."""
+
+    method: str = "OPTIONS"
+    uri: Uri = field(default_factory=lambda: parse_uri("sip:invalid"))
+
+    def __bytes__(self) -> bytes:
+        return self._serialise(f"{self.method} {self.uri} {SIP_VERSION}")
+
+    @property
+    def max_forwards(self) -> int | None:
+        """Raises: RemoteSipError (400) when not a number in 0..255."""
+        value = self.headers.get("Max-Forwards")
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.isdigit() or int(value) > 255:
+            raise RemoteSipError(f"bad Max-Forwards {value[:20]!r}", status_hint=400)
+        return int(value)
+
+
+@dataclass(slots=True, eq=True)
+class Response(_Message):
+    """A SIP response."""
+
+    status: int = 200
+    reason: str = "OK"
+
+    def __bytes__(self) -> bytes:
+        return self._serialise(f"{SIP_VERSION} {self.status} {self.reason}")
+
+
+Message = Request | Response
+
+
+def _split_head(data: bytes) -> tuple[bytes, bytes]:
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        index = data.find(sep)
+        if index >= 0:
+            return data[:index], data[index + len(sep) :]
+    return data, b""
+
+
+def _unfold(head: str) -> list[str]:
+    lines: list[str] = []
+    for line in re.split(r"\r?\n", head):
+        if line[:1] in (" ", "\t") and lines:
+            lines[-1] = lines[-1].rstrip() + " " + line.strip()
+        else:
+            lines.append(line)
+    return lines
+
+
+def parse_message(data: bytes, *, stream: bool = False) -> Message:
+    """Parse one whole SIP message (one datagram, or one frame cut by :class:`StreamFramer`).
+
+    Raises:
+        RemoteSipError: malformed; ``status_hint`` is the status to answer with (400, 416, 505,
+            513...); ``partial`` holds the headers read so far (None when nothing can be answered).
+    """
+    head_bytes, body = _split_head(data.lstrip(b"\r\n"))
+    if len(head_bytes) > MAX_HEADER_BYTES:
+        raise MessageTooLargeError("header section too large")
+    text = head_bytes.decode("utf-8", errors="replace")
+    lines = _unfold(text)
+    if not lines or not lines[0]:
+        raise RemoteSipError("empty message")
+    start = lines[0]
+    is_request = not start.upper().startswith("SIP/")
+    headers = Headers()
+    problem: RemoteSipError | None = None
+    if len(lines) - 1 > MAX_HEADER_FIELDS:
+        problem = MessageTooLargeError("too many header fields")
+    for line in lines[1 : MAX_HEADER_FIELDS + 1]:
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not _TOKEN_RE.match(name):
+            problem = problem or RemoteSipError(f"bad header line {line[:60]!r}")
+            continue
+        headers.add(name, value.strip())
+    if "\ufffd" in text or "\x00" in text:
+        problem = problem or RemoteSipError("header section is not valid UTF-8 or holds NUL")
+
+    def fail(exc: RemoteSipError) -> RemoteSipError:
+        exc.partial = headers if _answerable(headers) and is_request else None
+        exc.is_request = is_request
+        return exc
+
+    if problem is not None:
+        raise fail(problem)
+    message: Message
+    try:
+        message = _parse_start(start, headers) if is_request else _parse_status(start, headers)
+        _check(message, headers, body, stream)
+    except RemoteSipError as exc:
+        raise fail(exc) from None
+    length = _content_length(headers)
+    message.body = body if length is None else body[:length]
+    return message
+
+
+def _answerable(headers: Headers) -> bool:
+    try:
+        Via.parse(headers.get_all("Via")[0])
+    except (RemoteSipError, IndexError):
+        return False
+    return all(headers.get(name) is not None for name in ("From", "To", "Call-ID", "CSeq"))
+
+
+def _parse_start(start: str, headers: Headers) -> Request:
+    match = _REQUEST_LINE_RE.match(start)
+    if match is None:
+        raise RemoteSipError(f"bad request line {start[:80]!r}")
+    method, uri_text, version = match.groups()
+    if not _TOKEN_RE.match(method):
+        raise RemoteSipError(f"bad method {method[:20]!r}")
+    if version.upper() != SIP_VERSION:
+        status = 505 if version.upper().startswith("SIP/") else 400
+        raise RemoteSipError(f"unsupported version {version[:20]!r}", status_hint=status)
+    uri = parse_uri(uri_text)
+    if isinstance(uri, AbsoluteUri):
+        raise RemoteSipError(f"unsupported URI scheme {uri.scheme!r}", status_hint=416)
+    return Request(method=method, uri=uri, headers=headers)
+
+
+def _parse_status(start: str, headers: Headers) -> Response:
+    match = _STATUS_LINE_RE.match(start)
+    if match is None:
+        raise RemoteSipError(f"bad status line {start[:80]!r}")
+    if (match.group(1), match.group(2)) != ("2", "0"):
+        raise RemoteSipError("unsupported version", status_hint=505)
+    status = int(match.group(3))
+    if not 100 <= status <= 699:
+        raise RemoteSipError(f"bad status code {status}")
+    return Response(status=status, reason=match.group(4), headers=headers)
+
+
+def _content_length(headers: Headers) -> int | None:
+    values = {v.strip() for v in headers.get_all("Content-Length")}
+    if not values:
+        return None
+    if len(values) > 1:
+        raise RemoteSipError("conflicting Content-Length values")
+    value = values.pop()
+    if not value.isdigit() or len(value) > 9:
+        raise RemoteSipError(f"bad Content-Length {value[:20]!r}")
+    return int(value)
+
+
+def _check(message: Message, headers: Headers, body: bytes, stream: bool) -> None:
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        if headers.get(name) is None:
+            raise RemoteSipError(f"missing mandatory header {name}")
+    vias = message.vias
+    if not vias:
+        raise RemoteSipError("missing mandatory header Via")
+    if len(vias) > MAX_VIA_VALUES:
+        raise RemoteSipError(f"{len(vias)} Via values", status_hint=483)
+    cseq = message.cseq
+    message.from_  # noqa: B018 - parse for validation
+    message.to  # noqa: B018
+    if not message.call_id or any(c.isspace() for c in message.call_id):
+        raise RemoteSipError("bad Call-ID")
+    length = _content_length(headers)
+    if length is None and stream:
+        raise RemoteSipError("Content-Length is required on stream transports (RFC 3261 §18.3)")
+    if length is not None and length > MAX_BODY_BYTES:
+        raise MessageTooLargeError("body too large")
+    if length is not None and length > len(body):
+        raise RemoteSipError(f"Content-Length {length} exceeds the {len(body)} body bytes received")
+    if isinstance(message, Request):
+        if cseq.method != message.method:
+            raise RemoteSipError(f"CSeq method {cseq.method!r} does not match {message.method!r}")
+        message.max_forwards  # noqa: B018
+        message.contacts  # noqa: B018
+        if message.method != "REGISTER" and any(c.is_wildcard for c in message.contacts):
+            raise RemoteSipError(f"wildcard Contact in {message.method}")
+
+
+def response_to(
+    request: Request | Headers,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+) -> Response:
+    """Build a response per RFC 3261 §8.2.6.2: copy Via, From, To, Call-ID and CSeq; add a To tag.
+
+    ``request`` may be the ``partial`` headers of a :class:`RemoteSipError`, to answer a malformed
+    request. Raises: LocalSipError if a header needed for the response is missing.
+    """
+    source = request.headers if isinstance(request, Request) else request
+    out = Headers()
+    vias = source.get_all("Via")
+    if not vias:
+        raise LocalSipError("cannot answer a request without Via")
+    for via in vias:
+        out.add("Via", via)
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        value = source.get(name)
+        if value is None:
+            raise LocalSipError(f"cannot answer a request without {name}")
+        if name == "To" and to_tag is not None and status != 100:
+            try:
+                to = NameAddr.parse(value)
+            except RemoteSipError:
+                to = None
+            if to is not None and to.tag is None:
+                value = str(to.with_param("tag", to_tag))
+        out.add(name, value)
+    for name, value in headers or ():
+        out.add(name, value)
+    return Response(status=status, reason=reason or REASONS.get(status, "Unknown"), headers=out, body=body)
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlivePing:
+    """A CRLF CRLF keep-alive on a stream (RFC 5626 §3.5.1): answer with one CRLF."""
+
+
+class StreamFramer:
+    """Cuts a byte stream (TCP, TLS) into whole SIP messages, sans-I/O.
+
+    Memory is bounded: the header section may not exceed ``max_header_bytes`` before its
+    blank line is seen, and the body not ``max_body_bytes``. A framing error raises and the
+    connection must then be closed: the stream cannot be resynchronised (RFC 3261 §18.3).
+    """
+
+    def __init__(self, *, max_header_bytes: int = MAX_HEADER_BYTES, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self._buffer = bytearray()
+        self._max_header = max_header_bytes
+        self._max_body = max_body_bytes
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def next_frame(self) -> bytes | KeepAlivePing | None:
+        """The next whole message's bytes, a keep-alive ping, or None if more data is needed.
+
+        Raises:
+            MessageTooLargeError: header section or body over the limits.
+            RemoteSipError: a Content-Length that is not a number.
+        """
+        buf = self._buffer
+        while buf.startswith(b"\r\n"):
+            if buf.startswith(b"\r\n\r\n"):
+                del buf[:4]
+                return KeepAlivePing()
+            if len(buf) < 4 and b"\r\n\r\n".startswith(bytes(buf)):
+                return None  # maybe the first half of a ping: wait for more
+            del buf[:2]  # a pong, or a stray CRLF between messages (RFC 3261 §7.5)
+        if not buf:
+            return None
+        end = buf.find(b"\r\n\r\n", 0, self._max_header + 4)
+        if end < 0:
+            if len(buf) > self._max_header:
+                raise MessageTooLargeError("header section too large on stream")
+            return None
+        head = bytes(buf[:end])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, colon, value = line.partition(b":")
+            if colon and name.strip().lower() in (b"content-length", b"l"):
+                text = value.strip()
+                if not text.isdigit() or len(text) > 9:
+                    raise RemoteSipError("bad Content-Length on stream")
+                length = int(text)
+        if length > self._max_body:
+            raise MessageTooLargeError("body too large on stream")
+        total = end + 4 + length
+        if len(buf) < total:
+            return None
+        frame = bytes(buf[:total])
+        del buf[:total]
+        return frame

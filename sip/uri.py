@@ -1,0 +1,237 @@
+"""SIP, SIPS and tel URIs: parse, serialise, compare.
+
+Implements RFC 3261 §19.1 (SIP and SIPS URI components, §19.1.2 escaping, §19.1.4 comparison)
+and enough of RFC 3966 (tel URI) for caller numbers. Other schemes (absoluteURI in §25.1)
+are kept as opaque :class:`AbsoluteUri` values: they may appear in To/From, but a request
+to one is answered 416 by the server, not here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
+
+from sip.errors import RemoteSipError
+
+Params = tuple[tuple[str, str | None], ...]
+
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(.*)$", re.DOTALL)
+_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?\.?$|^[A-Za-z0-9]$")
+_IPV4_RE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_IPV6_RE = re.compile(r"^\[[0-9A-Fa-f:.]+\]$")
+# RFC 3261 §25.1: unreserved + user-unreserved may stand unescaped in the user part.
+_USER_SAFE = "-_.!~*'()&=+$,;?/"
+_PASSWORD_SAFE = "-_.!~*'()&=+$,"
+_PARAM_SAFE = "-_.!~*'()[]/:&+$"
+_HEADER_SAFE = "-_.!~*'()[]/?:+$"
+_FORBIDDEN = re.compile(r"[\x00-\x20\x7f<>\"]")
+
+
+def _bad(text: str, why: str) -> RemoteSipError:
+    return RemoteSipError(f"bad URI {text[:80]!r}: {why}", status_hint=400)
+
+
+def _unescape(text: str, whole: str) -> str:
+    if "%" in text and re.search(r"%(?![0-9A-Fa-f]{2})", text):
+        raise _bad(whole, "broken %-escape")
+    return unquote(text, errors="strict") if "%" in text else text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SipUri:
+    """``sip:`` or ``sips:`` URI. ``user`` and ``password`` are stored unescaped."""
+
+    scheme: str = "sip"
+    user: str | None = None
+    password: str | None = None
+    host: str
+    port: int | None = None
+    params: Params = ()
+    headers: Params = ()
+
+    def param(self, name: str) -> str | None:
+        """Value of a URI parameter (``''`` for a flag such as ``;lr``), ``None`` if absent."""
+        lname = name.lower()
+        for key, value in self.params:
+            if key == lname:
+                return "" if value is None else value
+        return None
+
+    def has_param(self, name: str) -> bool:
+        lname = name.lower()
+        return any(key == lname for key, _ in self.params)
+
+    def with_params(self, **changes: str | None) -> SipUri:
+        """Copy with parameters set (``None`` removes one)."""
+        kept = [(k, v) for k, v in self.params if k not in changes]
+        kept.extend((k, v) for k, v in changes.items() if v is not None)
+        return SipUri(
+            scheme=self.scheme, user=self.user, password=self.password, host=self.host,
+            port=self.port, params=tuple(kept), headers=self.headers,
+        )
+
+    @property
+    def hostport(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        out = [self.scheme, ":"]
+        if self.user is not None:
+            out.append(quote(self.user, safe=_USER_SAFE))
+            if self.password is not None:
+                out.append(":" + quote(self.password, safe=_PASSWORD_SAFE))
+            out.append("@")
+        out.append(self.hostport)
+        for key, value in self.params:
+            out.append(";" + quote(key, safe=_PARAM_SAFE))
+            if value is not None:
+                out.append("=" + quote(value, safe=_PARAM_SAFE))
+        if self.headers:
+            out.append("?" + "&".join(
+                quote(k, safe=_HEADER_SAFE) + "=" + quote(v or "", safe=_HEADER_SAFE) for k, v in self.headers
+            ))
+        return "".join(out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TelUri:
+    """``tel:`` URI (RFC 3966): a global (``+...``) or local number with parameters."""
+
+    number: str
+    params: Params = ()
+    scheme: str = field(default="tel", init=False)
+
+    def __str__(self) -> str:
+        extra = "".join(";" + k + ("" if v is None else "=" + v) for k, v in self.params)
+        return f"tel:{self.number}{extra}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AbsoluteUri:
+    """Any other scheme, kept verbatim."""
+
+    scheme: str
+    rest: str
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.rest}"
+
+
+Uri = SipUri | TelUri | AbsoluteUri
+
+
+def _parse_params(text: str, whole: str) -> Params:
+    out: list[tuple[str, str | None]] = []
+    seen: set[str] = set()
+    for item in text.split(";"):
+        if not item:
+            raise _bad(whole, "empty parameter")
+        name, sep, value = item.partition("=")
+        key = _unescape(name, whole).lower()
+        if not key or key in seen:
+            raise _bad(whole, f"empty or repeated parameter {key!r}")
+        seen.add(key)
+        out.append((key, _unescape(value, whole) if sep else None))
+    return tuple(out)
+
+
+def _parse_host_port(text: str, whole: str) -> tuple[str, int | None]:
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise _bad(whole, "unclosed IPv6 reference")
+        host, rest = text[: end + 1], text[end + 1 :]
+        if not _IPV6_RE.match(host):
+            raise _bad(whole, "bad IPv6 reference")
+    else:
+        host, colon, port_text = text.partition(":")
+        rest = colon + port_text
+    if not host:
+        raise _bad(whole, "missing host")
+    if not host.startswith("[") and not (_IPV4_RE.match(host) or _HOSTNAME_RE.match(host)):
+        raise _bad(whole, f"bad host {host!r}")
+    port: int | None = None
+    if rest:
+        if not rest.startswith(":") or not rest[1:].isdigit() or len(rest) > 6:
+            raise _bad(whole, "bad port")
+        port = int(rest[1:])
+        if not 0 < port < 65536:
+            raise _bad(whole, "port out of range")
+    return host.lower(), port
+
+
+def _parse_sip(scheme: str, rest: str, whole: str) -> SipUri:
+    user: str | None = None
+    password: str | None = None
+    if "@" in rest:
+        userinfo, _, rest = rest.partition("@")
+        if not userinfo:
+            raise _bad(whole, "empty user part")
+        user_text, colon, pw_text = userinfo.partition(":")
+        user = _unescape(user_text, whole)
+        password = _unescape(pw_text, whole) if colon else None
+    rest, qmark, header_text = rest.partition("?")
+    hostport, semi, param_text = rest.partition(";")
+    host, port = _parse_host_port(hostport, whole)
+    params = _parse_params(param_text, whole) if semi else ()
+    headers: Params = ()
+    if qmark:
+        pairs = []
+        for item in header_text.split("&"):
+            name, _, value = item.partition("=")
+            if not name:
+                raise _bad(whole, "empty URI header name")
+            pairs.append((_unescape(name, whole), _unescape(value, whole)))
+        headers = tuple(pairs)
+    return SipUri(scheme=scheme, user=user, password=password, host=host, port=port, params=params, headers=headers)
+
+
+def parse_uri(text: str) -> Uri:
+    """Parse a URI from a start line or a header.
+
+    Raises:
+        RemoteSipError: status_hint 400 for a malformed URI.
+    """
+    text = text.strip()
+    if not text or _FORBIDDEN.search(text):
+        raise _bad(text, "empty or has forbidden characters")
+    match = _SCHEME_RE.match(text)
+    if match is None:
+        raise _bad(text, "no scheme")
+    scheme, rest = match.group(1).lower(), match.group(2)
+    if scheme in ("sip", "sips"):
+        return _parse_sip(scheme, rest, text)
+    if scheme == "tel":
+        number, semi, param_text = rest.partition(";")
+        if not number or not re.fullmatch(r"\+?[0-9A-Fa-f*#.()\-]+", number):
+            raise _bad(text, "bad telephone number")
+        return TelUri(number=number, params=_parse_params(param_text, text) if semi else ())
+    if not rest:
+        raise _bad(text, "empty URI")
+    return AbsoluteUri(scheme=scheme, rest=rest)
+
+
+# RFC 3261 §19.1.4: "A URI omitting any component with a default value will not match a URI
+# explicitly containing that component with its default value" — and these parameters must
+# appear in both URIs to match.
+_MUST_MATCH = ("user", "ttl", "method", "maddr", "transport")
+
+
+def uri_equivalent(a: Uri, b: Uri, *, ignore_params: frozenset[str] = frozenset()) -> bool:
+    """Compare two URIs by the rules of RFC 3261 §19.1.4 (``ignore_params`` are skipped)."""
+    if isinstance(a, SipUri) and isinstance(b, SipUri):
+        if (a.scheme, a.user, a.password, a.host, a.port) != (b.scheme, b.user, b.password, b.host, b.port):
+            return False
+        pa = {k: (v or "").lower() for k, v in a.params if k not in ignore_params}
+        pb = {k: (v or "").lower() for k, v in b.params if k not in ignore_params}
+        for key in _MUST_MATCH:
+            if (key in pa or key in pb) and pa.get(key) != pb.get(key):
+                return False
+        if any(pa[k] != pb[k] for k in pa.keys() & pb.keys()):
+            return False
+        return sorted(a.headers) == sorted(b.headers)
+    if isinstance(a, TelUri) and isinstance(b, TelUri):
+        strip = str.maketrans("", "", ".-()")
+        return a.number.translate(strip).lower() == b.number.translate(strip).lower()
+    return str(a) == str(b)
