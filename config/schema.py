@@ -1,0 +1,182 @@
+"""The server configuration, typed and validated at start-up (pydantic).
+
+One YAML file (see ``config/demo.yaml``) holds the node, SIP and HTTP listeners, trunks,
+agents, queues, supervisors and where the IVR flows and prompts live. Every model refuses
+unknown keys, so a typo is an error at start, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeConfig(_Model):
+    name: str = "node1"
+    site: str = Field(default="S1", pattern=r"^[A-Za-z0-9]{1,8}$", description="site code used in recording serials")
+
+
+class LoggingConfig(_Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["console", "json"] = "console"
+    redact_caller_numbers: bool = False
+
+
+class LockoutConfig(_Model):
+    max_failures: int = Field(default=5, ge=1)
+    window_s: float = Field(default=60.0, gt=0)
+    lockout_s: float = Field(default=300.0, gt=0)
+
+
+class SipConfig(_Model):
+    bind: str = "127.0.0.1"
+    port: int = Field(default=5060, ge=0, le=65535)
+    transports: tuple[Literal["udp", "tcp"], ...] = ("udp", "tcp")
+    realm: str = "cti.local"
+    user_agent: str = "cti-server"
+    nonce_ttl_s: float = Field(default=300.0, gt=0)
+    lockout: LockoutConfig = LockoutConfig()
+    min_expires: int = Field(default=60, ge=1)
+    max_expires: int = Field(default=3600, ge=1)
+    default_expires: int = Field(default=3600, ge=1)
+    tcp_idle_timeout_s: float = Field(default=600.0, gt=0)
+
+    @field_validator("bind")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        ipaddress.ip_address(value)
+        return value
+
+    @model_validator(mode="after")
+    def _expires_order(self) -> SipConfig:
+        if not self.min_expires <= self.default_expires <= self.max_expires:
+            raise ValueError("need min_expires <= default_expires <= max_expires")
+        return self
+
+
+class MediaConfig(_Model):
+    rtp_port_min: int = Field(default=20000, ge=1024, le=65534)
+    rtp_port_max: int = Field(default=29999, ge=1025, le=65535)
+    rtp_timeout_s: float = Field(default=30.0, gt=0)
+    record_calls: bool = True
+
+    @model_validator(mode="after")
+    def _range(self) -> MediaConfig:
+        if self.rtp_port_min >= self.rtp_port_max:
+            raise ValueError("rtp_port_min must be below rtp_port_max")
+        return self
+
+
+class HttpConfig(_Model):
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class TrunkConfig(_Model):
+    name: str
+    allow: tuple[str, ...] = Field(default=(), description="source addresses or CIDR blocks")
+    username: str | None = None
+    password: str | None = None
+    numbers: dict[str, str] = Field(default_factory=dict, description="dialled number -> IVR flow name")
+
+    @field_validator("allow")
+    @classmethod
+    def _cidrs(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            ipaddress.ip_network(value, strict=False)
+        return values
+
+    @model_validator(mode="after")
+    def _some_auth(self) -> TrunkConfig:
+        if not self.allow and not (self.username and self.password):
+            raise ValueError("a trunk needs an 'allow' list, or username and password, or both")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        return self
+
+
+class AgentConfig(_Model):
+    id: str
+    name: str = ""
+    password: str = Field(min_length=4)
+    skills: dict[str, int] = Field(default_factory=dict)
+    team: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ID_RE.match(value):
+            raise ValueError("agent id may hold letters, digits and _ . - only")
+        return value
+
+    @field_validator("skills")
+    @classmethod
+    def _levels(cls, skills: dict[str, int]) -> dict[str, int]:
+        for skill, level in skills.items():
+            if not 1 <= level <= 10:
+                raise ValueError(f"skill {skill!r}: level must be 1..10")
+        return skills
+
+
+class QueueConfig(_Model):
+    name: str
+    skills: dict[str, int] = Field(default_factory=dict, description="required skill -> minimum level")
+    strategy: Literal["longest_idle", "least_calls", "best_skill", "round_robin", "random"] = "longest_idle"
+    ring_timeout_s: float = Field(default=15.0, gt=0)
+    wrap_up_s: float = Field(default=30.0, ge=0)
+    max_wait_s: float | None = Field(default=None, gt=0)
+    max_size: int | None = Field(default=None, ge=1)
+    sl_threshold_s: float = Field(default=20.0, gt=0)
+    sl_target: float = Field(default=0.8, ge=0, le=1)
+    record: bool = True
+
+
+class SupervisorConfig(_Model):
+    id: str
+    name: str = ""
+    password: str = Field(min_length=4)
+    queues: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+
+
+class ServerConfig(_Model):
+    """The whole file. Cross-references (queue names, flow names) are checked after loading."""
+
+    node: NodeConfig = NodeConfig()
+    logging: LoggingConfig = LoggingConfig()
+    sip: SipConfig = SipConfig()
+    media: MediaConfig = MediaConfig()
+    http: HttpConfig = HttpConfig()
+    data_dir: str = "./var"
+    flows_dir: str = "flows"
+    prompts_dir: str = "prompts"
+    operator_token: str | None = Field(default=None, min_length=16)
+    vip_numbers: tuple[str, ...] = ()
+    trunks: tuple[TrunkConfig, ...] = ()
+    agents: tuple[AgentConfig, ...] = ()
+    queues: tuple[QueueConfig, ...] = ()
+    supervisors: tuple[SupervisorConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> ServerConfig:
+        for what, ids in (
+            ("agent", [a.id for a in self.agents]),
+            ("queue", [q.name for q in self.queues]),
+            ("trunk", [t.name for t in self.trunks]),
+            ("supervisor", [s.id for s in self.supervisors]),
+        ):
+            seen: set[str] = set()
+            for ident in ids:
+                if ident in seen:
+                    raise ValueError(f"duplicate {what} {ident!r}")
+                seen.add(ident)
+        return self
