@@ -1,0 +1,112 @@
+"""Helpers for tests that run real processes: free ports, the server, SIPp."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "interop" / "scenarios"
+
+
+def free_port(kind: str = "both", host: str = "127.0.0.1") -> int:
+    """A port free for UDP and TCP at once (the server binds both on the same number)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port = int(tcp.getsockname()[1])
+            if kind == "tcp":
+                return port
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+def wait_for_options(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
+    """Block until the server answers an OPTIONS over UDP (readiness probe)."""
+    deadline = time.monotonic() + timeout
+    n = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        sock.settimeout(0.2)
+        local = sock.getsockname()[1]
+        while time.monotonic() < deadline:
+            n += 1
+            sock.sendto(options_request(host, port, local, f"probe-{n}").encode(), (host, port))
+            try:
+                data = sock.recv(65535)
+            except TimeoutError:
+                continue
+            if data.startswith(b"SIP/2.0 200"):
+                return
+    raise TimeoutError(f"server on port {port} did not answer OPTIONS")
+
+
+def options_request(host: str, port: int, local_port: int, call_id: str, cseq: int = 1) -> str:
+    return (
+        f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {host}:{local_port};branch=z9hG4bK{call_id}{cseq};rport\r\n"
+        f"Max-Forwards: 70\r\nFrom: <sip:probe@{host}>;tag=p{cseq}\r\nTo: <sip:{host}:{port}>\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: {cseq} OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    )
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen[bytes]
+    sip_port: int
+    http_port: int
+    log_path: Path
+    data_dir: Path
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def run_server(tmp: Path, *extra: str, config: Path | None = None) -> Iterator[ServerProcess]:
+    """Run `cti serve` as a subprocess on free ports; stop it (and show its log on failure) after."""
+    sip_port, http_port = free_port(), free_port("tcp")
+    log_path = tmp / "server.log"
+    data_dir = tmp / "var"
+    args = [sys.executable, "-m", "cti", "serve", *(["--config", str(config)] if config else ["--demo"]),
+            "--sip-port", str(sip_port), "--http-port", str(http_port), "--data-dir", str(data_dir),
+            "--log-format", "json", *extra]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    server = ServerProcess(proc, sip_port, http_port, log_path, data_dir)
+    try:
+        wait_for_options(sip_port)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def sipp_available() -> bool:
+    return shutil.which("sipp") is not None
+
+
+def run_sipp(scenario: str, target: str, *args: str, tmp: Path, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """Run one SIPp scenario to completion (always bounded by -timeout and a process time limit)."""
+    port = free_port()
+    cmd = ["sipp", "-sf", str(SCENARIOS / scenario), target, "-i", "127.0.0.1", "-p", str(port),
+           "-timeout", f"{int(timeout)}s", "-timeout_error", "-trace_err", "-trace_msg", "-nostdin", *args]
+    return subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=timeout + 15)
