@@ -1,0 +1,167 @@
+"""Server transactions: RFC 3261 §17.2.1 (INVITE, Figure 7, with RFC 6026's Accepted state) and
+§17.2.2 (non-INVITE, Figure 8).
+
+Decisions (see docs/sip-transactions.md):
+
+* The INVITE server transaction sends 100 Trying as soon as it is created.
+* RFC 6026 Accepted state: after a 2xx the transaction lives on for Timer L (64*T1), absorbing
+  INVITE retransmissions. Over UDP it also retransmits the 2xx on the Timer G schedule until the
+  ACK arrives (the §13.3.1.4 duty of the UAS core, hosted here); if no ACK arrives before Timer L
+  it reports ``TransactionTimedOut(timer=L)`` so the TU can send BYE.
+"""
+
+from __future__ import annotations
+
+from sip.errors import LocalSipError
+from sip.events import Destination, ServerTransactionId, TransactionTimedOut
+from sip.message import Request, Response, response_to
+from sip.timers import TimerConfig, TimerId
+from sip.transaction_base import Outbox, Transaction, TransactionState
+from sip.transaction_routing import response_destination
+
+S = TransactionState
+
+
+class ServerTransaction(Transaction):
+    """Common part: the response destination and the last response sent."""
+
+    def __init__(
+        self, *, id: ServerTransactionId, request: Request, source: Destination, config: TimerConfig,
+        outbox: Outbox, state: TransactionState,
+    ) -> None:
+        super().__init__(
+            id=id, request=request, destination=response_destination(request.top_via, source), config=config,
+            outbox=outbox, state=state,
+        )
+        self.server_id = id
+        self.source = source
+        self.last_response: Response | None = None
+
+    def receive_request(self, request: Request, now: float) -> None:
+        """A retransmission of the request that created the transaction."""
+        raise NotImplementedError
+
+    def send_response(self, response: Response, now: float) -> None:
+        """Raises: LocalSipError if the state machine does not allow this response now."""
+        raise NotImplementedError
+
+    def _refuse(self, response: Response) -> LocalSipError:
+        return LocalSipError(
+            f"cannot send {response.status} in state {self.state.name} of {self.kind} transaction {self.id}"
+        )
+
+    def _transmit(self, response: Response) -> None:
+        self.last_response = response
+        self._send(response)
+
+
+class NonInviteServerTransaction(ServerTransaction):
+    """Figure 8: Trying → Proceeding → Completed → Terminated."""
+
+    kind = "nist"
+
+    def __init__(
+        self, *, id: ServerTransactionId, request: Request, source: Destination, config: TimerConfig, outbox: Outbox,
+    ) -> None:
+        super().__init__(id=id, request=request, source=source, config=config, outbox=outbox, state=S.TRYING)
+
+    def receive_request(self, request: Request, now: float) -> None:
+        # §17.2.2: "Once in the "Trying" state, any further request retransmissions are discarded."
+        # In Proceeding and Completed, the last response "MUST be passed to the transport layer".
+        if self.state in (S.PROCEEDING, S.COMPLETED) and self.last_response is not None:
+            self._send(self.last_response)
+
+    def send_response(self, response: Response, now: float) -> None:
+        if self.state not in (S.TRYING, S.PROCEEDING):
+            # §17.2.2: "Any other final responses passed by the TU to the server transaction MUST be
+            # discarded while in the "Completed" state." We refuse them loudly instead.
+            raise self._refuse(response)
+        self._transmit(response)
+        if response.status < 200:
+            self._set_state(S.PROCEEDING)
+        else:
+            self._linger(TimerId.J, self.config.timer_j(self.reliable), S.COMPLETED, now)
+
+    def _on_timer(self, timer: TimerId, now: float) -> None:
+        if timer is TimerId.J:
+            self._set_state(S.TERMINATED)
+
+
+class InviteServerTransaction(ServerTransaction):
+    """Figure 7 with RFC 6026: Proceeding → Completed → Confirmed, or Proceeding → Accepted."""
+
+    kind = "ist"
+
+    def __init__(
+        self, *, id: ServerTransactionId, request: Request, source: Destination, config: TimerConfig, outbox: Outbox,
+    ) -> None:
+        super().__init__(id=id, request=request, source=source, config=config, outbox=outbox, state=S.PROCEEDING)
+        self.acked = False
+        # §17.2.1: "the server transaction MUST generate a 100 (Trying) response unless it knows that
+        # the TU will generate a provisional or final response within 200 ms". We never know that.
+        self._transmit(response_to(request, 100))
+
+    def receive_request(self, request: Request, now: float) -> None:
+        # §17.2.1: in Proceeding "the most recent provisional response ... MUST be passed to the
+        # transport layer for retransmission"; in Completed the final response likewise.
+        # RFC 6026 §7.1: in Accepted, INVITE retransmissions are absorbed.
+        if self.state in (S.PROCEEDING, S.COMPLETED) and self.last_response is not None:
+            self._send(self.last_response)
+
+    def receive_ack(self, now: float) -> bool:
+        """An ACK matching this transaction; True when it must be passed up to the TU."""
+        if self.state is S.COMPLETED:
+            self._stop(TimerId.G, TimerId.H)
+            # §17.2.1: Timer I "T4 for unreliable transports ... zero seconds for reliable transports".
+            self._linger(TimerId.I, self.config.timer_i(self.reliable), S.CONFIRMED, now)
+            return False
+        if self.state is S.ACCEPTED:
+            self.ack_for_2xx()
+            return True  # RFC 6026 §8.7: an ACK in Accepted is passed to the TU
+        return False  # Confirmed: absorbed; Proceeding: an ACK before any final makes no sense
+
+    def ack_for_2xx(self) -> None:
+        """The dialog's ACK for our 2xx arrived: stop retransmitting the 2xx."""
+        self.acked = True
+        self._stop(TimerId.G)
+
+    def send_response(self, response: Response, now: float) -> None:
+        if self.state is S.ACCEPTED and 200 <= response.status < 300:
+            self._transmit(response)  # the TU resending its 2xx (or a second one): pass it through
+            return
+        if self.state is not S.PROCEEDING:
+            raise self._refuse(response)
+        self._transmit(response)
+        if response.status < 200:
+            return
+        self._start_retransmit(TimerId.G, now)
+        if response.status < 300:
+            # RFC 6026 §8.5: "If, while in the "Proceeding" state, the TU passes a 2xx response ... the
+            # server transaction MUST pass this response to the transport layer for transmission ... and
+            # the state machine MUST enter the "Accepted" state" with Timer L = 64*T1.
+            self._set_state(S.ACCEPTED)
+            self._start(TimerId.L, self.config.timeout, now)
+        else:
+            # §17.2.1: "the state machine MUST enter the "Completed" state" with Timer H = 64*T1.
+            self._set_state(S.COMPLETED)
+            self._start(TimerId.H, self.config.timeout, now)
+
+    def _on_timer(self, timer: TimerId, now: float) -> None:
+        if timer is TimerId.G and self.state in (S.COMPLETED, S.ACCEPTED) and self.last_response is not None:
+            # §17.2.1: "the response is passed to the transport layer once more for retransmission, and
+            # timer G is set to fire in MIN(2*T1, T2) seconds" (and so on, doubling up to T2).
+            self._send(self.last_response)
+            interval = min(2 * self._intervals[TimerId.G], self.config.t2)
+            self._intervals[TimerId.G] = interval
+            self._start(TimerId.G, interval, now)
+        elif timer is TimerId.H:
+            # §17.2.1: Timer H fires in Completed: "the server transaction MUST transition to the
+            # "Terminated" state, and MUST indicate to the TU that a transaction failure has occurred."
+            self._emit(TransactionTimedOut(transaction=self.id, request=self.request, timer=TimerId.H))
+            self._set_state(S.TERMINATED)
+        elif timer is TimerId.L:
+            if not self.acked:
+                self._emit(TransactionTimedOut(transaction=self.id, request=self.request, timer=TimerId.L))
+            self._set_state(S.TERMINATED)
+        elif timer is TimerId.I:
+            self._set_state(S.TERMINATED)

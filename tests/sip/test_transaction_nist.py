@@ -1,0 +1,122 @@
+"""Non-INVITE server transaction (RFC 3261 §17.2.2, Figure 8): every (state × event) pair."""
+
+from __future__ import annotations
+
+import pytest
+
+from sip.errors import LocalSipError
+from sip.events import RequestReceived, ServerTransactionId, TransactionTerminated
+from sip.timers import T1, T2, TimerId
+from sip.transaction import TransactionLayer, TransactionState
+from tests.sip.pair import TCP_FROM_UAC, UDP_FROM_UAC, answer, drain, make_request, roundtrip
+
+S = TransactionState
+
+
+def start(source=UDP_FROM_UAC, method="OPTIONS"):
+    layer = TransactionLayer()
+    request = make_request(method, transport=source.transport)
+    layer.receive_message(roundtrip(request), source, 0.0)
+    (event,) = drain(layer)
+    assert isinstance(event, RequestReceived)
+    assert event.transaction is not None
+    assert layer.messages_to_send() == []  # no 100 Trying for non-INVITE
+    return layer, request, event
+
+
+def test_new_request_creates_trying_transaction_and_passes_it_up() -> None:
+    layer, _, event = start()
+    assert event.request.method == "OPTIONS"
+    assert event.cancels is None
+    assert layer.state_of(event.transaction) is S.TRYING
+    assert layer.get_timer() is None  # no timer in Trying
+
+
+def test_trying_absorbs_retransmissions_without_answer() -> None:
+    layer, request, event = start()
+    layer.receive_message(roundtrip(request), UDP_FROM_UAC, 0.5)
+    assert drain(layer) == []
+    assert layer.messages_to_send() == []
+    assert layer.state_of(event.transaction) is S.TRYING
+
+
+def test_trying_provisional_goes_to_proceeding_and_is_resent_on_retransmission() -> None:
+    layer, request, event = start()
+    trying = answer(event.request, 100)
+    layer.send_response(trying, 0.1)
+    assert layer.messages_to_send() == [(trying, UDP_FROM_UAC)]
+    assert layer.state_of(event.transaction) is S.PROCEEDING
+    ringing = answer(event.request, 183)
+    layer.send_response(ringing, 0.2)
+    layer.messages_to_send()
+    layer.receive_message(roundtrip(request), UDP_FROM_UAC, 0.5)
+    assert layer.messages_to_send() == [(ringing, UDP_FROM_UAC)]  # the most recent provisional
+    assert drain(layer) == []
+
+
+@pytest.mark.parametrize("status", [200, 202, 302, 404, 500, 603])
+@pytest.mark.parametrize("via_proceeding", [False, True])
+def test_final_response_completes_with_timer_j_over_udp(status: int, via_proceeding: bool) -> None:
+    layer, request, event = start()
+    if via_proceeding:
+        layer.send_response(answer(event.request, 100), 0.0)
+    final = answer(event.request, status)
+    layer.send_response(final, 1.0)
+    assert layer.messages_to_send()[-1] == (final, UDP_FROM_UAC)
+    assert layer.state_of(event.transaction) is S.COMPLETED
+    assert layer.get_timer() == pytest.approx(1.0 + 64 * T1)  # Timer J
+    # Completed: retransmissions get the final response again, never the TU.
+    layer.receive_message(roundtrip(request), UDP_FROM_UAC, 2.0)
+    assert layer.messages_to_send() == [(final, UDP_FROM_UAC)]
+    assert drain(layer) == []
+    layer.handle_timer(1.0 + 64 * T1 - 0.001)
+    assert layer.state_of(event.transaction) is S.COMPLETED
+    layer.handle_timer(1.0 + 64 * T1)
+    assert layer.state_of(event.transaction) is None
+    assert drain(layer) == [TransactionTerminated(transaction=event.transaction)]
+    assert len(layer) == 0 and layer.get_timer() is None
+
+
+def test_final_over_reliable_transport_terminates_at_once_timer_j_zero() -> None:
+    layer, _, event = start(TCP_FROM_UAC)
+    final = answer(event.request, 200)
+    layer.send_response(final, 1.0)
+    # §18.2.2: over a reliable transport the response goes back on the same connection.
+    assert layer.messages_to_send() == [(final, TCP_FROM_UAC)]
+    assert len(layer) == 0
+    assert drain(layer) == [TransactionTerminated(transaction=event.transaction)]
+
+
+@pytest.mark.parametrize("status", [100, 200, 486])
+def test_completed_refuses_further_responses(status: int) -> None:
+    layer, _, event = start()
+    layer.send_response(answer(event.request, 200), 0.0)
+    with pytest.raises(LocalSipError):
+        layer.send_response(answer(event.request, status), 0.1)
+
+
+def test_terminated_retransmission_is_a_new_transaction() -> None:
+    layer, request, event = start()
+    layer.send_response(answer(event.request, 200), 0.0)
+    layer.handle_timer(64 * T1)
+    layer.receive_message(roundtrip(request), UDP_FROM_UAC, 40.0)
+    events = drain(layer)
+    assert isinstance(events[-1], RequestReceived)
+    assert events[-1].transaction != event.transaction
+
+
+def test_response_without_transaction_is_sent_statelessly_by_via() -> None:
+    layer = TransactionLayer()
+    request = roundtrip(make_request("OPTIONS", via_params=";received=198.51.100.7;rport=1234"))
+    response = answer(request, 200)
+    layer.send_response(response, 0.0)
+    ((sent, dest),) = layer.messages_to_send()
+    assert sent is response
+    assert dest.addr == ("198.51.100.7", 1234)
+    assert dest.transport == "UDP"
+
+
+def test_timer_constants() -> None:
+    assert (T1, T2) == (0.5, 4.0)
+    assert TimerId.J.value == "J"
+    assert ServerTransactionId(3) == 3
