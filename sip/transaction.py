@@ -66,7 +66,8 @@ class TransactionLayer:
         self._client_keys: dict[tuple[str, str], ClientTransactionId] = {}
         self._server_index: dict[ServerTransactionId, tuple[ServerKey, ServerKey]] = {}
         self._awaiting_ack: dict[tuple[str, int], ServerTransactionId] = {}
-        self._pending_cancels: dict[ClientTransactionId, ClientTransactionId] = {}
+        self._pending_cancels: dict[ClientTransactionId, ClientTransactionId] = {}  # held until a 1xx
+        self._cancels: dict[ClientTransactionId, ClientTransactionId] = {}  # INVITE → its CANCEL
         self._heap: list[tuple[float, int]] = []
         self._scheduled: dict[int, float] = {}
 
@@ -142,15 +143,16 @@ class TransactionLayer:
         tx = self._clients.get(transaction)
         if not isinstance(tx, InviteClientTransaction):
             raise LocalSipError(f"no INVITE client transaction {transaction} to cancel")
-        if transaction in self._pending_cancels:
-            return self._pending_cancels[transaction]
+        if transaction in self._cancels:
+            return self._cancels[transaction]
         cancel_id = ClientTransactionId(next(self._ids))
         if tx.state is S.CALLING:
             self._pending_cancels[transaction] = cancel_id
-            return cancel_id
-        if tx.state is not S.PROCEEDING:
+        elif tx.state is S.PROCEEDING:
+            self._send_cancel(tx, cancel_id, now)
+        else:
             return None  # "If the original request has generated a final response, the CANCEL SHOULD NOT be sent"
-        self._send_cancel(tx, cancel_id, now)
+        self._cancels[transaction] = cancel_id
         return cancel_id
 
     def handle_timer(self, now: float) -> None:
@@ -367,6 +369,7 @@ class TransactionLayer:
         elif isinstance(tx, ClientTransaction):
             self._clients.pop(tx.client_id, None)
             self._client_keys.pop((tx.branch, tx.request.method), None)
+            self._cancels.pop(tx.client_id, None)
             cancel_id = self._pending_cancels.pop(tx.client_id, None)
             if cancel_id is not None:
                 self._outbox.events.append(TransactionTerminated(transaction=cancel_id))

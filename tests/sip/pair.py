@@ -32,7 +32,7 @@ def make_request(
     via_params: str = "",
     seq: int = 1,
     call_id: str = "call-1@192.0.2.1",
-    from_tag: str = "fromtag",
+    from_tag: str | None = "fromtag",
     to_tag: str | None = None,
     uri: str = "sip:bob@192.0.2.2",
     routes: tuple[str, ...] = (),
@@ -43,7 +43,7 @@ def make_request(
     branch_param = "" if branch == "" else f";branch={branch or new_branch()}"
     headers.add("Via", f"SIP/2.0/{transport} {via_host}:5060{branch_param}{via_params}")
     headers.add("Max-Forwards", "70")
-    headers.add("From", f"<sip:alice@192.0.2.1>;tag={from_tag}")
+    headers.add("From", "<sip:alice@192.0.2.1>" + ("" if from_tag is None else f";tag={from_tag}"))
     headers.add("To", "<sip:bob@192.0.2.2>" + (f";tag={to_tag}" if to_tag else ""))
     headers.add("Call-ID", call_id)
     headers.add("CSeq", f"{seq} {method}")
