@@ -71,7 +71,12 @@ def test_malformed_via_is_400(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seq", "method"),
-    [("4711 INVITE", 4711, "INVITE"), ("  0   ACK ", 0, "ACK"), ("00042\tBYE", 42, "BYE"), (f"{2**31 - 1} X", 2**31 - 1, "X")],
+    [
+        ("4711 INVITE", 4711, "INVITE"),
+        ("  0   ACK ", 0, "ACK"),
+        ("00042\tBYE", 42, "BYE"),
+        (f"{2**31 - 1} X", 2**31 - 1, "X"),
+    ],
 )
 def test_cseq(text: str, seq: int, method: str) -> None:
     cseq = CSeq.parse(text)

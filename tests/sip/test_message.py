@@ -15,7 +15,9 @@ SDP = (
 )
 
 
-def invite(*, extra: str = "", body: bytes = SDP, length: int | str | None = None, cseq: str = "314159 INVITE") -> bytes:
+def invite(
+    *, extra: str = "", body: bytes = SDP, length: int | str | None = None, cseq: str = "314159 INVITE"
+) -> bytes:
     head = (
         "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
         "Via: SIP/2.0/UDP client.atlanta.example.com:5060;branch=z9hG4bK74bf9\r\n"
