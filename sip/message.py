@@ -46,7 +46,8 @@ LIST_HEADERS = frozenset(n.lower() for n in (
     "Accept", "Accept-Encoding", "Accept-Language", "Allow-Events", "Content-Encoding", "Path", "Service-Route",
 ))
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
-_STATUS_LINE_RE = re.compile(r"^SIP/(\d+)\.(\d+) (\d{3}) ?(.*)$", re.I)
+# Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§7.2); a missing last SP is tolerated.
+_STATUS_LINE_RE = re.compile(r"^SIP/([0-9]+)\.([0-9]+) ([0-9]{3})(?: (.*))?$", re.I)
 _REQUEST_LINE_RE = re.compile(r"^(\S+) (\S+) (\S+)$")
 
 REASONS = {
@@ -322,7 +323,7 @@ def _parse_status(start: str, headers: Headers) -> Response:
     status = int(match.group(3))
     if not 100 <= status <= 699:
         raise RemoteSipError(f"bad status code {status}")
-    return Response(status=status, reason=match.group(4), headers=headers)
+    return Response(status=status, reason=match.group(4) or "", headers=headers)
 
 
 def _content_length(headers: Headers) -> int | None:

@@ -80,6 +80,8 @@ def test_response_reason_may_be_empty_or_utf8() -> None:
     base = invite().split(b"\r\n", 1)[1].replace(b"INVITE\r\n", b"INVITE\r\n", 1)
     empty = parse_message(b"SIP/2.0 200 \r\n" + base)
     assert isinstance(empty, Response) and empty.reason == ""
+    no_space = parse_message(b"SIP/2.0 200\r\n" + base)
+    assert isinstance(no_space, Response) and (no_space.status, no_space.reason) == (200, "")
     utf8 = parse_message("SIP/2.0 486 Besetzt – später\r\n".encode() + base)
     assert isinstance(utf8, Response) and utf8.reason == "Besetzt – später"
 
@@ -304,6 +306,8 @@ def test_too_many_header_fields_is_513_and_answerable() -> None:
 @pytest.mark.parametrize(
     "data",
     [
+        b"SIP/2.0 1000 Way Too Big\r\n",  # once read as "100" with reason "0 Way Too Big"
+        "SIP/2.0 ２００ OK\r\n".encode(),  # fullwidth digits are not DIGIT
         b"SIP/2.0 099 Too Small\r\n",
         b"SIP/2.0 20 OK\r\n",
         b"SIP/3.0 200 OK\r\n",
