@@ -1,0 +1,387 @@
+"""The pure IVR interpreter: one :class:`Session` per call.
+
+Sans-I/O domain core (see ``style.md``): the session never reads a clock, never sleeps and
+never touches a socket. Feed it events with the current time and execute the commands it
+returns; arm one timer at :meth:`Session.get_timer` and call :meth:`Session.handle_timer`.
+``now`` is POSIX time in seconds (business hours need the wall clock).
+
+A session keeps a reference to the :class:`~ivr.flow.FlowSet` it started on, so a hot
+reload never changes a call in progress.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import structlog
+
+from ivr.conditions import evaluate
+from ivr.errors import LocalIvrError, UnknownFlowError
+from ivr.events import (
+    CallerHungUp,
+    DigitReceived,
+    Hangup,
+    HangupReason,
+    IvrCommand,
+    IvrEvent,
+    LookupCompleted,
+    LookupFailed,
+    LookupId,
+    PlayPrompt,
+    PromptFinished,
+    RaiseAlert,
+    StartLookup,
+    StopPrompt,
+    TagCall,
+)
+from ivr.flow import (
+    Branch,
+    Callback,
+    Collect,
+    Flow,
+    FlowName,
+    FlowSet,
+    Lookup,
+    Menu,
+    NodeId,
+    Play,
+    PromptName,
+    Queue,
+    Return,
+    SetVars,
+    SubFlow,
+    Tag,
+    Transfer,
+    Value,
+    Voicemail,
+)
+from ivr.flow import Hangup as HangupNode
+from ivr.lookup_map import map_result
+from ivr.record import CallRecord, InputRecord, InputResult, LookupRecord, Outcome, Tags
+from ivr.template import render
+from ivr.terminal import leave
+
+log = structlog.get_logger("ivr")
+
+DEFAULT_PROMPT_SECONDS = 30.0  # guard for a prompt whose length is unknown
+PROMPT_GUARD_MARGIN = 5.0  # a PromptFinished later than length + margin is presumed lost
+LOOKUP_GRACE = 1.0  # the runner enforces the look-up timeout; this is the core's back-stop
+MAX_STEPS = 10_000  # back-stop for flows built in code without the validator
+
+
+class SessionState(Enum):
+    IDLE = "idle"
+    PLAYING = "playing"  # non-interruptible prompt
+    PROMPTING = "prompting"  # menu/collect prompt, a digit barges in
+    WAITING_INPUT = "waiting_input"
+    LOOKING_UP = "looking_up"
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Frame:
+    flow: Flow
+    return_to: NodeId | None  # node of the calling flow to continue at after ``return``
+
+
+class Session:
+    """Runs one flow for one call."""
+
+    def __init__(self, flows: FlowSet, flow: str, *, caller: str, called: str = "") -> None:
+        if flow not in flows.flows:
+            raise UnknownFlowError(f"unknown flow {flow!r}")
+        self.flows = flows
+        self.flow_name = FlowName(flow)
+        self.state = SessionState.IDLE
+        self.outcome: Outcome | None = None
+        self.variables: dict[str, Value] = {"caller": caller, "called": called}
+        self._stack: list[_Frame] = [_Frame(flow=flows.flows[FlowName(flow)], return_to=None)]
+        self._node: NodeId = self._stack[0].flow.start
+        self._visits: dict[tuple[FlowName, NodeId], int] = {}
+        self._attempt = 0
+        self._digits = ""
+        self._deadline: float | None = None
+        self._lookup_id = LookupId(0)
+        self._lookup_url = ""
+        self._inputs: list[InputRecord] = []
+        self._lookups: list[LookupRecord] = []
+        self._tags = Tags()
+        self._path: list[tuple[FlowName, NodeId]] = []
+        self._started_at: float | None = None
+        self._ended_at: float | None = None
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def start(self, now: float) -> list[IvrCommand]:
+        """Enter the start node.
+
+        Raises:
+            LocalIvrError: the session was already started.
+        """
+        if self._started_at is not None:
+            raise LocalIvrError("session already started")
+        self._started_at = now
+        out: list[IvrCommand] = []
+        self._run(self._node, now, out)
+        return out
+
+    def handle(self, event: IvrEvent, now: float) -> list[IvrCommand]:
+        """Feed one event; events that do not fit the current state are ignored."""
+        out: list[IvrCommand] = []
+        if self.state is SessionState.FINISHED:
+            return out
+        match event:
+            case PromptFinished():
+                if self.state in (SessionState.PLAYING, SessionState.PROMPTING):
+                    self._prompt_done(now, out)
+            case DigitReceived(digit=digit):
+                self._digit(digit, now, out)
+            case LookupCompleted() | LookupFailed():
+                if self.state is SessionState.LOOKING_UP and event.lookup_id == self._lookup_id:
+                    self._lookup_done(event, now, out)
+            case CallerHungUp():
+                self._finish(Outcome.CALLER_HUNG_UP, now)
+            case _:
+                raise LocalIvrError(f"not an IVR event: {event!r}")
+        return out
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must next be called, or None."""
+        return self._deadline
+
+    def handle_timer(self, now: float) -> list[IvrCommand]:
+        """Act on an expired timer (early calls are harmless no-ops)."""
+        out: list[IvrCommand] = []
+        if self._deadline is None or now < self._deadline or self.state is SessionState.FINISHED:
+            return out
+        self._deadline = None
+        if self.state in (SessionState.PLAYING, SessionState.PROMPTING):
+            log.warning("ivr.prompt.timed_out", node=self._node)
+            self._prompt_done(now, out)
+        elif self.state is SessionState.WAITING_INPUT:
+            node = self._current()
+            if isinstance(node, Collect) and self._digits:
+                self._collect_done(node, now, out)
+            else:
+                self._reject(InputResult.NO_INPUT, now, out)
+        elif self.state is SessionState.LOOKING_UP:
+            self._lookup_done(LookupFailed(lookup_id=self._lookup_id, reason="timeout"), now, out)
+        return out
+
+    @property
+    def finished(self) -> bool:
+        return self.state is SessionState.FINISHED
+
+    @property
+    def record(self) -> CallRecord:
+        """A snapshot of everything kept about the call (screen pop, CDR)."""
+        return CallRecord(
+            caller=str(self.variables["caller"]),
+            called=str(self.variables["called"]),
+            flow=self.flow_name,
+            flow_version=self.flows.version,
+            variables=dict(self.variables),
+            inputs=tuple(self._inputs),
+            lookups=tuple(self._lookups),
+            tags=self._tags,
+            path=tuple(self._path),
+            outcome=self.outcome,
+            started_at=self._started_at,
+            ended_at=self._ended_at,
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _set_state(self, state: SessionState, deadline: float | None) -> None:
+        if state is not self.state:
+            log.debug("ivr.session.state_changed", old=self.state.value, new=state.value, node=self._node)
+        self.state = state
+        self._deadline = deadline
+
+    def _flow(self) -> Flow:
+        return self._stack[-1].flow
+
+    def _current(self) -> object:
+        return self._flow().nodes[self._node]
+
+    def _play(self, prompts: tuple[PromptName, ...], barge_in: bool, now: float, out: list[IvrCommand]) -> None:
+        seconds = sum(self.flows.prompt_seconds.get(p, DEFAULT_PROMPT_SECONDS) for p in prompts)
+        out.append(PlayPrompt(prompts=prompts, barge_in=barge_in))
+        state = SessionState.PROMPTING if barge_in else SessionState.PLAYING
+        self._set_state(state, now + seconds + PROMPT_GUARD_MARGIN)
+
+    def _finish(self, outcome: Outcome, now: float) -> None:
+        self.outcome = outcome
+        self._ended_at = now
+        self._set_state(SessionState.FINISHED, None)
+        log.info("ivr.session.finished", outcome=outcome.value, flow=self.flow_name, node=self._node)
+
+    def _run(self, target: NodeId, now: float, out: list[IvrCommand]) -> None:
+        """Follow automatic nodes from ``target`` until one waits or the call leaves the IVR."""
+        nxt: NodeId | None = target
+        while nxt is not None:
+            if len(self._path) >= MAX_STEPS:
+                out.append(Hangup(reason=HangupReason.STEP_LIMIT))
+                self._finish(Outcome.HUNG_UP, now)
+                return
+            self._node = nxt
+            self._path.append((self._flow().name, nxt))
+            log.debug("ivr.node.entered", flow=self._flow().name, node=nxt)
+            nxt = self._step(now, out)
+
+    def _step(self, now: float, out: list[IvrCommand]) -> NodeId | None:
+        """Execute the current node; return the next node to enter at once, or None to wait."""
+        node = self._flow().nodes[self._node]
+        match node:
+            case Play():
+                self._play(node.prompts, False, now, out)
+            case Menu() | Collect():
+                key = (self._flow().name, node.id)
+                if self._visits.get(key, 0) >= node.max_visits:
+                    return node.on_failure
+                self._visits[key] = self._visits.get(key, 0) + 1
+                self._attempt = 0
+                self._digits = ""
+                self._play(node.prompts, True, now, out)
+            case SetVars():
+                for name, value in node.values.items():
+                    self.variables[name] = render(value, self.variables) if isinstance(value, str) else value
+                return node.next
+            case Branch():
+                for case in node.cases:
+                    if evaluate(case.when, self.variables, self.flows, now):
+                        return case.goto
+                return node.default
+            case Lookup():
+                self._lookup_id = LookupId(self._lookup_id + 1)
+                self._lookup_url = render(node.url, self.variables, url=True)
+                params = {k: render(v, self.variables) for k, v in node.params.items()}
+                out.append(StartLookup(lookup_id=self._lookup_id, url=self._lookup_url, params=params,
+                                       timeout=node.timeout))
+                self._set_state(SessionState.LOOKING_UP, now + node.timeout + LOOKUP_GRACE)
+            case Tag():
+                self._tag(node, out)
+                return node.next
+            case SubFlow():
+                self._stack.append(_Frame(flow=self.flows.flows[node.flow], return_to=node.next))
+                return self._flow().start
+            case Return():
+                frame = self._stack.pop() if len(self._stack) > 1 else None
+                if frame is not None and frame.return_to is not None:
+                    return frame.return_to
+                out.append(Hangup(reason=HangupReason.FLOW_ENDED))
+                self._finish(Outcome.HUNG_UP, now)
+            case Queue() | Voicemail() | Callback() | Transfer() | HangupNode():
+                if node.prompts:
+                    self._play(node.prompts, False, now, out)
+                else:
+                    self._leave(now, out)
+        return None
+
+    def _tag(self, node: Tag, out: list[IvrCommand]) -> None:
+        old = self._tags
+        self._tags = Tags(
+            vip=old.vip or node.vip,
+            priority=max(old.priority, node.priority or 0),
+            reason=node.reason if node.reason is not None else old.reason,
+            skills={**old.skills, **node.skills},
+        )
+        t = self._tags
+        out.append(TagCall(vip=t.vip, priority=t.priority, reason=t.reason, skills=t.skills))
+        if node.alert is not None:
+            message = render(node.alert, self.variables)
+            out.append(RaiseAlert(kind="vip" if node.vip else "ivr", message=message,
+                                  caller=str(self.variables["caller"])))
+
+    def _leave(self, now: float, out: list[IvrCommand]) -> None:
+        """Execute a terminal node: the call leaves the IVR."""
+        node = self._current()
+        assert isinstance(node, Queue | Voicemail | Callback | Transfer | HangupNode)
+        commands, outcome = leave(node, self._tags, self.variables)
+        out.extend(commands)
+        self._finish(outcome, now)
+
+    def _prompt_done(self, now: float, out: list[IvrCommand]) -> None:
+        node = self._current()
+        if isinstance(node, Play):
+            self._set_state(SessionState.IDLE, None)
+            self._run(node.next, now, out)
+        elif isinstance(node, Menu | Collect):
+            self._set_state(SessionState.WAITING_INPUT, now + node.timeout)
+        else:
+            self._leave(now, out)
+
+    def _digit(self, digit: str, now: float, out: list[IvrCommand]) -> None:
+        if self.state is SessionState.PROMPTING:
+            out.append(StopPrompt())
+        elif self.state is not SessionState.WAITING_INPUT:
+            return  # no type-ahead outside menus and collects
+        node = self._current()
+        if isinstance(node, Menu):
+            target = node.options.get(digit)
+            if target is None:
+                self._digits = digit
+                self._reject(InputResult.INVALID, now, out)
+                return
+            self._remember(digit, InputResult.ACCEPTED, now)
+            if node.store is not None:
+                self.variables[node.store] = digit
+            self._set_state(SessionState.IDLE, None)
+            self._run(target, now, out)
+        elif isinstance(node, Collect):
+            if digit == node.terminator:
+                self._collect_done(node, now, out)
+                return
+            self._digits += digit
+            if len(self._digits) >= node.max_length:
+                self._collect_done(node, now, out)
+            else:
+                self._set_state(SessionState.WAITING_INPUT, now + node.inter_digit_timeout)
+
+    def _collect_done(self, node: Collect, now: float, out: list[IvrCommand]) -> None:
+        digits = self._digits
+        if len(digits) < node.min_length or (node.pattern is not None and not node.pattern.fullmatch(digits)):
+            self._reject(InputResult.INVALID, now, out)
+            return
+        self._remember(digits, InputResult.ACCEPTED, now)
+        self.variables[node.variable] = digits
+        self._set_state(SessionState.IDLE, None)
+        self._run(node.next, now, out)
+
+    def _remember(self, digits: str, result: InputResult, now: float) -> None:
+        self._inputs.append(InputRecord(flow=self._flow().name, node=self._node, digits=digits, result=result, at=now))
+
+    def _reject(self, result: InputResult, now: float, out: list[IvrCommand]) -> None:
+        """Invalid or no input: replay with the matching prompts, or leave by on_failure after the retries."""
+        node = self._current()
+        assert isinstance(node, Menu | Collect)
+        self._remember(self._digits if result is InputResult.INVALID else "", result, now)
+        self._digits = ""
+        self._attempt += 1
+        if self._attempt > node.retries:
+            self._set_state(SessionState.IDLE, None)
+            self._run(node.on_failure, now, out)
+            return
+        extra = node.invalid_prompts if result is InputResult.INVALID else node.no_input_prompts
+        self._play((*extra, *node.prompts), True, now, out)
+
+    def _lookup_done(self, event: LookupCompleted | LookupFailed, now: float, out: list[IvrCommand]) -> None:
+        node = self._current()
+        assert isinstance(node, Lookup)
+        self._set_state(SessionState.IDLE, None)
+        flow, url = self._flow().name, self._lookup_url
+        if isinstance(event, LookupCompleted):
+            values, error = map_result(node.result, event.result)
+            if error is None:
+                self.variables.update(values)
+                self._lookups.append(LookupRecord(flow=flow, node=node.id, url=url, ok=True, at=now,
+                                                  result=dict(event.result)))
+                self._run(node.next, now, out)
+                return
+            reason = error
+        else:
+            reason = event.reason
+        log.info("ivr.lookup.failed", node=node.id, reason=reason)
+        self._lookups.append(LookupRecord(flow=flow, node=node.id, url=url, ok=False, at=now, reason=reason))
+        self._run(node.on_error, now, out)
