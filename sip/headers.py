@@ -190,7 +190,7 @@ class CSeq:
     def parse(cls, text: str) -> CSeq:
         """Raises: RemoteSipError (400) for a malformed CSeq."""
         parts = text.split()
-        if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10 or not _TOKEN_RE.match(parts[1]):
+        if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit()) or len(parts[0]) > 10 or not _TOKEN_RE.match(parts[1]):
             raise _bad("CSeq", text)
         seq = int(parts[0])
         if seq >= 2**31:
@@ -271,9 +271,10 @@ class Contact:
         value = self.address.param("expires")
         if value is None:
             return None
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise _bad("Contact expires", value)
-        return min(int(value), 2**32 - 1)
+        digits = value.lstrip("0")
+        return 2**32 - 1 if len(digits) > 10 else min(int(value), 2**32 - 1)
 
     @property
     def q(self) -> float | None:
@@ -283,7 +284,7 @@ class Contact:
         value = self.address.param("q")
         if value is None:
             return None
-        if not re.fullmatch(r"0(\.\d{0,3})?|1(\.0{0,3})?", value):
+        if not re.fullmatch(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?", value):
             raise _bad("Contact q", value)
         return float(value)
 

@@ -205,7 +205,7 @@ class Request(_Message):
         if value is None:
             return None
         value = value.strip()
-        if not value.isdigit() or int(value) > 255:
+        if not (value.isascii() and value.isdigit()) or len(value.lstrip("0")) > 3 or int(value) > 255:
             raise RemoteSipError(f"bad Max-Forwards {value[:20]!r}", status_hint=400)
         return int(value)
 
@@ -333,7 +333,7 @@ def _content_length(headers: Headers) -> int | None:
     if len(values) > 1:
         raise RemoteSipError("conflicting Content-Length values")
     value = values.pop()
-    if not value.isdigit() or len(value) > 9:
+    if not (value.isascii() and value.isdigit()) or len(value) > 9:
         raise RemoteSipError(f"bad Content-Length {value[:20]!r}")
     return int(value)
 

@@ -18,7 +18,7 @@ Params = tuple[tuple[str, str | None], ...]
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(.*)$", re.DOTALL)
 _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?\.?$|^[A-Za-z0-9]$")
-_IPV4_RE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_IPV4_RE = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
 _IPV6_RE = re.compile(r"^\[[0-9A-Fa-f:.]+\]$")
 # RFC 3261 §25.1: unreserved + user-unreserved may stand unescaped in the user part.
 _USER_SAFE = "-_.!~*'()&=+$,;?/"
@@ -153,7 +153,7 @@ def _parse_host_port(text: str, whole: str) -> tuple[str, int | None]:
         raise _bad(whole, f"bad host {host!r}")
     port: int | None = None
     if rest:
-        if not rest.startswith(":") or not rest[1:].isdigit() or len(rest) > 6:
+        if not rest.startswith(":") or not (rest[1:].isascii() and rest[1:].isdigit()) or len(rest) > 6:
             raise _bad(whole, "bad port")
         port = int(rest[1:])
         if not 0 < port < 65536:

@@ -52,6 +52,7 @@ def test_via_quoted_param_value() -> None:
         "SIP/3.0/UDP host;branch=z9hG4bK1",
         "SIP/2.0/UDP host:port;branch=z9hG4bK1",
         "SIP/2.0/UDP host:99999",
+        "SIP/2.0/UDP host:\u00b2",
         "SIP/2.0/UDP user@host",
         "SIP/2.0/UDP host;branch=",
         "SIP/2.0/UDP host;branch=a;branch=b",
@@ -85,7 +86,7 @@ def test_cseq(text: str, seq: int, method: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "INVITE", "1", "1 2 INVITE", "-1 INVITE", "+1 INVITE", "one INVITE", f"{2**31} INVITE", "1 INV/ITE"]
+    "text", ["", "INVITE", "1", "\u00b2 INVITE", "\u0661 INVITE", "1 2 INVITE", "-1 INVITE", "+1 INVITE", "one INVITE", f"{2**31} INVITE", "1 INV/ITE"]
 )
 def test_malformed_cseq_is_400(text: str) -> None:
     with pytest.raises(RemoteSipError) as info:
@@ -182,9 +183,13 @@ def test_contact_wildcard_expires_q() -> None:
     assert (contact.q, contact.expires) == (0.7, 3600)
     assert Contact.parse("<sip:a@b>").expires is None and Contact.parse("<sip:a@b>").q is None
     assert Contact.parse("<sip:a@b>;expires=99999999999").expires == 2**32 - 1
+    assert Contact.parse("<sip:a@b>;expires=" + "9" * 5000).expires == 2**32 - 1  # past int()'s digit limit
+    assert Contact.parse("<sip:a@b>;expires=0000000000000060").expires == 60
 
 
-@pytest.mark.parametrize("param", ["q=1.5", "q=abc", "q=0.1234", "expires=soon", "expires=-1"])
+@pytest.mark.parametrize(
+    "param", ["q=1.5", "q=abc", "q=0.1234", "q=0.\u0665", "expires=soon", "expires=-1", "expires=\u00b2"]
+)
 def test_contact_bad_q_or_expires(param: str) -> None:
     contact = Contact.parse(f"<sip:a@b>;{param}")
     with pytest.raises(RemoteSipError):

@@ -183,7 +183,7 @@ def test_stream_requires_content_length() -> None:
     assert parse_message(invite(), stream=True).body == SDP
 
 
-@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "", "99999999999999"])
+@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "", "99999999999999", "\u00b2", "\u0661\u0660"])
 def test_bad_content_length_is_400(value: str) -> None:
     with pytest.raises(RemoteSipError) as info:
         parse_message(invite(length=value))
@@ -277,6 +277,9 @@ def test_escaped_request_uri_is_unescaped() -> None:
         (lambda d: d.replace(b"INVITE sip:bob@biloxi.example.com", b"INVITE mailto:bob@biloxi.example.com"), 416),
         (lambda d: d.replace(b"CSeq: 314159 INVITE", b"CSeq: 314159 ACK"), 400),
         (lambda d: d.replace(b"Max-Forwards: 70", b"Max-Forwards: 300"), 400),
+        (lambda d: d.replace(b"Max-Forwards: 70", "Max-Forwards: \u00b2".encode()), 400),
+        (lambda d: d.replace(b"Max-Forwards: 70", "Max-Forwards: \u0667".encode()), 400),
+        (lambda d: d.replace(b"Max-Forwards: 70", b"Max-Forwards: " + b"9" * 5000), 400),  # int() limit
         (lambda d: d.replace(b"To: Bob <sip", b'To: "Bob <sip'), 400),
         (lambda d: d.replace(b"Call-ID: 384", b"Call-ID: 3 84"), 400),
         (lambda d: d.replace(b"Call-ID: 3848276298220188511@atlanta.example.com", b"Call-ID:"), 400),

@@ -157,6 +157,9 @@ def test_bad_ipv6_references(text: str) -> None:
         "sip:alice@atlanta.com:0",
         "sip:alice@atlanta.com:65536",
         "sip:alice@atlanta.com:50x",
+        "sip:alice@atlanta.com:\u00b2",  # superscript two: isdigit() but not DIGIT (leaked ValueError)
+        "sip:alice@atlanta.com:\u0665\u0660\u0666\u0660",  # Arabic-Indic digits
+        "sip:alice@\u0661.\u0661.\u0661.\u0661",
         "sip:alice@atlanta.com:",
         "sip:alice@-atlanta.com",
         "sip:alice@atl_anta.com",
