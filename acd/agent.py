@@ -1,0 +1,124 @@
+"""The agent state machine (domain spec §0, agent state stream).
+
+Transition table (voice, one call at a time)::
+
+    LOGGED_OUT ─login─► PAUSED(login) | AVAILABLE
+    AVAILABLE  ─offer─► RESERVED ─ringing─► RINGING ─answer─► ON_CALL ⇄ HELD
+                                 └────────── answer ─────────┘     │
+    RESERVED / RINGING ─caller hung up─► AVAILABLE                 │ call ended
+    RESERVED / RINGING ─no answer / reject─► PAUSED(reason) | AVAILABLE
+    ON_CALL / HELD ─call ended─► WRAP_UP | AVAILABLE ◄─end / timeout─ WRAP_UP
+    AVAILABLE / PAUSED / WRAP_UP / RESERVED / RINGING ─logout─► LOGGED_OUT
+    AVAILABLE / PAUSED / WRAP_UP ─not ready─► PAUSED(reason)
+
+Every other step raises ``IllegalTransitionError``: there is no silent no-op (setting
+AVAILABLE while AVAILABLE is refused too; changing the reason while PAUSED is a real transition
+PAUSED → PAUSED). Each accepted step returns one ``AgentStateChanged`` with the time passed in,
+which is what adherence and the agent KPIs (§1.6) are computed from. ``Agent.set_state`` is the
+only place that changes ``state`` and the only place that logs it.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+import structlog
+
+from acd.config import AgentConfig, AgentId, CallId, QueueId, SkillName
+from acd.errors import IllegalTransitionError
+from acd.events import AgentStateChanged
+
+if TYPE_CHECKING:
+    from acd.queue import Demand
+
+_log = structlog.get_logger("acd")
+
+
+class AgentState(enum.Enum):
+    """Voice agent states; ``AVAILABLE`` is "ready", ``PAUSED`` is "not ready" with a reason."""
+
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    RESERVED = "reserved"
+    RINGING = "ringing"
+    ON_CALL = "on_call"
+    HELD = "held"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+_S = AgentState
+TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
+    _S.LOGGED_OUT: frozenset({_S.AVAILABLE, _S.PAUSED}),
+    _S.AVAILABLE: frozenset({_S.RESERVED, _S.PAUSED, _S.LOGGED_OUT}),
+    _S.RESERVED: frozenset({_S.RINGING, _S.ON_CALL, _S.AVAILABLE, _S.PAUSED, _S.LOGGED_OUT}),
+    _S.RINGING: frozenset({_S.ON_CALL, _S.AVAILABLE, _S.PAUSED, _S.LOGGED_OUT}),
+    _S.ON_CALL: frozenset({_S.HELD, _S.WRAP_UP, _S.AVAILABLE}),
+    _S.HELD: frozenset({_S.ON_CALL, _S.WRAP_UP, _S.AVAILABLE}),
+    _S.WRAP_UP: frozenset({_S.AVAILABLE, _S.PAUSED, _S.LOGGED_OUT}),
+    _S.PAUSED: frozenset({_S.AVAILABLE, _S.PAUSED, _S.LOGGED_OUT}),
+}
+#: States in which the agent holds (or is being offered) a call.
+BUSY_STATES = frozenset({_S.RESERVED, _S.RINGING, _S.ON_CALL, _S.HELD})
+#: States that count as "staffed" for expected-wait estimates.
+STAFFED_STATES = frozenset({_S.AVAILABLE, _S.RESERVED, _S.RINGING, _S.ON_CALL, _S.HELD, _S.WRAP_UP})
+
+
+def check_transition(agent_id: AgentId, current: AgentState, new: AgentState) -> None:
+    """Raise ``IllegalTransitionError`` unless ``current -> new`` is in ``TRANSITIONS``.
+
+    Raises:
+        IllegalTransitionError: the table forbids the step.
+    """
+    if new not in TRANSITIONS[current]:
+        raise IllegalTransitionError(f"agent {agent_id}: {current.name} -> {new.name} is not allowed")
+
+
+class Agent:
+    """Runtime record of one agent, owned and mutated by the router only."""
+
+    __slots__ = (
+        "config", "id", "skills", "queues", "state", "reason", "since", "call_id", "ready_epoch",
+        "ready_since", "calls_today", "last_offer_seq", "demands", "pushed", "parked",
+        "wrap_up_deadline",
+    )
+
+    def __init__(self, config: AgentConfig, now: float) -> None:
+        self.config = config
+        self.id: AgentId = config.id
+        self.skills: dict[SkillName, int] = dict(config.skills)
+        self.queues: frozenset[QueueId] = config.queues
+        self.state = AgentState.LOGGED_OUT
+        self.reason: str | None = None
+        self.since = now
+        self.call_id: CallId | None = None
+        self.ready_epoch = 0
+        self.ready_since = now
+        self.calls_today = 0
+        self.last_offer_seq = 0
+        self.demands: list[Demand] = []  # every demand class this agent is eligible for
+        self.pushed: list[Demand] = []  # the classes whose ready heap holds this agent (while AVAILABLE)
+        self.parked = False  # AVAILABLE with no call found: present in the ready heaps
+        self.wrap_up_deadline: float | None = None
+
+    def set_state(
+        self, new: AgentState, now: float, *, reason: str | None = None, call_id: CallId | None = None
+    ) -> AgentStateChanged:
+        """Validate and apply one transition; return the event describing it.
+
+        Raises:
+            IllegalTransitionError: the transition table forbids ``state -> new``.
+        """
+        check_transition(self.id, self.state, new)
+        previous, previous_reason = self.state, self.reason
+        self.state = new
+        self.reason = reason if new is AgentState.PAUSED else None
+        self.since = now
+        if new is AgentState.AVAILABLE:
+            self.ready_epoch += 1
+            self.ready_since = now
+        _log.debug("acd.agent.state_changed", agent_id=self.id, previous=previous.value, state=new.value,
+                   reason=self.reason, call_id=call_id)
+        return AgentStateChanged(agent_id=self.id, previous=previous, previous_reason=previous_reason,
+                                 state=new, reason=self.reason, call_id=call_id, at=now)

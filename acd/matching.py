@@ -1,0 +1,117 @@
+"""The matching index: demand classes, and which agents are eligible for which class.
+
+Invariant kept by the router after every request and timer (work conservation): no AVAILABLE
+agent is eligible for a QUEUED call. Hence
+
+* a newly queued call only needs the best ready agent of *its* class (one heap peek);
+* a newly ready agent only needs the best call among the heads of *its* classes
+  (one peek per class the agent is eligible for — a handful, never all calls);
+* a new class (a new route set, e.g. after an escalation) finds its eligible agents through the
+  smallest candidate set: the members of the route's queue or the holders of its rarest skill.
+"""
+
+from __future__ import annotations
+
+import random
+
+from acd.agent import Agent
+from acd.config import QueueConfig, QueueId, SkillName
+from acd.queue import Call, Demand, Routes
+from acd.strategy import agent_key
+
+
+class Matcher:
+    """Demand classes plus per-queue and per-skill indexes of logged-in agents."""
+
+    __slots__ = ("_demands", "_by_queue", "_members", "_by_skill", "_rng", "_push_seq")
+
+    def __init__(self, rng: random.Random) -> None:
+        self._demands: dict[tuple[QueueId, Routes], Demand] = {}
+        self._by_queue: dict[QueueId, list[Demand]] = {}
+        self._members: dict[QueueId, set[Agent]] = {}
+        self._by_skill: dict[SkillName, set[Agent]] = {}
+        self._rng = rng
+        self._push_seq = 0
+
+    @property
+    def demand_count(self) -> int:
+        """Number of demand classes created so far."""
+        return len(self._demands)
+
+    def members(self, queue: QueueId) -> set[Agent]:
+        """Logged-in members of ``queue`` (a live view; do not mutate)."""
+        return self._members.get(queue, set())
+
+    def login(self, agent: Agent) -> None:
+        """Index a logging-in agent and compute the classes it is eligible for."""
+        for queue in agent.queues:
+            self._members.setdefault(queue, set()).add(agent)
+        for skill in agent.skills:
+            self._by_skill.setdefault(skill, set()).add(agent)
+        seen: set[int] = set()
+        agent.demands = []
+        for queue in agent.queues:
+            for demand in self._by_queue.get(queue, ()):
+                if id(demand) not in seen and demand.accepts(agent):
+                    seen.add(id(demand))
+                    agent.demands.append(demand)
+
+    def logout(self, agent: Agent) -> None:
+        """Remove a logged-out agent from the indexes."""
+        for queue in agent.queues:
+            self._members[queue].discard(agent)
+        for skill in agent.skills:
+            self._by_skill[skill].discard(agent)
+        agent.demands = []
+
+    def demand(self, home: QueueConfig, routes: Routes) -> Demand:
+        """The class for (home queue, route set), created and populated on first use."""
+        key = (home.id, routes)
+        found = self._demands.get(key)
+        if found is not None:
+            return found
+        demand = Demand(home, routes)
+        self._demands[key] = demand
+        for queue in demand.queues:
+            self._by_queue.setdefault(queue, []).append(demand)
+        eligible: set[Agent] = set()
+        for route in routes:
+            pools = [self._members.get(route.queue, set())]
+            pools += [self._by_skill.get(req.skill, set()) for req in route.requirements]
+            eligible.update(a for a in min(pools, key=len) if route.accepts(a))
+        for agent in eligible:
+            agent.demands.append(demand)
+            if agent.parked:  # AVAILABLE and waiting: it must be findable from this class too
+                self._push(agent, demand)
+        return demand
+
+    def best_call(self, agent: Agent, now: float) -> Call | None:
+        """The call an agent becoming ready should take: best rank among its classes' heads."""
+        best: Call | None = None
+        best_rank: tuple[float, float, int] | None = None
+        for demand in agent.demands:
+            call = demand.head_call()
+            if call is None:
+                continue
+            rank = call.rank(now)
+            if best_rank is None or rank < best_rank:
+                best, best_rank = call, rank
+        return best
+
+    def park(self, agent: Agent) -> None:
+        """An AVAILABLE agent found no call: make it findable from every class it may serve."""
+        agent.parked = True
+        for demand in agent.demands:
+            self._push(agent, demand)
+
+    def unpark(self, agent: Agent) -> None:
+        """The agent is no longer AVAILABLE: its heap entries are dead."""
+        for demand in agent.pushed:
+            demand.agent_left()
+        agent.pushed = []
+        agent.parked = False
+
+    def _push(self, agent: Agent, demand: Demand) -> None:
+        self._push_seq += 1
+        demand.push_agent(agent, agent_key(demand.home.strategy, agent, demand, self._rng), self._push_seq)
+        agent.pushed.append(demand)

@@ -1,0 +1,200 @@
+"""Real-time queue statistics and the service-level formulas of domain spec §1.2.
+
+* ``service_level`` implements the five ``SlFormula`` variants, the ``include_flowouts`` flag and
+  the live (Cisco-style) rule: a call still waiting beyond T adds 1 to the denominator and 0 to
+  the numerator. A zero denominator gives ``None`` (shown as "—"), never 0 or 100 %.
+* ``QueueStats`` is the per-queue tally the router updates as it goes: calls in queue (ringing
+  counts as queued, §1.3), longest wait, agents by state and by not-ready reason, and
+  answered/abandoned/flow-out counters per interval (attribution by arrival or by event, §0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import assert_never
+
+from acd.agent import AgentState
+from acd.config import Attribution, CallId, QueueConfig, QueueId, SlFormula
+
+_EWMA_ALPHA = 0.1
+_KEPT_INTERVALS = 96
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntervalCounters:
+    """Outcome counters of one interval (names follow §1: ans_T, ab_T, ab_gtT, ab_short)."""
+
+    answered: int = 0
+    abandoned: int = 0
+    flowouts: int = 0
+    answered_in_t: int = 0
+    abandoned_in_t: int = 0
+    abandoned_after_t: int = 0
+    abandoned_short: int = 0
+    answered_wait_s: float = 0.0
+
+
+class _Tally:
+    __slots__ = ("answered", "abandoned", "flowouts", "answered_in_t", "abandoned_in_t", "abandoned_after_t",
+                 "abandoned_short", "answered_wait_s")
+
+    def __init__(self) -> None:
+        self.answered = self.abandoned = self.flowouts = 0
+        self.answered_in_t = self.abandoned_in_t = self.abandoned_after_t = self.abandoned_short = 0
+        self.answered_wait_s = 0.0
+
+    def freeze(self) -> IntervalCounters:
+        return IntervalCounters(**{name: getattr(self, name) for name in self.__slots__})
+
+
+def service_level(
+    counters: IntervalCounters, formula: SlFormula, *, include_flowouts: bool = False, waiting_over_t: int = 0
+) -> float | None:
+    """Service level in [0, 1] per ``formula``; ``None`` when the denominator is 0.
+
+    ``waiting_over_t`` turns it into the live Cisco-style figure (calls still queued past T are misses).
+    """
+    c = counters
+    match formula:
+        case SlFormula.ANSWERED_ONLY:
+            num, den = c.answered_in_t, c.answered
+        case SlFormula.ABANDONS_NEGATIVE:
+            num, den = c.answered_in_t, c.answered + c.abandoned
+        case SlFormula.ABANDONS_AFTER_T_NEGATIVE:
+            num, den = c.answered_in_t, c.answered + c.abandoned_after_t
+        case SlFormula.ABANDONS_IN_T_POSITIVE:
+            num, den = c.answered_in_t + c.abandoned_in_t, c.answered + c.abandoned
+        case SlFormula.SHORT_ABANDON_POSITIVE:
+            num, den = c.answered_in_t + c.abandoned_short, c.answered + c.abandoned
+        case _:
+            assert_never(formula)
+    den += waiting_over_t + (c.flowouts if include_flowouts else 0)
+    return num / den if den else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueSnapshot:
+    """What a wallboard shows for one queue at ``at`` (§1.9)."""
+
+    queue_id: QueueId
+    at: float
+    waiting: int
+    longest_wait_s: float
+    waiting_over_t: int
+    agents_by_state: Mapping[AgentState, int]
+    paused_by_reason: Mapping[str, int]
+    interval_start: float
+    interval: IntervalCounters
+    today: IntervalCounters
+    service_level: float | None
+    live_service_level: float | None
+    today_service_level: float | None
+    asa_s: float | None
+    abandon_rate: float | None
+
+
+class QueueStats:
+    """Live tally for one queue; the router feeds it, ``snapshot`` reads it."""
+
+    __slots__ = ("config", "waiting", "agents", "paused", "_intervals", "_today", "handle_s")
+
+    def __init__(self, config: QueueConfig) -> None:
+        self.config = config
+        self.waiting: OrderedDict[CallId, float] = OrderedDict()  # enqueue order == time order
+        self.agents: Counter[AgentState] = Counter()
+        self.paused: Counter[str] = Counter()
+        self._intervals: dict[int, _Tally] = {}
+        self._today = _Tally()
+        self.handle_s = config.default_handle_s
+
+    def _tallies(self, enqueued: float, at: float) -> tuple[_Tally, _Tally]:
+        stamp = enqueued if self.config.attribution is Attribution.ARRIVAL else at
+        index = math.floor(stamp / self.config.interval_s)
+        tally = self._intervals.get(index)
+        if tally is None:
+            tally = self._intervals[index] = _Tally()
+            if len(self._intervals) > _KEPT_INTERVALS:
+                del self._intervals[min(self._intervals)]
+        return tally, self._today
+
+    def entered(self, call_id: CallId, at: float) -> None:
+        """A call joined the queue."""
+        self.waiting[call_id] = at
+
+    def answered(self, call_id: CallId, enqueued: float, at: float) -> None:
+        """The queue leg ended answered."""
+        del self.waiting[call_id]
+        wait = at - enqueued
+        for t in self._tallies(enqueued, at):
+            t.answered += 1
+            t.answered_wait_s += wait
+            if wait <= self.config.sl_threshold_s:
+                t.answered_in_t += 1
+
+    def abandoned(self, call_id: CallId, enqueued: float, at: float) -> None:
+        """The queue leg ended abandoned."""
+        del self.waiting[call_id]
+        wait = at - enqueued
+        for t in self._tallies(enqueued, at):
+            t.abandoned += 1
+            if wait <= self.config.sl_threshold_s:
+                t.abandoned_in_t += 1
+            else:
+                t.abandoned_after_t += 1
+            if wait < self.config.short_abandon_s:
+                t.abandoned_short += 1
+
+    def flowed_out(self, call_id: CallId, enqueued: float, at: float, *, queued: bool = True) -> None:
+        """The queue leg ended by an exit (max wait, overflow, queue full...)."""
+        if queued:
+            del self.waiting[call_id]
+        for t in self._tallies(enqueued, at):
+            t.flowouts += 1
+
+    def handled(self, handle_s: float) -> None:
+        """Feed the handle-time average used for expected-wait estimates."""
+        self.handle_s += _EWMA_ALPHA * (handle_s - self.handle_s)
+
+    def agent_moved(self, old: AgentState | None, old_reason: str | None, new: AgentState | None,
+                    new_reason: str | None) -> None:
+        """An agent of this queue changed state (``None``: not counted, e.g. logged out)."""
+        if old is not None:
+            self.agents[old] -= 1
+            if old is AgentState.PAUSED and old_reason is not None:
+                self.paused[old_reason] -= 1
+        if new is not None:
+            self.agents[new] += 1
+            if new is AgentState.PAUSED and new_reason is not None:
+                self.paused[new_reason] += 1
+
+    def snapshot(self, now: float) -> QueueSnapshot:
+        """Freeze the live figures at ``now``. Counting calls past T walks only those calls."""
+        cfg = self.config
+        longest = now - next(iter(self.waiting.values())) if self.waiting else 0.0
+        over = 0
+        limit = now - cfg.sl_threshold_s
+        for enqueued in self.waiting.values():
+            if enqueued >= limit:
+                break
+            over += 1
+        index = math.floor(now / cfg.interval_s)
+        interval = self._intervals.get(index, _Tally()).freeze()
+        today = self._today.freeze()
+        sl_args = {"include_flowouts": cfg.include_flowouts}
+        effective_abandons = today.abandoned - today.abandoned_short
+        offered = today.answered + effective_abandons + today.flowouts
+        return QueueSnapshot(
+            queue_id=cfg.id, at=now, waiting=len(self.waiting), longest_wait_s=longest, waiting_over_t=over,
+            agents_by_state=MappingProxyType({s: n for s, n in self.agents.items() if n}),
+            paused_by_reason=MappingProxyType({r: n for r, n in self.paused.items() if n}),
+            interval_start=index * cfg.interval_s, interval=interval, today=today,
+            service_level=service_level(interval, cfg.sl_formula, **sl_args),
+            live_service_level=service_level(interval, cfg.sl_formula, waiting_over_t=over, **sl_args),
+            today_service_level=service_level(today, cfg.sl_formula, **sl_args),
+            asa_s=today.answered_wait_s / today.answered if today.answered else None,
+            abandon_rate=effective_abandons / offered if offered else None,
+        )
