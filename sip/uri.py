@@ -25,7 +25,8 @@ _USER_SAFE = "-_.!~*'()&=+$,;?/"
 _PASSWORD_SAFE = "-_.!~*'()&=+$,"
 _PARAM_SAFE = "-_.!~*'()[]/:&+$"
 _HEADER_SAFE = "-_.!~*'()[]/?:+$"
-_FORBIDDEN = re.compile(r"[\x00-\x20\x7f<>\"]")
+# §25.1: a URI is ASCII; anything else (controls, SP, non-ASCII, <>") must be %-escaped.
+_FORBIDDEN = re.compile(r"[^\x21-\x7e]|[<>\"]")
 
 
 def _bad(text: str, why: str) -> RemoteSipError:
@@ -33,9 +34,14 @@ def _bad(text: str, why: str) -> RemoteSipError:
 
 
 def _unescape(text: str, whole: str) -> str:
-    if "%" in text and re.search(r"%(?![0-9A-Fa-f]{2})", text):
+    if "%" not in text:
+        return text
+    if re.search(r"%(?![0-9A-Fa-f]{2})", text):
         raise _bad(whole, "broken %-escape")
-    return unquote(text, errors="strict") if "%" in text else text
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError as exc:  # escaped octets that are not UTF-8: we keep text, so refuse
+        raise _bad(whole, "escaped octets are not UTF-8") from exc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -108,6 +108,16 @@ def test_escapes_are_decoded_and_reencoded() -> None:
     assert parse_uri(str(uri)) == uri
 
 
+def test_escaped_nul_and_utf8_are_legal() -> None:
+    # RFC 4475 'escnull': an escaped NUL in the user part is a valid URI.
+    uri = parse_uri("sip:null-%00-null@example.com")
+    assert isinstance(uri, SipUri) and uri.user == "null-\x00-null"
+    assert str(uri) == "sip:null-%00-null@example.com"
+    utf8 = parse_uri("sip:jos%C3%A9@example.com")
+    assert isinstance(utf8, SipUri) and utf8.user == "jos\u00e9"
+    assert str(utf8) == "sip:jos%C3%A9@example.com"
+
+
 def test_user_characters_that_need_escaping() -> None:
     uri = SipUri(user="a@b:c%d", password="p;w", host="example.com")
     assert str(uri) == "sip:a%40b%3Ac%25d:p%3Bw@example.com"
@@ -121,6 +131,10 @@ def test_user_characters_that_need_escaping() -> None:
         "sip:alice%4@atlanta.com",
         "sip:alice@atlanta.com;transport=%zz",
         "sip:alice@atlanta.com?subject=%",
+        "sip:%FF@atlanta.com",  # not UTF-8 once unescaped (leaked UnicodeDecodeError)
+        "sip:alice@atlanta.com;x=%C3%28",
+        "sip:alice@atlanta.com?h=%E2%82",
+        "tel:+1234;x=%FF",
     ],
 )
 def test_broken_escapes_are_400(text: str) -> None:
@@ -165,6 +179,9 @@ def test_bad_ipv6_references(text: str) -> None:
         "sip:alice@atl_anta.com",
         "sip:alice smith@atlanta.com",
         "sip:<alice>@atlanta.com",
+        "sip:jos\u00e9@example.com",  # raw non-ASCII must be escaped
+        "sip:alice@example.com;x=\u00e9",
+        "sip:alice\x7f@example.com",
         "sip:alice@atlanta.com;;lr",
         "sip:alice@atlanta.com;=x",
         "sip:alice@atlanta.com?=x",
