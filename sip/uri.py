@@ -109,7 +109,10 @@ class TelUri:
     scheme: str = field(default="tel", init=False)
 
     def __str__(self) -> str:
-        extra = "".join(";" + k + ("" if v is None else "=" + v) for k, v in self.params)
+        extra = "".join(
+            ";" + quote(k, safe=_PARAM_SAFE) + ("" if v is None else "=" + quote(v, safe=_PARAM_SAFE))
+            for k, v in self.params
+        )
         return f"tel:{self.number}{extra}"
 
 

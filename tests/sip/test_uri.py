@@ -221,6 +221,13 @@ def test_tel_uris() -> None:
     assert not uri_equivalent(parse_uri("tel:+12015550123"), parse_uri("tel:+12015550124"))
 
 
+def test_tel_params_are_escaped_when_serialised() -> None:
+    uri = parse_uri("tel:+1234;x=a%3Bb%20c;isub=12")
+    assert isinstance(uri, TelUri) and uri.params == (("x", "a;b c"), ("isub", "12"))
+    assert str(uri) == "tel:+1234;x=a%3Bb%20c;isub=12"  # was "tel:+1234;x=a;b c;isub=12"
+    assert parse_uri(str(uri)) == uri
+
+
 def test_other_schemes_are_opaque() -> None:
     uri = parse_uri("urn:service:sos")
     assert uri == AbsoluteUri(scheme="urn", rest="service:sos")
