@@ -20,10 +20,10 @@ from ivr.conditions import evaluate
 from ivr.errors import LocalIvrError, UnknownFlowError
 from ivr.events import (
     CallerHungUp,
+    Command,
     DigitReceived,
     Hangup,
     HangupReason,
-    IvrCommand,
     IvrEvent,
     LookupCompleted,
     LookupFailed,
@@ -113,7 +113,7 @@ class Session:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def start(self, now: float) -> list[IvrCommand]:
+    def start(self, now: float) -> list[Command]:
         """Enter the start node.
 
         Raises:
@@ -122,13 +122,13 @@ class Session:
         if self._started_at is not None:
             raise LocalIvrError("session already started")
         self._started_at = now
-        out: list[IvrCommand] = []
+        out: list[Command] = []
         self._run(self._node, now, out)
         return out
 
-    def handle(self, event: IvrEvent, now: float) -> list[IvrCommand]:
+    def handle(self, event: IvrEvent, now: float) -> list[Command]:
         """Feed one event; events that do not fit the current state are ignored."""
-        out: list[IvrCommand] = []
+        out: list[Command] = []
         if self.state is SessionState.FINISHED:
             return out
         match event:
@@ -150,9 +150,9 @@ class Session:
         """When :meth:`handle_timer` must next be called, or None."""
         return self._deadline
 
-    def handle_timer(self, now: float) -> list[IvrCommand]:
+    def handle_timer(self, now: float) -> list[Command]:
         """Act on an expired timer (early calls are harmless no-ops)."""
-        out: list[IvrCommand] = []
+        out: list[Command] = []
         if self._deadline is None or now < self._deadline or self.state is SessionState.FINISHED:
             return out
         self._deadline = None
@@ -205,7 +205,7 @@ class Session:
     def _current(self) -> object:
         return self._flow().nodes[self._node]
 
-    def _play(self, prompts: tuple[PromptName, ...], barge_in: bool, now: float, out: list[IvrCommand]) -> None:
+    def _play(self, prompts: tuple[PromptName, ...], barge_in: bool, now: float, out: list[Command]) -> None:
         seconds = sum(self.flows.prompt_seconds.get(p, DEFAULT_PROMPT_SECONDS) for p in prompts)
         out.append(PlayPrompt(prompts=prompts, barge_in=barge_in))
         state = SessionState.PROMPTING if barge_in else SessionState.PLAYING
@@ -217,7 +217,7 @@ class Session:
         self._set_state(SessionState.FINISHED, None)
         log.info("ivr.session.finished", outcome=outcome.value, flow=self.flow_name, node=self._node)
 
-    def _run(self, target: NodeId, now: float, out: list[IvrCommand]) -> None:
+    def _run(self, target: NodeId, now: float, out: list[Command]) -> None:
         """Follow automatic nodes from ``target`` until one waits or the call leaves the IVR."""
         nxt: NodeId | None = target
         while nxt is not None:
@@ -230,7 +230,7 @@ class Session:
             log.debug("ivr.node.entered", flow=self._flow().name, node=nxt)
             nxt = self._step(now, out)
 
-    def _step(self, now: float, out: list[IvrCommand]) -> NodeId | None:
+    def _step(self, now: float, out: list[Command]) -> NodeId | None:
         """Execute the current node; return the next node to enter at once, or None to wait."""
         node = self._flow().nodes[self._node]
         match node:
@@ -279,7 +279,7 @@ class Session:
                     self._leave(now, out)
         return None
 
-    def _tag(self, node: Tag, out: list[IvrCommand]) -> None:
+    def _tag(self, node: Tag, out: list[Command]) -> None:
         old = self._tags
         self._tags = Tags(
             vip=old.vip or node.vip,
@@ -294,7 +294,7 @@ class Session:
             out.append(RaiseAlert(kind="vip" if node.vip else "ivr", message=message,
                                   caller=str(self.variables["caller"])))
 
-    def _leave(self, now: float, out: list[IvrCommand]) -> None:
+    def _leave(self, now: float, out: list[Command]) -> None:
         """Execute a terminal node: the call leaves the IVR."""
         node = self._current()
         assert isinstance(node, Queue | Voicemail | Callback | Transfer | HangupNode)
@@ -302,7 +302,7 @@ class Session:
         out.extend(commands)
         self._finish(outcome, now)
 
-    def _prompt_done(self, now: float, out: list[IvrCommand]) -> None:
+    def _prompt_done(self, now: float, out: list[Command]) -> None:
         node = self._current()
         if isinstance(node, Play):
             self._set_state(SessionState.IDLE, None)
@@ -312,7 +312,7 @@ class Session:
         else:
             self._leave(now, out)
 
-    def _digit(self, digit: str, now: float, out: list[IvrCommand]) -> None:
+    def _digit(self, digit: str, now: float, out: list[Command]) -> None:
         if self.state is SessionState.PROMPTING:
             out.append(StopPrompt())
         elif self.state is not SessionState.WAITING_INPUT:
@@ -339,7 +339,7 @@ class Session:
             else:
                 self._set_state(SessionState.WAITING_INPUT, now + node.inter_digit_timeout)
 
-    def _collect_done(self, node: Collect, now: float, out: list[IvrCommand]) -> None:
+    def _collect_done(self, node: Collect, now: float, out: list[Command]) -> None:
         digits = self._digits
         if len(digits) < node.min_length or (node.pattern is not None and not node.pattern.fullmatch(digits)):
             self._reject(InputResult.INVALID, now, out)
@@ -352,7 +352,7 @@ class Session:
     def _remember(self, digits: str, result: InputResult, now: float) -> None:
         self._inputs.append(InputRecord(flow=self._flow().name, node=self._node, digits=digits, result=result, at=now))
 
-    def _reject(self, result: InputResult, now: float, out: list[IvrCommand]) -> None:
+    def _reject(self, result: InputResult, now: float, out: list[Command]) -> None:
         """Invalid or no input: replay with the matching prompts, or leave by on_failure after the retries."""
         node = self._current()
         assert isinstance(node, Menu | Collect)
@@ -366,7 +366,7 @@ class Session:
         extra = node.invalid_prompts if result is InputResult.INVALID else node.no_input_prompts
         self._play((*extra, *node.prompts), True, now, out)
 
-    def _lookup_done(self, event: LookupCompleted | LookupFailed, now: float, out: list[IvrCommand]) -> None:
+    def _lookup_done(self, event: LookupCompleted | LookupFailed, now: float, out: list[Command]) -> None:
         node = self._current()
         assert isinstance(node, Lookup)
         self._set_state(SessionState.IDLE, None)

@@ -149,3 +149,9 @@ class RequestCallback(IvrCommand):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hangup(IvrCommand):
     reason: HangupReason
+
+
+Command = (
+    PlayPrompt | StopPrompt | StartLookup | TagCall | RaiseAlert | EnqueueCall | TransferCall | RecordVoicemail
+    | RequestCallback | Hangup
+)

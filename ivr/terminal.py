@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import assert_never
 
 from ivr.events import (
+    Command,
     EnqueueCall,
     Hangup,
     HangupReason,
-    IvrCommand,
     RecordVoicemail,
     RequestCallback,
     TransferCall,
@@ -22,7 +22,7 @@ from ivr.template import render
 Terminal = Queue | Voicemail | Callback | Transfer | HangupNode
 
 
-def leave(node: Terminal, tags: Tags, variables: Mapping[str, Value]) -> tuple[list[IvrCommand], Outcome]:
+def leave(node: Terminal, tags: Tags, variables: Mapping[str, Value]) -> tuple[list[Command], Outcome]:
     """The commands that hand the call on, and the outcome to record.
 
     The queue priority is the higher of the queue node's and the tags' (a VIP tag is never
