@@ -8,6 +8,7 @@ to one is answered 416 by the server, not here.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
@@ -17,9 +18,10 @@ from sip.errors import RemoteSipError
 Params = tuple[tuple[str, str | None], ...]
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(.*)$", re.DOTALL)
-_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?\.?$|^[A-Za-z0-9]$")
+# §25.1 hostname = *( domainlabel "." ) toplabel [ "." ]; labels are alphanum with inner hyphens.
+_HOSTNAME_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?$")
 _IPV4_RE = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
-_IPV6_RE = re.compile(r"^\[[0-9A-Fa-f:.]+\]$")
+_NUMERIC_RE = re.compile(r"^[0-9.]+$")
 # RFC 3261 §25.1: unreserved + user-unreserved may stand unescaped in the user part.
 _USER_SAFE = "-_.!~*'()&=+$,;?/"
 _PASSWORD_SAFE = "-_.!~*'()&=+$,"
@@ -151,15 +153,21 @@ def _parse_host_port(text: str, whole: str) -> tuple[str, int | None]:
         if end < 0:
             raise _bad(whole, "unclosed IPv6 reference")
         host, rest = text[: end + 1], text[end + 1 :]
-        if not _IPV6_RE.match(host):
-            raise _bad(whole, "bad IPv6 reference")
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError as exc:
+            raise _bad(whole, "bad IPv6 reference") from exc
     else:
         host, colon, port_text = text.partition(":")
         rest = colon + port_text
     if not host:
         raise _bad(whole, "missing host")
-    if not host.startswith("[") and not (_IPV4_RE.match(host) or _HOSTNAME_RE.match(host)):
-        raise _bad(whole, f"bad host {host!r}")
+    if not host.startswith("["):
+        if _NUMERIC_RE.match(host):  # all digits and dots: must be a dotted-quad IPv4address
+            if not _IPV4_RE.match(host) or any(int(octet) > 255 for octet in host.split(".")):
+                raise _bad(whole, f"bad IPv4 address {host!r}")
+        elif not _HOSTNAME_RE.match(host):
+            raise _bad(whole, f"bad host {host!r}")
     port: int | None = None
     if rest:
         if not rest.startswith(":") or not (rest[1:].isascii() and rest[1:].isdigit()) or len(rest) > 6:

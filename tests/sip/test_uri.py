@@ -153,7 +153,19 @@ def test_ipv6_references() -> None:
     assert v4mapped.host == "[::ffff:192.0.2.1]"
 
 
-@pytest.mark.parametrize("text", ["sip:alice@[2001:db8::10", "sip:[2001:db8::10]x", "sip:[fe80::g]", "sip:[]"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sip:alice@[2001:db8::10",
+        "sip:[2001:db8::10]x",
+        "sip:[fe80::g]",
+        "sip:[]",
+        "sip:[:::]",  # once accepted: any run of hex digits, colons and dots passed
+        "sip:[1:2:3:4:5:6:7:8:9]",
+        "sip:[::1.2.3]",
+        "sip:[192.0.2.1]",
+    ],
+)
 def test_bad_ipv6_references(text: str) -> None:
     with pytest.raises(RemoteSipError):
         parse_uri(text)
@@ -177,6 +189,12 @@ def test_bad_ipv6_references(text: str) -> None:
         "sip:alice@atlanta.com:",
         "sip:alice@-atlanta.com",
         "sip:alice@atl_anta.com",
+        "sip:alice@atlanta..com",
+        "sip:alice@.atlanta.com",
+        "sip:alice@atlanta-.com",
+        "sip:alice@256.0.0.1",
+        "sip:alice@1.2.3",
+        "sip:alice@1.2.3.4.5",
         "sip:alice smith@atlanta.com",
         "sip:<alice>@atlanta.com",
         "sip:jos\u00e9@example.com",  # raw non-ASCII must be escaped
@@ -194,6 +212,12 @@ def test_malformed_uris_are_400(text: str) -> None:
     with pytest.raises(RemoteSipError) as info:
         parse_uri(text)
     assert info.value.status_hint == 400
+
+
+@pytest.mark.parametrize("host", ["a", "example.com.", "x-1.example.com", "1a.example", "255.255.255.255", "a--b.c"])
+def test_valid_hosts(host: str) -> None:
+    uri = parse_uri(f"sip:{host}")
+    assert isinstance(uri, SipUri) and uri.host == host
 
 
 def test_params_are_case_insensitive_names_and_keep_order() -> None:
