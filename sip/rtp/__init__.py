@@ -1,5 +1,11 @@
-"""RTP/RTCP: packets, jitter buffer, sessions (RFC 3550, RFC 4733)."""
+"""RTP/RTCP for G.711 audio: packets, RTCP and stats, jitter buffer, RFC 4733 DTMF, sessions.
 
+Sans-I/O cores (:class:`RtpSession`, :class:`JitterBuffer`, :class:`DtmfReceiver`, parsers)
+plus one asyncio adapter, :class:`RtpEndpoint` (``sip.rtp.aio``). See ``docs/media.md``.
+"""
+
+from sip.rtp.aio import RtpEndpoint
+from sip.rtp.dtmf import DtmfDigit, DtmfFrame, DtmfReceiver, TelephoneEvent, digit_frames
 from sip.rtp.errors import (
     CodecError,
     DtmfError,
@@ -9,17 +15,79 @@ from sip.rtp.errors import (
     RtpPacketError,
 )
 from sip.rtp.g711 import Codec
+from sip.rtp.jitter import JitterBuffer, PushResult, SequenceUnwrapper
 from sip.rtp.packet import RtpExtension, RtpPacket, is_rtcp
+from sip.rtp.ports import PortAllocator
+from sip.rtp.rtcp import (
+    Bye,
+    ReceiverReport,
+    ReceptionStats,
+    ReportBlock,
+    RtcpPacket,
+    SdesChunk,
+    SenderReport,
+    SourceDescription,
+    UnknownRtcp,
+    parse_compound,
+    serialize_compound,
+)
+from sip.rtp.session import (
+    Addr,
+    AudioReceived,
+    DtmfReceived,
+    PeerAddressLearned,
+    RtcpReceived,
+    RtpEvent,
+    RtpSession,
+    SessionConfig,
+    SessionStats,
+    Ssrc,
+    SsrcChanged,
+    StreamTimedOut,
+)
 
 __all__ = [
+    "Addr",
+    "AudioReceived",
+    "Bye",
     "Codec",
     "CodecError",
+    "DtmfDigit",
     "DtmfError",
+    "DtmfFrame",
+    "DtmfReceived",
+    "DtmfReceiver",
+    "JitterBuffer",
+    "PeerAddressLearned",
+    "PortAllocator",
     "PortsExhaustedError",
+    "PushResult",
+    "ReceiverReport",
+    "ReceptionStats",
+    "ReportBlock",
+    "RtcpPacket",
     "RtcpPacketError",
+    "RtcpReceived",
+    "RtpEndpoint",
     "RtpError",
+    "RtpEvent",
     "RtpExtension",
     "RtpPacket",
     "RtpPacketError",
+    "RtpSession",
+    "SdesChunk",
+    "SenderReport",
+    "SequenceUnwrapper",
+    "SessionConfig",
+    "SessionStats",
+    "SourceDescription",
+    "Ssrc",
+    "SsrcChanged",
+    "StreamTimedOut",
+    "TelephoneEvent",
+    "UnknownRtcp",
+    "digit_frames",
     "is_rtcp",
+    "parse_compound",
+    "serialize_compound",
 ]

@@ -1,0 +1,198 @@
+"""The asyncio edge of an RTP stream: sockets, ``loop.time()`` and one ``call_at`` timer.
+
+:class:`RtpEndpoint` binds an RTP socket (and an RTCP socket on ``port + 1``), feeds every
+datagram to its :class:`~sip.rtp.session.RtpSession` with ``loop.time()``, sends what the
+session produces, and keeps exactly one ``call_at`` handle on ``session.get_timer()``.
+Session events are typed dataclasses delivered to ``endpoint.events`` (an
+:class:`asyncio.Queue`) or to one injected ``on_event`` callable, never both.
+
+Ports come from a :class:`~sip.rtp.ports.PortAllocator`; a port the OS refuses is skipped
+and the next one tried; the pair goes back to the allocator on :meth:`RtpEndpoint.close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from types import TracebackType
+
+import structlog
+
+from sip.rtp.errors import PortsExhaustedError
+from sip.rtp.packet import is_rtcp
+from sip.rtp.ports import PortAllocator
+from sip.rtp.session import Addr, RtpEvent, RtpSession, SessionConfig
+
+__all__ = ["RtpEndpoint"]
+
+log = structlog.get_logger(__name__)
+_BIND_ATTEMPTS = 16
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, endpoint: RtpEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.endpoint._datagram_received(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a peer that is not listening (yet): not fatal for RTP.
+        log.debug("rtp.socket.error_received", error=str(exc))
+
+
+class RtpEndpoint:
+    """One RTP/RTCP socket pair bound to a local address, driving one :class:`RtpSession`."""
+
+    def __init__(self, session: RtpSession, *, on_event: Callable[[RtpEvent], None] | None = None) -> None:
+        self.session = session
+        self.events: asyncio.Queue[RtpEvent] = asyncio.Queue()
+        self._on_event = on_event
+        self._loop = asyncio.get_running_loop()
+        self._rtp: asyncio.DatagramTransport | None = None
+        self._rtcp: asyncio.DatagramTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._allocator: PortAllocator | None = None
+        self.local_port = 0
+        self.closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        config: SessionConfig,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allocator: PortAllocator | None = None,
+        remote: Addr | None = None,
+        rtcp: bool = True,
+        on_event: Callable[[RtpEvent], None] | None = None,
+    ) -> RtpEndpoint:
+        """Bind and start. With ``allocator``, take an even port from it (RTCP on port + 1);
+        else bind ``port`` (0 = any; then RTCP is off unless ``rtcp`` and port > 0).
+
+        Raises:
+            PortsExhaustedError: the allocator has no pair the OS lets us bind.
+            OSError: binding ``port`` failed (no allocator).
+        """
+        loop = asyncio.get_running_loop()
+        offset = time.time() - loop.time()
+        session = RtpSession(replace(config, wallclock_offset=offset), now=loop.time(), remote=remote)
+        self = cls(session, on_event=on_event)
+        if allocator is None:
+            await self._bind(host, port, rtcp and port > 0)
+        else:
+            self._allocator = allocator
+            for _ in range(_BIND_ATTEMPTS):
+                candidate = allocator.allocate()
+                try:
+                    await self._bind(host, candidate, rtcp)
+                    break
+                except OSError as exc:
+                    allocator.release(candidate)
+                    log.info("rtp.port.skipped", port=candidate, error=str(exc))
+            else:
+                raise PortsExhaustedError(f"no bindable media port after {_BIND_ATTEMPTS} attempts")
+        log.info("rtp.endpoint.opened", host=host, port=self.local_port, remote=remote)
+        self._pump()
+        return self
+
+    async def _bind(self, host: str, port: int, rtcp: bool) -> None:
+        transport, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=(host, port))
+        self._rtp = transport
+        self.local_port = int(transport.get_extra_info("sockname")[1])
+        if rtcp:
+            try:
+                self._rtcp, _ = await self._loop.create_datagram_endpoint(
+                    lambda: _Protocol(self), local_addr=(host, self.local_port + 1)
+                )
+            except OSError:
+                transport.close()
+                self._rtp = None
+                raise
+
+    @property
+    def local_address(self) -> Addr:
+        assert self._rtp is not None, "endpoint not bound"
+        host, port = self._rtp.get_extra_info("sockname")[:2]
+        return (str(host), int(port))
+
+    def _datagram_received(self, data: bytes, addr: Addr) -> None:
+        if self.closed:
+            return
+        self.session.receive_datagram(data, addr, self._loop.time())
+        self._pump()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if not self.closed:
+            self.session.handle_timer(self._loop.time())
+            self._pump()
+
+    def _pump(self) -> None:
+        """Send what is due, deliver events, re-arm the single timer."""
+        for data, addr in self.session.datagrams_to_send(self._loop.time()):
+            transport = self._rtcp if is_rtcp(data) and self._rtcp is not None else self._rtp
+            if transport is not None and not transport.is_closing():
+                transport.sendto(data, addr)
+        while (event := self.session.next_event()) is not None:
+            if self._on_event is not None:
+                self._on_event(event)
+            else:
+                self.events.put_nowait(event)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        when = self.session.get_timer()
+        if when is not None and not self.closed:
+            self._timer = self._loop.call_at(when, self._on_timer)
+
+    def send_pcm(self, pcm: bytes) -> None:
+        """Encode and send one frame of 16-bit linear PCM now.
+
+        Raises:
+            CodecError: ``pcm`` has an odd length.
+        """
+        self.session.send_pcm(pcm, self._loop.time())
+        self._pump()
+
+    def send_audio(self, payload: bytes) -> None:
+        """Send one already-encoded frame now."""
+        self.session.send_audio(payload, self._loop.time())
+        self._pump()
+
+    def send_dtmf(self, digit: str, *, duration: float = 0.1) -> None:
+        """Start sending an RFC 4733 event; the packets are paced by the timer.
+
+        Raises:
+            DtmfError: telephone-event not negotiated, or not a digit.
+        """
+        self.session.send_dtmf(digit, self._loop.time(), duration=duration)
+        self._pump()
+
+    def close(self) -> None:
+        """Send RTCP BYE, close the sockets, cancel the timer, give the ports back. Idempotent."""
+        if self.closed:
+            return
+        self.session.bye(self._loop.time())
+        self._pump()
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for transport in (self._rtp, self._rtcp):
+            if transport is not None:
+                transport.close()
+        if self._allocator is not None:
+            self._allocator.release(self.local_port)
+        log.info("rtp.endpoint.closed", port=self.local_port)
+
+    async def __aenter__(self) -> RtpEndpoint:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
