@@ -247,7 +247,9 @@ def uri_equivalent(a: Uri, b: Uri, *, ignore_params: frozenset[str] = frozenset(
                 return False
         if any(pa[k] != pb[k] for k in pa.keys() & pb.keys()):
             return False
-        return sorted(a.headers) == sorted(b.headers)
+        # "Any present header component MUST be present in both URIs and match": header names
+        # are case-insensitive (§7.3.1); values are compared exactly, as we cannot know each rule.
+        return sorted((k.lower(), v or "") for k, v in a.headers) == sorted((k.lower(), v or "") for k, v in b.headers)
     if isinstance(a, TelUri) and isinstance(b, TelUri):
         strip = str.maketrans("", "", ".-()")
         return a.number.translate(strip).lower() == b.number.translate(strip).lower()

@@ -60,6 +60,7 @@ EQUIVALENT = [
     [
         "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
         "sip:alice@atlanta.com?priority=urgent&subject=project%20x",
+        "sip:alice@atlanta.com?Subject=project%20x&PRIORITY=urgent",  # header names are case-insensitive
     ],
 ]
 # ... and pairs that are not.
