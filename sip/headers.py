@@ -14,6 +14,7 @@ from sip.errors import RemoteSipError
 from sip.uri import Params, SipUri, Uri, parse_uri
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
+_DIGITS_RE = re.compile(r"[0-9]{1,10}")
 
 
 def _bad(what: str, text: str) -> RemoteSipError:
@@ -190,7 +191,7 @@ class CSeq:
     def parse(cls, text: str) -> CSeq:
         """Raises: RemoteSipError (400) for a malformed CSeq."""
         parts = text.split()
-        if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit()) or len(parts[0]) > 10 or not _TOKEN_RE.match(parts[1]):
+        if len(parts) != 2 or not _DIGITS_RE.fullmatch(parts[0]) or not _TOKEN_RE.match(parts[1]):
             raise _bad("CSeq", text)
         seq = int(parts[0])
         if seq >= 2**31:

@@ -19,7 +19,8 @@ Params = tuple[tuple[str, str | None], ...]
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(.*)$", re.DOTALL)
 # §25.1 hostname = *( domainlabel "." ) toplabel [ "." ]; labels are alphanum with inner hyphens.
-_HOSTNAME_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+_HOSTNAME_RE = re.compile(rf"^(?:{_LABEL}\.)*{_LABEL}\.?$")
 _IPV4_RE = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
 _NUMERIC_RE = re.compile(r"^[0-9.]+$")
 # RFC 3261 §25.1: unreserved + user-unreserved may stand unescaped in the user part.

@@ -86,7 +86,9 @@ def test_cseq(text: str, seq: int, method: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "INVITE", "1", "\u00b2 INVITE", "\u0661 INVITE", "1 2 INVITE", "-1 INVITE", "+1 INVITE", "one INVITE", f"{2**31} INVITE", "1 INV/ITE"]
+    "text",
+    ["", "INVITE", "1", "\u00b2 INVITE", "\u0661 INVITE", "1 2 INVITE", "-1 INVITE", "+1 INVITE", "one INVITE"]
+    + [f"{2**31} INVITE", "00000000001 INVITE", "1 INV/ITE"],
 )
 def test_malformed_cseq_is_400(text: str) -> None:
     with pytest.raises(RemoteSipError) as info:
