@@ -44,6 +44,9 @@ class SipConfig(_Model):
     realm: str = "cti.local"
     user_agent: str = "cti-server"
     nonce_ttl_s: float = Field(default=300.0, gt=0)
+    # Order of the challenges in a 401 (RFC 8760 §2.4: most preferred first). MD5 leads by default because
+    # many phones and test tools (SIPp, pyVoIP) answer only the first challenge and know only MD5.
+    digest_algorithms: tuple[Literal["MD5", "SHA-256"], ...] = Field(default=("MD5", "SHA-256"), min_length=1)
     lockout: LockoutConfig = LockoutConfig()
     min_expires: int = Field(default=60, ge=1)
     max_expires: int = Field(default=3600, ge=1)

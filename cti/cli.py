@@ -1,10 +1,78 @@
-"""The ``cti`` command line."""
+"""The ``cti`` command line: ``cti serve``, ``cti config check`` and the operator commands.
+
+Exit codes: 0 success, 1 a failure at run time (server unreachable, command refused),
+2 bad usage or a refused configuration.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from pathlib import Path
+
 import click
+
+from config.errors import ConfigFileError
+from config.loader import check_config, demo_config_path, load_config
 
 
 @click.group()
+@click.version_option(package_name="cti-server")
 def main() -> None:
     """Contact-center CTI server and its operator tools."""
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="configuration file")
+@click.option("--demo", is_flag=True, help="run the built-in demo configuration (see README)")
+@click.option("--sip-port", type=click.IntRange(0, 65535), help="SIP port for UDP and TCP (default 5060)")
+@click.option("--http-port", type=click.IntRange(0, 65535), help="HTTP and WebSocket port (default 8080)")
+@click.option("--bind", help="address to listen on (default 127.0.0.1)")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="database and recordings")
+@click.option("--log-format", type=click.Choice(["console", "json"]), help="log renderer")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="log level")
+def serve(config_file: Path | None, demo: bool, sip_port: int | None, http_port: int | None, bind: str | None,
+          data_dir: Path | None, log_format: str | None, log_level: str | None) -> None:
+    """Start the server (SIP, media, HTTP/WebSocket) and run until SIGINT or SIGTERM."""
+    if demo == (config_file is not None):
+        raise click.UsageError("give exactly one of --config FILE or --demo")
+    path = demo_config_path() if demo else config_file
+    assert path is not None
+    try:
+        loaded = load_config(path)
+    except ConfigFileError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(2)
+    from cti.app import Overrides, run_server
+
+    overrides = Overrides(sip_port=sip_port, http_port=http_port, bind=bind,
+                          data_dir=str(data_dir) if data_dir else None, log_format=log_format, log_level=log_level)
+    try:
+        asyncio.run(run_server(loaded, overrides))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        click.echo(f"cti: cannot start: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.group("config")
+def config_group() -> None:
+    """Configuration files."""
+
+
+@config_group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def config_check(file: Path) -> None:
+    """Validate a configuration file (and the flows it names); print file:line: reason per error."""
+    from cti.app import check_everything
+
+    problems = check_config(file)
+    if not problems:
+        problems = check_everything(load_config(file))
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        sys.exit(2)
+    click.echo(f"{file}: OK")

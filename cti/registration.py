@@ -1,0 +1,146 @@
+"""REGISTER handling: digest authentication (sip.auth) in front of the registrar (sip.registrar).
+
+RFC 3261 §10.3. The address-of-record is the user part of the To URI; accounts are the
+configured agents and supervisors. An unknown user is challenged like a known one and then
+refused with 403, so the answers do not tell which accounts exist. The registrar's expiry
+timer runs on the event loop through one ``call_later`` handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+
+import structlog
+
+from config.schema import ServerConfig
+from sip.auth import AuthPolicy, AuthResult, DigestAlgorithm, DigestAuthenticator, LockoutPolicy
+from sip.errors import RemoteSipError
+from sip.events import Destination
+from sip.message import Request
+from sip.registrar import (
+    AddressOfRecord,
+    Binding,
+    BindingAdded,
+    BindingExpired,
+    BindingRefreshed,
+    BindingRemoved,
+    ContactBinding,
+    RegisterRequest,
+    Registrar,
+    RegistrarEvent,
+    RegistrarPolicy,
+)
+from sip.uri import SipUri
+
+log = structlog.get_logger(__name__)
+
+
+class RegistrationService:
+    """Authenticates REGISTERs, keeps bindings, answers with (status, extra headers)."""
+
+    def __init__(self, config: ServerConfig, *, clock: Callable[[], float] = time.time,
+                 secret: bytes | None = None) -> None:
+        sip = config.sip
+        lockout = LockoutPolicy(max_failures=sip.lockout.max_failures, window=sip.lockout.window_s,
+                                period=sip.lockout.lockout_s)
+        self.auth = DigestAuthenticator(
+            AuthPolicy(realm=sip.realm, nonce_lifetime=sip.nonce_ttl_s, source_lockout=lockout,
+                       algorithms=tuple(DigestAlgorithm.parse(name) for name in sip.digest_algorithms),
+                       user_lockout=LockoutPolicy(max_failures=sip.lockout.max_failures * 2,
+                                                  window=sip.lockout.window_s, period=sip.lockout.lockout_s)),
+            secret or secrets.token_bytes(32),
+        )
+        self.registrar = Registrar(RegistrarPolicy(default_expires=sip.default_expires, min_expires=sip.min_expires,
+                                                   max_expires=sip.max_expires))
+        self._passwords = {a.id: a.password for a in config.agents} | {s.id: s.password for s in config.supervisors}
+        self._clock = clock
+        self._timer: asyncio.TimerHandle | None = None
+
+    def lookup(self, user: str) -> list[Binding]:
+        """Current bindings of a user, best first (q, then most recent)."""
+        return self.registrar.lookup(AddressOfRecord(user), self._clock())
+
+    def handle(self, request: Request, source: Destination) -> tuple[int, list[tuple[str, str]]]:
+        """Answer one REGISTER: the status and the headers to add to the response.
+
+        Raises:
+            RemoteSipError: a malformed Contact or Expires (answered 400 by the endpoint).
+        """
+        now = self._clock()
+        to_uri = request.to.uri
+        if not isinstance(to_uri, SipUri) or not to_uri.user:
+            return 404, []
+        user = to_uri.user
+        outcome = self.auth.authenticate(
+            method="REGISTER", request_uri=str(request.uri), authorization=request.headers.get_all("Authorization"),
+            account=user, password=self._passwords.get(user), source=source.addr[0], now=now,
+        )
+        if outcome.result in (AuthResult.CHALLENGE, AuthResult.STALE):
+            return outcome.status, [("WWW-Authenticate", c) for c in outcome.challenges]
+        if outcome.result is AuthResult.LOCKED_OUT:
+            return 403, [("Warning", '399 cti "too many failed attempts; try again later"')]
+        if outcome.result is not AuthResult.ACCEPTED:
+            return outcome.status, []
+        register = RegisterRequest(
+            aor=AddressOfRecord(user), call_id=request.call_id, cseq=request.cseq.seq,
+            contacts=tuple(self._bindings(request)), wildcard=any(c.is_wildcard for c in request.contacts),
+            expires=self._expires(request), source=source.addr, transport=source.transport,
+        )
+        result = self.registrar.register(register, now)
+        self._log_events(result.events)
+        self._arm_timer()
+        headers: list[tuple[str, str]] = [("Contact", c.header_value()) for c in result.contacts]
+        if result.min_expires is not None:
+            headers.append(("Min-Expires", str(result.min_expires)))
+        if result.status == 200:
+            headers.append(("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())))
+        return result.status, headers
+
+    @staticmethod
+    def _expires(request: Request) -> int | None:
+        value = request.headers.get("Expires")
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.isdigit():
+            raise RemoteSipError(f"bad Expires {value[:20]!r}", status_hint=400)
+        return min(int(value), 2**32 - 1)
+
+    @staticmethod
+    def _bindings(request: Request) -> list[ContactBinding]:
+        out = []
+        for contact in request.contacts:
+            if contact.address is None:
+                continue
+            params = tuple((k, v) for k, v in contact.address.params if k not in ("expires", "q"))
+            out.append(ContactBinding(uri=str(contact.address.uri), expires=contact.expires, q=contact.q,
+                                      params=params))
+        return out
+
+    def _log_events(self, events: tuple[RegistrarEvent, ...] | list[RegistrarEvent]) -> None:
+        for event in events:
+            name = {BindingAdded: "sip.binding.added", BindingRefreshed: "sip.binding.refreshed",
+                    BindingRemoved: "sip.binding.removed", BindingExpired: "sip.binding.expired"}[type(event)]
+            log.info(name, aor=event.binding.aor, contact=event.binding.uri, transport=event.binding.transport)
+
+    def _arm_timer(self) -> None:
+        when = self.registrar.get_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if when is not None:
+            delay = max(0.0, when - self._clock())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._log_events(self.registrar.handle_timer(self._clock()))
+        self._arm_timer()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -1,0 +1,104 @@
+"""The server's SIP core (the "TU" of RFC 3261): what the node does with each request.
+
+Policy, in order, for a new request (RFC 3261 §8.2):
+1. ``Max-Forwards: 0`` — OPTIONS and REGISTER are answered here (we are their final target);
+   any other method would be forwarded by our B2BUA, so it gets 483 Too Many Hops (§16.3 step 2).
+2. ``Require`` with option tags we do not support: 420 Bad Extension with ``Unsupported``
+   (§8.2.2.3; never for ACK or CANCEL).
+3. Method: OPTIONS 200 (§11.2); REGISTER via digest authentication and the registrar;
+   INVITE from a trunk; CANCEL 200 + 487 for the INVITE (§9.2), 481 when nothing matches;
+   BYE outside a dialog 481; known but unhandled methods 405 with ``Allow``; unknown 501.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from config.schema import ServerConfig
+from cti.registration import RegistrationService
+from sip.events import RequestReceived, ResponseReceived, SipEvent, TransactionTerminated, TransactionTimedOut
+from sip.message import Request, Response, response_to
+
+if TYPE_CHECKING:
+    from sip.aio import SipEndpoint
+
+log = structlog.get_logger(__name__)
+
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, REFER, NOTIFY, UPDATE"
+KNOWN_METHODS = frozenset(
+    "INVITE ACK BYE CANCEL OPTIONS REGISTER PRACK SUBSCRIBE NOTIFY PUBLISH INFO REFER MESSAGE UPDATE".split()
+)
+SUPPORTED_OPTIONS: frozenset[str] = frozenset()  # option tags we implement (Require may name only these)
+
+
+class SipCore:
+    """Dispatches SIP events to registration, calls and the simple answers."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.registration = RegistrationService(config)
+        self._endpoint: SipEndpoint | None = None
+        self.server_header = config.sip.user_agent
+
+    def bind(self, endpoint: SipEndpoint) -> None:
+        self._endpoint = endpoint
+
+    @property
+    def endpoint(self) -> SipEndpoint:
+        assert self._endpoint is not None, "SipCore.bind() was not called"
+        return self._endpoint
+
+    def respond(self, request: Request, status: int, reason: str | None = None, *,
+                headers: list[tuple[str, str]] | None = None, to_tag: str | None = None) -> Response:
+        response = response_to(request, status, reason, to_tag=to_tag,
+                               headers=[*(headers or []), ("Server", self.server_header)])
+        self.endpoint.send_response(response)
+        return response
+
+    def on_sip_event(self, event: SipEvent) -> None:
+        match event:
+            case RequestReceived():
+                self._on_request(event)
+            case ResponseReceived():
+                log.debug("sip.response.ignored", status=event.response.status)
+            case TransactionTimedOut():
+                log.info("sip.transaction.timed_out", timer=event.timer.name)
+            case TransactionTerminated():
+                pass
+            case _:
+                log.debug("sip.event.ignored", event=type(event).__name__)
+
+    def _on_request(self, event: RequestReceived) -> None:
+        request = event.request
+        method = request.method
+        if method == "ACK":
+            return  # an ACK to our 2xx: the dialog layer's business; nothing to answer
+        max_forwards = request.max_forwards
+        if max_forwards == 0 and method not in ("OPTIONS", "REGISTER"):
+            self.respond(request, 483)
+            return
+        if method != "CANCEL":
+            required = {tag.strip().lower() for tag in request.headers.get_all("Require") if tag.strip()}
+            unsupported = sorted(required - SUPPORTED_OPTIONS)
+            if unsupported:
+                self.respond(request, 420, headers=[("Unsupported", ", ".join(unsupported))])
+                return
+        if method == "OPTIONS":
+            self.respond(request, 200, headers=[("Allow", ALLOW), ("Accept", "application/sdp"),
+                                                ("Accept-Language", "en"), ("Supported", "")])
+        elif method == "REGISTER":
+            status, headers = self.registration.handle(request, event.source)
+            self.respond(request, status, headers=headers)
+        elif method == "CANCEL" and event.cancels is None or method == "BYE":
+            self.respond(request, 481)
+        elif method == "CANCEL":
+            self.respond(request, 200)
+        elif method == "INVITE":
+            self.respond(request, 480, "No Call Handling Yet")
+        elif method in KNOWN_METHODS:
+            self.respond(request, 405, headers=[("Allow", ALLOW)])
+        else:
+            self.respond(request, 501, headers=[("Allow", ALLOW)])
+

@@ -1,0 +1,203 @@
+"""The asyncio adapter of the SIP stack: sockets in, transaction layer in the middle, events out.
+
+It owns the transports (one UDP socket, one TCP server), ``loop.time()`` and ONE ``call_at``
+timer for the whole :class:`~sip.transaction.TransactionLayer`. Bytes are parsed here; a
+message the parser refuses is answered statelessly with the error's ``status_hint`` when it is
+an answerable request (RFC 3261 §8.2.6 — Via, From, To, Call-ID, CSeq could be read), and
+dropped otherwise (responses, garbage). Nothing a peer sends can stop the endpoint.
+
+Events from the layer go to one handler (the server's SIP core) through :meth:`on_sip_event`,
+in order, never re-entrantly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import structlog
+
+from sip.errors import LocalSipError, RemoteSipError
+from sip.events import ClientTransactionId, Destination, SipEvent
+from sip.message import Request, Response, parse_message, response_to
+from sip.transaction import TransactionLayer
+from sip.transport.base import Transport
+from sip.transport.tcp import TcpTransport
+from sip.transport.udp import UdpTransport
+
+log = structlog.get_logger(__name__)
+
+
+class SipEventHandler(Protocol):
+    def on_sip_event(self, event: SipEvent) -> None: ...
+
+
+def _summary(message: Request | Response) -> dict[str, object]:
+    """The loggable part of a message: never its body or Authorization headers."""
+    out: dict[str, object] = {"call_id": message.headers.get("Call-ID"), "cseq": message.headers.get("CSeq")}
+    if isinstance(message, Request):
+        out["method"] = message.method
+    else:
+        out["status"] = message.status
+    return out
+
+
+class SipEndpoint:
+    """Runs a transaction layer on real sockets."""
+
+    def __init__(self, layer: TransactionLayer, handler: SipEventHandler,
+                 *, clock: Callable[[], float] | None = None) -> None:
+        self.layer = layer
+        self._handler = handler
+        self._clock = clock
+        self._transports: dict[str, Transport] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._pumping = False
+        self.rejected = 0
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    async def start(self, host: str, port: int, transports: Iterable[str] = ("udp", "tcp"),
+                    *, tcp_idle_timeout: float = 600.0) -> None:
+        """Bind the transports on ``host:port`` (port 0: UDP picks a free port, TCP uses the same one).
+
+        Raises:
+            OSError: an address could not be bound (everything already bound is closed again).
+        """
+        names = [t.lower() for t in transports]
+        try:
+            if "udp" in names:
+                udp = await UdpTransport.start(host, port, self)
+                self._transports["UDP"] = udp
+                port = udp.local_address[1]
+            if "tcp" in names:
+                self._transports["TCP"] = await TcpTransport.start(host, port, self, idle_timeout=tcp_idle_timeout)
+        except OSError:
+            await self.close()
+            raise
+
+    @property
+    def transports(self) -> dict[str, Transport]:
+        return dict(self._transports)
+
+    def local_address(self, transport: str = "UDP") -> tuple[str, int]:
+        return self._transports[transport.upper()].local_address
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for transport in self._transports.values():
+            await transport.close()
+        self._transports.clear()
+
+    # -- inbound ---------------------------------------------------------------------------------
+
+    def message_received(self, data: bytes, source: Destination) -> None:
+        try:
+            message = parse_message(data, stream=source.reliable)
+        except RemoteSipError as exc:
+            self._reject(exc, source)
+            return
+        log.info("sip.message.received", transport=source.transport,
+                 source=f"{source.addr[0]}:{source.addr[1]}", **_summary(message))
+        try:
+            self.layer.receive_message(message, source, self._now())
+        except RemoteSipError as exc:
+            exc.partial = message.headers if isinstance(message, Request) else None
+            exc.is_request = isinstance(message, Request)
+            self._reject(exc, source)
+            return
+        self._pump()
+
+    def _reject(self, exc: RemoteSipError, source: Destination) -> None:
+        self.rejected += 1
+        if exc.partial is None or not exc.is_request:
+            log.info("sip.message.dropped", transport=source.transport,
+                     source=f"{source.addr[0]}:{source.addr[1]}", reason=str(exc))
+            return
+        if (exc.partial.get("CSeq") or "").split()[-1:] == ["ACK"]:
+            log.info("sip.message.dropped", reason=str(exc), method="ACK")  # ACK is never answered
+            return
+        response = response_to(exc.partial, exc.status_hint, headers=[("Warning", f'399 cti "{_warn(str(exc))}"')])
+        log.info("sip.message.rejected", transport=source.transport, source=f"{source.addr[0]}:{source.addr[1]}",
+                 status=exc.status_hint, reason=str(exc), call_id=exc.partial.get("Call-ID"))
+        self._transmit(response, source)
+
+    # -- outbound (the handler's API) ------------------------------------------------------------
+
+    def send_request(self, request: Request, destination: Destination) -> ClientTransactionId:
+        tid = self.layer.send_request(request, destination, self._now())
+        self._pump()
+        return tid
+
+    def send_response(self, response: Response) -> None:
+        self.layer.send_response(response, self._now())
+        self._pump()
+
+    def send_stateless(self, message: Request | Response, destination: Destination) -> None:
+        self.layer.send_stateless(message, destination)
+        self._pump()
+
+    def cancel(self, transaction: ClientTransactionId) -> ClientTransactionId | None:
+        tid = self.layer.cancel(transaction, self._now())
+        self._pump()
+        return tid
+
+    # -- the pump ---------------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        if self._pumping:
+            return  # the outer pump picks up whatever a handler caused
+        self._pumping = True
+        try:
+            while True:
+                outgoing = self.layer.messages_to_send()
+                for message, destination in outgoing:
+                    self._transmit(message, destination)
+                event = self.layer.next_event()
+                if event is None and not outgoing:
+                    break
+                if event is not None:
+                    try:
+                        self._handler.on_sip_event(event)
+                    except LocalSipError as exc:
+                        log.error("sip.event.failed", event=type(event).__name__, error=str(exc))
+        finally:
+            self._pumping = False
+        self._arm_timer()
+
+    def _transmit(self, message: Request | Response, destination: Destination) -> None:
+        transport = self._transports.get(destination.transport.upper())
+        if transport is None:
+            log.warning("sip.message.unroutable", transport=destination.transport, **_summary(message))
+            return
+        log.info("sip.message.sent", transport=destination.transport,
+                 destination=f"{destination.addr[0]}:{destination.addr[1]}", **_summary(message))
+        transport.send(bytes(message), destination)
+
+    def _arm_timer(self) -> None:
+        when = self.layer.get_timer()
+        if when == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = when
+        if when is not None:
+            loop = asyncio.get_running_loop()
+            delay = when - self._now()
+            self._timer = loop.call_at(loop.time() + max(0.0, delay), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.layer.handle_timer(self._now())
+        self._pump()
+
+
+def _warn(text: str) -> str:
+    return text.replace('"', "'").replace("\\", "/")[:120]

@@ -1,0 +1,61 @@
+"""SIP over UDP (RFC 3261 §18): one socket, one datagram per message."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from sip.events import Address, Destination
+from sip.transport.base import DatagramSink
+
+log = structlog.get_logger(__name__)
+
+MAX_DATAGRAM = 65535
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, sink: DatagramSink) -> None:
+        self._sink = sink
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        host, port = str(addr[0]), int(addr[1])
+        self._sink.message_received(data, Destination(transport="UDP", addr=(host, port)))
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and the like: the transaction layer's timers handle the loss.
+        log.debug("sip.transport.error_received", transport="UDP", error=str(exc))
+
+
+class UdpTransport:
+    """A bound UDP socket for SIP; :meth:`send` never blocks (the kernel queues or drops)."""
+
+    name = "UDP"
+
+    def __init__(self, transport: asyncio.DatagramTransport) -> None:
+        self._transport = transport
+        sockname = transport.get_extra_info("sockname")
+        self._local: Address = (str(sockname[0]), int(sockname[1]))
+
+    @classmethod
+    async def start(cls, host: str, port: int, sink: DatagramSink) -> UdpTransport:
+        """Bind and start receiving. Raises: OSError when the address cannot be bound."""
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(sink), local_addr=(host, port))
+        self = cls(transport)
+        log.info("sip.transport.started", transport="UDP", address=f"{self._local[0]}:{self._local[1]}")
+        return self
+
+    @property
+    def local_address(self) -> Address:
+        return self._local
+
+    def send(self, data: bytes, destination: Destination) -> None:
+        if len(data) > MAX_DATAGRAM:
+            log.warning("sip.transport.send_dropped", transport="UDP", size=len(data), reason="too large")
+            return
+        self._transport.sendto(data, destination.addr)
+
+    async def close(self) -> None:
+        self._transport.close()
