@@ -291,11 +291,19 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
 
 
 def _answerable(headers: Headers) -> bool:
-    try:
-        Via.parse(headers.get_all("Via")[0])
-    except (RemoteSipError, IndexError):
+    """A bad request can be answered iff its top Via parses: §18.2.2 sends responses by it.
+
+    Missing From, To, Call-ID or CSeq do not stop the answer: RFC 4475 ('insuf') says an element
+    should ideally respond 400 to such a request; :func:`response_to` copies what is there.
+    """
+    vias = headers.get_all("Via")
+    if not vias:
         return False
-    return all(headers.get(name) is not None for name in ("From", "To", "Call-ID", "CSeq"))
+    try:
+        Via.parse(vias[0])
+    except RemoteSipError:
+        return False
+    return True
 
 
 def _parse_start(start: str, headers: Headers) -> Request:
@@ -377,12 +385,22 @@ def response_to(
     headers: list[tuple[str, str]] | None = None,
     body: bytes = b"",
 ) -> Response:
-    """Build a response per RFC 3261 §8.2.6.2: copy Via, From, To, Call-ID and CSeq; add a To tag.
+    """Build a response per RFC 3261 §8.2.6: copy Via, From, To, Call-ID and CSeq; add a To tag.
+
+    §8.2.6.2: "the To field of the response MUST equal that of the request" except that "the UAS
+    MUST add a tag to the To header field in the response (with the exception of the 100 (Trying)
+    response, in which a tag MAY be present)" — and never a second one. §8.2.6.1: "If there is a
+    Timestamp header field in the request, it MUST be copied into" a 100 (Trying).
 
     ``request`` may be the ``partial`` headers of a :class:`RemoteSipError`, to answer a malformed
-    request. Raises: LocalSipError if a header needed for the response is missing.
+    request: then only Via is required and the other four are copied when present.
+
+    Raises:
+        LocalSipError: no Via to send the response along, or (for a :class:`Request`) one of
+            From, To, Call-ID, CSeq missing.
     """
-    source = request.headers if isinstance(request, Request) else request
+    is_partial = not isinstance(request, Request)
+    source = request if isinstance(request, Headers) else request.headers
     out = Headers()
     vias = source.get_all("Via")
     if not vias:
@@ -392,6 +410,8 @@ def response_to(
     for name in ("From", "To", "Call-ID", "CSeq"):
         value = source.get(name)
         if value is None:
+            if is_partial:
+                continue
             raise LocalSipError(f"cannot answer a request without {name}")
         if name == "To" and to_tag is not None and status != 100:
             try:
@@ -401,6 +421,9 @@ def response_to(
             if to is not None and to.tag is None:
                 value = str(to.with_param("tag", to_tag))
         out.add(name, value)
+    timestamp = source.get("Timestamp")
+    if status == 100 and timestamp is not None:
+        out.add("Timestamp", timestamp)
     for name, value in headers or ():
         out.add(name, value)
     return Response(status=status, reason=reason or REASONS.get(status, "Unknown"), headers=out, body=body)

@@ -376,6 +376,41 @@ def test_response_to_partial_headers_of_a_bad_request() -> None:
 def test_response_to_without_via_is_a_local_error() -> None:
     with pytest.raises(LocalSipError):
         response_to(Headers([("From", "<sip:a@b>")]), 400)
+    request = _request_with_two_vias()
+    request.headers.remove("Call-ID")
+    with pytest.raises(LocalSipError):
+        response_to(request, 400)
+
+
+@pytest.mark.parametrize("missing", ["From", "To", "Call-ID", "CSeq"])
+def test_missing_mandatory_header_is_still_answered_400(missing: str) -> None:
+    # RFC 4475 'insuf': "Ideally, it will respond with a 400 (Bad Request) error." The top Via is
+    # enough to route the answer (§18.2.2); response_to copies the headers that are there.
+    data = b"\r\n".join(line for line in invite().split(b"\r\n") if not line.startswith(missing.encode() + b":"))
+    with pytest.raises(RemoteSipError) as info:
+        parse_message(data)
+    assert info.value.status_hint == 400 and info.value.partial is not None
+    response = response_to(info.value.partial, 400)
+    assert missing not in response.headers
+    assert response.headers.get_all("Via") == ["SIP/2.0/UDP client.atlanta.example.com:5060;branch=z9hG4bK74bf9"]
+    assert len(response.headers) == 4
+
+
+@pytest.mark.parametrize("via", [None, "SIP/2.0/UDP ;branch=z9hG4bK1", "garbage"])
+def test_request_without_a_usable_top_via_is_dropped(via: str | None) -> None:
+    data = invite(cseq="1 BYE")
+    old = b"Via: SIP/2.0/UDP client.atlanta.example.com:5060;branch=z9hG4bK74bf9\r\n"
+    data = data.replace(old, b"" if via is None else f"Via: {via}\r\n".encode())
+    with pytest.raises(RemoteSipError) as info:
+        parse_message(data)
+    assert info.value.partial is None and info.value.is_request is True
+
+
+def test_response_to_100_copies_timestamp() -> None:
+    request = _request_with_two_vias()
+    request.headers.add("Timestamp", "54.3 0.2")
+    assert response_to(request, 100).headers.get("Timestamp") == "54.3 0.2"
+    assert "Timestamp" not in response_to(request, 180, to_tag="t").headers
 
 
 def test_build_request_from_typed_values() -> None:
