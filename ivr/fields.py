@@ -61,7 +61,8 @@ class Fields:
         value = self.raw(key, default)
         if value is None or isinstance(value, str):
             return value
-        self.error((key,), f"{self.what}: '{key}' must be a string, got {type(value).__name__}")
+        hint = " (YAML reads yes/no/on/off as booleans: quote it)" if isinstance(value, bool) else ""
+        self.error((key,), f"{self.what}: '{key}' must be a string, got {type(value).__name__}{hint}")
         return None
 
     def target(self, key: str) -> NodeId:
