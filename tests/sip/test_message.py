@@ -306,6 +306,29 @@ def test_too_many_header_fields_is_513_and_answerable() -> None:
     assert info.value.status_hint == 513 and info.value.partial is not None
 
 
+def test_huge_header_section_is_513_and_answerable() -> None:
+    data = invite(extra="X-Padding: " + "p" * 40_000 + "\r\n" + "X-After: 1\r\n")
+    with pytest.raises(MessageTooLargeError) as info:
+        parse_message(data)
+    assert info.value.status_hint == 513
+    partial = info.value.partial
+    assert partial is not None and partial.get("X-Padding") is None and partial.get("X-After") is None
+    assert response_to(partial, 513).call_id == "3848276298220188511@atlanta.example.com"
+
+
+def test_huge_header_section_without_line_breaks_is_dropped() -> None:
+    with pytest.raises(MessageTooLargeError) as info:
+        parse_message(b"INVITE sip:" + b"a" * 100_000 + b" SIP/2.0\r\n\r\n")
+    assert info.value.partial is None
+
+
+def test_many_vias_are_accepted() -> None:
+    # 483 is for Max-Forwards 0 only (§21.4.20); the RFC sets no limit on the number of Vias.
+    vias = ", ".join(f"SIP/2.0/UDP p{i}.example.com;branch=z9hG4bK{i}" for i in range(200))
+    message = parse_message(invite(extra=f"Via: {vias}\r\n"))
+    assert len(message.vias) == 201
+
+
 @pytest.mark.parametrize(
     "data",
     [
