@@ -6,7 +6,7 @@ import pytest
 
 from sip.media.events import PlaybackFinished, PlaybackStopped, StopReason
 from sip.media.frames import FRAME_BYTES, FRAME_SECONDS, SILENCE_FRAME, FrameClock, sine_tone, split_frames
-from sip.media.player import Player, PlayerState, Prompt, Silence, Tone
+from sip.media.player import Player, PlayerState, PlayItem, Prompt, Silence, Tone
 
 from .audio_helpers import const_frame, goertzel
 
@@ -25,7 +25,7 @@ def test_frames_due_exactly_on_schedule() -> None:
     sent = []
     for k in range(5):
         timer = player.get_timer()
-        assert timer == pytest.approx(START + k * FRAME_SECONDS, abs=1e-9)
+        assert timer is not None and timer == pytest.approx(START + k * FRAME_SECONDS, abs=1e-9)
         assert player.handle_timer(timer - 0.001) == []  # not yet due
         frames = player.handle_timer(timer)
         assert [f.index for f in frames] == [k]
@@ -108,7 +108,7 @@ def test_play_replaces_running_playback() -> None:
 
 def test_sequence_of_tone_silence_prompt() -> None:
     player = Player()
-    items = [Tone(frequency=440, duration=0.1), Silence(duration=0.05), numbered_prompt(2)]
+    items: list[PlayItem] = [Tone(frequency=440, duration=0.1), Silence(duration=0.05), numbered_prompt(2)]
     player.play(items, 0.0)
     assert player.total_frames == 5 + 3 + 2  # 0.05 s silence = 2.5 frames, padded to 3
     frames = []

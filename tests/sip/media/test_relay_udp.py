@@ -54,7 +54,8 @@ async def test_relays_both_ways_between_two_fake_peers() -> None:
         assert isinstance(events[0], PeerLatched) and events[0].side is LegSide.A
         assert events[0].addr == caller_t.get_extra_info("sockname")[:2]
         # leg B's remote was known from its SDP and the agent sent from it: no latch event
-        assert events[1] == DtmfReceived(at=events[1].at, side=LegSide.B, digit="3", duration=160)
+        assert isinstance(events[1], DtmfReceived)
+        assert (events[1].side, events[1].digit, events[1].duration) == (LegSide.B, "3", 160)
         assert udp.events.empty()
         assert relay.stats[LegSide.A].forwarded == 20
     finally:
