@@ -49,6 +49,8 @@ LIST_HEADERS = frozenset(n.lower() for n in (
     "Accept", "Accept-Encoding", "Accept-Language", "Allow-Events", "Content-Encoding", "Path", "Service-Route",
 ))
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
+# Control characters other than HTAB and line ends (LF, CRLF): a lone CR is refused too.
+_CTL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
 # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§7.2); a missing last SP is tolerated.
 _STATUS_LINE_RE = re.compile(r"^SIP/([0-9]+)\.([0-9]+) ([0-9]{3})(?: (.*))?$", re.I)
 _REQUEST_LINE_RE = re.compile(r"^(\S+) (\S+) (\S+)$")
@@ -228,17 +230,21 @@ Message = Request | Response
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes]:
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        index = data.find(sep)
-        if index >= 0:
-            return data[:index], data[index + len(sep) :]
+    """Cut at the first empty line, CRLF CRLF or (tolerated) LF LF, whichever comes first."""
+    crlf = data.find(b"\r\n\r\n")
+    lf = data.find(b"\n\n", 0, None if crlf < 0 else crlf)
+    if lf >= 0:
+        return data[:lf].rstrip(b"\r"), data[lf + 2 :]
+    if crlf >= 0:
+        return data[:crlf], data[crlf + 4 :]
     return data, b""
 
 
 def _unfold(head: str) -> list[str]:
+    """Join continuation lines (§7.3.1). A continuation of the start line is left as a bad line."""
     lines: list[str] = []
     for line in re.split(r"\r?\n", head):
-        if line[:1] in (" ", "\t") and lines:
+        if line[:1] in (" ", "\t") and len(lines) > 1:
             lines[-1] = lines[-1].rstrip() + " " + line.strip()
         else:
             lines.append(line)
@@ -256,7 +262,12 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
     too_large = len(head_bytes) > MAX_HEADER_BYTES
     if too_large:  # read the whole lines of the first MAX_HEADER_BYTES only, so that 513 can be answered
         head_bytes = head_bytes[: head_bytes.rfind(b"\n", 0, MAX_HEADER_BYTES) + 1].rstrip(b"\r\n")
-    text = head_bytes.decode("utf-8", errors="replace")
+    try:
+        text = head_bytes.decode("utf-8")
+        bad_text = _CTL_RE.search(text) is not None
+    except UnicodeDecodeError:
+        text = head_bytes.decode("utf-8", errors="replace")
+        bad_text = True
     lines = _unfold(text)
     if not lines or not lines[0]:
         raise MessageTooLargeError("start line too large") if too_large else RemoteSipError("empty message")
@@ -270,13 +281,13 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         problem = MessageTooLargeError("too many header fields")
     for line in lines[1 : MAX_HEADER_FIELDS + 1]:
         name, colon, value = line.partition(":")
-        name = name.strip()
+        name = name.rstrip()  # leading white space would be a fold onto the start line: refused
         if not colon or not _TOKEN_RE.match(name):
             problem = problem or RemoteSipError(f"bad header line {line[:60]!r}")
             continue
         headers.add(name, value.strip())
-    if "\ufffd" in text or "\x00" in text:
-        problem = problem or RemoteSipError("header section is not valid UTF-8 or holds NUL")
+    if bad_text:  # §25.1: TEXT-UTF8 and LWS only
+        problem = problem or RemoteSipError("header section is not valid UTF-8 or holds control characters")
 
     def fail(exc: RemoteSipError) -> RemoteSipError:
         exc.partial = headers if _answerable(headers) and is_request else None

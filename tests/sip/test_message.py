@@ -299,6 +299,43 @@ def test_invalid_requests(mutate: object, status: int) -> None:
     assert info.value.is_request is True
 
 
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b", "\x7f", "\x0b"])
+def test_control_characters_in_headers_are_400(char: str) -> None:
+    with pytest.raises(RemoteSipError) as info:
+        parse_message(invite(extra=f"Subject: a{char}b\r\n"))
+    assert info.value.status_hint == 400 and info.value.partial is not None
+
+
+def test_a_lone_cr_inside_a_header_is_400() -> None:
+    with pytest.raises(RemoteSipError):
+        parse_message(invite(extra="Subject: a\rb\r\n"))
+
+
+def test_valid_utf8_is_accepted_even_u_fffd() -> None:
+    # Once refused: the check for invalid UTF-8 looked for U+FFFD in the decoded text.
+    message = parse_message(invite(extra="Subject: r\u00e9union \ufffd \u2603\r\n"))
+    assert message.headers.get("Subject") == "r\u00e9union \ufffd \u2603"
+
+
+def test_folding_onto_the_start_line_is_400() -> None:
+    response = b"SIP/2.0 200 OK\r\n continued reason\r\n" + invite().split(b"\r\n", 1)[1]
+    with pytest.raises(RemoteSipError):  # was accepted with reason "OK continued reason"
+        parse_message(response)
+    request = invite().replace(b"SIP/2.0\r\n", b"SIP/2.0\r\n Via: SIP/2.0/UDP x;branch=z9hG4bKq\r\n", 1)
+    with pytest.raises(RemoteSipError) as info:
+        parse_message(request)
+    assert info.value.status_hint == 400 and info.value.partial is not None
+
+
+def test_head_ends_at_the_first_empty_line_of_either_kind() -> None:
+    # LF-only message whose body holds CRLF CRLF: the body starts after the first LF LF.
+    data = invite(body=b"").replace(b"\r\n", b"\n").replace(b"Content-Length: 0\n", b"")
+    message = parse_message(data + b"abc\r\n\r\ndef")
+    assert message.body == b"abc\r\n\r\ndef"
+    mixed = parse_message(invite(body=b"").replace(b"\r\n\r\n", b"\r\n\n"))
+    assert mixed.body == b"" and mixed.headers.get("Content-Length") == "0"
+
+
 def test_too_many_header_fields_is_513_and_answerable() -> None:
     extra = "".join(f"X-F{i}: {i}\r\n" for i in range(300))
     with pytest.raises(MessageTooLargeError) as info:
