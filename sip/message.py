@@ -377,10 +377,12 @@ def _check(message: Message, headers: Headers, body: bytes, stream: bool) -> Non
     length = _content_length(headers)
     if length is None and stream:
         raise RemoteSipError("Content-Length is required on stream transports (RFC 3261 §18.3)")
+    if length is not None and length > len(body):
+        # §18.3: "If the transport packet ends before the end of the message body, this is considered
+        # an error. [...] If the message is a request, the element SHOULD generate a 400".
+        raise RemoteSipError(f"Content-Length {length} exceeds the {len(body)} body bytes received")
     if length is not None and length > MAX_BODY_BYTES:
         raise MessageTooLargeError("body too large")
-    if length is not None and length > len(body):
-        raise RemoteSipError(f"Content-Length {length} exceeds the {len(body)} body bytes received")
     if isinstance(message, Request):
         if cseq.method != message.method:
             raise RemoteSipError(f"CSeq method {cseq.method!r} does not match {message.method!r}")

@@ -170,6 +170,13 @@ def test_udp_body_shorter_than_content_length_is_400() -> None:
     assert info.value.partial is not None
 
 
+@pytest.mark.parametrize("length", [256 * 1024 + 1, 999_999_999])
+def test_udp_content_length_beyond_the_datagram_is_400_not_513(length: int) -> None:
+    with pytest.raises(RemoteSipError) as info:
+        parse_message(invite(length=length))
+    assert info.value.status_hint == 400
+
+
 def test_udp_without_content_length_takes_the_rest() -> None:
     data = invite().replace(f"Content-Length: {len(SDP)}\r\n".encode(), b"")
     assert parse_message(data).body == SDP
