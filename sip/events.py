@@ -76,6 +76,15 @@ class TransactionTimedOut(SipEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TransportFailed(SipEvent):
+    """The transport could not deliver this transaction's messages (§17.1.4, §17.2.4); the
+    transaction is terminated. A client TU treats it like a 503 (RFC 3263 failover is its job)."""
+
+    transaction: TransactionId
+    request: Request
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TransactionTerminated(SipEvent):
     """The transaction reached TERMINATED and was removed from the layer."""
 

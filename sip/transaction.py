@@ -167,6 +167,14 @@ class TransactionLayer:
                 tx.handle_timer(now)
                 self._after(tx)
 
+    def transport_failed(self, destination: Destination, now: float) -> None:
+        """The adapter could not reach ``destination`` (connection refused or closed, ICMP error):
+        every live transaction sending there reports :class:`~sip.events.TransportFailed` and ends."""
+        for tx in [*self._servers.values(), *self._clients.values()]:
+            if tx.destination == destination:
+                tx.transport_failed()
+                self._after(tx)
+
     # ---------------------------------------------------------------- outputs
     def next_event(self) -> SipEvent | None:
         return self._outbox.events.popleft() if self._outbox.events else None

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import structlog
 
-from sip.events import Destination, SipEvent, TransactionId, TransactionTerminated
+from sip.events import Destination, SipEvent, TransactionId, TransactionTerminated, TransportFailed
 from sip.message import Request, Response
 from sip.timers import TimerConfig, TimerId
 
@@ -88,6 +88,13 @@ class Transaction:
 
     def _on_timer(self, timer: TimerId, now: float) -> None:
         raise NotImplementedError
+
+    def transport_failed(self) -> None:
+        """§17.1.4: "the client transaction SHOULD inform the TU that a transport failure has occurred,
+        and the client transaction SHOULD transition directly to the "Terminated" state" (§17.2.4 alike)."""
+        if not self.terminated:
+            self._emit(TransportFailed(transaction=self.id, request=self.request))
+            self._set_state(TransactionState.TERMINATED)
 
     def _start(self, timer: TimerId, delay: float, now: float) -> None:
         self._deadlines[timer] = now + delay

@@ -223,3 +223,21 @@ def test_cancelled_invite_without_final_gives_up_after_64_t1() -> None:
     assert len(layer) == 0
     timed_out = [e for e in drain(layer) if type(e).__name__ == "TransactionTimedOut"]
     assert {e.transaction for e in timed_out} >= {tx}
+
+
+# ------------------------------------------------------------- transport errors
+def test_transport_failure_terminates_transactions_to_that_destination() -> None:
+    from sip.events import TransportFailed
+
+    layer = TransactionLayer()
+    tx = layer.send_request(make_request("INVITE"), UDP_TO_UAS, 0.0)
+    other = Destination(transport="UDP", addr=("198.51.100.1", 5060))
+    survivor = layer.send_request(make_request("OPTIONS"), other, 0.0)
+    layer.receive_message(roundtrip(make_request("OPTIONS")), UDP_FROM_UAC, 0.0)
+    drain(layer)
+    layer.transport_failed(UDP_TO_UAS, 1.0)
+    events = drain(layer)
+    assert [type(e) for e in events] == [TransportFailed, TransactionTerminated]
+    assert events[0].transaction == tx  # type: ignore[union-attr]
+    assert layer.state_of(survivor) is S.TRYING
+    assert len(layer) == 2
