@@ -53,7 +53,7 @@ def parse_condition(p: Parsed, parent: Fields, key: str | int) -> Condition | No
     cond = _parse(p, f, kinds[0])
     f.finish()
     if cond is not None and isinstance(cond, Compare | InList | BusinessHours):
-        p.conditions.append((cond, f.path))
+        p.conditions.append((cond, (*f.path, kinds[0])))
     return cond
 
 
@@ -83,6 +83,7 @@ def _parse(p: Parsed, f: Fields, kind: str) -> Condition | None:
 
 
 def _compare(f: Fields) -> Condition | None:
+    f.used.add("value")
     var = f.text("var") or ""
     op_name = f.text("op", "eq") or "eq"
     try:

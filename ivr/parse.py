@@ -67,6 +67,7 @@ class Parsed:
     templates: list[tuple[str, PathKey]] = field(default_factory=list)
     var_defs: list[tuple[str, VarType, PathKey]] = field(default_factory=list)
     prompts: list[tuple[str, PathKey]] = field(default_factory=list)
+    broken: set[tuple[FlowName, NodeId]] = field(default_factory=set)  # refused nodes: no cascading errors
     timezone: str = "UTC"
 
 
@@ -117,7 +118,7 @@ def _menu(p: Parsed, f: Fields, nid: NodeId) -> Node:
             f.error(("options", key), f"{f.what}: option {digit!r} must name a target node")
         else:
             options[digit] = NodeId(target)
-    if f.has("options") and not options and isinstance(f.data.get("options"), dict):
+    if f.data.get("options") == {}:
         f.error(("options",), f"{f.what}: 'options' needs at least one option")
     store = _var_name(f, "store", f.text("store", None))
     if store is not None:
@@ -348,6 +349,8 @@ def parse_flow(p: Parsed, name: str, data: Any) -> None:
         node = _node(p, (*path, "nodes", nid), NodeId(nid), body, name)
         if node is not None:
             nodes[NodeId(nid)] = node
+        else:
+            p.broken.add((FlowName(name), NodeId(nid)))
     f.raw("description", "")
     f.finish()
     p.flows[FlowName(name)] = Flow(name=FlowName(name), start=start, nodes=nodes, file=p.src.file)

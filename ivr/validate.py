@@ -131,11 +131,12 @@ def _cycle_reason(flow: Flow, cycle: list[NodeId]) -> str:
 def check_graph(doc: Parsed, flow: Flow, flows: set[FlowName], problems: list[Problem]) -> None:
     base = ("flows", flow.name)
     nodes = flow.nodes
-    if flow.start and flow.start not in nodes:
+    known = set(nodes) | {nid for name, nid in doc.broken if name == flow.name}
+    if flow.start and flow.start not in known:
         problems.append(_problem(doc, (*base, "start"), f"flow '{flow.name}': unknown start node '{flow.start}'"))
     for nid, node in nodes.items():
         for field_name, target, _kind in edges(node):
-            if target and target not in nodes:
+            if target and target not in known:
                 path = (*base, "nodes", nid, *field_name.split("."))
                 problems.append(_problem(doc, path, f"node '{nid}': unknown target '{target}' in {field_name}"))
         if isinstance(node, SubFlow) and node.flow and node.flow not in flows:
