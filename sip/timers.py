@@ -32,7 +32,7 @@ class TimerId(Enum):
     L = "L"  # RFC 6026: wait time for accepted INVITE request retransmits (server)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class TimerConfig:
     """T1/T2/T4 and the values derived from them. ``d`` is Timer D over unreliable transports."""
 

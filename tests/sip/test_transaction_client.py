@@ -212,3 +212,37 @@ def test_response_to_other_method_with_same_branch_does_not_match() -> None:
     reply(layer, other, 200, 0.1)
     assert drain(layer) == []
     assert layer.state_of(tx) is S.TRYING
+
+
+def test_completed_invite_passes_a_forked_2xx_up_without_transaction() -> None:
+    layer, invite, tx = start("INVITE")
+    reply(layer, invite, 486, 0.1)
+    drain(layer)
+    layer.messages_to_send()
+    ok = reply(layer, invite, 200, 0.2)
+    assert drain(layer) == [ResponseReceived(response=ok, transaction=None)]
+    assert layer.messages_to_send() == []  # no ACK from the transaction for a 2xx
+    assert layer.state_of(tx) is S.COMPLETED
+
+
+def test_state_changes_are_logged_once_each() -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        layer, request, tx = start("OPTIONS", TCP_TO_UAS)
+        reply(layer, request, 200, 0.1, TCP_TO_UAS)
+    changes = [(e["old"], e["new"]) for e in logs if e["event"] == "sip.transaction.state_changed"]
+    assert changes == [("TRYING", "COMPLETED"), ("COMPLETED", "TERMINATED")]
+    assert all(e["transaction"] == tx and e["kind"] == "nict" for e in logs if e["event"].startswith("sip.trans"))
+
+
+def test_custom_timer_config_scales_every_timer() -> None:
+    from sip.timers import TimerConfig
+
+    config = TimerConfig(0.1, 1.0, 2.0)
+    assert (config.timeout, config.timer_d(False), config.timer_k(False), config.timer_k(True)) == (6.4, 32.0, 2.0, 0)
+    layer = TransactionLayer(timers=config)
+    layer.send_request(make_request("OPTIONS"), UDP_TO_UAS, 0.0)
+    assert layer.get_timer() == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        TimerConfig(t1=5.0, t2=4.0)
