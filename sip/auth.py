@@ -79,7 +79,7 @@ def parse_digest_params(value: str) -> dict[str, str]:
         AuthError: not a Digest header, bad syntax, a control character, a duplicate, too long.
     """
     text = value.strip(" \t\r\n")
-    scheme, _, rest = text.partition(" ")
+    scheme, _, rest = text.replace("\t", " ", 1).partition(" ")
     if len(text) > _MAX_HEADER or scheme.lower() != "digest":
         raise AuthError("not a Digest header")
     params: dict[str, str] = {}
@@ -414,9 +414,10 @@ class DigestAuthenticator:
             if result in (AuthResult.CHALLENGE, AuthResult.STALE):
                 status = 407 if proxy else 401
                 challenges = self.challenges(now, stale=result is AuthResult.STALE)
-            if result is not AuthResult.ACCEPTED:
-                log.info("sip.credentials.refused", result=result.value, reason=reason.value, account=account,
-                         source=source)
+            if result is not AuthResult.ACCEPTED:  # a plain first challenge is routine: debug only
+                emit = log.debug if reason is AuthReason.NO_CREDENTIALS else log.info
+                emit("sip.credentials.refused", result=result.value, reason=reason.value, account=account,
+                     source=source)
             return AuthOutcome(result=result, status=status, reason=reason, challenges=challenges, username=account)
 
         def fail(reason: AuthReason) -> AuthOutcome:

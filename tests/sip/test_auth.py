@@ -415,3 +415,24 @@ def test_policy_validation() -> None:
         AuthPolicy(realm=REALM, algorithms=())
     with pytest.raises(ValueError):
         DigestAuthenticator(AuthPolicy(realm=REALM), b"short")
+
+
+def test_real_pyvoip_digest_code_is_accepted() -> None:
+    pytest.importorskip("pyVoIP.VoIP")  # importing pyVoIP.SIP first trips a circular import
+    pyvoip_sip = pytest.importorskip("pyVoIP.SIP")
+    from types import SimpleNamespace
+
+    auth = make()
+    pyvoip = re.compile(r'(\w+)=("[^",]+"|[^ \t,]+)')  # how pyVoIP 1.6.8 reads WWW-Authenticate
+    challenge = {k: v.strip('"') for k, v in pyvoip.findall(auth.challenges(0.0)[-1].replace("Digest ", ""))}
+    client = SimpleNamespace(username="1001", password="pw", server="cti.example")
+    request = SimpleNamespace(authentication=challenge, headers={"CSeq": {"method": "REGISTER"}})
+    response = pyvoip_sip.SIPClient.gen_authorization(client, request).decode()
+    header = (f'Digest username="1001",realm="{challenge["realm"]}",nonce="{challenge["nonce"]}",'
+              f'uri="sip:cti.example;transport=UDP",response="{response}",algorithm=MD5')  # as gen_register
+    assert check(auth, header, 1.0) == (AuthResult.ACCEPTED, AuthReason.OK)
+    assert check(auth, header, 2.0) == (AuthResult.STALE, AuthReason.NONCE_REUSED)
+
+
+def test_tab_after_scheme() -> None:
+    assert parse_digest_params("Digest\trealm=a") == {"realm": "a"}
