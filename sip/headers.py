@@ -10,10 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from sip.errors import RemoteSipError
+from sip.errors import LocalSipError, RemoteSipError
 from sip.uri import Params, SipUri, Uri, parse_uri
 
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+\Z")
+# §25.1 gen-value = token / host / quoted-string; host may be an IPv6 reference or a bare IPv6address.
+_VALUE_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~:\[\]]+\Z")
+_QUOTED_RE = re.compile(r'^"(?:[^"\\]|\\.)*"\Z', re.S)
+_DISPLAY_TOKENS_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~]+)*\Z")
+_UNSENDABLE = re.compile(r"[\x00\r\n]")
 _DIGITS_RE = re.compile(r"[0-9]{1,10}")
 
 
@@ -65,10 +70,12 @@ def parse_params(text: str, what: str) -> Params:
             raise _bad(what + " (repeated parameter)", text)
         value = value.strip()
         if sep and value.startswith('"'):
-            if len(value) < 2 or not value.endswith('"'):
+            if not _QUOTED_RE.match(value):
                 raise _bad(what, text)
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        elif sep and not value and name != "rport":
+            value = re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.S)
+        elif sep and not value and name != "rport":  # RFC 3581 senders may write "rport="
+            raise _bad(what, text)
+        elif sep and value and not _VALUE_RE.match(value):
             raise _bad(what, text)
         out.append((name, value if sep else None))
     return tuple(out)
@@ -103,11 +110,19 @@ def _split_semicolons(text: str) -> list[str]:
 
 
 def format_params(params: Params) -> str:
+    """Serialise header parameters, quoting values that are not a token or host.
+
+    Raises:
+        LocalSipError: a name that is not a token, or a value holding NUL, CR or LF (which no
+            quoted-string can carry: it would inject a header).
+    """
     out = []
     for key, value in params:
+        if not _TOKEN_RE.match(key) or (value is not None and _UNSENDABLE.search(value)):
+            raise LocalSipError(f"cannot send header parameter {key!r}={value!r}")
         if value is None:
             out.append(f";{key}")
-        elif value == "" or _TOKEN_RE.match(value) or re.fullmatch(r"[\w.:\[\]\-]+", value):
+        elif _VALUE_RE.match(value):
             out.append(f";{key}={value}")
         else:
             escaped = value.replace("\\", "\\\\").replace('"', '\\"')
@@ -207,6 +222,10 @@ class NameAddr:
     display: str | None = None
     params: Params = ()
 
+    def __post_init__(self) -> None:
+        if self.display is not None and _UNSENDABLE.search(self.display):
+            raise LocalSipError(f"display name {self.display[:40]!r} holds NUL, CR or LF")
+
     @property
     def tag(self) -> str | None:
         return _param(self.params, "tag")
@@ -234,11 +253,13 @@ class NameAddr:
             match = re.match(r'^"((?:[^"\\]|\\.)*)"\s*(<.*)$', text, re.S)
             if match is None:
                 raise _bad("name-addr", text)
-            display = re.sub(r"\\(.)", r"\1", match.group(1))
+            display = re.sub(r"\\(.)", r"\1", match.group(1), flags=re.S) or None
             text = match.group(2)
         elif "<" in text:
             name, _, rest = text.partition("<")
             display = name.strip() or None
+            if display is not None and not _DISPLAY_TOKENS_RE.match(display):  # display-name = *(token LWS)
+                raise _bad("display name (quote it)", text)
             text = "<" + rest
         if text.startswith("<"):
             end = text.find(">")

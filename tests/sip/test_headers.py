@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sip.errors import RemoteSipError
+from sip.errors import LocalSipError, RemoteSipError
 from sip.headers import Contact, CSeq, NameAddr, Via, format_params, parse_params, split_list
 from sip.uri import AbsoluteUri, SipUri, TelUri, parse_uri
 
@@ -162,12 +162,43 @@ def test_name_addr_with_param() -> None:
         "<sip:alice@atlanta.com>;tag=1;tag=2",
         "<not a uri>",
         "<sip:alice@atlanta.com>;=x",
+        'Bob" <sip:bob@biloxi.com>',  # once accepted with display 'Bob"'
+        "bob@home <sip:bob@biloxi.com>",  # '@' is not a token character: quote it
+        "<sip:a@b>;x=a b",  # once accepted as the value 'a b'
+        "<sip:a@b>;x=<y>",
+        "<sip:a@b>;x=\u00e9",  # non-ASCII needs a quoted-string
+        '<sip:a@b>;x="a"x"b"',  # once accepted as 'a"x"b'
+        '<sip:a@b>;x="a\\"',  # the closing quote is escaped
     ],
 )
 def test_malformed_name_addr_is_400(text: str) -> None:
     with pytest.raises(RemoteSipError) as info:
         NameAddr.parse(text)
     assert info.value.status_hint == 400
+
+
+def test_format_params_output_always_reparses() -> None:
+    # Once an empty value came out as ";x=" and a non-ASCII one unquoted: both unparseable.
+    params = (("x", ""), ("y", "\u00e9t\u00e9"), ("z", "a b"), ("w", '"q"\\'), ("v", "[::1]"), ("u", None))
+    text = format_params(params)
+    assert text == ';x="";y="\u00e9t\u00e9";z="a b";w="\\"q\\"\\\\";v=[::1];u'
+    assert parse_params(text, "t") == params
+    value = NameAddr(uri=parse_uri("sip:a@b"), display="\u00c9milie \"E\"", params=params)
+    assert NameAddr.parse(str(value)) == value
+
+
+@pytest.mark.parametrize("bad", ["a\r\nVia: injected", "nul\x00", "lf\n"])
+def test_values_that_would_inject_headers_are_local_errors(bad: str) -> None:
+    with pytest.raises(LocalSipError):
+        format_params((("x", bad),))
+    with pytest.raises(LocalSipError):
+        NameAddr(uri=parse_uri("sip:a@b"), display=bad)
+    with pytest.raises(LocalSipError):
+        format_params(((bad, None),))
+
+
+def test_empty_quoted_display_is_no_display() -> None:
+    assert NameAddr.parse('"" <sip:a@b>').display is None
 
 
 def test_param_without_value_is_a_flag() -> None:
@@ -193,8 +224,8 @@ def test_contact_wildcard_expires_q() -> None:
     "param", ["q=1.5", "q=abc", "q=0.1234", "q=0.\u0665", "expires=soon", "expires=-1", "expires=\u00b2"]
 )
 def test_contact_bad_q_or_expires(param: str) -> None:
-    contact = Contact.parse(f"<sip:a@b>;{param}")
-    with pytest.raises(RemoteSipError):
+    with pytest.raises(RemoteSipError):  # refused by the parameter grammar or by the typed view
+        contact = Contact.parse(f"<sip:a@b>;{param}")
         _ = contact.q if param.startswith("q") else contact.expires
 
 
