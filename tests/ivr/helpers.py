@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ivr.engine import Session
 from ivr.events import Command, IvrEvent
-from ivr.flow import FlowSet
+from ivr.flow import FlowSet, PromptName
 from ivr.loader import load_flow_text
 
 
@@ -56,3 +56,7 @@ class FakeCall:
         out = self.session.handle_timer(self.now)
         self.commands.extend(out)
         return out
+
+
+def names(*prompts: str) -> tuple[PromptName, ...]:
+    return tuple(PromptName(p) for p in prompts)

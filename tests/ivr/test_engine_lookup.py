@@ -19,7 +19,7 @@ from ivr.events import (
 )
 from ivr.loader import load_flow_dir
 from ivr.record import Outcome
-from tests.ivr.helpers import FakeCall, flows
+from tests.ivr.helpers import FakeCall, flows, names
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -125,7 +125,7 @@ def demo(caller: str) -> FakeCall:
 
 def through_greeting(c: FakeCall) -> None:
     c.start()
-    assert c.send(PromptFinished(), after=2.4) == [PlayPrompt(prompts=("main_menu",), barge_in=True)]
+    assert c.send(PromptFinished(), after=2.4) == [PlayPrompt(prompts=names("main_menu",), barge_in=True)]
 
 
 def test_demo_1_goes_to_sales_2_to_support() -> None:
@@ -140,9 +140,9 @@ def test_demo_repeats_twice_then_support() -> None:
     c = demo("5559999")
     through_greeting(c)
     c.send(PromptFinished(), after=3.7)
-    assert c.send(DigitReceived(digit="5")) == [PlayPrompt(prompts=("invalid", "main_menu"), barge_in=True)]
+    assert c.send(DigitReceived(digit="5")) == [PlayPrompt(prompts=names("invalid", "main_menu"), barge_in=True)]
     c.send(PromptFinished(), after=6.0)
-    assert c.expire() == [PlayPrompt(prompts=("no_input", "main_menu"), barge_in=True)]
+    assert c.expire() == [PlayPrompt(prompts=names("no_input", "main_menu"), barge_in=True)]
     c.send(PromptFinished(), after=6.0)
     out = c.expire()
     assert isinstance(out[0], EnqueueCall) and out[0].queue == "support"

@@ -23,7 +23,7 @@ from ivr.events import (
     TransferCall,
 )
 from ivr.record import InputResult, Outcome
-from tests.ivr.helpers import FakeCall, flows
+from tests.ivr.helpers import FakeCall, flows, names
 
 MENU = """
 flows:
@@ -58,7 +58,7 @@ def test_play_waits_for_prompt_finished_then_moves_on() -> None:
           hi: {type: play, prompts: [hello, bye], next: done}
           done: {type: hangup}
     """)
-    assert c.start() == [PlayPrompt(prompts=("hello", "bye"), barge_in=False)]
+    assert c.start() == [PlayPrompt(prompts=names("hello", "bye"), barge_in=False)]
     assert c.session.state is SessionState.PLAYING
     assert c.send(DigitReceived(digit="1")) == []  # no barge-in on a play node
     assert c.send(PromptFinished(), after=1.0) == [Hangup(reason=HangupReason.FLOW_ENDED)]
@@ -86,7 +86,7 @@ def test_lost_prompt_finished_is_covered_by_the_guard_timer() -> None:
 
 def test_menu_option_queues_and_keeps_the_choice() -> None:
     c = call(MENU)
-    assert c.start() == [PlayPrompt(prompts=("menu",), barge_in=True)]
+    assert c.start() == [PlayPrompt(prompts=names("menu",), barge_in=True)]
     c.send(PromptFinished(), after=2.0)
     assert c.session.state is SessionState.WAITING_INPUT
     assert c.session.get_timer() == 6.0
@@ -111,9 +111,9 @@ def test_menu_invalid_and_no_input_retry_then_fail_over() -> None:
     c = call(MENU)
     c.start()
     c.send(PromptFinished(), after=2.0)
-    assert c.send(DigitReceived(digit="7")) == [PlayPrompt(prompts=("invalid", "menu"), barge_in=True)]
+    assert c.send(DigitReceived(digit="7")) == [PlayPrompt(prompts=names("invalid", "menu"), barge_in=True)]
     c.send(PromptFinished(), after=2.0)
-    assert c.expire() == [PlayPrompt(prompts=("silence", "menu"), barge_in=True)]  # no input after 4 s
+    assert c.expire() == [PlayPrompt(prompts=names("silence", "menu"), barge_in=True)]  # no input after 4 s
     c.send(PromptFinished(), after=2.0)
     out = c.expire()
     assert len(out) == 1 and isinstance(out[0], EnqueueCall) and out[0].queue == "support"
@@ -188,7 +188,7 @@ def test_collect_too_short_or_bad_pattern_retries_then_fails_over() -> None:
     c = call(COLLECT)
     c.start()
     c.send(PromptFinished())
-    assert feed(c, "12#") == [PlayPrompt(prompts=("invalid", "enter"), barge_in=True)]
+    assert feed(c, "12#") == [PlayPrompt(prompts=names("invalid", "enter"), barge_in=True)]
     out = feed(c, "0123#")  # barge-in on the retry prompt; pattern forbids a leading 0
     assert out[0] == StopPrompt()
     assert isinstance(out[-1], EnqueueCall) and out[-1].queue == "support"
@@ -200,7 +200,7 @@ def test_collect_no_input_uses_first_digit_timeout() -> None:
     c.start()
     c.send(PromptFinished(), after=1.0)
     assert c.session.get_timer() == 6.0
-    assert c.expire() == [PlayPrompt(prompts=("enter",), barge_in=True)]  # no no_input_prompts given
+    assert c.expire() == [PlayPrompt(prompts=names("enter",), barge_in=True)]  # no no_input_prompts given
 
 
 def test_set_branch_and_templates() -> None:
@@ -287,7 +287,7 @@ def test_voicemail_after_its_prompt() -> None:
         nodes:
           vm: {type: voicemail, mailbox: sales, max_seconds: 60, prompts: [beep]}
     """)
-    assert c.start() == [PlayPrompt(prompts=("beep",), barge_in=False)]
+    assert c.start() == [PlayPrompt(prompts=names("beep",), barge_in=False)]
     assert c.send(PromptFinished()) == [RecordVoicemail(mailbox="sales", max_seconds=60.0)]
     assert c.session.outcome is Outcome.VOICEMAIL
 
@@ -344,7 +344,7 @@ def test_subflow_failure_path_and_hangup_prompt() -> None:
     c = call(SUB)
     c.start()
     c.send(PromptFinished())
-    assert c.expire() == [PlayPrompt(prompts=("bye",), barge_in=False)]
+    assert c.expire() == [PlayPrompt(prompts=names("bye",), barge_in=False)]
     assert c.send(PromptFinished()) == [Hangup(reason=HangupReason.FLOW_ENDED)]
 
 
@@ -371,7 +371,7 @@ def test_menu_visits_are_bounded_per_call() -> None:
     """)
     c.start()
     c.send(PromptFinished())
-    assert c.send(DigitReceived(digit="9")) == [PlayPrompt(prompts=("menu",), barge_in=True)]
+    assert c.send(DigitReceived(digit="9")) == [PlayPrompt(prompts=names("menu",), barge_in=True)]
     c.send(PromptFinished())
     out = c.send(DigitReceived(digit="9"))  # third visit refused: straight to on_failure
     assert isinstance(out[0], EnqueueCall) and out[0].queue == "sales"

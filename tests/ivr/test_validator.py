@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from config.errors import ConfigFileError
+from ivr.flow import ListName
 from ivr.loader import load_flow_dir, load_flow_file, validate_flow_dir, validate_flow_file
 from tests.ivr.helpers import write_prompt
 
@@ -596,7 +597,7 @@ def test_sub_flows_may_live_in_other_files_and_lists_can_come_from_config(tmp_pa
     with pytest.raises(ConfigFileError, match="unknown list 'vip'"):
         load_flow_dir(tmp_path)
     flow_set = load_flow_dir(tmp_path, extra_lists={"vip": ["1000"]})
-    assert set(flow_set.flows) == {"main", "vip_check"} and flow_set.lists["vip"] == frozenset({"1000"})
+    assert set(flow_set.flows) == {"main", "vip_check"} and flow_set.lists[ListName("vip")] == frozenset({"1000"})
 
 
 def test_good_demo_flow_has_no_problems() -> None:
