@@ -187,9 +187,25 @@ class _Message:
         return value
 
     def _serialise(self, start_line: str) -> bytes:
+        """Start line, headers in order, body. Content-Length always tells the body's real size: it
+        stays where it was (later copies dropped) or is appended, so that parse and serialise are
+        inverse on parsed messages.
+
+        Raises: LocalSipError for a header value holding CR or LF (header injection).
+        """
         lines = [start_line]
-        lines.extend(f"{name}: {value}" for name, value in self.headers if name != "Content-Length")
-        lines.append(f"Content-Length: {len(self.body)}")
+        length = f"Content-Length: {len(self.body)}"
+        for name, value in self.headers:
+            if name == "Content-Length":
+                if length:
+                    lines.append(length)
+                    length = ""
+                continue
+            if "\n" in value or "\r" in value:
+                raise LocalSipError(f"{name} value holds CR or LF")
+            lines.append(f"{name}: {value}")
+        if length:
+            lines.append(length)
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
 
 

@@ -143,6 +143,25 @@ def test_vias_across_fields_and_commas() -> None:
     assert [v.host for v in message.vias] == ["client.atlanta.example.com", "a.example.com", "b.example.com"]
 
 
+def test_serialise_keeps_content_length_in_place_and_true() -> None:
+    data = invite().replace(f"Content-Length: {len(SDP)}\r\n".encode(), b"X-After: 1\r\n")
+    message = parse_message(data.replace(b"sdp\r\n", f"sdp\r\nl: {len(SDP)}\r\n".encode()))
+    message.headers.add("X-Last", "2")
+    message.body = b"abc"
+    data = bytes(message)
+    assert b"Content-Type: application/sdp\r\nContent-Length: 3\r\nX-After: 1\r\nX-Last: 2\r\n\r\nabc" in data
+    assert parse_message(data) == message  # round trip holds for a parsed message
+    message.headers.add("Content-Length", "999")  # a stale second copy is dropped
+    assert bytes(message) == data
+
+
+def test_serialise_refuses_header_injection() -> None:
+    message = parse_message(invite())
+    message.headers.add("Subject", "hi\r\nVia: SIP/2.0/UDP evil")
+    with pytest.raises(LocalSipError):
+        bytes(message)
+
+
 def test_headers_mutation() -> None:
     headers = Headers([("v", "SIP/2.0/UDP a;branch=z9hG4bK1"), ("Subject", "x"), ("via", "SIP/2.0/UDP b")])
     headers.set("Via", "SIP/2.0/UDP c")
