@@ -65,6 +65,43 @@ BUSY_STATES = frozenset({_S.RESERVED, _S.RINGING, _S.ON_CALL, _S.HELD})
 STAFFED_STATES = frozenset({_S.AVAILABLE, _S.RESERVED, _S.RINGING, _S.ON_CALL, _S.HELD, _S.WRAP_UP})
 
 
+class AgentAction(enum.Enum):
+    """Requests an agent (or its phone) can make; each is allowed only from some states."""
+
+    LOGIN = "login"
+    LOGOUT = "logout"
+    SET_READY = "set_ready"
+    SET_NOT_READY = "set_not_ready"
+    END_WRAP_UP = "end_wrap_up"
+    RING = "ring"
+    HOLD = "hold"
+    UNHOLD = "unhold"
+
+
+#: Where each request is accepted. The transition table above is the second line of defence:
+#: e.g. RESERVED -> AVAILABLE is a legal *system* step (caller hung up) but not a SetReady.
+ALLOWED_FROM: dict[AgentAction, frozenset[AgentState]] = {
+    AgentAction.LOGIN: frozenset({_S.LOGGED_OUT}),
+    AgentAction.LOGOUT: frozenset({_S.AVAILABLE, _S.PAUSED, _S.WRAP_UP, _S.RESERVED, _S.RINGING}),
+    AgentAction.SET_READY: frozenset({_S.PAUSED, _S.WRAP_UP}),
+    AgentAction.SET_NOT_READY: frozenset({_S.AVAILABLE, _S.PAUSED, _S.WRAP_UP}),
+    AgentAction.END_WRAP_UP: frozenset({_S.WRAP_UP}),
+    AgentAction.RING: frozenset({_S.RESERVED}),
+    AgentAction.HOLD: frozenset({_S.ON_CALL}),
+    AgentAction.UNHOLD: frozenset({_S.HELD}),
+}
+
+
+def check_action(agent_id: AgentId, current: AgentState, action: AgentAction) -> None:
+    """Raise ``IllegalTransitionError`` unless ``action`` is accepted in ``current``.
+
+    Raises:
+        IllegalTransitionError: the agent is in a state where the request makes no sense.
+    """
+    if current not in ALLOWED_FROM[action]:
+        raise IllegalTransitionError(f"agent {agent_id}: {action.value} is not allowed while {current.name}")
+
+
 def check_transition(agent_id: AgentId, current: AgentState, new: AgentState) -> None:
     """Raise ``IllegalTransitionError`` unless ``current -> new`` is in ``TRANSITIONS``.
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import assert_never
 
-from acd.agent import STAFFED_STATES, Agent, AgentState, check_transition
+from acd.agent import STAFFED_STATES, Agent, AgentAction, AgentState, check_action
 from acd.config import LOGIN_REASON, AgentId, CallId, OfferId, QueueId
 from acd.errors import (
     DuplicateCallError,
@@ -98,24 +98,23 @@ class Router(RoutingState):
                 self._logout(self._agent(agent_id), now, out)
             case SetReady(agent_id=agent_id):
                 agent = self._agent(agent_id)
-                check_transition(agent.id, agent.state, AgentState.AVAILABLE)
+                check_action(agent.id, agent.state, AgentAction.SET_READY)
                 self._move(agent, AgentState.AVAILABLE, now, out)
             case SetNotReady(agent_id=agent_id, reason=reason):
                 agent = self._agent(agent_id)
                 if reason not in self._reasons:
                     raise InvalidRequestError(f"unknown not-ready reason code {reason!r}")
-                check_transition(agent.id, agent.state, AgentState.PAUSED)
+                check_action(agent.id, agent.state, AgentAction.SET_NOT_READY)
                 self._move(agent, AgentState.PAUSED, now, out, reason=reason)
             case EndWrapUp(agent_id=agent_id):
                 agent = self._agent(agent_id)
-                if agent.state is not AgentState.WRAP_UP:
-                    raise IllegalTransitionError(f"agent {agent_id} is {agent.state.name}, not in wrap-up")
+                check_action(agent.id, agent.state, AgentAction.END_WRAP_UP)
                 self._move(agent, AgentState.AVAILABLE, now, out)
             case Enqueue():
                 self._enqueue(request, now, out)
             case Ringing(offer_id=offer_id):
                 offer = self._offer(offer_id)
-                check_transition(offer.agent.id, offer.agent.state, AgentState.RINGING)
+                check_action(offer.agent.id, offer.agent.state, AgentAction.RING)
                 offer.ringing = True
                 self._move(offer.agent, AgentState.RINGING, now, out, call_id=offer.call.id)
             case Answer(offer_id=offer_id):
@@ -228,7 +227,7 @@ class Router(RoutingState):
         config = request.agent
         known = self._agents.get(config.id)
         if known is not None:
-            check_transition(known.id, known.state, AgentState.PAUSED)
+            check_action(known.id, known.state, AgentAction.LOGIN)
         unknown = sorted(q for q in config.queues if q not in self._queues)
         if unknown:
             raise UnknownQueueError(f"agent {config.id}: unknown queues {unknown}")
@@ -243,7 +242,7 @@ class Router(RoutingState):
             self._move(agent, AgentState.PAUSED, now, out, reason=LOGIN_REASON)
 
     def _logout(self, agent: Agent, now: float, out: list[AcdOutput]) -> None:
-        check_transition(agent.id, agent.state, AgentState.LOGGED_OUT)
+        check_action(agent.id, agent.state, AgentAction.LOGOUT)
         call_id = agent.call_id
         if agent.call_id is not None:
             offer = self._calls[agent.call_id].offer
@@ -280,7 +279,7 @@ class Router(RoutingState):
 
     def _hold(self, agent: Agent, hold: bool, now: float, out: list[AcdOutput]) -> None:
         new = AgentState.HELD if hold else AgentState.ON_CALL
-        check_transition(agent.id, agent.state, new)
+        check_action(agent.id, agent.state, AgentAction.HOLD if hold else AgentAction.UNHOLD)
         call = self._calls[agent.call_id] if agent.call_id else None
         assert call is not None
         if hold:

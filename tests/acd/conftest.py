@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
-from typing import TypeVar
+from collections.abc import Iterable, Iterator, MutableMapping
+from typing import Any, TypeVar
 
 import pytest
+import structlog
 
 from acd import (
     AcdOutput,
@@ -92,3 +93,10 @@ def queue(name: str = "sales", *skills: SkillRequirement, **kwargs: object) -> Q
 @pytest.fixture
 def desk() -> Desk:
     return Desk(queue("sales", req("sales")), queue("support", req("support")))
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """Keep ACD debug logs out of the test output (and let tests inspect them)."""
+    with structlog.testing.capture_logs() as logs:
+        yield logs
