@@ -22,20 +22,9 @@ from sip.errors import LocalSipError, RemoteSipError
 from sip.rtp.g711 import Codec
 
 __all__ = [
-    "Answer",
-    "Attribute",
-    "Connection",
-    "Direction",
-    "MediaDescription",
-    "MediaParameters",
-    "Origin",
-    "SdpNegotiationError",
-    "SdpParseError",
-    "SessionDescription",
-    "Timing",
-    "accept_answer",
-    "build_offer",
-    "negotiate",
+    "Answer", "Attribute", "Connection", "Direction", "MediaDescription", "MediaParameters", "Origin",
+    "SdpNegotiationError", "SdpParseError", "SessionDescription", "Timing", "accept_answer", "build_offer",
+    "negotiate"
 ]
 
 TELEPHONE_EVENT = "telephone-event"

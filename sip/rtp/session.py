@@ -45,18 +45,8 @@ if TYPE_CHECKING:
     from sip.sdp import MediaParameters
 
 __all__ = [
-    "Addr",
-    "AudioReceived",
-    "DtmfReceived",
-    "PeerAddressLearned",
-    "RtcpReceived",
-    "RtpEvent",
-    "RtpSession",
-    "SessionConfig",
-    "SessionStats",
-    "Ssrc",
-    "SsrcChanged",
-    "StreamTimedOut",
+    "Addr", "AudioReceived", "DtmfReceived", "PeerAddressLearned", "RtcpReceived", "RtpEvent", "RtpSession",
+    "SessionConfig", "SessionStats", "Ssrc", "SsrcChanged", "StreamTimedOut"
 ]
 
 log = structlog.get_logger(__name__)
