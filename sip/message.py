@@ -17,13 +17,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sip.errors import LocalSipError, MessageTooLargeError, RemoteSipError
+from sip.framing import MAX_BODY_BYTES, MAX_HEADER_BYTES, KeepAlivePing, StreamFramer
 from sip.headers import Contact, CSeq, NameAddr, Via, split_list
 from sip.uri import AbsoluteUri, Uri, parse_uri
 
+__all__ = [  # KeepAlivePing, StreamFramer and the size limits live in sip.framing
+    "COMPACT", "LIST_HEADERS", "MAX_BODY_BYTES", "MAX_HEADER_BYTES", "MAX_HEADER_FIELDS", "MAX_VIA_VALUES",
+    "REASONS", "SIP_VERSION", "Headers", "KeepAlivePing", "Message", "Request", "Response", "StreamFramer",
+    "canonical_name", "parse_message", "response_to",
+]
+
 SIP_VERSION = "SIP/2.0"
-MAX_HEADER_BYTES = 32 * 1024
 MAX_HEADER_FIELDS = 256
-MAX_BODY_BYTES = 256 * 1024
 # Not enforced. The parser once answered 483 past 70 Via values, but RFC 3261 §21.4.20 defines 483
 # only for Max-Forwards 0 (a server-level check, §16.3 step 3), and no RFC limits the Via count: a
 # request with many Vias is well-formed. MAX_HEADER_BYTES already bounds the work (~500 Vias).
@@ -459,69 +464,3 @@ def response_to(
     for name, value in headers or ():
         out.add(name, value)
     return Response(status=status, reason=reason or REASONS.get(status, "Unknown"), headers=out, body=body)
-
-
-@dataclass(frozen=True, slots=True)
-class KeepAlivePing:
-    """A CRLF CRLF keep-alive on a stream (RFC 5626 §3.5.1): answer with one CRLF."""
-
-
-class StreamFramer:
-    """Cuts a byte stream (TCP, TLS) into whole SIP messages, sans-I/O.
-
-    Memory is bounded: the header section may not exceed ``max_header_bytes`` before its
-    blank line is seen, and the body not ``max_body_bytes``. A framing error raises and the
-    connection must then be closed: the stream cannot be resynchronised (RFC 3261 §18.3).
-    """
-
-    def __init__(self, *, max_header_bytes: int = MAX_HEADER_BYTES, max_body_bytes: int = MAX_BODY_BYTES) -> None:
-        self._buffer = bytearray()
-        self._max_header = max_header_bytes
-        self._max_body = max_body_bytes
-
-    def feed(self, data: bytes) -> None:
-        self._buffer += data
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
-
-    def next_frame(self) -> bytes | KeepAlivePing | None:
-        """The next whole message's bytes, a keep-alive ping, or None if more data is needed.
-
-        Raises:
-            MessageTooLargeError: header section or body over the limits.
-            RemoteSipError: a Content-Length that is not a number.
-        """
-        buf = self._buffer
-        while buf.startswith(b"\r\n"):
-            if buf.startswith(b"\r\n\r\n"):
-                del buf[:4]
-                return KeepAlivePing()
-            if len(buf) < 4 and b"\r\n\r\n".startswith(bytes(buf)):
-                return None  # maybe the first half of a ping: wait for more
-            del buf[:2]  # a pong, or a stray CRLF between messages (RFC 3261 §7.5)
-        if not buf:
-            return None
-        end = buf.find(b"\r\n\r\n", 0, self._max_header + 4)
-        if end < 0:
-            if len(buf) > self._max_header:
-                raise MessageTooLargeError("header section too large on stream")
-            return None
-        head = bytes(buf[:end])
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, colon, value = line.partition(b":")
-            if colon and name.strip().lower() in (b"content-length", b"l"):
-                text = value.strip()
-                if not text.isdigit() or len(text) > 9:
-                    raise RemoteSipError("bad Content-Length on stream")
-                length = int(text)
-        if length > self._max_body:
-            raise MessageTooLargeError("body too large on stream")
-        total = end + 4 + length
-        if len(buf) < total:
-            return None
-        frame = bytes(buf[:total])
-        del buf[:total]
-        return frame

@@ -1,0 +1,128 @@
+"""Stream framing: cut a TCP/TLS byte stream into whole SIP messages, memory-bounded, sans-I/O.
+
+RFC 3261 §18.3: on a stream transport "the Content-Length header field MUST be used" to find the
+end of each message, and CRLFs may precede a message (§7.5). RFC 5626 §3.5.1: a double CRLF is a
+keep-alive ping, answered with a single CRLF (pong). Re-exported by :mod:`sip.message`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sip.errors import MessageTooLargeError, RemoteSipError
+
+MAX_HEADER_BYTES = 32 * 1024
+MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlivePing:
+    """A CRLF CRLF keep-alive on a stream (RFC 5626 §3.5.1): answer with one CRLF."""
+
+
+def _content_length(head: bytes) -> int:
+    """Content-Length of a header section (0 when absent; parse_message then refuses the frame).
+
+    Raises: RemoteSipError for a value that is not 1*DIGIT or for conflicting values.
+    """
+    lines: list[bytes] = []
+    for line in head.split(b"\r\n")[1:]:
+        if line[:1] in (b" ", b"\t") and lines:  # folded continuation (§7.3.1)
+            lines[-1] += b" " + line.strip()
+        else:
+            lines.append(line)
+    found: set[bytes] = set()
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() in (b"content-length", b"l"):
+            found.add(value.strip())
+    if not found:
+        return 0
+    if len(found) > 1:
+        raise RemoteSipError("conflicting Content-Length values on stream")
+    text = found.pop()
+    if not text.isdigit() or len(text) > 9:  # bytes.isdigit() is ASCII-only
+        raise RemoteSipError("bad Content-Length on stream")
+    return int(text)
+
+
+class StreamFramer:
+    """Cuts a byte stream (TCP, TLS) into whole SIP messages.
+
+    Use: ``feed(chunk)``, then call ``next_frame()`` until it returns None. Memory is bounded: the
+    pending header section may not pass ``max_header_bytes`` before its blank line is seen —
+    :meth:`feed` itself raises once it does, so an endless header costs at most the limit plus one
+    chunk — and the body may not pass ``max_body_bytes``. Each byte is searched once, however small
+    the chunks. After any error the connection must be closed: a stream cannot be resynchronised.
+    """
+
+    def __init__(self, *, max_header_bytes: int = MAX_HEADER_BYTES, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self._buffer = bytearray()
+        self._max_header = max_header_bytes
+        self._max_body = max_body_bytes
+        self._scanned = 0  # bytes of the pending message (after leading CRLFs) searched for CRLF CRLF
+        self._frame_size: int | None = None  # size of the pending message once its head is complete
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes.
+
+        Raises:
+            MessageTooLargeError: the pending header section is over the limit.
+            RemoteSipError: the pending message has a bad Content-Length.
+        """
+        self._buffer += data
+        if self._frame_size is None:
+            self._scan()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def _scan(self) -> None:
+        buf = self._buffer
+        lead = 0
+        while buf.startswith(b"\r\n", lead):  # pings and stray CRLFs: next_frame consumes them
+            lead += 2
+        if lead == len(buf):
+            return
+        limit = lead + self._max_header + 4
+        end = buf.find(b"\r\n\r\n", lead + max(0, self._scanned - 3), limit)
+        if end < 0:
+            self._scanned = len(buf) - lead
+            if self._scanned > self._max_header:
+                raise MessageTooLargeError("header section too large on stream")
+            return
+        length = _content_length(bytes(buf[lead:end]))
+        if length > self._max_body:
+            raise MessageTooLargeError("body too large on stream")
+        self._frame_size = end - lead + 4 + length
+
+    def next_frame(self) -> bytes | KeepAlivePing | None:
+        """The next whole message's bytes, a keep-alive ping, or None if more data is needed.
+
+        Raises:
+            MessageTooLargeError: header section or body over the limits.
+            RemoteSipError: a Content-Length that is not a number, or conflicting ones.
+        """
+        buf = self._buffer
+        while buf.startswith(b"\r\n"):
+            if buf.startswith(b"\r\n\r\n"):
+                del buf[:4]
+                return KeepAlivePing()
+            if len(buf) < 4 and b"\r\n\r\n".startswith(bytes(buf)):
+                return None  # maybe the first half of a ping: wait for more
+            del buf[:2]  # a pong, or a stray CRLF between messages (RFC 3261 §7.5)
+        if not buf:
+            return None
+        if self._frame_size is None:
+            self._scan()
+            if self._frame_size is None:
+                return None
+        size = self._frame_size
+        if len(buf) < size:
+            return None
+        frame = bytes(buf[:size])
+        del buf[:size]
+        self._frame_size = None
+        self._scanned = 0
+        return frame
