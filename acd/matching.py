@@ -79,7 +79,7 @@ class Matcher:
             pools = [self._members.get(route.queue, set())]
             pools += [self._by_skill.get(req.skill, set()) for req in route.requirements]
             eligible.update(a for a in min(pools, key=len) if route.accepts(a))
-        for agent in eligible:
+        for agent in sorted(eligible, key=lambda a: (a.ready_since, a.id)):  # deterministic tie order
             agent.demands.append(demand)
             if agent.parked:  # AVAILABLE and waiting: it must be findable from this class too
                 self._push(agent, demand)

@@ -82,14 +82,14 @@ def routes_at(call: Enqueue, enqueued: float, now: float) -> list[tuple[QueueId,
     for r in call.skills:
         base[r.skill] = max(base.get(r.skill, 0), r.min_level)
     routes = [(cfg.id, base)]
-    for rule in cfg.overflow:
-        if enqueued + rule.after_s > now:
+    for step in cfg.overflow:
+        if enqueued + step.after_s > now:
             break
-        if rule.action is OverflowAction.RELAX_LEVEL:
-            routes = [(q, {s: max(1, m - rule.relax_by) for s, m in reqs.items()}) for q, reqs in routes]
-        elif rule.action is OverflowAction.ADD_QUEUE:
-            assert rule.target_queue is not None
-            routes.append((rule.target_queue, {r.skill: r.min_level for r in QUEUES[rule.target_queue].skills}))
+        if step.action is OverflowAction.RELAX_LEVEL:
+            routes = [(q, {s: max(1, m - step.relax_by) for s, m in reqs.items()}) for q, reqs in routes]
+        elif step.action is OverflowAction.ADD_QUEUE:
+            assert step.target_queue is not None
+            routes.append((step.target_queue, {r.skill: r.min_level for r in QUEUES[step.target_queue].skills}))
     return routes
 
 
