@@ -1,0 +1,426 @@
+"""The public event envelope, the registry of event types and their data schemas.
+
+Every event that leaves the process (WebSocket gateway, MQTT bridge, webhooks) travels in one envelope::
+
+    {"type": "call.offered", "id": "01J0...", "ts": 1718000000.123, "node": "cti-a", "data": {...}}
+
+Decisions (see ``docs/events.md``):
+
+- ``id`` is a 26-character ULID (Crockford base32, 48-bit millisecond time + 80 random bits). Ids made by one
+  :class:`EventIdFactory` sort in creation order, even within the same millisecond.
+- ``ts`` is UTC epoch seconds as a float (millisecond precision); it is the ``now`` passed in, never read here.
+- ``type`` is a dotted lower-case name registered in :data:`REGISTRY` with a schema version. Additive changes keep the
+  version; removing, renaming or retyping a field bumps it.
+
+Internal (core) events are never serialised directly: ``cti`` maps them to envelopes elsewhere. This module only
+defines the envelope, its encodings (JSON, msgpack) and validation of ``data`` against the registered schema.
+
+Errors::
+
+    EventError
+     ├── EnvelopeError   the envelope itself is malformed or cannot be decoded
+     └── SchemaError     ``data`` does not match the registered schema of its type (or the type is unknown)
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgpack
+
+__all__ = [
+    "REGISTRY",
+    "Envelope",
+    "EnvelopeError",
+    "EventError",
+    "EventIdFactory",
+    "EventSchema",
+    "Field",
+    "FieldKind",
+    "SchemaError",
+    "catalog",
+    "new_event_id",
+    "validate",
+]
+
+_TYPE_RE: Final = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_ENVELOPE_KEYS: Final = ("type", "id", "ts", "node", "data")
+_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class EventError(Exception):
+    """Base class of this module's errors; ``code`` is a stable identifier for API answers."""
+
+    code = "event_error"
+
+
+class EnvelopeError(EventError):
+    """The envelope is malformed (missing key, wrong type) or its bytes cannot be decoded."""
+
+    code = "envelope_invalid"
+
+
+class SchemaError(EventError):
+    """An envelope's ``data`` does not match the schema registered for its ``type``."""
+
+    code = "event_schema_mismatch"
+
+    def __init__(self, message: str, *, event_type: str, field_name: str | None = None) -> None:
+        super().__init__(message)
+        self.event_type = event_type
+        self.field_name = field_name
+
+
+# --------------------------------------------------------------------------------------------------- identifiers
+
+
+class EventIdFactory:
+    """Makes ULIDs that are strictly increasing for this factory, even within one millisecond."""
+
+    __slots__ = ("_last_ms", "_last_rand")
+
+    def __init__(self) -> None:
+        self._last_ms = -1
+        self._last_rand = 0
+
+    def new(self, now: float) -> str:
+        """Return a new id for an event created at ``now`` (UTC epoch seconds)."""
+        ms = max(int(now * 1000), self._last_ms)
+        if ms == self._last_ms:
+            rand = self._last_rand + 1
+            if rand >= 1 << 80:  # 2**80 ids in one millisecond: borrow the next millisecond
+                ms, rand = ms + 1, secrets.randbits(79)
+        else:
+            rand = secrets.randbits(79)  # top bit clear leaves room to increment
+        self._last_ms, self._last_rand = ms, rand
+        value = ((ms & ((1 << 48) - 1)) << 80) | rand
+        return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+_DEFAULT_IDS: Final = EventIdFactory()
+
+
+def new_event_id(now: float) -> str:
+    """Return a new ULID from the process-wide factory (sortable by creation order)."""
+    return _DEFAULT_IDS.new(now)
+
+
+# --------------------------------------------------------------------------------------------------- envelope
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Envelope:
+    """One public event. ``data`` holds JSON-compatible values only (str, int, float, bool, None, list, dict)."""
+
+    type: str
+    id: str
+    ts: float
+    node: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.type, str) or not _TYPE_RE.match(self.type):
+            raise EnvelopeError(f"type must be a dotted lower-case name, got {self.type!r}")
+        if not isinstance(self.id, str) or not self.id:
+            raise EnvelopeError("id must be a non-empty string")
+        if isinstance(self.ts, bool) or not isinstance(self.ts, int | float) or not math.isfinite(self.ts):
+            raise EnvelopeError(f"ts must be finite epoch seconds, got {self.ts!r}")
+        if not isinstance(self.node, str) or not self.node:
+            raise EnvelopeError("node must be a non-empty string")
+        if not isinstance(self.data, dict) or not all(isinstance(k, str) for k in self.data):
+            raise EnvelopeError("data must be an object with string keys")
+
+    @classmethod
+    def new(cls, type: str, data: Mapping[str, Any], *, node: str, now: float) -> Envelope:
+        """Build an envelope with a fresh id; ``now`` is UTC epoch seconds.
+
+        Raises:
+            EnvelopeError: a field is malformed.
+        """
+        return cls(type=type, id=new_event_id(now), ts=float(now), node=node, data=dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the envelope as a plain mapping with the five contract keys."""
+        return {"type": self.type, "id": self.id, "ts": self.ts, "node": self.node, "data": self.data}
+
+    @classmethod
+    def from_dict(cls, raw: object) -> Envelope:
+        """Build an envelope from a decoded mapping; unknown top-level keys are ignored.
+
+        Raises:
+            EnvelopeError: not a mapping, a key is missing, or a value has the wrong type.
+        """
+        if not isinstance(raw, Mapping):
+            raise EnvelopeError(f"envelope must be an object, got {type(raw).__name__}")
+        missing = [key for key in _ENVELOPE_KEYS if key not in raw]
+        if missing:
+            raise EnvelopeError(f"envelope is missing {', '.join(missing)}")
+        ts = raw["ts"]
+        if isinstance(ts, int) and not isinstance(ts, bool):
+            ts = float(ts)
+        return cls(type=raw["type"], id=raw["id"], ts=ts, node=raw["node"], data=raw["data"])
+
+    def to_json(self) -> bytes:
+        """Encode as compact UTF-8 JSON.
+
+        Raises:
+            EnvelopeError: ``data`` holds a value JSON cannot carry.
+        """
+        try:
+            return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise EnvelopeError(f"cannot encode {self.type} as JSON: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Envelope:
+        """Decode a JSON envelope.
+
+        Raises:
+            EnvelopeError: the bytes are not JSON or not a valid envelope.
+        """
+        try:
+            decoded = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise EnvelopeError(f"not a JSON envelope: {exc}") from exc
+        return cls.from_dict(decoded)
+
+    def to_msgpack(self) -> bytes:
+        """Encode as msgpack (the ``cti.msgpack`` WebSocket subprotocol); ``ts`` is a float64.
+
+        Raises:
+            EnvelopeError: ``data`` holds a value msgpack cannot carry.
+        """
+        try:
+            packed: bytes = msgpack.packb(self.to_dict(), use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise EnvelopeError(f"cannot encode {self.type} as msgpack: {exc}") from exc
+        return packed
+
+    @classmethod
+    def from_msgpack(cls, raw: bytes) -> Envelope:
+        """Decode a msgpack envelope.
+
+        Raises:
+            EnvelopeError: the bytes are not msgpack or not a valid envelope.
+        """
+        try:
+            decoded = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+        except Exception as exc:  # msgpack raises several unrelated exception types on garbage
+            raise EnvelopeError(f"not a msgpack envelope: {exc}") from exc
+        return cls.from_dict(decoded)
+
+
+# --------------------------------------------------------------------------------------------------- schemas
+
+
+class FieldKind(enum.Enum):
+    """The JSON shape a data field carries."""
+
+    STR = "string"
+    INT = "integer"
+    NUMBER = "number"
+    BOOL = "boolean"
+    STR_LIST = "array of strings"
+    OBJECT = "object"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Field:
+    """One key of an event's ``data``. ``nullable`` fields are present but may be ``null``."""
+
+    name: str
+    kind: FieldKind
+    doc: str
+    nullable: bool = False
+    choices: frozenset[str] | None = None
+
+    def check(self, value: object) -> str | None:
+        """Return why ``value`` does not fit this field, or ``None`` if it does."""
+        if value is None:
+            return None if self.nullable else "must not be null"
+        match self.kind:
+            case FieldKind.STR:
+                ok = isinstance(value, str)
+            case FieldKind.INT:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            case FieldKind.NUMBER:
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            case FieldKind.BOOL:
+                ok = isinstance(value, bool)
+            case FieldKind.STR_LIST:
+                ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+            case FieldKind.OBJECT:
+                ok = isinstance(value, dict) and all(isinstance(key, str) for key in value)
+        if not ok:
+            return f"must be {self.kind.value}, got {type(value).__name__}"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {sorted(self.choices)}, got {value!r}"
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventSchema:
+    """The registered shape of one event type: every field listed is required (``nullable`` allows ``null``)."""
+
+    type: str
+    version: int
+    doc: str
+    fields: tuple[Field, ...]
+
+
+AGENT_STATES: Final = frozenset(
+    {"logged_out", "available", "reserved", "ringing", "on_call", "held", "wrap_up", "paused"}
+)
+SUPERVISION_MODES: Final = frozenset({"listen", "whisper", "barge"})
+SEVERITIES: Final = frozenset({"info", "warning", "critical"})
+
+_S, _I, _N, _B, _L, _O = (FieldKind.STR, FieldKind.INT, FieldKind.NUMBER, FieldKind.BOOL, FieldKind.STR_LIST,
+                          FieldKind.OBJECT)
+
+
+def _f(name: str, kind: FieldKind, doc: str, *, null: bool = False, choices: frozenset[str] | None = None) -> Field:
+    return Field(name=name, kind=kind, doc=doc, nullable=null, choices=choices)
+
+
+_CALL_ID = _f("call_id", _S, "call identifier, stable for the whole call")
+_AGENT_ID = _f("agent_id", _S, "agent identifier (login)")
+_QUEUE = _f("queue", _S, "queue name")
+_SUP_ID = _f("supervision_id", _S, "supervision session identifier")
+
+
+def _schema(type: str, doc: str, *fields: Field, version: int = 1) -> EventSchema:
+    return EventSchema(type=type, version=version, doc=doc, fields=fields)
+
+
+_SCHEMAS: Final = (
+    _schema("agent.state_changed", "an agent moved between ACD states", _AGENT_ID,
+            _f("state", _S, "new state", choices=AGENT_STATES),
+            _f("previous_state", _S, "state before the change", choices=AGENT_STATES),
+            _f("reason", _S, "pause reason or cause of the change", null=True),
+            _f("call_id", _S, "call the change relates to", null=True)),
+    _schema("agent.logged_in", "an agent logged in", _AGENT_ID,
+            _f("device", _S, "SIP contact or device the agent uses"),
+            _f("queues", _L, "queues the agent serves"),
+            _f("skills", _O, "skill name to level (integer)")),
+    _schema("agent.logged_out", "an agent logged out", _AGENT_ID,
+            _f("reason", _S, "why: user, operator, registration_expired, ...")),
+    _schema("call.arrived", "a call reached the server", _CALL_ID,
+            _f("caller_number", _S, "calling number (redacted if configured)"),
+            _f("caller_name", _S, "calling name", null=True),
+            _f("dialled_number", _S, "number the caller dialled"),
+            _f("trunk", _S, "trunk the call came in on")),
+    _schema("call.ivr_input", "the caller answered an IVR prompt", _CALL_ID,
+            _f("flow", _S, "IVR flow name"), _f("node", _S, "flow node that collected the input"),
+            _f("digits", _S, "digits collected (may be empty on timeout)")),
+    _schema("call.queued", "a call entered a queue", _CALL_ID, _QUEUE,
+            _f("priority", _I, "queue priority (higher first)"), _f("position", _I, "1-based position on entry"),
+            _f("vip", _B, "caller is on the VIP list")),
+    _schema("call.offered", "screen pop: a call is offered to an agent", _CALL_ID, _AGENT_ID, _QUEUE,
+            _f("caller_number", _S, "calling number (redacted if configured)"),
+            _f("caller_name", _S, "calling name", null=True),
+            _f("dialled_number", _S, "number the caller dialled"),
+            _f("wait_seconds", _N, "time waited in queue so far"),
+            _f("ivr_inputs", _O, "IVR variable name to collected value"),
+            _f("crm", _O, "CRM look-up results (free-form object, empty if none)"),
+            _f("vip", _B, "caller is on the VIP list"),
+            _f("recording_serial", _S, "serial the recording will carry", null=True)),
+    _schema("call.answered", "an agent answered a call", _CALL_ID, _AGENT_ID, _QUEUE,
+            _f("wait_seconds", _N, "time waited in queue"),
+            _f("recording_serial", _S, "recording serial number", null=True)),
+    _schema("call.ended", "a call was released", _CALL_ID,
+            _f("reason", _S, "hangup cause: caller_hangup, agent_hangup, transferred, failed, ..."),
+            _f("duration_seconds", _N, "from arrival to release"),
+            _f("talk_seconds", _N, "time connected to an agent", null=True),
+            _f("agent_id", _S, "last agent on the call", null=True),
+            _f("queue", _S, "last queue of the call", null=True),
+            _f("recording_serial", _S, "recording serial number", null=True)),
+    _schema("call.abandoned", "the caller hung up while queued", _CALL_ID, _QUEUE,
+            _f("wait_seconds", _N, "time waited before hanging up"),
+            _f("position", _I, "position when abandoned", null=True)),
+    _schema("queue.stats", "periodic queue statistics", _QUEUE,
+            _f("waiting", _I, "calls waiting now"), _f("longest_wait_seconds", _N, "oldest waiting call's wait"),
+            _f("agents_logged_in", _I, "agents logged in"), _f("agents_available", _I, "agents ready"),
+            _f("agents_busy", _I, "agents on a call or in wrap-up"),
+            _f("offered", _I, "calls offered in the window"), _f("answered", _I, "calls answered in the window"),
+            _f("abandoned", _I, "calls abandoned in the window"),
+            _f("service_level", _N, "fraction answered within target (0..1)", null=True),
+            _f("window_seconds", _I, "length of the statistics window")),
+    _schema("alert.raised", "a supervisor alert was raised", _f("alert_id", _S, "alert identifier"),
+            _f("kind", _S, "alert kind: vip_call, queue_threshold, ..."),
+            _f("severity", _S, "severity", choices=SEVERITIES), _f("message", _S, "human-readable text"),
+            _f("queue", _S, "related queue", null=True), _f("call_id", _S, "related call", null=True),
+            _f("agent_id", _S, "related agent", null=True)),
+    _schema("alert.cleared", "a supervisor alert was cleared", _f("alert_id", _S, "alert identifier"),
+            _f("kind", _S, "alert kind"), _f("reason", _S, "why it cleared", null=True)),
+    _schema("notice.broadcast", "a supervisor broadcast a notice", _f("notice_id", _S, "notice identifier"),
+            _f("sender", _S, "supervisor who sent it"), _f("text", _S, "notice text"),
+            _f("audience", _L, "queue names, or ['*'] for everyone"),
+            _f("expires_at", _N, "UTC epoch seconds after which it is stale", null=True)),
+    _schema("supervision.started", "a supervisor joined an agent's call", _SUP_ID,
+            _f("supervisor_id", _S, "supervisor identifier"), _AGENT_ID, _CALL_ID,
+            _f("mode", _S, "supervision mode", choices=SUPERVISION_MODES)),
+    _schema("supervision.changed", "a supervisor switched mode", _SUP_ID,
+            _f("supervisor_id", _S, "supervisor identifier"), _AGENT_ID, _CALL_ID,
+            _f("mode", _S, "new mode", choices=SUPERVISION_MODES),
+            _f("previous_mode", _S, "mode before the change", choices=SUPERVISION_MODES)),
+    _schema("supervision.ended", "a supervisor left the call", _SUP_ID,
+            _f("supervisor_id", _S, "supervisor identifier"), _AGENT_ID, _CALL_ID,
+            _f("reason", _S, "supervisor_left, call_ended, ...")),
+)
+
+REGISTRY: Final[Mapping[str, EventSchema]] = {schema.type: schema for schema in _SCHEMAS}
+
+
+def validate(envelope: Envelope, *, strict: bool = False, registry: Mapping[str, EventSchema] = REGISTRY) -> None:
+    """Check ``envelope.data`` against the schema of its type.
+
+    Unknown keys are tolerated (additive changes keep the version) unless ``strict`` is set, which producers use in
+    tests and debug mode to catch typos.
+
+    Raises:
+        SchemaError: the type is not registered, a field is missing or mistyped, or (strict) a key is unknown.
+    """
+    schema = registry.get(envelope.type)
+    if schema is None:
+        raise SchemaError(f"unregistered event type {envelope.type!r}", event_type=envelope.type)
+    for spec in schema.fields:
+        if spec.name not in envelope.data:
+            raise SchemaError(f"{envelope.type}: missing {spec.name!r}", event_type=envelope.type,
+                              field_name=spec.name)
+        problem = spec.check(envelope.data[spec.name])
+        if problem is not None:
+            raise SchemaError(f"{envelope.type}: {spec.name!r} {problem}", event_type=envelope.type,
+                              field_name=spec.name)
+    if strict:
+        unknown = sorted(set(envelope.data) - {spec.name for spec in schema.fields})
+        if unknown:
+            raise SchemaError(f"{envelope.type}: unknown keys {unknown}", event_type=envelope.type,
+                              field_name=unknown[0])
+
+
+def catalog(schemas: Iterable[EventSchema] | None = None) -> dict[str, Any]:
+    """Return the registry as JSON-compatible data (for an API endpoint or generated docs)."""
+    chosen = REGISTRY.values() if schemas is None else schemas
+    return {
+        schema.type: {
+            "version": schema.version,
+            "doc": schema.doc,
+            "fields": {
+                spec.name: {
+                    "kind": spec.kind.value,
+                    "nullable": spec.nullable,
+                    "doc": spec.doc,
+                    **({"choices": sorted(spec.choices)} if spec.choices is not None else {}),
+                }
+                for spec in schema.fields
+            },
+        }
+        for schema in chosen
+    }
