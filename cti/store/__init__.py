@@ -1,0 +1,87 @@
+"""Durable data of the server: CDRs, queue legs, agent-state history, recordings, the outbox.
+
+``await open_store(path)`` returns a ``Store`` (SQLite, WAL, migrated to the latest schema).
+Every method commits before it returns; ``async with store.transaction() as tx:`` batches
+several writes atomically (e.g. a state change and the webhook outbox entry announcing it).
+Records are frozen dataclasses (``records``); errors form the ``StoreError`` tree (``errors``).
+The contract, table by table, is in ``docs/storage.md``.
+"""
+
+from cti.store.errors import (
+    BackendError,
+    ConflictError,
+    InvalidRecordError,
+    NotFoundError,
+    OutboxStateError,
+    SchemaError,
+    SchemaTooNewError,
+    StoreBusyError,
+    StoreClosedError,
+    StoreError,
+    StoreOpenError,
+    StoreUsageError,
+)
+from cti.store.protocol import Store, StoreOperations
+from cti.store.queries import LegTime
+from cti.store.records import (
+    AgentStateRow,
+    CallRecord,
+    HangupParty,
+    JsonObject,
+    JsonValue,
+    LegId,
+    LegOutcome,
+    OutboxEntry,
+    OutboxId,
+    OutboxStatus,
+    Party,
+    PartyRole,
+    QueueLeg,
+    Recording,
+    StateRowId,
+)
+from cti.store.schema import LATEST_VERSION, MIGRATIONS, Migration
+from cti.store.serial import RecordingSerial, SerialParts, format_serial, parse_serial
+from cti.store.sqlite import SqliteStore, open_store
+
+__all__ = [
+    "LATEST_VERSION",
+    "MIGRATIONS",
+    "AgentStateRow",
+    "BackendError",
+    "CallRecord",
+    "ConflictError",
+    "HangupParty",
+    "InvalidRecordError",
+    "JsonObject",
+    "JsonValue",
+    "LegId",
+    "LegOutcome",
+    "LegTime",
+    "Migration",
+    "NotFoundError",
+    "OutboxEntry",
+    "OutboxId",
+    "OutboxStateError",
+    "OutboxStatus",
+    "Party",
+    "PartyRole",
+    "QueueLeg",
+    "Recording",
+    "RecordingSerial",
+    "SchemaError",
+    "SchemaTooNewError",
+    "SerialParts",
+    "SqliteStore",
+    "StateRowId",
+    "Store",
+    "StoreBusyError",
+    "StoreClosedError",
+    "StoreError",
+    "StoreOpenError",
+    "StoreOperations",
+    "StoreUsageError",
+    "format_serial",
+    "open_store",
+    "parse_serial",
+]

@@ -1,0 +1,149 @@
+"""Schema of the store and its forward migrations (docs/storage.md describes every column).
+
+Migrations are numbered from 1 and only ever appended: a released migration is never edited.
+``schema_version`` holds one row per applied migration. The DDL keeps to standard SQL types
+(``TEXT``, ``INTEGER``, ``BIGINT``, ``BOOLEAN``, ``DOUBLE PRECISION``) that SQLite maps to its
+affinities; the one SQLite-specific form is the auto-numbered key ``INTEGER PRIMARY KEY`` (a
+PostgreSQL backend writes ``BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY``) — see
+``IDENTITY_KEY`` — and JSON columns are ``TEXT`` (``JSONB`` there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IDENTITY_KEY = "INTEGER PRIMARY KEY"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Migration:
+    """One forward step of the schema: run ``statements`` in order, in one transaction."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+SCHEMA_VERSION_DDL = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version     INTEGER PRIMARY KEY,
+    description TEXT NOT NULL,
+    applied_at  DOUBLE PRECISION NOT NULL
+)"""
+
+_V1 = (
+    """
+CREATE TABLE calls (
+    call_id          TEXT PRIMARY KEY,
+    node             TEXT NOT NULL,
+    sip_call_id      TEXT,
+    trunk            TEXT,
+    caller_number    TEXT,
+    caller_name      TEXT,
+    dialled_number   TEXT,
+    t_arrived        DOUBLE PRECISION NOT NULL,
+    t_ivr_answered   DOUBLE PRECISION,
+    t_ivr_left       DOUBLE PRECISION,
+    t_queued         DOUBLE PRECISION,
+    t_answered       DOUBLE PRECISION,
+    t_ended          DOUBLE PRECISION,
+    hangup_by        TEXT,
+    end_reason       TEXT,
+    disposition      TEXT,
+    ivr_inputs       TEXT NOT NULL,
+    crm_data         TEXT NOT NULL,
+    vip              BOOLEAN NOT NULL,
+    call_reason      TEXT,
+    recording_serial TEXT,
+    final_agent      TEXT,
+    final_queue      TEXT
+)""",
+    "CREATE INDEX calls_t_arrived ON calls (t_arrived)",
+    "CREATE INDEX calls_caller_number ON calls (caller_number, t_arrived)",
+    """
+CREATE TABLE queue_legs (
+    leg_id           TEXT PRIMARY KEY,
+    call_id          TEXT NOT NULL,
+    queue_id         TEXT NOT NULL,
+    outcome          TEXT NOT NULL,
+    skills           TEXT NOT NULL,
+    priority         INTEGER NOT NULL,
+    vip_flag         BOOLEAN NOT NULL,
+    caller_number    TEXT,
+    call_reason      TEXT,
+    t_enter_queue    DOUBLE PRECISION NOT NULL,
+    t_answer         DOUBLE PRECISION,
+    t_abandon        DOUBLE PRECISION,
+    t_flowout        DOUBLE PRECISION,
+    flowout_reason   TEXT,
+    t_end            DOUBLE PRECISION,
+    agent_id         TEXT,
+    talk_s           DOUBLE PRECISION NOT NULL,
+    hold_s           DOUBLE PRECISION NOT NULL,
+    acw_s            DOUBLE PRECISION NOT NULL,
+    offers           INTEGER NOT NULL,
+    recording_serial TEXT
+)""",
+    "CREATE INDEX queue_legs_enter ON queue_legs (t_enter_queue, queue_id)",
+    "CREATE INDEX queue_legs_call ON queue_legs (call_id)",
+    f"""
+CREATE TABLE agent_state_history (
+    row_id    {IDENTITY_KEY},
+    agent_id  TEXT NOT NULL,
+    state     TEXT NOT NULL,
+    reason    TEXT,
+    start_ts  DOUBLE PRECISION NOT NULL,
+    end_ts    DOUBLE PRECISION
+)""",
+    "CREATE INDEX agent_state_history_agent ON agent_state_history (agent_id, start_ts)",
+    """
+CREATE TABLE recordings (
+    serial     TEXT PRIMARY KEY,
+    call_id    TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    started    DOUBLE PRECISION NOT NULL,
+    ended      DOUBLE PRECISION,
+    duration_s DOUBLE PRECISION,
+    parties    TEXT NOT NULL,
+    queue_id   TEXT,
+    agent_id   TEXT
+)""",
+    "CREATE INDEX recordings_call ON recordings (call_id)",
+    """
+CREATE TABLE serial_counters (
+    site     TEXT NOT NULL,
+    day      TEXT NOT NULL,
+    last_seq BIGINT NOT NULL,
+    PRIMARY KEY (site, day)
+)""",
+    f"""
+CREATE TABLE outbox (
+    entry_id        {IDENTITY_KEY},
+    endpoint        TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    created         DOUBLE PRECISION NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at DOUBLE PRECISION NOT NULL,
+    lease_until     DOUBLE PRECISION,
+    last_error      TEXT,
+    delivered_at    DOUBLE PRECISION,
+    UNIQUE (endpoint, event_id)
+)""",
+    "CREATE INDEX outbox_pending ON outbox (status, endpoint, entry_id)",
+)
+
+_V2 = (
+    # Agent look-ups by time (adherence over a day) and the "event" attribution of legs.
+    "CREATE INDEX queue_legs_agent ON queue_legs (agent_id, t_enter_queue)",
+    "CREATE INDEX recordings_started ON recordings (started)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox", statements=_V1),
+    Migration(version=2, description="indexes for agent and recording look-ups by time", statements=_V2),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
