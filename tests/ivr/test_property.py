@@ -102,13 +102,17 @@ def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def step_bound(doc: dict[str, Any]) -> int:
-    """A generous bound from the validator's promise: bounded visits x retries x digits per input node."""
-    all_nodes = [n for name in ("main", "sub") for n in doc["flows"][name]["nodes"].values()]
-    per_attempt = 2 + max((n.get("max_length", 1) for n in all_nodes), default=1)
-    waits = sum(n.get("max_visits", 3) * (n.get("retries", 0) + 1) for n in all_nodes if n["type"] in INPUT)
-    subflow_calls = sum(1 for n in all_nodes if n["type"] == "subflow")
-    waits += subflow_calls * 3 * 2 * (waits + 1)  # each call of the sub-flow: one collect, 1 visit x 2 tries
-    return (waits + 1) * (per_attempt + len(all_nodes) + 1)
+    """The validator's promise as a number.
+
+    Waits for input are bounded by visits x (retries + 1) per menu/collect (visits count per call, so the
+    sub-flow's collect is counted once); each wait takes at most a prompt event plus ``max_length`` digits
+    plus a timer; between two waits the automatic nodes form no cycle, so each node is entered at most once
+    (twice counting the sub-flow's nodes, entered once per call), each needing at most one event.
+    """
+    all_nodes: list[dict[str, Any]] = [n for name in ("main", "sub") for n in doc["flows"][name]["nodes"].values()]
+    per_attempt = 2 + max(int(n.get("max_length", 1)) for n in all_nodes)
+    waits = sum(int(n.get("max_visits", 3)) * (int(n.get("retries", 2)) + 1) for n in all_nodes if n["type"] in INPUT)
+    return (waits + 1) * (per_attempt + 2 * len(all_nodes) + 1)
 
 
 def _keys(session: Session) -> str:
