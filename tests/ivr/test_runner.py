@@ -315,3 +315,10 @@ async def test_hot_reload_keeps_calls_on_their_version(tmp_path: Path, prompt_di
     assert isinstance(old_out[0], EnqueueCall) and old_out[0].queue == "sales"
     assert isinstance(new_out[0], EnqueueCall) and new_out[0].queue == "support"
     assert (old_call.record.flow_version, new_call.record.flow_version) == (1, 2)
+
+
+def test_catalog_must_be_loaded_first(tmp_path: Path) -> None:
+    from ivr.errors import LocalIvrError
+
+    with pytest.raises(LocalIvrError):
+        FlowCatalog(tmp_path, tmp_path).new_session("main", caller="1")
