@@ -1,0 +1,159 @@
+"""Durability across re-opens, atomic transactions, and serial allocation under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from acd import AgentId, AgentState, CallId, QueueId
+from cti.store import (
+    CallRecord,
+    ConflictError,
+    LegId,
+    OutboxStatus,
+    QueueLeg,
+    Recording,
+    SqliteStore,
+    StoreUsageError,
+    open_store,
+)
+
+DAY = dt.date(2026, 5, 9)
+
+
+def call(call_id: str, t: float = 10.0) -> CallRecord:
+    return CallRecord(call_id=CallId(call_id), node="n1", t_arrived=t)
+
+
+async def test_every_record_survives_close_and_reopen(db_path: Path) -> None:
+    store = await open_store(db_path)
+    await store.save_call(call("c1"))
+    leg = QueueLeg(leg_id=LegId("c1/1"), call_id=CallId("c1"), queue_id=QueueId("sales"), t_enter_queue=11.0)
+    await store.save_queue_leg(leg)
+    await store.record_agent_state(AgentId("1001"), AgentState.AVAILABLE, 5.0)
+    serial = await store.allocate_serial("par1", DAY)
+    rec = Recording(serial=serial, call_id=CallId("c1"), path="r.wav", started=12.0)
+    await store.save_recording(rec)
+    entry_id = await store.enqueue(endpoint="crm", event_id="e1", event_type="call.ended", payload={}, created=1.0)
+    await store.close()
+
+    store = await open_store(db_path)
+    try:
+        assert await store.get_call(CallId("c1")) == call("c1")
+        assert await store.get_queue_leg(leg.leg_id) == leg
+        current = await store.current_agent_state(AgentId("1001"))
+        assert current is not None and current.state is AgentState.AVAILABLE
+        assert await store.get_recording(serial) == rec
+        assert await store.allocate_serial("par1", DAY) == "20260509-par1-0002"  # the counter survived too
+        entry = await store.get_outbox_entry(entry_id)
+        assert entry is not None and entry.status is OutboxStatus.PENDING
+    finally:
+        await store.close()
+
+
+async def test_transaction_commits_state_change_and_outbox_together(db_path: Path) -> None:
+    store = await open_store(db_path)
+    async with store.transaction() as tx:
+        await tx.save_call(call("c1"))
+        await tx.enqueue(endpoint="crm", event_id="e1", event_type="call.ended", payload={"id": "c1"}, created=1.0)
+    await store.close()
+    store = await open_store(db_path)
+    try:
+        assert await store.get_call(CallId("c1")) is not None
+        assert len(await store.claim_due(1.0)) == 1
+    finally:
+        await store.close()
+
+
+async def test_transaction_failing_half_way_leaves_nothing(db_path: Path) -> None:
+    store = await open_store(db_path)
+    await store.enqueue(endpoint="crm", event_id="taken", event_type="t", payload={}, created=1.0)
+    with pytest.raises(ConflictError):
+        async with store.transaction() as tx:
+            await tx.save_call(call("c1"))
+            await tx.allocate_serial("par1", DAY)
+            await tx.enqueue(endpoint="crm", event_id="taken", event_type="t", payload={}, created=2.0)
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            await tx.save_call(call("c2"))
+            raise RuntimeError("the caller gave up")
+    assert await store.get_call(CallId("c1")) is None
+    await store.close()
+
+    store = await open_store(db_path)
+    try:
+        assert await store.get_call(CallId("c1")) is None
+        assert await store.get_call(CallId("c2")) is None
+        assert await store.allocate_serial("par1", DAY) == "20260509-par1-0001"  # the rolled-back one was not used
+        assert len(await store.claim_due(10.0)) == 1
+    finally:
+        await store.close()
+
+
+async def test_nested_call_from_the_transaction_task_is_refused(store: SqliteStore) -> None:
+    with pytest.raises(StoreUsageError):
+        async with store.transaction() as tx:
+            await tx.save_call(call("c1"))
+            await store.save_call(call("c2"))  # would deadlock on the store's own lock
+    assert await store.get_call(CallId("c1")) is None
+    assert await store.get_call(CallId("c2")) is None
+
+
+async def test_other_tasks_wait_and_stay_out_of_a_rolled_back_transaction(store: SqliteStore) -> None:
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def failing_batch() -> None:
+        async with store.transaction() as tx:
+            await tx.save_call(call("in-tx"))
+            inside.set()
+            await release.wait()
+            raise RuntimeError("abort")
+
+    async with asyncio.timeout(5):
+        batch = asyncio.create_task(failing_batch(), name="failing-batch")
+        await inside.wait()
+        outside = asyncio.create_task(store.save_call(call("outside")), name="outside-write")
+        await asyncio.sleep(0.01)
+        assert not outside.done()  # it waits for the transaction instead of joining it
+        release.set()
+        with pytest.raises(RuntimeError):
+            await batch
+        await outside
+    assert await store.get_call(CallId("in-tx")) is None
+    assert await store.get_call(CallId("outside")) is not None
+
+
+async def test_200_concurrent_serial_allocations_are_unique_and_dense(store: SqliteStore) -> None:
+    serials = await asyncio.gather(*(store.allocate_serial("par1", DAY) for _ in range(200)))
+    assert len(set(serials)) == 200
+    assert sorted(int(s.rsplit("-", 1)[1]) for s in serials) == list(range(1, 201))
+
+
+async def test_serials_are_unique_across_two_connections_to_one_file(db_path: Path) -> None:
+    first, second = await open_store(db_path), await open_store(db_path)
+    try:
+        serials = await asyncio.gather(
+            *(s.allocate_serial("par1", DAY) for _ in range(100) for s in (first, second))
+        )
+    finally:
+        await first.close()
+        await second.close()
+    assert len(serials) == 200
+    assert sorted(int(s.rsplit("-", 1)[1]) for s in serials) == list(range(1, 201))
+
+
+async def test_claims_from_two_connections_never_hand_out_an_entry_twice(db_path: Path) -> None:
+    first, second = await open_store(db_path), await open_store(db_path)
+    try:
+        for i in range(20):
+            await first.enqueue(endpoint=f"ep{i}", event_id="e", event_type="t", payload={}, created=0.0)
+        batches = await asyncio.gather(*(s.claim_due(1.0, limit=3) for _ in range(10) for s in (first, second)))
+    finally:
+        await first.close()
+        await second.close()
+    claimed = [e.entry_id for batch in batches for e in batch]
+    assert len(claimed) == 20 and len(set(claimed)) == 20

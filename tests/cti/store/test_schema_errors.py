@@ -1,0 +1,163 @@
+"""Migrations at open, WAL mode, and driver errors translated into the StoreError tree."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import pytest
+from structlog.testing import capture_logs
+
+from acd import CallId
+from cti.store import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    BackendError,
+    CallRecord,
+    Migration,
+    SchemaError,
+    SchemaTooNewError,
+    StoreBusyError,
+    StoreClosedError,
+    StoreError,
+    StoreOpenError,
+    open_store,
+)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Prepare a file before the test's event loop work (a tiny, deliberate blocking call)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+async def tables(path: Path) -> set[str]:
+    async with aiosqlite.connect(path) as conn, conn.execute("SELECT name FROM sqlite_master WHERE type='table'") as c:
+        return {str(row[0]) for row in await c.fetchall()}
+
+
+async def test_open_creates_folder_and_migrates_an_empty_file(db_path: Path) -> None:
+    write_file(db_path, b"")  # an empty file is an empty database
+    with capture_logs() as logs:
+        store = await open_store(db_path)
+    try:
+        assert await store.schema_version() == LATEST_VERSION
+    finally:
+        await store.close()
+    migrated = [e["version"] for e in logs if e["event"] == "store.schema.migrated"]
+    assert migrated == list(range(1, LATEST_VERSION + 1))
+    expected = {"calls", "queue_legs", "agent_state_history", "recordings", "serial_counters", "outbox"}
+    assert expected | {"schema_version"} <= await tables(db_path)
+
+
+async def test_open_creates_missing_folders(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "a" / "b" / "c.sqlite")
+    await store.close()
+    assert await asyncio.to_thread((tmp_path / "a" / "b" / "c.sqlite").is_file)
+
+
+async def test_reopen_is_idempotent_and_uses_wal(db_path: Path) -> None:
+    await (await open_store(db_path)).close()
+    with capture_logs() as logs:
+        store = await open_store(db_path)
+    await store.close()
+    assert [e for e in logs if e["event"] == "store.schema.migrated"] == []
+    async with aiosqlite.connect(db_path) as conn:
+        async with conn.execute("SELECT COUNT(*) FROM schema_version") as c:
+            assert (await c.fetchone()) == (LATEST_VERSION,)
+        async with conn.execute("PRAGMA journal_mode") as c:
+            assert (await c.fetchone()) == ("wal",)
+
+
+async def test_forward_migration_keeps_data(db_path: Path) -> None:
+    old = await open_store(db_path, migrations=MIGRATIONS[:1])
+    assert await old.schema_version() == 1
+    await old.save_call(CallRecord(call_id=CallId("c1"), node="n", t_arrived=1.0))
+    await old.close()
+    store = await open_store(db_path)
+    try:
+        assert await store.schema_version() == LATEST_VERSION
+        assert await store.get_call(CallId("c1")) is not None
+    finally:
+        await store.close()
+
+
+async def test_newer_schema_is_refused(db_path: Path) -> None:
+    await (await open_store(db_path)).close()
+    with pytest.raises(SchemaTooNewError) as caught:
+        await open_store(db_path, migrations=MIGRATIONS[:1])
+    assert caught.value.code == "store.schema_too_new"
+
+
+async def test_failed_migration_is_rolled_back_entirely(db_path: Path) -> None:
+    await (await open_store(db_path)).close()
+    broken = Migration(
+        version=LATEST_VERSION + 1, description="broken",
+        statements=("CREATE TABLE extra (x TEXT)", "CREATE TABLE calls (x TEXT)"),
+    )  # fmt: skip
+    with pytest.raises(SchemaError) as caught:
+        await open_store(db_path, migrations=(*MIGRATIONS, broken))
+    assert isinstance(caught.value.__cause__, BackendError)
+    assert "extra" not in await tables(db_path)
+    store = await open_store(db_path)
+    try:
+        assert await store.schema_version() == LATEST_VERSION
+    finally:
+        await store.close()
+
+
+async def test_misnumbered_migrations_are_refused(db_path: Path) -> None:
+    with pytest.raises(SchemaError):
+        await open_store(db_path, migrations=(MIGRATIONS[1],))
+
+
+async def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "junk.sqlite"
+    write_file(path, b"this is not a database, just text" * 100)
+    with pytest.raises(StoreOpenError) as caught:
+        await open_store(path)
+    assert isinstance(caught.value.__cause__, StoreError | sqlite3.Error)
+
+
+async def test_a_folder_that_cannot_be_created(tmp_path: Path) -> None:
+    write_file(tmp_path / "file", b"x")
+    with pytest.raises(StoreOpenError) as caught:
+        await open_store(tmp_path / "file" / "db.sqlite")
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+async def test_closed_store(db_path: Path) -> None:
+    store = await open_store(db_path)
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(StoreClosedError):
+        await store.get_call(CallId("c1"))
+
+
+async def test_locked_database_is_a_busy_error(db_path: Path) -> None:
+    store = await open_store(db_path, busy_timeout_s=0.05)
+    try:
+        async with aiosqlite.connect(db_path, isolation_level=None) as other:
+            await other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StoreBusyError) as caught:
+                await store.save_call(CallRecord(call_id=CallId("c1"), node="n", t_arrived=1.0))
+            assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+            await other.execute("ROLLBACK")
+        await store.save_call(CallRecord(call_id=CallId("c1"), node="n", t_arrived=1.0))  # usable again
+    finally:
+        await store.close()
+
+
+async def test_a_corrupt_row_is_a_backend_error_not_a_bad_record(db_path: Path) -> None:
+    store = await open_store(db_path)
+    try:
+        await store.save_call(CallRecord(call_id=CallId("c1"), node="n", t_arrived=1.0))
+        async with aiosqlite.connect(db_path) as other:
+            await other.execute("UPDATE calls SET hangup_by = 'martian', ivr_inputs = '[1]'")
+            await other.commit()
+        with pytest.raises(BackendError):
+            await store.get_call(CallId("c1"))
+    finally:
+        await store.close()
