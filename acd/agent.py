@@ -15,7 +15,7 @@ Every other step raises ``IllegalTransitionError``: there is no silent no-op (se
 AVAILABLE while AVAILABLE is refused too; changing the reason while PAUSED is a real transition
 PAUSED → PAUSED). Each accepted step returns one ``AgentStateChanged`` with the time passed in,
 which is what adherence and the agent KPIs (§1.6) are computed from. ``Agent.set_state`` is the
-only place that changes ``state`` and the only place that logs it.
+only place that changes ``state``; the router's ``_move`` is the only caller and logs it.
 """
 
 from __future__ import annotations
@@ -23,17 +23,12 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-import structlog
-
 from acd.config import AgentConfig, AgentId, CallId, QueueId, SkillName
 from acd.errors import IllegalTransitionError
 from acd.events import AgentStateChanged
 
 if TYPE_CHECKING:
     from acd.queue import Demand
-
-_log = structlog.get_logger("acd")
-
 
 class AgentState(enum.Enum):
     """Voice agent states; ``AVAILABLE`` is "ready", ``PAUSED`` is "not ready" with a reason."""
@@ -117,7 +112,7 @@ class Agent:
 
     __slots__ = (
         "config", "id", "skills", "queues", "state", "reason", "since", "call_id", "ready_epoch",
-        "ready_since", "calls_today", "last_offer_seq", "demands", "pushed", "parked",
+        "ready_since", "calls_today", "last_offer_seq", "demands", "parked",
         "wrap_up_deadline",
     )
 
@@ -135,7 +130,6 @@ class Agent:
         self.calls_today = 0
         self.last_offer_seq = 0
         self.demands: list[Demand] = []  # every demand class this agent is eligible for
-        self.pushed: list[Demand] = []  # the classes whose ready heap holds this agent (while AVAILABLE)
         self.parked = False  # AVAILABLE with no call found: present in the ready heaps
         self.wrap_up_deadline: float | None = None
 
@@ -155,7 +149,5 @@ class Agent:
         if new is AgentState.AVAILABLE:
             self.ready_epoch += 1
             self.ready_since = now
-        _log.debug("acd.agent.state_changed", agent_id=self.id, previous=previous.value, state=new.value,
-                   reason=self.reason, call_id=call_id)
         return AgentStateChanged(agent_id=self.id, previous=previous, previous_reason=previous_reason,
                                  state=new, reason=self.reason, call_id=call_id, at=now)

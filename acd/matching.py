@@ -78,7 +78,8 @@ class Matcher:
         for route in routes:
             pools = [self._members.get(route.queue, set())]
             pools += [self._by_skill.get(req.skill, set()) for req in route.requirements]
-            eligible.update(a for a in min(pools, key=len) if route.accepts(a))
+            pools.sort(key=len)  # start from the rarest skill (or the queue, if smaller)
+            eligible.update(a for a in pools[0].intersection(*pools[1:]) if route.accepts(a))
         for agent in sorted(eligible, key=lambda a: (a.ready_since, a.id)):  # deterministic tie order
             agent.demands.append(demand)
             if agent.parked:  # AVAILABLE and waiting: it must be findable from this class too
@@ -90,10 +91,12 @@ class Matcher:
         best: Call | None = None
         best_rank: tuple[float, float, int] | None = None
         for demand in agent.demands:
+            if not demand.live_calls:
+                continue
             call = demand.head_call()
             if call is None:
                 continue
-            rank = call.rank(now)
+            rank = call.static_rank if call.aging is None else call.rank(now)
             if best_rank is None or rank < best_rank:
                 best, best_rank = call, rank
         return best
@@ -105,13 +108,9 @@ class Matcher:
             self._push(agent, demand)
 
     def unpark(self, agent: Agent) -> None:
-        """The agent is no longer AVAILABLE: its heap entries are dead."""
-        for demand in agent.pushed:
-            demand.agent_left()
-        agent.pushed = []
+        """The agent is no longer AVAILABLE: its heap entries are dead (epoch check), nothing to do."""
         agent.parked = False
 
     def _push(self, agent: Agent, demand: Demand) -> None:
         self._push_seq += 1
         demand.push_agent(agent, agent_key(demand.home.strategy, agent, demand, self._rng), self._push_seq)
-        agent.pushed.append(demand)

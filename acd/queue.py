@@ -109,7 +109,7 @@ class Call:
 
     __slots__ = (
         "id", "queue", "priority", "enqueued", "seq", "caller_id", "data", "state", "routes", "demand",
-        "token", "next_rule", "offer", "agent_id", "answered_at", "held_since", "hold_s",
+        "token", "next_rule", "offer", "agent_id", "answered_at", "held_since", "hold_s", "aging", "static_rank",
     )
 
     def __init__(self, *, call_id: CallId, queue: QueueConfig, priority: int, enqueued: float, seq: int,
@@ -131,12 +131,15 @@ class Call:
         self.answered_at: float | None = None
         self.held_since: float | None = None
         self.hold_s = 0.0
+        self.aging = queue.priority_aging_s
+        self.static_rank = (float(-priority), enqueued, seq)  # the rank when the queue does not age
 
     def rank(self, now: float) -> tuple[float, float, int]:
         """Cross-class order key at ``now``: smaller is served first."""
-        aging = self.queue.priority_aging_s
-        effective = self.priority + (now - self.enqueued) / aging if aging else float(self.priority)
-        return (-effective, self.enqueued, self.seq)
+        aging = self.aging
+        if aging is None:
+            return self.static_rank
+        return (-(self.priority + (now - self.enqueued) / aging), self.enqueued, self.seq)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -157,7 +160,7 @@ AgentEntry = tuple[float, float, int, int, Agent]
 class Demand:
     """A demand class: the calls of one home queue sharing one route set, and their ready agents."""
 
-    __slots__ = ("home", "routes", "calls", "agents", "live_calls", "live_agents", "queues")
+    __slots__ = ("home", "routes", "calls", "agents", "live_calls", "agent_limit", "queues")
 
     def __init__(self, home: QueueConfig, routes: Routes) -> None:
         self.home = home
@@ -166,7 +169,7 @@ class Demand:
         self.calls: list[CallEntry] = []
         self.agents: list[AgentEntry] = []
         self.live_calls = 0
-        self.live_agents = 0
+        self.agent_limit = _COMPACT_MIN  # compact the agent heap when it grows past this
 
     def accepts(self, agent: Agent) -> bool:
         """True if ``agent`` satisfies any route of this class."""
@@ -204,17 +207,16 @@ class Demand:
 
     # -- agents --------------------------------------------------------------------------------
     def push_agent(self, agent: Agent, key: tuple[float, float], seq: int) -> None:
-        """Insert a ready agent with its strategy key; ``seq`` breaks ties (unique)."""
-        heapq.heappush(self.agents, (key[0], key[1], seq, agent.ready_epoch, agent))
-        self.live_agents += 1
+        """Insert a ready agent with its strategy key; ``seq`` breaks ties (unique).
 
-    def agent_left(self) -> None:
-        """One of this class's ready agents is no longer ready; compact if mostly dead."""
-        self.live_agents -= 1
-        if len(self.agents) > _COMPACT_MIN and self.live_agents * 2 < len(self.agents):
-            self.agents = [e for e in self.agents
-                           if e[4].state is AgentState.AVAILABLE and e[4].ready_epoch == e[3]]
+        Agents leaving AVAILABLE are not removed (that would cost one step per class per
+        transition); instead the heap is filtered once it doubles, which is amortised O(1).
+        """
+        heapq.heappush(self.agents, (key[0], key[1], seq, agent.ready_epoch, agent))
+        if len(self.agents) > self.agent_limit:
+            self.agents = [e for e in self.agents if e[4].state is AgentState.AVAILABLE and e[4].ready_epoch == e[3]]
             heapq.heapify(self.agents)
+            self.agent_limit = 2 * len(self.agents) + _COMPACT_MIN
 
     def head_agent(self) -> Agent | None:
         """The best ready agent by strategy, or None; dead entries on top are discarded."""

@@ -65,7 +65,7 @@ from acd.events import (
     Unhold,
     check_finite,
 )
-from acd.queue import Call, CallState, Offer, Route, merge_requirements
+from acd.queue import Call, CallState, Offer
 from acd.state import RoutingState, TimerRef
 from acd.stats import QueueSnapshot
 from acd.timers import TimerId
@@ -203,7 +203,7 @@ class Router(RoutingState):
         if call.state is CallState.CONNECTED:
             raise UnknownCallError(f"call {call_id} is no longer waiting")
         stats = self._stats[call.queue.id]
-        staffed = sum(stats.agents[s] for s in STAFFED_STATES)
+        staffed = sum(1 for a in self._matcher.members(call.queue.id) if a.state in STAFFED_STATES)
         if call.state is CallState.OFFERED:
             return WaitEstimate(position=0, expected_wait_s=0.0)
         rank = call.rank(now)
@@ -220,7 +220,7 @@ class Router(RoutingState):
         """
         if queue_id not in self._stats:
             raise UnknownQueueError(f"unknown queue {queue_id}")
-        return self._stats[queue_id].snapshot(now)
+        return self._stats[queue_id].snapshot(now, self._matcher.members(queue_id))
 
     # ------------------------------------------------------------------------------ requests
     def _login(self, request: LoginAgent, now: float, out: list[AcdOutput]) -> None:
@@ -266,9 +266,9 @@ class Router(RoutingState):
             out.append(ExitCall(call_id=request.call_id, queue_id=queue.id, reason=ExitReason.QUEUE_FULL))
             return
         self._call_seq += 1
-        route = Route(queue=queue.id, requirements=merge_requirements(queue.skills, request.skills))
         call = Call(call_id=request.call_id, queue=queue, priority=request.priority, enqueued=now,
-                    seq=self._call_seq, caller_id=request.caller_id, data=request.data, routes=frozenset({route}))
+                    seq=self._call_seq, caller_id=request.caller_id, data=request.data,
+                    routes=self._base_routes(queue, request.skills))
         self._calls[call.id] = call
         stats.entered(call.id, now)
         out.append(CallQueued(call_id=call.id, queue_id=queue.id, priority=call.priority, at=now))

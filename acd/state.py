@@ -24,6 +24,7 @@ from acd.config import (
     OverflowAction,
     QueueConfig,
     QueueId,
+    SkillRequirement,
 )
 from acd.errors import ConfigurationError
 from acd.events import (
@@ -43,11 +44,10 @@ from acd.events import (
     RequeueReason,
 )
 from acd.matching import Matcher
-from acd.queue import Call, CallState, Offer, apply_rule
+from acd.queue import Call, CallState, Offer, Route, Routes, apply_rule, merge_requirements
 from acd.stats import QueueStats
 from acd.timers import TimerHeap, TimerId
 
-_log = structlog.get_logger("acd")
 _EXIT_REASONS = {OverflowAction.VOICEMAIL: ExitReason.OVERFLOW_VOICEMAIL,
                  OverflowAction.CALLBACK: ExitReason.OVERFLOW_CALLBACK, OverflowAction.EXIT: ExitReason.OVERFLOW_EXIT}
 TimerRef = Offer | Agent | Call
@@ -75,8 +75,22 @@ class RoutingState:
         self._offers: dict[OfferId, Offer] = {}
         self._matcher = Matcher(rng or random.Random())
         self._timers: TimerHeap[TimerRef] = TimerHeap()
+        self._route_cache: dict[tuple[QueueId, tuple[SkillRequirement, ...]], Routes] = {}
         self._offer_seq = 0
         self._call_seq = 0
+        # Bound once: structlog's lazy proxy would re-bind on every call in the hot path.
+        self._log = structlog.get_logger("acd").bind()
+        for q in self._queues.values():  # the base class of each queue exists before any agent logs in
+            self._matcher.demand(q, self._base_routes(q, ()))
+
+    def _base_routes(self, queue: QueueConfig, skills: tuple[SkillRequirement, ...]) -> Routes:
+        """The starting route set; interned so equal sets are one object (cheap class lookups)."""
+        key = (queue.id, skills)
+        routes = self._route_cache.get(key)
+        if routes is None:
+            route = Route(queue=queue.id, requirements=merge_requirements(queue.skills, skills))
+            routes = self._route_cache[key] = frozenset({route})
+        return routes
 
     # ------------------------------------------------------------------------------ agents
     def _move(self, agent: Agent, new: AgentState, now: float, out: list[AcdOutput], *,
@@ -86,10 +100,8 @@ class RoutingState:
         if old is AgentState.AVAILABLE:
             self._matcher.unpark(agent)
         out.append(agent.set_state(new, now, reason=reason, call_id=call_id))
-        before = None if old is AgentState.LOGGED_OUT else old
-        after = None if new is AgentState.LOGGED_OUT else new
-        for qid in agent.queues:
-            self._stats[qid].agent_moved(before, old_reason, after, agent.reason)
+        self._log.debug("acd.agent.state_changed", agent_id=agent.id, previous=old.value, state=new.value,
+                        reason=agent.reason, previous_reason=old_reason, call_id=call_id)
         if new is AgentState.AVAILABLE:
             call = self._matcher.best_call(agent, now)
             if call is None:
@@ -130,7 +142,7 @@ class RoutingState:
         out.append(OfferCall(offer_id=offer_id, call_id=call.id, agent_id=agent.id, queue_id=call.queue.id,
                              ring_timeout_s=call.queue.ring_timeout_s))
         self._timers.arm(offer.deadline, TimerId.RING, offer)
-        _log.debug("acd.call.offered", call_id=call.id, agent_id=agent.id, offer_id=offer_id)
+        self._log.debug("acd.call.offered", call_id=call.id, agent_id=agent.id, offer_id=offer_id)
 
     def _withdraw(self, offer: Offer, reason: CancelReason, out: list[AcdOutput]) -> None:
         """Void an offer and tell the controller to stop ringing the agent."""
@@ -173,7 +185,7 @@ class RoutingState:
                 return False
             call.routes = apply_rule(call.routes, rule, call.queue.id, self._queues)
             out.append(CallEscalated(call_id=call.id, queue_id=call.queue.id, rule_index=index, at=now))
-            _log.debug("acd.call.escalated", call_id=call.id, rule_index=index, action=rule.action.value)
+            self._log.debug("acd.call.escalated", call_id=call.id, rule_index=index, action=rule.action.value)
         if call.next_rule < len(rules):
             self._timers.arm(call.enqueued + rules[call.next_rule].after_s, TimerId.OVERFLOW, call)
         return True
@@ -191,7 +203,7 @@ class RoutingState:
         out.append(CallExited(call_id=call.id, queue_id=call.queue.id, reason=reason, wait_s=now - call.enqueued,
                               target=target, at=now))
         out.append(ExitCall(call_id=call.id, queue_id=call.queue.id, reason=reason, target=target))
-        _log.info("acd.call.exited", call_id=call.id, queue=call.queue.id, reason=reason.value)
+        self._log.info("acd.call.exited", call_id=call.id, queue=call.queue.id, reason=reason.value)
 
     def _answer(self, offer: Offer, now: float, out: list[AcdOutput]) -> None:
         call, agent = offer.call, offer.agent

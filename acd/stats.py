@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter, OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import assert_never
 
-from acd.agent import AgentState
+from acd.agent import Agent, AgentState
 from acd.config import Attribution, CallId, QueueConfig, QueueId, SlFormula
 
 _EWMA_ALPHA = 0.1
@@ -100,13 +100,11 @@ class QueueSnapshot:
 class QueueStats:
     """Live tally for one queue; the router feeds it, ``snapshot`` reads it."""
 
-    __slots__ = ("config", "waiting", "agents", "paused", "_intervals", "_today", "handle_s")
+    __slots__ = ("config", "waiting", "_intervals", "_today", "handle_s")
 
     def __init__(self, config: QueueConfig) -> None:
         self.config = config
         self.waiting: OrderedDict[CallId, float] = OrderedDict()  # enqueue order == time order
-        self.agents: Counter[AgentState] = Counter()
-        self.paused: Counter[str] = Counter()
         self._intervals: dict[int, _Tally] = {}
         self._today = _Tally()
         self.handle_s = config.default_handle_s
@@ -159,21 +157,20 @@ class QueueStats:
         """Feed the handle-time average used for expected-wait estimates."""
         self.handle_s += _EWMA_ALPHA * (handle_s - self.handle_s)
 
-    def agent_moved(self, old: AgentState | None, old_reason: str | None, new: AgentState | None,
-                    new_reason: str | None) -> None:
-        """An agent of this queue changed state (``None``: not counted, e.g. logged out)."""
-        if old is not None:
-            self.agents[old] -= 1
-            if old is AgentState.PAUSED and old_reason is not None:
-                self.paused[old_reason] -= 1
-        if new is not None:
-            self.agents[new] += 1
-            if new is AgentState.PAUSED and new_reason is not None:
-                self.paused[new_reason] += 1
+    def snapshot(self, now: float, members: Iterable[Agent]) -> QueueSnapshot:
+        """Freeze the live figures at ``now``; ``members`` are the queue's logged-in agents.
 
-    def snapshot(self, now: float) -> QueueSnapshot:
-        """Freeze the live figures at ``now``. Counting calls past T walks only those calls."""
+        Agents by state are counted here, on request, rather than on every transition (an
+        agent serves several queues, and transitions are the hot path). Counting calls past T
+        walks only those calls.
+        """
         cfg = self.config
+        by_state: Counter[AgentState] = Counter()
+        by_reason: Counter[str] = Counter()
+        for agent in members:
+            by_state[agent.state] += 1
+            if agent.state is AgentState.PAUSED and agent.reason is not None:
+                by_reason[agent.reason] += 1
         longest = now - next(iter(self.waiting.values())) if self.waiting else 0.0
         over = 0
         limit = now - cfg.sl_threshold_s
@@ -189,8 +186,7 @@ class QueueStats:
         offered = today.answered + effective_abandons + today.flowouts
         return QueueSnapshot(
             queue_id=cfg.id, at=now, waiting=len(self.waiting), longest_wait_s=longest, waiting_over_t=over,
-            agents_by_state=MappingProxyType({s: n for s, n in self.agents.items() if n}),
-            paused_by_reason=MappingProxyType({r: n for r, n in self.paused.items() if n}),
+            agents_by_state=MappingProxyType(dict(by_state)), paused_by_reason=MappingProxyType(dict(by_reason)),
             interval_start=index * cfg.interval_s, interval=interval, today=today,
             service_level=service_level(interval, cfg.sl_formula, **sl_args),
             live_service_level=service_level(interval, cfg.sl_formula, waiting_over_t=over, **sl_args),
