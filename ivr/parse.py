@@ -367,8 +367,9 @@ def parse_document(src: Located) -> Parsed:
         parse_list(p, str(name), data)
     for name, data in f.mapping("calendars").items():
         parse_calendar(p, str(name), data)
-    flows = f.mapping("flows", required=True)
-    for name, data in flows.items():
+    if not any(f.has(key) for key in ("flows", "lists", "calendars")):
+        f.error((), "flow file: needs 'flows' (or a 'lists' / 'calendars' section shared with other files)")
+    for name, data in f.mapping("flows").items():
         parse_flow(p, str(name), data)
     f.finish()
     return p

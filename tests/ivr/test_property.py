@@ -123,7 +123,7 @@ def _keys(session: Session) -> str:
     return options * 3 + KEYS if options else KEYS
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=flow_documents(), data=st.data(), caller=st.sampled_from(["1", "2", "5550100"]))
 def test_every_valid_flow_ends_within_a_bounded_number_of_steps(
     doc: dict[str, Any], data: st.DataObject, caller: str
@@ -187,7 +187,7 @@ def _adversary(session: Session, out: list[Any]) -> IvrEvent | None:
     return None
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(doc=flow_documents(), caller=st.sampled_from(["1", "5550100"]))
 def test_a_caller_who_keeps_going_back_is_still_bounded(doc: dict[str, Any], caller: str) -> None:
     session = Session(load_flow_text(yaml.safe_dump(doc), "random.yaml"), "main", caller=caller)

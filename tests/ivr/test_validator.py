@@ -142,3 +142,20 @@ def test_duplicate_keys_are_refused_by_the_yaml_layer(tmp_path: Path) -> None:
           bye: {type: hangup}  #<
     """)
     assert [str(p) for p in validate_flow_file(path, None)] == [f"{path}:{line}: duplicate key 'bye'"]
+
+
+def test_a_file_may_hold_only_shared_lists(tmp_path: Path) -> None:
+    (tmp_path / "lists.yaml").write_text('lists:\n  vip: ["1000"]\n')
+    (tmp_path / "main.yaml").write_text(textwrap.dedent("""
+        flows:
+          main:
+            start: b
+            nodes:
+              b: {type: branch, cases: [{when: {in_list: vip}, goto: q}], default: q}
+              q: {type: queue, queue: support}
+    """))
+    assert load_flow_dir(tmp_path).lists[ListName("vip")] == frozenset({"1000"})
+    (tmp_path / "empty.yaml").write_text("timezone: UTC\n")
+    assert [p.reason for p in validate_flow_dir(tmp_path, None)] == [
+        "flow file: needs 'flows' (or a 'lists' / 'calendars' section shared with other files)"
+    ]
