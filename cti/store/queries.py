@@ -9,6 +9,7 @@ runs each call inside one transaction (see ``SqliteStore.transaction``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Sequence
@@ -130,6 +131,8 @@ class SqlOperations:
         if current is not None and at < current.start:
             raise InvalidRecordError(f"agent {agent_id} state at {at} is before the current one ({current.start})")
         row = AgentStateRow(row_id=StateRowId(0), agent_id=agent_id, state=state, reason=reason, start=at, end=None)
+        if row.reason == "":
+            raise InvalidRecordError("reason must be None or a non-empty code")
         await self._x.execute(
             "UPDATE agent_state_history SET end_ts = ? WHERE agent_id = ? AND end_ts IS NULL", (at, agent_id)
         )
@@ -138,10 +141,7 @@ class SqlOperations:
             "VALUES (?, ?, ?, ?, NULL) RETURNING row_id",
             (agent_id, state.value, reason, at),
         )
-        return AgentStateRow(
-            row_id=StateRowId(rows.int_value(new[0][0])), agent_id=agent_id, state=state,
-            reason=reason, start=row.start, end=None,
-        )  # fmt: skip
+        return dataclasses.replace(row, row_id=StateRowId(rows.int_value(new[0][0])))
 
     async def current_agent_state(self, agent_id: AgentId) -> AgentStateRow | None:
         """The agent's open row, or None if it never had a state."""
@@ -216,7 +216,12 @@ class SqlOperations:
 
         Each returned entry has ``attempts`` counted and ``lease_until = now + lease_s``; it is not
         claimed again before that unless ``mark_failed`` reschedules it.
+
+        Raises:
+            InvalidRecordError: ``limit`` < 1 or ``lease_s`` <= 0.
         """
+        if limit < 1 or not lease_s > 0:
+            raise InvalidRecordError(f"claim_due needs limit >= 1 and lease_s > 0, got {limit} and {lease_s}")
         sql = (
             f"{_OUTBOX_O} WHERE o.status = ? AND o.next_attempt_at <= ? "
             "AND (o.lease_until IS NULL OR o.lease_until <= ?) "

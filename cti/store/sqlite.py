@@ -63,7 +63,7 @@ def translate(exc: Exception) -> BackendError | ConflictError | StoreBusyError |
         return ConflictError(f"duplicate key: {text}")
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return StoreBusyError(f"database is locked: {text}")
-    if isinstance(exc, sqlite3.ProgrammingError) and "closed" in text or isinstance(exc, ValueError):
+    if (isinstance(exc, sqlite3.ProgrammingError) and "closed" in text) or isinstance(exc, ValueError):
         return StoreClosedError(f"connection closed: {text}")
     return BackendError(f"{type(exc).__name__}: {text}")
 
@@ -91,6 +91,27 @@ class SqliteExecutor:
     async def run(self, sql: str) -> None:
         """Run a control statement (BEGIN, COMMIT, ROLLBACK, PRAGMA)."""
         await self.execute(sql)
+
+
+class _ScopedExecutor:
+    """Forwards to the connection only while its transaction is open, so a ``tx`` kept past its
+    ``async with`` block fails loudly instead of writing outside any transaction."""
+
+    def __init__(self, inner: SqliteExecutor) -> None:
+        self._inner = inner
+        self.open = True
+
+    def _check(self) -> None:
+        if not self.open:
+            raise StoreUsageError("this transaction object is used after its 'async with' block ended")
+
+    async def fetch_all(self, sql: str, params: Sequence[SqlParam] = ()) -> list[Row]:
+        self._check()
+        return await self._inner.fetch_all(sql, params)
+
+    async def execute(self, sql: str, params: Sequence[SqlParam] = ()) -> int:
+        self._check()
+        return await self._inner.execute(sql, params)
 
 
 class SqliteStore:
@@ -133,18 +154,20 @@ class SqliteStore:
             if self._closed:
                 raise StoreClosedError("the store is closed")
             self._owner = task
+            scoped = _ScopedExecutor(self._x)
             try:
                 if self._conn.in_transaction:  # a rollback interrupted by cancellation
                     await self._x.run("ROLLBACK")
                 await self._x.run(begin)
                 try:
-                    yield SqlOperations(self._x)
+                    yield SqlOperations(scoped)
                 except BaseException:
                     with contextlib.suppress(StoreError):  # the body's exception matters more
                         await self._x.run("ROLLBACK")
                     raise
                 await self._x.run("COMMIT")
             finally:
+                scoped.open = False
                 self._owner = None
 
     async def schema_version(self) -> int:

@@ -17,6 +17,7 @@ from cti.store import (
     QueueLeg,
     Recording,
     SqliteStore,
+    Store,
     StoreUsageError,
     open_store,
 )
@@ -157,3 +158,16 @@ async def test_claims_from_two_connections_never_hand_out_an_entry_twice(db_path
         await second.close()
     claimed = [e.entry_id for batch in batches for e in batch]
     assert len(claimed) == 20 and len(set(claimed)) == 20
+
+
+async def test_a_transaction_object_is_dead_after_its_block(store: SqliteStore) -> None:
+    async with store.transaction() as tx:
+        await tx.save_call(call("c1"))
+    with pytest.raises(StoreUsageError):
+        await tx.save_call(call("c2"))
+    assert await store.get_call(CallId("c2")) is None
+
+
+def test_sqlite_store_satisfies_the_store_protocol(store: SqliteStore) -> None:
+    typed: Store = store  # checked by mypy: a missing or mistyped method fails type-checking
+    assert typed is store

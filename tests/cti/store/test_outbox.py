@@ -154,3 +154,10 @@ async def test_purge_delivered(store: SqliteStore) -> None:
     assert await store.get_outbox_entry(old) is None
     assert await store.get_outbox_entry(new) is not None
     assert await store.get_outbox_entry(pending) is not None
+
+
+async def test_claim_arguments_are_checked(store: SqliteStore) -> None:
+    with pytest.raises(InvalidRecordError):
+        await store.claim_due(1.0, limit=0)
+    with pytest.raises(InvalidRecordError):
+        await store.claim_due(1.0, lease_s=0.0)
