@@ -119,17 +119,20 @@ class Recorder:
                 self.subscribed.clear()
                 await asyncio.sleep(0.05)
 
-    async def wait_for(self, count: int, timeout: float = 8.0) -> list[Envelope]:
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, count: int, within: float = 8.0) -> list[Envelope]:
+        async with asyncio.timeout(within):
             while len(self.received) < count:
                 self._changed.clear()
                 await self._changed.wait()
         return [Envelope.from_json(payload) for _, payload in self.received]
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 8.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
+async def until(predicate: Callable[[], bool], within: float = 8.0) -> None:
+    """Poll a condition the bridge exposes no event for (it is test-only, so polling is acceptable)."""
+    async with asyncio.timeout(within):
+        while True:
+            if predicate():
+                return
             await asyncio.sleep(0.02)
 
 
