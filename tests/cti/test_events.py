@@ -228,3 +228,15 @@ def test_any_json_data_round_trips(data: dict[str, Any], ts: float, node: str) -
     env = Envelope(type="x.y", id="01", ts=ts, node=node, data=data)
     assert Envelope.from_json(env.to_json()) == env
     assert Envelope.from_msgpack(env.to_msgpack()) == env
+
+
+def test_docs_list_every_type_with_its_version_and_fields() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
+    for schema in REGISTRY.values():
+        heading = f"### `{schema.type}` (v{schema.version})"
+        assert heading in doc, heading
+        section = doc.split(heading, 1)[1].split("\n### ", 1)[0]
+        for spec in schema.fields:
+            assert f"| `{spec.name}` |" in section, f"{schema.type}.{spec.name} is not documented"
