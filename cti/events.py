@@ -12,8 +12,7 @@ Decisions (see ``docs/events.md``):
 - ``type`` is a dotted lower-case name registered in :data:`REGISTRY` with a schema version. Additive changes keep the
   version; removing, renaming or retyping a field bumps it.
 
-Internal (core) events are never serialised directly: ``cti`` maps them to envelopes elsewhere. This module only
-defines the envelope, its encodings (JSON, msgpack) and validation of ``data`` against the registered schema.
+Internal (core) events are never serialised directly; the mapping to envelopes lives elsewhere in ``cti``.
 
 Errors::
 
@@ -29,25 +28,15 @@ import json
 import math
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import msgpack
 
 __all__ = [
-    "REGISTRY",
-    "Envelope",
-    "EnvelopeError",
-    "EventError",
-    "EventIdFactory",
-    "EventSchema",
-    "Field",
-    "FieldKind",
-    "SchemaError",
-    "catalog",
-    "new_event_id",
-    "validate",
+    "REGISTRY", "Envelope", "EnvelopeError", "EventError", "EventIdFactory", "EventSchema", "Field", "FieldKind",
+    "SchemaError", "catalog", "new_event_id", "validate",
 ]
 
 _TYPE_RE: Final = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -78,8 +67,6 @@ class SchemaError(EventError):
         self.field_name = field_name
 
 
-# --------------------------------------------------------------------------------------------------- identifiers
-
 
 class EventIdFactory:
     """Makes ULIDs that are strictly increasing for this factory, even within one millisecond."""
@@ -87,8 +74,7 @@ class EventIdFactory:
     __slots__ = ("_last_ms", "_last_rand")
 
     def __init__(self) -> None:
-        self._last_ms = -1
-        self._last_rand = 0
+        self._last_ms, self._last_rand = -1, 0
 
     def new(self, now: float) -> str:
         """Return a new id for an event created at ``now`` (UTC epoch seconds)."""
@@ -111,8 +97,6 @@ def new_event_id(now: float) -> str:
     """Return a new ULID from the process-wide factory (sortable by creation order)."""
     return _DEFAULT_IDS.new(now)
 
-
-# --------------------------------------------------------------------------------------------------- envelope
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,9 +146,7 @@ class Envelope:
         missing = [key for key in _ENVELOPE_KEYS if key not in raw]
         if missing:
             raise EnvelopeError(f"envelope is missing {', '.join(missing)}")
-        ts = raw["ts"]
-        if isinstance(ts, int) and not isinstance(ts, bool):
-            ts = float(ts)
+        ts = float(raw["ts"]) if type(raw["ts"]) is int else raw["ts"]  # JSON may carry whole seconds
         return cls(type=raw["type"], id=raw["id"], ts=ts, node=raw["node"], data=raw["data"])
 
     def to_json(self) -> bytes:
@@ -198,10 +180,9 @@ class Envelope:
             EnvelopeError: ``data`` holds a value msgpack cannot carry.
         """
         try:
-            packed: bytes = msgpack.packb(self.to_dict(), use_bin_type=True)
+            return bytes(msgpack.packb(self.to_dict(), use_bin_type=True))
         except (TypeError, ValueError, OverflowError) as exc:
             raise EnvelopeError(f"cannot encode {self.type} as msgpack: {exc}") from exc
-        return packed
 
     @classmethod
     def from_msgpack(cls, raw: bytes) -> Envelope:
@@ -217,8 +198,6 @@ class Envelope:
         return cls.from_dict(decoded)
 
 
-# --------------------------------------------------------------------------------------------------- schemas
-
 
 class FieldKind(enum.Enum):
     """The JSON shape a data field carries."""
@@ -229,6 +208,16 @@ class FieldKind(enum.Enum):
     BOOL = "boolean"
     STR_LIST = "array of strings"
     OBJECT = "object"
+
+
+_KIND_CHECKS: Final[Mapping[FieldKind, Callable[[object], bool]]] = {
+    FieldKind.STR: lambda v: isinstance(v, str),
+    FieldKind.INT: lambda v: isinstance(v, int) and not isinstance(v, bool),  # bool is an int subclass
+    FieldKind.NUMBER: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    FieldKind.BOOL: lambda v: isinstance(v, bool),
+    FieldKind.STR_LIST: lambda v: isinstance(v, list) and all(isinstance(item, str) for item in v),
+    FieldKind.OBJECT: lambda v: isinstance(v, dict) and all(isinstance(key, str) for key in v),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,20 +234,7 @@ class Field:
         """Return why ``value`` does not fit this field, or ``None`` if it does."""
         if value is None:
             return None if self.nullable else "must not be null"
-        match self.kind:
-            case FieldKind.STR:
-                ok = isinstance(value, str)
-            case FieldKind.INT:
-                ok = isinstance(value, int) and not isinstance(value, bool)
-            case FieldKind.NUMBER:
-                ok = isinstance(value, int | float) and not isinstance(value, bool)
-            case FieldKind.BOOL:
-                ok = isinstance(value, bool)
-            case FieldKind.STR_LIST:
-                ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
-            case FieldKind.OBJECT:
-                ok = isinstance(value, dict) and all(isinstance(key, str) for key in value)
-        if not ok:
+        if not _KIND_CHECKS[self.kind](value):
             return f"must be {self.kind.value}, got {type(value).__name__}"
         if self.choices is not None and value not in self.choices:
             return f"must be one of {sorted(self.choices)}, got {value!r}"
@@ -391,10 +367,7 @@ def validate(envelope: Envelope, *, strict: bool = False, registry: Mapping[str,
     if schema is None:
         raise SchemaError(f"unregistered event type {envelope.type!r}", event_type=envelope.type)
     for spec in schema.fields:
-        if spec.name not in envelope.data:
-            raise SchemaError(f"{envelope.type}: missing {spec.name!r}", event_type=envelope.type,
-                              field_name=spec.name)
-        problem = spec.check(envelope.data[spec.name])
+        problem = spec.check(envelope.data[spec.name]) if spec.name in envelope.data else "is missing"
         if problem is not None:
             raise SchemaError(f"{envelope.type}: {spec.name!r} {problem}", event_type=envelope.type,
                               field_name=spec.name)
@@ -407,7 +380,6 @@ def validate(envelope: Envelope, *, strict: bool = False, registry: Mapping[str,
 
 def catalog(schemas: Iterable[EventSchema] | None = None) -> dict[str, Any]:
     """Return the registry as JSON-compatible data (for an API endpoint or generated docs)."""
-    chosen = REGISTRY.values() if schemas is None else schemas
     return {
         schema.type: {
             "version": schema.version,
@@ -422,5 +394,5 @@ def catalog(schemas: Iterable[EventSchema] | None = None) -> dict[str, Any]:
                 for spec in schema.fields
             },
         }
-        for schema in chosen
+        for schema in (REGISTRY.values() if schemas is None else schemas)
     }
