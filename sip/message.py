@@ -306,6 +306,8 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         if not colon or not _TOKEN_RE.match(name):
             problem = problem or RemoteSipError(f"bad header line {line[:60]!r}")
             continue
+        if bad_text and _CTL_RE.search(line):  # never echo a control character (a lone CR!) back
+            continue
         headers.add(name, value.strip())
     if bad_text:  # §25.1: TEXT-UTF8 and LWS only
         problem = problem or RemoteSipError("header section is not valid UTF-8 or holds control characters")

@@ -332,9 +332,16 @@ def test_control_characters_in_headers_are_400(char: str) -> None:
     assert info.value.status_hint == 400 and info.value.partial is not None
 
 
-def test_a_lone_cr_inside_a_header_is_400() -> None:
+def test_a_lone_cr_inside_a_header_is_400_and_never_echoed() -> None:
     with pytest.raises(RemoteSipError):
         parse_message(invite(extra="Subject: a\rb\r\n"))
+    # Found by the mutation fuzzer: CR VT instead of CRLF glued two header lines; the partial
+    # headers held "CSeq: 1 X\r\x0bVia: ..." and the 400 could not be serialised (LocalSipError).
+    data = invite(cseq="1 BYE").replace(b"CSeq: 1 BYE\r\n", b"CSeq: 1 BYE\r\x0b")
+    with pytest.raises(RemoteSipError) as info:
+        parse_message(data)
+    assert info.value.partial is not None and "CSeq" not in info.value.partial
+    assert bytes(response_to(info.value.partial, 400)).startswith(b"SIP/2.0 400 Bad Request\r\n")
 
 
 def test_valid_utf8_is_accepted_even_u_fffd() -> None:
