@@ -22,7 +22,7 @@ class _Model(BaseModel):
 
 class NodeConfig(_Model):
     name: str = "node1"
-    site: str = Field(default="S1", pattern=r"^[A-Za-z0-9]{1,8}$", description="site code used in recording serials")
+    site: str = Field(default="s1", pattern=r"^[a-z0-9]{1,16}$", description="site code in recording serials")
 
 
 class LoggingConfig(_Model):

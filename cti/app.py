@@ -17,8 +17,13 @@ from aiohttp import web
 from config.errors import Problem
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
+from cti.api import build_app
+from cti.controller import CallController
+from cti.legs import LegTable
 from cti.logging import LogFormat, configure_logging
 from cti.sipcore import SipCore
+from cti.store import Store, open_store
+from ivr import validate_flow_dir
 from sip.aio import SipEndpoint
 from sip.transaction import TransactionLayer
 
@@ -50,8 +55,29 @@ class Overrides:
 
 
 def check_everything(loaded: LoadedConfig) -> list[Problem]:
-    """Checks beyond the file itself: flows and prompts it refers to."""
-    return []
+    """Checks beyond the file itself: the flows and prompts it refers to, and the names they use."""
+    config = loaded.config
+    extra = {"vip": config.vip_numbers} if config.vip_numbers else {}
+    problems = list(validate_flow_dir(loaded.flows_dir, loaded.prompts_dir, extra_lists=extra))
+    if problems:
+        return problems
+    from ivr import load_flow_dir
+
+    flows = load_flow_dir(loaded.flows_dir, loaded.prompts_dir, extra_lists=extra)
+    queues = {q.name for q in config.queues}
+    for t_index, trunk in enumerate(config.trunks):
+        for number, flow in trunk.numbers.items():
+            if flow not in flows.flows:
+                path = ("trunks", t_index, "numbers", number)
+                problems.append(loaded.source.problem(path, f"trunk {trunk.name!r}: unknown flow {flow!r}"))
+    from ivr.flow import Callback, Queue
+
+    for name, flow_def in flows.flows.items():
+        for node in flow_def.nodes.values():
+            if isinstance(node, Queue | Callback) and node.queue not in queues:
+                problems.append(Problem(str(loaded.flows_dir), 1,
+                                        f"flow {name!r} sends calls to queue {node.queue!r}, which the config lacks"))
+    return problems
 
 
 class Server:
@@ -65,14 +91,30 @@ class Server:
         self.sip_core.bind(self.endpoint)
         self._http_runner: web.AppRunner | None = None
         self.http_port = 0
+        self.store: Store | None = None
+        self.controller: CallController | None = None
+        self._tasks: asyncio.TaskGroup | None = None
 
-    async def start(self) -> None:
-        """Bind every listener. Raises: OSError when a port is taken."""
-        await asyncio.to_thread(Path(self.config.data_dir).mkdir, parents=True, exist_ok=True)
+    async def start(self, tasks: asyncio.TaskGroup) -> None:
+        """Open the store, load the flows, bind every listener.
+
+        Raises:
+            OSError: a port is taken. ConfigFileError: the flows are invalid. StoreError: bad database.
+        """
+        data_dir = Path(self.config.data_dir)
+        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+        self.store = await open_store(data_dir / "cti.sqlite3")
         sip = self.config.sip
         await self.endpoint.start(sip.bind, sip.port, sip.transports, tcp_idle_timeout=sip.tcp_idle_timeout_s)
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
+        legs = LegTable(self.endpoint, sip.bind, self.endpoint.local_address()[1])
+        controller = CallController(self.loaded, self.config, legs, self.sip_core.registration, self.store)
+        await asyncio.to_thread(controller.load)
+        started = asyncio.Event()
+        tasks.create_task(controller.run(started), name="call-controller")
+        await started.wait()
+        self.controller = controller
+        self.sip_core.attach_calls(legs, controller)
+        app = build_app(controller, token=self.config.operator_token, node=self.config.node.name)
         self._http_runner = web.AppRunner(app, access_log=None)
         await self._http_runner.setup()
         site = web.TCPSite(self._http_runner, self.config.http.bind, self.config.http.port)
@@ -84,14 +126,18 @@ class Server:
                  sip=f"{sip.bind}:{self.endpoint.local_address()[1]}",
                  http=f"{self.config.http.bind}:{self.http_port}")
 
-    async def _healthz(self, _request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "node": self.config.node.name})
-
-    async def stop(self) -> None:
-        log.info("server.node.stopping", node=self.config.node.name)
+    async def stop(self, grace: float = 10.0) -> None:
+        """Graceful stop: refuse new calls with 503, let live ones end (up to ``grace``), close."""
+        log.info("server.node.stopping", node=self.config.node.name, calls=len(self.controller.calls)
+                 if self.controller else 0)
+        if self.controller is not None:
+            await self.controller.drain(grace)
         if self._http_runner is not None:
             await self._http_runner.cleanup()
+        self.sip_core.registration.close()
         await self.endpoint.close()
+        if self.store is not None:
+            await self.store.close()
         log.info("server.node.stopped", node=self.config.node.name)
 
 
@@ -106,8 +152,17 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     server = Server(loaded, overrides)
-    await server.start()
     try:
-        await stop.wait()
-    finally:
-        await server.stop()
+        async with asyncio.TaskGroup() as tasks:
+            await server.start(tasks)
+            try:
+                await stop.wait()
+            finally:
+                await server.stop()
+                raise _Stopped
+    except* _Stopped:
+        pass
+
+
+class _Stopped(Exception):
+    """Ends the server's task group after a graceful stop (cancelling the owned tasks)."""

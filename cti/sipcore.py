@@ -18,10 +18,20 @@ import structlog
 
 from config.schema import ServerConfig
 from cti.registration import RegistrationService
-from sip.events import RequestReceived, ResponseReceived, SipEvent, TransactionTerminated, TransactionTimedOut
+from sip.errors import RemoteSipError
+from sip.events import (
+    RequestReceived,
+    ResponseReceived,
+    SipEvent,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransportFailed,
+)
 from sip.message import Request, Response, response_to
 
 if TYPE_CHECKING:
+    from cti.controller import CallController
+    from cti.legs import LegTable
     from sip.aio import SipEndpoint
 
 log = structlog.get_logger(__name__)
@@ -41,9 +51,16 @@ class SipCore:
         self.registration = RegistrationService(config)
         self._endpoint: SipEndpoint | None = None
         self.server_header = config.sip.user_agent
+        self.legs: LegTable | None = None
+        self.calls: CallController | None = None
 
     def bind(self, endpoint: SipEndpoint) -> None:
         self._endpoint = endpoint
+
+    def attach_calls(self, legs: LegTable, calls: CallController) -> None:
+        """Hand dialogs and new INVITEs to the call path."""
+        self.legs = legs
+        self.calls = calls
 
     @property
     def endpoint(self) -> SipEndpoint:
@@ -62,9 +79,15 @@ class SipCore:
             case RequestReceived():
                 self._on_request(event)
             case ResponseReceived():
-                log.debug("sip.response.ignored", status=event.response.status)
+                if self.legs is None or not self.legs.on_response(event):
+                    log.debug("sip.response.ignored", status=event.response.status)
             case TransactionTimedOut():
                 log.info("sip.transaction.timed_out", timer=event.timer.name)
+                if self.legs is not None:
+                    self.legs.on_timeout(event.transaction)
+            case TransportFailed():
+                if self.legs is not None:
+                    self.legs.on_timeout(event.transaction)
             case TransactionTerminated():
                 pass
             case _:
@@ -73,8 +96,14 @@ class SipCore:
     def _on_request(self, event: RequestReceived) -> None:
         request = event.request
         method = request.method
+        in_dialog = method != "CANCEL" and self._has_to_tag(request)
+        if in_dialog and self.legs is not None:
+            leg = self.legs.leg_for_request(request)
+            if leg is not None:
+                leg.on_request(event)
+                return
         if method == "ACK":
-            return  # an ACK to our 2xx: the dialog layer's business; nothing to answer
+            return  # an ACK for a dialog we no longer have, or for a stateless answer: nothing to answer
         max_forwards = request.max_forwards
         if max_forwards == 0 and method not in ("OPTIONS", "REGISTER"):
             self.respond(request, 483)
@@ -91,14 +120,27 @@ class SipCore:
         elif method == "REGISTER":
             status, headers = self.registration.handle(request, event.source)
             self.respond(request, status, headers=headers)
-        elif method == "CANCEL" and event.cancels is None or method == "BYE":
-            self.respond(request, 481)
         elif method == "CANCEL":
-            self.respond(request, 200)
+            leg = self.legs.leg_for_invite(event.cancels) if self.legs and event.cancels is not None else None
+            if leg is not None:
+                leg.on_cancel(event)
+            else:
+                self.respond(request, 481 if event.cancels is None else 200)
+        elif method == "BYE" or in_dialog:
+            self.respond(request, 481)
         elif method == "INVITE":
-            self.respond(request, 480, "No Call Handling Yet")
+            if self.calls is None:
+                self.respond(request, 503, headers=[("Retry-After", "5")])
+            else:
+                self.calls.on_trunk_invite(event)
         elif method in KNOWN_METHODS:
             self.respond(request, 405, headers=[("Allow", ALLOW)])
         else:
             self.respond(request, 501, headers=[("Allow", ALLOW)])
 
+    @staticmethod
+    def _has_to_tag(request: Request) -> bool:
+        try:
+            return request.to.tag is not None
+        except RemoteSipError:
+            return False

@@ -1,0 +1,458 @@
+"""One call through the center: trunk leg → IVR → queue → agent leg, bridged and recorded.
+
+A :class:`Call` is a thin aggregate: its trunk :class:`~cti.legs.InboundLeg`, the agent
+:class:`~cti.legs.OutboundLeg` of the current offer, its :class:`~cti.media.CallMedia`, the IVR
+runner and the ACD queue entry (owned by the router). It reacts to three kinds of input, each in
+one ``match``: leg events, ACD commands (through the controller), and what the IVR asks for.
+Everything it learns goes into its :class:`CallDetail`, written as the CDR when the call ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from acd import (
+    AcdError,
+    AgentId,
+    Answer,
+    CallId,
+    CancelOffer,
+    Enqueue,
+    ExitCall,
+    Hangup,
+    OfferCall,
+    OfferId,
+    QueueId,
+    Reject,
+    Ringing,
+    SkillName,
+    SkillRequirement,
+    StaleOfferError,
+)
+from cti.legs import (
+    HangupCause,
+    InboundLeg,
+    LegAnswered,
+    LegEnded,
+    LegEvent,
+    LegFailed,
+    LegReferred,
+    LegReinvited,
+    LegRinging,
+    OutboundLeg,
+)
+from cti.media import CallMedia
+from ivr import CallerHungUp, DigitReceived, EnqueueCall, IvrRunner, RaiseAlert, TagCall
+from sip.errors import RemoteSipError
+from sip.media import RecordingInfo
+from sip.sdp import SessionDescription, negotiate
+
+if TYPE_CHECKING:
+    from cti.controller import CallController
+
+log = structlog.get_logger(__name__)
+
+
+class CallPhase(enum.Enum):
+    IVR = "ivr"
+    QUEUED = "queued"
+    OFFERING = "offering"
+    CONNECTED = "connected"
+    ENDED = "ended"
+
+
+@dataclass(slots=True)
+class CallDetail:
+    """What the CDR will hold (wall-clock times, UTC epoch seconds)."""
+
+    call_id: str
+    sip_call_id: str
+    trunk: str
+    caller: str
+    caller_name: str
+    dialled: str
+    arrived_at: float
+    answered_at: float | None = None
+    queued_at: float | None = None
+    queue: str | None = None
+    priority: int = 0
+    vip: bool = False
+    reason: str | None = None
+    agent: str | None = None
+    offered_to: list[str] = field(default_factory=list)
+    agent_answered_at: float | None = None
+    ended_at: float | None = None
+    hung_up_by: str | None = None
+    end_reason: str | None = None
+    ivr_inputs: list[dict[str, Any]] = field(default_factory=list)
+    ivr_variables: dict[str, Any] = field(default_factory=dict)
+    crm: list[dict[str, Any]] = field(default_factory=list)
+    recording_serial: str | None = None
+    recording_path: str | None = None
+
+
+class Call:
+    """One call; created by the controller for an INVITE on a trunk."""
+
+    def __init__(self, controller: CallController, call_id: str, detail: CallDetail, media: CallMedia) -> None:
+        self.controller = controller
+        self.id = CallId(call_id)
+        self.detail = detail
+        self.media = media
+        self.phase = CallPhase.IVR
+        self.trunk: InboundLeg | None = None
+        self.agent_leg: OutboundLeg | None = None
+        self.offer: OfferCall | None = None
+        self.runner: IvrRunner | None = None
+        self.variables: dict[str, Any] = {}
+        self._done = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tg: asyncio.TaskGroup | None = None
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    async def run(self, offer_body: bytes, flow: str) -> None:
+        """Answer the caller, run the IVR, and live until the call ends (owned by the controller)."""
+        with structlog.contextvars.bound_contextvars(call_id=self.id):
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    self._tg = tg
+                    if await self._answer(offer_body):
+                        self._start_ivr(flow)
+                        await self._done.wait()
+                    for task in self._tasks:
+                        task.cancel()
+            except* Exception as group:
+                # A bug in one call must never take the node down: log it, tear this call down.
+                for exc in group.exceptions:
+                    log.error("call.task.failed", error=repr(exc), exc_info=exc)
+                self.hangup("internal-error")
+            finally:
+                await self._finish()
+
+    async def _answer(self, offer_body: bytes) -> bool:
+        assert self.trunk is not None
+        try:
+            answer = await self.media.answer_caller(offer_body)
+        except RemoteSipError as exc:
+            self.trunk.reject(exc.status_hint)
+            self._end("caller-sdp", "system")
+            return False
+        except OSError as exc:  # includes PortsExhaustedError's OS cousins
+            log.warning("call.media.unavailable", error=str(exc))
+            self.trunk.reject(503)
+            self._end("no-media-port", "system")
+            return False
+        if self.phase is CallPhase.ENDED:
+            return False
+        self.trunk.answer(answer)
+        self.detail.answered_at = time.time()
+        return True
+
+    def _start_ivr(self, flow: str) -> None:
+        assert self._tg is not None
+        session = self.controller.flows.new_session(flow, caller=self.detail.caller, called=self.detail.dialled)
+        self.runner = IvrRunner(session, _Channel(self), prompt_dir=self.controller.flows.prompt_dir,
+                                http=self.controller.http(), call_id=self.id)
+        self._spawn(self._run_ivr(self.runner), "ivr")
+
+    async def _run_ivr(self, runner: IvrRunner) -> None:
+        record = await runner.run()
+        self.detail.ivr_inputs = [
+            {"node": i.node, "digits": i.digits, "result": i.result.value, "at": i.at} for i in record.inputs
+        ]
+        self.detail.ivr_variables = dict(record.variables)
+        self.detail.crm = [{"url": lk.url, "ok": lk.ok, "result": dict(lk.result or {})} for lk in record.lookups]
+        if self.phase is CallPhase.IVR:  # the flow ended without queueing (hang-up node, transfer...)
+            self.hangup("ivr-ended")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        assert self._tg is not None
+        task = self._tg.create_task(coro, name=f"call-{self.id}-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _end(self, reason: str, by: str) -> None:
+        if self.phase is CallPhase.ENDED:
+            return
+        self.phase = CallPhase.ENDED
+        self.detail.end_reason = self.detail.end_reason or reason
+        self.detail.hung_up_by = self.detail.hung_up_by or by
+        self.detail.ended_at = time.time()
+        self._done.set()
+
+    async def _finish(self) -> None:
+        path = await self.media.close()
+        if path is not None:
+            self.detail.recording_path = str(path)
+        await self.controller.call_finished(self)
+
+    def hangup(self, reason: str = "system") -> None:
+        """Tear the call down from our side (IVR hang-up, shutdown, RTP timeout)."""
+        if self.phase is CallPhase.ENDED:
+            return
+        phase = self.phase
+        self._end(reason, "system")
+        self._acd_hangup(phase)
+        if self.agent_leg is not None:
+            self.agent_leg.cancel()
+        if self.trunk is not None:
+            self.trunk.bye()
+            self.trunk.reject(480)
+
+    def _acd_hangup(self, phase: CallPhase | None = None) -> None:
+        if (phase or self.phase) in (CallPhase.QUEUED, CallPhase.OFFERING, CallPhase.CONNECTED):
+            try:
+                self.controller.acd.handle(Hangup(call_id=self.id))
+            except AcdError as exc:
+                log.warning("call.acd.refused", request="Hangup", error=str(exc))
+
+    # ------------------------------------------------------------------------------ leg events
+
+    def on_leg_event(self, event: LegEvent) -> None:
+        with structlog.contextvars.bound_contextvars(call_id=self.id):
+            if event.leg is self.trunk:
+                self._trunk_event(event)
+            elif event.leg is self.agent_leg:
+                self._agent_event(event)
+            elif isinstance(event, LegAnswered) and isinstance(event.leg, OutboundLeg):
+                event.leg.bye()  # a late answer from an offer we gave up: release that phone
+
+    def _trunk_event(self, event: LegEvent) -> None:
+        match event:
+            case LegEnded():
+                if self.phase is CallPhase.ENDED:
+                    return
+                by = "caller" if event.cause in (HangupCause.REMOTE_BYE, HangupCause.REMOTE_CANCEL) else "system"
+                if self.runner is not None:
+                    self.runner.deliver(CallerHungUp())
+                phase = self.phase
+                self._end("caller-hangup" if by == "caller" else event.cause.value, by)
+                self._acd_hangup(phase)
+                if self.agent_leg is not None:
+                    self.agent_leg.cancel()
+            case LegReinvited():
+                self._reinvite(event, is_agent=False)
+            case LegReferred() | LegRinging() | LegAnswered() | LegFailed():
+                pass
+            case _:
+                pass
+
+    def _agent_event(self, event: LegEvent) -> None:
+        offer = self.offer
+        match event:
+            case LegRinging():
+                if offer is not None:
+                    self._acd(Ringing(offer_id=offer.offer_id))
+            case LegAnswered():
+                self._agent_answered(event)
+            case LegFailed():
+                self.media.drop_agent()
+                self.agent_leg = None
+                if offer is not None and self.phase is CallPhase.OFFERING:
+                    self.offer = None
+                    self.phase = CallPhase.QUEUED
+                    self._acd(Reject(offer_id=offer.offer_id))
+            case LegEnded():
+                self.media.drop_agent()
+                self.agent_leg = None
+                if self.phase is CallPhase.OFFERING and offer is not None:
+                    self._reject_offer(offer)  # the agent's phone gave up before answering
+                elif self.phase is CallPhase.CONNECTED:
+                    self._end("agent-hangup", "agent")
+                    self._acd_hangup(CallPhase.CONNECTED)
+                    if self.trunk is not None:
+                        self.trunk.bye()
+            case LegReinvited():
+                self._reinvite(event, is_agent=True)
+            case LegReferred():
+                log.info("call.transfer.refused", target=event.target, reason="blind transfer not supported yet")
+            case _:
+                pass
+
+    def _agent_answered(self, event: LegAnswered) -> None:
+        offer = self.offer
+        leg = event.leg
+        if offer is None or self.phase is not CallPhase.OFFERING:
+            leg.bye()
+            return
+        try:
+            self.media.agent_answered(event.sdp)
+        except RemoteSipError as exc:
+            log.warning("call.agent.bad_answer", error=str(exc))
+            leg.bye()
+            return
+        try:
+            self.controller.acd.handle(Answer(offer_id=offer.offer_id))
+        except StaleOfferError:
+            leg.bye()
+            return
+        except AcdError as exc:
+            log.warning("call.acd.refused", request="Answer", error=str(exc))
+            leg.bye()
+            return
+        self.phase = CallPhase.CONNECTED
+        self.detail.agent = offer.agent_id
+        self.detail.agent_answered_at = time.time()
+        self.media.bridge()
+        if self.controller.records(offer.queue_id):
+            self._spawn(self._record(offer), "record")
+
+    async def _record(self, offer: OfferCall) -> None:
+        serial = await self.controller.allocate_serial()
+        self.detail.recording_serial = serial
+        info = RecordingInfo(serial=serial, call_id=self.id, started_at=_iso(time.time()),  # type: ignore[arg-type]
+                             parties={"caller": self.detail.caller, "agent": offer.agent_id},
+                             queue=offer.queue_id)
+        await self.media.start_recording(self.controller.recordings_dir, info)
+        log.info("call.recording.started", serial=serial)
+        recording = self.media.recording
+        if recording is not None:
+            await recording.run()
+
+    def _reinvite(self, event: LegReinvited, *, is_agent: bool) -> None:
+        """Hold/resume (RFC 3264 §8.4): answer with our address and the mirrored direction."""
+        media = self.media.agent if is_agent else self.media.caller
+        if media is None or not event.request.body:
+            event.leg.answer_reinvite(event.request, None, 488 if media is None else 200)
+            return
+        try:
+            answer = negotiate(SessionDescription.parse(event.request.body), (media.codec,),
+                               self.media.host, media.endpoint.local_port)
+        except RemoteSipError as exc:
+            event.leg.answer_reinvite(event.request, None, exc.status_hint)
+            return
+        media.apply(answer.media, self.controller.rtp_timeout)
+        event.leg.answer_reinvite(event.request, answer.sdp.serialize().encode())
+        log.info("call.hold.changed", leg="agent" if is_agent else "caller", on_hold=answer.media.on_hold)
+
+    # ------------------------------------------------------------------------------ ACD commands
+
+    def on_acd_command(self, command: OfferCall | CancelOffer | ExitCall) -> None:
+        with structlog.contextvars.bound_contextvars(call_id=self.id):
+            match command:
+                case OfferCall():
+                    self._spawn(self._offer(command), f"offer-{command.offer_id}")
+                case CancelOffer():
+                    if self.offer is not None and self.offer.offer_id == command.offer_id:
+                        self.offer = None
+                        if self.phase is CallPhase.OFFERING:
+                            self.phase = CallPhase.QUEUED
+                        if self.agent_leg is not None:
+                            leg, self.agent_leg = self.agent_leg, None
+                            leg.cancel()
+                        self.media.drop_agent()
+                case ExitCall():
+                    self.detail.end_reason = f"flowout:{command.reason.value}"
+                    self.phase = CallPhase.IVR  # out of the queue: nothing left for the ACD
+                    self.hangup(f"flowout:{command.reason.value}")
+
+    async def _offer(self, offer: OfferCall) -> None:
+        self.offer = offer
+        self.phase = CallPhase.OFFERING
+        self.detail.offered_to.append(offer.agent_id)
+        binding = self.controller.agent_binding(offer.agent_id)
+        if binding is None:
+            log.info("call.offer.unreachable", agent=offer.agent_id)
+            self._reject_offer(offer)
+            return
+        sdp = await self.media.offer_agent()
+        if self.offer is not offer or self.phase is not CallPhase.OFFERING:
+            self.media.drop_agent()  # cancelled while the port was being opened
+            return
+        self.agent_leg = self.controller.invite_agent(self, offer, binding, sdp)
+        log.info("call.offer.sent", agent=offer.agent_id, queue=offer.queue_id)
+
+    def _reject_offer(self, offer: OfferCall) -> None:
+        self.offer = None
+        self.phase = CallPhase.QUEUED
+        self._acd(Reject(offer_id=offer.offer_id))
+
+    def _acd(self, request: Ringing | Reject) -> None:
+        try:
+            self.controller.acd.handle(request)
+        except AcdError as exc:
+            log.info("call.acd.refused", request=type(request).__name__, error=str(exc))
+
+    # ------------------------------------------------------------------------------ IVR requests
+
+    def enqueue(self, command: EnqueueCall) -> None:
+        self.detail.queue = command.queue
+        self.detail.priority = command.priority
+        self.detail.vip = self.detail.vip or command.vip
+        self.detail.reason = command.reason or self.detail.reason
+        self.variables = dict(command.variables)
+        self.detail.queued_at = time.time()
+        skills = tuple(SkillRequirement(skill=SkillName(s), min_level=lv) for s, lv in command.skills.items())
+        self.phase = CallPhase.QUEUED
+        try:
+            self.controller.acd.handle(Enqueue(
+                call_id=self.id, queue_id=QueueId(command.queue), priority=command.priority, skills=skills,
+                caller_id=self.detail.caller,
+            ))
+        except AcdError as exc:
+            log.warning("call.enqueue.refused", queue=command.queue, error=str(exc))
+            self.phase = CallPhase.IVR
+            self.hangup("enqueue-refused")
+
+    def digit(self, digit: str) -> None:
+        if self.runner is not None and self.phase is CallPhase.IVR:
+            self.runner.deliver(DigitReceived(digit=digit))
+
+    def rtp_timeout(self, which: str) -> None:
+        log.info("call.media.timed_out", leg=which)
+        self.hangup("rtp-timeout")
+
+
+class _Channel:
+    """The IVR's view of the call (``ivr.IvrChannel``)."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+
+    async def play(self, files: Sequence[Path]) -> None:
+        await self.call.media.play(files)
+
+    async def tag(self, command: TagCall) -> None:
+        detail = self.call.detail
+        detail.vip = detail.vip or command.vip
+        detail.priority = max(detail.priority, command.priority)
+        detail.reason = command.reason or detail.reason
+
+    async def raise_alert(self, command: RaiseAlert) -> None:
+        self.call.controller.raise_alert(self.call, command)
+
+    async def enqueue(self, command: EnqueueCall) -> None:
+        self.call.enqueue(command)
+
+    async def transfer(self, number: str) -> None:
+        log.info("call.transfer.refused", target=number, reason="transfer to a number needs an outbound trunk")
+        self.call.hangup("transfer-unavailable")
+
+    async def record_voicemail(self, mailbox: str, max_seconds: float) -> None:
+        log.info("call.voicemail.unavailable", mailbox=mailbox)
+        self.call.hangup("voicemail-unavailable")
+
+    async def request_callback(self, queue: str, number: str) -> None:
+        log.info("call.callback.requested", queue=queue, number=number)
+        self.call.detail.end_reason = "callback-requested"
+
+    async def hangup(self) -> None:
+        self.call.hangup("ivr-hangup")
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+__all__ = ["AgentId", "Call", "CallDetail", "CallPhase", "OfferId"]

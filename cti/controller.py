@@ -1,0 +1,401 @@
+"""The call controller: trunk INVITEs become calls; the ACD's commands reach them; CDRs get written.
+
+It owns the call registry, the ACD driver, the flow catalog, the media port range and the
+prompt cache, and one TaskGroup in which every call runs as a named task. Agent state changes and
+queue legs (domain.md §0) are written to the store in order by one writer task; a call's CDR is
+written when the call ends. Times in stored rows are wall-clock UTC seconds: the ACD works on the
+loop's monotonic clock and ``_wall`` converts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import structlog
+
+from acd import (
+    AcdCommand,
+    AcdError,
+    AcdEvent,
+    AgentId,
+    AgentState,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallExited,
+    CallId,
+    CallOffered,
+    CallQueued,
+    CancelOffer,
+    ExitCall,
+    LoginAgent,
+    LogoutAgent,
+    OfferCall,
+    QueueId,
+    Router,
+    SetNotReady,
+    SetReady,
+)
+from config.loader import LoadedConfig
+from config.schema import ServerConfig
+from cti.calls import Call, CallDetail
+from cti.legs import InboundLeg, LegTable, OutboundLeg
+from cti.media import CallMedia
+from cti.routing import AcdDriver, agent_config, queue_config
+from cti.store import CallRecord as CdrRecord
+from cti.store import HangupParty, LegId, LegOutcome, QueueLeg
+from cti.trunks import TrunkTable, caller_identity
+from ivr import FlowCatalog, RaiseAlert
+from sip.events import Destination, RequestReceived
+from sip.headers import NameAddr
+from sip.ids import new_call_id, new_tag
+from sip.media import PromptCache
+from sip.message import Headers, Request
+from sip.registrar import Binding
+from sip.rtp import PortAllocator
+from sip.uri import SipUri, parse_uri
+
+if TYPE_CHECKING:
+    from cti.registration import RegistrationService
+    from cti.store import Store
+
+log = structlog.get_logger(__name__)
+
+
+class CallController:
+    """Every live call of this node, and the ACD that routes them."""
+
+    def __init__(self, loaded: LoadedConfig, config: ServerConfig, legs: LegTable,
+                 registration: RegistrationService, store: Store | None) -> None:
+        self.config = config
+        self.legs = legs
+        self.registration = registration
+        self.store = store
+        self.trunks = TrunkTable(config.trunks)
+        vip = {"vip": config.vip_numbers} if config.vip_numbers else {}
+        self.flows = FlowCatalog(loaded.flows_dir, loaded.prompts_dir, extra_lists=vip)
+        self.queues = {q.name: q for q in config.queues}
+        self.agents = {a.id: a for a in config.agents}
+        self.acd = AcdDriver(Router([queue_config(q) for q in config.queues]), self)
+        self.ports = PortAllocator(config.media.rtp_port_min, config.media.rtp_port_max)
+        self.prompts = PromptCache()
+        self.rtp_timeout = config.media.rtp_timeout_s
+        self.recordings_dir = Path(config.data_dir) / "recordings"
+        self.calls: dict[CallId, Call] = {}
+        self.draining = False
+        self._legs_rows: dict[CallId, QueueLeg] = {}
+        self._awaiting_acw: dict[AgentId, QueueLeg] = {}
+        self._http: aiohttp.ClientSession | None = None
+        self._tg: asyncio.TaskGroup | None = None
+        self._writes: asyncio.Queue[Callable[[], Awaitable[Any]]] = asyncio.Queue()
+        self._wall_offset = 0.0
+        self._idle = asyncio.Event()
+        self.counters = {"calls_total": 0, "calls_refused": 0}
+        self.alerts: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------------------ running
+
+    def load(self) -> None:
+        """Load the flows (blocking; before the loop serves calls). Raises: ConfigFileError."""
+        self.flows.load()
+
+    async def run(self, started: asyncio.Event) -> None:
+        """Own every call task and the store writer until cancelled."""
+        loop = asyncio.get_running_loop()
+        self._wall_offset = time.time() - loop.time()
+        await asyncio.to_thread(self.recordings_dir.mkdir, parents=True, exist_ok=True)
+        async with aiohttp.ClientSession() as http, asyncio.TaskGroup() as tg:
+            self._http = http
+            self._tg = tg
+            tg.create_task(self._writer(), name="cdr-writer")
+            started.set()
+            await asyncio.Event().wait()
+
+    def http(self) -> aiohttp.ClientSession:
+        assert self._http is not None, "controller not running"
+        return self._http
+
+    def _wall(self, loop_time: float) -> float:
+        return loop_time + self._wall_offset
+
+    async def _writer(self) -> None:
+        while True:
+            job = await self._writes.get()
+            try:
+                await job()
+            except Exception as exc:  # a failed write is logged; the next ones go on
+                log.error("store.write.failed", error=str(exc))
+            finally:
+                self._writes.task_done()
+
+    def _write(self, job: Callable[[], Awaitable[Any]]) -> None:
+        if self.store is not None:
+            self._writes.put_nowait(job)
+
+    async def drain(self, grace: float) -> None:
+        """Refuse new calls (503) and let the live ones finish for up to ``grace`` seconds."""
+        self.draining = True
+        for attempt in (grace, 2.0):
+            if self.calls:
+                self._idle.clear()
+                try:
+                    async with asyncio.timeout(attempt):
+                        await self._idle.wait()
+                except TimeoutError:
+                    pass
+            for call in list(self.calls.values()):
+                call.hangup("shutdown")
+        async with asyncio.timeout(10.0):
+            await self._writes.join()
+
+    # ------------------------------------------------------------------------------ inbound calls
+
+    def on_trunk_invite(self, event: RequestReceived) -> None:
+        """A dialog-creating INVITE: refuse it, or start a call."""
+        request = event.request
+        match = self.trunks.match(request, event.source.addr[0])
+        if match is None:
+            self.counters["calls_refused"] += 1
+            log.warning("call.trunk.refused", source=event.source.addr[0], reason="unknown source")
+            self._refuse(event, 403)
+            return
+        if match.flow is None:
+            self._refuse(event, 404)
+            return
+        if self.draining:
+            self._refuse(event, 503, (("Retry-After", "30"),))
+            return
+        if not request.body:
+            self._refuse(event, 488)  # we need an offer: no late-offer INVITEs (documented)
+            return
+        number, name = caller_identity(request)
+        call_id = f"c-{new_tag()}"
+        detail = CallDetail(call_id=call_id, sip_call_id=request.call_id, trunk=match.trunk.name, caller=number,
+                            caller_name=name, dialled=match.dialled, arrived_at=time.time())
+        media = CallMedia(host=self.legs.via_host, ports=self.ports, prompts=self.prompts,
+                          rtp_timeout=self.rtp_timeout, on_digit=lambda d: call.digit(d),
+                          on_timeout=lambda which: call.rtp_timeout(which))
+        call = Call(self, call_id, detail, media)
+        call.trunk = InboundLeg(self.legs, call, event)
+        call.trunk.ringing()
+        self.calls[call.id] = call
+        self.counters["calls_total"] += 1
+        log.info("call.arrived", call_id=call.id, trunk=match.trunk.name, dialled=match.dialled, flow=match.flow,
+                 caller=self._redact(number))
+        assert self._tg is not None
+        self._tg.create_task(call.run(request.body, match.flow), name=f"call-{call.id}")
+
+    def _refuse(self, event: RequestReceived, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        from sip.message import response_to
+
+        self.legs.endpoint.send_response(response_to(event.request, status, to_tag=new_tag(), headers=list(headers)))
+
+    def _redact(self, number: str) -> str:
+        if self.config.logging.redact_caller_numbers and len(number) > 4:
+            return "*" * (len(number) - 4) + number[-4:]
+        return number
+
+    async def call_finished(self, call: Call) -> None:
+        self.calls.pop(call.id, None)
+        if not self.calls:
+            self._idle.set()
+        detail = call.detail
+        log.info("call.ended", by=detail.hung_up_by, reason=detail.end_reason, agent=detail.agent,
+                 serial=detail.recording_serial)
+        self._write(lambda: self._save_cdr(call))
+
+    async def _save_cdr(self, call: Call) -> None:
+        assert self.store is not None
+        d = call.detail
+        record = CdrRecord(
+            call_id=call.id, node=self.config.node.name, t_arrived=d.arrived_at, sip_call_id=d.sip_call_id,
+            trunk=d.trunk, caller_number=d.caller if _is_number(d.caller) else None, caller_name=d.caller_name or None,
+            dialled_number=d.dialled, t_ivr_answered=d.answered_at, t_ivr_left=d.queued_at, t_queued=d.queued_at,
+            t_answered=d.agent_answered_at, t_ended=d.ended_at or time.time(),
+            hangup_by=HangupParty(d.hung_up_by) if d.hung_up_by in ("caller", "agent", "system") else None,
+            end_reason=d.end_reason,
+            ivr_inputs={"inputs": _jsonable(d.ivr_inputs), "variables": _jsonable(d.ivr_variables)},
+            crm_data={"lookups": _jsonable(d.crm)}, vip=d.vip, call_reason=d.reason,
+            recording_serial=d.recording_serial,  # type: ignore[arg-type]
+            final_agent=AgentId(d.agent) if d.agent else None, final_queue=QueueId(d.queue) if d.queue else None,
+        )
+        await self.store.save_call(record)
+
+    # ------------------------------------------------------------------------------ agents
+
+    def agent_binding(self, agent_id: str) -> Binding | None:
+        bindings = self.registration.lookup(agent_id)
+        return bindings[0] if bindings else None
+
+    def invite_agent(self, call: Call, offer: OfferCall, binding: Binding, sdp: bytes) -> OutboundLeg:
+        """INVITE the agent's registered contact, sent to where its REGISTER came from (NAT-safe)."""
+        target = parse_uri(binding.uri)
+        host, port = self.legs.via_host, self.legs.via_port
+        headers = Headers()
+        headers.add("Via", f"SIP/2.0/{binding.transport} {host}:{port};rport")
+        headers.add("Max-Forwards", "70")
+        caller = call.detail.caller or "anonymous"
+        display = call.detail.caller_name or caller
+        headers.add("From", str(NameAddr(uri=SipUri(user=caller, host=host, port=port), display=display,
+                                         params=(("tag", new_tag()),))))
+        headers.add("To", str(NameAddr(uri=SipUri(user=offer.agent_id, host=host, port=port))))
+        headers.add("Call-ID", new_call_id(host))
+        headers.add("CSeq", "1 INVITE")
+        headers.add("Contact", f"<sip:cti@{host}:{port}>")
+        headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, UPDATE")
+        headers.add("X-CTI-Call-ID", call.id)
+        headers.add("X-CTI-Queue", offer.queue_id)
+        headers.add("Content-Type", "application/sdp")
+        request = Request(method="INVITE", uri=target, headers=headers, body=sdp)
+        destination = Destination(transport=binding.transport, addr=_agent_address(target, binding))
+        return OutboundLeg(self.legs, call, request, destination)
+
+    def login(self, agent_id: str, *, ready: bool) -> None:
+        """Raises: KeyError (unknown agent), acd.AcdError (refused transition)."""
+        settings = self.agents[agent_id]
+        self.acd.handle(LoginAgent(agent=agent_config(settings, self.queues.values()), ready=ready))
+
+    def set_ready(self, agent_id: str) -> None:
+        self.acd.handle(SetReady(agent_id=AgentId(agent_id)))
+
+    def set_not_ready(self, agent_id: str, reason: str) -> None:
+        self.acd.handle(SetNotReady(agent_id=AgentId(agent_id), reason=reason))
+
+    def logout(self, agent_id: str) -> None:
+        self.acd.handle(LogoutAgent(agent_id=AgentId(agent_id)))
+
+    def agent_state(self, agent_id: str) -> tuple[AgentState, str | None]:
+        return self.acd.router.agent_state(AgentId(agent_id))
+
+    # ------------------------------------------------------------------------------ recordings
+
+    def records(self, queue_id: str) -> bool:
+        queue = self.queues.get(queue_id)
+        return self.config.media.record_calls and (queue is None or queue.record)
+
+    async def allocate_serial(self) -> str:
+        day = dt.datetime.now(dt.UTC).date()
+        if self.store is not None:
+            return str(await self.store.allocate_serial(self.config.node.site, day))
+        raise AcdError("no store to allocate a recording serial from")
+
+    def raise_alert(self, call: Call, command: RaiseAlert) -> None:
+        alert = {"call_id": call.id, "caller": call.detail.caller, "message": getattr(command, "message", "")}
+        self.alerts.append(alert)
+        log.warning("alert.vip.raised", **alert)
+
+    # ------------------------------------------------------------------------------ ACD output
+
+    def on_acd_command(self, command: AcdCommand) -> None:
+        if isinstance(command, OfferCall | CancelOffer | ExitCall):
+            call = self.calls.get(command.call_id)
+            if call is not None:
+                call.on_acd_command(command)
+            elif isinstance(command, OfferCall):
+                log.warning("acd.offer.orphaned", call_id=command.call_id)
+
+    def on_acd_event(self, event: AcdEvent) -> None:
+        wall = self._wall(event.at)
+        match event:
+            case AgentStateChanged():
+                log.info("acd.agent.state_changed", agent=event.agent_id, state=event.state.name,
+                         reason=event.reason, previous=event.previous.name)
+                store = self.store
+                if store is not None:
+                    self._write(lambda: store.record_agent_state(event.agent_id, event.state, wall, event.reason))
+                pending = self._awaiting_acw.pop(event.agent_id, None)
+                if pending is not None and event.previous is AgentState.WRAP_UP and pending.t_end is not None:
+                    self._save_leg(_replace(pending, acw_s=max(0.0, wall - pending.t_end)))
+            case CallQueued():
+                call = self.calls.get(event.call_id)
+                row = QueueLeg(leg_id=LegId(f"{event.call_id}-{len(self._legs_rows)}"), call_id=event.call_id,
+                               queue_id=event.queue_id, t_enter_queue=wall, priority=event.priority,
+                               vip_flag=bool(call and call.detail.vip),
+                               caller_number=call.detail.caller if call and _is_number(call.detail.caller) else None,
+                               call_reason=call.detail.reason if call else None)
+                self._legs_rows[event.call_id] = row
+                self._save_leg(row)
+                log.info("acd.call.queued", call_id=event.call_id, queue=event.queue_id, priority=event.priority)
+            case CallOffered():
+                self._update_leg(event.call_id, lambda r: _replace(r, offers=r.offers + 1))
+                log.info("acd.call.offered", call_id=event.call_id, agent=event.agent_id)
+            case CallAnswered():
+                self._update_leg(event.call_id, lambda r: _replace(r, outcome=LegOutcome.ANSWERED, t_answer=wall,
+                                                                    agent_id=event.agent_id))
+                log.info("acd.call.answered", call_id=event.call_id, agent=event.agent_id, wait_s=event.wait_s)
+            case CallAbandoned():
+                self._update_leg(event.call_id, lambda r: _replace(r, outcome=LegOutcome.ABANDONED, t_abandon=wall),
+                                 final=True)
+                log.info("acd.call.abandoned", call_id=event.call_id, wait_s=event.wait_s)
+            case CallExited():
+                self._update_leg(event.call_id, lambda r: _replace(r, outcome=LegOutcome.FLOWOUT, t_flowout=wall,
+                                                                    flowout_reason=event.reason), final=True)
+            case CallEnded():
+                ended = self._update_leg(event.call_id, lambda r: _replace(r, t_end=wall, talk_s=event.talk_s,
+                                                                            hold_s=event.hold_s), final=True)
+                if ended is not None:
+                    self._awaiting_acw[event.agent_id] = ended
+            case _:
+                log.debug("acd.event", event=type(event).__name__)
+
+    def _update_leg(self, call_id: CallId, change: Callable[[QueueLeg], QueueLeg], *,
+                    final: bool = False) -> QueueLeg | None:
+        current = self._legs_rows.get(call_id)
+        if current is None:
+            return None
+        row = change(current)
+        if final:
+            del self._legs_rows[call_id]
+        else:
+            self._legs_rows[call_id] = row
+        call = self.calls.get(call_id)
+        if call is not None and call.detail.recording_serial and row.recording_serial is None:
+            row = _replace(row, recording_serial=call.detail.recording_serial)
+        self._save_leg(row)
+        return row
+
+    def _save_leg(self, row: QueueLeg) -> None:
+        store = self.store
+        if store is not None:
+            self._write(lambda: store.save_queue_leg(row))
+
+
+def _agent_address(target: object, binding: Binding) -> tuple[str, int]:
+    """Where an agent's phone is reached: its Contact, unless the REGISTER came from another IP.
+
+    A Contact naming an address other than the one the REGISTER came from is the mark of a phone
+    behind NAT (it advertises its private address): then the REGISTER's source address and port,
+    which the NAT keeps open, are used instead (the "comedia"/force-rport rule of SIP servers).
+    """
+    if isinstance(target, SipUri):
+        contact = (target.host.strip("[]"), target.port or 5060)
+        if binding.source is None or binding.source[0] == contact[0]:
+            return contact
+    if binding.source is None:
+        raise ValueError("a binding without a usable Contact or source")
+    return (binding.source[0], int(binding.source[1]))
+
+
+def _replace(row: QueueLeg, **changes: Any) -> QueueLeg:
+    from dataclasses import replace
+
+    return replace(row, **changes)
+
+
+def _is_number(text: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"\+?[0-9]{1,32}", text))
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))

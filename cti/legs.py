@@ -1,0 +1,386 @@
+"""Call legs of the B2BUA: one SIP dialog each, seen by the call controller as typed events.
+
+An :class:`InboundLeg` is the UAS side of an INVITE we received (the trunk leg); an
+:class:`OutboundLeg` is the UAC side of an INVITE we sent (the agent leg). :class:`LegTable`
+routes in-dialog requests, CANCELs, responses and timeouts from the SIP core to the right leg.
+A leg turns SIP into :class:`LegEvent` values (past tense) for its owner's ``on_leg_event``,
+which dispatches them with ``match`` — no per-event callbacks.
+
+RFC 3261 §12 (dialogs), §13 (INVITE), §15 (BYE), §9 (CANCEL); RFC 3264 hold via re-INVITE.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
+
+from sip.dialog import Dialog, DialogId, DialogState, dialog_id_from_request, dialog_id_from_response
+from sip.errors import LocalSipError, RemoteSipError
+from sip.events import (
+    ClientTransactionId,
+    Destination,
+    RequestReceived,
+    ResponseReceived,
+    ServerTransactionId,
+    TransactionId,
+)
+from sip.headers import NameAddr
+from sip.ids import new_tag
+from sip.message import Request, Response, response_to
+from sip.transaction import TransactionState
+from sip.uri import SipUri
+
+if TYPE_CHECKING:
+    from sip.aio import SipEndpoint
+
+log = structlog.get_logger(__name__)
+_ids = itertools.count(1)
+
+
+class LegState(enum.Enum):
+    CALLING = "calling"  # INVITE sent / received, no answer yet
+    RINGING = "ringing"  # 180/183 seen or sent
+    ESTABLISHED = "established"  # 2xx exchanged
+    TERMINATED = "terminated"
+
+
+class HangupCause(enum.Enum):
+    REMOTE_BYE = "remote_bye"
+    REMOTE_CANCEL = "remote_cancel"
+    LOCAL = "local"
+    TIMEOUT = "timeout"  # no ACK for our 2xx, or a transaction timed out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegEvent:
+    leg: Leg
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegRinging(LegEvent):
+    """The far end is alerting (180/183)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegAnswered(LegEvent):
+    """The far end answered (2xx, ACK sent); ``sdp`` is its answer body."""
+
+    sdp: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegFailed(LegEvent):
+    """The INVITE we sent failed: ``status`` is the final response (408 for a timeout)."""
+
+    status: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegEnded(LegEvent):
+    """The dialog is over (BYE either way, CANCEL of an inbound INVITE, a timeout)."""
+
+    cause: HangupCause
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegReinvited(LegEvent):
+    """A re-INVITE inside the dialog (hold/resume). The owner must answer it with ``leg.answer_reinvite``."""
+
+    request: Request
+    transaction: ServerTransactionId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegReferred(LegEvent):
+    """A REFER (blind transfer, RFC 3515) to ``target``; already answered 202 by the leg."""
+
+    target: str
+
+
+class LegOwner(Protocol):
+    def on_leg_event(self, event: LegEvent) -> None: ...
+
+
+class Leg:
+    """What both directions share: an id, a dialog, a state, BYE."""
+
+    def __init__(self, table: LegTable, owner: LegOwner) -> None:
+        self.id = f"leg-{next(_ids)}"
+        self.table = table
+        self.owner = owner
+        self.state = LegState.CALLING
+        self.dialog: Dialog | None = None
+        self._bye_tx: ClientTransactionId | None = None
+
+    @property
+    def endpoint(self) -> SipEndpoint:
+        return self.table.endpoint
+
+    def _emit(self, event: LegEvent) -> None:
+        self.owner.on_leg_event(event)
+
+    def _end(self, cause: HangupCause) -> None:
+        if self.state is LegState.TERMINATED:
+            return
+        self.state = LegState.TERMINATED
+        if self.dialog is not None:
+            self.dialog.terminate()
+        self.table.forget(self)
+        self._emit(LegEnded(leg=self, cause=cause))
+
+    def bye(self) -> None:
+        """Hang up an established dialog (BYE, §15.1.1). Idempotent."""
+        if self.state is not LegState.ESTABLISHED or self.dialog is None:
+            return
+        request = self.dialog.create_request("BYE")
+        self._bye_tx = self.endpoint.send_request(request, self.table.destination_for(self))
+        self._end(HangupCause.LOCAL)
+
+    def on_request(self, event: RequestReceived) -> None:
+        """An in-dialog request (the table found this leg by dialog id)."""
+        request = event.request
+        assert self.dialog is not None
+        if request.method == "ACK":
+            return
+        try:
+            self.dialog.receive_request(request)
+        except RemoteSipError as exc:
+            self.endpoint.send_response(response_to(request, exc.status_hint))
+            return
+        if request.method == "BYE":
+            self._respond_in_dialog(request, 200)
+            self._end(HangupCause.REMOTE_BYE)
+        elif request.method == "INVITE" and event.transaction is not None:
+            self._emit(LegReinvited(leg=self, request=request, transaction=event.transaction))
+        elif request.method == "REFER":
+            target = request.headers.get("Refer-To")
+            if target is None:
+                self._respond_in_dialog(request, 400)
+                return
+            self._respond_in_dialog(request, 202)
+            try:
+                uri = NameAddr.parse(target).uri
+            except RemoteSipError:
+                return
+            self._emit(LegReferred(leg=self, target=str(uri)))
+        elif request.method in ("INFO", "UPDATE", "NOTIFY", "OPTIONS"):
+            self._respond_in_dialog(request, 200)
+        else:
+            self._respond_in_dialog(request, 405)
+
+    def answer_reinvite(self, request: Request, sdp: bytes | None, status: int = 200) -> None:
+        """Answer a re-INVITE (status 200 with our SDP, or an error such as 488)."""
+        self._respond_in_dialog(request, status, sdp or b"")
+
+    def _respond_in_dialog(self, request: Request, status: int, body: bytes = b"") -> None:
+        assert self.dialog is not None
+        response = self.dialog.create_response(request, status, body=body)
+        self.dialog.response_sent(request, response)
+        self.endpoint.send_response(response)
+
+    def on_response(self, event: ResponseReceived, request: Request) -> None:
+        """A response to a request this leg sent inside its dialog (BYE, re-INVITE)."""
+
+    def on_timeout(self, transaction: TransactionId) -> None:
+        if transaction == self._bye_tx:
+            return
+        self._end(HangupCause.TIMEOUT)
+
+
+class InboundLeg(Leg):
+    """The UAS side of a received INVITE: ringing, answer, reject, then BYE."""
+
+    def __init__(self, table: LegTable, owner: LegOwner, event: RequestReceived) -> None:
+        super().__init__(table, owner)
+        if event.transaction is None:
+            raise LocalSipError("an inbound leg needs the INVITE's server transaction")
+        self.invite = event.request
+        self.transaction: ServerTransactionId = event.transaction
+        self.source = event.source
+        self.dialog = Dialog.uas_from_invite(
+            event.request, new_tag(), table.contact, transport=event.source.transport,
+            via_host=table.via_host, via_port=table.via_port,
+        )
+        table.add_inbound(self)
+
+    def _respond(self, status: int, body: bytes = b"", headers: tuple[tuple[str, str], ...] = ()) -> None:
+        assert self.dialog is not None
+        response = self.dialog.create_response(self.invite, status, body=body, headers=headers)
+        self.dialog.response_sent(self.invite, response)
+        self.endpoint.send_response(response)
+
+    def ringing(self, sdp: bytes = b"") -> None:
+        """180 Ringing, or 183 Session Progress with early media when ``sdp`` is given."""
+        if self.state is LegState.CALLING:
+            self._respond(183 if sdp else 180, sdp)
+            self.state = LegState.RINGING
+
+    def answer(self, sdp: bytes) -> None:
+        """200 OK with our SDP answer; the transaction layer retransmits it until the ACK."""
+        if self.state in (LegState.CALLING, LegState.RINGING):
+            self._respond(200, sdp)
+            self.state = LegState.ESTABLISHED
+
+    def reject(self, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        if self.state in (LegState.CALLING, LegState.RINGING):
+            self._respond(status, headers=headers)
+            self._end(HangupCause.LOCAL)
+
+    def on_cancel(self, event: RequestReceived) -> None:
+        """§9.2: 200 to the CANCEL; 487 to the INVITE if it is still pending."""
+        self.endpoint.send_response(response_to(event.request, 200))
+        if self.state in (LegState.CALLING, LegState.RINGING) and \
+                self.endpoint.layer.state_of(self.transaction) is TransactionState.PROCEEDING:
+            self._respond(487)
+            self._end(HangupCause.REMOTE_CANCEL)
+
+
+class OutboundLeg(Leg):
+    """The UAC side of an INVITE we send (to an agent's phone)."""
+
+    def __init__(self, table: LegTable, owner: LegOwner, request: Request, destination: Destination) -> None:
+        super().__init__(table, owner)
+        self.invite = request
+        self.destination = destination
+        self.transaction = table.endpoint.send_request(request, destination)
+        sent = table.endpoint.layer.transaction(self.transaction)
+        if sent is not None:
+            self.invite = sent.request  # with the branch the layer gave it
+        table.add_outbound(self)
+
+    def cancel(self) -> None:
+        """Withdraw a pending INVITE (§9.1); an answered one is hung up with BYE instead."""
+        if self.state in (LegState.CALLING, LegState.RINGING):
+            self.endpoint.cancel(self.transaction)
+            self.state = LegState.TERMINATED
+            self.table.forget_later(self)
+            self._emit(LegEnded(leg=self, cause=HangupCause.LOCAL))
+        else:
+            self.bye()
+
+    def on_invite_response(self, response: Response) -> None:
+        status = response.status
+        if status < 200:
+            if status > 100 and self.state is LegState.CALLING:
+                self.state = LegState.RINGING
+                self._emit(LegRinging(leg=self))
+            return
+        if 200 <= status < 300:
+            self._on_2xx(response)
+            return
+        if self.state in (LegState.CALLING, LegState.RINGING):
+            self.state = LegState.TERMINATED
+            self.table.forget(self)
+            self._emit(LegFailed(leg=self, status=status))
+
+    def _on_2xx(self, response: Response) -> None:
+        if self.dialog is None:
+            try:
+                self.dialog = Dialog.uac_from_response(self.invite, response)
+            except (RemoteSipError, LocalSipError) as exc:
+                log.warning("sip.leg.bad_answer", leg=self.id, error=str(exc))
+                return
+            self.table.add_dialog(self)
+        ack = self.dialog.create_ack(self.invite)
+        self.endpoint.send_stateless(ack, self.table.destination_for(self))
+        if self.state is LegState.TERMINATED:
+            # Answered after we cancelled it (the CANCEL crossed the 200): hang up at once (§9.1 note).
+            self.state = LegState.ESTABLISHED
+            self.bye()
+            return
+        if self.state is not LegState.ESTABLISHED:
+            self.state = LegState.ESTABLISHED
+            self._emit(LegAnswered(leg=self, sdp=response.body))
+
+    def on_timeout(self, transaction: TransactionId) -> None:
+        if transaction == self.transaction and self.state in (LegState.CALLING, LegState.RINGING):
+            self.state = LegState.TERMINATED
+            self.table.forget(self)
+            self._emit(LegFailed(leg=self, status=408))
+            return
+        super().on_timeout(transaction)
+
+
+class LegTable:
+    """Finds the leg for each SIP event; owns the local Contact and Via used by every leg."""
+
+    def __init__(self, endpoint: SipEndpoint, host: str, port: int) -> None:
+        self.endpoint = endpoint
+        self.via_host = host
+        self.via_port = port
+        self.contact = SipUri(host=host, port=port)
+        self._by_dialog: dict[DialogId, Leg] = {}
+        self._by_server_tx: dict[ServerTransactionId, InboundLeg] = {}
+        self._by_client_tx: dict[ClientTransactionId, Leg] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_dialog) + len(self._by_client_tx)
+
+    def add_inbound(self, leg: InboundLeg) -> None:
+        self._by_server_tx[leg.transaction] = leg
+        self.add_dialog(leg)
+
+    def add_outbound(self, leg: OutboundLeg) -> None:
+        self._by_client_tx[leg.transaction] = leg
+
+    def add_dialog(self, leg: Leg) -> None:
+        if leg.dialog is not None:
+            self._by_dialog[leg.dialog.id] = leg
+
+    def forget(self, leg: Leg) -> None:
+        if leg.dialog is not None and leg.dialog.state is DialogState.TERMINATED:
+            self._by_dialog.pop(leg.dialog.id, None)
+        if isinstance(leg, InboundLeg):
+            self._by_server_tx.pop(leg.transaction, None)
+
+    def forget_later(self, leg: OutboundLeg) -> None:
+        """A cancelled INVITE keeps its client transaction entry until the final response arrives."""
+
+    def destination_for(self, leg: Leg) -> Destination:
+        if isinstance(leg, InboundLeg):
+            return leg.source
+        assert isinstance(leg, OutboundLeg)
+        return leg.destination
+
+    def leg_for_request(self, request: Request) -> Leg | None:
+        try:
+            return self._by_dialog.get(dialog_id_from_request(request))
+        except RemoteSipError:
+            return None
+
+    def leg_for_invite(self, transaction: ServerTransactionId) -> InboundLeg | None:
+        return self._by_server_tx.get(transaction)
+
+    def on_response(self, event: ResponseReceived) -> bool:
+        """Route a response; True if a leg took it."""
+        if event.transaction is None:
+            return self._stray_2xx(event.response)
+        leg = self._by_client_tx.get(event.transaction)
+        if leg is None:
+            return False
+        if isinstance(leg, OutboundLeg) and event.transaction == leg.transaction:
+            if event.response.status >= 200:
+                del self._by_client_tx[event.transaction]
+            leg.on_invite_response(event.response)
+        return True
+
+    def _stray_2xx(self, response: Response) -> bool:
+        """A retransmitted 2xx after the INVITE transaction ended: ACK it again (§13.2.2.4)."""
+        leg = self._by_dialog.get(dialog_id_from_response(response))
+        if isinstance(leg, OutboundLeg) and leg.dialog is not None and response.cseq.method == "INVITE":
+            self.endpoint.send_stateless(leg.dialog.create_ack(leg.invite), leg.destination)
+            return True
+        return False
+
+    def on_timeout(self, transaction: TransactionId) -> bool:
+        leg: Leg | None = self._by_client_tx.pop(ClientTransactionId(transaction), None)
+        if leg is None:
+            leg = self._by_server_tx.get(ServerTransactionId(transaction))
+        if leg is None:
+            return False
+        leg.on_timeout(transaction)
+        return True

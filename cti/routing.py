@@ -1,0 +1,128 @@
+"""The ACD on the event loop: one :class:`acd.Router`, one ``call_at`` timer, outputs dispatched.
+
+The router is pure; this adapter gives it ``loop.time()``, fires its timer, and hands every
+output to the owner (the call controller) in order: ``AcdEvent`` facts to ``on_acd_event``,
+``AcdCommand`` instructions to ``on_acd_command``. A request the router refuses raises its
+``RequestError`` to the caller, with nothing changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
+
+import structlog
+
+from acd import (
+    AcdCommand,
+    AcdEvent,
+    AcdRequest,
+    AgentConfig,
+    AgentId,
+    QueueConfig,
+    QueueId,
+    Router,
+    RoutingStrategy,
+    SkillName,
+    SkillRequirement,
+)
+from config.schema import AgentConfig as AgentSettings
+from config.schema import QueueConfig as QueueSettings
+
+log = structlog.get_logger(__name__)
+
+
+class AcdOwner(Protocol):
+    def on_acd_event(self, event: AcdEvent) -> None: ...
+
+    def on_acd_command(self, command: AcdCommand) -> None: ...
+
+
+def queue_config(settings: QueueSettings) -> QueueConfig:
+    """The router's view of a configured queue."""
+    return QueueConfig(
+        id=QueueId(settings.name),
+        skills=tuple(SkillRequirement(skill=SkillName(s), min_level=level) for s, level in settings.skills.items()),
+        strategy=RoutingStrategy(settings.strategy),
+        ring_timeout_s=settings.ring_timeout_s,
+        wrap_up_s=settings.wrap_up_s,
+        max_wait_s=settings.max_wait_s,
+        max_size=settings.max_size,
+        sl_threshold_s=settings.sl_threshold_s,
+        sl_target=settings.sl_target,
+    )
+
+
+def agent_config(settings: AgentSettings, queues: Iterable[QueueSettings]) -> AgentConfig:
+    """The router's view of an agent: it serves every queue whose skills it has at the minimum level."""
+    served = frozenset(
+        QueueId(q.name) for q in queues
+        if all(settings.skills.get(skill, 0) >= level for skill, level in q.skills.items())
+    )
+    return AgentConfig(id=AgentId(settings.id), name=settings.name,
+                       skills={SkillName(k): v for k, v in settings.skills.items()}, queues=served)
+
+
+class AcdDriver:
+    """Runs a :class:`Router` with the loop's clock."""
+
+    def __init__(self, router: Router, owner: AcdOwner, *, clock: Callable[[], float] | None = None) -> None:
+        self.router = router
+        self._owner = owner
+        self._clock = clock
+        self._timer: asyncio.TimerHandle | None = None
+        self._busy = False
+        self._pending: list[AcdRequest] = []
+
+    def now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    def handle(self, request: AcdRequest) -> None:
+        """Apply one request now. Raises: acd.RequestError (nothing changed).
+
+        A request made while outputs of an earlier one are being dispatched (the owner reacting
+        to an event) is applied right after that dispatch, in order.
+        """
+        if self._busy:
+            self._pending.append(request)
+            return
+        self._dispatch(self.router.handle(request, self.now()))
+        while self._pending:
+            queued = self._pending.pop(0)
+            try:
+                self._dispatch(self.router.handle(queued, self.now()))
+            except Exception as exc:  # a refused follow-up request must not lose the others
+                log.warning("acd.request.refused", request=type(queued).__name__, error=str(exc))
+
+    def _dispatch(self, outputs: Sequence[object]) -> None:
+        self._busy = True
+        try:
+            for output in outputs:
+                if isinstance(output, AcdEvent):
+                    self._owner.on_acd_event(output)
+                elif isinstance(output, AcdCommand):
+                    self._owner.on_acd_command(output)
+        finally:
+            self._busy = False
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        when = self.router.get_timer()
+        if when is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(loop.time() + max(0.0, when - self.now()), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._dispatch(self.router.handle_timer(self.now()))
+        while self._pending:
+            self.handle(self._pending.pop(0))
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

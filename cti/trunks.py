@@ -1,0 +1,80 @@
+"""Inbound trunks: who may send us calls, which flow a dialled number starts, the caller's number.
+
+Pure functions over the configuration. An INVITE whose source matches no trunk is refused 403
+and counted (toll fraud starts with strangers' INVITEs); a dialled number no trunk maps gets 404.
+Trunks with credentials (digest on INVITE) are accepted from their ``allow`` list only for now.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from config.schema import TrunkConfig
+from sip.message import Request
+from sip.uri import SipUri, TelUri, Uri
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkMatch:
+    trunk: TrunkConfig
+    dialled: str
+    flow: str | None  # None: the number is not mapped on this trunk
+
+
+class TrunkTable:
+    """The configured trunks, with their networks parsed once."""
+
+    def __init__(self, trunks: tuple[TrunkConfig, ...]) -> None:
+        self._trunks = [(t, [ipaddress.ip_network(n, strict=False) for n in t.allow]) for t in trunks]
+        self.refused = 0
+
+    def match(self, request: Request, source_ip: str) -> TrunkMatch | None:
+        """The trunk this INVITE came in on, or None (then answer 403 and count it)."""
+        try:
+            address = ipaddress.ip_address(source_ip)
+        except ValueError:
+            return None
+        dialled = dialled_number(request)
+        for trunk, networks in self._trunks:
+            if any(address in net for net in networks):
+                return TrunkMatch(trunk, dialled, trunk.numbers.get(dialled))
+        self.refused += 1
+        return None
+
+
+def _user(uri: Uri) -> str:
+    if isinstance(uri, SipUri):
+        return uri.user or ""
+    if isinstance(uri, TelUri):
+        return uri.number
+    return ""
+
+
+def dialled_number(request: Request) -> str:
+    """The dialled number: the Request-URI's user part (the To user when it has none)."""
+    return normalise_number(_user(request.uri) or _user(request.to.uri))
+
+
+def caller_identity(request: Request) -> tuple[str, str]:
+    """(number, display name): P-Asserted-Identity when the trunk sends one, else From."""
+    from sip.errors import RemoteSipError
+    from sip.headers import NameAddr
+
+    source = request.from_
+    pai = request.headers.get("P-Asserted-Identity")
+    if pai:
+        try:
+            source = NameAddr.parse(pai.split(",")[0])
+        except RemoteSipError:
+            pass
+    return normalise_number(_user(source.uri)), source.display or ""
+
+
+def normalise_number(text: str) -> str:
+    """Digits, with a leading ``+`` kept; visual separators dropped; anything else kept as is."""
+    stripped = re.sub(r"[\s.\-()]", "", text)
+    if re.fullmatch(r"\+?[0-9*#]+", stripped):
+        return stripped
+    return text
