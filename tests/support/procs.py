@@ -104,7 +104,9 @@ def sipp_available() -> bool:
     return shutil.which("sipp") is not None
 
 
-def run_sipp(scenario: str, target: str, *args: str, tmp: Path, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+def run_sipp(
+    scenario: str, target: str, *args: str, tmp: Path, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
     """Run one SIPp scenario to completion (always bounded by -timeout and a process time limit)."""
     port = free_port()
     cmd = ["sipp", "-sf", str(SCENARIOS / scenario), target, "-i", "127.0.0.1", "-p", str(port),
