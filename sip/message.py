@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sip.errors import LocalSipError, MessageTooLargeError, RemoteSipError
 from sip.framing import MAX_BODY_BYTES, MAX_HEADER_BYTES, KeepAlivePing, StreamFramer
 from sip.headers import Contact, CSeq, NameAddr, Via, split_list
-from sip.uri import AbsoluteUri, Uri, parse_uri
+from sip.uri import AbsoluteUri, SipUri, Uri, parse_uri
 
 __all__ = [  # KeepAlivePing, StreamFramer and the size limits live in sip.framing
     "COMPACT", "LIST_HEADERS", "MAX_BODY_BYTES", "MAX_HEADER_BYTES", "MAX_HEADER_FIELDS", "MAX_VIA_VALUES",
@@ -53,6 +53,7 @@ LIST_HEADERS = frozenset(n.lower() for n in (
     "Via", "Contact", "Route", "Record-Route", "Allow", "Supported", "Require", "Proxy-Require", "Unsupported",
     "Accept", "Accept-Encoding", "Accept-Language", "Allow-Events", "Content-Encoding", "Path", "Service-Route",
 ))
+_SINGLE = frozenset(("From", "To", "Call-ID", "CSeq", "Max-Forwards"))
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 # Control characters other than HTAB and line ends (LF, CRLF): a lone CR is refused too.
 _CTL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
@@ -359,6 +360,8 @@ def _parse_start(start: str, headers: Headers) -> Request:
     uri = parse_uri(uri_text)
     if isinstance(uri, AbsoluteUri):
         raise RemoteSipError(f"unsupported URI scheme {uri.scheme!r}", status_hint=416)
+    if isinstance(uri, SipUri) and uri.headers:  # §19.1.1 Table 1: headers are not allowed in a Request-URI
+        raise RemoteSipError("header component in the Request-URI")
     return Request(method=method, uri=uri, headers=headers)
 
 
@@ -390,6 +393,11 @@ def _check(message: Message, headers: Headers, body: bytes, stream: bool) -> Non
     for name in ("From", "To", "Call-ID", "CSeq"):
         if headers.get(name) is None:
             raise RemoteSipError(f"missing mandatory header {name}")
+    seen: set[str] = set()
+    for name, _ in headers:  # §20: these are single-valued (RFC 4475 'multi01' expects 400)
+        if name in _SINGLE and name in seen:
+            raise RemoteSipError(f"more than one {name} header")
+        seen.add(name)
     if not message.vias:
         raise RemoteSipError("missing mandatory header Via")
     cseq = message.cseq

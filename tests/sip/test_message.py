@@ -281,6 +281,31 @@ def test_unknown_method_and_scheme_in_headers_are_accepted() -> None:
     assert isinstance(message, Request) and message.method == "NEWMETHOD"
 
 
+def test_rfc4475_style_oddities_that_are_valid() -> None:
+    odd_method = "!interesting-Method0123456789_*+`.%indeed'~"
+    data = invite(cseq=f"139122385 {odd_method}", body=b"").replace(b"INVITE sip:", f"{odd_method} sip:".encode())
+    data = data.replace(
+        b"Max-Forwards: 70\r\n",
+        b"Max-Forwards: 70\r\n1_unusual.!%*+`'~header: value\r\n"  # 'intmeth': any token is a header name
+        b'Reply-To: "%Z%45" <sip:alice@atlanta.example.com>\r\n'  # 'esc02': % in a quoted string is no escape
+        b"Via: SIP/2.0/SCTP a.example.com;branch=z9hG4bK1, SIP/2.0/UNKNOWN b.example.com;branch=z9hG4bK2\r\n",
+    )
+    data = data.replace(b"To: Bob <sip:bob@", b"To: <sip:user;par=u%40example.net@")  # 'semiuri'
+    message = parse_message(data)
+    assert isinstance(message, Request) and message.method == odd_method
+    assert message.headers.get("1_unusual.!%*+`'~header") == "value"
+    assert NameAddr.parse(message.headers.get("Reply-To") or "").display == "%Z%45"
+    assert [v.transport for v in message.vias] == ["UDP", "SCTP", "UNKNOWN"]
+    to_uri = message.to.uri
+    assert isinstance(to_uri, SipUri) and to_uri.user == "user;par=u@example.net" and to_uri.params == ()
+
+
+def test_datagram_with_two_requests_keeps_the_first() -> None:
+    # RFC 4475 'dblreq': Content-Length 0 ends the first request; the rest of the datagram is ignored.
+    message = parse_message(invite(body=b"", length=0) + invite())
+    assert message.body == b"" and message.cseq.seq == 314159
+
+
 def test_long_values_are_accepted() -> None:
     long_token = "a" * 2000
     data = invite(extra=f"X-Long: {long_token}\r\n").replace(b"tag=9fxced76sl", f"tag={long_token}".encode())
@@ -306,6 +331,21 @@ def test_escaped_request_uri_is_unescaped() -> None:
         (lambda d: d.replace(b"Max-Forwards: 70", "Max-Forwards: \u00b2".encode()), 400),
         (lambda d: d.replace(b"Max-Forwards: 70", "Max-Forwards: \u0667".encode()), 400),
         (lambda d: d.replace(b"Max-Forwards: 70", b"Max-Forwards: " + b"9" * 5000), 400),  # int() limit
+        # RFC 4475 'multi01': single-valued headers given twice (once the first silently won)
+        (lambda d: d.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nCall-ID: other@x\r\n"), 400),
+        (lambda d: d.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nf: <sip:eve@x>;tag=2\r\n"), 400),
+        (lambda d: d.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nMax-Forwards: 69\r\n"), 400),
+        (lambda d: d.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nCSeq: 2 INVITE\r\n"), 400),
+        (lambda d: d.replace(b"To: Bob <sip:bob@biloxi.example.com>", b"To: <sip:a@x>, <sip:b@x>"), 400),
+        # RFC 4475 'escruri': §19.1.1 forbids a header component in a Request-URI
+        (lambda d: d.replace(b"INVITE sip:bob@biloxi.example.com", b"INVITE sip:bob@b.example?Route=%3Csip:x%3E"), 400),
+        # RFC 4475 'trws' and 'lwsruri': stray white space in the request line
+        (lambda d: d.replace(b"SIP/2.0\r\n", b"SIP/2.0 \r\n", 1), 400),
+        (lambda d: d.replace(b"INVITE sip:bob@biloxi.example.com", b"INVITE sip:bob@biloxi.example.com x"), 400),
+        # RFC 4475 'baddn': display names with non-token characters must be quoted
+        (lambda d: d.replace(b"To: Bob <sip", b"To: Bob@home <sip"), 400),
+        # RFC 4475 'novelsc': a known-but-atypical scheme we do not serve
+        (lambda d: d.replace(b"INVITE sip:bob@biloxi.example.com", b"INVITE soap.beep://192.0.2.103:3002"), 416),
         (lambda d: d.replace(b"To: Bob <sip", b'To: "Bob <sip'), 400),
         (lambda d: d.replace(b"Call-ID: 384", b"Call-ID: 3 84"), 400),
         (lambda d: d.replace(b"Call-ID: 3848276298220188511@atlanta.example.com", b"Call-ID:"), 400),
