@@ -18,9 +18,11 @@ from config.errors import Problem
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
 from cti.api import build_app
+from cti.bus import Bus
 from cti.controller import CallController
 from cti.legs import LegTable
 from cti.logging import LogFormat, configure_logging
+from cti.publish import Publisher
 from cti.sipcore import SipCore
 from cti.store import Store, open_store
 from ivr import validate_flow_dir
@@ -93,7 +95,8 @@ class Server:
         self.http_port = 0
         self.store: Store | None = None
         self.controller: CallController | None = None
-        self._tasks: asyncio.TaskGroup | None = None
+        self.bus = Bus()
+        self.publisher = Publisher(self.bus, self.config.node.name)
 
     async def start(self, tasks: asyncio.TaskGroup) -> None:
         """Open the store, load the flows, bind every listener.
@@ -107,7 +110,8 @@ class Server:
         sip = self.config.sip
         await self.endpoint.start(sip.bind, sip.port, sip.transports, tcp_idle_timeout=sip.tcp_idle_timeout_s)
         legs = LegTable(self.endpoint, sip.bind, self.endpoint.local_address()[1])
-        controller = CallController(self.loaded, self.config, legs, self.sip_core.registration, self.store)
+        controller = CallController(self.loaded, self.config, legs, self.sip_core.registration, self.store,
+                                    self.publisher)
         await asyncio.to_thread(controller.load)
         started = asyncio.Event()
         tasks.create_task(controller.run(started), name="call-controller")

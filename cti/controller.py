@@ -48,6 +48,7 @@ from config.schema import ServerConfig
 from cti.calls import Call, CallDetail
 from cti.legs import InboundLeg, LegTable, OutboundLeg
 from cti.media import CallMedia
+from cti.publish import Publisher
 from cti.routing import AcdDriver, agent_config, queue_config
 from cti.store import CallRecord as CdrRecord
 from cti.store import HangupParty, LegId, LegOutcome, QueueLeg
@@ -67,14 +68,16 @@ if TYPE_CHECKING:
     from cti.store import Store
 
 log = structlog.get_logger(__name__)
+STATS_PERIOD = 2.0
 
 
 class CallController:
     """Every live call of this node, and the ACD that routes them."""
 
     def __init__(self, loaded: LoadedConfig, config: ServerConfig, legs: LegTable,
-                 registration: RegistrationService, store: Store | None) -> None:
+                 registration: RegistrationService, store: Store | None, publisher: Publisher) -> None:
         self.config = config
+        self.publisher = publisher
         self.legs = legs
         self.registration = registration
         self.store = store
@@ -116,7 +119,15 @@ class CallController:
             self._tg = tg
             tg.create_task(self._writer(), name="cdr-writer")
             started.set()
-            await asyncio.Event().wait()
+            while True:  # queue.stats at least every 2 s (and on every change, from on_acd_event)
+                await asyncio.sleep(STATS_PERIOD)
+                for queue in self.queues:
+                    self.publish_queue_stats(queue)
+
+    def publish_queue_stats(self, queue: str) -> None:
+        snap = self.acd.router.queue_stats(QueueId(queue), self.acd.now())
+        logged_in = sum(n for state, n in snap.agents_by_state.items() if state is not AgentState.LOGGED_OUT)
+        self.publisher.queue_stats(snap, logged_in)
 
     def http(self) -> aiohttp.ClientSession:
         assert self._http is not None, "controller not running"
@@ -187,6 +198,7 @@ class CallController:
         call.trunk.ringing()
         self.calls[call.id] = call
         self.counters["calls_total"] += 1
+        self.publisher.call_arrived(detail)
         log.info("call.arrived", call_id=call.id, trunk=match.trunk.name, dialled=match.dialled, flow=match.flow,
                  caller=self._redact(number))
         assert self._tg is not None
@@ -209,6 +221,7 @@ class CallController:
         detail = call.detail
         log.info("call.ended", by=detail.hung_up_by, reason=detail.end_reason, agent=detail.agent,
                  serial=detail.recording_serial)
+        self.publisher.call_ended(detail)
         self._write(lambda: self._save_cdr(call))
 
     async def _save_cdr(self, call: Call) -> None:
@@ -287,9 +300,12 @@ class CallController:
         raise AcdError("no store to allocate a recording serial from")
 
     def raise_alert(self, call: Call, command: RaiseAlert) -> None:
-        alert = {"call_id": call.id, "caller": call.detail.caller, "message": getattr(command, "message", "")}
-        self.alerts.append(alert)
-        log.warning("alert.vip.raised", **alert)
+        """An IVR alert (a VIP in the IVR, say): to the supervisors, through the bus."""
+        alert_id = f"a-{new_tag()}"
+        kind = "vip_call" if command.kind == "vip" else f"ivr_{command.kind}"
+        self.alerts.append({"alert_id": alert_id, "kind": kind, "call_id": call.id, "message": command.message})
+        log.warning("alert.call.raised", alert_id=alert_id, kind=kind, call_id=call.id)
+        self.publisher.alert(alert_id, kind, "warning", command.message, queue=call.detail.queue, call_id=call.id)
 
     # ------------------------------------------------------------------------------ ACD output
 
@@ -307,6 +323,7 @@ class CallController:
             case AgentStateChanged():
                 log.info("acd.agent.state_changed", agent=event.agent_id, state=event.state.name,
                          reason=event.reason, previous=event.previous.name)
+                self.publisher.agent_state(event)
                 store = self.store
                 if store is not None:
                     self._write(lambda: store.record_agent_state(event.agent_id, event.state, wall, event.reason))
@@ -323,17 +340,34 @@ class CallController:
                 self._legs_rows[event.call_id] = row
                 self._save_leg(row)
                 log.info("acd.call.queued", call_id=event.call_id, queue=event.queue_id, priority=event.priority)
+                if call is not None:
+                    position = self.acd.router.position(event.call_id, event.at).position
+                    self.publisher.call_queued(call.detail, position)
+                self.publish_queue_stats(event.queue_id)
             case CallOffered():
                 self._update_leg(event.call_id, lambda r: _replace(r, offers=r.offers + 1))
                 log.info("acd.call.offered", call_id=event.call_id, agent=event.agent_id)
+                offered = self.calls.get(event.call_id)
+                if offered is not None:
+                    waited = time.time() - (offered.detail.queued_at or time.time())
+                    self.publisher.call_offered(offered.detail, event.agent_id, event.queue_id, waited,
+                                                offered.variables)
             case CallAnswered():
                 self._update_leg(event.call_id, lambda r: _replace(r, outcome=LegOutcome.ANSWERED, t_answer=wall,
                                                                     agent_id=event.agent_id))
                 log.info("acd.call.answered", call_id=event.call_id, agent=event.agent_id, wait_s=event.wait_s)
+                answered = self.calls.get(event.call_id)
+                if answered is not None:
+                    self.publisher.call_answered(answered.detail, event.agent_id, event.queue_id, event.wait_s)
+                self.publish_queue_stats(event.queue_id)
             case CallAbandoned():
                 self._update_leg(event.call_id, lambda r: _replace(r, outcome=LegOutcome.ABANDONED, t_abandon=wall),
                                  final=True)
                 log.info("acd.call.abandoned", call_id=event.call_id, wait_s=event.wait_s)
+                gone = self.calls.get(event.call_id)
+                self.publisher.call_abandoned(gone.detail if gone else None, event.call_id, event.queue_id,
+                                              event.wait_s)
+                self.publish_queue_stats(event.queue_id)
             case CallExited():
                 self._update_leg(event.call_id, lambda r: _replace(r, outcome=LegOutcome.FLOWOUT, t_flowout=wall,
                                                                     flowout_reason=event.reason), final=True)

@@ -1,0 +1,106 @@
+"""Internal facts → public events: the one place that builds envelopes (docs/events.md).
+
+Internal events (ACD, call details) are never serialised directly; this module maps them to the
+versioned schemas of :mod:`cti.events` and publishes them on the bus, from where the WebSocket
+gateway, the webhooks outbox and the MQTT bridge take them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from acd import AgentState, AgentStateChanged, QueueSnapshot
+from cti.bus import Bus
+from cti.events import Envelope
+
+if TYPE_CHECKING:
+    from cti.calls import CallDetail
+
+_BUSY = (AgentState.RESERVED, AgentState.RINGING, AgentState.ON_CALL, AgentState.HELD, AgentState.WRAP_UP)
+
+
+class Publisher:
+    """Builds and publishes envelopes for one node; ``clock`` gives UTC epoch seconds."""
+
+    def __init__(self, bus: Bus, node: str, *, clock: Callable[[], float] = time.time,
+                 redact: Callable[[str], str] = lambda number: number) -> None:
+        self.bus = bus
+        self.node = node
+        self._clock = clock
+        self._redact = redact
+
+    def publish(self, type_: str, data: Mapping[str, Any]) -> Envelope:
+        envelope = Envelope.new(type_, data, node=self.node, now=self._clock())
+        self.bus.publish(envelope)
+        return envelope
+
+    def agent_state(self, event: AgentStateChanged) -> None:
+        self.publish("agent.state_changed", {
+            "agent_id": event.agent_id, "state": event.state.value, "previous_state": event.previous.value,
+            "reason": event.reason, "call_id": event.call_id,
+        })
+
+    def call_arrived(self, detail: CallDetail) -> None:
+        self.publish("call.arrived", {
+            "call_id": detail.call_id, "caller_number": self._redact(detail.caller),
+            "caller_name": detail.caller_name or None, "dialled_number": detail.dialled, "trunk": detail.trunk,
+        })
+
+    def call_queued(self, detail: CallDetail, position: int) -> None:
+        self.publish("call.queued", {
+            "call_id": detail.call_id, "queue": detail.queue or "", "priority": detail.priority,
+            "position": position, "vip": detail.vip,
+        })
+
+    def call_offered(self, detail: CallDetail, agent_id: str, queue: str, wait_s: float,
+                     variables: Mapping[str, Any]) -> None:
+        """The screen pop: who calls, what they pressed, what the CRM said, VIP, recording serial."""
+        crm: dict[str, Any] = {}
+        for lookup in detail.crm:
+            if lookup.get("ok"):
+                crm.update(lookup.get("result") or {})
+        self.publish("call.offered", {
+            "call_id": detail.call_id, "agent_id": agent_id, "queue": queue,
+            "caller_number": self._redact(detail.caller), "caller_name": detail.caller_name or None,
+            "dialled_number": detail.dialled, "wait_seconds": round(wait_s, 3),
+            "ivr_inputs": {k: v for k, v in variables.items() if isinstance(v, str | int | float | bool)},
+            "crm": crm, "vip": detail.vip, "recording_serial": detail.recording_serial,
+        })
+
+    def call_answered(self, detail: CallDetail, agent_id: str, queue: str, wait_s: float) -> None:
+        self.publish("call.answered", {
+            "call_id": detail.call_id, "agent_id": agent_id, "queue": queue, "wait_seconds": round(wait_s, 3),
+            "recording_serial": detail.recording_serial,
+        })
+
+    def call_abandoned(self, detail: CallDetail | None, call_id: str, queue: str, wait_s: float) -> None:
+        self.publish("call.abandoned", {"call_id": call_id, "queue": queue, "wait_seconds": round(wait_s, 3),
+                                        "position": None})
+
+    def call_ended(self, detail: CallDetail) -> None:
+        ended = detail.ended_at or self._clock()
+        talk = ended - detail.agent_answered_at if detail.agent_answered_at else None
+        self.publish("call.ended", {
+            "call_id": detail.call_id, "reason": detail.end_reason or "ended",
+            "duration_seconds": round(max(0.0, ended - detail.arrived_at), 3),
+            "talk_seconds": round(talk, 3) if talk is not None else None, "agent_id": detail.agent,
+            "queue": detail.queue, "recording_serial": detail.recording_serial,
+        })
+
+    def alert(self, alert_id: str, kind: str, severity: str, message: str, *, queue: str | None = None,
+              call_id: str | None = None, agent_id: str | None = None) -> None:
+        self.publish("alert.raised", {"alert_id": alert_id, "kind": kind, "severity": severity, "message": message,
+                                      "queue": queue, "call_id": call_id, "agent_id": agent_id})
+
+    def queue_stats(self, snap: QueueSnapshot, logged_in: int) -> None:
+        by_state = snap.agents_by_state
+        self.publish("queue.stats", {
+            "queue": snap.queue_id, "waiting": snap.waiting, "longest_wait_seconds": round(snap.longest_wait_s, 3),
+            "agents_logged_in": logged_in, "agents_available": by_state.get(AgentState.AVAILABLE, 0),
+            "agents_busy": sum(by_state.get(s, 0) for s in _BUSY),
+            "offered": snap.today.answered + snap.today.abandoned + snap.today.flowouts,
+            "answered": snap.today.answered, "abandoned": snap.today.abandoned,
+            "service_level": snap.today_service_level, "window_seconds": 86400,
+        })
