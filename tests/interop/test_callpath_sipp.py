@@ -200,7 +200,9 @@ def test_standin_load_pair_direct(sipps: SippRunner) -> None:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A fresh demo server per test: no registrations or agent states leak between tests."""
-    with run_server(tmp_path / "server") as srv:
+    workdir = tmp_path / "server"
+    workdir.mkdir()
+    with run_server(workdir) as srv:
         yield srv
 
 

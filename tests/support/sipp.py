@@ -30,6 +30,7 @@ from tests.support.procs import SCENARIOS, free_port
 
 PCAPS = Path("/usr/share/sip-tester")
 HOST = "127.0.0.1"
+TIMED_OUT = -1000  # Sipp.wait: still running after the given time (then stopped)
 
 # --- server admin API (assumptions; adjust here) -------------------------------------------------
 OPERATOR_TOKEN = "demo-operator-token-0001"
@@ -78,14 +79,19 @@ class Sipp:
     port: int
     media_port: int
     proc: subprocess.Popen[bytes]
+    timed_out: bool = False
 
     def wait(self, timeout: float) -> int:
-        """Exit code; kills the process if it has not ended within ``timeout`` seconds."""
+        """Exit code, or :data:`TIMED_OUT` (after stopping it) if it has not ended within ``timeout`` s.
+
+        SIPp exits 0 on SIGTERM, so a process this helper had to stop never counts as a success.
+        """
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.stop()
-            return self.proc.returncode if self.proc.returncode is not None else -9
+            self.timed_out = True
+            return TIMED_OUT
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -119,8 +125,9 @@ class Sipp:
 
     def report(self) -> str:
         """A short failure report: the command, the error log and the end of the message log."""
+        stopped = ", stopped by the test" if self.timed_out else ""
         return (
-            f"SIPp {self.name} (rc={self.proc.returncode}) in {self.workdir}\n  {' '.join(self.cmd)}\n"
+            f"SIPp {self.name} (rc={self.proc.returncode}{stopped}) in {self.workdir}\n  {' '.join(self.cmd)}\n"
             f"--- errors ---\n{self.errors()[-3000:]}\n--- last messages ---\n{self.messages()[-3000:]}"
         )
 
