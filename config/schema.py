@@ -151,6 +151,35 @@ class SupervisorConfig(_Model):
     teams: tuple[str, ...] = ()
 
 
+class WebhookConfig(_Model):
+    """A CRM endpoint that receives signed event POSTs (docs/webhooks.md)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    url: str = Field(pattern=r"^https?://")
+    secret: str = Field(min_length=16)
+    events: tuple[str, ...] = ("*",)
+    max_attempts: int = Field(default=10, ge=1)
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class WebhookRetryConfig(_Model):
+    base_delay_s: float = Field(default=1.0, gt=0)
+    max_delay_s: float = Field(default=300.0, gt=0)
+
+
+class MqttSettings(_Model):
+    """The MQTT bridge (off by default): every event to ``<prefix>/<node>/<type as a path>``."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    prefix: str = "cti"
+    username: str | None = None
+    password: str | None = None
+    buffer_size: int = Field(default=10_000, ge=1)
+    qos: Literal[0, 1, 2] = 1
+
+
 class ServerConfig(_Model):
     """The whole file. Cross-references (queue names, flow names) are checked after loading."""
 
@@ -163,6 +192,12 @@ class ServerConfig(_Model):
     flows_dir: str = "flows"
     prompts_dir: str = "prompts"
     operator_token: str | None = Field(default=None, min_length=16)
+    # Signs the WebSocket/API tokens the server issues; random per start when unset (tokens then end with it).
+    token_secret: str | None = Field(default=None, min_length=16)
+    token_ttl_s: float = Field(default=12 * 3600.0, gt=0)
+    webhooks: tuple[WebhookConfig, ...] = ()
+    webhook_retry: WebhookRetryConfig = WebhookRetryConfig()
+    mqtt: MqttSettings = MqttSettings()
     vip_numbers: tuple[str, ...] = ()
     trunks: tuple[TrunkConfig, ...] = ()
     agents: tuple[AgentConfig, ...] = ()

@@ -97,6 +97,7 @@ class CallDetail:
     crm: list[dict[str, Any]] = field(default_factory=list)
     recording_serial: str | None = None
     recording_path: str | None = None
+    disposition: str | None = None
 
 
 class Call:

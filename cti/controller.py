@@ -48,7 +48,7 @@ from config.schema import ServerConfig
 from cti.calls import Call, CallDetail
 from cti.legs import InboundLeg, LegTable, OutboundLeg
 from cti.media import CallMedia
-from cti.publish import Publisher
+from cti.publish import Publisher, queue_stats_data
 from cti.routing import AcdDriver, agent_config, queue_config
 from cti.store import CallRecord as CdrRecord
 from cti.store import HangupParty, LegId, LegOutcome, QueueLeg
@@ -86,6 +86,9 @@ class CallController:
         self.flows = FlowCatalog(loaded.flows_dir, loaded.prompts_dir, extra_lists=vip)
         self.queues = {q.name: q for q in config.queues}
         self.agents = {a.id: a for a in config.agents}
+        self.supervisors = {s.id: s for s in config.supervisors}
+        self.state_since: dict[str, float] = {}
+        self._last_call_of: dict[str, Call] = {}
         self.acd = AcdDriver(Router([queue_config(q) for q in config.queues]), self)
         self.ports = PortAllocator(config.media.rtp_port_min, config.media.rtp_port_max)
         self.prompts = PromptCache()
@@ -125,9 +128,12 @@ class CallController:
                     self.publish_queue_stats(queue)
 
     def publish_queue_stats(self, queue: str) -> None:
+        self.publisher.publish("queue.stats", self.queue_stats_data(queue))
+
+    def queue_stats_data(self, queue: str) -> dict[str, Any]:
         snap = self.acd.router.queue_stats(QueueId(queue), self.acd.now())
         logged_in = sum(n for state, n in snap.agents_by_state.items() if state is not AgentState.LOGGED_OUT)
-        self.publisher.queue_stats(snap, logged_in)
+        return queue_stats_data(snap, logged_in)
 
     def http(self) -> aiohttp.ClientSession:
         assert self._http is not None, "controller not running"
@@ -222,6 +228,8 @@ class CallController:
         log.info("call.ended", by=detail.hung_up_by, reason=detail.end_reason, agent=detail.agent,
                  serial=detail.recording_serial)
         self.publisher.call_ended(detail)
+        if detail.agent:
+            self._last_call_of[detail.agent] = call
         self._write(lambda: self._save_cdr(call))
 
     async def _save_cdr(self, call: Call) -> None:
@@ -233,7 +241,7 @@ class CallController:
             dialled_number=d.dialled, t_ivr_answered=d.answered_at, t_ivr_left=d.queued_at, t_queued=d.queued_at,
             t_answered=d.agent_answered_at, t_ended=d.ended_at or time.time(),
             hangup_by=HangupParty(d.hung_up_by) if d.hung_up_by in ("caller", "agent", "system") else None,
-            end_reason=d.end_reason,
+            end_reason=d.end_reason, disposition=d.disposition,
             ivr_inputs={"inputs": _jsonable(d.ivr_inputs), "variables": _jsonable(d.ivr_variables)},
             crm_data={"lookups": _jsonable(d.crm)}, vip=d.vip, call_reason=d.reason,
             recording_serial=d.recording_serial,  # type: ignore[arg-type]
@@ -269,6 +277,15 @@ class CallController:
         request = Request(method="INVITE", uri=target, headers=headers, body=sdp)
         destination = Destination(transport=binding.transport, addr=_agent_address(target, binding))
         return OutboundLeg(self.legs, call, request, destination)
+
+    def set_disposition(self, agent_id: str, disposition: str) -> None:
+        """The agent's wrap-up code for its last call: stored on the CDR (call reason for reports)."""
+        call = self._last_call_of.pop(agent_id, None)
+        if call is None:
+            return
+        call.detail.disposition = disposition
+        call.detail.reason = call.detail.reason or disposition
+        self._write(lambda: self._save_cdr(call))
 
     def login(self, agent_id: str, *, ready: bool) -> None:
         """Raises: KeyError (unknown agent), acd.AcdError (refused transition)."""
@@ -324,6 +341,7 @@ class CallController:
                 log.info("acd.agent.state_changed", agent=event.agent_id, state=event.state.name,
                          reason=event.reason, previous=event.previous.name)
                 self.publisher.agent_state(event)
+                self.state_since[event.agent_id] = wall
                 store = self.store
                 if store is not None:
                     self._write(lambda: store.record_agent_state(event.agent_id, event.state, wall, event.reason))

@@ -95,12 +95,17 @@ class Publisher:
                                       "queue": queue, "call_id": call_id, "agent_id": agent_id})
 
     def queue_stats(self, snap: QueueSnapshot, logged_in: int) -> None:
-        by_state = snap.agents_by_state
-        self.publish("queue.stats", {
-            "queue": snap.queue_id, "waiting": snap.waiting, "longest_wait_seconds": round(snap.longest_wait_s, 3),
-            "agents_logged_in": logged_in, "agents_available": by_state.get(AgentState.AVAILABLE, 0),
-            "agents_busy": sum(by_state.get(s, 0) for s in _BUSY),
-            "offered": snap.today.answered + snap.today.abandoned + snap.today.flowouts,
-            "answered": snap.today.answered, "abandoned": snap.today.abandoned,
-            "service_level": snap.today_service_level, "window_seconds": 86400,
-        })
+        self.publish("queue.stats", queue_stats_data(snap, logged_in))
+
+
+def queue_stats_data(snap: QueueSnapshot, logged_in: int) -> dict[str, Any]:
+    """The data of a ``queue.stats`` event (also what the API and the gateway show for a queue)."""
+    by_state = snap.agents_by_state
+    return {
+        "queue": snap.queue_id, "waiting": snap.waiting, "longest_wait_seconds": round(snap.longest_wait_s, 3),
+        "agents_logged_in": logged_in, "agents_available": by_state.get(AgentState.AVAILABLE, 0),
+        "agents_busy": sum(by_state.get(s, 0) for s in _BUSY),
+        "offered": snap.today.answered + snap.today.abandoned + snap.today.flowouts,
+        "answered": snap.today.answered, "abandoned": snap.today.abandoned,
+        "service_level": snap.today_service_level, "window_seconds": 86400,
+    }

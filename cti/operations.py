@@ -1,0 +1,203 @@
+"""The node's :class:`~cti.control.Control`: agent, call and queue operations over the controller.
+
+Hold is done by the B2BUA itself: the bridge stops carrying audio both ways (neither side hears
+the other) and the ACD counts hold time; resume bridges again. A transfer goes to a queue
+(``queue:<name>``): the agent leg is released (the agent goes to wrap-up), the caller stays
+connected and joins the new queue as a new queue leg. Transfers to a number need an outbound
+trunk, which the server does not have yet: they are refused with ``transfer_unsupported``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any
+
+from acd import (
+    AcdError,
+    AgentId,
+    AgentState,
+    CallId,
+    EndWrapUp,
+    Enqueue,
+    Hangup,
+    Hold,
+    QueueId,
+    Unhold,
+)
+from cti.calls import Call, CallPhase
+from cti.control import ControlError
+
+if TYPE_CHECKING:
+    from cti.controller import CallController
+
+
+def _acd(exc: AcdError) -> ControlError:
+    return ControlError(getattr(exc, "code", "acd.refused"), str(exc))
+
+
+class NodeControl:
+    """Implements :class:`cti.control.Control` for one node."""
+
+    def __init__(self, controller: CallController) -> None:
+        self.c = controller
+
+    # ------------------------------------------------------------------------------ agents
+
+    def _agent(self, agent_id: str) -> str:
+        if agent_id not in self.c.agents:
+            raise ControlError("unknown_agent", f"no agent {agent_id!r}", status=404)
+        return agent_id
+
+    def agent_ids(self) -> list[str]:
+        return list(self.c.agents)
+
+    def agent_team(self, agent_id: str) -> str | None:
+        return self.c.agents[self._agent(agent_id)].team
+
+    def agent_snapshot(self, agent_id: str) -> dict[str, Any]:
+        settings = self.c.agents[self._agent(agent_id)]
+        try:
+            state, reason = self.c.acd.router.agent_state(AgentId(agent_id))
+        except AcdError:
+            state, reason = AgentState.LOGGED_OUT, None
+        call_id = self.c.acd.router.agent_call(AgentId(agent_id))
+        return {
+            "agent_id": agent_id, "name": settings.name, "team": settings.team, "state": state.value,
+            "reason": reason, "since": self.c.state_since.get(agent_id), "call_id": call_id,
+            "registered": bool(self.c.registration.lookup(agent_id)), "skills": dict(settings.skills),
+            "queues": sorted(q for q, cfg in self.c.queues.items()
+                             if all(settings.skills.get(s, 0) >= lv for s, lv in cfg.skills.items())),
+        }
+
+    def agents_snapshot(self) -> list[dict[str, Any]]:
+        return [self.agent_snapshot(a) for a in self.c.agents]
+
+    def check_agent_password(self, agent_id: str, password: str) -> bool:
+        settings = self.c.agents.get(agent_id)
+        return settings is not None and hmac.compare_digest(settings.password.encode(), password.encode())
+
+    def login(self, agent_id: str, *, ready: bool) -> None:
+        try:
+            self.c.login(self._agent(agent_id), ready=ready)
+        except AcdError as exc:
+            raise _acd(exc) from exc
+
+    def logout(self, agent_id: str) -> None:
+        try:
+            self.c.logout(self._agent(agent_id))
+        except AcdError as exc:
+            raise _acd(exc) from exc
+
+    def set_ready(self, agent_id: str) -> None:
+        try:
+            self.c.set_ready(self._agent(agent_id))
+        except AcdError as exc:
+            raise _acd(exc) from exc
+
+    def set_not_ready(self, agent_id: str, reason: str) -> None:
+        try:
+            self.c.set_not_ready(self._agent(agent_id), reason)
+        except AcdError as exc:
+            raise _acd(exc) from exc
+
+    def end_wrap_up(self, agent_id: str, disposition: str | None) -> None:
+        """End after-call work; the disposition (call reason code) goes on the agent's last call."""
+        self._agent(agent_id)
+        try:
+            self.c.acd.handle(EndWrapUp(agent_id=AgentId(agent_id)))
+        except AcdError as exc:
+            raise _acd(exc) from exc
+        if disposition:
+            self.c.set_disposition(agent_id, disposition)
+
+    # ------------------------------------------------------------------------------ calls
+
+    def _call(self, call_id: str) -> Call:
+        call = self.c.calls.get(CallId(call_id))
+        if call is None:
+            raise ControlError("unknown_call", f"no live call {call_id!r}", status=404)
+        return call
+
+    def call_snapshot(self, call_id: str) -> dict[str, Any]:
+        call = self._call(call_id)
+        d = call.detail
+        crm: dict[str, Any] = {}
+        for lookup in d.crm:
+            if lookup.get("ok"):
+                crm.update(lookup.get("result") or {})
+        return {
+            "call_id": call.id, "phase": call.phase.value, "caller_number": d.caller, "caller_name": d.caller_name,
+            "dialled_number": d.dialled, "queue": d.queue, "agent_id": d.agent or (call.offer.agent_id
+                                                                                 if call.offer else None),
+            "vip": d.vip, "priority": d.priority, "recording_serial": d.recording_serial,
+            "arrived_at": d.arrived_at, "ivr_inputs": dict(call.variables), "crm": crm,
+        }
+
+    def calls_snapshot(self) -> list[dict[str, Any]]:
+        return [self.call_snapshot(c) for c in list(self.c.calls)]
+
+    def current_call(self, agent_id: str) -> dict[str, Any] | None:
+        call_id = self.c.acd.router.agent_call(AgentId(self._agent(agent_id)))
+        if call_id is None or call_id not in self.c.calls:
+            return None
+        return self.call_snapshot(call_id)
+
+    def hangup_call(self, call_id: str) -> None:
+        self._call(call_id).hangup("operator-hangup")
+
+    def hold_call(self, call_id: str, on_hold: bool) -> None:
+        call = self._call(call_id)
+        if call.phase is not CallPhase.CONNECTED or call.detail.agent is None:
+            raise ControlError("call_not_connected", "only a call connected to an agent can be held")
+        try:
+            self.c.acd.handle((Hold if on_hold else Unhold)(agent_id=AgentId(call.detail.agent)))
+        except AcdError as exc:
+            raise _acd(exc) from exc
+        call.media.bridged = not on_hold
+
+    def transfer_call(self, call_id: str, target: str) -> None:
+        call = self._call(call_id)
+        kind, _, name = target.partition(":")
+        if kind != "queue":
+            raise ControlError("transfer_unsupported", "only queue:<name> targets are supported", status=400)
+        if name not in self.c.queues:
+            raise ControlError("unknown_queue", f"no queue {name!r}", status=404)
+        if call.phase is not CallPhase.CONNECTED:
+            raise ControlError("call_not_connected", "only a connected call can be transferred")
+        try:
+            self.c.acd.handle(Hangup(call_id=call.id))
+        except AcdError as exc:
+            raise _acd(exc) from exc
+        leg, call.agent_leg = call.agent_leg, None
+        call.offer = None
+        call.media.drop_agent()
+        if leg is not None:
+            leg.bye()
+        call.phase = CallPhase.QUEUED
+        call.detail.queue = name
+        try:
+            self.c.acd.handle(Enqueue(call_id=call.id, queue_id=QueueId(name), priority=call.detail.priority,
+                                      caller_id=call.detail.caller))
+        except AcdError as exc:
+            call.hangup("transfer-failed")
+            raise _acd(exc) from exc
+
+    # ------------------------------------------------------------------------------ queues, supervisors
+
+    def queue_names(self) -> list[str]:
+        return list(self.c.queues)
+
+    def queue_snapshot(self, queue: str) -> dict[str, Any]:
+        if queue not in self.c.queues:
+            raise ControlError("unknown_queue", f"no queue {queue!r}", status=404)
+        return self.c.queue_stats_data(queue)
+
+    def supervisor_scope(self, supervisor_id: str) -> tuple[frozenset[str], frozenset[str]]:
+        sup = self.c.supervisors.get(supervisor_id)
+        if sup is None:
+            raise ControlError("unknown_supervisor", f"no supervisor {supervisor_id!r}", status=404)
+        return frozenset(sup.queues), frozenset(sup.teams)
+
+    def check_supervisor_password(self, supervisor_id: str, password: str) -> bool:
+        sup = self.c.supervisors.get(supervisor_id)
+        return sup is not None and hmac.compare_digest(sup.password.encode(), password.encode())
