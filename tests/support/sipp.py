@@ -241,6 +241,7 @@ class SippStats:
     failed: int
     elapsed_s: float
     setup_ms: list[float]
+    incoming: int = 0  # calls created by received INVITEs (a UAS's offered calls)
 
     def percentile(self, p: float) -> float | None:
         if not self.setup_ms:
@@ -259,7 +260,7 @@ def _hms(value: str) -> float:
 def read_stats(workdir: Path) -> SippStats:
     """Read the last line of a ``-trace_stat`` CSV and all ``-trace_rtt`` rows in ``workdir``."""
     stat_files = sorted(p for p in workdir.glob("*_.csv"))
-    successful = failed = 0
+    successful = failed = incoming = 0
     elapsed = 0.0
     if stat_files:
         with open(stat_files[-1], newline="") as f:
@@ -268,6 +269,7 @@ def read_stats(workdir: Path) -> SippStats:
             last = dict(zip(rows[0], rows[-1], strict=False))
             successful = int(last.get("SuccessfulCall(C)", 0) or 0)
             failed = int(last.get("FailedCall(C)", 0) or 0)
+            incoming = int(last.get("IncomingCall(C)", 0) or 0)
             elapsed = _hms(last.get("ElapsedTime(C)", "0:0:0") or "0:0:0")
     setup: list[float] = []
     for rtt in workdir.glob("*_rtt.csv"):
@@ -275,4 +277,4 @@ def read_stats(workdir: Path) -> SippStats:
             for row in csv.reader(f, delimiter=";"):
                 if len(row) >= 3 and row[2] == "setup":
                     setup.append(float(row[1]))
-    return SippStats(successful, failed, elapsed, setup)
+    return SippStats(successful, failed, elapsed, setup, incoming)

@@ -1,0 +1,194 @@
+"""Call-path load benchmark: SIPp carrier -> `cti serve` -> SIPp agents, against SIPp -> SIPp directly.
+
+Run: ``python tests/bench/bench_callpath.py --config LOAD.yaml --dialled 200 --agents 1001-1200``
+(not collected by pytest; prints a table; bounded by ``--budget-s``, 280 s by default).
+
+* The server is started with ``--config`` (``--demo`` without one) on free ports. The config must
+  route ``--dialled`` straight to a queue (no IVR input) and define the ``--agents`` with SIP
+  passwords ``--password`` (a format string, ``demo{id}`` by default) and enough of them for the
+  load: a call holds an agent for about ``--hold-ms``, so rate R needs about R x hold agents.
+* All agents are served by ONE SIPp UAS (``load_agent_uas.xml``, unlimited calls): each agent is
+  registered with ``agent_register.xml`` with its Contact pointing at that UAS's port, then logged
+  in and made ready through the admin API (tests/support/sipp.agent_login_ready).
+* The carrier (``load_carrier.xml``) calls at a fixed rate for ``--step-s`` seconds
+  (``-r RATE -m RATE*STEP``), each call held ``--hold-ms``. Rates step up through ``--rates`` and
+  stop at the first step with a failed call or fewer agent legs than answered calls. Call-setup
+  time (INVITE -> 200, SIPp's rtd "setup", ms resolution) comes from ``-trace_rtt``; counts come
+  from ``-trace_stat``.
+* The same ladder is run SIPp -> SIPp directly (``load_carrier`` against ``load_agent_uas``, no
+  server) in the same run, and the ratio of the highest clean rates is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.procs import run_server  # noqa: E402
+from tests.support.sipp import HOST, Sipp, SippRunner, agent_login_ready, read_stats, sipp_ready  # noqa: E402
+
+
+@dataclass
+class Step:
+    target: str
+    rate: int
+    offered: int
+    successful: int
+    failed: int
+    agent_legs: int
+    p50: float | None
+    p95: float | None
+    worst: float | None
+    seconds: float
+
+    @property
+    def clean(self) -> bool:
+        return self.failed == 0 and self.successful == self.offered and self.agent_legs >= self.successful
+
+
+def parse_agents(text: str) -> list[str]:
+    agents: list[str] = []
+    for part in text.split(","):
+        if "-" in part:
+            first, last = part.split("-", 1)
+            agents += [str(n) for n in range(int(first), int(last) + 1)]
+        elif part:
+            agents.append(part)
+    return agents
+
+
+def step_cost(args: argparse.Namespace) -> float:
+    return args.step_s + args.hold_ms / 1000 + 4
+
+
+def run_ladder(name: str, runner: SippRunner, uas: Sipp, remote: str, args: argparse.Namespace,
+               deadline: float) -> list[Step]:
+    steps: list[Step] = []
+    legs_before = 0
+    for rate in args.rates:
+        if time.monotonic() + step_cost(args) > deadline:
+            print(f"  {name}: time budget reached before {rate}/s", flush=True)
+            break
+        total = rate * args.step_s
+        started = time.monotonic()
+        run_timeout = args.step_s + args.hold_ms / 1000 + 30
+        carrier = runner.start(f"{name}-carrier-{rate}", "load_carrier.xml", "-s", args.dialled, "-d",
+                               str(args.hold_ms), "-r", str(rate), "-trace_stat", "-fd", "1", "-trace_rtt",
+                               "-rtt_freq", "1", "-trace_screen", remote=remote, calls=total, timeout=run_timeout,
+                               trace_msg=False, quiet=True)
+        carrier.wait(run_timeout + 10)
+        time.sleep(1.2)  # the UAS writes its -trace_stat line once a second
+        stats = read_stats(carrier.workdir)
+        legs = read_stats(uas.workdir).incoming
+        step = Step(name, rate, total, stats.successful, stats.failed, legs - legs_before, stats.percentile(50),
+                    stats.percentile(95), max(stats.setup_ms) if stats.setup_ms else None,
+                    time.monotonic() - started)
+        legs_before = legs
+        steps.append(step)
+        print(f"  {name}: {rate}/s -> {step.successful}/{total} ok, {step.failed} failed, "
+              f"{step.agent_legs} agent legs", flush=True)
+        if not step.clean:
+            break
+    return steps
+
+
+@contextlib.contextmanager
+def agent_uas(runner: SippRunner, name: str, args: argparse.Namespace) -> Iterator[Sipp]:
+    extra = ["-rtp_echo"] if args.media else []
+    uas = runner.start(name, "load_agent_uas.xml", "-trace_stat", "-fd", "1", *extra, calls=None,
+                       timeout=args.budget_s + 30, trace_msg=False, quiet=True)
+    try:
+        time.sleep(0.3)
+        yield uas
+    finally:
+        uas.stop()
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def best(steps: list[Step]) -> int:
+    return max((s.rate for s in steps if s.clean), default=0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, help="server config (default: --demo)")
+    parser.add_argument("--dialled", default="200", help="number the carrier dials (must queue at once)")
+    parser.add_argument("--agents", default="1001-1004", help="agent ids, e.g. 1001-1200 or 1001,1002")
+    parser.add_argument("--password", default="demo{id}", help="SIP password format, {id} = agent id")
+    parser.add_argument("--rates", default="5,10,20,50,100", help="calls/s ladder")
+    parser.add_argument("--step-s", type=int, default=8, help="seconds of calling per step")
+    parser.add_argument("--hold-ms", type=int, default=2000, help="call length after the answer")
+    parser.add_argument("--budget-s", type=float, default=280.0, help="stop starting steps after this")
+    parser.add_argument("--media", action="store_true", help="agents echo RTP (-rtp_echo)")
+    parser.add_argument("--direct-only", action="store_true", help="only the SIPp -> SIPp reference")
+    parser.add_argument("--keep", action="store_true", help="keep the SIPp/server work directory")
+    args = parser.parse_args()
+    args.rates = [int(r) for r in args.rates.split(",") if r]
+    if not sipp_ready():
+        print("sipp (Debian sip-tester) is not installed", file=sys.stderr)
+        return 2
+    os.chdir(ROOT)
+    deadline = time.monotonic() + args.budget_s
+    work = Path(tempfile.mkdtemp(prefix="bench_callpath_"))
+    runner = SippRunner(work / "sipp")
+    results: list[Step] = []
+    try:
+        # the server first (the expensive target), then the direct reference with what is left
+        if not args.direct_only:
+            server_dir = work / "server"
+            server_dir.mkdir()
+            with run_server(server_dir, config=args.config) as server, agent_uas(runner, "server-uas", args) as uas:
+                agents = parse_agents(args.agents)
+                for agent in agents:
+                    rc = runner.register_at(f"{HOST}:{server.sip_port}", agent, uas.port,
+                                            password=args.password.format(id=agent))
+                    if rc != 0:
+                        print(f"agent {agent}: REGISTER failed (rc {rc}); see {work}", file=sys.stderr)
+                        return 1
+                    agent_login_ready(server.http_port, agent)
+                print(f"server: {len(agents)} agents registered at one UAS (port {uas.port})", flush=True)
+                reserve = len(args.rates) * step_cost(args)  # keep time for the direct reference
+                results += run_ladder("server", runner, uas, f"{HOST}:{server.sip_port}", args, deadline - reserve)
+        with agent_uas(runner, "direct-uas", args) as uas:
+            results += run_ladder("direct", runner, uas, f"{HOST}:{uas.port}", args, deadline)
+    finally:
+        runner.stop_all()
+
+    print()
+    print(f"{'target':<8} {'rate/s':>7} {'offered':>8} {'ok':>6} {'failed':>7} {'agent legs':>11} "
+          f"{'setup p50':>10} {'p95':>5} {'max ms':>7} {'wall s':>7}")
+    for s in results:
+        print(f"{s.target:<8} {s.rate:>7} {s.offered:>8} {s.successful:>6} {s.failed:>7} {s.agent_legs:>11} "
+              f"{fmt(s.p50):>10} {fmt(s.p95):>5} {fmt(s.worst):>7} {s.seconds:>7.1f}")
+    direct = best([s for s in results if s.target == "direct"])
+    print()
+    if not args.direct_only:
+        served = best([s for s in results if s.target == "server"])
+        ratio = f"{served / direct:.2f}" if direct else "-"
+        print(f"highest rate with 0 failed calls: server {served}/s, SIPp->SIPp {direct}/s (ratio {ratio}); "
+              f"the direct figure is a lower bound when its top step was clean")
+    else:
+        print(f"highest rate with 0 failed calls SIPp->SIPp: {direct}/s")
+    if args.keep:
+        print(f"logs: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
