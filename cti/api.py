@@ -1,150 +1,383 @@
 """The admin HTTP API (aiohttp): operators and the ``cti`` CLI drive a running node through it.
 
-Every route under ``/api/v1`` needs ``Authorization: Bearer <operator token>``. Errors are JSON
-``{"error": {"code": "...", "message": "..."}}`` with a 4xx status; ``code`` is stable.
-``/healthz`` is open. See docs/api.md for every route.
+Every route under ``/api/v1`` needs ``Authorization: Bearer <operator token>`` (compared in
+constant time); without a configured token the API answers 403 ``api_disabled``. Errors are JSON
+``{"error": {"code": "...", "message": "..."}}`` with a 4xx status and a stable ``code``.
+``/healthz`` and ``/metrics`` (Prometheus text format 0.0.4) are open. The API acts on the node
+only through :class:`cti.control.Control` (and :class:`cti.agent_admin.AgentAdmin` for agent
+CRUD). The route table is :data:`cti.openapi.OPENAPI`; docs/api.md describes every route.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aiohttp import web
 
-from acd import AcdError, AgentId, QueueId
+from acd import AgentState
+from config.errors import ConfigFileError
+from cti.agent_admin import AgentAdmin, RuntimeAgents
+from cti.control import Control, ControlError
+from cti.openapi import OPENAPI
 
 if TYPE_CHECKING:
     from cti.controller import CallController
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Reload = Callable[[], Awaitable[int]]
+"""Reloads the IVR flows; returns the new flow-set version. Raises: ConfigFileError (kept old set)."""
+
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+class MetricsSource(Protocol):
+    """Node counters for ``/metrics`` and ``/status`` that :class:`Control` does not carry.
+
+    Agent states and queue figures come from the Control snapshots.
+    """
+
+    def calls_total(self) -> int: ...
+    def calls_active(self) -> int: ...
+    def sip_messages_rejected(self) -> int: ...
+    def bus_published(self) -> int: ...
+    def bus_dropped(self) -> int: ...
 
 
-def build_app(controller: CallController, *, token: str | None, node: str) -> web.Application:
-    """The aiohttp application for one node."""
+class NodeMetrics:
+    """:class:`MetricsSource` of one node's call controller (its legs' SIP endpoint and its bus)."""
 
-    @web.middleware
-    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/api/"):
-            given = request.headers.get("Authorization", "")
-            if token is None:
-                return error(403, "api_disabled", "no operator_token is configured on this node")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return error(401, "unauthorized", "missing or wrong bearer token")
-        try:
-            return await handler(request)
-        except AcdError as exc:
-            return error(409, getattr(exc, "code", "acd_refused"), str(exc))
+    def __init__(self, controller: CallController) -> None:
+        self._c = controller
 
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "node": node, "calls": len(controller.calls)})
+    def calls_total(self) -> int:
+        return self._c.counters["calls_total"]
 
-    async def body(request: web.Request) -> dict[str, Any]:
-        if not request.can_read_body:
-            return {}
-        try:
-            data = await request.json()
-        except json.JSONDecodeError as exc:
-            raise web.HTTPBadRequest(text=json.dumps({"error": {"code": "bad_json", "message": str(exc)}}),
-                                     content_type="application/json") from exc
-        if not isinstance(data, dict):
-            raise web.HTTPBadRequest(text=json.dumps({"error": {"code": "bad_json",
-                                                                 "message": "the body must be a JSON object"}}),
-                                     content_type="application/json")
-        return data
+    def calls_active(self) -> int:
+        return len(self._c.calls)
 
-    def agent_id(request: web.Request) -> str:
-        ident = request.match_info["agent"]
-        if ident not in controller.agents:
-            raise web.HTTPNotFound(text=json.dumps({"error": {"code": "unknown_agent", "message": ident}}),
-                                   content_type="application/json")
-        return ident
+    def sip_messages_rejected(self) -> int:
+        return self._c.legs.endpoint.rejected
 
-    def agent_view(ident: str) -> dict[str, Any]:
-        try:
-            state, reason = controller.agent_state(ident)
-            state_name = state.name
-        except AcdError:
-            state_name, reason = "LOGGED_OUT", None
-        return {"id": ident, "name": controller.agents[ident].name, "state": state_name, "reason": reason,
-                "registered": bool(controller.registration.lookup(ident))}
+    def bus_published(self) -> int:
+        return self._c.publisher.bus.stats().published
 
-    async def list_agents(_: web.Request) -> web.Response:
-        return web.json_response({"agents": [agent_view(a) for a in controller.agents]})
-
-    async def login(request: web.Request) -> web.Response:
-        ident = agent_id(request)
-        data = await body(request)
-        ready = data.get("ready", False)
-        if not isinstance(ready, bool):
-            return error(400, "bad_field", "'ready' must be true or false")
-        controller.login(ident, ready=ready)
-        return web.json_response(agent_view(ident))
-
-    async def ready(request: web.Request) -> web.Response:
-        ident = agent_id(request)
-        controller.set_ready(ident)
-        return web.json_response(agent_view(ident))
-
-    async def not_ready(request: web.Request) -> web.Response:
-        ident = agent_id(request)
-        reason = (await body(request)).get("reason", "break")
-        if not isinstance(reason, str) or not reason:
-            return error(400, "bad_field", "'reason' must be a non-empty string")
-        controller.set_not_ready(ident, reason)
-        return web.json_response(agent_view(ident))
-
-    async def logout(request: web.Request) -> web.Response:
-        ident = agent_id(request)
-        controller.logout(ident)
-        return web.json_response(agent_view(ident))
-
-    async def list_calls(_: web.Request) -> web.Response:
-        calls = [{"id": c.id, "phase": c.phase.value, "caller": c.detail.caller, "dialled": c.detail.dialled,
-                  "queue": c.detail.queue, "agent": c.detail.agent, "vip": c.detail.vip,
-                  "recording_serial": c.detail.recording_serial} for c in controller.calls.values()]
-        return web.json_response({"calls": calls})
-
-    async def queue_stats(request: web.Request) -> web.Response:
-        name = request.match_info["queue"]
-        if name not in controller.queues:
-            return error(404, "unknown_queue", name)
-        snap = controller.acd.router.queue_stats(QueueId(name), controller.acd.now())
-        return web.json_response({"queue": name, "stats": _plain(snap)})
-
-    app = web.Application(middlewares=[guard])
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/api/v1/agents", list_agents)
-    app.router.add_post("/api/v1/agents/{agent}/login", login)
-    app.router.add_post("/api/v1/agents/{agent}/ready", ready)
-    app.router.add_post("/api/v1/agents/{agent}/not-ready", not_ready)
-    app.router.add_post("/api/v1/agents/{agent}/logout", logout)
-    app.router.add_get("/api/v1/calls", list_calls)
-    app.router.add_get("/api/v1/queues/{queue}/stats", queue_stats)
-    return app
+    def bus_dropped(self) -> int:
+        return self._c.publisher.bus.stats().dropped
 
 
-def _plain(value: Any) -> Any:
-    """A dataclass snapshot as JSON-friendly data (enums by value, mappings as dicts)."""
-    import dataclasses
-    import enum
-    from collections.abc import Mapping
+class ApiError(Exception):
+    """A refused request: answered as ``{"error": {"code", "message"}}`` with ``status``."""
 
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value if not isinstance(value.value, object) or isinstance(value.value, str | int) else value.name
-    if isinstance(value, Mapping):
-        return {str(_plain(k)): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(v) for v in value]
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.extra = status, code, extra
+
+
+def error(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("cti-server")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+# ---------------------------------------------------------------------------------- request bodies
+
+async def _body(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
+    """The JSON object body ({} when empty). Raises: ApiError(400 bad_json / unknown_field)."""
+    text = await request.text() if request.can_read_body else ""
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "bad_json", f"the body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_json", "the body must be a JSON object")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ApiError(400, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
+    return data
+
+
+def _field(data: Mapping[str, Any], name: str, kind: type, *, default: Any = None, required: bool = False) -> Any:
+    """One typed field. Raises: ApiError(400 missing_field / bad_field)."""
+    if name not in data or data[name] is None:
+        if required:
+            raise ApiError(400, "missing_field", f"field {name!r} is required")
+        return default
+    value = data[name]
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ApiError(400, "bad_field", f"field {name!r} must be a {_KIND_NAMES.get(kind, kind.__name__)}")
+    if isinstance(value, str) and not value.strip():
+        raise ApiError(400, "bad_field", f"field {name!r} must not be empty")
     return value
 
 
-__all__ = ["AgentId", "build_app"]
+_KIND_NAMES: dict[type, str] = {bool: "boolean", str: "string", dict: "object", int: "integer"}
+
+
+def _skills(data: Mapping[str, Any], *, required: bool) -> dict[str, int]:
+    raw = _field(data, "skills", dict, default={}, required=required)
+    for skill, level in raw.items():
+        if not isinstance(level, int) or isinstance(level, bool):
+            raise ApiError(400, "bad_field", f"skill {skill!r}: the level must be an integer")
+    return dict(raw)
+
+
+# ---------------------------------------------------------------------------------- metrics text
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def render_metrics(control: Control, metrics: MetricsSource) -> str:
+    """The Prometheus text exposition (format 0.0.4) of the node's figures."""
+    lines: list[str] = []
+
+    def family(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+        lines.extend((f"# HELP {name} {help_}", f"# TYPE {name} {kind}"))
+        lines.extend(f"{name}{labels} {_number(value)}" for labels, value in samples)
+
+    by_state = _agents_by_state(control)
+    queues = [control.queue_snapshot(q) for q in control.queue_names()]
+    family("cti_calls_total", "counter", "Calls accepted since the node started.", [("", metrics.calls_total())])
+    family("cti_calls_active", "gauge", "Live calls now.", [("", metrics.calls_active())])
+    family("cti_agents", "gauge", "Agents by ACD state.",
+           [(f'{{state="{_label(s)}"}}', n) for s, n in by_state.items()])
+    family("cti_queue_waiting", "gauge", "Calls waiting in a queue.",
+           [(f'{{queue="{_label(q["queue"])}"}}', q["waiting"]) for q in queues])
+    family("cti_queue_longest_wait_seconds", "gauge", "Wait of the oldest waiting call in a queue.",
+           [(f'{{queue="{_label(q["queue"])}"}}', q["longest_wait_seconds"]) for q in queues])
+    family("cti_sip_messages_rejected_total", "counter", "SIP messages refused as malformed.",
+           [("", metrics.sip_messages_rejected())])
+    family("cti_bus_events_published_total", "counter", "Events published on the internal bus.",
+           [("", metrics.bus_published())])
+    family("cti_bus_events_dropped_total", "counter", "Bus events dropped because a consumer fell behind.",
+           [("", metrics.bus_dropped())])
+    return "\n".join(lines) + "\n"
+
+
+def _agents_by_state(control: Control) -> dict[str, int]:
+    counts = {state.value: 0 for state in AgentState}
+    for agent in control.agents_snapshot():
+        counts[str(agent["state"])] = counts.get(str(agent["state"]), 0) + 1
+    return counts
+
+
+# ---------------------------------------------------------------------------------- the application
+
+def build_app(control: Control | CallController, *, token: str | None, node: str,
+              metrics: MetricsSource | None = None, reload: Reload | None = None,
+              agent_admin: AgentAdmin | None = None) -> web.Application:
+    """The aiohttp application for one node.
+
+    ``control`` is a :class:`Control`; the older call ``build_app(controller, token=, node=)`` with
+    the :class:`~cti.controller.CallController` still works and wires everything from it.
+    """
+    if not hasattr(control, "agents_snapshot"):
+        return node_app(control, token=token, node=node)
+    if metrics is None:
+        raise TypeError("build_app(control, ...) needs metrics=")
+    return _Api(cast(Control, control), token=token, node=node, metrics=metrics, reload=reload,
+                agent_admin=agent_admin).app
+
+
+def node_app(controller: CallController, *, token: str | None, node: str) -> web.Application:
+    """Everything wired from one call controller: NodeControl, RuntimeAgents, NodeMetrics, flow reload."""
+    from cti.operations import NodeControl
+
+    control = NodeControl(controller)
+
+    async def reload_flows() -> int:
+        return (await controller.flows.reload()).version
+
+    return _Api(control, token=token, node=node, metrics=NodeMetrics(controller), reload=reload_flows,
+                agent_admin=RuntimeAgents(controller.agents, control)).app
+
+
+class _Api:
+    """The handlers, bound to one node's Control."""
+
+    def __init__(self, control: Control, *, token: str | None, node: str, metrics: MetricsSource,
+                 reload: Reload | None, agent_admin: AgentAdmin | None) -> None:
+        self.control, self.token, self.node, self.metrics = control, token, node, metrics
+        self.reload, self.agent_admin = reload, agent_admin
+        self.started = time.monotonic()
+        self.app = web.Application(middlewares=[self.guard])
+        for method, path, handler in self.routes():
+            self.app.router.add_route(method, path, handler)
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        agent, call = "/api/v1/agents/{agent_id}", "/api/v1/calls/{call_id}"
+        return [
+            ("GET", "/healthz", self.healthz), ("GET", "/metrics", self.metrics_text),
+            ("GET", "/api/v1/openapi.json", self.openapi), ("GET", "/api/v1/status", self.status),
+            ("GET", "/api/v1/agents", self.list_agents), ("POST", "/api/v1/agents", self.add_agent),
+            ("GET", agent, self.show_agent), ("DELETE", agent, self.remove_agent),
+            ("PUT", f"{agent}/skills", self.set_skills), ("POST", f"{agent}/login", self.login),
+            ("POST", f"{agent}/ready", self.ready), ("POST", f"{agent}/not-ready", self.not_ready),
+            ("POST", f"{agent}/logout", self.logout), ("POST", f"{agent}/end-wrap-up", self.end_wrap_up),
+            ("GET", "/api/v1/queues", self.list_queues), ("GET", "/api/v1/queues/{queue}/stats", self.queue_stats),
+            ("GET", "/api/v1/calls", self.list_calls), ("GET", call, self.show_call),
+            ("POST", f"{call}/hangup", self.hangup), ("POST", f"{call}/transfer", self.transfer),
+            ("POST", "/api/v1/config/reload", self.reload_config),
+        ]
+
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        api = request.path.startswith("/api/")
+        if api:
+            if self.token is None:
+                return error(403, "api_disabled", "no operator_token is configured on this node")
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                return error(401, "unauthorized", "missing or wrong bearer token")
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error(exc.status, exc.code, str(exc), **exc.extra)
+        except ControlError as exc:
+            status = exc.status if 400 <= exc.status < 500 else 409
+            return error(status, exc.code, str(exc))
+        except web.HTTPException as exc:
+            if not api or exc.status < 400:
+                raise
+            code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status, "bad_request")
+            return error(exc.status, code, exc.reason)
+
+    # ------------------------------------------------------------------------------ open routes
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "node": self.node, "calls": self.metrics.calls_active()})
+
+    async def metrics_text(self, _: web.Request) -> web.Response:
+        text = render_metrics(self.control, self.metrics)
+        return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+    async def openapi(self, _: web.Request) -> web.Response:
+        return web.json_response(OPENAPI)
+
+    # ------------------------------------------------------------------------------ status, agents
+
+    async def status(self, _: web.Request) -> web.Response:
+        queues = [self.control.queue_snapshot(q) for q in self.control.queue_names()]
+        return web.json_response({
+            "node": self.node, "version": _version(), "uptime_seconds": round(time.monotonic() - self.started, 3),
+            "calls": {"active": self.metrics.calls_active(), "total": self.metrics.calls_total()},
+            "agents": _agents_by_state(self.control),
+            "queues": [{k: q[k] for k in ("queue", "waiting", "longest_wait_seconds", "agents_logged_in",
+                                          "agents_available") if k in q} for q in queues],
+        })
+
+    async def list_agents(self, _: web.Request) -> web.Response:
+        return web.json_response({"agents": self.control.agents_snapshot()})
+
+    def _agent_reply(self, request: web.Request, status: int = 200) -> web.Response:
+        return web.json_response(self.control.agent_snapshot(request.match_info["agent_id"]), status=status)
+
+    async def show_agent(self, request: web.Request) -> web.Response:
+        return self._agent_reply(request)
+
+    def _admin(self) -> AgentAdmin:
+        if self.agent_admin is None:
+            raise ApiError(501, "agent_admin_unavailable", "this node cannot change agents at run time")
+        return self.agent_admin
+
+    async def add_agent(self, request: web.Request) -> web.Response:
+        admin = self._admin()
+        data = await _body(request, frozenset({"id", "name", "password", "skills", "team"}))
+        agent_id = _field(data, "id", str, required=True)
+        name = _field(data, "name", str, default="")
+        password = _field(data, "password", str, required=True)
+        team = _field(data, "team", str)
+        admin.add_agent(agent_id, name, password, _skills(data, required=False), team)
+        return web.json_response(self.control.agent_snapshot(agent_id), status=201)
+
+    async def set_skills(self, request: web.Request) -> web.Response:
+        admin = self._admin()
+        data = await _body(request, frozenset({"skills"}))
+        admin.set_skills(request.match_info["agent_id"], _skills(data, required=True))
+        return self._agent_reply(request)
+
+    async def remove_agent(self, request: web.Request) -> web.Response:
+        self._admin().remove_agent(request.match_info["agent_id"])
+        return web.Response(status=204)
+
+    async def login(self, request: web.Request) -> web.Response:
+        data = await _body(request, frozenset({"ready"}))
+        self.control.login(request.match_info["agent_id"], ready=_field(data, "ready", bool, default=False))
+        return self._agent_reply(request)
+
+    async def ready(self, request: web.Request) -> web.Response:
+        await _body(request, frozenset())
+        self.control.set_ready(request.match_info["agent_id"])
+        return self._agent_reply(request)
+
+    async def not_ready(self, request: web.Request) -> web.Response:
+        data = await _body(request, frozenset({"reason"}))
+        self.control.set_not_ready(request.match_info["agent_id"], _field(data, "reason", str, default="break"))
+        return self._agent_reply(request)
+
+    async def logout(self, request: web.Request) -> web.Response:
+        await _body(request, frozenset())
+        self.control.logout(request.match_info["agent_id"])
+        return self._agent_reply(request)
+
+    async def end_wrap_up(self, request: web.Request) -> web.Response:
+        data = await _body(request, frozenset({"disposition"}))
+        self.control.end_wrap_up(request.match_info["agent_id"], _field(data, "disposition", str))
+        return self._agent_reply(request)
+
+    # ------------------------------------------------------------------------------ queues, calls, config
+
+    async def list_queues(self, _: web.Request) -> web.Response:
+        return web.json_response({"queues": [self.control.queue_snapshot(q) for q in self.control.queue_names()]})
+
+    async def queue_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.control.queue_snapshot(request.match_info["queue"]))
+
+    async def list_calls(self, _: web.Request) -> web.Response:
+        return web.json_response({"calls": self.control.calls_snapshot()})
+
+    async def show_call(self, request: web.Request) -> web.Response:
+        return web.json_response(self.control.call_snapshot(request.match_info["call_id"]))
+
+    async def hangup(self, request: web.Request) -> web.Response:
+        await _body(request, frozenset())
+        call_id = request.match_info["call_id"]
+        self.control.hangup_call(call_id)
+        return web.json_response({"call_id": call_id, "result": "hanging_up"})
+
+    async def transfer(self, request: web.Request) -> web.Response:
+        data = await _body(request, frozenset({"target"}))
+        call_id, target = request.match_info["call_id"], _field(data, "target", str, required=True)
+        self.control.transfer_call(call_id, target)
+        return web.json_response({"call_id": call_id, "result": "transferred", "target": target})
+
+    async def reload_config(self, request: web.Request) -> web.Response:
+        await _body(request, frozenset())
+        if self.reload is None:
+            raise ApiError(501, "reload_unavailable", "this node cannot reload its flows")
+        try:
+            version = await self.reload()
+        except ConfigFileError as exc:
+            problems = [{"file": p.file, "line": p.line, "reason": p.reason} for p in exc.problems]
+            raise ApiError(422, "config_invalid", f"{len(problems)} problem(s); the running flows stay in service",
+                           problems=problems) from exc
+        return web.json_response({"flows_version": version})
+
+
+__all__ = ["ApiError", "MetricsSource", "NodeMetrics", "Reload", "build_app", "node_app", "render_metrics"]

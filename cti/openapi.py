@@ -1,0 +1,148 @@
+"""The OpenAPI 3.1 description of the admin API (served at ``GET /api/v1/openapi.json``).
+
+Kept by hand next to :mod:`cti.api`; ``tests/cti/test_api.py`` checks that every aiohttp route has
+an entry here and every entry a route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    texts = {400: "bad JSON, unknown field or wrong field type", 401: "missing or wrong bearer token",
+             403: "no operator token configured (api_disabled)", 404: "unknown agent, queue or call",
+             409: "refused by the ACD (code names the reason)", 422: "the new configuration is invalid",
+             501: "not available on this node"}
+    return {str(s): _json(_ref("Error"), texts[s]) for s in (401, 403, *statuses)}
+
+
+def _op(summary: str, ok: dict[str, Any], *errors: int, body: dict[str, Any] | None = None,
+        params: tuple[str, ...] = (), status: str = "200") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {status: ok, **_errors(*errors)}}
+    if params:
+        op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                            for p in params]
+    if body is not None:
+        op["requestBody"] = {"required": False, "content": {JSON: {"schema": body}}}
+    return op
+
+
+def _obj(required: tuple[str, ...] = (), **props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": list(required), "additionalProperties": False}
+
+
+_STR = {"type": "string"}
+_SKILLS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 10}}
+_AGENT_OK = _json(_ref("Agent"), "the agent after the change")
+_A = ("agent_id",)
+_C = ("call_id",)
+
+
+def _agent_op(summary: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"post": _op(summary, _AGENT_OK, 400, 404, 409, body=body, params=_A)}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "cti-server admin API", "version": "1"},
+    "security": [{"bearer": []}],
+    "paths": {
+        "/healthz": {"get": {"summary": "liveness (open)", "security": [],
+                             "responses": {"200": _json(_obj(status=_STR, node=_STR, calls={"type": "integer"}),
+                                                        "the node is up")}}},
+        "/metrics": {"get": {"summary": "Prometheus text exposition 0.0.4 (open)", "security": [],
+                             "responses": {"200": {"description": "metrics",
+                                                   "content": {"text/plain": {"schema": _STR}}}}}},
+        "/api/v1/openapi.json": {"get": _op("this document", _json({"type": "object"}, "OpenAPI 3.1"))},
+        "/api/v1/status": {"get": _op("node summary", _json(_ref("Status"), "the node's summary"))},
+        "/api/v1/agents": {
+            "get": _op("every agent", _json(_obj(agents={"type": "array", "items": _ref("Agent")}), "agents")),
+            "post": _op("add an agent (in memory until restart)", _json(_ref("Agent"), "the new agent"),
+                        400, 409, 501, status="201",
+                        body=_obj(("id", "password"), id=_STR, name=_STR, password=_STR, skills=_SKILLS,
+                                  team=_STR)),
+        },
+        "/api/v1/agents/{agent_id}": {
+            "get": _op("one agent", _json(_ref("Agent"), "the agent"), 404, params=_A),
+            "delete": _op("remove a logged-out agent", {"description": "removed"}, 404, 409, 501,
+                          params=_A, status="204"),
+        },
+        "/api/v1/agents/{agent_id}/skills": {
+            "put": _op("replace the agent's skills", _AGENT_OK, 400, 404, 409, 501, params=_A,
+                       body=_obj(("skills",), skills=_SKILLS)),
+        },
+        "/api/v1/agents/{agent_id}/login": _agent_op("log in", _obj(ready={"type": "boolean"})),
+        "/api/v1/agents/{agent_id}/ready": _agent_op("set ready"),
+        "/api/v1/agents/{agent_id}/not-ready": _agent_op("set not ready", _obj(reason=_STR)),
+        "/api/v1/agents/{agent_id}/logout": _agent_op("log out"),
+        "/api/v1/agents/{agent_id}/end-wrap-up": _agent_op("end after-call work", _obj(disposition=_STR)),
+        "/api/v1/queues": {
+            "get": _op("every queue", _json(_obj(queues={"type": "array", "items": _ref("QueueStats")}), "queues")),
+        },
+        "/api/v1/queues/{queue}/stats": {
+            "get": _op("one queue's statistics", _json(_ref("QueueStats"), "the queue"), 404, params=("queue",)),
+        },
+        "/api/v1/calls": {
+            "get": _op("live calls", _json(_obj(calls={"type": "array", "items": _ref("Call")}), "calls")),
+        },
+        "/api/v1/calls/{call_id}": {"get": _op("one live call", _json(_ref("Call"), "the call"), 404, params=_C)},
+        "/api/v1/calls/{call_id}/hangup": {
+            "post": _op("hang the call up", _json(_ref("CallResult"), "hanging up"), 400, 404, 409, params=_C),
+        },
+        "/api/v1/calls/{call_id}/transfer": {
+            "post": _op("transfer to queue:<name>", _json(_ref("CallResult"), "transferred"), 400, 404, 409,
+                        params=_C, body=_obj(("target",), target=_STR)),
+        },
+        "/api/v1/config/reload": {
+            "post": _op("reload the IVR flows", _json(_obj(flows_version={"type": "integer"}), "new flows"),
+                        400, 422, 501),
+        },
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                "type": "object", "required": ["code", "message"],
+                "properties": {"code": _STR, "message": _STR,
+                               "problems": {"type": "array", "items": _obj(file=_STR, line={"type": "integer"},
+                                                                           reason=_STR)}}}}},
+            "Agent": {"type": "object", "properties": {
+                "agent_id": _STR, "name": _STR, "team": {"type": ["string", "null"]}, "state": _STR,
+                "reason": {"type": ["string", "null"]}, "since": {"type": ["number", "null"]},
+                "call_id": {"type": ["string", "null"]}, "registered": {"type": "boolean"}, "skills": _SKILLS,
+                "queues": {"type": "array", "items": _STR}}},
+            "Call": {"type": "object", "properties": {
+                "call_id": _STR, "phase": _STR, "caller_number": {"type": ["string", "null"]},
+                "caller_name": {"type": ["string", "null"]}, "dialled_number": {"type": ["string", "null"]},
+                "queue": {"type": ["string", "null"]}, "agent_id": {"type": ["string", "null"]},
+                "vip": {"type": "boolean"}, "priority": {"type": "integer"},
+                "recording_serial": {"type": ["string", "null"]}, "arrived_at": {"type": ["number", "null"]},
+                "ivr_inputs": {"type": "object"}, "crm": {"type": "object"}}},
+            "CallResult": _obj(call_id=_STR, result=_STR, target=_STR),
+            "QueueStats": {"type": "object", "properties": {
+                "queue": _STR, "waiting": {"type": "integer"}, "longest_wait_seconds": {"type": "number"},
+                "agents_logged_in": {"type": "integer"}, "agents_available": {"type": "integer"},
+                "agents_busy": {"type": "integer"}, "offered": {"type": "integer"}, "answered": {"type": "integer"},
+                "abandoned": {"type": "integer"}, "service_level": {"type": ["number", "null"]},
+                "window_seconds": {"type": "integer"}}},
+            "Status": {"type": "object", "properties": {
+                "node": _STR, "version": _STR, "uptime_seconds": {"type": "number"},
+                "calls": _obj(active={"type": "integer"}, total={"type": "integer"}),
+                "agents": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "queues": {"type": "array", "items": _ref("QueueStats")}}},
+        },
+    },
+}
+
+__all__ = ["OPENAPI"]
