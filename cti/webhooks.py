@@ -224,6 +224,10 @@ class WebhookDispatcher:
                             failed=sum(s.failed for s in per.values()),
                             dead=sum(s.dead for s in per.values()), endpoints=per)
 
+    def now(self) -> float:
+        """The dispatcher's clock (UTC epoch seconds)."""
+        return self._clock()
+
     def wake(self, endpoint: str | None = None) -> None:
         """Make the lane of ``endpoint`` (every lane with None) look for due work now (e.g. after a replay)."""
         for name, event in self._wake.items():
