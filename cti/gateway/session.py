@@ -1,0 +1,182 @@
+"""One WebSocket connection's logic, without the socket: frames and bus envelopes in, frames out.
+
+:class:`Session` is built from a verified :class:`~cti.tokens.Principal` and the node's
+:class:`~cti.control.Control`. It produces the ``hello`` frame (current state, no replay: the reconnect rule),
+answers ``command`` frames with ``reply`` frames (or an ``error`` frame when the command carries no usable ``id``),
+and turns bus envelopes into event frames when :func:`~cti.gateway.visibility.visible` allows. Every bad frame gets
+an answer; nothing is dropped silently. Time is passed in (``now``, UTC epoch seconds); the session reads no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from cti.control import Control
+from cti.events import Envelope, EnvelopeError
+from cti.gateway.commands import OVERSEER_COMMANDS, CommandError, agent_view, run_agent_command, target_agent
+from cti.gateway.frames import EncodedCache, Encoding, FrameError, OutFrame, decode_frame, encode_frame
+from cti.gateway.visibility import Scope, visible
+from cti.tokens import Principal, Role
+
+__all__ = ["Session", "initial_scope"]
+
+_log = structlog.get_logger(__name__)
+
+
+def initial_scope(principal: Principal, control: Control) -> Scope:
+    """The scope a role grants: an agent itself and its queues, a supervisor its teams' agents and its queues.
+
+    Raises:
+        ControlError: the agent or supervisor is unknown to the node.
+    """
+    match principal.role:
+        case Role.AGENT:
+            queues = control.agent_snapshot(principal.subject).get("queues") or []
+            return Scope(agents=frozenset({principal.subject}), queues=frozenset(str(q) for q in queues))
+        case Role.SUPERVISOR:
+            queues, teams = control.supervisor_scope(principal.subject)
+            agents = frozenset(a for a in control.agent_ids() if control.agent_team(a) in teams)
+            return Scope(agents=agents, queues=frozenset(queues))
+        case Role.OPERATOR:
+            return Scope(agents=None, queues=None)
+
+
+def _names(args: Mapping[str, Any], key: str) -> frozenset[str] | None:
+    value = args.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CommandError("bad_args", f"argument {key!r} must be a list of strings")
+    return frozenset(value)
+
+
+class Session:
+    """The gateway protocol for one connection (see docs/websocket.md)."""
+
+    def __init__(self, principal: Principal, *, control: Control, node: str, encoding: Encoding,
+                 cache: EncodedCache | None = None) -> None:
+        self.principal = principal
+        self.encoding = encoding
+        self._control = control
+        self._node = node
+        self._cache = cache or EncodedCache()
+        self._granted = initial_scope(principal, control)
+        self.scope = self._granted
+
+    @property
+    def granted(self) -> Scope:
+        """The widest scope this principal may follow."""
+        return self._granted
+
+    # -- outgoing ---------------------------------------------------------------------------------------------
+    def _encode(self, message: Mapping[str, Any]) -> OutFrame:
+        return encode_frame(message, self.encoding)
+
+    def _reply_error(self, frame_id: object, code: str, message: str) -> OutFrame:
+        error = {"code": code, "message": message}
+        if _usable_id(frame_id):
+            return self._encode({"type": "reply", "id": frame_id, "ok": False, "error": error})
+        return self._encode({"type": "error", "error": error})
+
+    def _agents_in_scope(self, now: float) -> list[dict[str, Any]]:
+        return [agent_view(a, now) for a in self._control.agents_snapshot() if self.scope.has_agent(a.get("agent_id"))]
+
+    def _queues_in_scope(self) -> list[dict[str, Any]]:
+        return [self._control.queue_snapshot(q) for q in self._control.queue_names() if self.scope.has_queue(q)]
+
+    def _calls_in_scope(self) -> list[dict[str, Any]]:
+        if self.scope.agents is None and self.scope.queues is None:
+            return self._control.calls_snapshot()
+        return [c for c in self._control.calls_snapshot()
+                if self.scope.has_queue(c.get("queue")) or self.scope.has_agent(c.get("agent_id"))]
+
+    def hello(self, now: float) -> OutFrame:
+        """The first frame: who you are and the current state (agent state and call; or agents, queues, calls).
+
+        Raises:
+            ControlError: the principal's agent disappeared from the node.
+        """
+        subject = self.principal.subject
+        data: dict[str, Any] = {"role": self.principal.role.value, "subject": subject, "node": self._node,
+                                "state": None, "call": None, "agents": [], "queues": [], "calls": []}
+        if self.principal.role is Role.AGENT:
+            data["state"] = agent_view(self._control.agent_snapshot(subject), now)
+            data["call"] = self._control.current_call(subject)
+        else:
+            data.update(agents=self._agents_in_scope(now), queues=self._queues_in_scope(),
+                        calls=self._calls_in_scope())
+        return self._encode({"type": "hello", "data": data})
+
+    def deliver(self, envelope: Envelope) -> OutFrame | None:
+        """The event frame for ``envelope``, or ``None`` when this connection may not see it."""
+        if (self.principal.role is Role.AGENT and envelope.type == "agent.logged_in"
+                and envelope.data.get("agent_id") == self.principal.subject):
+            queues = envelope.data.get("queues")
+            if isinstance(queues, list):
+                self._granted = self.scope = Scope(agents=self._granted.agents,
+                                                   queues=frozenset(str(q) for q in queues))
+        if not visible(self.principal, self.scope, envelope):
+            return None
+        try:
+            return self._cache.encode(envelope, self.encoding)
+        except EnvelopeError as exc:
+            _log.warning("ws.event.skipped", type=envelope.type, event_id=envelope.id, error=str(exc))
+            return None
+
+    # -- incoming ---------------------------------------------------------------------------------------------
+    def receive(self, raw: str | bytes, now: float) -> list[OutFrame]:
+        """Answer one incoming frame; always returns at least one frame (a reply or an error)."""
+        try:
+            message = decode_frame(raw)
+        except FrameError as exc:
+            return [self._reply_error(None, exc.code, str(exc))]
+        frame_id = message.get("id")
+        if message.get("type") != "command":
+            return [self._reply_error(frame_id, "unknown_type", f"unknown frame type {message.get('type')!r}")]
+        if not _usable_id(frame_id):
+            return [self._reply_error(None, "bad_frame", "a command needs an 'id' (string or integer)")]
+        name, args = message.get("command"), message.get("args")
+        args = {} if args is None else args
+        try:
+            if not isinstance(name, str) or not name:
+                raise CommandError("bad_frame", "a command needs a 'command' name")
+            if not isinstance(args, dict):
+                raise CommandError("bad_args", "'args' must be an object")
+            data = self._run(name, args, now)
+        except CommandError as exc:
+            return [self._reply_error(frame_id, exc.code, str(exc))]
+        except Exception as exc:  # a bug or a broken Control must not take the connection down; it is logged
+            _log.exception("ws.command.failed", command=name, subject=self.principal.subject)
+            return [self._reply_error(frame_id, "internal_error", type(exc).__name__)]
+        return [self._encode({"type": "reply", "id": frame_id, "ok": True, "data": data})]
+
+    def _run(self, name: str, args: dict[str, Any], now: float) -> Any:
+        if name in OVERSEER_COMMANDS:
+            if self.principal.role is Role.AGENT:
+                raise CommandError("forbidden", f"{name!r} is for supervisors and operators")
+            if name == "subscribe":
+                return self._subscribe(args)
+            return {"agents": self._agents_in_scope(now), "queues": self._queues_in_scope(),
+                    "calls": self._calls_in_scope()}
+        agent_id = target_agent(self.principal, self._granted, args)
+        return run_agent_command(self._control, agent_id, name, args, now)
+
+    def _subscribe(self, args: dict[str, Any]) -> dict[str, Any]:
+        agents, queues = _names(args, "agents"), _names(args, "queues")
+        for wanted, allowed, what in ((agents, self._granted.has_agent, "agent"),
+                                      (queues, self._granted.has_queue, "queue")):
+            outside = sorted(n for n in wanted or () if not allowed(n))
+            if outside:
+                raise CommandError("forbidden", f"{what}s outside your scope: {', '.join(outside)}")
+        self.scope = self._granted.narrowed(agents=agents, queues=queues)
+        return {"agents": None if self.scope.agents is None else sorted(self.scope.agents),
+                "queues": None if self.scope.queues is None else sorted(self.scope.queues)}
+
+
+def _usable_id(value: object) -> bool:
+    if isinstance(value, str):
+        return 0 < len(value) <= 128
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,95 @@
+"""Who sees which event on the WebSocket gateway: the one place visibility is decided.
+
+:func:`visible` is pure: a principal, its :class:`Scope` and an envelope in, a boolean out. The rules
+(docs/websocket.md has the table):
+
+- **agent**: ``agent.*`` and ``call.*`` whose ``agent_id`` is itself (``call.offered`` is the screen pop), and
+  ``notice.broadcast`` whose audience holds ``*`` or one of its queues. Nothing else (no queue statistics, no alerts,
+  no supervision events).
+- **supervisor**: ``agent.*`` and ``supervision.*`` for agents of its teams; ``call.*`` whose ``queue`` is one of
+  its queues or whose ``agent_id`` is one of its agents; ``queue.stats`` and ``alert.raised`` of its queues
+  (alerts with ``queue`` null go to every supervisor); ``alert.cleared`` (it names no queue); ``notice.broadcast``
+  to ``*``, one of its queues, or sent by itself. Unknown types: no.
+- **operator**: everything.
+
+A :class:`Scope` is the set of agents and queues a connection follows; ``None`` means "all". Supervisors and
+operators may narrow it with the ``subscribe`` command, never widen it past what their role grants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cti.events import Envelope
+from cti.tokens import Principal, Role
+
+__all__ = ["Scope", "visible"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scope:
+    """Agents and queues a connection follows (``None``: every one)."""
+
+    agents: frozenset[str] | None
+    queues: frozenset[str] | None
+
+    def has_agent(self, agent_id: object) -> bool:
+        return isinstance(agent_id, str) and (self.agents is None or agent_id in self.agents)
+
+    def has_queue(self, queue: object) -> bool:
+        return isinstance(queue, str) and (self.queues is None or queue in self.queues)
+
+    def narrowed(self, *, agents: frozenset[str] | None, queues: frozenset[str] | None) -> Scope:
+        """This scope restricted to ``agents`` / ``queues`` (``None``: that dimension unchanged)."""
+        return Scope(agents=self.agents if agents is None else _meet(self.agents, agents),
+                     queues=self.queues if queues is None else _meet(self.queues, queues))
+
+
+def _meet(current: frozenset[str] | None, wanted: frozenset[str]) -> frozenset[str]:
+    return wanted if current is None else current & wanted
+
+
+def _audience_ok(scope: Scope, data: dict[str, Any]) -> bool:
+    audience = data.get("audience")
+    if not isinstance(audience, list):
+        return False
+    return "*" in audience or any(scope.has_queue(q) for q in audience)
+
+
+def _agent_sees(subject: str, scope: Scope, envelope: Envelope) -> bool:
+    family, data = envelope.type.partition(".")[0], envelope.data
+    if family in ("agent", "call"):
+        return data.get("agent_id") == subject
+    if envelope.type == "notice.broadcast":
+        return _audience_ok(scope, data)
+    return False
+
+
+def _overseer_sees(principal: Principal, scope: Scope, envelope: Envelope) -> bool:
+    family, data = envelope.type.partition(".")[0], envelope.data
+    if principal.role is Role.OPERATOR and scope.agents is None and scope.queues is None:
+        return True
+    match family:
+        case "agent" | "supervision":
+            return scope.has_agent(data.get("agent_id"))
+        case "call":
+            if scope.agents is None and scope.queues is None:
+                return True
+            return scope.has_queue(data.get("queue")) or scope.has_agent(data.get("agent_id"))
+        case "queue":
+            return scope.has_queue(data.get("queue"))
+        case "alert":
+            queue = data.get("queue")
+            return queue is None or scope.has_queue(queue)
+        case "notice":
+            return data.get("sender") == principal.subject or _audience_ok(scope, data)
+        case _:
+            return principal.role is Role.OPERATOR
+
+
+def visible(principal: Principal, scope: Scope, envelope: Envelope) -> bool:
+    """True if the connection of ``principal`` following ``scope`` may receive ``envelope``."""
+    if principal.role is Role.AGENT:
+        return _agent_sees(principal.subject, scope, envelope)
+    return _overseer_sees(principal, scope, envelope)
