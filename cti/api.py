@@ -108,7 +108,8 @@ async def _body(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]
     return data
 
 
-def _field(data: Mapping[str, Any], name: str, kind: type, *, default: Any = None, required: bool = False) -> Any:
+def _field(data: Mapping[str, Any], name: str, kind: type, *, default: Any = None, required: bool = False,
+           nonempty: bool = True) -> Any:
     """One typed field. Raises: ApiError(400 missing_field / bad_field)."""
     if name not in data or data[name] is None:
         if required:
@@ -117,7 +118,7 @@ def _field(data: Mapping[str, Any], name: str, kind: type, *, default: Any = Non
     value = data[name]
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise ApiError(400, "bad_field", f"field {name!r} must be a {_KIND_NAMES.get(kind, kind.__name__)}")
-    if isinstance(value, str) and not value.strip():
+    if nonempty and isinstance(value, str) and not value.strip():
         raise ApiError(400, "bad_field", f"field {name!r} must not be empty")
     return value
 
@@ -300,7 +301,7 @@ class _Api:
         admin = self._admin()
         data = await _body(request, frozenset({"id", "name", "password", "skills", "team"}))
         agent_id = _field(data, "id", str, required=True)
-        name = _field(data, "name", str, default="")
+        name = _field(data, "name", str, default="", nonempty=False)
         password = _field(data, "password", str, required=True)
         team = _field(data, "team", str)
         admin.add_agent(agent_id, name, password, _skills(data, required=False), team)
