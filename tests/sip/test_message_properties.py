@@ -80,7 +80,8 @@ absolute_uris = st.builds(
     rest=st.from_regex(r"[!#-;=?-~]{1,20}", fullmatch=True),  # printable ASCII without < > "
 )
 uris: st.SearchStrategy[Uri] = st.one_of(sip_uris, sip_uris_with_password, tel_uris, absolute_uris)
-request_uris: st.SearchStrategy[Uri] = st.one_of(sip_uris, tel_uris)
+# §19.1.1 Table 1: no header component in a Request-URI.
+request_uris: st.SearchStrategy[Uri] = st.one_of(sip_uris.filter(lambda u: not u.headers), tel_uris)
 
 gen_values = st.none() | tokens | texts  # format_params quotes what is not a token or host
 vias = st.builds(
