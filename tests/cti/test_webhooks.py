@@ -160,9 +160,12 @@ def event(n: int, type_: str = "agent.state_changed") -> Envelope:
     return Envelope(type=type_, id=_ids.new(time.time()), ts=time.time(), node="t", data={"n": n})
 
 
-async def until(pred: Callable[[], bool], timeout: float = 8.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
+async def until(pred: Callable[[], bool], within: float = 8.0) -> None:
+    """Poll a condition the code under test has no event for (test-only)."""
+    async with asyncio.timeout(within):
+        while True:
+            if pred():
+                return
             await asyncio.sleep(0.01)
 
 
@@ -298,7 +301,8 @@ async def test_api_and_cli_list_and_replay_dead_letters(receiver: Receiver, stor
     bus = Bus()
     dispatcher = dispatcher_for(bus, store, [endpoint("crm", receiver.url)])
     # The real admin app (its guard middleware does the token check); no handler of its own is called here.
-    app = build_app(cast(Any, SimpleNamespace(agents_snapshot=list)), token=TOKEN, node="t", metrics=cast(Any, object()))
+    control = cast(Any, SimpleNamespace(agents_snapshot=list))
+    app = build_app(control, token=TOKEN, node="t", metrics=cast(Any, object()))
     add_webhook_routes(app, store=store, dispatcher=dispatcher)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     e = event(0)
