@@ -37,7 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield proc
 
 
-def cti(server: ServerProcess | None, *args: str, token: str | None = TOKEN,
+def run_cti(server: ServerProcess | None, *args: str, token: str | None = TOKEN,
         url: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CTI_URL", "CTI_TOKEN")}
     if server is not None:
@@ -59,87 +59,87 @@ def as_json(result: subprocess.CompletedProcess[str]) -> Any:
 
 
 def test_status(server: ServerProcess) -> None:
-    out = ok(cti(server, "status"))
+    out = ok(run_cti(server, "status"))
     assert "node" in out and "demo" in out
     assert any(line.split()[:1] == ["sales"] for line in out.splitlines())
-    data = as_json(cti(server, "status", "--json"))
+    data = as_json(run_cti(server, "status", "--json"))
     assert data["node"] == "demo" and set(data["agents"]) >= {"logged_out", "available"}
     assert [q["queue"] for q in data["queues"]] == ["sales", "support"]
 
 
 def test_agents_list_table_and_json(server: ServerProcess) -> None:
-    lines = ok(cti(server, "agents", "list")).splitlines()
+    lines = ok(run_cti(server, "agents", "list")).splitlines()
     assert lines[0].split()[:3] == ["AGENT_ID", "NAME", "STATE"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == {"1001", "1002", "1003", "1004"}
     assert "Alice Sales" in rows["1001"] and "sales:5" in rows["1001"]
-    agents = as_json(cti(server, "agents", "list", "--json"))["agents"]
+    agents = as_json(run_cti(server, "agents", "list", "--json"))["agents"]
     assert {a["agent_id"]: a["skills"] for a in agents}["1002"] == {"sales": 3, "support": 5}
 
 
 def test_state_round_trip_seen_in_show(server: ServerProcess) -> None:
     def state() -> tuple[str, str | None]:
-        agent = as_json(cti(server, "agents", "show", "1003", "--json"))
+        agent = as_json(run_cti(server, "agents", "show", "1003", "--json"))
         return agent["state"], agent["reason"]
 
     assert state() == ("logged_out", None)
-    assert ok(cti(server, "agents", "login", "1003")).startswith("1003: paused")
-    assert ok(cti(server, "agents", "ready", "1003")).strip() == "1003: available"
+    assert ok(run_cti(server, "agents", "login", "1003")).startswith("1003: paused")
+    assert ok(run_cti(server, "agents", "ready", "1003")).strip() == "1003: available"
     assert state() == ("available", None)
-    ok(cti(server, "agents", "not-ready", "1003", "--reason", "lunch"))
+    ok(run_cti(server, "agents", "not-ready", "1003", "--reason", "lunch"))
     assert state() == ("paused", "lunch")
-    shown = ok(cti(server, "agents", "show", "1003"))
+    shown = ok(run_cti(server, "agents", "show", "1003"))
     assert any(line.split() == ["reason", "lunch"] for line in shown.splitlines())
-    ok(cti(server, "agents", "logout", "1003"))
+    ok(run_cti(server, "agents", "logout", "1003"))
     assert state() == ("logged_out", None)
-    ok(cti(server, "agents", "login", "1003", "--ready"))
+    ok(run_cti(server, "agents", "login", "1003", "--ready"))
     assert state() == ("available", None)
-    refused = cti(server, "agents", "login", "1003")
+    refused = run_cti(server, "agents", "login", "1003")
     assert refused.returncode == 1 and refused.stderr.startswith("cti: acd.")
-    ok(cti(server, "agents", "logout", "1003"))
+    ok(run_cti(server, "agents", "logout", "1003"))
 
 
 def test_queue_stats(server: ServerProcess) -> None:
-    stats = as_json(cti(server, "queues", "stats", "sales", "--json"))
+    stats = as_json(run_cti(server, "queues", "stats", "sales", "--json"))
     assert stats["queue"] == "sales" and stats["waiting"] == 0
-    out = ok(cti(server, "queues", "stats", "support"))
+    out = ok(run_cti(server, "queues", "stats", "support"))
     assert any(line.split() == ["queue", "support"] for line in out.splitlines())
-    missing = cti(server, "queues", "stats", "nope")
+    missing = run_cti(server, "queues", "stats", "nope")
     assert missing.returncode == 1 and "unknown_queue" in missing.stderr
 
 
 def test_unknown_agent_is_a_clear_error(server: ServerProcess) -> None:
-    result = cti(server, "agents", "show", "9999")
+    result = run_cti(server, "agents", "show", "9999")
     assert result.returncode == 1
     assert result.stderr.strip().startswith("cti: unknown_agent:") and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_unreachable_server_exits_1_with_a_clear_message() -> None:
     port = free_port("tcp")  # nothing listens there
-    result = cti(None, "agents", "list", url=f"http://127.0.0.1:{port}")
+    result = run_cti(None, "agents", "list", url=f"http://127.0.0.1:{port}")
     assert result.returncode == 1
     assert result.stderr.strip() == f"cti: cannot reach the server at http://127.0.0.1:{port}: connection refused"
     assert "Traceback" not in result.stderr
 
 
 def test_wrong_token_exits_1_unauthorized(server: ServerProcess) -> None:
-    result = cti(server, "status", "--token", "not-the-token")
+    result = run_cti(server, "status", "--token", "not-the-token")
     assert result.returncode == 1 and result.stderr.startswith("cti: unauthorized:")
-    result = cti(server, "status", token=None)
+    result = run_cti(server, "status", token=None)
     assert result.returncode == 1 and "unauthorized" in result.stderr and "CTI_TOKEN" in result.stderr
 
 
 def test_bad_usage_exits_2(server: ServerProcess) -> None:
-    assert cti(server, "agents", "not-ready", "1001").returncode == 2  # --reason is required
-    assert cti(server, "agents", "set-skills", "1001", "--skill", "sales").returncode == 2
-    assert cti(server, "status", "--url", "ftp://x").returncode == 2
+    assert run_cti(server, "agents", "not-ready", "1001").returncode == 2  # --reason is required
+    assert run_cti(server, "agents", "set-skills", "1001", "--skill", "sales").returncode == 2
+    assert run_cti(server, "status", "--url", "ftp://x").returncode == 2
 
 
 def test_runtime_agent_add_set_skills_remove(server: ServerProcess) -> None:
-    added = as_json(cti(server, "agents", "add", "2001", "--name", "Eve", "--password", "secret1",
+    added = as_json(run_cti(server, "agents", "add", "2001", "--name", "Eve", "--password", "secret1",
                         "--skill", "sales=4", "--json"))
     assert (added["agent_id"], added["skills"], added["queues"]) == ("2001", {"sales": 4}, ["sales"])
-    changed = as_json(cti(server, "agents", "set-skills", "2001", "--skill", "support=5", "--json"))
+    changed = as_json(run_cti(server, "agents", "set-skills", "2001", "--skill", "support=5", "--json"))
     assert changed["skills"] == {"support": 5}
-    assert ok(cti(server, "agents", "remove", "2001")).strip() == "2001: removed"
-    assert cti(server, "agents", "show", "2001").returncode == 1
+    assert ok(run_cti(server, "agents", "remove", "2001")).strip() == "2001: removed"
+    assert run_cti(server, "agents", "show", "2001").returncode == 1
