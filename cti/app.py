@@ -22,6 +22,7 @@ from cti.bus import Bus
 from cti.controller import CallController
 from cti.legs import LegTable
 from cti.logging import LogFormat, configure_logging
+from cti.mqtt import MqttBridge, MqttConfig
 from cti.publish import Publisher
 from cti.sipcore import SipCore
 from cti.store import Store, open_store
@@ -97,6 +98,7 @@ class Server:
         self.controller: CallController | None = None
         self.bus = Bus()
         self.publisher = Publisher(self.bus, self.config.node.name)
+        self.mqtt: MqttBridge | None = None
 
     async def start(self, tasks: asyncio.TaskGroup) -> None:
         """Open the store, load the flows, bind every listener.
@@ -118,6 +120,13 @@ class Server:
         await started.wait()
         self.controller = controller
         self.sip_core.attach_calls(legs, controller)
+        mqtt = self.config.mqtt
+        if mqtt.enabled:
+            self.mqtt = MqttBridge(MqttConfig(enabled=True, host=mqtt.host, port=mqtt.port, prefix=mqtt.prefix,
+                                              client_id=f"cti-{self.config.node.name}", username=mqtt.username,
+                                              password=mqtt.password, buffer_size=mqtt.buffer_size, qos=mqtt.qos),
+                                   self.bus)
+            tasks.create_task(self.mqtt.run(), name="mqtt-bridge")
         app = build_app(controller, token=self.config.operator_token, node=self.config.node.name)
         self._http_runner = web.AppRunner(app, access_log=None)
         await self._http_runner.setup()

@@ -395,7 +395,7 @@ class CallController:
                 if ended is not None:
                     self._awaiting_acw[event.agent_id] = ended
             case _:
-                log.debug("acd.event", event=type(event).__name__)
+                log.debug("acd.event.seen", kind=type(event).__name__)
 
     def _update_leg(self, call_id: CallId, change: Callable[[QueueLeg], QueueLeg], *,
                     final: bool = False) -> QueueLeg | None:

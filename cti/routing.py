@@ -99,10 +99,13 @@ class AcdDriver:
         self._busy = True
         try:
             for output in outputs:
-                if isinstance(output, AcdEvent):
-                    self._owner.on_acd_event(output)
-                elif isinstance(output, AcdCommand):
-                    self._owner.on_acd_command(output)
+                try:
+                    if isinstance(output, AcdEvent):
+                        self._owner.on_acd_event(output)
+                    elif isinstance(output, AcdCommand):
+                        self._owner.on_acd_command(output)
+                except Exception as exc:  # one failing handler must not lose the outputs after it
+                    log.error("acd.output.failed", output=type(output).__name__, error=repr(exc), exc_info=exc)
         finally:
             self._busy = False
         self._arm()

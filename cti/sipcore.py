@@ -91,7 +91,7 @@ class SipCore:
             case TransactionTerminated():
                 pass
             case _:
-                log.debug("sip.event.ignored", event=type(event).__name__)
+                log.debug("sip.event.ignored", kind=type(event).__name__)
 
     def _on_request(self, event: RequestReceived) -> None:
         request = event.request

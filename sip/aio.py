@@ -164,8 +164,9 @@ class SipEndpoint:
                 if event is not None:
                     try:
                         self._handler.on_sip_event(event)
-                    except LocalSipError as exc:
-                        log.error("sip.event.failed", event=type(event).__name__, error=str(exc))
+                    except Exception as exc:  # a handler bug must not stop the endpoint or lose later events
+                        log.error("sip.event.failed", kind=type(event).__name__, error=repr(exc),
+                                  exc_info=not isinstance(exc, LocalSipError | RemoteSipError))
         finally:
             self._pumping = False
         self._arm_timer()

@@ -5,9 +5,7 @@ Two groups:
 * ``test_standin_*`` check the SIPp scenarios themselves, SIPp against SIPp on loopback (the
   ``*_standin_*.xml`` scenarios play the server's part; a UDP socket in the test receives the RTP
   the scenarios play). They need only SIPp and run whenever it is installed.
-* ``test_callpath_*`` are the acceptance tests of the call path against ``cti serve --demo``. They
-  are skipped ("call path not available") unless ``CTI_CALLPATH=1`` is set, until the server
-  answers calls; then remove the gate.
+* ``test_callpath_*`` are the acceptance tests of the call path against ``cti serve --demo``.
 
 What the server-facing tests assume (see also tests/support/sipp.py and
 tests/interop/scenarios/README.md): the demo config (trunk ``demo`` accepts INVITEs from
@@ -36,8 +34,6 @@ pytestmark = [
     pytest.mark.skipif(not sipp_ready(), reason="sipp (Debian sip-tester) or its pcaps are not installed"),
 ]
 
-CALLPATH = os.environ.get("CTI_CALLPATH") == "1"
-needs_callpath = pytest.mark.skipif(not CALLPATH, reason="call path not available")
 RING_TIMEOUT_S = float(os.environ.get("CTI_DEMO_RING_TIMEOUT_S", "15"))
 DTMF_PT, PCMA_PT = 101, 8
 
@@ -226,7 +222,6 @@ def assert_cdr(server: ServerProcess, *, caller: str, agent: str, queue: str) ->
     )
 
 
-@needs_callpath
 def test_callpath_caller_presses_2_and_talks_to_agent_1003(server: ServerProcess, sipps: SippRunner) -> None:
     agent = sipps.agent(target(server), "1003", "agent_answer.xml", timeout=40)
     registered(agent)
@@ -238,7 +233,6 @@ def test_callpath_caller_presses_2_and_talks_to_agent_1003(server: ServerProcess
     assert "BYE sip:" in agent.messages()  # the server hung up the agent leg after the caller's BYE
 
 
-@needs_callpath
 def test_callpath_ring_timeout_moves_the_call_to_the_next_agent(server: ServerProcess, sipps: SippRunner) -> None:
     budget = RING_TIMEOUT_S + 25
     slow = sipps.agent(target(server), "1002", "agent_answer_noanswer.xml", timeout=budget)
@@ -255,7 +249,6 @@ def test_callpath_ring_timeout_moves_the_call_to_the_next_agent(server: ServerPr
     assert "CANCEL sip:" in slow.messages()
 
 
-@needs_callpath
 def test_callpath_caller_hangs_up_while_the_agent_rings(server: ServerProcess, sipps: SippRunner) -> None:
     agent = sipps.agent(target(server), "1003", "agent_answer_noanswer.xml", timeout=40)
     registered(agent)
@@ -267,7 +260,6 @@ def test_callpath_caller_hangs_up_while_the_agent_rings(server: ServerProcess, s
     assert "CANCEL sip:" in agent.messages()
 
 
-@needs_callpath
 def test_callpath_busy_agent_486_moves_the_call_to_the_next_agent(server: ServerProcess, sipps: SippRunner) -> None:
     busy = sipps.agent(target(server), "1002", "agent_answer_busy.xml", timeout=40)
     free = sipps.agent(target(server), "1003", "agent_answer.xml", timeout=40)

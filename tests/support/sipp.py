@@ -191,7 +191,7 @@ class SippRunner:
         digit: str = "2",
         dialled: str = "100",
         caller: str = "5551234",
-        greeting_ms: int = 1500,
+        greeting_ms: int = 3000,  # the demo greeting lasts 2.4 s; a digit during it is not heard
         talk_ms: int | None = 3000,
         hangup_ms: int | None = None,
         timeout: float = 30.0,
