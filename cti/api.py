@@ -13,9 +13,10 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from aiohttp import web
 
@@ -33,6 +34,10 @@ Reload = Callable[[], Awaitable[int]]
 """Reloads the IVR flows; returns the new flow-set version. Raises: ConfigFileError (kept old set)."""
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+try:
+    VERSION = metadata.version("cti-server")
+except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+    VERSION = "unknown"
 
 
 class MetricsSource(Protocol):
@@ -82,13 +87,6 @@ def error(status: int, code: str, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)
 
 
-def _version() -> str:
-    try:
-        return metadata.version("cti-server")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 # ---------------------------------------------------------------------------------- request bodies
 
 async def _body(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
@@ -117,13 +115,11 @@ def _field(data: Mapping[str, Any], name: str, kind: type, *, default: Any = Non
         return default
     value = data[name]
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise ApiError(400, "bad_field", f"field {name!r} must be a {_KIND_NAMES.get(kind, kind.__name__)}")
+        json_type = {bool: "boolean", str: "string", dict: "object"}.get(kind, kind.__name__)
+        raise ApiError(400, "bad_field", f"field {name!r} must be a {json_type}")
     if nonempty and isinstance(value, str) and not value.strip():
         raise ApiError(400, "bad_field", f"field {name!r} must not be empty")
     return value
-
-
-_KIND_NAMES: dict[type, str] = {bool: "boolean", str: "string", dict: "object", int: "integer"}
 
 
 def _skills(data: Mapping[str, Any], *, required: bool) -> dict[str, int]:
@@ -144,31 +140,52 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def render_metrics(control: Control, metrics: MetricsSource) -> str:
-    """The Prometheus text exposition (format 0.0.4) of the node's figures."""
-    lines: list[str] = []
+@dataclass(frozen=True, slots=True)
+class MetricFamily:
+    """One extra metric family for ``/metrics`` (gateway, webhooks, MQTT add theirs this way)."""
 
-    def family(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
-        lines.extend((f"# HELP {name} {help_}", f"# TYPE {name} {kind}"))
-        lines.extend(f"{name}{labels} {_number(value)}" for labels, value in samples)
+    name: str
+    kind: Literal["counter", "gauge"]
+    help: str
+    samples: Sequence[tuple[Mapping[str, str], float]]  # (labels, value)
 
-    by_state = _agents_by_state(control)
+
+ExtraMetrics = Callable[[], Iterable[MetricFamily]]
+
+
+def node_families(control: Control, metrics: MetricsSource) -> list[MetricFamily]:
+    """The node's own metric families (calls, agents, queues, SIP, bus)."""
     queues = [control.queue_snapshot(q) for q in control.queue_names()]
-    family("cti_calls_total", "counter", "Calls accepted since the node started.", [("", metrics.calls_total())])
-    family("cti_calls_active", "gauge", "Live calls now.", [("", metrics.calls_active())])
-    family("cti_agents", "gauge", "Agents by ACD state.",
-           [(f'{{state="{_label(s)}"}}', n) for s, n in by_state.items()])
-    family("cti_queue_waiting", "gauge", "Calls waiting in a queue.",
-           [(f'{{queue="{_label(q["queue"])}"}}', q["waiting"]) for q in queues])
-    family("cti_queue_longest_wait_seconds", "gauge", "Wait of the oldest waiting call in a queue.",
-           [(f'{{queue="{_label(q["queue"])}"}}', q["longest_wait_seconds"]) for q in queues])
-    family("cti_sip_messages_rejected_total", "counter", "SIP messages refused as malformed.",
-           [("", metrics.sip_messages_rejected())])
-    family("cti_bus_events_published_total", "counter", "Events published on the internal bus.",
-           [("", metrics.bus_published())])
-    family("cti_bus_events_dropped_total", "counter", "Bus events dropped because a consumer fell behind.",
-           [("", metrics.bus_dropped())])
+    return [
+        MetricFamily("cti_calls_total", "counter", "Calls accepted since the node started.",
+                     [({}, metrics.calls_total())]),
+        MetricFamily("cti_calls_active", "gauge", "Live calls now.", [({}, metrics.calls_active())]),
+        MetricFamily("cti_agents", "gauge", "Agents by ACD state.",
+                     [({"state": s}, n) for s, n in _agents_by_state(control).items()]),
+        MetricFamily("cti_queue_waiting", "gauge", "Calls waiting in a queue.",
+                     [({"queue": q["queue"]}, q["waiting"]) for q in queues]),
+        MetricFamily("cti_queue_longest_wait_seconds", "gauge", "Wait of the oldest waiting call in a queue.",
+                     [({"queue": q["queue"]}, q["longest_wait_seconds"]) for q in queues]),
+        MetricFamily("cti_sip_messages_rejected_total", "counter", "SIP messages refused as malformed.",
+                     [({}, metrics.sip_messages_rejected())]),
+        MetricFamily("cti_bus_events_published_total", "counter", "Events published on the internal bus.",
+                     [({}, metrics.bus_published())]),
+        MetricFamily("cti_bus_events_dropped_total", "counter", "Bus events dropped because a consumer fell behind.",
+                     [({}, metrics.bus_dropped())]),
+    ]
+
+
+def render_metrics(control: Control, metrics: MetricsSource, extra: Sequence[ExtraMetrics] = ()) -> str:
+    """The Prometheus text exposition (format 0.0.4): the node's families, then the ``extra`` ones."""
+    lines: list[str] = []
+    for f in [*node_families(control, metrics), *(f for source in extra for f in source())]:
+        lines += [f"# HELP {f.name} {f.help}", f"# TYPE {f.name} {f.kind}"]
+        lines += [f"{f.name}{_labels(labels)} {_number(value)}" for labels, value in f.samples]
     return "\n".join(lines) + "\n"
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in labels.items()) + "}" if labels else ""
 
 
 def _agents_by_state(control: Control) -> dict[str, int]:
@@ -182,7 +199,7 @@ def _agents_by_state(control: Control) -> dict[str, int]:
 
 def build_app(control: Control | CallController, *, token: str | None, node: str,
               metrics: MetricsSource | None = None, reload: Reload | None = None,
-              agent_admin: AgentAdmin | None = None) -> web.Application:
+              agent_admin: AgentAdmin | None = None, extra_metrics: Sequence[ExtraMetrics] = ()) -> web.Application:
     """The aiohttp application for one node.
 
     ``control`` is a :class:`Control`; the older call ``build_app(controller, token=, node=)`` with
@@ -193,7 +210,7 @@ def build_app(control: Control | CallController, *, token: str | None, node: str
     if metrics is None:
         raise TypeError("build_app(control, ...) needs metrics=")
     return _Api(cast(Control, control), token=token, node=node, metrics=metrics, reload=reload,
-                agent_admin=agent_admin).app
+                agent_admin=agent_admin, extra_metrics=extra_metrics).app
 
 
 def node_app(controller: CallController, *, token: str | None, node: str) -> web.Application:
@@ -213,8 +230,10 @@ class _Api:
     """The handlers, bound to one node's Control."""
 
     def __init__(self, control: Control, *, token: str | None, node: str, metrics: MetricsSource,
-                 reload: Reload | None, agent_admin: AgentAdmin | None) -> None:
+                 reload: Reload | None, agent_admin: AgentAdmin | None,
+                 extra_metrics: Sequence[ExtraMetrics] = ()) -> None:
         self.control, self.token, self.node, self.metrics = control, token, node, metrics
+        self.extra_metrics = list(extra_metrics)
         self.reload, self.agent_admin = reload, agent_admin
         self.started = time.monotonic()
         self.app = web.Application(middlewares=[self.guard])
@@ -259,24 +278,20 @@ class _Api:
             code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status, "bad_request")
             return error(exc.status, code, exc.reason)
 
-    # ------------------------------------------------------------------------------ open routes
-
     async def healthz(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "node": self.node, "calls": self.metrics.calls_active()})
 
     async def metrics_text(self, _: web.Request) -> web.Response:
-        text = render_metrics(self.control, self.metrics)
+        text = render_metrics(self.control, self.metrics, self.extra_metrics)
         return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def openapi(self, _: web.Request) -> web.Response:
         return web.json_response(OPENAPI)
 
-    # ------------------------------------------------------------------------------ status, agents
-
     async def status(self, _: web.Request) -> web.Response:
         queues = [self.control.queue_snapshot(q) for q in self.control.queue_names()]
         return web.json_response({
-            "node": self.node, "version": _version(), "uptime_seconds": round(time.monotonic() - self.started, 3),
+            "node": self.node, "version": VERSION, "uptime_seconds": round(time.monotonic() - self.started, 3),
             "calls": {"active": self.metrics.calls_active(), "total": self.metrics.calls_total()},
             "agents": _agents_by_state(self.control),
             "queues": [{k: q[k] for k in ("queue", "waiting", "longest_wait_seconds", "agents_logged_in",
@@ -323,8 +338,11 @@ class _Api:
         return self._agent_reply(request)
 
     async def ready(self, request: web.Request) -> web.Response:
+        return await self._no_body_action(request, self.control.set_ready)
+
+    async def _no_body_action(self, request: web.Request, action: Callable[[str], None]) -> web.Response:
         await _body(request, frozenset())
-        self.control.set_ready(request.match_info["agent_id"])
+        action(request.match_info["agent_id"])
         return self._agent_reply(request)
 
     async def not_ready(self, request: web.Request) -> web.Response:
@@ -333,16 +351,12 @@ class _Api:
         return self._agent_reply(request)
 
     async def logout(self, request: web.Request) -> web.Response:
-        await _body(request, frozenset())
-        self.control.logout(request.match_info["agent_id"])
-        return self._agent_reply(request)
+        return await self._no_body_action(request, self.control.logout)
 
     async def end_wrap_up(self, request: web.Request) -> web.Response:
         data = await _body(request, frozenset({"disposition"}))
         self.control.end_wrap_up(request.match_info["agent_id"], _field(data, "disposition", str))
         return self._agent_reply(request)
-
-    # ------------------------------------------------------------------------------ queues, calls, config
 
     async def list_queues(self, _: web.Request) -> web.Response:
         return web.json_response({"queues": [self.control.queue_snapshot(q) for q in self.control.queue_names()]})
@@ -381,4 +395,5 @@ class _Api:
         return web.json_response({"flows_version": version})
 
 
-__all__ = ["ApiError", "MetricsSource", "NodeMetrics", "Reload", "build_app", "node_app", "render_metrics"]
+__all__ = ["ApiError", "ExtraMetrics", "MetricFamily", "MetricsSource", "NodeMetrics", "Reload", "build_app",
+           "node_app", "node_families", "render_metrics"]

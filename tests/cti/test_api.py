@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from config.errors import ConfigFileError, Problem
 from config.schema import AgentConfig
 from cti.agent_admin import RuntimeAgents
-from cti.api import build_app
+from cti.api import MetricFamily, build_app
 from cti.control import ControlError
 from cti.openapi import OPENAPI
 
@@ -435,6 +435,20 @@ async def test_metrics_exposition(api: Client, control: FakeControl) -> None:
                      "cti_sip_messages_rejected_total 3", "cti_bus_events_published_total 40",
                      "cti_bus_events_dropped_total 2", "# TYPE cti_calls_total counter"):
         assert re.search(rf"^{re.escape(expected)}$", text, re.M), expected
+
+
+async def test_extra_metric_families_follow_the_node_ones(control: FakeControl) -> None:
+    def gateway() -> list[MetricFamily]:
+        return [MetricFamily("cti_ws_sessions", "gauge", "Open WebSocket sessions.",
+                             [({"role": "agent", "node": 'a"b'}, 3), ({}, 0.25)])]
+
+    app = build_app(control, token=TOKEN, node="n", metrics=FakeMetrics(), extra_metrics=[gateway])
+    async for client in _client(app):
+        status, text = await call(client, "GET", "/metrics", headers={})
+    assert status == 200
+    tail = text.splitlines()[-4:]
+    assert tail == ["# HELP cti_ws_sessions Open WebSocket sessions.", "# TYPE cti_ws_sessions gauge",
+                    'cti_ws_sessions{role="agent",node="a\\"b"} 3', "cti_ws_sessions 0.25"]
 
 
 async def test_openapi_covers_every_route(api: Client) -> None:
