@@ -51,7 +51,8 @@ from cti.media import CallMedia
 from cti.publish import Publisher, queue_stats_data
 from cti.routing import AcdDriver, agent_config, queue_config
 from cti.store import CallRecord as CdrRecord
-from cti.store import HangupParty, LegId, LegOutcome, QueueLeg
+from cti.store import HangupParty, LegId, LegOutcome, Party, PartyRole, QueueLeg
+from cti.store import Recording as RecordingRow
 from cti.trunks import TrunkTable, caller_identity
 from ivr import FlowCatalog, RaiseAlert
 from sip.events import Destination, RequestReceived
@@ -247,7 +248,17 @@ class CallController:
             recording_serial=d.recording_serial,  # type: ignore[arg-type]
             final_agent=AgentId(d.agent) if d.agent else None, final_queue=QueueId(d.queue) if d.queue else None,
         )
-        await self.store.save_call(record)
+        async with self.store.transaction() as tx:
+            await tx.save_call(record)
+            if d.recording_serial and d.recording_path and d.agent_answered_at:
+                ended = d.ended_at or time.time()
+                await tx.save_recording(RecordingRow(
+                    serial=d.recording_serial, call_id=call.id, path=d.recording_path,  # type: ignore[arg-type]
+                    started=d.agent_answered_at, ended=ended, duration_s=max(0.0, ended - d.agent_answered_at),
+                    parties=(Party(role=PartyRole.CALLER, identity=d.caller or "anonymous"),
+                             Party(role=PartyRole.AGENT, identity=d.agent or "")),
+                    queue_id=QueueId(d.queue) if d.queue else None, agent_id=AgentId(d.agent) if d.agent else None,
+                ))
 
     # ------------------------------------------------------------------------------ agents
 

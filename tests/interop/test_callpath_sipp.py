@@ -18,9 +18,14 @@ of the demo queues is at most ``CTI_DEMO_RING_TIMEOUT_S`` (default 15 s); an age
 
 from __future__ import annotations
 
+import audioop
+import contextlib
 import os
 import socket
+import sqlite3
 import threading
+import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -211,15 +216,34 @@ def registered(agent: Sipp) -> None:
 
 
 def assert_cdr(server: ServerProcess, *, caller: str, agent: str, queue: str) -> None:
-    """Hook for the integrator: check the call's CDR in the server's SQLite database.
-
-    The schema is not documented yet (docs/storage.md does not exist), so this refuses to guess;
-    the tests do not call it. Fill it in from docs/storage.md and call it after the SIPp checks.
-    """
-    raise NotImplementedError(
-        f"CDR schema not documented yet (docs/storage.md): cannot check caller={caller} agent={agent} "
-        f"queue={queue} in the SQLite database under {server.data_dir}"
-    )
+    """The call's CDR, queue leg and recording in the server's SQLite database (docs/storage.md)."""
+    deadline = time.monotonic() + 5
+    while True:  # the CDR is written by the server's writer task right after the call ends
+        with contextlib.closing(sqlite3.connect(server.data_dir / "cti.sqlite3")) as db:
+            db.row_factory = sqlite3.Row
+            calls = db.execute("SELECT * FROM calls").fetchall()
+            legs = db.execute("SELECT * FROM queue_legs").fetchall()
+            recordings = db.execute("SELECT * FROM recordings").fetchall()
+        if (calls and calls[0]["t_ended"] and recordings) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(calls) == 1, calls
+    cdr = calls[0]
+    assert (cdr["caller_number"], cdr["dialled_number"], cdr["trunk"]) == (caller, "100", "demo")
+    assert (cdr["final_agent"], cdr["final_queue"], cdr["hangup_by"]) == (agent, queue, "caller")
+    times = [cdr[k] for k in ("t_arrived", "t_ivr_answered", "t_queued", "t_answered", "t_ended")]
+    assert all(t is not None for t in times) and times == sorted(times), times
+    assert '"digits":"2"' in cdr["ivr_inputs"].replace(" ", "")
+    assert len(legs) == 1 and legs[0]["outcome"] == "answered" and legs[0]["agent_id"] == agent
+    assert legs[0]["talk_s"] > 2.0 and legs[0]["recording_serial"] == cdr["recording_serial"]
+    assert len(recordings) == 1 and recordings[0]["serial"] == cdr["recording_serial"]
+    with wave.open(recordings[0]["path"]) as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
+        frames = wav.readframes(wav.getnframes())
+        seconds = wav.getnframes() / 8000
+    caller_side = audioop.tomono(frames, 2, 1, 0)  # left channel: what the caller said
+    assert seconds > 2.0, seconds
+    assert audioop.rms(caller_side, 2) > 300, "the caller's channel of the recording is silent"
 
 
 def test_callpath_caller_presses_2_and_talks_to_agent_1003(server: ServerProcess, sipps: SippRunner) -> None:
@@ -231,6 +255,7 @@ def test_callpath_caller_presses_2_and_talks_to_agent_1003(server: ServerProcess
     ok(agent, 15)
     assert "INVITE sip:" in agent.messages()
     assert "BYE sip:" in agent.messages()  # the server hung up the agent leg after the caller's BYE
+    assert_cdr(server, caller="5551234", agent="1003", queue="support")
 
 
 def test_callpath_ring_timeout_moves_the_call_to_the_next_agent(server: ServerProcess, sipps: SippRunner) -> None:
