@@ -5,6 +5,7 @@ Mount it with :func:`add_gateway_routes`; the rest is exported for tests, metric
 
 from cti.gateway.frames import EncodedCache, Encoding, FrameError, decode_frame, encode_frame
 from cti.gateway.limits import LoginThrottle
+from cti.gateway.mailbox import Mailbox
 from cti.gateway.routes import GATEWAY_KEY, add_gateway_routes
 from cti.gateway.session import Session, initial_scope
 from cti.gateway.visibility import Scope, visible
@@ -12,6 +13,6 @@ from cti.gateway.ws import PROTOCOLS, Gateway, GatewaySettings, GatewayStats
 
 __all__ = [
     "GATEWAY_KEY", "PROTOCOLS", "EncodedCache", "Encoding", "FrameError", "Gateway", "GatewaySettings",
-    "GatewayStats", "LoginThrottle", "Scope", "Session", "add_gateway_routes", "decode_frame", "encode_frame",
-    "initial_scope", "visible",
+    "GatewayStats", "LoginThrottle", "Mailbox", "Scope", "Session", "add_gateway_routes", "decode_frame",
+    "encode_frame", "initial_scope", "visible",
 ]

@@ -68,6 +68,7 @@ def add_gateway_routes(app: web.Application, *, control: Control, bus: Bus, toke
     gateway = Gateway(control=control, bus=bus, node=node, settings=settings, clock=clock)
     throttle = LoginThrottle(limit=gateway.settings.login_failures, window_s=gateway.settings.login_window_s)
     app[GATEWAY_KEY] = gateway
+    app.cleanup_ctx.append(gateway.lifespan)
 
     async def login(request: web.Request) -> web.Response:
         source = request.remote or "unknown"

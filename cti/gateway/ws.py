@@ -1,10 +1,16 @@
-"""The asyncio side of the WebSocket gateway: one :class:`Session` per connection, driven by three named tasks.
+"""The asyncio side of the WebSocket gateway: one :class:`Session` per connection, one dispatcher per node.
 
-Per connection, in one :class:`asyncio.TaskGroup`: ``reader`` (client frames → :meth:`Session.receive`), ``pump``
-(bus subscription → :meth:`Session.deliver`), ``writer`` (the bounded send queue → the socket), and ``expiry``
-(closes the connection when the token expires). Slow consumers: the bus subscription is bounded and drops the
-oldest events (the bus does it); the send queue is bounded too, and a client whose send queue stays full for
-``slow_consumer_timeout_s`` is disconnected with close code 4008. aiohttp pings every ``heartbeat_s`` seconds.
+The gateway holds **one** bounded bus subscription (drop-oldest, the bus does it) and a dispatcher task
+(``ws-gateway-dispatch``, started and stopped with the aiohttp app) that hands each envelope only to the connections
+it can concern: the agent named by ``agent_id``, every supervisor and operator, and every agent for
+``notice.broadcast``. :func:`~cti.gateway.visibility.visible` still decides, inside :meth:`Session.deliver`. Cost per
+event is therefore O(recipients + overseers), not O(connections) (a per-connection bus subscription made every event
+cost one queue operation per connected agent; see tests/bench/bench_ws_fanout.py).
+
+Per connection, in one :class:`asyncio.TaskGroup`: ``reader`` (client frames → :meth:`Session.receive`),
+``writer`` (the :class:`Mailbox` → the socket), ``watchdog`` (a mailbox that stays full for
+``slow_consumer_timeout_s`` disconnects the client with close code 4008) and ``expiry`` (close code 4001 when the
+token expires). The mailbox is bounded: events drop the oldest queued event. aiohttp pings every ``heartbeat_s``.
 
 Close codes: 1000 normal, 4001 token expired, 4008 slow consumer. Logs: ``ws.client.connected``,
 ``ws.client.disconnected`` (with ``reason``).
@@ -16,16 +22,18 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Final
 
 import structlog
 from aiohttp import WSMsgType, web
 
-from cti.bus import Bus, Subscription
+from cti.bus import Bus
 from cti.control import Control
-from cti.gateway.frames import EncodedCache, Encoding, OutFrame
+from cti.events import Envelope
+from cti.gateway.frames import EncodedCache, Encoding
+from cti.gateway.mailbox import Mailbox
 from cti.gateway.session import Session
 from cti.tokens import Principal, Role
 
@@ -34,7 +42,6 @@ __all__ = ["PROTOCOLS", "Gateway", "GatewaySettings", "GatewayStats", "Session"]
 _log = structlog.get_logger(__name__)
 
 PROTOCOLS: Final = (Encoding.JSON.value, Encoding.MSGPACK.value)
-_AGENT_PATTERNS: Final = ("agent.*", "call.*", "notice.*")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,7 +50,7 @@ class GatewaySettings:
 
     heartbeat_s: float = 20.0
     send_queue_size: int = 256
-    subscription_size: int = 1000
+    subscription_size: int = 10_000
     slow_consumer_timeout_s: float = 10.0
     close_timeout_s: float = 2.0
     max_frame_bytes: int = 64 * 1024
@@ -70,7 +77,7 @@ class _Ended(Exception):
 
 
 class Gateway:
-    """Shared state of the gateway on one node: the bus, the encoding cache and the counters."""
+    """Shared state of the gateway on one node: the dispatcher, the connection index, the cache and counters."""
 
     def __init__(self, *, control: Control, bus: Bus, node: str, settings: GatewaySettings | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -81,6 +88,8 @@ class Gateway:
         self._clock = clock
         self._cache = EncodedCache()
         self._ids = itertools.count(1)
+        self._by_agent: dict[str, dict[int, tuple[Session, Mailbox]]] = {}
+        self._overseers: dict[int, tuple[Session, Mailbox]] = {}
         self._live: Counter[str] = Counter({role.value: 0 for role in Role})
         self._accepted = 0
         self._slow = 0
@@ -90,6 +99,38 @@ class Gateway:
     def stats(self) -> GatewayStats:
         return GatewayStats(connections=dict(self._live), accepted=self._accepted, slow_disconnects=self._slow,
                             frames_sent=self._sent, events_dropped=self._dropped)
+
+    async def lifespan(self, _app: web.Application) -> AsyncIterator[None]:
+        """aiohttp ``cleanup_ctx``: run the dispatcher while the app runs; cancel and await it on shutdown."""
+        subscription = self._bus.subscribe("*", maxsize=self.settings.subscription_size, name="ws-gateway")
+        task = asyncio.get_running_loop().create_task(self._dispatch_all(subscription), name="ws-gateway-dispatch")
+        try:
+            yield
+        finally:
+            subscription.close()  # ends the dispatcher's loop once the queued envelopes are handed out
+            try:
+                async with asyncio.timeout(self.settings.close_timeout_s):
+                    await task
+            except TimeoutError:
+                task.cancel()
+                _log.warning("ws.dispatcher.stuck")
+
+    async def _dispatch_all(self, subscription: AsyncIterator[Envelope]) -> None:
+        async for envelope in subscription:
+            self.dispatch(envelope)
+
+    def dispatch(self, envelope: Envelope) -> None:
+        """Offer ``envelope`` to every connection that may see it."""
+        agent_id = envelope.data.get("agent_id")
+        targets: list[tuple[Session, Mailbox]] = list(self._overseers.values())
+        if isinstance(agent_id, str):
+            targets.extend(self._by_agent.get(agent_id, {}).values())
+        elif envelope.type.startswith("notice."):
+            targets.extend(pair for conns in self._by_agent.values() for pair in conns.values())
+        for session, mailbox in targets:
+            frame = session.deliver(envelope)
+            if frame is not None:
+                mailbox.offer_event(frame)
 
     def open_session(self, principal: Principal, protocol: str | None) -> Session:
         """A session for ``principal`` speaking the negotiated ``protocol``.
@@ -105,68 +146,64 @@ class Gateway:
         return web.WebSocketResponse(protocols=PROTOCOLS, heartbeat=self.settings.heartbeat_s,
                                      max_msg_size=self.settings.max_frame_bytes)
 
+    def _register(self, conn_id: int, session: Session, mailbox: Mailbox) -> None:
+        if session.principal.role is Role.AGENT:
+            self._by_agent.setdefault(session.principal.subject, {})[conn_id] = (session, mailbox)
+        else:
+            self._overseers[conn_id] = (session, mailbox)
+
+    def _unregister(self, conn_id: int, session: Session) -> None:
+        self._overseers.pop(conn_id, None)
+        conns = self._by_agent.get(session.principal.subject)
+        if conns is not None:
+            conns.pop(conn_id, None)
+            if not conns:
+                del self._by_agent[session.principal.subject]
+
     async def serve(self, request: web.Request, ws: web.WebSocketResponse, session: Session) -> None:
         """Run a prepared connection until the client leaves, lags too far, or its token expires."""
         role, subject = session.principal.role.value, session.principal.subject
         conn_id = next(self._ids)
-        outbox: asyncio.Queue[OutFrame] = asyncio.Queue(maxsize=self.settings.send_queue_size)
-        patterns = _AGENT_PATTERNS if session.principal.role is Role.AGENT else ("*",)
-        subscription = self._bus.subscribe(patterns, maxsize=self.settings.subscription_size,
-                                           name=f"ws-{conn_id}-{role}-{subject}")
+        mailbox = Mailbox(self.settings.send_queue_size)
         self._accepted += 1
         self._live[role] += 1
         _log.info("ws.client.connected", conn=conn_id, role=role, subject=subject, protocol=ws.ws_protocol,
                   remote=request.remote)
         code, reason = 1000, "client_closed"
         try:
-            await self._put(outbox, session.hello(self._clock()))
+            self._register(conn_id, session, mailbox)  # before hello: an event racing it comes after, not never
+            mailbox.put_reply(session.hello(self._clock()))
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._read(ws, session, outbox), name=f"ws-{conn_id}-reader")
-                tg.create_task(self._pump(subscription, session, outbox), name=f"ws-{conn_id}-pump")
-                tg.create_task(self._write(ws, outbox), name=f"ws-{conn_id}-writer")
+                tg.create_task(self._read(ws, session, mailbox), name=f"ws-{conn_id}-reader")
+                tg.create_task(self._write(ws, mailbox), name=f"ws-{conn_id}-writer")
+                tg.create_task(self._watch(mailbox), name=f"ws-{conn_id}-watchdog")
                 tg.create_task(self._expire(session.principal), name=f"ws-{conn_id}-expiry")
         except* _Ended as group:
             ended = group.exceptions[0]
             assert isinstance(ended, _Ended)
             code, reason = ended.code, ended.reason
         finally:
-            subscription.close()
-            self._dropped += subscription.dropped
+            self._unregister(conn_id, session)
+            self._dropped += mailbox.dropped
             self._live[role] -= 1
             if reason == "slow_consumer":
                 self._slow += 1
             await self._close(request, ws, code, reason)
             _log.info("ws.client.disconnected", conn=conn_id, role=role, subject=subject, reason=reason,
-                      code=code, dropped=subscription.dropped)
+                      code=code, dropped=mailbox.dropped)
 
-    async def _put(self, outbox: asyncio.Queue[OutFrame], frame: OutFrame) -> None:
-        if not outbox.full():
-            outbox.put_nowait(frame)
-            return
-        try:
-            async with asyncio.timeout(self.settings.slow_consumer_timeout_s):
-                await outbox.put(frame)
-        except TimeoutError:
-            raise _Ended(4008, "slow_consumer") from None
-
-    async def _read(self, ws: web.WebSocketResponse, session: Session, outbox: asyncio.Queue[OutFrame]) -> None:
+    async def _read(self, ws: web.WebSocketResponse, session: Session, mailbox: Mailbox) -> None:
         async for message in ws:
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 for frame in session.receive(message.data, self._clock()):
-                    await self._put(outbox, frame)
+                    mailbox.put_reply(frame)
             elif message.type is WSMsgType.ERROR:
                 raise _Ended(1011, "protocol_error")
         raise _Ended(1000, "client_closed")
 
-    async def _pump(self, subscription: Subscription, session: Session, outbox: asyncio.Queue[OutFrame]) -> None:
-        async for envelope in subscription:
-            frame = session.deliver(envelope)
-            if frame is not None:
-                await self._put(outbox, frame)
-
-    async def _write(self, ws: web.WebSocketResponse, outbox: asyncio.Queue[OutFrame]) -> None:
+    async def _write(self, ws: web.WebSocketResponse, mailbox: Mailbox) -> None:
         while True:
-            frame = await outbox.get()
+            frame = await mailbox.get()
             try:
                 if isinstance(frame, str):
                     await ws.send_str(frame)
@@ -175,6 +212,15 @@ class Gateway:
             except ConnectionError:
                 raise _Ended(1006, "connection_lost") from None
             self._sent += 1
+
+    async def _watch(self, mailbox: Mailbox) -> None:
+        while True:
+            await mailbox.full.wait()
+            try:
+                async with asyncio.timeout(self.settings.slow_consumer_timeout_s):
+                    await mailbox.drained.wait()
+            except TimeoutError:
+                raise _Ended(4008, "slow_consumer") from None
 
     async def _expire(self, principal: Principal) -> None:
         await asyncio.sleep(max(0.0, principal.expires_at - self._clock()))
