@@ -1,0 +1,156 @@
+"""Call path acceptance, second part: priority, skills, trunk protection, malformed INVITEs.
+
+Real peers on loopback: SIPp as the carrier and the agents' phones, raw UDP sockets for exact
+control of hostile INVITEs, against `cti serve --demo`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import ServerProcess, options_request, run_server
+from tests.support.sipp import SippRunner, agent_login_ready, sipp_ready
+
+pytestmark = [pytest.mark.interop, pytest.mark.skipif(not sipp_ready(), reason="sipp is not installed")]
+HOST = "127.0.0.1"
+VIP = "+15550100"  # in the demo VIP list: priority 10
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    workdir = tmp_path / "server"
+    workdir.mkdir()
+    with run_server(workdir) as srv:
+        yield srv
+
+
+@pytest.fixture
+def sipps(tmp_path: Path) -> Iterator[SippRunner]:
+    runner = SippRunner(tmp_path / "sipp")
+    try:
+        yield runner
+    finally:
+        runner.stop_all()
+
+
+def target(server: ServerProcess) -> str:
+    return f"{HOST}:{server.sip_port}"
+
+
+def queued_calls(server: ServerProcess, queue: str) -> int:
+    count = 0
+    for line in server.log_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        count += entry.get("event") == "acd.call.queued" and entry.get("queue") == queue
+    return count
+
+
+def wait_until(check: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_vip_caller_arriving_second_is_answered_first(server: ServerProcess, sipps: SippRunner) -> None:
+    first = sipps.agent(target(server), "1003", "agent_answer.xml", timeout=60)
+    second = sipps.agent(target(server), "1002", "agent_answer.xml", timeout=60)
+    assert first.wait_for_message("SIP/2.0 200", 10) and second.wait_for_message("SIP/2.0 200", 10)
+    normal = sipps.carrier(target(server), digit="2", caller="5551234", talk_ms=12000, timeout=50, name="normal")
+    assert wait_until(lambda: queued_calls(server, "support") >= 1, 15), "the normal call was not queued"
+    vip = sipps.carrier(target(server), digit="2", caller=VIP, talk_ms=8000, timeout=50, name="vip")
+    assert wait_until(lambda: queued_calls(server, "support") >= 2, 15), "the VIP call was not queued"
+    agent_login_ready(server.http_port, "1003")  # one agent ready: it must get the VIP, who came second
+    assert first.wait_for_message("INVITE sip:", 10), first.report()
+    invite = first.messages()[first.messages().index("INVITE sip:"):]
+    assert VIP.lstrip("+") in invite.split("\n\n")[0] or VIP in invite.split("\n\n")[0], invite[:600]
+    agent_login_ready(server.http_port, "1002")
+    assert second.wait_for_message("INVITE sip:", 10), second.report()
+    second_invite = second.messages()[second.messages().index("INVITE sip:"):]
+    assert "5551234" in second_invite.split("\n\n")[0]
+    assert vip.wait(40) == 0, vip.report()
+    assert normal.wait(40) == 0, normal.report()
+
+
+def test_sales_call_never_rings_a_support_only_agent(server: ServerProcess, sipps: SippRunner) -> None:
+    support_only = sipps.agent(target(server), "1003", "agent_answer.xml", timeout=40)
+    sales = sipps.agent(target(server), "1001", "agent_answer.xml", timeout=40)
+    assert support_only.wait_for_message("SIP/2.0 200", 10) and sales.wait_for_message("SIP/2.0 200", 10)
+    agent_login_ready(server.http_port, "1003")
+    caller = sipps.carrier(target(server), digit="1", talk_ms=8000, timeout=40)
+    assert wait_until(lambda: queued_calls(server, "sales") >= 1, 15), "the sales call was not queued"
+    time.sleep(2.0)  # the support-only agent is ready the whole time: it must not ring
+    assert "INVITE sip:" not in support_only.messages()
+    agent_login_ready(server.http_port, "1001")
+    assert sales.wait_for_message("INVITE sip:", 10), sales.report()
+    assert caller.wait(40) == 0, caller.report()
+    assert "INVITE sip:" not in support_only.messages()
+
+
+def _invite(port: int, local_port: int, tag: str, *, body: bytes | None = None, broken: bool = False) -> bytes:
+    sdp = body if body is not None else (
+        b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        b"m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n")
+    head = [
+        f"INVITE sip:100@127.0.0.1:{port} SIP/2.0",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{local_port};branch=z9hG4bK{tag};rport",
+        "Max-Forwards: 70",
+        f"From: <sip:5550000@127.0.0.1>;tag={tag}",
+        f"To: <sip:100@127.0.0.1:{port}>",
+        f"Call-ID: {tag}@test",
+        "CSeq: 1 INVITE" if not broken else "CSeq: 1 BYE",
+        f"Contact: <sip:5550000@127.0.0.1:{local_port}>",
+        "Content-Type: application/sdp",
+    ]
+    return ("\r\n".join(head) + f"\r\nContent-Length: {len(sdp)}\r\n\r\n").encode() + sdp
+
+
+def _final_status(sock: socket.socket, timeout: float = 3.0) -> int | None:
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65535)
+        except TimeoutError:
+            return None
+        status = int(data.split(b" ", 2)[1])
+        if status >= 200:
+            return status
+    return None
+
+
+def test_invite_from_an_unknown_source_gets_403_and_is_counted(server: ServerProcess) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.2", 0))  # loopback, but not in the demo trunk's allow list
+        sock.sendto(_invite(server.sip_port, sock.getsockname()[1], "stranger"), (HOST, server.sip_port))
+        assert _final_status(sock) == 403
+    assert '"event": "call.trunk.refused"' in server.log_text()
+
+
+def test_malformed_invite_gets_400_and_calls_keep_working(server: ServerProcess, sipps: SippRunner) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        port = sock.getsockname()[1]
+        sock.sendto(_invite(server.sip_port, port, "broken-cseq", broken=True), (HOST, server.sip_port))
+        assert _final_status(sock) == 400
+        sock.sendto(_invite(server.sip_port, port, "bad-sdp", body=b"this is not SDP"), (HOST, server.sip_port))
+        assert _final_status(sock) in (400, 488)
+        sock.sendto(options_request(HOST, server.sip_port, port, "after-bad").encode(), (HOST, server.sip_port))
+        assert _final_status(sock) == 200
+    agent = sipps.agent(target(server), "1003", "agent_answer.xml", timeout=40)
+    assert agent.wait_for_message("SIP/2.0 200", 10)
+    agent_login_ready(server.http_port, "1003")
+    caller = sipps.carrier(target(server), digit="2", talk_ms=2000, timeout=40)
+    assert caller.wait(40) == 0, caller.report()
+    assert agent.wait(15) == 0, agent.report()
