@@ -12,15 +12,16 @@ handlers do no authentication of their own. Errors are ``{"error": {"code", "mes
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
+from cti.api import MetricFamily
 from cti.store import NotFoundError, OutboxEntry, OutboxId, OutboxStateError, OutboxStatus, Store, StoreError
 from cti.webhooks import WebhookDispatcher
 
-__all__ = ["OutboxCounter", "add_webhook_routes", "dead_letter_view"]
+__all__ = ["OutboxCounter", "add_webhook_routes", "dead_letter_view", "webhook_metrics"]
 
 _MAX_LIST: int = 10_000
 
@@ -41,6 +42,21 @@ def dead_letter_view(entry: OutboxEntry) -> dict[str, Any]:
     return {"id": entry.entry_id, "endpoint": entry.endpoint, "event_id": entry.event_id,
             "event_type": entry.event_type, "created": entry.created, "attempts": entry.attempts,
             "last_error": entry.last_error}
+
+
+def webhook_metrics(dispatcher: WebhookDispatcher) -> Callable[[], list[MetricFamily]]:
+    """An ``extra_metrics`` source for ``cti.api.build_app``: the dispatcher's counters per endpoint."""
+
+    def families() -> list[MetricFamily]:
+        per = dispatcher.stats().endpoints
+        return [MetricFamily(f"cti_webhook_{field}_total", "counter", text,
+                             [({"endpoint": name}, float(getattr(s, field))) for name, s in per.items()])
+                for field, text in (("recorded", "Events written to the webhook outbox."),
+                                    ("delivered", "Webhook deliveries acknowledged with a 2xx."),
+                                    ("failed", "Failed webhook delivery attempts."),
+                                    ("dead", "Webhook entries moved to the dead-letter list."))]
+
+    return families
 
 
 def add_webhook_routes(app: web.Application, *, store: Store, dispatcher: WebhookDispatcher) -> None:

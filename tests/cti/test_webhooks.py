@@ -22,7 +22,7 @@ from cti.bus import Bus
 from cti.cli_webhooks import webhooks
 from cti.events import Envelope, EventIdFactory
 from cti.store import OutboxId, OutboxStatus, SqliteStore, open_store
-from cti.webhook_routes import add_webhook_routes
+from cti.webhook_routes import add_webhook_routes, webhook_metrics
 from cti.webhooks import (
     Verdict,
     WebhookDispatcher,
@@ -277,6 +277,10 @@ async def test_one_endpoint_down_does_not_hold_back_the_other(receiver: Receiver
     assert receiver.accepted == [e.id for e in events]  # crm got everything, in order
     assert stats["crm"].delivered == 8 and stats["calls"].delivered == 4 and stats["calls"].recorded == 4
     assert stats["down"].delivered == 0 and stats["down"].recorded == 8
+    families = {f.name: dict((labels["endpoint"], v) for labels, v in f.samples)
+                for f in webhook_metrics(dispatcher)()}
+    assert families["cti_webhook_delivered_total"] == {"down": 0, "crm": 8, "calls": 4}
+    assert families["cti_webhook_failed_total"]["down"] >= 2
     assert receiver.accepted_by["/other"] == [e.id for e in events if e.type == "call.ended"]
     assert receiver.duplicates == 0
 
