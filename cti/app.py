@@ -17,12 +17,14 @@ from aiohttp import web
 from config.errors import Problem
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
-from cti.api import build_app
+from cti.agent_admin import RuntimeAgents
+from cti.api import NodeMetrics, build_app
 from cti.bus import Bus
 from cti.controller import CallController
 from cti.legs import LegTable
 from cti.logging import LogFormat, configure_logging
 from cti.mqtt import MqttBridge, MqttConfig
+from cti.operations import NodeControl
 from cti.publish import Publisher
 from cti.sipcore import SipCore
 from cti.store import Store, open_store
@@ -120,6 +122,7 @@ class Server:
         await started.wait()
         self.controller = controller
         self.sip_core.attach_calls(legs, controller)
+        self.sip_core.registration.use_agents(controller.agents)
         mqtt = self.config.mqtt
         if mqtt.enabled:
             self.mqtt = MqttBridge(MqttConfig(enabled=True, host=mqtt.host, port=mqtt.port, prefix=mqtt.prefix,
@@ -127,7 +130,15 @@ class Server:
                                               password=mqtt.password, buffer_size=mqtt.buffer_size, qos=mqtt.qos),
                                    self.bus)
             tasks.create_task(self.mqtt.run(), name="mqtt-bridge")
-        app = build_app(controller, token=self.config.operator_token, node=self.config.node.name)
+        control = NodeControl(controller)
+        self.control = control
+
+        async def reload_flows() -> int:
+            return (await controller.flows.reload()).version
+
+        app = build_app(control, token=self.config.operator_token, node=self.config.node.name,
+                        metrics=NodeMetrics(controller), reload=reload_flows,
+                        agent_admin=RuntimeAgents(controller.agents, control))
         self._http_runner = web.AppRunner(app, access_log=None)
         await self._http_runner.setup()
         site = web.TCPSite(self._http_runner, self.config.http.bind, self.config.http.port)

@@ -76,3 +76,14 @@ def config_check(file: Path) -> None:
     if problems:
         sys.exit(2)
     click.echo(f"{file}: OK")
+
+
+def _register_operator_commands() -> None:
+    from cti.cli_ops import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_operator_commands()
+OPS_WIRED = True

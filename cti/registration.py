@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import structlog
 
-from config.schema import ServerConfig
+from config.schema import AgentConfig, ServerConfig
 from sip.auth import AuthPolicy, AuthResult, DigestAlgorithm, DigestAuthenticator, LockoutPolicy
 from sip.errors import RemoteSipError
 from sip.events import Destination
@@ -55,9 +55,18 @@ class RegistrationService:
         )
         self.registrar = Registrar(RegistrarPolicy(default_expires=sip.default_expires, min_expires=sip.min_expires,
                                                    max_expires=sip.max_expires))
-        self._passwords = {a.id: a.password for a in config.agents} | {s.id: s.password for s in config.supervisors}
+        self._supervisors = {s.id: s.password for s in config.supervisors}
+        self._agents: Mapping[str, AgentConfig] = {a.id: a for a in config.agents}
         self._clock = clock
         self._timer: asyncio.TimerHandle | None = None
+
+    def use_agents(self, agents: Mapping[str, AgentConfig]) -> None:
+        """Read agent passwords from this live mapping (agents added or removed at run time)."""
+        self._agents = agents
+
+    def _password(self, user: str) -> str | None:
+        agent = self._agents.get(user)
+        return agent.password if agent is not None else self._supervisors.get(user)
 
     def lookup(self, user: str) -> list[Binding]:
         """Current bindings of a user, best first (q, then most recent)."""
@@ -76,7 +85,7 @@ class RegistrationService:
         user = to_uri.user
         outcome = self.auth.authenticate(
             method="REGISTER", request_uri=str(request.uri), authorization=request.headers.get_all("Authorization"),
-            account=user, password=self._passwords.get(user), source=source.addr[0], now=now,
+            account=user, password=self._password(user), source=source.addr[0], now=now,
         )
         if outcome.result in (AuthResult.CHALLENGE, AuthResult.STALE):
             return outcome.status, [("WWW-Authenticate", c) for c in outcome.challenges]
