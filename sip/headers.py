@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, replace
 
 from sip.errors import LocalSipError, RemoteSipError
-from sip.uri import Params, SipUri, Uri, parse_uri
+from sip.uri import Params, Uri, parse_hostport, parse_uri
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+\Z")
 # §25.1 gen-value = token / host / quoted-string; host may be an IPv6 reference or a bare IPv6address.
@@ -20,6 +20,7 @@ _QUOTED_RE = re.compile(r'^"(?:[^"\\]|\\.)*"\Z', re.S)
 _DISPLAY_TOKENS_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~]+)*\Z")
 _UNSENDABLE = re.compile(r"[\x00\r\n]")
 _DIGITS_RE = re.compile(r"[0-9]{1,10}")
+_VIA_PROTOCOL_RE = re.compile(r"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-]+)\s+", re.I)
 
 
 def _bad(what: str, text: str) -> RemoteSipError:
@@ -28,6 +29,8 @@ def _bad(what: str, text: str) -> RemoteSipError:
 
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, honouring quotes and ``<...>`` (RFC 3261 §7.3.1)."""
+    if '"' not in value and "<" not in value:  # fast path: nothing can hide a comma
+        return [item for item in (part.strip() for part in value.split(",")) if item]
     items: list[str] = []
     depth_angle = False
     in_quote = False
@@ -57,6 +60,7 @@ def split_list(value: str) -> list[str]:
 def parse_params(text: str, what: str) -> Params:
     """Parse ``;name=value;flag`` header parameters (values may be quoted strings)."""
     out: list[tuple[str, str | None]] = []
+    seen: set[str] = set()
     if not text.strip():
         return ()
     if not text.lstrip().startswith(";"):
@@ -66,13 +70,14 @@ def parse_params(text: str, what: str) -> Params:
         name = name.strip().lower()
         if not name or not _TOKEN_RE.match(name):
             raise _bad(what, text)
-        if any(key == name for key, _ in out):
+        if name in seen:
             raise _bad(what + " (repeated parameter)", text)
+        seen.add(name)
         value = value.strip()
         if sep and value.startswith('"'):
             if not _QUOTED_RE.match(value):
                 raise _bad(what, text)
-            value = re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.S)
+            value = re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.S) if "\\" in value else value[1:-1]
         elif sep and not value and name != "rport":  # RFC 3581 senders may write "rport="
             raise _bad(what, text)
         elif sep and value and not _VALUE_RE.match(value):
@@ -82,6 +87,8 @@ def parse_params(text: str, what: str) -> Params:
 
 
 def _split_semicolons(text: str) -> list[str]:
+    if '"' not in text:  # fast path: no quoted-string can hide a semicolon
+        return text.split(";")
     parts: list[str] = []
     in_quote = False
     current: list[str] = []
@@ -178,18 +185,18 @@ class Via:
     @classmethod
     def parse(cls, text: str) -> Via:
         """Raises: RemoteSipError (400) for a malformed Via."""
-        match = re.match(r"^\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-]+)\s+([^;]+?)\s*(;.*)?$", text, re.I | re.S)
+        # No regex spans the sent-by: "([^;]+?)\s*(;.*)?$" once took seconds on a run of spaces.
+        match = _VIA_PROTOCOL_RE.match(text)
         if match is None:
             raise _bad("Via", text)
-        transport, param_text = match.group(1).upper(), match.group(3) or ""
-        hostport = re.sub(r"\s*:\s*", ":", match.group(2))
+        transport = match.group(1).upper()
+        sent_by, semi, rest = text[match.end() :].partition(";")  # a sent-by holds no ";"
+        hostport = ":".join(part.strip() for part in sent_by.split(":"))  # LWS around ":" is legal
         try:
-            uri = parse_uri("sip:" + hostport)
+            host, port = parse_hostport(hostport)
         except RemoteSipError as exc:
             raise _bad("Via sent-by", text) from exc
-        if not isinstance(uri, SipUri) or uri.user is not None or uri.params or uri.headers:
-            raise _bad("Via sent-by", text)
-        return cls(transport=transport, host=uri.host, port=uri.port, params=parse_params(param_text, "Via"))
+        return cls(transport=transport, host=host, port=port, params=parse_params(semi + rest, "Via"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -179,6 +179,17 @@ def _parse_host_port(text: str, whole: str) -> tuple[str, int | None]:
     return host.lower(), port
 
 
+def parse_hostport(text: str) -> tuple[str, int | None]:
+    """Parse ``host[:port]`` (a Via sent-by, RFC 3261 §25.1 hostport); the host comes back lower-cased.
+
+    Raises:
+        RemoteSipError: status_hint 400 for a malformed host or port.
+    """
+    if not text or _FORBIDDEN.search(text):
+        raise _bad(text, "empty or has forbidden characters")
+    return _parse_host_port(text, text)
+
+
 def _parse_sip(scheme: str, rest: str, whole: str) -> SipUri:
     user: str | None = None
     password: str | None = None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import pytest
 
 from sip.errors import LocalSipError, MessageTooLargeError, RemoteSipError
@@ -407,6 +410,26 @@ def test_head_ends_at_the_first_empty_line_of_either_kind() -> None:
     assert message.body == b"abc\r\n\r\ndef"
     mixed = parse_message(invite(body=b"").replace(b"\r\n\r\n", b"\r\n\n"))
     assert mixed.body == b"" and mixed.headers.get("Content-Length") == "0"
+
+
+PATHOLOGICAL = [" " * 30_000, " \t" * 15_000, ";a" * 15_000, " :" * 15_000, "<" * 30_000, '"\\' * 15_000,
+                "a." * 15_000 + "-", ",<" * 15_000, "%" * 30_000, "=" * 30_000, ";x=" * 10_000]
+
+
+@pytest.mark.parametrize("header", ["Via", "From", "To", "Contact", "CSeq", "Max-Forwards", "Content-Length", "Route"])
+def test_pathological_values_parse_in_linear_time(header: str) -> None:
+    # Once a Via holding a long run of spaces took ~70 s to refuse (a backtracking regex), and a
+    # header with thousands of parameters was quadratic: one datagram could stall the server.
+    started = time.perf_counter()
+    for filler in PATHOLOGICAL:
+        data = invite().replace(b"Max-Forwards: 70\r\n", f"Max-Forwards: 70\r\n{header}: a{filler}b\r\n".encode())
+        with contextlib.suppress(RemoteSipError):
+            parse_message(data).contacts  # noqa: B018 - Route is not validated: the test is the time
+        for value in (f"SIP/2.0/UDP a{filler}b", f"<sip:a@b>{filler}", filler):
+            for parse in (Via.parse, NameAddr.parse, CSeq.parse):
+                with contextlib.suppress(RemoteSipError):
+                    parse(value)
+    assert time.perf_counter() - started < 1.5
 
 
 def test_too_many_header_fields_is_513_and_answerable() -> None:
