@@ -13,8 +13,9 @@ bare LF line ends).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from sip.errors import LocalSipError, MessageTooLargeError, RemoteSipError
 from sip.framing import MAX_BODY_BYTES, MAX_HEADER_BYTES, KeepAlivePing, StreamFramer
@@ -27,6 +28,7 @@ __all__ = [  # KeepAlivePing, StreamFramer and the size limits live in sip.frami
     "canonical_name", "parse_message", "response_to",
 ]
 
+_T = TypeVar("_T")
 SIP_VERSION = "SIP/2.0"
 MAX_HEADER_FIELDS = 256
 # Not enforced. The parser once answered 483 past 70 Via values, but RFC 3261 §21.4.20 defines 483
@@ -55,8 +57,10 @@ LIST_HEADERS = frozenset(n.lower() for n in (
 ))
 _SINGLE = frozenset(("From", "To", "Call-ID", "CSeq", "Max-Forwards"))
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
-# Control characters other than HTAB and line ends (LF, CRLF): a lone CR is refused too.
-_CTL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+# Control characters other than HTAB and line ends (LF, CRLF): a lone CR is refused too. The
+# header section is first normalised to LF line ends, so any CR left is a lone one.
+_CTL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_WSP_RE = re.compile(r"\s")
 # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§7.2); a missing last SP is tolerated.
 _STATUS_LINE_RE = re.compile(r"^SIP/([0-9]+)\.([0-9]+) ([0-9]{3})(?: (.*))?$", re.I)
 _REQUEST_LINE_RE = re.compile(r"^(\S+) (\S+) (\S+)$")
@@ -87,10 +91,11 @@ def canonical_name(name: str) -> str:
 class Headers:
     """Ordered, case-insensitive multi-map of header fields, as (canonical name, raw value)."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_keys")
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items or ()]
+        self._keys: list[str] = [n.lower() for n, _ in self._items]  # parallel to _items, for lookups
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -107,6 +112,7 @@ class Headers:
     def copy(self) -> Headers:
         new = Headers()
         new._items = list(self._items)
+        new._keys = list(self._keys)
         return new
 
     def __contains__(self, name: object) -> bool:
@@ -114,61 +120,81 @@ class Headers:
 
     def get(self, name: str) -> str | None:
         """First raw field value, or None."""
-        key = canonical_name(name).lower()
-        for item_name, value in self._items:
-            if item_name.lower() == key:
-                return value
-        return None
+        try:
+            return self._items[self._keys.index(canonical_name(name).lower())][1]
+        except ValueError:
+            return None
 
     def get_all(self, name: str) -> list[str]:
         """All values; comma lists are split for the headers that allow it (Via, Contact, Route...)."""
         key = canonical_name(name).lower()
-        values = [value for item_name, value in self._items if item_name.lower() == key]
+        values = [item[1] for k, item in zip(self._keys, self._items, strict=True) if k == key]
         if key in LIST_HEADERS:
             return [part for value in values for part in split_list(value)]
         return values
 
     def add(self, name: str, value: str) -> None:
-        self._items.append((canonical_name(name), value))
+        canonical = canonical_name(name)
+        self._items.append((canonical, value))
+        self._keys.append(canonical.lower())
 
     def prepend(self, name: str, value: str) -> None:
-        self._items.insert(0, (canonical_name(name), value))
+        canonical = canonical_name(name)
+        self._items.insert(0, (canonical, value))
+        self._keys.insert(0, canonical.lower())
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of ``name`` with one field, at the place of the first."""
-        key = canonical_name(name).lower()
-        for index, (item_name, _) in enumerate(self._items):
-            if item_name.lower() == key:
-                self.remove(name)
-                self._items.insert(index, (canonical_name(name), value))
-                return
-        self._items.append((canonical_name(name), value))
+        canonical = canonical_name(name)
+        key = canonical.lower()
+        try:
+            index = self._keys.index(key)
+        except ValueError:
+            index = len(self._items)
+        self.remove(name)
+        self._items.insert(index, (canonical, value))
+        self._keys.insert(index, key)
 
     def remove(self, name: str) -> None:
         key = canonical_name(name).lower()
-        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+        if key in self._keys:
+            kept = [(k, item) for k, item in zip(self._keys, self._items, strict=True) if k != key]
+            self._keys = [k for k, _ in kept]
+            self._items = [item for _, item in kept]
 
 
 @dataclass(slots=True, eq=True)
 class _Message:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
+    # Typed values already parsed, keyed by (parser, raw text): a changed header has new text, so
+    # the cache never goes stale; the values are frozen, so sharing them is safe.
+    _views: dict[tuple[object, str], object] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _view(self, parse: Callable[[str], _T], raw: str) -> _T:
+        key = (parse, raw)
+        try:
+            return cast(_T, self._views[key])
+        except KeyError:
+            value = parse(raw)
+            self._views[key] = value
+            return value
 
     # Typed views of the mandatory headers. Each raises RemoteSipError if missing or malformed.
     @property
     def vias(self) -> list[Via]:
-        return [Via.parse(v) for v in self.headers.get_all("Via")]
+        return [self._view(Via.parse, v) for v in self.headers.get_all("Via")]
 
     @property
     def top_via(self) -> Via:
         first = self.headers.get_all("Via")
         if not first:
             raise RemoteSipError("missing Via", status_hint=400)
-        return Via.parse(first[0])
+        return self._view(Via.parse, first[0])
 
     @property
     def cseq(self) -> CSeq:
-        return CSeq.parse(self._required("CSeq"))
+        return self._view(CSeq.parse, self._required("CSeq"))
 
     @property
     def call_id(self) -> str:
@@ -176,15 +202,15 @@ class _Message:
 
     @property
     def from_(self) -> NameAddr:
-        return NameAddr.parse(self._required("From"))
+        return self._view(NameAddr.parse, self._required("From"))
 
     @property
     def to(self) -> NameAddr:
-        return NameAddr.parse(self._required("To"))
+        return self._view(NameAddr.parse, self._required("To"))
 
     @property
     def contacts(self) -> list[Contact]:
-        return [Contact.parse(v) for v in self.headers.get_all("Contact")]
+        return [self._view(Contact.parse, v) for v in self.headers.get_all("Contact")]
 
     def _required(self, name: str) -> str:
         value = self.headers.get(name)
@@ -263,9 +289,9 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
 
 
 def _unfold(head: str) -> list[str]:
-    """Join continuation lines (§7.3.1). A continuation of the start line is left as a bad line."""
+    """Join continuation lines (§7.3.1) of a LF-normalised head; a fold onto the start line stays bad."""
     lines: list[str] = []
-    for line in re.split(r"\r?\n", head):
+    for line in head.split("\n"):
         if line[:1] in (" ", "\t") and len(lines) > 1:
             lines[-1] = lines[-1].rstrip() + " " + line.strip()
         else:
@@ -285,10 +311,10 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
     if too_large:  # read the whole lines of the first MAX_HEADER_BYTES only, so that 513 can be answered
         head_bytes = head_bytes[: head_bytes.rfind(b"\n", 0, MAX_HEADER_BYTES) + 1].rstrip(b"\r\n")
     try:
-        text = head_bytes.decode("utf-8")
+        text = head_bytes.decode("utf-8").replace("\r\n", "\n")
         bad_text = _CTL_RE.search(text) is not None
     except UnicodeDecodeError:
-        text = head_bytes.decode("utf-8", errors="replace")
+        text = head_bytes.decode("utf-8", errors="replace").replace("\r\n", "\n")
         bad_text = True
     lines = _unfold(text)
     if not lines or not lines[0]:
@@ -323,10 +349,9 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
     message: Message
     try:
         message = _parse_start(start, headers) if is_request else _parse_status(start, headers)
-        _check(message, headers, body, stream)
+        length = _check(message, headers, body, stream)
     except RemoteSipError as exc:
         raise fail(exc) from None
-    length = _content_length(headers)
     message.body = body if length is None else body[:length]
     return message
 
@@ -389,7 +414,8 @@ def _content_length(headers: Headers) -> int | None:
     return int(value)
 
 
-def _check(message: Message, headers: Headers, body: bytes, stream: bool) -> None:
+def _check(message: Message, headers: Headers, body: bytes, stream: bool) -> int | None:
+    """Validate what the RFC calls malformed; return the Content-Length (None when absent)."""
     for name in ("From", "To", "Call-ID", "CSeq"):
         if headers.get(name) is None:
             raise RemoteSipError(f"missing mandatory header {name}")
@@ -403,7 +429,8 @@ def _check(message: Message, headers: Headers, body: bytes, stream: bool) -> Non
     cseq = message.cseq
     message.from_  # noqa: B018 - parse for validation
     message.to  # noqa: B018
-    if not message.call_id or any(c.isspace() for c in message.call_id):
+    call_id = message.call_id
+    if not call_id or _WSP_RE.search(call_id):
         raise RemoteSipError("bad Call-ID")
     length = _content_length(headers)
     if length is None and stream:
@@ -418,9 +445,10 @@ def _check(message: Message, headers: Headers, body: bytes, stream: bool) -> Non
         if cseq.method != message.method:
             raise RemoteSipError(f"CSeq method {cseq.method!r} does not match {message.method!r}")
         message.max_forwards  # noqa: B018
-        message.contacts  # noqa: B018
-        if message.method != "REGISTER" and any(c.is_wildcard for c in message.contacts):
+        contacts = message.contacts
+        if message.method != "REGISTER" and any(c.is_wildcard for c in contacts):
             raise RemoteSipError(f"wildcard Contact in {message.method}")
+    return length
 
 
 def response_to(

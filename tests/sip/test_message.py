@@ -165,6 +165,17 @@ def test_serialise_refuses_header_injection() -> None:
         bytes(message)
 
 
+def test_typed_views_are_cached_and_follow_header_changes() -> None:
+    message = parse_message(invite())
+    assert message.from_ is message.from_ and message.top_via is message.vias[0]  # parsed once
+    message.headers.set("CSeq", "5 INVITE")
+    message.headers.set("To", "<sip:carol@chicago.example.com>;tag=t1")
+    message.headers.prepend("Via", "SIP/2.0/TCP proxy.example.com;branch=z9hG4bKnew")
+    assert message.cseq.seq == 5 and message.to.tag == "t1" and message.top_via.host == "proxy.example.com"
+    copy = Request(method="INVITE", uri=parse_uri("sip:x@y"), headers=message.headers.copy(), body=message.body)
+    assert copy.cseq == message.cseq and copy == parse_message(bytes(copy))
+
+
 def test_headers_mutation() -> None:
     headers = Headers([("v", "SIP/2.0/UDP a;branch=z9hG4bK1"), ("Subject", "x"), ("via", "SIP/2.0/UDP b")])
     headers.set("Via", "SIP/2.0/UDP c")
