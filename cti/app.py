@@ -7,7 +7,9 @@ HTTP/WebSocket. Stop order is the reverse; SIGINT/SIGTERM start a graceful stop.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from cti.agent_admin import RuntimeAgents
 from cti.api import NodeMetrics, build_app
 from cti.bus import Bus
 from cti.controller import CallController
+from cti.gateway import GATEWAY_KEY, add_gateway_routes
 from cti.legs import LegTable
 from cti.logging import LogFormat, configure_logging
 from cti.mqtt import MqttBridge, MqttConfig
@@ -28,11 +31,15 @@ from cti.operations import NodeControl
 from cti.publish import Publisher
 from cti.sipcore import SipCore
 from cti.store import Store, open_store
+from cti.tokens import TokenIssuer
+from cti.webhook_routes import add_webhook_routes, webhook_metrics
+from cti.webhooks import WebhookDispatcher
 from ivr import validate_flow_dir
 from sip.aio import SipEndpoint
 from sip.transaction import TransactionLayer
 
 log = structlog.get_logger(__name__)
+WEBHOOKS_WIRED = True  # the webhooks dispatcher runs in every node (tests/integration/test_webhooks_restart.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,8 @@ class Server:
         self.bus = Bus()
         self.publisher = Publisher(self.bus, self.config.node.name)
         self.mqtt: MqttBridge | None = None
+        self.webhooks: WebhookDispatcher | None = None
+        self._webhooks_task: asyncio.Task[None] | None = None
 
     async def start(self, tasks: asyncio.TaskGroup) -> None:
         """Open the store, load the flows, bind every listener.
@@ -111,6 +120,10 @@ class Server:
         data_dir = Path(self.config.data_dir)
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         self.store = await open_store(data_dir / "cti.sqlite3")
+        self.webhooks = WebhookDispatcher(self.bus, self.store, self.config.webhooks, self.config.webhook_retry)
+        self._webhooks_task = tasks.create_task(self.webhooks.run(), name="webhooks")
+        async with asyncio.timeout(5):
+            await self.webhooks.started.wait()  # subscribed before anything publishes: no early event missed
         sip = self.config.sip
         await self.endpoint.start(sip.bind, sip.port, sip.transports, tcp_idle_timeout=sip.tcp_idle_timeout_s)
         legs = LegTable(self.endpoint, sip.bind, self.endpoint.local_address()[1])
@@ -138,7 +151,14 @@ class Server:
 
         app = build_app(control, token=self.config.operator_token, node=self.config.node.name,
                         metrics=NodeMetrics(controller), reload=reload_flows,
-                        agent_admin=RuntimeAgents(controller.agents, control))
+                        agent_admin=RuntimeAgents(controller.agents, control),
+                        extra_metrics=[webhook_metrics(self.webhooks)])
+        add_webhook_routes(app, store=self.store, dispatcher=self.webhooks)
+        secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)
+        tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
+        add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
+                           operator_token=self.config.operator_token, node=self.config.node.name)
+        self.gateway_key = GATEWAY_KEY
         self._http_runner = web.AppRunner(app, access_log=None)
         await self._http_runner.setup()
         site = web.TCPSite(self._http_runner, self.config.http.bind, self.config.http.port)
@@ -160,6 +180,9 @@ class Server:
             await self._http_runner.cleanup()
         self.sip_core.registration.close()
         await self.endpoint.close()
+        if self._webhooks_task is not None:
+            self._webhooks_task.cancel()
+            await asyncio.wait([self._webhooks_task], timeout=5)
         if self.store is not None:
             await self.store.close()
         log.info("server.node.stopped", node=self.config.node.name)

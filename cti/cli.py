@@ -80,8 +80,9 @@ def config_check(file: Path) -> None:
 
 def _register_operator_commands() -> None:
     from cti.cli_ops import COMMANDS
+    from cti.cli_webhooks import webhooks
 
-    for command in COMMANDS:
+    for command in (*COMMANDS, webhooks):
         main.add_command(command)
 
 

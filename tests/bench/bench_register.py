@@ -48,7 +48,8 @@ def main() -> None:
         for rate in (int(r) for r in args.rates.split(",")):
             total, elapsed, ok = run_step(server.sip_port, rate, args.seconds, Path(d))
             achieved = total / elapsed
-            print(f"{rate:>8} {total:>14} {elapsed:>10.2f} {achieved:>11.0f} {2 * achieved:>15.0f} {'yes' if ok else 'NO'}")
+            verdict = "yes" if ok else "NO"
+            print(f"{rate:>8} {total:>14} {elapsed:>10.2f} {achieved:>11.0f} {2 * achieved:>15.0f} {verdict}")
             if not ok:
                 break
             best = max(best, achieved)
