@@ -50,7 +50,7 @@ from cti.legs import (
     OutboundLeg,
 )
 from cti.media import CallMedia
-from ivr import CallerHungUp, DigitReceived, EnqueueCall, IvrRunner, RaiseAlert, TagCall
+from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, IvrRunner, RaiseAlert, TagCall
 from sip.errors import RemoteSipError
 from sip.media import RecordingInfo
 from sip.sdp import SessionDescription, negotiate
@@ -166,14 +166,16 @@ class Call:
         self._spawn(self._run_ivr(self.runner), "ivr")
 
     async def _run_ivr(self, runner: IvrRunner) -> None:
-        record = await runner.run()
+        self._take_ivr_record(await runner.run())
+        if self.phase is CallPhase.IVR:  # the flow ended without queueing (hang-up node, transfer...)
+            self.hangup("ivr-ended")
+
+    def _take_ivr_record(self, record: CallRecord) -> None:
         self.detail.ivr_inputs = [
             {"node": i.node, "digits": i.digits, "result": i.result.value, "at": i.at} for i in record.inputs
         ]
         self.detail.ivr_variables = dict(record.variables)
         self.detail.crm = [{"url": lk.url, "ok": lk.ok, "result": dict(lk.result or {})} for lk in record.lookups]
-        if self.phase is CallPhase.IVR:  # the flow ended without queueing (hang-up node, transfer...)
-            self.hangup("ivr-ended")
 
     def _spawn(self, coro: Any, name: str) -> None:
         assert self._tg is not None
@@ -386,6 +388,8 @@ class Call:
     # ------------------------------------------------------------------------------ IVR requests
 
     def enqueue(self, command: EnqueueCall) -> None:
+        if self.runner is not None:  # what the IVR learnt so far, for the screen pop at the offer
+            self._take_ivr_record(self.runner.session.record)
         self.detail.queue = command.queue
         self.detail.priority = command.priority
         self.detail.vip = self.detail.vip or command.vip
