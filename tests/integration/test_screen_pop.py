@@ -1,0 +1,158 @@
+"""CTI layer end to end: SIPp calls, the agent's WebSocket gets the screen pop, supervisors watch.
+
+A real `cti serve` with a flow that looks the caller up in a CRM (a small aiohttp server of this
+test), a SIPp carrier and a SIPp agent phone, and two real WebSocket clients (agent 1003 and
+supervisor sup1) logged in through /auth/login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp import web
+
+from tests.support.procs import ServerProcess, run_server
+from tests.support.sipp import SippRunner, sipp_ready
+
+pytestmark = [pytest.mark.interop, pytest.mark.skipif(not sipp_ready(), reason="sipp is not installed")]
+REPO = Path(__file__).resolve().parents[2]
+
+FLOW = """
+flows:
+  main:
+    start: crm
+    nodes:
+      crm:
+        type: lookup
+        url: "http://127.0.0.1:{port}/customers/{{caller}}"
+        timeout: 2
+        result:
+          customer_name: customer.name
+          tier: customer.tier
+        next: menu
+        on_error: menu
+      menu:
+        type: menu
+        prompts: [main_menu]
+        options: {{"1": sales, "2": support}}
+        timeout: 5
+        retries: 2
+        invalid_prompts: [invalid]
+        no_input_prompts: [no_input]
+        on_failure: support
+        store: menu_choice
+      sales: {{type: queue, queue: sales}}
+      support: {{type: queue, queue: support}}
+"""
+
+
+@pytest.fixture
+async def crm() -> AsyncIterator[int]:
+    async def customer(request: web.Request) -> web.Response:
+        number = request.match_info["number"]
+        return web.json_response({"customer": {"name": "Ada Lovelace", "tier": "gold", "number": number}})
+
+    app = web.Application()
+    app.router.add_get("/customers/{number}", customer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield int(port)
+    await runner.cleanup()
+
+
+def _config(tmp: Path, crm_port: int) -> Path:
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    flows = tmp / "flows"
+    flows.mkdir()
+    (flows / "main.yaml").write_text(FLOW.format(port=crm_port))
+    config["flows_dir"] = str(flows)
+    config["prompts_dir"] = str(REPO / "config" / "prompts")
+    config["queues"] = [dict(q, wrap_up_s=120) for q in config["queues"]]  # wrap-up long enough to end it by hand
+    path = tmp / "cti.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+async def _login(http: aiohttp.ClientSession, base: str, role: str, ident: str, password: str) -> str:
+    async with http.post(f"{base}/auth/login", json={"role": role, "id": ident, "password": password}) as resp:
+        assert resp.status == 200, await resp.text()
+        token: str = (await resp.json())["token"]
+        return token
+
+
+async def _next(ws: aiohttp.ClientWebSocketResponse, want: Any, limit_s: float) -> dict[str, Any]:
+    """The next frame for which ``want(frame)`` is true (others are skipped)."""
+    async with asyncio.timeout(limit_s):
+        while True:
+            frame: dict[str, Any] = json.loads((await ws.receive()).data)
+            if want(frame):
+                return frame
+
+
+async def _command(ws: aiohttp.ClientWebSocketResponse, ident: str, command: str, **args: Any) -> dict[str, Any]:
+    await ws.send_str(json.dumps({"type": "command", "id": ident, "command": command, "args": args}))
+    return await _next(ws, lambda f: f.get("type") == "reply" and f.get("id") == ident, 5)
+
+
+async def test_agent_gets_screen_pop_and_drives_its_state_supervisor_sees_it(crm: int, tmp_path: Path) -> None:
+    config = _config(tmp_path, crm)
+    sipps = SippRunner(tmp_path / "sipp")
+    with run_server(tmp_path, config=config) as server:
+        try:
+            await _scenario(server, sipps)
+        finally:
+            await asyncio.to_thread(sipps.stop_all)
+
+
+async def _scenario(server: ServerProcess, sipps: SippRunner) -> None:
+    base = f"http://127.0.0.1:{server.http_port}"
+    target = f"127.0.0.1:{server.sip_port}"
+    agent_phone = sipps.agent(target, "1003", "agent_answer.xml", timeout=60)
+    assert await asyncio.to_thread(agent_phone.wait_for_message, "SIP/2.0 200", 10)
+    async with aiohttp.ClientSession() as http:
+        agent_token = await _login(http, base, "agent", "1003", "demo1003")
+        sup_token = await _login(http, base, "supervisor", "sup1", "demosup1")
+        agent = await http.ws_connect(f"{base}/ws?token={agent_token}")
+        sup = await http.ws_connect(f"{base}/ws?token={sup_token}")
+        hello = await _next(agent, lambda f: f["type"] == "hello", 5)
+        assert hello["data"]["subject"] == "1003"
+        await _next(sup, lambda f: f["type"] == "hello", 5)
+        assert (await _command(agent, "1", "login", ready=True))["ok"]
+
+        carrier = sipps.carrier(target, digit="2", caller="5551234", talk_ms=3000, timeout=40)
+        pop = await _next(agent, lambda f: f.get("type") == "call.offered", 20)
+        data = pop["data"]
+        assert (data["agent_id"], data["queue"], data["caller_number"]) == ("1003", "support", "5551234")
+        assert data["dialled_number"] == "100" and data["ivr_inputs"].get("menu_choice") == "2"
+        assert data["crm"]["customer"]["name"] == "Ada Lovelace" or data["ivr_inputs"].get("customer_name") \
+            == "Ada Lovelace"
+        assert data["ivr_inputs"].get("tier") == "gold"
+        assert await asyncio.to_thread(carrier.wait, 40) == 0, carrier.report()
+
+        await _next(agent, lambda f: f.get("type") == "agent.state_changed" and f["data"]["state"] == "wrap_up", 10)
+        reply = await _command(agent, "2", "end_wrap_up", disposition="billing")
+        assert reply["ok"], reply
+        sent = time.monotonic()
+        assert (await _command(agent, "3", "not_ready", reason="break"))["ok"]
+        seen = await _next(sup, lambda f: f.get("type") == "agent.state_changed"
+                           and f["data"]["agent_id"] == "1003" and f["data"]["state"] == "paused", 5)
+        assert time.monotonic() - sent < 1.0, "the supervisor saw the state change too late"
+        assert seen["data"]["reason"] == "break"
+        assert (await _command(agent, "4", "ready"))["ok"]
+        await _next(sup, lambda f: f.get("type") == "agent.state_changed"
+                    and f["data"]["agent_id"] == "1003" and f["data"]["state"] == "available", 5)
+        forbidden = await _command(agent, "5", "not_ready", agent_id="1002", reason="break")
+        assert not forbidden["ok"] and forbidden["error"]["code"] == "forbidden"
+        await agent.close()
+        await sup.close()
