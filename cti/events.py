@@ -256,6 +256,8 @@ AGENT_STATES: Final = frozenset(
 )
 SUPERVISION_MODES: Final = frozenset({"listen", "whisper", "barge"})
 SEVERITIES: Final = frozenset({"info", "warning", "critical"})
+NOTICE_PRIORITIES: Final = frozenset({"info", "urgent"})
+CALL_REASON_SOURCES: Final = frozenset({"ivr", "disposition"})
 
 _S, _I, _N, _B, _L, _O = (FieldKind.STR, FieldKind.INT, FieldKind.NUMBER, FieldKind.BOOL, FieldKind.STR_LIST,
                           FieldKind.OBJECT)
@@ -329,7 +331,7 @@ _SCHEMAS: Final = (
             _f("service_level", _N, "fraction answered within target (0..1)", null=True),
             _f("window_seconds", _I, "length of the statistics window")),
     _schema("alert.raised", "a supervisor alert was raised", _f("alert_id", _S, "alert identifier"),
-            _f("kind", _S, "alert kind: vip_call, queue_threshold, ..."),
+            _f("kind", _S, "alert kind: vip_in_queue, vip_wait, vip_abandoned, surge, threshold:<metric>, ..."),
             _f("severity", _S, "severity", choices=SEVERITIES), _f("message", _S, "human-readable text"),
             _f("queue", _S, "related queue", null=True), _f("call_id", _S, "related call", null=True),
             _f("agent_id", _S, "related agent", null=True)),
@@ -338,7 +340,17 @@ _SCHEMAS: Final = (
     _schema("notice.broadcast", "a supervisor broadcast a notice", _f("notice_id", _S, "notice identifier"),
             _f("sender", _S, "supervisor who sent it"), _f("text", _S, "notice text"),
             _f("audience", _L, "queue names, or ['*'] for everyone"),
-            _f("expires_at", _N, "UTC epoch seconds after which it is stale", null=True)),
+            _f("expires_at", _N, "UTC epoch seconds after which it is stale", null=True),
+            _f("priority", _S, "info, or urgent (pops up on the desktop)", choices=NOTICE_PRIORITIES),
+            _f("require_ack", _B, "the agent must acknowledge it (notice_read with ack)")),
+    _schema("notice.read", "an agent read (or acknowledged) a notice", _f("notice_id", _S, "notice identifier"),
+            _AGENT_ID, _f("read_at", _N, "UTC epoch seconds when the agent read it"),
+            _f("ack_at", _N, "UTC epoch seconds when the agent acknowledged it", null=True),
+            _f("sender", _S, "supervisor who sent the notice"),
+            _f("audience", _L, "the notice's audience (who may see the receipt)")),
+    _schema("call.reason", "the call reason became known (IVR menu path or agent disposition)", _CALL_ID,
+            _f("reason", _S, "call reason code (IVR node or disposition code)"),
+            _f("source", _S, "where the reason came from", choices=CALL_REASON_SOURCES)),
     _schema("supervision.started", "a supervisor joined an agent's call", _SUP_ID,
             _f("supervisor_id", _S, "supervisor identifier"), _AGENT_ID, _CALL_ID,
             _f("mode", _S, "supervision mode", choices=SUPERVISION_MODES)),
