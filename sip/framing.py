@@ -1,18 +1,59 @@
-"""Stream framing: cut a TCP/TLS byte stream into whole SIP messages, memory-bounded, sans-I/O.
+"""Framing: where SIP messages, their header sections and lines begin and end. Sans-I/O.
 
-RFC 3261 §18.3: on a stream transport "the Content-Length header field MUST be used" to find the
-end of each message, and CRLFs may precede a message (§7.5). RFC 5626 §3.5.1: a double CRLF is a
-keep-alive ping, answered with a single CRLF (pong). Re-exported by :mod:`sip.message`.
+:class:`StreamFramer` cuts a TCP/TLS byte stream into whole messages, memory-bounded. RFC 3261
+§18.3: on a stream transport "the Content-Length header field MUST be used" to find the end of
+each message, and CRLFs may precede a message (§7.5). RFC 5626 §3.5.1: a double CRLF is a
+keep-alive ping, answered with a single CRLF (pong). :func:`split_head` cuts one message into
+unfolded header lines (§7.3.1) and body for :func:`sip.message.parse_message`, which re-exports
+the public names.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sip.errors import MessageTooLargeError, RemoteSipError
 
 MAX_HEADER_BYTES = 32 * 1024
 MAX_BODY_BYTES = 256 * 1024
+# Control characters other than HTAB and LF (§25.1 TEXT-UTF8, LWS). split_head normalises CRLF
+# line ends to LF first, so any CR this finds is a lone one: refused too.
+CTL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def split_head(data: bytes, max_header_bytes: int = MAX_HEADER_BYTES) -> tuple[list[str], bytes, bool, bool]:
+    """Cut one message into unfolded lines (start line first) and body.
+
+    Returns ``(lines, body, too_large, bad_text)``: ``too_large`` when the header section is over
+    ``max_header_bytes`` (only its first whole lines are returned, so a 513 can still be answered),
+    ``bad_text`` when it is not UTF-8 or holds control characters. Never raises.
+    """
+    data = data.lstrip(b"\r\n")  # §7.5: CRLFs before a message are ignored
+    crlf = data.find(b"\r\n\r\n")  # the first empty line, CRLF CRLF or (tolerated) LF LF
+    lf = data.find(b"\n\n", 0, None if crlf < 0 else crlf)
+    if lf >= 0:
+        head, body = data[:lf].rstrip(b"\r"), data[lf + 2 :]
+    elif crlf >= 0:
+        head, body = data[:crlf], data[crlf + 4 :]
+    else:
+        head, body = data, b""
+    too_large = len(head) > max_header_bytes
+    if too_large:
+        head = head[: head.rfind(b"\n", 0, max_header_bytes) + 1].rstrip(b"\r\n")
+    try:
+        text = head.decode("utf-8").replace("\r\n", "\n")
+        bad_text = CTL_RE.search(text) is not None
+    except UnicodeDecodeError:
+        text = head.decode("utf-8", errors="replace").replace("\r\n", "\n")
+        bad_text = True
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if line[:1] in (" ", "\t") and len(lines) > 1:  # a fold onto the start line stays a bad line
+            lines[-1] = lines[-1].rstrip() + " " + line.strip()
+        else:
+            lines.append(line)
+    return lines, body, too_large, bad_text
 
 
 @dataclass(frozen=True, slots=True)

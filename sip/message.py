@@ -7,7 +7,7 @@ The only place where header names are raw strings: the rest of the stack reads t
 
 Strict where the RFC calls a message malformed (the error carries the status to answer with),
 tolerant where real clients differ (header case, compact forms, LWS, missing Max-Forwards,
-bare LF line ends).
+bare LF line ends). Cutting bytes into messages and lines lives in :mod:`sip.framing`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
 from sip.errors import LocalSipError, MessageTooLargeError, RemoteSipError
-from sip.framing import MAX_BODY_BYTES, MAX_HEADER_BYTES, KeepAlivePing, StreamFramer
+from sip.framing import CTL_RE, MAX_BODY_BYTES, MAX_HEADER_BYTES, KeepAlivePing, StreamFramer, split_head
 from sip.headers import Contact, CSeq, NameAddr, Via, split_list
 from sip.uri import AbsoluteUri, SipUri, Uri, parse_uri
 
@@ -56,10 +56,7 @@ LIST_HEADERS = frozenset(n.lower() for n in (
     "Accept", "Accept-Encoding", "Accept-Language", "Allow-Events", "Content-Encoding", "Path", "Service-Route",
 ))
 _SINGLE = frozenset(("From", "To", "Call-ID", "CSeq", "Max-Forwards"))
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
-# Control characters other than HTAB and line ends (LF, CRLF): a lone CR is refused too. The
-# header section is first normalised to LF line ends, so any CR left is a lone one.
-_CTL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _WSP_RE = re.compile(r"\s")
 # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§7.2); a missing last SP is tolerated.
 _STATUS_LINE_RE = re.compile(r"^SIP/([0-9]+)\.([0-9]+) ([0-9]{3})(?: (.*))?$", re.I)
@@ -277,28 +274,6 @@ class Response(_Message):
 Message = Request | Response
 
 
-def _split_head(data: bytes) -> tuple[bytes, bytes]:
-    """Cut at the first empty line, CRLF CRLF or (tolerated) LF LF, whichever comes first."""
-    crlf = data.find(b"\r\n\r\n")
-    lf = data.find(b"\n\n", 0, None if crlf < 0 else crlf)
-    if lf >= 0:
-        return data[:lf].rstrip(b"\r"), data[lf + 2 :]
-    if crlf >= 0:
-        return data[:crlf], data[crlf + 4 :]
-    return data, b""
-
-
-def _unfold(head: str) -> list[str]:
-    """Join continuation lines (§7.3.1) of a LF-normalised head; a fold onto the start line stays bad."""
-    lines: list[str] = []
-    for line in head.split("\n"):
-        if line[:1] in (" ", "\t") and len(lines) > 1:
-            lines[-1] = lines[-1].rstrip() + " " + line.strip()
-        else:
-            lines.append(line)
-    return lines
-
-
 def parse_message(data: bytes, *, stream: bool = False) -> Message:
     """Parse one whole SIP message (one datagram, or one frame cut by :class:`StreamFramer`).
 
@@ -306,17 +281,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         RemoteSipError: malformed; ``status_hint`` is the status to answer with (400, 416, 505,
             513...); ``partial`` holds the headers read so far (None when nothing can be answered).
     """
-    head_bytes, body = _split_head(data.lstrip(b"\r\n"))
-    too_large = len(head_bytes) > MAX_HEADER_BYTES
-    if too_large:  # read the whole lines of the first MAX_HEADER_BYTES only, so that 513 can be answered
-        head_bytes = head_bytes[: head_bytes.rfind(b"\n", 0, MAX_HEADER_BYTES) + 1].rstrip(b"\r\n")
-    try:
-        text = head_bytes.decode("utf-8").replace("\r\n", "\n")
-        bad_text = _CTL_RE.search(text) is not None
-    except UnicodeDecodeError:
-        text = head_bytes.decode("utf-8", errors="replace").replace("\r\n", "\n")
-        bad_text = True
-    lines = _unfold(text)
+    lines, body, too_large, bad_text = split_head(data)
     if not lines or not lines[0]:
         raise MessageTooLargeError("start line too large") if too_large else RemoteSipError("empty message")
     start = lines[0]
@@ -333,7 +298,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         if not colon or not _TOKEN_RE.match(name):
             problem = problem or RemoteSipError(f"bad header line {line[:60]!r}")
             continue
-        if bad_text and _CTL_RE.search(line):  # never echo a control character (a lone CR!) back
+        if bad_text and CTL_RE.search(line):  # never echo a control character (a lone CR!) back
             continue
         headers.add(name, value.strip())
     if bad_text:  # §25.1: TEXT-UTF8 and LWS only
