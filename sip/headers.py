@@ -78,6 +78,8 @@ def parse_params(text: str, what: str) -> Params:
             if not _QUOTED_RE.match(value):
                 raise _bad(what, text)
             value = re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.S) if "\\" in value else value[1:-1]
+            if _UNSENDABLE.search(value):  # legal as quoted-pair, but we could never send it back
+                raise _bad(what + " (NUL, CR or LF)", text)
         elif sep and not value and name != "rport":  # RFC 3581 senders may write "rport="
             raise _bad(what, text)
         elif sep and value and not _VALUE_RE.match(value):
@@ -261,6 +263,8 @@ class NameAddr:
             if match is None:
                 raise _bad("name-addr", text)
             display = re.sub(r"\\(.)", r"\1", match.group(1), flags=re.S) or None
+            if display is not None and _UNSENDABLE.search(display):
+                raise _bad("display name (NUL, CR or LF)", text)
             text = match.group(2)
         elif "<" in text:
             name, _, rest = text.partition("<")

@@ -169,6 +169,9 @@ def test_name_addr_with_param() -> None:
         "<sip:a@b>;x=\u00e9",  # non-ASCII needs a quoted-string
         '<sip:a@b>;x="a"x"b"',  # once accepted as 'a"x"b'
         '<sip:a@b>;x="a\\"',  # the closing quote is escaped
+        '<sip:a@b>;x="\x00"',  # found by fuzzing: parsed, then str() raised LocalSipError
+        '<sip:a@b>;x="\\\x00"',
+        '"nul\x00" <sip:a@b>',  # once a LocalSipError out of a parser
     ],
 )
 def test_malformed_name_addr_is_400(text: str) -> None:
