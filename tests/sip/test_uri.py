@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sip.errors import RemoteSipError
-from sip.uri import AbsoluteUri, SipUri, TelUri, parse_uri, uri_equivalent
+from sip.uri import AbsoluteUri, SipUri, TelUri, parse_hostport, parse_uri, uri_equivalent
 
 # RFC 3261 §19.1.3, every example URI.
 RFC_EXAMPLES = [
@@ -258,3 +258,12 @@ def test_other_schemes_are_opaque() -> None:
     assert uri == AbsoluteUri(scheme="urn", rest="service:sos")
     assert str(uri) == "urn:service:sos"
     assert not uri_equivalent(uri, parse_uri("sip:sos@example.com"))
+
+
+def test_parse_hostport() -> None:
+    assert parse_hostport("Proxy.Example.COM:5061") == ("proxy.example.com", 5061)
+    assert parse_hostport("[2001:DB8::1]") == ("[2001:db8::1]", None)
+    assert parse_hostport("192.0.2.1:1") == ("192.0.2.1", 1)
+    for bad in ("", "host:", "host:0", "a b", "user@host", "host;x", "[::1", "host:5060:1"):
+        with pytest.raises(RemoteSipError):
+            parse_hostport(bad)
