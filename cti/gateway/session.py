@@ -4,7 +4,10 @@
 :class:`~cti.control.Control`. It produces the ``hello`` frame (current state, no replay: the reconnect rule),
 answers ``command`` frames with ``reply`` frames (or an ``error`` frame when the command carries no usable ``id``),
 and turns bus envelopes into event frames when :func:`~cti.gateway.visibility.visible` allows. Every bad frame gets
-an answer; nothing is dropped silently. Time is passed in (``now``, UTC epoch seconds); the session reads no clock.
+an answer; nothing is dropped silently.
+With a :class:`~cti.notices.NoticeService`, ``hello`` carries ``notices`` (an agent's unexpired unread ones) and the
+``broadcast`` / ``notice_receipts`` / ``notice_read`` commands run through :func:`~cti.notices.run_notice_command`.
+Time is passed in (``now``, UTC epoch seconds); the session reads no clock.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from cti.events import Envelope, EnvelopeError
 from cti.gateway.commands import OVERSEER_COMMANDS, CommandError, agent_view, run_agent_command, target_agent
 from cti.gateway.frames import EncodedCache, Encoding, FrameError, OutFrame, decode_frame, encode_frame
 from cti.gateway.visibility import Scope, visible
+from cti.notices import NOTICE_COMMANDS, NoticeError, NoticeService, run_notice_command
 from cti.tokens import Principal, Role
 
 __all__ = ["Session", "initial_scope"]
@@ -57,8 +61,9 @@ class Session:
     """The gateway protocol for one connection (see docs/websocket.md)."""
 
     def __init__(self, principal: Principal, *, control: Control, node: str, encoding: Encoding,
-                 cache: EncodedCache | None = None) -> None:
+                 cache: EncodedCache | None = None, notices: NoticeService | None = None) -> None:
         self.principal = principal
+        self._notices = notices
         self.encoding = encoding
         self._control = control
         self._node = node
@@ -101,7 +106,8 @@ class Session:
         """
         subject = self.principal.subject
         data: dict[str, Any] = {"role": self.principal.role.value, "subject": subject, "node": self._node,
-                                "state": None, "call": None, "agents": [], "queues": [], "calls": []}
+                                "state": None, "call": None, "agents": [], "queues": [], "calls": [],
+                                "notices": self._pending_notices(now)}
         if self.principal.role is Role.AGENT:
             data["state"] = agent_view(self._control.agent_snapshot(subject), now)
             data["call"] = self._control.current_call(subject)
@@ -109,6 +115,20 @@ class Session:
             data.update(agents=self._agents_in_scope(now), queues=self._queues_in_scope(),
                         calls=self._calls_in_scope())
         return self._encode({"type": "hello", "data": data})
+
+    def _pending_notices(self, now: float) -> list[dict[str, Any]]:
+        """Notices for ``hello``: an agent's unexpired unread ones (marked delivered), an overseer's visible ones."""
+        if self._notices is None:
+            return []
+        board, subject = self._notices.board, self.principal.subject
+        if self.principal.role is Role.AGENT:
+            team = self._control.agent_team(subject)
+            pending = board.pending_for(subject, self._granted.queues or (), team, now)
+            for notice in pending:
+                board.mark_delivered(notice.notice_id, subject, now)
+            return [n.data() for n in pending]
+        return [n.data() for n in board.active(now) if n.sender == subject or "*" in n.audience
+                or any(self._granted.has_queue(q) for q in n.audience)]
 
     def deliver(self, envelope: Envelope) -> OutFrame | None:
         """The event frame for ``envelope``, or ``None`` when this connection may not see it."""
@@ -120,6 +140,9 @@ class Session:
                                                    queues=frozenset(str(q) for q in queues))
         if not visible(self.principal, self.scope, envelope):
             return None
+        if (self._notices is not None and envelope.type == "notice.broadcast"
+                and self.principal.role is Role.AGENT and isinstance(envelope.data.get("notice_id"), str)):
+            self._notices.board.mark_delivered(envelope.data["notice_id"], self.principal.subject, envelope.ts)
         try:
             return self._cache.encode(envelope, self.encoding)
         except EnvelopeError as exc:
@@ -154,6 +177,13 @@ class Session:
         return [self._encode({"type": "reply", "id": frame_id, "ok": True, "data": data})]
 
     def _run(self, name: str, args: dict[str, Any], now: float) -> Any:
+        if name in NOTICE_COMMANDS:
+            if self._notices is None:
+                raise CommandError("unknown_command", f"{name!r}: notices are not enabled on this node")
+            try:
+                return run_notice_command(self._notices, self.principal, self._granted.queues, name, args, now)
+            except NoticeError as exc:
+                raise CommandError(exc.code, str(exc)) from exc
         if name in OVERSEER_COMMANDS:
             if self.principal.role is Role.AGENT:
                 raise CommandError("forbidden", f"{name!r} is for supervisors and operators")
