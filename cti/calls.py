@@ -50,6 +50,7 @@ from cti.legs import (
     OutboundLeg,
 )
 from cti.media import CallMedia
+from cti.supervision import Supervision
 from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, IvrRunner, RaiseAlert, TagCall
 from sip.errors import RemoteSipError
 from sip.media import RecordingInfo
@@ -117,6 +118,8 @@ class Call:
         self._done = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tg: asyncio.TaskGroup | None = None
+        self.supervision: Supervision | None = None  # cti/supervision.py
+        self.acd_released = False  # the ACD no longer holds this call (after a take-over)
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -177,6 +180,10 @@ class Call:
         self.detail.ivr_variables = dict(record.variables)
         self.detail.crm = [{"url": lk.url, "ok": lk.ok, "result": dict(lk.result or {})} for lk in record.lookups]
 
+    def spawn_task(self, coro: Any, name: str) -> None:
+        """Run ``coro`` as a named task of this call (cancelled when the call ends)."""
+        self._spawn(coro, name)
+
     def _spawn(self, coro: Any, name: str) -> None:
         assert self._tg is not None
         task = self._tg.create_task(coro, name=f"call-{self.id}-{name}")
@@ -191,6 +198,8 @@ class Call:
         self.detail.hung_up_by = self.detail.hung_up_by or by
         self.detail.ended_at = time.time()
         self._done.set()
+        if self.supervision is not None:
+            self.supervision.end("call_ended")
 
     async def _finish(self) -> None:
         path = await self.media.close()
@@ -212,6 +221,8 @@ class Call:
             self.trunk.reject(480)
 
     def _acd_hangup(self, phase: CallPhase | None = None) -> None:
+        if self.acd_released:
+            return
         if (phase or self.phase) in (CallPhase.QUEUED, CallPhase.OFFERING, CallPhase.CONNECTED):
             try:
                 self.controller.acd.handle(Hangup(call_id=self.id))
@@ -226,6 +237,8 @@ class Call:
                 self._trunk_event(event)
             elif event.leg is self.agent_leg:
                 self._agent_event(event)
+            elif self.supervision is not None and self.supervision.owns(event.leg):
+                self.supervision.on_leg_event(event)
             elif isinstance(event, LegAnswered) and isinstance(event.leg, OutboundLeg):
                 event.leg.bye()  # a late answer from an offer we gave up: release that phone
 
@@ -414,7 +427,29 @@ class Call:
 
     def rtp_timeout(self, which: str) -> None:
         log.info("call.media.timed_out", leg=which)
+        if which == "supervisor":
+            if self.supervision is not None:
+                self.supervision.end("rtp_timeout")
+            return
         self.hangup("rtp-timeout")
+
+    # ------------------------------------------------------------------------------ supervision
+
+    def hand_over(self, leg: OutboundLeg, new_agent: str) -> None:
+        """Take-over: ``leg`` (a supervisor's, answered) replaces the agent's leg; the caller stays.
+
+        The media switch comes first (no gap), then the agent is released through the normal ACD
+        ``Hangup`` (it goes to wrap-up and its queue leg ends), then its leg gets a BYE — whose
+        ``LegEnded`` no longer matches ``agent_leg``, so it does not end the call.
+        """
+        old = self.agent_leg
+        self.media.take_over()
+        self._acd_hangup(CallPhase.CONNECTED)
+        self.acd_released = True
+        self.agent_leg = leg
+        self.detail.agent = new_agent
+        if old is not None:
+            old.bye()
 
 
 class _Channel:

@@ -53,3 +53,17 @@ class Control(Protocol):
         """(queues, teams) a supervisor supervises. Raises ControlError(unknown_supervisor)."""
         ...
     def check_supervisor_password(self, supervisor_id: str, password: str) -> bool: ...
+    # supervision (docs/supervision.md); the caller checks the supervisor may act on the call
+    def supervise(self, supervisor_id: str, call_id: str, mode: str) -> None:
+        """Join a connected call (``monitor``/``listen``, ``whisper``, ``barge``) or switch one's own mode.
+
+        Raises ControlError: unknown_supervisor, bad_mode, unknown_call, not_connected, already_supervised,
+        supervisor_busy, no_supervisor_phone.
+        """
+        ...
+    def end_supervision(self, supervisor_id: str, call_id: str) -> None:
+        """Leave the call. Raises ControlError: unknown_call, not_supervising."""
+        ...
+    def take_over(self, supervisor_id: str, call_id: str) -> None:
+        """The supervisor's answered leg replaces the agent's. Raises ControlError: unknown_call, not_supervising."""
+        ...

@@ -6,14 +6,21 @@ the call is bridged — re-encoding only when the two legs chose different G.711
 received frame of the bridged call is also handed to the recorder (caller left, agent right).
 Prompts are paced by :class:`sip.media.Player` on the loop's monotonic clock and read off the
 loop by :class:`sip.media.PromptCache`. RFC 4733 digits from the caller go to ``on_digit``.
+
+A supervisor (docs/supervision.md) adds a third endpoint, ``supervisor``. While it is on the call
+the plain forwarding stops: every received frame is pushed into a :class:`MixSink` (the
+supervision's mixer path) and the call's supervision ticks :meth:`CallMedia.mix_tick` every 20 ms,
+which sends each leg its own mix. Which leg an endpoint's packets belong to is looked up per packet
+(by endpoint identity), so a take-over can turn the supervisor's endpoint into the agent's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -33,6 +40,17 @@ from sip.sdp import MediaParameters, SessionDescription, accept_answer, build_of
 log = structlog.get_logger(__name__)
 
 CODECS = (Codec.PCMU, Codec.PCMA)
+ROLES = ("caller", "agent", "supervisor")
+
+
+class MixSink(Protocol):
+    """Where received audio goes while a supervisor is on the call (``cti.supervision.MixPath``)."""
+
+    def push(self, role: str, pcm: bytes) -> None: ...
+
+    def tick(self) -> tuple[Mapping[str, bytes], bytes]:
+        """One 20 ms tick: each listener's frame, and the caller's own frame of this tick."""
+        ...
 
 
 class MediaLeg:
@@ -69,15 +87,31 @@ class CallMedia:
         self._on_timeout = on_timeout
         self.caller: MediaLeg | None = None
         self.agent: MediaLeg | None = None
+        self.supervisor: MediaLeg | None = None
+        self.mixing: MixSink | None = None
         self.bridged = False
         self.recording: Recording | None = None
         self._closed = False
 
-    async def _open_endpoint(self, which: str) -> RtpEndpoint:
-        return await RtpEndpoint.open(
-            SessionConfig(timeout=self._rtp_timeout), host=self.host, allocator=self._ports,
-            on_event=lambda event: self._on_event(which, event),
+    async def _open_endpoint(self) -> RtpEndpoint:
+        opened: list[RtpEndpoint] = []
+
+        def on_event(event: RtpEvent) -> None:
+            if opened:
+                self.on_rtp_event(opened[0], event)
+
+        endpoint = await RtpEndpoint.open(
+            SessionConfig(timeout=self._rtp_timeout), host=self.host, allocator=self._ports, on_event=on_event,
         )
+        opened.append(endpoint)
+        return endpoint
+
+    def role_of(self, endpoint: object) -> str | None:
+        """Which leg ``endpoint`` serves now (``caller``, ``agent``, ``supervisor``), or None (closed)."""
+        for role, leg in (("caller", self.caller), ("agent", self.agent), ("supervisor", self.supervisor)):
+            if leg is not None and leg.endpoint is endpoint:
+                return role
+        return None
 
     async def answer_caller(self, offer_body: bytes) -> bytes:
         """Take the caller's SDP offer, open our endpoint, return the SDP answer.
@@ -88,7 +122,7 @@ class CallMedia:
         """
         offer = SessionDescription.parse(offer_body)
         first = negotiate(offer, CODECS, self.host, 9)  # refuse early, before a port is taken
-        endpoint = await self._open_endpoint("caller")
+        endpoint = await self._open_endpoint()
         answer = negotiate(offer, CODECS, self.host, endpoint.local_port)
         self.caller = MediaLeg(endpoint, None, None)
         self.caller.apply(answer.media if answer.media else first.media, self._rtp_timeout)
@@ -98,7 +132,7 @@ class CallMedia:
         """Open the agent-side endpoint and return our SDP offer for the agent's INVITE."""
         if self.agent is not None:
             self.agent.endpoint.close()
-        endpoint = await self._open_endpoint("agent")
+        endpoint = await self._open_endpoint()
         offer = build_offer(self.host, endpoint.local_port, CODECS)
         self.agent = MediaLeg(endpoint, None, offer)
         return offer.serialize().encode()
@@ -118,6 +152,65 @@ class CallMedia:
 
     def bridge(self) -> None:
         self.bridged = self.caller is not None and self.agent is not None
+
+    # ------------------------------------------------------------------------------ supervisor leg
+
+    async def offer_supervisor(self) -> bytes:
+        """Open the supervisor's endpoint and return our SDP offer for its INVITE."""
+        self.drop_supervisor()
+        endpoint = await self._open_endpoint()
+        offer = build_offer(self.host, endpoint.local_port, CODECS)
+        self.supervisor = MediaLeg(endpoint, None, offer)
+        return offer.serialize().encode()
+
+    def supervisor_answered(self, answer_body: bytes) -> None:
+        """Apply the supervisor phone's SDP answer. Raises: SdpParseError, SdpNegotiationError."""
+        assert self.supervisor is not None and self.supervisor.offer is not None
+        params = accept_answer(self.supervisor.offer, SessionDescription.parse(answer_body))
+        self.supervisor.apply(params, self._rtp_timeout)
+
+    def start_mixing(self, sink: MixSink) -> None:
+        """Stop forwarding; from now on received audio goes to ``sink`` and :meth:`mix_tick` sends."""
+        self.mixing = sink
+
+    def stop_mixing(self) -> None:
+        """Back to the plain two-party forwarding (from the next received packet)."""
+        self.mixing = None
+
+    def drop_supervisor(self) -> None:
+        """The supervisor left: back to the plain bridge, close its endpoint."""
+        self.mixing = None
+        if self.supervisor is not None:
+            self.supervisor.endpoint.close()
+            self.supervisor = None
+
+    def take_over(self) -> None:
+        """The supervisor's endpoint becomes the agent's; the agent's closes; plain forwarding again."""
+        old, self.agent, self.supervisor = self.agent, self.supervisor, None
+        self.mixing = None
+        if old is not None:
+            old.endpoint.close()
+        self.bridge()
+
+    def mix_tick(self, now: float) -> None:
+        """Send each leg its mix of this tick (``now``: the tick's due time, for the recording).
+
+        Recording rule: left = what the caller sent, right = what the caller hears (the agent, plus
+        the supervisor in barge); a whisper never reaches the recording. On hold (not bridged) only
+        the supervisor is sent audio.
+        """
+        if self.mixing is None:
+            return
+        frames, caller_frame = self.mixing.tick()
+        for role, leg in (("caller", self.caller), ("agent", self.agent), ("supervisor", self.supervisor)):
+            if leg is None or (role != "supervisor" and not self.bridged):
+                continue
+            frame = frames.get(role)
+            if frame is not None:
+                leg.endpoint.send_pcm(frame)
+        if self.recording is not None and self.bridged:
+            self.recording.push_pcm(Channel.CALLER, caller_frame, now)
+            self.recording.push_pcm(Channel.AGENT, frames.get("caller", caller_frame), now)
 
     async def start_recording(self, directory: Path, info: object) -> None:
         """Start recording the bridged audio (``info`` is a :class:`sip.media.RecordingInfo`)."""
@@ -148,7 +241,11 @@ class CallMedia:
             for frame in player.handle_timer(loop.time()):
                 self.caller.endpoint.send_pcm(frame.pcm)
 
-    def _on_event(self, which: str, event: RtpEvent) -> None:
+    def on_rtp_event(self, endpoint: object, event: RtpEvent) -> None:
+        """An event of one of our endpoints (called by the endpoint; tests call it with fakes)."""
+        which = self.role_of(endpoint)
+        if which is None:
+            return
         match event:
             case AudioReceived():
                 self._audio(which, event)
@@ -161,7 +258,11 @@ class CallMedia:
                 pass
 
     def _audio(self, which: str, event: AudioReceived) -> None:
-        if not self.bridged or self.caller is None or self.agent is None:
+        if self.mixing is not None:
+            if event.pcm is not None:
+                self.mixing.push(which, event.pcm)
+            return
+        if not self.bridged or self.caller is None or self.agent is None or which == "supervisor":
             return
         source, target = (self.caller, self.agent) if which == "caller" else (self.agent, self.caller)
         same_law = source.params is not None and event.payload_type == source.params.payload_type \
@@ -178,7 +279,8 @@ class CallMedia:
         """Close both endpoints and finish the recording; returns the recording's path."""
         self._closed = True
         self.bridged = False
-        for leg in (self.caller, self.agent):
+        self.mixing = None
+        for leg in (self.caller, self.agent, self.supervisor):
             if leg is not None:
                 leg.endpoint.close()
         path = None

@@ -26,6 +26,7 @@ from acd import (
 )
 from cti.calls import Call, CallPhase
 from cti.control import ControlError
+from cti.supervision import SupervisionService
 
 if TYPE_CHECKING:
     from cti.controller import CallController
@@ -201,3 +202,14 @@ class NodeControl:
     def check_supervisor_password(self, supervisor_id: str, password: str) -> bool:
         sup = self.c.supervisors.get(supervisor_id)
         return sup is not None and hmac.compare_digest(sup.password.encode(), password.encode())
+
+    # ------------------------------------------------------------------------------ supervision
+
+    def supervise(self, supervisor_id: str, call_id: str, mode: str) -> None:
+        SupervisionService(self.c).supervise(supervisor_id, call_id, mode)
+
+    def end_supervision(self, supervisor_id: str, call_id: str) -> None:
+        SupervisionService(self.c).end_supervision(supervisor_id, call_id)
+
+    def take_over(self, supervisor_id: str, call_id: str) -> None:
+        SupervisionService(self.c).take_over(supervisor_id, call_id)

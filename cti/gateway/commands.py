@@ -5,6 +5,10 @@ agents of their scope only. Call commands (``hangup``, ``hold``, ``resume``, ``t
 target agent's current call. Every refusal raises :class:`CommandError` with a stable code; ``ControlError`` codes
 from the node pass through unchanged.
 
+Supervision commands (``monitor``, ``whisper``, ``barge``, ``take_over``, ``end_supervision``, each with ``call_id``;
+docs/supervision.md) are for supervisors, on calls of their queues, and operators, who name the ``supervisor_id``
+whose phone is used. Agents get ``forbidden``. They run through :func:`run_supervision_command`.
+
 Errors::
 
     CommandError   code: unknown_command | bad_args | forbidden | <ControlError code>
@@ -20,7 +24,8 @@ from cti.control import Control, ControlError
 from cti.gateway.visibility import Scope
 from cti.tokens import Principal, Role
 
-__all__ = ["AGENT_COMMANDS", "OVERSEER_COMMANDS", "CommandError", "agent_view", "run_agent_command", "target_agent"]
+__all__ = ["AGENT_COMMANDS", "OVERSEER_COMMANDS", "SUPERVISION_COMMANDS", "CommandError", "agent_view",
+           "run_agent_command", "run_supervision_command", "target_agent"]
 
 
 class CommandError(Exception):
@@ -130,5 +135,47 @@ def run_agent_command(control: Control, agent_id: str, name: str, args: Mapping[
             _own_call(control, agent_id, a["call_id"])
         actions[name]()
         return agent_view(control.agent_snapshot(agent_id), now)
+    except ControlError as exc:
+        raise CommandError(exc.code, str(exc)) from exc
+
+
+SUPERVISION_COMMANDS: Final = frozenset({"monitor", "whisper", "barge", "take_over", "end_supervision"})
+"""Supervisor commands on a live call (``call_id``; operators add ``supervisor_id``)."""
+
+
+def run_supervision_command(control: Control, principal: Principal, scope: Scope, name: str,
+                            args: Mapping[str, Any]) -> dict[str, Any]:
+    """Run supervision command ``name`` and return the call's snapshot afterwards.
+
+    ``scope`` is the scope the role grants (a supervisor acts only on calls of its queues).
+
+    Raises:
+        CommandError: unknown_command, bad_args, forbidden (an agent, or a call outside the supervisor's
+            queues), or a ControlError refusal (not_connected, no_supervisor_phone, already_supervised, ...).
+    """
+    if name not in SUPERVISION_COMMANDS:
+        raise CommandError("unknown_command", f"unknown command {name!r}")
+    if principal.role is Role.AGENT:
+        raise CommandError("forbidden", f"{name!r} is for supervisors and operators")
+    a = _checked(args, (_CALL_ID, _Arg("supervisor_id", str, optional=True)))
+    call_id: str = a["call_id"]
+    try:
+        if principal.role is Role.SUPERVISOR:
+            if a.get("supervisor_id", principal.subject) != principal.subject:
+                raise CommandError("forbidden", "a supervisor may only use its own phone")
+            supervisor_id = principal.subject
+            if not scope.has_queue(control.call_snapshot(call_id).get("queue")):
+                raise CommandError("forbidden", f"call {call_id!r} is not in one of your queues")
+        else:
+            if "supervisor_id" not in a:
+                raise CommandError("bad_args", "missing argument 'supervisor_id'")
+            supervisor_id = a["supervisor_id"]
+        if name == "take_over":
+            control.take_over(supervisor_id, call_id)
+        elif name == "end_supervision":
+            control.end_supervision(supervisor_id, call_id)
+        else:
+            control.supervise(supervisor_id, call_id, name)
+        return control.call_snapshot(call_id)
     except ControlError as exc:
         raise CommandError(exc.code, str(exc)) from exc

@@ -4,8 +4,10 @@
 (docs/websocket.md has the table):
 
 - **agent**: ``agent.*`` and ``call.*`` whose ``agent_id`` is itself (``call.offered`` is the screen pop), and
-  ``notice.broadcast`` whose audience holds ``*`` or one of its queues. Nothing else (no queue statistics, no alerts,
-  no supervision events).
+  ``notice.broadcast`` whose audience holds ``*`` or one of its queues; ``supervision.*`` about itself only when it
+  can hear the supervisor: ``started``/``changed`` whose ``mode`` (or ``previous_mode``) is ``whisper`` or ``barge``,
+  and ``ended`` (so a take-over or the end of a barge is told; silent listening is never announced while it lasts).
+  Nothing else (no queue statistics, no alerts).
 - **supervisor**: ``agent.*`` and ``supervision.*`` for agents of its teams; ``call.*`` whose ``queue`` is one of
   its queues or whose ``agent_id`` is one of its agents; ``queue.stats`` and ``alert.raised`` of its queues
   (alerts with ``queue`` null go to every supervisor); ``alert.cleared`` (it names no queue); ``notice.broadcast``
@@ -25,6 +27,8 @@ from cti.events import Envelope
 from cti.tokens import Principal, Role
 
 __all__ = ["Scope", "visible"]
+
+_AUDIBLE_MODES = frozenset({"whisper", "barge"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +65,11 @@ def _agent_sees(subject: str, scope: Scope, envelope: Envelope) -> bool:
     family, data = envelope.type.partition(".")[0], envelope.data
     if family in ("agent", "call"):
         return data.get("agent_id") == subject
+    if family == "supervision":
+        if data.get("agent_id") != subject:
+            return False
+        return envelope.type == "supervision.ended" or bool({data.get("mode"), data.get("previous_mode")}
+                                                              & _AUDIBLE_MODES)
     if envelope.type == "notice.broadcast":
         return _audience_ok(scope, data)
     return False
