@@ -20,6 +20,7 @@ from config.errors import Problem
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
 from cti.agent_admin import RuntimeAgents
+from cti.alerts import AlertService, AlertSettings, VipSettings, default_rules
 from cti.api import NodeMetrics, build_app
 from cti.bus import Bus
 from cti.controller import CallController
@@ -27,6 +28,7 @@ from cti.gateway import GATEWAY_KEY, add_gateway_routes
 from cti.legs import LegTable
 from cti.logging import LogFormat, configure_logging
 from cti.mqtt import MqttBridge, MqttConfig
+from cti.notices import NoticeService
 from cti.operations import NodeControl
 from cti.publish import Publisher
 from cti.sipcore import SipCore
@@ -120,6 +122,12 @@ class Server:
         data_dir = Path(self.config.data_dir)
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         self.store = await open_store(data_dir / "cti.sqlite3")
+        threshold = min((q.sl_threshold_s for q in self.config.queues), default=20.0)
+        target = max((q.sl_target for q in self.config.queues), default=0.8)
+        self.alerts = AlertService(self.bus, self.config.node.name, AlertSettings(
+            vip=VipSettings(vip_wait_alert_s=threshold / 2), thresholds=default_rules(sl_target=target)))
+        tasks.create_task(self.alerts.run(self.alerts.subscribe()), name="alerts")
+        self.notices = NoticeService(self.bus, self.config.node.name)
         self.webhooks = WebhookDispatcher(self.bus, self.store, self.config.webhooks, self.config.webhook_retry)
         self._webhooks_task = tasks.create_task(self.webhooks.run(), name="webhooks")
         async with asyncio.timeout(5):
@@ -157,7 +165,8 @@ class Server:
         secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
-                           operator_token=self.config.operator_token, node=self.config.node.name)
+                           operator_token=self.config.operator_token, node=self.config.node.name,
+                           notices=self.notices)
         self.gateway_key = GATEWAY_KEY
         self._http_runner = web.AppRunner(app, access_log=None)
         await self._http_runner.setup()

@@ -296,6 +296,7 @@ class CallController:
             return
         call.detail.disposition = disposition
         call.detail.reason = call.detail.reason or disposition
+        self.publisher.call_reason(call.id, disposition, "disposition")
         self._write(lambda: self._save_cdr(call))
 
     def login(self, agent_id: str, *, ready: bool) -> None:
@@ -329,8 +330,11 @@ class CallController:
 
     def raise_alert(self, call: Call, command: RaiseAlert) -> None:
         """An IVR alert (a VIP in the IVR, say): to the supervisors, through the bus."""
+        if command.kind == "vip":
+            log.info("alert.vip.noted", call_id=call.id)  # the alert service raises vip_in_queue at queue entry
+            return
         alert_id = f"a-{new_tag()}"
-        kind = "vip_call" if command.kind == "vip" else f"ivr_{command.kind}"
+        kind = f"ivr_{command.kind}"
         self.alerts.append({"alert_id": alert_id, "kind": kind, "call_id": call.id, "message": command.message})
         log.warning("alert.call.raised", alert_id=alert_id, kind=kind, call_id=call.id)
         self.publisher.alert(alert_id, kind, "warning", command.message, queue=call.detail.queue, call_id=call.id)
@@ -372,6 +376,8 @@ class CallController:
                 if call is not None:
                     position = self.acd.router.position(event.call_id, event.at).position
                     self.publisher.call_queued(call.detail, position)
+                    if call.detail.reason:
+                        self.publisher.call_reason(call.id, call.detail.reason, "ivr")
                 self.publish_queue_stats(event.queue_id)
             case CallOffered():
                 self._update_leg(event.call_id, lambda r: _replace(r, offers=r.offers + 1))

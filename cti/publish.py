@@ -69,6 +69,10 @@ class Publisher:
             "crm": crm, "vip": detail.vip, "recording_serial": detail.recording_serial,
         })
 
+    def call_reason(self, call_id: str, reason: str, source: str) -> None:
+        """Why the caller called (IVR choice or the agent's wrap-up code): the surge detector counts these."""
+        self.publish("call.reason", {"call_id": call_id, "reason": reason, "source": source})
+
     def call_answered(self, detail: CallDetail, agent_id: str, queue: str, wait_s: float) -> None:
         self.publish("call.answered", {
             "call_id": detail.call_id, "agent_id": agent_id, "queue": queue, "wait_seconds": round(wait_s, 3),

@@ -20,6 +20,7 @@ from cti.bus import Bus
 from cti.control import Control, ControlError
 from cti.gateway.limits import LoginThrottle
 from cti.gateway.ws import Gateway, GatewaySettings
+from cti.notices import NoticeService
 from cti.tokens import IssuedToken, Role, TokenError, TokenIssuer
 
 __all__ = ["GATEWAY_KEY", "add_gateway_routes"]
@@ -60,12 +61,12 @@ def _bearer(request: web.Request) -> str | None:
 
 def add_gateway_routes(app: web.Application, *, control: Control, bus: Bus, tokens: TokenIssuer,
                        operator_token: str | None, node: str, settings: GatewaySettings | None = None,
-                       clock: Callable[[], float] = time.time) -> None:
+                       clock: Callable[[], float] = time.time, notices: NoticeService | None = None) -> None:
     """Mount ``/auth/login``, ``/api/v1/tokens`` and ``/ws`` on ``app`` and store the gateway as ``app[GATEWAY_KEY]``.
 
     ``clock`` is UTC epoch seconds (time in state, login throttling windows).
     """
-    gateway = Gateway(control=control, bus=bus, node=node, settings=settings, clock=clock)
+    gateway = Gateway(control=control, bus=bus, node=node, settings=settings, clock=clock, notices=notices)
     throttle = LoginThrottle(limit=gateway.settings.login_failures, window_s=gateway.settings.login_window_s)
     app[GATEWAY_KEY] = gateway
     app.cleanup_ctx.append(gateway.lifespan)

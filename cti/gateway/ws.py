@@ -35,6 +35,7 @@ from cti.events import Envelope
 from cti.gateway.frames import EncodedCache, Encoding
 from cti.gateway.mailbox import Mailbox
 from cti.gateway.session import Session
+from cti.notices import NoticeService
 from cti.tokens import Principal, Role
 
 __all__ = ["PROTOCOLS", "Gateway", "GatewaySettings", "GatewayStats", "Session"]
@@ -80,8 +81,9 @@ class Gateway:
     """Shared state of the gateway on one node: the dispatcher, the connection index, the cache and counters."""
 
     def __init__(self, *, control: Control, bus: Bus, node: str, settings: GatewaySettings | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, notices: NoticeService | None = None) -> None:
         self.control = control
+        self.notices = notices
         self.node = node
         self.settings = settings or GatewaySettings()
         self._bus = bus
@@ -139,7 +141,7 @@ class Gateway:
             ControlError: the principal's agent or supervisor is unknown to the node.
         """
         return Session(principal, control=self.control, node=self.node, encoding=Encoding.from_protocol(protocol),
-                       cache=self._cache)
+                       cache=self._cache, notices=self.notices)
 
     def response(self) -> web.WebSocketResponse:
         """A not yet prepared WebSocket response with the gateway's subprotocols and heartbeat."""

@@ -28,6 +28,9 @@ def ev(type_: str, **data: Any) -> Envelope:
 
 # (event, seen by agent a1, seen by supervisor s1, seen by operator)
 CASES: list[tuple[str, Envelope, bool, bool, bool]] = [
+    ("notice read receipt", ev("notice.read", notice_id="n1", agent_id="a2", sender="s9", audience=["sales"]),
+     False, True, True),
+    ("call reason", ev("call.reason", call_id="c1", reason="billing", source="ivr"), False, False, True),
     ("own state", ev("agent.state_changed", agent_id="a1", state="paused"), True, True, True),
     ("other state", ev("agent.state_changed", agent_id="a2", state="paused"), False, False, True),
     ("own login", ev("agent.logged_in", agent_id="a1", queues=["sales"]), True, True, True),
