@@ -48,7 +48,7 @@ class Step:
     failed: int
     agent_legs: int
     p50: float | None
-    p95: float | None
+    p99: float | None
     worst: float | None
     seconds: float
 
@@ -92,7 +92,7 @@ def run_ladder(name: str, runner: SippRunner, uas: Sipp, remote: str, args: argp
         stats = read_stats(carrier.workdir)
         legs = read_stats(uas.workdir).incoming
         step = Step(name, rate, total, stats.successful, stats.failed, legs - legs_before, stats.percentile(50),
-                    stats.percentile(95), max(stats.setup_ms) if stats.setup_ms else None,
+                    stats.percentile(99), max(stats.setup_ms) if stats.setup_ms else None,
                     time.monotonic() - started)
         legs_before = legs
         steps.append(step)
@@ -170,10 +170,10 @@ def main() -> int:
 
     print()
     print(f"{'target':<8} {'rate/s':>7} {'offered':>8} {'ok':>6} {'failed':>7} {'agent legs':>11} "
-          f"{'setup p50':>10} {'p95':>5} {'max ms':>7} {'wall s':>7}")
+          f"{'setup p50':>10} {'p99':>5} {'max ms':>7} {'wall s':>7}")
     for s in results:
         print(f"{s.target:<8} {s.rate:>7} {s.offered:>8} {s.successful:>6} {s.failed:>7} {s.agent_legs:>11} "
-              f"{fmt(s.p50):>10} {fmt(s.p95):>5} {fmt(s.worst):>7} {s.seconds:>7.1f}")
+              f"{fmt(s.p50):>10} {fmt(s.p99):>5} {fmt(s.worst):>7} {s.seconds:>7.1f}")
     direct = best([s for s in results if s.target == "direct"])
     print()
     if not args.direct_only:
