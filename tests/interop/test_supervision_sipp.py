@@ -12,11 +12,13 @@ received during a window), never taken from events. Each test is bounded (< 60 s
 from __future__ import annotations
 
 import asyncio
+import audioop
 import contextlib
 import math
 import random
 import sqlite3
 import time
+import wave
 from array import array
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -43,6 +45,13 @@ pytestmark = [
 
 TONES = {"caller": 400.0, "agent": 1000.0, "supervisor": 1800.0}
 PRESENT, ABSENT = 0.05, 0.01  # Goertzel amplitude, fraction of full scale (each tone is sent at 0.2)
+
+
+def level(pcm: bytes, freq: float) -> float:
+    """Mean Goertzel amplitude of ``freq`` over 20 ms blocks: insensitive to phase jumps between frames
+    (the recorder places plainly-bridged frames by arrival time, a few samples off each other)."""
+    blocks = [pcm[i:i + 320] for i in range(0, len(pcm) - 319, 320)]
+    return sum(goertzel(b, freq) for b in blocks) / len(blocks) if blocks else 0.0
 
 
 def goertzel(pcm: bytes, freq: float) -> float:
@@ -220,12 +229,30 @@ async def connected_call(server: Server, sipps: SippRunner, ph: dict[str, Phone]
     return call, carrier, agent, sup
 
 
-async def measure(ph: dict[str, Phone], seconds: float, settle: float = 0.4) -> dict[str, dict[str, float]]:
+WINDOWS: dict[str, tuple[float, float]] = {}
+
+
+async def measure(ph: dict[str, Phone], seconds: float, settle: float = 0.4, name: str = "") -> dict[str, dict[str,
+                                                                                                          float]]:
     loop = asyncio.get_running_loop()
     await asyncio.sleep(settle)
     start = loop.time()
     await asyncio.sleep(seconds)
+    WINDOWS[name] = (start, loop.time())
     return {name: phone.window(start, loop.time()) for name, phone in ph.items()}
+
+
+def recording_levels(path: str, recording: Any) -> dict[str, dict[str, dict[str, float]]]:
+    """Tone amplitudes per channel of the call's WAV in each measured window (positions from loop times)."""
+    with wave.open(path) as wav:
+        frames = wav.readframes(wav.getnframes())
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for phase, (start, end) in WINDOWS.items():
+        a, b = recording.position(start) * 4, recording.position(end - 0.3) * 4  # 0.3 s: the recorder's lag
+        chunk = frames[a:b]
+        out[phase] = {side: {who: round(level(audioop.tomono(chunk, 2, *gains), f), 4) for who, f in TONES.items()}
+                      for side, gains in (("left", (1, 0)), ("right", (0, 1)))}
+    return out
 
 
 def hears(levels: dict[str, float], *who: str) -> bool:
@@ -236,18 +263,21 @@ def hears(levels: dict[str, float], *who: str) -> bool:
 async def test_monitor_whisper_barge_then_end_back_to_the_bridge(tmp_path: Path, sipps: SippRunner) -> None:
     async with demo_server(tmp_path) as server, phones() as ph:
         call, carrier, agent, sup = await connected_call(server, sipps, ph, talk_ms=22000)
-        report: dict[str, Any] = {"bridge": await measure(ph, 1.5)}
+        await until(lambda: call.media.recording is not None, 5, "the call is recorded")
+        recording = call.media.recording
+        WINDOWS.clear()
+        report: dict[str, Any] = {"bridge": await measure(ph, 1.5, name="bridge")}
         assert hears(report["bridge"]["caller"], "agent") and hears(report["bridge"]["agent"], "caller"), report
 
         server.control.supervise("sup1", call.id, "monitor")
         await until(lambda: call.supervision is not None and call.supervision.phase is SupervisionPhase.ACTIVE,
                     10, "the supervisor's phone answered")
-        report["monitor"] = await measure(ph, 2.0)
+        report["monitor"] = await measure(ph, 2.0, name="monitor")
         for mode in ("whisper", "barge"):
             server.control.supervise("sup1", call.id, mode)  # same leg, no re-dial
-            report[mode] = await measure(ph, 2.0)
+            report[mode] = await measure(ph, 2.0, name=mode)
         server.control.end_supervision("sup1", call.id)
-        report["ended"] = await measure(ph, 1.5)
+        report["ended"] = await measure(ph, 1.5, name="ended")
         print("tone amplitudes per listener per phase:", report)  # noqa: T201  (the measured evidence)
 
         r = report
@@ -262,6 +292,16 @@ async def test_monitor_whisper_barge_then_end_back_to_the_bridge(tmp_path: Path,
         assert "BYE sip:" in sup.messages() and len(sup.messages().split("INVITE sip:")) == 2  # one dial only
         await sipp_ok(carrier, 30)
         await sipp_ok(agent, 10)
+        await asyncio.sleep(0.5)  # the CDR writer
+        path = (await asyncio.to_thread(_cdr, server))["recording_path"]
+        rec = recording_levels(path, recording)
+        print("recording (left = caller, right = agent side):", rec)  # noqa: T201
+        for phase in ("monitor", "whisper"):  # recorded on the mixer's 20 ms grid: clean
+            assert hears(rec[phase]["left"], "caller") and hears(rec[phase]["right"], "agent"), (phase, rec)
+        for phase in ("bridge", "ended"):  # the plain bridge records by arrival time (phase jumps): looser
+            assert rec[phase]["left"]["caller"] > PRESENT and rec[phase]["right"]["agent"] > ABSENT, (phase, rec)
+            assert max(rec[phase]["left"]["supervisor"], rec[phase]["right"]["supervisor"]) < ABSENT, (phase, rec)
+        assert hears(rec["barge"]["left"], "caller") and hears(rec["barge"]["right"], "agent", "supervisor"), rec
 
 
 async def test_take_over_replaces_the_agent_and_the_caller_stays(tmp_path: Path, sipps: SippRunner) -> None:
@@ -299,7 +339,8 @@ def _cdr(server: Server) -> dict[str, Any]:
         with contextlib.closing(sqlite3.connect(Path(server.config.data_dir) / "cti.sqlite3")) as db:
             db.row_factory = sqlite3.Row
             rows = db.execute("SELECT * FROM calls").fetchall()
-        if rows or time.monotonic() > deadline:
-            assert len(rows) == 1, rows
-            return dict(rows[0])
+            paths = db.execute("SELECT path FROM recordings").fetchall()
+        if (rows and paths) or time.monotonic() > deadline:
+            assert len(rows) == 1 and len(paths) == 1, (rows, paths)
+            return {**dict(rows[0]), "recording_path": paths[0]["path"]}
         time.sleep(0.1)
