@@ -19,7 +19,15 @@ import structlog
 
 from cti.control import Control
 from cti.events import Envelope, EnvelopeError
-from cti.gateway.commands import OVERSEER_COMMANDS, CommandError, agent_view, run_agent_command, target_agent
+from cti.gateway.commands import (
+    OVERSEER_COMMANDS,
+    SUPERVISION_COMMANDS,
+    CommandError,
+    agent_view,
+    run_agent_command,
+    run_supervision_command,
+    target_agent,
+)
 from cti.gateway.frames import EncodedCache, Encoding, FrameError, OutFrame, decode_frame, encode_frame
 from cti.gateway.visibility import Scope, visible
 from cti.notices import NOTICE_COMMANDS, NoticeError, NoticeService, run_notice_command
@@ -177,6 +185,8 @@ class Session:
         return [self._encode({"type": "reply", "id": frame_id, "ok": True, "data": data})]
 
     def _run(self, name: str, args: dict[str, Any], now: float) -> Any:
+        if name in SUPERVISION_COMMANDS:
+            return run_supervision_command(self._control, self.principal, self._granted, name, args)
         if name in NOTICE_COMMANDS:
             if self._notices is None:
                 raise CommandError("unknown_command", f"{name!r}: notices are not enabled on this node")
