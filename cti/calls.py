@@ -55,6 +55,7 @@ from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, IvrRunner,
 from sip.errors import RemoteSipError
 from sip.media import RecordingInfo
 from sip.sdp import SessionDescription, negotiate
+from sip.uri import SipUri, parse_uri
 
 if TYPE_CHECKING:
     from cti.controller import CallController
@@ -290,7 +291,7 @@ class Call:
             case LegReinvited():
                 self._reinvite(event, is_agent=True)
             case LegReferred():
-                log.info("call.transfer.refused", target=event.target, reason="blind transfer not supported yet")
+                self._refer(event)
             case _:
                 pass
 
@@ -349,6 +350,42 @@ class Call:
         media.apply(answer.media, self.controller.rtp_timeout)
         event.leg.answer_reinvite(event.request, answer.sdp.serialize().encode())
         log.info("call.hold.changed", leg="agent" if is_agent else "caller", on_hold=answer.media.on_hold)
+
+    def _refer(self, event: LegReferred) -> None:
+        """Blind transfer from the agent's phone (REFER): to a queue named by the Refer-To user."""
+        target = parse_uri(event.target)
+        queue = target.user if isinstance(target, SipUri) else None
+        if self.phase is not CallPhase.CONNECTED or queue is None or queue not in self.controller.queues:
+            log.info("call.transfer.refused", target=event.target, reason="only transfers to a queue are supported")
+            event.leg.answer_refer(event.request, 403)
+            return
+        event.leg.answer_refer(event.request, 202)
+        try:
+            self.transfer_to_queue(queue)
+        except AcdError as exc:
+            log.warning("call.transfer.failed", queue=queue, error=str(exc))
+
+    def transfer_to_queue(self, queue: str) -> None:
+        """Release the agent (to wrap-up) and queue the caller again in ``queue`` (a new queue leg).
+
+        Raises:
+            AcdError: the ACD refused; if the caller could not be queued again the call is hung up.
+        """
+        self.controller.acd.handle(Hangup(call_id=self.id))
+        leg, self.agent_leg = self.agent_leg, None
+        self.offer = None
+        self.media.drop_agent()
+        if leg is not None:
+            leg.bye()
+        self.phase = CallPhase.QUEUED
+        self.detail.queue = queue
+        log.info("call.transfer.started", queue=queue)
+        try:
+            self.controller.acd.handle(Enqueue(call_id=self.id, queue_id=QueueId(queue),
+                                               priority=self.detail.priority, caller_id=self.detail.caller))
+        except AcdError:
+            self.hangup("transfer-failed")
+            raise
 
     # ------------------------------------------------------------------------------ ACD commands
 

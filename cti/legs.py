@@ -96,9 +96,11 @@ class LegReinvited(LegEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegReferred(LegEvent):
-    """A REFER (blind transfer, RFC 3515) to ``target``; already answered 202 by the leg."""
+    """A REFER (blind transfer, RFC 3515) to ``target``. The owner must answer it with
+    ``leg.answer_refer(request, status)``: 202 when it carries the transfer out, else 403/488."""
 
     target: str
+    request: Request
 
 
 class LegOwner(Protocol):
@@ -157,20 +159,29 @@ class Leg:
         elif request.method == "INVITE" and event.transaction is not None:
             self._emit(LegReinvited(leg=self, request=request, transaction=event.transaction))
         elif request.method == "REFER":
-            target = request.headers.get("Refer-To")
-            if target is None:
-                self._respond_in_dialog(request, 400)
-                return
-            self._respond_in_dialog(request, 202)
+            refer_to = request.headers.get("Refer-To")
             try:
-                uri = NameAddr.parse(target).uri
+                uri = NameAddr.parse(refer_to).uri if refer_to is not None else None
             except RemoteSipError:
+                uri = None
+            if uri is None:
+                self._respond_in_dialog(request, 400)  # RFC 3515 §2.4.1: exactly one valid Refer-To
                 return
-            self._emit(LegReferred(leg=self, target=str(uri)))
+            self._emit(LegReferred(leg=self, target=str(uri), request=request))
         elif request.method in ("INFO", "UPDATE", "NOTIFY", "OPTIONS"):
             self._respond_in_dialog(request, 200)
         else:
             self._respond_in_dialog(request, 405)
+
+    def answer_refer(self, request: Request, status: int) -> None:
+        """Answer a REFER; on 202 also end its implicit subscription with a final NOTIFY (RFC 3515 §2.4.4):
+        the transfer is carried out by us, so its outcome is known at once."""
+        self._respond_in_dialog(request, status)
+        if status == 202 and self.dialog is not None and self.state is LegState.ESTABLISHED:
+            notify = self.dialog.create_request(
+                "NOTIFY", headers=(("Event", "refer"), ("Subscription-State", "terminated;reason=noresource")),
+                body=b"SIP/2.0 200 OK\r\n", content_type="message/sipfrag;version=2.0")
+            self.endpoint.send_request(notify, self.table.destination_for(self))
 
     def answer_reinvite(self, request: Request, sdp: bytes | None, status: int = 200) -> None:
         """Answer a re-INVITE (status 200 with our SDP, or an error such as 488)."""

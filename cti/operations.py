@@ -18,10 +18,7 @@ from acd import (
     AgentState,
     CallId,
     EndWrapUp,
-    Enqueue,
-    Hangup,
     Hold,
-    QueueId,
     Unhold,
 )
 from cti.calls import Call, CallPhase
@@ -166,21 +163,8 @@ class NodeControl:
         if call.phase is not CallPhase.CONNECTED:
             raise ControlError("call_not_connected", "only a connected call can be transferred")
         try:
-            self.c.acd.handle(Hangup(call_id=call.id))
+            call.transfer_to_queue(name)
         except AcdError as exc:
-            raise _acd(exc) from exc
-        leg, call.agent_leg = call.agent_leg, None
-        call.offer = None
-        call.media.drop_agent()
-        if leg is not None:
-            leg.bye()
-        call.phase = CallPhase.QUEUED
-        call.detail.queue = name
-        try:
-            self.c.acd.handle(Enqueue(call_id=call.id, queue_id=QueueId(name), priority=call.detail.priority,
-                                      caller_id=call.detail.caller))
-        except AcdError as exc:
-            call.hangup("transfer-failed")
             raise _acd(exc) from exc
 
     # ------------------------------------------------------------------------------ queues, supervisors

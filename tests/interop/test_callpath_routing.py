@@ -7,6 +7,7 @@ control of hostile INVITEs, against `cti serve --demo`.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -154,3 +155,39 @@ def test_malformed_invite_gets_400_and_calls_keep_working(server: ServerProcess,
     caller = sipps.carrier(target(server), digit="2", talk_ms=2000, timeout=40)
     assert caller.wait(40) == 0, caller.report()
     assert agent.wait(15) == 0, agent.report()
+
+
+def test_blind_transfer_by_refer_from_the_agents_phone(server: ServerProcess, sipps: SippRunner) -> None:
+    first = sipps.agent(target(server), "1003", "agent_answer_refer.xml", "-key", "refer_to", "sales",
+                        "-set", "talk_ms", "1500", timeout=40)
+    second = sipps.agent(target(server), "1001", "agent_answer.xml", timeout=40)
+    assert first.wait_for_message("SIP/2.0 200", 10) and second.wait_for_message("SIP/2.0 200", 10)
+    agent_login_ready(server.http_port, "1003")
+    agent_login_ready(server.http_port, "1001")
+    caller = sipps.carrier(target(server), digit="2", talk_ms=9000, timeout=40)
+    assert first.wait(30) == 0, first.report()  # REFER → 202 → NOTIFY → released with BYE
+    assert second.wait_for_message("INVITE sip:", 10), second.report()
+    assert caller.wait(40) == 0, caller.report()
+    assert second.wait(15) == 0, second.report()
+    assert "NOTIFY sip:" in first.messages() and "message/sipfrag" in first.messages()
+    assert queued_calls(server, "sales") == 1 and queued_calls(server, "support") == 1
+
+
+def test_graceful_shutdown_refuses_new_calls_and_lets_live_ones_finish(
+    server: ServerProcess, sipps: SippRunner
+) -> None:
+    agent = sipps.agent(target(server), "1003", "agent_answer.xml", timeout=40)
+    assert agent.wait_for_message("SIP/2.0 200", 10)
+    agent_login_ready(server.http_port, "1003")
+    caller = sipps.carrier(target(server), digit="2", talk_ms=5000, timeout=40)
+    assert agent.wait_for_message("ACK sip:", 15), agent.report()  # the call is up
+    server.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        sock.sendto(_invite(server.sip_port, sock.getsockname()[1], "late-call"), (HOST, server.sip_port))
+        assert _final_status(sock) == 503
+    assert caller.wait(30) == 0, caller.report()  # the live call ran to its end
+    assert agent.wait(15) == 0, agent.report()
+    assert server.proc.wait(15) == 0
+    assert '"event": "server.node.stopped"' in server.log_text()
