@@ -66,10 +66,13 @@ from sip.uri import SipUri, parse_uri
 
 if TYPE_CHECKING:
     from cti.registration import RegistrationService
-    from cti.store import Store
+    from cti.store import Store, StoreOperations
 
 log = structlog.get_logger(__name__)
 STATS_PERIOD = 2.0
+STATS_COALESCE_S = 0.25
+WRITE_BATCH = 500
+Job = Callable[["StoreOperations"], Awaitable[Any]]
 
 
 class CallController:
@@ -101,9 +104,10 @@ class CallController:
         self._awaiting_acw: dict[AgentId, QueueLeg] = {}
         self._http: aiohttp.ClientSession | None = None
         self._tg: asyncio.TaskGroup | None = None
-        self._writes: asyncio.Queue[Callable[[], Awaitable[Any]]] = asyncio.Queue()
+        self._writes: asyncio.Queue[Job] = asyncio.Queue()
         self._wall_offset = 0.0
         self._idle = asyncio.Event()
+        self._stats_dirty: set[str] = set()
         self.counters = {"calls_total": 0, "calls_refused": 0}
         self.alerts: list[dict[str, Any]] = []
 
@@ -128,6 +132,18 @@ class CallController:
                 for queue in self.queues:
                     self.publish_queue_stats(queue)
 
+    def _stats_changed(self, queue: str) -> None:
+        """Publish the queue's stats soon: changes within STATS_COALESCE_S share one event (a busy
+        queue changes hundreds of times a second; wallboards need a fresh figure, not each step)."""
+        if not self._stats_dirty:
+            asyncio.get_running_loop().call_later(STATS_COALESCE_S, self._flush_stats)
+        self._stats_dirty.add(queue)
+
+    def _flush_stats(self) -> None:
+        dirty, self._stats_dirty = self._stats_dirty, set()
+        for queue in dirty:
+            self.publish_queue_stats(queue)
+
     def publish_queue_stats(self, queue: str) -> None:
         self.publisher.publish("queue.stats", self.queue_stats_data(queue))
 
@@ -144,16 +160,31 @@ class CallController:
         return loop_time + self._wall_offset
 
     async def _writer(self) -> None:
-        while True:
-            job = await self._writes.get()
-            try:
-                await job()
-            except Exception as exc:  # a failed write is logged; the next ones go on
-                log.error("store.write.failed", error=str(exc))
-            finally:
-                self._writes.task_done()
+        """Write jobs in order; whatever queued up meanwhile goes in one transaction (one commit).
 
-    def _write(self, job: Callable[[], Awaitable[Any]]) -> None:
+        A batch that fails is retried job by job, so one bad row never loses the others.
+        """
+        assert self.store is not None
+        while True:
+            batch = [await self._writes.get()]
+            while len(batch) < WRITE_BATCH and not self._writes.empty():
+                batch.append(self._writes.get_nowait())
+            try:
+                async with self.store.transaction() as tx:
+                    for job in batch:
+                        await job(tx)
+            except Exception:
+                for job in batch:
+                    try:
+                        async with self.store.transaction() as tx:
+                            await job(tx)
+                    except Exception as exc:  # logged; the next ones go on
+                        log.error("store.write.failed", error=repr(exc))
+            finally:
+                for _ in batch:
+                    self._writes.task_done()
+
+    def _write(self, job: Job) -> None:
         if self.store is not None:
             self._writes.put_nowait(job)
 
@@ -231,10 +262,9 @@ class CallController:
         self.publisher.call_ended(detail)
         if detail.agent:
             self._last_call_of[detail.agent] = call
-        self._write(lambda: self._save_cdr(call))
+        self._write(lambda tx: self._save_cdr(call, tx))
 
-    async def _save_cdr(self, call: Call) -> None:
-        assert self.store is not None
+    async def _save_cdr(self, call: Call, tx: StoreOperations) -> None:
         d = call.detail
         record = CdrRecord(
             call_id=call.id, node=self.config.node.name, t_arrived=d.arrived_at, sip_call_id=d.sip_call_id,
@@ -248,17 +278,16 @@ class CallController:
             recording_serial=d.recording_serial,  # type: ignore[arg-type]
             final_agent=AgentId(d.agent) if d.agent else None, final_queue=QueueId(d.queue) if d.queue else None,
         )
-        async with self.store.transaction() as tx:
-            await tx.save_call(record)
-            if d.recording_serial and d.recording_path and d.agent_answered_at:
-                ended = d.ended_at or time.time()
-                await tx.save_recording(RecordingRow(
-                    serial=d.recording_serial, call_id=call.id, path=d.recording_path,  # type: ignore[arg-type]
-                    started=d.agent_answered_at, ended=ended, duration_s=max(0.0, ended - d.agent_answered_at),
-                    parties=(Party(role=PartyRole.CALLER, identity=d.caller or "anonymous"),
-                             Party(role=PartyRole.AGENT, identity=d.agent or "")),
-                    queue_id=QueueId(d.queue) if d.queue else None, agent_id=AgentId(d.agent) if d.agent else None,
-                ))
+        await tx.save_call(record)
+        if d.recording_serial and d.recording_path and d.agent_answered_at:
+            ended = d.ended_at or time.time()
+            await tx.save_recording(RecordingRow(
+                serial=d.recording_serial, call_id=call.id, path=d.recording_path,  # type: ignore[arg-type]
+                started=d.agent_answered_at, ended=ended, duration_s=max(0.0, ended - d.agent_answered_at),
+                parties=(Party(role=PartyRole.CALLER, identity=d.caller or "anonymous"),
+                         Party(role=PartyRole.AGENT, identity=d.agent or "")),
+                queue_id=QueueId(d.queue) if d.queue else None, agent_id=AgentId(d.agent) if d.agent else None,
+            ))
 
     # ------------------------------------------------------------------------------ agents
 
@@ -297,7 +326,7 @@ class CallController:
         call.detail.disposition = disposition
         call.detail.reason = call.detail.reason or disposition
         self.publisher.call_reason(call.id, disposition, "disposition")
-        self._write(lambda: self._save_cdr(call))
+        self._write(lambda tx: self._save_cdr(call, tx))
 
     def login(self, agent_id: str, *, ready: bool) -> None:
         """Raises: KeyError (unknown agent), acd.AcdError (refused transition)."""
@@ -357,9 +386,7 @@ class CallController:
                          reason=event.reason, previous=event.previous.name)
                 self.publisher.agent_state(event)
                 self.state_since[event.agent_id] = wall
-                store = self.store
-                if store is not None:
-                    self._write(lambda: store.record_agent_state(event.agent_id, event.state, wall, event.reason))
+                self._write(lambda tx: tx.record_agent_state(event.agent_id, event.state, wall, event.reason))
                 pending = self._awaiting_acw.pop(event.agent_id, None)
                 if pending is not None and event.previous is AgentState.WRAP_UP and pending.t_end is not None:
                     self._save_leg(_replace(pending, acw_s=max(0.0, wall - pending.t_end)))
@@ -378,7 +405,7 @@ class CallController:
                     self.publisher.call_queued(call.detail, position)
                     if call.detail.reason:
                         self.publisher.call_reason(call.id, call.detail.reason, "ivr")
-                self.publish_queue_stats(event.queue_id)
+                self._stats_changed(event.queue_id)
             case CallOffered():
                 self._update_leg(event.call_id, lambda r: _replace(r, offers=r.offers + 1))
                 log.info("acd.call.offered", call_id=event.call_id, agent=event.agent_id)
@@ -394,7 +421,7 @@ class CallController:
                 answered = self.calls.get(event.call_id)
                 if answered is not None:
                     self.publisher.call_answered(answered.detail, event.agent_id, event.queue_id, event.wait_s)
-                self.publish_queue_stats(event.queue_id)
+                self._stats_changed(event.queue_id)
             case CallAbandoned():
                 self._update_leg(event.call_id, lambda r: _replace(r, outcome=LegOutcome.ABANDONED, t_abandon=wall),
                                  final=True)
@@ -402,7 +429,7 @@ class CallController:
                 gone = self.calls.get(event.call_id)
                 self.publisher.call_abandoned(gone.detail if gone else None, event.call_id, event.queue_id,
                                               event.wait_s)
-                self.publish_queue_stats(event.queue_id)
+                self._stats_changed(event.queue_id)
             case CallExited():
                 self._update_leg(event.call_id, lambda r: _replace(r, outcome=LegOutcome.FLOWOUT, t_flowout=wall,
                                                                     flowout_reason=event.reason), final=True)
@@ -431,9 +458,7 @@ class CallController:
         return row
 
     def _save_leg(self, row: QueueLeg) -> None:
-        store = self.store
-        if store is not None:
-            self._write(lambda: store.save_queue_leg(row))
+        self._write(lambda tx: tx.save_queue_leg(row))
 
 
 def _agent_address(target: object, binding: Binding) -> tuple[str, int]:
