@@ -202,10 +202,10 @@ class Router(RoutingState):
         call = self._call(call_id)
         if call.state is CallState.CONNECTED:
             raise UnknownCallError(f"call {call_id} is no longer waiting")
-        stats = self._stats[call.queue.id]
-        staffed = sum(1 for a in self._matcher.members(call.queue.id) if a.state in STAFFED_STATES)
         if call.state is CallState.OFFERED:
             return WaitEstimate(position=0, expected_wait_s=0.0)
+        stats = self._stats[call.queue.id]
+        staffed = sum(1 for a in self._matcher.members(call.queue.id) if a.state in STAFFED_STATES)
         rank = call.rank(now)
         ahead = sum(1 for cid in stats.waiting
                     if (other := self._calls[cid]).state is CallState.QUEUED and other.rank(now) < rank)

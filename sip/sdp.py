@@ -206,12 +206,12 @@ class SessionDescription:
         s_attrs: list[Attribute] = []
         s_extra: list[tuple[str, str]] = []
         timings: list[Timing] = []
-        media: list[MediaDescription] = []
+        media: list[tuple[MediaDescription, list[tuple[str, str]]]] = []
         for key, value in pairs[1:]:
             if key == "m":
-                media.append(_parse_m(value))
+                media.append((_parse_m(value), []))
             elif media:
-                media[-1] = _add_media_line(media[-1], key, value)
+                media[-1][1].append((key, value))
             elif key == "o":
                 origin = _parse_origin(value)
             elif key == "s":
@@ -238,7 +238,7 @@ class SessionDescription:
             bandwidths=tuple(s_bw),
             timings=tuple(timings),
             attributes=tuple(s_attrs),
-            media=tuple(media),
+            media=tuple(_with_media_lines(m, lines) for m, lines in media),
             extra=tuple(s_extra),
         )
 
@@ -313,14 +313,23 @@ def _parse_m(value: str) -> MediaDescription:
     )
 
 
-def _add_media_line(m: MediaDescription, key: str, value: str) -> MediaDescription:
-    if key == "c":
-        return replace(m, connection=_parse_c(value))
-    if key == "b":
-        return replace(m, bandwidths=(*m.bandwidths, value))
-    if key == "a":
-        return replace(m, attributes=(*m.attributes, _parse_a(value)))
-    return replace(m, extra=(*m.extra, (key, value)))
+def _with_media_lines(m: MediaDescription, lines: list[tuple[str, str]]) -> MediaDescription:
+    """The media description with its c=, b=, a= and other lines (one copy, not one per line)."""
+    if not lines:
+        return m
+    connection = m.connection
+    bandwidths, attributes, extra = list(m.bandwidths), list(m.attributes), list(m.extra)
+    for key, value in lines:
+        if key == "c":
+            connection = _parse_c(value)
+        elif key == "b":
+            bandwidths.append(value)
+        elif key == "a":
+            attributes.append(_parse_a(value))
+        else:
+            extra.append((key, value))
+    return replace(m, connection=connection, bandwidths=tuple(bandwidths), attributes=tuple(attributes),
+                   extra=tuple(extra))
 
 
 # --- offer/answer (RFC 3264) -------------------------------------------------------------
