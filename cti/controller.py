@@ -46,7 +46,7 @@ from acd import (
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
 from cti.calls import Call, CallDetail
-from cti.legs import InboundLeg, LegTable, OutboundLeg
+from cti.legs import InboundLeg, LegTable, OutboundLeg, invite_binding
 from cti.media import CallMedia
 from cti.publish import Publisher, queue_stats_data
 from cti.routing import AcdDriver, agent_config, queue_config
@@ -55,14 +55,11 @@ from cti.store import HangupParty, LegId, LegOutcome, Party, PartyRole, QueueLeg
 from cti.store import Recording as RecordingRow
 from cti.trunks import TrunkTable, caller_identity
 from ivr import FlowCatalog, RaiseAlert
-from sip.events import Destination, RequestReceived
-from sip.headers import NameAddr
-from sip.ids import new_call_id, new_tag
+from sip.events import RequestReceived
+from sip.ids import new_tag
 from sip.media import PromptCache
-from sip.message import Headers, Request
 from sip.registrar import Binding
 from sip.rtp import PortAllocator
-from sip.uri import SipUri, parse_uri
 
 if TYPE_CHECKING:
     from cti.registration import RegistrationService
@@ -296,27 +293,11 @@ class CallController:
         return bindings[0] if bindings else None
 
     def invite_agent(self, call: Call, offer: OfferCall, binding: Binding, sdp: bytes) -> OutboundLeg:
-        """INVITE the agent's registered contact, sent to where its REGISTER came from (NAT-safe)."""
-        target = parse_uri(binding.uri)
-        host, port = self.legs.via_host, self.legs.via_port
-        headers = Headers()
-        headers.add("Via", f"SIP/2.0/{binding.transport} {host}:{port};rport")
-        headers.add("Max-Forwards", "70")
+        """INVITE the agent's registered contact (NAT-safe: see ``cti.legs.contact_address``)."""
         caller = call.detail.caller or "anonymous"
-        display = call.detail.caller_name or caller
-        headers.add("From", str(NameAddr(uri=SipUri(user=caller, host=host, port=port), display=display,
-                                         params=(("tag", new_tag()),))))
-        headers.add("To", str(NameAddr(uri=SipUri(user=offer.agent_id, host=host, port=port))))
-        headers.add("Call-ID", new_call_id(host))
-        headers.add("CSeq", "1 INVITE")
-        headers.add("Contact", f"<sip:cti@{host}:{port}>")
-        headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, UPDATE")
-        headers.add("X-CTI-Call-ID", call.id)
-        headers.add("X-CTI-Queue", offer.queue_id)
-        headers.add("Content-Type", "application/sdp")
-        request = Request(method="INVITE", uri=target, headers=headers, body=sdp)
-        destination = Destination(transport=binding.transport, addr=_agent_address(target, binding))
-        return OutboundLeg(self.legs, call, request, destination)
+        return invite_binding(self.legs, call, binding, caller=caller, display=call.detail.caller_name or caller,
+                              callee=offer.agent_id, sdp=sdp,
+                              extra=(("X-CTI-Call-ID", call.id), ("X-CTI-Queue", offer.queue_id)))
 
     def set_disposition(self, agent_id: str, disposition: str) -> None:
         """The agent's wrap-up code for its last call: stored on the CDR (call reason for reports)."""
@@ -459,22 +440,6 @@ class CallController:
 
     def _save_leg(self, row: QueueLeg) -> None:
         self._write(lambda tx: tx.save_queue_leg(row))
-
-
-def _agent_address(target: object, binding: Binding) -> tuple[str, int]:
-    """Where an agent's phone is reached: its Contact, unless the REGISTER came from another IP.
-
-    A Contact naming an address other than the one the REGISTER came from is the mark of a phone
-    behind NAT (it advertises its private address): then the REGISTER's source address and port,
-    which the NAT keeps open, are used instead (the "comedia"/force-rport rule of SIP servers).
-    """
-    if isinstance(target, SipUri):
-        contact = (target.host.strip("[]"), target.port or 5060)
-        if binding.source is None or binding.source[0] == contact[0]:
-            return contact
-    if binding.source is None:
-        raise ValueError("a binding without a usable Contact or source")
-    return (binding.source[0], int(binding.source[1]))
 
 
 def _replace(row: QueueLeg, **changes: Any) -> QueueLeg:

@@ -26,16 +26,12 @@ from typing import TYPE_CHECKING
 import structlog
 
 from cti.control import ControlError
-from cti.legs import LegAnswered, LegEnded, LegEvent, LegFailed, LegReinvited, OutboundLeg
-from sip.errors import RemoteSipError
-from sip.events import Destination
-from sip.headers import NameAddr
-from sip.ids import new_call_id, new_tag
+from cti.legs import LegAnswered, LegEnded, LegEvent, LegFailed, LegReinvited, OutboundLeg, invite_binding
+from sip.errors import LocalSipError, RemoteSipError
+from sip.ids import new_tag
 from sip.media import FRAME_BYTES, FrameClock, Mixer, MixMode, ParticipantId
-from sip.message import Headers, Request
 from sip.registrar import Binding
 from sip.sdp import SessionDescription, negotiate
-from sip.uri import SipUri, parse_uri
 
 if TYPE_CHECKING:
     from cti.calls import Call
@@ -325,40 +321,16 @@ class SupervisionService:
 
 
 def _invite(call: Call, supervision: Supervision, binding: Binding, sdp: bytes) -> OutboundLeg:
-    """INVITE the supervisor's registered contact, as ``CallController.invite_agent`` does for agents."""
-    legs = call.controller.legs
-    target = parse_uri(binding.uri)
-    host, port = legs.via_host, legs.via_port
-    headers = Headers()
-    headers.add("Via", f"SIP/2.0/{binding.transport} {host}:{port};rport")
-    headers.add("Max-Forwards", "70")
+    """INVITE the supervisor's registered contact, as the controller does for agents."""
     caller = call.detail.caller or "anonymous"
     display = f"{supervision.mode.value} {supervision.agent_id}: {call.detail.caller_name or caller}"
-    headers.add("From", str(NameAddr(uri=SipUri(user=caller, host=host, port=port), display=display,
-                                     params=(("tag", new_tag()),))))
-    headers.add("To", str(NameAddr(uri=SipUri(user=supervision.supervisor_id, host=host, port=port))))
-    headers.add("Call-ID", new_call_id(host))
-    headers.add("CSeq", "1 INVITE")
-    headers.add("Contact", f"<sip:cti@{host}:{port}>")
-    headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, UPDATE")
-    headers.add("Call-Info", f"<sip:{host}>;answer-after=0")  # auto-answer hint for softphones that honour it
-    headers.add("X-CTI-Call-ID", call.id)
-    headers.add("X-CTI-Supervision", supervision.id)
-    headers.add("Content-Type", "application/sdp")
-    request = Request(method="INVITE", uri=target, headers=headers, body=sdp)
-    destination = Destination(transport=binding.transport, addr=_contact_address(target, binding))
-    return OutboundLeg(legs, call, request, destination)
-
-
-def _contact_address(target: object, binding: Binding) -> tuple[str, int]:
-    """The NAT rule of ``cti.controller._agent_address``: the Contact, unless the REGISTER came from elsewhere."""
-    if isinstance(target, SipUri):
-        contact = (target.host.strip("[]"), target.port or 5060)
-        if binding.source is None or binding.source[0] == contact[0]:
-            return contact
-    if binding.source is None:
-        raise ControlError("no_supervisor_phone", "the supervisor's binding has no usable address")
-    return (binding.source[0], int(binding.source[1]))
+    try:
+        return invite_binding(call.controller.legs, call, binding, caller=caller, display=display,
+                              callee=supervision.supervisor_id, sdp=sdp, extra=(
+                                  ("Call-Info", f"<sip:{call.controller.legs.via_host}>;answer-after=0"),
+                                  ("X-CTI-Call-ID", call.id), ("X-CTI-Supervision", supervision.id)))
+    except LocalSipError as exc:
+        raise ControlError("no_supervisor_phone", "the supervisor's binding has no usable address") from exc
 
 
 __all__ = ["MixPath", "Supervision", "SupervisionMode", "SupervisionPhase", "SupervisionService"]
