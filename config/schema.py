@@ -90,6 +90,9 @@ class TrunkConfig(_Model):
     username: str | None = None
     password: str | None = None
     numbers: dict[str, str] = Field(default_factory=dict, description="dialled number -> IVR flow name")
+    # Play the IVR as early media (183 Session Progress) and answer (200) only when an agent answers;
+    # the caller is then not billed for the time in the IVR and queue. Off: answer at once.
+    early_media: bool = False
 
     @field_validator("allow")
     @classmethod

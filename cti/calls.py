@@ -47,6 +47,7 @@ from cti.legs import (
     LegReferred,
     LegReinvited,
     LegRinging,
+    LegState,
     OutboundLeg,
 )
 from cti.media import CallMedia
@@ -105,8 +106,11 @@ class CallDetail:
 class Call:
     """One call; created by the controller for an INVITE on a trunk."""
 
-    def __init__(self, controller: CallController, call_id: str, detail: CallDetail, media: CallMedia) -> None:
+    def __init__(self, controller: CallController, call_id: str, detail: CallDetail, media: CallMedia,
+                 *, early_media: bool = False) -> None:
         self.controller = controller
+        self.early_media = early_media
+        self._answer_sdp = b""
         self.id = CallId(call_id)
         self.detail = detail
         self.media = media
@@ -158,8 +162,12 @@ class Call:
             return False
         if self.phase is CallPhase.ENDED:
             return False
-        self.trunk.answer(answer)
-        self.detail.answered_at = time.time()
+        self._answer_sdp = answer
+        if self.early_media:
+            self.trunk.ringing(answer)  # 183 with our SDP: the IVR plays as early media
+        else:
+            self.trunk.answer(answer)
+            self.detail.answered_at = time.time()
         return True
 
     def _start_ivr(self, flow: str) -> None:
@@ -317,6 +325,9 @@ class Call:
             leg.bye()
             return
         self.phase = CallPhase.CONNECTED
+        if self.trunk is not None and self.trunk.state is not LegState.ESTABLISHED:
+            self.trunk.answer(self._answer_sdp)  # early media: the caller is answered when the agent is
+            self.detail.answered_at = time.time()
         self.detail.agent = offer.agent_id
         self.detail.agent_answered_at = time.time()
         self.media.bridge()

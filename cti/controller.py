@@ -53,8 +53,9 @@ from cti.routing import AcdDriver, agent_config, queue_config
 from cti.store import CallRecord as CdrRecord
 from cti.store import HangupParty, LegId, LegOutcome, Party, PartyRole, QueueLeg
 from cti.store import Recording as RecordingRow
-from cti.trunks import TrunkTable, caller_identity
+from cti.trunks import TrunkMatch, TrunkTable, caller_identity
 from ivr import FlowCatalog, RaiseAlert
+from sip.auth import AuthError, AuthResult, parse_credentials
 from sip.events import RequestReceived
 from sip.ids import new_tag
 from sip.media import PromptCache
@@ -207,6 +208,10 @@ class CallController:
         """A dialog-creating INVITE: refuse it, or start a call."""
         request = event.request
         match = self.trunks.match(request, event.source.addr[0])
+        if match is None and self.trunks.has_credentials:
+            match = self._authenticated_trunk(event)
+            if match is None:
+                return  # challenged or refused
         if match is None:
             self.counters["calls_refused"] += 1
             log.warning("call.trunk.refused", source=event.source.addr[0], reason="unknown source")
@@ -228,7 +233,7 @@ class CallController:
         media = CallMedia(host=self.legs.via_host, ports=self.ports, prompts=self.prompts,
                           rtp_timeout=self.rtp_timeout, on_digit=lambda d: call.digit(d),
                           on_timeout=lambda which: call.rtp_timeout(which))
-        call = Call(self, call_id, detail, media)
+        call = Call(self, call_id, detail, media, early_media=match.trunk.early_media)
         call.trunk = InboundLeg(self.legs, call, event)
         call.trunk.ringing()
         self.calls[call.id] = call
@@ -238,6 +243,32 @@ class CallController:
                  caller=self._redact(number))
         assert self._tg is not None
         self._tg.create_task(call.run(request.body, match.flow), name=f"call-{call.id}")
+
+    def _authenticated_trunk(self, event: RequestReceived) -> TrunkMatch | None:
+        """Digest on INVITE for carriers that authenticate (RFC 3261 §22): 401 with a challenge first,
+        then the trunk whose username answered it. Answers the INVITE itself when it returns None."""
+        request = event.request
+        values = request.headers.get_all("Authorization")
+        username = ""
+        for value in values:
+            try:
+                username = parse_credentials(value).username
+                break
+            except AuthError:
+                continue
+        trunk = self.trunks.by_username(username) if username else None
+        outcome = self.registration.auth.authenticate(
+            method="INVITE", request_uri=str(request.uri), authorization=values, account=username or "-",
+            password=trunk.password if trunk is not None else None, source=event.source.addr[0], now=time.time())
+        if outcome.result in (AuthResult.CHALLENGE, AuthResult.STALE):
+            self._refuse(event, 401, tuple(("WWW-Authenticate", c) for c in outcome.challenges))
+            return None
+        if outcome.result is not AuthResult.ACCEPTED or trunk is None:
+            self.counters["calls_refused"] += 1
+            log.warning("call.trunk.refused", source=event.source.addr[0], reason=outcome.reason.value)
+            self._refuse(event, 403)
+            return None
+        return self.trunks.matched(trunk, request)
 
     def _refuse(self, event: RequestReceived, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
         from sip.message import response_to

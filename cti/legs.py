@@ -211,6 +211,7 @@ class InboundLeg(Leg):
         if event.transaction is None:
             raise LocalSipError("an inbound leg needs the INVITE's server transaction")
         self.invite = event.request
+        self._early_media = False
         self.transaction: ServerTransactionId = event.transaction
         self.source = event.source
         self.dialog = Dialog.uas_from_invite(
@@ -226,10 +227,11 @@ class InboundLeg(Leg):
         self.endpoint.send_response(response)
 
     def ringing(self, sdp: bytes = b"") -> None:
-        """180 Ringing, or 183 Session Progress with early media when ``sdp`` is given."""
-        if self.state is LegState.CALLING:
+        """180 Ringing, or 183 Session Progress with early media when ``sdp`` is given (also after a 180)."""
+        if self.state is LegState.CALLING or (sdp and self.state is LegState.RINGING and not self._early_media):
             self._respond(183 if sdp else 180, sdp)
             self.state = LegState.RINGING
+            self._early_media = bool(sdp)
 
     def answer(self, sdp: bytes) -> None:
         """200 OK with our SDP answer; the transaction layer retransmits it until the ACK."""

@@ -1,8 +1,9 @@
 """Inbound trunks: who may send us calls, which flow a dialled number starts, the caller's number.
 
-Pure functions over the configuration. An INVITE whose source matches no trunk is refused 403
-and counted (toll fraud starts with strangers' INVITEs); a dialled number no trunk maps gets 404.
-Trunks with credentials (digest on INVITE) are accepted from their ``allow`` list only for now.
+Pure functions over the configuration. A trunk is recognised by its source address (``allow``)
+or, for a carrier that authenticates, by the digest username of the INVITE (the controller
+challenges with 401 and checks the answer). An INVITE that matches no trunk is refused 403 and
+counted (toll fraud starts with strangers' INVITEs); a dialled number no trunk maps gets 404.
 """
 
 from __future__ import annotations
@@ -28,20 +29,31 @@ class TrunkTable:
 
     def __init__(self, trunks: tuple[TrunkConfig, ...]) -> None:
         self._trunks = [(t, [ipaddress.ip_network(n, strict=False) for n in t.allow]) for t in trunks]
-        self.refused = 0
+        self._by_username = {t.username: t for t in trunks if t.username is not None}
+
+    @property
+    def has_credentials(self) -> bool:
+        """True when some trunk authenticates with digest (strangers are then challenged, not refused)."""
+        return bool(self._by_username)
 
     def match(self, request: Request, source_ip: str) -> TrunkMatch | None:
-        """The trunk this INVITE came in on, or None (then answer 403 and count it)."""
+        """The trunk whose ``allow`` list holds the INVITE's source address, or None."""
         try:
             address = ipaddress.ip_address(source_ip)
         except ValueError:
             return None
-        dialled = dialled_number(request)
         for trunk, networks in self._trunks:
             if any(address in net for net in networks):
-                return TrunkMatch(trunk, dialled, trunk.numbers.get(dialled))
-        self.refused += 1
+                return self.matched(trunk, request)
         return None
+
+    def by_username(self, username: str) -> TrunkConfig | None:
+        return self._by_username.get(username)
+
+    @staticmethod
+    def matched(trunk: TrunkConfig, request: Request) -> TrunkMatch:
+        dialled = dialled_number(request)
+        return TrunkMatch(trunk, dialled, trunk.numbers.get(dialled))
 
 
 def _user(uri: Uri) -> str:

@@ -191,3 +191,73 @@ def test_graceful_shutdown_refuses_new_calls_and_lets_live_ones_finish(
     assert agent.wait(15) == 0, agent.report()
     assert server.proc.wait(15) == 0
     assert '"event": "server.node.stopped"' in server.log_text()
+
+
+def _trunk_config(tmp: Path, **trunk: object) -> Path:
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    config = yaml.safe_load((repo / "config" / "demo.yaml").read_text())
+    config["flows_dir"] = str(repo / "config" / "flows")
+    config["prompts_dir"] = str(repo / "config" / "prompts")
+    config["trunks"].append({"name": "carrier2", "numbers": {"100": "main"}, **trunk})
+    path = tmp / "cti.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_carrier_with_credentials_is_challenged_then_accepted(tmp_path: Path) -> None:
+    from sip.auth import answer_challenge, parse_challenge
+    from sip.message import parse_message
+
+    config = _trunk_config(tmp_path, username="carrier2", password="trunk-secret-2")
+    with run_server(tmp_path, config=config) as srv, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.2", 0))  # not in any allow list: only the credentials can let it in
+        port = sock.getsockname()[1]
+        sock.sendto(_invite(srv.sip_port, port, "auth-1"), (HOST, srv.sip_port))
+        sock.settimeout(3)
+        challenge = parse_message(sock.recv(65535))
+        while getattr(challenge, "status", 0) < 200:
+            challenge = parse_message(sock.recv(65535))
+        assert challenge.status == 401  # type: ignore[union-attr]
+        digest = parse_challenge(challenge.headers.get_all("WWW-Authenticate")[0])
+        creds = answer_challenge(digest, username="carrier2", password="trunk-secret-2", method="INVITE",
+                                 uri=f"sip:100@127.0.0.1:{srv.sip_port}", cnonce="c1", nc=1)
+        second = _invite(srv.sip_port, port, "auth-2").replace(
+            b"Content-Type:", f"Authorization: {creds.header_value()}\r\nContent-Type:".encode(), 1)
+        sock.sendto(second, (HOST, srv.sip_port))
+        assert _final_status(sock) == 200
+        wrong = answer_challenge(digest, username="carrier2", password="not-it", method="INVITE",
+                                 uri=f"sip:100@127.0.0.1:{srv.sip_port}", cnonce="c2", nc=1)
+        third = _invite(srv.sip_port, port, "auth-3").replace(
+            b"Content-Type:", f"Authorization: {wrong.header_value()}\r\nContent-Type:".encode(), 1)
+        sock.sendto(third, (HOST, srv.sip_port))
+        assert _final_status(sock) in (401, 403)
+
+
+def test_early_media_trunk_plays_the_ivr_in_a_183(tmp_path: Path) -> None:
+    from sip.message import parse_message
+
+    config = _trunk_config(tmp_path, allow=["127.0.0.2/32"], early_media=True)
+    with run_server(tmp_path, config=config) as srv, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.2", 0))
+        sock.settimeout(3)
+        sock.sendto(_invite(srv.sip_port, sock.getsockname()[1], "early-1"), (HOST, srv.sip_port))
+        statuses = []
+        body = b""
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and 183 not in statuses:
+            response = parse_message(sock.recv(65535))
+            statuses.append(response.status)  # type: ignore[union-attr]
+            body = response.body
+        assert 183 in statuses and 200 not in statuses, statuses
+        assert b"m=audio" in body  # the early-media answer
+        assert _final_status(sock, 1.5) is None  # not answered: no agent has taken the call
+        invite = _invite(srv.sip_port, sock.getsockname()[1], "early-1")
+        head = invite.split(b"\r\n\r\n")[0].decode().split("\r\n")
+        keep = [line for line in head[1:] if line.split(":")[0] in ("Via", "Max-Forwards", "From", "To", "Call-ID")]
+        cancel = "\r\n".join([head[0].replace("INVITE", "CANCEL", 1), *keep, "CSeq: 1 CANCEL",
+                               "Content-Length: 0", "", ""]).encode()
+        sock.sendto(cancel, (HOST, srv.sip_port))
+        finals = [_final_status(sock, 2.0), _final_status(sock, 2.0)]
+        assert sorted(f for f in finals if f) == [200, 487], finals  # 200 to the CANCEL, 487 to the INVITE
