@@ -263,7 +263,7 @@ BAD_FRAMES: list[tuple[str | bytes, str, str]] = [
     (json.dumps({"type": "command", "id": "x", "command": "ready", "args": []}), "reply", "bad_args"),
     (json.dumps({"type": "command", "id": "x"}), "reply", "bad_frame"),
     (json.dumps({"type": "chat", "id": "x"}), "reply", "unknown_type"),
-    (msgpack.packb({"type": "command", "id": 7, "command": "monitor", "args": {}}), "reply", "unknown_command"),
+    (msgpack.packb({"type": "command", "id": 7, "command": "teleport", "args": {}}), "reply", "unknown_command"),
 ]
 
 
