@@ -1,11 +1,10 @@
-"""SDP parse/serialise (RFC 4566) and the offer/answer model for G.711 audio (RFC 3264).
+"""SDP parse/serialise (RFC 4566); the offer/answer model (RFC 3264) is in :mod:`sip.offer_answer`.
 
-Scope: one or more ``m=`` lines; we serve the first ``audio`` stream over ``RTP/AVP`` that
-offers PCMU (PT 0) or PCMA (PT 8), plus RFC 4733 ``telephone-event`` when offered. Every
-other stream is refused with port 0, as RFC 3264 §6 requires ("An offered stream MAY be
-rejected in the answer by setting the port to zero"). Unknown lines, attributes and
-codecs are kept by the parser (so :func:`SessionDescription.serialize` round-trips them)
-and ignored by the negotiation.
+Unknown lines, attributes and codecs are kept by the parser (so
+:func:`SessionDescription.serialize` round-trips them). The RFC 3264 offer/answer names
+(:class:`MediaParameters`, :class:`Answer`, :func:`negotiate`, :func:`build_offer`,
+:func:`accept_answer`) are defined in :mod:`sip.offer_answer` and re-exported here, so
+``from sip.sdp import negotiate`` keeps working.
 
 Errors: :class:`SdpParseError` (400) for text that is not SDP, :class:`SdpNegotiationError`
 (488 Not Acceptable Here, RFC 3261 §21.4.26) for an offer we cannot serve. Both are
@@ -17,9 +16,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from sip.errors import LocalSipError, RemoteSipError
-from sip.rtp.g711 import Codec
+from sip.errors import RemoteSipError
 
 __all__ = [
     "Answer", "Attribute", "Connection", "Direction", "MediaDescription", "MediaParameters", "Origin",
@@ -331,205 +330,20 @@ def _with_media_lines(m: MediaDescription, lines: list[tuple[str, str]]) -> Medi
     return replace(m, connection=connection, bandwidths=tuple(bandwidths), attributes=tuple(attributes),
                    extra=tuple(extra))
 
+# --- offer/answer (RFC 3264): defined in sip.offer_answer, re-exported -------------------
+# sip.offer_answer imports this module, so the re-export is resolved on first access (PEP 562)
+# instead of by an import here: an eager import would fail whenever sip.offer_answer is
+# imported before sip.sdp ("partially initialized module").  mypy reads the TYPE_CHECKING import.
+if TYPE_CHECKING:
+    from sip.offer_answer import Answer, MediaParameters, accept_answer, build_offer, negotiate
+else:
+    _OFFER_ANSWER = frozenset({"Answer", "MediaParameters", "accept_answer", "build_offer", "negotiate"})
 
-# --- offer/answer (RFC 3264) -------------------------------------------------------------
+    def __getattr__(name: str) -> object:
+        if name not in _OFFER_ANSWER:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from sip import offer_answer
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MediaParameters:
-    """What a finished offer/answer exchange decided for the audio stream."""
-
-    codec: Codec
-    payload_type: int
-    telephone_event_pt: int | None
-    remote_addr: str
-    remote_port: int
-    direction: Direction  # our own direction: SENDONLY means we send and do not receive
-    ptime: int
-    media_index: int
-
-    @property
-    def on_hold(self) -> bool:
-        """True when the peer put us on hold (it does not receive, or RFC 2543 ``c=0.0.0.0``)."""
-        return not self.direction.sends or self.remote_addr in ("0.0.0.0", "::")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Answer:
-    """The answer to send (``sdp``) and the parameters it settles (``media``)."""
-
-    sdp: SessionDescription
-    media: MediaParameters
-
-
-def _addr_type(addr: str) -> str:
-    return "IP6" if ":" in addr else "IP4"
-
-
-def _session(local_addr: str, session_id: str, session_version: int, media: MediaDescription) -> SessionDescription:
-    kind = _addr_type(local_addr)
-    return SessionDescription(
-        origin=Origin(session_id=session_id, session_version=str(session_version), addr_type=kind, address=local_addr),
-        session_name="-",
-        connection=Connection(addr_type=kind, address=local_addr),
-        media=(media,),
-    )
-
-
-def _audio_media(
-    port: int, formats: Sequence[tuple[int, str]], te_pt: int | None, ptime: int, direction: Direction
-) -> MediaDescription:
-    attrs = [Attribute(name="rtpmap", value=f"{pt} {name}/8000") for pt, name in formats]
-    fmts = [str(pt) for pt, _ in formats]
-    if te_pt is not None:
-        fmts.append(str(te_pt))
-        attrs += [
-            Attribute(name="rtpmap", value=f"{te_pt} {TELEPHONE_EVENT}/8000"),
-            Attribute(name="fmtp", value=f"{te_pt} 0-15"),
-        ]
-    attrs += [Attribute(name="ptime", value=str(ptime)), Attribute(name=direction.value)]
-    return MediaDescription(media="audio", port=port, proto="RTP/AVP", formats=tuple(fmts), attributes=tuple(attrs))
-
-
-def build_offer(
-    local_addr: str,
-    local_port: int,
-    codecs: Sequence[Codec] = (Codec.PCMU, Codec.PCMA),
-    *,
-    telephone_event_pt: int | None = DEFAULT_TELEPHONE_EVENT_PT,
-    ptime: int = DEFAULT_PTIME,
-    direction: Direction = Direction.SENDRECV,
-    session_id: str = "0",
-    session_version: int = 0,
-) -> SessionDescription:
-    """Our own offer: one audio stream with ``codecs`` in preference order.
-
-    Raises:
-        LocalSipError: no codec, or a port or telephone-event PT out of range.
-    """
-    if not codecs or not 0 < local_port <= 65535:
-        raise LocalSipError("an offer needs at least one codec and a port in 1-65535")
-    if telephone_event_pt is not None and not 96 <= telephone_event_pt <= 127:
-        raise LocalSipError("telephone-event needs a dynamic payload type (96-127)")
-    media = _audio_media(local_port, [(int(c), c.name) for c in codecs], telephone_event_pt, ptime, direction)
-    return _session(local_addr, session_id, session_version, media)
-
-
-def _codec_pts(m: MediaDescription) -> tuple[dict[Codec, int], int | None]:
-    """Map each G.711 codec the stream offers to its PT, and find telephone-event's PT."""
-    rtpmap = m.rtpmap()
-    found: dict[Codec, int] = {}
-    te_pt = None
-    for fmt in m.formats:
-        if not (fmt.isascii() and fmt.isdigit()) or len(fmt) > 3:
-            continue
-        pt = int(fmt)
-        name, clock = rtpmap.get(pt, ("", 0))
-        if pt in (0, 8) and pt not in rtpmap:  # static types need no rtpmap (RFC 3551 §6)
-            found.setdefault(Codec(pt), pt)
-        elif name in ("pcmu", "pcma") and clock == 8000:
-            found.setdefault(Codec[name.upper()], pt)
-        elif name == TELEPHONE_EVENT and clock == 8000 and te_pt is None:
-            te_pt = pt
-    return found, te_pt
-
-
-def _remote_addr(sdp: SessionDescription, m: MediaDescription) -> str:
-    conn = m.connection or sdp.connection
-    if conn is None:
-        raise SdpParseError("no c= line at session or media level")  # RFC 4566 §5.7
-    return conn.address.partition("/")[0]
-
-
-def _params(
-    sdp: SessionDescription, m: MediaDescription, codec: Codec, pt: int, te_pt: int | None, ours: Direction, index: int
-) -> MediaParameters:
-    addr = _remote_addr(sdp, m)
-    ptime = m.ptime() or DEFAULT_PTIME
-    return MediaParameters(
-        codec=codec,
-        payload_type=pt,
-        telephone_event_pt=te_pt,
-        remote_addr=addr,
-        remote_port=m.port,
-        direction=ours,
-        ptime=ptime,
-        media_index=index,
-    )
-
-
-def _usable(m: MediaDescription) -> bool:
-    return m.media == "audio" and m.port != 0 and m.proto.upper() == "RTP/AVP"
-
-
-def negotiate(
-    offer: SessionDescription,
-    local_codecs_preference: Sequence[Codec],
-    local_addr: str,
-    local_port: int,
-    *,
-    telephone_event: bool = True,
-    local_direction: Direction = Direction.SENDRECV,
-    session_id: str = "0",
-    session_version: int = 0,
-) -> Answer:
-    """Answer ``offer`` (RFC 3264 §6): accept the first servable audio stream, refuse the rest.
-
-    The codec is the first of ``local_codecs_preference`` present in the stream. The answer
-    direction follows §6.1: "If a stream is offered as sendonly, the corresponding stream MUST
-    be marked as recvonly or inactive in the answer", recvonly gives sendonly, inactive gives
-    inactive; ``local_direction`` can only narrow it further.
-
-    Raises:
-        SdpNegotiationError: no audio stream with a common codec (488).
-        SdpParseError: the chosen stream has no connection address.
-    """
-    chosen: MediaParameters | None = None
-    answered: list[MediaDescription] = []
-    for index, m in enumerate(offer.media):
-        params = None
-        if chosen is None and _usable(m):
-            offered, te_pt = _codec_pts(m)
-            codec = next((c for c in local_codecs_preference if c in offered), None)
-            if codec is not None:
-                theirs = m.direction(offer.direction())
-                ours = Direction.of(
-                    theirs.receives and local_direction.sends, theirs.sends and local_direction.receives
-                )
-                te_pt = te_pt if telephone_event else None
-                params = _params(offer, m, codec, offered[codec], te_pt, ours, index)
-        if params is None:
-            # RFC 3264 §6: "the answer MUST contain exactly the same number of "m=" lines as the offer".
-            answered.append(MediaDescription(media=m.media, port=0, proto=m.proto, formats=m.formats[:1] or ("0",)))
-            continue
-        chosen = params
-        formats = [(params.payload_type, params.codec.name)]
-        answered.append(_audio_media(local_port, formats, params.telephone_event_pt, params.ptime, params.direction))
-    if chosen is None:
-        raise SdpNegotiationError("no audio stream with PCMU or PCMA over RTP/AVP in the offer")
-    session = _session(local_addr, session_id, session_version, answered[0])
-    return Answer(sdp=replace(session, media=tuple(answered)), media=chosen)
-
-
-def accept_answer(offer: SessionDescription, answer: SessionDescription) -> MediaParameters:
-    """Read the peer's answer to our ``offer`` (RFC 3264 §7).
-
-    Raises:
-        SdpNegotiationError: the answer refuses every stream, or picks no codec we offered.
-        SdpParseError: the accepted stream has no connection address.
-    """
-    if len(answer.media) != len(offer.media):
-        raise SdpNegotiationError("answer and offer differ in their number of m= lines")
-    for index, (ours, theirs) in enumerate(zip(offer.media, answer.media, strict=True)):
-        if not _usable(ours) or not _usable(theirs):
-            continue
-        offered, _ = _codec_pts(ours)
-        answered, te_pt = _codec_pts(theirs)
-        codec = next((c for c in answered if c in offered), None)
-        if codec is None:
-            continue
-        their_dir = theirs.direction(answer.direction())
-        our_dir = ours.direction(offer.direction())
-        ours_now = Direction.of(their_dir.receives and our_dir.sends, their_dir.sends and our_dir.receives)
-        return _params(answer, theirs, codec, answered[codec], te_pt, ours_now, index)
-    raise SdpNegotiationError("the answer accepts no audio stream with a codec we offered")
+        value = getattr(offer_answer, name)
+        globals()[name] = value  # later look-ups find the plain module attribute
+        return value
