@@ -10,11 +10,7 @@ Everything it learns goes into its :class:`CallDetail`, written as the CDR when 
 from __future__ import annotations
 
 import asyncio
-import enum
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -37,6 +33,8 @@ from acd import (
     SkillRequirement,
     StaleOfferError,
 )
+from cti.calldetail import CallDetail, CallPhase
+from cti.ivrchannel import CallIvrChannel
 from cti.legs import (
     HangupCause,
     InboundLeg,
@@ -52,7 +50,7 @@ from cti.legs import (
 )
 from cti.media import CallMedia
 from cti.supervision import Supervision
-from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, IvrRunner, RaiseAlert, TagCall
+from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, IvrRunner
 from sip.errors import RemoteSipError
 from sip.media import RecordingInfo
 from sip.sdp import SessionDescription, negotiate
@@ -62,45 +60,6 @@ if TYPE_CHECKING:
     from cti.controller import CallController
 
 log = structlog.get_logger(__name__)
-
-
-class CallPhase(enum.Enum):
-    IVR = "ivr"
-    QUEUED = "queued"
-    OFFERING = "offering"
-    CONNECTED = "connected"
-    ENDED = "ended"
-
-
-@dataclass(slots=True)
-class CallDetail:
-    """What the CDR will hold (wall-clock times, UTC epoch seconds)."""
-
-    call_id: str
-    sip_call_id: str
-    trunk: str
-    caller: str
-    caller_name: str
-    dialled: str
-    arrived_at: float
-    answered_at: float | None = None
-    queued_at: float | None = None
-    queue: str | None = None
-    priority: int = 0
-    vip: bool = False
-    reason: str | None = None
-    agent: str | None = None
-    offered_to: list[str] = field(default_factory=list)
-    agent_answered_at: float | None = None
-    ended_at: float | None = None
-    hung_up_by: str | None = None
-    end_reason: str | None = None
-    ivr_inputs: list[dict[str, Any]] = field(default_factory=list)
-    ivr_variables: dict[str, Any] = field(default_factory=dict)
-    crm: list[dict[str, Any]] = field(default_factory=list)
-    recording_serial: str | None = None
-    recording_path: str | None = None
-    disposition: str | None = None
 
 
 class Call:
@@ -173,9 +132,9 @@ class Call:
     def _start_ivr(self, flow: str) -> None:
         assert self._tg is not None
         session = self.controller.flows.new_session(flow, caller=self.detail.caller, called=self.detail.dialled)
-        self.runner = IvrRunner(session, _Channel(self), prompt_dir=self.controller.flows.prompt_dir,
+        self.runner = IvrRunner(session, CallIvrChannel(self), prompt_dir=self.controller.flows.prompt_dir,
                                 http=self.controller.http(), call_id=self.id)
-        self._spawn(self._run_ivr(self.runner), "ivr")
+        self.spawn_task(self._run_ivr(self.runner), "ivr")
 
     async def _run_ivr(self, runner: IvrRunner) -> None:
         self._take_ivr_record(await runner.run())
@@ -191,9 +150,6 @@ class Call:
 
     def spawn_task(self, coro: Any, name: str) -> None:
         """Run ``coro`` as a named task of this call (cancelled when the call ends)."""
-        self._spawn(coro, name)
-
-    def _spawn(self, coro: Any, name: str) -> None:
         assert self._tg is not None
         task = self._tg.create_task(coro, name=f"call-{self.id}-{name}")
         self._tasks.add(task)
@@ -332,7 +288,7 @@ class Call:
         self.detail.agent_answered_at = time.time()
         self.media.bridge()
         if self.controller.records(offer.queue_id):
-            self._spawn(self._record(offer), "record")
+            self.spawn_task(self._record(offer), "record")
 
     async def _record(self, offer: OfferCall) -> None:
         serial = await self.controller.allocate_serial()
@@ -404,7 +360,7 @@ class Call:
         with structlog.contextvars.bound_contextvars(call_id=self.id):
             match command:
                 case OfferCall():
-                    self._spawn(self._offer(command), f"offer-{command.offer_id}")
+                    self.spawn_task(self._offer(command), f"offer-{command.offer_id}")
                 case CancelOffer():
                     if self.offer is not None and self.offer.offer_id == command.offer_id:
                         self.offer = None
@@ -498,43 +454,6 @@ class Call:
         self.detail.agent = new_agent
         if old is not None:
             old.bye()
-
-
-class _Channel:
-    """The IVR's view of the call (``ivr.IvrChannel``)."""
-
-    def __init__(self, call: Call) -> None:
-        self.call = call
-
-    async def play(self, files: Sequence[Path]) -> None:
-        await self.call.media.play(files)
-
-    async def tag(self, command: TagCall) -> None:
-        detail = self.call.detail
-        detail.vip = detail.vip or command.vip
-        detail.priority = max(detail.priority, command.priority)
-        detail.reason = command.reason or detail.reason
-
-    async def raise_alert(self, command: RaiseAlert) -> None:
-        self.call.controller.raise_alert(self.call, command)
-
-    async def enqueue(self, command: EnqueueCall) -> None:
-        self.call.enqueue(command)
-
-    async def transfer(self, number: str) -> None:
-        log.info("call.transfer.refused", target=number, reason="transfer to a number needs an outbound trunk")
-        self.call.hangup("transfer-unavailable")
-
-    async def record_voicemail(self, mailbox: str, max_seconds: float) -> None:
-        log.info("call.voicemail.unavailable", mailbox=mailbox)
-        self.call.hangup("voicemail-unavailable")
-
-    async def request_callback(self, queue: str, number: str) -> None:
-        log.info("call.callback.requested", queue=queue, number=number)
-        self.call.detail.end_reason = "callback-requested"
-
-    async def hangup(self) -> None:
-        self.call.hangup("ivr-hangup")
 
 
 def _iso(ts: float) -> str:

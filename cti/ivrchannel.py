@@ -1,0 +1,57 @@
+"""The IVR's view of a call (:class:`ivr.IvrChannel`): prompts, tags, alerts, queueing, hang-up.
+
+Voicemail and transfer to a number need parts the server does not have yet (a voicemail store, an
+outbound trunk): the call is then ended with a clear reason in the CDR rather than left hanging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ivr import EnqueueCall, RaiseAlert, TagCall
+
+if TYPE_CHECKING:
+    from cti.calls import Call
+
+log = structlog.get_logger(__name__)
+
+
+class CallIvrChannel:
+    """The IVR's view of the call (``ivr.IvrChannel``)."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+
+    async def play(self, files: Sequence[Path]) -> None:
+        await self.call.media.play(files)
+
+    async def tag(self, command: TagCall) -> None:
+        detail = self.call.detail
+        detail.vip = detail.vip or command.vip
+        detail.priority = max(detail.priority, command.priority)
+        detail.reason = command.reason or detail.reason
+
+    async def raise_alert(self, command: RaiseAlert) -> None:
+        self.call.controller.raise_alert(self.call, command)
+
+    async def enqueue(self, command: EnqueueCall) -> None:
+        self.call.enqueue(command)
+
+    async def transfer(self, number: str) -> None:
+        log.info("call.transfer.refused", target=number, reason="transfer to a number needs an outbound trunk")
+        self.call.hangup("transfer-unavailable")
+
+    async def record_voicemail(self, mailbox: str, max_seconds: float) -> None:
+        log.info("call.voicemail.unavailable", mailbox=mailbox)
+        self.call.hangup("voicemail-unavailable")
+
+    async def request_callback(self, queue: str, number: str) -> None:
+        log.info("call.callback.requested", queue=queue, number=number)
+        self.call.detail.end_reason = "callback-requested"
+
+    async def hangup(self) -> None:
+        self.call.hangup("ivr-hangup")
