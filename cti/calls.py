@@ -287,7 +287,7 @@ class Call:
         self.detail.agent = offer.agent_id
         self.detail.agent_answered_at = time.time()
         self.media.bridge()
-        if self.controller.records(offer.queue_id):
+        if self.controller.should_record(offer.queue_id):
             self.spawn_task(self._record(offer), "record")
 
     async def _record(self, offer: OfferCall) -> None:

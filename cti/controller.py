@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,6 @@ from acd import (
     AgentStateChanged,
     CallAbandoned,
     CallAnswered,
-    CallEnded,
     CallExited,
     CallId,
     CallOffered,
@@ -49,10 +47,8 @@ from cti.calls import Call, CallDetail
 from cti.legs import InboundLeg, LegTable, OutboundLeg, invite_binding
 from cti.media import CallMedia
 from cti.publish import Publisher, queue_stats_data
+from cti.records import CallRecords
 from cti.routing import AcdDriver, agent_config, queue_config
-from cti.store import CallRecord as CdrRecord
-from cti.store import HangupParty, LegId, LegOutcome, Party, PartyRole, QueueLeg
-from cti.store import Recording as RecordingRow
 from cti.trunks import TrunkMatch, TrunkTable, caller_identity
 from ivr import FlowCatalog, RaiseAlert
 from sip.auth import AuthError, AuthResult, parse_credentials
@@ -64,13 +60,11 @@ from sip.rtp import PortAllocator
 
 if TYPE_CHECKING:
     from cti.registration import RegistrationService
-    from cti.store import Store, StoreOperations
+    from cti.store import Store
 
 log = structlog.get_logger(__name__)
 STATS_PERIOD = 2.0
 STATS_COALESCE_S = 0.25
-WRITE_BATCH = 500
-Job = Callable[["StoreOperations"], Awaitable[Any]]
 
 
 class CallController:
@@ -98,11 +92,9 @@ class CallController:
         self.recordings_dir = Path(config.data_dir) / "recordings"
         self.calls: dict[CallId, Call] = {}
         self.draining = False
-        self._legs_rows: dict[CallId, QueueLeg] = {}
-        self._awaiting_acw: dict[AgentId, QueueLeg] = {}
+        self.records = CallRecords(store, config.node.name, self._detail_of)
         self._http: aiohttp.ClientSession | None = None
         self._tg: asyncio.TaskGroup | None = None
-        self._writes: asyncio.Queue[Job] = asyncio.Queue()
         self._wall_offset = 0.0
         self._idle = asyncio.Event()
         self._stats_dirty: set[str] = set()
@@ -123,7 +115,7 @@ class CallController:
         async with aiohttp.ClientSession() as http, asyncio.TaskGroup() as tg:
             self._http = http
             self._tg = tg
-            tg.create_task(self._writer(), name="cdr-writer")
+            tg.create_task(self.records.run(), name="cdr-writer")
             started.set()
             while True:  # queue.stats at least every 2 s (and on every change, from on_acd_event)
                 await asyncio.sleep(STATS_PERIOD)
@@ -150,41 +142,16 @@ class CallController:
         logged_in = sum(n for state, n in snap.agents_by_state.items() if state is not AgentState.LOGGED_OUT)
         return queue_stats_data(snap, logged_in)
 
+    def _detail_of(self, call_id: CallId) -> CallDetail | None:
+        call = self.calls.get(call_id)
+        return call.detail if call is not None else None
+
     def http(self) -> aiohttp.ClientSession:
         assert self._http is not None, "controller not running"
         return self._http
 
     def _wall(self, loop_time: float) -> float:
         return loop_time + self._wall_offset
-
-    async def _writer(self) -> None:
-        """Write jobs in order; whatever queued up meanwhile goes in one transaction (one commit).
-
-        A batch that fails is retried job by job, so one bad row never loses the others.
-        """
-        assert self.store is not None
-        while True:
-            batch = [await self._writes.get()]
-            while len(batch) < WRITE_BATCH and not self._writes.empty():
-                batch.append(self._writes.get_nowait())
-            try:
-                async with self.store.transaction() as tx:
-                    for job in batch:
-                        await job(tx)
-            except Exception:
-                for job in batch:
-                    try:
-                        async with self.store.transaction() as tx:
-                            await job(tx)
-                    except Exception as exc:  # logged; the next ones go on
-                        log.error("store.write.failed", error=repr(exc))
-            finally:
-                for _ in batch:
-                    self._writes.task_done()
-
-    def _write(self, job: Job) -> None:
-        if self.store is not None:
-            self._writes.put_nowait(job)
 
     async def drain(self, grace: float) -> None:
         """Refuse new calls (503) and let the live ones finish for up to ``grace`` seconds."""
@@ -199,8 +166,7 @@ class CallController:
                     pass
             for call in list(self.calls.values()):
                 call.hangup("shutdown")
-        async with asyncio.timeout(10.0):
-            await self._writes.join()
+        await self.records.flush()
 
     # ------------------------------------------------------------------------------ inbound calls
 
@@ -290,32 +256,7 @@ class CallController:
         self.publisher.call_ended(detail)
         if detail.agent:
             self._last_call_of[detail.agent] = call
-        self._write(lambda tx: self._save_cdr(call, tx))
-
-    async def _save_cdr(self, call: Call, tx: StoreOperations) -> None:
-        d = call.detail
-        record = CdrRecord(
-            call_id=call.id, node=self.config.node.name, t_arrived=d.arrived_at, sip_call_id=d.sip_call_id,
-            trunk=d.trunk, caller_number=d.caller if _is_number(d.caller) else None, caller_name=d.caller_name or None,
-            dialled_number=d.dialled, t_ivr_answered=d.answered_at, t_ivr_left=d.queued_at, t_queued=d.queued_at,
-            t_answered=d.agent_answered_at, t_ended=d.ended_at or time.time(),
-            hangup_by=HangupParty(d.hung_up_by) if d.hung_up_by in ("caller", "agent", "system") else None,
-            end_reason=d.end_reason, disposition=d.disposition,
-            ivr_inputs={"inputs": _jsonable(d.ivr_inputs), "variables": _jsonable(d.ivr_variables)},
-            crm_data={"lookups": _jsonable(d.crm)}, vip=d.vip, call_reason=d.reason,
-            recording_serial=d.recording_serial,  # type: ignore[arg-type]
-            final_agent=AgentId(d.agent) if d.agent else None, final_queue=QueueId(d.queue) if d.queue else None,
-        )
-        await tx.save_call(record)
-        if d.recording_serial and d.recording_path and d.agent_answered_at:
-            ended = d.ended_at or time.time()
-            await tx.save_recording(RecordingRow(
-                serial=d.recording_serial, call_id=call.id, path=d.recording_path,  # type: ignore[arg-type]
-                started=d.agent_answered_at, ended=ended, duration_s=max(0.0, ended - d.agent_answered_at),
-                parties=(Party(role=PartyRole.CALLER, identity=d.caller or "anonymous"),
-                         Party(role=PartyRole.AGENT, identity=d.agent or "")),
-                queue_id=QueueId(d.queue) if d.queue else None, agent_id=AgentId(d.agent) if d.agent else None,
-            ))
+        self.records.call_ended(call.id, detail)
 
     # ------------------------------------------------------------------------------ agents
 
@@ -338,7 +279,7 @@ class CallController:
         call.detail.disposition = disposition
         call.detail.reason = call.detail.reason or disposition
         self.publisher.call_reason(call.id, disposition, "disposition")
-        self._write(lambda tx: self._save_cdr(call, tx))
+        self.records.call_ended(call.id, call.detail)
 
     def login(self, agent_id: str, *, ready: bool) -> None:
         """Raises: KeyError (unknown agent), acd.AcdError (refused transition)."""
@@ -359,7 +300,7 @@ class CallController:
 
     # ------------------------------------------------------------------------------ recordings
 
-    def records(self, queue_id: str) -> bool:
+    def should_record(self, queue_id: str) -> bool:
         queue = self.queues.get(queue_id)
         return self.config.media.record_calls and (queue is None or queue.record)
 
@@ -392,26 +333,16 @@ class CallController:
 
     def on_acd_event(self, event: AcdEvent) -> None:
         wall = self._wall(event.at)
+        self.records.on_acd_event(event, wall)
         match event:
             case AgentStateChanged():
                 log.info("acd.agent.state_changed", agent=event.agent_id, state=event.state.name,
                          reason=event.reason, previous=event.previous.name)
                 self.publisher.agent_state(event)
                 self.state_since[event.agent_id] = wall
-                self._write(lambda tx: tx.record_agent_state(event.agent_id, event.state, wall, event.reason))
-                pending = self._awaiting_acw.pop(event.agent_id, None)
-                if pending is not None and event.previous is AgentState.WRAP_UP and pending.t_end is not None:
-                    self._save_leg(_replace(pending, acw_s=max(0.0, wall - pending.t_end)))
             case CallQueued():
-                call = self.calls.get(event.call_id)
-                row = QueueLeg(leg_id=LegId(f"{event.call_id}-{len(self._legs_rows)}"), call_id=event.call_id,
-                               queue_id=event.queue_id, t_enter_queue=wall, priority=event.priority,
-                               vip_flag=bool(call and call.detail.vip),
-                               caller_number=call.detail.caller if call and _is_number(call.detail.caller) else None,
-                               call_reason=call.detail.reason if call else None)
-                self._legs_rows[event.call_id] = row
-                self._save_leg(row)
                 log.info("acd.call.queued", call_id=event.call_id, queue=event.queue_id, priority=event.priority)
+                call = self.calls.get(event.call_id)
                 if call is not None:
                     position = self.acd.router.position(event.call_id, event.at).position
                     self.publisher.call_queued(call.detail, position)
@@ -419,7 +350,6 @@ class CallController:
                         self.publisher.call_reason(call.id, call.detail.reason, "ivr")
                 self._stats_changed(event.queue_id)
             case CallOffered():
-                self._update_leg(event.call_id, lambda r: _replace(r, offers=r.offers + 1))
                 log.info("acd.call.offered", call_id=event.call_id, agent=event.agent_id)
                 offered = self.calls.get(event.call_id)
                 if offered is not None:
@@ -427,65 +357,19 @@ class CallController:
                     self.publisher.call_offered(offered.detail, event.agent_id, event.queue_id, waited,
                                                 offered.variables)
             case CallAnswered():
-                self._update_leg(event.call_id, lambda r: _replace(r, outcome=LegOutcome.ANSWERED, t_answer=wall,
-                                                                    agent_id=event.agent_id))
                 log.info("acd.call.answered", call_id=event.call_id, agent=event.agent_id, wait_s=event.wait_s)
                 answered = self.calls.get(event.call_id)
                 if answered is not None:
                     self.publisher.call_answered(answered.detail, event.agent_id, event.queue_id, event.wait_s)
                 self._stats_changed(event.queue_id)
             case CallAbandoned():
-                self._update_leg(event.call_id, lambda r: _replace(r, outcome=LegOutcome.ABANDONED, t_abandon=wall),
-                                 final=True)
                 log.info("acd.call.abandoned", call_id=event.call_id, wait_s=event.wait_s)
                 gone = self.calls.get(event.call_id)
                 self.publisher.call_abandoned(gone.detail if gone else None, event.call_id, event.queue_id,
                                               event.wait_s)
                 self._stats_changed(event.queue_id)
             case CallExited():
-                self._update_leg(event.call_id, lambda r: _replace(r, outcome=LegOutcome.FLOWOUT, t_flowout=wall,
-                                                                    flowout_reason=event.reason), final=True)
-            case CallEnded():
-                ended = self._update_leg(event.call_id, lambda r: _replace(r, t_end=wall, talk_s=event.talk_s,
-                                                                            hold_s=event.hold_s), final=True)
-                if ended is not None:
-                    self._awaiting_acw[event.agent_id] = ended
+                log.info("acd.call.exited", call_id=event.call_id, reason=event.reason.value)
+                self._stats_changed(event.queue_id)
             case _:
                 log.debug("acd.event.seen", kind=type(event).__name__)
-
-    def _update_leg(self, call_id: CallId, change: Callable[[QueueLeg], QueueLeg], *,
-                    final: bool = False) -> QueueLeg | None:
-        current = self._legs_rows.get(call_id)
-        if current is None:
-            return None
-        row = change(current)
-        if final:
-            del self._legs_rows[call_id]
-        else:
-            self._legs_rows[call_id] = row
-        call = self.calls.get(call_id)
-        if call is not None and call.detail.recording_serial and row.recording_serial is None:
-            row = _replace(row, recording_serial=call.detail.recording_serial)
-        self._save_leg(row)
-        return row
-
-    def _save_leg(self, row: QueueLeg) -> None:
-        self._write(lambda tx: tx.save_queue_leg(row))
-
-
-def _replace(row: QueueLeg, **changes: Any) -> QueueLeg:
-    from dataclasses import replace
-
-    return replace(row, **changes)
-
-
-def _is_number(text: str) -> bool:
-    import re
-
-    return bool(re.fullmatch(r"\+?[0-9]{1,32}", text))
-
-
-def _jsonable(value: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(value, default=str))

@@ -171,6 +171,17 @@ def test_blind_transfer_by_refer_from_the_agents_phone(server: ServerProcess, si
     assert second.wait(15) == 0, second.report()
     assert "NOTIFY sip:" in first.messages() and "message/sipfrag" in first.messages()
     assert queued_calls(server, "sales") == 1 and queued_calls(server, "support") == 1
+    assert wait_until(lambda: len(_legs(server)) == 2, 5), _legs(server)  # one queue leg per queue visit
+    legs = sorted(_legs(server), key=lambda leg: leg[1])
+    assert [(queue, outcome, agent) for queue, _, outcome, agent in legs] == [
+        ("support", "answered", "1003"), ("sales", "answered", "1001")]
+
+def _legs(server: ServerProcess) -> list[tuple[str, float, str, str]]:
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(server.data_dir / "cti.sqlite3")) as db:
+        return db.execute("SELECT queue_id, t_enter_queue, outcome, agent_id FROM queue_legs").fetchall()
 
 
 def test_graceful_shutdown_refuses_new_calls_and_lets_live_ones_finish(
