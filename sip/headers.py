@@ -27,16 +27,13 @@ def _bad(what: str, text: str) -> RemoteSipError:
     return RemoteSipError(f"bad {what}: {text[:80]!r}", status_hint=400)
 
 
-def split_list(value: str) -> list[str]:
-    """Split a comma-separated header value, honouring quotes and ``<...>`` (RFC 3261 §7.3.1)."""
-    if '"' not in value and "<" not in value:  # fast path: nothing can hide a comma
-        return [item for item in (part.strip() for part in value.split(",")) if item]
-    items: list[str] = []
-    depth_angle = False
-    in_quote = False
-    escaped = False
+def _split_unquoted(text: str, separator: str, *, angles: bool) -> tuple[list[str], bool]:
+    """Split ``text`` at ``separator`` where it is not inside a quoted string (nor ``<...>`` when
+    ``angles``). Returns the parts and whether a quoted string was left open."""
+    parts: list[str] = []
+    in_angle = in_quote = escaped = False
     start = 0
-    for index, char in enumerate(value):
+    for index, char in enumerate(text):
         if in_quote:
             if escaped:
                 escaped = False
@@ -46,15 +43,23 @@ def split_list(value: str) -> list[str]:
                 in_quote = False
         elif char == '"':
             in_quote = True
-        elif char == "<":
-            depth_angle = True
-        elif char == ">":
-            depth_angle = False
-        elif char == "," and not depth_angle:
-            items.append(value[start:index].strip())
+        elif angles and char == "<":
+            in_angle = True
+        elif angles and char == ">":
+            in_angle = False
+        elif char == separator and not in_angle:
+            parts.append(text[start:index])
             start = index + 1
-    items.append(value[start:].strip())
-    return [item for item in items if item]
+    parts.append(text[start:])
+    return parts, in_quote
+
+
+def split_list(value: str) -> list[str]:
+    """Split a comma-separated header value, honouring quotes and ``<...>`` (RFC 3261 §7.3.1)."""
+    if '"' not in value and "<" not in value:  # fast path: nothing can hide a comma
+        return [item for item in (part.strip() for part in value.split(",")) if item]
+    parts, _ = _split_unquoted(value, ",", angles=True)
+    return [item for item in (part.strip() for part in parts) if item]
 
 
 def parse_params(text: str, what: str) -> Params:
@@ -91,30 +96,9 @@ def parse_params(text: str, what: str) -> Params:
 def _split_semicolons(text: str) -> list[str]:
     if '"' not in text:  # fast path: no quoted-string can hide a semicolon
         return text.split(";")
-    parts: list[str] = []
-    in_quote = False
-    current: list[str] = []
-    escaped = False
-    for char in text:
-        if in_quote:
-            current.append(char)
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_quote = False
-        elif char == '"':
-            in_quote = True
-            current.append(char)
-        elif char == ";":
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    if in_quote:
+    parts, unclosed = _split_unquoted(text, ";", angles=False)
+    if unclosed:
         raise _bad("parameters (unclosed quote)", text)
-    parts.append("".join(current))
     return parts
 
 
