@@ -21,7 +21,7 @@ from config.loader import LoadedConfig
 from config.schema import ServerConfig
 from cti.agent_admin import RuntimeAgents
 from cti.alerts import AlertService, AlertSettings, VipSettings, default_rules
-from cti.api import NodeMetrics, build_app
+from cti.api import MetricFamily, NodeMetrics, build_app
 from cti.bus import Bus
 from cti.controller import CallController
 from cti.gateway import GATEWAY_KEY, add_gateway_routes
@@ -110,6 +110,7 @@ class Server:
         self.bus = Bus()
         self.publisher = Publisher(self.bus, self.config.node.name)
         self.mqtt: MqttBridge | None = None
+        self._app: web.Application | None = None
         self.webhooks: WebhookDispatcher | None = None
         self._webhooks_task: asyncio.Task[None] | None = None
 
@@ -160,14 +161,14 @@ class Server:
         app = build_app(control, token=self.config.operator_token, node=self.config.node.name,
                         metrics=NodeMetrics(controller), reload=reload_flows,
                         agent_admin=RuntimeAgents(controller.agents, control),
-                        extra_metrics=[webhook_metrics(self.webhooks)])
+                        extra_metrics=[webhook_metrics(self.webhooks), self._gateway_metrics])
         add_webhook_routes(app, store=self.store, dispatcher=self.webhooks)
         secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
                            notices=self.notices)
-        self.gateway_key = GATEWAY_KEY
+        self._app = app
         self._http_runner = web.AppRunner(app, access_log=None)
         await self._http_runner.setup()
         site = web.TCPSite(self._http_runner, self.config.http.bind, self.config.http.port)
@@ -178,6 +179,31 @@ class Server:
         log.info("server.node.started", node=self.config.node.name,
                  sip=f"{sip.bind}:{self.endpoint.local_address()[1]}",
                  http=f"{self.config.http.bind}:{self.http_port}")
+
+    def _gateway_metrics(self) -> list[MetricFamily]:
+        """WebSocket and MQTT figures for ``/metrics``."""
+        families: list[MetricFamily] = []
+        if self._app is not None and GATEWAY_KEY in self._app:
+            stats = self._app[GATEWAY_KEY].stats()
+            families += [
+                MetricFamily("cti_ws_connections", "gauge", "open WebSocket connections by role",
+                             [({"role": role}, float(n)) for role, n in stats.connections.items()]),
+                MetricFamily("cti_ws_events_dropped_total", "counter", "events dropped for slow WebSocket clients",
+                             [({}, float(stats.events_dropped))]),
+                MetricFamily("cti_ws_slow_disconnects_total", "counter", "clients disconnected for not reading",
+                             [({}, float(stats.slow_disconnects))]),
+            ]
+        if self.mqtt is not None:
+            mqtt = self.mqtt.stats()
+            families += [
+                MetricFamily("cti_mqtt_connected", "gauge", "1 while the MQTT bridge is connected",
+                             [({}, float(mqtt.connected))]),
+                MetricFamily("cti_mqtt_published_total", "counter", "events acknowledged by the broker",
+                             [({}, float(mqtt.published))]),
+                MetricFamily("cti_mqtt_dropped_total", "counter", "events lost to the bridge's buffer bound",
+                             [({}, float(mqtt.dropped))]),
+            ]
+        return families
 
     async def stop(self, grace: float = 10.0) -> None:
         """Graceful stop: refuse new calls with 503, let live ones end (up to ``grace``), close."""
