@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,8 +33,10 @@ def main() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="database and recordings")
 @click.option("--log-format", type=click.Choice(["console", "json"]), help="log renderer")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="log level")
+@click.option("--loop", type=click.Choice(["auto", "asyncio", "uvloop"]), default="auto", show_default=True,
+              help="event loop: uvloop when installed (pip install 'cti-server[fast]'), else asyncio")
 def serve(config_file: Path | None, demo: bool, sip_port: int | None, http_port: int | None, bind: str | None,
-          data_dir: Path | None, log_format: str | None, log_level: str | None) -> None:
+          data_dir: Path | None, log_format: str | None, log_level: str | None, loop: str) -> None:
     """Start the server (SIP, media, HTTP/WebSocket) and run until SIGINT or SIGTERM."""
     if demo == (config_file is not None):
         raise click.UsageError("give exactly one of --config FILE or --demo")
@@ -49,12 +53,27 @@ def serve(config_file: Path | None, demo: bool, sip_port: int | None, http_port:
     overrides = Overrides(sip_port=sip_port, http_port=http_port, bind=bind,
                           data_dir=str(data_dir) if data_dir else None, log_format=log_format, log_level=log_level)
     try:
-        asyncio.run(run_server(loaded, overrides))
+        _run(run_server(loaded, overrides), loop)
     except KeyboardInterrupt:
         pass
     except OSError as exc:
         click.echo(f"cti: cannot start: {exc}", err=True)
         sys.exit(1)
+
+
+def _run(main_coro: Coroutine[Any, Any, None], loop: str) -> None:
+    """Run the server on uvloop when asked or available ("auto"), else on the standard asyncio loop."""
+    if loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if loop == "uvloop":
+                main_coro.close()
+                raise click.UsageError("uvloop is not installed: pip install 'cti-server[fast]'") from None
+        else:
+            uvloop.run(main_coro)
+            return
+    asyncio.run(main_coro)
 
 
 @main.group("config")
