@@ -24,12 +24,10 @@ _BUSY = (AgentState.RESERVED, AgentState.RINGING, AgentState.ON_CALL, AgentState
 class Publisher:
     """Builds and publishes envelopes for one node; ``clock`` gives UTC epoch seconds."""
 
-    def __init__(self, bus: Bus, node: str, *, clock: Callable[[], float] = time.time,
-                 redact: Callable[[str], str] = lambda number: number) -> None:
+    def __init__(self, bus: Bus, node: str, *, clock: Callable[[], float] = time.time) -> None:
         self.bus = bus
         self.node = node
         self._clock = clock
-        self._redact = redact
 
     def publish(self, type_: str, data: Mapping[str, Any]) -> Envelope:
         envelope = Envelope.new(type_, data, node=self.node, now=self._clock())
@@ -44,7 +42,7 @@ class Publisher:
 
     def call_arrived(self, detail: CallDetail) -> None:
         self.publish("call.arrived", {
-            "call_id": detail.call_id, "caller_number": self._redact(detail.caller),
+            "call_id": detail.call_id, "caller_number": detail.caller,
             "caller_name": detail.caller_name or None, "dialled_number": detail.dialled, "trunk": detail.trunk,
         })
 
@@ -63,7 +61,7 @@ class Publisher:
                 crm.update(lookup.get("result") or {})
         self.publish("call.offered", {
             "call_id": detail.call_id, "agent_id": agent_id, "queue": queue,
-            "caller_number": self._redact(detail.caller), "caller_name": detail.caller_name or None,
+            "caller_number": detail.caller, "caller_name": detail.caller_name or None,
             "dialled_number": detail.dialled, "wait_seconds": round(wait_s, 3),
             "ivr_inputs": {k: v for k, v in variables.items() if isinstance(v, str | int | float | bool)},
             "crm": crm, "vip": detail.vip, "recording_serial": detail.recording_serial,
