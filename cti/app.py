@@ -134,8 +134,8 @@ class Server:
         async with asyncio.timeout(5):
             await self.webhooks.started.wait()  # subscribed before anything publishes: no early event missed
         sip = self.config.sip
-        await self.endpoint.start(sip.bind, sip.port, sip.transports, tcp_idle_timeout=sip.tcp_idle_timeout_s)
-        legs = LegTable(self.endpoint, sip.bind, self.endpoint.local_address()[1])
+        # The call path is ready before the SIP sockets are bound: the first INVITE is served, not refused.
+        legs = LegTable(self.endpoint, sip.bind, sip.port)
         controller = CallController(self.loaded, self.config, legs, self.sip_core.registration, self.store,
                                     self.publisher)
         await asyncio.to_thread(controller.load)
@@ -145,6 +145,8 @@ class Server:
         self.controller = controller
         self.sip_core.attach_calls(legs, controller)
         self.sip_core.registration.use_agents(controller.agents)
+        await self.endpoint.start(sip.bind, sip.port, sip.transports, tcp_idle_timeout=sip.tcp_idle_timeout_s)
+        legs.set_port(self.endpoint.local_address()[1])  # the bound port (sip.port may be 0)
         mqtt = self.config.mqtt
         if mqtt.enabled:
             self.mqtt = MqttBridge(MqttConfig(enabled=True, host=mqtt.host, port=mqtt.port, prefix=mqtt.prefix,
@@ -236,12 +238,12 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
     server = Server(loaded, overrides)
     try:
         async with asyncio.TaskGroup() as tasks:
-            await server.start(tasks)
             try:
+                await server.start(tasks)  # a port taken, a bad flow...: stop what did start, then report
                 await stop.wait()
             finally:
                 await server.stop()
-                raise _Stopped
+            raise _Stopped
     except* _Stopped:
         pass
 

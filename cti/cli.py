@@ -52,13 +52,24 @@ def serve(config_file: Path | None, demo: bool, sip_port: int | None, http_port:
 
     overrides = Overrides(sip_port=sip_port, http_port=http_port, bind=bind,
                           data_dir=str(data_dir) if data_dir else None, log_format=log_format, log_level=log_level)
+    code = 0
     try:
-        _run(run_server(loaded, overrides), loop)
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        click.echo(f"cti: cannot start: {exc}", err=True)
-        sys.exit(1)
+        try:
+            _run(run_server(loaded, overrides), loop)
+        except KeyboardInterrupt:
+            pass
+    except* OSError as group:  # a port taken, or an address that is not ours
+        for failure in group.exceptions:
+            click.echo(f"cti: cannot start: {failure}", err=True)
+        code = 1
+    except* ConfigFileError as group:  # the flows the config names are invalid
+        for refused in group.exceptions:
+            assert isinstance(refused, ConfigFileError)
+            for problem in refused.problems:
+                click.echo(str(problem), err=True)
+        code = 2
+    if code:
+        sys.exit(code)
 
 
 def _run(main_coro: Coroutine[Any, Any, None], loop: str) -> None:

@@ -327,6 +327,11 @@ class LegTable:
         self.via_host = host
         self.via_port = port
         self.contact = SipUri(host=host, port=port)
+
+    def set_port(self, port: int) -> None:
+        """The port the SIP endpoint really bound (known after it starts), for Via and Contact."""
+        self.via_port = port
+        self.contact = SipUri(host=self.via_host, port=port)
         self._by_dialog: dict[DialogId, Leg] = {}
         self._by_server_tx: dict[ServerTransactionId, InboundLeg] = {}
         self._by_client_tx: dict[ClientTransactionId, Leg] = {}
