@@ -70,6 +70,9 @@ LOOKUP_GRACE = 1.0  # the runner enforces the look-up timeout; this is the core'
 MAX_STEPS = 10_000  # back-stop for flows built in code without the validator
 
 
+TYPEAHEAD_MAX = 16  # keys kept for the next menu or collect
+
+
 class SessionState(Enum):
     IDLE = "idle"
     PLAYING = "playing"  # non-interruptible prompt
@@ -101,6 +104,7 @@ class Session:
         self._visits: dict[tuple[FlowName, NodeId], int] = {}
         self._attempt = 0
         self._digits = ""
+        self._typeahead: list[str] = []  # keys pressed while no menu listened: for the next menu/collect
         self._deadline: float | None = None
         self._lookup_id = LookupId(0)
         self._lookup_url = ""
@@ -211,6 +215,13 @@ class Session:
         state = SessionState.PROMPTING if barge_in else SessionState.PLAYING
         self._set_state(state, now + seconds + PROMPT_GUARD_MARGIN)
 
+    def _drain_typeahead(self, now: float, out: list[Command]) -> None:
+        """Give the keys pressed ahead to the menu or collect that just started, in order."""
+        node = self._node
+        while self._typeahead and self._node == node and self.state in (
+                SessionState.PROMPTING, SessionState.WAITING_INPUT):
+            self._digit(self._typeahead.pop(0), now, out)
+
     def _finish(self, outcome: Outcome, now: float) -> None:
         self.outcome = outcome
         self._ended_at = now
@@ -244,6 +255,7 @@ class Session:
                 self._attempt = 0
                 self._digits = ""
                 self._play(node.prompts, True, now, out)
+                self._drain_typeahead(now, out)
             case SetVars():
                 for name, value in node.values.items():
                     self.variables[name] = render(value, self.variables) if isinstance(value, str) else value
@@ -315,8 +327,14 @@ class Session:
     def _digit(self, digit: str, now: float, out: list[Command]) -> None:
         if self.state is SessionState.PROMPTING:
             out.append(StopPrompt())
+        elif self.state in (SessionState.PLAYING, SessionState.LOOKING_UP, SessionState.IDLE):
+            # Type-ahead: a caller who knows the menu presses during the greeting; the next menu or
+            # collect hears it (bounded, so a stuck key cannot pile up).
+            if len(self._typeahead) < TYPEAHEAD_MAX:
+                self._typeahead.append(digit)
+            return
         elif self.state is not SessionState.WAITING_INPUT:
-            return  # no type-ahead outside menus and collects
+            return
         node = self._current()
         if isinstance(node, Menu):
             target = node.options.get(digit)

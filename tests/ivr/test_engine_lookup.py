@@ -163,3 +163,26 @@ def test_demo_prompts_are_8khz_mono_and_short() -> None:
     flow_set = load_flow_dir(REPO / "config" / "flows", REPO / "config" / "prompts")
     assert set(flow_set.prompt_seconds) == {"welcome", "main_menu", "invalid", "no_input"}
     assert all(0.5 < s < 8 for s in flow_set.prompt_seconds.values())
+
+
+def test_demo_type_ahead_a_key_pressed_during_the_greeting_is_heard_by_the_menu() -> None:
+    c = demo("5559999")
+    c.start()
+    assert c.send(DigitReceived(digit="1"), after=1.0) == []  # the greeting is not interrupted...
+    out = c.send(PromptFinished(), after=1.4)
+    assert out[0] == PlayPrompt(prompts=names("main_menu",), barge_in=True)
+    assert isinstance(out[-1], EnqueueCall) and out[-1].queue == "sales"  # ...but the menu hears the key
+    assert [i.digits for i in c.session.record.inputs] == ["1"]
+
+
+def test_type_ahead_is_bounded() -> None:
+    from ivr.engine import TYPEAHEAD_MAX
+
+    c = demo("5559999")
+    c.start()
+    for _ in range(TYPEAHEAD_MAX + 10):
+        c.send(DigitReceived(digit="7"))  # not an option: each one is an invalid answer at the menu
+    c.send(PromptFinished(), after=2.4)
+    invalid = [i for i in c.session.record.inputs if i.digits == "7"]
+    assert 0 < len(invalid) <= TYPEAHEAD_MAX
+    assert c.session.outcome is Outcome.QUEUED  # the retries ran out: on to support, no loop
