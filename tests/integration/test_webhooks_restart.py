@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,7 +25,7 @@ import yaml
 
 import cti.app
 from cti.webhooks import verify_signature
-from tests.support.procs import ServerProcess, free_port, wait_for_options
+from tests.support.procs import ServerProcess, run_server
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "restart-test-secret-0001"
@@ -111,28 +108,9 @@ def write_config(tmp: Path, receiver_port: int) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def serve(tmp: Path, config: Path, data_dir: Path, log_name: str) -> Iterator[ServerProcess]:
-    """Like ``tests.support.procs.run_server``, with a data directory that outlives one server."""
-    sip_port, http_port = free_port(), free_port("tcp")
-    log_path = tmp / log_name
-    args = [sys.executable, "-m", "cti", "serve", "--config", str(config), "--sip-port", str(sip_port),
-            "--http-port", str(http_port), "--data-dir", str(data_dir), "--log-format", "json"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    server = ServerProcess(proc, sip_port, http_port, log_path, data_dir)
-    try:
-        wait_for_options(sip_port)
-        yield server
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+def serve(tmp: Path, config: Path, data_dir: Path, log_name: str) -> contextlib.AbstractContextManager[ServerProcess]:
+    """A server on ``data_dir``, which outlives it (the restart reuses it)."""
+    return run_server(tmp, config=config, data_dir=data_dir, log_name=log_name)
 
 
 def api(server: ServerProcess, path: str, body: dict[str, object] | None = None) -> None:

@@ -76,11 +76,15 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def run_server(tmp: Path, *extra: str, config: Path | None = None) -> Iterator[ServerProcess]:
-    """Run `cti serve` as a subprocess on free ports; stop it (and show its log on failure) after."""
+def run_server(tmp: Path, *extra: str, config: Path | None = None, data_dir: Path | None = None,
+               log_name: str = "server.log") -> Iterator[ServerProcess]:
+    """Run `cti serve` as a subprocess on free ports; stop it (SIGTERM) after, unless the test already did.
+
+    ``data_dir`` (default ``tmp/var``) may be shared by successive servers (restart tests).
+    """
     sip_port, http_port = free_port(), free_port("tcp")
-    log_path = tmp / "server.log"
-    data_dir = tmp / "var"
+    log_path = tmp / log_name
+    data_dir = data_dir or tmp / "var"
     args = [sys.executable, "-m", "cti", "serve", *(["--config", str(config)] if config else ["--demo"]),
             "--sip-port", str(sip_port), "--http-port", str(http_port), "--data-dir", str(data_dir),
             "--log-format", "json", *extra]
