@@ -77,12 +77,34 @@ REASONS = {
 }
 
 
-def canonical_name(name: str) -> str:
-    """Long, conventionally capitalised form of a header name (compact forms expanded)."""
+def _canonical(name: str) -> str:
     lower = name.lower()
     if len(lower) == 1 and lower in COMPACT:
         return COMPACT[lower]
     return _CANONICAL.get(lower, name)
+
+
+# Header names seen so far -> (canonical name, its lower-case key). A message has a dozen names
+# and they repeat from message to message; bounded so that a peer inventing names costs nothing.
+_NAME_CACHE_SIZE = 1024
+_names: dict[str, tuple[str, str]] = {}
+
+
+def _name_key(name: str) -> tuple[str, str]:
+    try:
+        return _names[name]
+    except KeyError:
+        pass
+    canonical = _canonical(name)
+    pair = (canonical, canonical.lower())
+    if len(_names) < _NAME_CACHE_SIZE:
+        _names[name] = pair
+    return pair
+
+
+def canonical_name(name: str) -> str:
+    """Long, conventionally capitalised form of a header name (compact forms expanded)."""
+    return _name_key(name)[0]
 
 
 class Headers:
@@ -91,8 +113,10 @@ class Headers:
     __slots__ = ("_items", "_keys")
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
-        self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items or ()]
-        self._keys: list[str] = [n.lower() for n, _ in self._items]  # parallel to _items, for lookups
+        self._items: list[tuple[str, str]] = []
+        self._keys: list[str] = []  # parallel to _items, lower-case canonical names, for lookups
+        for name, value in items or ():
+            self.add(name, value)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -118,32 +142,31 @@ class Headers:
     def get(self, name: str) -> str | None:
         """First raw field value, or None."""
         try:
-            return self._items[self._keys.index(canonical_name(name).lower())][1]
+            return self._items[self._keys.index(_name_key(name)[1])][1]
         except ValueError:
             return None
 
     def get_all(self, name: str) -> list[str]:
         """All values; comma lists are split for the headers that allow it (Via, Contact, Route...)."""
-        key = canonical_name(name).lower()
+        key = _name_key(name)[1]
         values = [item[1] for k, item in zip(self._keys, self._items, strict=True) if k == key]
         if key in LIST_HEADERS:
             return [part for value in values for part in split_list(value)]
         return values
 
     def add(self, name: str, value: str) -> None:
-        canonical = canonical_name(name)
+        canonical, key = _name_key(name)
         self._items.append((canonical, value))
-        self._keys.append(canonical.lower())
+        self._keys.append(key)
 
     def prepend(self, name: str, value: str) -> None:
-        canonical = canonical_name(name)
+        canonical, key = _name_key(name)
         self._items.insert(0, (canonical, value))
-        self._keys.insert(0, canonical.lower())
+        self._keys.insert(0, key)
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of ``name`` with one field, at the place of the first."""
-        canonical = canonical_name(name)
-        key = canonical.lower()
+        canonical, key = _name_key(name)
         try:
             index = self._keys.index(key)
         except ValueError:
@@ -153,45 +176,59 @@ class Headers:
         self._keys.insert(index, key)
 
     def remove(self, name: str) -> None:
-        key = canonical_name(name).lower()
+        key = _name_key(name)[1]
         if key in self._keys:
             kept = [(k, item) for k, item in zip(self._keys, self._items, strict=True) if k != key]
             self._keys = [k for k, _ in kept]
             self._items = [item for _, item in kept]
 
 
+# Typed header values already parsed, shared by every message: keyed by (parser, raw text), so a
+# changed header has new text and the cache never goes stale; the values are frozen, so sharing
+# them is safe. The messages of one dialog repeat the same From/To/Via/Contact text (the responses
+# copy the request's), so most typed reads after the first are look-ups. Bounded: the oldest entry
+# goes first (insertion order), which keeps the look-up a plain dict hit.
+VIEW_CACHE_SIZE = 8192
+_view_cache: dict[tuple[object, str], object] = {}
+_VIA_PARSE: Callable[[str], Via] = Via.parse
+_CSEQ_PARSE: Callable[[str], CSeq] = CSeq.parse
+_NAME_ADDR_PARSE: Callable[[str], NameAddr] = NameAddr.parse
+_CONTACT_PARSE: Callable[[str], Contact] = Contact.parse
+
+
+def _view(parse: Callable[[str], _T], raw: str) -> _T:
+    key = (parse, raw)
+    try:
+        return cast(_T, _view_cache[key])
+    except KeyError:
+        pass
+    value = parse(raw)
+    if len(_view_cache) >= VIEW_CACHE_SIZE:
+        del _view_cache[next(iter(_view_cache))]
+    _view_cache[key] = value
+    return value
+
+
 @dataclass(slots=True, eq=True)
 class _Message:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
-    # Typed values already parsed, keyed by (parser, raw text): a changed header has new text, so
-    # the cache never goes stale; the values are frozen, so sharing them is safe.
-    _views: dict[tuple[object, str], object] = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    def _view(self, parse: Callable[[str], _T], raw: str) -> _T:
-        key = (parse, raw)
-        try:
-            return cast(_T, self._views[key])
-        except KeyError:
-            value = parse(raw)
-            self._views[key] = value
-            return value
 
     # Typed views of the mandatory headers. Each raises RemoteSipError if missing or malformed.
     @property
     def vias(self) -> list[Via]:
-        return [self._view(Via.parse, v) for v in self.headers.get_all("Via")]
+        return [_view(_VIA_PARSE, v) for v in self.headers.get_all("Via")]
 
     @property
     def top_via(self) -> Via:
         first = self.headers.get_all("Via")
         if not first:
             raise RemoteSipError("missing Via", status_hint=400)
-        return self._view(Via.parse, first[0])
+        return _view(_VIA_PARSE, first[0])
 
     @property
     def cseq(self) -> CSeq:
-        return self._view(CSeq.parse, self._required("CSeq"))
+        return _view(_CSEQ_PARSE, self._required("CSeq"))
 
     @property
     def call_id(self) -> str:
@@ -199,15 +236,15 @@ class _Message:
 
     @property
     def from_(self) -> NameAddr:
-        return self._view(NameAddr.parse, self._required("From"))
+        return _view(_NAME_ADDR_PARSE, self._required("From"))
 
     @property
     def to(self) -> NameAddr:
-        return self._view(NameAddr.parse, self._required("To"))
+        return _view(_NAME_ADDR_PARSE, self._required("To"))
 
     @property
     def contacts(self) -> list[Contact]:
-        return [self._view(Contact.parse, v) for v in self.headers.get_all("Contact")]
+        return [_view(_CONTACT_PARSE, v) for v in self.headers.get_all("Contact")]
 
     def _required(self, name: str) -> str:
         value = self.headers.get(name)

@@ -8,6 +8,7 @@ to one is answered 416 by the server, not here.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(.*)$", re.DOTALL)
 # §25.1 hostname = *( domainlabel "." ) toplabel [ "." ]; labels are alphanum with inner hyphens.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 _HOSTNAME_RE = re.compile(rf"^(?:{_LABEL}\.)*{_LABEL}\.?$")
-_IPV4_RE = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]|0[0-9]{1,2})"  # 0-255, leading zeros allowed
+_IPV4_RE = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}$")
 _NUMERIC_RE = re.compile(r"^[0-9.]+$")
 # RFC 3261 §25.1: unreserved + user-unreserved may stand unescaped in the user part.
 _USER_SAFE = "-_.!~*'()&=+$,;?/"
@@ -165,7 +167,7 @@ def _parse_host_port(text: str, whole: str) -> tuple[str, int | None]:
         raise _bad(whole, "missing host")
     if not host.startswith("["):
         if _NUMERIC_RE.match(host):  # all digits and dots: must be a dotted-quad IPv4address
-            if not _IPV4_RE.match(host) or any(int(octet) > 255 for octet in host.split(".")):
+            if not _IPV4_RE.match(host):
                 raise _bad(whole, f"bad IPv4 address {host!r}")
         elif not _HOSTNAME_RE.match(host):
             raise _bad(whole, f"bad host {host!r}")
@@ -216,8 +218,10 @@ def _parse_sip(scheme: str, rest: str, whole: str) -> SipUri:
     return SipUri(scheme=scheme, user=user, password=password, host=host, port=port, params=params, headers=headers)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_uri(text: str) -> Uri:
-    """Parse a URI from a start line or a header.
+    """Parse a URI from a start line or a header (memoised: URIs are frozen, and a dialog's
+    messages repeat the same ones).
 
     Raises:
         RemoteSipError: status_hint 400 for a malformed URI.

@@ -15,6 +15,10 @@ Run: ``python tests/bench/bench_callpath.py --config LOAD.yaml --dialled 200 --a
   stop at the first step with a failed call or fewer agent legs than answered calls. Call-setup
   time (INVITE -> 200, SIPp's rtd "setup", ms resolution) comes from ``-trace_rtt``; counts come
   from ``-trace_stat``.
+* Per step the server's CPU time (user + system, /proc) divided by the calls offered gives
+  "cpu ms/call" (the cost figure to compare between versions: it hardly depends on the rate while
+  the server keeps up), and ``cti_calls_active`` polled from /metrics gives the peak of live calls
+  (each with its media relayed).
 * The same ladder is run SIPp -> SIPp directly (``load_carrier`` against ``load_agent_uas``, no
   server) in the same run, and the ratio of the highest clean rates is reported.
 """
@@ -24,10 +28,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.procs import run_server  # noqa: E402
+from tests.support.procs import ServerProcess, run_server  # noqa: E402
 from tests.support.sipp import HOST, Sipp, SippRunner, agent_login_ready, read_stats, sipp_ready  # noqa: E402
 
 
@@ -51,6 +58,8 @@ class Step:
     p99: float | None
     worst: float | None
     seconds: float
+    cpu_ms_per_call: float | None = None
+    peak_active: int | None = None
 
     @property
     def clean(self) -> bool:
@@ -69,11 +78,59 @@ def parse_agents(text: str) -> list[str]:
 
 
 def step_cost(args: argparse.Namespace) -> float:
-    return args.step_s + args.hold_ms / 1000 + 4
+    return float(args.step_s + args.hold_ms / 1000 + 4)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return float(int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def active_calls(http_port: int) -> int | None:
+    """``cti_calls_active`` from the server's /metrics (None if it cannot be read)."""
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{http_port}/metrics", timeout=2) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return None
+    match = re.search(r"^cti_calls_active(?:\{\})? (\d+)", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+class Watch:
+    """While a step runs, polls the server's live-call gauge twice a second; keeps the peak."""
+
+    def __init__(self, server: ServerProcess | None) -> None:
+        self.server = server
+        self.peak: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._cpu0 = cpu_seconds(server.proc.pid) if server else 0.0
+
+    def _run(self) -> None:
+        assert self.server is not None
+        while not self._stop.wait(0.5):
+            now = active_calls(self.server.http_port)
+            if now is not None:
+                self.peak = max(self.peak or 0, now)
+
+    def __enter__(self) -> Watch:
+        if self.server is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.server is not None:
+            self._thread.join()
+
+    def cpu_used(self) -> float | None:
+        return cpu_seconds(self.server.proc.pid) - self._cpu0 if self.server else None
 
 
 def run_ladder(name: str, runner: SippRunner, uas: Sipp, remote: str, args: argparse.Namespace,
-               deadline: float) -> list[Step]:
+               deadline: float, server: ServerProcess | None = None) -> list[Step]:
     steps: list[Step] = []
     legs_before = 0
     for rate in args.rates:
@@ -83,17 +140,20 @@ def run_ladder(name: str, runner: SippRunner, uas: Sipp, remote: str, args: argp
         total = rate * args.step_s
         started = time.monotonic()
         run_timeout = args.step_s + args.hold_ms / 1000 + 30
+        watch = Watch(server).__enter__()
         carrier = runner.start(f"{name}-carrier-{rate}", "load_carrier.xml", "-s", args.dialled, "-d",
                                str(args.hold_ms), "-r", str(rate), "-trace_stat", "-fd", "1", "-trace_rtt",
                                "-rtt_freq", "1", "-trace_screen", remote=remote, calls=total, timeout=run_timeout,
                                trace_msg=False, quiet=True)
         carrier.wait(run_timeout + 10)
         time.sleep(1.2)  # the UAS writes its -trace_stat line once a second
+        watch.__exit__()
+        cpu = watch.cpu_used()
         stats = read_stats(carrier.workdir)
         legs = read_stats(uas.workdir).incoming
         step = Step(name, rate, total, stats.successful, stats.failed, legs - legs_before, stats.percentile(50),
                     stats.percentile(99), max(stats.setup_ms) if stats.setup_ms else None,
-                    time.monotonic() - started)
+                    time.monotonic() - started, cpu * 1000 / total if cpu is not None else None, watch.peak)
         legs_before = legs
         steps.append(step)
         print(f"  {name}: {rate}/s -> {step.successful}/{total} ok, {step.failed} failed, "
@@ -117,6 +177,10 @@ def agent_uas(runner: SippRunner, name: str, args: argparse.Namespace) -> Iterat
 
 def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
+
+
+def fmt2(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def best(steps: list[Step]) -> int:
@@ -162,7 +226,8 @@ def main() -> int:
                     agent_login_ready(server.http_port, agent)
                 print(f"server: {len(agents)} agents registered at one UAS (port {uas.port})", flush=True)
                 reserve = len(args.rates) * step_cost(args)  # keep time for the direct reference
-                results += run_ladder("server", runner, uas, f"{HOST}:{server.sip_port}", args, deadline - reserve)
+                results += run_ladder("server", runner, uas, f"{HOST}:{server.sip_port}", args, deadline - reserve,
+                                      server)
         with agent_uas(runner, "direct-uas", args) as uas:
             results += run_ladder("direct", runner, uas, f"{HOST}:{uas.port}", args, deadline)
     finally:
@@ -170,10 +235,11 @@ def main() -> int:
 
     print()
     print(f"{'target':<8} {'rate/s':>7} {'offered':>8} {'ok':>6} {'failed':>7} {'agent legs':>11} "
-          f"{'setup p50':>10} {'p99':>5} {'max ms':>7} {'wall s':>7}")
+          f"{'setup p50':>10} {'p99':>5} {'max ms':>7} {'wall s':>7} {'cpu ms/call':>12} {'peak calls':>11}")
     for s in results:
         print(f"{s.target:<8} {s.rate:>7} {s.offered:>8} {s.successful:>6} {s.failed:>7} {s.agent_legs:>11} "
-              f"{fmt(s.p50):>10} {fmt(s.p99):>5} {fmt(s.worst):>7} {s.seconds:>7.1f}")
+              f"{fmt(s.p50):>10} {fmt(s.p99):>5} {fmt(s.worst):>7} {s.seconds:>7.1f} "
+              f"{fmt2(s.cpu_ms_per_call):>12} {fmt(s.peak_active):>11}")
     direct = best([s for s in results if s.target == "direct"])
     print()
     if not args.direct_only:

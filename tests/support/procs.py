@@ -85,7 +85,10 @@ def run_server(tmp: Path, *extra: str, config: Path | None = None, data_dir: Pat
     sip_port, http_port = free_port(), free_port("tcp")
     log_path = tmp / log_name
     data_dir = data_dir or tmp / "var"
-    args = [sys.executable, "-m", "cti", "serve", *(["--config", str(config)] if config else ["--demo"]),
+    # CTI_SERVER_PROFILE=FILE runs the server under cProfile (stats written to FILE when it stops).
+    profile = os.environ.get("CTI_SERVER_PROFILE")
+    prefix = ["-m", "cProfile", "-o", profile] if profile else []
+    args = [sys.executable, *prefix, "-m", "cti", "serve", *(["--config", str(config)] if config else ["--demo"]),
             "--sip-port", str(sip_port), "--http-port", str(http_port), "--data-dir", str(data_dir),
             "--log-format", "json", *extra]
     with open(log_path, "wb") as log:
