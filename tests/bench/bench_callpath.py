@@ -16,9 +16,10 @@ Run: ``python tests/bench/bench_callpath.py --config LOAD.yaml --dialled 200 --a
   time (INVITE -> 200, SIPp's rtd "setup", ms resolution) comes from ``-trace_rtt``; counts come
   from ``-trace_stat``.
 * Per step the server's CPU time (user + system, /proc) divided by the calls offered gives
-  "cpu ms/call" (the cost figure to compare between versions: it hardly depends on the rate while
-  the server keeps up), and ``cti_calls_active`` polled from /metrics gives the peak of live calls
-  (each with its media relayed).
+  "cpu ms/call" (the cost figure to compare between versions; it falls as the rate rises, since
+  more work is done per wake-up), "loop ms/call" the same for the event-loop thread alone (the
+  one that limits the rate; the rest is the store's driver thread), and ``cti_calls_active``
+  polled from /metrics gives the peak of live calls (each with its media relayed).
 * The same ladder is run SIPp -> SIPp directly (``load_carrier`` against ``load_agent_uas``, no
   server) in the same run, and the ratio of the highest clean rates is reported.
 """
@@ -59,6 +60,7 @@ class Step:
     worst: float | None
     seconds: float
     cpu_ms_per_call: float | None = None
+    loop_ms_per_call: float | None = None
     peak_active: int | None = None
 
     @property
@@ -81,9 +83,10 @@ def step_cost(args: argparse.Namespace) -> float:
     return float(args.step_s + args.hold_ms / 1000 + 4)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU time so far of a process, or of one of its threads (Linux /proc)."""
+    path = Path(f"/proc/{pid}/task/{thread}/stat") if thread else Path(f"/proc/{pid}/stat")
+    fields = path.read_text().rsplit(")", 1)[1].split()
     return float(int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -107,6 +110,7 @@ class Watch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._cpu0 = cpu_seconds(server.proc.pid) if server else 0.0
+        self._loop0 = cpu_seconds(server.proc.pid, server.proc.pid) if server else 0.0
 
     def _run(self) -> None:
         assert self.server is not None
@@ -125,8 +129,12 @@ class Watch:
         if self.server is not None:
             self._thread.join()
 
-    def cpu_used(self) -> float | None:
-        return cpu_seconds(self.server.proc.pid) - self._cpu0 if self.server else None
+    def cpu_used(self) -> tuple[float, float] | None:
+        """CPU seconds of (the whole server, its event-loop thread) since the step began."""
+        if self.server is None:
+            return None
+        pid = self.server.proc.pid
+        return cpu_seconds(pid) - self._cpu0, cpu_seconds(pid, pid) - self._loop0
 
 
 def run_ladder(name: str, runner: SippRunner, uas: Sipp, remote: str, args: argparse.Namespace,
@@ -153,7 +161,8 @@ def run_ladder(name: str, runner: SippRunner, uas: Sipp, remote: str, args: argp
         legs = read_stats(uas.workdir).incoming
         step = Step(name, rate, total, stats.successful, stats.failed, legs - legs_before, stats.percentile(50),
                     stats.percentile(99), max(stats.setup_ms) if stats.setup_ms else None,
-                    time.monotonic() - started, cpu * 1000 / total if cpu is not None else None, watch.peak)
+                    time.monotonic() - started, cpu[0] * 1000 / total if cpu else None,
+                    cpu[1] * 1000 / total if cpu else None, watch.peak)
         legs_before = legs
         steps.append(step)
         print(f"  {name}: {rate}/s -> {step.successful}/{total} ok, {step.failed} failed, "
@@ -218,8 +227,11 @@ def main() -> int:
             with run_server(server_dir, config=args.config) as server, agent_uas(runner, "server-uas", args) as uas:
                 agents = parse_agents(args.agents)
                 for agent in agents:
-                    rc = runner.register_at(f"{HOST}:{server.sip_port}", agent, uas.port,
-                                            password=args.password.format(id=agent))
+                    for _ in range(3):  # SIPp may pick a media port that is taken meanwhile: try again
+                        rc = runner.register_at(f"{HOST}:{server.sip_port}", agent, uas.port,
+                                                password=args.password.format(id=agent))
+                        if rc == 0:
+                            break
                     if rc != 0:
                         print(f"agent {agent}: REGISTER failed (rc {rc}); see {work}", file=sys.stderr)
                         return 1
@@ -235,11 +247,12 @@ def main() -> int:
 
     print()
     print(f"{'target':<8} {'rate/s':>7} {'offered':>8} {'ok':>6} {'failed':>7} {'agent legs':>11} "
-          f"{'setup p50':>10} {'p99':>5} {'max ms':>7} {'wall s':>7} {'cpu ms/call':>12} {'peak calls':>11}")
+          f"{'setup p50':>10} {'p99':>5} {'max ms':>7} {'wall s':>7} {'cpu ms/call':>12} {'loop ms/call':>13} "
+          f"{'peak calls':>11}")
     for s in results:
         print(f"{s.target:<8} {s.rate:>7} {s.offered:>8} {s.successful:>6} {s.failed:>7} {s.agent_legs:>11} "
               f"{fmt(s.p50):>10} {fmt(s.p99):>5} {fmt(s.worst):>7} {s.seconds:>7.1f} "
-              f"{fmt2(s.cpu_ms_per_call):>12} {fmt(s.peak_active):>11}")
+              f"{fmt2(s.cpu_ms_per_call):>12} {fmt2(s.loop_ms_per_call):>13} {fmt(s.peak_active):>11}")
     direct = best([s for s in results if s.target == "direct"])
     print()
     if not args.direct_only:
