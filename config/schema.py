@@ -183,6 +183,18 @@ class MqttSettings(_Model):
     qos: Literal[0, 1, 2] = 1
 
 
+class StorageConfig(_Model):
+    """Where CDRs, queue legs, agent states, recordings and the outbox live (docs/storage.md).
+
+    ``url`` None: the SQLite file ``<data_dir>/cti.sqlite3``. A ``postgresql://`` URL: PostgreSQL
+    (``pip install 'cti-server[postgres]'``); every node of a cluster may share one database.
+    """
+
+    url: str | None = Field(default=None, pattern=r"^postgres(ql)?://", repr=False,
+                            description="postgresql://user:password@host:5432/dbname (the password is never logged)")
+    pool_size: int = Field(default=10, ge=1, le=1000, description="PostgreSQL connections per node")
+
+
 class ServerConfig(_Model):
     """The whole file. Cross-references (queue names, flow names) are checked after loading."""
 
@@ -192,6 +204,7 @@ class ServerConfig(_Model):
     media: MediaConfig = MediaConfig()
     http: HttpConfig = HttpConfig()
     data_dir: str = "./var"
+    storage: StorageConfig = StorageConfig()
     flows_dir: str = "flows"
     prompts_dir: str = "prompts"
     operator_token: str | None = Field(default=None, min_length=16)

@@ -122,7 +122,8 @@ class Server:
         """
         data_dir = Path(self.config.data_dir)
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-        self.store = await open_store(data_dir / "cti.sqlite3")
+        self.store = await open_store(self.config.storage.url or data_dir / "cti.sqlite3",
+                                      pool_size=self.config.storage.pool_size)
         threshold = min((q.sl_threshold_s for q in self.config.queues), default=20.0)
         target = max((q.sl_target for q in self.config.queues), default=0.8)
         self.alerts = AlertService(self.bus, self.config.node.name, AlertSettings(

@@ -1,12 +1,15 @@
 """Durable data of the server: CDRs, queue legs, agent-state history, recordings, the outbox.
 
-``await open_store(path)`` returns a ``Store`` (SQLite, WAL, migrated to the latest schema).
+``await open_store(path)`` returns a ``Store`` on an SQLite file (WAL, migrated to the latest
+schema); ``await open_store("postgresql://user:password@host/db")`` one on PostgreSQL
+(``cti.store.postgres``, which needs the optional ``asyncpg``; imported only then).
 Every method commits before it returns; ``async with store.transaction() as tx:`` batches
 several writes atomically (e.g. a state change and the webhook outbox entry announcing it).
 Records are frozen dataclasses (``records``); errors form the ``StoreError`` tree (``errors``).
 The contract, table by table, is in ``docs/storage.md``.
 """
 
+from cti.store.dialect import Dialect
 from cti.store.errors import (
     BackendError,
     ConflictError,
@@ -21,6 +24,7 @@ from cti.store.errors import (
     StoreOpenError,
     StoreUsageError,
 )
+from cti.store.opening import open_store
 from cti.store.protocol import Store, StoreOperations
 from cti.store.queries import LegTime
 from cti.store.records import (
@@ -42,7 +46,8 @@ from cti.store.records import (
 )
 from cti.store.schema import LATEST_VERSION, MIGRATIONS, Migration
 from cti.store.serial import RecordingSerial, SerialParts, format_serial, parse_serial
-from cti.store.sqlite import SqliteStore, open_store
+from cti.store.sqlite import SqliteStore, open_sqlite_store
+from cti.store.url import is_postgres_url, redact_url
 
 __all__ = [
     "LATEST_VERSION",
@@ -51,6 +56,7 @@ __all__ = [
     "BackendError",
     "CallRecord",
     "ConflictError",
+    "Dialect",
     "HangupParty",
     "InvalidRecordError",
     "JsonObject",
@@ -82,6 +88,9 @@ __all__ = [
     "StoreOperations",
     "StoreUsageError",
     "format_serial",
+    "is_postgres_url",
+    "open_sqlite_store",
     "open_store",
     "parse_serial",
+    "redact_url",
 ]

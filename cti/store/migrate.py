@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import structlog
 
 from cti.store import rows
+from cti.store.dialect import Dialect
 from cti.store.errors import SchemaError, SchemaTooNewError
 from cti.store.queries import Executor
 from cti.store.schema import SCHEMA_VERSION_DDL, Migration
@@ -27,8 +28,10 @@ async def current_version(x: Executor) -> int:
     return 0 if value is None else rows.int_value(value)
 
 
-async def migrate(x: Executor, migrations: Sequence[Migration], now: float) -> int:
+async def migrate(x: Executor, migrations: Sequence[Migration], now: float, dialect: Dialect = Dialect.SQLITE) -> int:
     """Apply every migration newer than the database's version; return the resulting version.
+
+    Each migration runs its statements for ``dialect`` (``Migration.statements_for``).
 
     Raises:
         SchemaTooNewError: the database is at a version newer than the last of ``migrations``.
@@ -41,7 +44,7 @@ async def migrate(x: Executor, migrations: Sequence[Migration], now: float) -> i
     if version > len(migrations):
         raise SchemaTooNewError(f"database schema is version {version}; this code knows up to {len(migrations)}")
     for migration in migrations[version:]:
-        for statement in migration.statements:
+        for statement in migration.statements_for(dialect):
             await x.execute(statement)
         await x.execute(
             "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",

@@ -5,6 +5,13 @@ Every statement here is standard SQL plus three forms SQLite and PostgreSQL shar
 rows) and ``LIMIT``. Placeholders are ``?``; a backend whose driver wants ``$1`` or ``%s``
 rewrites them in its ``Executor``. An ``SqlOperations`` never begins or commits: the backend
 runs each call inside one transaction (see ``SqliteStore.transaction``).
+
+On PostgreSQL several nodes write at once (``READ COMMITTED``), so the read-then-write operations
+lock what they read (``Dialect.POSTGRES``): ``claim_due`` locks the heads it leases with
+``FOR UPDATE ... SKIP LOCKED`` (two nodes never lease one entry; a head another node is leasing is
+skipped, not waited for), ``record_agent_state`` takes a transaction-level advisory lock per agent
+(two nodes cannot open two rows at once, even for an agent with no row yet), and the outbox state
+changes lock the entry row. SQLite needs none of this: its writes hold the database's write lock.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Protocol
 
 from acd import AgentId, AgentState, CallId, QueueId
 from cti.store import rows
+from cti.store.dialect import Dialect
 from cti.store.errors import ConflictError, InvalidRecordError, NotFoundError, OutboxStateError
 from cti.store.records import (
     AgentStateRow,
@@ -65,13 +73,18 @@ _OUTBOX_O = "SELECT " + ", ".join(f"o.{c}" for c in rows.OUTBOX_COLUMNS) + " FRO
 _PENDING = OutboxStatus.PENDING.value
 _DEAD = OutboxStatus.DEAD.value
 _DELIVERED = OutboxStatus.DELIVERED.value
+_AGENT_LOCKS = 7_201  # PostgreSQL advisory-lock namespace of record_agent_state (the key is hashtext(agent))
 
 
 class SqlOperations:
     """All reads and writes of the store, on one executor (one open transaction)."""
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, dialect: Dialect = Dialect.SQLITE) -> None:
         self._x = executor
+        self._dialect = dialect
+        locking = dialect is Dialect.POSTGRES
+        self._claim_lock = " FOR UPDATE OF o SKIP LOCKED" if locking else ""
+        self._row_lock = " FOR UPDATE" if locking else ""
 
     # ------------------------------------------------------------------------------ calls
     async def save_call(self, record: CallRecord) -> None:
@@ -127,12 +140,14 @@ class SqlOperations:
         Raises:
             InvalidRecordError: ``at`` is before the start of the agent's current state.
         """
-        current = await self.current_agent_state(agent_id)
-        if current is not None and at < current.start:
-            raise InvalidRecordError(f"agent {agent_id} state at {at} is before the current one ({current.start})")
         row = AgentStateRow(row_id=StateRowId(0), agent_id=agent_id, state=state, reason=reason, start=at, end=None)
         if row.reason == "":
             raise InvalidRecordError("reason must be None or a non-empty code")
+        if self._dialect is Dialect.POSTGRES:  # held to commit; taken before reading the current row
+            await self._x.fetch_all(f"SELECT pg_advisory_xact_lock({_AGENT_LOCKS}, hashtext(?))", (agent_id,))
+        current = await self.current_agent_state(agent_id)
+        if current is not None and at < current.start:
+            raise InvalidRecordError(f"agent {agent_id} state at {at} is before the current one ({current.start})")
         await self._x.execute(
             "UPDATE agent_state_history SET end_ts = ? WHERE agent_id = ? AND end_ts IS NULL", (at, agent_id)
         )
@@ -233,7 +248,8 @@ class SqlOperations:
             sql += " AND o.endpoint = ?"
             params.append(endpoint)
         params.append(limit)
-        due = [rows.outbox_from_row(r) for r in await self._x.fetch_all(f"{sql} ORDER BY o.entry_id LIMIT ?", params)]
+        found = await self._x.fetch_all(f"{sql} ORDER BY o.entry_id LIMIT ?{self._claim_lock}", params)
+        due = [rows.outbox_from_row(r) for r in found]
         for entry in due:
             await self._x.execute(
                 "UPDATE outbox SET attempts = attempts + 1, lease_until = ? WHERE entry_id = ?",
@@ -252,7 +268,7 @@ class SqlOperations:
         Raises:
             NotFoundError: no such entry.
         """
-        await self._entry(entry_id)
+        await self._entry(entry_id, lock=True)
         await self._x.execute(
             "UPDATE outbox SET status = ?, delivered_at = ?, lease_until = NULL WHERE entry_id = ? AND status <> ?",
             (_DELIVERED, now, entry_id, _DELIVERED),
@@ -306,7 +322,7 @@ class SqlOperations:
             NotFoundError: no such entry.
             OutboxStateError: the entry is not dead.
         """
-        entry = await self._entry(entry_id)
+        entry = await self._entry(entry_id, lock=True)
         if entry.status is not OutboxStatus.DEAD:
             raise OutboxStateError(f"outbox entry {entry_id} is {entry.status.value}, not dead")
         await self._x.execute(
@@ -318,14 +334,16 @@ class SqlOperations:
         """Delete entries delivered before ``before``; returns how many."""
         return await self._x.execute("DELETE FROM outbox WHERE status = ? AND delivered_at < ?", (_DELIVERED, before))
 
-    async def _entry(self, entry_id: OutboxId) -> OutboxEntry:
-        entry = await self.get_outbox_entry(entry_id)
+    async def _entry(self, entry_id: OutboxId, *, lock: bool = False) -> OutboxEntry:
+        """The entry, or NotFoundError; with ``lock``, its row is locked until commit (PostgreSQL)."""
+        found = await self._x.fetch_all(f"{_OUTBOX} WHERE entry_id = ?{self._row_lock if lock else ''}", (entry_id,))
+        entry = rows.outbox_from_row(found[0]) if found else None
         if entry is None:
             raise NotFoundError(f"no outbox entry {entry_id}")
         return entry
 
     async def _pending(self, entry_id: OutboxId) -> OutboxEntry:
-        entry = await self._entry(entry_id)
+        entry = await self._entry(entry_id, lock=True)
         if entry.status is not OutboxStatus.PENDING:
             raise OutboxStateError(f"outbox entry {entry_id} is {entry.status.value}, not pending")
         return entry

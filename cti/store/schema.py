@@ -3,25 +3,41 @@
 Migrations are numbered from 1 and only ever appended: a released migration is never edited.
 ``schema_version`` holds one row per applied migration. The DDL keeps to standard SQL types
 (``TEXT``, ``INTEGER``, ``BIGINT``, ``BOOLEAN``, ``DOUBLE PRECISION``) that SQLite maps to its
-affinities; the one SQLite-specific form is the auto-numbered key ``INTEGER PRIMARY KEY`` (a
-PostgreSQL backend writes ``BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY``) — see
-``IDENTITY_KEY`` — and JSON columns are ``TEXT`` (``JSONB`` there).
+affinities; the one SQLite-specific form is the auto-numbered key ``INTEGER PRIMARY KEY``, which PostgreSQL
+writes ``BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY`` (``IDENTITY_KEY``,
+``POSTGRES_IDENTITY_KEY``): a migration whose DDL differs carries ``postgres_statements`` too.
+JSON columns are ``TEXT`` on both (the code stores serialised text); timestamps are epoch
+seconds in ``DOUBLE PRECISION``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cti.store.dialect import Dialect
+
 IDENTITY_KEY = "INTEGER PRIMARY KEY"
+POSTGRES_IDENTITY_KEY = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Migration:
-    """One forward step of the schema: run ``statements`` in order, in one transaction."""
+    """One forward step of the schema: run ``statements`` in order, in one transaction.
+
+    ``postgres_statements`` replaces ``statements`` on PostgreSQL where the DDL differs (None: the
+    same statements run on both).
+    """
 
     version: int
     description: str
     statements: tuple[str, ...]
+    postgres_statements: tuple[str, ...] | None = None
+
+    def statements_for(self, dialect: Dialect) -> tuple[str, ...]:
+        """The statements to run on ``dialect``."""
+        if dialect is Dialect.POSTGRES and self.postgres_statements is not None:
+            return self.postgres_statements
+        return self.statements
 
 
 SCHEMA_VERSION_DDL = """
@@ -31,7 +47,9 @@ CREATE TABLE IF NOT EXISTS schema_version (
     applied_at  DOUBLE PRECISION NOT NULL
 )"""
 
-_V1 = (
+
+def _v1(identity_key: str) -> tuple[str, ...]:
+    return (
     """
 CREATE TABLE calls (
     call_id          TEXT PRIMARY KEY,
@@ -88,7 +106,7 @@ CREATE TABLE queue_legs (
     "CREATE INDEX queue_legs_call ON queue_legs (call_id)",
     f"""
 CREATE TABLE agent_state_history (
-    row_id    {IDENTITY_KEY},
+    row_id    {identity_key},
     agent_id  TEXT NOT NULL,
     state     TEXT NOT NULL,
     reason    TEXT,
@@ -118,7 +136,7 @@ CREATE TABLE serial_counters (
 )""",
     f"""
 CREATE TABLE outbox (
-    entry_id        {IDENTITY_KEY},
+    entry_id        {identity_key},
     endpoint        TEXT NOT NULL,
     event_id        TEXT NOT NULL,
     event_type      TEXT NOT NULL,
@@ -133,7 +151,8 @@ CREATE TABLE outbox (
     UNIQUE (endpoint, event_id)
 )""",
     "CREATE INDEX outbox_pending ON outbox (status, endpoint, entry_id)",
-)
+    )  # fmt: skip
+
 
 _V2 = (
     # Agent look-ups by time (adherence over a day) and the "event" attribution of legs.
@@ -142,7 +161,8 @@ _V2 = (
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox", statements=_V1),
+    Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox",
+              statements=_v1(IDENTITY_KEY), postgres_statements=_v1(POSTGRES_IDENTITY_KEY)),
     Migration(version=2, description="indexes for agent and recording look-ups by time", statements=_V2),
 )
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -25,7 +24,6 @@ from pathlib import Path
 import aiosqlite
 import structlog
 
-from acd import AgentId, AgentState, CallId, QueueId
 from cti.store import migrate
 from cti.store.errors import (
     BackendError,
@@ -37,21 +35,10 @@ from cti.store.errors import (
     StoreOpenError,
     StoreUsageError,
 )
-from cti.store.queries import LegTime, SqlOperations
-from cti.store.records import (
-    AgentStateRow,
-    CallRecord,
-    JsonObject,
-    LegId,
-    OutboxEntry,
-    OutboxId,
-    OutboxStatus,
-    QueueLeg,
-    Recording,
-)
+from cti.store.queries import SqlOperations
 from cti.store.rows import Row, SqlParam
 from cti.store.schema import MIGRATIONS, Migration
-from cti.store.serial import RecordingSerial
+from cti.store.sqlstore import ScopedExecutor, SqlStore
 
 _log = structlog.get_logger("cti.store")
 
@@ -93,28 +80,7 @@ class SqliteExecutor:
         await self.execute(sql)
 
 
-class _ScopedExecutor:
-    """Forwards to the connection only while its transaction is open, so a ``tx`` kept past its
-    ``async with`` block fails loudly instead of writing outside any transaction."""
-
-    def __init__(self, inner: SqliteExecutor) -> None:
-        self._inner = inner
-        self.open = True
-
-    def _check(self) -> None:
-        if not self.open:
-            raise StoreUsageError("this transaction object is used after its 'async with' block ended")
-
-    async def fetch_all(self, sql: str, params: Sequence[SqlParam] = ()) -> list[Row]:
-        self._check()
-        return await self._inner.fetch_all(sql, params)
-
-    async def execute(self, sql: str, params: Sequence[SqlParam] = ()) -> int:
-        self._check()
-        return await self._inner.execute(sql, params)
-
-
-class SqliteStore:
+class SqliteStore(SqlStore):
     """``Store`` on one SQLite file. Build it with ``cti.store.open_store``."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
@@ -154,7 +120,7 @@ class SqliteStore:
             if self._closed:
                 raise StoreClosedError("the store is closed")
             self._owner = task
-            scoped = _ScopedExecutor(self._x)
+            scoped = ScopedExecutor(self._x)
             try:
                 if self._conn.in_transaction:  # a rollback interrupted by cancellation
                     await self._x.run("ROLLBACK")
@@ -187,117 +153,16 @@ class SqliteStore:
                 raise translate(exc) from exc
         _log.info("store.database.closed", path=str(self.path))
 
-    # ------------------------------------------------------------------------------ calls
-    async def save_call(self, record: CallRecord) -> None:
-        async with self.transaction() as tx:
-            await tx.save_call(record)
 
-    async def get_call(self, call_id: CallId) -> CallRecord | None:
-        async with self._read() as tx:
-            return await tx.get_call(call_id)
-
-    async def calls_between(self, start: float, end: float) -> list[CallRecord]:
-        async with self._read() as tx:
-            return await tx.calls_between(start, end)
-
-    # ------------------------------------------------------------------------------ queue legs
-    async def save_queue_leg(self, leg: QueueLeg) -> None:
-        async with self.transaction() as tx:
-            await tx.save_queue_leg(leg)
-
-    async def get_queue_leg(self, leg_id: LegId) -> QueueLeg | None:
-        async with self._read() as tx:
-            return await tx.get_queue_leg(leg_id)
-
-    async def queue_legs_between(
-        self, start: float, end: float, queue: QueueId | None = None, *, by: LegTime = LegTime.ENTERED
-    ) -> list[QueueLeg]:
-        async with self._read() as tx:
-            return await tx.queue_legs_between(start, end, queue, by=by)
-
-    # ------------------------------------------------------------------------------ agent states
-    async def record_agent_state(
-        self, agent_id: AgentId, state: AgentState, at: float, reason: str | None = None
-    ) -> AgentStateRow:
-        async with self.transaction() as tx:
-            return await tx.record_agent_state(agent_id, state, at, reason)
-
-    async def current_agent_state(self, agent_id: AgentId) -> AgentStateRow | None:
-        async with self._read() as tx:
-            return await tx.current_agent_state(agent_id)
-
-    async def agent_states_between(self, agent_id: AgentId, start: float, end: float) -> list[AgentStateRow]:
-        async with self._read() as tx:
-            return await tx.agent_states_between(agent_id, start, end)
-
-    # ------------------------------------------------------------------------------ recordings
-    async def allocate_serial(self, site: str, day: dt.date) -> RecordingSerial:
-        async with self.transaction() as tx:
-            return await tx.allocate_serial(site, day)
-
-    async def save_recording(self, recording: Recording) -> None:
-        async with self.transaction() as tx:
-            await tx.save_recording(recording)
-
-    async def get_recording(self, serial: RecordingSerial) -> Recording | None:
-        async with self._read() as tx:
-            return await tx.get_recording(serial)
-
-    # ------------------------------------------------------------------------------ outbox
-    async def enqueue(
-        self, *, endpoint: str, event_id: str, event_type: str, payload: JsonObject, created: float
-    ) -> OutboxId:
-        async with self.transaction() as tx:
-            return await tx.enqueue(
-                endpoint=endpoint, event_id=event_id, event_type=event_type, payload=payload, created=created
-            )
-
-    async def claim_due(
-        self, now: float, *, endpoint: str | None = None, limit: int = 100, lease_s: float = 60.0
-    ) -> list[OutboxEntry]:
-        async with self.transaction() as tx:
-            return await tx.claim_due(now, endpoint=endpoint, limit=limit, lease_s=lease_s)
-
-    async def get_outbox_entry(self, entry_id: OutboxId) -> OutboxEntry | None:
-        async with self._read() as tx:
-            return await tx.get_outbox_entry(entry_id)
-
-    async def mark_delivered(self, entry_id: OutboxId, now: float) -> None:
-        async with self.transaction() as tx:
-            await tx.mark_delivered(entry_id, now)
-
-    async def mark_failed(
-        self, entry_id: OutboxId, *, next_attempt_at: float, error: str, max_attempts: int | None = None
-    ) -> OutboxStatus:
-        async with self.transaction() as tx:
-            return await tx.mark_failed(
-                entry_id, next_attempt_at=next_attempt_at, error=error, max_attempts=max_attempts
-            )
-
-    async def dead_letter(self, entry_id: OutboxId, error: str) -> None:
-        async with self.transaction() as tx:
-            await tx.dead_letter(entry_id, error)
-
-    async def list_dead_letters(self, endpoint: str | None = None, limit: int = 1000) -> list[OutboxEntry]:
-        async with self._read() as tx:
-            return await tx.list_dead_letters(endpoint, limit)
-
-    async def replay_dead_letter(self, entry_id: OutboxId, now: float) -> None:
-        async with self.transaction() as tx:
-            await tx.replay_dead_letter(entry_id, now)
-
-    async def purge_delivered(self, before: float) -> int:
-        async with self.transaction() as tx:
-            return await tx.purge_delivered(before)
-
-
-async def open_store(
+async def open_sqlite_store(
     path: str | Path,
     *,
     busy_timeout_s: float = 5.0,
     migrations: Sequence[Migration] = MIGRATIONS,
 ) -> SqliteStore:
     """Open (creating the file and its folder if missing) and migrate the SQLite store at ``path``.
+
+    ``cti.store.open_store`` calls this for a path.
 
     Raises:
         StoreOpenError: the folder or file cannot be created, or the file is not a database.

@@ -1,10 +1,9 @@
-"""Durability across re-opens, atomic transactions, and serial allocation under concurrency."""
+"""Durability across re-opens, atomic transactions, and serial allocation under concurrency (both backends)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
@@ -29,8 +28,8 @@ def call(call_id: str, t: float = 10.0) -> CallRecord:
     return CallRecord(call_id=CallId(call_id), node="n1", t_arrived=t)
 
 
-async def test_every_record_survives_close_and_reopen(db_path: Path) -> None:
-    store = await open_store(db_path)
+async def test_every_record_survives_close_and_reopen(target: str) -> None:
+    store = await open_store(target)
     await store.save_call(call("c1"))
     leg = QueueLeg(leg_id=LegId("c1/1"), call_id=CallId("c1"), queue_id=QueueId("sales"), t_enter_queue=11.0)
     await store.save_queue_leg(leg)
@@ -41,7 +40,7 @@ async def test_every_record_survives_close_and_reopen(db_path: Path) -> None:
     entry_id = await store.enqueue(endpoint="crm", event_id="e1", event_type="call.ended", payload={}, created=1.0)
     await store.close()
 
-    store = await open_store(db_path)
+    store = await open_store(target)
     try:
         assert await store.get_call(CallId("c1")) == call("c1")
         assert await store.get_queue_leg(leg.leg_id) == leg
@@ -55,13 +54,13 @@ async def test_every_record_survives_close_and_reopen(db_path: Path) -> None:
         await store.close()
 
 
-async def test_transaction_commits_state_change_and_outbox_together(db_path: Path) -> None:
-    store = await open_store(db_path)
+async def test_transaction_commits_state_change_and_outbox_together(target: str) -> None:
+    store = await open_store(target)
     async with store.transaction() as tx:
         await tx.save_call(call("c1"))
         await tx.enqueue(endpoint="crm", event_id="e1", event_type="call.ended", payload={"id": "c1"}, created=1.0)
     await store.close()
-    store = await open_store(db_path)
+    store = await open_store(target)
     try:
         assert await store.get_call(CallId("c1")) is not None
         assert len(await store.claim_due(1.0)) == 1
@@ -69,8 +68,8 @@ async def test_transaction_commits_state_change_and_outbox_together(db_path: Pat
         await store.close()
 
 
-async def test_transaction_failing_half_way_leaves_nothing(db_path: Path) -> None:
-    store = await open_store(db_path)
+async def test_transaction_failing_half_way_leaves_nothing(target: str) -> None:
+    store = await open_store(target)
     await store.enqueue(endpoint="crm", event_id="taken", event_type="t", payload={}, created=1.0)
     with pytest.raises(ConflictError):
         async with store.transaction() as tx:
@@ -84,7 +83,7 @@ async def test_transaction_failing_half_way_leaves_nothing(db_path: Path) -> Non
     assert await store.get_call(CallId("c1")) is None
     await store.close()
 
-    store = await open_store(db_path)
+    store = await open_store(target)
     try:
         assert await store.get_call(CallId("c1")) is None
         assert await store.get_call(CallId("c2")) is None
@@ -94,7 +93,7 @@ async def test_transaction_failing_half_way_leaves_nothing(db_path: Path) -> Non
         await store.close()
 
 
-async def test_nested_call_from_the_transaction_task_is_refused(store: SqliteStore) -> None:
+async def test_nested_call_from_the_transaction_task_is_refused(store: Store) -> None:
     with pytest.raises(StoreUsageError):
         async with store.transaction() as tx:
             await tx.save_call(call("c1"))
@@ -103,7 +102,9 @@ async def test_nested_call_from_the_transaction_task_is_refused(store: SqliteSto
     assert await store.get_call(CallId("c2")) is None
 
 
-async def test_other_tasks_wait_and_stay_out_of_a_rolled_back_transaction(store: SqliteStore) -> None:
+async def test_other_tasks_stay_out_of_a_rolled_back_transaction(store: Store, backend: str) -> None:
+    """SQLite: other tasks wait for the transaction. PostgreSQL: they run beside it on another
+    pooled connection. On both, nothing of theirs is mixed into it."""
     inside = asyncio.Event()
     release = asyncio.Event()
 
@@ -118,8 +119,12 @@ async def test_other_tasks_wait_and_stay_out_of_a_rolled_back_transaction(store:
         batch = asyncio.create_task(failing_batch(), name="failing-batch")
         await inside.wait()
         outside = asyncio.create_task(store.save_call(call("outside")), name="outside-write")
-        await asyncio.sleep(0.01)
-        assert not outside.done()  # it waits for the transaction instead of joining it
+        await asyncio.sleep(0.05)
+        if backend == "sqlite":
+            assert not outside.done()  # it waits for the transaction instead of joining it
+        else:
+            assert outside.done()  # committed on its own connection while the transaction is open
+            assert await store.get_call(CallId("in-tx")) is None  # not visible before commit
         release.set()
         with pytest.raises(RuntimeError):
             await batch
@@ -128,14 +133,14 @@ async def test_other_tasks_wait_and_stay_out_of_a_rolled_back_transaction(store:
     assert await store.get_call(CallId("outside")) is not None
 
 
-async def test_200_concurrent_serial_allocations_are_unique_and_dense(store: SqliteStore) -> None:
+async def test_200_concurrent_serial_allocations_are_unique_and_dense(store: Store) -> None:
     serials = await asyncio.gather(*(store.allocate_serial("par1", DAY) for _ in range(200)))
     assert len(set(serials)) == 200
     assert sorted(int(s.rsplit("-", 1)[1]) for s in serials) == list(range(1, 201))
 
 
-async def test_serials_are_unique_across_two_connections_to_one_file(db_path: Path) -> None:
-    first, second = await open_store(db_path), await open_store(db_path)
+async def test_serials_are_unique_across_two_stores_on_one_database(target: str) -> None:
+    first, second = await open_store(target), await open_store(target)
     try:
         serials = await asyncio.gather(
             *(s.allocate_serial("par1", DAY) for _ in range(100) for s in (first, second))
@@ -147,8 +152,8 @@ async def test_serials_are_unique_across_two_connections_to_one_file(db_path: Pa
     assert sorted(int(s.rsplit("-", 1)[1]) for s in serials) == list(range(1, 201))
 
 
-async def test_claims_from_two_connections_never_hand_out_an_entry_twice(db_path: Path) -> None:
-    first, second = await open_store(db_path), await open_store(db_path)
+async def test_claims_from_two_stores_never_hand_out_an_entry_twice(target: str) -> None:
+    first, second = await open_store(target), await open_store(target)
     try:
         for i in range(20):
             await first.enqueue(endpoint=f"ep{i}", event_id="e", event_type="t", payload={}, created=0.0)
@@ -160,7 +165,7 @@ async def test_claims_from_two_connections_never_hand_out_an_entry_twice(db_path
     assert len(claimed) == 20 and len(set(claimed)) == 20
 
 
-async def test_a_transaction_object_is_dead_after_its_block(store: SqliteStore) -> None:
+async def test_a_transaction_object_is_dead_after_its_block(store: Store) -> None:
     async with store.transaction() as tx:
         await tx.save_call(call("c1"))
     with pytest.raises(StoreUsageError):
@@ -168,6 +173,7 @@ async def test_a_transaction_object_is_dead_after_its_block(store: SqliteStore) 
     assert await store.get_call(CallId("c2")) is None
 
 
-def test_sqlite_store_satisfies_the_store_protocol(store: SqliteStore) -> None:
-    typed: Store = store  # checked by mypy: a missing or mistyped method fails type-checking
-    assert typed is store
+def test_open_store_picks_the_backend_of_the_target(store: Store, backend: str) -> None:
+    # That each backend class satisfies ``Store`` is checked by mypy (``open_store`` returns ``Store``).
+    assert type(store).__name__ == {"sqlite": "SqliteStore", "postgres": "PostgresStore"}[backend]
+    assert isinstance(store, SqliteStore) == (backend == "sqlite")

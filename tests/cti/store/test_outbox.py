@@ -1,4 +1,4 @@
-"""The outbox: per-endpoint order, leases, back-off, dead letters and replay."""
+"""The outbox on both backends: per-endpoint order, leases, back-off, dead letters and replay."""
 
 from __future__ import annotations
 
@@ -11,21 +11,21 @@ from cti.store import (
     OutboxId,
     OutboxStateError,
     OutboxStatus,
-    SqliteStore,
+    Store,
 )
 
 CRM = "https://crm.example/hook"
 BI = "https://bi.example/hook"
 
 
-async def put(store: SqliteStore, endpoint: str, event_id: str, created: float = 100.0) -> OutboxId:
+async def put(store: Store, endpoint: str, event_id: str, created: float = 100.0) -> OutboxId:
     return await store.enqueue(
         endpoint=endpoint, event_id=event_id, event_type="call.ended", payload={"id": event_id, "n": [1, 2]},
         created=created,
     )  # fmt: skip
 
 
-async def test_enqueue_and_claim_round_trip(store: SqliteStore) -> None:
+async def test_enqueue_and_claim_round_trip(store: Store) -> None:
     entry_id = await put(store, CRM, "e1")
     assert await store.claim_due(99.0) == []  # not due before it was created
     [entry] = await store.claim_due(100.0, lease_s=30.0)
@@ -40,7 +40,7 @@ async def test_enqueue_and_claim_round_trip(store: SqliteStore) -> None:
     assert await store.claim_due(1000.0) == []
 
 
-async def test_per_endpoint_order_only_the_head_is_due(store: SqliteStore) -> None:
+async def test_per_endpoint_order_only_the_head_is_due(store: Store) -> None:
     crm1, crm2, crm3 = [await put(store, CRM, f"c{i}") for i in range(3)]
     bi1 = await put(store, BI, "b1")
     claimed = await store.claim_due(100.0)
@@ -52,7 +52,7 @@ async def test_per_endpoint_order_only_the_head_is_due(store: SqliteStore) -> No
     assert [e.entry_id for e in await store.claim_due(102.0, endpoint=CRM)] == [crm3]
 
 
-async def test_failed_head_blocks_its_endpoint_until_back_off_expires(store: SqliteStore) -> None:
+async def test_failed_head_blocks_its_endpoint_until_back_off_expires(store: Store) -> None:
     first, second = await put(store, CRM, "c1"), await put(store, CRM, "c2")
     other = await put(store, BI, "b1")
     await store.claim_due(100.0, endpoint=CRM)
@@ -66,7 +66,7 @@ async def test_failed_head_blocks_its_endpoint_until_back_off_expires(store: Sql
     assert [e.entry_id for e in await store.claim_due(111.0)] == [second]
 
 
-async def test_expired_lease_makes_the_entry_due_again(store: SqliteStore) -> None:
+async def test_expired_lease_makes_the_entry_due_again(store: Store) -> None:
     entry_id = await put(store, CRM, "c1")
     await store.claim_due(100.0, lease_s=10.0)  # the worker crashes without reporting
     assert await store.claim_due(109.0) == []
@@ -74,13 +74,13 @@ async def test_expired_lease_makes_the_entry_due_again(store: SqliteStore) -> No
     assert (again.entry_id, again.attempts) == (entry_id, 2)
 
 
-async def test_limit_and_endpoint_filter(store: SqliteStore) -> None:
+async def test_limit_and_endpoint_filter(store: Store) -> None:
     ids = [await put(store, f"https://h{i}.example/", "e") for i in range(5)]
     assert [e.entry_id for e in await store.claim_due(100.0, limit=2)] == ids[:2]
     assert [e.entry_id for e in await store.claim_due(100.0, endpoint="https://h4.example/")] == [ids[4]]
 
 
-async def test_dead_letter_after_max_attempts_unblocks_the_endpoint(store: SqliteStore) -> None:
+async def test_dead_letter_after_max_attempts_unblocks_the_endpoint(store: Store) -> None:
     first, second = await put(store, CRM, "c1"), await put(store, CRM, "c2")
     now = 100.0
     for attempt in (1, 2, 3):
@@ -95,7 +95,7 @@ async def test_dead_letter_after_max_attempts_unblocks_the_endpoint(store: Sqlit
     assert [e.entry_id for e in await store.claim_due(now)] == [second]
 
 
-async def test_explicit_dead_letter_and_replay(store: SqliteStore) -> None:
+async def test_explicit_dead_letter_and_replay(store: Store) -> None:
     first = await put(store, CRM, "c1")
     other = await put(store, BI, "b1")
     await store.claim_due(100.0)
@@ -114,7 +114,7 @@ async def test_explicit_dead_letter_and_replay(store: SqliteStore) -> None:
     assert [e.entry_id for e in await store.list_dead_letters()] == [other]
 
 
-async def test_state_errors(store: SqliteStore) -> None:
+async def test_state_errors(store: Store) -> None:
     entry_id = await put(store, CRM, "c1")
     with pytest.raises(OutboxStateError):
         await store.replay_dead_letter(entry_id, 100.0)  # pending, not dead
@@ -130,7 +130,7 @@ async def test_state_errors(store: SqliteStore) -> None:
         await store.mark_failed(OutboxId(999), next_attempt_at=1.0, error="x")
 
 
-async def test_duplicate_event_per_endpoint_is_refused(store: SqliteStore) -> None:
+async def test_duplicate_event_per_endpoint_is_refused(store: Store) -> None:
     await put(store, CRM, "e1")
     await put(store, BI, "e1")  # the same event to another endpoint is a separate delivery
     with pytest.raises(ConflictError) as caught:
@@ -138,7 +138,7 @@ async def test_duplicate_event_per_endpoint_is_refused(store: SqliteStore) -> No
     assert caught.value.code == "store.conflict"
 
 
-async def test_enqueue_validation(store: SqliteStore) -> None:
+async def test_enqueue_validation(store: Store) -> None:
     with pytest.raises(InvalidRecordError):
         await store.enqueue(endpoint="", event_id="e", event_type="t", payload={}, created=1.0)
     with pytest.raises(InvalidRecordError):
@@ -146,7 +146,7 @@ async def test_enqueue_validation(store: SqliteStore) -> None:
     assert await store.claim_due(10.0) == []
 
 
-async def test_purge_delivered(store: SqliteStore) -> None:
+async def test_purge_delivered(store: Store) -> None:
     old, new, pending = await put(store, "a", "1"), await put(store, "b", "1"), await put(store, "c", "1")
     await store.mark_delivered(old, 100.0)
     await store.mark_delivered(new, 300.0)
@@ -156,7 +156,7 @@ async def test_purge_delivered(store: SqliteStore) -> None:
     assert await store.get_outbox_entry(pending) is not None
 
 
-async def test_claim_arguments_are_checked(store: SqliteStore) -> None:
+async def test_claim_arguments_are_checked(store: Store) -> None:
     with pytest.raises(InvalidRecordError):
         await store.claim_due(1.0, limit=0)
     with pytest.raises(InvalidRecordError):

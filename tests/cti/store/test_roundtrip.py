@@ -1,4 +1,4 @@
-"""Every record type written to a real SQLite file and read back, plus the reporting queries."""
+"""Every record type written to a real database (SQLite file, PostgreSQL) and read back, plus the reporting queries."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from cti.store import (
     QueueLeg,
     Recording,
     RecordingSerial,
-    SqliteStore,
+    Store,
 )
 
 FULL_CALL = CallRecord(
@@ -47,7 +47,7 @@ def in_queue(leg_id: str, queue: str, t: float) -> QueueLeg:
     return QueueLeg(leg_id=LegId(leg_id), call_id=CallId(f"call-{leg_id}"), queue_id=QueueId(queue), t_enter_queue=t)
 
 
-async def test_call_round_trip_and_upsert(store: SqliteStore) -> None:
+async def test_call_round_trip_and_upsert(store: Store) -> None:
     assert await store.get_call(CallId("c-1")) is None
     first = CallRecord(call_id=CallId("c-1"), node="node-a", t_arrived=1000.0)
     await store.save_call(first)
@@ -56,14 +56,14 @@ async def test_call_round_trip_and_upsert(store: SqliteStore) -> None:
     assert await store.get_call(CallId("c-1")) == FULL_CALL
 
 
-async def test_calls_between_is_half_open_and_ordered(store: SqliteStore) -> None:
+async def test_calls_between_is_half_open_and_ordered(store: Store) -> None:
     for i, t in enumerate([50.0, 100.0, 150.0, 199.9, 200.0]):
         await store.save_call(CallRecord(call_id=CallId(f"c{i}"), node="n", t_arrived=t))
     found = await store.calls_between(100.0, 200.0)
     assert [c.t_arrived for c in found] == [100.0, 150.0, 199.9]
 
 
-async def test_queue_leg_round_trip_every_outcome(store: SqliteStore) -> None:
+async def test_queue_leg_round_trip_every_outcome(store: Store) -> None:
     legs = [
         ANSWERED_LEG,
         in_queue("q", "sales", 1000.0),
@@ -78,7 +78,7 @@ async def test_queue_leg_round_trip_every_outcome(store: SqliteStore) -> None:
     assert await store.get_queue_leg(LegId("missing")) is None
 
 
-async def test_queue_leg_update_resolves_it(store: SqliteStore) -> None:
+async def test_queue_leg_update_resolves_it(store: Store) -> None:
     leg = in_queue("x", "sales", 10.0)
     await store.save_queue_leg(leg)
     answered = dataclasses.replace(leg, outcome=LegOutcome.ANSWERED, t_answer=15.0, agent_id=AgentId("1002"))
@@ -86,7 +86,7 @@ async def test_queue_leg_update_resolves_it(store: SqliteStore) -> None:
     assert await store.get_queue_leg(leg.leg_id) == answered
 
 
-async def test_queue_leg_id_cannot_move_to_another_call(store: SqliteStore) -> None:
+async def test_queue_leg_id_cannot_move_to_another_call(store: Store) -> None:
     await store.save_queue_leg(in_queue("x", "sales", 10.0))
     with pytest.raises(ConflictError):
         await store.save_queue_leg(dataclasses.replace(in_queue("x", "sales", 10.0), call_id=CallId("other")))
@@ -94,7 +94,7 @@ async def test_queue_leg_id_cannot_move_to_another_call(store: SqliteStore) -> N
     assert stored is not None and stored.call_id == "call-x"
 
 
-async def test_queue_legs_between_filters_by_queue_and_attribution(store: SqliteStore) -> None:
+async def test_queue_legs_between_filters_by_queue_and_attribution(store: Store) -> None:
     await store.save_queue_leg(in_queue("early", "sales", 90.0))
     await store.save_queue_leg(in_queue("s1", "sales", 100.0))
     await store.save_queue_leg(in_queue("p1", "support", 110.0))
@@ -111,7 +111,7 @@ async def test_queue_legs_between_filters_by_queue_and_attribution(store: Sqlite
     assert [g.leg_id for g in by_event] == ["re"]  # "late" resolves after 200; unresolved legs have no event
 
 
-async def test_agent_state_history_closes_previous_row(store: SqliteStore) -> None:
+async def test_agent_state_history_closes_previous_row(store: Store) -> None:
     agent = AgentId("1001")
     assert await store.current_agent_state(agent) is None
     login = await store.record_agent_state(agent, AgentState.PAUSED, 100.0, "login")
@@ -134,7 +134,7 @@ async def test_agent_state_history_closes_previous_row(store: SqliteStore) -> No
     assert await store.agent_states_between(agent, 0.0, 100.0) == []
 
 
-async def test_agent_state_refuses_going_back_in_time(store: SqliteStore) -> None:
+async def test_agent_state_refuses_going_back_in_time(store: Store) -> None:
     agent = AgentId("1001")
     await store.record_agent_state(agent, AgentState.AVAILABLE, 100.0)
     with pytest.raises(InvalidRecordError):
@@ -142,7 +142,7 @@ async def test_agent_state_refuses_going_back_in_time(store: SqliteStore) -> Non
     assert len(await store.agent_states_between(agent, 0.0, 1e9)) == 1
 
 
-async def test_recording_round_trip_and_finish(store: SqliteStore) -> None:
+async def test_recording_round_trip_and_finish(store: Store) -> None:
     serial = await store.allocate_serial("par1", dt.date(2026, 5, 9))
     started = Recording(
         serial=serial, call_id=CallId("c-1"), path="var/recordings/2026/05/09/c-1.wav", started=1025.0,
@@ -157,7 +157,7 @@ async def test_recording_round_trip_and_finish(store: SqliteStore) -> None:
     assert await store.get_recording(RecordingSerial("20260509-par1-9999")) is None
 
 
-async def test_recording_serial_cannot_be_reused_by_another_call(store: SqliteStore) -> None:
+async def test_recording_serial_cannot_be_reused_by_another_call(store: Store) -> None:
     serial = await store.allocate_serial("par1", dt.date(2026, 5, 9))
     rec = Recording(serial=serial, call_id=CallId("c-1"), path="a.wav", started=1.0)
     await store.save_recording(rec)
@@ -166,7 +166,7 @@ async def test_recording_serial_cannot_be_reused_by_another_call(store: SqliteSt
     assert await store.get_recording(serial) == rec
 
 
-async def test_serials_count_per_site_and_day(store: SqliteStore) -> None:
+async def test_serials_count_per_site_and_day(store: Store) -> None:
     day, next_day = dt.date(2026, 5, 9), dt.date(2026, 5, 10)
     assert await store.allocate_serial("par1", day) == "20260509-par1-0001"
     assert await store.allocate_serial("par1", day) == "20260509-par1-0002"

@@ -1,4 +1,8 @@
-"""Migrations at open, WAL mode, and driver errors translated into the StoreError tree."""
+"""Migrations at open, WAL mode, and driver errors translated into the StoreError tree.
+
+The migration, closing, locking and bad-row tests run on both backends (``target``); file and
+folder behaviour is SQLite's own (``db_path``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-import aiosqlite
 import pytest
 from structlog.testing import capture_logs
 
@@ -25,6 +28,7 @@ from cti.store import (
     StoreOpenError,
     open_store,
 )
+from tests.cti.store import backends
 
 
 def write_file(path: Path, data: bytes) -> None:
@@ -33,15 +37,19 @@ def write_file(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-async def tables(path: Path) -> set[str]:
-    async with aiosqlite.connect(path) as conn, conn.execute("SELECT name FROM sqlite_master WHERE type='table'") as c:
-        return {str(row[0]) for row in await c.fetchall()}
+def driver_error(backend: str) -> type[Exception]:
+    if backend == "sqlite":
+        return sqlite3.Error
+    import asyncpg
+
+    return asyncpg.PostgresError
 
 
-async def test_open_creates_folder_and_migrates_an_empty_file(db_path: Path) -> None:
-    write_file(db_path, b"")  # an empty file is an empty database
+async def test_open_migrates_a_new_database(target: str, backend: str) -> None:
+    if backend == "sqlite":
+        write_file(Path(target), b"")  # an empty file is an empty database
     with capture_logs() as logs:
-        store = await open_store(db_path)
+        store = await open_store(target)
     try:
         assert await store.schema_version() == LATEST_VERSION
     finally:
@@ -49,7 +57,7 @@ async def test_open_creates_folder_and_migrates_an_empty_file(db_path: Path) -> 
     migrated = [e["version"] for e in logs if e["event"] == "store.schema.migrated"]
     assert migrated == list(range(1, LATEST_VERSION + 1))
     expected = {"calls", "queue_legs", "agent_state_history", "recordings", "serial_counters", "outbox"}
-    assert expected | {"schema_version"} <= await tables(db_path)
+    assert expected | {"schema_version"} <= await backends.tables(target)
 
 
 async def test_open_creates_missing_folders(tmp_path: Path) -> None:
@@ -58,25 +66,26 @@ async def test_open_creates_missing_folders(tmp_path: Path) -> None:
     assert await asyncio.to_thread((tmp_path / "a" / "b" / "c.sqlite").is_file)
 
 
-async def test_reopen_is_idempotent_and_uses_wal(db_path: Path) -> None:
-    await (await open_store(db_path)).close()
+async def test_reopen_is_idempotent(target: str) -> None:
+    await (await open_store(target)).close()
     with capture_logs() as logs:
-        store = await open_store(db_path)
+        store = await open_store(target)
     await store.close()
     assert [e for e in logs if e["event"] == "store.schema.migrated"] == []
-    async with aiosqlite.connect(db_path) as conn:
-        async with conn.execute("SELECT COUNT(*) FROM schema_version") as c:
-            assert (await c.fetchone()) == (LATEST_VERSION,)
-        async with conn.execute("PRAGMA journal_mode") as c:
-            assert (await c.fetchone()) == ("wal",)
+    assert await backends.fetch(target, "SELECT COUNT(*) FROM schema_version") == [(LATEST_VERSION,)]
 
 
-async def test_forward_migration_keeps_data(db_path: Path) -> None:
-    old = await open_store(db_path, migrations=MIGRATIONS[:1])
+async def test_sqlite_uses_wal(db_path: Path) -> None:
+    await (await open_store(db_path)).close()
+    assert await backends.fetch(str(db_path), "PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_forward_migration_keeps_data(target: str) -> None:
+    old = await open_store(target, migrations=MIGRATIONS[:1])
     assert await old.schema_version() == 1
     await old.save_call(CallRecord(call_id=CallId("c1"), node="n", t_arrived=1.0))
     await old.close()
-    store = await open_store(db_path)
+    store = await open_store(target)
     try:
         assert await store.schema_version() == LATEST_VERSION
         assert await store.get_call(CallId("c1")) is not None
@@ -84,33 +93,33 @@ async def test_forward_migration_keeps_data(db_path: Path) -> None:
         await store.close()
 
 
-async def test_newer_schema_is_refused(db_path: Path) -> None:
-    await (await open_store(db_path)).close()
+async def test_newer_schema_is_refused(target: str) -> None:
+    await (await open_store(target)).close()
     with pytest.raises(SchemaTooNewError) as caught:
-        await open_store(db_path, migrations=MIGRATIONS[:1])
+        await open_store(target, migrations=MIGRATIONS[:1])
     assert caught.value.code == "store.schema_too_new"
 
 
-async def test_failed_migration_is_rolled_back_entirely(db_path: Path) -> None:
-    await (await open_store(db_path)).close()
+async def test_failed_migration_is_rolled_back_entirely(target: str) -> None:
+    await (await open_store(target)).close()
     broken = Migration(
         version=LATEST_VERSION + 1, description="broken",
         statements=("CREATE TABLE extra (x TEXT)", "CREATE TABLE calls (x TEXT)"),
     )  # fmt: skip
     with pytest.raises(SchemaError) as caught:
-        await open_store(db_path, migrations=(*MIGRATIONS, broken))
+        await open_store(target, migrations=(*MIGRATIONS, broken))
     assert isinstance(caught.value.__cause__, BackendError)
-    assert "extra" not in await tables(db_path)
-    store = await open_store(db_path)
+    assert "extra" not in await backends.tables(target)
+    store = await open_store(target)
     try:
         assert await store.schema_version() == LATEST_VERSION
     finally:
         await store.close()
 
 
-async def test_misnumbered_migrations_are_refused(db_path: Path) -> None:
+async def test_misnumbered_migrations_are_refused(target: str) -> None:
     with pytest.raises(SchemaError):
-        await open_store(db_path, migrations=(MIGRATIONS[1],))
+        await open_store(target, migrations=(MIGRATIONS[1],))
 
 
 async def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
@@ -128,35 +137,31 @@ async def test_a_folder_that_cannot_be_created(tmp_path: Path) -> None:
     assert isinstance(caught.value.__cause__, OSError)
 
 
-async def test_closed_store(db_path: Path) -> None:
-    store = await open_store(db_path)
+async def test_closed_store(target: str) -> None:
+    store = await open_store(target)
     await store.close()
     await store.close()  # idempotent
     with pytest.raises(StoreClosedError):
         await store.get_call(CallId("c1"))
 
 
-async def test_locked_database_is_a_busy_error(db_path: Path) -> None:
-    store = await open_store(db_path, busy_timeout_s=0.05)
+async def test_locked_database_is_a_busy_error(target: str, backend: str) -> None:
+    store = await open_store(target, busy_timeout_s=0.05)
     try:
-        async with aiosqlite.connect(db_path, isolation_level=None) as other:
-            await other.execute("BEGIN IMMEDIATE")
+        async with backends.write_locked(target):
             with pytest.raises(StoreBusyError) as caught:
                 await store.save_call(CallRecord(call_id=CallId("c1"), node="n", t_arrived=1.0))
-            assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
-            await other.execute("ROLLBACK")
+            assert isinstance(caught.value.__cause__, driver_error(backend))
         await store.save_call(CallRecord(call_id=CallId("c1"), node="n", t_arrived=1.0))  # usable again
     finally:
         await store.close()
 
 
-async def test_a_corrupt_row_is_a_backend_error_not_a_bad_record(db_path: Path) -> None:
-    store = await open_store(db_path)
+async def test_a_corrupt_row_is_a_backend_error_not_a_bad_record(target: str) -> None:
+    store = await open_store(target)
     try:
         await store.save_call(CallRecord(call_id=CallId("c1"), node="n", t_arrived=1.0))
-        async with aiosqlite.connect(db_path) as other:
-            await other.execute("UPDATE calls SET hangup_by = 'martian', ivr_inputs = '[1]'")
-            await other.commit()
+        await backends.fetch(target, "UPDATE calls SET hangup_by = 'martian', ivr_inputs = '[1]'")
         with pytest.raises(BackendError):
             await store.get_call(CallId("c1"))
     finally:
