@@ -1,14 +1,17 @@
 """The durable side of the call path: CDRs, queue legs (domain.md §0), agent-state history, recordings.
 
 :class:`CallRecords` turns ACD events and finished calls into store rows and writes them in order
-through one writer task; whatever queued up meanwhile goes in one transaction (one commit), and a
-batch that fails is retried row by row so one bad row never loses the others. Times are wall-clock
+through one writer task; whatever queued up meanwhile goes in one transaction (one commit, one
+``Store.run_batch``: on SQLite a single hand-over to the driver's thread), and a batch that fails
+is retried row by row so one bad row never loses the others. Rows are built on the event loop;
+the jobs only hand them to the store. Times are wall-clock
 UTC seconds (the caller converts the ACD's loop time).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
@@ -42,6 +45,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 WRITE_BATCH = 500
+# How long the writer lets jobs gather after the first one: a commit (an fsync) per 50 ms at most
+# instead of one per call event. A row reaches the disk at most this much later.
+WRITE_LINGER_S = 0.05
 Job = Callable[["StoreOperations"], Awaitable[Any]]
 _NUMBER = re.compile(r"\+?[0-9]{1,32}")
 
@@ -58,10 +64,13 @@ class CallRecords:
         self.store = store
         self.node = node
         self._details = details
-        self._writes: asyncio.Queue[Job] = asyncio.Queue()
+        # Jobs, or the id of a leg whose newest row is in _unwritten. A job runs in the store's
+        # driver thread (Store.run_batch): it may only await the tx and read values it captured.
+        self._writes: asyncio.Queue[Job | LegId] = asyncio.Queue()
         self._open: dict[CallId, QueueLeg] = {}  # the queue leg each waiting/talking call is on
         self._visits: dict[CallId, int] = {}  # queue legs per call so far: leg ids stay unique
         self._awaiting_acw: dict[AgentId, QueueLeg] = {}  # ended legs whose agent is in wrap-up
+        self._unwritten: dict[LegId, QueueLeg] = {}  # the newest row of each leg not yet written
 
     # ------------------------------------------------------------------------------ writer
 
@@ -75,18 +84,16 @@ class CallRecords:
             await asyncio.Event().wait()
         assert self.store is not None
         while True:
-            batch = [await self._writes.get()]
+            batch = [self._job(await self._writes.get())]
+            await asyncio.sleep(WRITE_LINGER_S)  # group commit: what comes meanwhile joins this batch
             while len(batch) < WRITE_BATCH and not self._writes.empty():
-                batch.append(self._writes.get_nowait())
+                batch.append(self._job(self._writes.get_nowait()))
             try:
-                async with self.store.transaction() as tx:
-                    for job in batch:
-                        await job(tx)
+                await self.store.run_batch(functools.partial(_run_all, batch))
             except Exception:
                 for job in batch:
                     try:
-                        async with self.store.transaction() as tx:
-                            await job(tx)
+                        await self.store.run_batch(job)
                     except Exception as exc:  # logged; the next ones go on
                         log.error("store.write.failed", error=repr(exc))
             finally:
@@ -156,16 +163,35 @@ class CallRecords:
         return row
 
     def _save(self, row: QueueLeg) -> None:
-        self.write(lambda tx: tx.save_queue_leg(row))
+        """Save the leg's row. Rows of a leg still waiting in the queue replace each other (the
+        store keeps only the last one: an upsert), so a busy node writes each leg about once."""
+        waiting = row.leg_id in self._unwritten
+        self._unwritten[row.leg_id] = row
+        if not waiting and self.store is not None:
+            self._writes.put_nowait(row.leg_id)
+
+    def _job(self, item: Job | LegId) -> Job:
+        """The job for a queue item; a leg's newest row is taken now, on the event loop."""
+        if isinstance(item, str):
+            row = self._unwritten.pop(item)
+            return lambda tx: tx.save_queue_leg(row)
+        return item
 
     # ------------------------------------------------------------------------------ the CDR
 
     def call_ended(self, call_id: CallId, detail: CallDetail) -> None:
         """Write (or rewrite, after a wrap-up disposition) the CDR and the recording's index entry."""
         self._visits.pop(call_id, None)
-        self.write(lambda tx: self._save_cdr(call_id, detail, tx))
+        record, recording = self._cdr_rows(call_id, detail)  # now: the detail lives on
 
-    async def _save_cdr(self, call_id: CallId, d: CallDetail, tx: StoreOperations) -> None:
+        async def save(tx: StoreOperations) -> None:
+            await tx.save_call(record)
+            if recording is not None:
+                await tx.save_recording(recording)
+
+        self.write(save)
+
+    def _cdr_rows(self, call_id: CallId, d: CallDetail) -> tuple[CdrRecord, RecordingRow | None]:
         record = CdrRecord(
             call_id=call_id, node=self.node, t_arrived=d.arrived_at, sip_call_id=d.sip_call_id,
             trunk=d.trunk, caller_number=d.caller if is_number(d.caller) else None, caller_name=d.caller_name or None,
@@ -178,16 +204,23 @@ class CallRecords:
             recording_serial=d.recording_serial,  # type: ignore[arg-type]
             final_agent=AgentId(d.agent) if d.agent else None, final_queue=QueueId(d.queue) if d.queue else None,
         )
-        await tx.save_call(record)
-        if d.recording_serial and d.recording_path and d.agent_answered_at:
-            ended = d.ended_at or time.time()
-            await tx.save_recording(RecordingRow(
-                serial=d.recording_serial, call_id=call_id, path=d.recording_path,  # type: ignore[arg-type]
-                started=d.agent_answered_at, ended=ended, duration_s=max(0.0, ended - d.agent_answered_at),
-                parties=(Party(role=PartyRole.CALLER, identity=d.caller or "anonymous"),
-                         Party(role=PartyRole.AGENT, identity=d.agent or "")),
-                queue_id=QueueId(d.queue) if d.queue else None, agent_id=AgentId(d.agent) if d.agent else None,
-            ))
+        if not (d.recording_serial and d.recording_path and d.agent_answered_at):
+            return record, None
+        ended = d.ended_at or time.time()
+        recording = RecordingRow(
+            serial=d.recording_serial, call_id=call_id, path=d.recording_path,  # type: ignore[arg-type]
+            started=d.agent_answered_at, ended=ended, duration_s=max(0.0, ended - d.agent_answered_at),
+            parties=(Party(role=PartyRole.CALLER, identity=d.caller or "anonymous"),
+                     Party(role=PartyRole.AGENT, identity=d.agent or "")),
+            queue_id=QueueId(d.queue) if d.queue else None, agent_id=AgentId(d.agent) if d.agent else None,
+        )
+        return record, recording
+
+
+async def _run_all(batch: list[Job], tx: StoreOperations) -> None:
+    """Every job of a batch, in order, on one transaction."""
+    for job in batch:
+        await job(tx)
 
 
 def _jsonable(value: Any) -> Any:

@@ -10,8 +10,9 @@ committed together when the block exits normally and none of them if it raises.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from acd import AgentId, AgentState, CallId, QueueId
 from cti.store.queries import LegTime
@@ -27,6 +28,8 @@ from cti.store.records import (
     Recording,
 )
 from cti.store.serial import RecordingSerial
+
+T = TypeVar("T")
 
 
 class StoreOperations(Protocol):
@@ -73,6 +76,18 @@ class Store(StoreOperations, Protocol):
 
         Raises:
             StoreUsageError: called again by the task that already holds the transaction.
+        """
+        ...
+
+    async def run_batch(self, work: Callable[[StoreOperations], Awaitable[T]]) -> T:
+        """Run ``work(tx)`` as one atomic transaction and return its result: the same as
+        ``async with store.transaction() as tx: return await work(tx)``, except that ``work`` may
+        await nothing but ``tx``'s methods. In return a backend may run all of it in one step:
+        SQLite runs BEGIN, every statement and COMMIT in one hand-over to its driver thread.
+
+        Raises:
+            StoreUsageError: ``work`` awaited something else (nothing is committed).
+            StoreError: as the operations and ``transaction()`` raise them (nothing is committed).
         """
         ...
 

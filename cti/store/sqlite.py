@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -35,9 +35,11 @@ from cti.store.errors import (
     StoreOpenError,
     StoreUsageError,
 )
+from cti.store.protocol import StoreOperations, T
 from cti.store.queries import SqlOperations
 from cti.store.rows import Row, SqlParam
 from cti.store.schema import MIGRATIONS, Migration
+from cti.store.sqlite_batch import BatchConnection
 from cti.store.sqlstore import ScopedExecutor, SqlStore
 
 _log = structlog.get_logger("cti.store")
@@ -90,6 +92,7 @@ class SqliteStore(SqlStore):
         self._owner: asyncio.Task[object] | None = None
         self._closed = False
         self.path = path
+        self._batch: BatchConnection | None = None  # set by open_sqlite_store
 
     # ------------------------------------------------------------------------------ transactions
     @asynccontextmanager
@@ -136,6 +139,26 @@ class SqliteStore(SqlStore):
                 scoped.open = False
                 self._owner = None
 
+    async def run_batch(self, work: Callable[[StoreOperations], Awaitable[T]]) -> T:
+        """``work(tx)`` as one transaction run in one step on the batch connection's thread
+        (``cti.store.sqlite_batch``); see ``cti.store.Store.run_batch``.
+
+        Raises:
+            StoreUsageError: called inside this task's own transaction, or ``work`` awaited
+                something other than ``tx``. StoreClosedError: the store is closed.
+        """
+        task = asyncio.current_task()
+        if task is not None and self._owner is task:
+            raise StoreUsageError("store called from inside this task's own transaction(); use the tx object")
+        async with self._lock:
+            if self._closed or self._batch is None:
+                raise StoreClosedError("the store is closed")
+            self._owner = task
+            try:
+                return await self._batch.run(work)
+            finally:
+                self._owner = None
+
     async def schema_version(self) -> int:
         """The version of the schema in the database."""
         async with self._hold("BEGIN"):
@@ -147,6 +170,8 @@ class SqliteStore(SqlStore):
             return
         async with self._lock:
             self._closed = True
+            if self._batch is not None:
+                await self._batch.close()
             try:
                 await self._conn.close()
             except sqlite3.Error as exc:
@@ -184,6 +209,8 @@ async def open_sqlite_store(
                 version = await migrate.migrate(store._x, migrations, time.time())
             except BackendError as exc:
                 raise SchemaError(f"migration of {path} failed: {exc}") from exc
+        store._batch = BatchConnection(path, translate)
+        await store._batch.open(busy_timeout_s)
     except BaseException:
         await store.close()
         raise

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from acd import AgentId, AgentState, CallId, QueueId
 from cti.store.errors import StoreUsageError
+from cti.store.protocol import StoreOperations, T
 from cti.store.queries import Executor, LegTime, SqlOperations
 from cti.store.records import (
     AgentStateRow,
@@ -62,6 +63,11 @@ class SqlStore(abc.ABC):
     @abc.abstractmethod
     def _read(self) -> AbstractAsyncContextManager[SqlOperations]:
         """Where a read-only operation runs."""
+
+    async def run_batch(self, work: Callable[[StoreOperations], Awaitable[T]]) -> T:
+        """``work(tx)`` in one transaction (see ``cti.store.Store.run_batch``)."""
+        async with self.transaction() as tx:
+            return await work(tx)
 
     # ------------------------------------------------------------------------------ calls
     async def save_call(self, record: CallRecord) -> None:
