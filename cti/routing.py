@@ -72,11 +72,14 @@ class AcdDriver:
         self._owner = owner
         self._clock = clock
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_when: float | None = None  # the router's deadline the timer is armed for
         self._busy = False
         self._pending: list[AcdRequest] = []
 
     def now(self) -> float:
-        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+        if self._clock is None:  # the loop's clock, looked up once (each look-up is a syscall on 3.11)
+            self._clock = asyncio.get_running_loop().time
+        return self._clock()
 
     def handle(self, request: AcdRequest) -> None:
         """Apply one request now. Raises: acd.RequestError (nothing changed).
@@ -111,13 +114,16 @@ class AcdDriver:
         self._arm()
 
     def _arm(self) -> None:
+        when = self.router.get_timer()
         if self._timer is not None:
+            if when == self._timer_when:  # most requests leave the next deadline where it was
+                return
             self._timer.cancel()
             self._timer = None
-        when = self.router.get_timer()
         if when is not None:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_at(loop.time() + max(0.0, when - self.now()), self._fire)
+            self._timer_when = when
 
     def _fire(self) -> None:
         self._timer = None

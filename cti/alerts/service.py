@@ -133,13 +133,19 @@ class AlertService:
         try:
             while True:
                 timer = self.get_timer()
-                delay = None if timer is None else max(0.0, timer - self._clock())
-                try:
-                    async with asyncio.timeout(delay):
-                        envelope = await sub.get()
-                except TimeoutError:
+                if timer is not None and timer <= self._clock():
                     self.handle_timer(self._clock())
                     continue
+                try:
+                    envelope = sub.get_nowait()  # a busy node: no timeout object per event
+                except asyncio.QueueEmpty:
+                    delay = None if timer is None else max(0.0, timer - self._clock())
+                    try:
+                        async with asyncio.timeout(delay):
+                            envelope = await sub.get()
+                    except TimeoutError:
+                        self.handle_timer(self._clock())
+                        continue
                 try:
                     self.handle(envelope, self._clock())
                 except (KeyError, TypeError, ValueError):  # one malformed event must not stop alerting
