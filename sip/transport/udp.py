@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from typing import Any
 
 import structlog
@@ -13,6 +15,10 @@ from sip.transport.base import DatagramSink
 log = structlog.get_logger(__name__)
 
 MAX_DATAGRAM = 65535
+# Receive buffer asked of the kernel for the SIP socket. Linux's default (208 KiB, about 200
+# INVITEs) overflows in a burst or a pause of the loop, and each lost INVITE costs the caller a
+# 500 ms retransmission. The kernel caps the request at net.core.rmem_max (docs/performance.md).
+RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -42,9 +48,19 @@ class UdpTransport:
     async def start(cls, host: str, port: int, sink: DatagramSink) -> UdpTransport:
         """Bind and start receiving. Raises: OSError when the address cannot be bound."""
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(sink), local_addr=(host, port))
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):  # a smaller buffer still works
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(sink), sock=sock)
         self = cls(transport)
-        log.info("sip.transport.started", transport="UDP", address=f"{self._local[0]}:{self._local[1]}")
+        log.info("sip.transport.started", transport="UDP", address=f"{self._local[0]}:{self._local[1]}",
+                 receive_buffer=sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
         return self
 
     @property
