@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from aiohttp import web
 
-from acd import AgentState
 from config.errors import ConfigFileError
 from cti.agent_admin import AgentAdmin, RuntimeAgents
 from cti.control import Control, ControlError
@@ -189,10 +188,7 @@ def _labels(labels: Mapping[str, str]) -> str:
 
 
 def _agents_by_state(control: Control) -> dict[str, int]:
-    counts = {state.value: 0 for state in AgentState}
-    for agent in control.agents_snapshot():
-        counts[str(agent["state"])] = counts.get(str(agent["state"]), 0) + 1
-    return counts
+    return control.agent_state_counts()
 
 
 # ---------------------------------------------------------------------------------- the application

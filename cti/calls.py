@@ -48,6 +48,7 @@ from cti.legs import (
     LegState,
     OutboundLeg,
 )
+from cti.logging import call_context
 from cti.media import CallMedia
 from cti.supervision import Supervision
 from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, IvrRunner
@@ -89,7 +90,7 @@ class Call:
 
     async def run(self, offer_body: bytes, flow: str) -> None:
         """Answer the caller, run the IVR, and live until the call ends (owned by the controller)."""
-        with structlog.contextvars.bound_contextvars(call_id=self.id):
+        with call_context(self.id):
             try:
                 async with asyncio.TaskGroup() as tg:
                     self._tg = tg
@@ -197,7 +198,7 @@ class Call:
     # ------------------------------------------------------------------------------ leg events
 
     def on_leg_event(self, event: LegEvent) -> None:
-        with structlog.contextvars.bound_contextvars(call_id=self.id):
+        with call_context(self.id):
             if event.leg is self.trunk:
                 self._trunk_event(event)
             elif event.leg is self.agent_leg:
@@ -357,7 +358,7 @@ class Call:
     # ------------------------------------------------------------------------------ ACD commands
 
     def on_acd_command(self, command: OfferCall | CancelOffer | ExitCall) -> None:
-        with structlog.contextvars.bound_contextvars(call_id=self.id):
+        with call_context(self.id):
             match command:
                 case OfferCall():
                     self.spawn_task(self._offer(command), f"offer-{command.offer_id}")

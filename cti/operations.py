@@ -70,6 +70,17 @@ class NodeControl:
     def agents_snapshot(self) -> list[dict[str, Any]]:
         return [self.agent_snapshot(a) for a in self.c.agents]
 
+    def agent_state_counts(self) -> dict[str, int]:
+        """Configured agents per ACD state value, every state present (for /metrics: no snapshots)."""
+        counts = {state.value: 0 for state in AgentState}
+        for agent_id in self.c.agents:
+            try:
+                state, _ = self.c.acd.router.agent_state(AgentId(agent_id))
+            except AcdError:
+                state = AgentState.LOGGED_OUT
+            counts[state.value] += 1
+        return counts
+
     def check_agent_password(self, agent_id: str, password: str) -> bool:
         settings = self.c.agents.get(agent_id)
         return settings is not None and hmac.compare_digest(settings.password.encode(), password.encode())

@@ -56,6 +56,9 @@ def _split_unquoted(text: str, separator: str, *, angles: bool) -> tuple[list[st
 
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, honouring quotes and ``<...>`` (RFC 3261 §7.3.1)."""
+    if "," not in value:  # one item (the usual Via, Contact, Route)
+        value = value.strip()
+        return [value] if value else []
     if '"' not in value and "<" not in value:  # fast path: nothing can hide a comma
         return [item for item in (part.strip() for part in value.split(",")) if item]
     parts, _ = _split_unquoted(value, ",", angles=True)

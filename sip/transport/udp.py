@@ -54,9 +54,9 @@ class UdpTransport:
             with contextlib.suppress(OSError):  # a smaller buffer still works
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
             sock.bind((host, port))
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            raise OSError(exc.errno, f"cannot bind UDP {host}:{port}: {exc.strerror}") from None
         transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(sink), sock=sock)
         self = cls(transport)
         log.info("sip.transport.started", transport="UDP", address=f"{self._local[0]}:{self._local[1]}",

@@ -37,6 +37,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,12 +227,18 @@ def main() -> int:
             server_dir.mkdir()
             with run_server(server_dir, config=args.config) as server, agent_uas(runner, "server-uas", args) as uas:
                 agents = parse_agents(args.agents)
-                for agent in agents:
+
+                def register(agent: str) -> int:
                     for _ in range(3):  # SIPp may pick a media port that is taken meanwhile: try again
                         rc = runner.register_at(f"{HOST}:{server.sip_port}", agent, uas.port,
                                                 password=args.password.format(id=agent))
                         if rc == 0:
                             break
+                    return rc
+
+                with ThreadPoolExecutor(max_workers=8) as pool:  # one SIPp per agent, 8 at a time
+                    codes = dict(zip(agents, pool.map(register, agents), strict=True))
+                for agent, rc in codes.items():
                     if rc != 0:
                         print(f"agent {agent}: REGISTER failed (rc {rc}); see {work}", file=sys.stderr)
                         return 1

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from acd import AgentState
 from config.errors import ConfigFileError, Problem
 from config.schema import AgentConfig
 from cti.agent_admin import RuntimeAgents
@@ -57,6 +58,12 @@ class FakeControl:
         state, reason = self.states.get(agent_id, ("logged_out", None))
         return {"agent_id": a.id, "name": a.name, "team": a.team, "state": state, "reason": reason, "since": None,
                 "call_id": None, "registered": False, "skills": dict(a.skills), "queues": []}
+
+    def agent_state_counts(self) -> dict[str, int]:
+        counts = {state.value: 0 for state in AgentState}
+        for agent in self.agents_snapshot():
+            counts[str(agent["state"])] = counts.get(str(agent["state"]), 0) + 1
+        return counts
 
     def agents_snapshot(self) -> list[dict[str, Any]]:
         return [self.agent_snapshot(a) for a in self.agents]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from acd import AgentState
 from cti.control import Control, ControlError
 
 STATS_KEYS = ("waiting", "longest_wait_seconds", "agents_logged_in", "agents_available", "agents_busy", "offered",
@@ -55,6 +56,12 @@ class FakeControl:
 
     def agent_snapshot(self, agent_id: str) -> dict[str, Any]:
         return copy.deepcopy(self._agent(agent_id))
+
+    def agent_state_counts(self) -> dict[str, int]:
+        counts = {state.value: 0 for state in AgentState}
+        for agent in self.agents_snapshot():
+            counts[str(agent["state"])] = counts.get(str(agent["state"]), 0) + 1
+        return counts
 
     def agents_snapshot(self) -> list[dict[str, Any]]:
         return [copy.deepcopy(a) for a in self.agents.values()]
