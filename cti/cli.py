@@ -16,6 +16,7 @@ import click
 
 from config.errors import ConfigFileError
 from config.loader import check_config, demo_config_path, load_config
+from cti.store import StoreError
 
 
 @click.group()
@@ -61,6 +62,10 @@ def serve(config_file: Path | None, demo: bool, sip_port: int | None, http_port:
     except* OSError as group:  # a port taken, or an address that is not ours
         for failure in group.exceptions:
             click.echo(f"cti: cannot start: {failure}", err=True)
+        code = 1
+    except* StoreError as store_group:  # the database cannot be opened, reached or migrated
+        for store_failure in store_group.exceptions:
+            click.echo(f"cti: cannot start: store: {store_failure}", err=True)
         code = 1
     except* ConfigFileError as group:  # the flows the config names are invalid
         for refused in group.exceptions:

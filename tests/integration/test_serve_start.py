@@ -62,3 +62,12 @@ def test_serve_on_a_taken_port_says_so_and_exits(tmp_path: Path) -> None:
                      "--data-dir", str(tmp_path / "var"))
     assert result.returncode == 1
     assert "cti: cannot start:" in result.stderr and str(port) in result.stderr
+
+
+def test_serve_with_an_unusable_database_says_so_and_exits(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    data.mkdir()
+    (data / "cti.sqlite3").write_bytes(b"this is not an SQLite database" * 100)
+    result = cti("serve", "--demo", "--sip-port", "0", "--http-port", "0", "--data-dir", str(data))
+    assert result.returncode == 1
+    assert "cti: cannot start: store:" in result.stderr and "Traceback" not in result.stderr
