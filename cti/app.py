@@ -243,7 +243,9 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
             try:
                 await server.start(tasks)  # a port taken, a bad flow...: stop what did start, then report
                 tune_gc()
+                collector = tasks.create_task(collect_garbage(), name="gc")
                 await stop.wait()
+                collector.cancel()
             finally:
                 await server.stop()
             raise _Stopped
@@ -251,19 +253,33 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
         pass
 
 
-# Cyclic garbage collection, tuned for a server whose heap is mostly long-lived (config, flows,
-# agents, the transactions of the last 32 s): the objects made while starting are frozen out of
-# every collection, and the youngest generation is collected after 20,000 net allocations instead
-# of 700, so a call's few thousand short-lived objects do not trigger several scans each. Measured
-# with tests/bench/bench_callpath.py (docs/performance.md). Cycles are still collected.
-GC_THRESHOLDS = (20_000, 20, 20)
+# Cyclic garbage collection, tuned for a server whose heap is mostly long-lived: config, flows,
+# agents, and every finished transaction of the last 32 s (RFC 3261 timers J/K/D keep them), so
+# most of a call's objects outlive the young generations. CPython's automatic full collections
+# then traverse that whole heap again and again: a quarter of the event loop's time at 250 calls/s
+# (docs/performance.md). So: what start-up made is frozen out of collections, the young
+# generations are collected after 50,000 net allocations (not 700), automatic full collections
+# are off, and ``collect_garbage`` runs one full collection every ``FULL_GC_EVERY_S`` seconds
+# (logged with its pause), which bounds the memory held by cyclic garbage.
+GC_THRESHOLDS = (50_000, 50, 1_000_000)
+FULL_GC_EVERY_S = 60.0
 
 
 def tune_gc() -> None:
-    """Freeze what start-up made and raise the collection thresholds (see ``GC_THRESHOLDS``)."""
+    """Freeze what start-up made and set the thresholds (see ``GC_THRESHOLDS``)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+async def collect_garbage(every_s: float = FULL_GC_EVERY_S) -> None:
+    """One full cyclic collection every ``every_s`` seconds, until cancelled."""
+    while True:
+        await asyncio.sleep(every_s)
+        started = time.perf_counter()
+        found = gc.collect()
+        pause_ms = (time.perf_counter() - started) * 1000
+        (log.warning if pause_ms > 200 else log.info)("server.gc.collected", objects=found, pause_ms=round(pause_ms))
 
 
 class _Stopped(Exception):
