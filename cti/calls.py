@@ -36,6 +36,7 @@ from acd import (
 from cti.calldetail import CallDetail, CallPhase
 from cti.ivrchannel import CallIvrChannel
 from cti.legs import (
+    ENDED_OWNER,
     HangupCause,
     InboundLeg,
     LegAnswered,
@@ -106,6 +107,7 @@ class Call:
                 self.hangup("internal-error")
             finally:
                 await self._finish()
+                self._release()
 
     async def _answer(self, offer_body: bytes) -> bool:
         assert self.trunk is not None
@@ -166,6 +168,18 @@ class Call:
         self._done.set()
         if self.supervision is not None:
             self.supervision.end("call_ended")
+
+    def _release(self) -> None:
+        """Drop the references that tie a finished call's objects into reference cycles (the IVR
+        runner and its channel point back at the call, the task group at the run task), so that
+        reference counting frees them when the call goes instead of the cyclic collector, whose
+        full collections are what limits a busy node (docs/performance.md)."""
+        self.runner = None
+        self._tg = None
+        self._tasks.clear()
+        for leg in (self.trunk, self.agent_leg):
+            if leg is not None and leg.owner is self:
+                leg.owner = ENDED_OWNER
 
     async def _finish(self) -> None:
         path = await self.media.close()

@@ -449,3 +449,15 @@ def invite_binding(table: LegTable, owner: LegOwner, binding: Binding, *, caller
     request = Request(method="INVITE", uri=target, headers=headers, body=sdp)
     destination = Destination(transport=binding.transport, addr=contact_address(target, binding))
     return OutboundLeg(table, owner, request, destination)
+
+
+class _EndedCall:
+    """The owner of a call's legs once the call has finished, so that a leg no longer keeps the
+    call alive (and in a reference cycle). A late 200 from an agent's phone is still hung up."""
+
+    def on_leg_event(self, event: LegEvent) -> None:
+        if isinstance(event, LegAnswered) and isinstance(event.leg, OutboundLeg):
+            event.leg.bye()
+
+
+ENDED_OWNER: LegOwner = _EndedCall()

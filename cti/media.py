@@ -74,6 +74,10 @@ class MediaLeg:
         session.remote = (params.remote_addr, params.remote_port)
 
 
+def _ignore(_: str) -> None:
+    """A closed call's media reports nothing."""
+
+
 class CallMedia:
     """All media of one call. Create with :meth:`open`; every method is safe after :meth:`close`."""
 
@@ -280,6 +284,7 @@ class CallMedia:
         self._closed = True
         self.bridged = False
         self.mixing = None
+        self._on_digit = self._on_timeout = _ignore  # the callbacks point at the call: no cycle left
         for leg in (self.caller, self.agent, self.supervisor):
             if leg is not None:
                 leg.endpoint.close()

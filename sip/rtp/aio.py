@@ -204,6 +204,8 @@ class RtpEndpoint:
         for transport in (self._rtp, self._rtcp):
             if transport is not None:
                 transport.close()
+        self._rtp = self._rtcp = None  # each transport's protocol points back here: no cycle left
+        self._on_event = None
         if self._allocator is not None:
             self._allocator.release(self.local_port)
         log.info("rtp.endpoint.closed", port=self.local_port)
