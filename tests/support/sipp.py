@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -132,6 +135,37 @@ class Sipp:
         )
 
 
+# SIPp binds its audio RTP port P and P+1, video P+2 and P+3. A port merely free when chosen from
+# the kernel's ephemeral range (32768-60999 here) can be taken by any socket before SIPp binds it,
+# so media ports come from 10000-19999: below the servers' RTP ranges (20000 up), outside the
+# ephemeral range, never handed out twice by this process.
+_MEDIA_PORTS = range(10000, 19996, 4)
+_media_handed_out: set[int] = set()
+_media_lock = threading.Lock()
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_media_port() -> int:
+    """A port P for SIPp's ``-mp`` with P..P+3 free for UDP (see above)."""
+    with _media_lock:
+        if len(_media_handed_out) > len(_MEDIA_PORTS) // 2:  # a long run: the early SIPps are gone
+            _media_handed_out.clear()
+        for _ in range(500):
+            port = random.choice(_MEDIA_PORTS)
+            if port not in _media_handed_out and all(_udp_free(p) for p in range(port, port + 4)):
+                _media_handed_out.add(port)
+                return port
+    raise RuntimeError("no free media port range for SIPp")
+
+
 @dataclass
 class SippRunner:
     """Starts SIPp processes and keeps track of them so that :meth:`stop_all` ends them all."""
@@ -160,7 +194,7 @@ class SippRunner:
         workdir = self.workdir / name
         workdir.mkdir(parents=True, exist_ok=True)
         port = port or free_port()
-        media_port = free_port()
+        media_port = free_media_port()
         cmd = ["sipp", "-sf", str(SCENARIOS / scenario)]
         if ooc:
             cmd += ["-oocsf", str(SCENARIOS / ooc)]
