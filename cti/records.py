@@ -165,9 +165,11 @@ class CallRecords:
     def _save(self, row: QueueLeg) -> None:
         """Save the leg's row. Rows of a leg still waiting in the queue replace each other (the
         store keeps only the last one: an upsert), so a busy node writes each leg about once."""
+        if self.store is None:
+            return
         waiting = row.leg_id in self._unwritten
         self._unwritten[row.leg_id] = row
-        if not waiting and self.store is not None:
+        if not waiting:
             self._writes.put_nowait(row.leg_id)
 
     def _job(self, item: Job | LegId) -> Job:
