@@ -31,14 +31,6 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
         yield srv
 
 
-@pytest.fixture
-def sipps(tmp_path: Path) -> Iterator[SippRunner]:
-    runner = SippRunner(tmp_path / "sipp")
-    try:
-        yield runner
-    finally:
-        runner.stop_all()
-
 
 def target(server: ServerProcess) -> str:
     return f"{HOST}:{server.sip_port}"

@@ -78,15 +78,6 @@ class RtpSink:
         return {first for p, first in self.packets if p == DTMF_PT}
 
 
-@pytest.fixture
-def sipps(tmp_path: Path) -> Iterator[SippRunner]:
-    """Every SIPp started through this runner is stopped at teardown; logs stay under tmp_path/sipp."""
-    runner = SippRunner(tmp_path / "sipp")
-    try:
-        yield runner
-    finally:
-        runner.stop_all()
-
 
 @pytest.fixture
 def sink() -> Iterator[RtpSink]:

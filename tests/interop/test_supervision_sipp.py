@@ -20,7 +20,7 @@ import sqlite3
 import time
 import wave
 from array import array
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -182,14 +182,6 @@ async def demo_server(tmp: Path) -> AsyncIterator[Server]:
     except* _Stop:
         pass
 
-
-@pytest.fixture
-def sipps(tmp_path: Path) -> Iterator[SippRunner]:
-    runner = SippRunner(tmp_path / "sipp")
-    try:
-        yield runner
-    finally:
-        runner.stop_all()
 
 
 async def until(predicate: Any, within: float, what: str) -> None:
