@@ -13,8 +13,9 @@ agent is eligible for a QUEUED call. Hence
 from __future__ import annotations
 
 import random
+from collections import Counter
 
-from acd.agent import Agent
+from acd.agent import Agent, AgentState
 from acd.config import QueueConfig, QueueId, SkillName
 from acd.queue import Call, Demand, Routes
 from acd.strategy import agent_key
@@ -23,7 +24,7 @@ from acd.strategy import agent_key
 class Matcher:
     """Demand classes plus per-queue and per-skill indexes of logged-in agents."""
 
-    __slots__ = ("_demands", "_by_queue", "_members", "_by_skill", "_rng", "_push_seq")
+    __slots__ = ("_demands", "_by_queue", "_members", "_by_skill", "_rng", "_push_seq", "_census", "_paused")
 
     def __init__(self, rng: random.Random) -> None:
         self._demands: dict[tuple[QueueId, Routes], Demand] = {}
@@ -32,6 +33,10 @@ class Matcher:
         self._by_skill: dict[SkillName, set[Agent]] = {}
         self._rng = rng
         self._push_seq = 0
+        # Members of each queue by state, and paused members by reason: kept on every transition
+        # (an agent is in a handful of queues) so wallboards and wait estimates never walk agents.
+        self._census: dict[QueueId, Counter[AgentState]] = {}
+        self._paused: dict[QueueId, Counter[str]] = {}
 
     @property
     def demand_count(self) -> int:
@@ -42,10 +47,37 @@ class Matcher:
         """Logged-in members of ``queue`` (a live view; do not mutate)."""
         return self._members.get(queue, set())
 
+    def census(self, queue: QueueId) -> tuple[dict[AgentState, int], dict[str, int]]:
+        """Logged-in members of ``queue`` by state, and the paused ones by reason (no zero counts)."""
+        by_state = self._census.get(queue, Counter())
+        paused = self._paused.get(queue, Counter())
+        return {s: n for s, n in by_state.items() if n}, {r: n for r, n in paused.items() if n}
+
+    def staffed(self, queue: QueueId, states: frozenset[AgentState]) -> int:
+        """Logged-in members of ``queue`` in one of ``states``."""
+        by_state = self._census.get(queue)
+        return sum(by_state[s] for s in states) if by_state else 0
+
+    def moved(self, agent: Agent, old: AgentState, old_reason: str | None) -> None:
+        """``agent`` went from ``old`` (paused for ``old_reason``) to its current state."""
+        new, reason = agent.state, agent.reason
+        for queue in agent.queues:
+            by_state = self._census[queue]
+            by_state[old] -= 1
+            by_state[new] += 1
+            if old is AgentState.PAUSED and old_reason is not None:
+                self._paused[queue][old_reason] -= 1
+            if new is AgentState.PAUSED and reason is not None:
+                self._paused[queue][reason] += 1
+
     def login(self, agent: Agent) -> None:
         """Index a logging-in agent and compute the classes it is eligible for."""
         for queue in agent.queues:
             self._members.setdefault(queue, set()).add(agent)
+            self._census.setdefault(queue, Counter())[agent.state] += 1
+            self._paused.setdefault(queue, Counter())
+            if agent.state is AgentState.PAUSED and agent.reason is not None:
+                self._paused[queue][agent.reason] += 1
         for skill in agent.skills:
             self._by_skill.setdefault(skill, set()).add(agent)
         seen: set[int] = set()
@@ -59,7 +91,11 @@ class Matcher:
     def logout(self, agent: Agent) -> None:
         """Remove a logged-out agent from the indexes."""
         for queue in agent.queues:
-            self._members[queue].discard(agent)
+            if agent in self._members[queue]:
+                self._members[queue].discard(agent)
+                self._census[queue][agent.state] -= 1
+                if agent.state is AgentState.PAUSED and agent.reason is not None:
+                    self._paused[queue][agent.reason] -= 1
         for skill in agent.skills:
             self._by_skill[skill].discard(agent)
         agent.demands = []

@@ -205,7 +205,7 @@ class Router(RoutingState):
         if call.state is CallState.OFFERED:
             return WaitEstimate(position=0, expected_wait_s=0.0)
         stats = self._stats[call.queue.id]
-        staffed = sum(1 for a in self._matcher.members(call.queue.id) if a.state in STAFFED_STATES)
+        staffed = self._matcher.staffed(call.queue.id, STAFFED_STATES)
         rank = call.rank(now)
         ahead = sum(1 for cid in stats.waiting
                     if (other := self._calls[cid]).state is CallState.QUEUED and other.rank(now) < rank)
@@ -220,7 +220,7 @@ class Router(RoutingState):
         """
         if queue_id not in self._stats:
             raise UnknownQueueError(f"unknown queue {queue_id}")
-        return self._stats[queue_id].snapshot(now, self._matcher.members(queue_id))
+        return self._stats[queue_id].snapshot(now, *self._matcher.census(queue_id))
 
     # ------------------------------------------------------------------------------ requests
     def _login(self, request: LoginAgent, now: float, out: list[AcdOutput]) -> None:

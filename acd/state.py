@@ -100,6 +100,7 @@ class RoutingState:
         if old is AgentState.AVAILABLE:
             self._matcher.unpark(agent)
         out.append(agent.set_state(new, now, reason=reason, call_id=call_id))
+        self._matcher.moved(agent, old, old_reason)
         self._log.debug("acd.agent.state_changed", agent_id=agent.id, previous=old.value, state=new.value,
                         reason=agent.reason, previous_reason=old_reason, call_id=call_id)
         if new is AgentState.AVAILABLE:

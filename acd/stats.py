@@ -11,13 +11,13 @@
 from __future__ import annotations
 
 import math
-from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import assert_never
 
-from acd.agent import Agent, AgentState
+from acd.agent import AgentState
 from acd.config import Attribution, CallId, QueueConfig, QueueId, SlFormula
 
 _EWMA_ALPHA = 0.1
@@ -157,20 +157,12 @@ class QueueStats:
         """Feed the handle-time average used for expected-wait estimates."""
         self.handle_s += _EWMA_ALPHA * (handle_s - self.handle_s)
 
-    def snapshot(self, now: float, members: Iterable[Agent]) -> QueueSnapshot:
-        """Freeze the live figures at ``now``; ``members`` are the queue's logged-in agents.
-
-        Agents by state are counted here, on request, rather than on every transition (an
-        agent serves several queues, and transitions are the hot path). Counting calls past T
-        walks only those calls.
+    def snapshot(self, now: float, by_state: Mapping[AgentState, int], by_reason: Mapping[str, int]) -> QueueSnapshot:
+        """Freeze the live figures at ``now``; ``by_state`` counts the queue's logged-in agents by
+        state and ``by_reason`` the paused ones by reason (the matcher keeps both as agents move).
+        Counting calls past T walks only those calls.
         """
         cfg = self.config
-        by_state: Counter[AgentState] = Counter()
-        by_reason: Counter[str] = Counter()
-        for agent in members:
-            by_state[agent.state] += 1
-            if agent.state is AgentState.PAUSED and agent.reason is not None:
-                by_reason[agent.reason] += 1
         longest = now - next(iter(self.waiting.values())) if self.waiting else 0.0
         over = 0
         limit = now - cfg.sl_threshold_s

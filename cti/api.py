@@ -48,6 +48,8 @@ class MetricsSource(Protocol):
     def calls_total(self) -> int: ...
     def calls_active(self) -> int: ...
     def sip_messages_rejected(self) -> int: ...
+    def sip_retransmissions(self) -> tuple[int, int]: ...
+    def sip_transactions(self) -> int: ...
     def bus_published(self) -> int: ...
     def bus_dropped(self) -> int: ...
 
@@ -66,6 +68,14 @@ class NodeMetrics:
 
     def sip_messages_rejected(self) -> int:
         return self._c.legs.endpoint.rejected
+
+    def sip_retransmissions(self) -> tuple[int, int]:
+        """(sent, received): messages the node sent again, retransmissions peers sent it."""
+        layer = self._c.legs.endpoint.layer
+        return layer.resent, layer.received_again
+
+    def sip_transactions(self) -> int:
+        return len(self._c.legs.endpoint.layer)
 
     def bus_published(self) -> int:
         return self._c.publisher.bus.stats().published
@@ -155,6 +165,7 @@ ExtraMetrics = Callable[[], Iterable[MetricFamily]]
 def node_families(control: Control, metrics: MetricsSource) -> list[MetricFamily]:
     """The node's own metric families (calls, agents, queues, SIP, bus)."""
     queues = [control.queue_snapshot(q) for q in control.queue_names()]
+    resent, received_again = metrics.sip_retransmissions()
     return [
         MetricFamily("cti_calls_total", "counter", "Calls accepted since the node started.",
                      [({}, metrics.calls_total())]),
@@ -167,6 +178,11 @@ def node_families(control: Control, metrics: MetricsSource) -> list[MetricFamily
                      [({"queue": q["queue"]}, q["longest_wait_seconds"]) for q in queues]),
         MetricFamily("cti_sip_messages_rejected_total", "counter", "SIP messages refused as malformed.",
                      [({}, metrics.sip_messages_rejected())]),
+        MetricFamily("cti_sip_retransmissions_total", "counter",
+                     "SIP retransmissions: sent by the node (timers, answers to a repeat), received from peers.",
+                     [({"direction": "sent"}, resent), ({"direction": "received"}, received_again)]),
+        MetricFamily("cti_sip_transactions", "gauge", "Live SIP transactions (finished ones linger up to 32 s).",
+                     [({}, metrics.sip_transactions())]),
         MetricFamily("cti_bus_events_published_total", "counter", "Events published on the internal bus.",
                      [({}, metrics.bus_published())]),
         MetricFamily("cti_bus_events_dropped_total", "counter", "Bus events dropped because a consumer fell behind.",

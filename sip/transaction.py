@@ -201,6 +201,16 @@ class TransactionLayer:
         """Number of live transactions (0 once everything has terminated: no leak)."""
         return len(self._servers) + len(self._clients)
 
+    @property
+    def resent(self) -> int:
+        """Messages sent again since start: timer retransmissions, answers to a peer's retransmission."""
+        return self._outbox.resent
+
+    @property
+    def received_again(self) -> int:
+        """Retransmissions received from peers since start (absorbed, or answered again)."""
+        return self._outbox.received_again
+
     # --------------------------------------------------------------- requests
     def _receive_request(self, request: Request, source: Destination, now: float) -> None:
         annotate_via(request, source)
@@ -286,6 +296,7 @@ class TransactionLayer:
                 self._resolve_pending_cancel(tx, now)
             self._after(tx)
         elif cseq.method == "INVITE" and 200 <= response.status < 300:
+            self._outbox.received_again += 1  # a 2xx retransmission (or a fork's): the TU ACKs it again
             self._outbox.events.append(ResponseReceived(response=response, transaction=None))
         else:
             logger.info(

@@ -40,6 +40,8 @@ class Outbox:
 
     messages: list[tuple[Request | Response, Destination]] = field(default_factory=list)
     events: deque[SipEvent] = field(default_factory=deque)
+    resent: int = 0  # messages sent again: timer retransmissions and answers to a peer's retransmission
+    received_again: int = 0  # retransmissions received from peers (absorbed or answered again)
 
 
 class Transaction:
@@ -119,6 +121,14 @@ class Transaction:
 
     def _send(self, message: Request | Response) -> None:
         self._outbox.messages.append((message, self.destination))
+
+    def _resend(self, message: Request | Response) -> None:
+        """Send ``message`` again (a retransmission): counted for ``/metrics``."""
+        self._outbox.resent += 1
+        self._outbox.messages.append((message, self.destination))
+
+    def _received_again(self) -> None:
+        self._outbox.received_again += 1
 
     def _emit(self, event: SipEvent) -> None:
         self._outbox.events.append(event)

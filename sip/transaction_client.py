@@ -79,7 +79,7 @@ class ClientTransaction(Transaction):
         self._set_state(S.TERMINATED)
 
     def _retransmit(self, timer: TimerId, interval: float, now: float) -> None:
-        self._send(self.request)
+        self._resend(self.request)
         self._intervals[timer] = interval
         self._start(timer, interval, now)
 
@@ -126,10 +126,11 @@ class InviteClientTransaction(ClientTransaction):
                 # Timer D: "at least 32 seconds for unreliable transports, and ... zero seconds for reliable".
                 self._linger(TimerId.D, self.config.timer_d(self.reliable), S.COMPLETED, now)
         elif self.state is S.COMPLETED:
+            self._received_again()
             if status >= 300 and self.ack is not None:
                 # §17.1.1.2: "Any retransmissions of the final response that are received while in the
                 # "Completed" state MUST cause the ACK to be re-passed to the transport layer".
-                self._send(self.ack)
+                self._resend(self.ack)
             elif 200 <= status < 300:
                 self._emit(ResponseReceived(response=response, transaction=None))
 
@@ -170,6 +171,7 @@ class NonInviteClientTransaction(ClientTransaction):
 
     def receive_response(self, response: Response, now: float) -> None:
         if self.state not in (S.TRYING, S.PROCEEDING):
+            self._received_again()
             return  # Completed: "any retransmissions of the final response ... are absorbed"
         self._pass_up(response)
         if response.status < 200:

@@ -68,8 +68,9 @@ class NonInviteServerTransaction(ServerTransaction):
     def receive_request(self, request: Request, now: float) -> None:
         # §17.2.2: "Once in the "Trying" state, any further request retransmissions are discarded."
         # In Proceeding and Completed, the last response "MUST be passed to the transport layer".
+        self._received_again()
         if self.state in (S.PROCEEDING, S.COMPLETED) and self.last_response is not None:
-            self._send(self.last_response)
+            self._resend(self.last_response)
 
     def send_response(self, response: Response, now: float) -> None:
         if self.state not in (S.TRYING, S.PROCEEDING):
@@ -105,8 +106,9 @@ class InviteServerTransaction(ServerTransaction):
         # §17.2.1: in Proceeding "the most recent provisional response ... MUST be passed to the
         # transport layer for retransmission"; in Completed the final response likewise.
         # RFC 6026 §7.1: in Accepted, INVITE retransmissions are absorbed.
+        self._received_again()
         if self.state in (S.PROCEEDING, S.COMPLETED) and self.last_response is not None:
-            self._send(self.last_response)
+            self._resend(self.last_response)
 
     def receive_ack(self, now: float) -> bool:
         """An ACK matching this transaction; True when it must be passed up to the TU."""
@@ -150,7 +152,7 @@ class InviteServerTransaction(ServerTransaction):
         if timer is TimerId.G and self.state in (S.COMPLETED, S.ACCEPTED) and self.last_response is not None:
             # §17.2.1: "the response is passed to the transport layer once more for retransmission, and
             # timer G is set to fire in MIN(2*T1, T2) seconds" (and so on, doubling up to T2).
-            self._send(self.last_response)
+            self._resend(self.last_response)
             interval = min(2 * self._intervals[TimerId.G], self.config.t2)
             self._intervals[TimerId.G] = interval
             self._start(TimerId.G, interval, now)

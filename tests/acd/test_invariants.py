@@ -10,6 +10,7 @@ queue leg ends exactly once; a refused request changes nothing.
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -52,6 +53,7 @@ from acd import (
     SkillRequirement,
     StaleOfferError,
     Unhold,
+    UnknownAgentError,
 )
 
 from .conftest import agent_cfg, req
@@ -293,6 +295,25 @@ class AcdMachine(RuleBasedStateMachine):
             waiting = sum(1 for c, (r, _) in self.calls.items() if r.queue_id == q
                           and self.router.call_state(c) in (CallState.QUEUED, CallState.OFFERED))
             assert self.router.queue_stats(q, self.now).waiting == waiting
+
+    @invariant()
+    def agent_counts_agree(self) -> None:
+        # The matcher's running census equals a recount of every agent, state by state.
+        for q in QUEUES:
+            by_state: Counter[AgentState] = Counter()
+            by_reason: Counter[str] = Counter()
+            for cfg in AGENTS:
+                try:
+                    state, reason = self.router.agent_state(cfg.id)
+                except UnknownAgentError:
+                    continue
+                if q in cfg.queues and state is not AgentState.LOGGED_OUT:
+                    by_state[state] += 1
+                    if state is AgentState.PAUSED and reason is not None:
+                        by_reason[reason] += 1
+            snap = self.router.queue_stats(q, self.now)
+            assert dict(snap.agents_by_state) == dict(by_state)
+            assert dict(snap.paused_by_reason) == dict(by_reason)
 
 
 AcdMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=60, deadline=None,

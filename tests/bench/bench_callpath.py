@@ -19,7 +19,10 @@ Run: ``python tests/bench/bench_callpath.py --config LOAD.yaml --dialled 200 --a
   "cpu ms/call" (the cost figure to compare between versions; it falls as the rate rises, since
   more work is done per wake-up), "loop ms/call" the same for the event-loop thread alone (the
   one that limits the rate; the rest is the store's driver thread), and ``cti_calls_active``
-  polled from /metrics gives the peak of live calls (each with its media relayed).
+  polled from /metrics gives the peak of live calls (each with its media relayed). "resent" and
+  "rx again" are the server's SIP retransmissions over the step (``cti_sip_retransmissions_total``):
+  messages it sent again (its timers fired before the peer's answer was read, or it answered a
+  peer's repeat) and repeats it received. Both are 0 on a node that keeps up.
 * The same ladder is run SIPp -> SIPp directly (``load_carrier`` against ``load_agent_uas``, no
   server) in the same run, and the ratio of the highest clean rates is reported.
 """
@@ -63,6 +66,8 @@ class Step:
     cpu_ms_per_call: float | None = None
     loop_ms_per_call: float | None = None
     peak_active: int | None = None
+    resent: int | None = None
+    received_again: int | None = None
 
     @property
     def clean(self) -> bool:
@@ -91,15 +96,20 @@ def cpu_seconds(pid: int, thread: int | None = None) -> float:
     return float(int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def active_calls(http_port: int) -> int | None:
-    """``cti_calls_active`` from the server's /metrics (None if it cannot be read)."""
+def read_metrics(http_port: int) -> dict[str, float]:
+    """The server's /metrics samples by name with labels (empty if it cannot be read)."""
     try:
         with urllib.request.urlopen(f"http://{HOST}:{http_port}/metrics", timeout=2) as reply:
             text = reply.read().decode()
     except OSError:
-        return None
-    match = re.search(r"^cti_calls_active(?:\{\})? (\d+)", text, re.MULTILINE)
-    return int(match.group(1)) if match else None
+        return {}
+    return {name: float(value) for name, value in re.findall(r"^([a-z_]+(?:\{[^}]*\})?) (\S+)$", text, re.M)}
+
+
+def active_calls(http_port: int) -> int | None:
+    """``cti_calls_active`` from the server's /metrics (None if it cannot be read)."""
+    value = read_metrics(http_port).get("cti_calls_active")
+    return None if value is None else int(value)
 
 
 class Watch:
@@ -112,6 +122,8 @@ class Watch:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._cpu0 = cpu_seconds(server.proc.pid) if server else 0.0
         self._loop0 = cpu_seconds(server.proc.pid, server.proc.pid) if server else 0.0
+        self._metrics0 = read_metrics(server.http_port) if server else {}
+        self.retransmissions: tuple[int, int] | None = None
 
     def _run(self) -> None:
         assert self.server is not None
@@ -129,6 +141,12 @@ class Watch:
         self._stop.set()
         if self.server is not None:
             self._thread.join()
+            end = read_metrics(self.server.http_port)
+            keys = ('cti_sip_retransmissions_total{direction="sent"}',
+                    'cti_sip_retransmissions_total{direction="received"}')
+            if all(k in end and k in self._metrics0 for k in keys):
+                sent, received = (int(end[k] - self._metrics0[k]) for k in keys)
+                self.retransmissions = sent, received
 
     def cpu_used(self) -> tuple[float, float] | None:
         """CPU seconds of (the whole server, its event-loop thread) since the step began."""
@@ -163,7 +181,8 @@ def run_ladder(name: str, runner: SippRunner, uas: Sipp, remote: str, args: argp
         step = Step(name, rate, total, stats.successful, stats.failed, legs - legs_before, stats.percentile(50),
                     stats.percentile(99), max(stats.setup_ms) if stats.setup_ms else None,
                     time.monotonic() - started, cpu[0] * 1000 / total if cpu else None,
-                    cpu[1] * 1000 / total if cpu else None, watch.peak)
+                    cpu[1] * 1000 / total if cpu else None, watch.peak,
+                    *(watch.retransmissions or (None, None)))
         legs_before = legs
         steps.append(step)
         print(f"  {name}: {rate}/s -> {step.successful}/{total} ok, {step.failed} failed, "
@@ -255,11 +274,12 @@ def main() -> int:
     print()
     print(f"{'target':<8} {'rate/s':>7} {'offered':>8} {'ok':>6} {'failed':>7} {'agent legs':>11} "
           f"{'setup p50':>10} {'p99':>5} {'max ms':>7} {'wall s':>7} {'cpu ms/call':>12} {'loop ms/call':>13} "
-          f"{'peak calls':>11}")
+          f"{'peak calls':>11} {'resent':>7} {'rx again':>9}")
     for s in results:
         print(f"{s.target:<8} {s.rate:>7} {s.offered:>8} {s.successful:>6} {s.failed:>7} {s.agent_legs:>11} "
               f"{fmt(s.p50):>10} {fmt(s.p99):>5} {fmt(s.worst):>7} {s.seconds:>7.1f} "
-              f"{fmt2(s.cpu_ms_per_call):>12} {fmt2(s.loop_ms_per_call):>13} {fmt(s.peak_active):>11}")
+              f"{fmt2(s.cpu_ms_per_call):>12} {fmt2(s.loop_ms_per_call):>13} {fmt(s.peak_active):>11} "
+              f"{fmt(s.resent):>7} {fmt(s.received_again):>9}")
     direct = best([s for s in results if s.target == "direct"])
     print()
     if not args.direct_only:

@@ -148,6 +148,12 @@ class FakeMetrics:
     def sip_messages_rejected(self) -> int:
         return 3
 
+    def sip_retransmissions(self) -> tuple[int, int]:
+        return 5, 6
+
+    def sip_transactions(self) -> int:
+        return 11
+
     def bus_published(self) -> int:
         return 40
 
@@ -439,7 +445,9 @@ async def test_metrics_exposition(api: Client, control: FakeControl) -> None:
     for expected in ("cti_calls_total 7", "cti_calls_active 1", 'cti_agents{state="on_call"} 1',
                      'cti_agents{state="logged_out"} 1', 'cti_queue_waiting{queue="sales"} 2',
                      'cti_queue_longest_wait_seconds{queue="sup\\"port"} 12.5',
-                     "cti_sip_messages_rejected_total 3", "cti_bus_events_published_total 40",
+                     "cti_sip_messages_rejected_total 3", 'cti_sip_retransmissions_total{direction="sent"} 5',
+                     'cti_sip_retransmissions_total{direction="received"} 6', "cti_sip_transactions 11",
+                     "cti_bus_events_published_total 40",
                      "cti_bus_events_dropped_total 2", "# TYPE cti_calls_total counter"):
         assert re.search(rf"^{re.escape(expected)}$", text, re.M), expected
 

@@ -246,3 +246,17 @@ def test_custom_timer_config_scales_every_timer() -> None:
     assert layer.get_timer() == pytest.approx(0.1)
     with pytest.raises(ValueError):
         TimerConfig(t1=5.0, t2=4.0)
+
+
+# ------------------------------------------------------------------ retransmission counters
+def test_retransmissions_are_counted_both_ways() -> None:
+    layer, invite, _ = start("INVITE")
+    assert (layer.resent, layer.received_again) == (0, 0)
+    assert retransmission_times(layer, 2.0) == [0.5, 1.5]  # Timer A twice
+    assert (layer.resent, layer.received_again) == (2, 0)
+    reply(layer, invite, 486, 2.0)  # a final: the ACK is sent inside the transaction (a first send)
+    layer.messages_to_send()
+    assert layer.resent == 2
+    reply(layer, invite, 486, 2.5)  # the 486 again: absorbed, ACK resent
+    assert [m.method for m, _ in layer.messages_to_send()] == ["ACK"]
+    assert (layer.resent, layer.received_again) == (3, 1)

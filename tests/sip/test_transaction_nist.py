@@ -120,3 +120,15 @@ def test_timer_constants() -> None:
     assert (T1, T2) == (0.5, 4.0)
     assert TimerId.J.value == "J"
     assert ServerTransactionId(3) == 3
+
+
+def test_answering_a_retransmission_is_counted() -> None:
+    layer, request, event = start()
+    layer.receive_message(roundtrip(request), UDP_FROM_UAC, 0.1)  # Trying: absorbed, nothing sent
+    assert (layer.resent, layer.received_again) == (0, 1)
+    final = answer(event.request, 200)
+    layer.send_response(final, 0.2)
+    layer.messages_to_send()
+    layer.receive_message(roundtrip(request), UDP_FROM_UAC, 0.6)  # Completed: the 200 sent again
+    assert layer.messages_to_send() == [(final, UDP_FROM_UAC)]
+    assert (layer.resent, layer.received_again) == (1, 2)
