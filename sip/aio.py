@@ -13,6 +13,7 @@ in order, never re-entrantly.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -27,6 +28,8 @@ from sip.transport.tcp import TcpTransport
 from sip.transport.udp import UdpTransport
 
 log = structlog.get_logger(__name__)
+
+READ_BEFORE_TIMERS = 2048  # messages read from a socket, at most, before due timers are handled
 
 
 class SipEventHandler(Protocol):
@@ -104,8 +107,9 @@ class SipEndpoint:
         except RemoteSipError as exc:
             self._reject(exc, source)
             return
-        log.info("sip.message.received", transport=source.transport,
-                 source=f"{source.addr[0]}:{source.addr[1]}", **_summary(message))
+        if log.is_enabled_for(logging.INFO):  # the summary is built only when it is logged
+            log.info("sip.message.received", transport=source.transport,
+                     source=f"{source.addr[0]}:{source.addr[1]}", **_summary(message))
         try:
             self.layer.receive_message(message, source, self._now())
         except RemoteSipError as exc:
@@ -178,8 +182,9 @@ class SipEndpoint:
         if transport is None:
             log.warning("sip.message.unroutable", transport=destination.transport, **_summary(message))
             return
-        log.info("sip.message.sent", transport=destination.transport,
-                 destination=f"{destination.addr[0]}:{destination.addr[1]}", **_summary(message))
+        if log.is_enabled_for(logging.INFO):
+            log.info("sip.message.sent", transport=destination.transport,
+                     destination=f"{destination.addr[0]}:{destination.addr[1]}", **_summary(message))
         transport.send(bytes(message), destination)
 
     def _arm_timer(self) -> None:
@@ -198,6 +203,12 @@ class SipEndpoint:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
+        # Input first: when the loop runs late, the answer a retransmission timer waits for may
+        # already sit in the socket buffer. Reading it now stops the timer instead of sending the
+        # request or response again (and the peer answering that again): without this a node just
+        # past its capacity multiplied its own load with retransmissions (docs/performance.md).
+        for transport in self._transports.values():
+            transport.read_pending(READ_BEFORE_TIMERS)
         self.layer.handle_timer(self._now())
         self._pump()
 

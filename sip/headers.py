@@ -20,6 +20,8 @@ _QUOTED_RE = re.compile(r'^"(?:[^"\\]|\\.)*"\Z', re.S)
 _DISPLAY_TOKENS_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~]+)*\Z")
 _UNSENDABLE = re.compile(r"[\x00\r\n]")
 _DIGITS_RE = re.compile(r"[0-9]{1,10}")
+_QUOTED_DISPLAY_RE = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*(<.*)$', re.S)
+_QUOTED_PAIR_RE = re.compile(r"\\(.)", re.S)
 _VIA_PROTOCOL_RE = re.compile(r"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-]+)\s+", re.I)
 
 
@@ -85,7 +87,7 @@ def parse_params(text: str, what: str) -> Params:
         if sep and value.startswith('"'):
             if not _QUOTED_RE.match(value):
                 raise _bad(what, text)
-            value = re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.S) if "\\" in value else value[1:-1]
+            value = _QUOTED_PAIR_RE.sub(r"\1", value[1:-1]) if "\\" in value else value[1:-1]
             if _UNSENDABLE.search(value):  # legal as quoted-pair, but we could never send it back
                 raise _bad(what + " (NUL, CR or LF)", text)
         elif sep and not value and name != "rport":  # RFC 3581 senders may write "rport="
@@ -246,10 +248,11 @@ class NameAddr:
         text = text.strip()
         display: str | None = None
         if text.startswith('"'):
-            match = re.match(r'^"((?:[^"\\]|\\.)*)"\s*(<.*)$', text, re.S)
+            match = _QUOTED_DISPLAY_RE.match(text)
             if match is None:
                 raise _bad("name-addr", text)
-            display = re.sub(r"\\(.)", r"\1", match.group(1), flags=re.S) or None
+            quoted = match.group(1)
+            display = (_QUOTED_PAIR_RE.sub(r"\1", quoted) if "\\" in quoted else quoted) or None
             if display is not None and _UNSENDABLE.search(display):
                 raise _bad("display name (NUL, CR or LF)", text)
             text = match.group(2)

@@ -28,4 +28,9 @@ class Transport(Protocol):
 
     def send(self, data: bytes, destination: Destination) -> None: ...
 
+    def read_pending(self, limit: int) -> int:
+        """Hand up to ``limit`` messages already waiting in the kernel to the sink now, before the
+        loop would; return how many. A stream transport returns 0 (its reader is always current)."""
+        ...
+
     async def close(self) -> None: ...

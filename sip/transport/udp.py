@@ -39,8 +39,11 @@ class UdpTransport:
 
     name = "UDP"
 
-    def __init__(self, transport: asyncio.DatagramTransport) -> None:
+    def __init__(self, transport: asyncio.DatagramTransport, sock: socket.socket | None = None,
+                 sink: DatagramSink | None = None) -> None:
         self._transport = transport
+        self._sock = sock
+        self._sink = sink
         sockname = transport.get_extra_info("sockname")
         self._local: Address = (str(sockname[0]), int(sockname[1]))
 
@@ -58,7 +61,7 @@ class UdpTransport:
             sock.close()
             raise OSError(exc.errno, f"cannot bind UDP {host}:{port}: {exc.strerror}") from None
         transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(sink), sock=sock)
-        self = cls(transport)
+        self = cls(transport, sock, sink)
         log.info("sip.transport.started", transport="UDP", address=f"{self._local[0]}:{self._local[1]}",
                  receive_buffer=sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
         return self
@@ -72,6 +75,25 @@ class UdpTransport:
             log.warning("sip.transport.send_dropped", transport="UDP", size=len(data), reason="too large")
             return
         self._transport.sendto(data, destination.addr)
+
+    def read_pending(self, limit: int) -> int:
+        """Read what already waits in the socket and hand it to the sink (see the endpoint's timer:
+        an answer still in the buffer must stop a retransmission before the timer sends one)."""
+        if self._sock is None or self._sink is None or self._transport.is_closing():
+            return 0
+        count = 0
+        while count < limit:
+            try:
+                data, addr = self._sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # an ICMP error queued on the socket: as error_received
+                log.debug("sip.transport.error_received", transport="UDP", error=str(exc))
+                count += 1  # counted, so that a socket in error cannot hold this loop
+                continue
+            count += 1
+            self._sink.message_received(data, Destination(transport="UDP", addr=(str(addr[0]), int(addr[1]))))
+        return count
 
     async def close(self) -> None:
         self._transport.close()
