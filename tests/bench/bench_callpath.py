@@ -178,6 +178,10 @@ def run_ladder(name: str, runner: SippRunner, uas: Sipp, remote: str, args: argp
         cpu = watch.cpu_used()
         stats = read_stats(carrier.workdir)
         legs = read_stats(uas.workdir).incoming
+        settle = time.monotonic() + 5
+        while legs - legs_before < stats.successful and time.monotonic() < settle:
+            time.sleep(0.5)  # the UAS's stat line lags by up to a second (more when SIPp is busy)
+            legs = read_stats(uas.workdir).incoming
         step = Step(name, rate, total, stats.successful, stats.failed, legs - legs_before, stats.percentile(50),
                     stats.percentile(99), max(stats.setup_ms) if stats.setup_ms else None,
                     time.monotonic() - started, cpu[0] * 1000 / total if cpu else None,
