@@ -200,12 +200,19 @@ def test_ids_are_ulids_sorted_by_creation_even_within_a_millisecond_or_a_clock_s
     assert all(len(i) == 26 and set(i) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for i in made)
 
 
-def test_id_time_prefix_encodes_milliseconds() -> None:
-    ulid = EventIdFactory().new(NOW)
+def _decode(ulid: str) -> int:
     value = 0
     for char in ulid:
         value = value * 32 + "0123456789ABCDEFGHJKMNPQRSTVWXYZ".index(char)
-    assert value >> 80 == int(NOW * 1000)
+    return value
+
+
+def test_id_time_prefix_encodes_milliseconds_and_the_rest_counts_up() -> None:
+    ids = EventIdFactory()
+    first, second = _decode(ids.new(NOW)), _decode(ids.new(NOW))
+    assert first >> 80 == int(NOW * 1000)
+    assert first >> 128 == 0  # 26 characters hold 130 bits: the top two are zero
+    assert second - first == 1  # the same millisecond: the random part + 1, down to the last bit
 
 
 def test_catalog_is_json_and_lists_every_type() -> None:
