@@ -79,6 +79,13 @@ class MediaConfig(_Model):
         return self
 
 
+class LimitsConfig(_Model):
+    """Call admission of the node (cti/admission.py); past either limit a new call gets 503 + Retry-After."""
+
+    max_calls: int = Field(default=0, ge=0, description="live calls on the node; 0: no limit")
+    max_calls_per_second: float = Field(default=0.0, ge=0, description="new calls a second; 0: no limit")
+
+
 class HttpConfig(_Model):
     bind: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -93,6 +100,8 @@ class TrunkConfig(_Model):
     # Play the IVR as early media (183 Session Progress) and answer (200) only when an agent answers;
     # the caller is then not billed for the time in the IVR and queue. Off: answer at once.
     early_media: bool = False
+    # Live calls from this trunk at most (the channels bought from the carrier); past it 486 Busy Here.
+    max_calls: int = Field(default=0, ge=0, description="0: no limit")
 
     @field_validator("allow")
     @classmethod
@@ -202,6 +211,7 @@ class ServerConfig(_Model):
     logging: LoggingConfig = LoggingConfig()
     sip: SipConfig = SipConfig()
     media: MediaConfig = MediaConfig()
+    limits: LimitsConfig = LimitsConfig()
     http: HttpConfig = HttpConfig()
     data_dir: str = "./var"
     storage: StorageConfig = StorageConfig()

@@ -47,6 +47,7 @@ class MetricsSource(Protocol):
 
     def calls_total(self) -> int: ...
     def calls_active(self) -> int: ...
+    def calls_refused(self) -> Mapping[str, int]: ...
     def sip_messages_rejected(self) -> int: ...
     def sip_retransmissions(self) -> tuple[int, int]: ...
     def sip_transactions(self) -> int: ...
@@ -65,6 +66,9 @@ class NodeMetrics:
 
     def calls_active(self) -> int:
         return len(self._c.calls)
+
+    def calls_refused(self) -> Mapping[str, int]:
+        return self._c.refused
 
     def sip_messages_rejected(self) -> int:
         return self._c.legs.endpoint.rejected
@@ -170,6 +174,10 @@ def node_families(control: Control, metrics: MetricsSource) -> list[MetricFamily
         MetricFamily("cti_calls_total", "counter", "Calls accepted since the node started.",
                      [({}, metrics.calls_total())]),
         MetricFamily("cti_calls_active", "gauge", "Live calls now.", [({}, metrics.calls_active())]),
+        MetricFamily("cti_calls_refused_total", "counter",
+                     "New calls refused, by reason (unknown_source, auth_failed, unknown_number, no_offer, draining, "
+                     "trunk_full, node_full, rate).",
+                     [({"reason": r}, n) for r, n in sorted(metrics.calls_refused().items())]),
         MetricFamily("cti_agents", "gauge", "Agents by ACD state.",
                      [({"state": s}, n) for s, n in _agents_by_state(control).items()]),
         MetricFamily("cti_queue_waiting", "gauge", "Calls waiting in a queue.",

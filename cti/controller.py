@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from acd import (
 )
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
+from cti.admission import ANSWERS, Admission, Limits
 from cti.calls import Call, CallDetail
 from cti.legs import InboundLeg, LegTable, OutboundLeg, invite_binding
 from cti.media import CallMedia
@@ -99,6 +101,10 @@ class CallController:
         self._idle = asyncio.Event()
         self._stats_dirty: set[str] = set()
         self.counters = {"calls_total": 0, "calls_refused": 0}
+        self.refused: Counter[str] = Counter()  # new calls refused, by reason (for /metrics)
+        self.admission = Admission(
+            Limits(config.limits.max_calls, config.limits.max_calls_per_second),
+            {t.name: t.max_calls for t in config.trunks}, self.acd.now)
         self.alerts: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------------------ running
@@ -180,18 +186,45 @@ class CallController:
                 return  # challenged or refused
         if match is None:
             self.counters["calls_refused"] += 1
+            self.refused["unknown_source"] += 1
             log.warning("call.trunk.refused", source=event.source.addr[0], reason="unknown source")
             self._refuse(event, 403)
             return
         if match.flow is None:
+            self.refused["unknown_number"] += 1
             self._refuse(event, 404)
             return
         if self.draining:
+            self.refused["draining"] += 1
             self._refuse(event, 503, (("Retry-After", "30"),))
             return
         if not request.body:
+            self.refused["no_offer"] += 1
             self._refuse(event, 488)  # we need an offer: no late-offer INVITEs (documented)
             return
+        refusal = self.admission.admit(match.trunk.name)
+        if refusal is not None:
+            self.refused[refusal.value] += 1
+            status, headers = ANSWERS[refusal]
+            log.info("call.refused", trunk=match.trunk.name, reason=refusal.value, status=status,
+                        live=self.admission.live, live_on_trunk=self.admission.live_on(match.trunk.name))
+            self._refuse(event, status, headers)
+            return
+        try:
+            call = self._new_call(event, match)
+        except BaseException:
+            self.admission.ended(match.trunk.name)  # admitted, but never became a call
+            raise
+        detail, number = call.detail, call.detail.caller
+        self.counters["calls_total"] += 1
+        self.publisher.call_arrived(detail)
+        log.info("call.arrived", call_id=call.id, trunk=match.trunk.name, dialled=match.dialled, flow=match.flow,
+                 caller=self._redact(number))
+        assert self._tg is not None
+        self._tg.create_task(call.run(request.body, match.flow), name=f"call-{call.id}")
+
+    def _new_call(self, event: RequestReceived, match: TrunkMatch) -> Call:
+        request = event.request
         number, name = caller_identity(request)
         call_id = f"c-{new_tag()}"
         detail = CallDetail(call_id=call_id, sip_call_id=request.call_id, trunk=match.trunk.name, caller=number,
@@ -203,12 +236,7 @@ class CallController:
         call.trunk = InboundLeg(self.legs, call, event)
         call.trunk.ringing()
         self.calls[call.id] = call
-        self.counters["calls_total"] += 1
-        self.publisher.call_arrived(detail)
-        log.info("call.arrived", call_id=call.id, trunk=match.trunk.name, dialled=match.dialled, flow=match.flow,
-                 caller=self._redact(number))
-        assert self._tg is not None
-        self._tg.create_task(call.run(request.body, match.flow), name=f"call-{call.id}")
+        return call
 
     def _authenticated_trunk(self, event: RequestReceived) -> TrunkMatch | None:
         """Digest on INVITE for carriers that authenticate (RFC 3261 §22): 401 with a challenge first,
@@ -231,6 +259,7 @@ class CallController:
             return None
         if outcome.result is not AuthResult.ACCEPTED or trunk is None:
             self.counters["calls_refused"] += 1
+            self.refused["auth_failed"] += 1
             log.warning("call.trunk.refused", source=event.source.addr[0], reason=outcome.reason.value)
             self._refuse(event, 403)
             return None
@@ -247,7 +276,8 @@ class CallController:
         return number
 
     async def call_finished(self, call: Call) -> None:
-        self.calls.pop(call.id, None)
+        if self.calls.pop(call.id, None) is not None:
+            self.admission.ended(call.detail.trunk)
         if not self.calls:
             self._idle.set()
         detail = call.detail

@@ -145,6 +145,9 @@ class FakeMetrics:
     def calls_active(self) -> int:
         return 1
 
+    def calls_refused(self) -> dict[str, int]:
+        return {"rate": 4, "trunk_full": 2}
+
     def sip_messages_rejected(self) -> int:
         return 3
 
@@ -447,6 +450,7 @@ async def test_metrics_exposition(api: Client, control: FakeControl) -> None:
                      'cti_queue_longest_wait_seconds{queue="sup\\"port"} 12.5',
                      "cti_sip_messages_rejected_total 3", 'cti_sip_retransmissions_total{direction="sent"} 5',
                      'cti_sip_retransmissions_total{direction="received"} 6', "cti_sip_transactions 11",
+                     'cti_calls_refused_total{reason="rate"} 4', 'cti_calls_refused_total{reason="trunk_full"} 2',
                      "cti_bus_events_published_total 40",
                      "cti_bus_events_dropped_total 2", "# TYPE cti_calls_total counter"):
         assert re.search(rf"^{re.escape(expected)}$", text, re.M), expected

@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -264,3 +265,85 @@ def test_early_media_trunk_plays_the_ivr_in_a_183(tmp_path: Path) -> None:
         sock.sendto(cancel, (HOST, srv.sip_port))
         finals = [_final_status(sock, 2.0), _final_status(sock, 2.0)]
         assert sorted(f for f in finals if f) == [200, 487], finals  # 200 to the CANCEL, 487 to the INVITE
+
+
+def _limits_config(tmp: Path, limits: dict[str, object], **trunk: object) -> Path:
+    import yaml
+
+    path = _trunk_config(tmp, allow=["127.0.0.2/32"], **trunk)
+    config = yaml.safe_load(path.read_text())
+    config["limits"] = limits
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _finals(sock: socket.socket, call_ids: set[str], timeout: float = 5.0) -> dict[str, Any]:
+    """The final response to each INVITE of ``call_ids`` (parsed), read off ``sock``."""
+    from sip.message import parse_message
+
+    finals: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    while set(finals) != call_ids and (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            response = parse_message(sock.recv(65535))
+        except TimeoutError:
+            break
+        if (getattr(response, "status", 0) >= 200 and response.cseq.method == "INVITE"
+                and response.call_id in call_ids):  # not the retransmitted finals of earlier calls
+            finals[response.call_id] = response
+    return finals
+
+
+def _refused(srv: ServerProcess) -> dict[str, int]:
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{HOST}:{srv.http_port}/metrics", timeout=3) as reply:
+        text = reply.read().decode()
+    return {r: int(float(n)) for r, n in re.findall(r'^cti_calls_refused_total\{reason="(\w+)"\} (\S+)$', text, re.M)}
+
+
+def test_a_trunk_past_its_channels_gets_busy_until_a_call_ends(tmp_path: Path) -> None:
+    config = _limits_config(tmp_path, {}, max_calls=2)
+    with run_server(tmp_path, config=config) as srv, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.2", 0))
+        port = sock.getsockname()[1]
+        for tag in ("ch-1", "ch-2", "ch-3"):
+            sock.sendto(_invite(srv.sip_port, port, tag), (HOST, srv.sip_port))
+            time.sleep(0.1)
+        finals = _finals(sock, {"ch-1@test", "ch-2@test", "ch-3@test"})
+        assert {cid: r.status for cid, r in finals.items()} == {"ch-1@test": 200, "ch-2@test": 200,
+                                                                "ch-3@test": 486}
+        # The first call ends (ACK, then BYE): its channel is free again.
+        to = finals["ch-1@test"].headers.get("To")
+        common = [f"Via: SIP/2.0/UDP 127.0.0.2:{port};branch=z9hG4bK{{}};rport", "Max-Forwards: 70",
+                  "From: <sip:5550000@127.0.0.1>;tag=ch-1", f"To: {to}", "Call-ID: ch-1@test"]
+        for method, seq in (("ACK", 1), ("BYE", 2)):
+            lines = [f"{method} sip:100@127.0.0.1:{srv.sip_port} SIP/2.0",
+                     common[0].format(f"ch1{method.lower()}"), *common[1:], f"CSeq: {seq} {method}",
+                     "Content-Length: 0", "", ""]
+            sock.sendto("\r\n".join(lines).encode(), (HOST, srv.sip_port))
+        time.sleep(0.5)
+        sock.sendto(_invite(srv.sip_port, port, "ch-4"), (HOST, srv.sip_port))
+        assert {cid: r.status for cid, r in _finals(sock, {"ch-4@test"}).items()} == {"ch-4@test": 200}
+        assert _refused(srv).get("trunk_full") == 1
+    assert '"reason": "trunk_full"' in srv.log_text()
+
+
+def test_new_calls_past_the_nodes_rate_get_503_with_retry_after(tmp_path: Path) -> None:
+    config = _limits_config(tmp_path, {"max_calls_per_second": 2})
+    with run_server(tmp_path, config=config) as srv, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.2", 0))
+        port = sock.getsockname()[1]
+        tags = [f"rate-{i}" for i in range(5)]
+        for tag in tags:  # a burst of 5, well within one second
+            sock.sendto(_invite(srv.sip_port, port, tag), (HOST, srv.sip_port))
+        finals = _finals(sock, {f"{t}@test" for t in tags})
+        statuses = sorted(r.status for r in finals.values())
+        assert statuses == [200, 200, 503, 503, 503], statuses
+        assert all(r.headers.get("Retry-After") for r in finals.values() if r.status == 503)
+        assert _refused(srv).get("rate") == 3
+        time.sleep(1.1)  # the bucket refills
+        sock.sendto(_invite(srv.sip_port, port, "rate-later"), (HOST, srv.sip_port))
+        assert [r.status for r in _finals(sock, {"rate-later@test"}).values()] == [200]
