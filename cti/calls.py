@@ -182,10 +182,14 @@ class Call:
                 leg.owner = ENDED_OWNER
 
     async def _finish(self) -> None:
-        path = await self.media.close()
-        if path is not None:
-            self.detail.recording_path = str(path)
-        await self.controller.call_finished(self)
+        try:
+            path = await self.media.close()
+            if path is not None:
+                self.detail.recording_path = str(path)
+        except Exception as exc:  # the call still ends: CDR, counts and admission must not leak
+            log.error("call.media.close_failed", error=repr(exc), exc_info=exc)
+        finally:
+            await self.controller.call_finished(self)
 
     def hangup(self, reason: str = "system") -> None:
         """Tear the call down from our side (IVR hang-up, shutdown, RTP timeout)."""
