@@ -4,12 +4,15 @@ The limits an operator sets from the node's measured capacity (docs/performance.
 the channels bought from each carrier, checked for every new trunk INVITE before any work is
 spent on it:
 
-- ``limits.max_calls``: live calls on the node (0: no limit). Past it: 503 with Retry-After,
-  so a carrier or proxy with another route (another node) fails over (RFC 3261 §21.5.4).
+- ``limits.max_calls``: live calls on the node (0: no limit). Past it: 503 with
+  ``Retry-After: 5``: the node is full for a while, a carrier or proxy with another route
+  (another node) sends there meanwhile (RFC 3261 §21.5.4).
 - ``limits.max_calls_per_second``: new calls a second, a token bucket holding one second's
-  worth (a burst of that many, then the steady rate; 0: no limit). Past it: 503 too. A node
-  refuses the excess at once instead of taking calls it cannot set up in time: the answer to
-  its limit is a cheap 503, not a backlog that makes every caller wait.
+  worth (a burst of that many, then the steady rate; 0: no limit). Past it: 503 without
+  Retry-After: only this call goes elsewhere (a proxy treats it like a 500 for this request,
+  RFC 3261 §16.7), instead of the node being taken out of rotation and traffic swinging
+  between nodes. A node refuses the excess at once instead of taking calls it cannot set up in
+  time: the answer to its limit is a cheap 503, not a backlog that makes every caller wait.
 - ``trunks[].max_calls``: live calls from one trunk, the channels bought from that carrier (0:
   no limit). Past it: 486 Busy Here: the caller hears busy, as on a full line.
 
@@ -36,7 +39,7 @@ class Refusal(enum.Enum):
 ANSWERS: dict[Refusal, tuple[int, tuple[tuple[str, str], ...]]] = {
     Refusal.TRUNK_FULL: (486, ()),
     Refusal.NODE_FULL: (503, (("Retry-After", "5"),)),
-    Refusal.RATE: (503, (("Retry-After", "1"),)),
+    Refusal.RATE: (503, ()),
 }
 
 

@@ -100,7 +100,7 @@ class CallController:
         self._wall_offset = 0.0
         self._idle = asyncio.Event()
         self._stats_dirty: set[str] = set()
-        self.counters = {"calls_total": 0, "calls_refused": 0}
+        self.counters = {"calls_total": 0}
         self.refused: Counter[str] = Counter()  # new calls refused, by reason (for /metrics)
         self.admission = Admission(
             Limits(config.limits.max_calls, config.limits.max_calls_per_second),
@@ -185,7 +185,6 @@ class CallController:
             if match is None:
                 return  # challenged or refused
         if match is None:
-            self.counters["calls_refused"] += 1
             self.refused["unknown_source"] += 1
             log.warning("call.trunk.refused", source=event.source.addr[0], reason="unknown source")
             self._refuse(event, 403)
@@ -210,18 +209,20 @@ class CallController:
                         live=self.admission.live, live_on_trunk=self.admission.live_on(match.trunk.name))
             self._refuse(event, status, headers)
             return
+        call: Call | None = None
         try:
             call = self._new_call(event, match)
+            self.counters["calls_total"] += 1
+            self.publisher.call_arrived(call.detail)
+            log.info("call.arrived", call_id=call.id, trunk=match.trunk.name, dialled=match.dialled,
+                     flow=match.flow, caller=self._redact(call.detail.caller))
+            assert self._tg is not None
+            self._tg.create_task(call.run(request.body, match.flow), name=f"call-{call.id}")
         except BaseException:
-            self.admission.ended(match.trunk.name)  # admitted, but never became a call
+            # Admitted, but the call never started running: give its place back.
+            if call is None or self.calls.pop(call.id, None) is not None:
+                self.admission.ended(match.trunk.name)
             raise
-        detail, number = call.detail, call.detail.caller
-        self.counters["calls_total"] += 1
-        self.publisher.call_arrived(detail)
-        log.info("call.arrived", call_id=call.id, trunk=match.trunk.name, dialled=match.dialled, flow=match.flow,
-                 caller=self._redact(number))
-        assert self._tg is not None
-        self._tg.create_task(call.run(request.body, match.flow), name=f"call-{call.id}")
 
     def _new_call(self, event: RequestReceived, match: TrunkMatch) -> Call:
         request = event.request
@@ -258,7 +259,6 @@ class CallController:
             self._refuse(event, 401, tuple(("WWW-Authenticate", c) for c in outcome.challenges))
             return None
         if outcome.result is not AuthResult.ACCEPTED or trunk is None:
-            self.counters["calls_refused"] += 1
             self.refused["auth_failed"] += 1
             log.warning("call.trunk.refused", source=event.source.addr[0], reason=outcome.reason.value)
             self._refuse(event, 403)

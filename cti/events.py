@@ -74,9 +74,10 @@ class SchemaError(EventError):
 class EventIdFactory:
     """Makes ULIDs that are strictly increasing for this factory, even within one millisecond.
 
-    The 80 random bits come from a generator seeded once from the OS (``secrets``): ids must be
-    unique and unguessable enough to not collide across nodes, not secret, and a system call
-    per event cost more than the rest of the id.
+    The 80 random bits come from a generator seeded once per factory from the OS (``secrets``):
+    ids must be unique across nodes, not secret (a Mersenne Twister can be predicted from enough
+    of its output; nothing may rely on an id being unguessable), and a system call per event
+    cost more than the rest of the id.
     """
 
     __slots__ = ("_last_ms", "_last_rand", "_random")

@@ -29,7 +29,7 @@ from sip.transport.udp import UdpTransport
 
 log = structlog.get_logger(__name__)
 
-READ_BEFORE_TIMERS = 2048  # messages read from a socket, at most, before due timers are handled
+READ_BEFORE_TIMERS = 256  # messages read from a socket, at most, before due timers are handled
 
 
 class SipEventHandler(Protocol):
@@ -58,6 +58,7 @@ class SipEndpoint:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._pumping = False
+        self._reading_ahead = False
         self.rejected = 0
 
     def _now(self) -> float:
@@ -188,6 +189,8 @@ class SipEndpoint:
         transport.send(bytes(message), destination)
 
     def _arm_timer(self) -> None:
+        if self._reading_ahead:
+            return  # _on_timer re-arms once it has fired what is due
         when = self.layer.get_timer()
         if when == self._timer_at:
             return
@@ -207,10 +210,14 @@ class SipEndpoint:
         # already sit in the socket buffer. Reading it now stops the timer instead of sending the
         # request or response again (and the peer answering that again): without this a node just
         # past its capacity multiplied its own load with retransmissions (docs/performance.md).
-        for transport in self._transports.values():
-            transport.read_pending(READ_BEFORE_TIMERS)
-        self.layer.handle_timer(self._now())
-        self._pump()
+        self._reading_ahead = True  # the messages read here must not re-arm the timer firing now
+        try:
+            for transport in self._transports.values():
+                transport.read_pending(READ_BEFORE_TIMERS)
+        finally:
+            self._reading_ahead = False
+            self.layer.handle_timer(self._now())
+            self._pump()
 
 
 def _warn(text: str) -> str:

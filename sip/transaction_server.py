@@ -120,10 +120,14 @@ class InviteServerTransaction(ServerTransaction):
         if self.state is S.ACCEPTED:
             self.ack_for_2xx()
             return True  # RFC 6026 §8.7: an ACK in Accepted is passed to the TU
+        if self.state is S.CONFIRMED:
+            self._received_again()  # the ACK for our non-2xx final, again: absorbed
         return False  # Confirmed: absorbed; Proceeding: an ACK before any final makes no sense
 
     def ack_for_2xx(self) -> None:
         """The dialog's ACK for our 2xx arrived: stop retransmitting the 2xx."""
+        if self.acked:
+            self._received_again()  # a repeated ACK (the peer saw our 2xx again)
         self.acked = True
         self._stop(TimerId.G)
 

@@ -92,7 +92,10 @@ class UdpTransport:
                 count += 1  # counted, so that a socket in error cannot hold this loop
                 continue
             count += 1
-            self._sink.message_received(data, Destination(transport="UDP", addr=(str(addr[0]), int(addr[1]))))
+            try:
+                self._sink.message_received(data, Destination(transport="UDP", addr=(str(addr[0]), int(addr[1]))))
+            except Exception as exc:  # one message's bug must not stop the read or the timers after it
+                log.error("sip.message.failed", transport="UDP", error=repr(exc), exc_info=exc)
         return count
 
     async def close(self) -> None:

@@ -191,7 +191,7 @@ def run_ladder(name: str, runner: SippRunner, uas: Sipp, remote: str, args: argp
         steps.append(step)
         print(f"  {name}: {rate}/s -> {step.successful}/{total} ok, {step.failed} failed, "
               f"{step.agent_legs} agent legs", flush=True)
-        if not step.clean:
+        if not step.clean and not args.limit_rate:
             break
     return steps
 
@@ -206,6 +206,21 @@ def agent_uas(runner: SippRunner, name: str, args: argparse.Namespace) -> Iterat
         yield uas
     finally:
         uas.stop()
+
+
+def limited_config(config: Path | None, rate: float, workdir: Path) -> Path:
+    """``config`` (the demo's by default) with ``limits.max_calls_per_second = rate``, written to ``workdir``."""
+    import yaml
+
+    source = config or ROOT / "config" / "demo.yaml"
+    data = yaml.safe_load(source.read_text())
+    for key in ("flows_dir", "prompts_dir"):  # relative to the config file: make them absolute
+        if key in data:
+            data[key] = str((source.parent / data[key]).resolve())
+    data.setdefault("limits", {})["max_calls_per_second"] = rate
+    path = workdir / "limited.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 def fmt(value: float | None) -> str:
@@ -233,6 +248,9 @@ def main() -> int:
     parser.add_argument("--media", action="store_true", help="agents echo RTP (-rtp_echo)")
     parser.add_argument("--direct-only", action="store_true", help="only the SIPp -> SIPp reference")
     parser.add_argument("--keep", action="store_true", help="keep the SIPp/server work directory")
+    parser.add_argument("--limit-rate", type=float, default=0.0,
+                        help="run the server with limits.max_calls_per_second = N (calls past it get 503, "
+                             "counted as failed; every step runs)")
     args = parser.parse_args()
     args.rates = [int(r) for r in args.rates.split(",") if r]
     if not sipp_ready():
@@ -248,7 +266,8 @@ def main() -> int:
         if not args.direct_only:
             server_dir = work / "server"
             server_dir.mkdir()
-            with run_server(server_dir, config=args.config) as server, agent_uas(runner, "server-uas", args) as uas:
+            config = limited_config(args.config, args.limit_rate, server_dir) if args.limit_rate else args.config
+            with run_server(server_dir, config=config) as server, agent_uas(runner, "server-uas", args) as uas:
                 agents = parse_agents(args.agents)
 
                 def register(agent: str) -> int:

@@ -87,4 +87,5 @@ def test_ending_more_calls_than_were_admitted_never_goes_negative() -> None:
 def test_each_refusal_has_its_sip_answer() -> None:
     assert ANSWERS[Refusal.TRUNK_FULL] == (486, ())
     assert ANSWERS[Refusal.NODE_FULL][0] == ANSWERS[Refusal.RATE][0] == 503
-    assert all(dict(ANSWERS[r][1]).get("Retry-After") for r in (Refusal.NODE_FULL, Refusal.RATE))
+    assert dict(ANSWERS[Refusal.NODE_FULL][1]) == {"Retry-After": "5"}  # full for a while: go elsewhere
+    assert ANSWERS[Refusal.RATE][1] == ()  # only this call goes elsewhere, not the node out of rotation

@@ -331,7 +331,7 @@ def test_a_trunk_past_its_channels_gets_busy_until_a_call_ends(tmp_path: Path) -
     assert '"reason": "trunk_full"' in srv.log_text()
 
 
-def test_new_calls_past_the_nodes_rate_get_503_with_retry_after(tmp_path: Path) -> None:
+def test_new_calls_past_the_nodes_rate_get_503(tmp_path: Path) -> None:
     config = _limits_config(tmp_path, {"max_calls_per_second": 2})
     with run_server(tmp_path, config=config) as srv, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.2", 0))
@@ -342,7 +342,7 @@ def test_new_calls_past_the_nodes_rate_get_503_with_retry_after(tmp_path: Path) 
         finals = _finals(sock, {f"{t}@test" for t in tags})
         statuses = sorted(r.status for r in finals.values())
         assert statuses == [200, 200, 503, 503, 503], statuses
-        assert all(r.headers.get("Retry-After") for r in finals.values() if r.status == 503)
+        assert not any(r.headers.get("Retry-After") for r in finals.values())  # this call only: try elsewhere
         assert _refused(srv).get("rate") == 3
         time.sleep(1.1)  # the bucket refills
         sock.sendto(_invite(srv.sip_port, port, "rate-later"), (HOST, srv.sip_port))

@@ -94,6 +94,7 @@ def test_completed_retransmission_resends_final_and_ack_confirms_with_timer_i() 
     layer.receive_message(roundtrip(ack_for(invite)), UDP_FROM_UAC, 1.0)
     layer.receive_message(roundtrip(invite), UDP_FROM_UAC, 1.0)
     assert layer.messages_to_send() == [] and drain(layer) == []
+    assert (layer.resent, layer.received_again) == (1, 3)  # the 603 once; INVITE, ACK, INVITE again
     layer.handle_timer(0.3 + T4)
     assert drain(layer) == [TransactionTerminated(transaction=event.transaction)]
     assert len(layer) == 0
@@ -180,3 +181,14 @@ def test_stray_ack_without_transaction_passes_up() -> None:
     (up,) = drain(layer)
     assert isinstance(up, RequestReceived) and up.transaction is None
     assert len(layer) == 0
+
+
+def test_repeated_acks_for_a_2xx_are_counted_and_still_passed_up() -> None:
+    layer, invite, event = start()
+    layer.send_response(answer(event.request, 200), 0.0)
+    layer.handle_timer(T1)  # Timer G: the 2xx again
+    ack = ack_for(invite, branch=new_branch())
+    layer.receive_message(roundtrip(ack), UDP_FROM_UAC, 0.6)
+    layer.receive_message(roundtrip(ack), UDP_FROM_UAC, 0.7)  # the UAC answers our repeat with its ACK
+    assert [e.request.method for e in drain(layer)] == ["ACK", "ACK"]  # type: ignore[attr-defined]
+    assert (layer.resent, layer.received_again) == (1, 1)
