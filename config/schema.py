@@ -139,6 +139,8 @@ class AgentConfig(_Model):
         for skill, level in skills.items():
             if not 1 <= level <= 10:
                 raise ValueError(f"skill {skill!r}: level must be 1..10")
+            if skill.startswith("agent:"):
+                raise ValueError(f"skill {skill!r}: names starting with 'agent:' are reserved (transfers to an agent)")
         return skills
 
 

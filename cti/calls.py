@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -34,6 +35,7 @@ from acd import (
     StaleOfferError,
 )
 from cti.calldetail import CallDetail, CallPhase
+from cti.control import ControlError
 from cti.ivrchannel import CallIvrChannel
 from cti.legs import (
     ENDED_OWNER,
@@ -51,6 +53,7 @@ from cti.legs import (
 )
 from cti.logging import call_context
 from cti.media import CallMedia
+from cti.routing import personal_skill
 from cti.supervision import Supervision
 from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, IvrRunner
 from sip.errors import RemoteSipError
@@ -60,6 +63,14 @@ from sip.uri import SipUri, parse_uri
 
 if TYPE_CHECKING:
     from cti.controller import CallController
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Where a blind transfer sends the caller: a queue, and optionally the one agent to wait for."""
+
+    queue: str
+    agent: str | None = None
 
 log = structlog.get_logger(__name__)
 
@@ -338,21 +349,28 @@ class Call:
         log.info("call.hold.changed", leg="agent" if is_agent else "caller", on_hold=answer.media.on_hold)
 
     def _refer(self, event: LegReferred) -> None:
-        """Blind transfer from the agent's phone (REFER): to a queue named by the Refer-To user."""
+        """Blind transfer from the agent's phone (REFER, RFC 3515): the Refer-To user names a queue,
+        or an agent (who gets the call through a queue it serves)."""
         target = parse_uri(event.target)
-        queue = target.user if isinstance(target, SipUri) else None
-        if self.phase is not CallPhase.CONNECTED or queue is None or queue not in self.controller.queues:
-            log.info("call.transfer.refused", target=event.target, reason="only transfers to a queue are supported")
+        user = target.user if isinstance(target, SipUri) else None
+        try:
+            if self.phase is not CallPhase.CONNECTED or not user:
+                raise ControlError("transfer_unsupported", "only a connected call to a queue or an agent")
+            destination = (self.controller.queue_transfer(user) if user in self.controller.queues
+                           else self.controller.agent_transfer(user, self.detail.queue, self.detail.agent))
+        except ControlError as exc:
+            log.info("call.transfer.refused", target=event.target, reason=exc.code)
             event.leg.answer_refer(event.request, 403)
             return
         event.leg.answer_refer(event.request, 202)
         try:
-            self.transfer_to_queue(queue)
+            self.transfer(destination)
         except AcdError as exc:
-            log.warning("call.transfer.failed", queue=queue, error=str(exc))
+            log.warning("call.transfer.failed", queue=destination.queue, agent=destination.agent, error=str(exc))
 
-    def transfer_to_queue(self, queue: str) -> None:
-        """Release the agent (to wrap-up) and queue the caller again in ``queue`` (a new queue leg).
+    def transfer(self, destination: Transfer) -> None:
+        """Release the agent (to wrap-up) and queue the caller again (a new queue leg): in
+        ``destination.queue``, waiting for ``destination.agent`` alone when it names one.
 
         Raises:
             AcdError: the ACD refused; if the caller could not be queued again the call is hung up.
@@ -364,11 +382,14 @@ class Call:
         if leg is not None:
             leg.bye()
         self.phase = CallPhase.QUEUED
-        self.detail.queue = queue
-        log.info("call.transfer.started", queue=queue)
+        self.detail.queue = destination.queue
+        log.info("call.transfer.started", queue=destination.queue, agent=destination.agent)
+        skills = (() if destination.agent is None
+                  else (SkillRequirement(skill=personal_skill(destination.agent), min_level=1),))
         try:
-            self.controller.acd.handle(Enqueue(call_id=self.id, queue_id=QueueId(queue),
-                                               priority=self.detail.priority, caller_id=self.detail.caller))
+            self.controller.acd.handle(Enqueue(call_id=self.id, queue_id=QueueId(destination.queue),
+                                               priority=self.detail.priority, caller_id=self.detail.caller,
+                                               skills=skills))
         except AcdError:
             self.hangup("transfer-failed")
             raise

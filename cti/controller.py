@@ -45,7 +45,8 @@ from acd import (
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
 from cti.admission import ANSWERS, Admission, Limits
-from cti.calls import Call, CallDetail
+from cti.calls import Call, CallDetail, Transfer
+from cti.control import ControlError
 from cti.legs import InboundLeg, LegTable, OutboundLeg, invite_binding
 from cti.media import CallMedia
 from cti.publish import Publisher, queue_stats_data
@@ -339,6 +340,39 @@ class CallController:
         if self.store is not None:
             return str(await self.store.allocate_serial(self.config.node.site, day))
         raise AcdError("no store to allocate a recording serial from")
+
+    # ------------------------------------------------------------------------------ transfers
+
+    def queue_transfer(self, queue: str) -> Transfer:
+        """Raises: ControlError (404) for an unknown queue."""
+        if queue not in self.queues:
+            raise ControlError("unknown_queue", f"no queue {queue!r}", status=404)
+        return Transfer(queue=queue)
+
+    def agent_transfer(self, agent_id: str, current_queue: str | None, current_agent: str | None) -> Transfer:
+        """A transfer to one agent: through the call's current queue when that agent serves it, else
+        the first queue (by name) it serves.
+
+        Raises:
+            ControlError: unknown agent (404), the agent now on the call, an agent logged out or
+                serving no queue (409).
+        """
+        settings = self.agents.get(agent_id)
+        if settings is None:
+            raise ControlError("unknown_agent", f"no agent {agent_id!r}", status=404)
+        if agent_id == current_agent:
+            raise ControlError("transfer_to_self", f"agent {agent_id} already has the call")
+        try:
+            state, _ = self.acd.router.agent_state(AgentId(agent_id))
+        except AcdError:
+            state = AgentState.LOGGED_OUT
+        if state is AgentState.LOGGED_OUT:
+            raise ControlError("agent_logged_out", f"agent {agent_id} is not logged in")
+        served = agent_config(settings, self.queues.values()).queues
+        if not served:
+            raise ControlError("agent_serves_no_queue", f"agent {agent_id} serves no queue")
+        queue = current_queue if current_queue in served else min(served)
+        return Transfer(queue=queue, agent=agent_id)
 
     def raise_alert(self, call: Call, command: RaiseAlert) -> None:
         """An IVR alert (a VIP in the IVR, say): to the supervisors, through the bus."""

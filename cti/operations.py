@@ -2,8 +2,10 @@
 
 Hold is done by the B2BUA itself: the bridge stops carrying audio both ways (neither side hears
 the other) and the ACD counts hold time; resume bridges again. A transfer goes to a queue
-(``queue:<name>``): the agent leg is released (the agent goes to wrap-up), the caller stays
-connected and joins the new queue as a new queue leg. Transfers to a number need an outbound
+(``queue:<name>``) or to one agent (``agent:<id>``, through a queue that agent serves: the call
+requires the agent's personal skill, so it waits for that agent alone): the agent leg is
+released (the agent goes to wrap-up), the caller stays connected and joins the queue as a new
+queue leg. Transfers to a number need an outbound
 trunk, which the server does not have yet: they are refused with ``transfer_unsupported``.
 """
 
@@ -23,6 +25,7 @@ from acd import (
 )
 from cti.calls import Call, CallPhase
 from cti.control import ControlError
+from cti.routing import agent_config
 from cti.supervision import SupervisionService
 
 if TYPE_CHECKING:
@@ -63,8 +66,7 @@ class NodeControl:
             "agent_id": agent_id, "name": settings.name, "team": settings.team, "state": state.value,
             "reason": reason, "since": self.c.state_since.get(agent_id), "call_id": call_id,
             "registered": bool(self.c.registration.lookup(agent_id)), "skills": dict(settings.skills),
-            "queues": sorted(q for q, cfg in self.c.queues.items()
-                             if all(settings.skills.get(s, 0) >= lv for s, lv in cfg.skills.items())),
+            "queues": sorted(agent_config(settings, self.c.queues.values()).queues),
         }
 
     def agents_snapshot(self) -> list[dict[str, Any]]:
@@ -167,14 +169,15 @@ class NodeControl:
     def transfer_call(self, call_id: str, target: str) -> None:
         call = self._call(call_id)
         kind, _, name = target.partition(":")
-        if kind != "queue":
-            raise ControlError("transfer_unsupported", "only queue:<name> targets are supported", status=400)
-        if name not in self.c.queues:
-            raise ControlError("unknown_queue", f"no queue {name!r}", status=404)
+        if kind not in ("queue", "agent"):
+            raise ControlError("transfer_unsupported", "only queue:<name> and agent:<id> targets are supported",
+                               status=400)
         if call.phase is not CallPhase.CONNECTED:
             raise ControlError("call_not_connected", "only a connected call can be transferred")
+        destination = (self.c.queue_transfer(name) if kind == "queue"  # raises ControlError
+                       else self.c.agent_transfer(name, call.detail.queue, call.detail.agent))
         try:
-            call.transfer_to_queue(name)
+            call.transfer(destination)
         except AcdError as exc:
             raise _acd(exc) from exc
 

@@ -54,14 +54,26 @@ def queue_config(settings: QueueSettings) -> QueueConfig:
     )
 
 
+PERSONAL_SKILL_PREFIX = "agent:"  # reserved: config skills may not start with it
+
+
+def personal_skill(agent_id: str) -> SkillName:
+    """The skill only ``agent_id`` holds: a call that requires it waits for that agent alone
+    (a transfer to an agent), with the queue's priority, aging and overflow rules."""
+    return SkillName(PERSONAL_SKILL_PREFIX + agent_id)
+
+
 def agent_config(settings: AgentSettings, queues: Iterable[QueueSettings]) -> AgentConfig:
-    """The router's view of an agent: it serves every queue whose skills it has at the minimum level."""
+    """The router's view of an agent: its configured skills plus its personal skill (level 1), and
+    every queue whose skills it has at the minimum level (a queue requiring ``agent:<id>`` is that
+    agent's personal queue)."""
+    skills = {SkillName(k): v for k, v in settings.skills.items()}
+    skills[personal_skill(settings.id)] = 1
     served = frozenset(
         QueueId(q.name) for q in queues
-        if all(settings.skills.get(skill, 0) >= level for skill, level in q.skills.items())
+        if all(skills.get(SkillName(skill), 0) >= level for skill, level in q.skills.items())
     )
-    return AgentConfig(id=AgentId(settings.id), name=settings.name,
-                       skills={SkillName(k): v for k, v in settings.skills.items()}, queues=served)
+    return AgentConfig(id=AgentId(settings.id), name=settings.name, skills=skills, queues=served)
 
 
 class AcdDriver:

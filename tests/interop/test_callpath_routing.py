@@ -169,6 +169,31 @@ def test_blind_transfer_by_refer_from_the_agents_phone(server: ServerProcess, si
     assert [(queue, outcome, agent) for queue, _, outcome, agent in legs] == [
         ("support", "answered", "1003"), ("sales", "answered", "1001")]
 
+def test_blind_transfer_by_refer_to_an_agent_waits_for_that_agent(server: ServerProcess, sipps: SippRunner) -> None:
+    first = sipps.agent(target(server), "1003", "agent_answer_refer.xml", "-key", "refer_to", "1002",
+                        "-set", "talk_ms", "3000", timeout=40)
+    longest_idle = sipps.agent(target(server), "1004", "agent_answer.xml", timeout=40)
+    wanted = sipps.agent(target(server), "1002", "agent_answer.xml", timeout=40)
+    for phone in (first, longest_idle, wanted):
+        assert phone.wait_for_message("SIP/2.0 200", 10), phone.report()
+    agent_login_ready(server.http_port, "1003")
+    caller = sipps.carrier(target(server), digit="2", talk_ms=10000, timeout=40)
+    assert first.wait_for_message("ACK sip:", 15), first.report()  # 1003 has the support call
+    # Both others serve support; 1004 has waited longest, so a transfer to the queue would ring it.
+    agent_login_ready(server.http_port, "1004")
+    time.sleep(0.3)
+    agent_login_ready(server.http_port, "1002")
+    assert first.wait(30) == 0, first.report()  # REFER sip:1002@ → 202 → NOTIFY → released with BYE
+    assert wanted.wait_for_message("INVITE sip:", 10), wanted.report()
+    assert caller.wait(40) == 0, caller.report()
+    assert wanted.wait(15) == 0, wanted.report()
+    assert "INVITE sip:" not in longest_idle.messages()
+    assert wait_until(lambda: len(_legs(server)) == 2, 5), _legs(server)
+    legs = sorted(_legs(server), key=lambda leg: leg[1])
+    assert [(queue, outcome, agent) for queue, _, outcome, agent in legs] == [
+        ("support", "answered", "1003"), ("support", "answered", "1002")]
+
+
 def _legs(server: ServerProcess) -> list[tuple[str, float, str, str]]:
     import contextlib
     import sqlite3
