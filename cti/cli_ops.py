@@ -342,7 +342,7 @@ def calls_hangup(call_id: str, url: str, token: str | None, timeout: float, as_j
 @click.argument("target")
 @common
 def calls_transfer(call_id: str, target: str, url: str, token: str | None, timeout: float, as_json: bool) -> None:
-    """Transfer a connected call (TARGET is queue:<name>)."""
+    """Transfer a connected call (TARGET is queue:<name> or agent:<id>)."""
     answer = _call(url, token, timeout, "POST", f"/api/v1/calls/{_q(call_id)}/transfer", {"target": target})
     _emit(answer, as_json, lambda r: f"{r['call_id']}: transferred to {r['target']}")
 
