@@ -312,7 +312,10 @@ class _Api:
         queues = [self.control.queue_snapshot(q) for q in self.control.queue_names()]
         return web.json_response({
             "node": self.node, "version": VERSION, "uptime_seconds": round(time.monotonic() - self.started, 3),
-            "calls": {"active": self.metrics.calls_active(), "total": self.metrics.calls_total()},
+            "calls": {"active": self.metrics.calls_active(), "total": self.metrics.calls_total(),
+                      "refused": dict(self.metrics.calls_refused())},
+            "sip": dict(zip(("resent", "received_again"), self.metrics.sip_retransmissions(), strict=True),
+                        transactions=self.metrics.sip_transactions()),
             "agents": _agents_by_state(self.control),
             "queues": [{k: q[k] for k in ("queue", "waiting", "longest_wait_seconds", "agents_logged_in",
                                           "agents_available") if k in q} for q in queues],

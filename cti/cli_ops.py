@@ -177,9 +177,14 @@ def status(url: str, token: str | None, timeout: float, as_json: bool) -> None:
 
     def human(s: dict[str, Any]) -> str:
         agents = ", ".join(f"{state} {n}" for state, n in s["agents"].items() if n) or "none"
+        refused = ", ".join(f"{reason} {n}" for reason, n in sorted(s["calls"].get("refused", {}).items())) or "none"
+        sip = s.get("sip", {})
         head = _fields({"node": s["node"], "version": s["version"], "uptime": f"{s['uptime_seconds']:.0f} s",
-                        "calls": f"{s['calls']['active']} active, {s['calls']['total']} total", "agents": agents},
-                       ("node", "version", "uptime", "calls", "agents"))
+                        "calls": f"{s['calls']['active']} active, {s['calls']['total']} total",
+                        "refused": refused, "agents": agents,
+                        "sip": f"{sip.get('transactions', 0)} transactions, {sip.get('resent', 0)} resent, "
+                               f"{sip.get('received_again', 0)} received again"},
+                       ("node", "version", "uptime", "calls", "refused", "agents", "sip"))
         rows = [(q.get("queue"), q.get("waiting"), q.get("longest_wait_seconds"), q.get("agents_available"))
                 for q in s["queues"]]
         return head + "\n\n" + table(("QUEUE", "WAITING", "LONGEST_WAIT_S", "AVAILABLE"), rows)

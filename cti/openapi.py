@@ -101,8 +101,8 @@ OPENAPI: dict[str, Any] = {
             "post": _op("hang the call up", _json(_ref("CallResult"), "hanging up"), 400, 404, 409, params=_C),
         },
         "/api/v1/calls/{call_id}/transfer": {
-            "post": _op("transfer to queue:<name>", _json(_ref("CallResult"), "transferred"), 400, 404, 409,
-                        params=_C, body=_obj(("target",), target=_STR)),
+            "post": _op("transfer to queue:<name> or agent:<id>", _json(_ref("CallResult"), "transferred"),
+                        400, 404, 409, params=_C, body=_obj(("target",), target=_STR)),
         },
         "/api/v1/config/reload": {
             "post": _op("reload the IVR flows", _json(_obj(flows_version={"type": "integer"}), "new flows"),
@@ -138,7 +138,10 @@ OPENAPI: dict[str, Any] = {
                 "window_seconds": {"type": "integer"}}},
             "Status": {"type": "object", "properties": {
                 "node": _STR, "version": _STR, "uptime_seconds": {"type": "number"},
-                "calls": _obj(active={"type": "integer"}, total={"type": "integer"}),
+                "calls": _obj(active={"type": "integer"}, total={"type": "integer"},
+                              refused={"type": "object", "additionalProperties": {"type": "integer"}}),
+                "sip": _obj(resent={"type": "integer"}, received_again={"type": "integer"},
+                            transactions={"type": "integer"}),
                 "agents": {"type": "object", "additionalProperties": {"type": "integer"}},
                 "queues": {"type": "array", "items": _ref("QueueStats")}}},
         },

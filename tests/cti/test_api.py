@@ -257,7 +257,9 @@ async def test_status(api: Client, control: FakeControl) -> None:
     control.states["1001"] = ("available", None)
     status, answer = await call(api, "GET", "/api/v1/status")
     assert status == 200
-    assert answer["node"] == "node-a" and answer["calls"] == {"active": 1, "total": 7}
+    assert answer["node"] == "node-a"
+    assert answer["calls"] == {"active": 1, "total": 7, "refused": {"rate": 4, "trunk_full": 2}}
+    assert answer["sip"] == {"resent": 5, "received_again": 6, "transactions": 11}
     assert answer["agents"]["available"] == 1 and answer["agents"]["logged_out"] == 1
     assert answer["agents"]["on_call"] == 0
     assert [q["queue"] for q in answer["queues"]] == ["sales", "sup\"port"]

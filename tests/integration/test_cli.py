@@ -62,8 +62,10 @@ def test_status(server: ServerProcess) -> None:
     out = ok(run_cti(server, "status"))
     assert "node" in out and "demo" in out
     assert any(line.split()[:1] == ["sales"] for line in out.splitlines())
+    assert "refused" in out and "transactions" in out
     data = as_json(run_cti(server, "status", "--json"))
     assert data["node"] == "demo" and set(data["agents"]) >= {"logged_out", "available"}
+    assert data["calls"]["refused"] == {} and data["sip"]["resent"] == 0
     assert [q["queue"] for q in data["queues"]] == ["sales", "support"]
 
 
