@@ -207,7 +207,7 @@ class CallController:
             self.refused[refusal.value] += 1
             status, headers = ANSWERS[refusal]
             log.info("call.refused", trunk=match.trunk.name, reason=refusal.value, status=status,
-                        live=self.admission.live, live_on_trunk=self.admission.live_on(match.trunk.name))
+                     live=self.admission.live, live_on_trunk=self.admission.live_on(match.trunk.name))
             self._refuse(event, status, headers)
             return
         call: Call | None = None
