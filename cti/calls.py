@@ -364,13 +364,14 @@ class Call:
             return
         event.leg.answer_refer(event.request, 202)
         try:
-            self.transfer(destination)
+            self.transfer(destination, method="refer")
         except AcdError as exc:
             log.warning("call.transfer.failed", queue=destination.queue, agent=destination.agent, error=str(exc))
 
-    def transfer(self, destination: Transfer) -> None:
+    def transfer(self, destination: Transfer, *, method: str = "desktop") -> None:
         """Release the agent (to wrap-up) and queue the caller again (a new queue leg): in
         ``destination.queue``, waiting for ``destination.agent`` alone when it names one.
+        Publishes ``call.transferred`` (``method``: refer or desktop) before the new ``call.queued``.
 
         Raises:
             AcdError: the ACD refused; if the caller could not be queued again the call is hung up.
@@ -383,7 +384,9 @@ class Call:
             leg.bye()
         self.phase = CallPhase.QUEUED
         self.detail.queue = destination.queue
-        log.info("call.transfer.started", queue=destination.queue, agent=destination.agent)
+        log.info("call.transfer.started", queue=destination.queue, agent=destination.agent, method=method)
+        self.controller.publisher.call_transferred(self.id, self.detail.agent or "", destination.queue,
+                                                  destination.agent, method)
         skills = (() if destination.agent is None
                   else (SkillRequirement(skill=personal_skill(destination.agent), min_level=1),))
         try:

@@ -77,6 +77,10 @@ class Publisher:
             "recording_serial": detail.recording_serial,
         })
 
+    def call_transferred(self, call_id: str, agent_id: str, queue: str, to_agent: str | None, method: str) -> None:
+        self.publish("call.transferred", {"call_id": call_id, "agent_id": agent_id, "queue": queue,
+                                          "to_agent": to_agent, "method": method})
+
     def call_abandoned(self, detail: CallDetail | None, call_id: str, queue: str, wait_s: float) -> None:
         self.publish("call.abandoned", {"call_id": call_id, "queue": queue, "wait_seconds": round(wait_s, 3),
                                         "position": None})
