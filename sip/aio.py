@@ -65,6 +65,8 @@ class SipEndpoint:
         self._pumping = False
         self._reading_ahead = False
         self.rejected = 0
+        self.send_failed = 0  # messages a transport raised on (it should drop and count them itself)
+        self.failed = 0  # received messages whose handling raised (a bug): logged, the endpoint goes on
 
     def _now(self) -> float:
         if self._clock is None:  # the loop's clock, looked up once (each look-up is a syscall on 3.11)
@@ -108,6 +110,13 @@ class SipEndpoint:
     # -- inbound ---------------------------------------------------------------------------------
 
     def message_received(self, data: bytes, source: Destination) -> None:
+        try:
+            self._receive(data, source)
+        except Exception as exc:  # a bug for one message must not stop the transport reading the next
+            self.failed += 1
+            log.error("sip.message.failed", transport=source.transport, error=repr(exc), exc_info=exc)
+
+    def _receive(self, data: bytes, source: Destination) -> None:
         try:
             message = parse_message(data, stream=source.reliable)
         except RemoteSipError as exc:
@@ -191,7 +200,12 @@ class SipEndpoint:
         if log.is_enabled_for(logging.INFO):
             log.info("sip.message.sent", transport=destination.transport,
                      destination=f"{destination.addr[0]}:{destination.addr[1]}", **_summary(message))
-        transport.send(bytes(message), destination)
+        try:
+            transport.send(bytes(message), destination)
+        except Exception as exc:  # a transport must not raise into the caller; if one does, drop and count
+            self.send_failed += 1
+            log.info("sip.message.send_failed", transport=destination.transport, error=repr(exc),
+                     **_summary(message))
 
     def _arm_timer(self) -> None:
         if self._reading_ahead:

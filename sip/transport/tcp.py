@@ -6,6 +6,17 @@ closed), and a peer that does not read its responses (write buffer past ``MAX_WR
 is disconnected. CRLF CRLF keep-alives are answered with CRLF (RFC 5626 §3.5.1). Idle
 connections are closed after ``idle_timeout`` seconds. TLS reuses this class with an SSL
 context (``ssl=`` on start), named "TLS".
+
+Nothing a peer does raises into the caller of :meth:`TcpTransport.send`: a write to a connection
+that is closed or closing (the peer reset it, uvloop's "the handler is closed") is dropped,
+counted in ``send_dropped`` and logged at debug; the transaction layer's timers deal with the loss.
+A peer that resets before the listener accepts (no peer address) is closed and counted.
+
+Caps (constructor arguments, defaults below; docs/sip-transactions.md): at most
+``max_connections`` connections in all and ``max_connections_per_host`` from one IP address
+(a connection past either cap is closed at once, counted in ``connections_refused``), and at most
+``max_pending_connects`` outbound connection attempts at once (a send past it is dropped, counted
+in ``send_dropped``). With the framer's limits this bounds the memory TCP can hold.
 """
 
 from __future__ import annotations
@@ -26,6 +37,9 @@ log = structlog.get_logger(__name__)
 READ_CHUNK = 16 * 1024
 MAX_WRITE_BUFFER = 1024 * 1024
 CONNECT_TIMEOUT = 5.0
+MAX_CONNECTIONS = 1024  # connections in all (accepted and opened)
+MAX_CONNECTIONS_PER_HOST = 128  # connections from one IP address
+MAX_PENDING_CONNECTS = 64  # outbound connection attempts under way at once
 
 
 class _Connection:
@@ -43,8 +57,17 @@ class TcpTransport:
     """Accepts SIP connections and keeps a registry of them for responses and outbound requests."""
 
     def __init__(self, sink: DatagramSink, *, idle_timeout: float = 600.0, name: str = "TCP",
-                 ssl: ssl_module.SSLContext | None = None) -> None:
+                 ssl: ssl_module.SSLContext | None = None, max_connections: int = MAX_CONNECTIONS,
+                 max_connections_per_host: int = MAX_CONNECTIONS_PER_HOST,
+                 max_pending_connects: int = MAX_PENDING_CONNECTS) -> None:
         self.name = name
+        self.max_connections = max_connections
+        self.max_connections_per_host = max_connections_per_host
+        self.max_pending_connects = max_pending_connects
+        self.send_dropped = 0  # writes dropped: connection closed or closing, or too many connects under way
+        self.connect_failures = 0  # outbound connections that could not be opened
+        self.connections_refused = 0  # accepted then closed at once: a cap, or the peer gone before accept
+        self._per_host: dict[str, int] = {}
         self._sink = sink
         self._idle_timeout = idle_timeout
         self._ssl = ssl
@@ -57,9 +80,11 @@ class TcpTransport:
 
     @classmethod
     async def start(cls, host: str, port: int, sink: DatagramSink, *, idle_timeout: float = 600.0,
-                    ssl: ssl_module.SSLContext | None = None) -> TcpTransport:
+                    ssl: ssl_module.SSLContext | None = None, max_connections: int = MAX_CONNECTIONS,
+                    max_connections_per_host: int = MAX_CONNECTIONS_PER_HOST) -> TcpTransport:
         """Listen. Raises: OSError when the address cannot be bound."""
-        self = cls(sink, idle_timeout=idle_timeout, name="TLS" if ssl else "TCP", ssl=ssl)
+        self = cls(sink, idle_timeout=idle_timeout, name="TLS" if ssl else "TCP", ssl=ssl,
+                   max_connections=max_connections, max_connections_per_host=max_connections_per_host)
         self._server = await asyncio.start_server(self._accepted, host, port, ssl=ssl, limit=READ_CHUNK)
         sockname = self._server.sockets[0].getsockname()
         self._local = (str(sockname[0]), int(sockname[1]))
@@ -74,14 +99,40 @@ class TcpTransport:
     def connection_count(self) -> int:
         return len(self._by_id)
 
+    @property
+    def connection_ids(self) -> list[int]:
+        return list(self._by_id)
+
+    def writer_of(self, connection_id: int) -> asyncio.StreamWriter:
+        """The stream writer of a live connection (for tests and diagnostics).
+
+        Raises:
+            KeyError: no such connection.
+        """
+        return self._by_id[connection_id].writer
+
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        await self._serve(self._register(reader, writer, (str(peer[0]), int(peer[1]))))
+        if not isinstance(peer, tuple) or len(peer) < 2:
+            # The peer reset the connection before it was accepted (uvloop gives no peername then).
+            self.connections_refused += 1
+            log.debug("sip.connection.refused", transport=self.name, reason="peer gone before accept")
+            writer.close()
+            return
+        host = str(peer[0])
+        if len(self._by_id) >= self.max_connections or self._per_host.get(host, 0) >= self.max_connections_per_host:
+            self.connections_refused += 1
+            log.info("sip.connection.refused", transport=self.name, peer=f"{host}:{peer[1]}", reason="cap",
+                     connections=len(self._by_id), from_host=self._per_host.get(host, 0))
+            writer.transport.abort()
+            return
+        await self._serve(self._register(reader, writer, (host, int(peer[1]))))
 
     def _register(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Address) -> _Connection:
         conn = _Connection(next(self._ids), peer, reader, writer)
         self._by_id[conn.id] = conn
         self._by_peer[peer] = conn.id
+        self._per_host[peer[0]] = self._per_host.get(peer[0], 0) + 1
         log.debug("sip.connection.opened", transport=self.name, peer=f"{peer[0]}:{peer[1]}", connection=conn.id)
         return conn
 
@@ -96,7 +147,7 @@ class TcpTransport:
                 conn.framer.feed(data)
                 while (frame := conn.framer.next_frame()) is not None:
                     if isinstance(frame, KeepAlivePing):
-                        conn.writer.write(b"\r\n")
+                        self._write(conn, b"\r\n")
                     else:
                         self._sink.message_received(frame, source)
         except TimeoutError:
@@ -107,11 +158,19 @@ class TcpTransport:
             log.warning("sip.message.rejected", transport=self.name, connection=conn.id, reason=str(exc), status=400)
         except (ConnectionError, OSError) as exc:
             log.info("sip.connection.failed", transport=self.name, connection=conn.id, error=str(exc))
+        except Exception as exc:  # a bug handling one message ends this connection, never the listener
+            log.error("sip.connection.failed", transport=self.name, connection=conn.id, error=repr(exc),
+                      exc_info=exc)
         finally:
             self._drop(conn)
 
     def _drop(self, conn: _Connection) -> None:
-        self._by_id.pop(conn.id, None)
+        if self._by_id.pop(conn.id, None) is not None:
+            left = self._per_host.get(conn.peer[0], 1) - 1
+            if left > 0:
+                self._per_host[conn.peer[0]] = left
+            else:
+                self._per_host.pop(conn.peer[0], None)
         if self._by_peer.get(conn.peer) == conn.id:
             del self._by_peer[conn.peer]
         conn.writer.close()
@@ -127,6 +186,11 @@ class TcpTransport:
         if conn is not None:
             self._write(conn, data)
             return
+        if len(self._tasks) >= self.max_pending_connects:
+            self.send_dropped += 1
+            log.info("sip.transport.send_dropped", transport=self.name, reason="too many connects under way",
+                     peer=f"{destination.addr[0]}:{destination.addr[1]}")
+            return
         task = asyncio.get_running_loop().create_task(
             self._connect_and_send(destination.addr, data), name=f"sip-{self.name.lower()}-connect"
         )
@@ -134,19 +198,32 @@ class TcpTransport:
         task.add_done_callback(self._tasks.discard)
 
     def _write(self, conn: _Connection, data: bytes) -> None:
+        """Write, or drop and count: never raises (the peer may have gone at any moment)."""
         transport = conn.writer.transport
-        if transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
-            log.warning("sip.connection.overrun", transport=self.name, connection=conn.id)
-            transport.abort()
-            return
-        conn.writer.write(data)
+        try:
+            if transport.is_closing():
+                self._dropped(conn, "connection closed")
+                return
+            if transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
+                log.warning("sip.connection.overrun", transport=self.name, connection=conn.id)
+                transport.abort()
+                self._dropped(conn, "peer does not read")
+                return
+            conn.writer.write(data)
+        except (RuntimeError, OSError) as exc:  # uvloop: "the handler is closed"; a socket error on write
+            self._dropped(conn, str(exc))
+
+    def _dropped(self, conn: _Connection, reason: str) -> None:
+        self.send_dropped += 1
+        log.debug("sip.transport.send_dropped", transport=self.name, connection=conn.id, reason=reason)
 
     async def _connect_and_send(self, addr: Address, data: bytes) -> None:
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 reader, writer = await asyncio.open_connection(addr[0], addr[1], ssl=self._ssl, limit=READ_CHUNK)
         except (OSError, TimeoutError) as exc:
-            log.warning("sip.connection.failed", transport=self.name, peer=f"{addr[0]}:{addr[1]}", error=str(exc))
+            self.connect_failures += 1
+            log.info("sip.connection.failed", transport=self.name, peer=f"{addr[0]}:{addr[1]}", error=str(exc))
             return
         conn = self._register(reader, writer, addr)
         self._write(conn, data)

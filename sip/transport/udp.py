@@ -44,6 +44,7 @@ class UdpTransport:
         self._transport = transport
         self._sock = sock
         self._sink = sink
+        self.send_dropped = 0  # datagrams that could not be handed to the kernel
         sockname = transport.get_extra_info("sockname")
         self._local: Address = (str(sockname[0]), int(sockname[1]))
 
@@ -74,7 +75,11 @@ class UdpTransport:
         if len(data) > MAX_DATAGRAM:
             log.warning("sip.transport.send_dropped", transport="UDP", size=len(data), reason="too large")
             return
-        self._transport.sendto(data, destination.addr)
+        try:
+            self._transport.sendto(data, destination.addr)
+        except Exception as exc:  # closed socket (asyncio: AttributeError, uvloop: RuntimeError), bad address
+            self.send_dropped += 1
+            log.debug("sip.transport.send_dropped", transport="UDP", reason=str(exc))
 
     def read_pending(self, limit: int) -> int:
         """Read what already waits in the socket and hand it to the sink (see the endpoint's timer:
