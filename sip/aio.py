@@ -20,9 +20,10 @@ from typing import Protocol
 import structlog
 
 from sip.errors import LocalSipError, RemoteSipError
-from sip.events import ClientTransactionId, Destination, SipEvent
+from sip.events import ClientTransactionId, Destination, RequestReceived, SipEvent
 from sip.message import Request, Response, parse_message, response_to
-from sip.transaction import TransactionLayer
+from sip.transaction import TransactionLayer, TransactionState
+from sip.transaction_server import ServerTransaction
 from sip.transport.base import Transport
 from sip.transport.tcp import TcpTransport
 from sip.transport.udp import UdpTransport
@@ -188,9 +189,29 @@ class SipEndpoint:
                     except Exception as exc:  # a handler bug must not stop the endpoint or lose later events
                         log.error("sip.event.failed", kind=type(event).__name__, error=repr(exc),
                                   exc_info=not isinstance(exc, LocalSipError | RemoteSipError))
+                        if isinstance(event, RequestReceived):
+                            self._answer_failed(event, exc)
         finally:
             self._pumping = False
         self._arm_timer()
+
+    def _answer_failed(self, event: RequestReceived, exc: Exception) -> None:
+        """The handler raised on a new request: answer it now if it is still unanswered (a
+        RemoteSipError with its ``status_hint``, anything else 500), rather than leave the peer
+        retransmitting until the layer's TU guard ends the transaction."""
+        if event.transaction is None:
+            return  # an ACK: never answered
+        tx = self.layer.transaction(event.transaction)
+        if not isinstance(tx, ServerTransaction) or tx.state not in (TransactionState.TRYING,
+                                                                     TransactionState.PROCEEDING):
+            return
+        if tx.last_response is not None and tx.last_response.status > 100:
+            return  # the TU had sent a provisional: the call is its own
+        status = exc.status_hint if isinstance(exc, RemoteSipError) and exc.status_hint >= 400 else 500
+        try:
+            self.layer.send_response(response_to(event.request, status), self._now())
+        except (LocalSipError, RemoteSipError) as failed:
+            log.info("sip.response.failed", status=status, error=str(failed))
 
     def _transmit(self, message: Request | Response, destination: Destination) -> None:
         transport = self._transports.get(destination.transport.upper())

@@ -67,8 +67,10 @@ class ResponseReceived(SipEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransactionTimedOut(SipEvent):
-    """Timer B/F (client: treat as 408), Timer H (INVITE server: no ACK for a non-2xx final) or
-    Timer L (INVITE server: no ACK for the 2xx within 64*T1, §13.3.1.4: the TU sends BYE)."""
+    """Timer B/F (client: treat as 408), Timer H (INVITE server: no ACK for a non-2xx final),
+    Timer L (INVITE server: no ACK for the 2xx within 64*T1, §13.3.1.4: the TU sends BYE) or the
+    layer's guard ``TimerId.TU`` (server: the TU gave no final response within 64*T1; a non-INVITE
+    transaction has ended without one, an INVITE has been answered 500)."""
 
     transaction: TransactionId
     request: Request

@@ -30,6 +30,10 @@ class TimerId(Enum):
     J = "J"  # wait time for non-INVITE request retransmits (server)
     K = "K"  # wait time for response retransmits (client, non-INVITE)
     L = "L"  # RFC 6026: wait time for accepted INVITE request retransmits (server)
+    # Not in the RFCs: the layer's guard against a server transaction the TU never answers (its
+    # handler failed). 64*T1 after the request, when the client's Timer B/F has fired; see
+    # sip.transaction_server and docs/sip-transactions.md.
+    TU = "TU"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +51,7 @@ class TimerConfig:
 
     @property
     def timeout(self) -> float:
-        """64*T1: Timers B, F, H, J (unreliable) and L."""
+        """64*T1: Timers B, F, H, J (unreliable), L and the TU guard."""
         return 64 * self.t1
 
     def timer_d(self, reliable: bool) -> float:

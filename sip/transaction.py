@@ -5,6 +5,14 @@ Shape (aioquic): feed messages with :meth:`TransactionLayer.receive_message` and
 :meth:`~TransactionLayer.handle_timer`; take outputs with :meth:`~TransactionLayer.messages_to_send`
 and :meth:`~TransactionLayer.next_event`; ask :meth:`~TransactionLayer.get_timer` when to call back.
 The state machines live in :mod:`sip.transaction_client` and :mod:`sip.transaction_server`.
+
+Bounded (docs/sip-transactions.md, "Caps and load shedding"): every server transaction ends
+within the RFC timers or the TU guard (64*T1 without a final response), and at most
+``max_server_transactions`` live at once, at most ``max_server_transactions_per_source`` of them
+for requests from one IP address. A new request past either cap gets a stateless 503 with
+Retry-After and no transaction (counted in :attr:`TransactionLayer.shed`). A request with the same
+Via, Call-ID and CSeq as a live transaction it does not match (§8.2.2.2, a merged request) is
+refused 482, so the TU's answer always reaches the transaction it is for.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from sip.events import (
     TransactionTerminated,
 )
 from sip.ids import is_rfc3261_branch, new_branch
-from sip.message import Request, Response
+from sip.message import Request, Response, response_to
 from sip.timers import TimerConfig
 from sip.transaction_base import Outbox, Transaction, TransactionState
 from sip.transaction_client import (
@@ -51,12 +59,30 @@ __all__ = ["TransactionLayer", "TransactionState"]
 logger = structlog.get_logger("sip.transaction")
 S = TransactionState
 
+# Caps (constructor arguments). A server transaction holds its request and last response, about
+# 2-4 KB; most live 32 s after their answer (Timers J, H, L over UDP). A carrier sending 300 calls/s
+# from one address keeps about 300 x 2 x 32 = 19,200 (INVITE and BYE) alive: the per-source cap is
+# above that, the total cap bounds the memory (about 200 MB at worst).
+MAX_SERVER_TRANSACTIONS = 50_000
+MAX_SERVER_TRANSACTIONS_PER_SOURCE = 25_000
+SHED_RETRY_AFTER = "5"  # seconds, on the 503 of a request past a cap (RFC 3261 §21.5.4)
+SHED_LOG_EVERY = 1000  # one info line per this many shed requests (the first is logged too)
+
 
 class TransactionLayer:
     """All client and server transactions of one SIP endpoint."""
 
-    def __init__(self, *, timers: TimerConfig = TimerConfig()) -> None:  # noqa: B008 - frozen, immutable
+    def __init__(self, *, timers: TimerConfig = TimerConfig(),  # noqa: B008 - frozen, immutable
+                 max_server_transactions: int = MAX_SERVER_TRANSACTIONS,
+                 max_server_transactions_per_source: int = MAX_SERVER_TRANSACTIONS_PER_SOURCE) -> None:
+        if max_server_transactions < 1 or max_server_transactions_per_source < 1:
+            raise ValueError("transaction caps must be at least 1")
         self.config = timers
+        self.max_server_transactions = max_server_transactions
+        self.max_server_transactions_per_source = max_server_transactions_per_source
+        self.shed = 0  # requests answered 503 past a cap, without a transaction
+        self.merged = 0  # requests refused 482 (same Via, Call-ID and CSeq as another live transaction)
+        self._per_source: dict[str, int] = {}  # live server transactions by source IP
         self._outbox = Outbox()
         self._ids = itertools.count(1)
         self._servers: dict[ServerTransactionId, ServerTransaction] = {}
@@ -211,6 +237,19 @@ class TransactionLayer:
         """Retransmissions received from peers since start (absorbed, or answered again)."""
         return self._outbox.received_again
 
+    @property
+    def unanswered(self) -> int:
+        """Server transactions the TU left without a final response (ended by the guard) since start."""
+        return self._outbox.unanswered
+
+    @property
+    def server_count(self) -> int:
+        return len(self._servers)
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
     # --------------------------------------------------------------- requests
     def _receive_request(self, request: Request, source: Destination, now: float) -> None:
         annotate_via(request, source)
@@ -223,18 +262,31 @@ class TransactionLayer:
             tx.receive_request(request, now)  # a retransmission: absorbed, last response resent
             self._after(tx)
             return
+        rkey = response_key(request)
+        if rkey in self._response_keys:
+            # §8.2.2.2: "If the From tag, Call-ID, and CSeq exactly match those associated with an
+            # ongoing transaction, but the request does not match that transaction (based on the
+            # matching rules in Section 17.2.3), the UAS core SHOULD generate a 482 (Loop Detected)".
+            # Also when the To tag differs: the TU's answer could not be told apart from the other's.
+            self.merged += 1
+            raise RemoteSipError("request merged with a live transaction", status_hint=482)
+        host = source.addr[0]
+        if (len(self._servers) >= self.max_server_transactions
+                or self._per_source.get(host, 0) >= self.max_server_transactions_per_source):
+            self._shed(request, source)
+            return
         tx_id = ServerTransactionId(next(self._ids))
         new: ServerTransaction
         if request.method == "INVITE":
             new = InviteServerTransaction(
-                id=tx_id, request=request, source=source, config=self.config, outbox=self._outbox
+                id=tx_id, request=request, source=source, config=self.config, outbox=self._outbox, now=now
             )
         else:
             new = NonInviteServerTransaction(
-                id=tx_id, request=request, source=source, config=self.config, outbox=self._outbox
+                id=tx_id, request=request, source=source, config=self.config, outbox=self._outbox, now=now
             )
         self._servers[tx_id] = new
-        rkey = response_key(request)
+        self._per_source[host] = self._per_source.get(host, 0) + 1
         self._server_keys[key] = tx_id
         self._response_keys[rkey] = tx_id
         self._server_index[tx_id] = (key, rkey)
@@ -249,6 +301,16 @@ class TransactionLayer:
             RequestReceived(request=request, source=source, transaction=tx_id, cancels=cancels)
         )
         self._after(new)
+
+    def _shed(self, request: Request, source: Destination) -> None:
+        """Past a cap: answer 503 statelessly (§21.5.4 "MAY indicate when the client should retry")."""
+        self.shed += 1
+        if self.shed % SHED_LOG_EVERY == 1:
+            logger.info("sip.request.shed", reason="transaction cap", shed=self.shed, live=len(self._servers),
+                        source=source.addr[0], from_source=self._per_source.get(source.addr[0], 0),
+                        method=request.method)
+        response = response_to(request, 503, headers=[("Retry-After", SHED_RETRY_AFTER)])
+        self._outbox.messages.append((response, response_destination(request.top_via, source)))
 
     def _receive_ack(
         self, request: Request, source: Destination, tx: ServerTransaction | None, now: float
@@ -378,10 +440,19 @@ class TransactionLayer:
     def _forget(self, tx: Transaction) -> None:
         self._scheduled.pop(tx.id, None)
         if isinstance(tx, ServerTransaction):
-            self._servers.pop(tx.server_id, None)
+            if self._servers.pop(tx.server_id, None) is None:
+                return
+            host = tx.source.addr[0]
+            left = self._per_source.get(host, 1) - 1
+            if left > 0:
+                self._per_source[host] = left
+            else:
+                self._per_source.pop(host, None)
             key, rkey = self._server_index.pop(tx.server_id)
-            self._server_keys.pop(key, None)
-            self._response_keys.pop(rkey, None)
+            if self._server_keys.get(key) == tx.server_id:
+                del self._server_keys[key]
+            if self._response_keys.get(rkey) == tx.server_id:
+                del self._response_keys[rkey]
             ack_key = (tx.request.call_id, tx.request.cseq.seq)
             if self._awaiting_ack.get(ack_key) == tx.server_id:
                 del self._awaiting_ack[ack_key]

@@ -42,6 +42,7 @@ class Outbox:
     events: deque[SipEvent] = field(default_factory=deque)
     resent: int = 0  # messages sent again: timer retransmissions and answers to a peer's retransmission
     received_again: int = 0  # retransmissions received from peers (absorbed or answered again)
+    unanswered: int = 0  # server transactions the TU left without a final response (TimerId.TU fired)
 
 
 class Transaction:

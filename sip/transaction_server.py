@@ -8,6 +8,13 @@ Decisions (see docs/sip-transactions.md):
   INVITE retransmissions. Over UDP it also retransmits the 2xx on the Timer G schedule until the
   ACK arrives (the §13.3.1.4 duty of the UAS core, hosted here); if no ACK arrives before Timer L
   it reports ``TransactionTimedOut(timer=L)`` so the TU can send BYE.
+* The TU guard (``TimerId.TU``, not in the RFC): a server transaction still without a final
+  response 64*T1 after its request — the TU's handler failed or forgot it — does not live forever.
+  By then the client's Timer F (non-INVITE) has fired, so a non-INVITE transaction just ends,
+  reporting ``TransactionTimedOut(timer=TU)`` (RFC 4320 §4.1: no 408 for a non-INVITE). An INVITE
+  transaction the TU has not touched (nothing sent but our 100 Trying) is answered 500 with
+  Retry-After and goes on as any final response (Completed, Timers G/H). Once the TU has sent a
+  provisional response the INVITE is its own: a queued call may ring for minutes (§13.3.1.1).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from sip.transaction_base import Outbox, Transaction, TransactionState
 from sip.transaction_routing import response_destination
 
 S = TransactionState
+UNANSWERED_INVITE_STATUS = 500
+RETRY_AFTER = "5"  # seconds, on the guard's 500 (RFC 3261 §20.33)
 
 
 class ServerTransaction(Transaction):
@@ -27,7 +36,7 @@ class ServerTransaction(Transaction):
 
     def __init__(
         self, *, id: ServerTransactionId, request: Request, source: Destination, config: TimerConfig,
-        outbox: Outbox, state: TransactionState,
+        outbox: Outbox, state: TransactionState, now: float,
     ) -> None:
         super().__init__(
             id=id, request=request, destination=response_destination(request.top_via, source), config=config,
@@ -36,6 +45,12 @@ class ServerTransaction(Transaction):
         self.server_id = id
         self.source = source
         self.last_response: Response | None = None
+        self._start(TimerId.TU, config.timeout, now)
+
+    def _unanswered(self) -> None:
+        """The TU guard fired: count it and tell the TU (see the module docstring)."""
+        self._outbox.unanswered += 1
+        self._emit(TransactionTimedOut(transaction=self.id, request=self.request, timer=TimerId.TU))
 
     def receive_request(self, request: Request, now: float) -> None:
         """A retransmission of the request that created the transaction."""
@@ -62,8 +77,9 @@ class NonInviteServerTransaction(ServerTransaction):
 
     def __init__(
         self, *, id: ServerTransactionId, request: Request, source: Destination, config: TimerConfig, outbox: Outbox,
+        now: float,
     ) -> None:
-        super().__init__(id=id, request=request, source=source, config=config, outbox=outbox, state=S.TRYING)
+        super().__init__(id=id, request=request, source=source, config=config, outbox=outbox, state=S.TRYING, now=now)
 
     def receive_request(self, request: Request, now: float) -> None:
         # §17.2.2: "Once in the "Trying" state, any further request retransmissions are discarded."
@@ -81,10 +97,14 @@ class NonInviteServerTransaction(ServerTransaction):
         if response.status < 200:
             self._set_state(S.PROCEEDING)
         else:
+            self._stop(TimerId.TU)
             self._linger(TimerId.J, self.config.timer_j(self.reliable), S.COMPLETED, now)
 
     def _on_timer(self, timer: TimerId, now: float) -> None:
         if timer is TimerId.J:
+            self._set_state(S.TERMINATED)
+        elif timer is TimerId.TU and self.state in (S.TRYING, S.PROCEEDING):
+            self._unanswered()
             self._set_state(S.TERMINATED)
 
 
@@ -95,8 +115,10 @@ class InviteServerTransaction(ServerTransaction):
 
     def __init__(
         self, *, id: ServerTransactionId, request: Request, source: Destination, config: TimerConfig, outbox: Outbox,
+        now: float,
     ) -> None:
-        super().__init__(id=id, request=request, source=source, config=config, outbox=outbox, state=S.PROCEEDING)
+        super().__init__(id=id, request=request, source=source, config=config, outbox=outbox, state=S.PROCEEDING,
+                         now=now)
         self.acked = False
         # §17.2.1: "the server transaction MUST generate a 100 (Trying) response unless it knows that
         # the TU will generate a provisional or final response within 200 ms". We never know that.
@@ -138,6 +160,7 @@ class InviteServerTransaction(ServerTransaction):
         if self.state is not S.PROCEEDING:
             raise self._refuse(response)
         self._transmit(response)
+        self._stop(TimerId.TU)  # the TU has answered: from a provisional on, the INVITE is its own
         if response.status < 200:
             return
         self._start_retransmit(TimerId.G, now)
@@ -171,3 +194,7 @@ class InviteServerTransaction(ServerTransaction):
             self._set_state(S.TERMINATED)
         elif timer is TimerId.I:
             self._set_state(S.TERMINATED)
+        elif timer is TimerId.TU and self.state is S.PROCEEDING:
+            self._unanswered()
+            self.send_response(response_to(self.request, UNANSWERED_INVITE_STATUS,
+                                           headers=[("Retry-After", RETRY_AFTER)]), now)

@@ -36,7 +36,7 @@ def test_invite_sends_100_trying_at_once_and_enters_proceeding() -> None:
     assert trying.status == 100 and dest == UDP_FROM_UAC
     assert trying.to.tag is None  # a 100 carries no To tag
     assert layer.state_of(event.transaction) is S.PROCEEDING
-    assert layer.get_timer() is None
+    assert layer.get_timer() == 64 * T1  # only the TU guard runs (TimerId.TU: the TU has not answered)
 
 
 def test_proceeding_retransmission_resends_latest_provisional() -> None:

@@ -29,7 +29,7 @@ def test_new_request_creates_trying_transaction_and_passes_it_up() -> None:
     assert event.request.method == "OPTIONS"
     assert event.cancels is None
     assert layer.state_of(event.transaction) is S.TRYING
-    assert layer.get_timer() is None  # no timer in Trying
+    assert layer.get_timer() == 64 * T1  # no RFC timer in Trying: only the TU guard (TimerId.TU)
 
 
 def test_trying_absorbs_retransmissions_without_answer() -> None:

@@ -1,0 +1,69 @@
+"""The endpoint answers a request its handler failed on, at once (not after the TU guard's 64*T1).
+
+A handler (the server's SIP core) that raises while handling a new request would leave its server
+transaction without a final response: the peer would retransmit and wait, and the transaction
+would live until the guard. The endpoint answers it instead: ``status_hint`` for a
+:class:`RemoteSipError` (a malformed Expires in a REGISTER: 400), 500 for anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from sip.aio import SipEndpoint
+from sip.errors import RemoteSipError
+from sip.events import RequestReceived, SipEvent
+from sip.message import Response, parse_message
+from sip.transaction import TransactionLayer, TransactionState
+from tests.sip.pair import make_request
+
+
+class FailingHandler:
+    def __init__(self) -> None:
+        self.seen: list[SipEvent] = []
+
+    def on_sip_event(self, event: SipEvent) -> None:
+        self.seen.append(event)
+        if isinstance(event, RequestReceived) and event.request.method == "REGISTER":
+            raise RemoteSipError("bad Expires", status_hint=400)
+        if isinstance(event, RequestReceived) and event.request.method == "OPTIONS":
+            raise RuntimeError("a bug in the handler")
+
+
+async def _exchange(method: str) -> tuple[Response, SipEndpoint]:
+    endpoint = SipEndpoint(TransactionLayer(), FailingHandler())
+    await endpoint.start("127.0.0.1", 0, transports=("udp",))
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        request = make_request(method, via_host="127.0.0.1", via_params=";rport", call_id=f"{method}@x")
+        peer.sendto(bytes(request), endpoint.local_address())
+        async with asyncio.timeout(2):
+            data = await loop.sock_recv(peer, 65535)
+        answer = parse_message(data)
+        assert isinstance(answer, Response)
+        return answer, endpoint
+    finally:
+        peer.close()
+        await endpoint.close()
+
+
+async def test_a_remote_error_from_the_handler_is_answered_with_its_status_hint() -> None:
+    answer, endpoint = await _exchange("REGISTER")
+    assert answer.status == 400
+    assert endpoint.layer.unanswered == 0
+    assert [endpoint.layer.state_of(t) for t in _server_ids(endpoint)] == [TransactionState.COMPLETED]
+
+
+async def test_a_bug_in_the_handler_is_answered_500() -> None:
+    answer, endpoint = await _exchange("OPTIONS")
+    assert answer.status == 500
+    assert [endpoint.layer.state_of(t) for t in _server_ids(endpoint)] == [TransactionState.COMPLETED]
+
+
+def _server_ids(endpoint: SipEndpoint) -> list[int]:
+    return [e.transaction for e in endpoint._handler.seen  # type: ignore[attr-defined]
+            if isinstance(e, RequestReceived) and e.transaction is not None]
