@@ -187,8 +187,11 @@ class Headers:
 # changed header has new text and the cache never goes stale; the values are frozen, so sharing
 # them is safe. The messages of one dialog repeat the same From/To/Via/Contact text (the responses
 # copy the request's), so most typed reads after the first are look-ups. Bounded: the oldest entry
-# goes first (insertion order), which keeps the look-up a plain dict hit.
+# goes first (insertion order), which keeps the look-up a plain dict hit. Bounded in bytes too:
+# a value longer than CACHED_TEXT_MAX characters is parsed every time and never cached, so hostile
+# messages with huge headers cannot park megabytes here (8192 x 32 KiB was possible before).
 VIEW_CACHE_SIZE = 8192
+CACHED_TEXT_MAX = 512
 _view_cache: dict[tuple[object, str], object] = {}
 _VIA_PARSE: Callable[[str], Via] = Via.parse
 _CSEQ_PARSE: Callable[[str], CSeq] = CSeq.parse
@@ -203,6 +206,8 @@ def _view(parse: Callable[[str], _T], raw: str) -> _T:
     except KeyError:
         pass
     value = parse(raw)
+    if len(raw) > CACHED_TEXT_MAX:
+        return value
     if len(_view_cache) >= VIEW_CACHE_SIZE:
         del _view_cache[next(iter(_view_cache))]
     _view_cache[key] = value

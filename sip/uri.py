@@ -218,14 +218,29 @@ def _parse_sip(scheme: str, rest: str, whole: str) -> SipUri:
     return SipUri(scheme=scheme, user=user, password=password, host=host, port=port, params=params, headers=headers)
 
 
-@functools.lru_cache(maxsize=4096)
+URI_CACHE_SIZE = 4096
+CACHED_URI_MAX = 256  # longer URIs are parsed every time: the cache stays small whatever peers send
+
+
 def parse_uri(text: str) -> Uri:
-    """Parse a URI from a start line or a header (memoised: URIs are frozen, and a dialog's
-    messages repeat the same ones).
+    """Parse a URI from a start line or a header (memoised up to ``CACHED_URI_MAX`` characters: URIs
+    are frozen, and a dialog's messages repeat the same ones).
 
     Raises:
         RemoteSipError: status_hint 400 for a malformed URI.
     """
+    if len(text) > CACHED_URI_MAX:
+        return _parse_uri(text)
+    return _parse_uri_cached(text)
+
+
+@functools.lru_cache(maxsize=URI_CACHE_SIZE)
+def _parse_uri_cached(text: str) -> Uri:
+    return _parse_uri(text)
+
+
+def _parse_uri(text: str) -> Uri:
+    """Raises: RemoteSipError (400)."""
     text = text.strip()
     if not text or _FORBIDDEN.search(text):
         raise _bad(text, "empty or has forbidden characters")

@@ -1,0 +1,39 @@
+"""The parser's memo caches are bounded in bytes, not only in entries (issue 13: hostile SIP).
+
+Typed header views and URIs are memoised (a dialog repeats the same From/To/Via). Entries were
+capped in number only, so peers sending huge header values could park up to 8192 x 32 KiB in the
+view cache after the messages themselves were gone. Long values are now parsed each time, never
+kept.
+"""
+
+from __future__ import annotations
+
+import sip.message as message_module
+import sip.uri as uri_module
+from sip.message import parse_message
+from sip.uri import parse_uri
+from tests.sip.pair import make_request
+
+
+def test_long_header_values_are_not_kept_in_the_view_cache() -> None:
+    for n in range(50):
+        long_name = "x" * 5000 + str(n)
+        request = make_request("OPTIONS", call_id=f"long-{n}",
+                               extra=(("Contact", f'"{long_name}" <sip:a@192.0.2.1>'),))
+        request = parse_message(bytes(request))
+        assert request.from_.tag == "fromtag"
+        assert request.contacts  # parsed (and the long one must not be kept)
+    kept = [raw for (_, raw) in message_module._view_cache]
+    assert kept, "short values are still memoised"
+    assert max(len(raw) for raw in kept) <= message_module.CACHED_TEXT_MAX
+
+
+def test_long_uris_are_parsed_but_not_memoised() -> None:
+    uri_module._parse_uri_cached.cache_clear()
+    for n in range(20):
+        uri = parse_uri(f"sip:{'u' * 1000}{n}@192.0.2.1")
+        assert uri == parse_uri(str(uri))
+    assert uri_module._parse_uri_cached.cache_info().currsize == 0
+    parse_uri("sip:bob@192.0.2.2")
+    parse_uri("sip:bob@192.0.2.2")
+    assert uri_module._parse_uri_cached.cache_info().hits >= 1
