@@ -50,6 +50,10 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
+# Lock-out keys come from the peer (its IP address, and the account it names). A key longer than
+# this is replaced by its SHA-256, so the tables hold at most ``max_tracked`` keys of bounded size.
+LOCKOUT_KEY_MAX = 128
+
 
 class AuthResult(Enum):
     ACCEPTED = "accepted"  # go on with the request
@@ -113,15 +117,24 @@ class AuthPolicy:
             raise ValueError("AuthPolicy needs an algorithm, a positive nonce lifetime and table size")
 
 
+def _bounded_key(key: str) -> str:
+    if len(key) <= LOCKOUT_KEY_MAX:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class _Lockouts:
-    """Sliding-window failure counts per key; least recently failing keys are dropped past ``max_keys``."""
+    """Sliding-window failure counts per key; least recently failing keys are dropped past ``max_keys``
+    (counted in ``evicted``). Keys are at most ``LOCKOUT_KEY_MAX`` characters (longer ones are hashed)."""
 
     def __init__(self, policy: LockoutPolicy, max_keys: int) -> None:
         self._policy, self._max = policy, max_keys
         self._failures: dict[str, deque[float]] = {}
         self._until: dict[str, float] = {}
+        self.evicted = 0  # keys dropped to stay within max_keys (their failures or lock-out forgotten)
 
     def locked(self, key: str, now: float) -> bool:
+        key = _bounded_key(key)
         if now >= self._until.get(key, -math.inf):
             self._until.pop(key, None)
             return False
@@ -129,6 +142,7 @@ class _Lockouts:
 
     def fail(self, key: str, now: float) -> bool:
         """Count a failure; True when it starts a lockout."""
+        key = _bounded_key(key)
         times = self._failures.pop(key, deque())
         times.append(now)
         while times[0] <= now - self._policy.window:
@@ -137,14 +151,16 @@ class _Lockouts:
             self._until[key] = now + self._policy.period
             while len(self._until) > self._max:
                 del self._until[next(iter(self._until))]
+                self.evicted += 1
             return True
         self._failures[key] = times
         while len(self._failures) > self._max:
             del self._failures[next(iter(self._failures))]
+            self.evicted += 1
         return False
 
     def clear(self, key: str) -> None:
-        self._failures.pop(key, None)
+        self._failures.pop(_bounded_key(key), None)
 
 
 _TS = struct.Struct(">d")
@@ -173,6 +189,7 @@ class DigestAuthenticator:
         self._watermark = -math.inf  # live nonces issued at or before this were evicted: treat as used
         self._by_source = _Lockouts(policy.source_lockout, policy.max_tracked)
         self._by_user = _Lockouts(policy.user_lockout, policy.max_tracked)
+        self.nonces_evicted = 0  # live nonces dropped from the full replay table (they count as used)
 
     def _mac(self, label: bytes, data: bytes) -> bytes:
         msg = label + b"|" + self.policy.realm.encode("utf-8") + b"|" + data
@@ -288,5 +305,6 @@ class DigestAuthenticator:
                 break
             del self._nonces[oldest]
             if alive:
+                self.nonces_evicted += 1
                 self._watermark = max(self._watermark, old_issued)
         return None

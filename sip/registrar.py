@@ -27,6 +27,7 @@ ContactKey = NewType("ContactKey", str)
 
 _ONE_HOUR = 3600
 _MAX_EXPIRES_VALUE = 2**32 - 1  # RFC 3261 §20.19/§20.10: delta-seconds; larger values are treated as this
+HEAP_SLACK = 64  # stale expiry entries tolerated beyond twice the live bindings before a rebuild
 
 
 class RegistrarError(Exception):
@@ -181,6 +182,11 @@ class Registrar:
         self.policy = policy or RegistrarPolicy()
         self._bindings: dict[AddressOfRecord, dict[ContactKey, Binding]] = {}
         self._timers: list[tuple[float, AddressOfRecord, ContactKey]] = []  # heap; stale entries skipped
+        self._count = 0  # live bindings in all AORs
+
+    @property
+    def binding_count(self) -> int:
+        return self._count
 
     def lookup(self, aor: AddressOfRecord, now: float) -> list[Binding]:
         """Live bindings, highest q first (no q counts as 1.0), then most recently refreshed first."""
@@ -279,9 +285,17 @@ class Registrar:
     def _store(self, aor: AddressOfRecord, key: ContactKey, binding: Binding | None) -> None:
         bindings = self._bindings.setdefault(aor, {})
         if binding is None:
-            bindings.pop(key, None)
+            if bindings.pop(key, None) is not None:
+                self._count -= 1
             if not bindings:
                 del self._bindings[aor]
         else:
+            if key not in bindings:
+                self._count += 1
             bindings[key] = binding
             heapq.heappush(self._timers, (binding.expires_at, aor, key))
+            if len(self._timers) > 2 * self.binding_count + HEAP_SLACK:
+                # A refresh leaves its old deadline in the heap until it comes due (up to max_expires
+                # later): rebuilt from the live bindings, so a client refreshing in a loop cannot grow it.
+                self._timers = [(b.expires_at, a, k) for a, keyed in self._bindings.items() for k, b in keyed.items()]
+                heapq.heapify(self._timers)

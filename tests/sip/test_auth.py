@@ -436,3 +436,39 @@ def test_real_pyvoip_digest_code_is_accepted() -> None:
 
 def test_tab_after_scheme() -> None:
     assert parse_digest_params("Digest\trealm=a") == {"realm": "a"}
+
+
+# --- bounded tables under hostile traffic (issue 13) ------------------------------------------------------
+
+def test_lockout_keys_are_bounded_in_size_and_number_and_evictions_are_counted() -> None:
+    """The account name comes from the peer (the To user): a flood of long, distinct names must not
+    grow the lock-out tables past ``max_tracked`` keys of at most ``LOCKOUT_KEY_MAX`` characters."""
+    from sip.auth import LOCKOUT_KEY_MAX
+
+    auth = make(max_tracked=8, source_lockout=LockoutPolicy(max_failures=1000))
+    ch = challenge_for(auth, DigestAlgorithm.SHA_256, 0.0)
+    for n in range(40):
+        account = f"{n}-" + "a" * 5_000
+        creds = answer_challenge(ch, username=account, password="wrong", method="REGISTER", uri=RURI,
+                                 cnonce="c0ffee")
+        assert check(auth, creds, 1.0, account=account)[1] is AuthReason.BAD_RESPONSE
+    users = auth._by_user
+    assert len(users._failures) <= 8 and users.evicted >= 32
+    assert max(len(key) for key in users._failures) <= LOCKOUT_KEY_MAX
+    # Long names still lock out, each by its own (hashed) key.
+    locked = make(user_lockout=LockoutPolicy(max_failures=2))
+    ch = challenge_for(locked, DigestAlgorithm.SHA_256, 0.0)
+    account = "b" * 5000
+    bad = answer_challenge(ch, username=account, password="x", method="REGISTER", uri=RURI, cnonce="c0ffee")
+    check(locked, bad, 1.0, account=account)
+    check(locked, bad, 1.0, account=account)
+    assert check(locked, bad, 1.0, account=account)[0] is AuthResult.LOCKED_OUT
+    assert check(locked, bad, 1.0, account="b" * 4999 + "c")[0] is not AuthResult.LOCKED_OUT
+
+
+def test_nonce_evictions_are_counted() -> None:
+    auth = make(max_tracked=2)
+    for t in range(5):
+        ch = challenge_for(auth, DigestAlgorithm.SHA_256, float(t))
+        assert check(auth, answer(ch), 5.0)[0] is AuthResult.ACCEPTED
+    assert len(auth._nonces) == 2 and auth.nonces_evicted == 3

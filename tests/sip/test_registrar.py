@@ -244,3 +244,18 @@ def test_invariants_under_random_registers(ops: list[tuple[str, int | None, str,
             assert {x.uri for x in out.contacts} == live and all(x.expires and x.expires > 0 for x in out.contacts)
         timer = reg.get_timer()
         assert timer == (min(b.expires_at for b in bindings) if bindings else None)
+
+
+def test_refreshing_in_a_loop_does_not_grow_the_expiry_heap() -> None:
+    """Each refresh leaves a stale deadline behind; the heap is rebuilt before it passes twice the
+    live bindings (plus slack), so an authenticated client re-registering in a loop cannot grow it."""
+    from sip.registrar import HEAP_SLACK, AddressOfRecord, ContactBinding, RegisterRequest, Registrar
+
+    registrar = Registrar()
+    for n in range(5000):
+        request = RegisterRequest(aor=AddressOfRecord("1001"), call_id="loop", cseq=n + 1,
+                                  contacts=(ContactBinding(uri="sip:1001@192.0.2.1"),), expires=3600)
+        assert registrar.register(request, float(n) / 100).status == 200
+    assert registrar.binding_count == 1
+    assert len(registrar._timers) <= 2 + HEAP_SLACK
+    assert registrar.get_timer() == 49.99 + 3600
