@@ -13,6 +13,8 @@ in order, never re-entrantly.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -36,6 +38,38 @@ log = structlog.get_logger(__name__)
 # kept it under 0.1). Other sockets wait for the read-ahead, as they would for the same
 # messages read one by one by the loop.
 READ_BEFORE_TIMERS = 2048
+
+# Giving memory back after a burst. The transactions of a burst (a flood of hostile SIP, a surge
+# of calls) are freed when they end, but the C allocator keeps the freed pages: RSS stays at the
+# burst's peak. When the live transactions fall to an eighth of a peak of at least TRIM_PEAK,
+# the endpoint asks glibc to return its free pages (malloc_trim), at most once per TRIM_INTERVAL
+# seconds. It costs a few milliseconds; Python's own small-object arenas are not affected (they
+# are returned only when entirely empty). docs/sip-transactions.md has the figures.
+TRIM_PEAK = 2_000
+TRIM_INTERVAL = 30.0
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to call
+        return None
+    if trim is None:
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def release_memory() -> bool:
+    """Return the C heap's free pages to the OS (glibc ``malloc_trim(0)``); False when unavailable."""
+    if _MALLOC_TRIM is None:
+        return False
+    _MALLOC_TRIM(0)
+    return True
 
 
 class SipEventHandler(Protocol):
@@ -68,6 +102,9 @@ class SipEndpoint:
         self.rejected = 0
         self.send_failed = 0  # messages a transport raised on (it should drop and count them itself)
         self.failed = 0  # received messages whose handling raised (a bug): logged, the endpoint goes on
+        self.trims = 0  # times memory was given back after a burst (release_memory)
+        self._peak = 0
+        self._trimmed_at = -TRIM_INTERVAL
 
     def _now(self) -> float:
         if self._clock is None:  # the loop's clock, looked up once (each look-up is a syscall on 3.11)
@@ -256,8 +293,22 @@ class SipEndpoint:
                 transport.read_pending(READ_BEFORE_TIMERS)
         finally:
             self._reading_ahead = False
-            self.layer.handle_timer(self._now())
+            now = self._now()
+            self.layer.handle_timer(now)
             self._pump()
+            self._after_burst(now)
+
+    def _after_burst(self, now: float) -> None:
+        """Give memory back once a burst of transactions has drained (see ``TRIM_PEAK``)."""
+        live = len(self.layer)
+        if live > self._peak:
+            self._peak = live
+        elif self._peak >= TRIM_PEAK and live <= self._peak // 8 and now - self._trimmed_at >= TRIM_INTERVAL:
+            if release_memory():
+                self.trims += 1
+                log.info("sip.memory.released", peak=self._peak, live=live)
+            self._trimmed_at = now
+            self._peak = live
 
 
 def _warn(text: str) -> str:

@@ -59,12 +59,14 @@ __all__ = ["TransactionLayer", "TransactionState"]
 logger = structlog.get_logger("sip.transaction")
 S = TransactionState
 
-# Caps (constructor arguments). A server transaction holds its request and last response, about
-# 2-4 KB; most live 32 s after their answer (Timers J, H, L over UDP). A carrier sending 300 calls/s
-# from one address keeps about 300 x 2 x 32 = 19,200 (INVITE and BYE) alive: the per-source cap is
-# above that, the total cap bounds the memory (about 200 MB at worst).
-MAX_SERVER_TRANSACTIONS = 50_000
-MAX_SERVER_TRANSACTIONS_PER_SOURCE = 25_000
+# Caps (constructor arguments). A server transaction holds its request and last response: 4.5 KB
+# measured for fuzzed messages (tracemalloc), about 9 KB of the server's RSS with what the TU keeps
+# beside it; most live 32 s after their answer (Timers J, H, L over UDP). A carrier sending 300
+# calls/s (one node's limit, docs/performance.md) from one address keeps about 300 x 2 x 32 =
+# 19,200 (INVITE and BYE) alive: the per-source cap is just above that, and the total cap leaves
+# other peers 10,000 more while bounding the memory at about 30,000 x 9 KB = 270 MB.
+MAX_SERVER_TRANSACTIONS = 30_000
+MAX_SERVER_TRANSACTIONS_PER_SOURCE = 20_000
 SHED_RETRY_AFTER = "5"  # seconds, on the 503 of a request past a cap (RFC 3261 §21.5.4)
 SHED_LOG_EVERY = 1000  # one info line per this many shed requests (the first is logged too)
 

@@ -67,3 +67,32 @@ async def test_a_bug_in_the_handler_is_answered_500() -> None:
 def _server_ids(endpoint: SipEndpoint) -> list[int]:
     return [e.transaction for e in endpoint._handler.seen  # type: ignore[attr-defined]
             if isinstance(e, RequestReceived) and e.transaction is not None]
+
+
+class _SizedLayer(TransactionLayer):
+    live = 0
+
+    def __len__(self) -> int:
+        return self.live
+
+
+def test_memory_is_given_back_once_a_burst_has_drained() -> None:
+    from sip.aio import TRIM_INTERVAL, TRIM_PEAK, release_memory
+
+    layer = _SizedLayer()
+    endpoint = SipEndpoint(layer, FailingHandler())
+    layer.live = TRIM_PEAK + 100
+    endpoint._after_burst(0.0)
+    layer.live = TRIM_PEAK  # still high: nothing yet
+    endpoint._after_burst(1.0)
+    assert endpoint.trims == 0
+    layer.live = 10
+    endpoint._after_burst(2.0)
+    assert endpoint.trims == (1 if release_memory() else 0)
+    layer.live = TRIM_PEAK * 2  # a second burst soon after: at most one release per interval
+    endpoint._after_burst(3.0)
+    layer.live = 0
+    endpoint._after_burst(4.0)
+    assert endpoint.trims <= 1
+    endpoint._after_burst(3.0 + TRIM_INTERVAL)
+    assert endpoint.trims == (2 if release_memory() else 0)
