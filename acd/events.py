@@ -37,6 +37,7 @@ class ExitReason(enum.Enum):
     OVERFLOW_CALLBACK = "overflow_callback"
     OVERFLOW_EXIT = "overflow_exit"
     CALLER_EXIT = "caller_exit"
+    INTERRUPTED = "interrupted"  # the node holding the call stopped (a crash); set by the records, not the router
 
 
 class RequeueReason(enum.Enum):

@@ -23,6 +23,8 @@ class _Model(BaseModel):
 class NodeConfig(_Model):
     name: str = "node1"
     site: str = Field(default="s1", pattern=r"^[a-z0-9]{1,16}$", description="site code in recording serials")
+    drain_s: float = Field(default=10.0, ge=0, le=3600,
+                           description="on SIGTERM, how long live calls may go on before they are hung up")
 
 
 class LoggingConfig(_Model):
@@ -204,6 +206,8 @@ class StorageConfig(_Model):
     url: str | None = Field(default=None, pattern=r"^postgres(ql)?://", repr=False,
                             description="postgresql://user:password@host:5432/dbname (the password is never logged)")
     pool_size: int = Field(default=10, ge=1, le=1000, description="PostgreSQL connections per node")
+    fatal_after_s: float = Field(default=5.0, gt=0, le=600,
+                                 description="the store failing (or its file gone) this long stops the node")
 
 
 class ServerConfig(_Model):

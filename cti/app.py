@@ -1,15 +1,25 @@
 """The composition root: build every service from the configuration, run them, stop them cleanly.
 
-``run_server`` is what ``cti serve`` runs. Start order: logging, storage, SIP endpoint (UDP+TCP),
-HTTP/WebSocket. Stop order is the reverse; SIGINT/SIGTERM start a graceful stop.
+``run_server`` is what ``cti serve`` runs. Start order: logging, storage (and the closing of calls a
+crash left open), SIP endpoint (UDP+TCP), HTTP/WebSocket. Stop order is the reverse.
+
+Crash-only (docs/reliability.md): SIGINT/SIGTERM start a graceful stop bounded by ``node.drain_s``;
+a second signal exits at once. A task of the node's own task group failing (the store gone past
+``storage.fatal_after_s``, a listener dead, a bug outside any call) is fatal: it is logged with its
+traceback and the process exits non-zero within seconds, whatever threads are blocked, so that
+the service manager restarts it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import os
 import secrets
 import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +42,9 @@ from cti.mqtt import MqttBridge, MqttConfig
 from cti.notices import NoticeService
 from cti.operations import NodeControl
 from cti.publish import Publisher
+from cti.records import CallRecords, is_durable
 from cti.sipcore import SipCore
-from cti.store import Store, open_store
+from cti.store import Store, StoreError, open_store
 from cti.tokens import TokenIssuer
 from cti.webhook_routes import add_webhook_routes, webhook_metrics
 from cti.webhooks import WebhookDispatcher
@@ -98,6 +109,8 @@ def check_everything(loaded: LoadedConfig) -> list[Problem]:
 class Server:
     """One node: SIP signalling, media, routing, HTTP/WebSocket."""
 
+    started = False
+
     def __init__(self, loaded: LoadedConfig, overrides: Overrides = Overrides()) -> None:
         self.loaded = loaded
         self.config = overrides.apply(loaded.config)
@@ -131,7 +144,8 @@ class Server:
             vip=VipSettings(vip_wait_alert_s=threshold / 2), thresholds=default_rules(sl_target=target)))
         tasks.create_task(self.alerts.run(self.alerts.subscribe()), name="alerts")
         self.notices = NoticeService(self.bus, self.config.node.name)
-        self.webhooks = WebhookDispatcher(self.bus, self.store, self.config.webhooks, self.config.webhook_retry)
+        self.webhooks = WebhookDispatcher(self.bus, self.store, self.config.webhooks, self.config.webhook_retry,
+                                          recorded_elsewhere=is_durable)
         self._webhooks_task = tasks.create_task(self.webhooks.run(), name="webhooks")
         async with asyncio.timeout(5):
             await self.webhooks.started.wait()  # subscribed before anything publishes: no early event missed
@@ -141,6 +155,10 @@ class Server:
         controller = CallController(self.loaded, self.config, legs, self.sip_core.registration, self.store,
                                     self.publisher)
         await asyncio.to_thread(controller.load)
+        # Durable events reach the outbox through the record writer, with their records.
+        controller.records.outbox = self.webhooks
+        self.publisher.durable = controller.records.event
+        await self._close_interrupted(controller.records)
         started = asyncio.Event()
         tasks.create_task(controller.run(started), name="call-controller")
         await started.wait()
@@ -180,9 +198,16 @@ class Server:
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http.port
+        self.started = True
         log.info("server.node.started", node=self.config.node.name,
                  sip=f"{sip.bind}:{self.endpoint.local_address()[1]}",
                  http=f"{self.config.http.bind}:{self.http_port}")
+
+    async def _close_interrupted(self, records: CallRecords) -> None:
+        """Close the calls a crash of this node left open, before the first new call arrives
+        (their ``call.ended`` enters the outbox with the closing records, then the bus)."""
+        for envelope in await records.close_interrupted(self.publisher.interrupted_call_ended):
+            self.bus.publish(envelope)
 
     def _gateway_metrics(self) -> list[MetricFamily]:
         """WebSocket and MQTT figures for ``/metrics``."""
@@ -227,16 +252,35 @@ class Server:
         log.info("server.node.stopped", node=self.config.node.name)
 
 
+EXIT_FATAL = 70  # EX_SOFTWARE: the node failed; the service manager restarts it
+EXIT_SECOND_SIGNAL = 143  # 128 + SIGTERM: stopped at once by a second signal
+FATAL_EXIT_S = 3.0  # after a fatal error, the process is gone by then whatever blocks
+STOP_MARGIN_S = 10.0  # a graceful stop may take node.drain_s plus this, then the process is ended
+STORE_CHECK_EVERY_S = 1.0
+
+
 async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -> None:
-    """Run one node until SIGINT/SIGTERM."""
+    """Run one node until SIGINT/SIGTERM (see the module docstring for what ends it otherwise).
+
+    Raises:
+        BaseExceptionGroup: the failure that ended the node (a fatal error), after a bounded stop.
+    """
     config = overrides.apply(loaded.config)
     fmt: LogFormat = "json" if config.logging.format == "json" else "console"
     configure_logging(config.logging.level, fmt)
     loop = asyncio.get_running_loop()
     loop.slow_callback_duration = 0.05
     stop = asyncio.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            log.warning("server.node.exiting", signal=sig.name, reason="second signal")
+            exit_now(EXIT_SECOND_SIGNAL)
+        log.info("server.signal.received", signal=sig.name, drain_s=config.node.drain_s)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     server = Server(loaded, overrides)
     try:
         async with asyncio.TaskGroup() as tasks:
@@ -244,13 +288,99 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
                 await server.start(tasks)  # a port taken, a bad flow...: stop what did start, then report
                 tune_gc()
                 collector = tasks.create_task(collect_garbage(), name="gc")
+                tasks.create_task(watch_store(server), name="store-health")
                 await stop.wait()
                 collector.cancel()
             finally:
-                await server.stop()
+                if stop.is_set():
+                    arm_exit(config.node.drain_s + STOP_MARGIN_S, 1, "graceful stop overran")
+                    await server.stop(grace=config.node.drain_s)
+                else:  # cancelled by a failing task: stop fast, and be gone in seconds whatever blocks
+                    arm_exit(FATAL_EXIT_S, EXIT_FATAL, "fatal error")
+                    with contextlib.suppress(Exception):
+                        await server.stop(grace=0.0)
             raise _Stopped
     except* _Stopped:
         pass
+    except* BaseException as group:
+        if server.started:
+            log.critical("server.node.failed", error=repr(group.exceptions[0]), exc_info=group)
+        raise
+
+
+async def watch_store(server: Server) -> None:
+    """Fatal when the store has failed for ``storage.fatal_after_s``: every write failing, no answer
+    to a probe, or (SQLite) the database file removed or replaced under the open connection, where
+    writes would go on "succeeding" into a file nobody can read again.
+
+    Raises:
+        StoreError: the store is gone (ends the node: see the module docstring).
+    """
+    store, controller = server.store, server.controller
+    assert store is not None and controller is not None
+    bound = server.config.storage.fatal_after_s
+    path: Path | None = getattr(store, "path", None)
+    inode = (await asyncio.to_thread(os.stat, path)).st_ino if path is not None else None
+    failing_since: float | None = None
+    while True:
+        await asyncio.sleep(STORE_CHECK_EVERY_S)
+        problem = await _store_problem(store, path, inode, min(bound, 5.0))
+        if problem is None and controller.records.failing_since is not None:
+            problem = "writes are failing"
+        now = time.monotonic()
+        if problem is None:
+            if failing_since is not None:
+                log.info("store.health.recovered", failed_s=round(now - failing_since, 3))
+            failing_since = None
+            continue
+        failing_since = failing_since if failing_since is not None else now
+        log.error("store.health.failing", problem=problem, for_s=round(now - failing_since, 3), fatal_after_s=bound)
+        if now - failing_since >= bound:
+            raise StoreUnavailableError(f"store failing for {now - failing_since:.1f} s: {problem}")
+
+
+async def _store_problem(store: Store, path: Path | None, inode: int | None, timeout_s: float) -> str | None:
+    if path is not None:
+        try:
+            if (await asyncio.to_thread(os.stat, path)).st_ino != inode:
+                return "database file replaced"
+        except FileNotFoundError:
+            return "database file removed"
+        except OSError as exc:
+            return f"database file unreadable: {exc}"
+    try:
+        async with asyncio.timeout(timeout_s):
+            await store.schema_version()
+    except TimeoutError:
+        return f"no answer within {timeout_s} s"
+    except StoreError as exc:
+        return f"probe failed: {exc}"
+    return None
+
+
+class StoreUnavailableError(StoreError):
+    """The store has failed for longer than ``storage.fatal_after_s`` (fatal)."""
+
+
+def exit_now(code: int) -> None:
+    """End the process at once with ``code`` (logs flushed; threads, even blocked ones, not waited for)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+def arm_exit(after_s: float, code: int, why: str) -> None:
+    """Exit with ``code`` after ``after_s`` seconds unless the process ended before (a daemon thread:
+    it fires even when the event loop or a database thread is stuck)."""
+
+    def fire() -> None:
+        log.critical("server.node.exit_forced", code=code, reason=why, after_s=after_s)
+        exit_now(code)
+
+    timer = threading.Timer(after_s, fire)
+    timer.daemon = True
+    timer.start()
 
 
 # Cyclic garbage collection, tuned for a server whose heap is mostly long-lived: config, flows,

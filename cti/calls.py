@@ -10,7 +10,7 @@ Everything it learns goes into its :class:`CallDetail`, written as the CDR when 
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +74,12 @@ class Transfer:
 
 log = structlog.get_logger(__name__)
 
+_BYE_COMMIT_WAIT_S = 2.0  # the longest a BYE's 200 waits for the ending record's commit
+
+
+class InjectedFault(RuntimeError):
+    """Raised by the fault-injection hook (tests only)."""
+
 
 class Call:
     """One call; created by the controller for an INVITE on a trunk."""
@@ -97,6 +103,39 @@ class Call:
         self._tg: asyncio.TaskGroup | None = None
         self.supervision: Supervision | None = None  # cti/supervision.py
         self.acd_released = False  # the ACD no longer holds this call (after a take-over)
+        self.failed = False
+        # Set by the controller's fault-injection hook (CTI_TEST_FAULT_EVERY=N, docs/reliability.md): this
+        # call raises inside its handling once it is queued. Never set unless that variable is.
+        self.inject_fault = False
+
+    def _now(self) -> float:
+        return self.controller.clock.wall()
+
+    def guarded(self, what: str, action: Callable[[], None]) -> None:
+        """Run one input's handling; an exception ends this call (``fail``), never its caller."""
+        try:
+            action()
+        except Exception as exc:
+            self.fail(exc, what)
+
+    def fail(self, exc: BaseException, where: str) -> None:
+        """A bug in this call's handling: log it with its traceback, publish ``call.failed``, and
+        tear this call down (its legs get BYE/CANCEL/5xx, its CDR says ``error``). Never raises."""
+        first = not self.failed
+        self.failed = True
+        if first:
+            log.error("call.failed", where=where, error=repr(exc), phase=self.phase.value, exc_info=exc)
+            self.detail.end_reason = self.detail.end_reason or "error"
+            self.detail.disposition = self.detail.disposition or "error"
+            try:
+                self.controller.publisher.call_failed(self.detail, where, repr(exc), self.phase.value)
+            except Exception as publish_exc:  # the event is lost; the call still ends
+                log.error("call.failed.unpublished", error=repr(publish_exc))
+        try:
+            self.hangup("error")
+        except Exception as teardown:
+            log.error("call.teardown.failed", error=repr(teardown), exc_info=teardown)
+            self._end("error", "system")
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -114,11 +153,12 @@ class Call:
             except* Exception as group:
                 # A bug in one call must never take the node down: log it, tear this call down.
                 for exc in group.exceptions:
-                    log.error("call.task.failed", error=repr(exc), exc_info=exc)
-                self.hangup("internal-error")
+                    self.fail(exc, "task")
             finally:
-                await self._finish()
-                self._release()
+                try:
+                    await self._finish()
+                finally:
+                    self._release()
 
     async def _answer(self, offer_body: bytes) -> bool:
         assert self.trunk is not None
@@ -140,7 +180,8 @@ class Call:
             self.trunk.ringing(answer)  # 183 with our SDP: the IVR plays as early media
         else:
             self.trunk.answer(answer)
-            self.detail.answered_at = time.time()
+            self.detail.answered_at = self._now()
+            self.controller.records.milestone(self.id, self.detail)
         return True
 
     def _start_ivr(self, flow: str) -> None:
@@ -175,7 +216,7 @@ class Call:
         self.phase = CallPhase.ENDED
         self.detail.end_reason = self.detail.end_reason or reason
         self.detail.hung_up_by = self.detail.hung_up_by or by
-        self.detail.ended_at = time.time()
+        self.detail.ended_at = self._now()
         self._done.set()
         if self.supervision is not None:
             self.supervision.end("call_ended")
@@ -193,14 +234,26 @@ class Call:
                 leg.owner = ENDED_OWNER
 
     async def _finish(self) -> None:
+        """The call's end: media closed, the final CDR and ``call.ended`` committed, then the 200
+        to the peer's BYE (held until then, so an answered BYE always has its record)."""
         try:
             path = await self.media.close()
             if path is not None:
                 self.detail.recording_path = str(path)
         except Exception as exc:  # the call still ends: CDR, counts and admission must not leak
             log.error("call.media.close_failed", error=repr(exc), exc_info=exc)
+        try:
+            committed = self.controller.call_finished(self)
+            async with asyncio.timeout(_BYE_COMMIT_WAIT_S):
+                await committed
+        except TimeoutError:
+            log.warning("call.record.commit_slow", waited_s=_BYE_COMMIT_WAIT_S)
+        except Exception as exc:  # a record that failed is logged by the writer; the BYE is answered anyway
+            log.error("call.record.failed", error=repr(exc))
         finally:
-            await self.controller.call_finished(self)
+            for leg in (self.trunk, self.agent_leg):
+                if leg is not None:
+                    leg.release_bye()
 
     def hangup(self, reason: str = "system") -> None:
         """Tear the call down from our side (IVR hang-up, shutdown, RTP timeout)."""
@@ -210,10 +263,12 @@ class Call:
         self._end(reason, "system")
         self._acd_hangup(phase)
         if self.agent_leg is not None:
-            self.agent_leg.cancel()
+            self.agent_leg.cancel()  # BYE when it was answered
         if self.trunk is not None:
-            self.trunk.bye()
-            self.trunk.reject(480)
+            if self.trunk.state is LegState.ESTABLISHED:
+                self.trunk.bye()
+            else:
+                self.trunk.reject(500 if reason == "error" else 480)
 
     def _acd_hangup(self, phase: CallPhase | None = None) -> None:
         if self.acd_released:
@@ -228,14 +283,19 @@ class Call:
 
     def on_leg_event(self, event: LegEvent) -> None:
         with call_context(self.id):
-            if event.leg is self.trunk:
-                self._trunk_event(event)
-            elif event.leg is self.agent_leg:
-                self._agent_event(event)
-            elif self.supervision is not None and self.supervision.owns(event.leg):
-                self.supervision.on_leg_event(event)
-            elif isinstance(event, LegAnswered) and isinstance(event.leg, OutboundLeg):
-                event.leg.bye()  # a late answer from an offer we gave up: release that phone
+            self.guarded("leg", lambda: self._leg_event(event))
+            if isinstance(event, LegEnded) and self.phase is not CallPhase.ENDED:
+                event.leg.release_bye()  # a leg left a call that goes on: nothing to wait for
+
+    def _leg_event(self, event: LegEvent) -> None:
+        if event.leg is self.trunk:
+            self._trunk_event(event)
+        elif event.leg is self.agent_leg:
+            self._agent_event(event)
+        elif self.supervision is not None and self.supervision.owns(event.leg):
+            self.supervision.on_leg_event(event)
+        elif isinstance(event, LegAnswered) and isinstance(event.leg, OutboundLeg):
+            event.leg.bye()  # a late answer from an offer we gave up: release that phone
 
     def _trunk_event(self, event: LegEvent) -> None:
         match event:
@@ -311,11 +371,13 @@ class Call:
             leg.bye()
             return
         self.phase = CallPhase.CONNECTED
+        leg.hold_bye_answer = True  # the agent's BYE now ends the call: answered once its record is
         if self.trunk is not None and self.trunk.state is not LegState.ESTABLISHED:
             self.trunk.answer(self._answer_sdp)  # early media: the caller is answered when the agent is
-            self.detail.answered_at = time.time()
+            self.detail.answered_at = self._now()
         self.detail.agent = offer.agent_id
-        self.detail.agent_answered_at = time.time()
+        self.detail.agent_answered_at = self._now()
+        self.controller.records.milestone(self.id, self.detail)
         self.media.bridge()
         if self.controller.should_record(offer.queue_id):
             self.spawn_task(self._record(offer), "record")
@@ -323,7 +385,7 @@ class Call:
     async def _record(self, offer: OfferCall) -> None:
         serial = await self.controller.allocate_serial()
         self.detail.recording_serial = serial
-        info = RecordingInfo(serial=serial, call_id=self.id, started_at=_iso(time.time()),  # type: ignore[arg-type]
+        info = RecordingInfo(serial=serial, call_id=self.id, started_at=_iso(self._now()),  # type: ignore[arg-type]
                              parties={"caller": self.detail.caller, "agent": offer.agent_id},
                              queue=offer.queue_id)
         await self.media.start_recording(self.controller.recordings_dir, info)
@@ -401,22 +463,28 @@ class Call:
 
     def on_acd_command(self, command: OfferCall | CancelOffer | ExitCall) -> None:
         with call_context(self.id):
-            match command:
-                case OfferCall():
-                    self.spawn_task(self._offer(command), f"offer-{command.offer_id}")
-                case CancelOffer():
-                    if self.offer is not None and self.offer.offer_id == command.offer_id:
-                        self.offer = None
-                        if self.phase is CallPhase.OFFERING:
-                            self.phase = CallPhase.QUEUED
-                        if self.agent_leg is not None:
-                            leg, self.agent_leg = self.agent_leg, None
-                            leg.cancel()
-                        self.media.drop_agent()
-                case ExitCall():
-                    self.detail.end_reason = f"flowout:{command.reason.value}"
-                    self.phase = CallPhase.IVR  # out of the queue: nothing left for the ACD
-                    self.hangup(f"flowout:{command.reason.value}")
+            self.guarded("acd", lambda: self._acd_command(command))
+
+    def _acd_command(self, command: OfferCall | CancelOffer | ExitCall) -> None:
+        match command:
+            case OfferCall():
+                if self.phase is CallPhase.ENDED or self._tg is None:  # ended while the ACD decided
+                    self._acd(Reject(offer_id=command.offer_id))
+                    return
+                self.spawn_task(self._offer(command), f"offer-{command.offer_id}")
+            case CancelOffer():
+                if self.offer is not None and self.offer.offer_id == command.offer_id:
+                    self.offer = None
+                    if self.phase is CallPhase.OFFERING:
+                        self.phase = CallPhase.QUEUED
+                    if self.agent_leg is not None:
+                        leg, self.agent_leg = self.agent_leg, None
+                        leg.cancel()
+                    self.media.drop_agent()
+            case ExitCall():
+                self.detail.end_reason = f"flowout:{command.reason.value}"
+                self.phase = CallPhase.IVR  # out of the queue: nothing left for the ACD
+                self.hangup(f"flowout:{command.reason.value}")
 
     async def _offer(self, offer: OfferCall) -> None:
         self.offer = offer
@@ -448,6 +516,11 @@ class Call:
     # ------------------------------------------------------------------------------ IVR requests
 
     def enqueue(self, command: EnqueueCall) -> None:
+        if self.phase is not CallPhase.IVR:
+            # The caller hung up (or the call was torn down) while the flow was deciding: a call that
+            # has ended must never enter a queue, where it would be offered to an agent.
+            log.info("call.enqueue.skipped", queue=command.queue, phase=self.phase.value)
+            return
         if self.runner is not None:  # what the IVR learnt so far, for the screen pop at the offer
             self._take_ivr_record(self.runner.session.record)
         self.detail.queue = command.queue
@@ -455,7 +528,7 @@ class Call:
         self.detail.vip = self.detail.vip or command.vip
         self.detail.reason = command.reason or self.detail.reason
         self.variables = dict(command.variables)
-        self.detail.queued_at = time.time()
+        self.detail.queued_at = self._now()
         skills = tuple(SkillRequirement(skill=SkillName(s), min_level=lv) for s, lv in command.skills.items())
         self.phase = CallPhase.QUEUED
         try:
@@ -467,12 +540,20 @@ class Call:
             log.warning("call.enqueue.refused", queue=command.queue, error=str(exc))
             self.phase = CallPhase.IVR
             self.hangup("enqueue-refused")
+            return
+        self.controller.records.milestone(self.id, self.detail)
+        if self.inject_fault:
+            raise InjectedFault(f"injected fault in call {self.id} (CTI_TEST_FAULT_EVERY)")
 
     def digit(self, digit: str) -> None:
-        if self.runner is not None and self.phase is CallPhase.IVR:
-            self.runner.deliver(DigitReceived(digit=digit))
+        runner = self.runner
+        if runner is not None and self.phase is CallPhase.IVR:
+            self.guarded("digit", lambda: runner.deliver(DigitReceived(digit=digit)))
 
     def rtp_timeout(self, which: str) -> None:
+        self.guarded("rtp-timeout", lambda: self._rtp_timeout(which))
+
+    def _rtp_timeout(self, which: str) -> None:
         log.info("call.media.timed_out", leg=which)
         if which == "supervisor":
             if self.supervision is not None:

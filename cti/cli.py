@@ -49,7 +49,7 @@ def serve(config_file: Path | None, demo: bool, sip_port: int | None, http_port:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         sys.exit(2)
-    from cti.app import Overrides, run_server
+    from cti.app import EXIT_FATAL, Overrides, exit_now, run_server
 
     overrides = Overrides(sip_port=sip_port, http_port=http_port, bind=bind,
                           data_dir=str(data_dir) if data_dir else None, log_format=log_format, log_level=log_level)
@@ -73,8 +73,13 @@ def serve(config_file: Path | None, demo: bool, sip_port: int | None, http_port:
             for problem in refused.problems:
                 click.echo(str(problem), err=True)
         code = 2
-    if code:
-        sys.exit(code)
+    except* Exception as failed:  # fatal: logged with its traceback by run_server (server.node.failed)
+        for fatal in failed.exceptions:
+            click.echo(f"cti: node failed: {fatal!r}", err=True)
+        code = EXIT_FATAL
+    # Crash-only: leave now. A thread blocked in a database driver must not keep a stopped node
+    # alive (the interpreter's shutdown would wait for it, and a service manager would see no exit).
+    exit_now(code)
 
 
 def _run(main_coro: Coroutine[Any, Any, None], loop: str) -> None:

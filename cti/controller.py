@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -46,6 +47,7 @@ from config.loader import LoadedConfig
 from config.schema import ServerConfig
 from cti.admission import ANSWERS, Admission, Limits
 from cti.calls import Call, CallDetail, Transfer
+from cti.clock import NodeClock
 from cti.control import ControlError
 from cti.legs import InboundLeg, LegTable, OutboundLeg, invite_binding
 from cti.media import CallMedia
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
     from cti.store import Store
 
 log = structlog.get_logger(__name__)
+_FAULT_EVERY = int(os.environ.get("CTI_TEST_FAULT_EVERY", "0") or 0)  # test hook: docs/reliability.md
 STATS_PERIOD = 2.0
 STATS_COALESCE_S = 0.25
 
@@ -88,17 +91,17 @@ class CallController:
         self.supervisors = {s.id: s for s in config.supervisors}
         self.state_since: dict[str, float] = {}
         self._last_call_of: dict[str, Call] = {}
-        self.acd = AcdDriver(Router([queue_config(q) for q in config.queues]), self)
+        self.clock = NodeClock()  # one clock for every time a record holds (cti/clock.py)
+        self.acd = AcdDriver(Router([queue_config(q) for q in config.queues]), self, clock=self.clock.monotonic)
         self.ports = PortAllocator(config.media.rtp_port_min, config.media.rtp_port_max)
         self.prompts = PromptCache()
         self.rtp_timeout = config.media.rtp_timeout_s
         self.recordings_dir = Path(config.data_dir) / "recordings"
         self.calls: dict[CallId, Call] = {}
         self.draining = False
-        self.records = CallRecords(store, config.node.name, self._detail_of)
+        self.records = CallRecords(store, config.node.name, self._detail_of, clock=self.clock.wall)
         self._http: aiohttp.ClientSession | None = None
         self._tg: asyncio.TaskGroup | None = None
-        self._wall_offset = 0.0
         self._idle = asyncio.Event()
         self._stats_dirty: set[str] = set()
         self.counters = {"calls_total": 0}
@@ -116,8 +119,6 @@ class CallController:
 
     async def run(self, started: asyncio.Event) -> None:
         """Own every call task and the store writer until cancelled."""
-        loop = asyncio.get_running_loop()
-        self._wall_offset = time.time() - loop.time()
         await asyncio.to_thread(self.recordings_dir.mkdir, parents=True, exist_ok=True)
         async with aiohttp.ClientSession() as http, asyncio.TaskGroup() as tg:
             self._http = http
@@ -157,8 +158,8 @@ class CallController:
         assert self._http is not None, "controller not running"
         return self._http
 
-    def _wall(self, loop_time: float) -> float:
-        return loop_time + self._wall_offset
+    def _wall(self, acd_time: float) -> float:
+        return self.clock.wall(acd_time)
 
     async def drain(self, grace: float) -> None:
         """Refuse new calls (503) and let the live ones finish for up to ``grace`` seconds."""
@@ -198,9 +199,14 @@ class CallController:
             self.refused["draining"] += 1
             self._refuse(event, 503, (("Retry-After", "30"),))
             return
-        if not request.body:
-            self.refused["no_offer"] += 1
-            self._refuse(event, 488)  # we need an offer: no late-offer INVITEs (documented)
+        from cti.offercheck import check_offer  # 415/406/488 before admission (docs/sip-server.md)
+
+        unusable = check_offer(request, local_host=self.legs.via_host)
+        if unusable is not None:
+            self.refused[unusable.reason.value] += 1
+            log.info("call.refused", trunk=match.trunk.name, reason=unusable.reason.value, status=unusable.status,
+                     warning=unusable.warn_code)
+            self._refuse(event, unusable.status, unusable.headers)
             return
         refusal = self.admission.admit(match.trunk.name)
         if refusal is not None:
@@ -214,28 +220,50 @@ class CallController:
         try:
             call = self._new_call(event, match)
             self.counters["calls_total"] += 1
+            if _FAULT_EVERY and self.counters["calls_total"] % _FAULT_EVERY == 0:
+                call.inject_fault = True
+            self.records.milestone(call.id, call.detail)  # the CDR row exists from the arrival on
             self.publisher.call_arrived(call.detail)
             log.info("call.arrived", call_id=call.id, trunk=match.trunk.name, dialled=match.dialled,
                      flow=match.flow, caller=self._redact(call.detail.caller))
             assert self._tg is not None
-            self._tg.create_task(call.run(request.body, match.flow), name=f"call-{call.id}")
-        except BaseException:
-            # Admitted, but the call never started running: give its place back.
+            self._tg.create_task(self._run_call(call, request.body, match.flow), name=f"call-{call.id}")
+        except Exception as exc:
+            # Admitted, but the call never started running: give its place back, answer 500, go on.
+            log.error("call.start.failed", error=repr(exc), exc_info=exc)
             if call is None or self.calls.pop(call.id, None) is not None:
                 self.admission.ended(match.trunk.name)
-            raise
+            try:
+                if call is not None and call.trunk is not None:
+                    call.trunk.reject(500)
+                else:
+                    self._refuse(event, 500)
+            except Exception as refuse_exc:
+                log.error("call.start.unanswered", error=repr(refuse_exc))
+
+    async def _run_call(self, call: Call, offer: bytes, flow: str) -> None:
+        """One call's task: whatever happens in it ends there (the node's task group never sees it)."""
+        try:
+            await call.run(offer, flow)
+        except Exception as exc:  # Call.run catches its own; this is the last line of defence
+            log.error("call.task.escaped", call_id=call.id, error=repr(exc), exc_info=exc)
+            if self.calls.pop(call.id, None) is not None:
+                self.admission.ended(call.detail.trunk)
+                if not self.calls:
+                    self._idle.set()
 
     def _new_call(self, event: RequestReceived, match: TrunkMatch) -> Call:
         request = event.request
         number, name = caller_identity(request)
         call_id = f"c-{new_tag()}"
         detail = CallDetail(call_id=call_id, sip_call_id=request.call_id, trunk=match.trunk.name, caller=number,
-                            caller_name=name, dialled=match.dialled, arrived_at=time.time())
+                            caller_name=name, dialled=match.dialled, arrived_at=self.clock.wall())
         media = CallMedia(host=self.legs.via_host, ports=self.ports, prompts=self.prompts,
                           rtp_timeout=self.rtp_timeout, on_digit=lambda d: call.digit(d),
                           on_timeout=lambda which: call.rtp_timeout(which))
         call = Call(self, call_id, detail, media, early_media=match.trunk.early_media)
         call.trunk = InboundLeg(self.legs, call, event)
+        call.trunk.hold_bye_answer = True  # the caller's BYE is answered once the CDR is committed
         call.trunk.ringing()
         self.calls[call.id] = call
         return call
@@ -276,7 +304,9 @@ class CallController:
             return "*" * (len(number) - 4) + number[-4:]
         return number
 
-    async def call_finished(self, call: Call) -> None:
+    def call_finished(self, call: Call) -> asyncio.Future[None]:
+        """The call is over: free its place, publish ``call.ended`` and write the final CDR with that
+        event's outbox rows. Returns the future of that commit. Never raises."""
         if self.calls.pop(call.id, None) is not None:
             self.admission.ended(call.detail.trunk)
         if not self.calls:
@@ -284,10 +314,16 @@ class CallController:
         detail = call.detail
         log.info("call.ended", by=detail.hung_up_by, reason=detail.end_reason, agent=detail.agent,
                  serial=detail.recording_serial)
-        self.publisher.call_ended(detail)
         if detail.agent:
             self._last_call_of[detail.agent] = call
-        self.records.call_ended(call.id, detail)
+        try:
+            ended = self.publisher.call_ended(detail)
+            return self.records.call_ended(call.id, detail, (ended,))
+        except Exception as exc:
+            log.error("call.record.unwritten", error=repr(exc), exc_info=exc)
+            failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            return failed
 
     # ------------------------------------------------------------------------------ agents
 
@@ -310,7 +346,8 @@ class CallController:
         call.detail.disposition = disposition
         call.detail.reason = call.detail.reason or disposition
         self.publisher.call_reason(call.id, disposition, "disposition")
-        self.records.call_ended(call.id, call.detail)
+        rewritten = self.records.call_ended(call.id, call.detail)
+        rewritten.add_done_callback(_consume)  # a failed write is logged by the writer
 
     def login(self, agent_id: str, *, ready: bool) -> None:
         """Raises: KeyError (unknown agent), acd.AcdError (refused transition)."""
@@ -417,7 +454,8 @@ class CallController:
                 log.info("acd.call.offered", call_id=event.call_id, agent=event.agent_id)
                 offered = self.calls.get(event.call_id)
                 if offered is not None:
-                    waited = time.time() - (offered.detail.queued_at or time.time())
+                    now = self.clock.wall()
+                    waited = now - (offered.detail.queued_at or now)
                     self.publisher.call_offered(offered.detail, event.agent_id, event.queue_id, waited,
                                                 offered.variables)
             case CallAnswered():
@@ -437,3 +475,8 @@ class CallController:
                 self._stats_changed(event.queue_id)
             case _:
                 log.debug("acd.event.seen", kind=type(event).__name__)
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -118,6 +118,10 @@ class Leg:
         self.state = LegState.CALLING
         self.dialog: Dialog | None = None
         self._bye_tx: ClientTransactionId | None = None
+        # When set, the 200 to the peer's BYE waits in ``held_bye`` until the owner calls
+        # ``release_bye`` (after the call's ending record is committed: docs/reliability.md).
+        self.hold_bye_answer = False
+        self.held_bye: Response | None = None
 
     @property
     def endpoint(self) -> SipEndpoint:
@@ -155,7 +159,12 @@ class Leg:
             self.endpoint.send_response(response_to(request, exc.status_hint))
             return
         if request.method == "BYE":
-            self._respond_in_dialog(request, 200)
+            if self.hold_bye_answer:
+                response = self.dialog.create_response(request, 200)
+                self.dialog.response_sent(request, response)
+                self.held_bye = response
+            else:
+                self._respond_in_dialog(request, 200)
             self._end(HangupCause.REMOTE_BYE)
         elif request.method == "INVITE" and event.transaction is not None:
             self._emit(LegReinvited(leg=self, request=request, transaction=event.transaction))
@@ -173,6 +182,20 @@ class Leg:
             self._respond_in_dialog(request, 200)
         else:
             self._respond_in_dialog(request, 405)
+
+    def release_bye(self) -> None:
+        """Send the held 200 to the peer's BYE, if one waits. Idempotent."""
+        response, self.held_bye = self.held_bye, None
+        if response is not None:
+            self._send(response)
+
+    def _send(self, response: Response) -> None:
+        """Send a response; a transaction that can no longer take it (the peer gave up, the
+        connection closed) costs this response only, never the caller."""
+        try:
+            self.endpoint.send_response(response)
+        except (LocalSipError, OSError, RuntimeError) as exc:
+            log.warning("call.leg.response_dropped", leg=self.id, status=response.status, error=str(exc))
 
     def answer_refer(self, request: Request, status: int) -> None:
         """Answer a REFER; on 202 also end its implicit subscription with a final NOTIFY (RFC 3515 §2.4.4):
@@ -192,7 +215,7 @@ class Leg:
         assert self.dialog is not None
         response = self.dialog.create_response(request, status, body=body)
         self.dialog.response_sent(request, response)
-        self.endpoint.send_response(response)
+        self._send(response)
 
     def on_response(self, event: ResponseReceived, request: Request) -> None:
         """A response to a request this leg sent inside its dialog (BYE, re-INVITE)."""
@@ -224,7 +247,7 @@ class InboundLeg(Leg):
         assert self.dialog is not None
         response = self.dialog.create_response(self.invite, status, body=body, headers=headers)
         self.dialog.response_sent(self.invite, response)
-        self.endpoint.send_response(response)
+        self._send(response)
 
     def ringing(self, sdp: bytes = b"") -> None:
         """180 Ringing, or 183 Session Progress with early media when ``sdp`` is given (also after a 180)."""

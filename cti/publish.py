@@ -17,6 +17,7 @@ from cti.events import Envelope
 
 if TYPE_CHECKING:
     from cti.calls import CallDetail
+    from cti.store import CallRecord
 
 _BUSY = (AgentState.RESERVED, AgentState.RINGING, AgentState.ON_CALL, AgentState.HELD, AgentState.WRAP_UP)
 
@@ -28,9 +29,16 @@ class Publisher:
         self.bus = bus
         self.node = node
         self._clock = clock
+        # Where durable events (cti.records.DURABLE_EVENTS) also go: the record writer, which puts them
+        # in the webhook outbox in the transaction of the record change that caused them.
+        self.durable: Callable[[Envelope], None] | None = None
 
-    def publish(self, type_: str, data: Mapping[str, Any]) -> Envelope:
+    def publish(self, type_: str, data: Mapping[str, Any], *, durable: bool = True) -> Envelope:
+        """Publish on the bus; with ``durable`` (the default) hand durable types to the record writer
+        too. ``durable=False``: the caller writes the event's outbox rows itself (``call.ended``)."""
         envelope = Envelope.new(type_, data, node=self.node, now=self._clock())
+        if durable and self.durable is not None:
+            self.durable(envelope)
         self.bus.publish(envelope)
         return envelope
 
@@ -85,15 +93,33 @@ class Publisher:
         self.publish("call.abandoned", {"call_id": call_id, "queue": queue, "wait_seconds": round(wait_s, 3),
                                         "position": None})
 
-    def call_ended(self, detail: CallDetail) -> None:
+    def call_ended(self, detail: CallDetail) -> Envelope:
+        """``call.ended``, on the bus only: its outbox rows go with the final CDR (the caller writes them)."""
         ended = detail.ended_at or self._clock()
         talk = ended - detail.agent_answered_at if detail.agent_answered_at else None
-        self.publish("call.ended", {
+        return self.publish("call.ended", {
             "call_id": detail.call_id, "reason": detail.end_reason or "ended",
             "duration_seconds": round(max(0.0, ended - detail.arrived_at), 3),
             "talk_seconds": round(talk, 3) if talk is not None else None, "agent_id": detail.agent,
             "queue": detail.queue, "recording_serial": detail.recording_serial,
-        })
+        }, durable=False)
+
+    def interrupted_call_ended(self, record: CallRecord) -> Envelope:
+        """``call.ended`` of a call a crash left open (built, not published: it enters the outbox with
+        the record that closes it, and the bus once that is committed)."""
+        assert record.t_ended is not None
+        talk = record.t_ended - record.t_answered if record.t_answered is not None else None
+        return Envelope.new("call.ended", {
+            "call_id": record.call_id, "reason": record.end_reason or "interrupted",
+            "duration_seconds": round(max(0.0, record.t_ended - record.t_arrived), 3),
+            "talk_seconds": round(talk, 3) if talk is not None else None, "agent_id": record.final_agent,
+            "queue": record.final_queue, "recording_serial": record.recording_serial,
+        }, node=self.node, now=self._clock())
+
+    def call_failed(self, detail: CallDetail, where: str, error: str, phase: str) -> None:
+        """An internal error ended this call (the node goes on); ``call.ended`` follows."""
+        self.publish("call.failed", {"call_id": detail.call_id, "phase": phase, "where": where,
+                                     "error": error[:300]})
 
     def alert(self, alert_id: str, kind: str, severity: str, message: str, *, queue: str | None = None,
               call_id: str | None = None, agent_id: str | None = None) -> None:

@@ -1,11 +1,18 @@
-"""The durable side of the call path: CDRs, queue legs (domain.md §0), agent-state history, recordings.
+"""The durable side of the call path: CDRs, queue legs (domain.md §0), agent-state history, recordings,
+and the webhook outbox rows of the events they cause (docs/reliability.md).
 
-:class:`CallRecords` turns ACD events and finished calls into store rows and writes them in order
+:class:`CallRecords` turns call milestones and ACD events into store rows and writes them in order
 through one writer task; whatever queued up meanwhile goes in one transaction (one commit, one
 ``Store.run_batch``: on SQLite a single hand-over to the driver's thread), and a batch that fails
-is retried row by row so one bad row never loses the others. Rows are built on the event loop;
-the jobs only hand them to the store. Times are wall-clock
-UTC seconds (the caller converts the ACD's loop time).
+is retried job by job so one bad row never loses the others. Rows are built on the event loop;
+the jobs only hand them to the store.
+
+A call's CDR row exists from its arrival and is rewritten at each milestone (answered, queued,
+agent answered, ended). Events bound for webhooks (:data:`DURABLE_EVENTS`) are written to the outbox
+by this writer, in the same transaction as the record change that caused them: the ending CDR and
+its ``call.ended`` are one job. ``call_ended`` returns a future that resolves once that
+transaction is committed, so the caller can answer the BYE only then. Times are wall-clock UTC
+seconds from the node's one clock (cti/clock.py).
 """
 
 from __future__ import annotations
@@ -15,9 +22,10 @@ import functools
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -32,11 +40,13 @@ from acd import (
     CallId,
     CallOffered,
     CallQueued,
+    ExitReason,
     QueueId,
 )
 from cti.calldetail import CallDetail
+from cti.events import Envelope
 from cti.store import CallRecord as CdrRecord
-from cti.store import HangupParty, LegId, LegOutcome, Party, PartyRole, QueueLeg
+from cti.store import HangupParty, InvalidRecordError, LegId, LegOutcome, Party, PartyRole, QueueLeg
 from cti.store import Recording as RecordingRow
 
 if TYPE_CHECKING:
@@ -44,12 +54,37 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-WRITE_BATCH = 500
+WRITE_BATCH = 2000
 # How long the writer lets jobs gather after the first one: a commit (an fsync) per 50 ms at most
 # instead of one per call event. A row reaches the disk at most this much later.
 WRITE_LINGER_S = 0.05
 Job = Callable[["StoreOperations"], Awaitable[Any]]
+_Key = tuple[str, str]  # ("leg", leg id) or ("cdr", call id): a row whose newest version waits in _unwritten
 _NUMBER = re.compile(r"\+?[0-9]{1,32}")
+
+# Events a CRM must never miss: written to the outbox by the record writer, in the transaction of the
+# record change that caused them (the webhook dispatcher's own bus recorder skips them).
+DURABLE_EVENTS = ("call.", "agent.state_changed")
+
+
+def is_durable(event_type: str) -> bool:
+    """True when ``event_type`` enters the outbox with its record (see :data:`DURABLE_EVENTS`)."""
+    return event_type.startswith(DURABLE_EVENTS)
+
+
+class OutboxTargets(Protocol):
+    """Who gets an event by webhook (the dispatcher), and how to tell them it is committed."""
+
+    def targets(self, event_type: str) -> list[str]: ...
+    def committed(self, rows: Mapping[str, int]) -> None: ...
+
+
+@dataclass(slots=True)
+class _Waited:
+    """A job whose caller waits for its commit."""
+
+    job: Job
+    done: asyncio.Future[None]
 
 
 def is_number(text: str) -> bool:
@@ -60,23 +95,38 @@ def is_number(text: str) -> bool:
 class CallRecords:
     """Store rows for one node's calls. ``details`` looks up a live call's detail by id."""
 
-    def __init__(self, store: Store | None, node: str, details: Callable[[CallId], CallDetail | None]) -> None:
+    def __init__(self, store: Store | None, node: str, details: Callable[[CallId], CallDetail | None], *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.node = node
         self._details = details
-        # Jobs, or the id of a leg whose newest row is in _unwritten. A job runs in the store's
+        self._clock = clock
+        self.outbox: OutboxTargets | None = None  # set by the server when webhooks are configured
+        # Jobs, or the key of a row whose newest version is in _unwritten. A job runs in the store's
         # driver thread (Store.run_batch): it may only await the tx and read values it captured.
-        self._writes: asyncio.Queue[Job | LegId] = asyncio.Queue()
+        self._writes: asyncio.Queue[Job | _Waited | _Key] = asyncio.Queue()
+        self.last_commit_ok = True  # False while writes fail (the health check reads it)
+        self.failing_since: float | None = None
         self._open: dict[CallId, QueueLeg] = {}  # the queue leg each waiting/talking call is on
         self._visits: dict[CallId, int] = {}  # queue legs per call so far: leg ids stay unique
         self._awaiting_acw: dict[AgentId, QueueLeg] = {}  # ended legs whose agent is in wrap-up
-        self._unwritten: dict[LegId, QueueLeg] = {}  # the newest row of each leg not yet written
+        self._outbox_rows_queued: Counter[str] = Counter()  # outbox rows per endpoint since the last commit
+        self._unwritten: dict[_Key, Job] = {}  # the newest row of each leg / CDR not yet written
 
     # ------------------------------------------------------------------------------ writer
 
     def write(self, job: Job) -> None:
         if self.store is not None:
             self._writes.put_nowait(job)
+
+    def write_waited(self, job: Job) -> asyncio.Future[None]:
+        """Queue ``job``; the future resolves once its transaction is committed (or fails with its error)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.store is None:
+            done.set_result(None)
+        else:
+            self._writes.put_nowait(_Waited(job, done))
+        return done
 
     async def run(self) -> None:
         """The writer task: runs until cancelled."""
@@ -89,16 +139,45 @@ class CallRecords:
             while len(batch) < WRITE_BATCH and not self._writes.empty():
                 batch.append(self._job(self._writes.get_nowait()))
             try:
-                await self.store.run_batch(functools.partial(_run_all, batch))
-            except Exception:
-                for job in batch:
-                    try:
-                        await self.store.run_batch(job)
-                    except Exception as exc:  # logged; the next ones go on
-                        log.error("store.write.failed", error=repr(exc))
+                await self._commit(batch)
             finally:
                 for _ in batch:
                     self._writes.task_done()
+
+    async def _commit(self, batch: list[Job | _Waited]) -> None:
+        assert self.store is not None
+        jobs = [item.job if isinstance(item, _Waited) else item for item in batch]
+        try:
+            await self.store.run_batch(functools.partial(_run_all, jobs))
+        except Exception as exc:
+            log.warning("store.batch.failed", jobs=len(jobs), error=repr(exc))
+            ok = False
+            for item in batch:
+                try:
+                    await self.store.run_batch(item.job if isinstance(item, _Waited) else item)
+                    ok = True
+                    _settle(item, None)
+                except Exception as one:  # logged; the next ones go on
+                    log.error("store.write.failed", error=repr(one))
+                    _settle(item, one)
+            self._health(ok)
+            return
+        for item in batch:
+            _settle(item, None)
+        self._health(True)
+        self._outbox_committed()
+
+    def _outbox_committed(self) -> None:
+        if self.outbox is not None and self._outbox_rows_queued:
+            self.outbox.committed(dict(self._outbox_rows_queued))
+            self._outbox_rows_queued.clear()
+
+    def _health(self, ok: bool) -> None:
+        self.last_commit_ok = ok
+        if ok:
+            self.failing_since = None
+        elif self.failing_since is None:
+            self.failing_since = time.monotonic()
 
     async def flush(self, limit_s: float = 10.0) -> None:
         """Wait until everything queued so far is written."""
@@ -165,58 +244,188 @@ class CallRecords:
     def _save(self, row: QueueLeg) -> None:
         """Save the leg's row. Rows of a leg still waiting in the queue replace each other (the
         store keeps only the last one: an upsert), so a busy node writes each leg about once."""
+        self._coalesce(("leg", row.leg_id), lambda tx: tx.save_queue_leg(row))
+
+    def _coalesce(self, key: _Key, job: Job) -> None:
         if self.store is None:
             return
-        waiting = row.leg_id in self._unwritten
-        self._unwritten[row.leg_id] = row
+        waiting = key in self._unwritten
+        self._unwritten[key] = job
         if not waiting:
-            self._writes.put_nowait(row.leg_id)
+            self._writes.put_nowait(key)
 
-    def _job(self, item: Job | LegId) -> Job:
-        """The job for a queue item; a leg's newest row is taken now, on the event loop."""
-        if isinstance(item, str):
-            row = self._unwritten.pop(item)
-            return lambda tx: tx.save_queue_leg(row)
+    def _job(self, item: Job | _Waited | _Key) -> Job | _Waited:
+        """The job for a queue item; a row's newest version is taken now, on the event loop."""
+        if isinstance(item, tuple):
+            return self._unwritten.pop(item, _nothing)
         return item
+
+    # ------------------------------------------------------------------------------ the outbox
+
+    def event(self, envelope: Envelope) -> None:
+        """A durable event (see :data:`DURABLE_EVENTS`): into the outbox with the records queued before it."""
+        rows = self._outbox_rows(envelope)
+        if rows:
+            self.write(functools.partial(_enqueue_all, rows))
+
+    def _outbox_rows(self, envelope: Envelope) -> list[tuple[str, str, str, dict[str, Any], float]]:
+        if self.outbox is None or not is_durable(envelope.type):
+            return []
+        targets = self.outbox.targets(envelope.type)
+        self._outbox_rows_queued.update(targets)
+        payload, now = envelope.to_dict(), self._clock()
+        return [(name, envelope.id, envelope.type, payload, now) for name in targets]
 
     # ------------------------------------------------------------------------------ the CDR
 
-    def call_ended(self, call_id: CallId, detail: CallDetail) -> None:
-        """Write (or rewrite, after a wrap-up disposition) the CDR and the recording's index entry."""
+    def milestone(self, call_id: CallId, detail: CallDetail) -> None:
+        """The CDR as it stands (arrival, IVR answer, queue entry, agent answer): an upsert, coalesced
+        with the call's other unwritten milestones."""
+        record, _ = self._cdr_rows(call_id, detail, final=False)
+        self._coalesce(("cdr", call_id), lambda tx: tx.save_call(record))
+
+    def call_ended(self, call_id: CallId, detail: CallDetail,
+                   events: Sequence[Envelope] = ()) -> asyncio.Future[None]:
+        """Write (or rewrite, after a wrap-up disposition) the final CDR, the recording's index entry
+        and the outbox rows of ``events``, in one transaction. The future resolves when it is committed."""
         self._visits.pop(call_id, None)
-        record, recording = self._cdr_rows(call_id, detail)  # now: the detail lives on
+        self._unwritten.pop(("cdr", call_id), None)  # this row supersedes any unwritten milestone
+        record, recording = self._cdr_rows(call_id, detail, final=True)  # now: the detail lives on
+        outbox = [row for envelope in events for row in self._outbox_rows(envelope)]
 
         async def save(tx: StoreOperations) -> None:
             await tx.save_call(record)
             if recording is not None:
                 await tx.save_recording(recording)
+            await _enqueue_all(outbox, tx)
 
-        self.write(save)
+        return self.write_waited(save)
 
-    def _cdr_rows(self, call_id: CallId, d: CallDetail) -> tuple[CdrRecord, RecordingRow | None]:
-        record = CdrRecord(
+    def _cdr_rows(self, call_id: CallId, d: CallDetail, *, final: bool) -> tuple[CdrRecord, RecordingRow | None]:
+        fields: dict[str, Any] = dict(
             call_id=call_id, node=self.node, t_arrived=d.arrived_at, sip_call_id=d.sip_call_id,
             trunk=d.trunk, caller_number=d.caller if is_number(d.caller) else None, caller_name=d.caller_name or None,
             dialled_number=d.dialled, t_ivr_answered=d.answered_at, t_ivr_left=d.queued_at, t_queued=d.queued_at,
-            t_answered=d.agent_answered_at, t_ended=d.ended_at or time.time(),
+            t_answered=d.agent_answered_at, t_ended=(d.ended_at or self._clock()) if final else None,
             hangup_by=HangupParty(d.hung_up_by) if d.hung_up_by in ("caller", "agent", "system") else None,
-            end_reason=d.end_reason, disposition=d.disposition,
+            end_reason=d.end_reason if final else None, disposition=d.disposition,
             ivr_inputs={"inputs": _jsonable(d.ivr_inputs), "variables": _jsonable(d.ivr_variables)},
             crm_data={"lookups": _jsonable(d.crm)}, vip=d.vip, call_reason=d.reason,
-            recording_serial=d.recording_serial,  # type: ignore[arg-type]
+            recording_serial=d.recording_serial,
             final_agent=AgentId(d.agent) if d.agent else None, final_queue=QueueId(d.queue) if d.queue else None,
         )
-        if not (d.recording_serial and d.recording_path and d.agent_answered_at):
+        record = checked_call_record(fields)
+        if not (final and d.recording_serial and d.recording_path and d.agent_answered_at):
             return record, None
-        ended = d.ended_at or time.time()
-        recording = RecordingRow(
-            serial=d.recording_serial, call_id=call_id, path=d.recording_path,  # type: ignore[arg-type]
-            started=d.agent_answered_at, ended=ended, duration_s=max(0.0, ended - d.agent_answered_at),
-            parties=(Party(role=PartyRole.CALLER, identity=d.caller or "anonymous"),
-                     Party(role=PartyRole.AGENT, identity=d.agent or "")),
-            queue_id=QueueId(d.queue) if d.queue else None, agent_id=AgentId(d.agent) if d.agent else None,
-        )
+        ended = record.t_ended or self._clock()
+        try:
+            recording = RecordingRow(
+                serial=d.recording_serial, call_id=call_id, path=d.recording_path,  # type: ignore[arg-type]
+                started=d.agent_answered_at, ended=ended, duration_s=max(0.0, ended - d.agent_answered_at),
+                parties=(Party(role=PartyRole.CALLER, identity=d.caller or "anonymous"),
+                         Party(role=PartyRole.AGENT, identity=d.agent or "")),
+                queue_id=QueueId(d.queue) if d.queue else None, agent_id=AgentId(d.agent) if d.agent else None,
+            )
+        except InvalidRecordError as exc:
+            log.error("store.record.invalid", kind="recording", call_id=call_id, error=str(exc))
+            return record, None
         return record, recording
+
+    # ------------------------------------------------------------------------------ after a crash
+
+    async def close_interrupted(self, ended_event: Callable[[CdrRecord], Envelope]) -> list[Envelope]:
+        """Close the calls a crash left open (CDR without an end): ``end_reason`` and, when the agent
+        gave none, ``disposition`` become ``interrupted``; the end time is the call's last milestone
+        (nothing later is known). Their open queue legs end at that time too, and the ``call.ended``
+        event of each (built by ``ended_event``) enters the outbox in the same transaction.
+        Returns those events, for the caller to publish once committed.
+
+        Raises:
+            StoreError: the store could not be read or written (the node must not start half-recovered).
+        """
+        if self.store is None:
+            return []
+        open_calls = await self.store.open_calls(self.node)
+        events: list[Envelope] = []
+        legs_by_call = {call.call_id: await self.store.legs_of_call(call.call_id) for call in open_calls}
+        closed: list[tuple[CdrRecord, list[QueueLeg]]] = []
+        for call in open_calls:
+            bound = max(t for t in (call.t_arrived, call.t_ivr_answered, call.t_ivr_left, call.t_queued,
+                                    call.t_answered) if t is not None)
+            ended = replace(call, t_ended=bound, hangup_by=HangupParty.SYSTEM, end_reason="interrupted",
+                            disposition=call.disposition or "interrupted")
+            legs = [_close_leg(leg, bound) for leg in legs_by_call[call.call_id] if leg.t_end is None
+                    and leg.outcome in (LegOutcome.IN_QUEUE, LegOutcome.ANSWERED)]
+            closed.append((ended, legs))
+            events.append(ended_event(ended))
+        if not closed:
+            return []
+        outbox = [row for envelope in events for row in self._outbox_rows(envelope)]
+
+        async def save(tx: StoreOperations) -> None:
+            for record, legs in closed:
+                await tx.save_call(record)
+                for leg in legs:
+                    await tx.save_queue_leg(leg)
+            await _enqueue_all(outbox, tx)
+
+        await self.store.run_batch(save)
+        self._outbox_committed()
+        log.warning("store.calls.interrupted", calls=len(closed), call_ids=[r.call_id for r, _ in closed][:20])
+        return events
+
+
+def _close_leg(leg: QueueLeg, at: float) -> QueueLeg:
+    at = max(at, leg.t_enter_queue, leg.t_answer or 0.0)
+    if leg.outcome is LegOutcome.ANSWERED:
+        return replace(leg, t_end=at, talk_s=max(0.0, at - (leg.t_answer or at)))
+    return replace(leg, outcome=LegOutcome.FLOWOUT, t_flowout=at, flowout_reason=ExitReason.INTERRUPTED)
+
+
+_MILESTONES = ("t_ivr_answered", "t_ivr_left", "t_queued", "t_answered")
+
+
+def checked_call_record(fields: dict[str, Any]) -> CdrRecord:
+    """A CDR from ``fields``; one the store would refuse is repaired and stored with ``problems``
+    saying what was wrong, never raised into the call path (docs/reliability.md)."""
+    try:
+        return CdrRecord(**fields)
+    except InvalidRecordError as exc:
+        problem = str(exc)
+    log.error("store.record.invalid", kind="call", call_id=fields.get("call_id"), error=problem)
+    repaired = dict(fields, problems=problem[:500])
+    arrived = repaired["t_arrived"]
+    for name in _MILESTONES:
+        if repaired[name] is not None:
+            repaired[name] = max(repaired[name], arrived)
+    if repaired["t_ivr_answered"] is not None and repaired["t_ivr_left"] is not None:
+        repaired["t_ivr_left"] = max(repaired["t_ivr_left"], repaired["t_ivr_answered"])
+    if repaired["t_ended"] is not None:
+        repaired["t_ended"] = max([repaired["t_ended"], arrived,
+                                   *(repaired[n] for n in _MILESTONES if repaired[n] is not None)])
+    try:
+        return CdrRecord(**repaired)
+    except InvalidRecordError:
+        repaired["recording_serial"] = None  # the last field whose content can be refused
+        return CdrRecord(**repaired)
+
+
+async def _nothing(tx: StoreOperations) -> None:
+    """The job of a key whose row was already taken by a later, superseding write."""
+
+
+async def _enqueue_all(rows: Sequence[tuple[str, str, str, dict[str, Any], float]], tx: StoreOperations) -> None:
+    for endpoint, event_id, event_type, payload, created in rows:
+        await tx.enqueue(endpoint=endpoint, event_id=event_id, event_type=event_type, payload=payload,
+                         created=created)
+
+
+def _settle(item: Job | _Waited, error: BaseException | None) -> None:
+    if isinstance(item, _Waited) and not item.done.done():
+        if error is None:
+            item.done.set_result(None)
+        else:
+            item.done.set_exception(error)
 
 
 async def _run_all(batch: list[Job], tx: StoreOperations) -> None:

@@ -191,7 +191,8 @@ class WebhookDispatcher:
 
     def __init__(self, bus: Bus, store: Store, endpoints: Sequence[WebhookConfig], retry: WebhookRetryConfig, *,
                  clock: Callable[[], float] = time.time, http: aiohttp.ClientSession | None = None,
-                 rand: Callable[[], float] = random.random, poll_s: float = 1.0, queue_size: int = 10_000) -> None:
+                 rand: Callable[[], float] = random.random, poll_s: float = 1.0, queue_size: int = 10_000,
+                 recorded_elsewhere: Callable[[str], bool] | None = None) -> None:
         names = [ep.name for ep in endpoints]
         if len(set(names)) != len(names):
             raise ValueError(f"webhook endpoint names must be unique, got {names}")
@@ -206,6 +207,9 @@ class WebhookDispatcher:
         self._rand = rand
         self._poll_s = poll_s
         self._queue_size = queue_size
+        # Event types another writer puts in the outbox with their records (cti.records.DURABLE_EVENTS):
+        # the bus recorder skips them, the lanes are woken by ``committed``.
+        self._recorded_elsewhere = recorded_elsewhere or (lambda _type: False)
         self._wake = {name: asyncio.Event() for name in names}
         self._counters = {name: _Counters() for name in names}
         self.started = asyncio.Event()  # set once the bus subscription exists
@@ -227,6 +231,17 @@ class WebhookDispatcher:
     def now(self) -> float:
         """The dispatcher's clock (UTC epoch seconds)."""
         return self._clock()
+
+    def targets(self, event_type: str) -> list[str]:
+        """The endpoints that receive ``event_type``, in configuration order."""
+        return [ep.name for ep in self._endpoints.values() if event_matches(ep.events, event_type)]
+
+    def committed(self, rows: Mapping[str, int]) -> None:
+        """Another writer committed ``rows[endpoint]`` outbox rows: count them and wake those lanes."""
+        for name, n in rows.items():
+            if name in self._counters:
+                self._counters[name].recorded += n
+                self._wake[name].set()
 
     def wake(self, endpoint: str | None = None) -> None:
         """Make the lane of ``endpoint`` (every lane with None) look for due work now (e.g. after a replay)."""
@@ -259,7 +274,9 @@ class WebhookDispatcher:
     # ------------------------------------------------------------------------------------------ recorder
     async def _record(self, subscription: Subscription) -> None:
         async for envelope in subscription:
-            targets = [ep.name for ep in self._endpoints.values() if event_matches(ep.events, envelope.type)]
+            if self._recorded_elsewhere(envelope.type):
+                continue
+            targets = self.targets(envelope.type)
             if not targets:
                 continue
             try:

@@ -103,6 +103,17 @@ class SqlOperations:
         )
         return [rows.call_from_row(r) for r in found]
 
+    async def open_calls(self, node: str) -> list[CallRecord]:
+        """CDRs of ``node`` that have no end yet (live calls, or calls a crash left open), oldest first."""
+        found = await self._x.fetch_all(
+            f"{_CALLS} WHERE node = ? AND t_ended IS NULL ORDER BY t_arrived, call_id", (node,))
+        return [rows.call_from_row(r) for r in found]
+
+    async def legs_of_call(self, call_id: CallId) -> list[QueueLeg]:
+        """Every queue leg of ``call_id``, in the order it entered its queues."""
+        found = await self._x.fetch_all(f"{_LEGS} WHERE call_id = ? ORDER BY t_enter_queue, leg_id", (call_id,))
+        return [rows.leg_from_row(r) for r in found]
+
     # ------------------------------------------------------------------------------ queue legs
     async def save_queue_leg(self, leg: QueueLeg) -> None:
         """Insert the leg, or replace the one with the same ``leg_id`` (its ``call_id`` may not change).

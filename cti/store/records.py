@@ -85,6 +85,7 @@ class CallRecord:
     recording_serial: RecordingSerial | None = None
     final_agent: AgentId | None = None
     final_queue: QueueId | None = None
+    problems: str | None = None  # what had to be repaired to store it (docs/reliability.md)
 
     def __post_init__(self) -> None:
         _check_text("call_id", self.call_id)

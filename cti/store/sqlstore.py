@@ -82,6 +82,14 @@ class SqlStore(abc.ABC):
         async with self._read() as tx:
             return await tx.calls_between(start, end)
 
+    async def open_calls(self, node: str) -> list[CallRecord]:
+        async with self._read() as tx:
+            return await tx.open_calls(node)
+
+    async def legs_of_call(self, call_id: CallId) -> list[QueueLeg]:
+        async with self._read() as tx:
+            return await tx.legs_of_call(call_id)
+
     # ------------------------------------------------------------------------------ queue legs
     async def save_queue_leg(self, leg: QueueLeg) -> None:
         async with self.transaction() as tx:

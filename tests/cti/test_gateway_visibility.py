@@ -37,6 +37,7 @@ CASES: list[tuple[str, Envelope, bool, bool, bool]] = [
     ("other logout", ev("agent.logged_out", agent_id="a2", reason="user"), False, False, True),
     ("arrived", ev("call.arrived", call_id="c1", caller_number="1"), False, False, True),
     ("ivr input", ev("call.ivr_input", call_id="c1", digits="1"), False, False, True),
+    ("call failed", ev("call.failed", call_id="c1", phase="queued", where="acd", error="x"), False, False, True),
     ("queued in scope", ev("call.queued", call_id="c1", queue="sales"), False, True, True),
     ("queued elsewhere", ev("call.queued", call_id="c1", queue="support"), False, False, True),
     ("own screen pop", ev("call.offered", call_id="c1", agent_id="a1", queue="sales"), True, True, True),

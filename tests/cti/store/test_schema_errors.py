@@ -83,12 +83,16 @@ async def test_sqlite_uses_wal(db_path: Path) -> None:
 async def test_forward_migration_keeps_data(target: str) -> None:
     old = await open_store(target, migrations=MIGRATIONS[:1])
     assert await old.schema_version() == 1
-    await old.save_call(CallRecord(call_id=CallId("c1"), node="n", t_arrived=1.0))
     await old.close()
+    # A row written by the version-1 code (its columns only), behind the store's back.
+    await backends.fetch(target, "INSERT INTO calls (call_id, node, t_arrived, ivr_inputs, crm_data, vip) "
+                                 "VALUES ('c1', 'n', 1.0, '{}', '{}', FALSE)")
     store = await open_store(target)
     try:
         assert await store.schema_version() == LATEST_VERSION
-        assert await store.get_call(CallId("c1")) is not None
+        kept = await store.get_call(CallId("c1"))
+        assert kept is not None and kept.problems is None and kept.t_ended is None
+        assert [c.call_id for c in await store.open_calls("n")] == ["c1"]
     finally:
         await store.close()
 
