@@ -19,11 +19,12 @@ admission place and is answered before anything else (no 180, no media port). Th
   type other than ``IN``, 301 an address type other than IP4/IP6, an address that is not an IP
   literal of that type or of the node's media family, 330 a multicast address, 399 a reserved one.
 
-The SDP is read with :mod:`sip.sdp` and the stream chosen by :func:`sip.offer_answer.negotiate`,
-the same function the call later answers with, so an offer that passes here is one the call can
-answer. ``c=0.0.0.0`` (or ``::``) is accepted: RFC 3264 §8.4 keeps it as the RFC 2543 way to put
-a stream on hold, the node answers it as a held stream and learns the caller's address from its
-RTP (symmetric RTP) or from a later re-INVITE.
+The SDP is read with :mod:`sip.sdp` and the stream chosen by :func:`sip.offer_answer.negotiate`
+over :data:`sip.offer_answer.CODECS` (re-exported here), the same function and codec table the call
+later answers with, so an offer that passes here is one the call can answer. ``c=0.0.0.0`` (or
+``::``) is accepted: RFC 3264 §8.4 keeps it as the RFC 2543 way to put a stream on hold, the node
+answers it as a held stream and learns the caller's address from its RTP (symmetric RTP) or from a
+later re-INVITE.
 """
 
 from __future__ import annotations
@@ -33,15 +34,11 @@ import ipaddress
 from dataclasses import dataclass
 
 from sip.message import Request
-from sip.offer_answer import negotiate
-from sip.rtp.g711 import Codec
+from sip.offer_answer import CODECS, negotiate
 from sip.sdp import Connection, SdpNegotiationError, SdpParseError, SessionDescription
 
 __all__ = ["CODECS", "Refusal", "RefusalReason", "check_offer"]
 
-# The codecs the node answers a caller with: cti.media.CODECS (a test keeps the two equal; this
-# module stays free of the media adapter's imports).
-CODECS = (Codec.PCMU, Codec.PCMA)
 SDP = "application/sdp"
 WARN_AGENT = "cti"
 

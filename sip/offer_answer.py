@@ -34,7 +34,11 @@ from sip.sdp import (
     SessionDescription,
 )
 
-__all__ = ["Answer", "MediaParameters", "accept_answer", "build_offer", "negotiate"]
+__all__ = ["CODECS", "Answer", "MediaParameters", "accept_answer", "build_offer", "negotiate"]
+
+# The codecs the node offers and answers with, in preference order: the one table the media
+# code (cti.media), the INVITE checks (cti.offercheck) and build_offer's default read.
+CODECS: tuple[Codec, ...] = (Codec.PCMU, Codec.PCMA)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MediaParameters:
@@ -95,7 +99,7 @@ def _audio_media(
 def build_offer(
     local_addr: str,
     local_port: int,
-    codecs: Sequence[Codec] = (Codec.PCMU, Codec.PCMA),
+    codecs: Sequence[Codec] = CODECS,
     *,
     telephone_event_pt: int | None = DEFAULT_TELEPHONE_EVENT_PT,
     ptime: int = DEFAULT_PTIME,
