@@ -11,7 +11,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from sip.message import Response, parse_message
+from sip.message import Request, Response, parse_message
 
 HOST = "127.0.0.1"
 SDP = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -131,12 +131,26 @@ class RawCaller:
                 break
         return out
 
-    def talk(self, hold_s: float, *, timeout: float = 5.0) -> CallOutcome:
-        """A normal call: answered, held ``hold_s`` seconds, then BYE."""
-        return self.call_with_hold(hold_s, timeout=timeout)
+    def _answer_bye(self, until: float, call_id: str) -> bool:
+        """Wait until ``until`` for the server's BYE in this call; answer it 200. True when it came."""
+        while (left := until - time.monotonic()) > 0:
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65535)
+            except TimeoutError:
+                return False
+            message = parse_message(data)
+            if isinstance(message, Request) and message.method == "BYE" and message.call_id == call_id:
+                head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")[1:]
+                names = ("via", "from", "to", "call-id", "cseq")
+                keep = [h for h in head if h.split(":", 1)[0].strip().lower() in names]
+                self._send("\r\n".join(["SIP/2.0 200 OK", *keep, "Content-Length: 0", "", ""]))
+                return True
+        return False
 
     def call_with_hold(self, hold_s: float, *, timeout: float = 5.0) -> CallOutcome:
-        # A 200 first (on_200 stops reading at it), then wait, then ACK + BYE.
+        """A normal call: answered, held ``hold_s`` seconds, then BYE. A BYE from the server during
+        the hold is answered 200 and ends the call (``hung_up_with == "server"``)."""
         n = next(_seq)
         tag, call_id, branch = f"t{n}", f"talk-{n}-{time.monotonic_ns()}@test", f"tinv{n}x{time.monotonic_ns()}"
         to_uri = f"<sip:{self.number}@{HOST}:{self.port}>"
@@ -160,7 +174,9 @@ class RawCaller:
         to = final.headers.get("To") or to_uri
         ack = self._head("ACK", tag, call_id, 1, f"tack{n}", to) + ["Content-Length: 0", "", ""]
         self._send("\r\n".join(ack))
-        time.sleep(hold_s)
+        if self._answer_bye(time.monotonic() + hold_s, call_id):
+            out.hung_up_with = "server"
+            return out
         bye = self._head("BYE", tag, call_id, 2, f"tbye{n}", to) + ["Content-Length: 0", "", ""]
         self._send("\r\n".join(bye))
         out.hung_up_with = "BYE"
