@@ -89,8 +89,36 @@ class LimitsConfig(_Model):
 
 
 class HttpConfig(_Model):
+    """The HTTP/WebSocket listener and its limits (cti/http_guard; docs/api.md "The HTTP listener")."""
+
     bind: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    max_connections: int = Field(default=4096, ge=1, le=1_000_000,
+                                 description="open connections (WebSocket ones included); past it 503 and closed")
+    max_connections_per_host: int = Field(default=0, ge=0, description="open connections from one IP address; "
+                                                                       "0: no limit (a reverse proxy is one host)")
+    idle_timeout_s: float = Field(default=15.0, gt=0, le=3600,
+                                  description="a connection with no request under way is closed after this")
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600,
+                                    description="a request head must be complete this long after its first byte")
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600,
+                                  description="a request body must be complete this long after it is first read")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024**3, description="any request body")
+    max_json_bytes: int = Field(default=64 * 1024, ge=16, le=1024**3, description="a JSON request body")
+    max_json_depth: int = Field(default=32, ge=1, le=200, description="nesting of arrays and objects in a JSON body")
+    max_header_line_bytes: int = Field(default=8190, ge=256, le=65536,
+                                       description="the request line and each header field")
+    max_headers: int = Field(default=64, ge=8, le=1024, description="header fields in one request")
+    refusal_log_per_s: float = Field(default=1.0, gt=0, le=10_000,
+                                     description="refused requests and connections logged a second (sustained)")
+    refusal_log_burst: int = Field(default=20, ge=1, le=100_000,
+                                   description="refusal lines logged at once before refusal_log_per_s applies")
+
+    @model_validator(mode="after")
+    def _json_within_body(self) -> HttpConfig:
+        if self.max_json_bytes > self.max_body_bytes:
+            raise ValueError("max_json_bytes must not exceed max_body_bytes")
+        return self
 
 
 class TrunkConfig(_Model):

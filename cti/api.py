@@ -6,12 +6,16 @@ constant time); without a configured token the API answers 403 ``api_disabled``.
 ``/healthz`` and ``/metrics`` (Prometheus text format 0.0.4) are open. The API acts on the node
 only through :class:`cti.control.Control` (and :class:`cti.agent_admin.AgentAdmin` for agent
 CRUD). The route table is :data:`cti.openapi.OPENAPI`; docs/api.md describes every route.
+
+The application carries the listener's :class:`~cti.http_guard.HttpGuard` (``http`` section of the
+configuration): bodies over ``http.max_body_bytes``, JSON bodies over ``http.max_json_bytes`` or
+nested deeper than ``http.max_json_depth`` are refused (413/400) before a handler sees them, and
+every answer gets the guard's headers; serve it with :func:`cti.http_guard.serve_http`.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,8 +25,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 from aiohttp import web
 
 from config.errors import ConfigFileError
+from config.schema import HttpConfig
+from cti.admission import Refusal as AdmissionRefusal
 from cti.agent_admin import AgentAdmin, RuntimeAgents
 from cti.control import Control, ControlError
+from cti.http_guard import HTTP_GUARD_KEY, BodyError, GuardStats, HttpGuard, body_refusal, read_json, refusal_response
+from cti.offercheck import RefusalReason
 from cti.openapi import OPENAPI
 
 if TYPE_CHECKING:
@@ -97,20 +105,22 @@ class ApiError(Exception):
 
 
 def error(status: int, code: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)
+    """The JSON error answer, marked with its ``code`` for the HTTP guard's refusal count and log."""
+    return refusal_response(status, code, message, **extra)
 
 
 # ---------------------------------------------------------------------------------- request bodies
 
 async def _body(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
-    """The JSON object body ({} when empty). Raises: ApiError(400 bad_json / unknown_field)."""
-    text = await request.text() if request.can_read_body else ""
-    if not text.strip():
+    """The JSON object body ({} when empty).
+
+    Raises:
+        BodyError: the HTTP guard's limits (400 bad_json / json_too_deep, 408, 413, 415).
+        ApiError: 400 bad_json (not an object) / unknown_field.
+    """
+    data = await read_json(request)
+    if data is None:
         return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "bad_json", f"the body is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "bad_json", "the body must be a JSON object")
     unknown = sorted(set(data) - allowed)
@@ -166,6 +176,12 @@ class MetricFamily:
 ExtraMetrics = Callable[[], Iterable[MetricFamily]]
 
 
+# Why a new call is refused: the controller's own reasons, the offer checks' (cti/offercheck.py), admission's.
+CALL_REFUSAL_REASONS: tuple[str, ...] = (
+    "unknown_source", "auth_failed", "unknown_number", "draining", *(r.value for r in RefusalReason),
+    *(r.value for r in AdmissionRefusal))
+
+
 def node_families(control: Control, metrics: MetricsSource) -> list[MetricFamily]:
     """The node's own metric families (calls, agents, queues, SIP, bus)."""
     queues = [control.queue_snapshot(q) for q in control.queue_names()]
@@ -175,8 +191,7 @@ def node_families(control: Control, metrics: MetricsSource) -> list[MetricFamily
                      [({}, metrics.calls_total())]),
         MetricFamily("cti_calls_active", "gauge", "Live calls now.", [({}, metrics.calls_active())]),
         MetricFamily("cti_calls_refused_total", "counter",
-                     "New calls refused, by reason (unknown_source, auth_failed, unknown_number, no_offer, draining, "
-                     "trunk_full, node_full, rate).",
+                     f"New calls refused, by reason ({', '.join(CALL_REFUSAL_REASONS)}).",
                      [({"reason": r}, n) for r, n in sorted(metrics.calls_refused().items())]),
         MetricFamily("cti_agents", "gauge", "Agents by ACD state.",
                      [({"state": s}, n) for s, n in _agents_by_state(control).items()]),
@@ -215,25 +230,49 @@ def _agents_by_state(control: Control) -> dict[str, int]:
     return control.agent_state_counts()
 
 
+def http_families(stats: GuardStats) -> list[MetricFamily]:
+    """The HTTP listener's families (cti/http_guard)."""
+    return [
+        MetricFamily("cti_http_connections", "gauge", "Open HTTP connections (WebSocket ones included).",
+                     [({}, stats.open)]),
+        MetricFamily("cti_http_connections_accepted_total", "counter", "HTTP connections accepted.",
+                     [({}, stats.accepted)]),
+        MetricFamily("cti_http_connections_refused_total", "counter",
+                     "HTTP connections refused at once (503), by the cap that refused them (max_connections, "
+                     "max_connections_per_host).",
+                     [({"reason": r}, n) for r, n in sorted(stats.connections_refused.items())]),
+        MetricFamily("cti_http_connections_closed_total", "counter",
+                     "HTTP connections closed by the node's read deadlines (idle, header_timeout).",
+                     [({"reason": r}, n) for r, n in sorted(stats.connections_closed.items())]),
+        MetricFamily("cti_http_requests_refused_total", "counter", "HTTP requests answered with a 4xx, by status.",
+                     [({"status": str(s)}, n) for s, n in sorted(stats.requests_refused.items())]),
+        MetricFamily("cti_http_refusal_logs_suppressed_total", "counter",
+                     "Refusal log lines held back by the rate limit (http.refusal_log_per_s).",
+                     [({}, stats.logs_suppressed)]),
+    ]
+
+
 # ---------------------------------------------------------------------------------- the application
 
 def build_app(control: Control | CallController, *, token: str | None, node: str,
               metrics: MetricsSource | None = None, reload: Reload | None = None,
-              agent_admin: AgentAdmin | None = None, extra_metrics: Sequence[ExtraMetrics] = ()) -> web.Application:
-    """The aiohttp application for one node.
+              agent_admin: AgentAdmin | None = None, extra_metrics: Sequence[ExtraMetrics] = (),
+              http: HttpConfig | None = None) -> web.Application:
+    """The aiohttp application for one node, guarded by the limits of ``http`` (defaults when None).
 
     ``control`` is a :class:`Control`; the older call ``build_app(controller, token=, node=)`` with
     the :class:`~cti.controller.CallController` still works and wires everything from it.
     """
     if not hasattr(control, "agents_snapshot"):
-        return node_app(control, token=token, node=node)
+        return node_app(control, token=token, node=node, http=http)
     if metrics is None:
         raise TypeError("build_app(control, ...) needs metrics=")
     return _Api(cast(Control, control), token=token, node=node, metrics=metrics, reload=reload,
-                agent_admin=agent_admin, extra_metrics=extra_metrics).app
+                agent_admin=agent_admin, extra_metrics=extra_metrics, http=http or HttpConfig()).app
 
 
-def node_app(controller: CallController, *, token: str | None, node: str) -> web.Application:
+def node_app(controller: CallController, *, token: str | None, node: str,
+             http: HttpConfig | None = None) -> web.Application:
     """Everything wired from one call controller: NodeControl, RuntimeAgents, NodeMetrics, flow reload."""
     from cti.operations import NodeControl
 
@@ -243,7 +282,7 @@ def node_app(controller: CallController, *, token: str | None, node: str) -> web
         return (await controller.flows.reload()).version
 
     return _Api(control, token=token, node=node, metrics=NodeMetrics(controller), reload=reload_flows,
-                agent_admin=RuntimeAgents(controller.agents, control)).app
+                agent_admin=RuntimeAgents(controller.agents, control), http=http or HttpConfig()).app
 
 
 class _Api:
@@ -251,12 +290,16 @@ class _Api:
 
     def __init__(self, control: Control, *, token: str | None, node: str, metrics: MetricsSource,
                  reload: Reload | None, agent_admin: AgentAdmin | None,
-                 extra_metrics: Sequence[ExtraMetrics] = ()) -> None:
+                 extra_metrics: Sequence[ExtraMetrics] = (), http: HttpConfig) -> None:
         self.control, self.token, self.node, self.metrics = control, token, node, metrics
-        self.extra_metrics = list(extra_metrics)
+        self.http_guard = HttpGuard(http)
+        self.extra_metrics = [lambda: http_families(self.http_guard.stats()), *extra_metrics]
         self.reload, self.agent_admin = reload, agent_admin
         self.started = time.monotonic()
-        self.app = web.Application(middlewares=[self.guard])
+        self.app = web.Application(middlewares=[self.http_guard.middleware, self.guard],
+                                   client_max_size=http.max_body_bytes)
+        self.app[HTTP_GUARD_KEY] = self.http_guard
+        self.app.on_response_prepare.append(self.http_guard.on_prepare)
         for method, path, handler in self.routes():
             self.app.router.add_route(method, path, handler)
 
@@ -289,6 +332,8 @@ class _Api:
             return await handler(request)
         except ApiError as exc:
             return error(exc.status, exc.code, str(exc), **exc.extra)
+        except BodyError as exc:
+            return body_refusal(exc)
         except ControlError as exc:
             status = exc.status if 400 <= exc.status < 500 else 409
             return error(status, exc.code, str(exc))
@@ -418,5 +463,5 @@ class _Api:
         return web.json_response({"flows_version": version})
 
 
-__all__ = ["ApiError", "ExtraMetrics", "MetricFamily", "MetricsSource", "NodeMetrics", "Reload", "build_app",
-           "node_app", "node_families", "render_metrics"]
+__all__ = ["CALL_REFUSAL_REASONS", "ApiError", "ExtraMetrics", "MetricFamily", "MetricsSource", "NodeMetrics", "Reload",
+           "build_app", "http_families", "node_app", "node_families", "render_metrics"]

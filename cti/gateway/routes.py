@@ -2,7 +2,9 @@
 
 Errors are JSON ``{"error": {"code", "message"}}`` with a 4xx status, as in the admin API. A missing or bad token on
 ``/ws`` is refused with 401 before the upgrade. Failed logins are throttled per source address (429 with
-``Retry-After``).
+``Retry-After``). JSON bodies are read within the HTTP guard's limits (cti/http_guard: size, nesting depth, read
+time), and every refusal is counted and logged by the guard (``http.request.refused``, rate-limited) with its code
+and, for a failed login, the ``role`` and ``subject`` tried.
 """
 
 from __future__ import annotations
@@ -13,19 +15,17 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-import structlog
 from aiohttp import web
 
 from cti.bus import Bus
 from cti.control import Control, ControlError
 from cti.gateway.limits import LoginThrottle
 from cti.gateway.ws import Gateway, GatewaySettings
+from cti.http_guard import BodyError, body_refusal, read_json, refusal_response
 from cti.notices import NoticeService
 from cti.tokens import IssuedToken, Role, TokenError, TokenIssuer
 
 __all__ = ["GATEWAY_KEY", "add_gateway_routes"]
-
-_log = structlog.get_logger(__name__)
 
 GATEWAY_KEY: Final = web.AppKey("cti.gateway", Gateway)
 """``app[GATEWAY_KEY]`` is the mounted :class:`Gateway` (its ``stats()`` feed ``/metrics``)."""
@@ -33,8 +33,9 @@ GATEWAY_KEY: Final = web.AppKey("cti.gateway", Gateway)
 _MAX_TTL_S: Final = 30 * 24 * 3600.0
 
 
-def _error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+def _error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
+           detail: dict[str, str] | None = None) -> web.Response:
+    return refusal_response(status, code, message, headers=headers, detail=detail)
 
 
 def _issued(issued: IssuedToken) -> dict[str, Any]:
@@ -44,9 +45,9 @@ def _issued(issued: IssuedToken) -> dict[str, Any]:
 
 async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
     try:
-        body = await request.json()
-    except ValueError:
-        return _error(400, "bad_json", "the body must be a JSON object")
+        body = await read_json(request)
+    except BodyError as exc:
+        return body_refusal(exc)
     if not isinstance(body, dict):
         return _error(400, "bad_json", "the body must be a JSON object")
     return body
@@ -75,7 +76,6 @@ def add_gateway_routes(app: web.Application, *, control: Control, bus: Bus, toke
         source = request.remote or "unknown"
         wait = throttle.blocked(source, clock())
         if wait is not None:
-            _log.warning("ws.login.throttled", remote=source)
             return _error(429, "too_many_attempts", "too many failed logins; try again later",
                           headers={"Retry-After": str(max(1, math.ceil(wait)))})
         body = await _json_object(request)
@@ -91,8 +91,7 @@ def add_gateway_routes(app: web.Application, *, control: Control, bus: Bus, toke
             ok = False  # an unknown id is indistinguishable from a wrong password
         if not ok:
             throttle.failed(source, clock())
-            _log.info("ws.login.refused", role=role, subject=ident, remote=source)
-            return _error(401, "bad_credentials", "wrong id or password")
+            return _error(401, "bad_credentials", "wrong id or password", detail={"role": role, "subject": ident[:64]})
         return web.json_response(_issued(tokens.issue(Role(role), ident)))
 
     async def issue_token(request: web.Request) -> web.Response:
@@ -127,7 +126,6 @@ def add_gateway_routes(app: web.Application, *, control: Control, bus: Bus, toke
         try:
             principal = tokens.verify(token)
         except TokenError as exc:
-            _log.info("ws.auth.refused", code=exc.code, remote=request.remote)
             return _error(401, exc.code, str(exc))
         ws = gateway.response()
         ready = ws.can_prepare(request)
