@@ -28,6 +28,7 @@ class CallOutcome:
     hung_up_with: str = ""  # "BYE" or "CANCEL"
     bye_status: int | None = None
     cancel_status: int | None = None
+    bye_rtt_s: float | None = None  # BYE sent -> its final response (call_with_hold)
 
 
 class RawCaller:
@@ -178,11 +179,13 @@ class RawCaller:
             out.hung_up_with = "server"
             return out
         bye = self._head("BYE", tag, call_id, 2, f"tbye{n}", to) + ["Content-Length: 0", "", ""]
+        sent = time.monotonic()
         self._send("\r\n".join(bye))
         out.hung_up_with = "BYE"
-        deadline = time.monotonic() + timeout
+        deadline = sent + timeout
         while (response := self._recv(deadline, call_id)) is not None:
             if response.cseq.method == "BYE":
                 out.bye_status = response.status
+                out.bye_rtt_s = time.monotonic() - sent
                 break
         return out
