@@ -183,7 +183,8 @@ class Server:
         app = build_app(control, token=self.config.operator_token, node=self.config.node.name,
                         metrics=NodeMetrics(controller), reload=reload_flows,
                         agent_admin=RuntimeAgents(controller.agents, control),
-                        extra_metrics=[webhook_metrics(self.webhooks), self._gateway_metrics])
+                        extra_metrics=[webhook_metrics(self.webhooks), self._gateway_metrics],
+                        http=self.config.http)
         add_webhook_routes(app, store=self.store, dispatcher=self.webhooks)
         secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
@@ -191,13 +192,9 @@ class Server:
                            operator_token=self.config.operator_token, node=self.config.node.name,
                            notices=self.notices)
         self._app = app
-        self._http_runner = web.AppRunner(app, access_log=None)
-        await self._http_runner.setup()
-        site = web.TCPSite(self._http_runner, self.config.http.bind, self.config.http.port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http.port
+        from cti.http_guard import serve_http  # the HTTP guard's caps, deadlines and headers (docs/api.md)
+
+        self._http_runner, self.http_port = await serve_http(app)
         self.started = True
         log.info("server.node.started", node=self.config.node.name,
                  sip=f"{sip.bind}:{self.endpoint.local_address()[1]}",
