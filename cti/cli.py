@@ -120,9 +120,10 @@ def config_check(file: Path) -> None:
 
 def _register_operator_commands() -> None:
     from cti.cli_ops import COMMANDS
+    from cti.cli_staffing import staffing
     from cti.cli_webhooks import webhooks
 
-    for command in (*COMMANDS, webhooks):
+    for command in (*COMMANDS, staffing, webhooks):
         main.add_command(command)
 
 

@@ -10,7 +10,14 @@ and ``GET /api/v1/staffing`` (cti/staffing_routes.py) are its adapters; docs/sta
 
 from cti.staffing.erlang import QueueFigures, erlang_a_figures, erlang_b, erlang_c_figures
 from cti.staffing.errors import ForecastFileError, ForecastProblem, StaffingError, StaffingInputError
-from cti.staffing.forecast import COLUMNS, MAX_FORECAST_ROWS, ForecastRow, parse_forecast, plan_forecast
+from cti.staffing.forecast import (
+    COLUMNS,
+    MAX_FORECAST_ROWS,
+    ForecastRow,
+    forecast_to_json,
+    parse_forecast,
+    plan_forecast,
+)
 from cti.staffing.plan import (
     MAX_AGENTS,
     MAX_TRAFFIC_ERLANGS,
@@ -29,5 +36,5 @@ __all__ = [
     "COLUMNS", "MAX_AGENTS", "MAX_FORECAST_ROWS", "MAX_TRAFFIC_ERLANGS", "SL_FORMULAS", "WHAT_IF_SPAN",
     "ForecastFileError", "ForecastProblem", "ForecastRow", "Model", "QueueFigures", "StaffingError",
     "StaffingInput", "StaffingInputError", "StaffingResult", "erlang_a_figures", "erlang_b", "erlang_c_figures",
-    "figures", "parse_forecast", "plan", "plan_forecast", "required_agents", "scheduled",
+    "figures", "forecast_to_json", "parse_forecast", "plan", "plan_forecast", "required_agents", "scheduled",
 ]

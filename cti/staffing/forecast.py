@@ -15,11 +15,12 @@ import csv
 import io
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from cti.staffing.errors import ForecastFileError, ForecastProblem, StaffingInputError
 from cti.staffing.plan import StaffingInput, StaffingResult, required_agents
 
-__all__ = ["COLUMNS", "MAX_FORECAST_ROWS", "ForecastRow", "parse_forecast", "plan_forecast"]
+__all__ = ["COLUMNS", "MAX_FORECAST_ROWS", "ForecastRow", "forecast_to_json", "parse_forecast", "plan_forecast"]
 
 COLUMNS: tuple[str, ...] = ("interval", "calls", "aht_s")
 MAX_FORECAST_ROWS: int = 10_000
@@ -124,3 +125,22 @@ def plan_forecast(rows: list[ForecastRow], template: StaffingInput, source: str)
     if problems:
         raise ForecastFileError(problems[:_MAX_PROBLEMS])
     return results
+
+
+def forecast_to_json(rows: list[ForecastRow], results: list[StaffingResult]) -> dict[str, Any]:
+    """The JSON object of ``cti staffing --forecast FILE --json`` and ``POST /api/v1/staffing/forecast``: the
+    shared inputs once, then one object per interval (the single-interval fields without ``inputs`` and
+    ``what_if``), and the peak."""
+    intervals = []
+    for row, result in zip(rows, results, strict=True):
+        one = result.to_json()
+        inputs = one.pop("inputs")
+        del one["what_if"]
+        intervals.append({"interval": row.interval, "calls": row.calls, "aht_s": row.aht_s, **one})
+    peak = max(range(len(rows)), key=lambda i: results[i].agents_scheduled)
+    return {"model": results[peak].inputs.model.value,
+            "inputs": {k: v for k, v in inputs.items() if k not in ("calls", "aht_s")},
+            "intervals": intervals,
+            "peak": {"interval": rows[peak].interval, "agents": results[peak].agents,
+                     "agents_scheduled": results[peak].agents_scheduled},
+            "agent_intervals_scheduled": sum(r.agents_scheduled for r in results)}

@@ -50,17 +50,18 @@ def _finite(name: str, value: float) -> float:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StaffingInput:
-    """One interval's planning question. Validated on construction.
+    """One interval's planning question (defaults: 30-minute interval, 80/20, Erlang C, no shrinkage, no
+    occupancy cap, SL variant ABANDONS_AFTER_T_NEGATIVE). Validated on construction.
 
     Raises:
         StaffingInputError: a value is out of range (``field`` names it).
     """
 
     calls: float
-    interval_s: float
     aht_s: float
-    sl_target: float
-    answer_within_s: float
+    interval_s: float = 1800.0
+    sl_target: float = 0.80
+    answer_within_s: float = 20.0
     model: Model = Model.ERLANG_C
     patience_s: float | None = None
     shrinkage: float = 0.0
