@@ -148,4 +148,46 @@ OPENAPI: dict[str, Any] = {
     },
 }
 
-__all__ = ["OPENAPI"]
+_NUM = {"type": "number"}
+_NUM_OR_NULL = {"type": ["number", "null"]}
+_STAFFING_FIGURES = {
+    "agents": {"type": "integer"}, "agents_scheduled": {"type": "integer"}, "service_level": _NUM_OR_NULL,
+    "wait_probability": _NUM, "asa_s": _NUM_OR_NULL, "occupancy": _NUM_OR_NULL, "queue_length": _NUM_OR_NULL,
+    "understaffed": {"type": "boolean"}, "abandon_probability": _NUM_OR_NULL,
+    "abandon_within_t_probability": _NUM_OR_NULL}
+_STAFFING_QUERY = {"calls": _NUM, "aht_s": _NUM, "interval_s": _NUM, "sl_target": _NUM, "answer_within_s": _NUM,
+                   "patience_s": _NUM, "shrinkage": _NUM, "max_occupancy": _NUM, "agents": {"type": "integer"},
+                   "what_if": {"type": "integer"}, "model": {"enum": ["erlang-c", "erlang-a"]},
+                   "sl_formula": {"enum": ["abandons_after_t_negative", "abandons_negative", "answered_only"]}}
+_STAFFING_400 = _json(_ref("Error"), "a parameter is unknown, not a number or out of range (field names it), "
+                                     "or the volume file was refused (problems: file, line, reason)")
+
+
+def _query(*names: str, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "query", "required": n in required, "schema": _STAFFING_QUERY[n]} for n in names]
+
+
+STAFFING_PATHS: dict[str, Any] = {
+    "/api/v1/staffing": {"get": {
+        "summary": "required agents for one interval (Erlang C or A), or the figures of `agents` (docs/staffing.md)",
+        "parameters": _query(*_STAFFING_QUERY, required=("calls", "aht_s")),
+        "responses": {"200": _json({"type": "object", "properties": {
+            "model": _STR, "traffic_erlangs": _NUM, **_STAFFING_FIGURES, "meets_target": {"type": "boolean"},
+            "limited_by": {"type": ["string", "null"]}, "inputs": {"type": "object"},
+            "what_if": {"type": "array", "items": {"type": "object", "properties": _STAFFING_FIGURES}}}},
+            "the answer"), "400": _STAFFING_400, **_errors()}}},
+    "/api/v1/staffing/forecast": {"post": {
+        "summary": "required agents per interval of a CSV volume file (interval,calls,aht_s) sent as the body",
+        "parameters": _query(*(n for n in _STAFFING_QUERY if n not in ("calls", "aht_s", "agents", "what_if"))),
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": _STR}}},
+        "responses": {"200": _json({"type": "object", "properties": {
+            "model": _STR, "inputs": {"type": "object"},
+            "intervals": {"type": "array", "items": {"type": "object", "properties": {
+                "interval": _STR, "calls": _NUM, "aht_s": _NUM, "traffic_erlangs": _NUM, **_STAFFING_FIGURES}}},
+            "peak": {"type": "object"}, "agent_intervals_scheduled": {"type": "integer"}}},
+            "one object per interval"), "400": _STAFFING_400, **_errors()}}},
+}
+"""The staffing routes (cti/staffing_routes.py). They join ``OPENAPI["paths"]`` once ``cti.api.build_app``
+mounts them (tests/cti/test_api.py checks that the document and build_app's routes are the same set)."""
+
+__all__ = ["OPENAPI", "STAFFING_PATHS"]
