@@ -49,7 +49,7 @@ def serve(config_file: Path | None, demo: bool, sip_port: int | None, http_port:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         sys.exit(2)
-    from cti.app import EXIT_FATAL, Overrides, exit_now, run_server
+    from cti.app import EXIT_FATAL, Overrides, StoreUnavailableError, exit_now, run_server
 
     overrides = Overrides(sip_port=sip_port, http_port=http_port, bind=bind,
                           data_dir=str(data_dir) if data_dir else None, log_format=log_format, log_level=log_level)
@@ -63,6 +63,10 @@ def serve(config_file: Path | None, demo: bool, sip_port: int | None, http_port:
         for failure in group.exceptions:
             click.echo(f"cti: cannot start: {failure}", err=True)
         code = 1
+    except* StoreUnavailableError as lost:  # the store failed under a running node: fatal, restart it
+        for gone in lost.exceptions:
+            click.echo(f"cti: node failed: {gone}", err=True)
+        code = EXIT_FATAL
     except* StoreError as store_group:  # the database cannot be opened, reached or migrated
         for store_failure in store_group.exceptions:
             click.echo(f"cti: cannot start: store: {store_failure}", err=True)

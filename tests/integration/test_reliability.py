@@ -29,6 +29,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cti.app import EXIT_FATAL
 from tests.support.procs import ServerProcess, run_server
 from tests.support.rawsip import CallOutcome, RawCaller
 
@@ -190,7 +191,9 @@ def test_a_store_gone_ends_the_node_with_a_failure_status(tmp_path: Path) -> Non
         for suffix in ("", "-wal", "-shm"):
             (server.data_dir / f"cti.sqlite3{suffix}").unlink(missing_ok=True)
         code, took = _wait_exit(server.proc, 10.0)
-        assert code not in (None, 0), f"still running {took:.1f} s after its database was removed"
+        assert code is not None, f"still running {took:.1f} s after its database was removed"
+        assert code == EXIT_FATAL, code
+        print(f"database removed: exited {code} after {took:.1f} s (storage.fatal_after_s 2)")
         assert took < 10.0
         assert any(e.get("event") == "server.node.failed" for e in _log_events(server)), server.log_text()[-2000:]
 
@@ -206,6 +209,7 @@ def test_sigterm_with_calls_up_drains_then_exits(tmp_path: Path) -> None:
         server.proc.send_signal(signal.SIGTERM)
         code, took = _wait_exit(server.proc, drain_s + 8.0)
         assert code is not None, "still running past the drain deadline"
+        print(f"SIGTERM with 3 calls up: exited {code} after {took:.1f} s (node.drain_s {drain_s})")
         assert took <= drain_s + 5.0, took
         for thread in callers:
             thread.join(10)
@@ -225,3 +229,4 @@ def test_a_second_sigterm_exits_at_once(tmp_path: Path) -> None:
         server.proc.send_signal(signal.SIGTERM)
         code, took = _wait_exit(server.proc, 5.0)
         assert code == 143, (code, took)
+        print(f"second SIGTERM: exited {code} {took:.2f} s after it")
