@@ -160,9 +160,13 @@ class HttpGuard:
                               path=request.path[:_PATH_SHOWN], remote=request.remote, **detail)
 
     def runner_kwargs(self) -> dict[str, Any]:
-        """Arguments of ``web.AppRunner`` for this listener (aiohttp's own keep-alive timer backs the guard's)."""
+        """Arguments of ``web.AppRunner`` for this listener.
+
+        aiohttp's own keep-alive timer only backs the guard's deadlines up: it fires after any of them would.
+        """
         config = self.config
-        return {"access_log": None, "keepalive_timeout": config.idle_timeout_s, "logger": _ServerLog(self),
+        backstop = config.idle_timeout_s + config.header_timeout_s + 1.0
+        return {"access_log": None, "keepalive_timeout": backstop, "logger": _ServerLog(self),
                 "max_line_size": config.max_header_line_bytes, "max_field_size": config.max_header_line_bytes,
                 "max_headers": config.max_headers, "auto_decompress": False}
 
