@@ -243,7 +243,8 @@ async def test_nested_json_to_login_is_400_and_the_node_still_serves(node: Node)
     assert (bad.status, bad.code()) == (400, "bad_json")  # was a 500 (UnicodeDecodeError)
     deep_api = await ask(node, post("/api/v1/agents/a1/login", nested(50), f"Authorization: Bearer {OPERATOR_TOKEN}"))
     assert (deep_api.status, deep_api.code()) == (400, "json_too_deep")
-    login = await ask(node, post("/auth/login", json.dumps({"role": "agent", "id": "a1", "password": "pw-a1"}).encode()))
+    body = json.dumps({"role": "agent", "id": "a1", "password": "pw-a1"}).encode()
+    login = await ask(node, post("/auth/login", body))
     assert login.status == 200 and "token" in login.json()
 
 
