@@ -19,7 +19,7 @@ from cti.staffing import (
     required_agents,
 )
 
-GOOD = {"calls": 100.0, "aht_s": 180.0}
+GOOD: dict[str, Any] = {"calls": 100.0, "aht_s": 180.0}
 
 
 @pytest.mark.parametrize(("change", "field", "text"), [
