@@ -41,6 +41,7 @@ from cti.logging import LogFormat, configure_logging
 from cti.mqtt import MqttBridge, MqttConfig
 from cti.notices import NoticeService
 from cti.operations import NodeControl
+from cti.pages import add_page_routes
 from cti.publish import Publisher
 from cti.records import CallRecords, is_durable
 from cti.sipcore import SipCore
@@ -186,6 +187,7 @@ class Server:
                         extra_metrics=[webhook_metrics(self.webhooks), self._gateway_metrics],
                         http=self.config.http)
         add_webhook_routes(app, store=self.store, dispatcher=self.webhooks)
+        add_page_routes(app)
         secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,

@@ -1,0 +1,50 @@
+// Numbers, durations and times, in the page's language. Times are shown in the browser's time zone
+// (the node does not publish a site time zone yet: docs/web.md).
+import { lang } from "./i18n.js";
+
+/** 75 -> "1:15", 3725 -> "1:02:05"; null -> "—" */
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "—";
+  const s = Math.max(0, Math.floor(seconds));
+  const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = s % 60;
+  const two = (n) => String(n).padStart(2, "0");
+  return hh > 0 ? `${hh}:${two(mm)}:${two(ss)}` : `${mm}:${two(ss)}`;
+}
+
+/** 0.8125 -> "81%" (null -> "—") */
+export function percent(fraction) {
+  if (fraction === null || fraction === undefined || !Number.isFinite(fraction)) return "—";
+  return new Intl.NumberFormat(lang(), { style: "percent", maximumFractionDigits: 0 }).format(fraction);
+}
+
+/** A statistics window in words: 86400 -> "24 h", 900 -> "15 min". */
+export function span(seconds) {
+  if (!Number.isFinite(seconds) || seconds <= 0) return "—";
+  return seconds >= 3600 && seconds % 3600 === 0 ? `${seconds / 3600} h` : `${Math.round(seconds / 60)} min`;
+}
+
+/** UTC epoch seconds -> local clock time "14:05:09" */
+export function clock(epochSeconds) {
+  if (!Number.isFinite(epochSeconds)) return "—";
+  return new Intl.DateTimeFormat(lang(), { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false })
+    .format(new Date(epochSeconds * 1000));
+}
+
+/** The server's clock as the page estimates it (UTC epoch seconds): the browser's minus the measured skew. */
+let skew = 0;
+export function serverNow() { return Date.now() / 1000 - skew; }
+/** From a snapshot that carries both `since` and `time_in_state_s` (computed at the server's `now`). */
+export function learnSkew(snapshot) {
+  if (snapshot && Number.isFinite(snapshot.since) && Number.isFinite(snapshot.time_in_state_s)) {
+    skew = Date.now() / 1000 - (snapshot.since + snapshot.time_in_state_s);
+  }
+}
+
+/** Every element with data-since (epoch s) shows the time since then; call every second. */
+export function tick(root = document) {
+  const now = serverNow();
+  for (const el of root.querySelectorAll("[data-since]")) {
+    const since = Number(el.dataset.since);
+    el.textContent = Number.isFinite(since) && since > 0 ? duration(now - since) : "—";
+  }
+}
