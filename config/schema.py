@@ -103,6 +103,8 @@ class HttpConfig(_Model):
                                     description="a request head must be complete this long after its first byte")
     body_timeout_s: float = Field(default=30.0, gt=0, le=3600,
                                   description="a request body must be complete this long after it is first read")
+    send_timeout_s: float = Field(default=120.0, gt=0, le=3600,
+                                  description="an answer must be taken by the client within this; else closed")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024**3, description="any request body")
     max_json_bytes: int = Field(default=64 * 1024, ge=16, le=1024**3, description="a JSON request body")
     max_json_depth: int = Field(default=32, ge=1, le=200, description="nesting of arrays and objects in a JSON body")

@@ -242,7 +242,7 @@ def http_families(stats: GuardStats) -> list[MetricFamily]:
                      "max_connections_per_host).",
                      [({"reason": r}, n) for r, n in sorted(stats.connections_refused.items())]),
         MetricFamily("cti_http_connections_closed_total", "counter",
-                     "HTTP connections closed by the node's read deadlines (idle, header_timeout).",
+                     "HTTP connections closed by the node's deadlines (idle, header_timeout, send_timeout).",
                      [({"reason": r}, n) for r, n in sorted(stats.connections_closed.items())]),
         MetricFamily("cti_http_requests_refused_total", "counter", "HTTP requests answered with a 4xx, by status.",
                      [({"status": str(s)}, n) for s, n in sorted(stats.requests_refused.items())]),

@@ -15,10 +15,13 @@ body past ``max_body_bytes`` (413) before any handler runs; :func:`read_json` re
 every 4xx answer by status and logs it (``http.request.refused``) within the refusal log's rate. A request
 aiohttp cannot parse (400, answered by aiohttp itself) reaches the guard through the logger it is given.
 
+The middleware also writes the answer itself (within ``send_timeout_s``; a client that does not take it loses the
+connection), so that a connection is busy, never idle, until its answer is sent.
+
 Logs: ``http.request.refused`` and ``http.connection.refused`` (info, at most ``refusal_log_burst`` at once then
 ``refusal_log_per_s``; a line carries ``suppressed`` when lines were held back before it), ``http.connection.closed``
-(``header_timeout`` at info within the same rate; ``idle`` at debug), ``http.request.failed`` (a handler raised:
-error with the traceback, within its own rate).
+(``header_timeout`` and ``send_timeout`` at info within the same rate; ``idle`` at debug), ``http.request.failed``
+(a handler raised: error with the traceback, within its own rate).
 """
 
 from __future__ import annotations
@@ -130,19 +133,38 @@ class HttpGuard:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
-        """Outermost: marks the connection busy while the request is handled; refuses an oversized body early."""
+        """Outermost: the connection is busy from the parsed head until the client has taken the answer (sent
+        here, within ``send_timeout_s``, rather than by aiohttp after the middlewares); an oversized declared body
+        is refused before any handler runs."""
         conn = _connection_of(request)
         if conn is not None:
             conn.request_started()
         try:
             length = request.content_length
             if length is not None and length > self.config.max_body_bytes:
-                return refusal_response(413, "body_too_large", f"the body is {length} bytes; at most "
-                                        f"{self.config.max_body_bytes} are taken", close=True)
-            return cast(web.StreamResponse, await handler(request))
+                response: web.StreamResponse = refusal_response(
+                    413, "body_too_large", f"the body is {length} bytes; at most {self.config.max_body_bytes} are "
+                    "taken", close=True)
+            else:
+                response = await handler(request)
+            if conn is not None and not response.prepared:
+                await self._send(request, response, conn)
+            return response
         finally:
             if conn is not None:
                 conn.request_finished()
+
+    async def _send(self, request: web.Request, response: web.StreamResponse, conn: _Connection) -> None:
+        """Write ``response`` (aiohttp's own finish then finds it sent); a client that does not take it within
+        ``send_timeout_s`` loses its connection."""
+        try:
+            async with asyncio.timeout(self.config.send_timeout_s):
+                await response.prepare(request)
+                await response.write_eof()
+        except TimeoutError:
+            conn.abort(CloseReason.SEND_TIMEOUT)
+        except ConnectionError:
+            pass  # the client left: aiohttp's finish sees the same and ends the connection
 
     async def on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         """``on_response_prepare``: the answer headers; a 4xx answer counted and logged."""
@@ -309,6 +331,13 @@ class _Connection(asyncio.Protocol):
         if self._deadlines is not None:
             self._deadlines.request_finished(self._loop.time())
             self._arm()
+
+    def abort(self, reason: CloseReason) -> None:
+        """Drop the connection at once (the client does not take what it is sent)."""
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            self._guard.deadline_closed(reason, self._host)
+            transport.abort()
 
     def _arm(self) -> None:
         deadline = self._deadlines.get_timer() if self._deadlines is not None else None

@@ -92,6 +92,7 @@ class CloseReason(Enum):
 
     IDLE = "idle"
     HEADER_TIMEOUT = "header_timeout"
+    SEND_TIMEOUT = "send_timeout"  # the client did not take an answer within send_timeout_s (the adapter's)
 
 
 class ReadDeadlines:

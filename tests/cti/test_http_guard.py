@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -215,8 +216,16 @@ async def closed_after(reader: asyncio.StreamReader) -> tuple[bytes, float]:
     return data, time.monotonic() - started
 
 
-LIMITS = HttpConfig(port=0, idle_timeout_s=0.6, header_timeout_s=0.6, body_timeout_s=0.6, max_connections=6,
+LIMITS = HttpConfig(port=0, idle_timeout_s=0.6, header_timeout_s=0.6, body_timeout_s=0.6, send_timeout_s=1.0,
+                    max_connections=6,
                     max_body_bytes=256 * 1024, refusal_log_burst=3, refusal_log_per_s=0.01)
+
+
+BIG = 16 * 1024 * 1024  # more than the socket buffers of both ends hold
+
+
+async def big(_: web.Request) -> web.Response:
+    return web.Response(body=b"x" * BIG)
 
 
 @pytest.fixture
@@ -224,6 +233,7 @@ async def node(request: pytest.FixtureRequest) -> AsyncIterator[Node]:
     config: HttpConfig = getattr(request, "param", LIMITS)
     control = FakeControl()
     app = build_app(control, token=OPERATOR_TOKEN, node="n1", metrics=FakeMetrics(), http=config)
+    app.router.add_get("/big", big)
     add_gateway_routes(app, control=control, bus=Bus(), tokens=TokenIssuer(b"k" * 32, ttl_s=600, clock=time.time),
                        operator_token=OPERATOR_TOKEN, node="n1")
     runner, port = await serve_http(app)
@@ -283,6 +293,29 @@ async def test_a_body_that_does_not_arrive_gets_408_and_the_connection_closes(no
     assert (answer.status, answer.code()) == (408, "body_timeout")
     assert (await closed_after(reader))[0] == b""
     writer.close()
+
+
+async def test_a_client_that_does_not_take_its_answer_loses_the_connection(node: Node) -> None:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", node.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(get("/big"))
+    await writer.drain()
+    stats = node.app[HTTP_GUARD_KEY].stats
+    for _ in range(int(WAIT / 0.05)):
+        if stats().connections_closed["send_timeout"]:
+            break
+        await asyncio.sleep(0.05)
+    assert stats().connections_closed["send_timeout"] == 1 and stats().open == 0
+    writer.close()
+    # a client that reads gets all of it
+    reader, writer = await node.connect()
+    writer.write(get("/big"))
+    answer = await read_answer(reader)
+    writer.close()
+    assert answer.status == 200 and len(answer.body) == BIG
 
 
 async def test_a_declared_body_past_max_body_bytes_is_413_before_it_is_sent(node: Node) -> None:
