@@ -121,9 +121,10 @@ def test_closed_form_matches_the_uniformised_chain(chain: tuple[float, int, floa
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.floats(0.1, 40), st.integers(0, 60), st.floats(0.05, 5))
+@given(st.floats(0.1, 40), st.integers(0, 60), st.floats(0.3, 5))
 def test_stationary_distribution_matches_plain_products(traffic: float, agents: int, ratio: float) -> None:
-    """π_j ∝ A^j/j! up to N, then π_N·Π A/(N + i·θ/μ): the log-space version against plain floats."""
+    """π_j ∝ A^j/j! up to N, then π_N·Π A/(N + i·θ/μ): the log-space version against plain floats (kept to
+    loads whose plain products stay below 1e300; the large-load tests cover the rest)."""
     below, queue = _stationary(traffic, agents, ratio)
     weights = [traffic**j / math.factorial(j) for j in range(agents + 1)]
     tail = [weights[-1]]
