@@ -1,6 +1,6 @@
 // The agent desktop (/agent). State flows one way: hello / events / command replies -> `store` -> render().
 import { h, replace, $ } from "./dom.js";
-import { clock, duration, learnSkew, serverNow, tick } from "./format.js";
+import { clock, duration, elapsed, learnSkew, serverNow, tick } from "./format.js";
 import { applyText, onLangChange, t } from "./i18n.js";
 import { act, bootPage, notAvailable, panel } from "./shell.js";
 import { CALL_STATES, PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js";
@@ -145,9 +145,8 @@ function renderState() {
   replace(statePanel.body,
     h("div", { class: "state-line" }, stateBadge(state, me.reason, { large: true }),
       h("span", { class: "time-in-state" }, h("span", { class: "vh" }, t("agent.time_in_state")),
-        h("span", { "data-since": me.since ?? "" }, duration(serverNow() - me.since)))),
-    h("div", { class: "actions" }, buttons),
-    inCall ? h("p", { class: "hint" }, t("agent.state_after_call")) : null,
+        h("span", { "data-since": me.since ?? "" }, elapsed(me.since)))),
+    inCall ? h("p", { class: "hint" }, t("agent.state_after_call")) : h("div", { class: "actions" }, buttons),
     h("p", { class: "meta" }, t("agent.queues"), ": ", (me.queues || []).join(", ") || "—"));
 }
 
@@ -192,7 +191,8 @@ function renderCall() {
       call.vip ? h("span", { class: "badge vip" }, t("call.vip")) : null,
       h("span", { class: `badge phase phase-${call.phase}` }, t(phaseKey)),
       call.answered_at && call.phase !== "ended"
-        ? h("span", { class: "talk" }, t("call.talk_time"), " ", h("span", { "data-since": call.answered_at }, "")) : null),
+        ? h("span", { class: "talk" }, t("call.talk_time"), " ",
+          h("span", { "data-since": call.answered_at }, elapsed(call.answered_at))) : null),
     h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
     h("div", { class: "columns" },
       table("call.ivr_inputs", Object.entries(call.ivr_inputs || {}).map(([k, v]) => [k, String(v)])),
@@ -228,8 +228,8 @@ function callControls(call) {
       command(e.submitter, "transfer", { call_id: call.call_id, target: `${kind.value}:${value}` });
     } },
       h("fieldset", {}, h("legend", {}, t("call.transfer")),
-        h("label", { for: "transfer-kind" }, t("call.transfer_kind")), kind,
-        h("label", { for: "transfer-target" }, t("call.transfer_target")), target, queues,
+        h("div", { class: "field" }, h("label", { for: "transfer-kind" }, t("call.transfer_kind")), kind),
+        h("div", { class: "field" }, h("label", { for: "transfer-target" }, t("call.transfer_target")), target, queues),
         h("button", { type: "submit", class: "button", "data-key": "transfer" }, t("call.transfer_button")))));
 }
 
@@ -243,7 +243,8 @@ function wrapUp() {
     command(e.submitter, "end_wrap_up", { disposition: select.value });
   } },
     h("h3", { id: "wrap-title" }, t("wrap.title"), " ",
-      h("span", { class: "meta" }, t("wrap.elapsed"), " ", h("span", { "data-since": store.me?.since ?? "" }, ""))),
+      h("span", { class: "meta" }, t("wrap.elapsed"), " ",
+        h("span", { "data-since": store.me?.since ?? "" }, elapsed(store.me?.since)))),
     notAvailable("wrap.countdown_missing"),
     h("div", { class: "field" }, h("label", { for: "disposition" }, t("wrap.disposition")), select),
     h("div", { class: "field" }, h("span", { class: "label" }, t("wrap.notes")), notAvailable("wrap.notes_missing")),

@@ -40,11 +40,13 @@ export function learnSkew(snapshot) {
   }
 }
 
+/** Time since `since` (UTC epoch s) on the server's clock; "—" when unknown. */
+export function elapsed(since) {
+  const value = Number(since);
+  return Number.isFinite(value) && value > 0 && since !== "" && since !== null ? duration(serverNow() - value) : "—";
+}
+
 /** Every element with data-since (epoch s) shows the time since then; call every second. */
 export function tick(root = document) {
-  const now = serverNow();
-  for (const el of root.querySelectorAll("[data-since]")) {
-    const since = Number(el.dataset.since);
-    el.textContent = Number.isFinite(since) && since > 0 ? duration(now - since) : "—";
-  }
+  for (const el of root.querySelectorAll("[data-since]")) el.textContent = elapsed(el.dataset.since);
 }

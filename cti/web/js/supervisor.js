@@ -1,9 +1,9 @@
 // The supervisor console (/supervisor). hello / events / replies -> `store` -> render(); timers tick separately.
 import { h, replace, $ } from "./dom.js";
-import { clock, duration, learnSkew, percent, serverNow, span, tick } from "./format.js";
+import { clock, duration, elapsed, learnSkew, percent, span, tick } from "./format.js";
 import { applyText, onLangChange, t } from "./i18n.js";
 import { act, bootPage, notAvailable, panel } from "./shell.js";
-import { PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js";
+import { CALL_STATES, PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js";
 
 const store = {
   agents: new Map(), queues: new Map(), calls: new Map(), alerts: new Map(), notices: new Map(), message: null,
@@ -182,9 +182,9 @@ function renderAgents() {
       h("th", { scope: "row" }, h("span", { class: "name" }, a.name || a.agent_id), " ",
         h("span", { class: "meta" }, a.agent_id)),
       h("td", {}, stateBadge(a.state, a.reason)),
-      h("td", { class: "num" }, h("span", { "data-since": a.since ?? "" }, duration(serverNow() - a.since))),
+      h("td", { class: "num" }, h("span", { "data-since": a.since ?? "" }, elapsed(a.since))),
       h("td", {}, agentCall(a)),
-      h("td", {}, stateControl(a)))))));
+      h("td", {}, CALL_STATES.has(a.state) ? h("span", { class: "meta" }, t("sup.after_call")) : stateControl(a)))))));
 }
 
 const MODES = [["monitor", "sup.monitor"], ["whisper", "sup.whisper"], ["barge", "sup.barge"]];
@@ -231,7 +231,8 @@ function renderCalls() {
         h("td", {}, agent ? agent.name || agent.agent_id : c.agent_id || "—"),
         h("td", {}, t(`c.phase_${c.phase}`), sup && sup.supervisor_id === me
           ? h("span", { class: "badge mode" }, t(sup.state === "dialling" ? "sup.dialling" : `sup.mode_${sup.mode}`)) : null),
-        h("td", { class: "num" }, h("span", { "data-since": c.answered_at ?? c.queued_at ?? c.arrived_at ?? "" }, "")),
+        h("td", { class: "num" }, h("span", { "data-since": c.answered_at ?? c.queued_at ?? c.arrived_at ?? "" },
+          elapsed(c.answered_at ?? c.queued_at ?? c.arrived_at))),
         h("td", {}, supervisionButtons(c)));
     }))));
 }
@@ -307,7 +308,7 @@ function renderAll() {
 function start() {
   const desk = $("#desk");
   noticePanel.body.append(noticeForm(), h("h3", { "data-i18n": "notice.sent" }), h("div", { id: "sent-notices" }));
-  desk.append(h("div", { class: "col-main" }, queuePanel.section, agentPanel.section, callPanel.section),
+  desk.append(h("div", { class: "col-main" }, queuePanel.section, callPanel.section, agentPanel.section),
     h("div", { class: "col-side" }, alertPanel.section, noticePanel.section));
   applyText(desk);
   onLangChange(() => { applyText(desk); renderAll(); });

@@ -1,0 +1,269 @@
+"""The three pages in headless Chromium against a real node, with SIPp as the carrier and the phones.
+
+One `cti serve --demo` for the module; the tests run in order and share the agent's and the supervisor's pages
+(each its own browser context), as a person would keep them open:
+
+1. agent 1003 signs in on /agent, goes ready; a SIPp carrier calls 100 and presses 2; the screen pop shows the
+   caller number and the IVR input; the SIPp phone answers; the supervisor sees 1003 "On call" within 1 s of the
+   agent's page and clicks Monitor: its SIPp phone gets the INVITE; the agent hangs up from the page (the carrier
+   gets the BYE), picks a disposition; the CDR carries it.
+2. a notice sent from the console reaches the agent's page; the agent marks it read; the receipt comes back.
+3. /wallboard: the waiting count rises as calls queue (VIP first: its alert is acknowledged on the console) and the
+   tile turns amber, then red.
+4. zh-CN: the pages in Simplified Chinese, by the browser's language and by the switch.
+
+Elements are found by role and accessible name, as a person finds them.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.procs import ServerProcess
+from tests.support.sipp import HOST, SippRunner
+from tests.web.conftest import VIEWPORT, needs_browser, needs_sipp
+
+pytestmark = [pytest.mark.interop, needs_browser, needs_sipp, pytest.mark.timeout(120)]
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+WARN_RGB, CRIT_RGB = "rgb(255, 221, 0)", "rgb(212, 53, 28)"  # --warn, --crit in app.css
+
+
+def base(server: ServerProcess) -> str:
+    return f"http://{HOST}:{server.http_port}"
+
+
+def sign_in(page: Any, url: str, id_label: str, ident: str, password: str, submit: str = "Sign in") -> None:
+    page.goto(url)
+    page.get_by_label(id_label).fill(ident)
+    page.get_by_label(re.compile("^(Password|密码)$")).fill(password)
+    page.get_by_role("button", name=submit).click()
+
+
+def new_page(browser: Any, **options: Any) -> Any:
+    context = browser.new_context(viewport=VIEWPORT, **options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors  # checked at the end of each test
+    return page
+
+
+@pytest.fixture(scope="module")
+def agent_page(browser: Any, web_server: ServerProcess) -> Iterator[Any]:
+    page = new_page(browser, locale="en-GB")
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def sup_page(browser: Any, web_server: ServerProcess) -> Iterator[Any]:
+    page = new_page(browser, locale="en-GB")
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def media_sink() -> Iterator[int]:
+    """A UDP port for the supervisor phone's SDP (the server's RTP lands there, unread)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        yield int(sock.getsockname()[1])
+
+
+def agent_row(page: Any, name: str, panel: str = "Agents") -> Any:
+    """The agent's row in the console's agent grid."""
+    grid = page.get_by_role("region", name=panel, exact=True)
+    return grid.get_by_role("row").filter(has=page.get_by_role("rowheader", name=re.compile(name)))
+
+
+def cdr_disposition(server: ServerProcess, call_id: str) -> str | None:
+    with sqlite3.connect(server.data_dir / "cti.sqlite3", timeout=5) as db:
+        row = db.execute("SELECT disposition FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, sipps: SippRunner, agent_page: Any,
+                                                   sup_page: Any, media_sink: int, shots: Path) -> None:
+    from playwright.sync_api import expect
+
+    target = f"{HOST}:{web_server.sip_port}"
+    phone = sipps.agent(target, "1003", "agent_answer.xml", "-set", "ring_ms", "1500", timeout=60)
+    sup_phone = sipps.agent(target, "sup1", "supervisor_answer.xml", "-key", "rtp_ip", HOST,
+                            "-key", "rtp_port", str(media_sink), password="demosup1", timeout=60)
+    assert phone.wait_for_message("SIP/2.0 200", 10), phone.report()
+    assert sup_phone.wait_for_message("SIP/2.0 200", 10), sup_phone.report()
+
+    agent = agent_page
+    sign_in(agent, f"{base(web_server)}/agent", "Agent ID", "1003", "demo1003")
+    state = agent.get_by_role("region", name="My state")
+    expect(state).to_contain_text("Logged out")
+    agent.get_by_role("button", name="Log in ready").click()
+    expect(state).to_contain_text("Ready")
+    expect(agent.get_by_role("status").first).to_have_text("Connected")
+
+    sup = sup_page
+    sign_in(sup, f"{base(web_server)}/supervisor", "Supervisor ID", "sup1", "demosup1")
+    carol = agent_row(sup, "Carol Support")
+    expect(carol).to_contain_text("Ready")
+
+    carrier = sipps.start("carrier", str(SCENARIOS / "carrier_until_bye.xml"), "-s", "100", "-key", "caller",
+                          "5551234", "-key", "dtmf_pcap", "/usr/share/sip-tester/dtmf_2833_2.pcap",
+                          remote=target, timeout=60)
+    pop = agent.get_by_role("region", name="Caller details")
+    expect(pop).to_contain_text("5551234", timeout=20_000)
+    ivr = pop.get_by_role("table", name="IVR answers")
+    expect(ivr.get_by_role("row", name=re.compile("menu_choice"))).to_contain_text("2")
+    expect(pop).to_contain_text("support")
+
+    expect(state).to_contain_text("On call", timeout=10_000)
+    seen_by_agent = time.monotonic()
+    expect(carol).to_contain_text("On call", timeout=1_000)  # the same event: the console within 1 s
+    lag = time.monotonic() - seen_by_agent
+    expect(pop).to_contain_text("Connected")
+    agent.screenshot(path=str(shots / "agent.png"))
+
+    calls = sup.get_by_role("region", name="Live calls")
+    call_row = calls.get_by_role("row").filter(has_text="5551234")
+    call_row.get_by_role("button", name=re.compile("^Monitor")).click()
+    assert sup_phone.wait_for_message("INVITE sip:", 10), sup_phone.report()
+    expect(call_row).to_contain_text("You are monitoring", timeout=10_000)
+    sup.screenshot(path=str(shots / "supervisor.png"))
+
+    agent.get_by_role("button", name="Hang up").click()
+    assert carrier.wait(15) == 0, carrier.report()  # it ends only on the server's BYE
+    assert "BYE sip:" in carrier.messages()
+    expect(state).to_contain_text("Wrap-up")
+    agent.get_by_role("button", name="Finish wrap-up").click()
+    expect(agent.get_by_role("alert")).to_contain_text("Choose a disposition")  # the page asks, nothing sent
+    agent.get_by_label("Disposition").select_option(label="Resolved")
+    agent.get_by_role("button", name="Finish wrap-up").click()
+    expect(state).to_contain_text("Ready")
+    call_id = _last_call_id(web_server)
+    for _ in range(50):
+        if cdr_disposition(web_server, call_id) == "resolved":
+            break
+        time.sleep(0.1)
+    assert cdr_disposition(web_server, call_id) == "resolved"
+    expect(carol).to_contain_text("Ready")
+    assert phone.wait(10) == 0, phone.report()
+    print(f"console saw on_call {lag * 1000:.0f} ms after the agent's page")
+    assert agent.js_errors == [] and sup.js_errors == []
+
+
+def _last_call_id(server: ServerProcess) -> str:
+    with sqlite3.connect(server.data_dir / "cti.sqlite3", timeout=5) as db:
+        row = db.execute("SELECT call_id FROM calls ORDER BY t_arrived DESC LIMIT 1").fetchone()
+    assert row is not None, "no CDR"
+    return str(row[0])
+
+
+def test_notice_from_the_console_is_read_on_the_desktop(web_server: ServerProcess, agent_page: Any,
+                                                         sup_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    agent, sup = agent_page, sup_page
+    sup.get_by_label("Message").fill("Team briefing at 15:00 in room 2")
+    sup.get_by_role("button", name="Send notice").click()
+    notice = agent.get_by_role("region", name="Notices").get_by_role("listitem").filter(has_text="Team briefing")
+    expect(notice).to_contain_text("From sup1")
+    sent = sup.get_by_role("region", name="Broadcast a notice").get_by_role("article").filter(has_text="Team briefing")
+    receipt = sent.get_by_role("row").filter(has=sup.get_by_role("rowheader", name="Carol Support"))
+    expect(receipt).to_be_visible(timeout=5_000)  # delivered (notice_receipts)
+    expect(receipt.get_by_role("cell").nth(1)).to_have_text("—")  # not read yet
+    notice.get_by_role("button", name="Mark as read").click()
+    expect(notice).to_contain_text("Read")
+    expect(receipt.get_by_role("cell").nth(1)).to_have_text(re.compile(r"^\d\d:\d\d:\d\d$"))  # notice.read came back
+    assert agent.js_errors == [] and sup.js_errors == []
+
+
+def test_wallboard_counts_queued_calls_with_threshold_colours_and_vip_alert(
+        browser: Any, web_server: ServerProcess, sipps: SippRunner, agent_page: Any, sup_page: Any,
+        shots: Path) -> None:
+    from playwright.sync_api import expect
+
+    agent, sup = agent_page, sup_page
+    agent.get_by_label("Not ready reason").select_option(label="Lunch")
+    agent.get_by_role("button", name="Not ready").click()
+    expect(agent_row(sup, "Carol Support")).to_contain_text("Not ready · Lunch")
+
+    board = new_page(browser, locale="en-GB")
+    sign_in(board, f"{base(web_server)}/wallboard?queue=support&waiting_warn=1&waiting_crit=2", "Supervisor ID",
+            "sup1", "demosup1")
+    waiting = board.get_by_role("group", name="Waiting")
+    expect(waiting).to_contain_text("0")
+    expect(waiting).to_contain_text("OK")
+    expect(board.get_by_role("heading", name="sales")).to_have_count(0)  # ?queue=support
+
+    target = f"{HOST}:{web_server.sip_port}"
+    vip = sipps.carrier(target, digit="2", caller="1000", hangup_ms=12_000, name="vip-carrier")
+    expect(waiting).to_contain_text("1", timeout=15_000)
+    expect(waiting).to_contain_text("Warning")
+    assert waiting.evaluate("el => getComputedStyle(el).backgroundColor") == WARN_RGB
+
+    alert = sup.get_by_role("region", name="Alerts").get_by_role("listitem").filter(has_text="VIP caller")
+    expect(alert).to_contain_text("Warning")
+    alert.get_by_role("button", name=re.compile("^Acknowledge")).click()
+    expect(alert).to_contain_text("Acknowledged on this screen")
+
+    second = sipps.carrier(target, digit="2", caller="5557001", hangup_ms=6_000, name="second-carrier")
+    expect(waiting).to_contain_text("2", timeout=15_000)
+    expect(waiting).to_contain_text("Critical")
+    assert waiting.evaluate("el => getComputedStyle(el).backgroundColor") == CRIT_RGB
+    expect(board.get_by_role("list", name="Agents by state").get_by_role("listitem")
+           .filter(has_text="Not ready")).to_contain_text("1")
+    board.screenshot(path=str(shots / "wallboard.png"))
+    sup.screenshot(path=str(shots / "supervisor-queue.png"))
+    for carrier in (second, vip):  # they hang up while queued (abandoned)
+        assert carrier.wait(20) == 0, carrier.report()
+    expect(waiting).to_contain_text("0", timeout=5_000)
+    assert board.js_errors == [] and sup.js_errors == [] and agent.js_errors == []
+    board.context.close()
+
+
+def test_pages_in_simplified_chinese(browser: Any, web_server: ServerProcess, shots: Path) -> None:
+    from playwright.sync_api import expect
+
+    page = new_page(browser, locale="zh-CN")  # the browser's language decides
+    page.goto(f"{base(web_server)}/agent")
+    expect(page).to_have_title("坐席工作台")
+    expect(page.get_by_role("heading", name="坐席工作台")).to_be_visible()
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("alert").filter(has_text="出现问题")).to_contain_text("请输入账号和密码")
+    sign_in(page, f"{base(web_server)}/agent", "坐席工号", "1004", "demo1004", submit="登录")
+    expect(page.get_by_role("region", name="我的状态")).to_contain_text("已签出")
+    page.get_by_role("button", name="签入并就绪").click()
+    expect(page.get_by_role("region", name="我的状态")).to_contain_text("就绪")
+    expect(page.get_by_role("button", name="未就绪")).to_be_visible()
+    expect(page.get_by_role("button", name="签出")).to_be_visible()
+    expect(page.get_by_role("status").first).to_have_text("已连接")
+    page.screenshot(path=str(shots / "agent-zh-CN.png"))
+
+    sign_in(page, f"{base(web_server)}/supervisor", "班长账号", "sup1", "demosup1", submit="登录")
+    for heading in ("队列", "坐席", "实时通话", "告警", "广播通知"):
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    expect(agent_row(page, "Dave VIP", panel="坐席")).to_contain_text("就绪")
+    expect(page.get_by_role("button", name="发送通知")).to_be_visible()
+
+    page.goto(f"{base(web_server)}/wallboard")  # this tab is signed in as sup1 already
+    expect(page).to_have_title("大屏看板")
+    expect(page.get_by_role("group", name="排队数").first).to_be_visible()
+    expect(page.get_by_role("group", name="服务水平").first).to_be_visible()
+
+    english = new_page(browser, locale="en-GB")  # and the switch, on an English page
+    english.goto(f"{base(web_server)}/")
+    expect(english.get_by_role("link", name="Agent desktop")).to_be_visible()
+    english.get_by_label("Language").select_option("zh-CN")
+    expect(english.get_by_role("link", name="坐席工作台")).to_be_visible()
+    expect(english.locator("html")).to_have_attribute("lang", "zh-CN")
+    assert page.js_errors == [] and english.js_errors == []
+    page.context.close()
+    english.context.close()
