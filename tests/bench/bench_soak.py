@@ -23,8 +23,11 @@ not collected by pytest). ``--duration 120 --calls 50`` for a short run.
 * At ``--duration`` the carrier stops placing calls (SIGUSR1) and its calls end; the final lines
   give the RSS at the end of the traffic (calls still up, comparable with the baseline) and after
   the drain, and the totals.
-* ``CTI_SOAK_TRACEMALLOC=N`` starts the server with tracemalloc (N frames) and writes a snapshot at
-  the baseline and at the end (tests/support/memtrace.py); the top growth by line is printed.
+* ``CTI_SOAK_GC=1`` counts the server's live objects by type (after a full collection) at the baseline,
+  at the middle of the run and at the end; ``CTI_SOAK_TRACEMALLOC=N`` also takes tracemalloc snapshots
+  (N frames) there (tests/support/memtrace.py). The types and source lines that grew are printed for
+  each half. Both slow the server down (a collection and a heap walk per snapshot; tracemalloc on every
+  allocation): use them to find what grows, not for the figures.
 
 Exit status: 0 when no call failed and RSS grew less than ``--max-growth`` (5 %), 1 otherwise, 2 when
 the run could not be made (SIPp missing, agents not registered).
@@ -174,6 +177,7 @@ class Traffic:
     started: float  # time.monotonic() when the carrier started
     samples: list[Sample]
     baseline: Sample | None
+    middle: Sample | None  # the first sample past the middle of the measured span
     stopped_early: bool
 
 
@@ -182,6 +186,7 @@ def run_traffic(args: argparse.Namespace, server: ServerProcess, carrier: Sipp, 
     started = time.monotonic()
     samples: list[Sample] = []
     baseline: Sample | None = None
+    middle: Sample | None = None
     marks = sorted({*(t for t in _range(args.sample_s, args.duration, args.sample_s)), args.warmup_s,
                     args.duration})
     print(HEADER, flush=True)
@@ -189,15 +194,18 @@ def run_traffic(args: argparse.Namespace, server: ServerProcess, carrier: Sipp, 
         time.sleep(max(0.0, started + mark - time.monotonic()))
         if server.proc.poll() is not None or carrier.proc.poll() is not None:
             print(f"stopped early: server exit code {server.proc.poll()}, carrier exit code {carrier.proc.poll()}")
-            return Traffic(started, samples, baseline, True)
+            return Traffic(started, samples, baseline, middle, True)
         now = sample(server, carrier, carrier.media_port, started)
         note = ""
         if baseline is None and mark >= args.warmup_s:
             baseline, note = now, "  <- baseline (end of the warm-up)"
             memtrace.snapshot(server.proc.pid, trace_dir, "baseline")
+        elif baseline is not None and middle is None and mark >= (args.warmup_s + args.duration) / 2:
+            middle = now
+            memtrace.snapshot(server.proc.pid, trace_dir, "middle")
         print(line(now, samples[-1] if samples else None, baseline.rss if baseline else None) + note, flush=True)
         samples.append(now)
-    return Traffic(started, samples, baseline, False)
+    return Traffic(started, samples, baseline, middle, False)
 
 
 def _range(start: float, stop: float, step: float) -> list[float]:
@@ -294,6 +302,11 @@ def summary(args: argparse.Namespace, traffic: Traffic, drained: Sample, counts:
         loop = (end.loop_cpu - base.loop_cpu) / span * 100 if span > 0 else float("nan")
         print(f"RSS: baseline {base.rss:.1f} MB at {base.t:.0f} s, end of traffic {end.rss:.1f} MB at {end.t:.0f} s "
               f"(growth {growth:+.2f} %), after the drain {drained.rss:.1f} MB")
+        mid = traffic.middle
+        if mid is not None and end.t > mid.t:
+            print(f"RSS in the second half: {mid.rss:.1f} MB at {mid.t:.0f} s -> {end.rss:.1f} MB at {end.t:.0f} s "
+                  f"({(end.rss - mid.rss) / mid.rss * 100:+.2f} %, {(end.rss - mid.rss) / (end.t - mid.t) * 60:+.2f} "
+                  f"MB/min)")
         print(f"server CPU from the baseline to the end: {cpu:.0f} % of one core (event-loop thread {loop:.0f} %); "
               f"{drained.cpu:.0f} CPU s in all")
         if end.rtp_back is not None and base.rtp_back is not None:
@@ -306,7 +319,8 @@ def summary(args: argparse.Namespace, traffic: Traffic, drained: Sample, counts:
         print(f"re-registration errors: {register_errors}")
     if not alive:
         print("the server is no longer running")
-    memtrace.report(trace_dir, "baseline", "end")
+    memtrace.report(trace_dir, "baseline", "middle")
+    memtrace.report(trace_dir, "middle", "end")
     ok = failed == 0 and growth < args.max_growth
     print(f"{'PASS' if ok else 'FAIL'}: failed calls {failed} (must be 0), RSS growth {growth:+.2f} % "
           f"(must be < {args.max_growth:g} %)")
