@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import resource
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -54,6 +55,7 @@ ANSWER_HEADERS: Final = {"X-Content-Type-Options": "nosniff", "X-Frame-Options":
 _STATUS_CODES: Final = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                         405: "method_not_allowed", 408: "timeout", 413: "body_too_large", 429: "too_many_requests"}
 _PATH_SHOWN: Final = 128
+_FILES_KEPT: Final = 256  # descriptors the rest of the node needs (SIP, media, database, logs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,6 +476,11 @@ async def serve_http(app: web.Application) -> tuple[web.AppRunner, int]:
     # aiohttp answers a request it cannot parse by itself (no application, no on_response_prepare): its default
     # Server header names the Python and aiohttp versions. This process serves no other HTTP.
     web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
+    files, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if files != resource.RLIM_INFINITY and guard.config.max_connections > files - _FILES_KEPT:
+        # past the process's file limit, accept() fails first: connections wait in the backlog, unanswered
+        _log.warning("http.listener.cap_above_file_limit", max_connections=guard.config.max_connections,
+                     file_limit=files)
     runner = web.AppRunner(app, **guard.runner_kwargs())
     await runner.setup()
     site = GuardedSite(runner, guard, guard.config.bind, guard.config.port)

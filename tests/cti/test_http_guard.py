@@ -228,12 +228,17 @@ async def big(_: web.Request) -> web.Response:
     return web.Response(body=b"x" * BIG)
 
 
+async def boom(_: web.Request) -> web.Response:
+    raise RuntimeError("a bug in a handler")
+
+
 @pytest.fixture
 async def node(request: pytest.FixtureRequest) -> AsyncIterator[Node]:
     config: HttpConfig = getattr(request, "param", LIMITS)
     control = FakeControl()
     app = build_app(control, token=OPERATOR_TOKEN, node="n1", metrics=FakeMetrics(), http=config)
     app.router.add_get("/big", big)
+    app.router.add_get("/boom", boom)
     add_gateway_routes(app, control=control, bus=Bus(), tokens=TokenIssuer(b"k" * 32, ttl_s=600, clock=time.time),
                        operator_token=OPERATOR_TOKEN, node="n1")
     runner, port = await serve_http(app)
@@ -405,3 +410,12 @@ async def test_a_failed_login_is_logged_with_what_was_tried(node: Node) -> None:
     assert answer.status == 401
     (line,) = [entry for entry in logs if entry["event"] == "http.request.refused"]
     assert line["code"] == "bad_credentials" and line["role"] == "agent" and line["subject"] == "a9"
+
+
+async def test_a_handler_that_raises_is_500_logged_with_its_traceback_and_the_node_serves_on(node: Node) -> None:
+    with capture_logs() as logs:
+        answer = await ask(node, get("/boom"))
+    assert answer.status == 500 and answer.headers["server"] == "cti-server"
+    (line,) = [entry for entry in logs if entry["event"] == "http.request.failed"]
+    assert line["log_level"] == "error" and isinstance(line["exc_info"], RuntimeError)
+    assert (await ask(node, get("/healthz"))).status == 200
