@@ -57,8 +57,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(f"web screenshots ({len(names)}): {folder}: {', '.join(names)}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one module. Playwright's sync API runs an event loop of its own while it is open, so it must
+    be closed before pytest-asyncio's tests run (module scope: closed at the module's end)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

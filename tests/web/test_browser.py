@@ -220,6 +220,8 @@ def test_wallboard_counts_queued_calls_with_threshold_colours_and_vip_alert(
     assert waiting.evaluate("el => getComputedStyle(el).backgroundColor") == CRIT_RGB
     expect(board.get_by_role("list", name="Agents by state").get_by_role("listitem")
            .filter(has_text="Not ready")).to_contain_text("1")
+    queued = sup.get_by_role("region", name="Live calls").get_by_role("row").filter(has_text="5557001")
+    expect(queued).to_contain_text("Waiting")  # the caller's number comes from the snapshot command
     board.screenshot(path=str(shots / "wallboard.png"))
     sup.screenshot(path=str(shots / "supervisor-queue.png"))
     for carrier in (second, vip):  # they hang up while queued (abandoned)
@@ -235,6 +237,9 @@ def test_pages_in_simplified_chinese(browser: Any, web_server: ServerProcess, sh
     page = new_page(browser, locale="zh-CN")  # the browser's language decides
     page.goto(f"{base(web_server)}/agent")
     expect(page).to_have_title("坐席工作台")
+    paint = page.evaluate("() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null")
+    print(f"/agent first contentful paint {paint:.0f} ms")
+    assert paint is not None and paint < 1000, paint
     expect(page.get_by_role("heading", name="坐席工作台")).to_be_visible()
     page.get_by_role("button", name="登录").click()
     expect(page.get_by_role("alert").filter(has_text="出现问题")).to_contain_text("请输入账号和密码")

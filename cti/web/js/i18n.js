@@ -85,7 +85,7 @@ const MESSAGES = {
     "call.transfer_kind": "Transfer to",
     "call.to_queue": "a queue",
     "call.to_agent": "an agent",
-    "call.transfer_target": "Queue name or agent ID",
+    "call.transfer_target": "Queue or agent ID",
     "call.transfer_button": "Transfer the call",
     "call.transfer_needs_target": "Enter the queue name or the agent ID to transfer to.",
     "call.ended_at": "Call ended at {time}",

@@ -76,6 +76,7 @@ function render() {
     .filter((q) => !onlyQueues.length || onlyQueues.includes(q.queue))
     .sort((a, b) => a.queue.localeCompare(b.queue));
 
+  $("#board").classList.toggle("single", queues.length === 1);
   replace($("#board"),
     queues.length ? queues.map(queueRow) : h("p", { class: "empty" }, t("wall.no_queues")),
     h("p", { class: "wb-foot" }, t("wall.window", { window: span(queues[0]?.window_seconds) }), " · ",
@@ -84,6 +85,7 @@ function render() {
 }
 
 function onHello(data) {
+  $("#who").textContent = data.subject;
   store.agents = new Map(data.agents.map((a) => [a.agent_id, a]));
   learnSkew(data.agents.find((a) => Number.isFinite(a.since)));
   store.queues = new Map(data.queues.map((q) => [q.queue, q]));
