@@ -58,6 +58,9 @@ WRITE_BATCH = 2000
 # How long the writer lets jobs gather after the first one: a commit (an fsync) per 50 ms at most
 # instead of one per call event. A row reaches the disk at most this much later.
 WRITE_LINGER_S = 0.05
+# ... but once someone waits for a commit (the 200 to a BYE, or to the trunk's INVITE: cdr_committed),
+# the batch goes this long after that at most: a caller waits ~5 ms + a commit, not up to 50 ms.
+WAITED_LINGER_S = 0.005
 Job = Callable[["StoreOperations"], Awaitable[Any]]
 _Key = tuple[str, str]  # ("leg", leg id) or ("cdr", call id): a row whose newest version waits in _unwritten
 _NUMBER = re.compile(r"\+?[0-9]{1,32}")
@@ -81,10 +84,11 @@ class OutboxTargets(Protocol):
 
 @dataclass(slots=True)
 class _Waited:
-    """A job whose caller waits for its commit."""
+    """A job whose callers wait for its commit (more may join until it is committed); ``key``: the row's."""
 
     job: Job
-    done: asyncio.Future[None]
+    done: list[asyncio.Future[None]]
+    key: _Key | None = None
 
 
 def is_number(text: str) -> bool:
@@ -112,6 +116,9 @@ class CallRecords:
         self._awaiting_acw: dict[AgentId, QueueLeg] = {}  # ended legs whose agent is in wrap-up
         self._outbox_rows_queued: Counter[str] = Counter()  # outbox rows per endpoint since the last commit
         self._unwritten: dict[_Key, Job] = {}  # the newest row of each leg / CDR not yet written
+        self._waiters: dict[_Key, list[asyncio.Future[None]]] = {}  # waiting for the newest row of a key
+        self._committing: dict[_Key, _Waited] = {}  # rows taken by the batch being written, not committed yet
+        self._hurry = asyncio.Event()  # set when a caller waits for a commit: the linger is cut short
 
     # ------------------------------------------------------------------------------ writer
 
@@ -125,7 +132,8 @@ class CallRecords:
         if self.store is None:
             done.set_result(None)
         else:
-            self._writes.put_nowait(_Waited(job, done))
+            self._writes.put_nowait(_Waited(job, [done]))
+            self._hurry.set()
         return done
 
     async def run(self) -> None:
@@ -135,16 +143,31 @@ class CallRecords:
         assert self.store is not None
         while True:
             batch = [self._job(await self._writes.get())]
-            await asyncio.sleep(WRITE_LINGER_S)  # group commit: what comes meanwhile joins this batch
+            await self._linger()  # group commit: what comes meanwhile joins this batch
             while len(batch) < WRITE_BATCH and not self._writes.empty():
                 batch.append(self._job(self._writes.get_nowait()))
+            outbox_rows = self._take_outbox_counts()
             try:
-                await self._commit(batch)
+                await self._commit(batch, outbox_rows)
             finally:
-                for _ in batch:
+                for item in batch:
                     self._writes.task_done()
+                    if isinstance(item, _Waited) and item.key is not None:
+                        self._committing.pop(item.key, None)
 
-    async def _commit(self, batch: list[Job | _Waited]) -> None:
+    async def _linger(self) -> None:
+        """Wait WRITE_LINGER_S, or WAITED_LINGER_S once a caller waits for a commit."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WRITE_LINGER_S
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._hurry.wait()
+                await asyncio.sleep(WAITED_LINGER_S)
+        except TimeoutError:
+            pass
+        self._hurry.clear()
+
+    async def _commit(self, batch: list[Job | _Waited], outbox_rows: Mapping[str, int]) -> None:
         assert self.store is not None
         jobs = [item.job if isinstance(item, _Waited) else item for item in batch]
         try:
@@ -161,16 +184,23 @@ class CallRecords:
                     log.error("store.write.failed", error=repr(one))
                     _settle(item, one)
             self._health(ok)
+            if ok:
+                self._outbox_committed(outbox_rows)
             return
         for item in batch:
             _settle(item, None)
         self._health(True)
-        self._outbox_committed()
+        self._outbox_committed(outbox_rows)
 
-    def _outbox_committed(self) -> None:
-        if self.outbox is not None and self._outbox_rows_queued:
-            self.outbox.committed(dict(self._outbox_rows_queued))
-            self._outbox_rows_queued.clear()
+    def _take_outbox_counts(self) -> dict[str, int]:
+        """Outbox rows per endpoint queued so far (all of them in the batch being taken)."""
+        counts = dict(self._outbox_rows_queued)
+        self._outbox_rows_queued.clear()
+        return counts
+
+    def _outbox_committed(self, rows: Mapping[str, int]) -> None:
+        if self.outbox is not None and rows:
+            self.outbox.committed(rows)
 
     def _health(self, ok: bool) -> None:
         self.last_commit_ok = ok
@@ -257,7 +287,12 @@ class CallRecords:
     def _job(self, item: Job | _Waited | _Key) -> Job | _Waited:
         """The job for a queue item; a row's newest version is taken now, on the event loop."""
         if isinstance(item, tuple):
-            return self._unwritten.pop(item, _nothing)
+            job = self._unwritten.pop(item, _nothing)
+            if item[0] != "cdr":
+                return job
+            waited = _Waited(job, self._waiters.pop(item, []), item)
+            self._committing[item] = waited  # cdr_committed now waits for this batch
+            return waited
         return item
 
     # ------------------------------------------------------------------------------ the outbox
@@ -284,12 +319,31 @@ class CallRecords:
         record, _ = self._cdr_rows(call_id, detail, final=False)
         self._coalesce(("cdr", call_id), lambda tx: tx.save_call(record))
 
+    def cdr_committed(self, call_id: CallId) -> asyncio.Future[None]:
+        """A future that resolves once the call's CDR, as queued so far, is committed (at once when
+        nothing of it waits). The trunk's 200 can wait on it, so that a call the carrier saw answered
+        always has its row: a crash then closes it ``interrupted`` instead of losing it. It fails
+        with the write's error when the write fails."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        key: _Key = ("cdr", call_id)
+        if key in self._unwritten:  # the newest version still waits in the queue
+            self._waiters.setdefault(key, []).append(done)
+            self._hurry.set()
+        elif key in self._committing:  # taken by the batch being written
+            self._committing[key].done.append(done)
+            self._hurry.set()
+        else:
+            done.set_result(None)
+        return done
+
     def call_ended(self, call_id: CallId, detail: CallDetail,
                    events: Sequence[Envelope] = ()) -> asyncio.Future[None]:
         """Write (or rewrite, after a wrap-up disposition) the final CDR, the recording's index entry
-        and the outbox rows of ``events``, in one transaction. The future resolves when it is committed."""
+        and the outbox rows of ``events``, in one transaction. The future resolves when it is committed
+        (so do those of :meth:`cdr_committed` still waiting for an earlier version of the row)."""
         self._visits.pop(call_id, None)
         self._unwritten.pop(("cdr", call_id), None)  # this row supersedes any unwritten milestone
+        earlier = self._waiters.pop(("cdr", call_id), [])
         record, recording = self._cdr_rows(call_id, detail, final=True)  # now: the detail lives on
         outbox = [row for envelope in events for row in self._outbox_rows(envelope)]
 
@@ -299,7 +353,10 @@ class CallRecords:
                 await tx.save_recording(recording)
             await _enqueue_all(outbox, tx)
 
-        return self.write_waited(save)
+        done = self.write_waited(save)
+        for waiter in earlier:
+            done.add_done_callback(functools.partial(_follow, waiter))
+        return done
 
     def _cdr_rows(self, call_id: CallId, d: CallDetail, *, final: bool) -> tuple[CdrRecord, RecordingRow | None]:
         fields: dict[str, Any] = dict(
@@ -370,7 +427,7 @@ class CallRecords:
             await _enqueue_all(outbox, tx)
 
         await self.store.run_batch(save)
-        self._outbox_committed()
+        self._outbox_committed(self._take_outbox_counts())
         log.warning("store.calls.interrupted", calls=len(closed), call_ids=[r.call_id for r, _ in closed][:20])
         return events
 
@@ -421,11 +478,27 @@ async def _enqueue_all(rows: Sequence[tuple[str, str, str, dict[str, Any], float
 
 
 def _settle(item: Job | _Waited, error: BaseException | None) -> None:
-    if isinstance(item, _Waited) and not item.done.done():
+    if not isinstance(item, _Waited):
+        return
+    for done in item.done:
+        if done.done():
+            continue
         if error is None:
-            item.done.set_result(None)
+            done.set_result(None)
         else:
-            item.done.set_exception(error)
+            done.set_exception(error)
+
+
+def _follow(waiter: asyncio.Future[None], source: asyncio.Future[None]) -> None:
+    """Settle ``waiter`` as ``source`` was settled."""
+    if waiter.done():
+        return
+    if source.cancelled():
+        waiter.cancel()
+    elif (error := source.exception()) is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(None)
 
 
 async def _run_all(batch: list[Job], tx: StoreOperations) -> None:

@@ -1,0 +1,136 @@
+"""The call-records writer on a real SQLite store: a CDR milestone can be waited for, and a crash's open
+calls are closed ``interrupted`` with their ``call.ended`` in the outbox (cti/records.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from acd import CallId
+from cti.calldetail import CallDetail
+from cti.events import Envelope
+from cti.records import CallRecords
+from cti.store import CallRecord, Store, open_store
+
+T0 = 1_800_000_000.0
+
+
+class Targets:
+    """The dispatcher's side of the outbox: one endpoint, ``crm``, takes everything."""
+
+    def __init__(self) -> None:
+        self.committed_rows: list[dict[str, int]] = []
+
+    def targets(self, event_type: str) -> list[str]:
+        return ["crm"]
+
+    def committed(self, rows: Mapping[str, int]) -> None:
+        self.committed_rows.append(dict(rows))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await open_store(tmp_path / "cti.sqlite3")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def detail(call_id: str, **changes: object) -> CallDetail:
+    d = CallDetail(call_id=call_id, sip_call_id=f"{call_id}@carrier", trunk="carrier", caller="5551234",
+                   caller_name="", dialled="200", arrived_at=T0)
+    for name, value in changes.items():
+        setattr(d, name, value)
+    return d
+
+
+async def running(records: CallRecords) -> asyncio.Task[None]:
+    task = asyncio.create_task(records.run(), name="records-writer")
+    await asyncio.sleep(0)
+    return task
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_waited_milestone_is_on_disk_when_its_future_resolves(store: Store) -> None:
+    records = CallRecords(store, "n1", lambda _id: None, clock=lambda: T0 + 5)
+    writer = await running(records)
+    try:
+        records.milestone(CallId("c-1"), detail("c-1"))
+        committed = records.cdr_committed(CallId("c-1"))
+        assert not committed.done()
+        assert await store.get_call(CallId("c-1")) is None  # still lingering in the writer
+        await asyncio.wait_for(committed, 5)
+        stored = await store.get_call(CallId("c-1"))
+        assert stored is not None and stored.t_ended is None and stored.sip_call_id == "c-1@carrier"
+        assert records.cdr_committed(CallId("c-1")).done()  # nothing of it waits any more
+    finally:
+        await stop(writer)
+
+
+async def test_a_milestone_already_taken_by_the_writer_is_still_waited_for(store: Store) -> None:
+    records = CallRecords(store, "n1", lambda _id: None, clock=lambda: T0 + 5)
+    writer = await running(records)
+    try:
+        records.milestone(CallId("c-4"), detail("c-4"))
+        for _ in range(3):
+            await asyncio.sleep(0)  # the writer takes the row and lingers before committing it
+        assert ("cdr", "c-4") not in records._unwritten and ("cdr", "c-4") in records._committing
+        committed = records.cdr_committed(CallId("c-4"))
+        assert not committed.done()
+        await asyncio.wait_for(committed, 5)
+        assert await store.get_call(CallId("c-4")) is not None
+        assert records._committing == {}
+    finally:
+        await stop(writer)
+
+
+async def test_a_waiter_of_a_superseded_milestone_resolves_with_the_final_row(store: Store) -> None:
+    records = CallRecords(store, "n1", lambda _id: None, clock=lambda: T0 + 5)
+    records.milestone(CallId("c-2"), detail("c-2"))  # queued before the writer runs: not yet taken
+    committed = records.cdr_committed(CallId("c-2"))
+    ended = records.call_ended(CallId("c-2"), detail("c-2", ended_at=T0 + 3, end_reason="caller-bye",
+                                                       hung_up_by="caller"))
+    writer = await running(records)
+    try:
+        await asyncio.wait_for(asyncio.gather(committed, ended), 5)
+        stored = await store.get_call(CallId("c-2"))
+        assert stored is not None and stored.t_ended == T0 + 3 and stored.end_reason == "caller-bye"
+    finally:
+        await stop(writer)
+
+
+async def test_open_calls_of_a_crash_are_closed_interrupted_with_their_call_ended(store: Store) -> None:
+    before = CallRecords(store, "n1", lambda _id: None, clock=lambda: T0 + 5)
+    writer = await running(before)
+    try:
+        before.milestone(CallId("c-3"), detail("c-3", answered_at=T0 + 0.2, queued_at=T0 + 0.3))
+        await asyncio.wait_for(before.cdr_committed(CallId("c-3")), 5)
+    finally:
+        await stop(writer)  # the crash: the call never ends
+
+    after = CallRecords(store, "n1", lambda _id: None, clock=lambda: T0 + 60)
+    targets = Targets()
+    after.outbox = targets
+
+    def ended_event(record: CallRecord) -> Envelope:
+        return Envelope.new("call.ended", {"call_id": record.call_id, "reason": record.end_reason},
+                            node="n1", now=T0 + 60)
+
+    events = await after.close_interrupted(ended_event)
+    stored = await store.get_call(CallId("c-3"))
+    assert stored is not None
+    assert (stored.end_reason, stored.disposition, stored.t_ended) == ("interrupted", "interrupted", T0 + 0.3)
+    assert [e.data["call_id"] for e in events] == ["c-3"]
+    claimed = await store.claim_due(T0 + 61, endpoint="crm")
+    assert [(c.event_id, c.event_type) for c in claimed] == [(events[0].id, "call.ended")]
+    assert targets.committed_rows == [{"crm": 1}]
+    assert await after.close_interrupted(ended_event) == []  # closed once: a second start finds nothing
