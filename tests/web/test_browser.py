@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from tests.support.procs import ServerProcess
-from tests.support.sipp import HOST, SippRunner
+from tests.support.sipp import HOST, OPERATOR_TOKEN, SippRunner
 from tests.web.conftest import VIEWPORT, needs_browser, needs_sipp
 
 pytestmark = [pytest.mark.interop, needs_browser, needs_sipp, pytest.mark.timeout(120)]
@@ -195,9 +195,12 @@ def test_wallboard_counts_queued_calls_with_threshold_colours_and_vip_alert(
     agent.get_by_role("button", name="Not ready").click()
     expect(agent_row(sup, "Carol Support")).to_contain_text("Not ready · Lunch")
 
-    board = new_page(browser, locale="en-GB")
-    sign_in(board, f"{base(web_server)}/wallboard?queue=support&waiting_warn=1&waiting_crit=2", "Supervisor ID",
-            "sup1", "demosup1")
+    board = new_page(browser, locale="en-GB")  # a TV: a long-lived supervisor token in the URL fragment
+    token = board.request.post(f"{base(web_server)}/api/v1/tokens", data={"role": "supervisor", "subject": "sup1",
+                                "ttl_s": 86400}, headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}).json()["token"]
+    board.goto(f"{base(web_server)}/wallboard?queue=support&waiting_warn=1&waiting_crit=2#token={token}")
+    expect(board.get_by_role("banner")).to_contain_text("sup1")
+    assert "token" not in board.url  # taken out of the address bar
     waiting = board.get_by_role("group", name="Waiting")
     expect(waiting).to_contain_text("0")
     expect(waiting).to_contain_text("OK")
@@ -269,6 +272,17 @@ def test_pages_in_simplified_chinese(browser: Any, web_server: ServerProcess, sh
     english.get_by_label("Language").select_option("zh-CN")
     expect(english.get_by_role("link", name="坐席工作台")).to_be_visible()
     expect(english.locator("html")).to_have_attribute("lang", "zh-CN")
+
+    english.goto(f"{base(web_server)}/agent?lang=en")  # keyboard only: the ID field has the focus on arrival
+    english.keyboard.type("1001")
+    english.keyboard.press("Tab")
+    english.keyboard.type("demo1001")
+    english.keyboard.press("Enter")
+    login_ready = english.get_by_role("button", name="Log in ready")
+    expect(login_ready).to_be_visible()
+    login_ready.focus()
+    english.keyboard.press("Enter")
+    expect(english.get_by_role("region", name="My state")).to_contain_text("Ready")
     assert page.js_errors == [] and english.js_errors == []
     page.context.close()
     english.context.close()
