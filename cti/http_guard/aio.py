@@ -150,23 +150,12 @@ class HttpGuard:
             else:
                 response = await handler(request)
             if conn is not None and not response.prepared:
-                await self._send(request, response, conn)
+                conn.answer_started()  # the connection's deadline: send_timeout_s
+                await _send(request, response)
             return response
         finally:
             if conn is not None:
                 conn.request_finished()
-
-    async def _send(self, request: web.Request, response: web.StreamResponse, conn: _Connection) -> None:
-        """Write ``response`` (aiohttp's own finish then finds it sent); a client that does not take it within
-        ``send_timeout_s`` loses its connection."""
-        try:
-            async with asyncio.timeout(self.config.send_timeout_s):
-                await response.prepare(request)
-                await response.write_eof()
-        except TimeoutError:
-            conn.abort(CloseReason.SEND_TIMEOUT)
-        except ConnectionError:
-            pass  # the client left: aiohttp's finish sees the same and ends the connection
 
     async def on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         """``on_response_prepare``: the answer headers; a 4xx answer counted and logged."""
@@ -253,6 +242,15 @@ class HttpGuard:
         _log.info(event, **fields)
 
 
+async def _send(request: web.Request, response: web.StreamResponse) -> None:
+    """Write ``response`` (aiohttp's own finish then finds it sent)."""
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client left, or the send deadline dropped it: aiohttp's finish sees the same and ends it
+
+
 HTTP_GUARD_KEY: Final = web.AppKey("cti.http_guard", HttpGuard)
 """``app[HTTP_GUARD_KEY]`` is the guard of an application made by :func:`cti.api.build_app`."""
 
@@ -289,7 +287,7 @@ class _Connection(asyncio.Protocol):
             return
         config = self._guard.config
         self._deadlines = ReadDeadlines(idle_s=config.idle_timeout_s, head_s=config.header_timeout_s,
-                                        now=self._loop.time())
+                                        send_s=config.send_timeout_s, now=self._loop.time())
         self._handler = self._server()
         self._handler.connection_made(transport)
         self._arm()
@@ -327,6 +325,10 @@ class _Connection(asyncio.Protocol):
     def request_started(self) -> None:
         if self._deadlines is not None:
             self._deadlines.request_started(self._loop.time())
+
+    def answer_started(self) -> None:
+        if self._deadlines is not None:
+            self._deadlines.answer_started(self._loop.time())
             self._arm()
 
     def request_finished(self) -> None:
@@ -334,23 +336,16 @@ class _Connection(asyncio.Protocol):
             self._deadlines.request_finished(self._loop.time())
             self._arm()
 
-    def abort(self, reason: CloseReason) -> None:
-        """Drop the connection at once (the client does not take what it is sent)."""
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            self._guard.deadline_closed(reason, self._host)
-            transport.abort()
-
     def _arm(self) -> None:
+        """Keep the one timer at or before the deadline. A later deadline leaves it as it is (it re-arms when it
+        fires), so that requests on a keep-alive connection cost no timer operations."""
         deadline = self._deadlines.get_timer() if self._deadlines is not None else None
-        if deadline == self._armed:
+        if deadline is None or (self._armed is not None and self._armed <= deadline):
             return
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         self._armed = deadline
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer = self._loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer, self._armed = None, None
@@ -362,6 +357,9 @@ class _Connection(asyncio.Protocol):
             self._arm()
             return
         self._guard.deadline_closed(reason, self._host)
+        if reason is CloseReason.SEND_TIMEOUT:
+            transport.abort()  # the client does not read: what is queued for it will never go
+            return
         if reason is CloseReason.HEADER_TIMEOUT and not transport.get_write_buffer_size():
             transport.write(_TIMEOUT_ANSWER)
         transport.close()

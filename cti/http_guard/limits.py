@@ -8,7 +8,8 @@ asyncio side (:mod:`cti.http_guard.aio`) owns the sockets and the one timer per 
   limits on the maximum depth of nesting."
 - :class:`ReadDeadlines` is one connection's deadline: a connection with no request under way is closed after
   ``idle_s``; once a request's first byte arrives its head must be complete within ``head_s`` (RFC 9110 §15.5.9:
-  408 "the server did not receive a complete request message within the time that it was prepared to wait").
+  408 "the server did not receive a complete request message within the time that it was prepared to wait");
+  an answer must be taken by the client within ``send_s``.
 - :class:`RefusalLog` is a token bucket that decides which refusal lines are written, so that a flood of bad
   requests cannot flood the log; the lines it holds back are counted and reported with the next one written.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, assert_never
 
 __all__ = ["BodyError", "CloseReason", "ConnectionPhase", "ReadDeadlines", "RefusalLog", "parse_json"]
 
@@ -85,6 +86,7 @@ class ConnectionPhase(Enum):
     IDLE = "idle"  # no request under way: waiting for the first byte of the next one
     HEAD = "head"  # a request's first bytes have arrived; its head is not parsed yet
     BUSY = "busy"  # a request is being handled (its body read, a WebSocket served): no deadline here
+    SENDING = "sending"  # its answer is being written: the client must take it in time
 
 
 class CloseReason(Enum):
@@ -92,22 +94,24 @@ class CloseReason(Enum):
 
     IDLE = "idle"
     HEADER_TIMEOUT = "header_timeout"
-    SEND_TIMEOUT = "send_timeout"  # the client did not take an answer within send_timeout_s (the adapter's)
+    SEND_TIMEOUT = "send_timeout"
 
 
 class ReadDeadlines:
-    """One connection's deadline: idle, or a request head that must arrive in time.
+    """One connection's deadline: idle, a request head that must arrive in time, an answer that must be taken.
 
     The adapter calls :meth:`data_received` for every read, :meth:`request_started` when a request's head is
-    parsed and its handler begins, :meth:`request_finished` when the handler has returned, and arms its timer at
-    :meth:`get_timer`. A response still being taken by the client (``pending_write`` bytes that change between two
-    checks) is not idleness: the deadline moves on by ``idle_s``.
+    parsed and its handler begins, :meth:`answer_started` when the handler has returned an answer and it is being
+    written, :meth:`request_finished` once it is written (or the handler wrote it itself), and keeps a timer at
+    :meth:`get_timer`. A timer that fires early or late is harmless: :meth:`handle_timer` checks the deadline.
+    After the answer, the last bytes may still wait in the transport: ``pending_write`` bytes that change between
+    two checks are not idleness, and the idle deadline moves on by ``idle_s``.
     """
 
-    __slots__ = ("_deadline", "_head_s", "_idle_s", "_pending", "phase")
+    __slots__ = ("_deadline", "_head_s", "_idle_s", "_pending", "_send_s", "phase")
 
-    def __init__(self, *, idle_s: float, head_s: float, now: float) -> None:
-        self._idle_s, self._head_s = idle_s, head_s
+    def __init__(self, *, idle_s: float, head_s: float, send_s: float, now: float) -> None:
+        self._idle_s, self._head_s, self._send_s = idle_s, head_s, send_s
         self.phase = ConnectionPhase.IDLE
         self._deadline: float | None = now + idle_s
         self._pending = 0
@@ -122,6 +126,9 @@ class ReadDeadlines:
     def request_started(self, now: float) -> None:
         self.phase, self._deadline = ConnectionPhase.BUSY, None
 
+    def answer_started(self, now: float) -> None:
+        self.phase, self._deadline = ConnectionPhase.SENDING, now + self._send_s
+
     def request_finished(self, now: float) -> None:
         self.phase, self._deadline, self._pending = ConnectionPhase.IDLE, now + self._idle_s, 0
 
@@ -129,12 +136,20 @@ class ReadDeadlines:
         """The reason to close the connection now, or None (then re-read :meth:`get_timer`)."""
         if self._deadline is None or now < self._deadline:
             return None
-        if self.phase is ConnectionPhase.IDLE:
-            if pending_write and pending_write != self._pending:  # the client is still taking the last answer
-                self._pending, self._deadline = pending_write, now + self._idle_s
-                return None
-            return CloseReason.IDLE
-        return CloseReason.HEADER_TIMEOUT
+        match self.phase:
+            case ConnectionPhase.IDLE:
+                if pending_write and pending_write != self._pending:  # the client still takes the last answer
+                    self._pending, self._deadline = pending_write, now + self._idle_s
+                    return None
+                return CloseReason.IDLE
+            case ConnectionPhase.HEAD:
+                return CloseReason.HEADER_TIMEOUT
+            case ConnectionPhase.SENDING:
+                return CloseReason.SEND_TIMEOUT
+            case ConnectionPhase.BUSY:
+                return None  # no deadline while busy (unreachable: the deadline is None)
+            case _:
+                assert_never(self.phase)
 
 
 class RefusalLog:

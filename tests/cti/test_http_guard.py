@@ -83,10 +83,10 @@ def test_any_bytes_give_a_value_or_a_body_error(raw: bytes) -> None:
 
 def test_read_deadlines_idle_then_head_then_busy() -> None:
     now = 0.0
-    d = ReadDeadlines(idle_s=15.0, head_s=10.0, now=now)
+    d = ReadDeadlines(idle_s=15.0, head_s=10.0, send_s=60.0, now=now)
     assert d.get_timer() == 15.0 and d.handle_timer(14.9) is None
     assert d.handle_timer(15.0) is CloseReason.IDLE  # never sent a request
-    d = ReadDeadlines(idle_s=15.0, head_s=10.0, now=now)
+    d = ReadDeadlines(idle_s=15.0, head_s=10.0, send_s=60.0, now=now)
     now = 5.0
     d.data_received(now)
     assert d.phase is ConnectionPhase.HEAD and d.get_timer() == 15.0
@@ -99,8 +99,12 @@ def test_read_deadlines_idle_then_head_then_busy() -> None:
 
 
 def test_read_deadlines_let_a_client_take_its_answer_but_not_stall() -> None:
-    d = ReadDeadlines(idle_s=15.0, head_s=10.0, now=0.0)
+    d = ReadDeadlines(idle_s=15.0, head_s=10.0, send_s=60.0, now=0.0)
     d.request_started(0.0)
+    d.answer_started(0.5)
+    assert d.phase is ConnectionPhase.SENDING and d.get_timer() == 60.5
+    assert d.handle_timer(60.0, pending_write=10**6) is None  # a long download is not idleness
+    assert d.handle_timer(60.5) is CloseReason.SEND_TIMEOUT
     d.request_finished(1.0)
     assert d.handle_timer(16.0, pending_write=50_000) is None  # still taking the answer
     assert d.get_timer() == 31.0
