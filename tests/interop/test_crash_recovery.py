@@ -14,7 +14,10 @@ What is checked (issue 13; the contract is docs/webhooks.md and docs/storage.md)
     ``interrupted`` (the 200 is only sent once the ending record is committed);
 (b) every call SIPp saw answered whose BYE was not answered has a closed CDR; if its BYE was not even
     sent, it was in progress at the kill: ``end_reason`` and ``disposition`` are ``interrupted`` and
-    ``t_ended`` is its last milestone (nothing later is known);
+    ``t_ended`` is its last milestone (nothing later is known). Two exceptions, counted and printed: a
+    call the node itself hung up before the kill (``hangup_by`` system, e.g. an error) was not in
+    progress; and until cti/calls.py holds the trunk's 200 for ``CallRecords.cdr_committed``, a call
+    answered less than ``ANSWERED_UNRECORDED_S`` before the kill may have no row at all;
 (c) every CDR has exactly one ``call.ended`` event id in the outbox, and the receiver got that id; a
     delivery of the same id again is "at least once" (docs/webhooks.md: receivers deduplicate by
     ``X-CTI-Event-Id``): only the one request in flight on the endpoint's lane at the kill may come
