@@ -31,6 +31,14 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     path = tmp / "cti.yaml"
     path.write_text(yaml.safe_dump(config))
     with run_server(tmp, config=path) as server:
+        deadline = time.monotonic() + WAIT_S
+        while True:  # run_server waits for SIP; the HTTP listener is bound just after it
+            try:
+                socket.create_connection(("127.0.0.1", server.http_port), timeout=WAIT_S).close()
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "the HTTP listener did not start"
+                time.sleep(0.05)
         yield server
 
 
