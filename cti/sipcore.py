@@ -6,7 +6,8 @@ Policy, in order, for a new request (RFC 3261 §8.2):
 2. ``Require`` with option tags we do not support: 420 Bad Extension with ``Unsupported``
    (§8.2.2.3; never for ACK or CANCEL).
 3. Method: OPTIONS 200 (§11.2); REGISTER via digest authentication and the registrar;
-   INVITE from a trunk; CANCEL 200 + 487 for the INVITE (§9.2), 481 when nothing matches;
+   INVITE from a trunk (400 first when it cannot create a dialog: no From tag or Contact,
+   §12.1.1, §8.1.1.8); CANCEL 200 + 487 for the INVITE (§9.2), 481 when nothing matches;
    BYE outside a dialog 481; known but unhandled methods 405 with ``Allow``; unknown 501.
 """
 
@@ -18,6 +19,7 @@ import structlog
 
 from config.schema import ServerConfig
 from cti.registration import RegistrationService
+from sip.dialog import check_dialog_creating
 from sip.errors import RemoteSipError
 from sip.events import (
     RequestReceived,
@@ -131,12 +133,24 @@ class SipCore:
         elif method == "INVITE":
             if self.calls is None:
                 self.respond(request, 503, headers=[("Retry-After", "5")])
-            else:
+            elif self._can_create_dialog(request):
                 self.calls.on_trunk_invite(event)
         elif method in KNOWN_METHODS:
             self.respond(request, 405, headers=[("Allow", ALLOW)])
         else:
             self.respond(request, 501, headers=[("Allow", ALLOW)])
+
+    def _can_create_dialog(self, request: Request) -> bool:
+        """An INVITE without a From tag or a usable Contact cannot start a call: 400 here, before the
+        call path (which would take it for a bug of its own)."""
+        try:
+            check_dialog_creating(request)
+        except RemoteSipError as exc:
+            log.info("sip.request.refused", method=request.method, status=exc.status_hint, reason=str(exc))
+            self.respond(request, exc.status_hint,
+                         headers=[("Warning", '399 cti "a dialog needs a From tag and a Contact"')])
+            return False
+        return True
 
     @staticmethod
     def _has_to_tag(request: Request) -> bool:

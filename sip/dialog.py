@@ -54,6 +54,18 @@ def _contact_uri(message: Request | Response) -> Uri | None:
     return None
 
 
+def check_dialog_creating(request: Request) -> None:
+    """What a request needs to create a dialog as UAS (§12.1.1; §8.1.1.8: "The Contact header field
+    MUST be present and contain exactly one SIP or SIPS URI in any request that can result in the
+    establishment of a dialog"): a From tag and a Contact with a URI.
+
+    Raises:
+        RemoteSipError: status_hint 400 when one is missing or does not parse.
+    """
+    if not request.from_.tag or _contact_uri(request) is None:
+        raise RemoteSipError("dialog-creating request needs a From tag and a Contact", status_hint=400)
+
+
 def _record_routes(message: Request | Response) -> tuple[NameAddr, ...]:
     return tuple(NameAddr.parse(value) for value in message.headers.get_all("Record-Route"))
 
@@ -100,10 +112,10 @@ class Dialog:
 
         Raises: RemoteSipError (400) if the request has no From tag or no usable Contact.
         """
+        check_dialog_creating(request)
         remote_tag = request.from_.tag
         target = _contact_uri(request)
-        if not remote_tag or target is None:
-            raise RemoteSipError("dialog-creating request needs a From tag and a Contact", status_hint=400)
+        assert remote_tag is not None and target is not None
         contact = local_contact if isinstance(local_contact, NameAddr) else NameAddr(uri=local_contact)
         # §12.1.1: "The route set MUST be set to the list of URIs in the Record-Route header field from
         # the request, taken in order and preserving all URI parameters." "The remote sequence number

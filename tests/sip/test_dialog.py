@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sip.dialog import Dialog, DialogState, dialog_id_from_request, dialog_id_from_response
+from sip.dialog import Dialog, DialogState, check_dialog_creating, dialog_id_from_request, dialog_id_from_response
 from sip.errors import LocalSipError, RemoteSipError
 from sip.headers import NameAddr
 from sip.message import Request, Response
@@ -45,6 +45,20 @@ def test_uas_dialog_from_invite() -> None:
     assert (dialog.remote_seq, dialog.local_seq) == (10, None)
     assert dialog.local_uri.tag == "bobtag" and dialog.remote_uri.tag == "fromtag"
     assert dialog.secure is False
+
+
+def test_a_request_without_contact_or_from_tag_cannot_create_a_dialog() -> None:
+    check_dialog_creating(invite())
+    no_contact = roundtrip(make_request("INVITE"))
+    assert isinstance(no_contact, Request) and not no_contact.headers.get_all("Contact")
+    no_tag = invite()
+    no_tag.headers.set("From", "<sip:alice@example.com>")
+    for request in (no_contact, no_tag):
+        with pytest.raises(RemoteSipError) as caught:
+            check_dialog_creating(request)
+        assert caught.value.status_hint == 400
+        with pytest.raises(RemoteSipError):
+            Dialog.uas_from_invite(request, "bobtag", BOB_CONTACT)
 
 
 def test_uas_response_copies_record_route_and_adds_contact_then_confirms() -> None:
