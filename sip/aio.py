@@ -23,7 +23,7 @@ import structlog
 
 from sip.errors import LocalSipError, RemoteSipError
 from sip.events import ClientTransactionId, Destination, RequestReceived, SipEvent
-from sip.message import Request, Response, parse_message, response_to
+from sip.message import Request, Response, clear_parse_caches, parse_message, response_to
 from sip.transaction import TransactionLayer, TransactionState
 from sip.transaction_server import ServerTransaction
 from sip.transport.base import Transport
@@ -43,8 +43,9 @@ READ_BEFORE_TIMERS = 2048
 # of calls) are freed when they end, but the C allocator keeps the freed pages: RSS stays at the
 # burst's peak. When the live transactions fall to an eighth of a peak of at least TRIM_PEAK,
 # the endpoint asks glibc to return its free pages (malloc_trim), at most once per TRIM_INTERVAL
-# seconds. It costs a few milliseconds; Python's own small-object arenas are not affected (they
-# are returned only when entirely empty). docs/sip-transactions.md has the figures.
+# seconds. It costs a few milliseconds. Python's own small-object arenas (1 MiB) are returned only
+# when entirely empty, so the parser caches are emptied first: their entries made during the burst
+# are scattered over its arenas and would keep them. docs/sip-transactions.md has the figures.
 TRIM_PEAK = 2_000
 TRIM_INTERVAL = 30.0
 
@@ -304,6 +305,7 @@ class SipEndpoint:
         if live > self._peak:
             self._peak = live
         elif self._peak >= TRIM_PEAK and live <= self._peak // 8 and now - self._trimmed_at >= TRIM_INTERVAL:
+            clear_parse_caches()  # their entries from the burst would pin the burst's memory
             if release_memory():
                 self.trims += 1
                 log.info("sip.memory.released", peak=self._peak, live=live)

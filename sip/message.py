@@ -20,7 +20,7 @@ from typing import TypeVar, cast
 from sip.errors import LocalSipError, MessageTooLargeError, RemoteSipError
 from sip.framing import CTL_RE, MAX_BODY_BYTES, MAX_HEADER_BYTES, KeepAlivePing, StreamFramer, split_head
 from sip.headers import Contact, CSeq, NameAddr, Via, split_list
-from sip.uri import AbsoluteUri, SipUri, Uri, parse_uri
+from sip.uri import AbsoluteUri, SipUri, Uri, clear_uri_cache, parse_uri
 
 __all__ = [  # KeepAlivePing, StreamFramer and the size limits live in sip.framing
     "COMPACT", "LIST_HEADERS", "MAX_BODY_BYTES", "MAX_HEADER_BYTES", "MAX_HEADER_FIELDS", "MAX_VIA_VALUES",
@@ -197,6 +197,18 @@ _VIA_PARSE: Callable[[str], Via] = Via.parse
 _CSEQ_PARSE: Callable[[str], CSeq] = CSeq.parse
 _NAME_ADDR_PARSE: Callable[[str], NameAddr] = NameAddr.parse
 _CONTACT_PARSE: Callable[[str], Contact] = Contact.parse
+
+
+def clear_parse_caches() -> None:
+    """Empty the parsed-value caches (the header views here, the URIs in :mod:`sip.uri`).
+
+    After a burst of traffic (a flood of hostile SIP) the caches hold thousands of entries made
+    during it, scattered over the memory the burst used: they keep that memory from being given
+    back when the rest of the burst is freed. The endpoint calls this when it releases memory
+    (``sip.aio.release_memory``); the next messages parse again and refill the caches.
+    """
+    _view_cache.clear()
+    clear_uri_cache()
 
 
 def _view(parse: Callable[[str], _T], raw: str) -> _T:

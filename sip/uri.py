@@ -239,6 +239,11 @@ def _parse_uri_cached(text: str) -> Uri:
     return _parse_uri(text)
 
 
+def clear_uri_cache() -> None:
+    """Forget the memoised URIs (after a burst: see :func:`sip.message.clear_parse_caches`)."""
+    _parse_uri_cached.cache_clear()
+
+
 def _parse_uri(text: str) -> Uri:
     """Raises: RemoteSipError (400)."""
     text = text.strip()

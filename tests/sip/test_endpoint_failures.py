@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import sip.message as message_module
+import sip.uri as uri_module
 from sip.aio import SipEndpoint
 from sip.errors import RemoteSipError
 from sip.events import RequestReceived, SipEvent
@@ -86,9 +88,12 @@ def test_memory_is_given_back_once_a_burst_has_drained() -> None:
     layer.live = TRIM_PEAK  # still high: nothing yet
     endpoint._after_burst(1.0)
     assert endpoint.trims == 0
+    parse_message(bytes(make_request("OPTIONS", call_id="cached@x"))).vias  # noqa: B018 - fills the caches
+    assert message_module._view_cache and uri_module._parse_uri_cached.cache_info().currsize
     layer.live = 10
     endpoint._after_burst(2.0)
     assert endpoint.trims == (1 if release_memory() else 0)
+    assert not message_module._view_cache and uri_module._parse_uri_cached.cache_info().currsize == 0
     layer.live = TRIM_PEAK * 2  # a second burst soon after: at most one release per interval
     endpoint._after_burst(3.0)
     layer.live = 0
