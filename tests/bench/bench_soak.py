@@ -113,13 +113,20 @@ class Sample:
     rtp_back: int | None
 
 
+def _cpu(pid: int, thread: int | None = None) -> float:
+    try:
+        return cpu_seconds(pid, thread)
+    except OSError:  # the server is gone
+        return float("nan")
+
+
 def sample(server: ServerProcess, carrier: Sipp, media_port: int, started: float) -> Sample:
     pid = server.proc.pid
     metrics = read_metrics(server.http_port)
     active = metrics.get("cti_calls_active")
     transactions = metrics.get("cti_sip_transactions")
     return Sample(time.monotonic() - started, rss_mb(pid), None if active is None else int(active),
-                  None if transactions is None else int(transactions), cpu_seconds(pid), cpu_seconds(pid, pid),
+                  None if transactions is None else int(transactions), _cpu(pid), _cpu(pid, pid),
                   carrier_counts(carrier), udp_received(media_port))
 
 
@@ -267,9 +274,13 @@ def soak(args: argparse.Namespace, work: Path) -> int:
                 print(f"carrier: {args.calls} concurrent calls (new ones at most {args.rate:g}/s) for "
                       f"{args.duration:.0f} s; warm-up {args.warmup_s:.0f} s", flush=True)
                 traffic = run_traffic(args, server, carrier, trace_dir)
-                memtrace.snapshot(server.proc.pid, trace_dir, "end")
-                carrier.proc.send_signal(signal.SIGUSR1)  # no new calls; SIPp exits when its calls have ended
-                rc = carrier.wait(LONGEST_CALL_S + 60)
+                if traffic.stopped_early:
+                    carrier.stop()
+                    rc = carrier.wait(5)
+                else:
+                    memtrace.snapshot(server.proc.pid, trace_dir, "end")
+                    carrier.proc.send_signal(signal.SIGUSR1)  # no new calls; SIPp exits once its calls have ended
+                    rc = carrier.wait(LONGEST_CALL_S + 60)
                 time.sleep(1.5)  # the UAS writes its stat line once a second
             drained = sample(server, carrier, carrier.media_port, traffic.started)
             return summary(args, traffic, drained, carrier_counts(carrier), read_stats(uas.workdir), rc,
