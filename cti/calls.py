@@ -58,6 +58,7 @@ from cti.supervision import Supervision
 from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, IvrRunner
 from sip.errors import RemoteSipError
 from sip.media import RecordingInfo
+from sip.rtp.errors import PortsExhaustedError
 from sip.sdp import SessionDescription, negotiate
 from sip.uri import SipUri, parse_uri
 
@@ -74,7 +75,11 @@ class Transfer:
 
 log = structlog.get_logger(__name__)
 
-_BYE_COMMIT_WAIT_S = 2.0  # the longest a BYE's 200 waits for the ending record's commit
+# The longest the caller's 200 (to the INVITE, to a BYE) waits for the call's record to be committed.
+# Below the peer's transaction timeout (64*T1 = 32 s), so a slow store delays the answer but never
+# loses it; past it the BYE is answered 500 (the record is not known to be on disk) and the INVITE is
+# answered anyway (a crash would close its CDR, written or not, as docs/reliability.md says).
+_COMMIT_WAIT_S = 30.0
 
 
 class InjectedFault(RuntimeError):
@@ -168,11 +173,14 @@ class Call:
             self.trunk.reject(exc.status_hint)
             self._end("caller-sdp", "system")
             return False
-        except OSError as exc:  # includes PortsExhaustedError's OS cousins
+        except (OSError, PortsExhaustedError) as exc:  # no RTP port to be had: the node is full
             log.warning("call.media.unavailable", error=str(exc))
             self.trunk.reject(503)
             self._end("no-media-port", "system")
             return False
+        # The carrier never sees a call answered whose CDR row is not on disk: after a crash it is
+        # closed `interrupted` instead of being lost (docs/reliability.md; about 6 ms at p50).
+        await self._committed(self.controller.records.cdr_committed(self.id), "answer")
         if self.phase is CallPhase.ENDED:
             return False
         self._answer_sdp = answer
@@ -242,18 +250,27 @@ class Call:
                 self.detail.recording_path = str(path)
         except Exception as exc:  # the call still ends: CDR, counts and admission must not leak
             log.error("call.media.close_failed", error=repr(exc), exc_info=exc)
+        status = 500
         try:
-            committed = self.controller.call_finished(self)
-            async with asyncio.timeout(_BYE_COMMIT_WAIT_S):
-                await committed
-        except TimeoutError:
-            log.warning("call.record.commit_slow", waited_s=_BYE_COMMIT_WAIT_S)
-        except Exception as exc:  # a record that failed is logged by the writer; the BYE is answered anyway
-            log.error("call.record.failed", error=repr(exc))
+            if await self._committed(self.controller.call_finished(self), "end"):
+                status = 200
         finally:
             for leg in (self.trunk, self.agent_leg):
                 if leg is not None:
-                    leg.release_bye()
+                    leg.release_bye(status)
+
+    async def _committed(self, commit: asyncio.Future[None], at: str) -> bool:
+        """Wait (at most ``_COMMIT_WAIT_S``) for a record's commit; False when it failed or is late."""
+        try:
+            async with asyncio.timeout(_COMMIT_WAIT_S):
+                await commit
+        except TimeoutError:
+            log.warning("call.record.commit_slow", waited_s=_COMMIT_WAIT_S, at=at)
+        except Exception as exc:  # the writer logged the failure; the call goes on without it
+            log.error("call.record.failed", error=repr(exc), at=at)
+        else:
+            return True
+        return False
 
     def hangup(self, reason: str = "system") -> None:
         """Tear the call down from our side (IVR hang-up, shutdown, RTP timeout)."""

@@ -121,7 +121,7 @@ class Leg:
         # When set, the 200 to the peer's BYE waits in ``held_bye`` until the owner calls
         # ``release_bye`` (after the call's ending record is committed: docs/reliability.md).
         self.hold_bye_answer = False
-        self.held_bye: Response | None = None
+        self.held_bye: Request | None = None
 
     @property
     def endpoint(self) -> SipEndpoint:
@@ -160,9 +160,7 @@ class Leg:
             return
         if request.method == "BYE":
             if self.hold_bye_answer:
-                response = self.dialog.create_response(request, 200)
-                self.dialog.response_sent(request, response)
-                self.held_bye = response
+                self.held_bye = request  # answered by release_bye, once the call's record is committed
             else:
                 self._respond_in_dialog(request, 200)
             self._end(HangupCause.REMOTE_BYE)
@@ -183,11 +181,19 @@ class Leg:
         else:
             self._respond_in_dialog(request, 405)
 
-    def release_bye(self) -> None:
-        """Send the held 200 to the peer's BYE, if one waits. Idempotent."""
-        response, self.held_bye = self.held_bye, None
-        if response is not None:
-            self._send(response)
+    def release_bye(self, status: int = 200) -> None:
+        """Answer the peer's held BYE, if one waits: 200, or ``status`` (500 when the call's final
+        record could not be committed: the peer must not take the answer as "recorded"). Idempotent."""
+        request, self.held_bye = self.held_bye, None
+        if request is None or self.dialog is None:
+            return
+        try:
+            response = self.dialog.create_response(request, status)
+            self.dialog.response_sent(request, response)
+        except (LocalSipError, RemoteSipError) as exc:
+            log.warning("call.leg.response_dropped", status=status, error=str(exc))
+            return
+        self._send(response)
 
     def _send(self, response: Response) -> None:
         """Send a response; a transaction that can no longer take it (the peer gave up, the

@@ -139,10 +139,10 @@ def _absorbed_within(queue: list[float], *, agents: int, aht_s: float, patience_
     against that chain uniformised). Both regularised incomplete beta functions are carried over k by their
     one-step recurrences, with each step's term in log space: O(K) in all, whatever N, T or the patience.
     """
-    if agents == 0 or within_s == 0:  # nobody is ever served / nothing can happen in no time
-        leave = 0.0 if within_s == 0 else -math.expm1(-within_s / patience_s)
-        return 0.0, leave * math.fsum(queue)
     theta_t = within_s / patience_s
+    if agents == 0 or -math.expm1(-theta_t) == 0.0:  # nobody is ever served / T too short to be told from 0
+        leave = -math.expm1(-theta_t)
+        return 0.0, leave * math.fsum(queue)
     c = agents * patience_s / aht_s
     log_x = -theta_t  # ln x
     log_y = math.log(-math.expm1(-theta_t))  # ln(1 - x)

@@ -16,8 +16,8 @@ What is checked (issue 13; the contract is docs/webhooks.md and docs/storage.md)
     sent, it was in progress at the kill: ``end_reason`` and ``disposition`` are ``interrupted`` and
     ``t_ended`` is its last milestone (nothing later is known). Two exceptions, counted and printed: a
     call the node itself hung up before the kill (``hangup_by`` system, e.g. an error) was not in
-    progress; and until cti/calls.py holds the trunk's 200 for ``CallRecords.cdr_committed``, a call
-    answered less than ``ANSWERED_UNRECORDED_S`` before the kill may have no row at all;
+    progress; a call answered with no row at all would be lost (the trunk's 200 waits for
+    ``CallRecords.cdr_committed``, so there must be none: ``ANSWERED_UNRECORDED_S`` is 0);
 (c) every CDR has exactly one ``call.ended`` event id in the outbox, and the receiver got that id; a
     delivery of the same id again is "at least once" (docs/webhooks.md: receivers deduplicate by
     ``X-CTI-Event-Id``): only the one request in flight on the endpoint's lane at the kill may come
@@ -60,10 +60,9 @@ AGENTS = 400  # fewer than the ~500 calls up at once: some calls wait in the que
 NODE = "crash"
 SECRET = "crash-test-secret-0001"
 TOKEN = "demo-operator-token-0001"
-# A call the carrier saw answered this close to the kill may have no CDR: the trunk's 200 does not wait for
-# the arrival row's commit (the writer's group commit lingers 50 ms). 0.0 once cti/calls.py awaits
-# CallRecords.cdr_committed before answering (see docs/storage.md, "What a crash costs").
-ANSWERED_UNRECORDED_S = 0.5
+# A call the carrier saw answered this close to the kill may have no CDR. None may: the trunk's 200 waits for
+# the arrival row's commit (cti/calls.py awaits CallRecords.cdr_committed; docs/storage.md, "What a crash costs").
+ANSWERED_UNRECORDED_S = 0.0
 DRAIN_WITHIN_S = 60.0  # after the restart: every open CDR closed, every outbox row delivered
 MILESTONES = ("t_arrived", "t_ivr_answered", "t_ivr_left", "t_queued", "t_answered")
 
