@@ -68,6 +68,7 @@ class Overrides:
     data_dir: str | None = None
     log_format: str | None = None
     log_level: str | None = None
+    welcome: bool = False  # print where to go next once the node is up (``cti serve --demo``)
 
     def apply(self, config: ServerConfig) -> ServerConfig:
         sip = config.sip.model_copy(update={k: v for k, v in (("port", self.sip_port), ("bind", self.bind))
@@ -115,6 +116,7 @@ class Server:
 
     def __init__(self, loaded: LoadedConfig, overrides: Overrides = Overrides()) -> None:
         self.loaded = loaded
+        self.overrides = overrides
         self.config = overrides.apply(loaded.config)
         self.sip_core = SipCore(self.config)
         self.endpoint = SipEndpoint(TransactionLayer(), self.sip_core)
@@ -203,6 +205,9 @@ class Server:
         log.info("server.node.started", node=self.config.node.name,
                  sip=f"{sip.bind}:{self.endpoint.local_address()[1]}",
                  http=f"{self.config.http.bind}:{self.http_port}")
+        if self.overrides.welcome:
+            print(welcome_text(self.config, self.endpoint.local_address()[1], self.http_port), file=sys.stderr,
+                  flush=True)
 
     async def _close_interrupted(self, records: CallRecords) -> None:
         """Close the calls a crash of this node left open, before the first new call arrives
@@ -357,6 +362,23 @@ async def _store_problem(store: Store, path: Path | None, inode: int | None, tim
     except StoreError as exc:
         return f"probe failed: {exc}"
     return None
+
+
+def welcome_text(config: ServerConfig, sip_port: int, http_port: int) -> str:
+    """What to do next with a node just started on the demo configuration (README, docs/web.md)."""
+    web = f"http://{config.http.bind}:{http_port}"
+    return "\n".join([
+        "",
+        f"cti-server is up: SIP {config.sip.bind}:{sip_port} (UDP, TCP), HTTP {web}",
+        "Next steps / 下一步:",
+        f"  agent desktop / 坐席工作台     {web}/agent        (agent 1001, password demo1001)",
+        f"  supervisor console / 班长台    {web}/supervisor   (sup1, password demosup1)",
+        f"  wallboard / 大屏               {web}/wallboard",
+        f"  softphone: register sip:1001@{config.sip.bind}:{sip_port} (user 1001, password demo1001),",
+        f"  then call sip:100@{config.sip.bind}:{sip_port} from another phone; API: {web}/api/v1/openapi.json",
+        "  Ctrl-C stops the node.",
+        "",
+    ])
 
 
 class StoreUnavailableError(StoreError):

@@ -52,7 +52,8 @@ def serve(config_file: Path | None, demo: bool, sip_port: int | None, http_port:
     from cti.app import EXIT_FATAL, Overrides, StoreUnavailableError, exit_now, run_server
 
     overrides = Overrides(sip_port=sip_port, http_port=http_port, bind=bind,
-                          data_dir=str(data_dir) if data_dir else None, log_format=log_format, log_level=log_level)
+                          data_dir=str(data_dir) if data_dir else None, log_format=log_format, log_level=log_level,
+                          welcome=demo)
     code = 0
     try:
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -71,3 +73,18 @@ def test_serve_with_an_unusable_database_says_so_and_exits(tmp_path: Path) -> No
     result = cti("serve", "--demo", "--sip-port", "0", "--http-port", "0", "--data-dir", str(data))
     assert result.returncode == 1
     assert "cti: cannot start: store:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_demo_says_where_to_go_next_and_the_pages_answer(tmp_path: Path) -> None:
+    from tests.support.procs import run_server
+
+    with run_server(tmp_path) as server:
+        deadline = time.monotonic() + 10
+        while "Next steps" not in server.log_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        text = server.log_text()
+        for page in ("agent", "supervisor", "wallboard"):
+            url = f"http://127.0.0.1:{server.http_port}/{page}"
+            assert url in text, text[-1500:]
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                assert answer.status == 200 and "text/html" in answer.headers["Content-Type"]
