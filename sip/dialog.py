@@ -57,13 +57,15 @@ def _contact_uri(message: Request | Response) -> Uri | None:
 def check_dialog_creating(request: Request) -> None:
     """What a request needs to create a dialog as UAS (§12.1.1; §8.1.1.8: "The Contact header field
     MUST be present and contain exactly one SIP or SIPS URI in any request that can result in the
-    establishment of a dialog"): a From tag and a Contact with a URI.
+    establishment of a dialog"): a From tag, a Contact with a URI, and Record-Route headers that
+    parse (they become the route set).
 
     Raises:
         RemoteSipError: status_hint 400 when one is missing or does not parse.
     """
     if not request.from_.tag or _contact_uri(request) is None:
         raise RemoteSipError("dialog-creating request needs a From tag and a Contact", status_hint=400)
+    _record_routes(request)
 
 
 def _record_routes(message: Request | Response) -> tuple[NameAddr, ...]:

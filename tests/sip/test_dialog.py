@@ -53,7 +53,8 @@ def test_a_request_without_contact_or_from_tag_cannot_create_a_dialog() -> None:
     assert isinstance(no_contact, Request) and not no_contact.headers.get_all("Contact")
     no_tag = invite()
     no_tag.headers.set("From", "<sip:alice@example.com>")
-    for request in (no_contact, no_tag):
+    bad_route = invite(record_routes=("<sip:p1\\192.0.2.9;lr>",))
+    for request in (no_contact, no_tag, bad_route):
         with pytest.raises(RemoteSipError) as caught:
             check_dialog_creating(request)
         assert caught.value.status_hint == 400
