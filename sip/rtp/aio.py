@@ -110,6 +110,7 @@ class RtpEndpoint:
                     break
                 except OSError as exc:
                     allocator.release(candidate)
+                    allocator.jump()
                     log.info("rtp.port.skipped", port=candidate, error=str(exc))
             else:
                 raise PortsExhaustedError(f"no bindable media port after {_BIND_ATTEMPTS} attempts")

@@ -11,6 +11,8 @@ Pure bookkeeping: whether the OS lets us bind is the adapter's business; it call
 
 from __future__ import annotations
 
+import secrets
+
 from sip.rtp.errors import PortsExhaustedError
 
 __all__ = ["PortAllocator"]
@@ -50,6 +52,12 @@ class PortAllocator:
                 self._in_use.add(port)
                 return port
         raise PortsExhaustedError(f"all {len(self._ports)} media port pairs in {self.low}-{self.high} are in use")
+
+    def jump(self) -> None:
+        """Move the cursor to a random pair: after a bind failed, the ports next to it are often held by
+        another process as a block (another server given the same range), so walking on pair by pair
+        would fail again and again."""
+        self._cursor = secrets.randbelow(len(self._ports))
 
     def release(self, port: int) -> None:
         """Give ``port`` back (idempotent: releasing a free port does nothing)."""

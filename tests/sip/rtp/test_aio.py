@@ -97,3 +97,30 @@ async def test_ipv6_loopback(host: str) -> None:
     async with a, await RtpEndpoint.open(config, host=host, remote=a.local_address) as b:
         b.send_pcm(FRAME)
         assert isinstance(await next_of(a, AudioReceived), AudioReceived)
+
+
+async def test_a_block_of_ports_held_by_another_process_is_jumped_over() -> None:
+    """Another process (a second server given the same range) holds the first 40 pairs: calls still get ports.
+    Walking on pair by pair, 16 attempts would all fail on the block."""
+    import socket
+
+    low, high = 41000, 41200
+    held = []
+    for port in range(low, low + 80):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            continue
+        held.append(sock)
+    try:
+        ports = PortAllocator(low, high)
+        config = SessionConfig(timeout=None)
+        opened = [await RtpEndpoint.open(config, allocator=ports) for _ in range(10)]
+        assert all(e.local_port >= low + 80 for e in opened)
+        for endpoint in opened:
+            endpoint.close()
+    finally:
+        for sock in held:
+            sock.close()

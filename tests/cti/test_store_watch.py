@@ -1,0 +1,53 @@
+"""The store watchdog (cti/app.py ``watch_store``): a store that stops answering is fatal after
+``storage.fatal_after_s``; a node that was itself stalled (its loop blocked) is not a dead store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from cti.app import STALL_S, StoreUnavailableError, watch_store
+
+
+class HangingStore:
+    """Never answers the probe, while the event loop runs freely."""
+
+    async def schema_version(self) -> int:
+        await asyncio.sleep(3600)
+        return 3
+
+
+class StallingStore:
+    """Answers, but only after blocking the whole event loop past the probe's timeout (a stalled node)."""
+
+    def __init__(self, block_s: float) -> None:
+        self.block_s = block_s
+        self.probes = 0
+
+    async def schema_version(self) -> int:
+        self.probes += 1
+        time.sleep(self.block_s)  # deliberately blocks the loop: this is the stall under test
+        await asyncio.sleep(0.05)  # the answer comes after the probe's deadline has passed
+        return 3
+
+
+def _server(store: object, fatal_after_s: float) -> SimpleNamespace:
+    return SimpleNamespace(store=store, controller=SimpleNamespace(records=SimpleNamespace(failing_since=None)),
+                           config=SimpleNamespace(storage=SimpleNamespace(fatal_after_s=fatal_after_s)))
+
+
+async def test_a_store_that_stops_answering_is_fatal() -> None:
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="no answer"):
+        await asyncio.wait_for(watch_store(_server(HangingStore(), 0.5)), 10)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 5
+
+
+async def test_a_stalled_node_is_not_a_dead_store() -> None:
+    store = StallingStore(block_s=0.5 + STALL_S + 0.3)
+    with pytest.raises(TimeoutError):  # still watching after two stalled probes: not fatal
+        await asyncio.wait_for(watch_store(_server(store, 0.5)), 2 * (1 + store.block_s) + 0.5)
+    assert store.probes >= 2
