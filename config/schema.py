@@ -236,8 +236,9 @@ class StorageConfig(_Model):
     url: str | None = Field(default=None, pattern=r"^postgres(ql)?://", repr=False,
                             description="postgresql://user:password@host:5432/dbname (the password is never logged)")
     pool_size: int = Field(default=10, ge=1, le=1000, description="PostgreSQL connections per node")
-    fatal_after_s: float = Field(default=5.0, gt=0, le=600,
-                                 description="the store failing (or its file gone) this long stops the node")
+    fatal_after_s: float = Field(default=15.0, gt=0, le=600,
+                                 description="the store failing (or its file gone) this long stops the node "
+                                             "(a node that was itself stalled does not count it)")
 
 
 class ServerConfig(_Model):

@@ -263,6 +263,7 @@ EXIT_SECOND_SIGNAL = 143  # 128 + SIGTERM: stopped at once by a second signal
 FATAL_EXIT_S = 3.0  # after a fatal error, the process is gone by then whatever blocks
 STOP_MARGIN_S = 10.0  # a graceful stop may take node.drain_s plus this, then the process is ended
 STORE_CHECK_EVERY_S = 1.0
+STALL_S = 1.0  # a probe's timeout firing this much late means the node, not its store, was stalled
 
 
 async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -> None:
@@ -328,12 +329,19 @@ async def watch_store(server: Server) -> None:
     path: Path | None = getattr(store, "path", None)
     inode = (await asyncio.to_thread(os.stat, path)).st_ino if path is not None else None
     failing_since: float | None = None
+    probe_s = min(bound, 5.0)
     while True:
         await asyncio.sleep(STORE_CHECK_EVERY_S)
-        problem = await _store_problem(store, path, inode, min(bound, 5.0))
+        asked = time.monotonic()
+        problem = await _store_problem(store, path, inode, probe_s)
         if problem is None and controller.records.failing_since is not None:
             problem = "writes are failing"
         now = time.monotonic()
+        if problem is not None and problem.startswith("no answer") and now - asked > probe_s + STALL_S:
+            # The timeout itself fired late: this process was stalled (CPU starved, a long pause),
+            # not its store. Such a probe proves nothing either way.
+            log.warning("store.health.stalled", waited_s=round(now - asked, 3), probe_s=probe_s)
+            continue
         if problem is None:
             if failing_since is not None:
                 log.info("store.health.recovered", failed_s=round(now - failing_since, 3))
