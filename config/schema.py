@@ -95,6 +95,8 @@ class HttpConfig(_Model):
     port: int = Field(default=8080, ge=0, le=65535)
     max_connections: int = Field(default=4096, ge=1, le=1_000_000,
                                  description="open connections (WebSocket ones included); past it 503 and closed")
+    backlog: int = Field(default=1024, ge=1, le=65535, description="connections the kernel queues before they are "
+                                                                    "accepted (capped by net.core.somaxconn)")
     max_connections_per_host: int = Field(default=0, ge=0, description="open connections from one IP address; "
                                                                        "0: no limit (a reverse proxy is one host)")
     idle_timeout_s: float = Field(default=15.0, gt=0, le=3600,

@@ -481,7 +481,7 @@ async def serve_http(app: web.Application) -> tuple[web.AppRunner, int]:
                      file_limit=files)
     runner = web.AppRunner(app, **guard.runner_kwargs())
     await runner.setup()
-    site = GuardedSite(runner, guard, guard.config.bind, guard.config.port)
+    site = GuardedSite(runner, guard, guard.config.bind, guard.config.port, backlog=guard.config.backlog)
     try:
         await site.start()
     except BaseException:
