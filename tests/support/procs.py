@@ -54,6 +54,19 @@ def wait_for_options(port: int, timeout: float = 15.0, host: str = "127.0.0.1") 
     raise TimeoutError(f"server on port {port} did not answer OPTIONS")
 
 
+def wait_for_http(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
+    """Block until the server accepts a TCP connection on its HTTP port."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server's HTTP port {port} did not accept a connection") from None
+            time.sleep(0.05)
+
+
 def options_request(host: str, port: int, local_port: int, call_id: str, cseq: int = 1) -> str:
     return (
         f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
@@ -96,6 +109,7 @@ def run_server(tmp: Path, *extra: str, config: Path | None = None, data_dir: Pat
     server = ServerProcess(proc, sip_port, http_port, log_path, data_dir)
     try:
         wait_for_options(sip_port)
+        wait_for_http(http_port)  # the node binds HTTP after SIP: a test may use either at once
         yield server
     finally:
         if proc.poll() is None:
