@@ -31,6 +31,7 @@ from sip.errors import LocalSipError, RemoteSipError
 from sip.ids import new_tag
 from sip.media import FRAME_BYTES, FrameClock, Mixer, MixMode, ParticipantId
 from sip.registrar import Binding
+from sip.rtp.errors import PortsExhaustedError
 from sip.sdp import SessionDescription, negotiate
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class Supervision:
         """Open the supervisor's endpoint and INVITE its phone (runs in the call's TaskGroup)."""
         try:
             sdp = await self.call.media.offer_supervisor()
-        except OSError as exc:  # no media port (PortsExhaustedError's OS cousins)
+        except (OSError, PortsExhaustedError) as exc:  # no media port to be had
             log.warning("call.supervision.no_media", error=str(exc))
             self.end("no_media_port")
             return
