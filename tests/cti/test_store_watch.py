@@ -29,7 +29,7 @@ class StallingStore:
 
     async def schema_version(self) -> int:
         self.probes += 1
-        time.sleep(self.block_s)  # deliberately blocks the loop: this is the stall under test
+        time.sleep(self.block_s)  # noqa: ASYNC251 -- deliberately blocks the loop: the stall under test
         await asyncio.sleep(0.05)  # the answer comes after the probe's deadline has passed
         return 3
 
