@@ -69,19 +69,24 @@ class RawCaller:
                 return message
         return None
 
+    def _invite(self, prefix: str, kind: str) -> tuple[int, str, str, str, str]:
+        """Send a new call's INVITE; (sequence number, From tag, Call-ID, branch, To URI)."""
+        n = next(_seq)
+        tag, call_id = f"{prefix}{n}", f"{kind}-{n}-{time.monotonic_ns()}@test"
+        branch, to_uri = f"{prefix}inv{n}x{time.monotonic_ns()}", f"<sip:{self.number}@{HOST}:{self.port}>"
+        invite = self._head("INVITE", tag, call_id, 1, branch, to_uri) + [
+            f"Contact: <sip:5550000@{HOST}:{self.local}>", "Content-Type: application/sdp",
+            f"Content-Length: {len(SDP)}", "", ""]
+        self._send("\r\n".join(invite), SDP)
+        return n, tag, call_id, branch, to_uri
+
     def call(self, hang_up: str | float, *, timeout: float = 5.0) -> CallOutcome:
         """Place one call and hang up: ``hang_up`` is ``"on_100"``/``"on_180"``/``"on_200"`` (the moment
         that response arrives) or a delay in seconds after the INVITE. Before a final answer the caller
         CANCELs; after a 200 it ACKs and sends BYE at once."""
-        n = next(_seq)
-        tag, call_id, branch = f"q{n}", f"quick-{n}-{time.monotonic_ns()}@test", f"inv{n}x{time.monotonic_ns()}"
-        to_uri = f"<sip:{self.number}@{HOST}:{self.port}>"
+        n, tag, call_id, branch, to_uri = self._invite("q", "quick")
         out = CallOutcome(call_id)
-        invite = self._head("INVITE", tag, call_id, 1, branch, to_uri) + [
-            f"Contact: <sip:5550000@{HOST}:{self.local}>", "Content-Type: application/sdp",
-            f"Content-Length: {len(SDP)}", "", ""]
         started = time.monotonic()
-        self._send("\r\n".join(invite), SDP)
         deadline = started + timeout
         hang_at = started + hang_up if isinstance(hang_up, float) else None
         wanted = {"on_100": 100, "on_180": 180, "on_200": 200}.get(hang_up) if isinstance(hang_up, str) else None
@@ -152,14 +157,8 @@ class RawCaller:
     def call_with_hold(self, hold_s: float, *, timeout: float = 5.0) -> CallOutcome:
         """A normal call: answered, held ``hold_s`` seconds, then BYE. A BYE from the server during
         the hold is answered 200 and ends the call (``hung_up_with == "server"``)."""
-        n = next(_seq)
-        tag, call_id, branch = f"t{n}", f"talk-{n}-{time.monotonic_ns()}@test", f"tinv{n}x{time.monotonic_ns()}"
-        to_uri = f"<sip:{self.number}@{HOST}:{self.port}>"
+        n, tag, call_id, branch, to_uri = self._invite("t", "talk")
         out = CallOutcome(call_id)
-        invite = self._head("INVITE", tag, call_id, 1, branch, to_uri) + [
-            f"Contact: <sip:5550000@{HOST}:{self.local}>", "Content-Type: application/sdp",
-            f"Content-Length: {len(SDP)}", "", ""]
-        self._send("\r\n".join(invite), SDP)
         deadline = time.monotonic() + timeout
         final: Response | None = None
         while final is None:
