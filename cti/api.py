@@ -5,7 +5,8 @@ constant time); without a configured token the API answers 403 ``api_disabled``.
 ``{"error": {"code": "...", "message": "..."}}`` with a 4xx status and a stable ``code``.
 ``/healthz`` and ``/metrics`` (Prometheus text format 0.0.4) are open. The API acts on the node
 only through :class:`cti.control.Control` (and :class:`cti.agent_admin.AgentAdmin` for agent
-CRUD). The route table is :data:`cti.openapi.OPENAPI`; docs/api.md describes every route.
+CRUD); the staffing calculator's routes (:mod:`cti.staffing_routes`) need nothing from the node. The route
+table is :data:`cti.openapi.OPENAPI`; docs/api.md describes every route.
 
 The application carries the listener's :class:`~cti.http_guard.HttpGuard` (``http`` section of the
 configuration): bodies over ``http.max_body_bytes``, JSON bodies over ``http.max_json_bytes`` or
@@ -32,6 +33,7 @@ from cti.control import Control, ControlError
 from cti.http_guard import HTTP_GUARD_KEY, BodyError, GuardStats, HttpGuard, body_refusal, read_json, refusal_response
 from cti.offercheck import RefusalReason
 from cti.openapi import OPENAPI
+from cti.staffing_routes import add_staffing_routes
 
 if TYPE_CHECKING:
     from cti.controller import CallController
@@ -302,6 +304,7 @@ class _Api:
         self.app.on_response_prepare.append(self.http_guard.on_prepare)
         for method, path, handler in self.routes():
             self.app.router.add_route(method, path, handler)
+        add_staffing_routes(self.app)
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         agent, call = "/api/v1/agents/{agent_id}", "/api/v1/calls/{call_id}"

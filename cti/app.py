@@ -45,7 +45,6 @@ from cti.pages import add_page_routes
 from cti.publish import Publisher
 from cti.records import CallRecords, is_durable
 from cti.sipcore import SipCore
-from cti.staffing_routes import add_staffing_routes
 from cti.store import Store, StoreError, open_store
 from cti.tokens import TokenIssuer
 from cti.webhook_routes import add_webhook_routes, webhook_metrics
@@ -190,7 +189,6 @@ class Server:
                         extra_metrics=[webhook_metrics(self.webhooks), self._gateway_metrics],
                         http=self.config.http)
         add_webhook_routes(app, store=self.store, dispatcher=self.webhooks)
-        add_staffing_routes(app)
         add_page_routes(app)
         secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)

@@ -19,12 +19,26 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
+_GUARD_TEXTS = {
+    408: "the HTTP guard's deadline passed: header_timeout (request head) or body_timeout (body)",
+    413: "the HTTP guard refused the body: body_too_large (over http.max_body_bytes or http.max_json_bytes)",
+    415: "the HTTP guard refused the body: unsupported_encoding (a Content-Encoding other than identity)",
+    503: "the HTTP guard is full: too_many_connections (answered before the request is read)",
+}
+"""The HTTP guard's refusals (cti/http_guard), possible on every route before its handler runs."""
+
+
+def _guard_errors() -> dict[str, Any]:
+    return {str(s): _json(_ref("Error"), text) for s, text in _GUARD_TEXTS.items()}
+
+
 def _errors(*statuses: int) -> dict[str, Any]:
-    texts = {400: "bad JSON, unknown field or wrong field type", 401: "missing or wrong bearer token",
+    texts = {400: "bad JSON (bad_json, json_too_deep: nested deeper than http.max_json_depth), unknown field "
+                  "or wrong field type", 401: "missing or wrong bearer token",
              403: "no operator token configured (api_disabled)", 404: "unknown agent, queue or call",
              409: "refused by the ACD (code names the reason)", 422: "the new configuration is invalid",
              501: "not available on this node"}
-    return {str(s): _json(_ref("Error"), texts[s]) for s in (401, 403, *statuses)}
+    return {**_guard_errors(), **{str(s): _json(_ref("Error"), texts[s]) for s in (401, 403, *statuses)}}
 
 
 def _op(summary: str, ok: dict[str, Any], *errors: int, body: dict[str, Any] | None = None,
@@ -53,6 +67,49 @@ def _agent_op(summary: str, body: dict[str, Any] | None = None) -> dict[str, Any
     return {"post": _op(summary, _AGENT_OK, 400, 404, 409, body=body, params=_A)}
 
 
+_NUM = {"type": "number"}
+_NUM_OR_NULL = {"type": ["number", "null"]}
+_STAFFING_FIGURES = {
+    "agents": {"type": "integer"}, "agents_scheduled": {"type": "integer"}, "service_level": _NUM_OR_NULL,
+    "wait_probability": _NUM, "asa_s": _NUM_OR_NULL, "occupancy": _NUM_OR_NULL, "queue_length": _NUM_OR_NULL,
+    "understaffed": {"type": "boolean"}, "abandon_probability": _NUM_OR_NULL,
+    "abandon_within_t_probability": _NUM_OR_NULL}
+_STAFFING_QUERY = {"calls": _NUM, "aht_s": _NUM, "interval_s": _NUM, "sl_target": _NUM, "answer_within_s": _NUM,
+                   "patience_s": _NUM, "shrinkage": _NUM, "max_occupancy": _NUM, "agents": {"type": "integer"},
+                   "what_if": {"type": "integer"}, "model": {"enum": ["erlang-c", "erlang-a"]},
+                   "sl_formula": {"enum": ["abandons_after_t_negative", "abandons_negative", "answered_only"]}}
+_STAFFING_400 = _json(_ref("Error"), "a parameter is unknown, not a number or out of range (field names it), "
+                                     "or the volume file was refused (problems: file, line, reason)")
+
+
+def _query(*names: str, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "query", "required": n in required, "schema": _STAFFING_QUERY[n]} for n in names]
+
+
+STAFFING_PATHS: dict[str, Any] = {
+    "/api/v1/staffing": {"get": {
+        "summary": "required agents for one interval (Erlang C or A), or the figures of `agents` (docs/staffing.md)",
+        "parameters": _query(*_STAFFING_QUERY, required=("calls", "aht_s")),
+        "responses": {"200": _json({"type": "object", "properties": {
+            "model": _STR, "traffic_erlangs": _NUM, **_STAFFING_FIGURES, "meets_target": {"type": "boolean"},
+            "limited_by": {"type": ["string", "null"]}, "inputs": {"type": "object"},
+            "what_if": {"type": "array", "items": {"type": "object", "properties": _STAFFING_FIGURES}}}},
+            "the answer"), "400": _STAFFING_400, **_errors()}}},
+    "/api/v1/staffing/forecast": {"post": {
+        "summary": "required agents per interval of a CSV volume file (interval,calls,aht_s) sent as the body",
+        "parameters": _query(*(n for n in _STAFFING_QUERY if n not in ("calls", "aht_s", "agents", "what_if"))),
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": _STR}}},
+        "responses": {"200": _json({"type": "object", "properties": {
+            "model": _STR, "inputs": {"type": "object"},
+            "intervals": {"type": "array", "items": {"type": "object", "properties": {
+                "interval": _STR, "calls": _NUM, "aht_s": _NUM, "traffic_erlangs": _NUM, **_STAFFING_FIGURES}}},
+            "peak": {"type": "object"}, "agent_intervals_scheduled": {"type": "integer"}}},
+            "one object per interval"), "400": _STAFFING_400, **_errors()}}},
+}
+"""The staffing routes (cti/staffing_routes.py), mounted by ``cti.api.build_app`` (tests/cti/test_api.py checks
+that the document and build_app's routes are the same set)."""
+
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "cti-server admin API", "version": "1"},
@@ -60,10 +117,11 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/healthz": {"get": {"summary": "liveness (open)", "security": [],
                              "responses": {"200": _json(_obj(status=_STR, node=_STR, calls={"type": "integer"}),
-                                                        "the node is up")}}},
+                                                        "the node is up"), **_guard_errors()}}},
         "/metrics": {"get": {"summary": "Prometheus text exposition 0.0.4 (open)", "security": [],
                              "responses": {"200": {"description": "metrics",
-                                                   "content": {"text/plain": {"schema": _STR}}}}}},
+                                                   "content": {"text/plain": {"schema": _STR}}},
+                                           **_guard_errors()}}},
         "/api/v1/openapi.json": {"get": _op("this document", _json({"type": "object"}, "OpenAPI 3.1"))},
         "/api/v1/status": {"get": _op("node summary", _json(_ref("Status"), "the node's summary"))},
         "/api/v1/agents": {
@@ -108,6 +166,7 @@ OPENAPI: dict[str, Any] = {
             "post": _op("reload the IVR flows", _json(_obj(flows_version={"type": "integer"}), "new flows"),
                         400, 422, 501),
         },
+        **STAFFING_PATHS,
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -148,46 +207,6 @@ OPENAPI: dict[str, Any] = {
     },
 }
 
-_NUM = {"type": "number"}
-_NUM_OR_NULL = {"type": ["number", "null"]}
-_STAFFING_FIGURES = {
-    "agents": {"type": "integer"}, "agents_scheduled": {"type": "integer"}, "service_level": _NUM_OR_NULL,
-    "wait_probability": _NUM, "asa_s": _NUM_OR_NULL, "occupancy": _NUM_OR_NULL, "queue_length": _NUM_OR_NULL,
-    "understaffed": {"type": "boolean"}, "abandon_probability": _NUM_OR_NULL,
-    "abandon_within_t_probability": _NUM_OR_NULL}
-_STAFFING_QUERY = {"calls": _NUM, "aht_s": _NUM, "interval_s": _NUM, "sl_target": _NUM, "answer_within_s": _NUM,
-                   "patience_s": _NUM, "shrinkage": _NUM, "max_occupancy": _NUM, "agents": {"type": "integer"},
-                   "what_if": {"type": "integer"}, "model": {"enum": ["erlang-c", "erlang-a"]},
-                   "sl_formula": {"enum": ["abandons_after_t_negative", "abandons_negative", "answered_only"]}}
-_STAFFING_400 = _json(_ref("Error"), "a parameter is unknown, not a number or out of range (field names it), "
-                                     "or the volume file was refused (problems: file, line, reason)")
 
-
-def _query(*names: str, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    return [{"name": n, "in": "query", "required": n in required, "schema": _STAFFING_QUERY[n]} for n in names]
-
-
-STAFFING_PATHS: dict[str, Any] = {
-    "/api/v1/staffing": {"get": {
-        "summary": "required agents for one interval (Erlang C or A), or the figures of `agents` (docs/staffing.md)",
-        "parameters": _query(*_STAFFING_QUERY, required=("calls", "aht_s")),
-        "responses": {"200": _json({"type": "object", "properties": {
-            "model": _STR, "traffic_erlangs": _NUM, **_STAFFING_FIGURES, "meets_target": {"type": "boolean"},
-            "limited_by": {"type": ["string", "null"]}, "inputs": {"type": "object"},
-            "what_if": {"type": "array", "items": {"type": "object", "properties": _STAFFING_FIGURES}}}},
-            "the answer"), "400": _STAFFING_400, **_errors()}}},
-    "/api/v1/staffing/forecast": {"post": {
-        "summary": "required agents per interval of a CSV volume file (interval,calls,aht_s) sent as the body",
-        "parameters": _query(*(n for n in _STAFFING_QUERY if n not in ("calls", "aht_s", "agents", "what_if"))),
-        "requestBody": {"required": True, "content": {"text/csv": {"schema": _STR}}},
-        "responses": {"200": _json({"type": "object", "properties": {
-            "model": _STR, "inputs": {"type": "object"},
-            "intervals": {"type": "array", "items": {"type": "object", "properties": {
-                "interval": _STR, "calls": _NUM, "aht_s": _NUM, "traffic_erlangs": _NUM, **_STAFFING_FIGURES}}},
-            "peak": {"type": "object"}, "agent_intervals_scheduled": {"type": "integer"}}},
-            "one object per interval"), "400": _STAFFING_400, **_errors()}}},
-}
-"""The staffing routes (cti/staffing_routes.py). They join ``OPENAPI["paths"]`` once ``cti.api.build_app``
-mounts them (tests/cti/test_api.py checks that the document and build_app's routes are the same set)."""
 
 __all__ = ["OPENAPI", "STAFFING_PATHS"]

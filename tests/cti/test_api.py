@@ -482,6 +482,16 @@ async def test_openapi_covers_every_route(api: Client) -> None:
     assert routes == documented
     for path, ops in OPENAPI["paths"].items():
         for op in ops.values():
-            params = {p["name"] for p in op.get("parameters", [])}
+            params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
             assert params == set(re.findall(r"\{(\w+)\}", path)), path
             assert op["responses"], path
+            # the HTTP guard can refuse any request before its handler runs
+            assert {"408", "413", "415", "503"} <= op["responses"].keys(), path
+    assert "json_too_deep" in OPENAPI["paths"]["/api/v1/agents"]["post"]["responses"]["400"]["description"]
+
+
+async def test_staffing_routes_are_mounted_by_build_app(api: Client) -> None:
+    status, body = await call(api, "GET", "/api/v1/staffing?calls=100&aht_s=180")
+    assert status == 200 and body["agents"] > 0
+    async with api.get("/api/v1/staffing?calls=100&aht_s=180") as response:
+        assert response.status == 401

@@ -19,9 +19,8 @@ Client = TestClient[web.Request, web.Application]
 
 @pytest.fixture
 async def api() -> AsyncIterator[Client]:
-    """The routes on the real admin application (its token guard included)."""
+    """The routes as build_app mounts them on the real admin application (its token guard included)."""
     app = build_app(FakeControl(), token=TOKEN, node="n", metrics=FakeMetrics())
-    add_staffing_routes(app)
     client: Client = TestClient(TestServer(app, host="127.0.0.1", port=0))
     await client.start_server()
     try:
