@@ -46,9 +46,10 @@ class SipConfig(_Model):
     realm: str = "cti.local"
     user_agent: str = "cti-server"
     nonce_ttl_s: float = Field(default=300.0, gt=0)
-    # Order of the challenges in a 401 (RFC 8760 §2.4: most preferred first). MD5 leads by default because
-    # many phones and test tools (SIPp, pyVoIP) answer only the first challenge and know only MD5.
-    digest_algorithms: tuple[Literal["MD5", "SHA-256"], ...] = Field(default=("MD5", "SHA-256"), min_length=1)
+    # One WWW-Authenticate per entry, in this order (RFC 8760 §2.4: most preferred first). MD5 alone by
+    # default: baresip 1.0 gives up on a 401 that carries any SHA-256 challenge (docs/sip-auth.md).
+    digest_algorithms: tuple[Literal["MD5", "SHA-256"], ...] = Field(
+        default=("MD5",), min_length=1, description="digest algorithms offered in a 401, most preferred first")
     lockout: LockoutConfig = LockoutConfig()
     min_expires: int = Field(default=60, ge=1)
     max_expires: int = Field(default=3600, ge=1)
@@ -59,6 +60,13 @@ class SipConfig(_Model):
     @classmethod
     def _ip(cls, value: str) -> str:
         ipaddress.ip_address(value)
+        return value
+
+    @field_validator("digest_algorithms")
+    @classmethod
+    def _once_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("each digest algorithm may be listed once")
         return value
 
     @model_validator(mode="after")

@@ -1,7 +1,8 @@
 """HTTP Digest authentication for SIP, server side, sans-I/O (RFC 3261 §22, RFC 2617, RFC 7616, RFC 8760).
 
-Server side: :class:`DigestAuthenticator` builds challenges (SHA-256 first, then MD5, RFC 8760 §2.4),
-verifies credentials against stateless HMAC nonces, refuses replays and locks out brute force.
+Server side: :class:`DigestAuthenticator` builds one challenge per configured algorithm (MD5 alone by
+default; SHA-256 only when the policy lists it, in the policy's order, RFC 8760 §2.4), verifies
+credentials against stateless HMAC nonces, refuses replays and locks out brute force.
 The header grammar, the ``response`` computation, the client side (:func:`answer_challenge`) and the
 digest-uri rule live in :mod:`sip.digest`; this module re-exports them, so ``from sip.auth import X``
 keeps working.  Nothing here reads a clock, a socket or the SIP message layer: callers pass header
@@ -104,7 +105,9 @@ class LockoutPolicy:
 class AuthPolicy:
     realm: str
     nonce_lifetime: float = 300.0
-    algorithms: tuple[DigestAlgorithm, ...] = (DigestAlgorithm.SHA_256, DigestAlgorithm.MD5)
+    # One challenge per entry, most preferred first (RFC 8760 §2.4). MD5 alone by default: some phones
+    # (baresip 1.0) give up on a 401 as soon as one of its challenges names an algorithm they lack.
+    algorithms: tuple[DigestAlgorithm, ...] = (DigestAlgorithm.MD5,)
     allow_no_qop: bool = True  # RFC 2069 responses (pyVoIP); MD5 only
     source_lockout: LockoutPolicy = LockoutPolicy()
     user_lockout: LockoutPolicy = LockoutPolicy(max_failures=10)
@@ -115,6 +118,8 @@ class AuthPolicy:
             raise ValueError("the realm must be plain text without quotes, commas or backslashes")
         if not self.algorithms or self.nonce_lifetime <= 0 or self.max_tracked < 1:
             raise ValueError("AuthPolicy needs an algorithm, a positive nonce lifetime and table size")
+        if len(set(self.algorithms)) != len(self.algorithms):
+            raise ValueError("each digest algorithm may be listed once")
 
 
 def _bounded_key(key: str) -> str:

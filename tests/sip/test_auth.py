@@ -34,7 +34,12 @@ REALM = "cti.example"
 RURI = "sip:cti.example"
 
 
+BOTH = (DigestAlgorithm.SHA_256, DigestAlgorithm.MD5)  # the policy of a server configured to offer SHA-256
+
+
 def make(**policy: object) -> DigestAuthenticator:
+    """An authenticator offering SHA-256 then MD5 unless ``algorithms`` says otherwise."""
+    policy.setdefault("algorithms", BOTH)
     return DigestAuthenticator(AuthPolicy(realm=REALM, **policy), SECRET)  # type: ignore[arg-type]
 
 
@@ -161,6 +166,22 @@ def test_credentials_round_trip(username: str, realm: str, nonce: str, uri: str,
 
 
 # --- challenges --------------------------------------------------------------------------------------------
+
+def test_the_default_policy_offers_md5_alone_and_refuses_sha256_answers() -> None:
+    # baresip 1.0 gives up on a whole 401 when any of its challenges names SHA-256: MD5 alone by default.
+    auth = DigestAuthenticator(AuthPolicy(realm=REALM), SECRET)
+    assert [parse_challenge(v).algorithm for v in auth.challenges(1.0)] == [DigestAlgorithm.MD5]
+    offered = make()
+    sha = answer(challenge_for(offered, DigestAlgorithm.SHA_256, 0.0))
+    assert check(auth, sha, 1.0) == (AuthResult.CHALLENGE, AuthReason.UNSUPPORTED)
+    assert check(auth, answer(challenge_for(auth, DigestAlgorithm.MD5, 0.0)), 1.0)[0] is AuthResult.ACCEPTED
+
+
+def test_challenges_follow_the_configured_order() -> None:
+    order = (DigestAlgorithm.MD5, DigestAlgorithm.SHA_256)
+    parsed = [parse_challenge(v) for v in make(algorithms=order).challenges(1.0)]
+    assert tuple(c.algorithm for c in parsed) == order
+
 
 def test_challenges_offer_sha256_then_md5_with_one_nonce_qop_and_opaque() -> None:
     auth = make()
@@ -413,6 +434,8 @@ def test_policy_validation() -> None:
         AuthPolicy(realm='bad"realm')
     with pytest.raises(ValueError):
         AuthPolicy(realm=REALM, algorithms=())
+    with pytest.raises(ValueError):
+        AuthPolicy(realm=REALM, algorithms=(DigestAlgorithm.MD5, DigestAlgorithm.MD5))
     with pytest.raises(ValueError):
         DigestAuthenticator(AuthPolicy(realm=REALM), b"short")
 
