@@ -351,6 +351,8 @@ _SCHEMAS: Final = (
             _f("offered", _I, "calls offered in the window"), _f("answered", _I, "calls answered in the window"),
             _f("abandoned", _I, "calls abandoned in the window"),
             _f("service_level", _N, "fraction answered within target (0..1)", null=True),
+            _f("asa_seconds", _N, "average speed of answer: total queue wait of the calls answered in the window "
+                                  "/ calls answered (abandons excluded); null when none was answered", null=True),
             _f("window_seconds", _I, "length of the statistics window")),
     _schema("alert.raised", "a supervisor alert was raised", _f("alert_id", _S, "alert identifier"),
             _f("kind", _S, "alert kind: vip_in_queue, vip_wait, vip_abandoned, surge, threshold:<metric>, ..."),

@@ -194,7 +194,7 @@ OPENAPI: dict[str, Any] = {
                 "agents_logged_in": {"type": "integer"}, "agents_available": {"type": "integer"},
                 "agents_busy": {"type": "integer"}, "offered": {"type": "integer"}, "answered": {"type": "integer"},
                 "abandoned": {"type": "integer"}, "service_level": {"type": ["number", "null"]},
-                "window_seconds": {"type": "integer"}}},
+                "asa_seconds": {"type": ["number", "null"]}, "window_seconds": {"type": "integer"}}},
             "Status": {"type": "object", "properties": {
                 "node": _STR, "version": _STR, "uptime_seconds": {"type": "number"},
                 "calls": _obj(active={"type": "integer"}, total={"type": "integer"},

@@ -139,5 +139,6 @@ def queue_stats_data(snap: QueueSnapshot, logged_in: int) -> dict[str, Any]:
         "agents_busy": sum(by_state.get(s, 0) for s in _BUSY),
         "offered": snap.today.answered + snap.today.abandoned + snap.today.flowouts,
         "answered": snap.today.answered, "abandoned": snap.today.abandoned,
-        "service_level": snap.today_service_level, "window_seconds": 86400,
+        "service_level": snap.today_service_level,
+        "asa_seconds": None if snap.asa_s is None else round(snap.asa_s, 3), "window_seconds": 86400,
     }

@@ -129,7 +129,7 @@ class FakeControl:
             raise ControlError("unknown_queue", f"no queue {queue!r}", status=404)
         return {"queue": queue, "waiting": 2 if queue == "sales" else 0, "longest_wait_seconds": 12.5,
                 "agents_logged_in": 1, "agents_available": 0, "agents_busy": 1, "offered": 3, "answered": 2,
-                "abandoned": 1, "service_level": 0.5, "window_seconds": 86400}
+                "abandoned": 1, "service_level": 0.5, "asa_seconds": 8.25, "window_seconds": 86400}
 
     def supervisor_scope(self, supervisor_id: str) -> tuple[frozenset[str], frozenset[str]]:
         raise ControlError("unknown_supervisor", supervisor_id, status=404)

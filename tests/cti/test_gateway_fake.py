@@ -127,7 +127,8 @@ class FakeControl:
         if queue not in self.queues:
             raise ControlError("unknown_queue", queue, status=404)
         stats: dict[str, Any] = dict.fromkeys(STATS_KEYS, 0)
-        stats.update(queue=queue, waiting=self.queues[queue], service_level=None, window_seconds=900)
+        stats.update(queue=queue, waiting=self.queues[queue], service_level=None, asa_seconds=None,
+                     window_seconds=900)
         return stats
 
     def supervisor_scope(self, supervisor_id: str) -> tuple[frozenset[str], frozenset[str]]:

@@ -205,6 +205,14 @@ def test_wallboard_counts_queued_calls_with_threshold_colours_and_vip_alert(
     expect(waiting).to_contain_text("0")
     expect(waiting).to_contain_text("OK")
     expect(board.get_by_role("heading", name="sales")).to_have_count(0)  # ?queue=support
+    # the call of the first test was answered in support: its wait is the queue's ASA (asa_seconds), no note
+    asa = board.get_by_role("group", name="ASA")
+    expect(asa).to_contain_text(re.compile(r"\d+:\d\d"))
+    expect(asa).not_to_contain_text("no calls yet")
+    queues = sup.get_by_role("region", name="Queues")
+    support_row = queues.get_by_role("row").filter(has=sup.get_by_role("rowheader", name="support"))
+    expect(support_row.get_by_role("cell").nth(3)).to_have_text(re.compile(r"^\d+:\d\d$"))
+    expect(queues).not_to_contain_text("Not available yet")
 
     target = f"{HOST}:{web_server.sip_port}"
     vip = sipps.carrier(target, digit="2", caller="1000", hangup_ms=12_000, name="vip-carrier")

@@ -149,12 +149,11 @@ function renderQueues() {
       h("td", { class: `num${q.waiting > 0 ? " strong" : ""}` }, String(q.waiting)),
       h("td", { class: "num" }, duration(q.longest_wait_seconds)),
       h("td", { class: "num" }, percent(q.service_level)),
-      h("td", { class: "num" }, "—"),
+      h("td", { class: "num" }, duration(q.asa_seconds)),
       h("td", { class: "num" }, `${q.abandoned} / ${q.offered}`),
       h("td", { class: "num" }, `${q.agents_available} / ${q.agents_logged_in}`),
       h("td", { class: "num" }, String(q.agents_busy)))))),
-  h("p", { class: "meta" }, t("q.window", { window: span(rows[0]?.window_seconds) })),
-  notAvailable("q.asa_missing"));
+  h("p", { class: "meta" }, t("q.window", { window: span(rows[0]?.window_seconds) })));
 }
 
 function agentCall(agent) {

@@ -18,6 +18,7 @@ export const THRESHOLDS = {
   waiting: { warn: num("waiting_warn", 5), crit: num("waiting_crit", 10) },
   longest: { warn: num("wait_warn", 30), crit: num("wait_crit", 60) },
   abandon: { warn: num("abandon_warn", 0.05), crit: num("abandon_crit", 0.10) },
+  asa: { warn: num("asa_warn", 20), crit: num("asa_crit", 40) },
   sl_target: num("sl_target", 0.8),
 };
 const onlyQueues = params.getAll("queue");
@@ -65,7 +66,7 @@ function queueRow(q) {
       tile("wall.longest", duration(q.longest_wait_seconds), level(q.longest_wait_seconds, THRESHOLDS.longest)),
       tile("wall.sl", percent(q.service_level), slLevel(q.service_level),
         { note: t("wall.no_data") }),
-      tile("wall.asa", "—", "none", { note: t("wall.asa_missing") }),
+      tile("wall.asa", duration(q.asa_seconds), level(q.asa_seconds, THRESHOLDS.asa), { note: t("wall.no_data") }),
       tile("wall.abandon", percent(abandon), level(abandon, THRESHOLDS.abandon), { note: t("wall.no_data") })),
     h("ul", { class: "wb-agents", "aria-label": t("wall.agents") },
       AGENT_STATES.map((s) => h("li", {}, stateBadge(s), h("span", { class: "count" }, String(counts.get(s)))))));
