@@ -57,7 +57,7 @@ class Publisher:
     def call_queued(self, detail: CallDetail, position: int) -> None:
         self.publish("call.queued", {
             "call_id": detail.call_id, "queue": detail.queue or "", "priority": detail.priority,
-            "position": position, "vip": detail.vip,
+            "position": position, "vip": detail.vip, "caller_number": detail.caller,
         })
 
     def call_offered(self, detail: CallDetail, agent_id: str, queue: str, wait_s: float,

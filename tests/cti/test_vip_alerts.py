@@ -106,7 +106,8 @@ async def test_service_loop_raises_and_escalates_on_its_timer() -> None:
     task = asyncio.get_running_loop().create_task(service.run(), name="alerts-test")
     try:
         await asyncio.sleep(0)
-        bus.publish(env("call.queued", T0, call_id="c1", queue="sales", priority=0, position=1, vip=True))
+        bus.publish(env("call.queued", T0, call_id="c1", queue="sales", priority=0, position=1, vip=True,
+                        caller_number="5550100"))
         async with asyncio.timeout(1.0):
             first = await out.get()
         assert first.data["kind"] == "vip_in_queue"

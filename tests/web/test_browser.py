@@ -232,7 +232,7 @@ def test_wallboard_counts_queued_calls_with_threshold_colours_and_vip_alert(
     expect(board.get_by_role("list", name="Agents by state").get_by_role("listitem")
            .filter(has_text="Not ready")).to_contain_text("1")
     queued = sup.get_by_role("region", name="Live calls").get_by_role("row").filter(has_text="5557001")
-    expect(queued).to_contain_text("Waiting")  # the caller's number comes from the snapshot command
+    expect(queued).to_contain_text("Waiting")  # the caller's number comes from call.queued
     board.screenshot(path=str(shots / "wallboard.png"))
     sup.screenshot(path=str(shots / "supervisor-queue.png"))
     for carrier in (second, vip):  # they hang up while queued (abandoned)

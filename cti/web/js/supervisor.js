@@ -59,8 +59,8 @@ function onEvent(env) {
     }
     case "call.queued":
       store.calls.set(d.call_id, { ...call, call_id: d.call_id, queue: d.queue, vip: d.vip, priority: d.priority,
-        phase: "queued", queued_at: env.ts, arrived_at: call?.arrived_at ?? env.ts, agent_id: null });
-      if (!call?.caller_number) askCallers();  // call.queued names no caller: the snapshot does
+        caller_number: d.caller_number, phase: "queued", queued_at: env.ts,
+        arrived_at: call?.arrived_at ?? env.ts, agent_id: null });
       break;
     case "call.offered":
       store.calls.set(d.call_id, { ...call, ...d, phase: "offered", arrived_at: call?.arrived_at ?? env.ts });
@@ -108,22 +108,6 @@ function onEvent(env) {
   }
   renderCalls();
   renderAgents();
-}
-
-/** The `snapshot` command (at most every 500 ms) fills in what events leave out: queued callers' numbers. */
-let asking = null;
-function askCallers() {
-  if (asking) return;
-  asking = setTimeout(async () => {
-    const reply = await conn.command("snapshot").catch(() => null);
-    asking = null;
-    if (!reply) return;
-    for (const snap of reply.calls) {
-      const known = store.calls.get(snap.call_id);
-      if (known) Object.assign(known, { caller_number: snap.caller_number, caller_name: snap.caller_name });
-    }
-    renderCalls();
-  }, 500);
 }
 
 async function refreshReceipts(noticeId) {
