@@ -7,16 +7,20 @@ and turns bus envelopes into event frames when :func:`~cti.gateway.visibility.vi
 an answer; nothing is dropped silently.
 With a :class:`~cti.notices.NoticeService`, ``hello`` carries ``notices`` (an agent's unexpired unread ones) and the
 ``broadcast`` / ``notice_receipts`` / ``notice_read`` commands run through :func:`~cti.notices.run_notice_command`.
+With an :class:`~cti.alerts.board.AlertBoard`, a supervisor's or operator's ``hello`` and ``snapshot`` carry
+``alerts`` (the active unacknowledged alerts it may see), and a supervisor's ``alert_ack`` acknowledges one for every
+supervisor: the session publishes ``alert.acknowledged`` through ``publish``.
 Time is passed in (``now``, UTC epoch seconds); the session reads no clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
 
+from cti.alerts.board import AlertBoard
 from cti.control import Control
 from cti.events import Envelope, EnvelopeError
 from cti.gateway.commands import (
@@ -36,6 +40,9 @@ from cti.tokens import Principal, Role
 __all__ = ["Session", "initial_scope"]
 
 _log = structlog.get_logger(__name__)
+
+Publish = Callable[[str, dict[str, Any], float], None]
+"""Publishes an event a command caused: ``(type, data, now)``."""
 
 
 def initial_scope(principal: Principal, control: Control) -> Scope:
@@ -69,9 +76,12 @@ class Session:
     """The gateway protocol for one connection (see docs/websocket.md)."""
 
     def __init__(self, principal: Principal, *, control: Control, node: str, encoding: Encoding,
-                 cache: EncodedCache | None = None, notices: NoticeService | None = None) -> None:
+                 cache: EncodedCache | None = None, notices: NoticeService | None = None,
+                 alerts: AlertBoard | None = None, publish: Publish | None = None) -> None:
         self.principal = principal
         self._notices = notices
+        self._alerts = alerts
+        self._publish = publish
         self.encoding = encoding
         self._control = control
         self._node = node
@@ -115,14 +125,47 @@ class Session:
         subject = self.principal.subject
         data: dict[str, Any] = {"role": self.principal.role.value, "subject": subject, "node": self._node,
                                 "state": None, "call": None, "agents": [], "queues": [], "calls": [],
-                                "notices": self._pending_notices(now)}
+                                "notices": self._pending_notices(now), "alerts": []}
         if self.principal.role is Role.AGENT:
             data["state"] = agent_view(self._control.agent_snapshot(subject), now)
             data["call"] = self._control.current_call(subject)
         else:
             data.update(agents=self._agents_in_scope(now), queues=self._queues_in_scope(),
-                        calls=self._calls_in_scope())
+                        calls=self._calls_in_scope(), alerts=self._alerts_in_scope())
         return self._encode({"type": "hello", "data": data})
+
+    def _sees_alert_queue(self, queue: str | None) -> bool:
+        return queue is None or self._granted.has_queue(queue)
+
+    def _alerts_in_scope(self) -> list[dict[str, Any]]:
+        """Active unacknowledged alerts this overseer may see (alerts with no queue go to everyone), oldest first."""
+        if self._alerts is None:
+            return []
+        return [a.data() for a in self._alerts.unacknowledged() if self._sees_alert_queue(a.queue)]
+
+    def _alert_ack(self, args: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """``alert_ack``: acknowledge an active alert for every supervisor (the first acknowledgement wins).
+
+        Raises:
+            CommandError: forbidden (not a supervisor), bad_args, unknown_alert (not active, or not one this
+                supervisor may see), unknown_command (no alert board on this node).
+        """
+        if self._alerts is None or self._publish is None:
+            raise CommandError("unknown_command", "'alert_ack': alerts are not shared on this node")
+        if self.principal.role is not Role.SUPERVISOR:
+            raise CommandError("forbidden", "'alert_ack' is for supervisors")
+        alert_id = args.get("alert_id")
+        if not isinstance(alert_id, str) or not alert_id:
+            raise CommandError("bad_args", "argument 'alert_id' must be a non-empty str")
+        alert = self._alerts.get(alert_id)
+        if alert is None or not self._sees_alert_queue(alert.queue):
+            raise CommandError("unknown_alert", f"no active alert {alert_id!r} in your queues")
+        result = self._alerts.acknowledge(alert_id, self.principal.subject, now)
+        assert result is not None  # the alert was there a line above; nothing runs in between
+        alert, first = result
+        if first:
+            self._publish("alert.acknowledged", alert.ack_data(), now)
+        return alert.ack_data()
 
     def _pending_notices(self, now: float) -> list[dict[str, Any]]:
         """Notices for ``hello``: an agent's unexpired unread ones (marked delivered), an overseer's visible ones."""
@@ -185,6 +228,8 @@ class Session:
         return [self._encode({"type": "reply", "id": frame_id, "ok": True, "data": data})]
 
     def _run(self, name: str, args: dict[str, Any], now: float) -> Any:
+        if name == "alert_ack":
+            return self._alert_ack(args, now)
         if name in SUPERVISION_COMMANDS:
             return run_supervision_command(self._control, self.principal, self._granted, name, args)
         if name in NOTICE_COMMANDS:
@@ -200,7 +245,7 @@ class Session:
             if name == "subscribe":
                 return self._subscribe(args)
             return {"agents": self._agents_in_scope(now), "queues": self._queues_in_scope(),
-                    "calls": self._calls_in_scope()}
+                    "calls": self._calls_in_scope(), "alerts": self._alerts_in_scope()}
         agent_id = target_agent(self.principal, self._granted, args)
         return run_agent_command(self._control, agent_id, name, args, now)
 

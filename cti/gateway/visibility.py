@@ -9,9 +9,9 @@
   and ``ended`` (so a take-over or the end of a barge is told; silent listening is never announced while it lasts).
   Nothing else (no queue statistics, no alerts).
 - **supervisor**: ``agent.*`` and ``supervision.*`` for agents of its teams; ``call.*`` whose ``queue`` is one of
-  its queues or whose ``agent_id`` is one of its agents; ``queue.stats`` and ``alert.raised`` of its queues
-  (alerts with ``queue`` null go to every supervisor); ``alert.cleared`` (it names no queue); ``notice.broadcast``
-  to ``*``, one of its queues, or sent by itself. Unknown types: no.
+  its queues or whose ``agent_id`` is one of its agents; ``queue.stats``, ``alert.raised`` and
+  ``alert.acknowledged`` of its queues (alerts with ``queue`` null go to every supervisor); ``alert.cleared`` (it
+  names no queue); ``notice.broadcast`` to ``*``, one of its queues, or sent by itself. Unknown types: no.
 - **operator**: everything.
 
 A :class:`Scope` is the set of agents and queues a connection follows; ``None`` means "all". Supervisors and

@@ -24,11 +24,12 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import structlog
 from aiohttp import WSMsgType, web
 
+from cti.alerts.board import AlertBoard
 from cti.bus import Bus
 from cti.control import Control
 from cti.events import Envelope
@@ -84,6 +85,8 @@ class Gateway:
                  clock: Callable[[], float] = time.time, notices: NoticeService | None = None) -> None:
         self.control = control
         self.notices = notices
+        self.alerts = AlertBoard()
+        """The node's active alerts, fed from the bus before each ``alert.*`` envelope is fanned out."""
         self.node = node
         self.settings = settings or GatewaySettings()
         self._bus = bus
@@ -123,6 +126,8 @@ class Gateway:
 
     def dispatch(self, envelope: Envelope) -> None:
         """Offer ``envelope`` to every connection that may see it."""
+        if envelope.type.startswith("alert."):
+            self.alerts.observe(envelope)
         agent_id = envelope.data.get("agent_id")
         targets: list[tuple[Session, Mailbox]] = list(self._overseers.values())
         if isinstance(agent_id, str):
@@ -141,7 +146,11 @@ class Gateway:
             ControlError: the principal's agent or supervisor is unknown to the node.
         """
         return Session(principal, control=self.control, node=self.node, encoding=Encoding.from_protocol(protocol),
-                       cache=self._cache, notices=self.notices)
+                       cache=self._cache, notices=self.notices, alerts=self.alerts, publish=self._publish)
+
+    def _publish(self, type_: str, data: dict[str, Any], now: float) -> None:
+        """Publish an event a command caused (``alert.acknowledged``) on the node's bus."""
+        self._bus.publish(Envelope.new(type_, data, node=self.node, now=now))
 
     def response(self) -> web.WebSocketResponse:
         """A not yet prepared WebSocket response with the gateway's subprotocols and heartbeat."""

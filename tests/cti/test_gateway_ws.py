@@ -331,3 +331,55 @@ async def test_connection_closes_when_the_token_expires(server: Server) -> None:
         async with asyncio.timeout(2):
             closing = await ws.receive()
         assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4001
+
+
+def raised(alert_id: str, queue: str | None) -> Envelope:
+    return Envelope.new("alert.raised", {"alert_id": alert_id, "kind": "vip_in_queue", "severity": "warning",
+                                         "message": "VIP caller waiting", "queue": queue, "call_id": "c9",
+                                         "agent_id": None}, node="cti-t", now=time.time())
+
+
+async def test_alert_ack_is_shared_between_supervisors_and_hello_lists_active_alerts(server: Server) -> None:
+    server.control.supervisors["s3"] = ("pw-s3", frozenset({"sales"}), frozenset({"t1"}))
+    s1, s3, s2 = [await server.connect(Role.SUPERVISOR, s) for s in ("s1", "s3", "s2")]
+    for sup in (s1, s3, s2):
+        assert (await sup.recv())["data"]["alerts"] == []
+    server.bus.publish(raised("al-1", "sales"))
+    server.bus.publish(raised("al-2", "support"))
+    assert (await s1.recv())["data"]["alert_id"] == "al-1"
+    assert (await s3.recv())["data"]["alert_id"] == "al-1"
+    assert (await s2.recv())["data"]["alert_id"] == "al-2"
+
+    late = await server.connect(Role.SUPERVISOR, "s3")  # a console opened after the alert sees it in hello
+    alerts = (await late.recv())["data"]["alerts"]
+    assert [(a["alert_id"], a["queue"], a["severity"]) for a in alerts] == [("al-1", "sales", "warning")]
+    assert isinstance(alerts[0]["raised_at"], float)
+    assert [a["alert_id"] for a in (await s2.command("snapshot"))["data"]["alerts"]] == ["al-2"]
+
+    refused = await s2.command("alert_ack", alert_id="al-1")  # not one of s2's queues
+    assert refused["ok"] is False and refused["error"]["code"] == "unknown_alert"
+    assert (await s1.command("alert_ack", alert_id="nope"))["error"]["code"] == "unknown_alert"
+    assert (await s1.command("alert_ack"))["error"]["code"] == "bad_args"
+    agent = await server.connect(Role.AGENT, "a1")
+    await agent.recv()
+    assert (await agent.command("alert_ack", alert_id="al-1"))["error"]["code"] == "forbidden"
+
+    reply = await s1.command("alert_ack", alert_id="al-1")
+    assert reply["ok"] and reply["data"]["by"] == "s1" and reply["data"]["alert_id"] == "al-1"
+    for sup in (s1, s3, late):
+        event = await sup.recv()
+        assert event["type"] == "alert.acknowledged"
+        assert event["data"] == {"alert_id": "al-1", "by": "s1", "at": reply["data"]["at"], "queue": "sales"}
+    again = await s3.command("alert_ack", alert_id="al-1")  # the first acknowledgement wins; no second event
+    assert again["ok"] and again["data"]["by"] == "s1"
+    with pytest.raises(TimeoutError):
+        await s3.recv(within=0.3)
+    with pytest.raises(TimeoutError):
+        await s2.recv(within=0.1)  # support's supervisor does not hear about sales' alert
+
+    fresh = await server.connect(Role.SUPERVISOR, "s1")
+    assert (await fresh.recv())["data"]["alerts"] == []  # acknowledged: no longer in hello
+    server.bus.publish(Envelope.new("alert.cleared", {"alert_id": "al-2", "kind": "vip_in_queue", "reason": "answered"},
+                                    node="cti-t", now=time.time()))
+    await s2.recv()
+    assert (await s2.command("snapshot"))["data"]["alerts"] == []

@@ -8,8 +8,8 @@ One `cti serve --demo` for the module; the tests run in order and share the agen
    agent's page and clicks Monitor: its SIPp phone gets the INVITE; the agent hangs up from the page (the carrier
    gets the BYE), picks a disposition; the CDR carries it.
 2. a notice sent from the console reaches the agent's page; the agent marks it read; the receipt comes back.
-3. /wallboard: the waiting count rises as calls queue (VIP first: its alert is acknowledged on the console) and the
-   tile turns amber, then red.
+3. /wallboard: the waiting count rises as calls queue (VIP first: a console opened after its alert sees it, and
+   sees the other console's acknowledgement) and the tile turns amber, then red.
 4. zh-CN: the pages in Simplified Chinese, by the browser's language and by the switch.
 
 Elements are found by role and accessible name, as a person finds them.
@@ -222,8 +222,17 @@ def test_wallboard_counts_queued_calls_with_threshold_colours_and_vip_alert(
 
     alert = sup.get_by_role("region", name="Alerts").get_by_role("listitem").filter(has_text="VIP caller")
     expect(alert).to_contain_text("Warning")
+    # a second console opened after the alert was raised gets it from hello, then the first one's acknowledgement
+    other = new_page(browser, locale="en-GB")
+    other.goto(f"{base(web_server)}/supervisor#token={token}")
+    other_alert = other.get_by_role("region", name="Alerts").get_by_role("listitem").filter(has_text="VIP caller")
+    expect(other_alert.get_by_role("button", name=re.compile("^Acknowledge"))).to_be_visible()
     alert.get_by_role("button", name=re.compile("^Acknowledge")).click()
-    expect(alert).to_contain_text("Acknowledged on this screen")
+    expect(alert).to_contain_text("Acknowledged by sup1")
+    expect(other_alert).to_contain_text("Acknowledged by sup1")
+    expect(other_alert.get_by_role("button", name=re.compile("^Acknowledge"))).to_have_count(0)
+    assert other.js_errors == []
+    other.context.close()
 
     second = sipps.carrier(target, digit="2", caller="5557001", hangup_ms=6_000, name="second-carrier")
     expect(waiting).to_contain_text("2", timeout=15_000)

@@ -2,7 +2,7 @@
 import { h, replace, $ } from "./dom.js";
 import { clock, duration, elapsed, learnSkew, percent, span, tick } from "./format.js";
 import { applyText, onLangChange, t } from "./i18n.js";
-import { act, bootPage, notAvailable, panel } from "./shell.js";
+import { act, bootPage, panel } from "./shell.js";
 import { CALL_STATES, PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js";
 
 const store = {
@@ -28,6 +28,8 @@ function onHello(data) {
   learnSkew(data.agents.find((a) => Number.isFinite(a.since)));
   store.queues = new Map(data.queues.map((q) => [q.queue, q]));
   store.calls = new Map(data.calls.map((c) => [c.call_id, { ...c, phase: callPhase(c.phase) }]));
+  // active alerts nobody acknowledged yet, raised before this console connected
+  store.alerts = new Map((data.alerts || []).map((a) => [a.alert_id, { ...a, acknowledged: null }]));
   for (const notice of data.notices || []) {
     if (!store.notices.has(notice.notice_id)) store.notices.set(notice.notice_id, { notice, receipts: new Map() });
     refreshReceipts(notice.notice_id);
@@ -80,8 +82,11 @@ function onEvent(env) {
       store.queues.set(d.queue, d);
       renderQueues(); return;
     case "alert.raised":
-      store.alerts.set(d.alert_id, { ...d, raised_at: env.ts, acknowledged: false });
+      store.alerts.set(d.alert_id, { ...d, raised_at: env.ts, acknowledged: null });
       renderAlerts(); return;
+    case "alert.acknowledged":
+      acknowledged(d);
+      return;
     case "alert.cleared":
       store.alerts.delete(d.alert_id);
       renderAlerts(); return;
@@ -237,6 +242,13 @@ function renderCalls() {
     }))));
 }
 
+/** An acknowledgement (this supervisor's reply or any supervisor's `alert.acknowledged`): the first one wins. */
+function acknowledged(d) {
+  const alert = store.alerts.get(d.alert_id);
+  if (alert && !alert.acknowledged) alert.acknowledged = { by: d.by, at: d.at };
+  renderAlerts();
+}
+
 function renderAlerts() {
   const alerts = [...store.alerts.values()].reverse();
   replace(alertPanel.body,
@@ -246,12 +258,13 @@ function renderAlerts() {
         h("span", { class: `badge sev sev-${a.severity}` }, t(`sev.${a.severity}`)),
         h("span", { class: "meta" }, clock(a.raised_at), a.queue ? ` · ${a.queue}` : "")),
       h("p", {}, a.message),
-      a.acknowledged ? h("span", { class: "done" }, t("alert.acked_here"))
+      a.acknowledged
+        ? h("span", { class: "done" }, t("alert.acked_by", { by: a.acknowledged.by, time: clock(a.acknowledged.at) }))
         : h("button", { type: "button", class: "button small", "data-key": `ack-${a.alert_id}`,
-          onclick: () => { a.acknowledged = true; renderAlerts(); } }, t("alert.ack"),
+          onclick: (e) => act(e.currentTarget, conn.command("alert_ack", { alert_id: a.alert_id }), report)
+            .then((reply) => { if (reply) acknowledged(reply); }) }, t("alert.ack"),
           h("span", { class: "vh" }, ` ${a.message}`)))))
-      : h("p", { class: "empty" }, t("alert.none")),
-    notAvailable("alert.ack_missing"));
+      : h("p", { class: "empty" }, t("alert.none")));
 }
 
 function receiptCell(value) { return value ? clock(value) : "—"; }
