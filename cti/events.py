@@ -349,6 +349,7 @@ _SCHEMAS: Final = (
             _f("waiting", _I, "calls waiting now"), _f("longest_wait_seconds", _N, "oldest waiting call's wait"),
             _f("agents_logged_in", _I, "agents logged in"), _f("agents_available", _I, "agents ready"),
             _f("agents_busy", _I, "agents on a call or in wrap-up"),
+            _f("agents_offering", _I, "agents reserved for or ringing with an offered call (part of agents_busy)"),
             _f("offered", _I, "calls offered in the window"), _f("answered", _I, "calls answered in the window"),
             _f("abandoned", _I, "calls abandoned in the window"),
             _f("service_level", _N, "fraction answered within target (0..1)", null=True),

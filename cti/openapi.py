@@ -192,7 +192,8 @@ OPENAPI: dict[str, Any] = {
             "QueueStats": {"type": "object", "properties": {
                 "queue": _STR, "waiting": {"type": "integer"}, "longest_wait_seconds": {"type": "number"},
                 "agents_logged_in": {"type": "integer"}, "agents_available": {"type": "integer"},
-                "agents_busy": {"type": "integer"}, "offered": {"type": "integer"}, "answered": {"type": "integer"},
+                "agents_busy": {"type": "integer"},
+                "agents_offering": {"type": "integer"}, "offered": {"type": "integer"}, "answered": {"type": "integer"},
                 "abandoned": {"type": "integer"}, "service_level": {"type": ["number", "null"]},
                 "asa_seconds": {"type": ["number", "null"]}, "window_seconds": {"type": "integer"}}},
             "Status": {"type": "object", "properties": {

@@ -137,6 +137,7 @@ def queue_stats_data(snap: QueueSnapshot, logged_in: int) -> dict[str, Any]:
         "queue": snap.queue_id, "waiting": snap.waiting, "longest_wait_seconds": round(snap.longest_wait_s, 3),
         "agents_logged_in": logged_in, "agents_available": by_state.get(AgentState.AVAILABLE, 0),
         "agents_busy": sum(by_state.get(s, 0) for s in _BUSY),
+        "agents_offering": by_state.get(AgentState.RESERVED, 0) + by_state.get(AgentState.RINGING, 0),
         "offered": snap.today.answered + snap.today.abandoned + snap.today.flowouts,
         "answered": snap.today.answered, "abandoned": snap.today.abandoned,
         "service_level": snap.today_service_level,

@@ -10,8 +10,9 @@ alert events. Statistics arrive every 2 s, so the sustain check needs no timer o
 - ``longest_wait``: ``longest_wait_seconds``;
 - ``waiting``: calls waiting;
 - ``service_level``: the live service level (``null`` means "no data": the condition does not hold);
-- ``no_agents_ready``: the calls waiting while no agent is available (0 whenever an agent is available), so
-  ``no_agents_ready > 0`` is "agents available == 0 while calls waiting > 0".
+- ``no_agents_ready``: the calls waiting that no agent is on its way to (waiting minus the agents reserved or
+  ringing with an offer) while no agent is available; 0 whenever an agent is available. So a call ringing its
+  agent does not count: ``no_agents_ready > 0`` is "a call waits and nobody is available or being offered it".
 """
 
 from __future__ import annotations
@@ -102,9 +103,10 @@ def metric_value(metric: Metric, stats: Mapping[str, Any]) -> float | None:
             value = stats.get("service_level")
         case Metric.NO_AGENTS_READY:
             waiting, ready = stats.get("waiting"), stats.get("agents_available")
-            if not _number(waiting) or not _number(ready):
+            offering = stats.get("agents_offering", 0)
+            if not _number(waiting) or not _number(ready) or not _number(offering):
                 return None
-            return float(waiting) if ready == 0 else 0.0
+            return max(0.0, float(waiting) - float(offering)) if ready == 0 else 0.0
     return float(value) if _number(value) else None
 
 

@@ -64,6 +64,17 @@ def test_no_agent_ready_while_calls_wait_is_critical() -> None:
     assert isinstance(cleared, AlertCleared) and cleared.kind == "threshold:no_agents_ready"
 
 
+def test_a_call_ringing_its_agent_is_not_a_call_without_agents() -> None:
+    """One call waiting, its agent ringing (15 s ring timeout): no agent is available, but one is on its way."""
+    monitor = ThresholdMonitor()
+    ringing = [(float(t), stats(waiting=1, agents_available=0, agents_offering=1)) for t in range(0, 16, 2)]
+    assert [e for t, d in ringing for e in monitor.observe("sales", d, T0 + t)] == []
+    # a second call with nobody for it does count
+    both = [(float(t), stats(waiting=2, agents_available=0, agents_offering=1)) for t in range(16, 28, 2)]
+    events = [e for t, d in both for e in monitor.observe("sales", d, T0 + t)]
+    assert len(events) == 1 and events[0].kind == "threshold:no_agents_ready"
+
+
 def test_waiting_count_cooldown_then_raises_again() -> None:
     rule = ThresholdRule(metric=Metric.WAITING, comparator=Comparator.GT, threshold=5, sustain_s=0, cooldown_s=100)
     monitor = ThresholdMonitor((rule,), id_prefix="n1-")

@@ -128,7 +128,8 @@ class FakeControl:
         if queue not in self.queue_names():
             raise ControlError("unknown_queue", f"no queue {queue!r}", status=404)
         return {"queue": queue, "waiting": 2 if queue == "sales" else 0, "longest_wait_seconds": 12.5,
-                "agents_logged_in": 1, "agents_available": 0, "agents_busy": 1, "offered": 3, "answered": 2,
+                "agents_logged_in": 1, "agents_available": 0, "agents_busy": 1, "agents_offering": 0,
+                "offered": 3, "answered": 2,
                 "abandoned": 1, "service_level": 0.5, "asa_seconds": 8.25, "window_seconds": 86400}
 
     def supervisor_scope(self, supervisor_id: str) -> tuple[frozenset[str], frozenset[str]]:

@@ -10,8 +10,8 @@ import pytest
 from acd import AgentState
 from cti.control import Control, ControlError
 
-STATS_KEYS = ("waiting", "longest_wait_seconds", "agents_logged_in", "agents_available", "agents_busy", "offered",
-              "answered", "abandoned", "window_seconds")
+STATS_KEYS = ("waiting", "longest_wait_seconds", "agents_logged_in", "agents_available", "agents_busy",
+              "agents_offering", "offered", "answered", "abandoned", "window_seconds")
 
 
 class FakeControl:

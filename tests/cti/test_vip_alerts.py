@@ -88,7 +88,7 @@ def test_service_maps_bus_events_to_alert_envelopes() -> None:
         ("alert.cleared", "vip_in_queue", "answered"), ("alert.cleared", "vip_wait", "answered")]
     assert service.active == {}
     stats = {"queue": "sales", "waiting": 2, "longest_wait_seconds": 3.0, "agents_logged_in": 1, "agents_available": 0,
-             "agents_busy": 1, "offered": 1, "answered": 1, "abandoned": 0, "service_level": None,
+             "agents_busy": 1, "agents_offering": 0, "offered": 1, "answered": 1, "abandoned": 0, "service_level": None,
              "window_seconds": 86400}
     for t in range(0, 12, 2):
         service.handle(env("queue.stats", T0 + t, **stats), T0 + 20 + t)
