@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,6 +26,22 @@ class NodeConfig(_Model):
     site: str = Field(default="s1", pattern=r"^[a-z0-9]{1,16}$", description="site code in recording serials")
     drain_s: float = Field(default=10.0, ge=0, le=3600,
                            description="on SIGTERM, how long live calls may go on before they are hung up")
+    timezone: str = Field(default="UTC", description="the site's IANA time zone (e.g. Asia/Shanghai): the day, "
+                          "interval and schedule boundaries of reports, adherence and the pages' clocks")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai or UTC)") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The site's time zone."""
+        return ZoneInfo(self.timezone)
 
 
 class LoggingConfig(_Model):
