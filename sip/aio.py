@@ -41,12 +41,15 @@ READ_BEFORE_TIMERS = 2048
 
 # Giving memory back after a burst. The transactions of a burst (a flood of hostile SIP, a surge
 # of calls) are freed when they end, but the C allocator keeps the freed pages: RSS stays at the
-# burst's peak. When the live transactions fall to an eighth of a peak of at least TRIM_PEAK,
-# the endpoint asks glibc to return its free pages (malloc_trim), at most once per TRIM_INTERVAL
-# seconds. It costs a few milliseconds. Python's own small-object arenas (1 MiB) are returned only
-# when entirely empty, so the parser caches are emptied first: their entries made during the burst
-# are scattered over its arenas and would keep them. docs/sip-transactions.md has the figures.
-TRIM_PEAK = 2_000
+# burst's peak. Once a burst reached TRIM_PEAK live transactions, the endpoint asks glibc to return
+# its free pages (malloc_trim) twice: when the live transactions fall to an eighth of the peak, and
+# again when they are all but gone (TRIM_DRAINED or fewer), at most once per TRIM_INTERVAL seconds
+# (a release that falls due sooner is deferred, not dropped). It costs a few milliseconds. Python's
+# own small-object arenas (1 MiB) are returned only when entirely empty, so the parser caches are
+# emptied first: their entries made during the burst are scattered over its arenas and would keep
+# them. docs/sip-transactions.md has the figures.
+TRIM_PEAK = 500
+TRIM_DRAINED = 8
 TRIM_INTERVAL = 30.0
 
 
@@ -105,7 +108,9 @@ class SipEndpoint:
         self.failed = 0  # received messages whose handling raised (a bug): logged, the endpoint goes on
         self.trims = 0  # times memory was given back after a burst (release_memory)
         self._peak = 0
+        self._partly_released = False
         self._trimmed_at = -TRIM_INTERVAL
+        self._trim_timer: asyncio.TimerHandle | None = None
 
     def _now(self) -> float:
         if self._clock is None:  # the loop's clock, looked up once (each look-up is a syscall on 3.11)
@@ -142,6 +147,9 @@ class SipEndpoint:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._trim_timer is not None:
+            self._trim_timer.cancel()
+            self._trim_timer = None
         for transport in self._transports.values():
             await transport.close()
         self._transports.clear()
@@ -297,20 +305,46 @@ class SipEndpoint:
             now = self._now()
             self.layer.handle_timer(now)
             self._pump()
-            self._after_burst(now)
+            self._look_again(self._after_burst(now))
 
-    def _after_burst(self, now: float) -> None:
-        """Give memory back once a burst of transactions has drained (see ``TRIM_PEAK``)."""
+    def _after_burst(self, now: float) -> float | None:
+        """Give memory back once a burst of transactions has drained (see ``TRIM_PEAK``).
+
+        Returns the loop time at which to look again when a due release had to wait for
+        ``TRIM_INTERVAL`` (no timer of the layer may fire then: it can be empty), else None.
+        """
         live = len(self.layer)
         if live > self._peak:
-            self._peak = live
-        elif self._peak >= TRIM_PEAK and live <= self._peak // 8 and now - self._trimmed_at >= TRIM_INTERVAL:
-            clear_parse_caches()  # their entries from the burst would pin the burst's memory
-            if release_memory():
-                self.trims += 1
-                log.info("sip.memory.released", peak=self._peak, live=live)
-            self._trimmed_at = now
-            self._peak = live
+            self._peak, self._partly_released = live, False
+            return None
+        if self._peak < TRIM_PEAK:
+            return None
+        drained = live <= TRIM_DRAINED
+        if not drained and (self._partly_released or live > self._peak // 8):
+            return None
+        if now - self._trimmed_at < TRIM_INTERVAL:
+            return self._trimmed_at + TRIM_INTERVAL if drained else None
+        clear_parse_caches()  # their entries from the burst would pin the burst's memory
+        if release_memory():
+            self.trims += 1
+            log.info("sip.memory.released", peak=self._peak, live=live)
+        self._trimmed_at = now
+        if drained:
+            self._peak, self._partly_released = live, False
+        else:
+            self._partly_released = True
+        return None
+
+    def _look_again(self, at: float | None) -> None:
+        """Arm the one deferred release check (``_after_burst``'s answer)."""
+        if at is None or self._trim_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._trim_timer = loop.call_at(at, self._deferred_release)
+
+    def _deferred_release(self) -> None:
+        self._trim_timer = None
+        self._look_again(self._after_burst(self._now()))
 
 
 def _warn(text: str) -> str:

@@ -40,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.support import memtrace  # noqa: E402
 from tests.support.procs import ServerProcess, run_server  # noqa: E402
 from tests.support.sipfuzz import (  # noqa: E402
     Counts,
@@ -216,20 +217,25 @@ def main() -> int:
     args = parser.parse_args()
     datagrams = args.datagrams or (1_000_000 if args.deep else 20_000)
     tcp_connections = args.tcp_connections if args.tcp_connections is not None else (20_000 if args.deep else 400)
+    trace_dir = memtrace.prepare(Path(tempfile.mkdtemp(prefix="cti-fuzz-trace-")))
     with tempfile.TemporaryDirectory(prefix="cti-fuzz-") as tmp, \
             run_server(Path(tmp), "--log-level", "warning", "--loop", args.loop) as server:
+        memtrace.snapshot(server.proc.pid, trace_dir, "before")
         print(f"server pid {server.proc.pid}, SIP port {server.sip_port}, HTTP port {server.http_port}; "
               f"{datagrams} UDP datagrams at up to {args.rate:.0f}/s, {tcp_connections} TCP connections, "
               f"seed {args.seed}", flush=True)
         report = fuzz(server, datagrams=datagrams, tcp_connections=tcp_connections, rate=args.rate,
                       probe_every=args.probe_every, drain_s=args.drain_s, idle_s=args.idle_s, seed=args.seed,
                       answer_byes=args.answer_byes, progress=lambda text: print(text, flush=True))
+        if server.proc.poll() is None:
+            memtrace.snapshot(server.proc.pid, trace_dir, "after")
         errors = [line for line in server.log_text().splitlines() if '"level": "error"' in line]
         for line in report.lines():
             print(line)
         print(f"error lines in the server log     {len(errors)}")
         for line in errors[:5]:
             print(f"  {line[:300]}")
+    memtrace.report(trace_dir, "before", "after")
     return 0 if report.ok else 1
 
 

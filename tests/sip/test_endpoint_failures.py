@@ -81,23 +81,47 @@ class _SizedLayer(TransactionLayer):
 def test_memory_is_given_back_once_a_burst_has_drained() -> None:
     from sip.aio import TRIM_INTERVAL, TRIM_PEAK, release_memory
 
+    trimming = release_memory()
     layer = _SizedLayer()
     endpoint = SipEndpoint(layer, FailingHandler())
     layer.live = TRIM_PEAK + 100
     endpoint._after_burst(0.0)
     layer.live = TRIM_PEAK  # still high: nothing yet
-    endpoint._after_burst(1.0)
+    assert endpoint._after_burst(1.0) is None
     assert endpoint.trims == 0
     parse_message(bytes(make_request("OPTIONS", call_id="cached@x"))).vias  # noqa: B018 - fills the caches
     assert message_module._view_cache and uri_module._parse_uri_cached.cache_info().currsize
-    layer.live = 10
+    layer.live = 60  # under an eighth of the peak: the first release
     endpoint._after_burst(2.0)
-    assert endpoint.trims == (1 if release_memory() else 0)
+    assert endpoint.trims == (1 if trimming else 0)
     assert not message_module._view_cache and uri_module._parse_uri_cached.cache_info().currsize == 0
-    layer.live = TRIM_PEAK * 2  # a second burst soon after: at most one release per interval
-    endpoint._after_burst(3.0)
+    layer.live = 30  # still draining: one partial release per burst
+    endpoint._after_burst(2.0 + TRIM_INTERVAL)
+    assert endpoint.trims == (1 if trimming else 0)
+    layer.live = 0  # drained: the final release, even though the peak was already answered once
+    assert endpoint._after_burst(3.0 + TRIM_INTERVAL) is None
+    assert endpoint.trims == (2 if trimming else 0)
+
+
+def test_a_release_due_too_soon_is_deferred_not_dropped() -> None:
+    from sip.aio import TRIM_INTERVAL, TRIM_PEAK, release_memory
+
+    trimming = release_memory()
+    layer = _SizedLayer()
+    endpoint = SipEndpoint(layer, FailingHandler())
+    layer.live = TRIM_PEAK * 2
+    endpoint._after_burst(0.0)
+    layer.live = 10
+    endpoint._after_burst(1.0)  # partial release at 1.0
+    layer.live = TRIM_PEAK * 4  # a second burst soon after
+    endpoint._after_burst(2.0)
+    layer.live = 0  # drained within the interval: not now, but at 1.0 + TRIM_INTERVAL
+    assert endpoint._after_burst(3.0) == 1.0 + TRIM_INTERVAL
+    assert endpoint.trims == (1 if trimming else 0)
+    assert endpoint._after_burst(1.0 + TRIM_INTERVAL) is None  # the deferred look (no layer timer fires)
+    assert endpoint.trims == (2 if trimming else 0)
+    layer.live = TRIM_PEAK - 1  # below the threshold: a small bump never costs a release
+    endpoint._after_burst(100.0)
     layer.live = 0
-    endpoint._after_burst(4.0)
-    assert endpoint.trims <= 1
-    endpoint._after_burst(3.0 + TRIM_INTERVAL)
-    assert endpoint.trims == (2 if release_memory() else 0)
+    assert endpoint._after_burst(200.0) is None
+    assert endpoint.trims == (2 if trimming else 0)
