@@ -30,6 +30,7 @@ from config.schema import HttpConfig
 from cti.admission import Refusal as AdmissionRefusal
 from cti.agent_admin import AgentAdmin, RuntimeAgents
 from cti.control import Control, ControlError
+from cti.errors import CtiError
 from cti.http_guard import HTTP_GUARD_KEY, BodyError, GuardStats, HttpGuard, body_refusal, read_json, refusal_response
 from cti.offercheck import RefusalReason
 from cti.openapi import OPENAPI
@@ -98,7 +99,7 @@ class NodeMetrics:
         return self._c.publisher.bus.stats().dropped
 
 
-class ApiError(Exception):
+class ApiError(CtiError):
     """A refused request: answered as ``{"error": {"code", "message"}}`` with ``status``."""
 
     def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:

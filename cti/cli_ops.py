@@ -18,11 +18,13 @@ from typing import IO, Any, TypeVar
 
 import click
 
+from cti.errors import CtiError
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class OpsError(click.ClickException):
+class OpsError(CtiError, click.ClickException):
     """A run-time failure: one line on stderr, exit code 1."""
 
     exit_code = 1

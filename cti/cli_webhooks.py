@@ -17,6 +17,8 @@ from typing import Any, NoReturn, TypeVar
 import aiohttp
 import click
 
+from cti.errors import CtiError
+
 __all__ = ["webhooks"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -25,7 +27,7 @@ _TIMEOUT_S = 10.0
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ApiFailure(Exception):
+class ApiFailure(CtiError):
     """The request did not get a 2xx answer; ``message`` is what the operator reads."""
 
 

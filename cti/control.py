@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from cti.errors import CtiError
 
-class ControlError(Exception):
+
+class ControlError(CtiError):
     """A refused command; ``code`` is stable (e.g. ``unknown_agent``, ``acd.transition_illegal``)."""
 
     def __init__(self, code: str, message: str, *, status: int = 409) -> None:

@@ -27,6 +27,7 @@ import aiomqtt
 import structlog
 
 from cti.bus import Bus, Subscription
+from cti.errors import SettingsError
 from cti.events import Envelope, EnvelopeError
 
 __all__ = ["MqttBridge", "MqttBridgeStats", "MqttConfig", "backoff_delay", "topic_for"]
@@ -57,15 +58,15 @@ class MqttConfig:
 
     def __post_init__(self) -> None:
         if self.qos not in (0, 1, 2):
-            raise ValueError(f"qos must be 0, 1 or 2, got {self.qos}")
+            raise SettingsError(f"qos must be 0, 1 or 2, got {self.qos}")
         if self.buffer_size < 1:
-            raise ValueError("buffer_size must be at least 1")
+            raise SettingsError("buffer_size must be at least 1")
         if not self.prefix or any(c in self.prefix for c in "+#") or self.prefix.startswith("/"):
-            raise ValueError(f"prefix must be a plain topic level path, got {self.prefix!r}")
+            raise SettingsError(f"prefix must be a plain topic level path, got {self.prefix!r}")
         if not 0 < self.reconnect_min <= self.reconnect_max:
-            raise ValueError("need 0 < reconnect_min <= reconnect_max")
+            raise SettingsError("need 0 < reconnect_min <= reconnect_max")
         if self.timeout <= 0 or not 0 < self.port < 65536:
-            raise ValueError("timeout must be positive and port in 1..65535")
+            raise SettingsError("timeout must be positive and port in 1..65535")
 
     def __repr__(self) -> str:  # never show the password
         return f"MqttConfig(host={self.host!r}, port={self.port}, prefix={self.prefix!r}, enabled={self.enabled})"

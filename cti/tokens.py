@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cti.errors import CtiError, SettingsError
+
 __all__ = ["IssuedToken", "Principal", "Role", "TokenError", "TokenIssuer"]
 
 _VERSION: Final = 1
@@ -40,7 +42,7 @@ class Role(enum.StrEnum):
     OPERATOR = "operator"
 
 
-class TokenError(Exception):
+class TokenError(CtiError):
     """A token was refused; ``code`` is stable and safe to show to the client."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -89,9 +91,9 @@ class TokenIssuer:
 
     def __init__(self, secret: bytes, *, ttl_s: float, clock: Callable[[], float]) -> None:
         if len(secret) < 16:
-            raise ValueError("token secret must be at least 16 bytes")
+            raise SettingsError("token secret must be at least 16 bytes")
         if ttl_s <= 0:
-            raise ValueError("ttl_s must be positive")
+            raise SettingsError("ttl_s must be positive")
         self._secret = secret
         self._ttl_s = ttl_s
         self._clock = clock
@@ -107,13 +109,13 @@ class TokenIssuer:
         """Issue a token for ``subject`` acting as ``role``, valid ``ttl_s`` (default: the issuer's) seconds.
 
         Raises:
-            ValueError: empty subject or non-positive ttl.
+            SettingsError: empty subject or non-positive ttl.
         """
         if not subject:
-            raise ValueError("subject must not be empty")
+            raise SettingsError("subject must not be empty")
         lifetime = self._ttl_s if ttl_s is None else ttl_s
         if lifetime <= 0:
-            raise ValueError("ttl_s must be positive")
+            raise SettingsError("ttl_s must be positive")
         now = self._clock()
         token_id = secrets.token_urlsafe(12)
         claims = {"v": _VERSION, "role": role.value, "sub": subject, "iat": now, "exp": now + lifetime,

@@ -37,6 +37,7 @@ import structlog
 
 from config.schema import WebhookConfig, WebhookRetryConfig
 from cti.bus import Bus, Subscription
+from cti.errors import SettingsError
 from cti.events import Envelope, EnvelopeError
 from cti.store import (
     ConflictError,
@@ -70,15 +71,15 @@ def check_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
     """Validate event patterns: ``*``, an exact dotted type, or ``prefix.*``.
 
     Raises:
-        ValueError: a pattern is malformed or none is given.
+        SettingsError: a pattern is malformed or none is given.
     """
     checked = tuple(patterns)
     for pattern in checked:
         stem = pattern[:-2] if pattern.endswith(".*") else pattern
         if pattern != "*" and (not stem or "*" in stem):
-            raise ValueError(f"bad event pattern {pattern!r}: use 'a.b', 'a.*' or '*'")
+            raise SettingsError(f"bad event pattern {pattern!r}: use 'a.b', 'a.*' or '*'")
     if not checked:
-        raise ValueError("an endpoint needs at least one event pattern")
+        raise SettingsError("an endpoint needs at least one event pattern")
     return checked
 
 
@@ -186,7 +187,7 @@ class WebhookDispatcher:
     ``http`` is a session the caller owns (else ``run`` makes and closes one).
 
     Raises:
-        ValueError: two endpoints share a name, or an event pattern is malformed.
+        SettingsError: two endpoints share a name, or an event pattern is malformed.
     """
 
     def __init__(self, bus: Bus, store: Store, endpoints: Sequence[WebhookConfig], retry: WebhookRetryConfig, *,
@@ -195,7 +196,7 @@ class WebhookDispatcher:
                  recorded_elsewhere: Callable[[str], bool] | None = None) -> None:
         names = [ep.name for ep in endpoints]
         if len(set(names)) != len(names):
-            raise ValueError(f"webhook endpoint names must be unique, got {names}")
+            raise SettingsError(f"webhook endpoint names must be unique, got {names}")
         for ep in endpoints:
             check_patterns(ep.events)
         self._bus = bus

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cti.control import Control, ControlError
+from cti.errors import CtiError
 from cti.gateway.visibility import Scope
 from cti.tokens import Principal, Role
 
@@ -28,7 +29,7 @@ __all__ = ["AGENT_COMMANDS", "OVERSEER_COMMANDS", "SUPERVISION_COMMANDS", "Comma
            "run_agent_command", "run_supervision_command", "target_agent"]
 
 
-class CommandError(Exception):
+class CommandError(CtiError):
     """A refused command; ``code`` and the message go into the error reply."""
 
     def __init__(self, code: str, message: str) -> None:
