@@ -30,7 +30,7 @@ def _exception_classes() -> list[tuple[str, type[BaseException]]]:
             if info.name in {"cti.__main__"}:
                 continue
             module = importlib.import_module(info.name)
-            for name, obj in vars(module).items():
+            for obj in vars(module).values():
                 if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == info.name:
                     found.append((info.name, obj))
     return found
