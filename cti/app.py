@@ -51,8 +51,8 @@ from cti.tokens import TokenIssuer
 from cti.webhook_routes import add_webhook_routes, webhook_metrics
 from cti.webhooks import WebhookDispatcher
 from ivr import validate_flow_dir
+from sip import TransactionLayer
 from sip.aio import SipEndpoint
-from sip.transaction import TransactionLayer
 
 log = structlog.get_logger(__name__)
 WEBHOOKS_WIRED = True  # the webhooks dispatcher runs in every node (tests/integration/test_webhooks_restart.py)

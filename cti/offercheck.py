@@ -34,9 +34,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from cti.errors import SettingsError
-from sip.message import Request
-from sip.offer_answer import CODECS, negotiate
-from sip.sdp import Connection, SdpNegotiationError, SdpParseError, SessionDescription
+from sip import CODECS, Connection, Request, SdpNegotiationError, SdpParseError, SessionDescription, negotiate
 
 __all__ = ["CODECS", "Refusal", "RefusalReason", "check_offer"]
 

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from acd.config import SlFormula
+from acd import SlFormula
 from cti.errors import CtiError
 from cti.staffing import (
     WHAT_IF_SPAN,

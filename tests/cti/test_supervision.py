@@ -19,7 +19,8 @@ from cti.legs import HangupCause, LegAnswered, LegEnded
 from cti.media import CallMedia, MediaLeg
 from cti.supervision import MixPath, Supervision, SupervisionMode, SupervisionPhase, SupervisionService
 from cti.tokens import Principal, Role
-from sip.media import PromptCache, sine_tone
+from sip.media import sine_tone
+from sip.media.aio import PromptCache
 from sip.rtp import AudioReceived, Codec, PortAllocator
 from sip.sdp import SessionDescription, negotiate
 
