@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aiohttp import web
 
@@ -32,6 +31,7 @@ from cti.agent_admin import AgentAdmin, RuntimeAgents
 from cti.control import Control, ControlError
 from cti.errors import CtiError
 from cti.http_guard import HTTP_GUARD_KEY, BodyError, GuardStats, HttpGuard, body_refusal, read_json, refusal_response
+from cti.metrics import METRICS_CONTENT_TYPE, ExtraMetrics, MetricFamily, render_metrics
 from cti.offercheck import RefusalReason
 from cti.openapi import OPENAPI
 from cti.staffing_routes import add_staffing_routes
@@ -43,7 +43,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Reload = Callable[[], Awaitable[int]]
 """Reloads the IVR flows; returns the new flow-set version. Raises: ConfigFileError (kept old set)."""
 
-METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 try:
     VERSION = metadata.version("cti-server")
 except metadata.PackageNotFoundError:  # running from a source tree that was never installed
@@ -156,28 +155,7 @@ def _skills(data: Mapping[str, Any], *, required: bool) -> dict[str, int]:
     return dict(raw)
 
 
-# ---------------------------------------------------------------------------------- metrics text
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-@dataclass(frozen=True, slots=True)
-class MetricFamily:
-    """One extra metric family for ``/metrics`` (gateway, webhooks, MQTT add theirs this way)."""
-
-    name: str
-    kind: Literal["counter", "gauge"]
-    help: str
-    samples: Sequence[tuple[Mapping[str, str], float]]  # (labels, value)
-
-
-ExtraMetrics = Callable[[], Iterable[MetricFamily]]
-
+# ---------------------------------------------------------------------------------- metrics
 
 # Why a new call is refused: the controller's own reasons, the offer checks' (cti/offercheck.py), admission's.
 CALL_REFUSAL_REASONS: tuple[str, ...] = (
@@ -216,17 +194,9 @@ def node_families(control: Control, metrics: MetricsSource) -> list[MetricFamily
     ]
 
 
-def render_metrics(control: Control, metrics: MetricsSource, extra: Sequence[ExtraMetrics] = ()) -> str:
+def render_node_metrics(control: Control, metrics: MetricsSource, extra: Sequence[ExtraMetrics] = ()) -> bytes:
     """The Prometheus text exposition (format 0.0.4): the node's families, then the ``extra`` ones."""
-    lines: list[str] = []
-    for f in [*node_families(control, metrics), *(f for source in extra for f in source())]:
-        lines += [f"# HELP {f.name} {f.help}", f"# TYPE {f.name} {f.kind}"]
-        lines += [f"{f.name}{_labels(labels)} {_number(value)}" for labels, value in f.samples]
-    return "\n".join(lines) + "\n"
-
-
-def _labels(labels: Mapping[str, str]) -> str:
-    return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in labels.items()) + "}" if labels else ""
+    return render_metrics([lambda: node_families(control, metrics), *extra])
 
 
 def _agents_by_state(control: Control) -> dict[str, int]:
@@ -351,8 +321,8 @@ class _Api:
         return web.json_response({"status": "ok", "node": self.node, "calls": self.metrics.calls_active()})
 
     async def metrics_text(self, _: web.Request) -> web.Response:
-        text = render_metrics(self.control, self.metrics, self.extra_metrics)
-        return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+        body = render_node_metrics(self.control, self.metrics, self.extra_metrics)
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def openapi(self, _: web.Request) -> web.Response:
         return web.json_response(OPENAPI)
@@ -468,4 +438,4 @@ class _Api:
 
 
 __all__ = ["CALL_REFUSAL_REASONS", "ApiError", "ExtraMetrics", "MetricFamily", "MetricsSource", "NodeMetrics", "Reload",
-           "build_app", "http_families", "node_app", "node_families", "render_metrics"]
+           "build_app", "http_families", "node_app", "node_families", "render_node_metrics"]

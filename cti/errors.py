@@ -38,8 +38,7 @@ Exception tree (module in brackets; ``code`` strings are part of the API, never 
     ├── StaffingError (ValueError)        staffing.error                                 [cti.staffing.errors]
     │   ├── StaffingInputError            staffing.input_invalid
     │   └── ForecastFileError             staffing.forecast_invalid
-    ├── OpsError (click.ClickException)   a CLI command failed: one line on stderr, exit 1 [cti.cli_ops]
-    └── ApiFailure                        a CLI request got no 2xx answer                  [cti.cli_webhooks]
+    └── OpsError (click.ClickException)   a CLI command failed: one line on stderr, exit 1 [cti.cli_http]
 
 Private control-flow signals (``cti.gateway.ws._Ended``, ``cti.app._Stopped``,
 ``cti.staffing_routes._BadRequest``) also derive from ``CtiError`` and never leave their module.

@@ -8,7 +8,7 @@ head, waits for the broker's acknowledgement (PUBACK for QoS 1), and only then r
 and a connection lost mid-publish re-sends that event after reconnecting (at-least-once: consumers de-duplicate on
 ``id``). While the broker is away the deque fills; when full the *oldest* event is dropped and counted
 (``mqtt.event.dropped`` is logged at most once per second). Reconnection uses exponential back-off with jitter,
-bounded by ``reconnect_min`` and ``reconnect_max`` (0.5 s → 30 s).
+bounded by ``reconnect_min`` and ``reconnect_max`` (0.5 s → 30 s): :class:`cti.backoff.Backoff`, over tenacity.
 
 ``run()`` is one long-lived coroutine: start it as a named task in the owner's TaskGroup and cancel it to stop; it
 disconnects cleanly and unsubscribes from the bus. Events still buffered at shutdown are lost (and logged).
@@ -26,6 +26,7 @@ from typing import Final
 import aiomqtt
 import structlog
 
+from cti.backoff import Backoff
 from cti.bus import Bus, Subscription
 from cti.errors import SettingsError
 from cti.events import Envelope, EnvelopeError
@@ -92,10 +93,10 @@ def topic_for(prefix: str, envelope: Envelope) -> str:
 def backoff_delay(attempt: int, *, initial: float, maximum: float, rand: float) -> float:
     """Delay before reconnect ``attempt`` (0-based): half of ``min(maximum, initial * 2**attempt)`` plus jitter.
 
-    ``rand`` in [0, 1) spreads the second half, so the delay lies in [ceiling/2, ceiling].
+    ``rand`` in [0, 1) spreads the second half, so the delay lies in [ceiling/2, ceiling]. The schedule is
+    :class:`cti.backoff.Backoff` (tenacity's exponential wait) with ``floor=0.5``.
     """
-    ceiling = min(maximum, initial * 2.0 ** min(attempt, 32))
-    return ceiling / 2 + ceiling / 2 * rand
+    return Backoff(initial, maximum, floor=0.5).delay(attempt + 1, rand)
 
 
 class MqttBridge:
@@ -105,6 +106,7 @@ class MqttBridge:
         self._config = config
         self._bus = bus
         self._rng = rng or random.Random()
+        self._backoff = Backoff(config.reconnect_min, config.reconnect_max, floor=0.5)
         self._pending: deque[Envelope] = deque()
         self._subscription: Subscription | None = None
         self._connected = False
@@ -162,8 +164,7 @@ class MqttBridge:
                         raise asyncio.CancelledError
                     if self._connects != connects:
                         attempt = 0
-                    delay = backoff_delay(attempt, initial=cfg.reconnect_min, maximum=cfg.reconnect_max,
-                                          rand=self._rng.random())
+                    delay = self._backoff.delay(attempt + 1, self._rng.random())
                     attempt += 1
                     await self._buffer_for(sub, delay)
             finally:
