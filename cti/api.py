@@ -31,6 +31,7 @@ from cti.agent_admin import AgentAdmin, RuntimeAgents
 from cti.control import Control, ControlError
 from cti.errors import CtiError
 from cti.http_guard import HTTP_GUARD_KEY, BodyError, GuardStats, HttpGuard, body_refusal, read_json, refusal_response
+from cti.ids import AgentId, CallId
 from cti.metrics import METRICS_CONTENT_TYPE, ExtraMetrics, MetricFamily, render_metrics
 from cti.offercheck import RefusalReason
 from cti.openapi import OPENAPI
@@ -153,6 +154,14 @@ def _skills(data: Mapping[str, Any], *, required: bool) -> dict[str, int]:
         if not isinstance(level, int) or isinstance(level, bool):
             raise ApiError(400, "bad_field", f"skill {skill!r}: the level must be an integer")
     return dict(raw)
+
+
+def _agent_id(request: web.Request) -> AgentId:
+    return AgentId(request.match_info["agent_id"])
+
+
+def _call_id(request: web.Request) -> CallId:
+    return CallId(request.match_info["call_id"])
 
 
 # ---------------------------------------------------------------------------------- metrics
@@ -344,7 +353,7 @@ class _Api:
         return web.json_response({"agents": self.control.agents_snapshot()})
 
     def _agent_reply(self, request: web.Request, status: int = 200) -> web.Response:
-        return web.json_response(self.control.agent_snapshot(request.match_info["agent_id"]), status=status)
+        return web.json_response(self.control.agent_snapshot(_agent_id(request)), status=status)
 
     async def show_agent(self, request: web.Request) -> web.Response:
         return self._agent_reply(request)
@@ -362,34 +371,34 @@ class _Api:
         password = _field(data, "password", str, required=True)
         team = _field(data, "team", str)
         admin.add_agent(agent_id, name, password, _skills(data, required=False), team)
-        return web.json_response(self.control.agent_snapshot(agent_id), status=201)
+        return web.json_response(self.control.agent_snapshot(AgentId(agent_id)), status=201)
 
     async def set_skills(self, request: web.Request) -> web.Response:
         admin = self._admin()
         data = await _body(request, frozenset({"skills"}))
-        admin.set_skills(request.match_info["agent_id"], _skills(data, required=True))
+        admin.set_skills(_agent_id(request), _skills(data, required=True))
         return self._agent_reply(request)
 
     async def remove_agent(self, request: web.Request) -> web.Response:
-        self._admin().remove_agent(request.match_info["agent_id"])
+        self._admin().remove_agent(_agent_id(request))
         return web.Response(status=204)
 
     async def login(self, request: web.Request) -> web.Response:
         data = await _body(request, frozenset({"ready"}))
-        self.control.login(request.match_info["agent_id"], ready=_field(data, "ready", bool, default=False))
+        self.control.login(_agent_id(request), ready=_field(data, "ready", bool, default=False))
         return self._agent_reply(request)
 
     async def ready(self, request: web.Request) -> web.Response:
         return await self._no_body_action(request, self.control.set_ready)
 
-    async def _no_body_action(self, request: web.Request, action: Callable[[str], None]) -> web.Response:
+    async def _no_body_action(self, request: web.Request, action: Callable[[AgentId], None]) -> web.Response:
         await _body(request, frozenset())
-        action(request.match_info["agent_id"])
+        action(_agent_id(request))
         return self._agent_reply(request)
 
     async def not_ready(self, request: web.Request) -> web.Response:
         data = await _body(request, frozenset({"reason"}))
-        self.control.set_not_ready(request.match_info["agent_id"], _field(data, "reason", str, default="break"))
+        self.control.set_not_ready(_agent_id(request), _field(data, "reason", str, default="break"))
         return self._agent_reply(request)
 
     async def logout(self, request: web.Request) -> web.Response:
@@ -397,7 +406,7 @@ class _Api:
 
     async def end_wrap_up(self, request: web.Request) -> web.Response:
         data = await _body(request, frozenset({"disposition"}))
-        self.control.end_wrap_up(request.match_info["agent_id"], _field(data, "disposition", str))
+        self.control.end_wrap_up(_agent_id(request), _field(data, "disposition", str))
         return self._agent_reply(request)
 
     async def list_queues(self, _: web.Request) -> web.Response:
@@ -410,17 +419,17 @@ class _Api:
         return web.json_response({"calls": self.control.calls_snapshot()})
 
     async def show_call(self, request: web.Request) -> web.Response:
-        return web.json_response(self.control.call_snapshot(request.match_info["call_id"]))
+        return web.json_response(self.control.call_snapshot(_call_id(request)))
 
     async def hangup(self, request: web.Request) -> web.Response:
         await _body(request, frozenset())
-        call_id = request.match_info["call_id"]
+        call_id = _call_id(request)
         self.control.hangup_call(call_id)
         return web.json_response({"call_id": call_id, "result": "hanging_up"})
 
     async def transfer(self, request: web.Request) -> web.Response:
         data = await _body(request, frozenset({"target"}))
-        call_id, target = request.match_info["call_id"], _field(data, "target", str, required=True)
+        call_id, target = _call_id(request), _field(data, "target", str, required=True)
         self.control.transfer_call(call_id, target)
         return web.json_response({"call_id": call_id, "result": "transferred", "target": target})
 
