@@ -2,7 +2,7 @@
 
 Exception tree::
 
-    ConfigError                 base: something in a config or flow file is wrong
+    ConfigError (cti.errors.CtiError)  base: something in a config or flow file is wrong
     └── ConfigFileError         one or more located problems: file:line: reason
 """
 
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cti.errors import CtiError
 
-class ConfigError(Exception):
+
+class ConfigError(CtiError):
     """Base class for every configuration problem."""
 
 

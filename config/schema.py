@@ -283,7 +283,7 @@ class ServerConfig(_Model):
     prompts_dir: str = "prompts"
     operator_token: str | None = Field(default=None, min_length=16)
     # Signs the WebSocket/API tokens the server issues; random per start when unset (tokens then end with it).
-    token_secret: str | None = Field(default=None, min_length=16)
+    token_secret: str | None = Field(default=None, min_length=32)  # HS256 key: RFC 7518 §3.2
     token_ttl_s: float = Field(default=12 * 3600.0, gt=0)
     webhooks: tuple[WebhookConfig, ...] = ()
     webhook_retry: WebhookRetryConfig = WebhookRetryConfig()

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from config.schema import AgentConfig
 from cti.control import Control, ControlError
+from cti.ids import AgentId
 
 _RELOGIN_STATES = frozenset({"available", "paused"})
 
@@ -29,16 +30,16 @@ _RELOGIN_STATES = frozenset({"available", "paused"})
 class AgentAdmin(Protocol):
     """Runtime agent administration; every refusal is a :class:`~cti.control.ControlError`."""
 
-    def add_agent(self, agent_id: str, name: str, password: str, skills: Mapping[str, int],
+    def add_agent(self, agent_id: AgentId, name: str, password: str, skills: Mapping[str, int],
                   team: str | None) -> None:
         """Add a logged-out agent. Raises: ControlError(agent_exists 409, bad_agent 400)."""
         ...
 
-    def set_skills(self, agent_id: str, skills: Mapping[str, int]) -> None:
+    def set_skills(self, agent_id: AgentId, skills: Mapping[str, int]) -> None:
         """Replace an agent's skills. Raises: ControlError(unknown_agent 404, bad_agent 400)."""
         ...
 
-    def remove_agent(self, agent_id: str) -> None:
+    def remove_agent(self, agent_id: AgentId) -> None:
         """Forget a logged-out agent. Raises: ControlError(unknown_agent 404, agent_logged_in 409)."""
         ...
 
@@ -59,20 +60,20 @@ class RuntimeAgents:
         self._agents = agents
         self._control = control
 
-    def _known(self, agent_id: str) -> AgentConfig:
+    def _known(self, agent_id: AgentId) -> AgentConfig:
         settings = self._agents.get(agent_id)
         if settings is None:
             raise ControlError("unknown_agent", f"no agent {agent_id!r}", status=404)
         return settings
 
-    def add_agent(self, agent_id: str, name: str, password: str, skills: Mapping[str, int],
+    def add_agent(self, agent_id: AgentId, name: str, password: str, skills: Mapping[str, int],
                   team: str | None) -> None:
         if agent_id in self._agents:
             raise ControlError("agent_exists", f"agent {agent_id!r} exists already", status=409)
         self._agents[agent_id] = _validated({"id": agent_id, "name": name, "password": password,
                                              "skills": dict(skills), "team": team})
 
-    def set_skills(self, agent_id: str, skills: Mapping[str, int]) -> None:
+    def set_skills(self, agent_id: AgentId, skills: Mapping[str, int]) -> None:
         old = self._known(agent_id)
         new = _validated({**old.model_dump(), "skills": dict(skills)})
         snapshot = self._control.agent_snapshot(agent_id)
@@ -81,13 +82,13 @@ class RuntimeAgents:
         if state in _RELOGIN_STATES:
             self._relogin(agent_id, ready=state == "available", reason=snapshot.get("reason"))
 
-    def _relogin(self, agent_id: str, *, ready: bool, reason: object) -> None:
+    def _relogin(self, agent_id: AgentId, *, ready: bool, reason: object) -> None:
         self._control.logout(agent_id)
         self._control.login(agent_id, ready=ready)
         if not ready and isinstance(reason, str) and reason:
             self._control.set_not_ready(agent_id, reason)
 
-    def remove_agent(self, agent_id: str) -> None:
+    def remove_agent(self, agent_id: AgentId) -> None:
         self._known(agent_id)
         state = self._control.agent_snapshot(agent_id).get("state")
         if state != "logged_out":

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aiohttp import web
 
@@ -30,7 +29,10 @@ from config.schema import HttpConfig
 from cti.admission import Refusal as AdmissionRefusal
 from cti.agent_admin import AgentAdmin, RuntimeAgents
 from cti.control import Control, ControlError
+from cti.errors import CtiError
 from cti.http_guard import HTTP_GUARD_KEY, BodyError, GuardStats, HttpGuard, body_refusal, read_json, refusal_response
+from cti.ids import AgentId, CallId
+from cti.metrics import METRICS_CONTENT_TYPE, ExtraMetrics, MetricFamily, render_metrics
 from cti.offercheck import RefusalReason
 from cti.openapi import OPENAPI
 from cti.staffing_routes import add_staffing_routes
@@ -42,7 +44,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Reload = Callable[[], Awaitable[int]]
 """Reloads the IVR flows; returns the new flow-set version. Raises: ConfigFileError (kept old set)."""
 
-METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 try:
     VERSION = metadata.version("cti-server")
 except metadata.PackageNotFoundError:  # running from a source tree that was never installed
@@ -98,7 +99,7 @@ class NodeMetrics:
         return self._c.publisher.bus.stats().dropped
 
 
-class ApiError(Exception):
+class ApiError(CtiError):
     """A refused request: answered as ``{"error": {"code", "message"}}`` with ``status``."""
 
     def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
@@ -155,28 +156,15 @@ def _skills(data: Mapping[str, Any], *, required: bool) -> dict[str, int]:
     return dict(raw)
 
 
-# ---------------------------------------------------------------------------------- metrics text
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def _agent_id(request: web.Request) -> AgentId:
+    return AgentId(request.match_info["agent_id"])
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+def _call_id(request: web.Request) -> CallId:
+    return CallId(request.match_info["call_id"])
 
 
-@dataclass(frozen=True, slots=True)
-class MetricFamily:
-    """One extra metric family for ``/metrics`` (gateway, webhooks, MQTT add theirs this way)."""
-
-    name: str
-    kind: Literal["counter", "gauge"]
-    help: str
-    samples: Sequence[tuple[Mapping[str, str], float]]  # (labels, value)
-
-
-ExtraMetrics = Callable[[], Iterable[MetricFamily]]
-
+# ---------------------------------------------------------------------------------- metrics
 
 # Why a new call is refused: the controller's own reasons, the offer checks' (cti/offercheck.py), admission's.
 CALL_REFUSAL_REASONS: tuple[str, ...] = (
@@ -215,17 +203,9 @@ def node_families(control: Control, metrics: MetricsSource) -> list[MetricFamily
     ]
 
 
-def render_metrics(control: Control, metrics: MetricsSource, extra: Sequence[ExtraMetrics] = ()) -> str:
+def render_node_metrics(control: Control, metrics: MetricsSource, extra: Sequence[ExtraMetrics] = ()) -> bytes:
     """The Prometheus text exposition (format 0.0.4): the node's families, then the ``extra`` ones."""
-    lines: list[str] = []
-    for f in [*node_families(control, metrics), *(f for source in extra for f in source())]:
-        lines += [f"# HELP {f.name} {f.help}", f"# TYPE {f.name} {f.kind}"]
-        lines += [f"{f.name}{_labels(labels)} {_number(value)}" for labels, value in f.samples]
-    return "\n".join(lines) + "\n"
-
-
-def _labels(labels: Mapping[str, str]) -> str:
-    return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in labels.items()) + "}" if labels else ""
+    return render_metrics([lambda: node_families(control, metrics), *extra])
 
 
 def _agents_by_state(control: Control) -> dict[str, int]:
@@ -350,8 +330,8 @@ class _Api:
         return web.json_response({"status": "ok", "node": self.node, "calls": self.metrics.calls_active()})
 
     async def metrics_text(self, _: web.Request) -> web.Response:
-        text = render_metrics(self.control, self.metrics, self.extra_metrics)
-        return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+        body = render_node_metrics(self.control, self.metrics, self.extra_metrics)
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def openapi(self, _: web.Request) -> web.Response:
         return web.json_response(OPENAPI)
@@ -373,7 +353,7 @@ class _Api:
         return web.json_response({"agents": self.control.agents_snapshot()})
 
     def _agent_reply(self, request: web.Request, status: int = 200) -> web.Response:
-        return web.json_response(self.control.agent_snapshot(request.match_info["agent_id"]), status=status)
+        return web.json_response(self.control.agent_snapshot(_agent_id(request)), status=status)
 
     async def show_agent(self, request: web.Request) -> web.Response:
         return self._agent_reply(request)
@@ -391,34 +371,34 @@ class _Api:
         password = _field(data, "password", str, required=True)
         team = _field(data, "team", str)
         admin.add_agent(agent_id, name, password, _skills(data, required=False), team)
-        return web.json_response(self.control.agent_snapshot(agent_id), status=201)
+        return web.json_response(self.control.agent_snapshot(AgentId(agent_id)), status=201)
 
     async def set_skills(self, request: web.Request) -> web.Response:
         admin = self._admin()
         data = await _body(request, frozenset({"skills"}))
-        admin.set_skills(request.match_info["agent_id"], _skills(data, required=True))
+        admin.set_skills(_agent_id(request), _skills(data, required=True))
         return self._agent_reply(request)
 
     async def remove_agent(self, request: web.Request) -> web.Response:
-        self._admin().remove_agent(request.match_info["agent_id"])
+        self._admin().remove_agent(_agent_id(request))
         return web.Response(status=204)
 
     async def login(self, request: web.Request) -> web.Response:
         data = await _body(request, frozenset({"ready"}))
-        self.control.login(request.match_info["agent_id"], ready=_field(data, "ready", bool, default=False))
+        self.control.login(_agent_id(request), ready=_field(data, "ready", bool, default=False))
         return self._agent_reply(request)
 
     async def ready(self, request: web.Request) -> web.Response:
         return await self._no_body_action(request, self.control.set_ready)
 
-    async def _no_body_action(self, request: web.Request, action: Callable[[str], None]) -> web.Response:
+    async def _no_body_action(self, request: web.Request, action: Callable[[AgentId], None]) -> web.Response:
         await _body(request, frozenset())
-        action(request.match_info["agent_id"])
+        action(_agent_id(request))
         return self._agent_reply(request)
 
     async def not_ready(self, request: web.Request) -> web.Response:
         data = await _body(request, frozenset({"reason"}))
-        self.control.set_not_ready(request.match_info["agent_id"], _field(data, "reason", str, default="break"))
+        self.control.set_not_ready(_agent_id(request), _field(data, "reason", str, default="break"))
         return self._agent_reply(request)
 
     async def logout(self, request: web.Request) -> web.Response:
@@ -426,7 +406,7 @@ class _Api:
 
     async def end_wrap_up(self, request: web.Request) -> web.Response:
         data = await _body(request, frozenset({"disposition"}))
-        self.control.end_wrap_up(request.match_info["agent_id"], _field(data, "disposition", str))
+        self.control.end_wrap_up(_agent_id(request), _field(data, "disposition", str))
         return self._agent_reply(request)
 
     async def list_queues(self, _: web.Request) -> web.Response:
@@ -439,17 +419,17 @@ class _Api:
         return web.json_response({"calls": self.control.calls_snapshot()})
 
     async def show_call(self, request: web.Request) -> web.Response:
-        return web.json_response(self.control.call_snapshot(request.match_info["call_id"]))
+        return web.json_response(self.control.call_snapshot(_call_id(request)))
 
     async def hangup(self, request: web.Request) -> web.Response:
         await _body(request, frozenset())
-        call_id = request.match_info["call_id"]
+        call_id = _call_id(request)
         self.control.hangup_call(call_id)
         return web.json_response({"call_id": call_id, "result": "hanging_up"})
 
     async def transfer(self, request: web.Request) -> web.Response:
         data = await _body(request, frozenset({"target"}))
-        call_id, target = request.match_info["call_id"], _field(data, "target", str, required=True)
+        call_id, target = _call_id(request), _field(data, "target", str, required=True)
         self.control.transfer_call(call_id, target)
         return web.json_response({"call_id": call_id, "result": "transferred", "target": target})
 
@@ -467,4 +447,4 @@ class _Api:
 
 
 __all__ = ["CALL_REFUSAL_REASONS", "ApiError", "ExtraMetrics", "MetricFamily", "MetricsSource", "NodeMetrics", "Reload",
-           "build_app", "http_families", "node_app", "node_families", "render_metrics"]
+           "build_app", "http_families", "node_app", "node_families", "render_node_metrics"]

@@ -35,6 +35,7 @@ from cti.alerts import AlertService, AlertSettings, VipSettings, default_rules
 from cti.api import MetricFamily, NodeMetrics, build_app
 from cti.bus import Bus
 from cti.controller import CallController
+from cti.errors import CtiError
 from cti.gateway import GATEWAY_KEY, add_gateway_routes
 from cti.legs import LegTable
 from cti.logging import LogFormat, configure_logging
@@ -50,8 +51,8 @@ from cti.tokens import TokenIssuer
 from cti.webhook_routes import add_webhook_routes, webhook_metrics
 from cti.webhooks import WebhookDispatcher
 from ivr import validate_flow_dir
+from sip import TransactionLayer
 from sip.aio import SipEndpoint
-from sip.transaction import TransactionLayer
 
 log = structlog.get_logger(__name__)
 WEBHOOKS_WIRED = True  # the webhooks dispatcher runs in every node (tests/integration/test_webhooks_restart.py)
@@ -442,5 +443,5 @@ async def collect_garbage(every_s: float = FULL_GC_EVERY_S) -> None:
         (log.warning if pause_ms > 200 else log.info)("server.gc.collected", objects=found, pause_ms=round(pause_ms))
 
 
-class _Stopped(Exception):
+class _Stopped(CtiError):
     """Ends the server's task group after a graceful stop (cancelling the owned tasks)."""

@@ -25,6 +25,7 @@ from typing import Final, Self
 
 import structlog
 
+from cti.errors import CtiError, SettingsError
 from cti.events import Envelope, validate
 
 __all__ = ["Bus", "BusStats", "Subscription", "SubscriptionClosed"]
@@ -34,7 +35,7 @@ _log = structlog.get_logger(__name__)
 _DROP_LOG_INTERVAL: Final = 1.0
 
 
-class SubscriptionClosed(Exception):
+class SubscriptionClosed(CtiError):
     """The subscription was closed (unsubscribed) and holds no more envelopes."""
 
     code = "subscription_closed"
@@ -67,9 +68,9 @@ class _Patterns:
             elif pattern and "*" not in pattern:
                 exact.add(pattern)
             else:
-                raise ValueError(f"bad event pattern {pattern!r}: use 'a.b', 'a.*' or '*'")
+                raise SettingsError(f"bad event pattern {pattern!r}: use 'a.b', 'a.*' or '*'")
         if not (everything or exact or prefixes):
-            raise ValueError("subscribe needs at least one pattern")
+            raise SettingsError("subscribe needs at least one pattern")
         return cls(everything=everything, exact=frozenset(exact), prefixes=tuple(prefixes))
 
     def matches(self, event_type: str) -> bool:
@@ -217,10 +218,10 @@ class Bus:
         """Subscribe to event types matching ``patterns`` with a queue of ``maxsize`` envelopes.
 
         Raises:
-            ValueError: a pattern is malformed, none is given, or ``maxsize`` < 1.
+            SettingsError: a pattern is malformed, none is given, or ``maxsize`` < 1.
         """
         if maxsize < 1:
-            raise ValueError("maxsize must be at least 1")
+            raise SettingsError("maxsize must be at least 1")
         parsed = _Patterns.parse([patterns] if isinstance(patterns, str) else patterns)
         subscription = Subscription(self, parsed, maxsize=maxsize, name=name or f"sub-{next(self._names)}")
         self._subscriptions.append(subscription)

@@ -4,91 +4,21 @@
 command takes ``--url`` (env ``CTI_URL``, default ``http://127.0.0.1:8080``), ``--token`` (env
 ``CTI_TOKEN``) and ``--json`` (print the API's JSON instead of a table). Exit codes: 0 success;
 1 server unreachable or request refused (``cti: <code>: <message>`` on stderr); 2 bad usage.
-The HTTP client is ``urllib.request`` (synchronous, bounded by ``--timeout``). See docs/api.md.
+The HTTP client is :class:`cti.cli_http.ApiClient` (aiohttp, bounded by ``--timeout``). See docs/api.md.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Sequence
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+from cti.cli_http import DEFAULT_URL, ApiClient, OpsError
+
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class OpsError(click.ClickException):
-    """A run-time failure: one line on stderr, exit code 1."""
-
-    exit_code = 1
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"cti: {self.message}", err=True)
-
-
-class ApiClient:
-    """A tiny synchronous client of the admin API."""
-
-    def __init__(self, url: str, token: str | None, timeout: float) -> None:
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise click.UsageError(f"--url must be an http(s) URL, not {url!r}")
-        self.url, self.token, self.timeout = url.rstrip("/"), token, timeout
-
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """The decoded JSON answer (None for 204). Raises: OpsError (unreachable, refused, garbage)."""
-        headers = {"Accept": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as answer:
-                raw = answer.read()
-        except urllib.error.HTTPError as exc:
-            raise self._refused(exc) from exc
-        except urllib.error.URLError as exc:
-            raise OpsError(f"cannot reach the server at {self.url}: {_reason(exc.reason)}") from exc
-        except TimeoutError as exc:
-            raise OpsError(f"cannot reach the server at {self.url}: timed out after {self.timeout:g} s") from exc
-        except OSError as exc:
-            raise OpsError(f"cannot reach the server at {self.url}: {_reason(exc)}") from exc
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise OpsError(f"the server at {self.url} did not answer JSON (is it a cti server?)") from exc
-
-    def _refused(self, exc: urllib.error.HTTPError) -> OpsError:
-        try:
-            err = json.loads(exc.read())["error"]
-            code, message = str(err["code"]), str(err["message"])
-            problems = err.get("problems") or []
-        except (ValueError, KeyError, TypeError):
-            return OpsError(f"HTTP {exc.code} from {self.url} (not a cti admin API answer)")
-        hint = " (give --token or set CTI_TOKEN)" if code == "unauthorized" and not self.token else ""
-        lines = [f"{code}: {message}{hint}"]
-        lines.extend(f"  {p.get('file')}:{p.get('line')}: {p.get('reason')}" for p in problems if isinstance(p, dict))
-        return OpsError("\n".join(lines))
-
-
-def _reason(reason: object) -> str:
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(reason, TimeoutError):
-        return "timed out"
-    if isinstance(reason, OSError) and reason.strerror:
-        return reason.strerror.lower()
-    return str(reason)
 
 
 # ---------------------------------------------------------------------------------- options, output

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from acd.config import SlFormula
+from acd import SlFormula
 from cti.staffing import (
     SL_FORMULAS,
     WHAT_IF_SPAN,

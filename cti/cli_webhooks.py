@@ -8,25 +8,19 @@ request (the API's error code and message are printed on stderr); 2 bad usage (c
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
-import aiohttp
 import click
+
+from cti.cli_http import DEFAULT_URL, ApiClient
 
 __all__ = ["webhooks"]
 
-DEFAULT_URL = "http://127.0.0.1:8080"
 _TIMEOUT_S = 10.0
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class ApiFailure(Exception):
-    """The request did not get a 2xx answer; ``message`` is what the operator reads."""
 
 
 def _connection_options(func: F) -> F:
@@ -37,40 +31,9 @@ def _connection_options(func: F) -> F:
     return func
 
 
-async def _request(method: str, url: str, token: str | None, path: str) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    target = url.rstrip("/") + path
-    try:
-        async with asyncio.timeout(_TIMEOUT_S), aiohttp.ClientSession() as session:
-            async with session.request(method, target, headers=headers) as resp:
-                text = await resp.text()
-                status = resp.status
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise ApiFailure(f"cannot reach the server at {url}: {exc or type(exc).__name__}") from exc
-    try:
-        data = json.loads(text) if text else {}
-    except json.JSONDecodeError:
-        data = {}
-    if status == 401:
-        raise ApiFailure("the server refused the token (401): give --token or set CTI_TOKEN to the operator token")
-    if not 200 <= status < 300:
-        err = data.get("error", {}) if isinstance(data, dict) else {}
-        code = err.get("code", "http_error") if isinstance(err, dict) else "http_error"
-        message = err.get("message", text[:200]) if isinstance(err, dict) else text[:200]
-        raise ApiFailure(f"{method} {path} failed ({status} {code}): {message}")
-    return data
-
-
 def _call(method: str, url: str, token: str | None, path: str) -> Any:
-    try:
-        return asyncio.run(_request(method, url, token, path))
-    except ApiFailure as exc:
-        _fail(str(exc))
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"cti: {message}", err=True)
-    sys.exit(1)
+    """The API's JSON answer; on a failure, the reason on stderr and exit code 1 (:class:`OpsError`)."""
+    return ApiClient(url, token, _TIMEOUT_S).request(method, path)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

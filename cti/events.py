@@ -36,6 +36,8 @@ from typing import Any, Final
 
 import msgpack
 
+from cti.errors import CtiError
+
 __all__ = [
     "REGISTRY", "Envelope", "EnvelopeError", "EventError", "EventIdFactory", "EventSchema", "Field", "FieldKind",
     "SchemaError", "catalog", "new_event_id", "validate",
@@ -47,7 +49,7 @@ _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TO_CROCKFORD: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
 
 
-class EventError(Exception):
+class EventError(CtiError):
     """Base class of this module's errors; ``code`` is a stable identifier for API answers."""
 
     code = "event_error"

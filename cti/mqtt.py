@@ -8,7 +8,7 @@ head, waits for the broker's acknowledgement (PUBACK for QoS 1), and only then r
 and a connection lost mid-publish re-sends that event after reconnecting (at-least-once: consumers de-duplicate on
 ``id``). While the broker is away the deque fills; when full the *oldest* event is dropped and counted
 (``mqtt.event.dropped`` is logged at most once per second). Reconnection uses exponential back-off with jitter,
-bounded by ``reconnect_min`` and ``reconnect_max`` (0.5 s → 30 s).
+bounded by ``reconnect_min`` and ``reconnect_max`` (0.5 s → 30 s): :class:`cti.backoff.Backoff`, over tenacity.
 
 ``run()`` is one long-lived coroutine: start it as a named task in the owner's TaskGroup and cancel it to stop; it
 disconnects cleanly and unsubscribes from the bus. Events still buffered at shutdown are lost (and logged).
@@ -26,7 +26,9 @@ from typing import Final
 import aiomqtt
 import structlog
 
+from cti.backoff import Backoff
 from cti.bus import Bus, Subscription
+from cti.errors import SettingsError
 from cti.events import Envelope, EnvelopeError
 
 __all__ = ["MqttBridge", "MqttBridgeStats", "MqttConfig", "backoff_delay", "topic_for"]
@@ -57,15 +59,15 @@ class MqttConfig:
 
     def __post_init__(self) -> None:
         if self.qos not in (0, 1, 2):
-            raise ValueError(f"qos must be 0, 1 or 2, got {self.qos}")
+            raise SettingsError(f"qos must be 0, 1 or 2, got {self.qos}")
         if self.buffer_size < 1:
-            raise ValueError("buffer_size must be at least 1")
+            raise SettingsError("buffer_size must be at least 1")
         if not self.prefix or any(c in self.prefix for c in "+#") or self.prefix.startswith("/"):
-            raise ValueError(f"prefix must be a plain topic level path, got {self.prefix!r}")
+            raise SettingsError(f"prefix must be a plain topic level path, got {self.prefix!r}")
         if not 0 < self.reconnect_min <= self.reconnect_max:
-            raise ValueError("need 0 < reconnect_min <= reconnect_max")
+            raise SettingsError("need 0 < reconnect_min <= reconnect_max")
         if self.timeout <= 0 or not 0 < self.port < 65536:
-            raise ValueError("timeout must be positive and port in 1..65535")
+            raise SettingsError("timeout must be positive and port in 1..65535")
 
     def __repr__(self) -> str:  # never show the password
         return f"MqttConfig(host={self.host!r}, port={self.port}, prefix={self.prefix!r}, enabled={self.enabled})"
@@ -91,10 +93,10 @@ def topic_for(prefix: str, envelope: Envelope) -> str:
 def backoff_delay(attempt: int, *, initial: float, maximum: float, rand: float) -> float:
     """Delay before reconnect ``attempt`` (0-based): half of ``min(maximum, initial * 2**attempt)`` plus jitter.
 
-    ``rand`` in [0, 1) spreads the second half, so the delay lies in [ceiling/2, ceiling].
+    ``rand`` in [0, 1) spreads the second half, so the delay lies in [ceiling/2, ceiling]. The schedule is
+    :class:`cti.backoff.Backoff` (tenacity's exponential wait) with ``floor=0.5``.
     """
-    ceiling = min(maximum, initial * 2.0 ** min(attempt, 32))
-    return ceiling / 2 + ceiling / 2 * rand
+    return Backoff(initial, maximum, floor=0.5).delay(attempt + 1, rand)
 
 
 class MqttBridge:
@@ -104,6 +106,7 @@ class MqttBridge:
         self._config = config
         self._bus = bus
         self._rng = rng or random.Random()
+        self._backoff = Backoff(config.reconnect_min, config.reconnect_max, floor=0.5)
         self._pending: deque[Envelope] = deque()
         self._subscription: Subscription | None = None
         self._connected = False
@@ -161,8 +164,7 @@ class MqttBridge:
                         raise asyncio.CancelledError
                     if self._connects != connects:
                         attempt = 0
-                    delay = backoff_delay(attempt, initial=cfg.reconnect_min, maximum=cfg.reconnect_max,
-                                          rand=self._rng.random())
+                    delay = self._backoff.delay(attempt + 1, self._rng.random())
                     attempt += 1
                     await self._buffer_for(sub, delay)
             finally:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from cti.bus import Bus
+from cti.errors import CtiError
 from cti.events import Envelope
 from cti.tokens import Principal, Role
 
@@ -39,7 +40,7 @@ _MAX_TEXT: Final = 2000
 _MAX_TTL_S: Final = 7 * 86400.0
 
 
-class NoticeError(Exception):
+class NoticeError(CtiError):
     """A refused notice operation; ``code`` is stable."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -33,9 +33,8 @@ import enum
 import ipaddress
 from dataclasses import dataclass
 
-from sip.message import Request
-from sip.offer_answer import CODECS, negotiate
-from sip.sdp import Connection, SdpNegotiationError, SdpParseError, SessionDescription
+from cti.errors import SettingsError
+from sip import CODECS, Connection, Request, SdpNegotiationError, SdpParseError, SessionDescription, negotiate
 
 __all__ = ["CODECS", "Refusal", "RefusalReason", "check_offer"]
 
@@ -72,7 +71,7 @@ class Refusal:
 
     def __post_init__(self) -> None:
         if not 400 <= self.status <= 499 or not 300 <= self.warn_code <= 399 or '"' in self.warn_text:
-            raise ValueError(f"not an offer refusal: {self.status} / {self.warn_code} {self.warn_text!r}")
+            raise SettingsError(f"not an offer refusal: {self.status} / {self.warn_code} {self.warn_text!r}")
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:

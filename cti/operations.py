@@ -44,18 +44,18 @@ class NodeControl:
 
     # ------------------------------------------------------------------------------ agents
 
-    def _agent(self, agent_id: str) -> str:
+    def _agent(self, agent_id: AgentId) -> str:
         if agent_id not in self.c.agents:
             raise ControlError("unknown_agent", f"no agent {agent_id!r}", status=404)
         return agent_id
 
-    def agent_ids(self) -> list[str]:
-        return list(self.c.agents)
+    def agent_ids(self) -> list[AgentId]:
+        return [AgentId(a) for a in self.c.agents]
 
-    def agent_team(self, agent_id: str) -> str | None:
+    def agent_team(self, agent_id: AgentId) -> str | None:
         return self.c.agents[self._agent(agent_id)].team
 
-    def agent_snapshot(self, agent_id: str) -> dict[str, Any]:
+    def agent_snapshot(self, agent_id: AgentId) -> dict[str, Any]:
         settings = self.c.agents[self._agent(agent_id)]
         try:
             state, reason = self.c.acd.router.agent_state(AgentId(agent_id))
@@ -70,7 +70,7 @@ class NodeControl:
         }
 
     def agents_snapshot(self) -> list[dict[str, Any]]:
-        return [self.agent_snapshot(a) for a in self.c.agents]
+        return [self.agent_snapshot(AgentId(a)) for a in self.c.agents]
 
     def agent_state_counts(self) -> dict[str, int]:
         """Configured agents per ACD state value, every state present (for /metrics: no snapshots)."""
@@ -83,35 +83,35 @@ class NodeControl:
             counts[state.value] += 1
         return counts
 
-    def check_agent_password(self, agent_id: str, password: str) -> bool:
+    def check_agent_password(self, agent_id: AgentId, password: str) -> bool:
         settings = self.c.agents.get(agent_id)
         return settings is not None and hmac.compare_digest(settings.password.encode(), password.encode())
 
-    def login(self, agent_id: str, *, ready: bool) -> None:
+    def login(self, agent_id: AgentId, *, ready: bool) -> None:
         try:
             self.c.login(self._agent(agent_id), ready=ready)
         except AcdError as exc:
             raise _acd(exc) from exc
 
-    def logout(self, agent_id: str) -> None:
+    def logout(self, agent_id: AgentId) -> None:
         try:
             self.c.logout(self._agent(agent_id))
         except AcdError as exc:
             raise _acd(exc) from exc
 
-    def set_ready(self, agent_id: str) -> None:
+    def set_ready(self, agent_id: AgentId) -> None:
         try:
             self.c.set_ready(self._agent(agent_id))
         except AcdError as exc:
             raise _acd(exc) from exc
 
-    def set_not_ready(self, agent_id: str, reason: str) -> None:
+    def set_not_ready(self, agent_id: AgentId, reason: str) -> None:
         try:
             self.c.set_not_ready(self._agent(agent_id), reason)
         except AcdError as exc:
             raise _acd(exc) from exc
 
-    def end_wrap_up(self, agent_id: str, disposition: str | None) -> None:
+    def end_wrap_up(self, agent_id: AgentId, disposition: str | None) -> None:
         """End after-call work; the disposition (call reason code) goes on the agent's last call."""
         self._agent(agent_id)
         try:
@@ -123,13 +123,13 @@ class NodeControl:
 
     # ------------------------------------------------------------------------------ calls
 
-    def _call(self, call_id: str) -> Call:
+    def _call(self, call_id: CallId) -> Call:
         call = self.c.calls.get(CallId(call_id))
         if call is None:
             raise ControlError("unknown_call", f"no live call {call_id!r}", status=404)
         return call
 
-    def call_snapshot(self, call_id: str) -> dict[str, Any]:
+    def call_snapshot(self, call_id: CallId) -> dict[str, Any]:
         call = self._call(call_id)
         d = call.detail
         crm: dict[str, Any] = {}
@@ -147,16 +147,16 @@ class NodeControl:
     def calls_snapshot(self) -> list[dict[str, Any]]:
         return [self.call_snapshot(c) for c in list(self.c.calls)]
 
-    def current_call(self, agent_id: str) -> dict[str, Any] | None:
+    def current_call(self, agent_id: AgentId) -> dict[str, Any] | None:
         call_id = self.c.acd.router.agent_call(AgentId(self._agent(agent_id)))
         if call_id is None or call_id not in self.c.calls:
             return None
         return self.call_snapshot(call_id)
 
-    def hangup_call(self, call_id: str) -> None:
+    def hangup_call(self, call_id: CallId) -> None:
         self._call(call_id).hangup("operator-hangup")
 
-    def hold_call(self, call_id: str, on_hold: bool) -> None:
+    def hold_call(self, call_id: CallId, on_hold: bool) -> None:
         call = self._call(call_id)
         if call.phase is not CallPhase.CONNECTED or call.detail.agent is None:
             raise ControlError("call_not_connected", "only a call connected to an agent can be held")
@@ -166,7 +166,7 @@ class NodeControl:
             raise _acd(exc) from exc
         call.media.bridged = not on_hold
 
-    def transfer_call(self, call_id: str, target: str) -> None:
+    def transfer_call(self, call_id: CallId, target: str) -> None:
         call = self._call(call_id)
         kind, _, name = target.partition(":")
         if kind not in ("queue", "agent"):
@@ -203,11 +203,11 @@ class NodeControl:
 
     # ------------------------------------------------------------------------------ supervision
 
-    def supervise(self, supervisor_id: str, call_id: str, mode: str) -> None:
+    def supervise(self, supervisor_id: str, call_id: CallId, mode: str) -> None:
         SupervisionService(self.c).supervise(supervisor_id, call_id, mode)
 
-    def end_supervision(self, supervisor_id: str, call_id: str) -> None:
+    def end_supervision(self, supervisor_id: str, call_id: CallId) -> None:
         SupervisionService(self.c).end_supervision(supervisor_id, call_id)
 
-    def take_over(self, supervisor_id: str, call_id: str) -> None:
+    def take_over(self, supervisor_id: str, call_id: CallId) -> None:
         SupervisionService(self.c).take_over(supervisor_id, call_id)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from acd import AgentState, AgentStateChanged, QueueSnapshot
 from cti.bus import Bus
 from cti.events import Envelope
+from cti.ids import AgentId, CallId
 
 if TYPE_CHECKING:
     from cti.calls import CallDetail
@@ -60,7 +61,7 @@ class Publisher:
             "position": position, "vip": detail.vip, "caller_number": detail.caller,
         })
 
-    def call_offered(self, detail: CallDetail, agent_id: str, queue: str, wait_s: float,
+    def call_offered(self, detail: CallDetail, agent_id: AgentId, queue: str, wait_s: float,
                      variables: Mapping[str, Any]) -> None:
         """The screen pop: who calls, what they pressed, what the CRM said, VIP, recording serial."""
         crm: dict[str, Any] = {}
@@ -75,21 +76,21 @@ class Publisher:
             "crm": crm, "vip": detail.vip, "recording_serial": detail.recording_serial,
         })
 
-    def call_reason(self, call_id: str, reason: str, source: str) -> None:
+    def call_reason(self, call_id: CallId, reason: str, source: str) -> None:
         """Why the caller called (IVR choice or the agent's wrap-up code): the surge detector counts these."""
         self.publish("call.reason", {"call_id": call_id, "reason": reason, "source": source})
 
-    def call_answered(self, detail: CallDetail, agent_id: str, queue: str, wait_s: float) -> None:
+    def call_answered(self, detail: CallDetail, agent_id: AgentId, queue: str, wait_s: float) -> None:
         self.publish("call.answered", {
             "call_id": detail.call_id, "agent_id": agent_id, "queue": queue, "wait_seconds": round(wait_s, 3),
             "recording_serial": detail.recording_serial,
         })
 
-    def call_transferred(self, call_id: str, agent_id: str, queue: str, to_agent: str | None, method: str) -> None:
+    def call_transferred(self, call_id: CallId, agent_id: str, queue: str, to_agent: str | None, method: str) -> None:
         self.publish("call.transferred", {"call_id": call_id, "agent_id": agent_id, "queue": queue,
                                           "to_agent": to_agent, "method": method})
 
-    def call_abandoned(self, detail: CallDetail | None, call_id: str, queue: str, wait_s: float) -> None:
+    def call_abandoned(self, detail: CallDetail | None, call_id: CallId, queue: str, wait_s: float) -> None:
         self.publish("call.abandoned", {"call_id": call_id, "queue": queue, "wait_seconds": round(wait_s, 3),
                                         "position": None})
 
@@ -122,7 +123,7 @@ class Publisher:
                                      "error": error[:300]})
 
     def alert(self, alert_id: str, kind: str, severity: str, message: str, *, queue: str | None = None,
-              call_id: str | None = None, agent_id: str | None = None) -> None:
+              call_id: CallId | None = None, agent_id: AgentId | None = None) -> None:
         self.publish("alert.raised", {"alert_id": alert_id, "kind": kind, "severity": severity, "message": message,
                                       "queue": queue, "call_id": call_id, "agent_id": agent_id})
 

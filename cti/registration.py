@@ -16,24 +16,28 @@ from collections.abc import Callable, Mapping
 import structlog
 
 from config.schema import AgentConfig, ServerConfig
-from sip.auth import AuthPolicy, AuthResult, DigestAlgorithm, DigestAuthenticator, LockoutPolicy
-from sip.errors import RemoteSipError
-from sip.events import Destination
-from sip.message import Request
-from sip.registrar import (
+from sip import (
     AddressOfRecord,
+    AuthPolicy,
+    AuthResult,
     Binding,
     BindingAdded,
     BindingExpired,
     BindingRefreshed,
     BindingRemoved,
     ContactBinding,
+    Destination,
+    DigestAlgorithm,
+    DigestAuthenticator,
+    LockoutPolicy,
     RegisterRequest,
     Registrar,
     RegistrarEvent,
     RegistrarPolicy,
+    RemoteSipError,
+    Request,
+    SipUri,
 )
-from sip.uri import SipUri
 
 log = structlog.get_logger(__name__)
 

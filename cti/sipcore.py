@@ -19,17 +19,19 @@ import structlog
 
 from config.schema import ServerConfig
 from cti.registration import RegistrationService
-from sip.dialog import check_dialog_creating
-from sip.errors import RemoteSipError
-from sip.events import (
+from sip import (
+    RemoteSipError,
+    Request,
     RequestReceived,
+    Response,
     ResponseReceived,
     SipEvent,
     TransactionTerminated,
     TransactionTimedOut,
     TransportFailed,
+    check_dialog_creating,
+    response_to,
 )
-from sip.message import Request, Response, response_to
 
 if TYPE_CHECKING:
     from cti.controller import CallController

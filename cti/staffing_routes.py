@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from acd.config import SlFormula
+from acd import SlFormula
+from cti.errors import CtiError
 from cti.staffing import (
     WHAT_IF_SPAN,
     ForecastFileError,
@@ -52,7 +53,7 @@ _FORECAST_SOURCE = "request body"
 T = TypeVar("T")
 
 
-class _BadRequest(Exception):
+class _BadRequest(CtiError):
     def __init__(self, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.code, self.extra = code, extra

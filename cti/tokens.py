@@ -1,35 +1,45 @@
-"""Signed bearer tokens for the WebSocket gateway and the login route.
+"""Signed bearer tokens for the WebSocket gateway and the login route: JSON Web Tokens (RFC 7519) through PyJWT.
 
-A token is ``base64url(claims JSON) + "." + base64url(HMAC-SHA256(secret, first part))`` with no padding. The
-claims are ``{"v": 1, "role", "sub", "iat", "exp", "jti"}``: role (``agent``, ``supervisor`` or ``operator``),
-subject (agent id, supervisor id or ``"operator"``), issued-at and expiry (UTC epoch seconds) and a random token
-id. Tokens are opaque to clients: they only hand them back.
+A token is a JWT signed with HS256 (HMAC-SHA256, RFC 7518 §3.2) under ``token_secret``. The claims are
+``{"v": 1, "role", "sub", "iat", "exp", "jti"}``: role (``agent``, ``supervisor`` or ``operator``), subject (agent
+id, supervisor id or ``"operator"``), issued-at and expiry (UTC epoch seconds) and a random token id. Tokens are
+opaque to clients: they only hand them back.
 
-The issuer never reads a clock of its own: ``clock`` (UTC epoch seconds) is injected, so tests step time by hand.
-Signatures are compared in constant time (:func:`hmac.compare_digest`) before the claims are even decoded.
+PyJWT signs, parses and checks the signature in constant time; only ``HS256`` is accepted on the way in (no
+``none``, no algorithm taken from the token). The issuer never reads a clock of its own: ``clock`` (UTC epoch
+seconds) is injected and the expiry is checked against it here (PyJWT's own time checks are off), so tests step
+time by hand. RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256 bits for "HS256") or
+larger MUST be used with this algorithm", hence the 32-byte minimum for the secret.
 
 Errors::
 
-    TokenError            code: token_malformed | token_bad_signature | token_expired | token_invalid_claims
+    CtiError (cti.errors)
+    └── TokenError        code: token_malformed | token_bad_signature | token_expired | token_invalid_claims
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
-import hashlib
-import hmac
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["IssuedToken", "Principal", "Role", "TokenError", "TokenIssuer"]
+import jwt
+
+from cti.errors import CtiError, SettingsError
+
+__all__ = ["MIN_SECRET_BYTES", "IssuedToken", "Principal", "Role", "TokenError", "TokenIssuer"]
 
 _VERSION: Final = 1
 _MAX_TOKEN_LEN: Final = 4096
+_ALGORITHM: Final = "HS256"
+MIN_SECRET_BYTES: Final = 32
+# The expiry is checked against the injected clock, not PyJWT's; the claims must be there all the same.
+_DECODE_OPTIONS: Final[Any] = {
+    "verify_signature": True, "verify_exp": False, "verify_iat": False, "verify_nbf": False,
+    "require": ["exp", "iat", "sub", "jti"],
+}
 
 
 class Role(enum.StrEnum):
@@ -40,7 +50,7 @@ class Role(enum.StrEnum):
     OPERATOR = "operator"
 
 
-class TokenError(Exception):
+class TokenError(CtiError):
     """A token was refused; ``code`` is stable and safe to show to the client."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -73,25 +83,14 @@ class IssuedToken:
         return Principal(role=self.role, subject=self.subject, expires_at=self.expires_at)
 
 
-def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise TokenError("token_malformed", "token is not base64url") from exc
-
-
 class TokenIssuer:
     """Issues and verifies tokens signed with ``secret``; ``ttl_s`` is the default lifetime."""
 
     def __init__(self, secret: bytes, *, ttl_s: float, clock: Callable[[], float]) -> None:
-        if len(secret) < 16:
-            raise ValueError("token secret must be at least 16 bytes")
+        if len(secret) < MIN_SECRET_BYTES:
+            raise SettingsError(f"token secret must be at least {MIN_SECRET_BYTES} bytes (RFC 7518 §3.2)")
         if ttl_s <= 0:
-            raise ValueError("ttl_s must be positive")
+            raise SettingsError("ttl_s must be positive")
         self._secret = secret
         self._ttl_s = ttl_s
         self._clock = clock
@@ -100,26 +99,23 @@ class TokenIssuer:
     def ttl_s(self) -> float:
         return self._ttl_s
 
-    def _sign(self, payload: str) -> str:
-        return _b64encode(hmac.new(self._secret, payload.encode("ascii"), hashlib.sha256).digest())
-
     def issue(self, role: Role, subject: str, *, ttl_s: float | None = None) -> IssuedToken:
         """Issue a token for ``subject`` acting as ``role``, valid ``ttl_s`` (default: the issuer's) seconds.
 
         Raises:
-            ValueError: empty subject or non-positive ttl.
+            SettingsError: empty subject or non-positive ttl.
         """
         if not subject:
-            raise ValueError("subject must not be empty")
+            raise SettingsError("subject must not be empty")
         lifetime = self._ttl_s if ttl_s is None else ttl_s
         if lifetime <= 0:
-            raise ValueError("ttl_s must be positive")
+            raise SettingsError("ttl_s must be positive")
         now = self._clock()
         token_id = secrets.token_urlsafe(12)
         claims = {"v": _VERSION, "role": role.value, "sub": subject, "iat": now, "exp": now + lifetime,
                   "jti": token_id}
-        payload = _b64encode(json.dumps(claims, separators=(",", ":")).encode())
-        return IssuedToken(token=f"{payload}.{self._sign(payload)}", role=role, subject=subject, issued_at=now,
+        token = jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+        return IssuedToken(token=token, role=role, subject=subject, issued_at=now,
                            expires_at=now + lifetime, token_id=token_id)
 
     def verify(self, token: str) -> Principal:
@@ -129,24 +125,25 @@ class TokenIssuer:
             TokenError: ``token_malformed`` (shape), ``token_bad_signature``, ``token_invalid_claims`` (a signed
                 token with claims this version does not understand) or ``token_expired``.
         """
-        if not isinstance(token, str) or len(token) > _MAX_TOKEN_LEN or token.count(".") != 1:
-            raise TokenError("token_malformed", "token must be two base64url parts joined by '.'")
-        payload, signature = token.split(".")
-        if not payload or not signature or not payload.isascii() or not signature.isascii():
-            raise TokenError("token_malformed", "token must be two base64url parts joined by '.'")
-        if not hmac.compare_digest(self._sign(payload).encode(), signature.encode()):
-            raise TokenError("token_bad_signature", "token signature does not match")
-        claims = self._claims(payload)
+        if not isinstance(token, str) or len(token) > _MAX_TOKEN_LEN or token.count(".") != 2 or not token.isascii():
+            raise TokenError("token_malformed", "token must be a JSON Web Token (three base64url parts)")
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=[_ALGORITHM], options=_DECODE_OPTIONS)
+        except jwt.InvalidSignatureError as exc:
+            raise TokenError("token_bad_signature", "token signature does not match") from exc
+        except jwt.InvalidAlgorithmError as exc:
+            raise TokenError("token_bad_signature", "token is not signed with HS256") from exc
+        except jwt.DecodeError as exc:
+            raise TokenError("token_malformed", "token is not a well-formed JSON Web Token") from exc
+        except jwt.InvalidTokenError as exc:  # a required claim missing or of the wrong type
+            raise TokenError("token_invalid_claims", "token claims are not understood") from exc
+        claims = self._checked(claims)
         if self._clock() >= claims["exp"]:
             raise TokenError("token_expired", "token has expired")
         return Principal(role=Role(claims["role"]), subject=claims["sub"], expires_at=float(claims["exp"]))
 
     @staticmethod
-    def _claims(payload: str) -> dict[str, Any]:
-        try:
-            claims = json.loads(_b64decode(payload))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise TokenError("token_malformed", "token claims are not JSON") from exc
+    def _checked(claims: dict[str, Any]) -> dict[str, Any]:
         valid = (
             isinstance(claims, dict)
             and claims.get("v") == _VERSION

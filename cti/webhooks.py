@@ -34,9 +34,12 @@ from typing import Final
 
 import aiohttp
 import structlog
+import tenacity
 
 from config.schema import WebhookConfig, WebhookRetryConfig
+from cti.backoff import Backoff
 from cti.bus import Bus, Subscription
+from cti.errors import SettingsError
 from cti.events import Envelope, EnvelopeError
 from cti.store import (
     ConflictError,
@@ -59,6 +62,7 @@ _log = structlog.get_logger(__name__)
 SIGNATURE_PREFIX: Final = "sha256="
 LEASE_MARGIN_S: Final = 2.0  # a lease covers the POST (bounded by timeout_s) plus the write that ends it
 _ERROR_CHARS: Final = 300
+_WRITE_RETRY_FIRST_S: Final = 0.05
 _WRITE_RETRY_MAX_S: Final = 2.0
 
 # 4xx answers that say "this payload will never be accepted": dead-lettered at once (docs/webhooks.md).
@@ -70,15 +74,15 @@ def check_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
     """Validate event patterns: ``*``, an exact dotted type, or ``prefix.*``.
 
     Raises:
-        ValueError: a pattern is malformed or none is given.
+        SettingsError: a pattern is malformed or none is given.
     """
     checked = tuple(patterns)
     for pattern in checked:
         stem = pattern[:-2] if pattern.endswith(".*") else pattern
         if pattern != "*" and (not stem or "*" in stem):
-            raise ValueError(f"bad event pattern {pattern!r}: use 'a.b', 'a.*' or '*'")
+            raise SettingsError(f"bad event pattern {pattern!r}: use 'a.b', 'a.*' or '*'")
     if not checked:
-        raise ValueError("an endpoint needs at least one event pattern")
+        raise SettingsError("an endpoint needs at least one event pattern")
     return checked
 
 
@@ -119,9 +123,9 @@ def verify_signature(secret: str, timestamp: str | int, body: bytes, header: str
 
 def backoff_delay(attempts: int, *, base: float, maximum: float, rand: float) -> float:
     """Delay after the ``attempts``-th failed attempt (1-based): uniform in ``[base, ceiling]`` with
-    ``ceiling = min(maximum, base * 2 ** (attempts - 1))``; ``rand`` in [0, 1] picks the point (full jitter)."""
-    ceiling = min(maximum, base * 2.0 ** min(max(attempts - 1, 0), 62))
-    return base + (max(ceiling, base) - base) * min(max(rand, 0.0), 1.0)
+    ``ceiling = min(maximum, base * 2 ** (attempts - 1))``; ``rand`` in [0, 1] picks the point (full jitter).
+    The schedule is :class:`cti.backoff.Backoff` (tenacity's exponential wait)."""
+    return Backoff(base, max(base, maximum)).delay(attempts, rand)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -186,7 +190,7 @@ class WebhookDispatcher:
     ``http`` is a session the caller owns (else ``run`` makes and closes one).
 
     Raises:
-        ValueError: two endpoints share a name, or an event pattern is malformed.
+        SettingsError: two endpoints share a name, or an event pattern is malformed.
     """
 
     def __init__(self, bus: Bus, store: Store, endpoints: Sequence[WebhookConfig], retry: WebhookRetryConfig, *,
@@ -195,13 +199,14 @@ class WebhookDispatcher:
                  recorded_elsewhere: Callable[[str], bool] | None = None) -> None:
         names = [ep.name for ep in endpoints]
         if len(set(names)) != len(names):
-            raise ValueError(f"webhook endpoint names must be unique, got {names}")
+            raise SettingsError(f"webhook endpoint names must be unique, got {names}")
         for ep in endpoints:
             check_patterns(ep.events)
         self._bus = bus
         self._store = store
         self._endpoints = {ep.name: ep for ep in endpoints}
         self._retry = retry
+        self._backoff = Backoff(retry.base_delay_s, max(retry.base_delay_s, retry.max_delay_s))
         self._clock = clock
         self._http = http
         self._rand = rand
@@ -288,21 +293,28 @@ class WebhookDispatcher:
                 self._wake[name].set()
 
     async def _persist(self, envelope: Envelope, targets: list[str]) -> None:
-        """Write one row per target in one transaction; retry while the store is busy or failing."""
-        delay = 0.05
-        while True:
-            try:
-                await self._enqueue_all(envelope, targets)
-                return
-            except StoreClosedError:
-                raise
-            except InvalidRecordError as exc:
-                _log.error("webhook.event.unrecordable", event_id=envelope.id, type=envelope.type, error=str(exc))
-                return
-            except StoreError as exc:
-                _log.warning("webhook.outbox.write_failed", event_id=envelope.id, error=str(exc), retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _WRITE_RETRY_MAX_S)
+        """Write one row per target in one transaction; retry while the store is busy or failing.
+
+        The retries are tenacity's (exponential from 50 ms, capped at ``_WRITE_RETRY_MAX_S``, never giving up);
+        a closed store ends them (shutdown) and a record the store refuses is logged and dropped.
+        """
+
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            delay = state.next_action.sleep if state.next_action is not None else None
+            _log.warning("webhook.outbox.write_failed", event_id=envelope.id, error=str(error), retry_in=delay)
+
+        retrying = tenacity.AsyncRetrying(
+            wait=tenacity.wait_exponential(multiplier=_WRITE_RETRY_FIRST_S, max=_WRITE_RETRY_MAX_S),
+            retry=tenacity.retry_if_exception(
+                lambda exc: isinstance(exc, StoreError) and not isinstance(exc, StoreClosedError | InvalidRecordError)),
+            before_sleep=log_retry, reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._enqueue_all(envelope, targets)
+        except InvalidRecordError as exc:
+            _log.error("webhook.event.unrecordable", event_id=envelope.id, type=envelope.type, error=str(exc))
 
     async def _enqueue_all(self, envelope: Envelope, targets: list[str]) -> None:
         payload, now = envelope.to_dict(), self._clock()
@@ -391,8 +403,7 @@ class WebhookDispatcher:
 
     async def _failed(self, ep: WebhookConfig, entry: OutboxEntry, error: str,
                       retry_after: float | None) -> float | None:
-        delay = backoff_delay(entry.attempts, base=self._retry.base_delay_s, maximum=self._retry.max_delay_s,
-                              rand=self._rand())
+        delay = self._backoff.delay(entry.attempts, self._rand())
         if retry_after is not None:
             delay = min(max(delay, retry_after), self._retry.max_delay_s)
         next_at = self._clock() + delay

@@ -10,7 +10,8 @@ Nothing here reads a clock, a socket or the SIP message layer.  Decisions: ``doc
 
 Exception tree::
 
-    AuthError    a malformed Digest header, or an impossible call (``status_hint``: 400 or 500)
+    SipError (sip.errors)
+    └── AuthError    a malformed Digest header, or an impossible call (``status_hint``: 400 or 500)
 """
 
 from __future__ import annotations
@@ -21,18 +22,16 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote
 
+from sip.errors import SipError
+
 __all__ = [
     "AuthError", "DigestAlgorithm", "DigestChallenge", "DigestCredentials", "answer_challenge", "compute_response",
     "digest_uri_matches", "parse_challenge", "parse_credentials", "parse_digest_params",
 ]
 
 
-class AuthError(Exception):
+class AuthError(SipError):
     """A Digest header we cannot use, or an API misuse; ``status_hint`` is the status to answer."""
-
-    def __init__(self, message: str, *, status_hint: int = 400) -> None:
-        super().__init__(message)
-        self.status_hint = status_hint
 
 
 class DigestAlgorithm(Enum):

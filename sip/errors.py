@@ -4,10 +4,14 @@ Exception tree::
 
     SipError                      base of everything the SIP stack raises
     ├── LocalSipError             we misused the stack (a bug or a bad call from our own code)
-    └── RemoteSipError            the peer sent something we cannot accept
-        └── MessageTooLargeError  a message (or its headers) exceeds our limits
+    ├── RemoteSipError            the peer sent something we cannot accept
+    │   ├── MessageTooLargeError  a message (or its headers) exceeds our limits
+    │   ├── SdpParseError         an SDP body we cannot parse                  [sip.sdp]
+    │   └── SdpNegotiationError   no common media in an offer                  [sip.sdp]
+    ├── AuthError                 a malformed Digest header, or a misuse       [sip.digest]
+    └── RegistrarError            a misuse of the registrar core (500)         [sip.registrar]
 
-Both carry ``status_hint``: the response status the RFC asks for when this error is
+Every one carries ``status_hint``: the response status the RFC asks for when this error is
 answered (400, 416, 420, 483, 505, 513, ...). ``RemoteSipError.partial`` holds the
 headers the parser managed to read, so an error response can still copy Via, From, To,
 Call-ID and CSeq (RFC 3261 §8.2.6.2). An error with ``partial is None`` cannot be

@@ -9,7 +9,8 @@ transport, and turns the :class:`RegisterOutcome` into the response: 200 with on
 
 Exception tree::
 
-    RegistrarError    an impossible call, e.g. a bad policy (``status_hint`` 500)
+    SipError (sip.errors)
+    └── RegistrarError    an impossible call, e.g. a bad policy (``status_hint`` 500)
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from enum import Enum
 from typing import NewType
 from urllib.parse import unquote
 
+from sip.errors import SipError
+
 AddressOfRecord = NewType("AddressOfRecord", str)
 ContactKey = NewType("ContactKey", str)
 
@@ -30,12 +33,11 @@ _MAX_EXPIRES_VALUE = 2**32 - 1  # RFC 3261 §20.19/§20.10: delta-seconds; large
 HEAP_SLACK = 64  # stale expiry entries tolerated beyond twice the live bindings before a rebuild
 
 
-class RegistrarError(Exception):
+class RegistrarError(SipError):
     """Misuse of the registrar core (not a peer error: those become a :class:`RegisterOutcome`)."""
 
     def __init__(self, message: str, *, status_hint: int = 500) -> None:
-        super().__init__(message)
-        self.status_hint = status_hint
+        super().__init__(message, status_hint=status_hint)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

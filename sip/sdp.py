@@ -3,8 +3,9 @@
 Unknown lines, attributes and codecs are kept by the parser (so
 :func:`SessionDescription.serialize` round-trips them). The RFC 3264 offer/answer names
 (:class:`MediaParameters`, :class:`Answer`, :func:`negotiate`, :func:`build_offer`,
-:func:`accept_answer`) are defined in :mod:`sip.offer_answer` and re-exported here, so
-``from sip.sdp import negotiate`` keeps working.
+:func:`accept_answer`) are defined in :mod:`sip.offer_answer`; import them from ``sip``. They still
+resolve here, only for the call path's old ``from sip.sdp import negotiate`` (an import cycle that
+tests/test_import_cycles.py lists as known, to be removed with that rewrite).
 
 Errors: :class:`SdpParseError` (400) for text that is not SDP, :class:`SdpNegotiationError`
 (488 Not Acceptable Here, RFC 3261 §21.4.26) for an offer we cannot serve. Both are
@@ -330,7 +331,7 @@ def _with_media_lines(m: MediaDescription, lines: list[tuple[str, str]]) -> Medi
     return replace(m, connection=connection, bandwidths=tuple(bandwidths), attributes=tuple(attributes),
                    extra=tuple(extra))
 
-# --- offer/answer (RFC 3264): defined in sip.offer_answer, re-exported -------------------
+# --- offer/answer (RFC 3264): defined in sip.offer_answer; this re-export is transitional -----
 # sip.offer_answer imports this module, so the re-export is resolved on first access (PEP 562)
 # instead of by an import here: an eager import would fail whenever sip.offer_answer is
 # imported before sip.sdp ("partially initialized module").  mypy reads the TYPE_CHECKING import.

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from cti.errors import SettingsError
 from cti.events import Envelope
 
 __all__ = ["ActiveAlert", "AlertBoard"]
@@ -55,7 +56,7 @@ class AlertBoard:
 
     def __init__(self, *, limit: int = 1000) -> None:
         if limit < 1:
-            raise ValueError("limit must be at least 1")
+            raise SettingsError("limit must be at least 1")
         self._limit = limit
         self._alerts: OrderedDict[str, ActiveAlert] = OrderedDict()
 

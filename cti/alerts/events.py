@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from cti.errors import SettingsError
+
 __all__ = ["AlertCleared", "AlertEvent", "AlertRaised", "Severity"]
 
 
@@ -42,7 +44,7 @@ class AlertRaised(AlertEvent):
 
     def __post_init__(self) -> None:
         if not self.alert_id or not self.kind:
-            raise ValueError("an alert needs an alert_id and a kind")
+            raise SettingsError("an alert needs an alert_id and a kind")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,6 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from cti.alerts.events import AlertCleared, AlertRaised, Severity
+from cti.errors import SettingsError
 
 __all__ = ["Significance", "SurgeDetector", "SurgeSettings", "SurgeStats", "poisson_sf"]
 
@@ -68,9 +69,9 @@ class SurgeSettings:
 
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.step_s <= 0 or self.step_s > self.window_s:
-            raise ValueError("need 0 < step_s <= window_s")
+            raise SettingsError("need 0 < step_s <= window_s")
         if not 0 < self.alpha <= 1 or not 0 < self.alpha_p < 1:
-            raise ValueError("alpha must be in (0, 1] and alpha_p in (0, 1)")
+            raise SettingsError("alpha must be in (0, 1] and alpha_p in (0, 1)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,10 +153,10 @@ class SurgeDetector:
         """Set the baseline of ``reason`` (e.g. the same time-of-week mean over past weeks); counts as warmed up.
 
         Raises:
-            ValueError: a negative or non-finite value.
+            SettingsError: a negative or non-finite value.
         """
         if not (math.isfinite(mu) and math.isfinite(var)) or mu < 0 or var < 0:
-            raise ValueError("mu and var must be finite and >= 0")
+            raise SettingsError("mu and var must be finite and >= 0")
         state = self._state(reason)
         state.mu, state.var, state.seeded = mu, var, True
 

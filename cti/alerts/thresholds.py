@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeGuard
 
 from cti.alerts.events import AlertCleared, AlertRaised, Severity
+from cti.errors import SettingsError
 
 __all__ = ["Comparator", "Metric", "ThresholdMonitor", "ThresholdRule", "default_rules"]
 
@@ -67,7 +68,7 @@ class ThresholdRule:
 
     def __post_init__(self) -> None:
         if self.sustain_s < 0 or self.cooldown_s < 0:
-            raise ValueError("sustain_s and cooldown_s must be >= 0")
+            raise SettingsError("sustain_s and cooldown_s must be >= 0")
 
     @property
     def kind(self) -> str:

@@ -21,14 +21,16 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cti.control import Control, ControlError
+from cti.errors import CtiError
 from cti.gateway.visibility import Scope
+from cti.ids import AgentId, CallId
 from cti.tokens import Principal, Role
 
 __all__ = ["AGENT_COMMANDS", "OVERSEER_COMMANDS", "SUPERVISION_COMMANDS", "CommandError", "agent_view",
            "run_agent_command", "run_supervision_command", "target_agent"]
 
 
-class CommandError(Exception):
+class CommandError(CtiError):
     """A refused command; ``code`` and the message go into the error reply."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -84,7 +86,7 @@ def _checked(args: Mapping[str, Any], spec: tuple[_Arg, ...]) -> dict[str, Any]:
     return out
 
 
-def target_agent(principal: Principal, scope: Scope, args: Mapping[str, Any]) -> str:
+def target_agent(principal: Principal, scope: Scope, args: Mapping[str, Any]) -> AgentId:
     """The agent a command acts on, after checking the caller may act on it.
 
     Raises:
@@ -94,21 +96,21 @@ def target_agent(principal: Principal, scope: Scope, args: Mapping[str, Any]) ->
     if principal.role is Role.AGENT:
         if named is not None and named != principal.subject:
             raise CommandError("forbidden", "an agent may only act on itself")
-        return principal.subject
+        return AgentId(principal.subject)
     if not isinstance(named, str) or not named:
         raise CommandError("bad_args", "missing argument 'agent_id'")
     if not scope.has_agent(named):
         raise CommandError("forbidden", f"agent {named!r} is not in your scope")
-    return named
+    return AgentId(named)
 
 
-def _own_call(control: Control, agent_id: str, call_id: str) -> None:
+def _own_call(control: Control, agent_id: AgentId, call_id: CallId) -> None:
     current = control.current_call(agent_id)
     if current is None or current.get("call_id") != call_id:
         raise CommandError("forbidden", f"call {call_id!r} is not the current call of agent {agent_id!r}")
 
 
-def run_agent_command(control: Control, agent_id: str, name: str, args: Mapping[str, Any], now: float
+def run_agent_command(control: Control, agent_id: AgentId, name: str, args: Mapping[str, Any], now: float
                       ) -> dict[str, Any]:
     """Run agent command ``name`` on ``agent_id`` and return the agent's snapshot afterwards.
 
@@ -132,7 +134,7 @@ def run_agent_command(control: Control, agent_id: str, name: str, args: Mapping[
     }
     try:
         if "call_id" in a:
-            _own_call(control, agent_id, a["call_id"])
+            _own_call(control, agent_id, CallId(a["call_id"]))
         actions[name]()
         return agent_view(control.agent_snapshot(agent_id), now)
     except ControlError as exc:
@@ -158,7 +160,7 @@ def run_supervision_command(control: Control, principal: Principal, scope: Scope
     if principal.role is Role.AGENT:
         raise CommandError("forbidden", f"{name!r} is for supervisors and operators")
     a = _checked(args, (_CALL_ID, _Arg("supervisor_id", str, optional=True)))
-    call_id: str = a["call_id"]
+    call_id = CallId(a["call_id"])
     try:
         if principal.role is Role.SUPERVISOR:
             if a.get("supervisor_id", principal.subject) != principal.subject:

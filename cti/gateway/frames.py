@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import msgpack
 
+from cti.errors import CtiError
 from cti.events import Envelope
 
 __all__ = ["EncodedCache", "Encoding", "FrameError", "OutFrame", "decode_frame", "encode_frame"]
@@ -42,7 +43,7 @@ class Encoding(enum.Enum):
         return cls.MSGPACK if protocol == cls.MSGPACK.value else cls.JSON
 
 
-class FrameError(Exception):
+class FrameError(CtiError):
     """An incoming frame could not be decoded into an object."""
 
     code = "bad_frame"

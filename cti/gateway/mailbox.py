@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from cti.errors import SettingsError
 from cti.gateway.frames import OutFrame
 
 __all__ = ["Mailbox"]
@@ -20,7 +21,7 @@ class Mailbox:
 
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:
-            raise ValueError("maxsize must be at least 1")
+            raise SettingsError("maxsize must be at least 1")
         self.maxsize = maxsize
         self.dropped = 0
         self._frames: deque[tuple[bool, OutFrame]] = deque()

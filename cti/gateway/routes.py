@@ -22,6 +22,7 @@ from cti.control import Control, ControlError
 from cti.gateway.limits import LoginThrottle
 from cti.gateway.ws import Gateway, GatewaySettings
 from cti.http_guard import BodyError, body_refusal, read_json, refusal_response
+from cti.ids import AgentId
 from cti.notices import NoticeService
 from cti.tokens import IssuedToken, Role, TokenError, TokenIssuer
 
@@ -84,9 +85,11 @@ def add_gateway_routes(app: web.Application, *, control: Control, bus: Bus, toke
         role, ident, password = body.get("role"), body.get("id"), body.get("password")
         if role not in ("agent", "supervisor") or not isinstance(ident, str) or not isinstance(password, str):
             return _error(400, "bad_args", "need role ('agent' or 'supervisor'), id and password strings")
-        check = control.check_agent_password if role == "agent" else control.check_supervisor_password
         try:
-            ok = bool(ident) and check(ident, password)
+            if role == "agent":
+                ok = bool(ident) and control.check_agent_password(AgentId(ident), password)
+            else:
+                ok = bool(ident) and control.check_supervisor_password(ident, password)
         except ControlError:
             ok = False  # an unknown id is indistinguishable from a wrong password
         if not ok:

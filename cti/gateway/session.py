@@ -34,6 +34,7 @@ from cti.gateway.commands import (
 )
 from cti.gateway.frames import EncodedCache, Encoding, FrameError, OutFrame, decode_frame, encode_frame
 from cti.gateway.visibility import Scope, visible
+from cti.ids import AgentId
 from cti.notices import NOTICE_COMMANDS, NoticeError, NoticeService, run_notice_command
 from cti.tokens import Principal, Role
 
@@ -53,7 +54,7 @@ def initial_scope(principal: Principal, control: Control) -> Scope:
     """
     match principal.role:
         case Role.AGENT:
-            queues = control.agent_snapshot(principal.subject).get("queues") or []
+            queues = control.agent_snapshot(AgentId(principal.subject)).get("queues") or []
             return Scope(agents=frozenset({principal.subject}), queues=frozenset(str(q) for q in queues))
         case Role.SUPERVISOR:
             queues, teams = control.supervisor_scope(principal.subject)
@@ -127,8 +128,8 @@ class Session:
                                 "state": None, "call": None, "agents": [], "queues": [], "calls": [],
                                 "notices": self._pending_notices(now), "alerts": []}
         if self.principal.role is Role.AGENT:
-            data["state"] = agent_view(self._control.agent_snapshot(subject), now)
-            data["call"] = self._control.current_call(subject)
+            data["state"] = agent_view(self._control.agent_snapshot(AgentId(subject)), now)
+            data["call"] = self._control.current_call(AgentId(subject))
         else:
             data.update(agents=self._agents_in_scope(now), queues=self._queues_in_scope(),
                         calls=self._calls_in_scope(), alerts=self._alerts_in_scope())
@@ -173,7 +174,7 @@ class Session:
             return []
         board, subject = self._notices.board, self.principal.subject
         if self.principal.role is Role.AGENT:
-            team = self._control.agent_team(subject)
+            team = self._control.agent_team(AgentId(subject))
             pending = board.pending_for(subject, self._granted.queues or (), team, now)
             for notice in pending:
                 board.mark_delivered(notice.notice_id, subject, now)

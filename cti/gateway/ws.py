@@ -32,6 +32,7 @@ from aiohttp import WSMsgType, web
 from cti.alerts.board import AlertBoard
 from cti.bus import Bus
 from cti.control import Control
+from cti.errors import CtiError
 from cti.events import Envelope
 from cti.gateway.frames import EncodedCache, Encoding
 from cti.gateway.mailbox import Mailbox
@@ -71,7 +72,7 @@ class GatewayStats:
     events_dropped: int
 
 
-class _Ended(Exception):
+class _Ended(CtiError):
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
         self.code = code

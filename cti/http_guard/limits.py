@@ -20,12 +20,14 @@ import json
 from enum import Enum
 from typing import Any, Final, assert_never
 
+from cti.errors import CtiError
+
 __all__ = ["BodyError", "CloseReason", "ConnectionPhase", "ReadDeadlines", "RefusalLog", "parse_json"]
 
 _SHOWN_BYTES: Final = 60  # of a JSON syntax error's message
 
 
-class BodyError(Exception):
+class BodyError(CtiError):
     """A request body the node refuses: answered ``status`` with the stable ``code``.
 
     ``close`` asks for the connection to be closed after the answer (the body was not read to its end).

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from acd.config import SlFormula
+from acd import SlFormula
 from cti.staffing.errors import StaffingInputError
 
 __all__ = ["MAX_QUEUE_STATES", "QueueFigures", "erlang_a_figures", "erlang_b", "erlang_c_figures"]

@@ -2,7 +2,7 @@
 
 Exception tree::
 
-    StaffingError (ValueError)      base of everything the staffing core raises; carries a stable ``code``
+    StaffingError (CtiError, ValueError)  base of everything the staffing core raises; carries a stable ``code``
     ├── StaffingInputError          staffing.input_invalid    an input is out of range (``field`` names it)
     └── ForecastFileError           staffing.forecast_invalid a volume file was refused (``problems``)
 
@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cti.errors import CtiError
+
 __all__ = ["ForecastFileError", "ForecastProblem", "StaffingError", "StaffingInputError"]
 
 
-class StaffingError(ValueError):
+class StaffingError(CtiError, ValueError):
     """Base class of every staffing error."""
 
     code: str = "staffing.error"

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from acd.config import SlFormula
+from acd import SlFormula
 from cti.staffing.erlang import QueueFigures, erlang_a_figures, erlang_b, erlang_c_figures
 from cti.staffing.errors import StaffingInputError
 

@@ -9,6 +9,7 @@ Records are frozen dataclasses (``records``); errors form the ``StoreError`` tre
 The contract, table by table, is in ``docs/storage.md``.
 """
 
+from cti.ids import LegId, RecordingSerial
 from cti.store.dialect import Dialect
 from cti.store.errors import (
     BackendError,
@@ -33,7 +34,6 @@ from cti.store.records import (
     HangupParty,
     JsonObject,
     JsonValue,
-    LegId,
     LegOutcome,
     OutboxEntry,
     OutboxId,
@@ -45,7 +45,7 @@ from cti.store.records import (
     StateRowId,
 )
 from cti.store.schema import LATEST_VERSION, MIGRATIONS, Migration
-from cti.store.serial import RecordingSerial, SerialParts, format_serial, parse_serial
+from cti.store.serial import SerialParts, format_serial, parse_serial
 from cti.store.sqlite import SqliteStore, open_sqlite_store
 from cti.store.url import is_postgres_url, redact_url
 

@@ -2,7 +2,7 @@
 
 Exception tree::
 
-    StoreError                     store.error              base of everything the store raises
+    StoreError (CtiError)          store.error              base of everything the store raises
     ├── StoreOpenError             store.open_failed        the database cannot be opened or created
     ├── SchemaError                store.schema_invalid     the schema cannot be brought up to date
     │   └── SchemaTooNewError      store.schema_too_new     the file was written by a newer version
@@ -23,8 +23,10 @@ strings are part of the admin API; never rename one.
 
 from __future__ import annotations
 
+from cti.errors import CtiError
 
-class StoreError(Exception):
+
+class StoreError(CtiError):
     """Base class of every storage error."""
 
     code: str = "store.error"

@@ -15,19 +15,18 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol, TypeVar
 
 from acd import AgentId, AgentState, CallId, QueueId
+from cti.ids import LegId, RecordingSerial
 from cti.store.queries import LegTime
 from cti.store.records import (
     AgentStateRow,
     CallRecord,
     JsonObject,
-    LegId,
     OutboxEntry,
     OutboxId,
     OutboxStatus,
     QueueLeg,
     Recording,
 )
-from cti.store.serial import RecordingSerial
 
 T = TypeVar("T")
 

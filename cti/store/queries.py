@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from acd import AgentId, AgentState, CallId, QueueId
+from cti.ids import LegId, RecordingSerial
 from cti.store import rows
 from cti.store.dialect import Dialect
 from cti.store.errors import ConflictError, InvalidRecordError, NotFoundError, OutboxStateError
@@ -30,7 +31,6 @@ from cti.store.records import (
     AgentStateRow,
     CallRecord,
     JsonObject,
-    LegId,
     OutboxEntry,
     OutboxId,
     OutboxStatus,
@@ -39,7 +39,7 @@ from cti.store.records import (
     StateRowId,
 )
 from cti.store.rows import Row, SqlParam
-from cti.store.serial import RecordingSerial, check_site, format_serial
+from cti.store.serial import check_site, format_serial
 
 
 class Executor(Protocol):

@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NewType, TypeAlias
 
-from acd import AgentId, AgentState, CallId, ExitReason, QueueId, SkillName
+from acd import AgentState, ExitReason, QueueId, SkillName
+from cti.ids import AgentId, CallId, LegId, RecordingSerial
 from cti.store.errors import InvalidRecordError
-from cti.store.serial import RecordingSerial, parse_serial
+from cti.store.serial import parse_serial
 
 JsonValue: TypeAlias = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 JsonObject: TypeAlias = Mapping[str, JsonValue]
 
-LegId = NewType("LegId", str)
 OutboxId = NewType("OutboxId", int)
 StateRowId = NewType("StateRowId", int)
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TypeAlias, TypeVar
 
 from acd import AgentId, AgentState, CallId, ExitReason, QueueId, SkillName
+from cti.ids import LegId, RecordingSerial
 from cti.store.errors import BackendError, InvalidRecordError, StoreError
 from cti.store.records import (
     AgentStateRow,
@@ -21,7 +22,6 @@ from cti.store.records import (
     HangupParty,
     JsonObject,
     JsonValue,
-    LegId,
     LegOutcome,
     OutboxEntry,
     OutboxId,
@@ -32,7 +32,6 @@ from cti.store.records import (
     Recording,
     StateRowId,
 )
-from cti.store.serial import RecordingSerial
 
 SqlParam: TypeAlias = str | int | float | bool | None
 Row: TypeAlias = Sequence[object]

@@ -12,11 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import NewType
 
+from cti.ids import RecordingSerial
 from cti.store.errors import InvalidRecordError
-
-RecordingSerial = NewType("RecordingSerial", str)
 
 _SITE = re.compile(r"[a-z0-9]{1,16}")
 _SERIAL = re.compile(r"(?P<day>[0-9]{8})-(?P<site>[a-z0-9]{1,16})-(?P<seq>[0-9]{4,12})")

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from acd import AgentId, AgentState, CallId, QueueId
+from cti.ids import LegId, RecordingSerial
 from cti.store.errors import StoreUsageError
 from cti.store.protocol import StoreOperations, T
 from cti.store.queries import Executor, LegTime, SqlOperations
@@ -21,7 +22,6 @@ from cti.store.records import (
     AgentStateRow,
     CallRecord,
     JsonObject,
-    LegId,
     OutboxEntry,
     OutboxId,
     OutboxStatus,
@@ -29,7 +29,6 @@ from cti.store.records import (
     Recording,
 )
 from cti.store.rows import Row, SqlParam
-from cti.store.serial import RecordingSerial
 
 
 class ScopedExecutor:

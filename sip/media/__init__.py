@@ -1,9 +1,12 @@
 """Media: PCM frames, prompt player, recorder, mixer and RTP relay (see docs/media-mixing.md).
 
-Other packages import only the names below.
+Other packages import only the names below: the sans-I/O cores. The asyncio adapters
+(``PromptCache``, ``Recording``, ``UdpRelay``, ``DatagramSender``) live in ``sip.media.aio`` and are
+imported from there explicitly, so importing ``sip.media`` imports no adapter.
 """
 
-from sip.media.aio import DatagramSender, UdpRelay
+from typing import TYPE_CHECKING
+
 from sip.media.errors import FrameSizeError, MediaError, PromptLoadError, RecordingError, SerialError
 from sip.media.events import (
     DtmfReceived,
@@ -19,9 +22,9 @@ from sip.media.events import (
 from sip.media.frames import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, FrameClock, sine_tone
 from sip.media.mixer import Mixer, MixMode, mode_rules
 from sip.media.player import DueFrame, Player, PlayerState, PlayItem, Prompt, Silence, Tone
-from sip.media.prompts import PromptCache, load_wav
+from sip.media.prompts import load_wav
 from sip.media.recfiles import RecordingInfo, Recovered, RecoveryAction, recover_partials
-from sip.media.recorder import Channel, LegTimeline, Recording, StereoAssembler, TapFrame, TapSource
+from sip.media.recorder import Channel, LegTimeline, StereoAssembler, TapFrame, TapSource
 from sip.media.relay import DtmfMode, LegConfig, Relay
 from sip.media.serial import SerialAllocator, format_serial, parse_serial, scan_last_seq
 
@@ -31,7 +34,6 @@ __all__ = [
     "FRAME_SECONDS",
     "SAMPLE_RATE",
     "Channel",
-    "DatagramSender",
     "DtmfMode",
     "DtmfReceived",
     "DueFrame",
@@ -52,10 +54,8 @@ __all__ = [
     "Player",
     "PlayerState",
     "Prompt",
-    "PromptCache",
     "PromptLoadError",
     "RecordingError",
-    "Recording",
     "RecordingInfo",
     "RecordingSerial",
     "Recovered",
@@ -69,7 +69,6 @@ __all__ = [
     "TapFrame",
     "TapSource",
     "Tone",
-    "UdpRelay",
     "format_serial",
     "load_wav",
     "mode_rules",
@@ -78,3 +77,21 @@ __all__ = [
     "scan_last_seq",
     "sine_tone",
 ]
+
+if TYPE_CHECKING:
+    from sip.media.aio import PromptCache as PromptCache
+    from sip.media.aio import Recording as Recording
+
+_ADAPTERS = frozenset({"PromptCache", "Recording"})
+
+
+def __getattr__(name: str) -> object:
+    """``sip.media.PromptCache`` and ``sip.media.Recording`` still resolve, loading ``sip.media.aio`` only
+    when asked for (for the old imports in cti/media.py and cti/controller.py, which move to
+    ``sip.media.aio`` with the call-path rewrite)."""
+    if name in _ADAPTERS:
+        from sip.media import aio
+
+        return getattr(aio, name)
+    raise AttributeError(f"module 'sip.media' has no attribute {name!r}")
+

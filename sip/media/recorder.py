@@ -10,29 +10,22 @@ audio come from :class:`LegTimeline`: the first packet of a stream (per SSRC) is
 at its arrival time, later packets are placed by their RTP timestamp (RFC 3550 §5.1: the
 timestamp "reflects the sampling instant"), so network jitter does not smear the audio.
 
-:class:`Recording` is the asyncio adapter. On the loop it only appends to a list
-(``push_pcm``/``push_tap``); :meth:`Recording.flush` hands the batch to a worker thread
-(``asyncio.to_thread``) which decodes G.711, assembles, interleaves and writes. Flushes
-are serialised by a lock, so the thread-side state is never touched concurrently.
+:class:`sip.media.aio.Recording` is the asyncio adapter: on the loop it only queues audio; a worker
+thread decodes G.711, assembles, interleaves and writes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import warnings
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Protocol
 
 import structlog
 
 from sip.media.errors import RecordingError
-from sip.media.events import RecordingSerial
 from sip.media.frames import SAMPLE_RATE, SAMPLE_WIDTH
-from sip.media.recfiles import RecordingInfo, WavPartWriter
-from sip.rtp.g711 import Codec, decode
+from sip.rtp.g711 import Codec
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -151,123 +144,4 @@ class StereoAssembler:
         return audioop.add(left, right, SAMPLE_WIDTH)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Pcm:
-    channel: Channel
-    pcm: bytes
-    position: int
-
-
-class Recording:
-    """One call's recording: cheap pushes on the loop, decoding and writing in a thread.
-
-    Use ``rec = await Recording.open(...)``, then ``push_pcm``/``push_tap`` as audio
-    flows, ``await rec.flush()`` periodically (or run :meth:`run` in the call's
-    TaskGroup), and ``await rec.close(ended_at)`` at hang-up.
-    """
-
-    def __init__(self, writer: WavPartWriter, info: RecordingInfo, clock_start: float, hold: int) -> None:
-        self._writer = writer
-        self._info = info
-        self._clock_start = clock_start
-        self._assembler = StereoAssembler(hold=hold)
-        self._timelines = {Channel.CALLER: LegTimeline(), Channel.AGENT: LegTimeline()}
-        self._pending: list[TapFrame | _Pcm] = []
-        self._lock = asyncio.Lock()
-        self._closed = asyncio.Event()
-        self.path: Path | None = None
-
-    @classmethod
-    async def open(
-        cls, directory: str | os.PathLike[str], info: RecordingInfo, *, clock_start: float, hold: float = 0.2
-    ) -> Recording:
-        """Create the part files in a worker thread. ``clock_start`` is the loop time of position 0.
-
-        Raises:
-            RecordingError: the files cannot be created.
-        """
-        writer = await asyncio.to_thread(WavPartWriter, directory, info)
-        log.info("media.recording.started", serial=info.serial, call_id=info.call_id)
-        return cls(writer, info, clock_start, round(hold * SAMPLE_RATE))
-
-    @property
-    def serial(self) -> RecordingSerial:
-        """The recording's serial."""
-        return self._info.serial
-
-    def position(self, now: float) -> int:
-        """Sample position of loop time ``now``."""
-        return round((now - self._clock_start) * SAMPLE_RATE)
-
-    def push_pcm(self, channel: Channel, pcm: bytes, now: float) -> None:
-        """Queue mono PCM of ``channel`` that started at loop time ``now``."""
-        self._pending.append(_Pcm(channel=channel, pcm=pcm, position=self.position(now)))
-
-    def push_tap(self, frames: list[TapFrame]) -> None:
-        """Queue frames tapped off a relay (decoded in the flush thread)."""
-        self._pending.extend(frames)
-
-    async def flush(self) -> None:
-        """Decode, assemble and write what is queued, in a worker thread.
-
-        Raises:
-            RecordingError: the write failed.
-        """
-        async with self._lock:
-            batch, self._pending = self._pending, []
-            if batch:
-                await asyncio.to_thread(self._process, batch, False)
-
-    async def close(self, ended_at: str) -> Path:
-        """Write everything, finalise the files (rename) and return the WAV path.
-
-        Raises:
-            RecordingError: the recording cannot be finalised.
-        """
-        async with self._lock:
-            batch, self._pending = self._pending, []
-            await asyncio.to_thread(self._process, batch, True)
-            self.path = await asyncio.to_thread(self._writer.finalize, ended_at)
-        self._closed.set()
-        log.info("media.recording.finished", serial=self._info.serial, samples=self._writer.samples)
-        return self.path
-
-    async def run(self, tap: TapSource | None = None, *, interval: float = 0.5) -> None:
-        """Flush every ``interval`` seconds (pulling from ``tap`` first) until :meth:`close`."""
-        while not self._closed.is_set():
-            try:
-                async with asyncio.timeout(interval):
-                    await self._closed.wait()
-            except TimeoutError:
-                pass
-            if self._closed.is_set():
-                return
-            if tap is not None:
-                self.push_tap(tap.drain_tap())
-            await self.flush()
-
-    def _process(self, batch: list[TapFrame | _Pcm], final: bool) -> None:
-        """Thread body: decode, place, interleave, write."""
-        for item in batch:
-            match item:
-                case TapFrame():
-                    pcm = decode(item.codec, item.payload)
-                    pos = self._timelines[item.channel].position(
-                        ssrc=item.ssrc, timestamp=item.timestamp, arrival=self.position(item.at)
-                    )
-                    self._assembler.push(item.channel, pcm, pos)
-                case _Pcm():
-                    self._assembler.push(item.channel, item.pcm, item.position)
-        stereo = self._assembler.drain(final=final)
-        if stereo:
-            self._writer.write(stereo)
-
-    async def abort(self) -> None:
-        """Drop the recording and delete its part files."""
-        async with self._lock:
-            self._pending = []
-            await asyncio.to_thread(self._writer.abort)
-        self._closed.set()
-
-
-__all__ = ["Channel", "LegTimeline", "Recording", "RecordingError", "StereoAssembler", "TapFrame", "TapSource"]
+__all__ = ["Channel", "LegTimeline", "RecordingError", "StereoAssembler", "TapFrame", "TapSource"]

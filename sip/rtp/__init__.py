@@ -1,10 +1,12 @@
 """RTP/RTCP for G.711 audio: packets, RTCP and stats, jitter buffer, RFC 4733 DTMF, sessions.
 
-Sans-I/O cores (:class:`RtpSession`, :class:`JitterBuffer`, :class:`DtmfReceiver`, parsers)
-plus one asyncio adapter, :class:`RtpEndpoint` (``sip.rtp.aio``). See ``docs/media.md``.
+Sans-I/O cores (:class:`RtpSession`, :class:`JitterBuffer`, :class:`DtmfReceiver`, parsers). The
+asyncio adapter, :class:`RtpEndpoint`, lives in ``sip.rtp.aio``: import it from there. Importing
+``sip.rtp`` imports no adapter. See ``docs/media.md``.
 """
 
-from sip.rtp.aio import RtpEndpoint
+from typing import TYPE_CHECKING
+
 from sip.rtp.dtmf import DtmfDigit, DtmfFrame, DtmfReceiver, TelephoneEvent, digit_frames
 from sip.rtp.errors import (
     CodecError,
@@ -68,7 +70,6 @@ __all__ = [
     "RtcpPacket",
     "RtcpPacketError",
     "RtcpReceived",
-    "RtpEndpoint",
     "RtpError",
     "RtpEvent",
     "RtpExtension",
@@ -91,3 +92,17 @@ __all__ = [
     "parse_compound",
     "serialize_compound",
 ]
+
+
+if TYPE_CHECKING:
+    from sip.rtp.aio import RtpEndpoint as RtpEndpoint
+
+
+def __getattr__(name: str) -> object:
+    """``sip.rtp.RtpEndpoint`` still resolves, loading the adapter only when asked for (for the old
+    import in cti/media.py, which moves to ``sip.rtp.aio`` with the call-path rewrite)."""
+    if name == "RtpEndpoint":
+        from sip.rtp.aio import RtpEndpoint
+
+        return RtpEndpoint
+    raise AttributeError(f"module 'sip.rtp' has no attribute {name!r}")

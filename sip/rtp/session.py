@@ -42,7 +42,7 @@ from sip.rtp.rtcp import (
 )
 
 if TYPE_CHECKING:
-    from sip.sdp import MediaParameters
+    from sip.offer_answer import MediaParameters
 
 __all__ = [
     "Addr", "AudioReceived", "DtmfReceived", "PeerAddressLearned", "RtcpReceived", "RtpEvent", "RtpSession",

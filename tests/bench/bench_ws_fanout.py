@@ -107,7 +107,7 @@ async def client_main(url: str, tokens: list[str], duration: float) -> None:
 # ---------------------------------------------------------------------------------------------- server side
 async def run_one(n: int, rate: int, duration: float) -> dict[str, Any]:
     control, bus = BenchControl(n), Bus()
-    tokens = TokenIssuer(b"bench-secret-0123456789", ttl_s=3600, clock=time.time)
+    tokens = TokenIssuer(b"bench-secret-0123456789-abcdefghij", ttl_s=3600, clock=time.time)
     app = web.Application()
     add_gateway_routes(app, control=control, bus=bus, tokens=tokens, operator_token=None,  # type: ignore[arg-type]
                        node="bench", settings=GatewaySettings(slow_consumer_timeout_s=30.0))

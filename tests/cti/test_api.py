@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from acd import AgentState
 from config.errors import ConfigFileError, Problem
@@ -448,15 +449,17 @@ async def test_metrics_exposition(api: Client, control: FakeControl) -> None:
     for line in text.splitlines():
         assert line.startswith(("# HELP ", "# TYPE ")) or sample.match(line), line
     assert text.endswith("\n")
-    for expected in ("cti_calls_total 7", "cti_calls_active 1", 'cti_agents{state="on_call"} 1',
-                     'cti_agents{state="logged_out"} 1', 'cti_queue_waiting{queue="sales"} 2',
+    for expected in ("cti_calls_total 7.0", "cti_calls_active 1.0", 'cti_agents{state="on_call"} 1.0',
+                     'cti_agents{state="logged_out"} 1.0', 'cti_queue_waiting{queue="sales"} 2.0',
                      'cti_queue_longest_wait_seconds{queue="sup\\"port"} 12.5',
-                     "cti_sip_messages_rejected_total 3", 'cti_sip_retransmissions_total{direction="sent"} 5',
-                     'cti_sip_retransmissions_total{direction="received"} 6', "cti_sip_transactions 11",
-                     'cti_calls_refused_total{reason="rate"} 4', 'cti_calls_refused_total{reason="trunk_full"} 2',
-                     "cti_bus_events_published_total 40",
-                     "cti_bus_events_dropped_total 2", "# TYPE cti_calls_total counter"):
+                     "cti_sip_messages_rejected_total 3.0", 'cti_sip_retransmissions_total{direction="sent"} 5.0',
+                     'cti_sip_retransmissions_total{direction="received"} 6.0', "cti_sip_transactions 11.0",
+                     'cti_calls_refused_total{reason="rate"} 4.0', 'cti_calls_refused_total{reason="trunk_full"} 2.0',
+                     "cti_bus_events_published_total 40.0",
+                     "cti_bus_events_dropped_total 2.0", "# TYPE cti_calls_total counter"):
         assert re.search(rf"^{re.escape(expected)}$", text, re.M), expected
+    parsed = {f.name: f for f in text_string_to_metric_families(text)}  # the library's own parser reads it back
+    assert parsed["cti_calls"].type == "counter" and parsed["cti_agents"].type == "gauge"
 
 
 async def test_extra_metric_families_follow_the_node_ones(control: FakeControl) -> None:
@@ -470,7 +473,7 @@ async def test_extra_metric_families_follow_the_node_ones(control: FakeControl) 
     assert status == 200
     tail = text.splitlines()[-4:]
     assert tail == ["# HELP cti_ws_sessions Open WebSocket sessions.", "# TYPE cti_ws_sessions gauge",
-                    'cti_ws_sessions{role="agent",node="a\\"b"} 3', "cti_ws_sessions 0.25"]
+                    'cti_ws_sessions{node="a\\"b",role="agent"} 3.0', "cti_ws_sessions 0.25"]
 
 
 async def test_openapi_covers_every_route(api: Client) -> None:

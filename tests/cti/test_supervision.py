@@ -19,9 +19,10 @@ from cti.legs import HangupCause, LegAnswered, LegEnded
 from cti.media import CallMedia, MediaLeg
 from cti.supervision import MixPath, Supervision, SupervisionMode, SupervisionPhase, SupervisionService
 from cti.tokens import Principal, Role
-from sip.media import PromptCache, sine_tone
+from sip import SessionDescription, negotiate
+from sip.media import sine_tone
+from sip.media.aio import PromptCache
 from sip.rtp import AudioReceived, Codec, PortAllocator
-from sip.sdp import SessionDescription, negotiate
 
 TONES = {"caller": 400.0, "agent": 1000.0, "supervisor": 1800.0}
 HEARS = {  # listener -> sources it must hear, per mode

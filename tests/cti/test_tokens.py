@@ -1,10 +1,12 @@
-"""cti.tokens: issue/verify round trip, expiry on a fake clock, tampering, malformed input."""
+"""cti.tokens: issue/verify round trip, expiry on a fake clock, tampering, malformed input (JWTs, HS256)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import warnings
 
+import jwt
 import pytest
 
 from cti.tokens import Principal, Role, TokenError, TokenIssuer
@@ -59,16 +61,46 @@ def test_other_secret_is_a_bad_signature() -> None:
     assert err.value.code == "token_bad_signature"
 
 
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 def test_edited_claims_are_a_bad_signature() -> None:
     clock = FakeClock()
     tokens = issuer(clock)
-    payload, signature = tokens.issue(Role.AGENT, "1001").token.split(".")
+    header, payload, signature = tokens.issue(Role.AGENT, "1001").token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     claims["role"] = "operator"
-    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    forged = _b64(json.dumps(claims).encode())
     with pytest.raises(TokenError) as err:
-        tokens.verify(f"{forged}.{signature}")
+        tokens.verify(f"{header}.{forged}.{signature}")
     assert err.value.code == "token_bad_signature"
+
+
+def test_unsigned_and_other_algorithm_tokens_are_refused() -> None:
+    clock = FakeClock()
+    tokens = issuer(clock)
+    header, payload, _ = tokens.issue(Role.AGENT, "1001").token.split(".")
+    unsigned = _b64(b'{"alg":"none","typ":"JWT"}')
+    for token in (f"{unsigned}.{payload}.", f"{unsigned}.{payload}.{_}"):
+        with pytest.raises(TokenError) as err:
+            tokens.verify(token)
+        assert err.value.code in {"token_bad_signature", "token_malformed"}
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    with warnings.catch_warnings():  # PyJWT would like a longer key for HS512: beside the point here
+        warnings.simplefilter("ignore")
+        other = jwt.encode(claims, SECRET, algorithm="HS512")  # the right secret, an algorithm we do not accept
+    with pytest.raises(TokenError) as err:
+        tokens.verify(other)
+    assert err.value.code == "token_bad_signature"
+
+
+def test_a_token_is_a_standard_hs256_jwt() -> None:
+    clock = FakeClock()
+    issued = issuer(clock).issue(Role.SUPERVISOR, "sup1")
+    assert jwt.get_unverified_header(issued.token)["alg"] == "HS256"
+    claims = jwt.decode(issued.token, SECRET, algorithms=["HS256"], options={"verify_exp": False})
+    assert claims["sub"] == "sup1" and claims["role"] == "supervisor" and claims["jti"] == issued.token_id
 
 
 @pytest.mark.parametrize("token", ["", "abc", "a.b.c", ".x", "x.", "é.é", "a" * 5000])
@@ -82,21 +114,26 @@ def test_signed_garbage_claims_are_refused() -> None:
     import hashlib
     import hmac
 
-    def sign(payload: str) -> str:
-        digest = hmac.new(SECRET, payload.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    def sign(signing_input: str) -> str:
+        return _b64(hmac.new(SECRET, signing_input.encode(), hashlib.sha256).digest())
 
     tokens = issuer(FakeClock())
-    for claims in (b"[1]", b'{"v": 1, "role": "root", "sub": "x", "iat": 0, "exp": 1e12}', b"not json"):
-        payload = base64.urlsafe_b64encode(claims).rstrip(b"=").decode()
+    header = _b64(b'{"alg":"HS256","typ":"JWT"}')
+    for claims in (b"[1]", b'{"v": 1, "role": "root", "sub": "x", "iat": 0, "exp": 1e12, "jti": "j"}', b"not json",
+                   b'{"v": 1, "role": "agent", "sub": "x", "iat": 0, "exp": 1e12}',  # no jti
+                   b'{"v": 2, "role": "agent", "sub": "x", "iat": 0, "exp": 1e12, "jti": "j"}',
+                   b'{"v": 1, "role": "agent", "sub": "x", "iat": 0, "exp": "never", "jti": "j"}'):
+        signing_input = f"{header}.{_b64(claims)}"
         with pytest.raises(TokenError) as err:
-            tokens.verify(f"{payload}.{sign(payload)}")
-        assert err.value.code in {"token_invalid_claims", "token_malformed"}
+            tokens.verify(f"{signing_input}.{sign(signing_input)}")
+        assert err.value.code in {"token_invalid_claims", "token_malformed"}, claims
 
 
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
         TokenIssuer(b"short", ttl_s=1, clock=FakeClock())
+    with pytest.raises(ValueError):  # HS256 wants a 256-bit key (RFC 7518 §3.2)
+        TokenIssuer(b"s" * 31, ttl_s=1, clock=FakeClock())
     with pytest.raises(ValueError):
         TokenIssuer(SECRET, ttl_s=0, clock=FakeClock())
     with pytest.raises(ValueError):

@@ -21,7 +21,7 @@ from cti.api import build_app
 from cti.bus import Bus
 from cti.cli_webhooks import webhooks
 from cti.events import Envelope, EventIdFactory
-from cti.store import OutboxId, OutboxStatus, SqliteStore, open_store
+from cti.store import OutboxId, OutboxStatus, SqliteStore, StoreBusyError, open_store
 from cti.webhook_routes import add_webhook_routes, webhook_metrics
 from cti.webhooks import (
     Verdict,
@@ -217,6 +217,41 @@ async def test_retries_with_growing_backoff_then_delivers_each_event_once_in_ord
     assert (stats.recorded, stats.delivered, stats.failed, stats.dead) == (6, 6, 3, 0)
     entries = [await store.get_outbox_entry(OutboxId(i)) for i in range(1, 7)]
     assert [e.status if e else None for e in entries] == [OutboxStatus.DELIVERED] * 6
+
+
+class BusyStore:
+    """The real store, but its first ``busy`` transactions fail with StoreBusyError (a locked database)."""
+
+    def __init__(self, store: SqliteStore, busy: int) -> None:
+        self._store, self.busy = store, busy
+
+    def transaction(self) -> Any:
+        if self.busy:
+            self.busy -= 1
+            raise StoreBusyError("database is locked")
+        return self._store.transaction()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+async def test_a_busy_store_is_retried_with_growing_delays_and_the_event_is_recorded_once(
+        receiver: Receiver, store: SqliteStore) -> None:
+    bus = Bus()
+    busy = BusyStore(store, busy=3)
+    dispatcher = WebhookDispatcher(bus, cast(SqliteStore, busy), [endpoint("crm", receiver.url)], RETRY,
+                                   rand=lambda: 1.0, poll_s=0.2)
+    e = event(1)
+
+    async def body() -> None:
+        bus.publish(e)
+        await until(lambda: dispatcher.stats().delivered == 1)
+
+    with capture_logs() as logs:
+        await running(dispatcher, body)
+    retries = [entry["retry_in"] for entry in logs if entry["event"] == "webhook.outbox.write_failed"]
+    assert retries == [0.05, 0.1, 0.2] and busy.busy == 0
+    assert receiver.accepted == [e.id] and dispatcher.stats().recorded == 1
 
 
 async def test_dead_letter_after_max_attempts_unblocks_the_line_and_replay_sends_again(

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from sip.media.aio import PromptCache
 from sip.media.errors import PromptLoadError
-from sip.media.prompts import PromptCache, convert_pcm, load_wav
+from sip.media.prompts import convert_pcm, load_wav
 
 from .audio_helpers import goertzel, sine, write_wav
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from sip.media.aio import Recording
 from sip.media.events import RecordingSerial
 from sip.media.frames import FRAME_SAMPLES, split_frames
 from sip.media.recfiles import RecordingInfo, RecoveryAction, WavPartWriter, recover_partials
-from sip.media.recorder import Channel, LegTimeline, Recording, StereoAssembler, TapFrame
+from sip.media.recorder import Channel, LegTimeline, StereoAssembler, TapFrame
 from sip.rtp.g711 import Codec, encode
 
 from .audio_helpers import const_frame, goertzel, samples, sine

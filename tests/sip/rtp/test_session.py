@@ -6,6 +6,7 @@ import struct
 
 import pytest
 
+from sip import SessionDescription, build_offer, negotiate
 from sip.rtp import (
     AudioReceived,
     Codec,
@@ -23,7 +24,6 @@ from sip.rtp import (
     StreamTimedOut,
     parse_compound,
 )
-from sip.sdp import SessionDescription, build_offer, negotiate
 
 A = ("10.0.0.1", 4000)
 B = ("10.0.0.2", 5000)

@@ -1,0 +1,57 @@
+"""The root of every exception the node raises (``cti``, plus the ``config`` package it reads).
+
+``except CtiError`` catches anything the node itself refuses; the sans-I/O packages keep their own
+roots (``sip.SipError``, ``acd.AcdError``, ``ivr.IvrError``, ``sip.rtp.RtpError``,
+``sip.media.MediaError``) and are translated at the boundary with ``raise ... from exc``.
+
+Exception tree (module in brackets; ``code`` strings are part of the API, never rename one)::
+
+    CtiError                              base of everything below
+    ├── SettingsError (ValueError)        a component built with impossible settings (a bug or a bad
+    │                                     translation of the config)                       [cti.errors]
+    ├── ConfigError                       a config or flow file is wrong                   [config.errors]
+    │   └── ConfigFileError               located problems: file:line: reason
+    ├── StoreError                        store.error                                      [cti.store.errors]
+    │   ├── StoreOpenError                store.open_failed
+    │   ├── SchemaError                   store.schema_invalid
+    │   │   └── SchemaTooNewError         store.schema_too_new
+    │   ├── InvalidRecordError            store.record_invalid (also a ValueError)
+    │   ├── NotFoundError                 store.not_found
+    │   ├── ConflictError                 store.conflict
+    │   ├── OutboxStateError              store.outbox_state
+    │   ├── StoreBusyError                store.busy
+    │   ├── StoreClosedError              store.closed
+    │   ├── StoreUsageError               store.usage
+    │   ├── BackendError                  store.backend_failed
+    │   └── StoreUnavailableError         the store failed past storage.fatal_after_s       [cti.app]
+    ├── EventError                        event_error                                      [cti.events]
+    │   ├── EnvelopeError                 envelope_invalid
+    │   └── SchemaError                   event_schema_mismatch
+    ├── SubscriptionClosed                subscription_closed                              [cti.bus]
+    ├── TokenError                        a token refused (``code``: token_invalid, ...)  [cti.tokens]
+    ├── ApiError                          an admin-API request refused, with ``status``    [cti.api]
+    ├── BodyError                         a request body refused, with ``status``         [cti.http_guard]
+    ├── ControlError                      an operator/agent command refused              [cti.control]
+    ├── CommandError                      a WebSocket command refused                    [cti.gateway.commands]
+    ├── FrameError                        bad_frame: a WebSocket frame not decodable     [cti.gateway.frames]
+    ├── NoticeError                       a notice operation refused                     [cti.notices]
+    ├── StaffingError (ValueError)        staffing.error                                 [cti.staffing.errors]
+    │   ├── StaffingInputError            staffing.input_invalid
+    │   └── ForecastFileError             staffing.forecast_invalid
+    └── OpsError (click.ClickException)   a CLI command failed: one line on stderr, exit 1 [cti.cli_http]
+
+Private control-flow signals (``cti.gateway.ws._Ended``, ``cti.app._Stopped``,
+``cti.staffing_routes._BadRequest``) also derive from ``CtiError`` and never leave their module.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CtiError", "SettingsError"]
+
+
+class CtiError(Exception):
+    """Base class of every exception raised by the node."""
+
+
+class SettingsError(CtiError, ValueError):
+    """A component was built with impossible settings (also a ``ValueError``)."""
