@@ -56,10 +56,23 @@ class LockoutConfig(_Model):
     lockout_s: float = Field(default=300.0, gt=0)
 
 
+class TlsConfig(_Model):
+    """A certificate and its private key (PEM files; paths relative to the working directory, like
+    ``data_dir``). Unset on a listener that uses TLS: the node makes a self-signed pair for its bind
+    address in ``<data_dir>/tls/`` (for local use: phones must be told to accept it)."""
+
+    cert_file: str
+    key_file: str
+
+
 class SipConfig(_Model):
     bind: str = "127.0.0.1"
     port: int = Field(default=5060, ge=0, le=65535)
-    transports: tuple[Literal["udp", "tcp"], ...] = ("udp", "tcp")
+    transports: tuple[Literal["udp", "tcp", "tls"], ...] = ("udp", "tcp")
+    tls_port: int = Field(default=5061, ge=0, le=65535, description="SIP over TLS (sips:), when 'tls' is in "
+                          "transports")
+    tls: TlsConfig | None = Field(default=None, description="the SIP TLS certificate; unset: self-signed, made "
+                                  "in data_dir")
     realm: str = "cti.local"
     user_agent: str = "cti-server"
     nonce_ttl_s: float = Field(default=300.0, gt=0)
@@ -116,6 +129,8 @@ class LimitsConfig(_Model):
 class HttpConfig(_Model):
     """The HTTP/WebSocket listener and its limits (cti/http_guard; docs/api.md "The HTTP listener")."""
 
+    tls: TlsConfig | None = Field(default=None, description="serve HTTPS and WSS with this certificate; unset: "
+                                  "plain HTTP (put a TLS proxy in front, or set it)")
     bind: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_connections: int = Field(default=4096, ge=1, le=1_000_000,

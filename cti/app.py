@@ -18,6 +18,7 @@ import gc
 import os
 import secrets
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -47,6 +48,7 @@ from cti.publish import Publisher
 from cti.records import CallRecords, is_durable
 from cti.sipcore import SipCore
 from cti.store import Store, StoreError, open_store
+from cti.tlsfiles import TlsFiles, self_signed, server_context
 from cti.tokens import TokenIssuer
 from cti.webhook_routes import add_webhook_routes, webhook_metrics
 from cti.webhooks import WebhookDispatcher
@@ -169,7 +171,9 @@ class Server:
         self.controller = controller
         self.sip_core.attach_calls(legs, controller)
         self.sip_core.registration.use_agents(controller.agents)
-        await self.endpoint.start(sip.bind, sip.port, sip.transports, tcp_idle_timeout=sip.tcp_idle_timeout_s)
+        sip_tls = await asyncio.to_thread(self._sip_tls_context) if "tls" in sip.transports else None
+        await self.endpoint.start(sip.bind, sip.port, sip.transports, tcp_idle_timeout=sip.tcp_idle_timeout_s,
+                                  tls=sip_tls, tls_port=sip.tls_port)
         legs.set_port(self.endpoint.local_address()[1])  # the bound port (sip.port may be 0)
         mqtt = self.config.mqtt
         if mqtt.enabled:
@@ -199,14 +203,28 @@ class Server:
         self._app = app
         from cti.http_guard import serve_http  # the HTTP guard's caps, deadlines and headers (docs/api.md)
 
-        self._http_runner, self.http_port = await serve_http(app)
+        http_tls = self.config.http.tls
+        https = None if http_tls is None else await asyncio.to_thread(
+            server_context, TlsFiles(Path(http_tls.cert_file), Path(http_tls.key_file)))
+        self._http_runner, self.http_port = await serve_http(app, https)
         self.started = True
         log.info("server.node.started", node=self.config.node.name,
                  sip=f"{sip.bind}:{self.endpoint.local_address()[1]}",
                  http=f"{self.config.http.bind}:{self.http_port}")
         if self.overrides.welcome:
-            print(welcome_text(self.config, self.endpoint.local_address()[1], self.http_port), file=sys.stderr,
-                  flush=True)
+            tls_port = self.endpoint.local_address("TLS")[1] if "tls" in sip.transports else None
+            print(welcome_text(self.config, self.endpoint.local_address()[1], self.http_port, tls_port),
+                  file=sys.stderr, flush=True)
+
+    def _sip_tls_context(self) -> ssl.SSLContext:
+        """SIP's TLS server context: the configured pair, else a self-signed one in the data dir (blocks)."""
+        tls = self.config.sip.tls
+        if tls is not None:
+            return server_context(TlsFiles(Path(tls.cert_file), Path(tls.key_file)))
+        files = self_signed(Path(self.config.data_dir) / "tls", self.config.sip.bind)
+        log.warning("sip.tls.self_signed", cert_file=str(files.cert_file),
+                    hint="for local use: phones must accept it; set sip.tls for a real certificate")
+        return server_context(files)
 
     async def _close_interrupted(self, records: CallRecords) -> None:
         """Close the calls a crash of this node left open, before the first new call arrives
@@ -371,12 +389,14 @@ async def _store_problem(store: Store, path: Path | None, inode: int | None, tim
     return None
 
 
-def welcome_text(config: ServerConfig, sip_port: int, http_port: int) -> str:
+def welcome_text(config: ServerConfig, sip_port: int, http_port: int, tls_port: int | None = None) -> str:
     """What to do next with a node just started on the demo configuration (README, docs/web.md)."""
-    web = f"http://{config.http.bind}:{http_port}"
+    web = f"{'https' if config.http.tls else 'http'}://{config.http.bind}:{http_port}"
+    plain = ", ".join(t.upper() for t in config.sip.transports if t != "tls")
+    sips = f", TLS on {tls_port}" if tls_port is not None else ""
     return "\n".join([
         "",
-        f"cti-server is up: SIP {config.sip.bind}:{sip_port} (UDP, TCP), HTTP {web}",
+        f"cti-server is up: SIP {config.sip.bind}:{sip_port} ({plain}{sips}), HTTP {web}",
         "Next steps / 下一步:",
         f"  agent desktop / 坐席工作台     {web}/agent        (agent 1001, password demo1001)",
         f"  supervisor console / 班长台    {web}/supervisor   (sup1, password demosup1)",

@@ -50,6 +50,7 @@ def serve(config_file: Path | None, demo: bool, sip_port: int | None, http_port:
             click.echo(str(problem), err=True)
         sys.exit(2)
     from cti.app import EXIT_FATAL, Overrides, StoreUnavailableError, exit_now, run_server
+    from cti.tlsfiles import TlsFilesError
 
     overrides = Overrides(sip_port=sip_port, http_port=http_port, bind=bind,
                           data_dir=str(data_dir) if data_dir else None, log_format=log_format, log_level=log_level,
@@ -72,6 +73,10 @@ def serve(config_file: Path | None, demo: bool, sip_port: int | None, http_port:
         for store_failure in store_group.exceptions:
             click.echo(f"cti: cannot start: store: {store_failure}", err=True)
         code = 1
+    except* TlsFilesError as bad_tls:  # a configured certificate or key that cannot be used: fix the config
+        for unusable in bad_tls.exceptions:
+            click.echo(f"cti: cannot start: {unusable}", err=True)
+        code = 2
     except* ConfigFileError as group:  # the flows the config names are invalid
         for refused in group.exceptions:
             assert isinstance(refused, ConfigFileError)

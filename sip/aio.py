@@ -16,6 +16,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
+import ssl
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -118,11 +119,14 @@ class SipEndpoint:
         return self._clock()
 
     async def start(self, host: str, port: int, transports: Iterable[str] = ("udp", "tcp"),
-                    *, tcp_idle_timeout: float = 600.0) -> None:
-        """Bind the transports on ``host:port`` (port 0: UDP picks a free port, TCP uses the same one).
+                    *, tcp_idle_timeout: float = 600.0, tls: ssl.SSLContext | None = None,
+                    tls_port: int = 5061) -> None:
+        """Bind the transports on ``host:port`` (port 0: UDP picks a free port, TCP uses the same one);
+        "tls" listens on ``tls_port`` (0: a free port) with the server context ``tls``.
 
         Raises:
             OSError: an address could not be bound (everything already bound is closed again).
+            ValueError: "tls" asked for without a context.
         """
         names = [t.lower() for t in transports]
         try:
@@ -132,6 +136,11 @@ class SipEndpoint:
                 port = udp.local_address[1]
             if "tcp" in names:
                 self._transports["TCP"] = await TcpTransport.start(host, port, self, idle_timeout=tcp_idle_timeout)
+            if "tls" in names:
+                if tls is None:
+                    raise ValueError("SIP over TLS needs a server SSL context")
+                self._transports["TLS"] = await TcpTransport.start(host, tls_port, self, idle_timeout=tcp_idle_timeout,
+                                                                   ssl=tls)
         except OSError:
             await self.close()
             raise

@@ -30,6 +30,7 @@ import asyncio
 import json
 import logging
 import resource
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -435,8 +436,9 @@ class GuardedSite(web.BaseSite):
 
     __slots__ = ("_bound", "_guard", "_host", "_port")
 
-    def __init__(self, runner: web.BaseRunner, guard: HttpGuard, host: str, port: int, *, backlog: int = 128) -> None:
-        super().__init__(runner, backlog=backlog)
+    def __init__(self, runner: web.BaseRunner, guard: HttpGuard, host: str, port: int, *, backlog: int = 128,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        super().__init__(runner, backlog=backlog, ssl_context=ssl_context)
         self._guard, self._host, self._port = guard, host, port
         self._bound: int | None = None
 
@@ -448,20 +450,25 @@ class GuardedSite(web.BaseSite):
     @property
     def name(self) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self._ssl_context else 'http'}://{host}:{self.port}"
 
     async def start(self) -> None:
         await super().start()
         server = self._runner.server
         assert server is not None, "runner.setup() comes first"
+        # A TLS handshake is part of the request head: it gets the header deadline, not asyncio's 60 s.
+        handshake = self._guard.config.header_timeout_s if self._ssl_context else None
         listener = await asyncio.get_running_loop().create_server(self._guard.protocol_factory(server), self._host,
-                                                                  self._port, backlog=self._backlog)
+                                                                  self._port, backlog=self._backlog,
+                                                                  ssl=self._ssl_context,
+                                                                  ssl_handshake_timeout=handshake)
         self._server = listener
         self._bound = int(listener.sockets[0].getsockname()[1]) if listener.sockets else self._port
 
 
-async def serve_http(app: web.Application) -> tuple[web.AppRunner, int]:
-    """Start serving ``app`` (from :func:`cti.api.build_app`) on its guard's ``bind``/``port``.
+async def serve_http(app: web.Application, ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppRunner, int]:
+    """Start serving ``app`` (from :func:`cti.api.build_app`) on its guard's ``bind``/``port``; HTTPS
+    (and WSS) with ``ssl_context``.
 
     Returns the runner (``cleanup()`` it to stop) and the bound port.
 
@@ -481,7 +488,8 @@ async def serve_http(app: web.Application) -> tuple[web.AppRunner, int]:
                      file_limit=files)
     runner = web.AppRunner(app, **guard.runner_kwargs())
     await runner.setup()
-    site = GuardedSite(runner, guard, guard.config.bind, guard.config.port, backlog=guard.config.backlog)
+    site = GuardedSite(runner, guard, guard.config.bind, guard.config.port, backlog=guard.config.backlog,
+                       ssl_context=ssl_context)
     try:
         await site.start()
     except BaseException:
