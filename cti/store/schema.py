@@ -171,7 +171,7 @@ _V3 = (
 
 def _v4_qa(identity_key: str) -> tuple[str, ...]:
     """Quality assurance (docs/qa.md): rules and their samples, forms, evaluations with their revisions,
-    appeals, the audit trail of every QA step, and the playback log."""
+    appeals, the audit trail of every QA step, the playback log and the good-call library with its view log."""
     return (
     """
 CREATE TABLE qa_rules (
@@ -284,6 +284,32 @@ CREATE TABLE qa_playbacks (
     status           INTEGER NOT NULL
 )""",
     "CREATE INDEX qa_playbacks_serial ON qa_playbacks (recording_serial, at)",
+    f"""
+CREATE TABLE qa_library (
+    entry_id         {identity_key},
+    recording_serial TEXT NOT NULL,
+    agent_id         TEXT,
+    nominated_by     TEXT NOT NULL,
+    nominated_at     DOUBLE PRECISION NOT NULL,
+    reason           TEXT NOT NULL,
+    tags             TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    reviewer         TEXT,
+    reviewed_at      DOUBLE PRECISION,
+    review_comment   TEXT,
+    note             TEXT,
+    redactions       TEXT NOT NULL,
+    retired_at       DOUBLE PRECISION,
+    retired_by       TEXT
+)""",
+    "CREATE INDEX qa_library_state ON qa_library (state, entry_id)",
+    f"""
+CREATE TABLE qa_library_views (
+    row_id   {identity_key},
+    entry_id BIGINT NOT NULL,
+    viewer   TEXT NOT NULL,
+    at       DOUBLE PRECISION NOT NULL
+)""",
     )  # fmt: skip
 
 
@@ -292,7 +318,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               statements=_v1(IDENTITY_KEY), postgres_statements=_v1(POSTGRES_IDENTITY_KEY)),
     Migration(version=2, description="indexes for agent and recording look-ups by time", statements=_V2),
     Migration(version=3, description="calls.problems; index of open calls per node", statements=_V3),
-    Migration(version=4, description="quality assurance: rules, samples, forms, evaluations, appeals, audit, playbacks",
+    Migration(version=4, description="quality assurance: rules, samples, forms, evaluations, appeals, library",
               statements=_v4_qa(IDENTITY_KEY), postgres_statements=_v4_qa(POSTGRES_IDENTITY_KEY)),
 )
 
