@@ -33,6 +33,7 @@ from cti.control import Control, ControlError
 from cti.http_guard import HTTP_GUARD_KEY, BodyError, GuardStats, HttpGuard, body_refusal, read_json, refusal_response
 from cti.offercheck import RefusalReason
 from cti.openapi import OPENAPI
+from cti.qa_routes import QA_PREFIX
 from cti.staffing_routes import add_staffing_routes
 
 if TYPE_CHECKING:
@@ -325,7 +326,7 @@ class _Api:
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         api = request.path.startswith("/api/")
-        if api:
+        if api and not request.path.startswith(QA_PREFIX):  # the QA routes take agent and supervisor tokens too
             if self.token is None:
                 return error(403, "api_disabled", "no operator_token is configured on this node")
             given = request.headers.get("Authorization", "")

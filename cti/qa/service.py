@@ -21,7 +21,7 @@ from cti.qa.sampling import SampleItem, assign_evaluators, commitment, facts_fro
 from cti.qa.store import QaStore, RuleRow
 from cti.store import LegTime, Store
 
-__all__ = ["Directory", "QaService", "period_bounds"]
+__all__ = ["Directory", "QaService", "item_json", "period_bounds"]
 
 log = structlog.get_logger("cti.qa")
 _COMMITMENT_HEX = 64
@@ -168,7 +168,13 @@ class QaService:
         self.publish_event("qa.sample.selected", {"rule_id": row.rule_id, "version": row.version, "seed": seed,
                                                   "selection_digest": selection.digest, "samples": len(items)})
         closed = await self.rule(row.rule_id, row.version)
-        return closed.public() | {"samples": [_item(i) for i in items]}
+        return closed.public() | {"samples": [item_json(i) for i in items]}
+
+    async def assigned(self, evaluator: str) -> list[dict[str, Any]]:
+        """The sampled calls assigned to ``evaluator``, over every closed rule."""
+        async with self.qa.transaction() as tx:
+            found = await tx.samples_for_evaluator(evaluator)
+        return [{"rule_id": r, "version": v} | item_json(i) for r, v, i in found]
 
     async def verify(self, rule_id: str, version: int | None = None) -> dict[str, Any]:
         """Recompute the sample of a closed rule from the records and the revealed seed.
@@ -190,14 +196,14 @@ class QaService:
                   "selection_digest": selection.digest == row.selection_digest}
         async with self.qa.transaction() as tx:
             stored = await tx.samples(row.rule_id, row.version)
-        checks["stored_samples"] = [(_item(i) | {"evaluator": None}) for i in stored] == [
-            _item(i) for i in selection.items]
+        checks["stored_samples"] = [(item_json(i) | {"evaluator": None}) for i in stored] == [
+            item_json(i) for i in selection.items]
         return {"rule_id": row.rule_id, "version": row.version, "match": all(checks.values()), "checks": checks,
                 "stored_digest": row.selection_digest, "recomputed_digest": selection.digest,
                 "seed": row.seed, "seed_sha256": "sha256:" + hashlib.sha256(row.seed.encode()).hexdigest()}
 
 
-def _item(i: SampleItem) -> dict[str, Any]:
+def item_json(i: SampleItem) -> dict[str, Any]:
     return {"agent_id": i.agent_id, "local_date": i.local_date, "queue_id": i.queue_id,
             "recording_serial": i.recording_serial, "leg_id": i.leg_id, "reason": i.reason,
             "eligible": i.eligible, "evaluator": i.evaluator}
