@@ -32,7 +32,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cti.qa.errors import ForbiddenError, StateError
+from cti.qa.errors import ForbiddenError, QaError, StateError
 
 __all__ = ["APPEAL_TABLE", "EVALUATION_TABLE", "Action", "Actor", "AppealState", "EvaluationState",
            "decide_transition"]
@@ -113,8 +113,9 @@ def decide_transition(evaluation: EvaluationState, appeal: AppealState, action: 
     Raises:
         ForbiddenError: qa.not_your_evaluation (an agent acting on another's), qa.reviewer_is_evaluator,
             qa.reviewer_is_agent, qa.forbidden (the role may not take this action).
-        StateError: qa.bad_transition (the action is not allowed in these states), qa.appeal_window_closed,
-            qa.reason_required, qa.bad_items (unknown items, or an item appealed before), qa.corrections_required.
+        StateError: qa.bad_transition (the action is not allowed in these states), qa.appeal_window_closed.
+        QaError (400): qa.reason_required, qa.bad_items (unknown items, or an item appealed before),
+            qa.corrections_required.
     """
     if action in _AGENT_ACTIONS:
         if actor.role != "agent":
@@ -140,7 +141,7 @@ def decide_transition(evaluation: EvaluationState, appeal: AppealState, action: 
                 raise StateError(f"the appeal window ({facts.window_s / 86400:g} days after publication) is closed",
                                  code="qa.appeal_window_closed")
             if not reason.strip():
-                raise StateError("an appeal needs a reason", code="qa.reason_required")
+                raise QaError("an appeal needs a reason", code="qa.reason_required")
             named = set(item_ids)
             unknown = sorted(named - facts.items)
             again = sorted(named & facts.appealed_items)
@@ -148,13 +149,13 @@ def decide_transition(evaluation: EvaluationState, appeal: AppealState, action: 
                 why = ("name at least one item" if not named else
                        f"unknown items: {', '.join(unknown)}" if unknown else
                        f"items appealed before: {', '.join(again)}")
-                raise StateError(why, code="qa.bad_items")
+                raise QaError(why, code="qa.bad_items")
         case Action.REJECT:
             if not reason.strip():
-                raise StateError("a rejection needs a reason", code="qa.reason_required")
+                raise QaError("a rejection needs a reason", code="qa.reason_required")
         case Action.AMEND:
             if corrections < 1:
-                raise StateError("an amendment corrects at least one item", code="qa.corrections_required")
+                raise QaError("an amendment corrects at least one item", code="qa.corrections_required")
         case Action.WITHDRAW:
             if facts.filed_by is not None and facts.filed_by != actor.subject:
                 raise ForbiddenError("only the agent who filed the appeal may withdraw it")

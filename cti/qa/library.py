@@ -74,6 +74,7 @@ class Library:
         return path
 
     async def _log(self, serial: str, actor: Actor, channel: str, rng: tuple[int, int] | None, status: int) -> None:
+        serial, channel = _printable(serial), _printable(channel)  # what was asked, even garbage, is logged
         async with self.base.qa.transaction() as tx:
             await tx.x.execute("INSERT INTO qa_playbacks (recording_serial, actor, at, channel, range_start, "
                                "range_end, status) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -231,6 +232,10 @@ def _visible(actor: Actor, e: dict[str, Any]) -> bool:
     if actor.role != "agent":
         return True
     return bool(e["state"] == "published" or e["nominated_by"] == f"agent:{actor.subject}")
+
+
+def _printable(text: str, limit: int = 80) -> str:
+    return (text if text.isprintable() else text.encode("unicode_escape").decode("ascii"))[:limit]
 
 
 def _check_tags(tags: Any) -> None:

@@ -86,7 +86,7 @@ def test_conditions(action: Action, kw: dict[str, object], code: str) -> None:
 def test_an_item_is_appealed_at_most_once() -> None:
     facts = Facts(**{**{f: getattr(FACTS, f) for f in FACTS.__dataclass_fields__}, "appealed_items":
                      frozenset({"answer"})})
-    with pytest.raises(StateError) as refused:
+    with pytest.raises(QaError) as refused:
         decide_transition(EvaluationState.PUBLISHED, AppealState.NONE, Action.FILE, AGENT, facts, now=2000.0,
                           reason="again", item_ids=["answer"])
     assert refused.value.code == "qa.bad_items"
