@@ -49,14 +49,15 @@ class EvaluationService:
         return (queue_id is not None and queue_id in queues) or (
             agent_id is not None and d.agent_team(agent_id) in teams)
 
-    def _evaluator(self, actor: Actor) -> None:
+    def require_evaluator(self, actor: Actor) -> None:
+        """Raises: ForbiddenError (not a supervisor nor the operator)."""
         if actor.role not in ("supervisor", "operator"):
             raise ForbiddenError("only supervisors (the evaluators) and the operator may do this")
 
     # ------------------------------------------------------------------------------ forms
     async def publish_form(self, body: Any, actor: Actor) -> dict[str, Any]:
         """Raises: ForbiddenError, FormInvalidError, StateError (qa.form_published: versions never change)."""
-        self._evaluator(actor)
+        self.require_evaluator(actor)
         form = parse_form(body)
         now = self.base.clock()
         async with self.base.qa.transaction() as tx:
@@ -91,7 +92,7 @@ class EvaluationService:
             NotFoundError: no such recording or form. ScoresInvalidError: the scores do not fit the form.
             StateError: qa.already_evaluated (a second non-calibration evaluation by the same evaluator).
         """
-        self._evaluator(actor)
+        self.require_evaluator(actor)
         recording = await self.base.store.get_recording(RecordingSerial(recording_serial))
         if recording is None or recording.agent_id is None:
             raise NotFoundError(f"no answered recording {recording_serial}")
@@ -220,7 +221,7 @@ class EvaluationService:
     async def appeal_report(self, actor: Actor) -> dict[str, Any]:
         """Appeals counted per agent and per evaluator by outcome, with each evaluator's overturn rate
         (amended / decided). Raises: ForbiddenError (agents)."""
-        self._evaluator(actor)
+        self.require_evaluator(actor)
         async with self.base.qa.transaction() as tx:
             counts = await tx.appeal_counts()
         agents: dict[str, Counter[str]] = {}
@@ -244,7 +245,7 @@ class EvaluationService:
 
         Raises: ForbiddenError (not an evaluator, or blind), NotFoundError (none), StateError (qa.mixed_forms).
         """
-        self._evaluator(actor)
+        self.require_evaluator(actor)
         async with self.base.qa.transaction() as tx:
             rows = [e for e in await tx.evaluations(recording_serial=recording_serial) if e.calibration]
         rows = [e for e in rows if self.may_see(actor, e.agent_id, e.queue_id)]

@@ -26,6 +26,7 @@ from cti.qa.appeals import Actor
 from cti.qa.audio import Channel, WavLayout, frames_for, output_size, parse_range, parse_wav_header, render
 from cti.qa.errors import ForbiddenError, NotFoundError, QaError, StateError
 from cti.qa.evaluations import EvaluationService
+from cti.qa.store import QaTx
 from cti.store import InvalidRecordError, Recording, RecordingSerial, parse_serial
 
 __all__ = ["Library", "Playback"]
@@ -66,12 +67,14 @@ class Library:
             raise NotFoundError(f"no recording {serial}")
         return rec
 
-    def _file(self, rec: Recording) -> Path:
+    def _open(self, rec: Recording) -> tuple[Path, WavLayout]:
+        """The recording's file, which must resolve inside the recordings directory, and its layout (blocking:
+        run it in a thread). Raises: NotFoundError, BadRecording."""
         base = self.dir.resolve()
         path = (self.dir / rec.path).resolve() if not os.path.isabs(rec.path) else Path(rec.path).resolve()
         if not path.is_relative_to(base) or not path.is_file():
             raise NotFoundError(f"the audio of {rec.serial} is not in the recordings directory")
-        return path
+        return path, _layout(path)
 
     async def _log(self, serial: str, actor: Actor, channel: str, rng: tuple[int, int] | None, status: int) -> None:
         serial, channel = _printable(serial), _printable(channel)  # what was asked, even garbage, is logged
@@ -103,8 +106,7 @@ class Library:
                 entry = await self.entry(actor, entry_id)
                 rec = await self._recording(entry["recording_serial"])
                 redactions = [(float(a), float(b)) for a, b in entry["redactions"]]
-            path = self._file(rec)
-            layout, size = await asyncio.to_thread(_layout, path)
+            path, layout = await asyncio.to_thread(self._open, rec)
             total = output_size(layout, ch)
             rng = parse_range(range_header, total)
         except QaError as exc:
@@ -152,7 +154,7 @@ class Library:
             ForbiddenError (qa.reviewer_is_nominator, or not a supervisor/operator), StateError (qa.bad_transition),
             QaError (bad tags or spans).
         """
-        self.ev._evaluator(actor)
+        self.ev.require_evaluator(actor)
         spans = _check_spans(redactions or [])
         if tags is not None:
             _check_tags(tags)
@@ -183,7 +185,7 @@ class Library:
 
     async def retire(self, actor: Actor, entry_id: int, *, reason: str) -> dict[str, Any]:
         """Raises: ForbiddenError, StateError (only a published entry retires)."""
-        self.ev._evaluator(actor)
+        self.ev.require_evaluator(actor)
         now, who = self.base.clock(), f"{actor.role}:{actor.subject}"
         async with self.base.qa.transaction() as tx:
             changed = await tx.x.execute("UPDATE qa_library SET state = 'retired', retired_at = ?, retired_by = ? "
@@ -194,7 +196,7 @@ class Library:
             await tx.audit(f"library:{entry_id}", "retired", who, now, {"reason": reason})
         return await self.entry(actor, entry_id)
 
-    async def _row(self, tx: Any, entry_id: int) -> dict[str, Any]:
+    async def _row(self, tx: QaTx, entry_id: int) -> dict[str, Any]:
         rows = await tx.x.fetch_all(f"SELECT {_LIB_COLS} FROM qa_library WHERE entry_id = ?", (entry_id,))
         if not rows:
             raise NotFoundError(f"no library entry {entry_id}")
@@ -254,11 +256,11 @@ def _check_spans(spans: Any) -> list[list[float]]:
     return [[float(a), float(b)] for a, b in sorted(spans)]
 
 
-def _layout(path: Path) -> tuple[WavLayout, int]:
+def _layout(path: Path) -> WavLayout:
     with open(path, "rb") as fh:
         head = fh.read(_HEAD)
         size = os.fstat(fh.fileno()).st_size
-    return parse_wav_header(head, size), size
+    return parse_wav_header(head, size)
 
 
 def _read(path: Path, offset: int, n: int) -> bytes:
