@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from cti.events import Envelope, validate
 from cti.openapi import QA_PATHS
 from cti.store import Store
 from tests.cti.qa.fixtures import LEFT, RATE, RIGHT, QaApp, qa_app
@@ -24,6 +25,8 @@ A1, B2 = "20260603-qa-0001", "20260603-qa-0002"  # agent 1001 (sales, team blue)
 async def qa(store: Store, tmp_path: Path) -> AsyncIterator[QaApp]:
     async for app in qa_app(store, tmp_path, NOW):
         yield app
+        for type_, data in app.events:  # every qa.* event fits its registered schema exactly
+            validate(Envelope.new(type_, data, node="n", now=NOW), strict=True)
 
 
 async def _form(qa: QaApp) -> None:

@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from cti.events import Envelope, validate
 from cti.qa import QaError, StateError, commitment
 from cti.qa.service import QaService
 from cti.store import LegId, Store
@@ -45,6 +46,8 @@ async def test_publish_close_verify_and_tampering(store: Store) -> None:
     assert {s["agent_id"]: s["recording_serial"] for s in closed["samples"]} == EXPECTED
     assert {s["agent_id"]: s["reason"] for s in closed["samples"]}["1004"] == "insufficient_calls"
     assert [t for t, _ in events] == ["qa.rule.published", "qa.sample.selected"]
+    for type_, data in events:
+        validate(Envelope.new(type_, data, node="n", now=clock.now), strict=True)
     verdict = await qa.verify("QA-2026-06-03-01")
     assert verdict["match"] is True and verdict["recomputed_digest"] == closed["selection_digest"]
 
