@@ -105,3 +105,31 @@ def test_bad_rules_are_refused_with_the_reason(change: dict[str, Any], problem: 
 
 def test_commitment_is_sha256_of_the_seed() -> None:
     assert commitment("abc") == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_evaluator_assignment_round_robin_seeded_and_independent() -> None:
+    from cti.qa import StateError, assign_evaluators
+
+    facts = facts_from_legs(legs(), ZONE)
+    rule = parse_rule(_rule(select={"method": "all"},
+                            assign={"method": "round_robin", "evaluators": ["s1", "s2"], "independent": True}))
+    items = select(rule, "seed", facts).items
+    sampled = [i for i in items if i.recording_serial]
+    no_teams = assign_evaluators(rule, "seed", items, team_of={}, leads={})
+    assert [i.evaluator for i in no_teams if i.recording_serial] == ["s1", "s2"] * (len(sampled) // 2) + (
+        ["s1"] if len(sampled) % 2 else [])
+    assert all(i.evaluator is None for i in no_teams if i.recording_serial is None)  # nothing to evaluate
+    # s1 leads agent 1001's team: every 1001 call goes to s2, whatever the turn
+    team_of = {"1001": "blue", "1002": "red"}
+    independent = assign_evaluators(rule, "seed", items, team_of=team_of, leads={"s1": frozenset({"blue"})})
+    assert {i.evaluator for i in independent if i.agent_id == "1001"} == {"s2"}
+    with pytest.raises(StateError) as none_left:
+        assign_evaluators(rule, "seed", items, team_of=team_of,
+                          leads={"s1": frozenset({"blue"}), "s2": frozenset({"blue"})})
+    assert none_left.value.code == "qa.no_independent_evaluator"
+    seeded = parse_rule(_rule(select={"method": "all"}, assign={"method": "seeded", "evaluators": ["s1", "s2"]}))
+    once = assign_evaluators(seeded, "seed", items, team_of={}, leads={})
+    assert once == assign_evaluators(seeded, "seed", items, team_of={}, leads={})
+    spread = {tuple(i.evaluator for i in assign_evaluators(seeded, f"x{n}", items, team_of={}, leads={}))
+              for n in range(10)}
+    assert len(spread) > 1
