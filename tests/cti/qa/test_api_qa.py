@@ -216,3 +216,34 @@ async def test_library_nominate_review_redact_view_retire(qa: QaApp) -> None:
     assert (await qa.call("agent:1002", "GET", f"/api/v1/qa/library/{eid}"))[0] == 404
     status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/library/{eid}/retire", {"reason": "x"})
     assert status == 409
+
+
+async def test_cli_over_the_api(qa: QaApp, tmp_path: Path) -> None:
+    import asyncio
+    import json
+
+    from click.testing import CliRunner
+
+    from cti.cli import main
+    from tests.cti.qa.fixtures import OPERATOR_TOKEN
+
+    url = str(qa.client.make_url("")).rstrip("/")
+
+    async def cti(*args: str, token: str = OPERATOR_TOKEN) -> Any:
+        return await asyncio.to_thread(CliRunner().invoke, main, [*args, "--url", url, "--token", token])
+
+    form = tmp_path / "form.json"
+    form.write_text(json.dumps(FORM))
+    published = await cti("qa", "form", "publish", str(form))
+    assert published.exit_code == 0 and "form INBOUND-STD version 1 published" in published.output
+    again = await cti("qa", "form", "publish", str(form))
+    assert again.exit_code == 1 and "qa.form_published" in again.output
+    form.write_text(json.dumps({**FORM, "version": 2, "sections": FORM["sections"][:2]}))
+    refused = await cti("qa", "form", "publish", str(form))
+    assert refused.exit_code == 2 and f"{form}: sections: the weights add up to 80, not 100" in refused.output
+    await _evaluate(qa)
+    agent_token = qa.auth("agent:1001")["Authorization"].removeprefix("Bearer ")
+    mine = await cti("qa", "evaluations", "--json", token=agent_token)
+    assert mine.exit_code == 0 and [e["agent_id"] for e in json.loads(mine.output)["evaluations"]] == ["1001"]
+    report = await cti("qa", "appeals", token=agent_token)
+    assert report.exit_code == 1 and "qa.forbidden" in report.output
