@@ -237,7 +237,8 @@ def add_qa_routes(app: web.Application, *, service: QaService, evaluations: Eval
     async def decide(request: web.Request, actor: Actor) -> Any:
         body = await _body(request, {"action", "comment", "corrections"})
         choices = {"uphold": Action.UPHOLD, "amend": Action.AMEND, "reject": Action.REJECT}
-        action = choices.get(body.get("action"))  # type: ignore[arg-type]
+        name = body.get("action")
+        action = choices.get(name) if isinstance(name, str) else None
         if action is None:
             raise _Refused(400, "bad_field", "action must be uphold, amend or reject")
         corrections = body.get("corrections", {})
