@@ -20,9 +20,7 @@ from typing import Any
 import click
 
 from cti.cli_ops import OpsError, _call, _q, _text, common, table
-from cti.qa import QaError, RuleInvalidError, commitment, parse_rule
-from cti.qa.errors import FormInvalidError
-from cti.qa.scoring import parse_form
+from cti.qa import FormInvalidError, QaError, QaService, RuleInvalidError, commitment, parse_form, parse_rule
 
 __all__ = ["qa"]
 
@@ -184,7 +182,6 @@ def verify(rule_id: str, version: int | None, db: str | None, url: str, token: s
 
 
 async def _verify_db(db: str, rule_id: str, version: int | None) -> dict[str, Any]:
-    from cti.qa.service import QaService
     from cti.store import StoreError, open_store
 
     try:

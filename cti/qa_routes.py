@@ -22,11 +22,7 @@ from config.schema import ServerConfig
 from cti.http_guard import BodyError, body_refusal, read_json, refusal_response
 from cti.notices import NoticeService
 from cti.publish import Publisher
-from cti.qa.appeals import Action, Actor
-from cti.qa.errors import QaError
-from cti.qa.evaluations import EvaluationService
-from cti.qa.library import Library
-from cti.qa.service import Directory, QaService, item_json
+from cti.qa import Action, Actor, Directory, EvaluationService, Library, QaError, QaService, item_json
 from cti.store import Store
 from cti.tokens import Role, TokenError, TokenIssuer
 

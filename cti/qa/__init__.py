@@ -3,6 +3,7 @@ and the good-call library. The cores here are pure (time passed in); :mod:`cti.q
 :mod:`cti.qa_routes` serves them.
 """
 
+from cti.qa.appeals import Action, Actor, AppealState, EvaluationState
 from cti.qa.errors import (
     ForbiddenError,
     FormInvalidError,
@@ -12,6 +13,8 @@ from cti.qa.errors import (
     ScoresInvalidError,
     StateError,
 )
+from cti.qa.evaluations import DEFAULT_APPEAL_WINDOW_S, EvaluationService
+from cti.qa.library import Library
 from cti.qa.rules import Rule, canonical_rule, parse_rule, rule_hash
 from cti.qa.sampling import (
     INSUFFICIENT,
@@ -25,8 +28,13 @@ from cti.qa.sampling import (
     select,
     selection_digest,
 )
+from cti.qa.scoring import Form, calibration_report, parse_form, rescore, score
+from cti.qa.service import Directory, QaService, item_json
 
 __all__ = [
+    "DEFAULT_APPEAL_WINDOW_S", "Action", "Actor", "AppealState", "Directory", "EvaluationService",
+    "EvaluationState", "Form", "Library", "QaService", "calibration_report", "item_json", "parse_form", "rescore",
+    "score",
     "INSUFFICIENT", "CallFact", "ForbiddenError", "FormInvalidError", "NotFoundError", "QaError", "Rule",
     "RuleInvalidError", "SampleItem", "ScoresInvalidError", "Selection", "StateError", "assign_evaluators",
     "canonical_rule", "chosen_days", "commitment", "facts_from_legs", "parse_rule", "rule_hash", "select",
