@@ -35,6 +35,7 @@ from cti.ids import AgentId, CallId
 from cti.metrics import METRICS_CONTENT_TYPE, ExtraMetrics, MetricFamily, render_metrics
 from cti.offercheck import RefusalReason
 from cti.openapi import OPENAPI
+from cti.qa_routes import QA_PREFIX
 from cti.staffing_routes import add_staffing_routes
 
 if TYPE_CHECKING:
@@ -305,7 +306,7 @@ class _Api:
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         api = request.path.startswith("/api/")
-        if api:
+        if api and not request.path.startswith(QA_PREFIX):  # the QA routes take agent and supervisor tokens too
             if self.token is None:
                 return error(403, "api_disabled", "no operator_token is configured on this node")
             given = request.headers.get("Authorization", "")

@@ -45,6 +45,7 @@ from cti.notices import NoticeService
 from cti.operations import NodeControl
 from cti.pages import add_page_routes
 from cti.publish import Publisher
+from cti.qa_routes import mount_qa
 from cti.records import CallRecords, is_durable
 from cti.sipcore import SipCore
 from cti.store import Store, StoreError, open_store
@@ -200,6 +201,8 @@ class Server:
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
                            notices=self.notices)
+        mount_qa(app, store=self.store, config=self.config, directory=control, publisher=self.publisher,
+                 notices=self.notices, tokens=tokens)  # quality assurance (docs/qa.md)
         self._app = app
         from cti.http_guard import serve_http  # the HTTP guard's caps, deadlines and headers (docs/api.md)
 

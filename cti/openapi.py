@@ -110,6 +110,112 @@ STAFFING_PATHS: dict[str, Any] = {
 that the document and build_app's routes are the same set)."""
 
 
+_QA_ERRORS = {"400": "bad input: unknown field, bad parameter, or a refused rule/form/scores (problems: path: reason)",
+              "401": "no token, or a bad or expired one", "403": "this principal may not do this (qa.forbidden, "
+              "qa.reviewer_is_evaluator, qa.reviewer_is_nominator, qa.calibration_blind, ...)",
+              "404": "unknown, or not visible to this principal",
+              "409": "not allowed in this state (qa.rule_published, qa.period_open, qa.period_started, "
+                     "qa.bad_transition, qa.appeal_window_closed, qa.seed_mismatch, ...)",
+              "416": "the range is outside the audio"}
+_OBJ = {"type": "object"}
+
+
+def _qa(summary: str, *errors: int, params: tuple[str, ...] = (), query: tuple[str, ...] = (),
+        body: dict[str, Any] | None = None, status: str = "200", audio: bool = False) -> dict[str, Any]:
+    ok: dict[str, Any] = ({"description": "the audio (RFC 9110 range requests: 206 with Content-Range)",
+                           "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}}
+                          if audio else _json(_OBJ, "the answer"))
+    responses = {status: ok, **_guard_errors(),
+                 **{str(e): _json(_ref("Error"), _QA_ERRORS[str(e)]) for e in (401, *errors)}}
+    if audio:
+        responses["206"] = ok
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    parameters = [{"name": p, "in": "path", "required": True, "schema": _STR} for p in params]
+    parameters += [{"name": q, "in": "query", "required": False, "schema": _STR} for q in query]
+    if parameters:
+        op["parameters"] = parameters
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+    return op
+
+
+_QA_ANSWER = _obj(("action",), action={"enum": ["uphold", "amend", "reject"]}, comment=_STR,
+                  corrections={"type": "object"})
+QA_PATHS: dict[str, Any] = {
+    "/api/v1/qa/rules": {
+        "get": _qa("every sampling rule version: commitment, revealed seed, digests (docs/qa.md)"),
+        "post": _qa("publish a rule version before its period (the node draws the seed unless seed_commitment "
+                    "is given)", 400, 403, 409, status="201",
+                    body=_obj(("rule",), rule=_OBJ, seed_commitment=_STR))},
+    "/api/v1/qa/rules/{rule_id}": {"get": _qa("one rule version (latest by default)", 404, params=("rule_id",),
+                                              query=("version",))},
+    "/api/v1/qa/rules/{rule_id}/close": {"post": _qa(
+        "close the period: reveal the seed, store the sample, its digests and the evaluators", 400, 403, 404, 409,
+        params=("rule_id",), body=_obj(version={"type": "integer"}, seed=_STR))},
+    "/api/v1/qa/rules/{rule_id}/samples": {"get": _qa("the stored sample (an agent sees its own items)", 404,
+                                                      params=("rule_id",), query=("version",))},
+    "/api/v1/qa/rules/{rule_id}/verify": {"get": _qa(
+        "recompute the sample from the records and the revealed seed: match true/false and each check", 404, 409,
+        params=("rule_id",), query=("version",))},
+    "/api/v1/qa/assignments": {"get": _qa("sampled calls assigned to the calling supervisor (or ?evaluator=)",
+                                          400, 403, query=("evaluator",))},
+    "/api/v1/qa/forms": {
+        "get": _qa("every scorecard form version"),
+        "post": _qa("publish a form version (weights add up to 100)", 400, 403, 409, status="201",
+                    body=_obj(("form",), form=_OBJ))},
+    "/api/v1/qa/forms/{form_id}": {"get": _qa("one form version (latest by default)", 404, params=("form_id",),
+                                              query=("version",))},
+    "/api/v1/qa/evaluations": {
+        "get": _qa("evaluations the principal may see", query=("agent_id", "evaluator", "recording_serial")),
+        "post": _qa("score a recording with a form version (published, or a blind calibration score)",
+                    400, 403, 404, 409, status="201",
+                    body=_obj(("recording_serial", "form_id", "scores"), recording_serial=_STR, form_id=_STR,
+                              form_version={"type": "integer"}, scores=_OBJ, calibration={"type": "boolean"},
+                              rule_id=_STR, rule_version={"type": "integer"}))},
+    "/api/v1/qa/evaluations/{evaluation_id}": {"get": _qa(
+        "one evaluation with its revisions, appeals, audit trail and appeal deadline", 403, 404,
+        params=("evaluation_id",))},
+    "/api/v1/qa/evaluations/{evaluation_id}/acknowledge": {"post": _qa(
+        "the agent acknowledges its evaluation", 403, 404, 409, params=("evaluation_id",))},
+    "/api/v1/qa/evaluations/{evaluation_id}/appeal": {"post": _qa(
+        "the agent appeals items within the window, with a reason", 400, 403, 404, 409, params=("evaluation_id",),
+        body=_obj(("item_ids", "reason"), item_ids={"type": "array", "items": _STR}, reason=_STR))},
+    "/api/v1/qa/evaluations/{evaluation_id}/withdraw": {"post": _qa(
+        "the agent withdraws its open appeal", 403, 404, 409, params=("evaluation_id",))},
+    "/api/v1/qa/evaluations/{evaluation_id}/decide": {"post": _qa(
+        "a reviewer other than the first evaluator upholds, amends (corrections) or rejects (comment) the appeal",
+        400, 403, 404, 409, params=("evaluation_id",), body=_QA_ANSWER)},
+    "/api/v1/qa/appeals/report": {"get": _qa("appeal counts per agent and per evaluator, with overturn rates",
+                                             403)},
+    "/api/v1/qa/calibration/{serial}": {"get": _qa(
+        "spread per item and per evaluator of a recording's calibration scores; tolerance flags outliers",
+        400, 403, 404, 409, params=("serial",), query=("tolerance", "consensus"))},
+    "/api/v1/qa/recordings/{serial}/audio": {"get": _qa(
+        "play a recording (agent: its own; supervisor: its queues and teams); channel=both|caller|agent; logged",
+        400, 403, 404, 416, params=("serial",), query=("channel", "token"), audio=True)},
+    "/api/v1/qa/library": {
+        "get": _qa("good-call library entries (agents: published ones and their nominations)", query=("state",)),
+        "post": _qa("nominate a recording", 400, 403, 404, status="201",
+                    body=_obj(("recording_serial", "reason"), recording_serial=_STR, reason=_STR,
+                              tags={"type": "array", "items": _STR}))},
+    "/api/v1/qa/library/{entry_id}": {"get": _qa("one library entry with its view count", 404,
+                                                 params=("entry_id",))},
+    "/api/v1/qa/library/{entry_id}/review": {"post": _qa(
+        "approve (publish, with note, tags and redacted spans; notice to all agents) or reject; not the nominator",
+        400, 403, 404, 409, params=("entry_id",),
+        body=_obj(("approve",), approve={"type": "boolean"}, comment=_STR, note=_STR,
+                  tags={"type": "array", "items": _STR},
+                  redactions={"type": "array", "items": {"type": "array", "items": _NUM}}))},
+    "/api/v1/qa/library/{entry_id}/retire": {"post": _qa("retire a published entry", 403, 404, 409,
+                                                         params=("entry_id",), body=_obj(reason=_STR))},
+    "/api/v1/qa/library/{entry_id}/audio": {"get": _qa(
+        "play a published library entry, redacted spans silent; every request is a logged view", 400, 404, 416,
+        params=("entry_id",), query=("channel", "token"), audio=True)},
+}
+"""The QA routes (cti/qa_routes.py), mounted by the node next to ``cti.api.build_app``'s; they accept agent and
+supervisor tokens as well as the operator token (tests/cti/qa/test_api_qa.py checks the set)."""
+
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "cti-server admin API", "version": "1"},
@@ -167,6 +273,7 @@ OPENAPI: dict[str, Any] = {
                         400, 422, 501),
         },
         **STAFFING_PATHS,
+        **QA_PATHS,
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -210,4 +317,4 @@ OPENAPI: dict[str, Any] = {
 
 
 
-__all__ = ["OPENAPI", "STAFFING_PATHS"]
+__all__ = ["OPENAPI", "QA_PATHS", "STAFFING_PATHS"]

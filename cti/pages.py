@@ -9,7 +9,7 @@ Routes (mounted with :func:`add_page_routes`):
 | path | answer |
 |---|---|
 | ``GET /`` | the start page linking the three pages |
-| ``GET /agent``, ``/supervisor``, ``/wallboard`` | the page's HTML |
+| ``GET /agent``, ``/supervisor``, ``/wallboard``, ``/qa/evaluate``, ``/qa/mine`` | the page's HTML |
 | ``GET /web/{path}`` | a CSS / JS / SVG file of ``cti/web/`` |
 
 Every file is read once, off the event loop, when the app starts (``on_startup``) and kept in memory with a strong
@@ -34,7 +34,7 @@ WEB_ROOT: Final = Path(__file__).resolve().parent / "web"
 """Where the page files live in the installed package."""
 
 PAGES: Final = {"/": "index.html", "/agent": "agent.html", "/supervisor": "supervisor.html",
-                "/wallboard": "wallboard.html"}
+                "/wallboard": "wallboard.html", "/qa/evaluate": "qa-evaluate.html", "/qa/mine": "qa-mine.html"}
 """Page paths and the HTML file each serves."""
 
 _TYPES: Final = {

@@ -7,11 +7,13 @@
   ``notice.broadcast`` whose audience holds ``*`` or one of its queues; ``supervision.*`` about itself only when it
   can hear the supervisor: ``started``/``changed`` whose ``mode`` (or ``previous_mode``) is ``whisper`` or ``barge``,
   and ``ended`` (so a take-over or the end of a barge is told; silent listening is never announced while it lasts).
-  Nothing else (no queue statistics, no alerts).
+  ``qa.evaluation.published`` and ``qa.appeal.*`` about itself; ``qa.rule.published``, ``qa.sample.selected`` and
+  ``qa.library.published`` (public). Nothing else (no queue statistics, no alerts).
 - **supervisor**: ``agent.*`` and ``supervision.*`` for agents of its teams; ``call.*`` whose ``queue`` is one of
   its queues or whose ``agent_id`` is one of its agents; ``queue.stats``, ``alert.raised`` and
   ``alert.acknowledged`` of its queues (alerts with ``queue`` null go to every supervisor); ``alert.cleared`` (it
-  names no queue); ``notice.broadcast`` to ``*``, one of its queues, or sent by itself. Unknown types: no.
+  names no queue); ``notice.broadcast`` to ``*``, one of its queues, or sent by itself; ``qa.*`` of its queues
+  or agents, and the public ``qa`` events. Unknown types: no.
 - **operator**: everything.
 
 A :class:`Scope` is the set of agents and queues a connection follows; ``None`` means "all". Supervisors and
@@ -29,6 +31,7 @@ from cti.tokens import Principal, Role
 __all__ = ["Scope", "visible"]
 
 _AUDIBLE_MODES = frozenset({"whisper", "barge"})
+_QA_PUBLIC = frozenset({"qa.rule.published", "qa.sample.selected", "qa.library.published"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +75,8 @@ def _agent_sees(subject: str, scope: Scope, envelope: Envelope) -> bool:
                                                               & _AUDIBLE_MODES)
     if envelope.type == "notice.broadcast":
         return _audience_ok(scope, data)
+    if family == "qa":  # its own evaluations and appeals; rules, samples and library additions are public
+        return envelope.type in _QA_PUBLIC or data.get("agent_id") == subject
     return False
 
 
@@ -93,6 +98,9 @@ def _overseer_sees(principal: Principal, scope: Scope, envelope: Envelope) -> bo
             return queue is None or scope.has_queue(queue)
         case "notice":
             return data.get("sender") == principal.subject or _audience_ok(scope, data)
+        case "qa":
+            return envelope.type in _QA_PUBLIC or scope.has_queue(data.get("queue")) or scope.has_agent(
+                data.get("agent_id"))
         case _:
             return principal.role is Role.OPERATOR
 

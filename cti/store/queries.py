@@ -86,6 +86,16 @@ class SqlOperations:
         self._claim_lock = " FOR UPDATE OF o SKIP LOCKED" if locking else ""
         self._row_lock = " FOR UPDATE" if locking else ""
 
+    @property
+    def executor(self) -> Executor:
+        """The open transaction's executor, for feature tables kept by their own package (``cti.qa.store``)."""
+        return self._x
+
+    @property
+    def dialect(self) -> Dialect:
+        """The backend's SQL dialect."""
+        return self._dialect
+
     # ------------------------------------------------------------------------------ calls
     async def save_call(self, record: CallRecord) -> None:
         """Insert the CDR, or replace every field of the one with the same ``call_id``."""

@@ -168,11 +168,158 @@ _V3 = (
     "CREATE INDEX calls_open ON calls (node) WHERE t_ended IS NULL",
 )
 
+
+def _v4_qa(identity_key: str) -> tuple[str, ...]:
+    """Quality assurance (docs/qa.md): rules and their samples, forms, evaluations with their revisions,
+    appeals, the audit trail of every QA step, the playback log and the good-call library with its view log."""
+    return (
+    """
+CREATE TABLE qa_rules (
+    rule_id          TEXT NOT NULL,
+    version          INTEGER NOT NULL,
+    body             TEXT NOT NULL,
+    rule_hash        TEXT NOT NULL,
+    seed_commitment  TEXT NOT NULL,
+    seed             TEXT,
+    seed_revealed    BOOLEAN NOT NULL,
+    published_at     DOUBLE PRECISION NOT NULL,
+    published_by     TEXT NOT NULL,
+    closed_at        DOUBLE PRECISION,
+    closed_by        TEXT,
+    days             TEXT,
+    input_digest     TEXT,
+    selection_digest TEXT,
+    PRIMARY KEY (rule_id, version)
+)""",
+    """
+CREATE TABLE qa_samples (
+    rule_id          TEXT NOT NULL,
+    version          INTEGER NOT NULL,
+    seq              INTEGER NOT NULL,
+    agent_id         TEXT NOT NULL,
+    local_date       TEXT,
+    queue_id         TEXT,
+    recording_serial TEXT,
+    leg_id           TEXT,
+    reason           TEXT NOT NULL,
+    eligible         INTEGER NOT NULL,
+    evaluator        TEXT,
+    PRIMARY KEY (rule_id, version, seq)
+)""",
+    "CREATE INDEX qa_samples_evaluator ON qa_samples (evaluator)",
+    """
+CREATE TABLE qa_forms (
+    form_id      TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    body         TEXT NOT NULL,
+    published_at DOUBLE PRECISION NOT NULL,
+    published_by TEXT NOT NULL,
+    PRIMARY KEY (form_id, version)
+)""",
+    f"""
+CREATE TABLE qa_evaluations (
+    evaluation_id    {identity_key},
+    recording_serial TEXT NOT NULL,
+    agent_id         TEXT NOT NULL,
+    queue_id         TEXT,
+    form_id          TEXT NOT NULL,
+    form_version     INTEGER NOT NULL,
+    evaluator        TEXT NOT NULL,
+    rule_id          TEXT,
+    rule_version     INTEGER,
+    calibration      BOOLEAN NOT NULL,
+    state            TEXT NOT NULL,
+    created_at       DOUBLE PRECISION NOT NULL,
+    published_at     DOUBLE PRECISION
+)""",
+    "CREATE INDEX qa_evaluations_agent ON qa_evaluations (agent_id, created_at)",
+    "CREATE INDEX qa_evaluations_serial ON qa_evaluations (recording_serial)",
+    """
+CREATE TABLE qa_revisions (
+    evaluation_id BIGINT NOT NULL,
+    revision      INTEGER NOT NULL,
+    scores        TEXT NOT NULL,
+    total         DOUBLE PRECISION,
+    raw_total     DOUBLE PRECISION,
+    failed        BOOLEAN NOT NULL,
+    author        TEXT NOT NULL,
+    at            DOUBLE PRECISION NOT NULL,
+    why           TEXT,
+    PRIMARY KEY (evaluation_id, revision)
+)""",
+    f"""
+CREATE TABLE qa_appeals (
+    appeal_id     {identity_key},
+    evaluation_id BIGINT NOT NULL,
+    agent_id      TEXT NOT NULL,
+    evaluator     TEXT NOT NULL,
+    item_ids      TEXT NOT NULL,
+    reason        TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    filed_at      DOUBLE PRECISION NOT NULL,
+    reviewer      TEXT,
+    decided_at    DOUBLE PRECISION,
+    comment       TEXT
+)""",
+    "CREATE INDEX qa_appeals_evaluation ON qa_appeals (evaluation_id)",
+    f"""
+CREATE TABLE qa_audit (
+    row_id  {identity_key},
+    subject TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    actor   TEXT NOT NULL,
+    at      DOUBLE PRECISION NOT NULL,
+    detail  TEXT NOT NULL
+)""",
+    "CREATE INDEX qa_audit_subject ON qa_audit (subject, row_id)",
+    f"""
+CREATE TABLE qa_playbacks (
+    row_id           {identity_key},
+    recording_serial TEXT NOT NULL,
+    actor            TEXT NOT NULL,
+    at               DOUBLE PRECISION NOT NULL,
+    channel          TEXT NOT NULL,
+    range_start      BIGINT,
+    range_end        BIGINT,
+    status           INTEGER NOT NULL
+)""",
+    "CREATE INDEX qa_playbacks_serial ON qa_playbacks (recording_serial, at)",
+    f"""
+CREATE TABLE qa_library (
+    entry_id         {identity_key},
+    recording_serial TEXT NOT NULL,
+    agent_id         TEXT,
+    nominated_by     TEXT NOT NULL,
+    nominated_at     DOUBLE PRECISION NOT NULL,
+    reason           TEXT NOT NULL,
+    tags             TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    reviewer         TEXT,
+    reviewed_at      DOUBLE PRECISION,
+    review_comment   TEXT,
+    note             TEXT,
+    redactions       TEXT NOT NULL,
+    retired_at       DOUBLE PRECISION,
+    retired_by       TEXT
+)""",
+    "CREATE INDEX qa_library_state ON qa_library (state, entry_id)",
+    f"""
+CREATE TABLE qa_library_views (
+    row_id   {identity_key},
+    entry_id BIGINT NOT NULL,
+    viewer   TEXT NOT NULL,
+    at       DOUBLE PRECISION NOT NULL
+)""",
+    )  # fmt: skip
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox",
               statements=_v1(IDENTITY_KEY), postgres_statements=_v1(POSTGRES_IDENTITY_KEY)),
     Migration(version=2, description="indexes for agent and recording look-ups by time", statements=_V2),
     Migration(version=3, description="calls.problems; index of open calls per node", statements=_V3),
+    Migration(version=4, description="quality assurance: rules, samples, forms, evaluations, appeals, library",
+              statements=_v4_qa(IDENTITY_KEY), postgres_statements=_v4_qa(POSTGRES_IDENTITY_KEY)),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -71,6 +71,15 @@ CASES: list[tuple[str, Envelope, bool, bool, bool]] = [
     ("supervision of my agent", ev("supervision.started", agent_id="a1", call_id="c1"), False, True, True),
     ("supervision elsewhere", ev("supervision.ended", agent_id="a2", call_id="c2"), False, False, True),
     ("supervision mode", ev("supervision.changed", agent_id="a1", call_id="c1"), False, True, True),
+    ("qa rule published", ev("qa.rule.published", rule_id="r", version=1), True, True, True),
+    ("qa sample selected", ev("qa.sample.selected", rule_id="r", version=1), True, True, True),
+    ("qa library addition", ev("qa.library.published", entry_id=1), True, True, True),
+    ("own evaluation", ev("qa.evaluation.published", agent_id="a1", queue="sales"), True, True, True),
+    ("other evaluation", ev("qa.evaluation.published", agent_id="a2", queue="support"), False, False, True),
+    ("evaluation, my queue", ev("qa.evaluation.published", agent_id="a2", queue="sales"), False, True, True),
+    ("own appeal filed", ev("qa.appeal.filed", agent_id="a1", queue="support"), True, True, True),
+    ("other appeal decided", ev("qa.appeal.decided", agent_id="a2", queue="support"), False, False, True),
+    ("own appeal decided", ev("qa.appeal.decided", agent_id="a1", queue=None), True, True, True),
     ("unknown type", ev("node.started", agent_id="a1", queue="sales"), False, False, True),
 ]
 

@@ -456,6 +456,11 @@ const MESSAGES = {
 };
 
 export const LANGUAGES = Object.keys(MESSAGES);
+
+/** Add a feature's keys to the tables ({en: {...}, "zh-CN": {...}}), e.g. the QA pages' (qa-i18n.js). */
+export function addMessages(tables) {
+  for (const [tag, table] of Object.entries(tables)) Object.assign(MESSAGES[tag], table);
+}
 const listeners = [];
 let current = pick();
 

@@ -1,4 +1,5 @@
-// The start page: links to the three pages, in the chosen language.
+// The start page: links to the pages, in the chosen language.
+import "./qa-i18n.js";
 import { $ } from "./dom.js";
 import { applyText, langSwitch, onLangChange } from "./i18n.js";
 

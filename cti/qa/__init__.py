@@ -1,0 +1,42 @@
+"""Quality assurance (质检, docs/qa.md): transparent sampling rules, scorecards, evaluations, appeals, playback
+and the good-call library. The cores here are pure (time passed in); :mod:`cti.qa.store` keeps their records and
+:mod:`cti.qa_routes` serves them.
+"""
+
+from cti.qa.appeals import Action, Actor, AppealState, EvaluationState
+from cti.qa.errors import (
+    ForbiddenError,
+    FormInvalidError,
+    NotFoundError,
+    QaError,
+    RuleInvalidError,
+    ScoresInvalidError,
+    StateError,
+)
+from cti.qa.evaluations import DEFAULT_APPEAL_WINDOW_S, EvaluationService
+from cti.qa.library import Library
+from cti.qa.rules import Rule, canonical_rule, parse_rule, rule_hash
+from cti.qa.sampling import (
+    INSUFFICIENT,
+    CallFact,
+    SampleItem,
+    Selection,
+    assign_evaluators,
+    chosen_days,
+    commitment,
+    facts_from_legs,
+    select,
+    selection_digest,
+)
+from cti.qa.scoring import Form, calibration_report, parse_form, rescore, score
+from cti.qa.service import Directory, QaService, item_json
+
+__all__ = [
+    "DEFAULT_APPEAL_WINDOW_S", "Action", "Actor", "AppealState", "Directory", "EvaluationService",
+    "EvaluationState", "Form", "Library", "QaService", "calibration_report", "item_json", "parse_form", "rescore",
+    "score",
+    "INSUFFICIENT", "CallFact", "ForbiddenError", "FormInvalidError", "NotFoundError", "QaError", "Rule",
+    "RuleInvalidError", "SampleItem", "ScoresInvalidError", "Selection", "StateError", "assign_evaluators",
+    "canonical_rule", "chosen_days", "commitment", "facts_from_legs", "parse_rule", "rule_hash", "select",
+    "selection_digest",
+]

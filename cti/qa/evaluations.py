@@ -1,0 +1,275 @@
+"""Forms, evaluations, calibration and appeals over the store (the asyncio side of :mod:`cti.qa.scoring` and
+:mod:`cti.qa.appeals`).
+
+Who may do what (docs/qa.md "Roles"): supervisors are the evaluators. A supervisor evaluates, sees and reviews
+the recordings of its queues and of its teams' agents; the operator everything; an agent sees its own published
+evaluations (never calibration scores), acknowledges or appeals them. Calibration is blind: a supervisor sees the
+other calibration scores of a recording only once it has submitted its own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from cti.qa.appeals import Action, Actor, AppealState, EvaluationState, Facts, decide_transition
+from cti.qa.errors import ForbiddenError, NotFoundError, StateError
+from cti.qa.scoring import Form, calibration_report, parse_form, rescore, score
+from cti.qa.service import QaService
+from cti.qa.store import AppealRow, EvaluationRow, QaTx
+from cti.store import RecordingSerial
+
+__all__ = ["DEFAULT_APPEAL_WINDOW_S", "EvaluationService"]
+
+log = structlog.get_logger("cti.qa")
+DEFAULT_APPEAL_WINDOW_S = 3 * 86400.0
+
+
+class EvaluationService:
+    """QA forms, evaluations and appeals; ``appeal_window_s`` counts from an evaluation's publication."""
+
+    def __init__(self, qa: QaService, *, appeal_window_s: float = DEFAULT_APPEAL_WINDOW_S) -> None:
+        self.base = qa
+        self.window_s = appeal_window_s
+
+    # ------------------------------------------------------------------------------ access
+    def may_see(self, actor: Actor, agent_id: str | None, queue_id: str | None) -> bool:
+        """Whether ``actor`` may see a recording (and its evaluations) of ``agent_id`` in ``queue_id``."""
+        if actor.role == "operator":
+            return True
+        if actor.role == "agent":
+            return agent_id is not None and actor.subject == agent_id
+        d = self.base.directory
+        if actor.role != "supervisor" or d is None:
+            return False
+        queues, teams = d.supervisor_scope(actor.subject)
+        return (queue_id is not None and queue_id in queues) or (
+            agent_id is not None and d.agent_team(agent_id) in teams)
+
+    def require_evaluator(self, actor: Actor) -> None:
+        """Raises: ForbiddenError (not a supervisor nor the operator)."""
+        if actor.role not in ("supervisor", "operator"):
+            raise ForbiddenError("only supervisors (the evaluators) and the operator may do this")
+
+    # ------------------------------------------------------------------------------ forms
+    async def publish_form(self, body: Any, actor: Actor) -> dict[str, Any]:
+        """Raises: ForbiddenError, FormInvalidError, StateError (qa.form_published: versions never change)."""
+        self.require_evaluator(actor)
+        form = parse_form(body)
+        now = self.base.clock()
+        async with self.base.qa.transaction() as tx:
+            latest = await tx.get_form(form.form_id)
+            if latest is not None and latest[0] >= form.version:
+                raise StateError(f"form {form.form_id} has version {latest[0]}; publish version {latest[0] + 1}",
+                                 code="qa.form_published")
+            await tx.insert_form(form.form_id, form.version, dict(form.source), now, actor.subject)
+            await tx.audit(f"form:{form.form_id}/{form.version}", "published", actor.subject, now, {})
+        return {"form_id": form.form_id, "version": form.version, "form": form.source}
+
+    async def form(self, form_id: str, version: int | None = None) -> Form:
+        """Raises: NotFoundError."""
+        async with self.base.qa.transaction() as tx:
+            found = await tx.get_form(form_id, version)
+        if found is None:
+            raise NotFoundError(f"no form {form_id}" + ("" if version is None else f" version {version}"))
+        return parse_form(found[1])
+
+    async def forms(self) -> list[dict[str, Any]]:
+        async with self.base.qa.transaction() as tx:
+            return await tx.list_forms()
+
+    # ------------------------------------------------------------------------------ evaluations
+    async def submit(self, actor: Actor, *, recording_serial: str, form_id: str, form_version: int | None,
+                     scores: Any, calibration: bool = False, rule_id: str | None = None,
+                     rule_version: int | None = None) -> dict[str, Any]:
+        """Score a recording with a form version; published at once (or kept as a calibration score).
+
+        Raises:
+            ForbiddenError: not an evaluator, or the recording is outside the supervisor's queues and teams.
+            NotFoundError: no such recording or form. ScoresInvalidError: the scores do not fit the form.
+            StateError: qa.already_evaluated (a second non-calibration evaluation by the same evaluator).
+        """
+        self.require_evaluator(actor)
+        recording = await self.base.store.get_recording(RecordingSerial(recording_serial))
+        if recording is None or recording.agent_id is None:
+            raise NotFoundError(f"no answered recording {recording_serial}")
+        if not self.may_see(actor, recording.agent_id, recording.queue_id):
+            raise ForbiddenError(f"recording {recording_serial} is not in your queues or teams")
+        form = await self.form(form_id, form_version)
+        result = score(form, scores).to_json()
+        now = self.base.clock()
+        state = EvaluationState.CALIBRATION if calibration else EvaluationState.PUBLISHED
+        row = EvaluationRow(evaluation_id=0, recording_serial=recording_serial, agent_id=recording.agent_id,
+                            queue_id=recording.queue_id, form_id=form.form_id, form_version=form.version,
+                            evaluator=actor.subject, rule_id=rule_id, rule_version=rule_version,
+                            calibration=calibration, state=state.value, created_at=now,
+                            published_at=None if calibration else now)
+        async with self.base.qa.transaction() as tx:
+            mine = [e for e in await tx.evaluations(recording_serial=recording_serial, evaluator=actor.subject)
+                    if e.calibration == calibration]
+            if mine:
+                raise StateError(f"you evaluated {recording_serial} already (evaluation {mine[0].evaluation_id})",
+                                 code="qa.already_evaluated")
+            evaluation_id = await tx.insert_evaluation(row)
+            await tx.insert_revision(evaluation_id, 1, result, actor.subject, now, None)
+            await tx.audit(f"evaluation:{evaluation_id}", state.value, actor.subject, now,
+                           {"total": result["total"], "failed": result["failed"]})
+        log.info("qa.evaluation.submitted", evaluation_id=evaluation_id, evaluator=actor.subject,
+                 calibration=calibration)
+        if not calibration:
+            self.base.publish_event("qa.evaluation.published", {
+                "evaluation_id": evaluation_id, "agent_id": recording.agent_id, "evaluator": actor.subject,
+                "recording_serial": recording_serial, "queue": recording.queue_id, "total": result["total"],
+                "failed": result["failed"]})
+        return await self.evaluation(actor, evaluation_id)
+
+    async def _get(self, tx: QaTx, actor: Actor, evaluation_id: int) -> EvaluationRow:
+        e = await tx.get_evaluation(evaluation_id)
+        if e is None or not self.may_see(actor, e.agent_id, e.queue_id) or (
+                actor.role == "agent" and e.calibration):
+            raise NotFoundError(f"no evaluation {evaluation_id}")  # not telling whether it exists
+        if e.calibration and actor.role == "supervisor" and e.evaluator != actor.subject:
+            mine = await tx.evaluations(recording_serial=e.recording_serial, evaluator=actor.subject)
+            if not any(m.calibration for m in mine):
+                raise ForbiddenError("calibration is blind: submit your own score of this recording first",
+                                     code="qa.calibration_blind")
+        return e
+
+    async def evaluation(self, actor: Actor, evaluation_id: int) -> dict[str, Any]:
+        """One evaluation with its revisions, appeals and audit trail. Raises: NotFoundError, ForbiddenError."""
+        async with self.base.qa.transaction() as tx:
+            e = await self._get(tx, actor, evaluation_id)
+            return e.to_json() | {"revisions": await tx.revisions(evaluation_id),
+                                  "appeals": [a.to_json() for a in await tx.appeals(evaluation_id=evaluation_id)],
+                                  "audit": await tx.audit_of(f"evaluation:{evaluation_id}"),
+                                  "appeal_deadline": None if e.published_at is None else
+                                  e.published_at + self.window_s}
+
+    async def evaluations(self, actor: Actor, *, agent_id: str | None = None, evaluator: str | None = None,
+                          recording_serial: str | None = None) -> list[dict[str, Any]]:
+        """The evaluations ``actor`` may see (an agent: its own published ones)."""
+        if actor.role == "agent":
+            agent_id = actor.subject
+        async with self.base.qa.transaction() as tx:
+            rows = await tx.evaluations(agent_id=agent_id, evaluator=evaluator, recording_serial=recording_serial)
+        if actor.role == "agent":
+            rows = [e for e in rows if not e.calibration]
+        return [e.to_json() for e in rows if self.may_see(actor, e.agent_id, e.queue_id)
+                and not (e.calibration and actor.role == "supervisor" and e.evaluator != actor.subject)]
+
+    # ------------------------------------------------------------------------------ appeals
+    async def act(self, actor: Actor, evaluation_id: int, action: Action, *, reason: str = "",
+                  item_ids: list[str] | None = None, corrections: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Acknowledge or appeal an evaluation (agent), withdraw the open appeal (agent), or decide it
+        (a supervisor other than the first evaluator): ``uphold``, ``amend`` (with ``corrections``, item id to a new
+        answer) or ``reject`` (with a reason). Each step is timestamped in the audit trail.
+
+        Raises:
+            ForbiddenError, StateError: as :func:`cti.qa.appeals.decide_transition`; NotFoundError.
+            ScoresInvalidError: corrections that do not fit the form.
+        """
+        now = self.base.clock()
+        async with self.base.qa.transaction() as tx:
+            e = await self._get(tx, actor, evaluation_id)
+            appeals = await tx.appeals(evaluation_id=evaluation_id)
+            open_ = next((a for a in appeals if a.state == AppealState.FILED.value), None)
+            facts = Facts(agent_id=e.agent_id, evaluator=e.evaluator, published_at=e.published_at,
+                          window_s=self.window_s, items=frozenset((e.result or {}).get("items", {})),
+                          appealed_items=frozenset(i for a in appeals for i in a.item_ids),
+                          filed_by=open_.agent_id if open_ else None)
+            a_state = AppealState.FILED if open_ else AppealState.NONE
+            e_next, a_next = decide_transition(EvaluationState(e.state), a_state, action, actor, facts, now=now,
+                                               reason=reason, item_ids=item_ids or (),
+                                               corrections=len(corrections or {}))
+            if not await tx.set_evaluation_state(evaluation_id, e_next.value, e.state):
+                raise StateError("the evaluation changed meanwhile; reload it", code="qa.conflict")
+            detail: dict[str, Any] = {"from": e.state, "to": e_next.value}
+            appeal_id = open_.appeal_id if open_ else None
+            if action is Action.FILE:
+                appeal_id = await tx.insert_appeal(AppealRow(
+                    appeal_id=0, evaluation_id=evaluation_id, agent_id=e.agent_id, evaluator=e.evaluator,
+                    item_ids=tuple(item_ids or ()), reason=reason, state=a_next.value, filed_at=now))
+                detail |= {"appeal_id": appeal_id, "items": item_ids, "reason": reason}
+            elif open_ is not None and a_next is not AppealState.FILED:
+                await tx.decide_appeal(open_.appeal_id, state=a_next.value, reviewer=actor.subject, at=now,
+                                       comment=reason)
+                detail |= {"appeal_id": open_.appeal_id, "outcome": a_next.value, "comment": reason}
+            if action is Action.AMEND:
+                form = parse_form((await tx.get_form(e.form_id, e.form_version) or (0, {}))[1])
+                result = rescore(form, (e.result or {})["items"], corrections or {}).to_json()
+                await tx.insert_revision(evaluation_id, e.revision + 1, result, actor.subject, now,
+                                         f"appeal {appeal_id}: {reason}".strip())
+                detail |= {"revision": e.revision + 1, "total": result["total"],
+                           "previous_total": (e.result or {}).get("total")}
+            await tx.audit(f"evaluation:{evaluation_id}", action.value, actor.subject, now, detail)
+        log.info("qa.evaluation.changed", evaluation_id=evaluation_id, action=action.value, actor=actor.subject)
+        after = await self.evaluation(actor, evaluation_id)
+        if action is Action.FILE:
+            self.base.publish_event("qa.appeal.filed", {
+                "appeal_id": appeal_id, "evaluation_id": evaluation_id, "agent_id": e.agent_id,
+                "evaluator": e.evaluator, "queue": e.queue_id, "item_ids": list(item_ids or ())})
+        elif action in (Action.UPHOLD, Action.AMEND, Action.REJECT):
+            self.base.publish_event("qa.appeal.decided", {
+                "appeal_id": appeal_id, "evaluation_id": evaluation_id, "agent_id": e.agent_id,
+                "evaluator": e.evaluator, "queue": e.queue_id, "reviewer": actor.subject, "outcome": a_next.value,
+                "total": after["total"]})
+        return after
+
+    async def appeal_report(self, actor: Actor) -> dict[str, Any]:
+        """Appeals counted per agent and per evaluator by outcome, with each evaluator's overturn rate
+        (amended / decided). Raises: ForbiddenError (agents)."""
+        self.require_evaluator(actor)
+        async with self.base.qa.transaction() as tx:
+            counts = await tx.appeal_counts()
+        agents: dict[str, Counter[str]] = {}
+        evaluators: dict[str, Counter[str]] = {}
+        for agent, evaluator, state, n in counts:
+            agents.setdefault(agent, Counter())[state] += n
+            evaluators.setdefault(evaluator, Counter())[state] += n
+        def rows(table: dict[str, Counter[str]]) -> dict[str, dict[str, Any]]:
+            out = {}
+            for who, c in sorted(table.items()):
+                decided = c["upheld"] + c["amended"] + c["rejected"]
+                out[who] = {s.value: c[s.value] for s in AppealState if s is not AppealState.NONE} | {
+                    "total": sum(c.values()), "overturn_rate": None if not decided else round(c["amended"] / decided,
+                                                                                              4)}
+            return out
+        return {"agents": rows(agents), "evaluators": rows(evaluators)}
+
+    async def calibration(self, actor: Actor, recording_serial: str, *, tolerance: float,
+                          consensus_evaluation_id: int | None = None) -> dict[str, Any]:
+        """The calibration report of one recording over its calibration evaluations (one form version).
+
+        Raises: ForbiddenError (not an evaluator, or blind), NotFoundError (none), StateError (qa.mixed_forms).
+        """
+        self.require_evaluator(actor)
+        async with self.base.qa.transaction() as tx:
+            rows = [e for e in await tx.evaluations(recording_serial=recording_serial) if e.calibration]
+        rows = [e for e in rows if self.may_see(actor, e.agent_id, e.queue_id)]
+        if not rows:
+            raise NotFoundError(f"no calibration scores of {recording_serial}")
+        if actor.role == "supervisor" and not any(e.evaluator == actor.subject for e in rows):
+            raise ForbiddenError("calibration is blind: submit your own score of this recording first",
+                                 code="qa.calibration_blind")
+        forms = {(e.form_id, e.form_version) for e in rows}
+        if len(forms) != 1:
+            raise StateError("the calibration scores use different form versions", code="qa.mixed_forms")
+        (form_id, version), = forms
+        form = await self.form(form_id, version)
+        scored = {e.evaluator: _result(form, e) for e in rows if e.evaluation_id != consensus_evaluation_id}
+        consensus = None
+        if consensus_evaluation_id is not None:
+            chosen = [e for e in rows if e.evaluation_id == consensus_evaluation_id]
+            if not chosen:
+                raise NotFoundError(f"evaluation {consensus_evaluation_id} is not a calibration score of "
+                                    f"{recording_serial}")
+            consensus = _result(form, chosen[0])
+        report = calibration_report(form, scored, tolerance=tolerance, consensus=consensus)
+        return {"recording_serial": recording_serial, "form_id": form_id, "form_version": version} | report
+
+
+def _result(form: Form, e: EvaluationRow) -> Any:
+    return rescore(form, (e.result or {})["items"], {})

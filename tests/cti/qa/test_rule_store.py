@@ -1,0 +1,90 @@
+"""Publication, close and verification of a rule over stored CDRs, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+
+from cti.events import Envelope, validate
+from cti.qa import QaError, StateError, commitment
+from cti.qa.service import QaService
+from cti.store import LegId, Store
+from tests.cti.qa.synthetic import EXAMPLE_RULE, EXPECTED, at, legs
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _day(store: Store) -> None:
+    for leg in legs():
+        await store.save_queue_leg(leg)
+
+
+async def test_publish_close_verify_and_tampering(store: Store) -> None:
+    clock = Clock(at("09:00") - 86400)
+    events: list[tuple[str, dict[str, object]]] = []
+    qa = QaService(store, zone="Asia/Shanghai", clock=clock, publish=lambda t, d: events.append((t, dict(d))))
+    published = await qa.publish_rule(EXAMPLE_RULE, actor="operator")
+    assert published["seed"] is None and published["seed_commitment"].startswith("sha256:")
+    with pytest.raises(StateError) as again:  # immutable once published
+        await qa.publish_rule({**EXAMPLE_RULE, "title": "edited"}, actor="operator")
+    assert again.value.code == "qa.rule_published"
+    await _day(store)
+    with pytest.raises(StateError) as early:
+        await qa.close_rule("QA-2026-06-03-01", actor="operator")
+    assert early.value.code == "qa.period_open"
+    clock.now = at("00:05") + 86400
+    closed = await qa.close_rule("QA-2026-06-03-01", actor="operator")
+    assert commitment(closed["seed"]) == published["seed_commitment"]
+    assert {s["agent_id"]: s["recording_serial"] for s in closed["samples"]} == EXPECTED
+    assert {s["agent_id"]: s["reason"] for s in closed["samples"]}["1004"] == "insufficient_calls"
+    assert [t for t, _ in events] == ["qa.rule.published", "qa.sample.selected"]
+    for type_, data in events:
+        validate(Envelope.new(type_, data, node="n", now=clock.now), strict=True)
+    verdict = await qa.verify("QA-2026-06-03-01")
+    assert verdict["match"] is True and verdict["recomputed_digest"] == closed["selection_digest"]
+
+    # a changed call record: the digest no longer matches and verify says which check failed
+    leg = await store.get_queue_leg(LegId("leg-13"))
+    assert leg is not None
+    await store.save_queue_leg(dataclasses.replace(leg, talk_s=leg.talk_s + 1))
+    verdict = await qa.verify("QA-2026-06-03-01")
+    assert verdict["match"] is False
+    assert verdict["checks"]["input_digest"] is False and verdict["checks"]["selection_digest"] is False
+    await store.save_queue_leg(leg)
+    assert (await qa.verify("QA-2026-06-03-01"))["match"] is True
+
+
+async def test_author_held_seed_must_match_the_commitment(store: Store) -> None:
+    clock = Clock(at("09:00") - 86400)
+    qa = QaService(store, zone="UTC", clock=clock)
+    body = copy.deepcopy(EXAMPLE_RULE)
+    await qa.publish_rule(body, actor="operator", seed_commitment=commitment("my secret seed"))
+    await _day(store)
+    clock.now = at("00:05") + 86400
+    with pytest.raises(StateError) as missing:
+        await qa.close_rule(body["rule_id"], actor="operator")
+    assert missing.value.code == "qa.seed_required"
+    with pytest.raises(StateError) as wrong:
+        await qa.close_rule(body["rule_id"], actor="operator", seed="another seed")
+    assert wrong.value.code == "qa.seed_mismatch"
+    closed = await qa.close_rule(body["rule_id"], actor="operator", seed="my secret seed")
+    assert closed["seed"] == "my secret seed"
+    with pytest.raises(StateError) as twice:
+        await qa.close_rule(body["rule_id"], actor="operator", seed="my secret seed")
+    assert twice.value.code == "qa.rule_closed"
+
+
+async def test_a_rule_is_published_before_its_period(store: Store) -> None:
+    qa = QaService(store, zone="UTC", clock=Clock(at("08:00")))
+    with pytest.raises(QaError) as late:
+        await qa.publish_rule(EXAMPLE_RULE, actor="operator")
+    assert late.value.code == "qa.period_started"
+    assert await qa.rules() == []
