@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from cti.ids import AgentId
 from cti.qa.appeals import Action, Actor, AppealState, EvaluationState, Facts, decide_transition
 from cti.qa.errors import ForbiddenError, NotFoundError, StateError
 from cti.qa.scoring import Form, calibration_report, parse_form, rescore, score
@@ -46,8 +47,8 @@ class EvaluationService:
         if actor.role != "supervisor" or d is None:
             return False
         queues, teams = d.supervisor_scope(actor.subject)
-        return (queue_id is not None and queue_id in queues) or (
-            agent_id is not None and d.agent_team(agent_id) in teams)
+        team = d.agent_team(AgentId(agent_id)) if agent_id is not None else None
+        return (queue_id is not None and queue_id in queues) or (team is not None and team in teams)
 
     def require_evaluator(self, actor: Actor) -> None:
         """Raises: ForbiddenError (not a supervisor nor the operator)."""

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from cti.ids import AgentId
 from cti.qa.errors import NotFoundError, RuleInvalidError, StateError
 from cti.qa.rules import Rule, parse_rule, rule_hash
 from cti.qa.sampling import SampleItem, assign_evaluators, commitment, facts_from_legs, select
@@ -30,7 +31,7 @@ _COMMITMENT_HEX = 64
 class Directory(Protocol):
     """Who is who, from the node's configuration (``cti.control.Control`` provides it)."""
 
-    def agent_team(self, agent_id: str) -> str | None: ...
+    def agent_team(self, agent_id: AgentId) -> str | None: ...
     def supervisor_scope(self, supervisor_id: str) -> tuple[frozenset[str], frozenset[str]]: ...
 
 
