@@ -44,6 +44,7 @@ from cti.operations import NodeControl
 from cti.pages import add_page_routes
 from cti.publish import Publisher
 from cti.records import CallRecords, is_durable
+from cti.report_routes import add_report_routes
 from cti.sipcore import SipCore
 from cti.store import Store, StoreError, open_store
 from cti.tokens import TokenIssuer
@@ -162,6 +163,10 @@ class Server:
         controller.records.outbox = self.webhooks
         self.publisher.durable = controller.records.event
         await self._close_interrupted(controller.records)
+        from cti.reports.live import restore_live_stats  # "today" goes on from the records (docs/reports.md)
+
+        restored = await restore_live_stats(controller.acd.router, self.store, self.config, controller.clock)
+        log.info("server.stats.restored", legs=restored)
         started = asyncio.Event()
         tasks.create_task(controller.run(started), name="call-controller")
         await started.wait()
@@ -189,6 +194,7 @@ class Server:
                         extra_metrics=[webhook_metrics(self.webhooks), self._gateway_metrics],
                         http=self.config.http)
         add_webhook_routes(app, store=self.store, dispatcher=self.webhooks)
+        add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall)
         add_page_routes(app)
         secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)

@@ -132,6 +132,7 @@ class QueueFigures:
     abandoned_after_t: int
     service_level: float | None
     service_levels: Mapping[str, float | None]
+    answered_wait_s: float
     asa_s: float | None
     avg_abandon_s: float | None
     longest_wait_s: float | None
@@ -158,7 +159,8 @@ class QueueFigures:
         """The §1 counters, as the live statistics (acd/stats.py) keep them."""
         return IntervalCounters(answered=self.answered, abandoned=self.abandoned, flowouts=self.flowouts,
                                 answered_in_t=self.answered_in_t, abandoned_in_t=self.abandoned_in_t,
-                                abandoned_after_t=self.abandoned_after_t, abandoned_short=self.abandoned_short)
+                                abandoned_after_t=self.abandoned_after_t, abandoned_short=self.abandoned_short,
+                                answered_wait_s=self.answered_wait_s)
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -227,7 +229,7 @@ def queue_figures(arrived: Sequence[QueueLeg], ended: Sequence[QueueLeg], rules:
         abandoned_short=ab_short, abandoned_effective=abandoned_eff, flowouts=flowouts, callbacks=callbacks,
         in_queue=in_queue, answered_in_t=ans_t, abandoned_in_t=ab_t, abandoned_after_t=ab_gt_t,
         service_level=variants[rules.sl_formula.value], service_levels=variants,
-        asa_s=_ratio(answered_wait, answered),
+        answered_wait_s=answered_wait, asa_s=_ratio(answered_wait, answered),
         avg_abandon_s=_ratio(abandoned_wait_eff, abandoned - ab_short),
         longest_wait_s=longest, handled=n_h,
         aht_s=_ratio(math.fsum(leg.talk_s + leg.acw_s for leg in handled), n_h),

@@ -185,6 +185,15 @@ class SqlOperations:
         )
         return [rows.state_from_row(r) for r in found]
 
+    async def all_agent_states_between(self, start: float, end: float) -> list[AgentStateRow]:
+        """Every agent's rows overlapping ``[start, end)`` (not clipped), by agent then oldest first
+        (the reports' agent figures and ring times)."""
+        found = await self._x.fetch_all(
+            f"{_STATES} WHERE start_ts < ? AND (end_ts IS NULL OR end_ts > ?) ORDER BY agent_id, start_ts, row_id",
+            (end, start),
+        )
+        return [rows.state_from_row(r) for r in found]
+
     # ------------------------------------------------------------------------------ recordings
     async def allocate_serial(self, site: str, day: dt.date) -> RecordingSerial:
         """Take the next serial of ``site`` on ``day`` (1, 2, 3...; never handed out twice).

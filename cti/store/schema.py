@@ -168,11 +168,19 @@ _V3 = (
     "CREATE INDEX calls_open ON calls (node) WHERE t_ended IS NULL",
 )
 
+_V4 = (
+    # Reports: every agent's state rows over a range (occupancy, time per state, ring times).
+    "CREATE INDEX agent_state_history_start ON agent_state_history (start_ts)",
+    # Reports: AHT by the end of handling and the "event" attribution read legs by their talk end.
+    "CREATE INDEX queue_legs_end ON queue_legs (t_end)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox",
               statements=_v1(IDENTITY_KEY), postgres_statements=_v1(POSTGRES_IDENTITY_KEY)),
     Migration(version=2, description="indexes for agent and recording look-ups by time", statements=_V2),
     Migration(version=3, description="calls.problems; index of open calls per node", statements=_V3),
+    Migration(version=4, description="indexes for reports: agent states and leg ends by time", statements=_V4),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
