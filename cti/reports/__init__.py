@@ -12,12 +12,12 @@ Sans-I/O calculators over stored rows (queue legs, agent-state history) and a th
 from cti.reports.agents import AgentFigures, agent_figures, answered_rings, ring_times
 from cti.reports.calendar import Bucket, Period, bucket_index, buckets, local_day_bounds, parse_period
 from cti.reports.queues import LegMarks, QueueFigures, QueueRules, mark_legs, queue_figures, resolved_at
-from cti.reports.report import Report, ReportSpec, agent_report, queue_report, to_csv
+from cti.reports.report import TOTAL, Report, ReportSpec, agent_report, queue_report, rows_to_csv, to_csv
 from cti.reports.targets import TARGET_KINDS, Direction, TargetGap, gaps
 
 __all__ = [
     "TARGET_KINDS", "AgentFigures", "Bucket", "Direction", "LegMarks", "Period", "QueueFigures", "QueueRules",
     "Report", "ReportSpec", "TargetGap", "agent_figures", "agent_report", "answered_rings", "bucket_index",
     "buckets", "gaps", "local_day_bounds", "mark_legs", "parse_period", "queue_figures", "queue_report",
-    "resolved_at", "ring_times", "to_csv",
+    "resolved_at", "ring_times", "rows_to_csv", "to_csv", "TOTAL",
 ]

@@ -24,7 +24,7 @@ from cti.reports.queues import QueueRules, handling_ended, mark_legs, queue_figu
 from cti.reports.targets import gaps
 from cti.store import AgentStateRow, LegOutcome, QueueLeg
 
-__all__ = ["Report", "ReportSpec", "agent_report", "queue_report", "to_csv"]
+__all__ = ["TOTAL", "Report", "ReportSpec", "agent_report", "queue_report", "rows_to_csv", "to_csv"]
 
 TOTAL = "total"
 
@@ -174,10 +174,15 @@ def agent_report(legs: Sequence[QueueLeg], states: Sequence[AgentStateRow], spec
 
 
 def to_csv(report: Report) -> str:
+    """The report's rows as CSV (:func:`rows_to_csv`)."""
+    return rows_to_csv(report.rows)
+
+
+def rows_to_csv(report_rows: Iterable[Mapping[str, Any]]) -> str:
     """One line per row: group, interval, then every scalar figure (maps flattened as ``name.key``) and
-    each target's gap (``gap.<figure>``)."""
+    each target and gap (``target.<figure>``, ``gap.<figure>``)."""
     flat: list[dict[str, Any]] = []
-    for row in report.rows:
+    for row in report_rows:
         line: dict[str, Any] = {"group": row["group"], "interval": row["interval"]}
         for name, value in row["figures"].items():
             if isinstance(value, Mapping):
