@@ -194,10 +194,10 @@ class Server:
                         extra_metrics=[webhook_metrics(self.webhooks), self._gateway_metrics],
                         http=self.config.http)
         add_webhook_routes(app, store=self.store, dispatcher=self.webhooks)
-        add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall)
         add_page_routes(app)
         secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
+        add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall, tokens=tokens)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
                            notices=self.notices)

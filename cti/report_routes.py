@@ -5,6 +5,8 @@ offset; ``to`` exclusive), ``interval`` (``15m``, ``30m``, ``60m``, ``day``, ``w
 ``30m``), ``format`` (``json`` default, ``csv``, ``svg``), and for ``svg`` ``figure`` (default
 ``service_level`` for queues, ``occupancy`` for agents) and ``group`` (repeatable; default every group).
 Mounted on the application of ``cti.api.build_app`` (its middleware guards ``/api/`` with the operator token).
+With ``tokens``, a supervisor's token (``/auth/login``) is admitted too (the supervisor console draws its
+chart from this route): it reads its own queues (``kind=queues``) or its teams' agents (``kind=agents``) only.
 Errors are ``{"error": {"code", "message", "field"}}`` with status 400 (``reports.input_invalid``,
 ``unknown_parameter``); 503 ``reports_busy`` when the computation takes longer than 60 s.
 """
@@ -18,12 +20,14 @@ from collections.abc import Callable
 from aiohttp import web
 
 from config.schema import ServerConfig
+from cti.api import API_READERS
 from cti.reports.calendar import parse_period
 from cti.reports.chart import render_svg
 from cti.reports.errors import ReportInputError
 from cti.reports.fetch import KINDS, build_report, parse_when, report_range, report_spec
 from cti.reports.report import to_csv
 from cti.store import StoreOperations
+from cti.tokens import Principal, Role, TokenError, TokenIssuer
 
 __all__ = ["add_report_routes"]
 
@@ -36,14 +40,45 @@ def _bad(code: str, message: str, field: str | None) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message, "field": field}}, status=400)
 
 
+_READER = web.RequestKey("cti.reports.reader", Principal)
+_PREFIX = "/api/v1/reports/"
+
+
+def _visible(config: ServerConfig, reader: Principal, kind: str, group: str) -> bool:
+    """Whether a supervisor may read a group: its queues, or its teams and their agents."""
+    supervisor = next((s for s in config.supervisors if s.id == reader.subject), None)
+    if supervisor is None:
+        return False
+    if kind == "queues":
+        return group in supervisor.queues
+    if group.startswith("team:"):
+        return group[5:] in supervisor.teams
+    return any(a.id == group and a.team in supervisor.teams for a in config.agents)
+
+
 def add_report_routes(app: web.Application, *, store: StoreOperations, config: ServerConfig,
-                      clock: Callable[[], float] = time.time) -> None:
-    """Add ``GET /api/v1/reports/{kind}`` to ``app``.
+                      clock: Callable[[], float] = time.time, tokens: TokenIssuer | None = None) -> None:
+    """Add ``GET /api/v1/reports/{kind}`` to ``app``; with ``tokens``, supervisors' tokens may read it.
 
     Raises:
         RuntimeError: ``app`` is already frozen.
     """
     workers = asyncio.Semaphore(2)
+
+    def admit(request: web.Request, authorization: str) -> bool:
+        if tokens is None or request.method != "GET" or not request.path.startswith(_PREFIX):
+            return False
+        scheme, _, token = authorization.partition(" ")
+        try:
+            principal = tokens.verify(token) if scheme == "Bearer" and token else None
+        except TokenError:
+            return False
+        if principal is None or principal.role is not Role.SUPERVISOR:
+            return False
+        request[_READER] = principal
+        return True
+
+    app[API_READERS] = [*app.get(API_READERS, []), admit]
 
     async def report(request: web.Request) -> web.Response:
         query = request.query
@@ -72,6 +107,9 @@ def add_report_routes(app: web.Application, *, store: StoreOperations, config: S
             spec = report_spec(config, start=start, end=end, period=period, now=clock())
             async with workers, asyncio.timeout(_TIMEOUT_S):
                 built = await build_report(store, spec, kind)
+                reader = request.get(_READER)
+                if reader is not None:  # a supervisor: its own queues or teams only
+                    built.rows[:] = [r for r in built.rows if _visible(config, reader, kind, r["group"])]
                 if fmt == "svg":
                     figure = query.get("figure", "service_level" if kind == "queues" else "occupancy")
                     svg = await asyncio.to_thread(render_svg, built, figure, query.getall("group", []))

@@ -19,11 +19,13 @@ from cti.api import build_app
 from cti.openapi import REPORT_PATHS
 from cti.report_routes import add_report_routes
 from cti.store import open_store
+from cti.tokens import Role, TokenIssuer
 from tests.cti.test_api import AUTH, TOKEN, FakeControl, FakeMetrics
 
 from .legs import leg
 
 Client = TestClient[web.Request, web.Application]
+TOKENS = TokenIssuer(b"k" * 32, ttl_s=600, clock=lambda: NINE)
 ZONE = ZoneInfo("Asia/Shanghai")
 NINE = dt.datetime(2026, 12, 7, 9, 0, tzinfo=ZONE).timestamp()
 
@@ -34,11 +36,14 @@ async def api(tmp_path: Path) -> AsyncIterator[Client]:
     for one in (leg("sales", at=NINE, answered=12.0, talk=60.0), leg("sales", at=NINE + 40, abandoned=30.0),
                 leg("sales", at=NINE + 1900, answered=25.0, talk=30.0)):
         await store.save_queue_leg(one)
-    config = ServerConfig.model_validate({"node": {"timezone": "Asia/Shanghai"}, "queues": [{"name": "sales"}],
+    await store.save_queue_leg(leg("support", at=NINE, answered=1.0))
+    config = ServerConfig.model_validate({"node": {"timezone": "Asia/Shanghai"},
+                                          "queues": [{"name": "sales"}, {"name": "support"}],
+                                          "supervisors": [{"id": "sup1", "password": "secret1", "queues": ["sales"]}],
                                           "reports": {"max_range_days": 31,
                                                       "queue_targets": {"sales": {"abandon_rate": 0.05}}}})
     app = build_app(FakeControl(), token=TOKEN, node="n", metrics=FakeMetrics())
-    add_report_routes(app, store=store, config=config, clock=lambda: NINE + 7200)
+    add_report_routes(app, store=store, config=config, clock=lambda: NINE + 7200, tokens=TOKENS)
     client: Client = TestClient(TestServer(app, host="127.0.0.1", port=0))
     await client.start_server()
     try:
@@ -76,7 +81,7 @@ async def test_csv_and_svg(api: Client) -> None:
     status, _, text = await _get(api, "/api/v1/reports/queues?from=2026-12-07&to=2026-12-07&interval=60m&format=csv")
     lines = text.splitlines()
     assert status == 200 and lines[0].startswith("group,interval,offered,")
-    assert len(lines) == 1 + 25 and "gap.service_level" in lines[0]
+    assert len(lines) == 1 + 2 * 25 and "gap.service_level" in lines[0]  # two queues, 24 hours + total
     status, _, svg = await _get(api, "/api/v1/reports/queues?from=2026-12-07&to=2026-12-07&interval=60m"
                                      "&format=svg&figure=service_level")
     assert status == 200
@@ -110,3 +115,20 @@ async def test_unknown_kind_and_the_routes_match_openapi(api: Client) -> None:
     mounted = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
                if r.method != "HEAD" and r.resource is not None}
     assert mounted == {(m, p) for p, ops in REPORT_PATHS.items() for m in ops}
+
+
+async def test_a_supervisor_token_reads_its_own_queues_only(api: Client) -> None:
+    path = "/api/v1/reports/queues?from=2026-12-07&to=2026-12-07&interval=day"
+    async with api.get(path) as response:
+        assert response.status == 401
+    supervisor = TOKENS.issue(Role.SUPERVISOR, "sup1").token
+    async with api.get(path, headers={"Authorization": f"Bearer {supervisor}"}) as response:
+        assert response.status == 200
+        assert {r["group"] for r in (await response.json())["rows"]} == {"sales"}
+    async with api.get(path, headers=AUTH) as response:
+        assert {r["group"] for r in (await response.json())["rows"]} == {"sales", "support"}
+    agent = TOKENS.issue(Role.AGENT, "1001").token
+    async with api.get(path, headers={"Authorization": f"Bearer {agent}"}) as response:
+        assert response.status == 401
+    async with api.get("/api/v1/agents", headers={"Authorization": f"Bearer {supervisor}"}) as response:
+        assert response.status == 401  # admitted for reports only
