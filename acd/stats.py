@@ -62,6 +62,12 @@ class SiteCalendar:
         """Ordinal of the local date holding ``now``."""
         return self._local(now).date().toordinal()
 
+    def day_start(self, now: float) -> float:
+        """The ``now`` of the local midnight that began the day holding ``now``."""
+        local = self._local(now)
+        midnight = dt.datetime.combine(local.date(), dt.time(), self.zone)
+        return midnight.timestamp() - self.offset
+
     def interval(self, now: float, length_s: float) -> int:
         """Index of the local interval of ``length_s`` holding ``now`` (boundaries on local clock times)."""
         utc_offset = self._local(now).utcoffset() or dt.timedelta()
@@ -131,6 +137,7 @@ class QueueSnapshot:
     agents_by_state: Mapping[AgentState, int]
     paused_by_reason: Mapping[str, int]
     interval_start: float
+    day_start: float  # the site's last local midnight (in the same time base as ``at``)
     interval: IntervalCounters
     today: IntervalCounters
     service_level: float | None
@@ -245,7 +252,8 @@ class QueueStats:
         return QueueSnapshot(
             queue_id=cfg.id, at=now, waiting=len(self.waiting), longest_wait_s=longest, waiting_over_t=over,
             agents_by_state=MappingProxyType(dict(by_state)), paused_by_reason=MappingProxyType(dict(by_reason)),
-            interval_start=self.calendar.interval_start(now, cfg.interval_s), interval=interval, today=today,
+            interval_start=self.calendar.interval_start(now, cfg.interval_s),
+            day_start=self.calendar.day_start(now), interval=interval, today=today,
             service_level=service_level(interval, cfg.sl_formula, **sl_args),
             live_service_level=service_level(interval, cfg.sl_formula, waiting_over_t=over, **sl_args),
             today_service_level=service_level(today, cfg.sl_formula, **sl_args),
