@@ -8,7 +8,6 @@ before to, longer than ``reports.max_range_days``).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 import urllib.parse
@@ -94,7 +93,7 @@ def _gaps(rows: list[dict[str, Any]]) -> str:
 
 @click.command("report")
 @click.argument("kind", type=click.Choice(["queues", "agents"]))
-@click.option("--from", "start", required=True, help="first day (YYYY-MM-DD, site time) or an ISO time")
+@click.option("--from", "start", required=True, help="first day (YYYY-MM-DD, site time), today, or an ISO time")
 @click.option("--to", "end", required=True, help="last day (inclusive) or an ISO time (exclusive)")
 @click.option("--interval", default="30m", show_default=True, help="15m, 30m, 60m, day, week or month")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV, one line per group and interval")
@@ -142,12 +141,9 @@ def verify(day: str | None, url: str, token: str | None, timeout: float) -> None
     """
     client = ApiClient(url, token, timeout)
     live = _get(client, "/api/v1/queues")["queues"]
-    if day is None:
-        today = _get(client, "/api/v1/reports/queues?" + urllib.parse.urlencode(
-            {"from": dt.date.today().isoformat(), "to": dt.date.today().isoformat(), "interval": "day"}))
-        day = today["generated_at"][:10]
-    query = urllib.parse.urlencode({"from": day, "to": day, "interval": "day"})
+    query = urllib.parse.urlencode({"from": day or "today", "to": day or "today", "interval": "day"})
     data = _get(client, f"/api/v1/reports/queues?{query}")
+    day = day or data["generated_at"][:10]
     if data["generated_at"][:10] != day:
         click.echo(f"cti: the live figures cover the node's current day ({data['generated_at'][:10]}, "
                    f"{data['timezone']}), not {day}", err=True)

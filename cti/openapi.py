@@ -112,7 +112,8 @@ that the document and build_app's routes are the same set)."""
 
 _REPORT_QUERY = [
     {"name": "from", "in": "query", "required": True, "schema": _STR,
-     "description": "first day (YYYY-MM-DD, the site's local day) or an ISO time (local when it has no offset)"},
+     "description": "first day (YYYY-MM-DD, the site's local day), today, or an ISO time (local when it has "
+                    "no offset)"},
     {"name": "to", "in": "query", "required": True, "schema": _STR,
      "description": "last day (inclusive) or an ISO time (exclusive); after from, at most reports.max_range_days"},
     {"name": "interval", "in": "query", "required": False,

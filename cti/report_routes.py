@@ -1,6 +1,6 @@
 """Admin API routes of the KPI reports (docs/reports.md): ``GET /api/v1/reports/{queues|agents}``.
 
-Query: ``from``, ``to`` (a date = the site's local day, both inclusive; or an ISO time, local when it has no
+Query: ``from``, ``to`` (a date = the site's local day, both inclusive; ``today``; or an ISO time, local when it has no
 offset; ``to`` exclusive), ``interval`` (``15m``, ``30m``, ``60m``, ``day``, ``week``, ``month``; default
 ``30m``), ``format`` (``json`` default, ``csv``, ``svg``), and for ``svg`` ``figure`` (default
 ``service_level`` for queues, ``occupancy`` for agents) and ``group`` (repeatable; default every group).
@@ -94,8 +94,9 @@ def add_report_routes(app: web.Application, *, store: StoreOperations, config: S
             for name in ("from", "to"):
                 if name not in query:
                     raise ReportInputError(name, f"missing parameter {name} (a date YYYY-MM-DD or an ISO time)")
-            start = parse_when(query["from"], zone, field="from", end=False)
-            end = parse_when(query["to"], zone, field="to", end=True)
+            now = clock()
+            start = parse_when(query["from"], zone, field="from", end=False, now=now)
+            end = parse_when(query["to"], zone, field="to", end=True, now=now)
             report_range(start, end, config.reports.max_range_days)
             try:
                 period = parse_period(query.get("interval", "30m"))
@@ -104,7 +105,7 @@ def add_report_routes(app: web.Application, *, store: StoreOperations, config: S
             fmt = query.get("format", "json")
             if fmt not in _FORMATS:
                 raise ReportInputError("format", f"format must be one of {', '.join(_FORMATS)}, got {fmt!r}")
-            spec = report_spec(config, start=start, end=end, period=period, now=clock())
+            spec = report_spec(config, start=start, end=end, period=period, now=now)
             async with workers, asyncio.timeout(_TIMEOUT_S):
                 built = await build_report(store, spec, kind)
                 reader = request.get(_READER)

@@ -27,7 +27,7 @@ CHART_FIGURES: dict[str, tuple[str, bool]] = {
 }
 _PALETTE = ("#1d70b8", "#d4351c", "#00703c", "#f47738", "#4c2c92", "#28a197", "#b58840", "#5694ca")
 _W, _H = 760, 320
-_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 150, 36, 56
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 170, 36, 56
 
 
 def _fmt(value: float, pct: bool) -> str:
@@ -111,8 +111,9 @@ def render_svg(report: Report, figure: str, groups: Sequence[str] = ()) -> str:
         parts.append(f'<line x1="{lx}" y1="{ly}" x2="{lx + 18}" y2="{ly}" stroke="{colour}" stroke-width="3"/>')
         parts.append(f'<text x="{lx + 24}" y="{ly + 4}">{escape(group)}</text>')
         if group in targets:
-            parts.append(f'<text x="{lx + 24}" y="{ly + 18}" fill="#505a5f">target '
-                         f'{_fmt(targets[group], pct)} (dashed)</text>')
+            parts.append(f'<line x1="{lx}" y1="{ly + 14}" x2="{lx + 18}" y2="{ly + 14}" stroke="{colour}" '
+                         f'stroke-dasharray="4 3"/>')
+            parts.append(f'<text x="{lx + 24}" y="{ly + 18}" fill="#505a5f">target {_fmt(targets[group], pct)}</text>')
     parts.append(f'<line x1="{_LEFT}" y1="{_TOP + plot_h}" x2="{_LEFT + plot_w}" y2="{_TOP + plot_h}" '
                  f'stroke="#0b0c0c"/>')
     parts.append("</svg>")

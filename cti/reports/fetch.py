@@ -28,13 +28,15 @@ LOOKBACK_S = 86400.0  # handling that ends in the range began at most this long 
 KINDS = ("queues", "agents")
 
 
-def parse_when(text: str, zone: ZoneInfo, *, field: str, end: bool) -> float:
-    """A date (``2026-12-06``: the local day; as ``to``, its end) or an ISO time (local when it has no
-    offset) as epoch seconds.
+def parse_when(text: str, zone: ZoneInfo, *, field: str, end: bool, now: float | None = None) -> float:
+    """A date (``2026-12-06``: the local day; as ``to``, its end), ``today`` (the site's date at ``now``) or
+    an ISO time (local when it has no offset) as epoch seconds.
 
     Raises:
-        ReportInputError: neither.
+        ReportInputError: none of these.
     """
+    if text == "today" and now is not None:
+        text = dt.datetime.fromtimestamp(now, zone).date().isoformat()
     try:
         if len(text) == 10:
             start, stop = local_day_bounds(dt.date.fromisoformat(text), zone)

@@ -88,7 +88,7 @@ async def test_csv_and_svg(api: Client) -> None:
     root = ET.fromstring(svg)
     assert root.get("role") == "img" and "Service level" in (root.get("aria-label") or "")
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
-    assert "sales" in texts and "target 80% (dashed)" in texts
+    assert "sales" in texts and "target 80%" in texts
 
 
 @pytest.mark.parametrize(("query", "field", "words"), [
