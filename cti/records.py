@@ -221,9 +221,11 @@ class CallRecords:
         match event:
             case AgentStateChanged():
                 self.write(lambda tx: tx.record_agent_state(event.agent_id, event.state, wall, event.reason))
-                pending = self._awaiting_acw.pop(event.agent_id, None)
-                if pending is not None and event.previous is AgentState.WRAP_UP and pending.t_end is not None:
-                    self._save(replace(pending, acw_s=max(0.0, wall - pending.t_end)))
+                # CallEnded comes just before the move into wrap-up: the leg waits for the agent to leave it.
+                if event.state is not AgentState.WRAP_UP:
+                    pending = self._awaiting_acw.pop(event.agent_id, None)
+                    if pending is not None and event.previous is AgentState.WRAP_UP and pending.t_end is not None:
+                        self._save(replace(pending, acw_s=max(0.0, wall - pending.t_end)))
             case CallQueued():
                 row = self._new_leg(event.call_id, event.queue_id, wall, event.priority)
                 self._open[event.call_id] = row
