@@ -88,10 +88,16 @@ def test_live_figures_match_the_records_after_calls_and_after_a_restart(tmp_path
             support = next(r for r in report["rows"] if r["group"] == "support" and r["interval"] == "total")
             assert support["figures"]["transfers"] == 1 and support["figures"]["handled"] == 1
             assert support["figures"]["avg_acw_s"] > 0  # the wrap-up reached the leg (AHT = talk + hold + ACW)
+            csv = cti(server, "report", "agents", "--from", "today", "--to", "today", "--interval", "day", "--csv")
+            lines = csv.stdout.splitlines()
+            assert csv.returncode == 0 and lines[0].startswith("group,interval,state_s.")
+            assert sum(1 for line in lines if line.startswith("1003,total,")) == 1
         with run_server(tmp_path, data_dir=data, log_name="server2.log") as again:
             assert live(again)["support"]["offered"] == 3 and live(again)["sales"]["answered"] == 1
             rechecked = cti(again, "kpi", "verify")
             assert rechecked.returncode == 0, rechecked.stdout + rechecked.stderr
+            past = cti(again, "kpi", "verify", "--date", "2000-01-01")
+            assert past.returncode == 2 and "the live figures cover the node's current day" in past.stderr
             refused = cti(again, "report", "queues", "--from", "2026-12-07", "--to", "2026-12-01")
             assert refused.returncode == 2 and "from must be before to" in refused.stderr
     finally:
