@@ -1,7 +1,9 @@
 """The store side of reports: read the rows a report needs, and the report settings from the config.
 
-The only asyncio-facing module of the package: it awaits the store (SQLite or PostgreSQL, the same queries)
-and runs the pure calculators in a worker thread, so a month's report never blocks the event loop.
+The only asyncio-facing module of the package: it awaits the store (SQLite or PostgreSQL, the same queries) in
+reads of 2 hours of range each (the SQLite store serialises its users, so the call-records writer waits for one
+read at most; the store decodes large results in a worker thread) and runs the pure calculators in a worker
+thread, so a long report does not block the event loop.
 :func:`parse_when` and :func:`report_range` turn the user's ``from``/``to`` into epoch seconds in the
 site's time zone and refuse a bad range (from not before to, longer than ``reports.max_range_days``).
 """
@@ -20,7 +22,7 @@ from cti.reports.calendar import Period, local_day_bounds
 from cti.reports.errors import ReportInputError
 from cti.reports.queues import QueueRules, queue_figures
 from cti.reports.report import Report, ReportSpec, agent_report, queue_report
-from cti.store import AgentStateRow, LegTime, QueueLeg, StoreOperations
+from cti.store import AgentStateRow, QueueLeg, StoreOperations
 
 __all__ = ["LOOKBACK_S", "KINDS", "build_report", "parse_when", "report_range", "report_spec", "today_counters"]
 
@@ -84,11 +86,31 @@ def report_spec(config: ServerConfig, *, start: float, end: float, period: Perio
         teams={a.id: a.team for a in config.agents if a.team}, queues=tuple(q.name for q in config.queues))
 
 
+CHUNK_S = 2 * 3600.0  # one store read per 2 hours of range: the SQLite store's lock is never held for long
+
+
+async def _legs(store: StoreOperations, start: float, end: float) -> list[QueueLeg]:
+    legs: list[QueueLeg] = []
+    cursor = start
+    while cursor < end:
+        legs += await store.queue_legs_between(cursor, min(cursor + CHUNK_S, end))
+        cursor += CHUNK_S
+    return legs
+
+
+async def _states(store: StoreOperations, start: float, end: float) -> list[AgentStateRow]:
+    seen: dict[int, AgentStateRow] = {}
+    cursor = start
+    while cursor < end:
+        for row in await store.all_agent_states_between(cursor, min(cursor + CHUNK_S, end)):
+            seen.setdefault(row.row_id, row)  # a row across a chunk boundary comes back twice
+        cursor += CHUNK_S
+    return sorted(seen.values(), key=lambda r: (r.agent_id, r.start, r.row_id))
+
+
 async def _rows(store: StoreOperations, spec: ReportSpec) -> tuple[list[QueueLeg], list[AgentStateRow]]:
-    legs = await store.queue_legs_between(spec.start - LOOKBACK_S, min(spec.end + spec.repeat_window_s,
-                                                                       max(spec.now, spec.end)))
-    states = await store.all_agent_states_between(spec.start, spec.end)
-    return legs, states
+    legs = await _legs(store, spec.start - LOOKBACK_S, min(spec.end + spec.repeat_window_s, max(spec.now, spec.end)))
+    return legs, await _states(store, spec.start, spec.end)
 
 
 async def build_report(store: StoreOperations, spec: ReportSpec, kind: str) -> Report:
@@ -112,7 +134,7 @@ async def today_counters(store: StoreOperations, config: ServerConfig, now: floa
     calendar = SiteCalendar(zone=zone)
     day_start, _ = local_day_bounds(dt.datetime.fromtimestamp(now, zone).date(), zone)
     interval_start = calendar.interval_start(now, interval_s)
-    legs = await store.queue_legs_between(day_start, now + 1.0, by=LegTime.ENTERED)
+    legs = await _legs(store, day_start, now + 1.0)
     rules = _rules(config)
     out: dict[QueueId, tuple[IntervalCounters, IntervalCounters]] = {}
     for name, rule in rules.items():
