@@ -67,7 +67,7 @@ from acd.events import (
 )
 from acd.queue import Call, CallState, Offer
 from acd.state import RoutingState, TimerRef
-from acd.stats import QueueSnapshot
+from acd.stats import IntervalCounters, QueueSnapshot
 from acd.timers import TimerId
 
 
@@ -221,6 +221,18 @@ class Router(RoutingState):
         if queue_id not in self._stats:
             raise UnknownQueueError(f"unknown queue {queue_id}")
         return self._stats[queue_id].snapshot(now, *self._matcher.census(queue_id))
+
+    def restore_stats(self, queue_id: QueueId, now: float, today: IntervalCounters,
+                      interval: IntervalCounters | None = None) -> None:
+        """Seed a queue's "today" (and current interval) counters with figures rebuilt from the records
+        (at start-up, before the first call).
+
+        Raises:
+            UnknownQueueError: no such queue.
+        """
+        if queue_id not in self._stats:
+            raise UnknownQueueError(f"unknown queue {queue_id}")
+        self._stats[queue_id].restore(now, today, interval)
 
     # ------------------------------------------------------------------------------ requests
     def _login(self, request: LoginAgent, now: float, out: list[AcdOutput]) -> None:

@@ -45,7 +45,7 @@ from acd.events import (
 )
 from acd.matching import Matcher
 from acd.queue import Call, CallState, Offer, Route, Routes, apply_rule, merge_requirements
-from acd.stats import QueueStats
+from acd.stats import QueueStats, SiteCalendar
 from acd.timers import TimerHeap, TimerId
 
 _EXIT_REASONS = {OverflowAction.VOICEMAIL: ExitReason.OVERFLOW_VOICEMAIL,
@@ -57,8 +57,11 @@ class RoutingState:
     """Agents, calls, offers, demand classes, timers and stats, plus the steps that change them."""
 
     def __init__(self, queues: Iterable[QueueConfig], *, reason_codes: Iterable[str] = DEFAULT_REASON_CODES,
-                 rng: random.Random | None = None) -> None:
-        """Raises: ConfigurationError: duplicate queue ids or an overflow rule naming an unknown queue."""
+                 rng: random.Random | None = None, calendar: SiteCalendar | None = None) -> None:
+        """``calendar``: the site's days and intervals for the statistics (UTC days of ``now`` when None).
+
+        Raises: ConfigurationError: duplicate queue ids or an overflow rule naming an unknown queue.
+        """
         self._queues: dict[QueueId, QueueConfig] = {}
         for q in queues:
             if q.id in self._queues:
@@ -69,7 +72,7 @@ class RoutingState:
                 if rule.target_queue is not None and rule.target_queue not in self._queues:
                     raise ConfigurationError(f"queue {q.id}: overflow to unknown queue {rule.target_queue}")
         self._reasons = frozenset(reason_codes)
-        self._stats = {qid: QueueStats(q) for qid, q in self._queues.items()}
+        self._stats = {qid: QueueStats(q, calendar or SiteCalendar()) for qid, q in self._queues.items()}
         self._agents: dict[AgentId, Agent] = {}
         self._calls: dict[CallId, Call] = {}
         self._offers: dict[OfferId, Offer] = {}

@@ -6,14 +6,20 @@
 * ``QueueStats`` is the per-queue tally the router updates as it goes: calls in queue (ringing
   counts as queued, §1.3), longest wait, agents by state and by not-ready reason, and
   answered/abandoned/flow-out counters per interval (attribution by arrival or by event, §0).
+* ``SiteCalendar`` maps the core's ``now`` to the site's local day and interval: "today" is the local day
+  (it starts empty at local midnight), intervals start on local boundaries. A leg counts for the day and
+  the interval of its attribution time (arrival by default), exactly as the reports do
+  (``cti.reports``), so the live figures can be recomputed from the records. ``QueueStats.restore``
+  seeds today's and the current interval's counters (rebuilt from the records at start-up).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import assert_never
 
@@ -38,6 +44,42 @@ class IntervalCounters:
     answered_wait_s: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class SiteCalendar:
+    """The site's days and intervals for a core whose ``now`` is ``epoch seconds − offset``.
+
+    ``offset`` is what turns a ``now`` into UTC epoch seconds (the node clock's offset; 0 when ``now``
+    already is epoch seconds); ``zone`` is the site's time zone (config ``node.timezone``).
+    """
+
+    offset: float = 0.0
+    zone: dt.tzinfo = field(default=dt.UTC)
+
+    def _local(self, now: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(now + self.offset, self.zone)
+
+    def day(self, now: float) -> int:
+        """Ordinal of the local date holding ``now``."""
+        return self._local(now).date().toordinal()
+
+    def day_start(self, now: float) -> float:
+        """The ``now`` of the local midnight that began the day holding ``now``."""
+        local = self._local(now)
+        midnight = dt.datetime.combine(local.date(), dt.time(), self.zone)
+        return midnight.timestamp() - self.offset
+
+    def interval(self, now: float, length_s: float) -> int:
+        """Index of the local interval of ``length_s`` holding ``now`` (boundaries on local clock times)."""
+        utc_offset = self._local(now).utcoffset() or dt.timedelta()
+        return math.floor((now + self.offset + utc_offset.total_seconds()) / length_s)
+
+    def interval_start(self, now: float, length_s: float) -> float:
+        """The ``now`` at which the interval holding ``now`` began."""
+        local = self._local(now)
+        utc_offset = (local.utcoffset() or dt.timedelta()).total_seconds()
+        return self.interval(now, length_s) * length_s - utc_offset - self.offset
+
+
 class _Tally:
     __slots__ = ("answered", "abandoned", "flowouts", "answered_in_t", "abandoned_in_t", "abandoned_after_t",
                  "abandoned_short", "answered_wait_s")
@@ -49,6 +91,13 @@ class _Tally:
 
     def freeze(self) -> IntervalCounters:
         return IntervalCounters(**{name: getattr(self, name) for name in self.__slots__})
+
+
+def _thaw(counters: IntervalCounters) -> _Tally:
+    tally = _Tally()
+    for name in _Tally.__slots__:
+        setattr(tally, name, getattr(counters, name))
+    return tally
 
 
 def service_level(
@@ -88,6 +137,7 @@ class QueueSnapshot:
     agents_by_state: Mapping[AgentState, int]
     paused_by_reason: Mapping[str, int]
     interval_start: float
+    day_start: float  # the site's last local midnight (in the same time base as ``at``)
     interval: IntervalCounters
     today: IntervalCounters
     service_level: float | None
@@ -100,24 +150,46 @@ class QueueSnapshot:
 class QueueStats:
     """Live tally for one queue; the router feeds it, ``snapshot`` reads it."""
 
-    __slots__ = ("config", "waiting", "_intervals", "_today", "handle_s")
+    __slots__ = ("config", "calendar", "waiting", "_intervals", "_today", "_day", "handle_s")
 
-    def __init__(self, config: QueueConfig) -> None:
+    def __init__(self, config: QueueConfig, calendar: SiteCalendar = SiteCalendar()) -> None:
         self.config = config
+        self.calendar = calendar
         self.waiting: OrderedDict[CallId, float] = OrderedDict()  # enqueue order == time order
         self._intervals: dict[int, _Tally] = {}
         self._today = _Tally()
+        self._day: int | None = None
         self.handle_s = config.default_handle_s
 
-    def _tallies(self, enqueued: float, at: float) -> tuple[_Tally, _Tally]:
-        stamp = enqueued if self.config.attribution is Attribution.ARRIVAL else at
-        index = math.floor(stamp / self.config.interval_s)
+    def _roll(self, day: int) -> None:
+        """Start a new "today" when the site's date has moved on (local midnight)."""
+        if self._day is None or day > self._day:
+            self._day = day
+            self._today = _Tally()
+
+    def _interval_tally(self, index: int) -> _Tally:
         tally = self._intervals.get(index)
         if tally is None:
             tally = self._intervals[index] = _Tally()
             if len(self._intervals) > _KEPT_INTERVALS:
                 del self._intervals[min(self._intervals)]
-        return tally, self._today
+        return tally
+
+    def _tallies(self, enqueued: float, at: float) -> tuple[_Tally, ...]:
+        stamp = enqueued if self.config.attribution is Attribution.ARRIVAL else at
+        tally = self._interval_tally(self.calendar.interval(stamp, self.config.interval_s))
+        day = self.calendar.day(stamp)
+        self._roll(max(day, self.calendar.day(at)))
+        # A leg attributed to an earlier day (entered before midnight, resolved after) is not today's.
+        return (tally, self._today) if day == self._day else (tally,)
+
+    def restore(self, now: float, today: IntervalCounters, interval: IntervalCounters | None = None) -> None:
+        """Seed today's counters (and the current interval's) with figures rebuilt from the records; ``now``
+        is the time they were computed for. Calls the router saw already are not in them (start-up only)."""
+        self._day = self.calendar.day(now)
+        self._today = _thaw(today)
+        if interval is not None:
+            self._intervals[self.calendar.interval(now, self.config.interval_s)] = _thaw(interval)
 
     def entered(self, call_id: CallId, at: float) -> None:
         """A call joined the queue."""
@@ -170,8 +242,9 @@ class QueueStats:
             if enqueued >= limit:
                 break
             over += 1
-        index = math.floor(now / cfg.interval_s)
+        index = self.calendar.interval(now, cfg.interval_s)
         interval = self._intervals.get(index, _Tally()).freeze()
+        self._roll(self.calendar.day(now))
         today = self._today.freeze()
         sl_args = {"include_flowouts": cfg.include_flowouts}
         effective_abandons = today.abandoned - today.abandoned_short
@@ -179,7 +252,8 @@ class QueueStats:
         return QueueSnapshot(
             queue_id=cfg.id, at=now, waiting=len(self.waiting), longest_wait_s=longest, waiting_over_t=over,
             agents_by_state=MappingProxyType(dict(by_state)), paused_by_reason=MappingProxyType(dict(by_reason)),
-            interval_start=index * cfg.interval_s, interval=interval, today=today,
+            interval_start=self.calendar.interval_start(now, cfg.interval_s),
+            day_start=self.calendar.day_start(now), interval=interval, today=today,
             service_level=service_level(interval, cfg.sl_formula, **sl_args),
             live_service_level=service_level(interval, cfg.sl_formula, waiting_over_t=over, **sl_args),
             today_service_level=service_level(today, cfg.sl_formula, **sl_args),

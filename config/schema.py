@@ -228,7 +228,48 @@ class QueueConfig(_Model):
     max_size: int | None = Field(default=None, ge=1)
     sl_threshold_s: float = Field(default=20.0, gt=0)
     sl_target: float = Field(default=0.8, ge=0, le=1)
+    sl_formula: Literal["answered_only", "abandons_negative", "abandons_after_t_negative", "abandons_in_t_positive",
+                        "short_abandon_positive"] = Field(
+        default="abandons_after_t_negative", description="the headline service-level variant (domain.md §1.2)")
+    include_flowouts: bool = Field(default=False, description="flow-outs join the SL denominator")
+    short_abandon_s: float = Field(default=5.0, ge=0,
+                                   description="abandons quicker than this are short (<= sl_threshold_s)")
     record: bool = True
+
+    @model_validator(mode="after")
+    def _short_within_t(self) -> QueueConfig:
+        if self.short_abandon_s > self.sl_threshold_s:
+            raise ValueError(f"short_abandon_s ({self.short_abandon_s:g}) must not exceed sl_threshold_s "
+                             f"({self.sl_threshold_s:g})")
+        return self
+
+
+class ReportTargets(_Model):
+    """Targets of a queue or team; the report shows each figure's gap to its target (docs/reports.md)."""
+
+    service_level: float | None = Field(default=None, gt=0, le=1, description="at least (default: the queue's "
+                                        "sl_target)")
+    answer_rate: float | None = Field(default=None, ge=0, le=1, description="at least")
+    abandon_rate: float | None = Field(default=None, ge=0, le=1, description="at most")
+    asa_s: float | None = Field(default=None, ge=0, description="at most")
+    aht_s: float | None = Field(default=None, gt=0, description="at most")
+    occupancy: float | None = Field(default=None, gt=0, le=1, description="at least")
+    utilisation: float | None = Field(default=None, gt=0, le=1, description="at least")
+
+    def given(self) -> dict[str, float]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ReportsConfig(_Model):
+    """KPI reports (docs/reports.md)."""
+
+    max_range_days: int = Field(default=93, ge=1, le=3700, description="longest report range a request may ask")
+    repeat_window_days: float = Field(default=7.0, gt=0, le=90, description="repeat-call window W (domain.md §1.7)")
+    exclude_short_abandons: bool = Field(default=True, description="short abandons leave abandoned and offered")
+    ring_cycle_s: float = Field(default=6.0, gt=0, le=60, description="one ring cadence, for 'answered within N rings'")
+    answer_within_rings: int = Field(default=3, ge=1, le=20)
+    queue_targets: dict[str, ReportTargets] = Field(default_factory=dict, description="queue name -> targets")
+    team_targets: dict[str, ReportTargets] = Field(default_factory=dict, description="team name -> targets")
 
 
 class SupervisorConfig(_Model):
@@ -308,6 +349,19 @@ class ServerConfig(_Model):
     agents: tuple[AgentConfig, ...] = ()
     queues: tuple[QueueConfig, ...] = ()
     supervisors: tuple[SupervisorConfig, ...] = ()
+    reports: ReportsConfig = ReportsConfig()
+
+    @model_validator(mode="after")
+    def _report_targets(self) -> ServerConfig:
+        queues = {q.name for q in self.queues}
+        teams = {a.team for a in self.agents if a.team}
+        unknown = sorted(set(self.reports.queue_targets) - queues)
+        if unknown:
+            raise ValueError(f"reports.queue_targets: unknown queue(s) {', '.join(unknown)}")
+        unknown = sorted(set(self.reports.team_targets) - teams)
+        if unknown:
+            raise ValueError(f"reports.team_targets: no agent is in team(s) {', '.join(unknown)}")
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> ServerConfig:

@@ -237,6 +237,12 @@ def http_families(stats: GuardStats) -> list[MetricFamily]:
 
 # ---------------------------------------------------------------------------------- the application
 
+ReaderCheck = Callable[[web.Request, str], bool]
+API_READERS: web.AppKey[list[ReaderCheck]] = web.AppKey("cti.api.readers", list)
+"""Other bearers a route family admits besides the operator token (e.g. a supervisor's token for the reports
+it may read): each check gets the request and its Authorization header and says yes or no."""
+
+
 def build_app(control: Control | CallController, *, token: str | None, node: str,
               metrics: MetricsSource | None = None, reload: Reload | None = None,
               agent_admin: AgentAdmin | None = None, extra_metrics: Sequence[ExtraMetrics] = (),
@@ -310,7 +316,8 @@ class _Api:
             if self.token is None:
                 return error(403, "api_disabled", "no operator_token is configured on this node")
             given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()) and not any(
+                    admit(request, given) for admit in request.app.get(API_READERS, ())):
                 return error(401, "unauthorized", "missing or wrong bearer token")
         try:
             return await handler(request)
@@ -447,5 +454,6 @@ class _Api:
         return web.json_response({"flows_version": version})
 
 
-__all__ = ["CALL_REFUSAL_REASONS", "ApiError", "ExtraMetrics", "MetricFamily", "MetricsSource", "NodeMetrics", "Reload",
-           "build_app", "http_families", "node_app", "node_families", "render_node_metrics"]
+__all__ = ["API_READERS", "CALL_REFUSAL_REASONS", "ApiError", "ExtraMetrics", "MetricFamily", "MetricsSource",
+           "NodeMetrics", "ReaderCheck", "Reload", "build_app", "http_families", "node_app", "node_families",
+           "render_node_metrics"]

@@ -47,6 +47,7 @@ from cti.pages import add_page_routes
 from cti.publish import Publisher
 from cti.qa_routes import mount_qa
 from cti.records import CallRecords, is_durable
+from cti.report_routes import add_report_routes
 from cti.sipcore import SipCore
 from cti.store import Store, StoreError, open_store
 from cti.tlsfiles import TlsFiles, self_signed, server_context
@@ -166,6 +167,10 @@ class Server:
         controller.records.outbox = self.webhooks
         self.publisher.durable = controller.records.event
         await self._close_interrupted(controller.records)
+        from cti.reports.live import restore_live_stats  # "today" goes on from the records (docs/reports.md)
+
+        restored = await restore_live_stats(controller.acd.router, self.store, self.config, controller.clock)
+        log.info("server.stats.restored", legs=restored)
         started = asyncio.Event()
         tasks.create_task(controller.run(started), name="call-controller")
         await started.wait()
@@ -198,6 +203,7 @@ class Server:
         add_page_routes(app)
         secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
+        add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall, tokens=tokens)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
                            notices=self.notices)

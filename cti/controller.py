@@ -42,6 +42,7 @@ from acd import (
     Router,
     SetNotReady,
     SetReady,
+    SiteCalendar,
 )
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
@@ -92,7 +93,9 @@ class CallController:
         self.state_since: dict[str, float] = {}
         self._last_call_of: dict[str, Call] = {}
         self.clock = NodeClock()  # one clock for every time a record holds (cti/clock.py)
-        self.acd = AcdDriver(Router([queue_config(q) for q in config.queues]), self, clock=self.clock.monotonic)
+        calendar = SiteCalendar(offset=self.clock.offset, zone=config.node.zone)  # "today" is the site's day
+        self.acd = AcdDriver(Router([queue_config(q) for q in config.queues], calendar=calendar), self,
+                             clock=self.clock.monotonic)
         self.ports = PortAllocator(config.media.rtp_port_min, config.media.rtp_port_max)
         self.prompts = PromptCache()
         self.rtp_timeout = config.media.rtp_timeout_s

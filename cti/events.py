@@ -357,7 +357,8 @@ _SCHEMAS: Final = (
             _f("service_level", _N, "fraction answered within target (0..1)", null=True),
             _f("asa_seconds", _N, "average speed of answer: total queue wait of the calls answered in the window "
                                   "/ calls answered (abandons excluded); null when none was answered", null=True),
-            _f("window_seconds", _I, "length of the statistics window")),
+            _f("window_seconds", _I, "seconds since the site's local midnight (node.timezone): offered, answered, "
+               "abandoned, service_level and asa_seconds cover the site's day so far")),
     _schema("alert.raised", "a supervisor alert was raised", _f("alert_id", _S, "alert identifier"),
             _f("kind", _S, "alert kind: vip_in_queue, vip_wait, vip_abandoned, surge, threshold:<metric>, ..."),
             _f("severity", _S, "severity", choices=SEVERITIES), _f("message", _S, "human-readable text"),

@@ -214,6 +214,47 @@ QA_PATHS: dict[str, Any] = {
 }
 """The QA routes (cti/qa_routes.py), mounted by the node next to ``cti.api.build_app``'s; they accept agent and
 supervisor tokens as well as the operator token (tests/cti/qa/test_api_qa.py checks the set)."""
+_REPORT_QUERY = [
+    {"name": "from", "in": "query", "required": True, "schema": _STR,
+     "description": "first day (YYYY-MM-DD, the site's local day), today, or an ISO time (local when it has "
+                    "no offset)"},
+    {"name": "to", "in": "query", "required": True, "schema": _STR,
+     "description": "last day (inclusive) or an ISO time (exclusive); after from, at most reports.max_range_days"},
+    {"name": "interval", "in": "query", "required": False,
+     "schema": {"enum": ["15m", "30m", "60m", "day", "week", "month"], "default": "30m"}},
+    {"name": "format", "in": "query", "required": False, "schema": {"enum": ["json", "csv", "svg"], "default": "json"}},
+    {"name": "figure", "in": "query", "required": False, "schema": _STR,
+     "description": "svg: the figure charted (service_level, answer_rate, abandon_rate, asa_s, aht_s, offered, "
+                    "answered, abandoned, longest_wait_s, occupancy, utilisation, transfer_rate)"},
+    {"name": "group", "in": "query", "required": False, "schema": {"type": "array", "items": _STR},
+     "description": "svg: the queues/agents/teams charted (repeatable; default all, at most 8)"},
+]
+_TARGET_GAP = {"type": "object", "properties": {"target": _NUM, "actual": _NUM_OR_NULL, "gap": _NUM_OR_NULL,
+                                                "met": {"type": ["boolean", "null"]},
+                                                "direction": {"enum": ["at_least", "at_most"]}}}
+REPORT_PATHS: dict[str, Any] = {
+    "/api/v1/reports/{kind}": {"get": {
+        "summary": "KPI report per queue (kind=queues) or per agent and team (kind=agents) and interval, from the "
+                   "records (docs/reports.md)",
+        "parameters": [{"name": "kind", "in": "path", "required": True, "schema": {"enum": ["queues", "agents"]}},
+                       *_REPORT_QUERY],
+        "responses": {
+            "200": {"description": "the report: JSON (rows of group, interval, figures, targets), CSV or SVG chart",
+                    "content": {JSON: {"schema": {"type": "object", "properties": {
+                        "kind": _STR, "from": _STR, "to": _STR, "timezone": _STR, "interval": _STR,
+                        "attribution": _STR, "generated_at": _STR,
+                        "rows": {"type": "array", "items": {"type": "object", "properties": {
+                            "group": _STR, "interval": _STR, "start": _NUM, "end": _NUM,
+                            "figures": {"type": "object"},
+                            "targets": {"type": "object", "additionalProperties": _TARGET_GAP}}}}}}},
+                                "text/csv": {"schema": _STR}, "image/svg+xml": {"schema": _STR}}},
+            "400": _json(_ref("Error"), "reports.input_invalid (from not before to, a range over "
+                                        "reports.max_range_days, a bad interval, format, figure or group; field "
+                                        "names it) or unknown_parameter"),
+            "503": _json(_ref("Error"), "reports_busy: the report took longer than 60 s, or the HTTP guard is full"),
+            **{k: v for k, v in _errors().items() if k != "503"}}}},
+}
+"""The report routes (cti/report_routes.py), mounted by the server next to build_app's (they need the store)."""
 
 
 OPENAPI: dict[str, Any] = {
@@ -274,6 +315,7 @@ OPENAPI: dict[str, Any] = {
         },
         **STAFFING_PATHS,
         **QA_PATHS,
+        **REPORT_PATHS,
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -317,4 +359,4 @@ OPENAPI: dict[str, Any] = {
 
 
 
-__all__ = ["OPENAPI", "QA_PATHS", "STAFFING_PATHS"]
+__all__ = ["OPENAPI", "QA_PATHS", "REPORT_PATHS", "STAFFING_PATHS"]

@@ -142,5 +142,6 @@ def queue_stats_data(snap: QueueSnapshot, logged_in: int) -> dict[str, Any]:
         "offered": snap.today.answered + snap.today.abandoned + snap.today.flowouts,
         "answered": snap.today.answered, "abandoned": snap.today.abandoned,
         "service_level": snap.today_service_level,
-        "asa_seconds": None if snap.asa_s is None else round(snap.asa_s, 3), "window_seconds": 86400,
+        "asa_seconds": None if snap.asa_s is None else round(snap.asa_s, 3),
+        "window_seconds": max(0, int(snap.at - snap.day_start)),  # the site's day so far
     }

@@ -221,19 +221,13 @@ class CallRecords:
         match event:
             case AgentStateChanged():
                 self.write(lambda tx: tx.record_agent_state(event.agent_id, event.state, wall, event.reason))
-                pending = self._awaiting_acw.pop(event.agent_id, None)
-                if pending is not None and event.previous is AgentState.WRAP_UP and pending.t_end is not None:
-                    self._save(replace(pending, acw_s=max(0.0, wall - pending.t_end)))
+                # CallEnded comes just before the move into wrap-up: the leg waits for the agent to leave it.
+                if event.state is not AgentState.WRAP_UP:
+                    pending = self._awaiting_acw.pop(event.agent_id, None)
+                    if pending is not None and event.previous is AgentState.WRAP_UP and pending.t_end is not None:
+                        self._save(replace(pending, acw_s=max(0.0, wall - pending.t_end)))
             case CallQueued():
-                detail = self._details(event.call_id)
-                visit = self._visits.get(event.call_id, 0)
-                self._visits[event.call_id] = visit + 1
-                row = QueueLeg(
-                    leg_id=LegId(f"{event.call_id}-{visit}"), call_id=event.call_id, queue_id=event.queue_id,
-                    t_enter_queue=wall, priority=event.priority, vip_flag=bool(detail and detail.vip),
-                    caller_number=detail.caller if detail and is_number(detail.caller) else None,
-                    call_reason=detail.reason if detail else None,
-                )
+                row = self._new_leg(event.call_id, event.queue_id, wall, event.priority)
                 self._open[event.call_id] = row
                 self._save(row)
             case CallOffered():
@@ -244,6 +238,12 @@ class CallRecords:
             case CallAbandoned():
                 self._update(event.call_id, lambda r: replace(r, outcome=LegOutcome.ABANDONED, t_abandon=wall),
                              final=True)
+            case CallExited() if event.call_id not in self._open:
+                # Refused at the door (queue full): never queued, but offered to the queue and a flow-out
+                # (domain.md §1.1), as the live statistics count it.
+                self._open[event.call_id] = self._new_leg(event.call_id, event.queue_id, wall, 0)
+                self._update(event.call_id, lambda r: replace(r, outcome=LegOutcome.FLOWOUT, t_flowout=wall,
+                                                              flowout_reason=event.reason), final=True)
             case CallExited():
                 self._update(event.call_id, lambda r: replace(r, outcome=LegOutcome.FLOWOUT, t_flowout=wall,
                                                               flowout_reason=event.reason), final=True)
@@ -254,6 +254,17 @@ class CallRecords:
                     self._awaiting_acw[event.agent_id] = ended
             case _:
                 pass
+
+    def _new_leg(self, call_id: CallId, queue_id: QueueId, wall: float, priority: int) -> QueueLeg:
+        detail = self._details(call_id)
+        visit = self._visits.get(call_id, 0)
+        self._visits[call_id] = visit + 1
+        return QueueLeg(
+            leg_id=LegId(f"{call_id}-{visit}"), call_id=call_id, queue_id=queue_id,
+            t_enter_queue=wall, priority=priority, vip_flag=bool(detail and detail.vip),
+            caller_number=detail.caller if detail and is_number(detail.caller) else None,
+            call_reason=detail.reason if detail else None,
+        )
 
     def _update(self, call_id: CallId, change: Callable[[QueueLeg], QueueLeg], *,
                 final: bool = False) -> QueueLeg | None:

@@ -26,6 +26,7 @@ from acd import (
     RoutingStrategy,
     SkillName,
     SkillRequirement,
+    SlFormula,
 )
 from config.schema import AgentConfig as AgentSettings
 from config.schema import QueueConfig as QueueSettings
@@ -51,6 +52,9 @@ def queue_config(settings: QueueSettings) -> QueueConfig:
         max_size=settings.max_size,
         sl_threshold_s=settings.sl_threshold_s,
         sl_target=settings.sl_target,
+        sl_formula=SlFormula(settings.sl_formula),
+        include_flowouts=settings.include_flowouts,
+        short_abandon_s=settings.short_abandon_s,
     )
 
 

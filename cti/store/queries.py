@@ -16,11 +16,12 @@ changes lock the entry row. SQLite needs none of this: its writes hold the datab
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 from acd import AgentId, AgentState, CallId, QueueId
 from cti.ids import LegId, RecordingSerial
@@ -74,6 +75,18 @@ _PENDING = OutboxStatus.PENDING.value
 _DEAD = OutboxStatus.DEAD.value
 _DELIVERED = OutboxStatus.DELIVERED.value
 _AGENT_LOCKS = 7_201  # PostgreSQL advisory-lock namespace of record_agent_state (the key is hashtext(agent))
+
+
+_R = TypeVar("_R")
+_DECODE_ON_LOOP = 200  # rows; larger results (reports over days) are decoded in a worker thread
+
+
+async def _decode_all(found: list[Row], decode: Callable[[Row], _R]) -> list[_R]:
+    """Decode rows; many rows (a report's range: ~50 µs each) in a worker thread so the event loop (RTP,
+    signalling) never waits seconds for them. The range reads that use this are not for ``run_batch``."""
+    if len(found) <= _DECODE_ON_LOOP:
+        return [decode(r) for r in found]
+    return await asyncio.to_thread(lambda: [decode(r) for r in found])
 
 
 class SqlOperations:
@@ -150,7 +163,7 @@ class SqlOperations:
             sql += " AND queue_id = ?"
             params.append(queue)
         found = await self._x.fetch_all(f"{sql} ORDER BY {column}, leg_id", params)
-        return [rows.leg_from_row(r) for r in found]
+        return await _decode_all(found, rows.leg_from_row)
 
     # ------------------------------------------------------------------------------ agent states
     async def record_agent_state(
@@ -194,6 +207,15 @@ class SqlOperations:
             (agent_id, end, start),
         )
         return [rows.state_from_row(r) for r in found]
+
+    async def all_agent_states_between(self, start: float, end: float) -> list[AgentStateRow]:
+        """Every agent's rows overlapping ``[start, end)`` (not clipped), by agent then oldest first
+        (the reports' agent figures and ring times)."""
+        found = await self._x.fetch_all(
+            f"{_STATES} WHERE start_ts < ? AND (end_ts IS NULL OR end_ts > ?) ORDER BY agent_id, start_ts, row_id",
+            (end, start),
+        )
+        return await _decode_all(found, rows.state_from_row)
 
     # ------------------------------------------------------------------------------ recordings
     async def allocate_serial(self, site: str, day: dt.date) -> RecordingSerial:

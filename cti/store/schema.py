@@ -312,6 +312,12 @@ CREATE TABLE qa_library_views (
 )""",
     )  # fmt: skip
 
+_V5 = (
+    # Reports: every agent's state rows over a range (occupancy, time per state, ring times).
+    "CREATE INDEX agent_state_history_start ON agent_state_history (start_ts)",
+    # Reports: AHT by the end of handling and the "event" attribution read legs by their talk end.
+    "CREATE INDEX queue_legs_end ON queue_legs (t_end)",
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox",
@@ -320,6 +326,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=3, description="calls.problems; index of open calls per node", statements=_V3),
     Migration(version=4, description="quality assurance: rules, samples, forms, evaluations, appeals, library",
               statements=_v4_qa(IDENTITY_KEY), postgres_statements=_v4_qa(POSTGRES_IDENTITY_KEY)),
+    Migration(version=5, description="indexes for reports: agent states and leg ends by time", statements=_V5),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -119,6 +119,10 @@ class SqlStore(abc.ABC):
         async with self._read() as tx:
             return await tx.agent_states_between(agent_id, start, end)
 
+    async def all_agent_states_between(self, start: float, end: float) -> list[AgentStateRow]:
+        async with self._read() as tx:
+            return await tx.all_agent_states_between(start, end)
+
     # ------------------------------------------------------------------------------ recordings
     async def allocate_serial(self, site: str, day: dt.date) -> RecordingSerial:
         async with self.transaction() as tx:

@@ -21,6 +21,7 @@ from acd import (
     QueueConfig,
     QueueId,
     Router,
+    SiteCalendar,
     SkillName,
     SkillRequirement,
 )
@@ -44,8 +45,8 @@ def agent_cfg(agent_id: str, queues: Iterable[str], **skills: int) -> AgentConfi
 class Desk:
     """One router plus a clock stepped by hand, and the outputs of the last step."""
 
-    def __init__(self, *queues: QueueConfig, seed: int = 1) -> None:
-        self.router = Router(queues, rng=random.Random(seed))
+    def __init__(self, *queues: QueueConfig, seed: int = 1, calendar: SiteCalendar | None = None) -> None:
+        self.router = Router(queues, rng=random.Random(seed), calendar=calendar)
         self.now = 0.0
         self.out: list[AcdOutput] = []
         self.log: list[AcdOutput] = []

@@ -134,3 +134,50 @@ async def test_open_calls_of_a_crash_are_closed_interrupted_with_their_call_ende
     assert [(c.event_id, c.event_type) for c in claimed] == [(events[0].id, "call.ended")]
     assert targets.committed_rows == [{"crm": 1}]
     assert await after.close_interrupted(ended_event) == []  # closed once: a second start finds nothing
+
+
+async def test_wrap_up_time_reaches_the_leg_and_a_refused_call_is_a_flow_out_leg(store: Store) -> None:
+    """The ACD's own event order (CallEnded, then the move into wrap-up, later out of it) gives the leg its ACW;
+    a call refused by a full queue (no CallQueued) is still a leg: offered and flowed out (docs/reports.md)."""
+    from acd import (
+        AgentConfig,
+        AgentId,
+        Answer,
+        EndWrapUp,
+        Enqueue,
+        Hangup,
+        LoginAgent,
+        OfferCall,
+        QueueConfig,
+        QueueId,
+        Router,
+    )
+    from cti.store import LegOutcome
+
+    router = Router([QueueConfig(id=QueueId("q"), wrap_up_s=60.0, max_size=1)])
+    records = CallRecords(store, "n1", lambda _id: None, clock=lambda: T0)
+    writer = await running(records)
+
+    def do(request: object, now: float) -> list[object]:
+        out = router.handle(request, now)  # type: ignore[arg-type]
+        for item in out:
+            records.on_acd_event(item, T0 + now)
+        return out
+
+    try:
+        do(LoginAgent(agent=AgentConfig(id=AgentId("a"), skills={}, queues=frozenset({QueueId("q")})), ready=True),
+           0.0)
+        offer = next(o for o in do(Enqueue(call_id=CallId("c"), queue_id=QueueId("q")), 1.0)
+                     if isinstance(o, OfferCall))
+        do(Answer(offer_id=offer.offer_id), 3.0)
+        do(Enqueue(call_id=CallId("waits"), queue_id=QueueId("q")), 4.0)
+        do(Enqueue(call_id=CallId("refused"), queue_id=QueueId("q")), 5.0)  # max_size 1: queue full
+        do(Hangup(call_id=CallId("c")), 63.0)
+        do(EndWrapUp(agent_id=AgentId("a")), 75.0)
+        await records.flush()
+        answered = (await store.legs_of_call(CallId("c")))[0]
+        assert (answered.talk_s, answered.acw_s) == (60.0, 12.0)
+        refused = (await store.legs_of_call(CallId("refused")))[0]
+        assert refused.outcome is LegOutcome.FLOWOUT and refused.t_enter_queue == refused.t_flowout == T0 + 5
+    finally:
+        await stop(writer)

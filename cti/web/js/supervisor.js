@@ -3,6 +3,7 @@ import { h, replace, $ } from "./dom.js";
 import { clock, duration, elapsed, learnSkew, percent, span, tick } from "./format.js";
 import { applyText, onLangChange, t } from "./i18n.js";
 import { act, bootPage, panel } from "./shell.js";
+import { reportPanel, renderReport, startReport, stopReport } from "./reportchart.js";
 import { CALL_STATES, PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js";
 
 const store = {
@@ -321,17 +322,19 @@ function renderAll() {
 function start() {
   const desk = $("#desk");
   noticePanel.body.append(noticeForm(), h("h3", { "data-i18n": "notice.sent" }), h("div", { id: "sent-notices" }));
-  desk.append(h("div", { class: "col-main" }, queuePanel.section, callPanel.section, agentPanel.section),
+  desk.append(h("div", { class: "col-main" }, queuePanel.section, reportPanel.section, callPanel.section,
+    agentPanel.section),
     h("div", { class: "col-side" }, alertPanel.section, noticePanel.section));
   applyText(desk);
-  onLangChange(() => { applyText(desk); renderAll(); });
+  onLangChange(() => { applyText(desk); renderAll(); renderReport(); });
   setInterval(() => tick(), 1000);
   bootPage({
     role: "supervisor",
     handlers: { onHello, onEvent },
-    onSignedIn: (connection) => { conn = connection; desk.hidden = false; },
+    onSignedIn: (connection) => { conn = connection; desk.hidden = false; startReport(connection.token); },
     onSignedOut: () => {
       desk.hidden = true;
+      stopReport();
       for (const map of [store.agents, store.queues, store.calls, store.alerts, store.notices]) map.clear();
     },
   });
