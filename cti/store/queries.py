@@ -86,6 +86,15 @@ class SqlOperations:
         self._claim_lock = " FOR UPDATE OF o SKIP LOCKED" if locking else ""
         self._row_lock = " FOR UPDATE" if locking else ""
 
+    @property
+    def executor(self) -> Executor:
+        """The open transaction's executor, for the SQL of other packages' tables (e.g. ``cti.adherence.store``)."""
+        return self._x
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._dialect
+
     # ------------------------------------------------------------------------------ calls
     async def save_call(self, record: CallRecord) -> None:
         """Insert the CDR, or replace every field of the one with the same ``call_id``."""

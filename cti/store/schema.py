@@ -168,11 +168,45 @@ _V3 = (
     "CREATE INDEX calls_open ON calls (node) WHERE t_ended IS NULL",
 )
 
+
+def _v4(identity_key: str) -> tuple[str, ...]:
+    # Schedules and supervisor-approved exceptions of schedule adherence (docs/adherence.md).
+    return (
+        f"""
+CREATE TABLE schedule_entries (
+    entry_id    {identity_key},
+    agent_id    TEXT NOT NULL,
+    start_ts    DOUBLE PRECISION NOT NULL,
+    end_ts      DOUBLE PRECISION NOT NULL,
+    activity    TEXT NOT NULL,
+    note        TEXT,
+    source      TEXT,
+    imported_at DOUBLE PRECISION NOT NULL
+)""",
+        "CREATE INDEX schedule_entries_agent ON schedule_entries (agent_id, start_ts)",
+        "CREATE INDEX schedule_entries_start ON schedule_entries (start_ts)",
+        f"""
+CREATE TABLE schedule_exceptions (
+    exception_id {identity_key},
+    agent_id     TEXT NOT NULL,
+    start_ts     DOUBLE PRECISION NOT NULL,
+    end_ts       DOUBLE PRECISION NOT NULL,
+    activity     TEXT,
+    reason       TEXT NOT NULL,
+    approved_by  TEXT NOT NULL,
+    approved_at  DOUBLE PRECISION NOT NULL
+)""",
+        "CREATE INDEX schedule_exceptions_agent ON schedule_exceptions (agent_id, start_ts)",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox",
               statements=_v1(IDENTITY_KEY), postgres_statements=_v1(POSTGRES_IDENTITY_KEY)),
     Migration(version=2, description="indexes for agent and recording look-ups by time", statements=_V2),
     Migration(version=3, description="calls.problems; index of open calls per node", statements=_V3),
+    Migration(version=4, description="adherence: schedule entries and approved exceptions",
+              statements=_v4(IDENTITY_KEY), postgres_statements=_v4(POSTGRES_IDENTITY_KEY)),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
