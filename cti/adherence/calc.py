@@ -103,6 +103,8 @@ class OutSegment:
     counted_s: float
     excused_s: float
     tolerated_s: float
+    counted: tuple[tuple[float, float], ...] = ()
+    """Where the counted seconds lie: ``(start, end)`` spans inside the run."""
 
     @property
     def duration_s(self) -> float:
@@ -272,32 +274,32 @@ def _out_segments(pieces: list[_Piece], boundaries: set[float], settings: Adhere
             else:
                 sub_runs.append((p.start, p.end))
         tolerated = 0.0
-        counted = 0.0
+        spans: list[tuple[float, float]] = []
         for a, b in sub_runs:
-            length = b - a
-            forgiven = _forgiven(a, b, boundaries, tol, settings.tolerance_mode)
-            tolerated += forgiven
-            counted += length - forgiven
+            head, tail = _forgiven(a, b, boundaries, tol, settings.tolerance_mode)
+            tolerated += head + tail
+            if b - tail > a + head:
+                spans.append((a + head, b - tail))
         first = run[0]
         out.append(OutSegment(start=start, end=end, activity=first.planned, state=first.state or "unknown",
-                              reason=first.reason, counted_s=counted, excused_s=excused, tolerated_s=tolerated))
+                              reason=first.reason, counted_s=sum(y - x for x, y in spans), excused_s=excused,
+                              tolerated_s=tolerated, counted=tuple(spans)))
     return out
 
 
-def _forgiven(a: float, b: float, boundaries: set[float], tol: float, mode: ToleranceMode) -> float:
+def _forgiven(a: float, b: float, boundaries: set[float], tol: float,
+              mode: ToleranceMode) -> tuple[float, float]:
+    """Seconds forgiven at the start and at the end of an OUT run ``[a, b)``."""
     length = b - a
     if tol <= 0:
-        return 0.0
+        return 0.0, 0.0
     match mode:
         case ToleranceMode.MIN_DURATION:
-            return length if length <= tol else 0.0
+            return (length, 0.0) if length <= tol else (0.0, 0.0)
         case ToleranceMode.GRACE:
-            forgiven = 0.0
-            if a in boundaries:
-                forgiven += min(tol, length)
-            if b in boundaries:
-                forgiven += min(tol, length - forgiven)
-            return forgiven
+            head = min(tol, length) if a in boundaries else 0.0
+            tail = min(tol, length - head) if b in boundaries else 0.0
+            return head, tail
     assert_never(mode)
 
 
