@@ -18,18 +18,40 @@ from typing import Any
 import structlog
 
 from acd import AgentId
-from cti.adherence.calc import AdherenceSettings
+from config.schema import AdherenceConfig, ServerConfig
+from cti.adherence.calc import DEFAULT_RULES, AdherenceSettings, ToleranceMode, Verdict
+from cti.adherence.model import Activity
+from cti.adherence.reports import ReportOptions
 from cti.adherence.store import ScheduleStore
 from cti.adherence.tracker import AdherenceTracker, ExceptionEnded, ExceptionRaised, LiveEvent
 from cti.bus import Bus, Subscription, SubscriptionClosed
 from cti.events import Envelope
 from cti.store import Store, StoreError
 
-__all__ = ["AdherenceService"]
+__all__ = ["AdherenceService", "report_options", "settings_from_config"]
 
 _log = structlog.get_logger(__name__)
 PATTERNS = ("agent.state_changed",)
 _DAY = 86_400.0
+
+
+def settings_from_config(config: AdherenceConfig) -> AdherenceSettings:
+    """The calculator's settings from the ``adherence`` section (its ``rules`` added to the defaults)."""
+    rules = dict(DEFAULT_RULES)
+    for rule in config.rules:
+        rules[(Activity(rule.activity), rule.state, rule.reason)] = Verdict(rule.verdict)
+    return AdherenceSettings(tolerance_s=config.tolerance_min * 60, tolerance_mode=ToleranceMode(config.tolerance_mode),
+                             exceptions_count_as_productive=config.exceptions_count_as_productive, rules=rules)
+
+
+def report_options(config: ServerConfig) -> ReportOptions:
+    """The report options of a node's configuration."""
+    cfg = config.adherence
+    return ReportOptions(zone=config.node.zone, conformance_window=cfg.conformance_window,
+                         key_minority_share=cfg.key_minority_share,
+                         gaming_session_max_s=cfg.gaming_session_max_min * 60,
+                         gaming_repeats=cfg.gaming_repeats, gaming_window_s=cfg.gaming_window_min * 60,
+                         sl_thresholds={q.name: q.sl_threshold_s for q in config.queues})
 
 
 class AdherenceService:
@@ -40,7 +62,7 @@ class AdherenceService:
         self.settings = settings or AdherenceSettings()
         self.schedules = ScheduleStore(store)
         self.tracker = AdherenceTracker(self.settings)
-        self._store = store
+        self.store = store
         self._bus = bus
         self._node = node
         self._clock = clock
@@ -102,7 +124,7 @@ class AdherenceService:
             first_states = {}
             for agent in agents:
                 if agent not in self.tracker.agents:
-                    row = await self._store.current_agent_state(AgentId(agent))
+                    row = await self.store.current_agent_state(AgentId(agent))
                     if row is not None:
                         first_states[agent] = (row.state.value, row.reason)
             now = self._clock()
