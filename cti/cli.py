@@ -124,11 +124,12 @@ def config_check(file: Path) -> None:
 
 
 def _register_operator_commands() -> None:
+    from cti.cli_adherence import adherence, schedules
     from cti.cli_ops import COMMANDS
     from cti.cli_staffing import staffing
     from cti.cli_webhooks import webhooks
 
-    for command in (*COMMANDS, staffing, webhooks):
+    for command in (*COMMANDS, staffing, webhooks, schedules, adherence):
         main.add_command(command)
 
 

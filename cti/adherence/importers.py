@@ -76,6 +76,14 @@ def parse_csv(text: str, source: str, zone: ZoneInfo) -> list[Numbered]:
     Raises:
         ImportFileError: a row or the header is malformed (every bad row is listed).
     """
+    entries, problems = _read_csv(text, source, zone)
+    if problems:
+        raise ImportFileError(problems)
+    return entries
+
+
+def _read_csv(text: str, source: str, zone: ZoneInfo) -> tuple[list[Numbered], list[Problem]]:
+    """The good rows and the problems of the bad ones. Raises: ImportFileError (no usable header)."""
     reader = csv.reader(io.StringIO(text))
     problems: list[Problem] = []
     out: list[Numbered] = []
@@ -103,9 +111,7 @@ def parse_csv(text: str, source: str, zone: ZoneInfo) -> list[Numbered]:
             raise ImportFileError([Problem(source, line, f"more than {MAX_FILE_ENTRIES} entries in one file")])
     if header is None:
         raise ImportFileError([Problem(source, 1, "empty file: no header line")])
-    if problems:
-        raise ImportFileError(problems)
-    return out
+    return out, problems
 
 
 def _csv_entry(cells: dict[str, str], zone: ZoneInfo) -> ScheduleEntry:
@@ -142,6 +148,14 @@ def parse_ical(text: str, source: str, zone: ZoneInfo, agent: str | None = None)
         ImportFileError: the file does not parse, or an event is unusable (every bad event is listed, at the line
             of its ``BEGIN:VEVENT``).
     """
+    entries, problems = _read_ical(text, source, zone, agent)
+    if problems:
+        raise ImportFileError(problems)
+    return entries
+
+
+def _read_ical(text: str, source: str, zone: ZoneInfo, agent: str | None) -> tuple[list[Numbered], list[Problem]]:
+    """The good events and the problems of the bad ones. Raises: ImportFileError (not iCalendar at all)."""
     import icalendar  # imported here: only schedule imports need it
 
     try:
@@ -160,9 +174,7 @@ def parse_ical(text: str, source: str, zone: ZoneInfo, agent: str | None = None)
             problems.append(Problem(source, line, str(exc)))
     if not events:
         problems.append(Problem(source, 1, "no VEVENT in the calendar"))
-    if problems:
-        raise ImportFileError(problems)
-    return out
+    return out, problems
 
 
 def _bad_line(text: str) -> int:
@@ -219,7 +231,8 @@ def _ical_entry(event: Any, zone: ZoneInfo, agent: str | None) -> ScheduleEntry:
 
 
 def parse_schedule_file(data: bytes, source: str, zone: ZoneInfo, *, agent: str | None = None) -> list[Numbered]:
-    """A CSV or iCalendar file (recognised by its content: ``BEGIN:VCALENDAR``), checked with :func:`check_plan`.
+    """A CSV or iCalendar file (recognised by its content: ``BEGIN:VCALENDAR``), checked with :func:`check_plan`
+    (the rows that parsed are checked too, so one refusal lists every problem, by line).
 
     Raises:
         ImportFileError: the file is malformed or its plan is inconsistent.
@@ -230,10 +243,10 @@ def parse_schedule_file(data: bytes, source: str, zone: ZoneInfo, *, agent: str 
         line = data[: exc.start].count(b"\n") + 1
         raise ImportFileError([Problem(source, line, "not UTF-8 text")]) from exc
     if text.lstrip().upper().startswith("BEGIN:VCALENDAR"):
-        entries = parse_ical(text, source, zone, agent)
+        entries, problems = _read_ical(text, source, zone, agent)
     else:
-        entries = parse_csv(text, source, zone)
-    problems = check_plan(entries, source)
+        entries, problems = _read_csv(text, source, zone)
+    problems = sorted(problems + check_plan(entries, source), key=lambda p: p.line)
     if problems:
         raise ImportFileError(problems)
     return entries

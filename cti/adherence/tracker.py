@@ -55,6 +55,7 @@ class AgentLive:
     exceptions: list[ApprovedException] = field(default_factory=list)
     state: str | None = None
     reason: str | None = None
+    since: float | None = None
     verdict: Verdict = Verdict.NEUTRAL
     activity: Activity | None = None
     out_since: float | None = None
@@ -107,7 +108,7 @@ class AdherenceTracker:
     def state_changed(self, agent_id: str, state: str, reason: str | None, now: float) -> list[LiveEvent]:
         """The agent's ACD state changed (``agent.state_changed``)."""
         live = self._agent(agent_id)
-        live.state, live.reason = state, reason
+        live.state, live.reason, live.since = state, reason, now
         return self._judge(live, now)
 
     def _judge(self, live: AgentLive, now: float) -> list[LiveEvent]:
@@ -124,7 +125,9 @@ class AdherenceTracker:
         events: list[LiveEvent] = []
         if verdict is Verdict.OUT:
             if live.out_since is None:
-                live.out_since = now
+                # it became OUT at the state change or at the plan boundary since, whichever is later (a timer
+                # handled late, or a plan loaded now, still dates the run from when it really began)
+                live.out_since = max(self._last_boundary(live, now), live.since if live.since is not None else now)
             events += self._maybe_raise(live, now)
         elif live.out_since is not None:
             if live.raised:
@@ -142,6 +145,11 @@ class AdherenceTracker:
         return [ExceptionRaised(agent_id=live.agent_id, activity=live.activity, state=live.state,
                                 reason=live.reason, out_since=live.out_since, tolerance_s=self.settings.tolerance_s,
                                 at=now)]
+
+    def _last_boundary(self, live: AgentLive, now: float) -> float:
+        points = [p for e in live.entries for p in (e.start, e.end) if p <= now]
+        points += [p for x in live.exceptions for p in (x.start, x.end) if p <= now]
+        return max(points, default=now)
 
     def _next_boundary(self, live: AgentLive, now: float) -> float | None:
         points = [p for e in live.entries for p in (e.start, e.end) if p > now]
