@@ -194,3 +194,63 @@ def approve(agent: str, start: str, end: str, reason: str, approved_by: str, act
     data = _call("POST", url, token, "/api/v1/adherence/approved-exceptions", json_body=body)
     _emit(data, as_json, lambda d: f"approved exception {d['exception_id']}: {d['agent_id']} {d['start']} .. "
                                    f"{d['end']} ({d['reason']})")
+
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@adherence.command("compute")
+@click.option("--schedule", "schedule_file", required=True, type=_FILE, help="CSV or iCalendar schedule file")
+@click.option("--states", "states_file", required=True, type=_FILE,
+              help="CSV agent,time,state[,reason]: one row per state change")
+@click.option("--exceptions", "exceptions_file", type=_FILE,
+              help="CSV agent,start,end,reason,approved_by[,activity]: approved exceptions")
+@click.option("--timezone", "zone_name", default="UTC", show_default=True, help="site time zone of the files")
+@click.option("--tolerance-min", type=click.FloatRange(0, 60), default=5.0, show_default=True)
+@click.option("--mode", type=click.Choice(["grace", "min_duration"]), default="grace", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one object per shift")
+def compute(schedule_file: Path, states_file: Path, exceptions_file: Path | None, zone_name: str,
+            tolerance_min: float, mode: str, as_json: bool) -> None:
+    """Adherence of the shifts in files, with no server: the calculator of domain.md §3 (exit 2 on a bad file)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from cti.adherence import AdherenceSettings, ImportFileError, StateSpan, ToleranceMode, compute_shift, shifts_of
+    from cti.adherence.importers import parse_approved, parse_schedule_file, parse_state_changes
+
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {zone_name!r}", param_hint="--timezone") from None
+    try:
+        entries = [e for _, e in parse_schedule_file(schedule_file.read_bytes(), schedule_file.name, zone)]
+        changes = parse_state_changes(states_file.read_text("utf-8"), states_file.name, zone)
+        approved = (parse_approved(exceptions_file.read_text("utf-8"), exceptions_file.name, zone)
+                    if exceptions_file else [])
+    except ImportFileError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(2)
+    horizon = max((e.end for e in entries), default=0.0)
+    spans: dict[str, list[StateSpan]] = {}
+    for index, (agent, at, state, reason) in enumerate(changes):
+        following = next((c[1] for c in changes[index + 1:] if c[0] == agent), max(horizon, at))
+        spans.setdefault(agent, []).append(StateSpan(start=at, end=following, state=state, reason=reason))
+    settings = AdherenceSettings(tolerance_s=tolerance_min * 60, tolerance_mode=ToleranceMode(mode))
+    results = [compute_shift(s, entries, spans.get(s.agent_id, []), approved, settings) for s in shifts_of(entries)]
+    rows = [{"agent_id": r.agent_id, "shift_start": _local(r.start, zone), "shift_end": _local(r.end, zone),
+             "adherence": r.adherence, "raw_adherence": r.raw_adherence, "conformance": r.conformance,
+             "in_min": r.in_s / 60, "out_min": r.out_s / 60, "neutral_min": r.neutral_s / 60,
+             "out_segments": [{"start": _local(g.start, zone), "minutes": g.duration_s / 60,
+                               "counted_minutes": g.counted_s / 60, "activity": g.activity.value, "state": g.state,
+                               "reason": g.reason} for g in r.segments]} for r in results]
+    _emit(rows, as_json, lambda d: _table(
+        ("AGENT", "SHIFT", "ADHERENCE", "RAW", "CONFORMANCE", "IN_MIN", "OUT_MIN", "NEUTRAL_MIN"),
+        [(r["agent_id"], f"{r['shift_start']}..{r['shift_end'][11:]}", _pct(r["adherence"]),
+          _pct(r["raw_adherence"]), _pct(r["conformance"]), f"{r['in_min']:g}", f"{r['out_min']:g}",
+          f"{r['neutral_min']:g}") for r in d]))
+
+
+def _local(ts: float, zone: Any) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M")

@@ -29,13 +29,17 @@ from zoneinfo import ZoneInfo
 from cti.adherence.model import (
     WORK_ACTIVITIES,
     Activity,
+    ApprovedException,
     ImportFileError,
     Problem,
     ScheduleEntry,
     ScheduleError,
 )
 
-__all__ = ["MAX_FILE_ENTRIES", "Numbered", "check_plan", "parse_csv", "parse_ical", "parse_schedule_file"]
+__all__ = [
+    "MAX_FILE_ENTRIES", "Numbered", "check_plan", "parse_approved", "parse_csv", "parse_ical", "parse_schedule_file",
+    "parse_state_changes",
+]
 
 MAX_FILE_ENTRIES = 100_000
 CSV_COLUMNS = ("agent", "date", "start", "end", "activity")
@@ -294,3 +298,81 @@ def check_plan(entries: Sequence[Numbered], source: str, existing: Iterable[Sche
                 problems.append(Problem(source, max(l0, l1), f"{act1.value} of {agent} from {_fmt(b0)} overlaps "
                                                              f"{other} (until {_fmt(a1)})"))
     return sorted(problems, key=lambda p: p.line)
+
+
+_STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "held", "wrap_up", "paused")
+
+
+def _when(raw: str, zone: ZoneInfo, what: str) -> float:
+    try:
+        moment = dt.datetime.fromisoformat(raw.strip().replace(" ", "T", 1))
+    except ValueError:
+        raise ScheduleError(f"{what} must be YYYY-MM-DD HH:MM[:SS], got {raw.strip()!r}") from None
+    return (moment.replace(tzinfo=zone) if moment.tzinfo is None else moment).timestamp()
+
+
+def _rows(text: str, source: str, columns: tuple[str, ...]) -> Iterable[tuple[int, dict[str, str]]]:
+    """Header-checked CSV rows with their line numbers. Raises: ImportFileError (the header)."""
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    for row in reader:
+        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+            continue
+        if header is None:
+            header = [c.strip().lower() for c in row]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise ImportFileError([Problem(source, reader.line_num, f"the header lacks {', '.join(missing)}")])
+            continue
+        if len(row) != len(header):
+            raise ImportFileError([Problem(source, reader.line_num, f"{len(row)} fields, the header has "
+                                                                     f"{len(header)}")])
+        yield reader.line_num, dict(zip(header, (c.strip() for c in row), strict=True))
+
+
+def parse_state_changes(text: str, source: str, zone: ZoneInfo) -> list[tuple[str, float, str, str | None]]:
+    """An agent-state file (``agent,time,state[,reason]``, one row per change, as the agent-state history
+    holds them): ``(agent, at, state, reason)`` in file order.
+
+    Raises:
+        ImportFileError: a bad row (file, line, reason), or an agent's changes out of time order.
+    """
+    out: list[tuple[str, float, str, str | None]] = []
+    problems: list[Problem] = []
+    last: dict[str, float] = {}
+    for line, cells in _rows(text, source, ("agent", "time", "state")):
+        try:
+            at = _when(cells["time"], zone, "time")
+            if cells["state"] not in _STATES:
+                raise ScheduleError(f"unknown state {cells['state']!r} (one of {', '.join(_STATES)})")
+            if at < last.get(cells["agent"], at):
+                raise ScheduleError("state changes of one agent must be in time order")
+            last[cells["agent"]] = at
+            out.append((cells["agent"], at, cells["state"], cells.get("reason") or None))
+        except ScheduleError as exc:
+            problems.append(Problem(source, line, str(exc)))
+    if problems:
+        raise ImportFileError(problems)
+    return out
+
+
+def parse_approved(text: str, source: str, zone: ZoneInfo) -> list[ApprovedException]:
+    """An approved-exceptions file (``agent,start,end,reason,approved_by[,activity]``).
+
+    Raises:
+        ImportFileError: a bad row (file, line, reason).
+    """
+    out: list[ApprovedException] = []
+    problems: list[Problem] = []
+    for line, cells in _rows(text, source, ("agent", "start", "end", "reason", "approved_by")):
+        try:
+            start = _when(cells["start"], zone, "start")
+            activity = _activity(cells["activity"]) if cells.get("activity") else None
+            out.append(ApprovedException(agent_id=cells["agent"], start=start, end=_when(cells["end"], zone, "end"),
+                                         reason=cells["reason"], approved_by=cells["approved_by"], approved_at=start,
+                                         activity=activity))
+        except ScheduleError as exc:
+            problems.append(Problem(source, line, str(exc)))
+    if problems:
+        raise ImportFileError(problems)
+    return out

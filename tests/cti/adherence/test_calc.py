@@ -168,3 +168,26 @@ def test_properties(day: tuple[ScheduleEntry, list[ScheduleEntry], list[StateSpa
     assert wider.out_s <= r.out_s + 1e-6
     for seg in r.segments:
         assert abs(seg.counted_s + seg.excused_s + seg.tolerated_s - seg.duration_s) < 1e-6
+
+
+def test_cli_compute_reproduces_the_worked_example_from_the_docs_files() -> None:
+    """docs/adherence.md's commands, on docs/adherence-example/: the four lines of domain.md §3.3."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from cti.cli_adherence import adherence
+
+    ex = Path(__file__).resolve().parents[3] / "docs" / "adherence-example"
+    base = ["compute", "--schedule", str(ex / "schedule.csv"), "--states", str(ex / "states.csv"),
+            "--timezone", "Asia/Shanghai"]
+    withx = [*base, "--exceptions", str(ex / "exceptions.csv")]
+    expected = [(base + ["--tolerance-min", "0"], "77.22%     77.22%  78.52%       139     41"),
+                (withx + ["--tolerance-min", "0"], "85.56%     77.22%  78.52%       154     26"),
+                (withx + ["--mode", "min_duration"], "89.44%     77.22%  78.52%       161     19"),
+                (withx, "92.22%     77.22%  78.52%       166     14")]
+    for args, line in expected:
+        result = CliRunner().invoke(adherence, args)
+        assert result.exit_code == 0 and line in result.output, (args, result.output)
+    bad = CliRunner().invoke(adherence, [*base[:4], str(ex / "schedule.csv")])  # a schedule is not a states file
+    assert bad.exit_code == 2 and "schedule.csv:1: the header lacks time, state" in bad.output

@@ -106,3 +106,20 @@ async def test_service_publishes_valid_events_from_bus_input(store: Store) -> No
     assert ended.type == "adherence.exception_ended" and ended.data["verdict"] == "in"
     board.observe(ended)
     assert board.active() == []
+
+
+def test_adherence_events_go_to_the_agents_supervisors_only() -> None:
+    from cti.gateway.visibility import Scope, visible
+    from cti.tokens import Principal, Role
+
+    event = Envelope.new("adherence.exception", {"agent_id": "a1", "activity": "break", "state": "available",
+                                                 "reason": None, "out_since": T0, "out_seconds": 301.0,
+                                                 "tolerance_seconds": 300.0}, node="n", now=T0 + 301)
+    validate(event, strict=True)
+    team = Scope(agents=frozenset({"a1"}), queues=frozenset({"sales"}))
+    other = Scope(agents=frozenset({"a2"}), queues=frozenset({"sales"}))
+    assert visible(Principal(role=Role.SUPERVISOR, subject="s1", expires_at=1e12), team, event)
+    assert not visible(Principal(role=Role.SUPERVISOR, subject="s2", expires_at=1e12), other, event)
+    assert not visible(Principal(role=Role.AGENT, subject="a1", expires_at=1e12), team, event)
+    assert visible(Principal(role=Role.OPERATOR, subject="op", expires_at=1e12), Scope(agents=None, queues=None),
+                   event)
