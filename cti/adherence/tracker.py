@@ -178,5 +178,5 @@ class AdherenceTracker:
         return events
 
     def snapshot(self, now: float) -> list[dict[str, object]]:
-        """Every tracked agent's live adherence (for ``GET /api/v1/adherence/live``)."""
-        return [self.agents[a].view(now) for a in sorted(self.agents)]
+        """Every scheduled agent's live adherence (for ``GET /api/v1/adherence/live``)."""
+        return [self.agents[a].view(now) for a in sorted(self.agents) if self.agents[a].entries]

@@ -71,6 +71,9 @@ CASES: list[tuple[str, Envelope, bool, bool, bool]] = [
     ("supervision of my agent", ev("supervision.started", agent_id="a1", call_id="c1"), False, True, True),
     ("supervision elsewhere", ev("supervision.ended", agent_id="a2", call_id="c2"), False, False, True),
     ("supervision mode", ev("supervision.changed", agent_id="a1", call_id="c1"), False, True, True),
+    ("adherence of my agent", ev("adherence.exception", agent_id="a1", activity="break"), False, True, True),
+    ("adherence elsewhere", ev("adherence.exception", agent_id="a2", activity="break"), False, False, True),
+    ("adherence back", ev("adherence.exception_ended", agent_id="a1", verdict="in"), False, True, True),
     ("unknown type", ev("node.started", agent_id="a1", queue="sales"), False, False, True),
 ]
 

@@ -123,3 +123,11 @@ def test_adherence_events_go_to_the_agents_supervisors_only() -> None:
     assert not visible(Principal(role=Role.AGENT, subject="a1", expires_at=1e12), team, event)
     assert visible(Principal(role=Role.OPERATOR, subject="op", expires_at=1e12), Scope(agents=None, queues=None),
                    event)
+
+
+def test_unscheduled_agents_are_not_judged_nor_listed() -> None:
+    tracker = AdherenceTracker()
+    tracker.set_plan("1001", plan(), [], T0)
+    assert tracker.state_changed("2002", "paused", "personal", T0 + M) == []
+    assert tracker.handle_timer(T0 + 60 * M) == []
+    assert [a["agent_id"] for a in tracker.snapshot(T0 + 60 * M)] == ["1001"]
