@@ -9,7 +9,9 @@ With a :class:`~cti.notices.NoticeService`, ``hello`` carries ``notices`` (an ag
 ``broadcast`` / ``notice_receipts`` / ``notice_read`` commands run through :func:`~cti.notices.run_notice_command`.
 With an :class:`~cti.alerts.board.AlertBoard`, a supervisor's or operator's ``hello`` and ``snapshot`` carry
 ``alerts`` (the active unacknowledged alerts it may see), and a supervisor's ``alert_ack`` acknowledges one for every
-supervisor: the session publishes ``alert.acknowledged`` through ``publish``.
+supervisor: the session publishes ``alert.acknowledged`` through ``publish``. With an
+:class:`~cti.adherence.board.AdherenceBoard` they also carry ``adherence`` (the adherence exceptions in force for the
+agents of its scope).
 Time is passed in (``now``, UTC epoch seconds); the session reads no clock.
 """
 
