@@ -26,7 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from acd import AgentId
 from cti.adherence.importers import parse_schedule_file
-from cti.adherence.model import Activity, ApprovedException, ImportFileError, ScheduleEntry, ScheduleError, StateSpan
+from cti.adherence.model import (
+    Activity,
+    ApprovedException,
+    ImportFileError,
+    Problem,
+    ScheduleEntry,
+    ScheduleError,
+    StateSpan,
+)
 from cti.adherence.reports import ReportOptions, adherence_report, day_bounds
 from cti.adherence.service import AdherenceService
 from cti.http_guard import BodyError, body_refusal, read_json, refusal_response
@@ -190,6 +198,12 @@ async def _list_entries(request: web.Request, ctx: AdherenceApi) -> web.Response
     return web.json_response({"timezone": ctx.zone.key, "entries": [_entry_json(e, ctx.zone) for e in entries]})
 
 
+def _known_agent(ctx: AdherenceApi, agent: str) -> None:
+    known = set(ctx.agents())
+    if known and agent not in known:
+        raise _Refused(400, "adherence.schedule_invalid", f"unknown agent {agent!r} (not an agent of this node)")
+
+
 def _entry_from(body: _EntryBody, zone: ZoneInfo) -> ScheduleEntry:
     return ScheduleEntry(agent_id=body.agent_id, start=parse_time(body.start, zone, "start"),
                          end=parse_time(body.end, zone, "end"), activity=Activity(body.activity), note=body.note)
@@ -197,6 +211,7 @@ def _entry_from(body: _EntryBody, zone: ZoneInfo) -> ScheduleEntry:
 
 async def _add_entry(request: web.Request, ctx: AdherenceApi) -> web.Response:
     body = await _body(request, _EntryBody)
+    _known_agent(ctx, body.agent_id)
     entry = await ctx.service.schedules.add_entry(_entry_from(body, ctx.zone), ctx.service.now())
     await ctx.service.reload()
     return web.json_response(_entry_json(entry, ctx.zone), status=201)
@@ -205,6 +220,7 @@ async def _add_entry(request: web.Request, ctx: AdherenceApi) -> web.Response:
 async def _change_entry(request: web.Request, ctx: AdherenceApi) -> web.Response:
     entry_id = _int_id(request, "entry_id")
     body = await _body(request, _EntryBody)
+    _known_agent(ctx, body.agent_id)
     entry = await ctx.service.schedules.add_entry(_entry_from(body, ctx.zone), ctx.service.now(), replacing=entry_id)
     await ctx.service.reload()
     return web.json_response(_entry_json(entry, ctx.zone))
@@ -221,6 +237,11 @@ async def _import(request: web.Request, ctx: AdherenceApi) -> web.Response:
     name = query.get("name") or "request body"
     data = await request.read()
     entries = await asyncio.to_thread(parse_schedule_file, data, name, ctx.zone, agent=query.get("agent"))
+    known = set(ctx.agents())
+    unknown = [Problem(name, line, f"unknown agent {e.agent_id!r} (not an agent of this node)")
+               for line, e in entries if known and e.agent_id not in known]
+    if unknown:
+        raise ImportFileError(unknown)
     summary = await ctx.service.schedules.import_entries(entries, name, ctx.service.now())
     await ctx.service.reload()
     return web.json_response({"file": name, "agents": summary.agents, "imported": summary.imported,
@@ -237,6 +258,7 @@ async def _list_exceptions(request: web.Request, ctx: AdherenceApi) -> web.Respo
 
 async def _add_exception(request: web.Request, ctx: AdherenceApi) -> web.Response:
     body = await _body(request, _ExceptionBody)
+    _known_agent(ctx, body.agent_id)
     exc = ApprovedException(agent_id=body.agent_id, start=parse_time(body.start, ctx.zone, "start"),
                             end=parse_time(body.end, ctx.zone, "end"), reason=body.reason,
                             approved_by=body.approved_by, approved_at=ctx.service.now(),

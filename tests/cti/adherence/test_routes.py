@@ -101,6 +101,12 @@ async def test_entries_are_edited_through_the_api(api: tuple[Client, AdherenceSe
     status, body = await call(client, "POST", "/api/v1/schedules", {**lunch, "start": f"{DAY}T11:15"})
     assert status == 400 and body["error"]["code"] == "adherence.schedule_invalid" and "overlaps" in \
         body["error"]["message"]
+    status, body = await call(client, "POST", "/api/v1/schedules", {**lunch, "agent_id": "1009"})
+    assert status == 400 and "unknown agent '1009'" in body["error"]["message"]
+    status, body = await call(client, "POST", "/api/v1/schedules/import?name=typo.csv",
+                              raw=f"agent,date,start,end,activity\n1O01,{DAY},09:00,12:00,shift\n")
+    assert status == 400 and body["error"]["problems"] == [
+        {"file": "typo.csv", "line": 2, "reason": "unknown agent '1O01' (not an agent of this node)"}]
     status, body = await call(client, "POST", "/api/v1/schedules", {**lunch, "colour": "red"})
     assert status == 400 and body["error"]["code"] == "unknown_field"
     status, moved = await call(client, "PUT", f"/api/v1/schedules/{entry['entry_id']}",
