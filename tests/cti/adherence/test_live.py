@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from acd import AgentId, AgentState
 from cti.adherence import Activity, AdherenceSettings, ApprovedException, ScheduleEntry, ToleranceMode
 from cti.adherence.board import AdherenceBoard
@@ -131,3 +134,52 @@ def test_unscheduled_agents_are_not_judged_nor_listed() -> None:
     assert tracker.state_changed("2002", "paused", "personal", T0 + M) == []
     assert tracker.handle_timer(T0 + 60 * M) == []
     assert [a["agent_id"] for a in tracker.snapshot(T0 + 60 * M)] == ["1001"]
+
+
+def _drive(tracker: AdherenceTracker, agent: str, changes: list[tuple[float, str, str | None]],
+           until: float) -> list[ExceptionRaised | ExceptionEnded]:
+    """Feed state changes in time order, firing every timer exactly when it falls due (as the service does)."""
+    events: list[ExceptionRaised | ExceptionEnded] = []
+    pending = sorted(changes)
+    now = pending[0][0] if pending else until
+    while True:
+        timer = tracker.get_timer(now)
+        next_change = pending[0][0] if pending else None
+        if timer is not None and timer <= until and (next_change is None or timer < next_change):
+            now = timer
+            events += tracker.handle_timer(now)
+        elif next_change is not None:
+            at, state, reason = pending.pop(0)
+            now = at
+            events += tracker.state_changed(agent, state, reason, now)
+        else:
+            return events
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(st.integers(-30, 200), st.sampled_from(["available", "on_call", "paused", "logged_out"]),
+                          st.sampled_from([None, "break", "personal"])), min_size=1, max_size=12),
+       st.lists(st.integers(1, 179), max_size=4), st.integers(1, 10))
+def test_live_alerts_match_the_calculator(changes: list[tuple[int, str, str | None]], cuts: list[int],
+                                          tol_min: int) -> None:
+    """Every out-of-adherence run the report counts as longer than the tolerance (min_duration, no exceptions)
+    raised exactly one live alert, and no other run did."""
+    from cti.adherence import StateSpan, compute_shift
+
+    points = sorted({0, 180, *cuts})
+    acts = [Activity.PHONE, Activity.BREAK, Activity.MEETING]
+    entries = [ScheduleEntry(agent_id="9", start=T0, end=T0 + 180 * M, activity=Activity.SHIFT)]
+    entries += [ScheduleEntry(agent_id="9", start=T0 + a * M, end=T0 + b * M, activity=acts[i % 3])
+                for i, (a, b) in enumerate(zip(points, points[1:], strict=False))]
+    by_time = {T0 + m * M: (state, reason) for m, state, reason in changes}  # one change per minute
+    timeline = sorted(by_time.items())
+    settings_ = AdherenceSettings(tolerance_s=tol_min * M, tolerance_mode=ToleranceMode.MIN_DURATION)
+    tracker = AdherenceTracker(settings_)
+    tracker.set_plan("9", entries, [], T0 - 60 * M)
+    events = _drive(tracker, "9", [(at, s, r) for at, (s, r) in timeline], T0 + 240 * M)
+    spans = [StateSpan(start=at, end=(timeline[i + 1][0] if i + 1 < len(timeline) else T0 + 240 * M), state=s,
+                       reason=r) for i, (at, (s, r)) in enumerate(timeline)]
+    result = compute_shift(entries[0], entries, spans, (), settings_)
+    expected = sorted(seg.start for seg in result.segments if seg.duration_s > tol_min * M)
+    raised = sorted(e.out_since for e in events if isinstance(e, ExceptionRaised))
+    assert raised == expected
