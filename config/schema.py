@@ -309,6 +309,35 @@ class MqttSettings(_Model):
     qos: Literal[0, 1, 2] = 1
 
 
+class AdherenceRuleConfig(_Model):
+    """One extra rule of the adherence table (domain.md §3.1): planned ``activity`` x ACD ``state`` [x ``reason``]."""
+
+    activity: Literal["phone", "break", "lunch", "meeting", "training", "offline_work"]
+    state: Literal["logged_out", "available", "reserved", "ringing", "on_call", "held", "wrap_up", "paused"]
+    reason: str | None = Field(default=None, min_length=1)
+    verdict: Literal["in", "out", "neutral"]
+
+
+class AdherenceConfig(_Model):
+    """Schedule adherence (docs/adherence.md); defaults are domain.md §6."""
+
+    tolerance_min: float = Field(default=5.0, ge=0, le=60, description="minutes forgiven (grace) or ignored")
+    tolerance_mode: Literal["grace", "min_duration"] = "grace"
+    conformance_window: Literal["shift", "day"] = "shift"
+    exceptions_count_as_productive: bool = False
+    rules: tuple[AdherenceRuleConfig, ...] = Field(default=(), description="added to (or overriding) the defaults")
+    report_max_days: int = Field(default=92, ge=1, le=3660, description="longest report range (400 beyond)")
+    gaming_session_max_min: float = Field(default=10.0, gt=0, le=240,
+                                          description="a logged-in session this short counts toward gaming")
+    gaming_repeats: int = Field(default=3, ge=2, le=100,
+                                description="short sessions starting within gaming_window_min of the same time of "
+                                            "day that flag an agent")
+    gaming_window_min: float = Field(default=15.0, gt=0, le=180)
+    key_minority_share: float = Field(default=0.8, gt=0, le=1,
+                                      description="the key minority: the fewest agents carrying this share of the "
+                                                  "SL cost")
+
+
 class StorageConfig(_Model):
     """Where CDRs, queue legs, agent states, recordings and the outbox live (docs/storage.md).
 
@@ -344,6 +373,7 @@ class ServerConfig(_Model):
     webhooks: tuple[WebhookConfig, ...] = ()
     webhook_retry: WebhookRetryConfig = WebhookRetryConfig()
     mqtt: MqttSettings = MqttSettings()
+    adherence: AdherenceConfig = AdherenceConfig()
     vip_numbers: tuple[str, ...] = ()
     trunks: tuple[TrunkConfig, ...] = ()
     agents: tuple[AgentConfig, ...] = ()

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from config.errors import ConfigFileError
 from config.schema import HttpConfig
+from cti.adherence.routes import AdherenceApi, add_adherence_routes
 from cti.admission import Refusal as AdmissionRefusal
 from cti.agent_admin import AgentAdmin, RuntimeAgents
 from cti.control import Control, ControlError
@@ -246,8 +247,9 @@ it may read): each check gets the request and its Authorization header and says 
 def build_app(control: Control | CallController, *, token: str | None, node: str,
               metrics: MetricsSource | None = None, reload: Reload | None = None,
               agent_admin: AgentAdmin | None = None, extra_metrics: Sequence[ExtraMetrics] = (),
-              http: HttpConfig | None = None) -> web.Application:
+              http: HttpConfig | None = None, adherence: AdherenceApi | None = None) -> web.Application:
     """The aiohttp application for one node, guarded by the limits of ``http`` (defaults when None).
+    Without ``adherence`` the schedule and adherence routes answer 501.
 
     ``control`` is a :class:`Control`; the older call ``build_app(controller, token=, node=)`` with
     the :class:`~cti.controller.CallController` still works and wires everything from it.
@@ -257,7 +259,8 @@ def build_app(control: Control | CallController, *, token: str | None, node: str
     if metrics is None:
         raise TypeError("build_app(control, ...) needs metrics=")
     return _Api(cast(Control, control), token=token, node=node, metrics=metrics, reload=reload,
-                agent_admin=agent_admin, extra_metrics=extra_metrics, http=http or HttpConfig()).app
+                agent_admin=agent_admin, extra_metrics=extra_metrics, http=http or HttpConfig(),
+                adherence=adherence).app
 
 
 def node_app(controller: CallController, *, token: str | None, node: str,
@@ -279,7 +282,8 @@ class _Api:
 
     def __init__(self, control: Control, *, token: str | None, node: str, metrics: MetricsSource,
                  reload: Reload | None, agent_admin: AgentAdmin | None,
-                 extra_metrics: Sequence[ExtraMetrics] = (), http: HttpConfig) -> None:
+                 extra_metrics: Sequence[ExtraMetrics] = (), http: HttpConfig,
+                 adherence: AdherenceApi | None = None) -> None:
         self.control, self.token, self.node, self.metrics = control, token, node, metrics
         self.http_guard = HttpGuard(http)
         self.extra_metrics = [lambda: http_families(self.http_guard.stats()), *extra_metrics]
@@ -292,6 +296,7 @@ class _Api:
         for method, path, handler in self.routes():
             self.app.router.add_route(method, path, handler)
         add_staffing_routes(self.app)
+        add_adherence_routes(self.app, adherence)
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         agent, call = "/api/v1/agents/{agent_id}", "/api/v1/calls/{call_id}"

@@ -31,6 +31,8 @@ from aiohttp import web
 from config.errors import Problem
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
+from cti.adherence.routes import AdherenceApi
+from cti.adherence.service import AdherenceService, report_options, settings_from_config
 from cti.agent_admin import RuntimeAgents
 from cti.alerts import AlertService, AlertSettings, VipSettings, default_rules
 from cti.api import MetricFamily, NodeMetrics, build_app
@@ -151,6 +153,9 @@ class Server:
         self.alerts = AlertService(self.bus, self.config.node.name, AlertSettings(
             vip=VipSettings(vip_wait_alert_s=threshold / 2), thresholds=default_rules(sl_target=target)))
         tasks.create_task(self.alerts.run(self.alerts.subscribe()), name="alerts")
+        self.adherence = AdherenceService(self.bus, self.store, self.config.node.name,
+                                          settings_from_config(self.config.adherence))
+        tasks.create_task(self.adherence.run(self.adherence.subscribe()), name="adherence")
         self.notices = NoticeService(self.bus, self.config.node.name)
         self.webhooks = WebhookDispatcher(self.bus, self.store, self.config.webhooks, self.config.webhook_retry,
                                           recorded_elsewhere=is_durable)
@@ -198,7 +203,10 @@ class Server:
                         metrics=NodeMetrics(controller), reload=reload_flows,
                         agent_admin=RuntimeAgents(controller.agents, control),
                         extra_metrics=[webhook_metrics(self.webhooks), self._gateway_metrics],
-                        http=self.config.http)
+                        http=self.config.http,
+                        adherence=AdherenceApi(service=self.adherence, zone=self.config.node.zone,
+                                               report_max_days=self.config.adherence.report_max_days,
+                                               options=report_options(self.config), agents=control.agent_ids))
         add_webhook_routes(app, store=self.store, dispatcher=self.webhooks)
         add_page_routes(app)
         secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)

@@ -109,6 +109,90 @@ STAFFING_PATHS: dict[str, Any] = {
 """The staffing routes (cti/staffing_routes.py), mounted by ``cti.api.build_app`` (tests/cti/test_api.py checks
 that the document and build_app's routes are the same set)."""
 
+_ISO = {"type": "string", "description": "ISO 8601; in requests without an offset: site time (node.timezone)"}
+_ACTIVITY = {"enum": ["shift", "phone", "break", "lunch", "meeting", "training", "offline_work", "leave", "absence"]}
+_ENTRY = {"type": "object", "properties": {
+    "entry_id": {"type": "integer"}, "agent_id": _STR, "activity": _ACTIVITY,
+    "start": _ISO, "end": _ISO, "start_ts": _NUM, "end_ts": _NUM, "note": {"type": ["string", "null"]}}}
+_ENTRY_BODY = _obj(("agent_id", "activity", "start", "end"), agent_id=_STR, activity=_ACTIVITY,
+                   start=_ISO, end=_ISO, note={"type": ["string", "null"]})
+_APPROVED = {"type": "object", "properties": {
+    "exception_id": {"type": "integer"}, "agent_id": _STR, "activity": {"type": ["string", "null"]},
+    "start": _ISO, "end": _ISO, "start_ts": _NUM, "end_ts": _NUM, "reason": _STR, "approved_by": _STR,
+    "approved_at": _ISO}}
+_APPROVED_BODY = _obj(("agent_id", "start", "end", "reason", "approved_by"), agent_id=_STR, start=_ISO, end=_ISO,
+                      reason=_STR, approved_by=_STR,
+                      activity={"type": ["string", "null"], "description": "override activity; null: excused"})
+
+
+def _days_query(*extra: str) -> list[dict[str, Any]]:
+    days = [{"name": "from", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+            {"name": "to", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}}]
+    return days + [{"name": n, "in": "query", "required": False, "schema": _STR} for n in extra]
+
+
+def _adh(summary: str, ok: dict[str, Any], *, params: tuple[str, ...] = (), query: list[dict[str, Any]] | None = None,
+         body: dict[str, Any] | None = None, body_type: str = JSON, status: str = "200",
+         bad: str = "bad parameter or body; adherence.schedule_invalid (overlap, outside a shift); "
+                    "adherence.range_invalid (from after to, or over adherence.report_max_days)") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {
+        status: ok, "400": _json(_ref("Error"), bad), "404": _json(_ref("Error"), "no such entry or exception"),
+        "501": _json(_ref("Error"), "not_available: no store on this node"), **_errors()}}
+    parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
+    parameters += query or []
+    if parameters:
+        op["parameters"] = parameters
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {body_type: {"schema": body}}}
+    return op
+
+
+ADHERENCE_PATHS: dict[str, Any] = {
+    "/api/v1/schedules": {
+        "get": _adh("schedule entries overlapping the local days from..to (at most 62 days)",
+                    _json(_obj(timezone=_STR, entries={"type": "array", "items": _ENTRY}), "entries"),
+                    query=_days_query("agent")),
+        "post": _adh("add one schedule entry (checked against the agent's plan)", _json(_ENTRY, "the entry"),
+                     body=_ENTRY_BODY, status="201"),
+    },
+    "/api/v1/schedules/import": {
+        "post": _adh("import a CSV or iCalendar schedule file sent as the body: all of it or nothing",
+                     _json(_obj(file=_STR, agents={"type": "integer"}, imported={"type": "integer"},
+                                replaced={"type": "integer"}), "imported"),
+                     query=[{"name": "name", "in": "query", "required": False, "schema": _STR},
+                            {"name": "agent", "in": "query", "required": False, "schema": _STR}],
+                     body=_STR, body_type="text/plain",
+                     bad="adherence.import_invalid: problems lists file, line and reason; nothing was stored"),
+    },
+    "/api/v1/schedules/{entry_id}": {
+        "put": _adh("change one schedule entry (same id)", _json(_ENTRY, "the entry"), params=("entry_id",),
+                    body=_ENTRY_BODY),
+        "delete": _adh("remove one schedule entry (a shift only once its activities are gone)",
+                       {"description": "removed"}, params=("entry_id",), status="204"),
+    },
+    "/api/v1/adherence/approved-exceptions": {
+        "get": _adh("supervisor-approved exceptions overlapping the local days from..to",
+                    _json(_obj(timezone=_STR, exceptions={"type": "array", "items": _APPROVED}), "exceptions"),
+                    query=_days_query("agent")),
+        "post": _adh("approve an exception: the span is read as the override activity, or excused (in adherence)",
+                     _json(_APPROVED, "the exception"), body=_APPROVED_BODY, status="201"),
+    },
+    "/api/v1/adherence/approved-exceptions/{exception_id}": {
+        "delete": _adh("withdraw an approved exception", {"description": "withdrawn"}, params=("exception_id",),
+                       status="204"),
+    },
+    "/api/v1/adherence/live": {
+        "get": _adh("every scheduled agent's adherence now",
+                    _json(_obj(timezone=_STR, at=_ISO, agents={"type": "array", "items": {"type": "object"}}),
+                          "agents")),
+    },
+    "/api/v1/adherence/report": {
+        "get": _adh("adherence, conformance and exceptions per agent per day, the key minority, gaming flags",
+                    _json({"type": "object"}, "the report (docs/adherence.md)"), query=_days_query("agent")),
+    },
+}
+"""The schedule and adherence routes (cti/adherence/routes.py), mounted by ``cti.api.build_app``."""
+
 
 _QA_ERRORS = {"400": "bad input: unknown field, bad parameter, or a refused rule/form/scores (problems: path: reason)",
               "401": "no token, or a bad or expired one", "403": "this principal may not do this (qa.forbidden, "
@@ -316,6 +400,7 @@ OPENAPI: dict[str, Any] = {
         **STAFFING_PATHS,
         **QA_PATHS,
         **REPORT_PATHS,
+        **ADHERENCE_PATHS,
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -359,4 +444,4 @@ OPENAPI: dict[str, Any] = {
 
 
 
-__all__ = ["OPENAPI", "QA_PATHS", "REPORT_PATHS", "STAFFING_PATHS"]
+__all__ = ["ADHERENCE_PATHS", "OPENAPI", "QA_PATHS", "REPORT_PATHS", "STAFFING_PATHS"]

@@ -9,7 +9,9 @@ With a :class:`~cti.notices.NoticeService`, ``hello`` carries ``notices`` (an ag
 ``broadcast`` / ``notice_receipts`` / ``notice_read`` commands run through :func:`~cti.notices.run_notice_command`.
 With an :class:`~cti.alerts.board.AlertBoard`, a supervisor's or operator's ``hello`` and ``snapshot`` carry
 ``alerts`` (the active unacknowledged alerts it may see), and a supervisor's ``alert_ack`` acknowledges one for every
-supervisor: the session publishes ``alert.acknowledged`` through ``publish``.
+supervisor: the session publishes ``alert.acknowledged`` through ``publish``. With an
+:class:`~cti.adherence.board.AdherenceBoard` they also carry ``adherence`` (the adherence exceptions in force for the
+agents of its scope).
 Time is passed in (``now``, UTC epoch seconds); the session reads no clock.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from cti.adherence.board import AdherenceBoard
 from cti.alerts.board import AlertBoard
 from cti.control import Control
 from cti.events import Envelope, EnvelopeError
@@ -78,8 +81,10 @@ class Session:
 
     def __init__(self, principal: Principal, *, control: Control, node: str, encoding: Encoding,
                  cache: EncodedCache | None = None, notices: NoticeService | None = None,
-                 alerts: AlertBoard | None = None, publish: Publish | None = None) -> None:
+                 alerts: AlertBoard | None = None, publish: Publish | None = None,
+                 adherence: AdherenceBoard | None = None) -> None:
         self.principal = principal
+        self._adherence = adherence
         self._notices = notices
         self._alerts = alerts
         self._publish = publish
@@ -126,14 +131,21 @@ class Session:
         subject = self.principal.subject
         data: dict[str, Any] = {"role": self.principal.role.value, "subject": subject, "node": self._node,
                                 "state": None, "call": None, "agents": [], "queues": [], "calls": [],
-                                "notices": self._pending_notices(now), "alerts": []}
+                                "notices": self._pending_notices(now), "alerts": [], "adherence": []}
         if self.principal.role is Role.AGENT:
             data["state"] = agent_view(self._control.agent_snapshot(AgentId(subject)), now)
             data["call"] = self._control.current_call(AgentId(subject))
         else:
             data.update(agents=self._agents_in_scope(now), queues=self._queues_in_scope(),
-                        calls=self._calls_in_scope(), alerts=self._alerts_in_scope())
+                        calls=self._calls_in_scope(), alerts=self._alerts_in_scope(),
+                        adherence=self._adherence_in_scope())
         return self._encode({"type": "hello", "data": data})
+
+    def _adherence_in_scope(self) -> list[dict[str, Any]]:
+        """The adherence exceptions in force for this overseer's agents (the console's adherence column)."""
+        if self._adherence is None:
+            return []
+        return [a for a in self._adherence.active() if self.scope.has_agent(a.get("agent_id"))]
 
     def _sees_alert_queue(self, queue: str | None) -> bool:
         return queue is None or self._granted.has_queue(queue)
@@ -246,7 +258,8 @@ class Session:
             if name == "subscribe":
                 return self._subscribe(args)
             return {"agents": self._agents_in_scope(now), "queues": self._queues_in_scope(),
-                    "calls": self._calls_in_scope(), "alerts": self._alerts_in_scope()}
+                    "calls": self._calls_in_scope(), "alerts": self._alerts_in_scope(),
+                    "adherence": self._adherence_in_scope()}
         agent_id = target_agent(self.principal, self._granted, args)
         return run_agent_command(self._control, agent_id, name, args, now)
 

@@ -9,8 +9,8 @@
   and ``ended`` (so a take-over or the end of a barge is told; silent listening is never announced while it lasts).
   ``qa.evaluation.published`` and ``qa.appeal.*`` about itself; ``qa.rule.published``, ``qa.sample.selected`` and
   ``qa.library.published`` (public). Nothing else (no queue statistics, no alerts).
-- **supervisor**: ``agent.*`` and ``supervision.*`` for agents of its teams; ``call.*`` whose ``queue`` is one of
-  its queues or whose ``agent_id`` is one of its agents; ``queue.stats``, ``alert.raised`` and
+- **supervisor**: ``agent.*``, ``supervision.*`` and ``adherence.*`` for agents of its teams; ``call.*`` whose
+  ``queue`` is one of its queues or whose ``agent_id`` is one of its agents; ``queue.stats``, ``alert.raised`` and
   ``alert.acknowledged`` of its queues (alerts with ``queue`` null go to every supervisor); ``alert.cleared`` (it
   names no queue); ``notice.broadcast`` to ``*``, one of its queues, or sent by itself; ``qa.*`` of its queues
   or agents, and the public ``qa`` events. Unknown types: no.
@@ -85,7 +85,7 @@ def _overseer_sees(principal: Principal, scope: Scope, envelope: Envelope) -> bo
     if principal.role is Role.OPERATOR and scope.agents is None and scope.queues is None:
         return True
     match family:
-        case "agent" | "supervision":
+        case "agent" | "supervision" | "adherence":
             return scope.has_agent(data.get("agent_id"))
         case "call":
             if scope.agents is None and scope.queues is None:

@@ -29,6 +29,7 @@ from typing import Any, Final
 import structlog
 from aiohttp import WSMsgType, web
 
+from cti.adherence.board import AdherenceBoard
 from cti.alerts.board import AlertBoard
 from cti.bus import Bus
 from cti.control import Control
@@ -88,6 +89,8 @@ class Gateway:
         self.notices = notices
         self.alerts = AlertBoard()
         """The node's active alerts, fed from the bus before each ``alert.*`` envelope is fanned out."""
+        self.adherence = AdherenceBoard()
+        """The adherence exceptions in force, fed the same way from ``adherence.*`` envelopes."""
         self.node = node
         self.settings = settings or GatewaySettings()
         self._bus = bus
@@ -129,6 +132,8 @@ class Gateway:
         """Offer ``envelope`` to every connection that may see it."""
         if envelope.type.startswith("alert."):
             self.alerts.observe(envelope)
+        elif envelope.type.startswith("adherence."):
+            self.adherence.observe(envelope)
         agent_id = envelope.data.get("agent_id")
         targets: list[tuple[Session, Mailbox]] = list(self._overseers.values())
         if isinstance(agent_id, str):
@@ -147,7 +152,8 @@ class Gateway:
             ControlError: the principal's agent or supervisor is unknown to the node.
         """
         return Session(principal, control=self.control, node=self.node, encoding=Encoding.from_protocol(protocol),
-                       cache=self._cache, notices=self.notices, alerts=self.alerts, publish=self._publish)
+                       cache=self._cache, notices=self.notices, alerts=self.alerts, publish=self._publish,
+                       adherence=self.adherence)
 
     def _publish(self, type_: str, data: dict[str, Any], now: float) -> None:
         """Publish an event a command caused (``alert.acknowledged``) on the node's bus."""

@@ -27,7 +27,7 @@ from cti.store.errors import (
 )
 from cti.store.opening import open_store
 from cti.store.protocol import Store, StoreOperations
-from cti.store.queries import LegTime
+from cti.store.queries import Executor, LegTime, SqlOperations
 from cti.store.records import (
     AgentStateRow,
     CallRecord,
@@ -57,6 +57,7 @@ __all__ = [
     "CallRecord",
     "ConflictError",
     "Dialect",
+    "Executor",
     "HangupParty",
     "InvalidRecordError",
     "JsonObject",
@@ -78,6 +79,7 @@ __all__ = [
     "SchemaError",
     "SchemaTooNewError",
     "SerialParts",
+    "SqlOperations",
     "SqliteStore",
     "StateRowId",
     "Store",

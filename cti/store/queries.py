@@ -101,7 +101,8 @@ class SqlOperations:
 
     @property
     def executor(self) -> Executor:
-        """The open transaction's executor, for feature tables kept by their own package (``cti.qa.store``)."""
+        """The open transaction's executor, for the SQL of feature packages' own tables (``cti.qa.store``,
+        ``cti.adherence.store``)."""
         return self._x
 
     @property

@@ -318,6 +318,36 @@ _V5 = (
     # Reports: AHT by the end of handling and the "event" attribution read legs by their talk end.
     "CREATE INDEX queue_legs_end ON queue_legs (t_end)",
 )
+def _v6_adherence(identity_key: str) -> tuple[str, ...]:
+    # Schedules and supervisor-approved exceptions of schedule adherence (docs/adherence.md).
+    return (
+        f"""
+CREATE TABLE schedule_entries (
+    entry_id    {identity_key},
+    agent_id    TEXT NOT NULL,
+    start_ts    DOUBLE PRECISION NOT NULL,
+    end_ts      DOUBLE PRECISION NOT NULL,
+    activity    TEXT NOT NULL,
+    note        TEXT,
+    source      TEXT,
+    imported_at DOUBLE PRECISION NOT NULL
+)""",
+        "CREATE INDEX schedule_entries_agent ON schedule_entries (agent_id, start_ts)",
+        "CREATE INDEX schedule_entries_start ON schedule_entries (start_ts)",
+        f"""
+CREATE TABLE schedule_exceptions (
+    exception_id {identity_key},
+    agent_id     TEXT NOT NULL,
+    start_ts     DOUBLE PRECISION NOT NULL,
+    end_ts       DOUBLE PRECISION NOT NULL,
+    activity     TEXT,
+    reason       TEXT NOT NULL,
+    approved_by  TEXT NOT NULL,
+    approved_at  DOUBLE PRECISION NOT NULL
+)""",
+        "CREATE INDEX schedule_exceptions_agent ON schedule_exceptions (agent_id, start_ts)",
+    )
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox",
@@ -327,6 +357,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=4, description="quality assurance: rules, samples, forms, evaluations, appeals, library",
               statements=_v4_qa(IDENTITY_KEY), postgres_statements=_v4_qa(POSTGRES_IDENTITY_KEY)),
     Migration(version=5, description="indexes for reports: agent states and leg ends by time", statements=_V5),
+    Migration(version=6, description="adherence: schedule entries and approved exceptions",
+              statements=_v6_adherence(IDENTITY_KEY), postgres_statements=_v6_adherence(POSTGRES_IDENTITY_KEY)),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

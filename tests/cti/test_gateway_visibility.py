@@ -80,6 +80,9 @@ CASES: list[tuple[str, Envelope, bool, bool, bool]] = [
     ("own appeal filed", ev("qa.appeal.filed", agent_id="a1", queue="support"), True, True, True),
     ("other appeal decided", ev("qa.appeal.decided", agent_id="a2", queue="support"), False, False, True),
     ("own appeal decided", ev("qa.appeal.decided", agent_id="a1", queue=None), True, True, True),
+    ("adherence of my agent", ev("adherence.exception", agent_id="a1", activity="break"), False, True, True),
+    ("adherence elsewhere", ev("adherence.exception", agent_id="a2", activity="break"), False, False, True),
+    ("adherence back", ev("adherence.exception_ended", agent_id="a1", verdict="in"), False, True, True),
     ("unknown type", ev("node.started", agent_id="a1", queue="sales"), False, False, True),
 ]
 

@@ -8,6 +8,7 @@ import { CALL_STATES, PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js
 
 const store = {
   agents: new Map(), queues: new Map(), calls: new Map(), alerts: new Map(), notices: new Map(), message: null,
+  adherence: new Map(), // agent_id -> the adherence.exception in force
 };
 let conn = null;
 let me = "";
@@ -31,6 +32,7 @@ function onHello(data) {
   store.calls = new Map(data.calls.map((c) => [c.call_id, { ...c, phase: callPhase(c.phase) }]));
   // active alerts nobody acknowledged yet, raised before this console connected
   store.alerts = new Map((data.alerts || []).map((a) => [a.alert_id, { ...a, acknowledged: null }]));
+  store.adherence = new Map((data.adherence || []).map((x) => [x.agent_id, x]));
   for (const notice of data.notices || []) {
     if (!store.notices.has(notice.notice_id)) store.notices.set(notice.notice_id, { notice, receipts: new Map() });
     refreshReceipts(notice.notice_id);
@@ -91,6 +93,12 @@ function onEvent(env) {
     case "alert.cleared":
       store.alerts.delete(d.alert_id);
       renderAlerts(); return;
+    case "adherence.exception":
+      store.adherence.set(d.agent_id, d);
+      renderAgents(); return;
+    case "adherence.exception_ended":
+      store.adherence.delete(d.agent_id);
+      renderAgents(); return;
     case "notice.broadcast":
       if (!store.notices.has(d.notice_id)) store.notices.set(d.notice_id, { notice: d, receipts: new Map() });
       renderNotices(); return;
@@ -178,17 +186,27 @@ function stateControl(agent) {
       t("sup.apply"), h("span", { class: "vh" }, ` ${agent.name || agent.agent_id}`)));
 }
 
+/** The adherence cell: the exception in force (label and colour), or a quiet dash. */
+function adherenceCell(agent) {
+  const x = store.adherence.get(agent.agent_id);
+  if (!x) return h("span", { class: "meta" }, "—", h("span", { class: "vh" }, ` ${t("adh.none")}`));
+  return h("span", { class: "adh-out" }, h("span", { class: "badge adh" }, t("adh.out")), " ",
+    h("span", { class: "meta" }, t("adh.detail", { activity: t(`adh.act_${x.activity}`), since: clock(x.out_since) })),
+    " ", h("span", { class: "num", "data-since": x.out_since }, elapsed(x.out_since)));
+}
+
 function renderAgents() {
   const rows = [...store.agents.values()].sort((a, b) => a.agent_id.localeCompare(b.agent_id));
   replace(agentPanel.body, h("table", { class: "grid agents" },
     h("caption", { class: "vh" }, t("sup.agents")),
-    h("thead", {}, h("tr", {}, th("a.agent"), th("a.state"), th("a.time", { class: "num" }), th("a.call"),
-      th("a.change"))),
+    h("thead", {}, h("tr", {}, th("a.agent"), th("a.state"), th("a.time", { class: "num" }), th("a.adherence"),
+      th("a.call"), th("a.change"))),
     h("tbody", {}, rows.map((a) => h("tr", { class: `row-state state-edge-${a.state}` },
       h("th", { scope: "row" }, h("span", { class: "name" }, a.name || a.agent_id), " ",
         h("span", { class: "meta" }, a.agent_id)),
       h("td", {}, stateBadge(a.state, a.reason)),
       h("td", { class: "num" }, h("span", { "data-since": a.since ?? "" }, elapsed(a.since))),
+      h("td", {}, adherenceCell(a)),
       h("td", {}, agentCall(a)),
       h("td", {}, CALL_STATES.has(a.state) ? h("span", { class: "meta" }, t("sup.after_call")) : stateControl(a)))))));
 }
@@ -335,7 +353,9 @@ function start() {
     onSignedOut: () => {
       desk.hidden = true;
       stopReport();
-      for (const map of [store.agents, store.queues, store.calls, store.alerts, store.notices]) map.clear();
+      for (const map of [store.agents, store.queues, store.calls, store.alerts, store.notices, store.adherence]) {
+        map.clear();
+      }
     },
   });
 }
