@@ -80,7 +80,11 @@ class RegistrationService:
         """
         now = self._clock()
         to_uri = request.to.uri
-        if not isinstance(to_uri, SipUri) or not to_uri.user:
+        if not isinstance(to_uri, SipUri):
+            # §10.2: the To of a REGISTER holds the address-of-record, "a SIP or SIPS URI"; any other
+            # scheme is a malformed request, not an unknown user (RFC 4475 'unksm2': 400, not 404).
+            return 400, [("Warning", '399 cti "the To of a REGISTER must be a SIP or SIPS URI"')]
+        if not to_uri.user:
             return 404, []
         user = to_uri.user
         outcome = self.auth.authenticate(
