@@ -19,6 +19,7 @@ from config.schema import AgentConfig, ServerConfig
 from sip.auth import AuthPolicy, AuthResult, DigestAlgorithm, DigestAuthenticator, LockoutPolicy
 from sip.errors import RemoteSipError
 from sip.events import Destination
+from sip.headers import format_params
 from sip.message import Request
 from sip.registrar import (
     AddressOfRecord,
@@ -128,7 +129,11 @@ class RegistrationService:
         for contact in request.contacts:
             if contact.address is None:
                 continue
-            params = tuple((k, v) for k, v in contact.address.params if k not in ("expires", "q"))
+            # The registrar echoes parameters as written on the wire: a value that is not a token
+            # keeps its quotes (RFC 5626's +sip.instance="<urn:uuid:...>"; liblinphone refuses a
+            # 200 OK whose Contact carries it unquoted).
+            params = tuple((k, None if v is None else format_params(((k, v),)).split("=", 1)[1])
+                           for k, v in contact.address.params if k not in ("expires", "q"))
             out.append(ContactBinding(uri=str(contact.address.uri), expires=contact.expires, q=contact.q,
                                       params=params))
         return out

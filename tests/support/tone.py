@@ -44,6 +44,16 @@ def write_tone_pcap(path: Path, freq: float, seconds: float, *, ptime_ms: int = 
     return path
 
 
+def write_tone_wav(path: Path, freq: float, seconds: float, *, rate: int = RATE) -> Path:
+    """A 16-bit mono WAV of a sine (a softphone's "microphone" in file mode)."""
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(tone_pcm(freq, seconds, rate=rate))
+    return path
+
+
 def _ip_checksum(header: bytes) -> int:
     total = sum(struct.unpack(f"!{len(header) // 2}H", header))
     while total >> 16:
