@@ -37,6 +37,7 @@ from sip import (
     RemoteSipError,
     Request,
     SipUri,
+    format_params,
 )
 
 log = structlog.get_logger(__name__)
@@ -84,7 +85,11 @@ class RegistrationService:
         """
         now = self._clock()
         to_uri = request.to.uri
-        if not isinstance(to_uri, SipUri) or not to_uri.user:
+        if not isinstance(to_uri, SipUri):
+            # §10.2: the To of a REGISTER holds the address-of-record, "a SIP or SIPS URI"; any other
+            # scheme is a malformed request, not an unknown user (RFC 4475 'unksm2': 400, not 404).
+            return 400, [("Warning", '399 cti "the To of a REGISTER must be a SIP or SIPS URI"')]
+        if not to_uri.user:
             return 404, []
         user = to_uri.user
         outcome = self.auth.authenticate(
@@ -128,7 +133,11 @@ class RegistrationService:
         for contact in request.contacts:
             if contact.address is None:
                 continue
-            params = tuple((k, v) for k, v in contact.address.params if k not in ("expires", "q"))
+            # The registrar echoes parameters as written on the wire: a value that is not a token
+            # keeps its quotes (RFC 5626's +sip.instance="<urn:uuid:...>"; liblinphone refuses a
+            # 200 OK whose Contact carries it unquoted).
+            params = tuple((k, None if v is None else format_params(((k, v),)).split("=", 1)[1])
+                           for k, v in contact.address.params if k not in ("expires", "q"))
             out.append(ContactBinding(uri=str(contact.address.uri), expires=contact.expires, q=contact.q,
                                       params=params))
         return out

@@ -6,7 +6,7 @@ Policy, in order, for a new request (RFC 3261 §8.2):
 2. ``Require`` with option tags we do not support: 420 Bad Extension with ``Unsupported``
    (§8.2.2.3; never for ACK or CANCEL).
 3. Method: OPTIONS 200 (§11.2); REGISTER via digest authentication and the registrar;
-   INVITE from a trunk (400 first when it cannot create a dialog: no From tag or Contact, or a
+   INVITE from a trunk (400 first when it cannot create a dialog: no Contact (an RFC 2543 request may go without), or a
    Record-Route that does not parse, §12.1.1, §8.1.1.8); CANCEL 200 + 487 for the INVITE (§9.2),
    481 when nothing matches; BYE outside a dialog 481; known but unhandled methods 405 with ``Allow``; unknown 501.
 """
@@ -30,6 +30,7 @@ from sip import (
     TransactionTimedOut,
     TransportFailed,
     check_dialog_creating,
+    new_tag,
     response_to,
 )
 
@@ -73,6 +74,8 @@ class SipCore:
 
     def respond(self, request: Request, status: int, reason: str | None = None, *,
                 headers: list[tuple[str, str]] | None = None, to_tag: str | None = None) -> Response:
+        if to_tag is None and status != 100:
+            to_tag = new_tag()  # §8.2.6.2: "the UAS MUST add a tag to the To header field in the response"
         response = response_to(request, status, reason, to_tag=to_tag,
                                headers=[*(headers or []), ("Server", self.server_header)])
         self.endpoint.send_response(response)
@@ -143,14 +146,14 @@ class SipCore:
             self.respond(request, 501, headers=[("Allow", ALLOW)])
 
     def _can_create_dialog(self, request: Request) -> bool:
-        """An INVITE without a From tag or a usable Contact, or with a Record-Route that does not parse,
+        """An INVITE without a usable Contact, or with a Record-Route that does not parse,
         cannot start a call: 400 here, before the call path (which would take it for a bug of its own)."""
         try:
             check_dialog_creating(request)
         except RemoteSipError as exc:
             log.info("sip.request.refused", method=request.method, status=exc.status_hint, reason=str(exc))
             self.respond(request, exc.status_hint,
-                         headers=[("Warning", '399 cti "no dialog can be made: From tag, Contact or Record-Route"')])
+                         headers=[("Warning", '399 cti "no dialog can be made: Contact or Record-Route"')])
             return False
         return True
 

@@ -251,6 +251,11 @@ class DigestAuthenticator:
             return out(AuthResult.LOCKED_OUT, AuthReason.LOCKED_OUT)
         creds, malformed = None, False
         for value in authorization:
+            if value.strip().replace("\t", " ").partition(" ")[0].lower() != "digest":
+                # RFC 7235 §4.2: credentials "for the realm of the resource being requested"; a scheme
+                # we do not speak names none of ours, so it is ignored and a challenge follows
+                # (RFC 4475 'regaut01': an unknown scheme gets 401, not 400).
+                continue
             try:
                 parsed = parse_credentials(value)
             except AuthError:

@@ -19,7 +19,7 @@ import structlog
 
 from sip.errors import LocalSipError, RemoteSipError
 from sip.headers import NameAddr
-from sip.ids import new_branch
+from sip.ids import is_rfc3261_branch, new_branch
 from sip.message import Headers, Request, Response, response_to
 from sip.uri import SipUri, Uri
 
@@ -54,17 +54,34 @@ def _contact_uri(message: Request | Response) -> Uri | None:
     return None
 
 
+def _is_rfc2543(request: Request) -> bool:
+    """A request from an RFC 2543 element: its top Via has no RFC 3261 branch (§8.1.1.7's cookie)."""
+    return not is_rfc3261_branch(request.top_via.branch)
+
+
+def _remote_target(request: Request) -> Uri | None:
+    """§12.1.1: the remote target is the Contact URI. RFC 2543 made Contact optional (RFC 4475
+    'inv2543' is to be accepted for backward compatibility): such a request without Contact is
+    reached at its From URI, as RFC 2543 did. An RFC 3261 request must carry Contact (§8.1.1.8)."""
+    target = _contact_uri(request)
+    if target is None and not request.contacts and _is_rfc2543(request):
+        return request.from_.uri
+    return target
+
+
 def check_dialog_creating(request: Request) -> None:
     """What a request needs to create a dialog as UAS (§12.1.1; §8.1.1.8: "The Contact header field
     MUST be present and contain exactly one SIP or SIPS URI in any request that can result in the
-    establishment of a dialog"): a From tag, a Contact with a URI, and Record-Route headers that
-    parse (they become the route set).
+    establishment of a dialog"): a Contact with a URI (an RFC 2543 request may go without, see
+    :func:`_remote_target`), and Record-Route headers that parse (they become the route set).
+    A missing From tag is not an error: §12.1.1 "A UAS MUST be prepared to receive a request without
+    a tag in the From field, in which case the tag is considered to have a value of null."
 
     Raises:
         RemoteSipError: status_hint 400 when one is missing or does not parse.
     """
-    if not request.from_.tag or _contact_uri(request) is None:
-        raise RemoteSipError("dialog-creating request needs a From tag and a Contact", status_hint=400)
+    if _remote_target(request) is None:
+        raise RemoteSipError("dialog-creating request needs a Contact", status_hint=400)
     _record_routes(request)
 
 
@@ -112,12 +129,12 @@ class Dialog:
 
         Call :meth:`response_sent` with each response so the state follows (2xx: CONFIRMED).
 
-        Raises: RemoteSipError (400) if the request has no From tag or no usable Contact.
+        Raises: RemoteSipError (400) if the request has no usable Contact (see :func:`check_dialog_creating`).
         """
         check_dialog_creating(request)
-        remote_tag = request.from_.tag
-        target = _contact_uri(request)
-        assert remote_tag is not None and target is not None
+        remote_tag = request.from_.tag or ""  # §12.1.1: no From tag is a null tag (RFC 2543)
+        target = _remote_target(request)
+        assert target is not None
         contact = local_contact if isinstance(local_contact, NameAddr) else NameAddr(uri=local_contact)
         # §12.1.1: "The route set MUST be set to the list of URIs in the Record-Route header field from
         # the request, taken in order and preserving all URI parameters." "The remote sequence number

@@ -20,6 +20,23 @@ MAX_BODY_BYTES = 256 * 1024
 # Control characters other than HTAB and LF (§25.1 TEXT-UTF8, LWS). split_head normalises CRLF
 # line ends to LF first, so any CR this finds is a lone one: refused too.
 CTL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# §25.1: quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F), so inside a quoted-string an escaped
+# control character is legal (RFC 4475 'intmeth': "BEL:\<07> NUL:\<00> DEL:\<7F>"); a bare one or an
+# escaped CR never is. One quoted-string whose content is legal: qdtext (no CTL but HTAB) or a
+# quoted-pair of anything but CR and LF.
+_LEGAL_QUOTED_RE = re.compile(r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\r\n])*"')
+
+
+def bare_control(text: str) -> bool:
+    """True when ``text`` (a header section, LF line ends) holds a control character that is not
+    escaped inside a quoted-string: the only place §25.1 lets one appear.
+
+    Regular expressions only (no loop over characters in Python): a peer can make every header
+    section take this path, so it must cost about what the plain search costs.
+    """
+    if CTL_RE.search(text) is None:
+        return False
+    return CTL_RE.search(_LEGAL_QUOTED_RE.sub('""', text)) is not None
 
 
 def split_head(data: bytes, max_header_bytes: int = MAX_HEADER_BYTES) -> tuple[list[str], bytes, bool, bool]:
@@ -43,7 +60,7 @@ def split_head(data: bytes, max_header_bytes: int = MAX_HEADER_BYTES) -> tuple[l
         head = head[: head.rfind(b"\n", 0, max_header_bytes) + 1].rstrip(b"\r\n")
     try:
         text = head.decode("utf-8").replace("\r\n", "\n")
-        bad_text = CTL_RE.search(text) is not None
+        bad_text = bare_control(text)
     except UnicodeDecodeError:
         text = head.decode("utf-8", errors="replace").replace("\r\n", "\n")
         bad_text = True

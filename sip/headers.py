@@ -253,6 +253,10 @@ class NameAddr:
                 raise _bad("name-addr", text)
             quoted = match.group(1)
             display = (_QUOTED_PAIR_RE.sub(r"\1", quoted) if "\\" in quoted else quoted) or None
+            if display is not None and "\x00" in display and "\x00" not in _QUOTED_PAIR_RE.sub("", quoted):
+                # §25.1 allows an escaped NUL (RFC 4475 'intmeth'); the value we keep cannot hold one
+                # (a store or a log would cut it): U+FFFD stands in. Responses copy the raw header.
+                display = display.replace("\x00", "\ufffd")
             if display is not None and _UNSENDABLE.search(display):
                 raise _bad("display name (NUL, CR or LF)", text)
             text = match.group(2)

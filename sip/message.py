@@ -375,9 +375,18 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
     return message
 
 
-def _answerable(headers: Headers) -> bool:
-    """A bad request can be answered iff its top Via parses: §18.2.2 sends responses by it.
+# The start of a Via value up to its sent-by host: "SIP/2.0/UDP host" (any version, LWS allowed).
+_VIA_SENT_BY_RE = re.compile(r"\s*SIP\s*/\s*[0-9]+\.[0-9]+\s*/\s*[A-Za-z0-9.!%*_+`'~-]+\s+[^\s;,:]+")
 
+
+def _answerable(headers: Headers) -> bool:
+    """A bad request can be answered iff its top Via names a sent-by: §18.2.2 sends responses by
+    it, and §18.1.2 has the client match a response by its top Via's sent-by, so with none there
+    is nobody to answer.
+
+    The rest of that Via may be malformed (empty parameters, another version): RFC 4475 'badinv01'
+    (``SIP/2.0/UDP 192.0.2.15;;,;,,``) should get a 400 and 'badvers' (``SIP/7.0/UDP ...``) a 505.
+    The answer copies the Via values as they came and goes back where the request came from.
     Missing From, To, Call-ID or CSeq do not stop the answer: RFC 4475 ('insuf') says an element
     should ideally respond 400 to such a request; :func:`response_to` copies what is there.
     """
@@ -387,7 +396,7 @@ def _answerable(headers: Headers) -> bool:
     try:
         Via.parse(vias[0])
     except RemoteSipError:
-        return False
+        return _VIA_SENT_BY_RE.match(vias[0]) is not None
     return True
 
 
@@ -513,7 +522,9 @@ def response_to(
             except RemoteSipError:
                 to = None
             if to is not None and to.tag is None:
-                value = str(to.with_param("tag", to_tag))
+                # The value as received plus the tag, not re-serialised: RFC 4475 'badaspec' (spaces
+                # inside <>) "when forming responses, they must not ignore the spaces".
+                value = f"{value.strip()};tag={to_tag}"
         out.add(name, value)
     timestamp = source.get("Timestamp")
     if status == 100 and timestamp is not None:

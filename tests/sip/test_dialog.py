@@ -47,19 +47,38 @@ def test_uas_dialog_from_invite() -> None:
     assert dialog.secure is False
 
 
-def test_a_request_without_contact_or_from_tag_cannot_create_a_dialog() -> None:
+def test_a_request_without_contact_cannot_create_a_dialog_but_one_without_from_tag_can() -> None:
     check_dialog_creating(invite())
     no_contact = roundtrip(make_request("INVITE"))
     assert isinstance(no_contact, Request) and not no_contact.headers.get_all("Contact")
-    no_tag = invite()
-    no_tag.headers.set("From", "<sip:alice@example.com>")
     bad_route = invite(record_routes=("<sip:p1\\192.0.2.9;lr>",))
-    for request in (no_contact, no_tag, bad_route):
+    for request in (no_contact, bad_route):
         with pytest.raises(RemoteSipError) as caught:
             check_dialog_creating(request)
         assert caught.value.status_hint == 400
         with pytest.raises(RemoteSipError):
             Dialog.uas_from_invite(request, "bobtag", BOB_CONTACT)
+    # §12.1.1: "A UAS MUST be prepared to receive a request without a tag in the From field, in which
+    # case the tag is considered to have a value of null."
+    no_tag = invite()
+    no_tag.headers.set("From", "<sip:alice@example.com>")
+    dialog = Dialog.uas_from_invite(no_tag, "bobtag", BOB_CONTACT)
+    assert dialog.id == (no_tag.call_id, "bobtag", "")
+    assert dialog.remote_uri.tag is None
+
+
+def test_an_rfc2543_invite_without_contact_is_reached_at_its_from_uri() -> None:
+    """RFC 4475 §3.4.1 'inv2543': no branch, no From tag, no Contact, to be accepted."""
+    request = invite()
+    request.headers.set("Via", "SIP/2.0/UDP iftgw.example.com")
+    request.headers.set("From", "<sip:+13035551111@ift.client.example.net;user=phone>")
+    request.headers.remove("Contact")
+    check_dialog_creating(request)
+    dialog = Dialog.uas_from_invite(request, "bobtag", BOB_CONTACT)
+    assert dialog.remote_target == parse_uri("sip:+13035551111@ift.client.example.net;user=phone")
+    bye = dialog.create_request("BYE")
+    assert str(bye.uri) == "sip:+13035551111@ift.client.example.net;user=phone"
+    assert bye.to.tag is None and bye.from_.tag == "bobtag"
 
 
 def test_uas_response_copies_record_route_and_adds_contact_then_confirms() -> None:
