@@ -127,7 +127,14 @@ class SqliteStore(SqlStore):
             try:
                 if self._conn.in_transaction:  # a rollback interrupted by cancellation
                     await self._x.run("ROLLBACK")
-                await self._x.run(begin)
+                try:
+                    await self._x.run(begin)
+                except BaseException:
+                    # Cancelled (or failed) while BEGIN was queued on the driver's thread: it may still start a
+                    # transaction after we left. A ROLLBACK queued behind it ends it (and fails harmlessly if not).
+                    with contextlib.suppress(StoreError):
+                        await self._x.run("ROLLBACK")
+                    raise
                 try:
                     yield SqlOperations(scoped)
                 except BaseException:

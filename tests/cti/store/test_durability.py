@@ -177,3 +177,25 @@ def test_open_store_picks_the_backend_of_the_target(store: Store, backend: str) 
     # That each backend class satisfies ``Store`` is checked by mypy (``open_store`` returns ``Store``).
     assert type(store).__name__ == {"sqlite": "SqliteStore", "postgres": "PostgresStore"}[backend]
     assert isinstance(store, SqliteStore) == (backend == "sqlite")
+
+
+async def test_a_call_cancelled_at_any_step_leaves_the_store_usable(store: Store) -> None:
+    """A task cancelled while its BEGIN was still queued on the driver's thread left SQLite inside a transaction,
+    and the next call failed with "cannot start a transaction within a transaction"."""
+    for steps in range(40):
+        async def write(n: int = steps) -> None:
+            async with store.transaction() as tx:
+                await tx.save_call(call(f"w{n}"))
+
+        for op in (store.list_dead_letters, write):
+            task = asyncio.create_task(op(), name="test-cancelled-store-call")
+            for _ in range(steps % 8):
+                await asyncio.sleep(0)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            assert await store.list_dead_letters() == []  # the next call works
+    await store.save_call(call("after"))
+    assert (await store.get_call(CallId("after"))) is not None
