@@ -20,6 +20,8 @@ from urllib.parse import urlencode
 import aiohttp
 import click
 
+from cti.errors import CtiError
+
 __all__ = ["adherence", "schedules"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -27,7 +29,7 @@ _TIMEOUT_S = 60.0
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _Refused(Exception):
+class _Refused(CtiError):
     def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.problems = list(problems)

@@ -38,10 +38,26 @@ Exception tree (module in brackets; ``code`` strings are part of the API, never 
     ├── StaffingError (ValueError)        staffing.error                                 [cti.staffing.errors]
     │   ├── StaffingInputError            staffing.input_invalid
     │   └── ForecastFileError             staffing.forecast_invalid
+    ├── TlsFilesError                     a certificate or key that cannot be used        [cti.tlsfiles]
+    ├── QaError                           qa.* refusals, with ``code`` and ``status``      [cti.qa.errors]
+    │   ├── RuleInvalidError              qa.rule_invalid (problems: path: reason)
+    │   ├── FormInvalidError              qa.form_invalid
+    │   ├── ScoresInvalidError            qa.scores_invalid
+    │   ├── ForbiddenError                qa.forbidden (and the reviewer rules)
+    │   ├── NotFoundError                 qa.not_found
+    │   ├── StateError                    qa.* not allowed in this state (409)
+    │   ├── RangeNotSatisfiable           416: a byte range outside the audio             [cti.qa.audio]
+    │   └── BadRecording                  a recording file that cannot be served          [cti.qa.audio]
+    ├── ReportError                       reports.error                                  [cti.reports.errors]
+    │   └── ReportInputError (ValueError) reports.input_invalid
+    ├── AdherenceError                    adherence.error                                [cti.adherence.model]
+    │   ├── ScheduleError                 adherence.schedule_invalid (overlap, outside a shift)
+    │   └── ImportFileError               adherence.import_invalid (file:line: reason, nothing stored)
     └── OpsError (click.ClickException)   a CLI command failed: one line on stderr, exit 1 [cti.cli_http]
 
 Private control-flow signals (``cti.gateway.ws._Ended``, ``cti.app._Stopped``,
-``cti.staffing_routes._BadRequest``) also derive from ``CtiError`` and never leave their module.
+``cti.staffing_routes._BadRequest``, the ``_Refused`` of ``cti.qa_routes``, ``cti.adherence.routes`` and
+``cti.cli_adherence``) also derive from ``CtiError`` and never leave their module.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from config.schema import ServerConfig
+from cti.errors import CtiError
 from cti.http_guard import BodyError, body_refusal, read_json, refusal_response
 from cti.notices import NoticeService
 from cti.publish import Publisher
@@ -33,7 +34,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _MAX_TOLERANCE = 100.0
 
 
-class _Refused(Exception):
+class _Refused(CtiError):
     def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status, self.code, self.extra = status, code, extra

@@ -16,13 +16,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from cti.errors import CtiError
+
 __all__ = [
     "PRODUCTIVE", "WORK_ACTIVITIES", "Activity", "AdherenceError", "ApprovedException", "ImportFileError",
     "Problem", "ScheduleEntry", "ScheduleError", "StateSpan",
 ]
 
 
-class AdherenceError(Exception):
+class AdherenceError(CtiError):
     """Base class of the adherence errors."""
 
     code = "adherence.error"

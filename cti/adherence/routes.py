@@ -37,6 +37,7 @@ from cti.adherence.model import (
 )
 from cti.adherence.reports import ReportOptions, adherence_report, day_bounds
 from cti.adherence.service import AdherenceService
+from cti.errors import CtiError
 from cti.http_guard import BodyError, body_refusal, read_json, refusal_response
 from cti.store import NotFoundError
 
@@ -57,7 +58,7 @@ class AdherenceApi:
     agents: Callable[[], Sequence[str]] = field(default=list)
 
 
-class _Refused(Exception):
+class _Refused(CtiError):
     def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status, self.code, self.extra = status, code, extra

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cti.errors import CtiError
+
 __all__ = ["ForbiddenError", "FormInvalidError", "NotFoundError", "QaError", "RuleInvalidError",
            "ScoresInvalidError", "StateError"]
 
 
-class QaError(Exception):
+class QaError(CtiError):
     """Base of the QA errors: ``code`` is stable, ``status_hint`` the HTTP status to answer with."""
 
     code = "qa.error"

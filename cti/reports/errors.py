@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+from cti.errors import CtiError
+
 __all__ = ["ReportError", "ReportInputError"]
 
 
-class ReportError(Exception):
+class ReportError(CtiError):
     """Base class of the reports package's errors."""
 
     code = "reports.error"

@@ -76,6 +76,12 @@ def _call(server: ServerProcess, sipps: SippRunner, n: int) -> None:
         time.sleep(0.1)
     status, body = _http(server, "POST", "/api/v1/agents/1003/end-wrap-up", {})
     assert status == 200, body
+    # The leg's wrap-up time (acw_s, a sampling input) is stored once the wrap-up ends: a sample closed before
+    # that would be verified later against different inputs (docs/qa.md, "When to close").
+    deadline = time.monotonic() + 10
+    while _legs(server)[n]["acw_s"] <= 0:
+        assert time.monotonic() < deadline, "the leg's wrap-up time was not stored"
+        time.sleep(0.1)
 
 
 async def _sample(db: Path, day: dt.date) -> tuple[dict[str, Any], dict[str, Any]]:
