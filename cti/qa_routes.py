@@ -16,11 +16,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from config.schema import ServerConfig
 from cti.http_guard import BodyError, body_refusal, read_json, refusal_response
-from cti.notices import NoticeService
+from cti.notices import NoticeError, NoticeService
 from cti.publish import Publisher
 from cti.qa import Action, Actor, Directory, EvaluationService, Library, QaError, QaService, item_json
 from cti.store import Store
@@ -29,6 +30,7 @@ from cti.tokens import Role, TokenError, TokenIssuer
 __all__ = ["QA_PREFIX", "add_qa_routes", "mount_qa"]
 
 QA_PREFIX = "/api/v1/qa/"
+log = structlog.get_logger("cti.qa")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _MAX_TOLERANCE = 100.0
 
@@ -345,7 +347,10 @@ def mount_qa(app: web.Application, *, store: Store, config: ServerConfig, direct
     evaluations = EvaluationService(service)
 
     def notify(text: str, now: float) -> None:
-        notices.broadcast(sender="qa", text=text, now=now)
+        try:
+            notices.broadcast(sender="qa", text=text, now=now)
+        except NoticeError as exc:  # the entry is published; only its announcement failed
+            log.warning("qa.library.notice_failed", code=exc.code, error=str(exc))
 
     library = Library(evaluations, Path(config.data_dir) / "recordings", notify=notify)
     add_qa_routes(app, service=service, evaluations=evaluations, library=library, tokens=tokens,
