@@ -249,12 +249,12 @@ def add_qa_routes(app: web.Application, *, service: QaService, evaluations: Eval
         return await evaluations.appeal_report(actor)
 
     async def calibration(request: web.Request, actor: Actor) -> Any:
-        raw = request.query.get("tolerance", "5")
+        raw = request.query.get("tolerance")
         try:
-            tolerance = float(raw)
+            tolerance = None if raw is None else float(raw)
         except ValueError:
             raise _Refused(400, "bad_parameter", f"tolerance must be a number, got {raw!r}") from None
-        if not 0 <= tolerance <= _MAX_TOLERANCE:
+        if tolerance is not None and not 0 <= tolerance <= _MAX_TOLERANCE:
             raise _Refused(400, "bad_parameter", "tolerance must be within 0..100 points")
         return await evaluations.calibration(actor, request.match_info["serial"], tolerance=tolerance,
                                              consensus_evaluation_id=_int(request.query.get("consensus"),
@@ -344,7 +344,8 @@ def mount_qa(app: web.Application, *, store: Store, config: ServerConfig, direct
         publisher.publish(type_, data, durable=False)
 
     service = QaService(store, zone=config.node.timezone, clock=time.time, directory=directory, publish=publish)
-    evaluations = EvaluationService(service)
+    evaluations = EvaluationService(service, appeal_working_days=config.qa.appeal_window_working_days,
+                                    calibration_tolerance=config.qa.calibration_tolerance)
 
     def notify(text: str, now: float) -> None:
         try:

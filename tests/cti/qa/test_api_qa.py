@@ -108,9 +108,12 @@ async def test_evaluation_appeal_and_decision(qa: QaApp) -> None:
 
 async def test_appeal_window_and_acknowledgement(qa: QaApp) -> None:
     await _form(qa)
-    eid = (await _evaluate(qa))["evaluation_id"]
+    first = await _evaluate(qa)
+    eid = first["evaluation_id"]
     eid2 = (await _evaluate(qa, serial="20260603-qa-0003"))["evaluation_id"]
-    qa.clock.now += 3 * 86400 + 1
+    # published early on a Friday (Asia/Shanghai): 3 working days end the next Wednesday, same time
+    assert first["appeal_deadline"] == NOW + 5 * 86400
+    qa.clock.now = first["appeal_deadline"] + 1
     status, body = await qa.call("agent:1001", "POST", f"/api/v1/qa/evaluations/{eid}/appeal",
                                  {"item_ids": ["answer"], "reason": "late"})
     assert status == 409 and body["error"]["code"] == "qa.appeal_window_closed"
