@@ -259,8 +259,8 @@ def appeals(url: str, token: str | None, timeout: float, as_json: bool) -> None:
               help="points from the reference that flag an evaluator (default: the node's qa.calibration_tolerance)")
 @click.option("--consensus", type=click.IntRange(min=1), help="the evaluation id holding the consensus score")
 @common
-def calibration(serial: str, tolerance: float | None, consensus: int | None, url: str, token: str | None, timeout: float,
-                as_json: bool) -> None:
+def calibration(serial: str, tolerance: float | None, consensus: int | None, url: str, token: str | None,
+                timeout: float, as_json: bool) -> None:
     """Spread per item and per evaluator of a recording's calibration scores."""
     params = [f"tolerance={tolerance:g}"] if tolerance is not None else []
     params += [f"consensus={consensus}"] if consensus else []
