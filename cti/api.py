@@ -1,8 +1,9 @@
 """The admin HTTP API (aiohttp): operators and the ``cti`` CLI drive a running node through it.
 
 Every route under ``/api/v1`` needs ``Authorization: Bearer <operator token>`` (compared in
-constant time); without a configured token the API answers 403 ``api_disabled``. Errors are JSON
-``{"error": {"code": "...", "message": "..."}}`` with a 4xx status and a stable ``code``.
+constant time); without a configured token the API answers 403 ``api_disabled``. The QA routes under
+``/api/v1/qa/`` (:mod:`cti.qa_routes`) authorise each request themselves (agent and supervisor tokens too).
+Errors are JSON ``{"error": {"code": "...", "message": "..."}}`` with a 4xx status and a stable ``code``.
 ``/healthz`` and ``/metrics`` (Prometheus text format 0.0.4) are open. The API acts on the node
 only through :class:`cti.control.Control` (and :class:`cti.agent_admin.AgentAdmin` for agent
 CRUD); the staffing calculator's routes (:mod:`cti.staffing_routes`) need nothing from the node. The route
