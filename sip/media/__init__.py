@@ -3,7 +3,7 @@
 Other packages import only the names below.
 """
 
-from sip.media.aio import DatagramSender, UdpRelay
+from sip.media.aio import RELAY_COUNTERS, DatagramSender, EndpointRelay, RelayCounters, UdpRelay
 from sip.media.errors import FrameSizeError, MediaError, PromptLoadError, RecordingError, SerialError
 from sip.media.events import (
     DtmfReceived,
@@ -29,12 +29,14 @@ __all__ = [
     "FRAME_BYTES",
     "FRAME_SAMPLES",
     "FRAME_SECONDS",
+    "RELAY_COUNTERS",
     "SAMPLE_RATE",
     "Channel",
     "DatagramSender",
     "DtmfMode",
     "DtmfReceived",
     "DueFrame",
+    "EndpointRelay",
     "FrameClock",
     "FrameSizeError",
     "LegConfig",
@@ -61,6 +63,7 @@ __all__ = [
     "Recovered",
     "RecoveryAction",
     "Relay",
+    "RelayCounters",
     "SerialAllocator",
     "SerialError",
     "Silence",

@@ -1,5 +1,10 @@
 """asyncio wiring of the relay: two UDP legs joined by a :class:`sip.media.relay.Relay`.
 
+:class:`EndpointRelay` is the call's fast path: it puts two RTP endpoints of
+``sip.rtp.aio`` (which own the sockets, the RTCP and the RTP timeout) in relay mode, so
+their datagrams go to the relay raw, with no RTP session, jitter buffer or decoding on the
+way, and gives the streams back to the endpoints' sessions when it stops.
+
 :class:`UdpRelay` owns two datagram endpoints (``loop.create_datagram_endpoint``) or
 adopts transports created elsewhere. Per datagram it calls ``Relay.forward`` and
 ``sendto`` on the other leg's transport: nothing else runs on the hot path (``now`` is
@@ -19,12 +24,16 @@ raw datagrams here instead of to its session core, and back when the relay is cl
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
 
 from sip.media.events import LegSide, MediaEvent, PeerLatched
-from sip.media.relay import Relay
+from sip.media.recorder import Channel, TapFrame
+from sip.media.relay import DtmfMode, LegConfig, Relay
+from sip.rtp import RtpEndpoint
 
 log = structlog.get_logger(__name__)
 
@@ -148,3 +157,149 @@ class UdpRelay:
         for transport in self._owned:
             transport.close()
         self._owned.clear()
+
+
+@dataclass(slots=True)
+class RelayCounters:
+    """Packets of the relays of this process, added when each relay stops (for ``/metrics``)."""
+
+    relays: int = 0
+    received: int = 0
+    forwarded: int = 0
+    dropped: int = 0
+    transcoded: int = 0
+    expected: int = 0
+    lost: int = 0
+
+    def add(self, relay: Relay) -> None:
+        """Fold the counters of a relay that stopped."""
+        self.relays += 1
+        for side in LegSide:
+            stats = relay.stats[side]
+            expected, lost = relay.loss(side)
+            self.received += stats.received
+            self.forwarded += stats.forwarded
+            self.dropped += stats.dropped
+            self.transcoded += stats.transcoded
+            self.expected += expected
+            self.lost += max(0, lost)
+
+
+RELAY_COUNTERS = RelayCounters()
+"""Process-wide totals of every :class:`EndpointRelay` that has stopped."""
+
+
+def _leg_config(endpoint: RtpEndpoint, channel: Channel, now: float) -> LegConfig:
+    """A relay leg that continues the stream the endpoint's session was sending (same SSRC, next seq/ts)."""
+    session = endpoint.session
+    seq, ts = session.stream_position(now)
+    config = session.config
+    return LegConfig(codec=config.codec, event_pt=config.telephone_event_pt, ssrc=session.ssrc, initial_seq=seq,
+                     initial_ts=ts, channel=channel)
+
+
+class EndpointRelay:
+    """Relay mode for two RTP endpoints: leg A (the caller, recorder channel CALLER) and leg B (AGENT).
+
+    Per datagram: ``loop.time()``, the session's activity mark (for its RTP timeout),
+    :meth:`Relay.forward`, ``sendto`` to the other session's remote address. Symmetric RTP as
+    the session does it: a leg's remote address follows a packet from a new address carrying
+    a new SSRC (reported as :class:`PeerLatched`), or from the address its SDP gives (a
+    re-INVITE sets ``session.remote``); the same SSRC from any other address is dropped.
+    Relay events (:class:`sip.media.DtmfReceived`, :class:`PeerLatched`) go to ``on_event``.
+    """
+
+    def __init__(self, a: RtpEndpoint, b: RtpEndpoint, *, on_event: Callable[[MediaEvent], None] | None = None,
+                 tap: bool = False, dtmf: DtmfMode = DtmfMode.PASS) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._time = loop.time
+        self.a, self.b = a, b
+        self.relay = Relay(_leg_config(a, Channel.CALLER, now), _leg_config(b, Channel.AGENT, now), dtmf=dtmf,
+                           tap=tap)
+        self._forward = self.relay.forward
+        self._on_event = on_event
+        self._session_a, self._session_b = a.session, b.session
+        self._src: dict[LegSide, Any] = {LegSide.A: a.session.remote, LegSide.B: b.session.remote}
+        self._src_a, self._src_b = self._src[LegSide.A], self._src[LegSide.B]
+        self._ssrc: dict[LegSide, bytes | None] = {
+            side: None if s.remote_ssrc is None else s.remote_ssrc.to_bytes(4, "big")
+            for side, s in ((LegSide.A, a.session), (LegSide.B, b.session))
+        }
+        self.running = True
+        a.divert(self._from_a)
+        b.divert(self._from_b)
+        log.debug("media.relay.started", port_a=a.local_port, port_b=b.local_port, tap=tap)
+
+    def _from_a(self, data: bytes, addr: Any) -> None:
+        """Hot path: a datagram on leg A's RTP socket."""
+        now = self._time()
+        if addr != self._src_a and not self._latch(LegSide.A, data, addr, now):
+            return
+        self._session_a.relayed(now)
+        out = self._forward(LegSide.A, data, now)
+        if out is not None:
+            dest = self._session_b.remote
+            if dest is not None:
+                self.b.sendto(out, dest)
+        if self.relay.has_events:
+            self._deliver()
+
+    def _from_b(self, data: bytes, addr: Any) -> None:
+        """Hot path: a datagram on leg B's RTP socket."""
+        now = self._time()
+        if addr != self._src_b and not self._latch(LegSide.B, data, addr, now):
+            return
+        self._session_b.relayed(now)
+        out = self._forward(LegSide.B, data, now)
+        if out is not None:
+            dest = self._session_a.remote
+            if dest is not None:
+                self.a.sendto(out, dest)
+        if self.relay.has_events:
+            self._deliver()
+
+    def _latch(self, side: LegSide, data: bytes, addr: Any, now: float) -> bool:
+        """A packet from an address that is not the leg's peer: latch onto it, or refuse it."""
+        ssrc = data[8:12]
+        session = self._session_a if side is LegSide.A else self._session_b
+        previous = session.remote
+        source = (str(addr[0]), int(addr[1]))
+        if len(ssrc) < 4 or (ssrc == self._ssrc[side] and source != previous):
+            self.relay.stats[side].dropped += 1
+            return False  # too short, or the same stream from a second address: not our peer
+        session.remote = source
+        self._src[side] = addr
+        self._ssrc[side] = ssrc
+        if side is LegSide.A:
+            self._src_a = addr
+        else:
+            self._src_b = addr
+        log.info("media.relay.latched", side=side.value, addr=session.remote, previous=previous)
+        if self._on_event is not None:
+            self._on_event(PeerLatched(at=now, side=side, addr=session.remote))
+        return True
+
+    def _deliver(self) -> None:
+        while (event := self.relay.next_event()) is not None:
+            if self._on_event is not None:
+                self._on_event(event)
+
+    def drain_tap(self) -> list[TapFrame]:
+        """The audio tapped for the recorder since the last call (see :attr:`Relay.tap`)."""
+        return self.relay.drain_tap()
+
+    def stop(self) -> None:
+        """Give both streams back to the endpoints' sessions (same SSRC, next seq/ts); count. Idempotent."""
+        if not self.running:
+            return
+        self.running = False
+        for endpoint, side in ((self.a, LegSide.A), (self.b, LegSide.B)):
+            endpoint.divert(None)
+            next_seq, last_ts, last_at = self.relay.position(side)
+            endpoint.session.continue_stream(next_seq, last_ts, last_at,
+                                             self.relay.stats[side.other].forwarded)
+        RELAY_COUNTERS.add(self.relay)
+        self._on_event = None
+        log.debug("media.relay.stopped", forwarded_a=self.relay.stats[LegSide.A].forwarded,
+                  forwarded_b=self.relay.stats[LegSide.B].forwarded)

@@ -175,6 +175,7 @@ class Recording:
         self._pending: list[TapFrame | _Pcm] = []
         self._lock = asyncio.Lock()
         self._closed = asyncio.Event()
+        self._taps: list[TapSource] = []
         self.path: Path | None = None
 
     @classmethod
@@ -207,6 +208,14 @@ class Recording:
         """Queue frames tapped off a relay (decoded in the flush thread)."""
         self._pending.extend(frames)
 
+    def add_tap(self, tap: TapSource) -> None:
+        """Pull tapped frames from ``tap`` at every flush of :meth:`run` and at :meth:`close`."""
+        self._taps.append(tap)
+
+    def _pull_taps(self) -> None:
+        for tap in self._taps:
+            self._pending.extend(tap.drain_tap())
+
     async def flush(self) -> None:
         """Decode, assemble and write what is queued, in a worker thread.
 
@@ -225,6 +234,8 @@ class Recording:
             RecordingError: the recording cannot be finalised.
         """
         async with self._lock:
+            self._pull_taps()
+            self._taps.clear()
             batch, self._pending = self._pending, []
             await asyncio.to_thread(self._process, batch, True)
             self.path = await asyncio.to_thread(self._writer.finalize, ended_at)
@@ -244,6 +255,7 @@ class Recording:
                 return
             if tap is not None:
                 self.push_tap(tap.drain_tap())
+            self._pull_taps()
             await self.flush()
 
     def _process(self, batch: list[TapFrame | _Pcm], final: bool) -> None:

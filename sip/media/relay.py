@@ -13,7 +13,12 @@ datagram to send on the other leg, or ``None``. Per packet it does only:
   (re-INVITE, peer restart): the new source continues at ``last seq + 1`` and at a
   timestamp advanced by the elapsed time, with the marker bit set;
 - transcode PCMU↔PCMA only when the legs' codecs differ (``audioop``, ~1 µs per frame:
-  far cheaper than a thread hop, so it stays inline; see docs/media-mixing.md);
+  far cheaper than a thread hop, so it stays inline; see docs/media-mixing.md), or when a
+  phone sends the other G.711 law than it negotiated (some do): the packet is taken by its
+  *actual* payload type, as :class:`sip.rtp.RtpSession` decodes it;
+- count, per receiving leg, the packets expected from the sequence numbers and those lost
+  (RFC 3550 A.3: extended highest sequence number minus the first, plus one, minus the
+  received; restarted per source SSRC), and the packets transcoded.
 - strip CSRCs, header extensions and padding (they describe the other leg's hop).
 
 RFC 4733 events are surfaced as :class:`DtmfReceived` (once per event, on its end
@@ -21,6 +26,10 @@ packet; §2.5.1.4 sends the end packet three times) and, with ``DtmfMode.PASS``,
 forwarded with the outgoing leg's telephone-event PT. With ``DtmfMode.SURFACE`` they
 are consumed (the controller decides, e.g. an IVR digit), and they are always consumed
 when the outgoing leg did not negotiate telephone-event.
+
+There is no jitter buffer: a packet leaves at the moment it arrives, so a lost packet
+never holds up the ones behind it (loss and reordering reach the far end as they are,
+whose own jitter buffer deals with them).
 
 With ``tap`` on, each audio payload is also kept as a :class:`TapFrame` (still encoded)
 for the recorder, which decodes batches in its worker thread (``drain_tap()``).
@@ -82,12 +91,34 @@ class LegConfig:
 
 @dataclass(slots=True)
 class LegStats:
-    """Counters of packets received on one leg."""
+    """Counters of packets received on one leg (``lost`` and ``expected``: see :meth:`Relay.loss`)."""
 
     received: int = 0
     forwarded: int = 0
     dropped: int = 0
     events: int = 0
+    transcoded: int = 0
+    expected: int = 0
+    """Packets expected from the sequence numbers of the sources that have ended (A.3)."""
+    counted: int = 0
+    """RTP packets received from those sources (audio, events, CN)."""
+
+
+class _Reception:
+    """Sequence-number accounting of the current source on one leg (RFC 3550 A.1/A.3)."""
+
+    __slots__ = ("base", "cycles", "max_seq", "received", "ssrc")
+
+    def __init__(self, ssrc: int, seq: int) -> None:
+        self.ssrc = ssrc
+        self.base = seq
+        self.max_seq = seq
+        self.cycles = 0
+        self.received = 0
+
+    @property
+    def expected(self) -> int:
+        return self.cycles + self.max_seq - self.base + 1
 
 
 class _Rewriter:
@@ -118,12 +149,12 @@ class Relay:
     def __init__(self, a: LegConfig, b: LegConfig, *, dtmf: DtmfMode = DtmfMode.PASS, tap: bool = False) -> None:
         self._cfg = {LegSide.A: a, LegSide.B: b}
         self._out = {LegSide.A: _Rewriter(a), LegSide.B: _Rewriter(b)}  # keyed by the leg we send on
-        self._transcode = a.codec is not b.codec
         self._dtmf = dtmf
         self.tap = tap
         self._tapped: list[TapFrame] = []
         self._events: deque[MediaEvent] = deque()
         self._last_event: dict[LegSide, tuple[int, int]] = {}
+        self._rx: dict[LegSide, _Reception | None] = {LegSide.A: None, LegSide.B: None}
         self.stats = {LegSide.A: LegStats(), LegSide.B: LegStats()}
 
     def config(self, side: LegSide) -> LegConfig:
@@ -147,19 +178,30 @@ class Relay:
                 stats.dropped += 1
                 return None
             payload = bounded
+        if 200 <= b1 <= 204:  # RTCP on a muxed port (RFC 5761 §4): not ours to relay
+            stats.dropped += 1
+            return None
+        rx = self._rx[side]
+        if rx is None or rx.ssrc != ssrc:
+            rx = self._new_source(side, ssrc, seq)
+        elif (seq - rx.max_seq) & 0xFFFF < 0x8000:  # in order (or a jump ahead): A.1's update_seq, simplified
+            if seq < rx.max_seq:
+                rx.cycles += 0x10000
+            rx.max_seq = seq
+        rx.received += 1
         cfg_in = self._cfg[side]
         out_side = LegSide.B if side is LegSide.A else LegSide.A
         cfg_out = self._cfg[out_side]
-        if pt == cfg_in.audio_pt:
+        if pt == cfg_in.audio_pt or pt == 0 or pt == 8:  # noqa: PLR1714 - ints, cheapest as written
+            codec = cfg_in.codec if pt == cfg_in.audio_pt else Codec(pt)  # the law actually sent
             out_pt = cfg_out.audio_pt
             if self.tap:
                 self._tapped.append(
-                    TapFrame(
-                        channel=cfg_in.channel, codec=cfg_in.codec, ssrc=ssrc, timestamp=ts, payload=payload, at=now
-                    )
+                    TapFrame(channel=cfg_in.channel, codec=codec, ssrc=ssrc, timestamp=ts, payload=payload, at=now)
                 )
-            if self._transcode:
-                payload = transcode(payload, cfg_in.codec, cfg_out.codec)
+            if codec is not cfg_out.codec:
+                payload = transcode(payload, codec, cfg_out.codec)
+                stats.transcoded += 1
         elif pt == cfg_in.event_pt:
             self._on_event(side, payload, ssrc, ts, now)
             stats.events += 1
@@ -181,6 +223,39 @@ class Relay:
         rw.last_seq, rw.last_ts, rw.last_at = out_seq, out_ts, now
         stats.forwarded += 1
         return _HEADER.pack(0x80, marker | out_pt, out_seq, out_ts, rw.ssrc) + payload
+
+    def _new_source(self, side: LegSide, ssrc: int, seq: int) -> _Reception:
+        """A first packet, or a new SSRC on ``side``: close the accounting of the previous source."""
+        self._end_source(side)
+        rx = self._rx[side] = _Reception(ssrc, seq)
+        return rx
+
+    def _end_source(self, side: LegSide) -> None:
+        rx = self._rx[side]
+        if rx is not None:
+            stats = self.stats[side]
+            stats.expected += rx.expected
+            stats.counted += rx.received
+            self._rx[side] = None
+
+    def loss(self, side: LegSide) -> tuple[int, int]:
+        """``(expected, lost)`` packets on leg ``side`` so far, from the sequence numbers (RFC 3550 A.3).
+
+        Duplicates make ``lost`` smaller (it can go below zero, as the RFC's cumulative count does).
+        """
+        stats, rx = self.stats[side], self._rx[side]
+        expected = stats.expected + (rx.expected if rx else 0)
+        received = stats.counted + (rx.received if rx else 0)
+        return expected, expected - received
+
+    def position(self, side: LegSide) -> tuple[int, int, float | None]:
+        """Where the stream we send on ``side`` stands: ``(next seq, last timestamp, last send time)``.
+
+        A sender that takes over the leg (the RTP session, when the call leaves the relay)
+        continues from here, so the far end sees one stream.
+        """
+        rw = self._out[side]
+        return (rw.last_seq + 1) & 0xFFFF, rw.last_ts, rw.last_at
 
     def next_event(self) -> MediaEvent | None:
         """Pop the next event, or ``None``."""

@@ -6,6 +6,11 @@ session produces, and keeps exactly one ``call_at`` handle on ``session.get_time
 Session events are typed dataclasses delivered to ``endpoint.events`` (an
 :class:`asyncio.Queue`) or to one injected ``on_event`` callable, never both.
 
+**Relay mode.** :meth:`RtpEndpoint.divert` hands every datagram of the RTP socket, raw and
+with its source address, to another receiver (a relay: ``sip.media.EndpointRelay``) instead
+of the session, until ``divert(None)``; :meth:`RtpEndpoint.sendto` sends on the RTP socket.
+The session keeps its RTCP socket, its RTCP reports and its timer meanwhile.
+
 Ports come from a :class:`~sip.rtp.ports.PortAllocator`; a port the OS refuses is skipped
 and the next one tried; the pair goes back to the allocator on :meth:`RtpEndpoint.close`.
 """
@@ -18,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from types import TracebackType
+from typing import Any
 
 import structlog
 
@@ -26,7 +32,10 @@ from sip.rtp.packet import is_rtcp
 from sip.rtp.ports import PortAllocator
 from sip.rtp.session import Addr, RtpEvent, RtpSession, SessionConfig
 
-__all__ = ["RtpEndpoint"]
+__all__ = ["DatagramReceiver", "RtpEndpoint"]
+
+DatagramReceiver = Callable[[bytes, Any], None]
+"""Takes one raw datagram and its source address (as the loop gives it: ``(host, port, ...)``)."""
 
 log = structlog.get_logger(__name__)
 _BIND_ATTEMPTS = 16
@@ -52,8 +61,13 @@ def _bound_socket(host: str, port: int) -> socket.socket:
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, endpoint: RtpEndpoint) -> None:
         self.endpoint = endpoint
+        self.divert: DatagramReceiver | None = None
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        divert = self.divert
+        if divert is not None:  # relay mode: straight to the relay, nothing else per packet
+            divert(data, addr)
+            return
         self.endpoint._datagram_received(data, (str(addr[0]), int(addr[1])))
 
     def error_received(self, exc: Exception) -> None:
@@ -70,6 +84,7 @@ class RtpEndpoint:
         self._on_event = on_event
         self._loop = asyncio.get_running_loop()
         self._rtp: asyncio.DatagramTransport | None = None
+        self._rtp_protocol: _Protocol | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._allocator: PortAllocator | None = None
@@ -129,7 +144,8 @@ class RtpEndpoint:
         except OSError:
             rtp_sock.close()
             raise
-        self._rtp, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), sock=rtp_sock)
+        self._rtp, self._rtp_protocol = await self._loop.create_datagram_endpoint(lambda: _Protocol(self),
+                                                                                  sock=rtp_sock)
         if rtcp_sock is not None:
             self._rtcp, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), sock=rtcp_sock)
 
@@ -169,6 +185,22 @@ class RtpEndpoint:
         if when is not None and not self.closed:
             self._timer = self._loop.call_at(when, self._on_timer)
 
+    def divert(self, receiver: DatagramReceiver | None) -> None:
+        """Hand the RTP socket's datagrams to ``receiver`` (relay mode), or back to the session (None)."""
+        if self._rtp_protocol is not None:
+            self._rtp_protocol.divert = None if self.closed else receiver
+
+    @property
+    def diverted(self) -> bool:
+        """Whether the RTP socket's datagrams go to a relay."""
+        return self._rtp_protocol is not None and self._rtp_protocol.divert is not None
+
+    def sendto(self, data: bytes, addr: Any) -> None:
+        """Send one raw datagram on the RTP socket (dropped once closed)."""
+        transport = self._rtp
+        if transport is not None:
+            transport.sendto(data, addr)
+
     def send_pcm(self, pcm: bytes) -> None:
         """Encode and send one frame of 16-bit linear PCM now.
 
@@ -205,7 +237,10 @@ class RtpEndpoint:
         for transport in (self._rtp, self._rtcp):
             if transport is not None:
                 transport.close()
+        if self._rtp_protocol is not None:
+            self._rtp_protocol.divert = None
         self._rtp = self._rtcp = None  # each transport's protocol points back here: no cycle left
+        self._rtp_protocol = None
         self._on_event = None
         if self._allocator is not None:
             self._allocator.release(self.local_port)
