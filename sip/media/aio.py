@@ -43,7 +43,7 @@ Addr = tuple[str, int]
 class DatagramSender(Protocol):
     """The part of ``asyncio.DatagramTransport`` the relay uses."""
 
-    def sendto(self, data: bytes, addr: Any = None, /) -> None:
+    def sendto(self, data: bytes | bytearray, addr: Any = None, /) -> None:
         """Send one datagram."""
         ...
 
@@ -201,23 +201,31 @@ def _leg_config(endpoint: RtpEndpoint, channel: Channel, now: float) -> LegConfi
 class EndpointRelay:
     """Relay mode for two RTP endpoints: leg A (the caller, recorder channel CALLER) and leg B (AGENT).
 
-    Per datagram: ``loop.time()``, the session's activity mark (for its RTP timeout),
-    :meth:`Relay.forward`, ``sendto`` to the other session's remote address. Symmetric RTP as
-    the session does it: a leg's remote address follows a packet from a new address carrying
-    a new SSRC (reported as :class:`PeerLatched`), or from the address its SDP gives (a
-    re-INVITE sets ``session.remote``); the same SSRC from any other address is dropped.
-    Relay events (:class:`sip.media.DtmfReceived`, :class:`PeerLatched`) go to ``on_event``.
+    Per datagram (the loop calls :meth:`_from_a` / :meth:`_from_b` directly, see
+    :meth:`RtpEndpoint.divert`): ``loop.time()``, the source check, the relay core's
+    per-direction ``forward``, the other transport's ``sendto`` to the other session's
+    remote address. The sessions' RTP timeout is fed once a second (``ACTIVITY_S``) from
+    the last arrival time instead of per packet. Symmetric RTP as the session does it: a
+    leg's remote address follows a packet from a new address carrying a new SSRC (reported
+    as :class:`PeerLatched`), or from the address its SDP gives (a re-INVITE sets
+    ``session.remote``); the same SSRC from any other address is dropped. Relay events
+    (:class:`sip.media.DtmfReceived`, :class:`PeerLatched`) go to ``on_event``.
     """
+
+    ACTIVITY_S = 1.0
 
     def __init__(self, a: RtpEndpoint, b: RtpEndpoint, *, on_event: Callable[[MediaEvent], None] | None = None,
                  tap: bool = False, dtmf: DtmfMode = DtmfMode.PASS) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
+        self._loop = loop
         self._time = loop.time
         self.a, self.b = a, b
         self.relay = Relay(_leg_config(a, Channel.CALLER, now), _leg_config(b, Channel.AGENT, now), dtmf=dtmf,
                            tap=tap)
-        self._forward = self.relay.forward
+        self._forward_a, self._forward_b = self.relay.forwarder(LegSide.A), self.relay.forwarder(LegSide.B)
+        self._events = self.relay.events
+        self._send_a, self._send_b = a.raw_sender(), b.raw_sender()
         self._on_event = on_event
         self._session_a, self._session_b = a.session, b.session
         self._src: dict[LegSide, Any] = {LegSide.A: a.session.remote, LegSide.B: b.session.remote}
@@ -226,9 +234,11 @@ class EndpointRelay:
             side: None if s.remote_ssrc is None else s.remote_ssrc.to_bytes(4, "big")
             for side, s in ((LegSide.A, a.session), (LegSide.B, b.session))
         }
+        self._seen_a = self._seen_b = 0.0  # last arrival per leg, for the sessions' RTP timeout
+        self._activity: asyncio.TimerHandle | None = loop.call_later(self.ACTIVITY_S, self._feed_activity)
         self.running = True
-        a.divert(self._from_a)
-        b.divert(self._from_b)
+        a.divert(self._from_a, on_close=self.stop)
+        b.divert(self._from_b, on_close=self.stop)
         log.debug("media.relay.started", port_a=a.local_port, port_b=b.local_port, tap=tap)
 
     def _from_a(self, data: bytes, addr: Any) -> None:
@@ -236,13 +246,13 @@ class EndpointRelay:
         now = self._time()
         if addr != self._src_a and not self._latch(LegSide.A, data, addr, now):
             return
-        self._session_a.relayed(now)
-        out = self._forward(LegSide.A, data, now)
+        self._seen_a = now
+        out = self._forward_a(data, now)
         if out is not None:
             dest = self._session_b.remote
             if dest is not None:
-                self.b.sendto(out, dest)
-        if self.relay.has_events:
+                self._send_b(out, dest)
+        if self._events:
             self._deliver()
 
     def _from_b(self, data: bytes, addr: Any) -> None:
@@ -250,14 +260,25 @@ class EndpointRelay:
         now = self._time()
         if addr != self._src_b and not self._latch(LegSide.B, data, addr, now):
             return
-        self._session_b.relayed(now)
-        out = self._forward(LegSide.B, data, now)
+        self._seen_b = now
+        out = self._forward_b(data, now)
         if out is not None:
             dest = self._session_a.remote
             if dest is not None:
-                self.a.sendto(out, dest)
-        if self.relay.has_events:
+                self._send_a(out, dest)
+        if self._events:
             self._deliver()
+
+    def _feed_activity(self) -> None:
+        """Once a second: tell each session when its stream last delivered (its RTP timeout)."""
+        self._activity = None
+        if not self.running:
+            return
+        if self._seen_a:
+            self._session_a.relayed(self._seen_a)
+        if self._seen_b:
+            self._session_b.relayed(self._seen_b)
+        self._activity = self._loop.call_later(self.ACTIVITY_S, self._feed_activity)
 
     def _latch(self, side: LegSide, data: bytes, addr: Any, now: float) -> bool:
         """A packet from an address that is not the leg's peer: latch onto it, or refuse it."""
@@ -294,11 +315,15 @@ class EndpointRelay:
         if not self.running:
             return
         self.running = False
-        for endpoint, side in ((self.a, LegSide.A), (self.b, LegSide.B)):
+        if self._activity is not None:
+            self._activity.cancel()
+            self._activity = None
+        for endpoint, side, seen in ((self.a, LegSide.A, self._seen_a), (self.b, LegSide.B, self._seen_b)):
             endpoint.divert(None)
+            if seen:
+                endpoint.session.relayed(seen)
             next_seq, last_ts, last_at = self.relay.position(side)
-            endpoint.session.continue_stream(next_seq, last_ts, last_at,
-                                             self.relay.stats[side.other].forwarded)
+            endpoint.session.continue_stream(next_seq, last_ts, last_at, self.relay.stats[side.other].forwarded)
         RELAY_COUNTERS.add(self.relay)
         self._on_event = None
         log.debug("media.relay.stopped", forwarded_a=self.relay.stats[LegSide.A].forwarded,

@@ -61,14 +61,21 @@ def _bound_socket(host: str, port: int) -> socket.socket:
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, endpoint: RtpEndpoint) -> None:
         self.endpoint = endpoint
-        self.divert: DatagramReceiver | None = None
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        divert = self.divert
-        if divert is not None:  # relay mode: straight to the relay, nothing else per packet
-            divert(data, addr)
-            return
         self.endpoint._datagram_received(data, (str(addr[0]), int(addr[1])))
+
+    def divert(self, receiver: DatagramReceiver | None) -> None:
+        """Relay mode: the loop calls ``receiver`` itself for each datagram (an instance attribute
+        shadowing the method above: no extra Python frame per packet); None restores the method."""
+        if receiver is None:
+            vars(self).pop("datagram_received", None)
+        else:
+            vars(self)["datagram_received"] = receiver
+
+    @property
+    def diverted(self) -> bool:
+        return "datagram_received" in vars(self)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a peer that is not listening (yet): not fatal for RTP.
@@ -85,6 +92,7 @@ class RtpEndpoint:
         self._loop = asyncio.get_running_loop()
         self._rtp: asyncio.DatagramTransport | None = None
         self._rtp_protocol: _Protocol | None = None
+        self._on_divert_close: Callable[[], None] | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._allocator: PortAllocator | None = None
@@ -185,21 +193,35 @@ class RtpEndpoint:
         if when is not None and not self.closed:
             self._timer = self._loop.call_at(when, self._on_timer)
 
-    def divert(self, receiver: DatagramReceiver | None) -> None:
-        """Hand the RTP socket's datagrams to ``receiver`` (relay mode), or back to the session (None)."""
-        if self._rtp_protocol is not None:
-            self._rtp_protocol.divert = None if self.closed else receiver
+    def divert(self, receiver: DatagramReceiver | None, *, on_close: Callable[[], None] | None = None) -> None:
+        """Hand the RTP socket's datagrams to ``receiver`` (relay mode), or back to the session (None).
+
+        ``on_close`` is called when this endpoint closes while diverted (the relay stops first).
+        """
+        if self._rtp_protocol is not None and not self.closed:
+            self._rtp_protocol.divert(receiver)
+            self._on_divert_close = on_close if receiver is not None else None
 
     @property
     def diverted(self) -> bool:
         """Whether the RTP socket's datagrams go to a relay."""
-        return self._rtp_protocol is not None and self._rtp_protocol.divert is not None
+        return self._rtp_protocol is not None and self._rtp_protocol.diverted
 
-    def sendto(self, data: bytes, addr: Any) -> None:
+    def sendto(self, data: bytes | bytearray, addr: Any) -> None:
         """Send one raw datagram on the RTP socket (dropped once closed)."""
         transport = self._rtp
         if transport is not None:
             transport.sendto(data, addr)
+
+    def raw_sender(self) -> Callable[[bytes | bytearray, Any], None]:
+        """The RTP transport's own ``sendto`` (a relay's hot path; valid until :meth:`close`).
+
+        Raises:
+            RuntimeError: the endpoint is closed.
+        """
+        if self._rtp is None:
+            raise RuntimeError("RTP endpoint closed")
+        return self._rtp.sendto
 
     def send_pcm(self, pcm: bytes) -> None:
         """Encode and send one frame of 16-bit linear PCM now.
@@ -228,6 +250,9 @@ class RtpEndpoint:
         """Send RTCP BYE, close the sockets, cancel the timer, give the ports back. Idempotent."""
         if self.closed:
             return
+        if self._on_divert_close is not None:
+            stop, self._on_divert_close = self._on_divert_close, None
+            stop()  # the relay gives the stream back before the sockets go
         self.session.bye(self._loop.time())
         self._pump()
         self.closed = True
@@ -238,7 +263,7 @@ class RtpEndpoint:
             if transport is not None:
                 transport.close()
         if self._rtp_protocol is not None:
-            self._rtp_protocol.divert = None
+            self._rtp_protocol.divert(None)
         self._rtp = self._rtcp = None  # each transport's protocol points back here: no cycle left
         self._rtp_protocol = None
         self._on_event = None

@@ -112,8 +112,11 @@ class FakeEndpoint:
     def send_audio(self, payload: bytes) -> None:
         self.sent_audio.append(payload)
 
-    def divert(self, receiver: Any) -> None:
+    def divert(self, receiver: Any, *, on_close: Any = None) -> None:
         self.receiver = receiver
+
+    def raw_sender(self) -> Any:
+        return self.sendto
 
     def sendto(self, data: bytes, addr: Any) -> None:
         assert addr == PEER
