@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,13 +50,11 @@ sys.path.insert(0, str(ROOT))
 
 from tests.bench.bench_callpath import agent_uas, cpu_seconds, parse_agents, read_metrics  # noqa: E402
 from tests.bench.bench_soak import port_range  # noqa: E402
-from tests.bench.media_carrier import Call, Carrier  # noqa: E402
+from tests.bench.media_carrier import Call, Carrier, Results, StepStats  # noqa: E402
 from tests.support.loadagents import register_agents  # noqa: E402
 from tests.support.memtrace import rss_mb  # noqa: E402
 from tests.support.procs import run_server  # noqa: E402
-from tests.support.sipp import HOST, SippRunner, sipp_ready  # noqa: E402
-
-CARRIER_PORTS = (50000, 59999)
+from tests.support.sipp import HOST, Sipp, SippRunner, sipp_ready  # noqa: E402
 
 
 def udp_drops(low: int, high: int, pid: int | None = None) -> int:
@@ -120,95 +120,88 @@ class Run:
     rss_before: float | None
     rss_after: float | None
     relay_metrics: dict[str, float]
-    seq_expected: int
-    seq_lost: int
+    results: Results
 
 
 class Probe:
-    """Reads the node (if any) and the sockets around it."""
+    """Reads the node (if any), the carrier's RTP worker and the sockets around them."""
 
-    def __init__(self, pid: int | None, rtp_ports: tuple[int, int], echo_port: int) -> None:
+    def __init__(self, pid: int | None, rtp_ports: tuple[int, int], echo_ports: list[int]) -> None:
         self.pid = pid
         self.rtp_ports = rtp_ports
-        self.echo_port = echo_port
+        self.echo_ports = echo_ports
+        self.worker = 0
 
     def mark(self) -> Mark:
         pid = self.pid
         return Mark(time.monotonic(), cpu_seconds(pid) if pid else 0.0, cpu_seconds(pid, pid) if pid else 0.0,
-                    rss_mb(pid) if pid else 0.0, time.process_time(),
-                    udp_drops(*self.rtp_ports, pid) if pid else 0, udp_drops(self.echo_port, self.echo_port),
-                    udp_drops(*CARRIER_PORTS, os.getpid()))
+                    rss_mb(pid) if pid else 0.0, time.process_time() + _cpu(self.worker),
+                    udp_drops(*self.rtp_ports, pid) if pid else 0,
+                    sum(udp_drops(port, port) for port in self.echo_ports), udp_drops(1024, 65535, self.worker))
 
 
-async def ladder(args: argparse.Namespace, target: tuple[str, int], probe: Probe, mode: str) -> tuple[list[Level],
-                                                                                                      Carrier]:
-    carrier = Carrier(target, args.dialled, law=8 if args.law == "pcma" else 0, ptime=args.ptime / 1000,
-                      rtp_ports=CARRIER_PORTS)
+def _cpu(pid: int) -> float:
+    try:
+        return cpu_seconds(pid) if pid else 0.0
+    except OSError:
+        return 0.0
+
+
+async def ladder(args: argparse.Namespace, target: list[tuple[str, int]], probe: Probe, mode: str
+                 ) -> tuple[list[Level], Carrier, Results]:
+    carrier = Carrier(target, args.dialled, law=8 if args.law == "pcma" else 0, ptime=args.ptime / 1000)
     await carrier.start()
+    probe.worker = carrier.worker_pid
     levels: list[Level] = []
     placing: set[asyncio.Task[Call]] = set()
     loop = asyncio.get_running_loop()
-    try:
-        for level in args.levels:
-            first_setup = len(carrier.setup_times)
-            while len(carrier.live) + len(placing) < level:
-                task = asyncio.create_task(carrier.place_call(), name="carrier-call")
-                placing.add(task)
-                task.add_done_callback(placing.discard)
-                await asyncio.sleep(1 / args.rate)
-            if placing:
-                await asyncio.wait(set(placing), timeout=90)
-            await asyncio.sleep(args.settle_s)
-            step = carrier.new_step()
-            carrier.step = step
-            start = await loop.run_in_executor(None, probe.mark)
-            await asyncio.sleep(args.step_s)
-            carrier.step = -1
-            end = await loop.run_in_executor(None, probe.mark)
-            await asyncio.sleep(1.0)  # echoes of the step's last packets; later than that counts as lost
-            carrier.settle_step(step)
-            got = Level(level, len(carrier.live), step, start, end, carrier.setup_times[first_setup:])
-            levels.append(got)
-            print(f"  [{mode}] {level} calls ({len(carrier.live)} up): " + level_text(got, carrier), flush=True)
-            if levels_failing(got, carrier, args) and not args.keep_going:
-                print(f"  [{mode}] over {args.max_loss:g} % loss: the ladder stops here", flush=True)
-                break
-        carrier.sending = False
-        await asyncio.sleep(1.0)  # the last echoes come back
-        for call in list(carrier.live):
-            call.settle_all()
-        hangups = []
-        for call in list(carrier.live):
-            hangups.append(asyncio.create_task(carrier.hang_up(call), name="carrier-bye"))
-            await asyncio.sleep(1 / max(args.rate, 100))
-        await asyncio.gather(*hangups)
-    finally:
-        await carrier.close()
-    return levels, carrier
+    for level in args.levels:
+        first_setup = len(carrier.setup_times)
+        while len(carrier.live) + len(placing) < level:
+            task = asyncio.create_task(carrier.place_call(), name="carrier-call")
+            placing.add(task)
+            task.add_done_callback(placing.discard)
+            await asyncio.sleep(1 / args.rate)
+        if placing:
+            await asyncio.wait(set(placing), timeout=90)
+        await asyncio.sleep(args.settle_s)
+        step = carrier.measure()
+        start = await loop.run_in_executor(None, probe.mark)
+        await asyncio.sleep(args.step_s)
+        carrier.unmeasured()
+        end = await loop.run_in_executor(None, probe.mark)
+        levels.append(Level(level, len(carrier.live), step, start, end, carrier.setup_times[first_setup:]))
+        await asyncio.sleep(1.0)  # echoes of the step's last packets; later than that counts as lost
+        carrier.settle(step)
+        print(f"  [{mode}] {level} calls ({len(carrier.live)} up) measured", flush=True)
+    carrier.pause()
+    await asyncio.sleep(1.0)  # the last echoes come back
+    hangups = []
+    for call in list(carrier.live):
+        hangups.append(asyncio.create_task(carrier.hang_up(call), name="carrier-bye"))
+        await asyncio.sleep(1 / max(args.rate, 100))
+    await asyncio.gather(*hangups)
+    results = await carrier.finish()
+    for level in levels:
+        print(f"  [{mode}] {level.calls} calls: " + level_text(level, results.steps[level.step]), flush=True)
+    return levels, carrier, results
 
 
-def loss_pct(carrier: Carrier, step: int) -> float:
-    stats = carrier.steps[step]
+def loss_pct(stats: StepStats) -> float:
     return 100.0 * stats.lost / stats.sent if stats.sent else float("nan")
 
 
-def levels_failing(level: Level, carrier: Carrier, args: argparse.Namespace) -> bool:
-    return not loss_pct(carrier, level.step) < args.max_loss * 10  # far past the limit: no point climbing
-
-
-def level_text(level: Level, carrier: Carrier) -> str:
+def level_text(level: Level, stats: StepStats) -> str:
     s, e = level.start, level.end
     span = e.t - s.t
-    stats = carrier.steps[level.step]
     cpu = (e.cpu - s.cpu) / span * 100
     loop = (e.loop_cpu - s.loop_cpu) / span * 100
-    p50, p99 = stats.percentile(0.5), stats.percentile(0.99)
     setup = sorted(level.setup)
-    return (f"sent {stats.sent}, lost {stats.lost} ({loss_pct(carrier, level.step):.3f} %), RTT p50 {fmt(p50)} "
-            f"p99 {fmt(p99)} ms, node CPU {cpu:.0f} % (loop {loop:.0f} %, {cpu / max(level.live, 1):.3f} % per call), "
-            f"RSS {e.rss:.0f} MB, carrier CPU {(e.own_cpu - s.own_cpu) / span * 100:.0f} %, drops node "
-            f"{e.node_drops - s.node_drops} echo {e.echo_drops - s.echo_drops} carrier "
-            f"{e.carrier_drops - s.carrier_drops}, setup p99 "
+    return (f"sent {stats.sent} (skipped {stats.skipped}), lost {stats.lost} ({loss_pct(stats):.3f} %), RTT p50 "
+            f"{fmt(stats.percentile(0.5))} p99 {fmt(stats.percentile(0.99))} max {fmt(stats.highest())} ms, node CPU "
+            f"{cpu:.0f} % (loop {loop:.0f} %, {cpu / max(level.live, 1):.3f} % per call), RSS {e.rss:.0f} MB, "
+            f"carrier CPU {(e.own_cpu - s.own_cpu) / span * 100:.0f} %, drops node {e.node_drops - s.node_drops} "
+            f"echo {e.echo_drops - s.echo_drops} carrier {e.carrier_drops - s.carrier_drops}, setup p99 "
             f"{fmt(setup[min(len(setup) - 1, int(0.99 * len(setup)))] * 1000 if setup else None)} ms")
 
 
@@ -240,53 +233,55 @@ def run_uvloop(coro_factory):  # type: ignore[no-untyped-def]
     return uvloop.run(coro_factory())
 
 
+@contextlib.contextmanager
+def echoes(runner: SippRunner, count: int, name: str) -> Iterator[list[Sipp]]:
+    """``count`` SIPp agent UASes with ``-rtp_echo`` (one echo thread and socket each)."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(agent_uas(runner, f"{name}{k}", argparse.Namespace(media=True, budget_s=1800)))
+               for k in range(count)]
+
+
 def node_run(args: argparse.Namespace, work: Path, mode: str) -> Run | None:
     runner = SippRunner(work / f"sipp-{mode}")
     server_dir = work / f"server-{mode}"
     server_dir.mkdir()
     agents = parse_agents(args.agents)[:max(args.levels)]
-    budget = argparse.Namespace(media=True, budget_s=1800)
     try:
         config = node_config(args.config, args.rtp_ports, mode == "recorded", server_dir)
-        with run_server(server_dir, config=config) as server, agent_uas(runner, "agents", budget) as uas:
+        with run_server(server_dir, config=config) as server, echoes(runner, args.echoes, "agents") as uases:
             t0 = time.monotonic()
             try:
-                register_agents(runner, server.sip_port, agents, uas.port, password=args.password,
-                                http_port=server.http_port)
+                for k, uas in enumerate(uases):
+                    register_agents(runner, server.sip_port, agents[k::len(uases)], uas.port, password=args.password,
+                                    http_port=server.http_port)
             except RuntimeError as exc:
                 print(exc, file=sys.stderr)
                 return None
-            print(f"[{mode}] server pid {server.proc.pid}; {len(agents)} agents registered and ready in "
-                  f"{time.monotonic() - t0:.0f} s; load average {os.getloadavg()[0]:.2f}", flush=True)
+            print(f"[{mode}] server pid {server.proc.pid}; {len(agents)} agents registered and ready at "
+                  f"{len(uases)} echoing UASes in {time.monotonic() - t0:.0f} s; load average "
+                  f"{os.getloadavg()[0]:.2f}", flush=True)
             pid = server.proc.pid
             rss_before = rss_mb(pid)
-            probe = Probe(pid, args.rtp_ports, uas.media_port)
-            levels, carrier = run_uvloop(lambda: ladder(args, (HOST, server.sip_port), probe, mode))
+            probe = Probe(pid, args.rtp_ports, [uas.media_port for uas in uases])
+            levels, carrier, results = run_uvloop(lambda: ladder(args, [(HOST, server.sip_port)], probe, mode))
             time.sleep(3)  # the node ends the calls and folds their relays' counters
             metrics = read_metrics(server.http_port)
             relay = {kind: metrics.get(f'cti_media_relay_packets_total{{kind="{kind}"}}', float("nan"))
                      for kind in ("received", "forwarded", "dropped", "transcoded", "expected", "lost")}
-            rss_after = rss_mb(pid)
-            expected = lost = 0
-            for call in carrier.calls.values():
-                e, lo = call.seq_loss()
-                expected, lost = expected + e, lost + lo
-            return Run(mode, levels, carrier, rss_before, rss_after, relay, expected, lost)
+            return Run(mode, levels, carrier, rss_before, rss_mb(pid), relay, results)
     finally:
         runner.stop_all()
 
 
 def reference_run(args: argparse.Namespace, work: Path) -> Run:
+    """The ladder from the carrier straight to the echoing UASes (each call to one of them, in turn)."""
     runner = SippRunner(work / "sipp-direct")
     try:
-        with agent_uas(runner, "direct", argparse.Namespace(media=True, budget_s=1800)) as uas:
-            probe = Probe(None, args.rtp_ports, uas.media_port)
-            levels, carrier = run_uvloop(lambda: ladder(args, (HOST, uas.port), probe, "direct"))
-            expected = lost = 0
-            for call in carrier.calls.values():
-                e, lo = call.seq_loss()
-                expected, lost = expected + e, lost + lo
-            return Run("direct", levels, carrier, None, None, {}, expected, lost)
+        with echoes(runner, args.echoes, "direct") as uases:
+            probe = Probe(None, args.rtp_ports, [uas.media_port for uas in uases])
+            targets = [(HOST, uas.port) for uas in uases]
+            levels, carrier, results = run_uvloop(lambda: ladder(args, targets, probe, "direct"))
+            return Run("direct", levels, carrier, None, None, {}, results)
     finally:
         runner.stop_all()
 
@@ -294,38 +289,38 @@ def reference_run(args: argparse.Namespace, work: Path) -> Run:
 def report(runs: list[Run], args: argparse.Namespace) -> int:
     ok = True
     print()
-    print(f"{'mode':>9} {'calls':>6} {'up':>5} {'sent':>9} {'lost':>6} {'loss %':>7} {'RTT p50':>8} {'p99':>6} "
-          f"{'max ms':>7} {'CPU %':>6} {'loop %':>7} {'%/call':>7} {'RSS MB':>7} {'drops n/e/c':>14} "
-          f"{'setup p99':>9}")
+    print(f"{'mode':>9} {'calls':>6} {'up':>5} {'sent':>9} {'skipped':>7} {'lost':>6} {'loss %':>7} {'RTT p50':>8} "
+          f"{'p99':>6} {'max ms':>7} {'CPU %':>6} {'loop %':>7} {'%/call':>7} {'RSS MB':>7} {'carrier %':>9} "
+          f"{'drops n/e/c':>14} {'setup p99':>9}")
     for run in runs:
+        node = run.mode != "direct"
         for level in run.levels:
             s, e = level.start, level.end
             span = e.t - s.t
-            stats = run.carrier.steps[level.step]
-            loss = loss_pct(run.carrier, level.step)
+            stats = run.results.steps[level.step]
+            loss = loss_pct(stats)
             ok = ok and loss < args.max_loss
-            cpu = (e.cpu - s.cpu) / span * 100
-            top = max((k for k, n in enumerate(stats.rtt) if n), default=None)
+            cpu = (e.cpu - s.cpu) / span * 100 if node else float("nan")
+            loop = (e.loop_cpu - s.loop_cpu) / span * 100 if node else float("nan")
             setup = sorted(level.setup)
             p99 = setup[min(len(setup) - 1, int(0.99 * len(setup)))] * 1000 if setup else None
-            print(f"{run.mode:>9} {level.calls:>6} {level.live:>5} {stats.sent:>9} {stats.lost:>6} {loss:>7.3f} "
-                  f"{fmt(stats.percentile(0.5)):>8} {fmt(stats.percentile(0.99)):>6} "
-                  f"{fmt(None if top is None else (top + 1) / 10):>7} "
-                  f"{cpu if run.mode != 'direct' else float('nan'):>6.0f} "
-                  f"{(e.loop_cpu - s.loop_cpu) / span * 100 if run.mode != 'direct' else float('nan'):>7.0f} "
-                  f"{cpu / max(level.live, 1) if run.mode != 'direct' else float('nan'):>7.3f} "
-                  f"{e.rss if run.mode != 'direct' else float('nan'):>7.0f} "
-                  f"{e.node_drops - s.node_drops:>4}/{e.echo_drops - s.echo_drops}/{e.carrier_drops - s.carrier_drops}"
-                  f"{'':>4} {fmt(p99, '.0f'):>9}")
+            drops = f"{e.node_drops - s.node_drops}/{e.echo_drops - s.echo_drops}/{e.carrier_drops - s.carrier_drops}"
+            print(f"{run.mode:>9} {level.calls:>6} {level.live:>5} {stats.sent:>9} {stats.skipped:>7} {stats.lost:>6} "
+                  f"{loss:>7.3f} {fmt(stats.percentile(0.5)):>8} {fmt(stats.percentile(0.99)):>6} "
+                  f"{fmt(stats.highest()):>7} {cpu:>6.0f} {loop:>7.0f} {cpu / max(level.live, 1):>7.3f} "
+                  f"{e.rss if node else float('nan'):>7.0f} {(e.own_cpu - s.own_cpu) / span * 100:>9.0f} "
+                  f"{drops:>14} {fmt(p99, '.0f'):>9}")
     print()
     for run in runs:
-        best = [lv.calls for lv in run.levels if loss_pct(run.carrier, lv.step) < args.max_loss]
+        best = [lv.calls for lv in run.levels if loss_pct(run.results.steps[lv.step]) < args.max_loss]
         failed = sum(run.carrier.failed.values())
         setups = run.carrier.setup_times
+        r = run.results
         print(f"{run.mode}: carries {max(best, default=0)} concurrent calls at < {args.max_loss:g} % loss; "
               f"calls placed {len(run.carrier.calls)}, failed {failed} {dict(run.carrier.failed) or ''}; "
-              f"setup median {statistics.median(setups) * 1000 if setups else float('nan'):.0f} ms; "
-              f"echoed stream by sequence number: {run.seq_lost} lost of {run.seq_expected}")
+              f"setup median {statistics.median(setups) * 1000 if setups else float('nan'):.0f} ms; RTP sent "
+              f"{r.sent}, echoes received {r.received}; echoed stream by sequence number: {r.seq_lost} lost of "
+              f"{r.seq_expected}")
         if run.rss_before is not None:
             print(f"  node RSS {run.rss_before:.0f} MB before the calls, {run.rss_after:.0f} MB after they ended; "
                   f"relay counters on /metrics: " + ", ".join(f"{k} {v:.0f}" for k, v in run.relay_metrics.items()))
@@ -353,10 +348,15 @@ def main() -> int:
     parser.add_argument("--law", choices=("pcma", "pcmu"), default="pcma",
                         help="the law the carrier offers (the agent UAS prefers pcma: pcmu makes the node transcode)")
     parser.add_argument("--max-loss", type=float, default=0.1, help="loss limit in %% for a level to count")
-    parser.add_argument("--keep-going", action="store_true", help="climb the whole ladder even past the limit")
+    parser.add_argument("--echoes", type=int, default=4,
+                        help="SIPp UASes the agents are spread over (one echo socket and thread each)")
     parser.add_argument("--rtp-ports", type=port_range, default=(61000, 65499),
                         help="the node's media ports (default: above the kernel's ephemeral range and the ranges of "
                              "the other benchmarks and tests; 4 ports a call)")
+    parser.add_argument("--server-root", type=Path, default=ROOT,
+                        help="run the node from this source tree (e.g. an export of an older commit, for a "
+                             "before/after comparison in the same session); the benchmark itself runs from this one")
+    parser.add_argument("--only-reference", action="store_true", help="run the direct reference alone")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, SIPp files)")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
@@ -367,13 +367,13 @@ def main() -> int:
     if not sipp_ready():
         print("sipp (Debian sip-tester) is not installed", file=sys.stderr)
         return 2
-    os.chdir(ROOT)
+    os.chdir(args.server_root)  # `python -m cti` imports the node from the working directory first
     work = Path(tempfile.mkdtemp(prefix="bench_media_load_"))
-    print(f"levels {args.levels}, {args.step_s:g} s each, ptime {args.ptime:g} ms, {args.law}; load average "
-          f"{os.getloadavg()[0]:.2f} (2 cores shared)", flush=True)
+    print(f"levels {args.levels}, {args.step_s:g} s each, ptime {args.ptime:g} ms, {args.law}; node from "
+          f"{args.server_root}; load average {os.getloadavg()[0]:.2f} (2 cores shared)", flush=True)
     runs: list[Run] = []
     try:
-        for mode in modes:
+        for mode in [] if args.only_reference else modes:
             run = node_run(args, work, mode)
             if run is None:
                 return 2
