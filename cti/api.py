@@ -241,9 +241,11 @@ def media_families() -> list[MetricFamily]:
                      [({}, c.relays)]),
         MetricFamily("cti_media_relay_packets_total", "counter",
                      "RTP packets of stopped relays: received, forwarded, dropped, transcoded (PCMU<->PCMA), "
-                     "expected (from sequence numbers), lost (expected - received).",
+                     "tap_dropped (not recorded: the recorder was behind), expected (from sequence numbers), "
+                     "lost (expected - received).",
                      [({"kind": "received"}, c.received), ({"kind": "forwarded"}, c.forwarded),
                       ({"kind": "dropped"}, c.dropped), ({"kind": "transcoded"}, c.transcoded),
+                      ({"kind": "tap_dropped"}, c.tap_dropped),
                       ({"kind": "expected"}, c.expected), ({"kind": "lost"}, c.lost)]),
     ]
 

@@ -168,6 +168,7 @@ class RelayCounters:
     forwarded: int = 0
     dropped: int = 0
     transcoded: int = 0
+    tap_dropped: int = 0
     expected: int = 0
     lost: int = 0
 
@@ -181,6 +182,7 @@ class RelayCounters:
             self.forwarded += stats.forwarded
             self.dropped += stats.dropped
             self.transcoded += stats.transcoded
+            self.tap_dropped += stats.tap_dropped
             self.expected += expected
             self.lost += max(0, lost)
 

@@ -40,6 +40,11 @@ with warnings.catch_warnings():
 
 log = structlog.get_logger(__name__)
 
+MAX_PENDING = 2000
+"""Frames a recording queues for its thread at most (10 s of both channels at 20 ms); past that (the
+thread does not get the CPU to keep up) audio is dropped and counted, leaving silence in the file,
+rather than memory growing without bound."""
+
 
 class Channel(Enum):
     """Stereo channel of a recording: CALLER is left (0), AGENT is right (1)."""
@@ -179,6 +184,8 @@ class Recording:
         self._lock = asyncio.Lock()
         self._closed = asyncio.Event()
         self._taps: list[TapSource] = []
+        self.dropped = 0
+        """Frames dropped because :data:`MAX_PENDING` were waiting for the thread."""
         self.path: Path | None = None
 
     @classmethod
@@ -205,11 +212,22 @@ class Recording:
 
     def push_pcm(self, channel: Channel, pcm: bytes, now: float) -> None:
         """Queue mono PCM of ``channel`` that started at loop time ``now``."""
-        self._pending.append(_Pcm(channel=channel, pcm=pcm, position=self.position(now)))
+        if len(self._pending) < MAX_PENDING:
+            self._pending.append(_Pcm(channel=channel, pcm=pcm, position=self.position(now)))
+        else:
+            self._overflow(1)
 
     def push_tap(self, frames: list[TapFrame]) -> None:
         """Queue frames tapped off a relay (decoded in the flush thread)."""
-        self._pending.extend(frames)
+        room = MAX_PENDING - len(self._pending)
+        self._pending.extend(frames[:max(room, 0)])
+        if len(frames) > room:
+            self._overflow(len(frames) - max(room, 0))
+
+    def _overflow(self, frames: int) -> None:
+        if not self.dropped:
+            log.warning("media.recording.overflowed", serial=self._info.serial, pending=len(self._pending))
+        self.dropped += frames
 
     def add_tap(self, tap: TapSource) -> None:
         """Pull tapped frames from ``tap`` at every flush of :meth:`run` and at :meth:`close`."""
@@ -217,7 +235,7 @@ class Recording:
 
     def _pull_taps(self) -> None:
         for tap in self._taps:
-            self._pending.extend(tap.drain_tap())
+            self.push_tap(tap.drain_tap())
 
     async def flush(self) -> None:
         """Decode, assemble and write what is queued, in a worker thread.
@@ -243,7 +261,8 @@ class Recording:
             await asyncio.to_thread(self._process, batch, True)
             self.path = await asyncio.to_thread(self._writer.finalize, ended_at)
         self._closed.set()
-        log.info("media.recording.finished", serial=self._info.serial, samples=self._writer.samples)
+        log.info("media.recording.finished", serial=self._info.serial, samples=self._writer.samples,
+                 dropped_frames=self.dropped)
         return self.path
 
     async def run(self, tap: TapSource | None = None, *, interval: float = 0.5) -> None:

@@ -52,6 +52,10 @@ from sip.rtp.g711 import Codec, transcode
 _HEADER = struct.Struct("!BBHII")
 _EVENT = struct.Struct("!BBH")
 CN_PAYLOAD_TYPE = 13
+TAP_LIMIT = 1000
+"""Tapped frames a relay holds for the recorder at most (5 s of a call's two directions at 20 ms); past
+that, while the recorder does not drain them (a starved process), audio is dropped and counted rather
+than memory growing."""
 _DIGITS = "0123456789*#ABCD"
 
 
@@ -99,6 +103,8 @@ class LegStats:
     dropped: int = 0
     events: int = 0
     transcoded: int = 0
+    tap_dropped: int = 0
+    """Audio not kept for the recorder because :data:`TAP_LIMIT` frames were waiting."""
     expected: int = 0
     """Packets expected from the sequence numbers of the sources that have ended (A.3)."""
     counted: int = 0
@@ -167,8 +173,12 @@ class _Direction:
             if pt == self.in_pt or pt == 0 or pt == 8:  # noqa: PLR1714 - ints: cheapest as written
                 codec = self.in_codec if pt == self.in_pt else Codec(pt)  # the law actually sent
                 out_pt = self.out_pt
-                if self.tapped is not None:
-                    self.tapped.append(TapFrame(self.cfg_in.channel, codec, ssrc, ts, payload, now))
+                tapped = self.tapped
+                if tapped is not None:
+                    if len(tapped) < TAP_LIMIT:
+                        tapped.append(TapFrame(self.cfg_in.channel, codec, ssrc, ts, payload, now))
+                    else:
+                        stats.tap_dropped += 1
                 if codec is not self.cfg_out.codec:
                     payload = transcode(payload, codec, self.cfg_out.codec)
                     stats.transcoded += 1

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 
-from sip.media import RELAY_COUNTERS, EndpointRelay, LegSide, MediaEvent, PeerLatched
+from sip.media import RELAY_COUNTERS, EndpointRelay, LegConfig, LegSide, MediaEvent, PeerLatched, Relay
 from sip.media import DtmfReceived as RelayedDtmf
+from sip.media.relay import TAP_LIMIT
 from sip.rtp import AudioReceived, Codec, RtpEndpoint, RtpPacket, SessionConfig
 
 Addr = tuple[str, int]
@@ -166,3 +167,14 @@ async def test_latching_dtmf_and_the_recording_tap() -> None:
     finally:
         relay.stop()
         close(a, b, caller, agent, moved)
+
+
+def test_the_recording_tap_is_bounded_when_nobody_drains_it() -> None:
+    relay = Relay(LegConfig(codec=Codec.PCMU), LegConfig(codec=Codec.PCMU), tap=True)
+    for seq in range(TAP_LIMIT + 5):
+        packet = RtpPacket(payload_type=0, sequence_number=seq, timestamp=160 * seq, ssrc=1, payload=b"\xff" * 160)
+        assert relay.forward(LegSide.A, packet.serialize(), seq * 0.02) is not None  # relayed all the same
+    assert len(relay.drain_tap()) == TAP_LIMIT and relay.stats[LegSide.A].tap_dropped == 5
+    relay.forward(LegSide.A, RtpPacket(payload_type=0, sequence_number=9999, timestamp=0, ssrc=1,
+                                       payload=b"\xff").serialize(), 30.0)
+    assert len(relay.drain_tap()) == 1  # drained: kept again
