@@ -125,19 +125,18 @@ class CallMedia:
 
     def _sync_relay(self) -> None:
         """Relay the two legs when they are bridged with no supervisor mixing; else the sessions have them."""
-        want = self._bridged and self.mixing is None and not self._closed and self.caller is not None \
-            and self.agent is not None
+        caller, agent = self.caller, self.agent
+        pair = (caller.endpoint, agent.endpoint) if caller is not None and agent is not None else None
+        if not self._bridged or self.mixing is not None or self._closed:
+            pair = None
         relay = self._relay
-        if relay is not None and (not want or relay.a is not self.caller.endpoint  # type: ignore[union-attr]
-                                  or relay.b is not self.agent.endpoint):  # type: ignore[union-attr]
+        if relay is not None and (relay.a, relay.b) != pair:
             relay.stop()
             if self.recording is not None:
                 self.recording.push_tap(relay.drain_tap())
             self._relay = relay = None
-        if want and relay is None:
-            assert self.caller is not None and self.agent is not None
-            self._relay = EndpointRelay(self.caller.endpoint, self.agent.endpoint, on_event=self._relay_event,
-                                        tap=self.recording is not None)
+        if pair is not None and relay is None:
+            self._relay = EndpointRelay(*pair, on_event=self._relay_event, tap=self.recording is not None)
 
     def _relay_event(self, event: MediaEvent) -> None:
         if isinstance(event, RelayedDtmf) and event.side is LegSide.A:
