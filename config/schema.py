@@ -353,6 +353,16 @@ class StorageConfig(_Model):
                                              "(a node that was itself stalled does not count it)")
 
 
+class QaConfig(_Model):
+    """Quality assurance (docs/qa.md)."""
+
+    appeal_window_working_days: int = Field(default=3, ge=1, le=30, description="an agent may appeal an evaluation "
+                                            "for this many working days (Monday to Friday, site time) after it "
+                                            "is published")
+    calibration_tolerance: float = Field(default=5.0, ge=0, le=100, description="points on the 100 scale from the "
+                                         "reference score beyond which a calibration report flags an evaluator")
+
+
 class ServerConfig(_Model):
     """The whole file. Cross-references (queue names, flow names) are checked after loading."""
 
@@ -364,6 +374,7 @@ class ServerConfig(_Model):
     http: HttpConfig = HttpConfig()
     data_dir: str = "./var"
     storage: StorageConfig = StorageConfig()
+    qa: QaConfig = QaConfig()
     flows_dir: str = "flows"
     prompts_dir: str = "prompts"
     operator_token: str | None = Field(default=None, min_length=16)

@@ -1,8 +1,9 @@
 """The admin HTTP API (aiohttp): operators and the ``cti`` CLI drive a running node through it.
 
 Every route under ``/api/v1`` needs ``Authorization: Bearer <operator token>`` (compared in
-constant time); without a configured token the API answers 403 ``api_disabled``. Errors are JSON
-``{"error": {"code": "...", "message": "..."}}`` with a 4xx status and a stable ``code``.
+constant time); without a configured token the API answers 403 ``api_disabled``. The QA routes under
+``/api/v1/qa/`` (:mod:`cti.qa_routes`) authorise each request themselves (agent and supervisor tokens too).
+Errors are JSON ``{"error": {"code": "...", "message": "..."}}`` with a 4xx status and a stable ``code``.
 ``/healthz`` and ``/metrics`` (Prometheus text format 0.0.4) are open. The API acts on the node
 only through :class:`cti.control.Control` (and :class:`cti.agent_admin.AgentAdmin` for agent
 CRUD); the staffing calculator's routes (:mod:`cti.staffing_routes`) need nothing from the node. The route
@@ -38,6 +39,7 @@ from cti.offercheck import RefusalReason
 from cti.openapi import OPENAPI
 from cti.qa_routes import QA_PREFIX
 from cti.staffing_routes import add_staffing_routes
+from sip.media.aio import RELAY_COUNTERS
 
 if TYPE_CHECKING:
     from cti.controller import CallController
@@ -214,6 +216,23 @@ def _agents_by_state(control: Control) -> dict[str, int]:
     return control.agent_state_counts()
 
 
+def media_families() -> list[MetricFamily]:
+    """The relay fast path's packet counters (sip.media.RELAY_COUNTERS: added as each call's relay stops)."""
+    c = RELAY_COUNTERS
+    return [
+        MetricFamily("cti_media_relays_total", "counter", "Bridged calls' relays that have stopped.",
+                     [({}, c.relays)]),
+        MetricFamily("cti_media_relay_packets_total", "counter",
+                     "RTP packets of stopped relays: received, forwarded, dropped, transcoded (PCMU<->PCMA), "
+                     "tap_dropped (not recorded: the recorder was behind), expected (from sequence numbers), "
+                     "lost (expected - received).",
+                     [({"kind": "received"}, c.received), ({"kind": "forwarded"}, c.forwarded),
+                      ({"kind": "dropped"}, c.dropped), ({"kind": "transcoded"}, c.transcoded),
+                      ({"kind": "tap_dropped"}, c.tap_dropped),
+                      ({"kind": "expected"}, c.expected), ({"kind": "lost"}, c.lost)]),
+    ]
+
+
 def http_families(stats: GuardStats) -> list[MetricFamily]:
     """The HTTP listener's families (cti/http_guard)."""
     return [
@@ -286,7 +305,7 @@ class _Api:
                  adherence: AdherenceApi | None = None) -> None:
         self.control, self.token, self.node, self.metrics = control, token, node, metrics
         self.http_guard = HttpGuard(http)
-        self.extra_metrics = [lambda: http_families(self.http_guard.stats()), *extra_metrics]
+        self.extra_metrics = [lambda: http_families(self.http_guard.stats()), media_families, *extra_metrics]
         self.reload, self.agent_admin = reload, agent_admin
         self.started = time.monotonic()
         self.app = web.Application(middlewares=[self.http_guard.middleware, self.guard],

@@ -255,14 +255,16 @@ def appeals(url: str, token: str | None, timeout: float, as_json: bool) -> None:
 
 @qa.command("calibration")
 @click.argument("serial")
-@click.option("--tolerance", type=click.FloatRange(0, 100), default=5.0, show_default=True,
-              help="points from the reference that flag an evaluator")
+@click.option("--tolerance", type=click.FloatRange(0, 100),
+              help="points from the reference that flag an evaluator (default: the node's qa.calibration_tolerance)")
 @click.option("--consensus", type=click.IntRange(min=1), help="the evaluation id holding the consensus score")
 @common
-def calibration(serial: str, tolerance: float, consensus: int | None, url: str, token: str | None, timeout: float,
-                as_json: bool) -> None:
+def calibration(serial: str, tolerance: float | None, consensus: int | None, url: str, token: str | None,
+                timeout: float, as_json: bool) -> None:
     """Spread per item and per evaluator of a recording's calibration scores."""
-    query = f"?tolerance={tolerance:g}" + (f"&consensus={consensus}" if consensus else "")
+    params = [f"tolerance={tolerance:g}"] if tolerance is not None else []
+    params += [f"consensus={consensus}"] if consensus else []
+    query = "?" + "&".join(params) if params else ""
     r = _call(url, token, timeout, "GET", f"/api/v1/qa/calibration/{_q(serial)}{query}")
     items = table(("ITEM", "MIN", "MAX", "SPREAD", "AGREEMENT"),
                   [(k, v["min"], v["max"], v["spread"], v["agreement"]) for k, v in r["items"].items()])

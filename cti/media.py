@@ -2,8 +2,11 @@
 
 The server anchors media (a B2BUA, RFC 3264 offer/answer on each leg): the caller's RTP goes to
 a port of ours, the agent's to another, and :class:`CallMedia` moves audio between them once
-the call is bridged — re-encoding only when the two legs chose different G.711 laws. Each
-received frame of the bridged call is also handed to the recorder (caller left, agent right).
+the call is bridged: the two endpoints are put in relay mode (:class:`sip.media.EndpointRelay`),
+so a packet goes from one socket to the other with only its header rewritten — no jitter
+buffer, no decoding, re-encoding only when the two legs chose different G.711 laws. When the
+call is recorded the relay keeps the encoded payloads, which the recording decodes in its
+worker thread (caller left, agent right).
 Prompts are paced by :class:`sip.media.Player` on the loop's monotonic clock and read off the
 loop by :class:`sip.media.PromptCache`. RFC 4733 digits from the caller go to ``on_digit``.
 
@@ -24,7 +27,17 @@ from typing import Protocol
 
 import structlog
 
-from sip.media import Channel, MediaError, Player, Prompt, PromptCache, Recording
+from sip.media import (
+    Channel,
+    LegSide,
+    MediaError,
+    MediaEvent,
+    Player,
+    Prompt,
+    TapFrame,
+)
+from sip.media import DtmfReceived as RelayedDtmf
+from sip.media.aio import EndpointRelay, PromptCache, Recording
 from sip.rtp import (
     AudioReceived,
     Codec,
@@ -93,9 +106,43 @@ class CallMedia:
         self.agent: MediaLeg | None = None
         self.supervisor: MediaLeg | None = None
         self.mixing: MixSink | None = None
-        self.bridged = False
+        self._bridged = False
+        self._relay: EndpointRelay | None = None
         self.recording: Recording | None = None
         self._closed = False
+
+    @property
+    def bridged(self) -> bool:
+        """Whether the caller and the agent hear each other (False on hold)."""
+        return self._bridged
+
+    @bridged.setter
+    def bridged(self, value: bool) -> None:
+        self._bridged = value
+        self._sync_relay()
+
+    def _sync_relay(self) -> None:
+        """Relay the two legs when they are bridged with no supervisor mixing; else the sessions have them."""
+        caller, agent = self.caller, self.agent
+        pair = (caller.endpoint, agent.endpoint) if caller is not None and agent is not None else None
+        if not self._bridged or self.mixing is not None or self._closed:
+            pair = None
+        relay = self._relay
+        if relay is not None and (relay.a, relay.b) != pair:
+            relay.stop()
+            if self.recording is not None:
+                self.recording.push_tap(relay.drain_tap())
+            self._relay = relay = None
+        if pair is not None and relay is None:
+            self._relay = EndpointRelay(*pair, on_event=self._relay_event, tap=self.recording is not None)
+
+    def _relay_event(self, event: MediaEvent) -> None:
+        if isinstance(event, RelayedDtmf) and event.side is LegSide.A:
+            self._on_digit(event.digit)
+
+    def drain_tap(self) -> list[TapFrame]:
+        """The relayed audio kept for the recording (the recording pulls it, see :meth:`start_recording`)."""
+        return self._relay.drain_tap() if self._relay is not None else []
 
     async def _open_endpoint(self) -> RtpEndpoint:
         opened: list[RtpEndpoint] = []
@@ -149,7 +196,7 @@ class CallMedia:
 
     def drop_agent(self) -> None:
         """The agent leg is gone (no answer, rejected, hung up): close its endpoint, unbridge."""
-        self.bridged = False
+        self.bridged = False  # stops the relay
         if self.agent is not None:
             self.agent.endpoint.close()
             self.agent = None
@@ -176,14 +223,17 @@ class CallMedia:
     def start_mixing(self, sink: MixSink) -> None:
         """Stop forwarding; from now on received audio goes to ``sink`` and :meth:`mix_tick` sends."""
         self.mixing = sink
+        self._sync_relay()
 
     def stop_mixing(self) -> None:
         """Back to the plain two-party forwarding (from the next received packet)."""
         self.mixing = None
+        self._sync_relay()
 
     def drop_supervisor(self) -> None:
         """The supervisor left: back to the plain bridge, close its endpoint."""
         self.mixing = None
+        self._sync_relay()
         if self.supervisor is not None:
             self.supervisor.endpoint.close()
             self.supervisor = None
@@ -192,9 +242,9 @@ class CallMedia:
         """The supervisor's endpoint becomes the agent's; the agent's closes; plain forwarding again."""
         old, self.agent, self.supervisor = self.agent, self.supervisor, None
         self.mixing = None
+        self.bridge()
         if old is not None:
             old.endpoint.close()
-        self.bridge()
 
     def mix_tick(self, now: float) -> None:
         """Send each leg its mix of this tick (``now``: the tick's due time, for the recording).
@@ -222,6 +272,9 @@ class CallMedia:
 
         assert isinstance(info, RecordingInfo)
         self.recording = await Recording.open(directory, info, clock_start=asyncio.get_running_loop().time())
+        self.recording.add_tap(self)
+        if self._relay is not None:
+            self._relay.relay.tap = True
 
     async def play(self, files: Sequence[Path]) -> None:
         """Play WAV prompts to the caller in order, paced on the loop clock; cancellation stops it."""
@@ -266,24 +319,13 @@ class CallMedia:
             if event.pcm is not None:
                 self.mixing.push(which, event.pcm)
             return
-        if not self.bridged or self.caller is None or self.agent is None or which == "supervisor":
-            return
-        source, target = (self.caller, self.agent) if which == "caller" else (self.agent, self.caller)
-        same_law = source.params is not None and event.payload_type == source.params.payload_type \
-            and target.codec is source.codec
-        if same_law:
-            target.endpoint.send_audio(event.payload)
-        elif event.pcm is not None:
-            target.endpoint.send_pcm(event.pcm)
-        if self.recording is not None and event.pcm is not None:
-            channel = Channel.CALLER if which == "caller" else Channel.AGENT
-            self.recording.push_pcm(channel, event.pcm, event.now)
+        # Otherwise the bridged legs are relayed (their audio never reaches here) or not bridged (on hold).
 
     async def close(self) -> Path | None:
         """Close both endpoints and finish the recording; returns the recording's path."""
         self._closed = True
-        self.bridged = False
         self.mixing = None
+        self.bridged = False  # stops the relay, its last tapped audio goes to the recording
         self._on_digit = self._on_timeout = _ignore  # the callbacks point at the call: no cycle left
         for leg in (self.caller, self.agent, self.supervisor):
             if leg is not None:

@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from config.schema import ServerConfig
 from cti.errors import CtiError
 from cti.http_guard import BodyError, body_refusal, read_json, refusal_response
-from cti.notices import NoticeService
+from cti.notices import NoticeError, NoticeService
 from cti.publish import Publisher
 from cti.qa import Action, Actor, Directory, EvaluationService, Library, QaError, QaService, item_json
 from cti.store import Store
@@ -30,6 +31,7 @@ from cti.tokens import Role, TokenError, TokenIssuer
 __all__ = ["QA_PREFIX", "add_qa_routes", "mount_qa"]
 
 QA_PREFIX = "/api/v1/qa/"
+log = structlog.get_logger("cti.qa")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _MAX_TOLERANCE = 100.0
 
@@ -248,12 +250,12 @@ def add_qa_routes(app: web.Application, *, service: QaService, evaluations: Eval
         return await evaluations.appeal_report(actor)
 
     async def calibration(request: web.Request, actor: Actor) -> Any:
-        raw = request.query.get("tolerance", "5")
+        raw = request.query.get("tolerance")
         try:
-            tolerance = float(raw)
+            tolerance = None if raw is None else float(raw)
         except ValueError:
             raise _Refused(400, "bad_parameter", f"tolerance must be a number, got {raw!r}") from None
-        if not 0 <= tolerance <= _MAX_TOLERANCE:
+        if tolerance is not None and not 0 <= tolerance <= _MAX_TOLERANCE:
             raise _Refused(400, "bad_parameter", "tolerance must be within 0..100 points")
         return await evaluations.calibration(actor, request.match_info["serial"], tolerance=tolerance,
                                              consensus_evaluation_id=_int(request.query.get("consensus"),
@@ -343,10 +345,14 @@ def mount_qa(app: web.Application, *, store: Store, config: ServerConfig, direct
         publisher.publish(type_, data, durable=False)
 
     service = QaService(store, zone=config.node.timezone, clock=time.time, directory=directory, publish=publish)
-    evaluations = EvaluationService(service)
+    evaluations = EvaluationService(service, appeal_working_days=config.qa.appeal_window_working_days,
+                                    calibration_tolerance=config.qa.calibration_tolerance)
 
     def notify(text: str, now: float) -> None:
-        notices.broadcast(sender="qa", text=text, now=now)
+        try:
+            notices.broadcast(sender="qa", text=text, now=now)
+        except NoticeError as exc:  # the entry is published; only its announcement failed
+            log.warning("qa.library.notice_failed", code=exc.code, error=str(exc))
 
     library = Library(evaluations, Path(config.data_dir) / "recordings", notify=notify)
     add_qa_routes(app, service=service, evaluations=evaluations, library=library, tokens=tokens,

@@ -3,7 +3,7 @@ and the good-call library. The cores here are pure (time passed in); :mod:`cti.q
 :mod:`cti.qa_routes` serves them.
 """
 
-from cti.qa.appeals import Action, Actor, AppealState, EvaluationState
+from cti.qa.appeals import Action, Actor, AppealState, EvaluationState, appeal_deadline
 from cti.qa.errors import (
     ForbiddenError,
     FormInvalidError,
@@ -13,7 +13,7 @@ from cti.qa.errors import (
     ScoresInvalidError,
     StateError,
 )
-from cti.qa.evaluations import DEFAULT_APPEAL_WINDOW_S, EvaluationService
+from cti.qa.evaluations import DEFAULT_APPEAL_WORKING_DAYS, DEFAULT_CALIBRATION_TOLERANCE, EvaluationService
 from cti.qa.library import Library
 from cti.qa.rules import Rule, canonical_rule, parse_rule, rule_hash
 from cti.qa.sampling import (
@@ -32,11 +32,10 @@ from cti.qa.scoring import Form, calibration_report, parse_form, rescore, score
 from cti.qa.service import Directory, QaService, item_json
 
 __all__ = [
-    "DEFAULT_APPEAL_WINDOW_S", "Action", "Actor", "AppealState", "Directory", "EvaluationService",
-    "EvaluationState", "Form", "Library", "QaService", "calibration_report", "item_json", "parse_form", "rescore",
-    "score",
-    "INSUFFICIENT", "CallFact", "ForbiddenError", "FormInvalidError", "NotFoundError", "QaError", "Rule",
-    "RuleInvalidError", "SampleItem", "ScoresInvalidError", "Selection", "StateError", "assign_evaluators",
-    "canonical_rule", "chosen_days", "commitment", "facts_from_legs", "parse_rule", "rule_hash", "select",
-    "selection_digest",
+    "DEFAULT_APPEAL_WORKING_DAYS", "DEFAULT_CALIBRATION_TOLERANCE", "INSUFFICIENT", "Action", "Actor", "AppealState",
+    "CallFact", "Directory", "EvaluationService", "EvaluationState", "ForbiddenError", "Form", "FormInvalidError",
+    "Library", "NotFoundError", "QaError", "QaService", "Rule", "RuleInvalidError", "SampleItem",
+    "ScoresInvalidError", "Selection", "StateError", "appeal_deadline", "assign_evaluators", "calibration_report",
+    "canonical_rule", "chosen_days", "commitment", "facts_from_legs", "item_json", "parse_form", "parse_rule",
+    "rescore", "rule_hash", "score", "select", "selection_digest",
 ]

@@ -20,7 +20,8 @@ Appeal::
 :func:`decide_transition` is pure: a state, an action, who acts and the facts that matter in, the new states out
 or ``StateError`` / ``ForbiddenError`` with the reason. Rules enforced here:
 
-- only the evaluated agent files or withdraws, within ``window_s`` of publication, with a reason, naming items of
+- only the evaluated agent files or withdraws, until ``deadline`` (:func:`appeal_deadline`: N working days after
+  publication, Monday to Friday in the site's zone; no holiday calendar), with a reason, naming items of
   the evaluation, each item at most once over all of the evaluation's appeals;
 - the reviewer is a supervisor (or the operator) who is neither the first evaluator nor the agent ("QA who scored
   may sit but not decide alone"); a reject needs a comment, an amend at least one corrected item.
@@ -28,14 +29,15 @@ or ``StateError`` / ``ForbiddenError`` with the reason. Rules enforced here:
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cti.qa.errors import ForbiddenError, QaError, StateError
 
-__all__ = ["APPEAL_TABLE", "EVALUATION_TABLE", "Action", "Actor", "AppealState", "EvaluationState",
-           "decide_transition"]
+__all__ = ["APPEAL_TABLE", "EVALUATION_TABLE", "Action", "Actor", "AppealState", "EvaluationState", "Facts",
+           "appeal_deadline", "decide_transition"]
 
 
 class EvaluationState(enum.Enum):
@@ -92,6 +94,18 @@ _AGENT_ACTIONS = frozenset({Action.ACKNOWLEDGE, Action.FILE, Action.WITHDRAW})
 _REVIEW_ACTIONS = frozenset({Action.UPHOLD, Action.AMEND, Action.REJECT})
 
 
+def appeal_deadline(published_at: float, zone: dt.tzinfo, working_days: int) -> float:
+    """The end of the appeal window: the same local time of day ``working_days`` working days (Monday to Friday in
+    ``zone``) after ``published_at``. Published on a Friday afternoon with 3 days: the next Wednesday afternoon."""
+    local = dt.datetime.fromtimestamp(published_at, zone)
+    day, counted = local.date(), 0
+    while counted < working_days:
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5:
+            counted += 1
+    return dt.datetime.combine(day, local.timetz().replace(tzinfo=None), zone).timestamp()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Facts:
     """What a decision depends on besides the states."""
@@ -99,7 +113,7 @@ class Facts:
     agent_id: str
     evaluator: str
     published_at: float | None
-    window_s: float
+    deadline: float | None  # the end of the appeal window (UTC epoch seconds)
     items: frozenset[str]  # the evaluation's item ids
     appealed_items: frozenset[str]  # items named by earlier appeals of this evaluation
     filed_by: str | None = None  # the open appeal's agent
@@ -137,9 +151,10 @@ def decide_transition(evaluation: EvaluationState, appeal: AppealState, action: 
                          f"{appeal.value}", code="qa.bad_transition")
     match action:
         case Action.FILE:
-            if facts.published_at is None or now > facts.published_at + facts.window_s:
-                raise StateError(f"the appeal window ({facts.window_s / 86400:g} days after publication) is closed",
-                                 code="qa.appeal_window_closed")
+            if facts.published_at is None or facts.deadline is None or now > facts.deadline:
+                raise StateError("the appeal window is closed" + (
+                    "" if facts.deadline is None else f" (it ended at UTC epoch {facts.deadline:.0f})"),
+                    code="qa.appeal_window_closed")
             if not reason.strip():
                 raise QaError("an appeal needs a reason", code="qa.reason_required")
             named = set(item_ids)

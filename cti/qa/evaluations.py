@@ -12,29 +12,39 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
 from cti.ids import AgentId
-from cti.qa.appeals import Action, Actor, AppealState, EvaluationState, Facts, decide_transition
+from cti.qa.appeals import Action, Actor, AppealState, EvaluationState, Facts, appeal_deadline, decide_transition
 from cti.qa.errors import ForbiddenError, NotFoundError, StateError
 from cti.qa.scoring import Form, calibration_report, parse_form, rescore, score
 from cti.qa.service import QaService
 from cti.qa.store import AppealRow, EvaluationRow, QaTx
 from cti.store import RecordingSerial
 
-__all__ = ["DEFAULT_APPEAL_WINDOW_S", "EvaluationService"]
+__all__ = ["DEFAULT_APPEAL_WORKING_DAYS", "DEFAULT_CALIBRATION_TOLERANCE", "EvaluationService"]
 
 log = structlog.get_logger("cti.qa")
-DEFAULT_APPEAL_WINDOW_S = 3 * 86400.0
+DEFAULT_APPEAL_WORKING_DAYS = 3  # domain.md §6
+DEFAULT_CALIBRATION_TOLERANCE = 5.0  # points on the 100 scale (domain.md §4.1)
 
 
 class EvaluationService:
-    """QA forms, evaluations and appeals; ``appeal_window_s`` counts from an evaluation's publication."""
+    """QA forms, evaluations and appeals. An agent may appeal for ``appeal_working_days`` working days after
+    publication (in the site's zone, ``qa.zone``); ``calibration_tolerance`` is the default of the report."""
 
-    def __init__(self, qa: QaService, *, appeal_window_s: float = DEFAULT_APPEAL_WINDOW_S) -> None:
+    def __init__(self, qa: QaService, *, appeal_working_days: int = DEFAULT_APPEAL_WORKING_DAYS,
+                 calibration_tolerance: float = DEFAULT_CALIBRATION_TOLERANCE) -> None:
         self.base = qa
-        self.window_s = appeal_window_s
+        self.working_days = appeal_working_days
+        self.tolerance = calibration_tolerance
+        self.zone = ZoneInfo(qa.zone)
+
+    def deadline(self, e: EvaluationRow) -> float | None:
+        """When the appeal window of ``e`` ends (None: not published)."""
+        return None if e.published_at is None else appeal_deadline(e.published_at, self.zone, self.working_days)
 
     # ------------------------------------------------------------------------------ access
     def may_see(self, actor: Actor, agent_id: str | None, queue_id: str | None) -> bool:
@@ -146,8 +156,7 @@ class EvaluationService:
             return e.to_json() | {"revisions": await tx.revisions(evaluation_id),
                                   "appeals": [a.to_json() for a in await tx.appeals(evaluation_id=evaluation_id)],
                                   "audit": await tx.audit_of(f"evaluation:{evaluation_id}"),
-                                  "appeal_deadline": None if e.published_at is None else
-                                  e.published_at + self.window_s}
+                                  "appeal_deadline": self.deadline(e)}
 
     async def evaluations(self, actor: Actor, *, agent_id: str | None = None, evaluator: str | None = None,
                           recording_serial: str | None = None) -> list[dict[str, Any]]:
@@ -178,7 +187,7 @@ class EvaluationService:
             appeals = await tx.appeals(evaluation_id=evaluation_id)
             open_ = next((a for a in appeals if a.state == AppealState.FILED.value), None)
             facts = Facts(agent_id=e.agent_id, evaluator=e.evaluator, published_at=e.published_at,
-                          window_s=self.window_s, items=frozenset((e.result or {}).get("items", {})),
+                          deadline=self.deadline(e), items=frozenset((e.result or {}).get("items", {})),
                           appealed_items=frozenset(i for a in appeals for i in a.item_ids),
                           filed_by=open_.agent_id if open_ else None)
             a_state = AppealState.FILED if open_ else AppealState.NONE
@@ -240,7 +249,7 @@ class EvaluationService:
             return out
         return {"agents": rows(agents), "evaluators": rows(evaluators)}
 
-    async def calibration(self, actor: Actor, recording_serial: str, *, tolerance: float,
+    async def calibration(self, actor: Actor, recording_serial: str, *, tolerance: float | None = None,
                           consensus_evaluation_id: int | None = None) -> dict[str, Any]:
         """The calibration report of one recording over its calibration evaluations (one form version).
 
@@ -268,7 +277,8 @@ class EvaluationService:
                 raise NotFoundError(f"evaluation {consensus_evaluation_id} is not a calibration score of "
                                     f"{recording_serial}")
             consensus = _result(form, chosen[0])
-        report = calibration_report(form, scored, tolerance=tolerance, consensus=consensus)
+        report = calibration_report(form, scored, tolerance=self.tolerance if tolerance is None else tolerance,
+                                    consensus=consensus)
         return {"recording_serial": recording_serial, "form_id": form_id, "form_version": version} | report
 
 

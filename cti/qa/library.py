@@ -35,6 +35,7 @@ log = structlog.get_logger("cti.qa")
 _HEAD = 4096
 _CHUNK_FRAMES = 32768
 _MAX_TAGS = 20
+_MAX_NOTE = 500  # the library notice (note included) stays within a notice's 2000 characters
 Notify = Callable[[str, float], None]
 
 
@@ -156,6 +157,8 @@ class Library:
         """
         self.ev.require_evaluator(actor)
         spans = _check_spans(redactions or [])
+        if len(note) > _MAX_NOTE:
+            raise QaError(f"note: at most {_MAX_NOTE} characters", code="qa.bad_note")
         if tags is not None:
             _check_tags(tags)
         now, who = self.base.clock(), f"{actor.role}:{actor.subject}"

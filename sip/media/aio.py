@@ -14,6 +14,11 @@ lock, so the thread-side state is never touched concurrently.
 
 :class:`UdpRelay`: two UDP legs joined by a :class:`sip.media.relay.Relay`.
 
+:class:`EndpointRelay` is the call's fast path: it puts two RTP endpoints of
+``sip.rtp.aio`` (which own the sockets, the RTCP and the RTP timeout) in relay mode, so
+their datagrams go to the relay raw, with no RTP session, jitter buffer or decoding on the
+way, and gives the streams back to the endpoints' sessions when it stops.
+
 :class:`UdpRelay` owns two datagram endpoints (``loop.create_datagram_endpoint``) or
 adopts transports created elsewhere. Per datagram it calls ``Relay.forward`` and
 ``sendto`` on the other leg's transport: nothing else runs on the hot path (``now`` is
@@ -35,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,8 +52,9 @@ from sip.media.frames import SAMPLE_RATE
 from sip.media.player import Prompt
 from sip.media.prompts import CacheKey, stat_and_load
 from sip.media.recfiles import RecordingInfo, WavPartWriter
-from sip.media.recorder import Channel, LegTimeline, StereoAssembler, TapFrame, TapSource
-from sip.media.relay import Relay
+from sip.media.recorder import MAX_PENDING, Channel, LegTimeline, StereoAssembler, TapFrame, TapSource
+from sip.media.relay import DtmfMode, LegConfig, Relay
+from sip.rtp.aio import RtpEndpoint
 from sip.rtp.g711 import decode
 
 log = structlog.get_logger(__name__)
@@ -58,7 +65,7 @@ Addr = tuple[str, int]
 class DatagramSender(Protocol):
     """The part of ``asyncio.DatagramTransport`` the relay uses."""
 
-    def sendto(self, data: bytes, addr: Any = None, /) -> None:
+    def sendto(self, data: bytes | bytearray, addr: Any = None, /) -> None:
         """Send one datagram."""
         ...
 
@@ -268,6 +275,9 @@ class Recording:
         self._pending: list[TapFrame | _Pcm] = []
         self._lock = asyncio.Lock()
         self._closed = asyncio.Event()
+        self._taps: list[TapSource] = []
+        self.dropped = 0
+        """Frames dropped because :data:`sip.media.recorder.MAX_PENDING` were waiting for the thread."""
         self.path: Path | None = None
 
     @classmethod
@@ -294,11 +304,30 @@ class Recording:
 
     def push_pcm(self, channel: Channel, pcm: bytes, now: float) -> None:
         """Queue mono PCM of ``channel`` that started at loop time ``now``."""
-        self._pending.append(_Pcm(channel=channel, pcm=pcm, position=self.position(now)))
+        if len(self._pending) < MAX_PENDING:
+            self._pending.append(_Pcm(channel=channel, pcm=pcm, position=self.position(now)))
+        else:
+            self._overflow(1)
 
     def push_tap(self, frames: list[TapFrame]) -> None:
         """Queue frames tapped off a relay (decoded in the flush thread)."""
-        self._pending.extend(frames)
+        room = MAX_PENDING - len(self._pending)
+        self._pending.extend(frames[:max(room, 0)])
+        if len(frames) > room:
+            self._overflow(len(frames) - max(room, 0))
+
+    def _overflow(self, frames: int) -> None:
+        if not self.dropped:
+            log.warning("media.recording.overflowed", serial=self._info.serial, pending=len(self._pending))
+        self.dropped += frames
+
+    def add_tap(self, tap: TapSource) -> None:
+        """Pull tapped frames from ``tap`` at every flush of :meth:`run` and at :meth:`close`."""
+        self._taps.append(tap)
+
+    def _pull_taps(self) -> None:
+        for tap in self._taps:
+            self.push_tap(tap.drain_tap())
 
     async def flush(self) -> None:
         """Decode, assemble and write what is queued, in a worker thread.
@@ -318,11 +347,14 @@ class Recording:
             RecordingError: the recording cannot be finalised.
         """
         async with self._lock:
+            self._pull_taps()
+            self._taps.clear()
             batch, self._pending = self._pending, []
             await asyncio.to_thread(self._process, batch, True)
             self.path = await asyncio.to_thread(self._writer.finalize, ended_at)
         self._closed.set()
-        log.info("media.recording.finished", serial=self._info.serial, samples=self._writer.samples)
+        log.info("media.recording.finished", serial=self._info.serial, samples=self._writer.samples,
+                 dropped_frames=self.dropped)
         return self.path
 
     async def run(self, tap: TapSource | None = None, *, interval: float = 0.5) -> None:
@@ -337,6 +369,7 @@ class Recording:
                 return
             if tap is not None:
                 self.push_tap(tap.drain_tap())
+            self._pull_taps()
             await self.flush()
 
     def _process(self, batch: list[TapFrame | _Pcm], final: bool) -> None:
@@ -361,3 +394,174 @@ class Recording:
             self._pending = []
             await asyncio.to_thread(self._writer.abort)
         self._closed.set()
+@dataclass(slots=True)
+class RelayCounters:
+    """Packets of the relays of this process, added when each relay stops (for ``/metrics``)."""
+
+    relays: int = 0
+    received: int = 0
+    forwarded: int = 0
+    dropped: int = 0
+    transcoded: int = 0
+    tap_dropped: int = 0
+    expected: int = 0
+    lost: int = 0
+
+    def add(self, relay: Relay) -> None:
+        """Fold the counters of a relay that stopped."""
+        self.relays += 1
+        for side in LegSide:
+            stats = relay.stats[side]
+            expected, lost = relay.loss(side)
+            self.received += stats.received
+            self.forwarded += stats.forwarded
+            self.dropped += stats.dropped
+            self.transcoded += stats.transcoded
+            self.tap_dropped += stats.tap_dropped
+            self.expected += expected
+            self.lost += max(0, lost)
+
+
+RELAY_COUNTERS = RelayCounters()
+"""Process-wide totals of every :class:`EndpointRelay` that has stopped."""
+
+
+def _leg_config(endpoint: RtpEndpoint, channel: Channel, now: float) -> LegConfig:
+    """A relay leg that continues the stream the endpoint's session was sending (same SSRC, next seq/ts)."""
+    session = endpoint.session
+    seq, ts = session.stream_position(now)
+    config = session.config
+    return LegConfig(codec=config.codec, event_pt=config.telephone_event_pt, ssrc=session.ssrc, initial_seq=seq,
+                     initial_ts=ts, channel=channel)
+
+
+class EndpointRelay:
+    """Relay mode for two RTP endpoints: leg A (the caller, recorder channel CALLER) and leg B (AGENT).
+
+    Per datagram (the loop calls :meth:`_from_a` / :meth:`_from_b` directly, see
+    :meth:`RtpEndpoint.divert`): ``loop.time()``, the source check, the relay core's
+    per-direction ``forward``, the other transport's ``sendto`` to the other session's
+    remote address. The sessions' RTP timeout is fed once a second (``ACTIVITY_S``) from
+    the last arrival time instead of per packet. Symmetric RTP as the session does it: a
+    leg's remote address follows a packet from a new address carrying a new SSRC (reported
+    as :class:`PeerLatched`), or from the address its SDP gives (a re-INVITE sets
+    ``session.remote``); the same SSRC from any other address is dropped. Relay events
+    (:class:`sip.media.DtmfReceived`, :class:`PeerLatched`) go to ``on_event``.
+    """
+
+    ACTIVITY_S = 1.0
+
+    def __init__(self, a: RtpEndpoint, b: RtpEndpoint, *, on_event: Callable[[MediaEvent], None] | None = None,
+                 tap: bool = False, dtmf: DtmfMode = DtmfMode.PASS) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._loop = loop
+        self._time = loop.time
+        self.a, self.b = a, b
+        self.relay = Relay(_leg_config(a, Channel.CALLER, now), _leg_config(b, Channel.AGENT, now), dtmf=dtmf,
+                           tap=tap)
+        self._forward_a, self._forward_b = self.relay.forwarder(LegSide.A), self.relay.forwarder(LegSide.B)
+        self._events = self.relay.events
+        self._send_a, self._send_b = a.raw_sender(), b.raw_sender()
+        self._on_event = on_event
+        self._session_a, self._session_b = a.session, b.session
+        self._src: dict[LegSide, Any] = {LegSide.A: a.session.remote, LegSide.B: b.session.remote}
+        self._src_a, self._src_b = self._src[LegSide.A], self._src[LegSide.B]
+        self._ssrc: dict[LegSide, bytes | None] = {
+            side: None if s.remote_ssrc is None else s.remote_ssrc.to_bytes(4, "big")
+            for side, s in ((LegSide.A, a.session), (LegSide.B, b.session))
+        }
+        self._seen_a = self._seen_b = 0.0  # last arrival per leg, for the sessions' RTP timeout
+        self._activity: asyncio.TimerHandle | None = loop.call_later(self.ACTIVITY_S, self._feed_activity)
+        self.running = True
+        a.divert(self._from_a, on_close=self.stop)
+        b.divert(self._from_b, on_close=self.stop)
+        log.debug("media.relay.started", port_a=a.local_port, port_b=b.local_port, tap=tap)
+
+    def _from_a(self, data: bytes, addr: Any) -> None:
+        """Hot path: a datagram on leg A's RTP socket."""
+        now = self._time()
+        if addr != self._src_a and not self._latch(LegSide.A, data, addr, now):
+            return
+        self._seen_a = now
+        out = self._forward_a(data, now)
+        if out is not None:
+            dest = self._session_b.remote
+            if dest is not None:
+                self._send_b(out, dest)
+        if self._events:
+            self._deliver()
+
+    def _from_b(self, data: bytes, addr: Any) -> None:
+        """Hot path: a datagram on leg B's RTP socket."""
+        now = self._time()
+        if addr != self._src_b and not self._latch(LegSide.B, data, addr, now):
+            return
+        self._seen_b = now
+        out = self._forward_b(data, now)
+        if out is not None:
+            dest = self._session_a.remote
+            if dest is not None:
+                self._send_a(out, dest)
+        if self._events:
+            self._deliver()
+
+    def _feed_activity(self) -> None:
+        """Once a second: tell each session when its stream last delivered (its RTP timeout)."""
+        self._activity = None
+        if not self.running:
+            return
+        if self._seen_a:
+            self._session_a.relayed(self._seen_a)
+        if self._seen_b:
+            self._session_b.relayed(self._seen_b)
+        self._activity = self._loop.call_later(self.ACTIVITY_S, self._feed_activity)
+
+    def _latch(self, side: LegSide, data: bytes, addr: Any, now: float) -> bool:
+        """A packet from an address that is not the leg's peer: latch onto it, or refuse it."""
+        ssrc = data[8:12]
+        session = self._session_a if side is LegSide.A else self._session_b
+        previous = session.remote
+        source = (str(addr[0]), int(addr[1]))
+        if len(ssrc) < 4 or (ssrc == self._ssrc[side] and source != previous):
+            self.relay.stats[side].dropped += 1
+            return False  # too short, or the same stream from a second address: not our peer
+        session.remote = source
+        self._src[side] = addr
+        self._ssrc[side] = ssrc
+        if side is LegSide.A:
+            self._src_a = addr
+        else:
+            self._src_b = addr
+        log.info("media.relay.latched", side=side.value, addr=session.remote, previous=previous)
+        if self._on_event is not None:
+            self._on_event(PeerLatched(at=now, side=side, addr=session.remote))
+        return True
+
+    def _deliver(self) -> None:
+        while (event := self.relay.next_event()) is not None:
+            if self._on_event is not None:
+                self._on_event(event)
+
+    def drain_tap(self) -> list[TapFrame]:
+        """The audio tapped for the recorder since the last call (see :attr:`Relay.tap`)."""
+        return self.relay.drain_tap()
+
+    def stop(self) -> None:
+        """Give both streams back to the endpoints' sessions (same SSRC, next seq/ts); count. Idempotent."""
+        if not self.running:
+            return
+        self.running = False
+        if self._activity is not None:
+            self._activity.cancel()
+            self._activity = None
+        for endpoint, side, seen in ((self.a, LegSide.A, self._seen_a), (self.b, LegSide.B, self._seen_b)):
+            endpoint.divert(None)
+            if seen:
+                endpoint.session.relayed(seen)
+            next_seq, last_ts, last_at = self.relay.position(side)
+            endpoint.session.continue_stream(next_seq, last_ts, last_at, self.relay.stats[side.other].forwarded)
+        RELAY_COUNTERS.add(self.relay)
+        self._on_event = None
+        log.debug("media.relay.stopped", forwarded_a=self.relay.stats[LegSide.A].forwarded,
+                  forwarded_b=self.relay.stats[LegSide.B].forwarded)

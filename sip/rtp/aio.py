@@ -6,6 +6,11 @@ session produces, and keeps exactly one ``call_at`` handle on ``session.get_time
 Session events are typed dataclasses delivered to ``endpoint.events`` (an
 :class:`asyncio.Queue`) or to one injected ``on_event`` callable, never both.
 
+**Relay mode.** :meth:`RtpEndpoint.divert` hands every datagram of the RTP socket, raw and
+with its source address, to another receiver (a relay: ``sip.media.EndpointRelay``) instead
+of the session, until ``divert(None)``; :meth:`RtpEndpoint.sendto` sends on the RTP socket.
+The session keeps its RTCP socket, its RTCP reports and its timer meanwhile.
+
 Ports come from a :class:`~sip.rtp.ports.PortAllocator`; a port the OS refuses is skipped
 and the next one tried; the pair goes back to the allocator on :meth:`RtpEndpoint.close`.
 """
@@ -18,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from types import TracebackType
+from typing import Any
 
 import structlog
 
@@ -26,7 +32,10 @@ from sip.rtp.packet import is_rtcp
 from sip.rtp.ports import PortAllocator
 from sip.rtp.session import Addr, RtpEvent, RtpSession, SessionConfig
 
-__all__ = ["RtpEndpoint"]
+__all__ = ["DatagramReceiver", "RtpEndpoint"]
+
+DatagramReceiver = Callable[[bytes, Any], None]
+"""Takes one raw datagram and its source address (as the loop gives it: ``(host, port, ...)``)."""
 
 log = structlog.get_logger(__name__)
 _BIND_ATTEMPTS = 16
@@ -56,6 +65,18 @@ class _Protocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         self.endpoint._datagram_received(data, (str(addr[0]), int(addr[1])))
 
+    def divert(self, receiver: DatagramReceiver | None) -> None:
+        """Relay mode: the loop calls ``receiver`` itself for each datagram (an instance attribute
+        shadowing the method above: no extra Python frame per packet); None restores the method."""
+        if receiver is None:
+            vars(self).pop("datagram_received", None)
+        else:
+            vars(self)["datagram_received"] = receiver
+
+    @property
+    def diverted(self) -> bool:
+        return "datagram_received" in vars(self)
+
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a peer that is not listening (yet): not fatal for RTP.
         log.debug("rtp.socket.error_received", error=str(exc))
@@ -70,6 +91,8 @@ class RtpEndpoint:
         self._on_event = on_event
         self._loop = asyncio.get_running_loop()
         self._rtp: asyncio.DatagramTransport | None = None
+        self._rtp_protocol: _Protocol | None = None
+        self._on_divert_close: Callable[[], None] | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._allocator: PortAllocator | None = None
@@ -129,7 +152,8 @@ class RtpEndpoint:
         except OSError:
             rtp_sock.close()
             raise
-        self._rtp, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), sock=rtp_sock)
+        self._rtp, self._rtp_protocol = await self._loop.create_datagram_endpoint(lambda: _Protocol(self),
+                                                                                  sock=rtp_sock)
         if rtcp_sock is not None:
             self._rtcp, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), sock=rtcp_sock)
 
@@ -169,6 +193,36 @@ class RtpEndpoint:
         if when is not None and not self.closed:
             self._timer = self._loop.call_at(when, self._on_timer)
 
+    def divert(self, receiver: DatagramReceiver | None, *, on_close: Callable[[], None] | None = None) -> None:
+        """Hand the RTP socket's datagrams to ``receiver`` (relay mode), or back to the session (None).
+
+        ``on_close`` is called when this endpoint closes while diverted (the relay stops first).
+        """
+        if self._rtp_protocol is not None and not self.closed:
+            self._rtp_protocol.divert(receiver)
+            self._on_divert_close = on_close if receiver is not None else None
+
+    @property
+    def diverted(self) -> bool:
+        """Whether the RTP socket's datagrams go to a relay."""
+        return self._rtp_protocol is not None and self._rtp_protocol.diverted
+
+    def sendto(self, data: bytes | bytearray, addr: Any) -> None:
+        """Send one raw datagram on the RTP socket (dropped once closed)."""
+        transport = self._rtp
+        if transport is not None:
+            transport.sendto(data, addr)
+
+    def raw_sender(self) -> Callable[[bytes | bytearray, Any], None]:
+        """The RTP transport's own ``sendto`` (a relay's hot path; valid until :meth:`close`).
+
+        Raises:
+            RuntimeError: the endpoint is closed.
+        """
+        if self._rtp is None:
+            raise RuntimeError("RTP endpoint closed")
+        return self._rtp.sendto
+
     def send_pcm(self, pcm: bytes) -> None:
         """Encode and send one frame of 16-bit linear PCM now.
 
@@ -196,6 +250,9 @@ class RtpEndpoint:
         """Send RTCP BYE, close the sockets, cancel the timer, give the ports back. Idempotent."""
         if self.closed:
             return
+        if self._on_divert_close is not None:
+            stop, self._on_divert_close = self._on_divert_close, None
+            stop()  # the relay gives the stream back before the sockets go
         self.session.bye(self._loop.time())
         self._pump()
         self.closed = True
@@ -205,7 +262,10 @@ class RtpEndpoint:
         for transport in (self._rtp, self._rtcp):
             if transport is not None:
                 transport.close()
+        if self._rtp_protocol is not None:
+            self._rtp_protocol.divert(None)
         self._rtp = self._rtcp = None  # each transport's protocol points back here: no cycle left
+        self._rtp_protocol = None
         self._on_event = None
         if self._allocator is not None:
             self._allocator.release(self.local_port)

@@ -279,6 +279,14 @@ class RtpSession:
                 self._stats.sender_report_received(p.ntp_timestamp, now)
         self._events.append(RtcpReceived(now=now, packets=tuple(packets)))
 
+    def relayed(self, now: float) -> None:
+        """A packet of this stream was received and relayed elsewhere (not given to this session).
+
+        Keeps the RTP timeout (:class:`StreamTimedOut`) in step while a relay takes the stream.
+        """
+        self._last_rx = now
+        self._timed_out = False
+
     def next_event(self) -> RtpEvent | None:
         """The next pending event, or None."""
         return self._events.popleft() if self._events else None
@@ -341,6 +349,27 @@ class RtpSession:
         self._out.append((packet.serialize(), self.remote))
         self.packets_sent += 1
         self.octets_sent += len(payload)
+
+    def stream_position(self, now: float) -> tuple[int, int]:
+        """``(next sequence number, next timestamp)`` of the stream we send, for a relay taking it over.
+
+        The timestamp is advanced by the time since our last packet, as :meth:`send_audio` would.
+        """
+        ts = self._ts
+        if self._last_sent_at is not None:
+            ts += max(self._last_samples, round((now - self._last_sent_at) * CLOCK_RATE))
+        return self._seq, ts & 0xFFFFFFFF
+
+    def continue_stream(self, next_seq: int, last_timestamp: int, last_sent_at: float | None, sent: int) -> None:
+        """Take the outgoing stream back from a relay that sent ``sent`` packets with our SSRC.
+
+        The next packet gets ``next_seq`` and a timestamp following ``last_timestamp`` (RFC 3550
+        §5.1: one stream per SSRC, sequence numbers "increment by one" per packet).
+        """
+        self._seq = next_seq & 0xFFFF
+        if last_sent_at is not None:
+            self._ts, self._last_sent_at, self._last_samples = last_timestamp, last_sent_at, 160
+        self.packets_sent += sent
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
         """Everything due by ``now`` as ``(bytes, addr)``; RTCP goes to the RTCP address."""

@@ -1,5 +1,11 @@
 """Media benchmark: relay packets/s over loopback UDP (default loop and uvloop), mixing and transcoding cost.
 
+Also the bridged call's two paths between two RTP endpoints (``sip.rtp.RtpEndpoint``): the
+session path (each packet through the receiving session: jitter buffer, G.711 decode, an
+``AudioReceived`` event, sent again by the other session: the bridge before the relay fast path)
+and the fast path (``sip.media.EndpointRelay``), without and with the recorder's tap (the tapped
+payloads decoded in a worker thread every 0.5 s, as ``Recording`` does; its CPU is counted).
+
 Run: ``python tests/bench/bench_media.py`` (not collected by pytest; prints figures; ends in ~30 s).
 
 The relay runs in a child process (one core); this process plays both fake peers with
@@ -21,11 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sip.media.aio import UdpRelay  # noqa: E402
+from sip.media.aio import EndpointRelay, UdpRelay  # noqa: E402
 from sip.media.events import LegSide, ParticipantId  # noqa: E402
 from sip.media.frames import split_frames  # noqa: E402
 from sip.media.mixer import Mixer, MixMode  # noqa: E402
+from sip.media.recorder import TapFrame  # noqa: E402
 from sip.media.relay import LegConfig, Relay  # noqa: E402
+from sip.rtp import AudioReceived, RtpEndpoint, RtpEvent, SessionConfig  # noqa: E402
 from sip.rtp.g711 import Codec, decode, encode, transcode  # noqa: E402
 from sip.rtp.packet import RtpPacket  # noqa: E402
 
@@ -53,7 +61,51 @@ def _relay_child(use_uvloop: bool, transcoding: bool, sink: tuple[str, int], con
         asyncio.run(main())
 
 
-def relay_pps(use_uvloop: bool, transcoding: bool = False) -> tuple[float, float]:
+def _decode_all(frames: list[TapFrame]) -> list[int]:
+    return [len(decode(f.codec, f.payload)) for f in frames]
+
+
+def _endpoints_child(use_uvloop: bool, path: str, sink: tuple[str, int], conn: Connection) -> None:
+    async def main() -> None:
+        config = SessionConfig(codec=Codec.PCMU, payload_type=0, rtcp_interval=None)
+        relayed: list[RtpEndpoint] = []
+
+        def on_event(event: RtpEvent) -> None:  # the session path: what the bridge did before the fast path
+            if isinstance(event, AudioReceived) and relayed:
+                relayed[0].send_audio(event.payload)
+
+        a = await RtpEndpoint.open(config, host="127.0.0.1", rtcp=False, on_event=on_event)
+        b = await RtpEndpoint.open(config, host="127.0.0.1", remote=sink, rtcp=False)
+        relay = None
+        if path == "session":
+            relayed.append(b)
+        else:
+            relay = EndpointRelay(a, b, tap=path == "tap")
+        conn.send(("127.0.0.1", a.local_port))
+        cpu0 = time.process_time()
+        stop = asyncio.ensure_future(asyncio.to_thread(conn.recv))  # the parent says stop
+        decoded = 0
+        while not stop.done():
+            await asyncio.wait([stop], timeout=0.5)
+            if relay is not None and path == "tap":  # the recording's flush: decode off the loop
+                frames = relay.drain_tap()
+                decoded += sum(await asyncio.to_thread(_decode_all, frames))
+        forwarded = relay.relay.stats[LegSide.A].forwarded if relay else b.session.packets_sent
+        conn.send((forwarded, time.process_time() - cpu0))
+        if relay is not None:
+            relay.stop()
+        a.close()
+        b.close()
+
+    if use_uvloop:
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+
+
+def relay_pps(use_uvloop: bool, transcoding: bool = False, path: str | None = None) -> tuple[float, float]:
     """Relay in a child process, closed loop with WINDOW packets in flight.
 
     Returns (packets/s achieved end to end, packets forwarded per CPU-second of the relay process).
@@ -65,7 +117,9 @@ def relay_pps(use_uvloop: bool, transcoding: bool = False) -> tuple[float, float
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     parent, child = mp.get_context("spawn").Pipe()
     proc = mp.get_context("spawn").Process(
-        target=_relay_child, args=(use_uvloop, transcoding, rx.getsockname(), child), daemon=True
+        target=_relay_child if path is None else _endpoints_child,
+        args=(use_uvloop, transcoding, rx.getsockname(), child) if path is None else
+        (use_uvloop, path, rx.getsockname(), child), daemon=True,
     )
     proc.start()
     try:
@@ -130,6 +184,15 @@ def main() -> None:
         print(
             f"  {label}: {pps:8,.0f} packets/s end to end; {per_cpu:8,.0f} packets per relay CPU-second"
             f" -> {per_cpu / CALL_PPS:6,.0f} relayed calls per core"
+        )
+    print("a bridged call between two RTP endpoints, PCMU both legs, uvloop:")
+    for label, path in (("session path (jitter buffer, decode, resend)", "session"),
+                        ("fast path (EndpointRelay)", "relay"),
+                        ("fast path + recorder tap (thread decode)", "tap")):
+        pps, per_cpu = relay_pps(True, path=path)
+        print(
+            f"  {label:46s}: {pps:8,.0f} packets/s end to end; {per_cpu:8,.0f} packets per CPU-second"
+            f" -> {per_cpu / CALL_PPS:6,.0f} calls per core"
         )
 
     frame = split_frames(b"".join(i.to_bytes(2, "little", signed=True) for i in range(-160, 160)))[0]

@@ -22,7 +22,8 @@ from cti.tokens import Principal, Role
 from sip import SessionDescription, negotiate
 from sip.media import sine_tone
 from sip.media.aio import PromptCache
-from sip.rtp import AudioReceived, Codec, PortAllocator
+from sip.rtp import AudioReceived, Codec, PortAllocator, RtpPacket, RtpSession, SessionConfig
+from sip.rtp.g711 import decode, encode
 
 TONES = {"caller": 400.0, "agent": 1000.0, "supervisor": 1800.0}
 HEARS = {  # listener -> sources it must hear, per mode
@@ -91,12 +92,20 @@ def test_mix_path_primes_caps_and_switches_mode_live() -> None:
 
 
 # --- CallMedia with fake endpoints --------------------------------------------------------------------
+PEER = ("127.0.0.1", 49000)
+
+
 @dataclass
 class FakeEndpoint:
+    """An RTP endpoint with no socket: a real session core (μ-law, the peer at PEER), relay mode, and what it
+    put on the wire, decoded (``sent_pcm``)."""
+
     sent_pcm: list[bytes] = field(default_factory=list)
     sent_audio: list[bytes] = field(default_factory=list)
     closed: bool = False
     local_port: int = 40000
+    session: RtpSession = field(default_factory=lambda: RtpSession(SessionConfig(), now=0.0, remote=PEER))
+    receiver: Any = None
 
     def send_pcm(self, pcm: bytes) -> None:
         self.sent_pcm.append(pcm)
@@ -104,8 +113,29 @@ class FakeEndpoint:
     def send_audio(self, payload: bytes) -> None:
         self.sent_audio.append(payload)
 
+    def divert(self, receiver: Any, *, on_close: Any = None) -> None:
+        self.receiver = receiver
+
+    def raw_sender(self) -> Any:
+        return self.sendto
+
+    def sendto(self, data: bytes, addr: Any) -> None:
+        assert addr == PEER
+        packet = RtpPacket.parse(data)
+        self.sent_pcm.append(decode(Codec(packet.payload_type), packet.payload))
+
     def close(self) -> None:
         self.closed = True
+        self.receiver = None
+
+
+def feed(media: CallMedia, ep: FakeEndpoint, pcm: bytes, seq: int = 0) -> None:
+    """``pcm`` arriving at ``ep`` from its peer: raw to the relay in relay mode, else through the session."""
+    if ep.receiver is not None:
+        ep.receiver(RtpPacket(payload_type=0, sequence_number=seq, timestamp=seq * 160, ssrc=7,
+                              payload=encode(Codec.PCMU, pcm)).serialize(), PEER)
+    else:
+        media.on_rtp_event(ep, received(pcm, seq))
 
 
 def fake_media() -> tuple[CallMedia, dict[str, FakeEndpoint]]:
@@ -130,17 +160,19 @@ def run_ticks(media: CallMedia, eps: dict[str, FakeEndpoint], ticks: int) -> dic
         ep.sent_pcm.clear()
     for k in range(ticks):
         for who, ep in eps.items():
-            media.on_rtp_event(ep, received(audio[who][k * 320:(k + 1) * 320], k))
+            feed(media, ep, audio[who][k * 320:(k + 1) * 320], k)
         media.mix_tick(k * 0.02)
     return {who: b"".join(ep.sent_pcm[3:]) for who, ep in eps.items()}
 
 
-def test_call_media_mixes_per_mode_then_returns_to_plain_forwarding() -> None:
+async def test_call_media_mixes_per_mode_then_returns_to_plain_forwarding() -> None:
     media, eps = fake_media()
-    media.on_rtp_event(eps["caller"], received(tone("caller", 0.02)))
-    assert len(eps["agent"].sent_pcm) == 1 and not eps["supervisor"].sent_pcm  # the plain bridge
+    feed(media, eps["caller"], tone("caller", 0.02))
+    assert len(eps["agent"].sent_pcm) == 1 and not eps["supervisor"].sent_pcm  # the plain bridge (relayed)
+    assert eps["caller"].receiver is not None and eps["agent"].receiver is not None
     path = MixPath(SupervisionMode.LISTEN)
     media.start_mixing(path)
+    assert eps["caller"].receiver is None and eps["agent"].receiver is None  # the sessions decode for the mixer
     for mode in SupervisionMode:
         path.set_mode(mode)
         sent = run_ticks(media, eps, 20)
@@ -149,19 +181,19 @@ def test_call_media_mixes_per_mode_then_returns_to_plain_forwarding() -> None:
     media.drop_supervisor()
     assert eps["supervisor"].closed and media.supervisor is None and media.mixing is None
     eps["agent"].sent_pcm.clear()
-    media.on_rtp_event(eps["caller"], received(tone("caller", 0.02)))
+    feed(media, eps["caller"], tone("caller", 0.02), 100)
     assert len(eps["agent"].sent_pcm) == 1  # forwarded at once, as before
 
 
-def test_take_over_turns_the_supervisor_endpoint_into_the_agent() -> None:
+async def test_take_over_turns_the_supervisor_endpoint_into_the_agent() -> None:
     media, eps = fake_media()
     media.start_mixing(MixPath(SupervisionMode.BARGE))
     media.take_over()
     assert eps["agent"].closed and media.agent is not None and media.agent.endpoint is eps["supervisor"]
     assert media.mixing is None and media.bridged and media.role_of(eps["supervisor"]) == "agent"
-    media.on_rtp_event(eps["caller"], received(tone("caller", 0.02)))
-    media.on_rtp_event(eps["supervisor"], received(tone("supervisor", 0.02)))
-    media.on_rtp_event(eps["agent"], received(tone("agent", 0.02)))  # the old agent: closed, ignored
+    feed(media, eps["caller"], tone("caller", 0.02))
+    feed(media, eps["supervisor"], tone("supervisor", 0.02))
+    feed(media, eps["agent"], tone("agent", 0.02))  # the old agent: closed, ignored
     assert heard(b"".join(eps["supervisor"].sent_pcm)) == {"caller"}
     assert heard(b"".join(eps["caller"].sent_pcm)) == {"supervisor"}
     assert eps["agent"].sent_pcm == []
@@ -235,7 +267,7 @@ def code_of(call: Any) -> str:
     return err.value.code
 
 
-def test_service_refusals_have_stable_codes() -> None:
+async def test_service_refusals_have_stable_codes() -> None:
     c = FakeController()
     media, _ = fake_media()
     FakeCall(c, "c1", media)

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from cti.events import Envelope, validate
 from cti.openapi import QA_PATHS
+from cti.qa_routes import add_qa_routes
 from cti.store import Store
 from tests.cti.qa.fixtures import LEFT, RATE, RIGHT, QaApp, qa_app
 from tests.cti.qa.test_scoring import FORM, full
@@ -42,9 +43,8 @@ async def _evaluate(qa: QaApp, who: str = "supervisor:sup1", serial: str = A1, *
     return body
 
 
-async def test_the_routes_are_the_documented_ones(qa: QaApp) -> None:
+def test_the_routes_are_the_documented_ones() -> None:
     app = web.Application()
-    from cti.qa_routes import add_qa_routes
     add_qa_routes(app, service=None, evaluations=None, library=None, tokens=None,  # type: ignore[arg-type]
                   operator_token=None)
     routes = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
@@ -108,9 +108,12 @@ async def test_evaluation_appeal_and_decision(qa: QaApp) -> None:
 
 async def test_appeal_window_and_acknowledgement(qa: QaApp) -> None:
     await _form(qa)
-    eid = (await _evaluate(qa))["evaluation_id"]
+    first = await _evaluate(qa)
+    eid = first["evaluation_id"]
     eid2 = (await _evaluate(qa, serial="20260603-qa-0003"))["evaluation_id"]
-    qa.clock.now += 3 * 86400 + 1
+    # published early on a Friday (Asia/Shanghai): 3 working days end the next Wednesday, same time
+    assert first["appeal_deadline"] == NOW + 5 * 86400
+    qa.clock.now = first["appeal_deadline"] + 1
     status, body = await qa.call("agent:1001", "POST", f"/api/v1/qa/evaluations/{eid}/appeal",
                                  {"item_ids": ["answer"], "reason": "late"})
     assert status == 409 and body["error"]["code"] == "qa.appeal_window_closed"

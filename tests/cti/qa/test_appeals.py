@@ -18,7 +18,7 @@ from cti.qa.appeals import (
     decide_transition,
 )
 
-FACTS = Facts(agent_id="1001", evaluator="sup1", published_at=1000.0, window_s=3 * 86400.0,
+FACTS = Facts(agent_id="1001", evaluator="sup1", published_at=1000.0, deadline=1000.0 + 3 * 86400,
               items=frozenset({"greet", "answer"}), appealed_items=frozenset())
 AGENT, OTHER_AGENT = Actor(role="agent", subject="1001"), Actor(role="agent", subject="1002")
 EVALUATOR, REVIEWER = Actor(role="supervisor", subject="sup1"), Actor(role="supervisor", subject="sup2")
@@ -90,3 +90,18 @@ def test_an_item_is_appealed_at_most_once() -> None:
         decide_transition(EvaluationState.PUBLISHED, AppealState.NONE, Action.FILE, AGENT, facts, now=2000.0,
                           reason="again", item_ids=["answer"])
     assert refused.value.code == "qa.bad_items"
+
+
+def test_the_window_counts_working_days_in_the_site_zone() -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from cti.qa import appeal_deadline
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    friday = dt.datetime(2026, 6, 5, 16, 30, tzinfo=shanghai).timestamp()
+    assert appeal_deadline(friday, shanghai, 3) == dt.datetime(2026, 6, 10, 16, 30, tzinfo=shanghai).timestamp()
+    monday = dt.datetime(2026, 6, 8, 9, 0, tzinfo=shanghai).timestamp()
+    assert appeal_deadline(monday, shanghai, 3) == dt.datetime(2026, 6, 11, 9, 0, tzinfo=shanghai).timestamp()
+    saturday = dt.datetime(2026, 6, 6, 12, 0, tzinfo=shanghai).timestamp()
+    assert appeal_deadline(saturday, shanghai, 1) == dt.datetime(2026, 6, 8, 12, 0, tzinfo=shanghai).timestamp()

@@ -204,3 +204,17 @@ def test_recover_sidecar_after_crash_between_renames(tmp_path: Path) -> None:
     (tmp_path / ".20250131-PAR1-000011.wav.part").rename(tmp_path / "20250131-PAR1-000011.wav")
     recover_partials(tmp_path)  # the WAV header is stale but readable; sidecar is finalised
     assert listing(tmp_path) == ["20250131-PAR1-000011.json", "20250131-PAR1-000011.wav"]
+
+
+async def test_a_recording_whose_thread_falls_behind_drops_and_counts_instead_of_growing(tmp_path: Path) -> None:
+    from sip.media.recorder import MAX_PENDING
+
+    rec = await Recording.open(tmp_path, INFO, clock_start=0.0)
+    frame = encode(Codec.PCMU, const_frame(1000))
+    frames = [TapFrame(Channel.CALLER, Codec.PCMU, 1, 160 * k, frame, 0.02 * k) for k in range(MAX_PENDING + 7)]
+    rec.push_tap(frames)
+    rec.push_pcm(Channel.AGENT, const_frame(1000), 1.0)
+    assert rec.dropped == 8
+    path = await rec.close("2025-01-31T10:01:00+00:00")
+    left, _, _ = read_stereo(path)
+    assert len(left) >= MAX_PENDING * FRAME_SAMPLES * 2  # what was queued is written
