@@ -36,6 +36,8 @@ from typing import Any, Final
 
 import msgpack
 
+from acd import ExitReason
+
 __all__ = [
     "REGISTRY", "Envelope", "EnvelopeError", "EventError", "EventIdFactory", "EventSchema", "Field", "FieldKind",
     "SchemaError", "catalog", "new_event_id", "validate",
@@ -270,6 +272,18 @@ SUPERVISION_MODES: Final = frozenset({"listen", "whisper", "barge"})
 SEVERITIES: Final = frozenset({"info", "warning", "critical"})
 NOTICE_PRIORITIES: Final = frozenset({"info", "urgent"})
 CALL_REASON_SOURCES: Final = frozenset({"ivr", "disposition"})
+CALL_END_REASONS: Final = frozenset({
+    "caller-hangup", "agent-hangup", "operator-hangup", "ivr-hangup", "ivr-ended", "callback-requested",
+    "transfer-failed", "transfer-unavailable", "voicemail-unavailable", "enqueue-refused", "caller-sdp",
+    "no-media-port", "rtp-timeout", "local", "timeout", "error", "shutdown", "system", "interrupted", "ended",
+} | {f"flowout:{reason.value}" for reason in ExitReason})
+"""``call.ended`` ``reason``: the values the call path and the stored CDRs (``end_reason``) really use."""
+CALL_FAILED_WHERE: Final = frozenset({"leg", "acd", "task", "digit", "rtp-timeout"})
+TRANSFER_METHODS: Final = frozenset({"refer", "desktop"})
+SUPERVISION_END_REASONS: Final = frozenset({
+    "supervisor_left", "supervisor_hung_up", "taken_over", "call_ended", "rtp_timeout", "no_media_port",
+    "unreachable", "not_answered", "bad_answer",
+})
 
 _S, _I, _N, _B, _L, _O = (FieldKind.STR, FieldKind.INT, FieldKind.NUMBER, FieldKind.BOOL, FieldKind.STR_LIST,
                           FieldKind.OBJECT)
@@ -326,7 +340,7 @@ _SCHEMAS: Final = (
             _f("wait_seconds", _N, "time waited in queue"),
             _f("recording_serial", _S, "recording serial number", null=True)),
     _schema("call.ended", "a call was released", _CALL_ID,
-            _f("reason", _S, "hangup cause: caller_hangup, agent_hangup, transferred, failed, ..."),
+            _f("reason", _S, "why the call ended (the CDR's end_reason)", choices=CALL_END_REASONS),
             _f("duration_seconds", _N, "from arrival to release"),
             _f("talk_seconds", _N, "time connected to an agent", null=True),
             _f("agent_id", _S, "last agent on the call", null=True),
@@ -335,13 +349,14 @@ _SCHEMAS: Final = (
     _schema("call.failed", "an internal error ended this call (the node goes on); call.ended follows", _CALL_ID,
             _f("phase", _S, "phase the call was in",
                choices=frozenset({"ivr", "queued", "offering", "connected", "ended"})),
-            _f("where", _S, "which input's handling failed: leg, acd, task, digit, rtp-timeout"),
+            _f("where", _S, "which input's handling failed", choices=CALL_FAILED_WHERE),
             _f("error", _S, "the error, shortened to 300 characters")),
     _schema("call.transferred", "an agent transferred its call blind to a queue or to an agent", _CALL_ID,
             _f("agent_id", _S, "the agent who transferred the call"),
             _f("queue", _S, "queue the caller waits in now"),
             _f("to_agent", _S, "the one agent the caller waits for (a transfer to an agent)", null=True),
-            _f("method", _S, "refer (from the agent's phone) or desktop (API, WebSocket, cti)")),
+            _f("method", _S, "refer (from the agent's phone) or desktop (API, WebSocket, cti)",
+               choices=TRANSFER_METHODS)),
     _schema("call.abandoned", "the caller hung up while queued", _CALL_ID, _QUEUE,
             _f("wait_seconds", _N, "time waited before hanging up"),
             _f("position", _I, "position when abandoned", null=True)),
@@ -390,7 +405,7 @@ _SCHEMAS: Final = (
             _f("previous_mode", _S, "mode before the change", choices=SUPERVISION_MODES)),
     _schema("supervision.ended", "a supervisor left the call", _SUP_ID,
             _f("supervisor_id", _S, "supervisor identifier"), _AGENT_ID, _CALL_ID,
-            _f("reason", _S, "supervisor_left, call_ended, ...")),
+            _f("reason", _S, "why the supervisor left", choices=SUPERVISION_END_REASONS)),
 )
 
 REGISTRY: Final[Mapping[str, EventSchema]] = {schema.type: schema for schema in _SCHEMAS}
