@@ -10,7 +10,13 @@ Patterns: ``"call.offered"`` matches exactly, ``"call.*"`` matches every type st
 matches everything.
 
 Counters (``Bus.stats()``): ``published`` envelopes, ``delivered`` enqueues into subscriptions (one envelope
-matching two subscriptions counts twice), ``dropped`` envelopes evicted from full queues.
+matching two subscriptions counts twice), ``dropped`` envelopes evicted from full queues, ``invalid`` envelopes that
+broke their schema (counted only when the bus checks them).
+
+Contract checks: ``validate_schemas`` refuses (raises) an envelope whose ``data`` breaks its registered schema;
+``log_invalid`` (what ``CTI_VALIDATE_EVENTS=1`` turns on in a node, as the integration and interop tests do) checks
+strictly too but delivers the envelope and logs ``bus.event.invalid`` at error level, which the tests' server
+fixture turns into a failure.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Final, Self
 
 import structlog
 
-from cti.events import Envelope, validate
+from cti.events import Envelope, SchemaError, validate
 
 __all__ = ["Bus", "BusStats", "Subscription", "SubscriptionClosed"]
 
@@ -48,6 +54,7 @@ class BusStats:
     delivered: int
     dropped: int
     subscriptions: int
+    invalid: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,13 +189,17 @@ class Subscription:
 class Bus:
     """In-process publish/subscribe of :class:`~cti.events.Envelope`.
 
-    ``validate_schemas`` (debug mode) checks each envelope against the registry in strict mode before fan-out.
+    ``validate_schemas`` (debug mode) checks each envelope against the registry in strict mode before fan-out and
+    raises on a mismatch; ``log_invalid`` checks the same way but logs ``bus.event.invalid`` (error) and delivers.
     ``clock`` is a monotonic clock in seconds, used only to rate-limit drop logs.
     """
 
-    def __init__(self, *, validate_schemas: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, validate_schemas: bool = False, log_invalid: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._subscriptions: list[Subscription] = []
         self._validate = validate_schemas
+        self._log_invalid = log_invalid
+        self._invalid = 0
         self._clock = clock
         self._names = itertools.count(1)
         self._published = 0
@@ -203,6 +214,13 @@ class Bus:
         """
         if self._validate:
             validate(envelope, strict=True)
+        elif self._log_invalid:
+            try:
+                validate(envelope, strict=True)
+            except SchemaError as exc:
+                self._invalid += 1
+                _log.error("bus.event.invalid", type=envelope.type, event_id=envelope.id, field=exc.field_name,
+                           error=str(exc))
         self._published += 1
         now: float | None = None
         for subscription in self._subscriptions:
@@ -212,6 +230,11 @@ class Bus:
                 if subscription._offer(envelope, now):
                     self._dropped += 1
                 self._delivered += 1
+
+    @property
+    def checks_events(self) -> bool:
+        """True when each published envelope is checked against its schema."""
+        return self._validate or self._log_invalid
 
     def subscribe(self, patterns: Iterable[str] | str, *, maxsize: int = 1000, name: str | None = None) -> Subscription:
         """Subscribe to event types matching ``patterns`` with a queue of ``maxsize`` envelopes.
@@ -233,4 +256,4 @@ class Bus:
     def stats(self) -> BusStats:
         """Snapshot of the counters."""
         return BusStats(published=self._published, delivered=self._delivered, dropped=self._dropped,
-                        subscriptions=len(self._subscriptions))
+                        subscriptions=len(self._subscriptions), invalid=self._invalid)

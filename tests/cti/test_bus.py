@@ -181,3 +181,17 @@ def test_debug_validation_rejects_bad_data_before_fan_out() -> None:
                     data={"alert_id": "a1", "kind": "vip_call", "reason": None})
     bus.publish(good)
     assert drain(sub) == [good]
+
+
+def test_log_invalid_checks_strictly_logs_and_still_delivers() -> None:
+    bus = Bus(log_invalid=True)
+    sub = bus.subscribe("*")
+    bad = Envelope.new("call.ended", {"call_id": "c1", "reason": "caller_hangup", "duration_seconds": 1.0,
+                                      "talk_seconds": None, "agent_id": None, "queue": None,
+                                      "recording_serial": None}, node="n", now=1.0)
+    with capture_logs() as logs:
+        bus.publish(bad)
+        bus.publish(Envelope.new("call.reason", {"call_id": "c1", "reason": "x", "source": "ivr"}, node="n", now=1.0))
+    assert [(entry["event"], entry["log_level"], entry["field"]) for entry in logs] == [
+        ("bus.event.invalid", "error", "reason")]
+    assert bus.stats().invalid == 1 and sub.qsize() == 2
