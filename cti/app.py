@@ -33,7 +33,7 @@ from config.schema import ServerConfig
 from cti.agent_admin import RuntimeAgents
 from cti.alerts import AlertService, AlertSettings, VipSettings, default_rules
 from cti.api import MetricFamily, NodeMetrics, build_app
-from cti.bus import Bus
+from cti.bus import Bus, first_seq
 from cti.controller import CallController
 from cti.gateway import GATEWAY_KEY, add_gateway_routes
 from cti.legs import LegTable
@@ -126,7 +126,7 @@ class Server:
         self.controller: CallController | None = None
         # CTI_VALIDATE_EVENTS=1 (the test fixtures set it): every event is checked against its schema
         # and a mismatch is logged as bus.event.invalid (docs/events.md, docs/testing.md).
-        self.bus = Bus(log_invalid=os.environ.get("CTI_VALIDATE_EVENTS") == "1")
+        self.bus = Bus(log_invalid=os.environ.get("CTI_VALIDATE_EVENTS") == "1", first_seq=first_seq(time.time()))
         self.publisher = Publisher(self.bus, self.config.node.name)
         self.mqtt: MqttBridge | None = None
         self._app: web.Application | None = None

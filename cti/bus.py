@@ -33,11 +33,21 @@ import structlog
 
 from cti.events import Envelope, SchemaError, validate
 
-__all__ = ["Bus", "BusStats", "Subscription", "SubscriptionClosed"]
+__all__ = ["Bus", "BusStats", "Subscription", "SubscriptionClosed", "first_seq"]
 
 _log = structlog.get_logger(__name__)
 
 _DROP_LOG_INTERVAL: Final = 1.0
+
+
+def first_seq(now: float) -> int:
+    """The first sequence number of a node started at ``now`` (UTC epoch seconds): its start time in microseconds.
+
+    Within a run, ``seq`` goes up by one per event, so the next run starts above the last one's events as long as the
+    node published fewer than a million events per second on average and the clock did not go back. It stays below
+    2**53 (exact in JavaScript) until the year 2255.
+    """
+    return int(now * 1_000_000)
 
 
 class SubscriptionClosed(Exception):
@@ -191,11 +201,15 @@ class Bus:
 
     ``validate_schemas`` (debug mode) checks each envelope against the registry in strict mode before fan-out and
     raises on a mismatch; ``log_invalid`` checks the same way but logs ``bus.event.invalid`` (error) and delivers.
-    ``clock`` is a monotonic clock in seconds, used only to rate-limit drop logs.
+    ``clock`` is a monotonic clock in seconds, used only to rate-limit drop logs. Each published envelope gets the
+    next sequence number (``seq``), starting at ``first_seq`` (:func:`first_seq` of the start time in a node).
     """
 
     def __init__(self, *, validate_schemas: bool = False, log_invalid: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, first_seq: int = 1) -> None:
+        if first_seq < 1:
+            raise ValueError("first_seq must be at least 1")
+        self._next_seq = first_seq
         self._subscriptions: list[Subscription] = []
         self._validate = validate_schemas
         self._log_invalid = log_invalid
@@ -206,8 +220,14 @@ class Bus:
         self._delivered = 0
         self._dropped = 0
 
-    def publish(self, envelope: Envelope) -> None:
-        """Hand ``envelope`` to every matching subscription; never blocks, never awaits.
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last envelope published (``first_seq - 1`` before the first)."""
+        return self._next_seq - 1
+
+    def publish(self, envelope: Envelope) -> Envelope:
+        """Give ``envelope`` the next sequence number and hand it to every matching subscription; never blocks,
+        never awaits. Returns the envelope as delivered (with its ``seq``).
 
         Raises:
             SchemaError: only with ``validate_schemas``, when ``data`` does not match the registered schema.
@@ -221,6 +241,8 @@ class Bus:
                 self._invalid += 1
                 _log.error("bus.event.invalid", type=envelope.type, event_id=envelope.id, field=exc.field_name,
                            error=str(exc))
+        envelope = envelope.sequenced(self._next_seq)
+        self._next_seq += 1
         self._published += 1
         now: float | None = None
         for subscription in self._subscriptions:
@@ -230,6 +252,7 @@ class Bus:
                 if subscription._offer(envelope, now):
                     self._dropped += 1
                 self._delivered += 1
+        return envelope
 
     @property
     def checks_events(self) -> bool:

@@ -11,6 +11,9 @@ Decisions (see ``docs/events.md``):
 - ``ts`` is UTC epoch seconds as a float (millisecond precision); it is the ``now`` passed in, never read here.
 - ``type`` is a dotted lower-case name registered in :data:`REGISTRY` with a schema version. Additive changes keep the
   version; removing, renaming or retyping a field bumps it.
+- ``seq`` (a sixth, optional key) is the node's sequence number, given by the bus when the envelope is published
+  (:meth:`Envelope.sequenced`): it increases by one per event within a run of the node and keeps increasing across
+  restarts (``cti.bus.first_seq``). The WebSocket gateway replays missed events by it (``?since=<seq>``).
 
 Internal (core) events are never serialised directly; the mapping to envelopes lives elsewhere in ``cti``.
 
@@ -122,6 +125,7 @@ class Envelope:
     ts: float
     node: str
     data: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = field(default=None, compare=False)  # delivery order on one node, not the event's identity
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, str) or not _TYPE_RE.match(self.type):
@@ -134,6 +138,8 @@ class Envelope:
             raise EnvelopeError("node must be a non-empty string")
         if not isinstance(self.data, dict) or not all(isinstance(k, str) for k in self.data):
             raise EnvelopeError("data must be an object with string keys")
+        if self.seq is not None and (type(self.seq) is not int or self.seq < 0):
+            raise EnvelopeError(f"seq must be a non-negative integer, got {self.seq!r}")
 
     @classmethod
     def new(cls, type: str, data: Mapping[str, Any], *, node: str, now: float) -> Envelope:
@@ -144,13 +150,24 @@ class Envelope:
         """
         return cls(type=type, id=new_event_id(now), ts=float(now), node=node, data=dict(data))
 
+    def sequenced(self, seq: int) -> Envelope:
+        """This envelope carrying the node's sequence number ``seq`` (the bus calls it once, at publish)."""
+        copy = object.__new__(Envelope)  # the fields were checked when this envelope was made; seq is the bus's
+        for name in ("type", "id", "ts", "node", "data"):
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "seq", seq)
+        return copy
+
     def to_dict(self) -> dict[str, Any]:
-        """Return the envelope as a plain mapping with the five contract keys."""
-        return {"type": self.type, "id": self.id, "ts": self.ts, "node": self.node, "data": self.data}
+        """Return the envelope as a plain mapping: the five contract keys, and ``seq`` once it has one."""
+        out = {"type": self.type, "id": self.id, "ts": self.ts, "node": self.node, "data": self.data}
+        if self.seq is not None:
+            out["seq"] = self.seq
+        return out
 
     @classmethod
     def from_dict(cls, raw: object) -> Envelope:
-        """Build an envelope from a decoded mapping; unknown top-level keys are ignored.
+        """Build an envelope from a decoded mapping; ``seq`` is optional; unknown top-level keys are ignored.
 
         Raises:
             EnvelopeError: not a mapping, a key is missing, or a value has the wrong type.
@@ -161,7 +178,7 @@ class Envelope:
         if missing:
             raise EnvelopeError(f"envelope is missing {', '.join(missing)}")
         ts = float(raw["ts"]) if type(raw["ts"]) is int else raw["ts"]  # JSON may carry whole seconds
-        return cls(type=raw["type"], id=raw["id"], ts=ts, node=raw["node"], data=raw["data"])
+        return cls(type=raw["type"], id=raw["id"], ts=ts, node=raw["node"], data=raw["data"], seq=raw.get("seq"))
 
     def to_json(self) -> bytes:
         """Encode as compact UTF-8 JSON.
