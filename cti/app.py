@@ -229,6 +229,11 @@ class Server:
                              [({}, float(stats.events_dropped))]),
                 MetricFamily("cti_ws_slow_disconnects_total", "counter", "clients disconnected for not reading",
                              [({}, float(stats.slow_disconnects))]),
+                MetricFamily("cti_ws_resumes_total", "counter", "reconnections with ?since=, by outcome",
+                             [({"outcome": "replayed"}, float(stats.resumed)),
+                              ({"outcome": "resync"}, float(stats.resyncs))]),
+                MetricFamily("cti_ws_events_replayed_total", "counter", "events replayed to resuming clients",
+                             [({}, float(stats.replayed))]),
             ]
         if self.mqtt is not None:
             mqtt = self.mqtt.stats()
