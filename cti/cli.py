@@ -124,11 +124,12 @@ def config_check(file: Path) -> None:
 
 
 def _register_operator_commands() -> None:
+    from cti.cli_events import events
     from cti.cli_ops import COMMANDS
     from cti.cli_staffing import staffing
     from cti.cli_webhooks import webhooks
 
-    for command in (*COMMANDS, staffing, webhooks):
+    for command in (*COMMANDS, staffing, webhooks, events):
         main.add_command(command)
 
 
