@@ -153,9 +153,13 @@ class Envelope:
     def sequenced(self, seq: int) -> Envelope:
         """This envelope carrying the node's sequence number ``seq`` (the bus calls it once, at publish)."""
         copy = object.__new__(Envelope)  # the fields were checked when this envelope was made; seq is the bus's
-        for name in ("type", "id", "ts", "node", "data"):
-            object.__setattr__(copy, name, getattr(self, name))
-        object.__setattr__(copy, "seq", seq)
+        _set = object.__setattr__
+        _set(copy, "type", self.type)
+        _set(copy, "id", self.id)
+        _set(copy, "ts", self.ts)
+        _set(copy, "node", self.node)
+        _set(copy, "data", self.data)
+        _set(copy, "seq", seq)
         return copy
 
     def to_dict(self) -> dict[str, Any]:
