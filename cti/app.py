@@ -36,7 +36,7 @@ from cti.adherence.service import AdherenceService, report_options, settings_fro
 from cti.agent_admin import RuntimeAgents
 from cti.alerts import AlertService, AlertSettings, VipSettings, default_rules
 from cti.api import MetricFamily, NodeMetrics, build_app
-from cti.bus import Bus
+from cti.bus import Bus, first_seq
 from cti.controller import CallController
 from cti.errors import CtiError
 from cti.gateway import GATEWAY_KEY, add_gateway_routes
@@ -131,7 +131,9 @@ class Server:
         self.http_port = 0
         self.store: Store | None = None
         self.controller: CallController | None = None
-        self.bus = Bus()
+        # CTI_VALIDATE_EVENTS=1 (the test fixtures set it): every event is checked against its schema
+        # and a mismatch is logged as bus.event.invalid (docs/events.md, docs/testing.md).
+        self.bus = Bus(log_invalid=os.environ.get("CTI_VALIDATE_EVENTS") == "1", first_seq=first_seq(time.time()))
         self.publisher = Publisher(self.bus, self.config.node.name)
         self.mqtt: MqttBridge | None = None
         self._app: web.Application | None = None
@@ -225,6 +227,8 @@ class Server:
             server_context, TlsFiles(Path(http_tls.cert_file), Path(http_tls.key_file)))
         self._http_runner, self.http_port = await serve_http(app, https)
         self.started = True
+        if self.bus.checks_events:
+            log.info("server.events.checked", env="CTI_VALIDATE_EVENTS")
         log.info("server.node.started", node=self.config.node.name,
                  sip=f"{sip.bind}:{self.endpoint.local_address()[1]}",
                  http=f"{self.config.http.bind}:{self.http_port}")
@@ -261,6 +265,11 @@ class Server:
                              [({}, float(stats.events_dropped))]),
                 MetricFamily("cti_ws_slow_disconnects_total", "counter", "clients disconnected for not reading",
                              [({}, float(stats.slow_disconnects))]),
+                MetricFamily("cti_ws_resumes_total", "counter", "reconnections with ?since=, by outcome",
+                             [({"outcome": "replayed"}, float(stats.resumed)),
+                              ({"outcome": "resync"}, float(stats.resyncs))]),
+                MetricFamily("cti_ws_events_replayed_total", "counter", "events replayed to resuming clients",
+                             [({}, float(stats.replayed))]),
             ]
         if self.mqtt is not None:
             mqtt = self.mqtt.stats()

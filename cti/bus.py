@@ -10,7 +10,13 @@ Patterns: ``"call.offered"`` matches exactly, ``"call.*"`` matches every type st
 matches everything.
 
 Counters (``Bus.stats()``): ``published`` envelopes, ``delivered`` enqueues into subscriptions (one envelope
-matching two subscriptions counts twice), ``dropped`` envelopes evicted from full queues.
+matching two subscriptions counts twice), ``dropped`` envelopes evicted from full queues, ``invalid`` envelopes that
+broke their schema (counted only when the bus checks them).
+
+Contract checks: ``validate_schemas`` refuses (raises) an envelope whose ``data`` breaks its registered schema;
+``log_invalid`` (what ``CTI_VALIDATE_EVENTS=1`` turns on in a node, as the integration and interop tests do) checks
+strictly too but delivers the envelope and logs ``bus.event.invalid`` at error level, which the tests' server
+fixture turns into a failure.
 """
 
 from __future__ import annotations
@@ -26,13 +32,23 @@ from typing import Final, Self
 import structlog
 
 from cti.errors import CtiError, SettingsError
-from cti.events import Envelope, validate
+from cti.events import Envelope, SchemaError, validate
 
-__all__ = ["Bus", "BusStats", "Subscription", "SubscriptionClosed"]
+__all__ = ["Bus", "BusStats", "Subscription", "SubscriptionClosed", "first_seq"]
 
 _log = structlog.get_logger(__name__)
 
 _DROP_LOG_INTERVAL: Final = 1.0
+
+
+def first_seq(now: float) -> int:
+    """The first sequence number of a node started at ``now`` (UTC epoch seconds): its start time in microseconds.
+
+    Within a run, ``seq`` goes up by one per event, so the next run starts above the last one's events as long as the
+    node published fewer than a million events per second on average and the clock did not go back. It stays below
+    2**53 (exact in JavaScript) until the year 2255.
+    """
+    return int(now * 1_000_000)
 
 
 class SubscriptionClosed(CtiError):
@@ -49,6 +65,7 @@ class BusStats:
     delivered: int
     dropped: int
     subscriptions: int
+    invalid: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,27 +200,50 @@ class Subscription:
 class Bus:
     """In-process publish/subscribe of :class:`~cti.events.Envelope`.
 
-    ``validate_schemas`` (debug mode) checks each envelope against the registry in strict mode before fan-out.
-    ``clock`` is a monotonic clock in seconds, used only to rate-limit drop logs.
+    ``validate_schemas`` (debug mode) checks each envelope against the registry in strict mode before fan-out and
+    raises on a mismatch; ``log_invalid`` checks the same way but logs ``bus.event.invalid`` (error) and delivers.
+    ``clock`` is a monotonic clock in seconds, used only to rate-limit drop logs. Each published envelope gets the
+    next sequence number (``seq``), starting at ``first_seq`` (:func:`first_seq` of the start time in a node).
     """
 
-    def __init__(self, *, validate_schemas: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, validate_schemas: bool = False, log_invalid: bool = False,
+                 clock: Callable[[], float] = time.monotonic, first_seq: int = 1) -> None:
+        if first_seq < 1:
+            raise ValueError("first_seq must be at least 1")
+        self._next_seq = first_seq
         self._subscriptions: list[Subscription] = []
         self._validate = validate_schemas
+        self._log_invalid = log_invalid
+        self._invalid = 0
         self._clock = clock
         self._names = itertools.count(1)
         self._published = 0
         self._delivered = 0
         self._dropped = 0
 
-    def publish(self, envelope: Envelope) -> None:
-        """Hand ``envelope`` to every matching subscription; never blocks, never awaits.
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last envelope published (``first_seq - 1`` before the first)."""
+        return self._next_seq - 1
+
+    def publish(self, envelope: Envelope) -> Envelope:
+        """Give ``envelope`` the next sequence number and hand it to every matching subscription; never blocks,
+        never awaits. Returns the envelope as delivered (with its ``seq``).
 
         Raises:
             SchemaError: only with ``validate_schemas``, when ``data`` does not match the registered schema.
         """
         if self._validate:
             validate(envelope, strict=True)
+        elif self._log_invalid:
+            try:
+                validate(envelope, strict=True)
+            except SchemaError as exc:
+                self._invalid += 1
+                _log.error("bus.event.invalid", type=envelope.type, event_id=envelope.id, field=exc.field_name,
+                           error=str(exc))
+        envelope = envelope.sequenced(self._next_seq)
+        self._next_seq += 1
         self._published += 1
         now: float | None = None
         for subscription in self._subscriptions:
@@ -213,6 +253,12 @@ class Bus:
                 if subscription._offer(envelope, now):
                     self._dropped += 1
                 self._delivered += 1
+        return envelope
+
+    @property
+    def checks_events(self) -> bool:
+        """True when each published envelope is checked against its schema."""
+        return self._validate or self._log_invalid
 
     def subscribe(self, patterns: Iterable[str] | str, *, maxsize: int = 1000, name: str | None = None) -> Subscription:
         """Subscribe to event types matching ``patterns`` with a queue of ``maxsize`` envelopes.
@@ -234,4 +280,4 @@ class Bus:
     def stats(self) -> BusStats:
         """Snapshot of the counters."""
         return BusStats(published=self._published, delivered=self._delivered, dropped=self._dropped,
-                        subscriptions=len(self._subscriptions))
+                        subscriptions=len(self._subscriptions), invalid=self._invalid)

@@ -130,13 +130,14 @@ def config_check(file: Path) -> None:
 
 def _register_operator_commands() -> None:
     from cti.cli_adherence import adherence, schedules
+    from cti.cli_events import events
     from cti.cli_ops import COMMANDS
     from cti.cli_qa import qa
     from cti.cli_reports import kpi, report
     from cti.cli_staffing import staffing
     from cti.cli_webhooks import webhooks
 
-    for command in (*COMMANDS, staffing, webhooks, qa, report, kpi, schedules, adherence):
+    for command in (*COMMANDS, staffing, webhooks, qa, report, kpi, schedules, adherence, events):
         main.add_command(command)
 
 

@@ -11,6 +11,9 @@ Decisions (see ``docs/events.md``):
 - ``ts`` is UTC epoch seconds as a float (millisecond precision); it is the ``now`` passed in, never read here.
 - ``type`` is a dotted lower-case name registered in :data:`REGISTRY` with a schema version. Additive changes keep the
   version; removing, renaming or retyping a field bumps it.
+- ``seq`` (a sixth, optional key) is the node's sequence number, given by the bus when the envelope is published
+  (:meth:`Envelope.sequenced`): it increases by one per event within a run of the node and keeps increasing across
+  restarts (``cti.bus.first_seq``). The WebSocket gateway replays missed events by it (``?since=<seq>``).
 
 Internal (core) events are never serialised directly; the mapping to envelopes lives elsewhere in ``cti``.
 
@@ -36,6 +39,7 @@ from typing import Any, Final
 
 import msgpack
 
+from acd import ExitReason
 from cti.errors import CtiError
 
 __all__ = [
@@ -122,6 +126,7 @@ class Envelope:
     ts: float
     node: str
     data: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = field(default=None, compare=False)  # delivery order on one node, not the event's identity
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, str) or not _TYPE_RE.match(self.type):
@@ -134,6 +139,8 @@ class Envelope:
             raise EnvelopeError("node must be a non-empty string")
         if not isinstance(self.data, dict) or not all(isinstance(k, str) for k in self.data):
             raise EnvelopeError("data must be an object with string keys")
+        if self.seq is not None and (type(self.seq) is not int or self.seq < 0):
+            raise EnvelopeError(f"seq must be a non-negative integer, got {self.seq!r}")
 
     @classmethod
     def new(cls, type: str, data: Mapping[str, Any], *, node: str, now: float) -> Envelope:
@@ -144,13 +151,28 @@ class Envelope:
         """
         return cls(type=type, id=new_event_id(now), ts=float(now), node=node, data=dict(data))
 
+    def sequenced(self, seq: int) -> Envelope:
+        """This envelope carrying the node's sequence number ``seq`` (the bus calls it once, at publish)."""
+        copy = object.__new__(Envelope)  # the fields were checked when this envelope was made; seq is the bus's
+        _set = object.__setattr__
+        _set(copy, "type", self.type)
+        _set(copy, "id", self.id)
+        _set(copy, "ts", self.ts)
+        _set(copy, "node", self.node)
+        _set(copy, "data", self.data)
+        _set(copy, "seq", seq)
+        return copy
+
     def to_dict(self) -> dict[str, Any]:
-        """Return the envelope as a plain mapping with the five contract keys."""
-        return {"type": self.type, "id": self.id, "ts": self.ts, "node": self.node, "data": self.data}
+        """Return the envelope as a plain mapping: the five contract keys, and ``seq`` once it has one."""
+        out = {"type": self.type, "id": self.id, "ts": self.ts, "node": self.node, "data": self.data}
+        if self.seq is not None:
+            out["seq"] = self.seq
+        return out
 
     @classmethod
     def from_dict(cls, raw: object) -> Envelope:
-        """Build an envelope from a decoded mapping; unknown top-level keys are ignored.
+        """Build an envelope from a decoded mapping; ``seq`` is optional; unknown top-level keys are ignored.
 
         Raises:
             EnvelopeError: not a mapping, a key is missing, or a value has the wrong type.
@@ -161,7 +183,7 @@ class Envelope:
         if missing:
             raise EnvelopeError(f"envelope is missing {', '.join(missing)}")
         ts = float(raw["ts"]) if type(raw["ts"]) is int else raw["ts"]  # JSON may carry whole seconds
-        return cls(type=raw["type"], id=raw["id"], ts=ts, node=raw["node"], data=raw["data"])
+        return cls(type=raw["type"], id=raw["id"], ts=ts, node=raw["node"], data=raw["data"], seq=raw.get("seq"))
 
     def to_json(self) -> bytes:
         """Encode as compact UTF-8 JSON.
@@ -272,6 +294,18 @@ SUPERVISION_MODES: Final = frozenset({"listen", "whisper", "barge"})
 SEVERITIES: Final = frozenset({"info", "warning", "critical"})
 NOTICE_PRIORITIES: Final = frozenset({"info", "urgent"})
 CALL_REASON_SOURCES: Final = frozenset({"ivr", "disposition"})
+CALL_END_REASONS: Final = frozenset({
+    "caller-hangup", "agent-hangup", "operator-hangup", "ivr-hangup", "ivr-ended", "callback-requested",
+    "transfer-failed", "transfer-unavailable", "voicemail-unavailable", "enqueue-refused", "caller-sdp",
+    "no-media-port", "rtp-timeout", "local", "timeout", "error", "shutdown", "system", "interrupted", "ended",
+} | {f"flowout:{reason.value}" for reason in ExitReason})
+"""``call.ended`` ``reason``: the values the call path and the stored CDRs (``end_reason``) really use."""
+CALL_FAILED_WHERE: Final = frozenset({"leg", "acd", "task", "digit", "rtp-timeout"})
+TRANSFER_METHODS: Final = frozenset({"refer", "desktop"})
+SUPERVISION_END_REASONS: Final = frozenset({
+    "supervisor_left", "supervisor_hung_up", "taken_over", "call_ended", "rtp_timeout", "no_media_port",
+    "unreachable", "not_answered", "bad_answer",
+})
 
 _S, _I, _N, _B, _L, _O = (FieldKind.STR, FieldKind.INT, FieldKind.NUMBER, FieldKind.BOOL, FieldKind.STR_LIST,
                           FieldKind.OBJECT)
@@ -328,7 +362,7 @@ _SCHEMAS: Final = (
             _f("wait_seconds", _N, "time waited in queue"),
             _f("recording_serial", _S, "recording serial number", null=True)),
     _schema("call.ended", "a call was released", _CALL_ID,
-            _f("reason", _S, "hangup cause: caller_hangup, agent_hangup, transferred, failed, ..."),
+            _f("reason", _S, "why the call ended (the CDR's end_reason)", choices=CALL_END_REASONS),
             _f("duration_seconds", _N, "from arrival to release"),
             _f("talk_seconds", _N, "time connected to an agent", null=True),
             _f("agent_id", _S, "last agent on the call", null=True),
@@ -337,13 +371,14 @@ _SCHEMAS: Final = (
     _schema("call.failed", "an internal error ended this call (the node goes on); call.ended follows", _CALL_ID,
             _f("phase", _S, "phase the call was in",
                choices=frozenset({"ivr", "queued", "offering", "connected", "ended"})),
-            _f("where", _S, "which input's handling failed: leg, acd, task, digit, rtp-timeout"),
+            _f("where", _S, "which input's handling failed", choices=CALL_FAILED_WHERE),
             _f("error", _S, "the error, shortened to 300 characters")),
     _schema("call.transferred", "an agent transferred its call blind to a queue or to an agent", _CALL_ID,
             _f("agent_id", _S, "the agent who transferred the call"),
             _f("queue", _S, "queue the caller waits in now"),
             _f("to_agent", _S, "the one agent the caller waits for (a transfer to an agent)", null=True),
-            _f("method", _S, "refer (from the agent's phone) or desktop (API, WebSocket, cti)")),
+            _f("method", _S, "refer (from the agent's phone) or desktop (API, WebSocket, cti)",
+               choices=TRANSFER_METHODS)),
     _schema("call.abandoned", "the caller hung up while queued", _CALL_ID, _QUEUE,
             _f("wait_seconds", _N, "time waited before hanging up"),
             _f("position", _I, "position when abandoned", null=True)),
@@ -407,7 +442,7 @@ _SCHEMAS: Final = (
             _f("previous_mode", _S, "mode before the change", choices=SUPERVISION_MODES)),
     _schema("supervision.ended", "a supervisor left the call", _SUP_ID,
             _f("supervisor_id", _S, "supervisor identifier"), _AGENT_ID, _CALL_ID,
-            _f("reason", _S, "supervisor_left, call_ended, ...")),
+            _f("reason", _S, "why the supervisor left", choices=SUPERVISION_END_REASONS)),
     _schema("qa.rule.published", "a QA sampling rule was published with its seed commitment (docs/qa.md)",
             _f("rule_id", _S, "rule identifier"), _f("version", _I, "rule version"),
             _f("seed_commitment", _S, "sha256:<hex> of the seed, revealed when the period closes"),

@@ -37,10 +37,9 @@ class Publisher:
     def publish(self, type_: str, data: Mapping[str, Any], *, durable: bool = True) -> Envelope:
         """Publish on the bus; with ``durable`` (the default) hand durable types to the record writer
         too. ``durable=False``: the caller writes the event's outbox rows itself (``call.ended``)."""
-        envelope = Envelope.new(type_, data, node=self.node, now=self._clock())
+        envelope = self.bus.publish(Envelope.new(type_, data, node=self.node, now=self._clock()))
         if durable and self.durable is not None:
-            self.durable(envelope)
-        self.bus.publish(envelope)
+            self.durable(envelope)  # after the bus: the outbox copy carries the seq too
         return envelope
 
     def agent_state(self, event: AgentStateChanged) -> None:

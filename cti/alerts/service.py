@@ -117,8 +117,7 @@ class AlertService:
                     envelope = Envelope.new("alert.cleared", {
                         "alert_id": event.alert_id, "kind": event.kind, "reason": event.reason},
                         node=self._node, now=event.at)
-            self._bus.publish(envelope)
-            out.append(envelope)
+            out.append(self._bus.publish(envelope))
         return out
 
     # -- the asyncio loop -------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """A connection's bounded outgoing queue: events drop the oldest event when full, replies are never dropped.
 
+Only events count against the bound: control frames (hello, replies, and the events replayed after a resume, which
+must arrive exactly once) are kept whatever their number, and never make a live event drop.
+
 It also tracks whether the queue is *full* (the client is not reading fast enough): ``full`` is set when an event
 finds it full and cleared (``drained`` set) once the writer has taken a frame again, so the connection can
 disconnect a client whose queue stays full for too long.
@@ -24,6 +27,7 @@ class Mailbox:
             raise SettingsError("maxsize must be at least 1")
         self.maxsize = maxsize
         self.dropped = 0
+        self._events = 0  # droppable frames queued
         self._frames: deque[tuple[bool, OutFrame]] = deque()
         self._ready = asyncio.Event()
         self.full = asyncio.Event()
@@ -35,15 +39,17 @@ class Mailbox:
 
     def offer_event(self, frame: OutFrame) -> None:
         """Queue an event frame, dropping the oldest queued event if the mailbox is full."""
-        if len(self._frames) >= self.maxsize:
+        if self._events >= self.maxsize:
             self.full.set()
             self.drained.clear()
             for index, (droppable, _) in enumerate(self._frames):
                 if droppable:
                     del self._frames[index]
                     break
+            self._events -= 1
             self.dropped += 1
         self._frames.append((True, frame))
+        self._events += 1
         self._ready.set()
 
     def put_reply(self, frame: OutFrame) -> None:
@@ -56,8 +62,10 @@ class Mailbox:
         while not self._frames:
             self._ready.clear()
             await self._ready.wait()
-        _, frame = self._frames.popleft()
-        if self.full.is_set() and len(self._frames) < self.maxsize:
+        droppable, frame = self._frames.popleft()
+        if droppable:
+            self._events -= 1
+        if self.full.is_set() and self._events < self.maxsize:
             self.full.clear()
             self.drained.set()
         return frame

@@ -130,6 +130,12 @@ def add_gateway_routes(app: web.Application, *, control: Control, bus: Bus, toke
             principal = tokens.verify(token)
         except TokenError as exc:
             return _error(401, exc.code, str(exc))
+        since_text = request.query.get("since")
+        since: int | None = None
+        if since_text is not None:
+            if not since_text.isascii() or not since_text.isdigit() or len(since_text) > 19:
+                return _error(400, "bad_args", "since must be the seq (a non-negative integer) of the last event seen")
+            since = int(since_text)
         ws = gateway.response()
         ready = ws.can_prepare(request)
         if not ready.ok:
@@ -139,7 +145,7 @@ def add_gateway_routes(app: web.Application, *, control: Control, bus: Bus, toke
         except ControlError as exc:
             return _error(403, exc.code, str(exc))
         await ws.prepare(request)
-        await gateway.serve(request, ws, session)
+        await gateway.serve(request, ws, session, since=since)
         return ws
 
     app.router.add_post("/auth/login", login)

@@ -122,8 +122,11 @@ class Session:
         return [c for c in self._control.calls_snapshot()
                 if self.scope.has_queue(c.get("queue")) or self.scope.has_agent(c.get("agent_id"))]
 
-    def hello(self, now: float) -> OutFrame:
+    def hello(self, now: float, *, seq: int | None = None, resumed: bool = False) -> OutFrame:
         """The first frame: who you are and the current state (agent state and call; or agents, queues, calls).
+
+        ``seq`` is the node's last event sequence number the state includes (resume from it with ``?since=``);
+        ``resumed`` says that the events the client missed since its ``since`` follow this frame.
 
         Raises:
             ControlError: the principal's agent disappeared from the node.
@@ -131,7 +134,8 @@ class Session:
         subject = self.principal.subject
         data: dict[str, Any] = {"role": self.principal.role.value, "subject": subject, "node": self._node,
                                 "state": None, "call": None, "agents": [], "queues": [], "calls": [],
-                                "notices": self._pending_notices(now), "alerts": [], "adherence": []}
+                                "notices": self._pending_notices(now), "alerts": [], "adherence": [], "seq": seq,
+                                "resumed": resumed}
         if self.principal.role is Role.AGENT:
             data["state"] = agent_view(self._control.agent_snapshot(AgentId(subject)), now)
             data["call"] = self._control.current_call(AgentId(subject))
@@ -146,6 +150,12 @@ class Session:
         if self._adherence is None:
             return []
         return [a for a in self._adherence.active() if self.scope.has_agent(a.get("agent_id"))]
+
+    def resync(self, since: int, first_seq: int, last_seq: int) -> OutFrame:
+        """The frame that tells a resuming client its ``since`` is outside the replay window: events were lost, so it
+        must drop its state and use the ``hello`` it just got (a fresh snapshot) instead."""
+        return self._encode({"type": "resync", "data": {"since": since, "first_seq": first_seq,
+                                                        "last_seq": last_seq}})
 
     def _sees_alert_queue(self, queue: str | None) -> bool:
         return queue is None or self._granted.has_queue(queue)

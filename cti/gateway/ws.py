@@ -12,6 +12,11 @@ Per connection, in one :class:`asyncio.TaskGroup`: ``reader`` (client frames →
 ``slow_consumer_timeout_s`` disconnects the client with close code 4008) and ``expiry`` (close code 4001 when the
 token expires). The mailbox is bounded: events drop the oldest queued event. aiohttp pings every ``heartbeat_s``.
 
+The dispatcher also keeps the replay window (:class:`~cti.gateway.replay.ReplayLog`, ``replay_events`` /
+``replay_age_s``): a client that reconnects with ``?since=<seq>`` gets ``hello`` and then exactly the events after
+``since`` that it may see, before any live event; when the window cannot give them all, ``hello`` is followed by a
+``resync`` frame instead.
+
 Close codes: 1000 normal, 4001 token expired, 4008 slow consumer. Logs: ``ws.client.connected``,
 ``ws.client.disconnected`` (with ``reason``).
 """
@@ -37,6 +42,7 @@ from cti.errors import CtiError
 from cti.events import Envelope
 from cti.gateway.frames import EncodedCache, Encoding
 from cti.gateway.mailbox import Mailbox
+from cti.gateway.replay import ReplayLog
 from cti.gateway.session import Session
 from cti.notices import NoticeService
 from cti.tokens import Principal, Role
@@ -60,6 +66,8 @@ class GatewaySettings:
     max_frame_bytes: int = 64 * 1024
     login_failures: int = 5
     login_window_s: float = 60.0
+    replay_events: int = 100_000
+    replay_age_s: float = 600.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +79,9 @@ class GatewayStats:
     slow_disconnects: int
     frames_sent: int
     events_dropped: int
+    resumed: int = 0
+    resyncs: int = 0
+    replayed: int = 0
 
 
 class _Ended(CtiError):
@@ -104,14 +115,22 @@ class Gateway:
         self._slow = 0
         self._sent = 0
         self._dropped = 0
+        self._resumed = 0
+        self._resyncs = 0
+        self._replayed = 0
+        self.replay = ReplayLog(last_seq=bus.last_seq, max_events=self.settings.replay_events,
+                                max_age_s=self.settings.replay_age_s)
 
     def stats(self) -> GatewayStats:
         return GatewayStats(connections=dict(self._live), accepted=self._accepted, slow_disconnects=self._slow,
-                            frames_sent=self._sent, events_dropped=self._dropped)
+                            frames_sent=self._sent, events_dropped=self._dropped, resumed=self._resumed,
+                            resyncs=self._resyncs, replayed=self._replayed)
 
     async def lifespan(self, _app: web.Application) -> AsyncIterator[None]:
         """aiohttp ``cleanup_ctx``: run the dispatcher while the app runs; cancel and await it on shutdown."""
         subscription = self._bus.subscribe("*", maxsize=self.settings.subscription_size, name="ws-gateway")
+        self.replay = ReplayLog(last_seq=self._bus.last_seq, max_events=self.settings.replay_events,
+                                max_age_s=self.settings.replay_age_s)
         task = asyncio.get_running_loop().create_task(self._dispatch_all(subscription), name="ws-gateway-dispatch")
         try:
             yield
@@ -129,7 +148,9 @@ class Gateway:
             self.dispatch(envelope)
 
     def dispatch(self, envelope: Envelope) -> None:
-        """Offer ``envelope`` to every connection that may see it."""
+        """Offer ``envelope`` to every connection that may see it, and keep it in the replay window."""
+        if envelope.seq is not None:
+            self.replay.append(envelope, self._clock())
         if envelope.type.startswith("alert."):
             self.alerts.observe(envelope)
         elif envelope.type.startswith("adherence."):
@@ -178,8 +199,12 @@ class Gateway:
             if not conns:
                 del self._by_agent[session.principal.subject]
 
-    async def serve(self, request: web.Request, ws: web.WebSocketResponse, session: Session) -> None:
-        """Run a prepared connection until the client leaves, lags too far, or its token expires."""
+    async def serve(self, request: web.Request, ws: web.WebSocketResponse, session: Session, *,
+                    since: int | None = None) -> None:
+        """Run a prepared connection until the client leaves, lags too far, or its token expires.
+
+        ``since``: the client resumes after that event sequence number (``?since=``).
+        """
         role, subject = session.principal.role.value, session.principal.subject
         conn_id = next(self._ids)
         mailbox = Mailbox(self.settings.send_queue_size)
@@ -190,7 +215,7 @@ class Gateway:
         code, reason = 1000, "client_closed"
         try:
             self._register(conn_id, session, mailbox)  # before hello: an event racing it comes after, not never
-            mailbox.put_reply(session.hello(self._clock()))
+            self._greet(session, mailbox, since)
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._read(ws, session, mailbox), name=f"ws-{conn_id}-reader")
                 tg.create_task(self._write(ws, mailbox), name=f"ws-{conn_id}-writer")
@@ -209,6 +234,32 @@ class Gateway:
             await self._close(request, ws, code, reason)
             _log.info("ws.client.disconnected", conn=conn_id, role=role, subject=subject, reason=reason,
                       code=code, dropped=mailbox.dropped)
+
+    def _greet(self, session: Session, mailbox: Mailbox, since: int | None) -> None:
+        """``hello``, then (resuming) the missed events it may see or a ``resync``. No await from the registration
+        to here: the replay ends exactly where the live events the dispatcher queues from now on begin."""
+        now = self._clock()
+        missed = None if since is None else self.replay.since(since, now)
+        mailbox.put_reply(session.hello(now, seq=self.replay.last_seq, resumed=missed is not None))
+        if since is None:
+            return
+        if missed is None:
+            window = self.replay.window()
+            self._resyncs += 1
+            mailbox.put_reply(session.resync(since, window.first_seq, window.last_seq))
+            _log.info("ws.client.resync", subject=session.principal.subject, since=since,
+                      first_seq=window.first_seq, last_seq=window.last_seq)
+            return
+        self._resumed += 1
+        sent = 0
+        for envelope in missed:
+            frame = session.deliver(envelope)
+            if frame is not None:
+                mailbox.put_reply(frame)  # replayed events are never dropped: the client counts on exactly once
+                sent += 1
+        self._replayed += sent
+        _log.info("ws.client.resumed", subject=session.principal.subject, since=since, replayed=sent,
+                  scanned=len(missed))
 
     async def _read(self, ws: web.WebSocketResponse, session: Session, mailbox: Mailbox) -> None:
         async for message in ws:

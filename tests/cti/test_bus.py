@@ -36,10 +36,19 @@ def test_fan_out_to_every_matching_subscription_in_publish_order() -> None:
     bus = Bus()
     a, b = bus.subscribe("*"), bus.subscribe(["call.*"])
     events = [ev("call.offered", 1), ev("agent.logged_in", 2), ev("call.ended", 3)]
-    for e in events:
-        bus.publish(e)
-    assert drain(a) == events
-    assert drain(b) == [events[0], events[2]]
+    published = [bus.publish(e) for e in events]
+    assert [e.seq for e in published] == [1, 2, 3] and [e.seq for e in events] == [None] * 3  # in publish order
+    assert drain(a) == published
+    assert drain(b) == [published[0], published[2]]
+
+
+def test_seq_starts_at_first_seq_and_goes_up_by_one() -> None:
+    bus = Bus(first_seq=5_000_000)
+    assert bus.last_seq == 4_999_999
+    seqs = [bus.publish(ev("call.offered", n)).seq for n in range(3)]
+    assert seqs == [5_000_000, 5_000_001, 5_000_002] and bus.last_seq == 5_000_002
+    with pytest.raises(ValueError):
+        Bus(first_seq=0)
 
 
 @pytest.mark.parametrize(
@@ -181,3 +190,17 @@ def test_debug_validation_rejects_bad_data_before_fan_out() -> None:
                     data={"alert_id": "a1", "kind": "vip_call", "reason": None})
     bus.publish(good)
     assert drain(sub) == [good]
+
+
+def test_log_invalid_checks_strictly_logs_and_still_delivers() -> None:
+    bus = Bus(log_invalid=True)
+    sub = bus.subscribe("*")
+    bad = Envelope.new("call.ended", {"call_id": "c1", "reason": "caller_hangup", "duration_seconds": 1.0,
+                                      "talk_seconds": None, "agent_id": None, "queue": None,
+                                      "recording_serial": None}, node="n", now=1.0)
+    with capture_logs() as logs:
+        bus.publish(bad)
+        bus.publish(Envelope.new("call.reason", {"call_id": "c1", "reason": "x", "source": "ivr"}, node="n", now=1.0))
+    assert [(entry["event"], entry["log_level"], entry["field"]) for entry in logs] == [
+        ("bus.event.invalid", "error", "reason")]
+    assert bus.stats().invalid == 1 and sub.qsize() == 2

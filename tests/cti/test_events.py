@@ -247,3 +247,15 @@ def test_docs_list_every_type_with_its_version_and_fields() -> None:
         section = doc.split(heading, 1)[1].split("\n### ", 1)[0]
         for spec in schema.fields:
             assert f"| `{spec.name}` |" in section, f"{schema.type}.{spec.name} is not documented"
+
+
+def test_seq_is_optional_travels_in_both_encodings_and_is_checked() -> None:
+    env = Envelope.new("call.reason", {"call_id": "c", "reason": "r", "source": "ivr"}, node="n", now=NOW)
+    assert "seq" not in env.to_dict()
+    seqd = env.sequenced(42)
+    assert seqd.to_dict()["seq"] == 42 and seqd.id == env.id and env.seq is None
+    assert Envelope.from_json(seqd.to_json()).seq == 42
+    assert Envelope.from_msgpack(seqd.to_msgpack()).seq == 42
+    for bad in (-1, 1.5, True, "7"):
+        with pytest.raises(EnvelopeError, match="seq"):
+            Envelope.from_dict({**seqd.to_dict(), "seq": bad})

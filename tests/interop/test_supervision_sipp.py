@@ -15,6 +15,7 @@ import asyncio
 import audioop
 import contextlib
 import math
+import os
 import random
 import sqlite3
 import time
@@ -23,6 +24,7 @@ from array import array
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -34,7 +36,7 @@ from cti.supervision import SupervisionPhase
 from sip.media import sine_tone
 from sip.rtp import RtpPacket, g711
 from sip.rtp.dtmf import digit_frames
-from tests.support.procs import free_port
+from tests.support.procs import EVENT_CONTRACT_ENV, free_port
 from tests.support.sipp import HOST, Sipp, SippRunner, sipp_ready
 
 pytestmark = [
@@ -166,8 +168,9 @@ class _Stop(Exception):
 @contextlib.asynccontextmanager
 async def demo_server(tmp: Path) -> AsyncIterator[Server]:
     """``cti serve --demo`` in this loop, on free ports, data under ``tmp``."""
-    server = Server(load_config(demo_config_path()),
-                    Overrides(sip_port=free_port(), http_port=free_port("tcp"), data_dir=str(tmp / "var")))
+    with mock.patch.dict(os.environ, {EVENT_CONTRACT_ENV: "1"}):  # every event checked against its schema
+        server = Server(load_config(demo_config_path()),
+                        Overrides(sip_port=free_port(), http_port=free_port("tcp"), data_dir=str(tmp / "var")))
     try:
         async with asyncio.TaskGroup() as tg:
             await server.start(tg)
@@ -178,6 +181,7 @@ async def demo_server(tmp: Path) -> AsyncIterator[Server]:
             finally:
                 await server.stop(grace=2)
             if not failed:
+                assert server.bus.stats().invalid == 0, "an event broke its schema: see bus.event.invalid in the log"
                 raise _Stop  # ends the server's tasks (a failure ends them by propagating)
     except* _Stop:
         pass

@@ -88,12 +88,39 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
 
+EVENT_CONTRACT_ENV = "CTI_VALIDATE_EVENTS"
+"""Set to ``1`` for every server these helpers start: the node checks each event it publishes against its schema."""
+
+
+class EventContractError(AssertionError):
+    """The server published an event that breaks its schema (docs/events.md)."""
+
+
+def event_contract_violations(log_text: str) -> list[str]:
+    """The ``bus.event.invalid`` lines of a server log (JSON or console format)."""
+    return [line for line in log_text.splitlines() if "bus.event.invalid" in line]
+
+
+def check_event_contract(log_path: Path) -> None:
+    """Fail when the server whose log is ``log_path`` published an event that breaks its schema.
+
+    Raises:
+        EventContractError: the log has ``bus.event.invalid`` lines (at most five are quoted).
+    """
+    bad = event_contract_violations(log_path.read_text(errors="replace"))
+    if bad:
+        raise EventContractError(f"{len(bad)} event(s) broke their schema (docs/events.md); "
+                                 f"first ones in {log_path}:\n" + "\n".join(bad[:5]))
+
+
 @contextlib.contextmanager
 def run_server(tmp: Path, *extra: str, config: Path | None = None, data_dir: Path | None = None,
                log_name: str = "server.log") -> Iterator[ServerProcess]:
     """Run `cti serve` as a subprocess on free ports; stop it (SIGTERM) after, unless the test already did.
 
-    ``data_dir`` (default ``tmp/var``) may be shared by successive servers (restart tests).
+    ``data_dir`` (default ``tmp/var``) may be shared by successive servers (restart tests). Every event the server
+    publishes is checked against its schema (``CTI_VALIDATE_EVENTS=1``); a test that passed fails at the end when
+    one did not fit (:func:`check_event_contract`).
     """
     sip_port, http_port = free_port(), free_port("tcp")
     log_path = tmp / log_name
@@ -105,7 +132,8 @@ def run_server(tmp: Path, *extra: str, config: Path | None = None, data_dir: Pat
             "--sip-port", str(sip_port), "--http-port", str(http_port), "--data-dir", str(data_dir),
             "--log-format", "json", *extra]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", EVENT_CONTRACT_ENV: "1"}
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = ServerProcess(proc, sip_port, http_port, log_path, data_dir)
     try:
         wait_for_options(sip_port)
@@ -119,6 +147,7 @@ def run_server(tmp: Path, *extra: str, config: Path | None = None, data_dir: Pat
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+    check_event_contract(log_path)  # reached only when the test itself passed
 
 
 def sipp_available() -> bool:

@@ -1,6 +1,7 @@
 // The connection to the node: log in (POST /auth/login), one WebSocket (/ws, JSON frames), commands with replies,
-// reconnect with back-off. A reconnect simply replaces the page's view with the new `hello` (docs/websocket.md:
-// hello carries the current state, never a replay).
+// reconnect with back-off. A reconnect resumes with `?since=<seq>` of the last event seen (docs/websocket.md,
+// "Resuming with since"): when the node replays what was missed (`hello.resumed`), the page keeps its view and the
+// missed events follow as ordinary events; otherwise (first connection, `resync`) the new `hello` replaces the view.
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 10000;
@@ -49,13 +50,16 @@ export class Connection {
     this.ws = null;
     this.closed = false;
     this.timer = null;
+    this.seq = null;  // the node's seq of the last event (or hello) this page has applied
   }
 
   open() {
     if (this.closed) return;
     this.handlers.onStatus?.(this.ws === null ? "connecting" : "reconnecting");
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${location.host}/ws?token=${encodeURIComponent(this.token)}`, ["cti.json"]);
+    const since = this.seq === null ? "" : `&since=${this.seq}`;
+    const ws = new WebSocket(`${scheme}//${location.host}/ws?token=${encodeURIComponent(this.token)}${since}`,
+      ["cti.json"]);
     this.ws = ws;
     let opened = false;
     ws.addEventListener("open", () => { opened = true; this.delay = BACKOFF_MIN_MS; });
@@ -108,7 +112,10 @@ export class Connection {
     try { frame = JSON.parse(text); } catch { return; }
     if (frame.type === "hello") {
       this.handlers.onStatus?.("online");
-      this.handlers.onHello?.(frame.data);
+      if (Number.isInteger(frame.data?.seq)) this.seq = frame.data.seq;
+      if (!frame.data?.resumed) this.handlers.onHello?.(frame.data);
+    } else if (frame.type === "resync") {
+      // the missed events are gone; the hello just before this frame has already replaced the view
     } else if (frame.type === "reply") {
       const waiter = this.pending.get(frame.id);
       if (!waiter) return;
@@ -119,6 +126,7 @@ export class Connection {
     } else if (frame.type === "error") {
       console.warn("cti: error frame", frame.error);
     } else if (typeof frame.type === "string" && frame.data) {
+      if (Number.isInteger(frame.seq)) this.seq = frame.seq;
       this.handlers.onEvent?.(frame);
     }
   }
