@@ -30,6 +30,7 @@ from aiohttp import web
 from config.errors import Problem
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
+from cti import gcaudit
 from cti.agent_admin import RuntimeAgents
 from cti.alerts import AlertService, AlertSettings, VipSettings, default_rules
 from cti.api import MetricFamily, NodeMetrics, build_app
@@ -291,7 +292,12 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
         async with asyncio.TaskGroup() as tasks:
             try:
                 await server.start(tasks)  # a port taken, a bad flow...: stop what did start, then report
-                tune_gc()
+                gc_report = os.environ.get(gcaudit.ENV)  # test hook: cti/gcaudit.py
+                if gc_report:
+                    gcaudit.hold()
+                    loop.add_signal_handler(signal.SIGUSR1, gcaudit.report, Path(gc_report))
+                else:
+                    tune_gc()
                 collector = tasks.create_task(collect_garbage(), name="gc")
                 tasks.create_task(watch_store(server), name="store-health")
                 await stop.wait()

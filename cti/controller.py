@@ -49,12 +49,13 @@ from cti.admission import ANSWERS, Admission, Limits
 from cti.calls import Call, CallDetail, Transfer
 from cti.clock import NodeClock
 from cti.control import ControlError
-from cti.legs import InboundLeg, LegTable, OutboundLeg, invite_binding
+from cti.legs import InboundLeg, LegTable, OutboundLeg
 from cti.media import CallMedia
 from cti.publish import Publisher, queue_stats_data
 from cti.records import CallRecords
 from cti.routing import AcdDriver, agent_config, queue_config
 from cti.trunks import TrunkMatch, TrunkTable, caller_identity
+from cti.useragent import PhoneInvite, invite_phone
 from ivr import FlowCatalog, RaiseAlert
 from sip.auth import AuthError, AuthResult, parse_credentials
 from sip.events import RequestReceived
@@ -331,12 +332,10 @@ class CallController:
         bindings = self.registration.lookup(agent_id)
         return bindings[0] if bindings else None
 
-    def invite_agent(self, call: Call, offer: OfferCall, binding: Binding, sdp: bytes) -> OutboundLeg:
-        """INVITE the agent's registered contact (NAT-safe: see ``cti.legs.contact_address``)."""
-        caller = call.detail.caller or "anonymous"
-        return invite_binding(self.legs, call, binding, caller=caller, display=call.detail.caller_name or caller,
-                              callee=offer.agent_id, sdp=sdp,
-                              extra=(("X-CTI-Call-ID", call.id), ("X-CTI-Queue", offer.queue_id)))
+    def invite_phone(self, call: Call, binding: Binding, invite: PhoneInvite, sdp: bytes) -> OutboundLeg:
+        """INVITE a registered phone for ``call`` (NAT-safe: see ``cti.legs.contact_address``).
+        Raises: LocalSipError (no usable address in the binding)."""
+        return invite_phone(self.legs, call, binding, invite, sdp)
 
     def set_disposition(self, agent_id: str, disposition: str) -> None:
         """The agent's wrap-up code for its last call: stored on the CDR (call reason for reports)."""

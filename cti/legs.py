@@ -29,11 +29,11 @@ from sip.events import (
     TransactionId,
 )
 from sip.headers import NameAddr
-from sip.ids import new_call_id, new_tag
-from sip.message import Headers, Request, Response, response_to
+from sip.ids import new_tag
+from sip.message import Request, Response, response_to
 from sip.registrar import Binding
 from sip.transaction import TransactionState
-from sip.uri import SipUri, Uri, parse_uri
+from sip.uri import SipUri, Uri
 
 if TYPE_CHECKING:
     from sip.aio import SipEndpoint
@@ -451,33 +451,6 @@ def contact_address(target: Uri, binding: Binding) -> tuple[str, int]:
     if binding.source is None:
         raise LocalSipError("a binding without a usable Contact or source address")
     return (binding.source[0], int(binding.source[1]))
-
-
-def invite_binding(table: LegTable, owner: LegOwner, binding: Binding, *, caller: str, display: str, callee: str,
-                   sdp: bytes, extra: tuple[tuple[str, str], ...] = ()) -> OutboundLeg:
-    """INVITE a registered phone (an agent's or a supervisor's) with our SDP offer; the leg calls ``owner``.
-
-    The From shows the caller (number and name), so the phone displays who is calling.
-    Raises: LocalSipError (no usable address in the binding).
-    """
-    target = parse_uri(binding.uri)
-    host, port = table.via_host, table.via_port
-    headers = Headers()
-    headers.add("Via", f"SIP/2.0/{binding.transport} {host}:{port};rport")
-    headers.add("Max-Forwards", "70")
-    headers.add("From", str(NameAddr(uri=SipUri(user=caller, host=host, port=port), display=display,
-                                     params=(("tag", new_tag()),))))
-    headers.add("To", str(NameAddr(uri=SipUri(user=callee, host=host, port=port))))
-    headers.add("Call-ID", new_call_id(host))
-    headers.add("CSeq", "1 INVITE")
-    headers.add("Contact", f"<sip:cti@{host}:{port}>")
-    headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, UPDATE")
-    for name, value in extra:
-        headers.add(name, value)
-    headers.add("Content-Type", "application/sdp")
-    request = Request(method="INVITE", uri=target, headers=headers, body=sdp)
-    destination = Destination(transport=binding.transport, addr=contact_address(target, binding))
-    return OutboundLeg(table, owner, request, destination)
 
 
 class _EndedCall:
