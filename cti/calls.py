@@ -76,7 +76,6 @@ from cti.calldetail import CallDetail, CallPhase
 from cti.control import ControlError
 from cti.ivrchannel import CallIvrChannel
 from cti.legs import (
-    ENDED_OWNER,
     HangupCause,
     InboundLeg,
     Leg,
@@ -400,15 +399,14 @@ class Call:
                         await self._done.wait()
                     for task in self._tasks:
                         task.cancel()
+                self._tg = None
             except* Exception as group:
                 # A bug in one call must never take the node down: log it, tear this call down.
                 for exc in group.exceptions:
                     self.fail(exc, "task")
             finally:
-                try:
-                    await self._finish()
-                finally:
-                    self._release()
+                self._tg = None
+                await self._finish()
 
     async def _answer(self, offer_body: bytes) -> bool:
         assert self.trunk is not None
@@ -442,7 +440,10 @@ class Call:
         self.spawn_task(self._run_ivr(self.runner), "ivr")
 
     async def _run_ivr(self, runner: IvrRunner) -> None:
-        self._take_ivr_record(await runner.run())
+        try:
+            self._take_ivr_record(await runner.run())
+        finally:
+            self.runner = None  # the runner lives as long as its run
         self.feed(IvrFinished())
 
     def _take_ivr_record(self, record: CallRecord) -> None:
@@ -458,16 +459,6 @@ class Call:
         task = self._tg.create_task(coro, name=f"call-{self.id}-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def _release(self) -> None:
-        """Drop what ties a finished call into reference cycles (the IVR runner's channel and the
-        task group point back at the call), so reference counting frees it."""
-        self.runner = None
-        self._tg = None
-        self._tasks.clear()
-        for leg in (self.trunk, self.agent_leg):
-            if leg is not None and leg.owner is self:
-                leg.owner = ENDED_OWNER
 
     async def _finish(self) -> None:
         """The call's end: media closed, the final CDR and ``call.ended`` committed, then the 200

@@ -213,14 +213,25 @@ class CallController:
         detail = CallDetail(call_id=call_id, sip_call_id=request.call_id, trunk=match.trunk.name, caller=number,
                             caller_name=name, dialled=match.dialled, arrived_at=self.clock.wall())
         media = CallMedia(host=self.legs.via_host, ports=self.ports, prompts=self.prompts,
-                          rtp_timeout=self.rtp_timeout, on_digit=lambda d: call.digit(d),
-                          on_timeout=lambda which: call.rtp_timeout(which))
+                          rtp_timeout=self.rtp_timeout, on_digit=lambda d: self._digit(CallId(call_id), d),
+                          on_timeout=lambda which: self._rtp_timeout(CallId(call_id), which))
         call = Call(self, call_id, detail, media, early_media=match.trunk.early_media)
         call.trunk = InboundLeg(self.legs, call, event)
         call.trunk.hold_bye_answer = True  # the caller's BYE is answered once the CDR is committed
         call.trunk.ringing()
         self.calls[call.id] = call
         return call
+
+    def _digit(self, call_id: CallId, digit: str) -> None:
+        """An RFC 4733 digit from a caller's media, to its call (found by id: media never holds its call)."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.digit(digit)
+
+    def _rtp_timeout(self, call_id: CallId, which: str) -> None:
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.rtp_timeout(which)
 
     def _redact(self, number: str) -> str:
         if self.config.logging.redact_caller_numbers and len(number) > 4:

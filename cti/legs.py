@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -114,7 +115,7 @@ class Leg:
     def __init__(self, table: LegTable, owner: LegOwner) -> None:
         self.id = f"leg-{next(_ids)}"
         self.table = table
-        self.owner = owner
+        self.owner = owner  # held weakly: a leg never keeps its call alive (no reference cycle)
         self.state = LegState.CALLING
         self.dialog: Dialog | None = None
         self._bye_tx: ClientTransactionId | None = None
@@ -126,6 +127,16 @@ class Leg:
     @property
     def endpoint(self) -> SipEndpoint:
         return self.table.endpoint
+
+    @property
+    def owner(self) -> LegOwner:
+        """Who hears this leg's events: its call while the call lives, then :data:`ENDED_OWNER`."""
+        owner = self._owner()
+        return ENDED_OWNER if owner is None else owner
+
+    @owner.setter
+    def owner(self, owner: LegOwner) -> None:
+        self._owner: weakref.ref[LegOwner] = weakref.ref(owner)
 
     def _emit(self, event: LegEvent) -> None:
         self.owner.on_leg_event(event)
@@ -454,8 +465,7 @@ def contact_address(target: Uri, binding: Binding) -> tuple[str, int]:
 
 
 class _EndedCall:
-    """The owner of a call's legs once the call has finished, so that a leg no longer keeps the
-    call alive (and in a reference cycle). A late 200 from an agent's phone is still hung up."""
+    """The owner of a leg whose call has gone: a late 200 from an agent's phone is still hung up."""
 
     def on_leg_event(self, event: LegEvent) -> None:
         if isinstance(event, LegAnswered) and isinstance(event.leg, OutboundLeg):
