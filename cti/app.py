@@ -31,6 +31,7 @@ from aiohttp import web
 from config.errors import Problem
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
+from cti import gcaudit
 from cti.adherence.routes import AdherenceApi
 from cti.adherence.service import AdherenceService, report_options, settings_from_config
 from cti.agent_admin import RuntimeAgents
@@ -336,7 +337,12 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
         async with asyncio.TaskGroup() as tasks:
             try:
                 await server.start(tasks)  # a port taken, a bad flow...: stop what did start, then report
-                tune_gc()
+                gc_report = os.environ.get(gcaudit.ENV)  # test hook: cti/gcaudit.py
+                if gc_report:
+                    gcaudit.hold()
+                    loop.add_signal_handler(signal.SIGUSR1, gcaudit.report, Path(gc_report))
+                else:
+                    tune_gc()
                 collector = tasks.create_task(collect_garbage(), name="gc")
                 tasks.create_task(watch_store(server), name="store-health")
                 await stop.wait()

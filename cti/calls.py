@@ -1,69 +1,113 @@
-"""One call through the center: trunk leg → IVR → queue → agent leg, bridged and recorded.
+"""One call's asyncio shell: it owns the call's tasks, clock readings and I/O; its core decides.
 
-A :class:`Call` is a thin aggregate: its trunk :class:`~cti.legs.InboundLeg`, the agent
+A :class:`Call` holds the call's trunk :class:`~cti.legs.InboundLeg`, the agent
 :class:`~cti.legs.OutboundLeg` of the current offer, its :class:`~cti.media.CallMedia`, the IVR
-runner and the ACD queue entry (owned by the router). It reacts to three kinds of input, each in
-one ``match``: leg events, ACD commands (through the controller), and what the IVR asks for.
-Everything it learns goes into its :class:`CallDetail`, written as the CDR when the call ends.
+runner and its :class:`CallDetail` (the CDR to be). Every input — leg events, ACD commands, IVR
+requests, operator actions — is translated into a :mod:`cti.call.events` value and queued for
+the pure :class:`cti.call.CallCore`; the commands it returns are carried out here, in one
+``match``. Results the core must learn (the ACD accepting an answer, a leg ending) are queued
+behind, so the core is never re-entered while it decides (``feed``).
+
+The services a call uses are handed in as :class:`CallPorts` (the registry, :mod:`cti.controller`,
+provides them); the call holds no other reference to its owner.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
 import structlog
 
 from acd import (
     AcdError,
+    AcdRequest,
     AgentId,
-    Answer,
     CallId,
     CancelOffer,
-    Enqueue,
     ExitCall,
-    Hangup,
     OfferCall,
     OfferId,
-    QueueId,
-    Reject,
-    Ringing,
-    SkillName,
     SkillRequirement,
     StaleOfferError,
+)
+from cti.call import AcdKind, CallCore, LegPhase, Milestone, Phase, Role
+from cti.call.commands import (
+    AnswerLeg,
+    Bridge,
+    CancelLeg,
+    Command,
+    DialAgent,
+    DropMedia,
+    EmitCdr,
+    EndLeg,
+    NotifyIvr,
+    PublishTransfer,
+    RecordMilestone,
+    StartRecording,
+    SubmitAcd,
+)
+from cti.call.core import skills_of
+from cti.call.events import (
+    AcdAccepted,
+    AcdRefused,
+    AgentDialled,
+    AgentReplaced,
+    AgentUnreachable,
+    CallExitedQueue,
+    CallInput,
+    CallStarted,
+    HangupRequested,
+    IvrEnqueued,
+    IvrFinished,
+    LegAnswered,
+    LegEnded,
+    LegFailed,
+    LegRang,
+    OfferCancelled,
+    OfferReceived,
+    TransferRequested,
 )
 from cti.calldetail import CallDetail, CallPhase
 from cti.control import ControlError
 from cti.ivrchannel import CallIvrChannel
 from cti.legs import (
-    ENDED_OWNER,
     HangupCause,
     InboundLeg,
-    LegAnswered,
-    LegEnded,
+    Leg,
     LegEvent,
-    LegFailed,
     LegReferred,
     LegReinvited,
-    LegRinging,
     LegState,
     OutboundLeg,
 )
+from cti.legs import LegAnswered as SipLegAnswered
+from cti.legs import LegEnded as SipLegEnded
+from cti.legs import LegFailed as SipLegFailed
+from cti.legs import LegRinging as SipLegRinging
 from cti.logging import call_context
 from cti.media import CallMedia
 from cti.routing import personal_skill
 from cti.supervision import Supervision
-from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, IvrRunner
+from cti.useragent import PhoneInvite, answer_reinvite
+from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, FlowCatalog, IvrRunner, RaiseAlert
 from sip.errors import RemoteSipError
 from sip.media import RecordingInfo
+from sip.registrar import Binding
 from sip.rtp.errors import PortsExhaustedError
-from sip.sdp import SessionDescription, negotiate
 from sip.uri import SipUri, parse_uri
 
 if TYPE_CHECKING:
-    from cti.controller import CallController
+    import aiohttp
+
+    from config.schema import QueueConfig
+    from cti.clock import NodeClock
+    from cti.publish import Publisher
+    from cti.records import CallRecords
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +116,7 @@ class Transfer:
 
     queue: str
     agent: str | None = None
+
 
 log = structlog.get_logger(__name__)
 
@@ -86,10 +131,46 @@ class InjectedFault(RuntimeError):
     """Raised by the fault-injection hook (tests only)."""
 
 
-class Call:
-    """One call; created by the controller for an INVITE on a trunk."""
+class AcdPort(Protocol):
+    """The ACD as a call sees it: apply a request now. Raises: acd.AcdError (refused, nothing changed)."""
 
-    def __init__(self, controller: CallController, call_id: str, detail: CallDetail, media: CallMedia,
+    def handle(self, request: AcdRequest) -> None: ...
+
+
+class CallPorts(Protocol):
+    """What one call needs from the node (provided by the registry, :class:`cti.controller.CallController`)."""
+
+    @property
+    def acd(self) -> AcdPort: ...
+    @property
+    def publisher(self) -> Publisher: ...
+    @property
+    def records(self) -> CallRecords: ...
+    @property
+    def clock(self) -> NodeClock: ...
+    @property
+    def flows(self) -> FlowCatalog: ...
+    @property
+    def queues(self) -> dict[str, QueueConfig]: ...
+    @property
+    def rtp_timeout(self) -> float: ...
+    @property
+    def recordings_dir(self) -> Path: ...
+    def http(self) -> aiohttp.ClientSession: ...
+    def should_record(self, queue_id: str) -> bool: ...
+    async def allocate_serial(self) -> str: ...
+    def agent_binding(self, agent_id: str) -> Binding | None: ...
+    def invite_phone(self, call: Call, binding: Binding, invite: PhoneInvite, sdp: bytes) -> OutboundLeg: ...
+    def queue_transfer(self, queue: str) -> Transfer: ...
+    def agent_transfer(self, agent_id: str, current_queue: str | None, current_agent: str | None) -> Transfer: ...
+    def raise_alert(self, call: Call, command: RaiseAlert) -> None: ...
+    def call_finished(self, call: Call) -> asyncio.Future[None]: ...
+
+
+class Call:
+    """One call's shell; created by the registry for an INVITE on a trunk."""
+
+    def __init__(self, controller: CallPorts, call_id: str, detail: CallDetail, media: CallMedia,
                  *, early_media: bool = False) -> None:
         self.controller = controller
         self.early_media = early_media
@@ -97,24 +178,191 @@ class Call:
         self.id = CallId(call_id)
         self.detail = detail
         self.media = media
-        self.phase = CallPhase.IVR
+        self.core = CallCore(self.id, early_media=early_media)
         self.trunk: InboundLeg | None = None
         self.agent_leg: OutboundLeg | None = None
-        self.offer: OfferCall | None = None
         self.runner: IvrRunner | None = None
         self.variables: dict[str, Any] = {}
         self._done = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tg: asyncio.TaskGroup | None = None
         self.supervision: Supervision | None = None  # cti/supervision.py
-        self.acd_released = False  # the ACD no longer holds this call (after a take-over)
         self.failed = False
-        # Set by the controller's fault-injection hook (CTI_TEST_FAULT_EVERY=N, docs/reliability.md): this
+        self._inbox: deque[CallInput] = deque()
+        self._feeding = False
+        self._refusal: AcdError | None = None  # the last ACD refusal of a request fed from outside
+        self._results: list[CallInput] = []  # the ACD's answers to the commands being carried out
+        self._transferring = False
+        # Set by the registry's fault-injection hook (CTI_TEST_FAULT_EVERY=N, docs/reliability.md): this
         # call raises inside its handling once it is queued. Never set unless that variable is.
         self.inject_fault = False
 
+    @property
+    def phase(self) -> CallPhase:
+        return self.core.phase
+
+    @property
+    def offer(self) -> OfferCall | None:
+        return self.core.offer
+
+    @property
+    def acd_released(self) -> bool:
+        return self.core.acd_released
+
     def _now(self) -> float:
         return self.controller.clock.wall()
+
+    # ------------------------------------------------------------------------------ the core
+
+    def feed(self, event: CallInput) -> None:
+        """Queue ``event`` for the core and, unless the call is already deciding, run the queue dry:
+        each event's commands are carried out before the next event is handled."""
+        self._inbox.append(event)
+        if self._feeding:
+            return
+        self._feeding = True
+        try:
+            with call_context(self.id):
+                while self._inbox:
+                    current = self._inbox.popleft()
+                    try:
+                        commands = self.core.handle(current, self._now())
+                    except Exception as exc:
+                        self._fail_core(exc, type(current).__name__)
+                        continue
+                    results: list[CallInput] = []
+                    self._results = results
+                    for command in commands:
+                        try:
+                            self._execute(command)
+                        except Exception as exc:
+                            self.fail(exc, type(command).__name__)
+                    # What the ACD said to this event's requests comes before anything queued since.
+                    self._inbox.extendleft(reversed(results))
+        finally:
+            self._feeding = False
+
+    def _execute(self, command: Command) -> None:
+        match command:
+            case SubmitAcd():
+                self._submit(command)
+            case DialAgent():
+                self.detail.offered_to.append(command.offer.agent_id)
+                if self._tg is None:
+                    self.feed(AgentUnreachable(offer_id=command.offer.offer_id))
+                else:
+                    self.spawn_task(self._dial(command.offer), f"offer-{command.offer.offer_id}")
+            case AnswerLeg():
+                if command.role is Role.CALLER and self.trunk is not None:
+                    self.trunk.answer(self._answer_sdp)
+            case EndLeg():
+                self._end_leg(command.role, command.status)
+            case CancelLeg():
+                self._cancel_leg(command.role)
+            case DropMedia():
+                if command.role is Role.AGENT:
+                    self.media.drop_agent()
+                    if self.agent_leg is not None and self.agent_leg.state is LegState.TERMINATED:
+                        self.agent_leg = None
+                elif command.role is Role.SUPERVISOR:
+                    self.media.drop_supervisor()
+            case Bridge():
+                if self.agent_leg is not None:
+                    self.agent_leg.hold_bye_answer = True  # the agent's BYE ends the call: answered once recorded
+                self.media.bridge()
+            case StartRecording():
+                self.spawn_task(self._record(command.offer), "record")
+            case NotifyIvr():
+                if self.runner is not None:
+                    self.runner.deliver(CallerHungUp())
+            case RecordMilestone():
+                self._milestone(command.milestone, command.at)
+            case PublishTransfer():
+                log.info("call.transfer.started", queue=command.queue, agent=command.agent, method=command.method)
+                self.controller.publisher.call_transferred(self.id, command.from_agent, command.queue,
+                                                          command.agent, command.method)
+            case EmitCdr():
+                self.detail.end_reason = self.detail.end_reason or command.reason
+                self.detail.hung_up_by = self.detail.hung_up_by or command.by
+                self.detail.ended_at = command.at
+                self._done.set()
+                if self.supervision is not None:
+                    self.supervision.end("call_ended")
+            case _:
+                raise TypeError(f"unknown call command {command!r}")
+
+    def _submit(self, command: SubmitAcd) -> None:
+        try:
+            self.controller.acd.handle(command.request)
+        except AcdError as exc:
+            if not isinstance(exc, StaleOfferError):
+                level = log.warning if command.kind in (AcdKind.ENQUEUE, AcdKind.RELEASE, AcdKind.ANSWER) else log.info
+                level("call.acd.refused", request=type(command.request).__name__, error=str(exc))
+            self._refusal = exc
+            self._results.append(AcdRefused(kind=command.kind, error=str(exc), transfer=self._transferring))
+            return
+        if command.kind in (AcdKind.ANSWER, AcdKind.ENQUEUE):
+            self._results.append(AcdAccepted(kind=command.kind))
+
+    def _leg(self, role: Role) -> Leg | None:
+        match role:
+            case Role.CALLER:
+                return self.trunk
+            case Role.AGENT:
+                return self.agent_leg
+            case Role.SUPERVISOR:
+                return self.supervision.leg if self.supervision is not None else None
+            case _:
+                assert_never(role)
+
+    def _end_leg(self, role: Role, status: int) -> None:
+        leg = self._leg(role)
+        if leg is None:
+            return
+        if leg.state is LegState.ESTABLISHED or not status:
+            leg.bye()
+        elif isinstance(leg, InboundLeg):
+            leg.reject(status)
+        elif isinstance(leg, OutboundLeg):
+            leg.cancel()
+
+    def _cancel_leg(self, role: Role) -> None:
+        if role is Role.SUPERVISOR:
+            if self.supervision is not None:
+                self.supervision.end("call_ended")
+            return
+        leg = self._leg(role)
+        if isinstance(leg, OutboundLeg):
+            if role is Role.AGENT:
+                self.agent_leg = None  # its LegEnded no longer concerns the call
+            leg.cancel()
+        elif leg is not None:
+            self._end_leg(role, 480)
+
+    def _milestone(self, milestone: Milestone, at: float) -> None:
+        match milestone:
+            case Milestone.ANSWERED:
+                self.detail.answered_at = at
+            case Milestone.QUEUED:
+                pass  # queued_at was set when the flow asked (the queue's events read it)
+            case Milestone.AGENT_ANSWERED:
+                self.detail.agent = self.core.agent
+                self.detail.agent_answered_at = at
+            case _:
+                assert_never(milestone)
+        self.controller.records.milestone(self.id, self.detail)
+        if milestone is Milestone.QUEUED and self.inject_fault:
+            raise InjectedFault(f"injected fault in call {self.id} (CTI_TEST_FAULT_EVERY)")
+
+    def _fail_core(self, exc: BaseException, where: str) -> None:
+        """The core refused its own transition (a bug): fail the call; if even that cannot end it,
+        end it here so that its task, place and record are released."""
+        self.fail(exc, where)
+        if not self.core.ended:
+            self.detail.ended_at = self._now()
+            self._done.set()
+
+    # ------------------------------------------------------------------------------ faults
 
     def guarded(self, what: str, action: Callable[[], None]) -> None:
         """Run one input's handling; an exception ends this call (``fail``), never its caller."""
@@ -136,16 +384,12 @@ class Call:
                 self.controller.publisher.call_failed(self.detail, where, repr(exc), self.phase.value)
             except Exception as publish_exc:  # the event is lost; the call still ends
                 log.error("call.failed.unpublished", error=repr(publish_exc))
-        try:
-            self.hangup("error")
-        except Exception as teardown:
-            log.error("call.teardown.failed", error=repr(teardown), exc_info=teardown)
-            self._end("error", "system")
+        self.feed(HangupRequested(reason="error"))
 
     # ------------------------------------------------------------------------------ lifecycle
 
     async def run(self, offer_body: bytes, flow: str) -> None:
-        """Answer the caller, run the IVR, and live until the call ends (owned by the controller)."""
+        """Answer the caller, run the IVR, and live until the call ends (owned by the registry)."""
         with call_context(self.id):
             try:
                 async with asyncio.TaskGroup() as tg:
@@ -155,54 +399,52 @@ class Call:
                         await self._done.wait()
                     for task in self._tasks:
                         task.cancel()
+                self._tg = None
             except* Exception as group:
                 # A bug in one call must never take the node down: log it, tear this call down.
                 for exc in group.exceptions:
                     self.fail(exc, "task")
             finally:
-                try:
-                    await self._finish()
-                finally:
-                    self._release()
+                self._tg = None
+                await self._finish()
 
     async def _answer(self, offer_body: bytes) -> bool:
         assert self.trunk is not None
         try:
             answer = await self.media.answer_caller(offer_body)
         except RemoteSipError as exc:
-            self.trunk.reject(exc.status_hint)
-            self._end("caller-sdp", "system")
+            self.feed(HangupRequested(reason="caller-sdp", status=exc.status_hint))
             return False
         except (OSError, PortsExhaustedError) as exc:  # no RTP port to be had: the node is full
             log.warning("call.media.unavailable", error=str(exc))
-            self.trunk.reject(503)
-            self._end("no-media-port", "system")
+            self.feed(HangupRequested(reason="no-media-port", status=503))
             return False
         # The carrier never sees a call answered whose CDR row is not on disk: after a crash it is
         # closed `interrupted` instead of being lost (docs/reliability.md; about 6 ms at p50).
         await self._committed(self.controller.records.cdr_committed(self.id), "answer")
-        if self.phase is CallPhase.ENDED:
+        if self.core.ended:
             return False
         self._answer_sdp = answer
         if self.early_media:
             self.trunk.ringing(answer)  # 183 with our SDP: the IVR plays as early media
         else:
             self.trunk.answer(answer)
-            self.detail.answered_at = self._now()
-            self.controller.records.milestone(self.id, self.detail)
+        self.feed(CallStarted(answered=not self.early_media))
         return True
 
     def _start_ivr(self, flow: str) -> None:
-        assert self._tg is not None
-        session = self.controller.flows.new_session(flow, caller=self.detail.caller, called=self.detail.dialled)
-        self.runner = IvrRunner(session, CallIvrChannel(self), prompt_dir=self.controller.flows.prompt_dir,
+        flows = self.controller.flows
+        session = flows.new_session(flow, caller=self.detail.caller, called=self.detail.dialled)
+        self.runner = IvrRunner(session, CallIvrChannel(self), prompt_dir=flows.prompt_dir,
                                 http=self.controller.http(), call_id=self.id)
         self.spawn_task(self._run_ivr(self.runner), "ivr")
 
     async def _run_ivr(self, runner: IvrRunner) -> None:
-        self._take_ivr_record(await runner.run())
-        if self.phase is CallPhase.IVR:  # the flow ended without queueing (hang-up node, transfer...)
-            self.hangup("ivr-ended")
+        try:
+            self._take_ivr_record(await runner.run())
+        finally:
+            self.runner = None  # the runner lives as long as its run
+        self.feed(IvrFinished())
 
     def _take_ivr_record(self, record: CallRecord) -> None:
         self.detail.ivr_inputs = [
@@ -217,29 +459,6 @@ class Call:
         task = self._tg.create_task(coro, name=f"call-{self.id}-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def _end(self, reason: str, by: str) -> None:
-        if self.phase is CallPhase.ENDED:
-            return
-        self.phase = CallPhase.ENDED
-        self.detail.end_reason = self.detail.end_reason or reason
-        self.detail.hung_up_by = self.detail.hung_up_by or by
-        self.detail.ended_at = self._now()
-        self._done.set()
-        if self.supervision is not None:
-            self.supervision.end("call_ended")
-
-    def _release(self) -> None:
-        """Drop the references that tie a finished call's objects into reference cycles (the IVR
-        runner and its channel point back at the call, the task group at the run task), so that
-        reference counting frees them when the call goes instead of the cyclic collector, whose
-        full collections are what limits a busy node (docs/performance.md)."""
-        self.runner = None
-        self._tg = None
-        self._tasks.clear()
-        for leg in (self.trunk, self.agent_leg):
-            if leg is not None and leg.owner is self:
-                leg.owner = ENDED_OWNER
 
     async def _finish(self) -> None:
         """The call's end: media closed, the final CDR and ``call.ended`` committed, then the 200
@@ -273,159 +492,61 @@ class Call:
         return False
 
     def hangup(self, reason: str = "system") -> None:
-        """Tear the call down from our side (IVR hang-up, shutdown, RTP timeout)."""
-        if self.phase is CallPhase.ENDED:
-            return
-        phase = self.phase
-        self._end(reason, "system")
-        self._acd_hangup(phase)
-        if self.agent_leg is not None:
-            self.agent_leg.cancel()  # BYE when it was answered
-        if self.trunk is not None:
-            if self.trunk.state is LegState.ESTABLISHED:
-                self.trunk.bye()
-            else:
-                self.trunk.reject(500 if reason == "error" else 480)
-
-    def _acd_hangup(self, phase: CallPhase | None = None) -> None:
-        if self.acd_released:
-            return
-        if (phase or self.phase) in (CallPhase.QUEUED, CallPhase.OFFERING, CallPhase.CONNECTED):
-            try:
-                self.controller.acd.handle(Hangup(call_id=self.id))
-            except AcdError as exc:
-                log.warning("call.acd.refused", request="Hangup", error=str(exc))
+        """Tear the call down from our side (IVR hang-up, shutdown, RTP timeout, operator)."""
+        self.feed(HangupRequested(reason=reason))
 
     # ------------------------------------------------------------------------------ leg events
 
     def on_leg_event(self, event: LegEvent) -> None:
         with call_context(self.id):
             self.guarded("leg", lambda: self._leg_event(event))
-            if isinstance(event, LegEnded) and self.phase is not CallPhase.ENDED:
+            if isinstance(event, SipLegEnded) and not self.core.ended:
                 event.leg.release_bye()  # a leg left a call that goes on: nothing to wait for
 
     def _leg_event(self, event: LegEvent) -> None:
-        if event.leg is self.trunk:
-            self._trunk_event(event)
-        elif event.leg is self.agent_leg:
-            self._agent_event(event)
-        elif self.supervision is not None and self.supervision.owns(event.leg):
-            self.supervision.on_leg_event(event)
-        elif isinstance(event, LegAnswered) and isinstance(event.leg, OutboundLeg):
-            event.leg.bye()  # a late answer from an offer we gave up: release that phone
-
-    def _trunk_event(self, event: LegEvent) -> None:
-        match event:
-            case LegEnded():
-                if self.phase is CallPhase.ENDED:
-                    return
-                by = "caller" if event.cause in (HangupCause.REMOTE_BYE, HangupCause.REMOTE_CANCEL) else "system"
-                if self.runner is not None:
-                    self.runner.deliver(CallerHungUp())
-                phase = self.phase
-                self._end("caller-hangup" if by == "caller" else event.cause.value, by)
-                self._acd_hangup(phase)
-                if self.agent_leg is not None:
-                    self.agent_leg.cancel()
-            case LegReinvited():
-                self._reinvite(event, is_agent=False)
-            case LegReferred() | LegRinging() | LegAnswered() | LegFailed():
-                pass
-            case _:
-                pass
-
-    def _agent_event(self, event: LegEvent) -> None:
-        offer = self.offer
-        match event:
-            case LegRinging():
-                if offer is not None:
-                    self._acd(Ringing(offer_id=offer.offer_id))
-            case LegAnswered():
-                self._agent_answered(event)
-            case LegFailed():
-                self.media.drop_agent()
-                self.agent_leg = None
-                if offer is not None and self.phase is CallPhase.OFFERING:
-                    self.offer = None
-                    self.phase = CallPhase.QUEUED
-                    self._acd(Reject(offer_id=offer.offer_id))
-            case LegEnded():
-                self.media.drop_agent()
-                self.agent_leg = None
-                if self.phase is CallPhase.OFFERING and offer is not None:
-                    self._reject_offer(offer)  # the agent's phone gave up before answering
-                elif self.phase is CallPhase.CONNECTED:
-                    self._end("agent-hangup", "agent")
-                    self._acd_hangup(CallPhase.CONNECTED)
-                    if self.trunk is not None:
-                        self.trunk.bye()
-            case LegReinvited():
-                self._reinvite(event, is_agent=True)
-            case LegReferred():
-                self._refer(event)
-            case _:
-                pass
-
-    def _agent_answered(self, event: LegAnswered) -> None:
-        offer = self.offer
         leg = event.leg
-        if offer is None or self.phase is not CallPhase.OFFERING:
-            leg.bye()
+        role = Role.CALLER if leg is self.trunk else Role.AGENT if leg is self.agent_leg else None
+        if role is None:
+            if self.supervision is not None and self.supervision.owns(leg):
+                self.supervision.on_leg_event(event)
+            elif isinstance(event, SipLegAnswered) and isinstance(leg, OutboundLeg):
+                leg.bye()  # a late answer from an offer we gave up: release that phone
             return
+        match event:
+            case SipLegRinging():
+                self.feed(LegRang(role=role))
+            case SipLegAnswered():
+                self.feed(LegAnswered(role=role, media_ok=self._agent_media(event) if role is Role.AGENT else True))
+            case SipLegFailed():
+                self.feed(LegFailed(role=role, status=event.status))
+            case SipLegEnded():
+                by_peer = event.cause in (HangupCause.REMOTE_BYE, HangupCause.REMOTE_CANCEL)
+                self.feed(LegEnded(role=role, by_peer=by_peer, cause=event.cause.value))
+            case LegReinvited():
+                self._reinvite(event, role)
+            case LegReferred():
+                if role is Role.AGENT:
+                    self._refer(event)
+                else:
+                    event.leg.answer_refer(event.request, 403)
+            case _:
+                log.warning("call.leg.event_unknown", kind=type(event).__name__)
+
+    def _agent_media(self, event: SipLegAnswered) -> bool:
+        """Apply the agent's SDP answer (when the call still waits for it); False when unusable."""
+        if self.core.phase is not Phase.OFFERING or self.core.legs[Role.AGENT] is LegPhase.TERMINATED:
+            return True
         try:
             self.media.agent_answered(event.sdp)
         except RemoteSipError as exc:
             log.warning("call.agent.bad_answer", error=str(exc))
-            leg.bye()
-            return
-        try:
-            self.controller.acd.handle(Answer(offer_id=offer.offer_id))
-        except StaleOfferError:
-            leg.bye()
-            return
-        except AcdError as exc:
-            log.warning("call.acd.refused", request="Answer", error=str(exc))
-            leg.bye()
-            return
-        self.phase = CallPhase.CONNECTED
-        leg.hold_bye_answer = True  # the agent's BYE now ends the call: answered once its record is
-        if self.trunk is not None and self.trunk.state is not LegState.ESTABLISHED:
-            self.trunk.answer(self._answer_sdp)  # early media: the caller is answered when the agent is
-            self.detail.answered_at = self._now()
-        self.detail.agent = offer.agent_id
-        self.detail.agent_answered_at = self._now()
-        self.controller.records.milestone(self.id, self.detail)
-        self.media.bridge()
-        if self.controller.should_record(offer.queue_id):
-            self.spawn_task(self._record(offer), "record")
+            return False
+        return True
 
-    async def _record(self, offer: OfferCall) -> None:
-        serial = await self.controller.allocate_serial()
-        self.detail.recording_serial = serial
-        info = RecordingInfo(serial=serial, call_id=self.id, started_at=_iso(self._now()),  # type: ignore[arg-type]
-                             parties={"caller": self.detail.caller, "agent": offer.agent_id},
-                             queue=offer.queue_id)
-        await self.media.start_recording(self.controller.recordings_dir, info)
-        log.info("call.recording.started", serial=serial)
-        recording = self.media.recording
-        if recording is not None:
-            await recording.run()
-
-    def _reinvite(self, event: LegReinvited, *, is_agent: bool) -> None:
+    def _reinvite(self, event: LegReinvited, role: Role) -> None:
         """Hold/resume (RFC 3264 §8.4): answer with our address and the mirrored direction."""
-        media = self.media.agent if is_agent else self.media.caller
-        if media is None or not event.request.body:
-            event.leg.answer_reinvite(event.request, None, 488 if media is None else 200)
-            return
-        try:
-            answer = negotiate(SessionDescription.parse(event.request.body), (media.codec,),
-                               self.media.host, media.endpoint.local_port)
-        except RemoteSipError as exc:
-            event.leg.answer_reinvite(event.request, None, exc.status_hint)
-            return
-        media.apply(answer.media, self.controller.rtp_timeout)
-        event.leg.answer_reinvite(event.request, answer.sdp.serialize().encode())
-        log.info("call.hold.changed", leg="agent" if is_agent else "caller", on_hold=answer.media.on_hold)
+        media = self.media.leg_of(role.value)
+        answer_reinvite(event, media, self.media.host, self.controller.rtp_timeout, role.value)
 
     def _refer(self, event: LegReferred) -> None:
         """Blind transfer from the agent's phone (REFER, RFC 3515): the Refer-To user names a queue,
@@ -453,82 +574,68 @@ class Call:
         Publishes ``call.transferred`` (``method``: refer or desktop) before the new ``call.queued``.
 
         Raises:
-            AcdError: the ACD refused; if the caller could not be queued again the call is hung up.
+            AcdError: the ACD refused to queue the caller again; the call is then hung up.
         """
-        self.controller.acd.handle(Hangup(call_id=self.id))
-        leg, self.agent_leg = self.agent_leg, None
-        self.offer = None
-        self.media.drop_agent()
-        if leg is not None:
-            leg.bye()
-        self.phase = CallPhase.QUEUED
-        self.detail.queue = destination.queue
-        log.info("call.transfer.started", queue=destination.queue, agent=destination.agent, method=method)
-        self.controller.publisher.call_transferred(self.id, self.detail.agent or "", destination.queue,
-                                                  destination.agent, method)
         skills = (() if destination.agent is None
                   else (SkillRequirement(skill=personal_skill(destination.agent), min_level=1),))
+        self.detail.queue = destination.queue
+        self._refusal = None
+        self._transferring = True
         try:
-            self.controller.acd.handle(Enqueue(call_id=self.id, queue_id=QueueId(destination.queue),
-                                               priority=self.detail.priority, caller_id=self.detail.caller,
-                                               skills=skills))
-        except AcdError:
-            self.hangup("transfer-failed")
-            raise
+            self.feed(TransferRequested(queue=destination.queue, agent=destination.agent, method=method,
+                                        priority=self.detail.priority, caller=self.detail.caller, skills=skills))
+        finally:
+            self._transferring = False
+        if self.core.ended and self._refusal is not None:
+            raise self._refusal
 
     # ------------------------------------------------------------------------------ ACD commands
 
     def on_acd_command(self, command: OfferCall | CancelOffer | ExitCall) -> None:
-        with call_context(self.id):
-            self.guarded("acd", lambda: self._acd_command(command))
-
-    def _acd_command(self, command: OfferCall | CancelOffer | ExitCall) -> None:
         match command:
             case OfferCall():
-                if self.phase is CallPhase.ENDED or self._tg is None:  # ended while the ACD decided
-                    self._acd(Reject(offer_id=command.offer_id))
-                    return
-                self.spawn_task(self._offer(command), f"offer-{command.offer_id}")
+                self.feed(OfferReceived(offer=command, record=self.controller.should_record(command.queue_id)))
             case CancelOffer():
-                if self.offer is not None and self.offer.offer_id == command.offer_id:
-                    self.offer = None
-                    if self.phase is CallPhase.OFFERING:
-                        self.phase = CallPhase.QUEUED
-                    if self.agent_leg is not None:
-                        leg, self.agent_leg = self.agent_leg, None
-                        leg.cancel()
-                    self.media.drop_agent()
+                self.feed(OfferCancelled(offer_id=command.offer_id))
             case ExitCall():
-                self.detail.end_reason = f"flowout:{command.reason.value}"
-                self.phase = CallPhase.IVR  # out of the queue: nothing left for the ACD
-                self.hangup(f"flowout:{command.reason.value}")
+                self.feed(CallExitedQueue(reason=command.reason.value))
+            case _:
+                assert_never(command)
 
-    async def _offer(self, offer: OfferCall) -> None:
-        self.offer = offer
-        self.phase = CallPhase.OFFERING
-        self.detail.offered_to.append(offer.agent_id)
+    async def _dial(self, offer: OfferCall) -> None:
+        """Open the agent's media and INVITE its registered phone for ``offer``."""
         binding = self.controller.agent_binding(offer.agent_id)
         if binding is None:
             log.info("call.offer.unreachable", agent=offer.agent_id)
-            self._reject_offer(offer)
+            self.feed(AgentUnreachable(offer_id=offer.offer_id))
             return
-        sdp = await self.media.offer_agent()
-        if self.offer is not offer or self.phase is not CallPhase.OFFERING:
+        try:
+            sdp = await self.media.offer_agent()
+        except (OSError, PortsExhaustedError) as exc:
+            log.warning("call.media.unavailable", error=str(exc), leg="agent")
+            self.feed(AgentUnreachable(offer_id=offer.offer_id))
+            return
+        if self.core.offer is not offer or self.core.phase is not Phase.OFFERING:
             self.media.drop_agent()  # cancelled while the port was being opened
             return
-        self.agent_leg = self.controller.invite_agent(self, offer, binding, sdp)
+        caller = self.detail.caller or "anonymous"
+        invite = PhoneInvite(caller=caller, display=self.detail.caller_name or caller, callee=offer.agent_id,
+                             call_id=self.id, queue=offer.queue_id)
+        self.agent_leg = self.controller.invite_phone(self, binding, invite, sdp)
+        self.feed(AgentDialled(offer_id=offer.offer_id))
         log.info("call.offer.sent", agent=offer.agent_id, queue=offer.queue_id)
 
-    def _reject_offer(self, offer: OfferCall) -> None:
-        self.offer = None
-        self.phase = CallPhase.QUEUED
-        self._acd(Reject(offer_id=offer.offer_id))
-
-    def _acd(self, request: Ringing | Reject) -> None:
-        try:
-            self.controller.acd.handle(request)
-        except AcdError as exc:
-            log.info("call.acd.refused", request=type(request).__name__, error=str(exc))
+    async def _record(self, offer: OfferCall) -> None:
+        serial = await self.controller.allocate_serial()
+        self.detail.recording_serial = serial
+        info = RecordingInfo(serial=serial, call_id=self.id, started_at=_iso(self._now()),  # type: ignore[arg-type]
+                             parties={"caller": self.detail.caller, "agent": offer.agent_id},
+                             queue=offer.queue_id)
+        await self.media.start_recording(self.controller.recordings_dir, info)
+        log.info("call.recording.started", serial=serial)
+        recording = self.media.recording
+        if recording is not None:
+            await recording.run()
 
     # ------------------------------------------------------------------------------ IVR requests
 
@@ -546,21 +653,8 @@ class Call:
         self.detail.reason = command.reason or self.detail.reason
         self.variables = dict(command.variables)
         self.detail.queued_at = self._now()
-        skills = tuple(SkillRequirement(skill=SkillName(s), min_level=lv) for s, lv in command.skills.items())
-        self.phase = CallPhase.QUEUED
-        try:
-            self.controller.acd.handle(Enqueue(
-                call_id=self.id, queue_id=QueueId(command.queue), priority=command.priority, skills=skills,
-                caller_id=self.detail.caller,
-            ))
-        except AcdError as exc:
-            log.warning("call.enqueue.refused", queue=command.queue, error=str(exc))
-            self.phase = CallPhase.IVR
-            self.hangup("enqueue-refused")
-            return
-        self.controller.records.milestone(self.id, self.detail)
-        if self.inject_fault:
-            raise InjectedFault(f"injected fault in call {self.id} (CTI_TEST_FAULT_EVERY)")
+        self.feed(IvrEnqueued(queue=command.queue, priority=command.priority, skills=skills_of(command.skills),
+                              caller=self.detail.caller))
 
     def digit(self, digit: str) -> None:
         runner = self.runner
@@ -568,15 +662,12 @@ class Call:
             self.guarded("digit", lambda: runner.deliver(DigitReceived(digit=digit)))
 
     def rtp_timeout(self, which: str) -> None:
-        self.guarded("rtp-timeout", lambda: self._rtp_timeout(which))
-
-    def _rtp_timeout(self, which: str) -> None:
         log.info("call.media.timed_out", leg=which)
-        if which == "supervisor":
-            if self.supervision is not None:
-                self.supervision.end("rtp_timeout")
-            return
-        self.hangup("rtp-timeout")
+        supervision = self.supervision
+        if which != "supervisor":
+            self.hangup("rtp-timeout")
+        elif supervision is not None:
+            self.guarded("rtp-timeout", lambda: supervision.end("rtp_timeout"))
 
     # ------------------------------------------------------------------------------ supervision
 
@@ -589,9 +680,8 @@ class Call:
         """
         old = self.agent_leg
         self.media.take_over()
-        self._acd_hangup(CallPhase.CONNECTED)
-        self.acd_released = True
         self.agent_leg = leg
+        self.feed(AgentReplaced(agent=new_agent))
         self.detail.agent = new_agent
         if old is not None:
             old.bye()
@@ -603,4 +693,4 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-__all__ = ["AgentId", "Call", "CallDetail", "CallPhase", "OfferId"]
+__all__ = ["AgentId", "Call", "CallDetail", "CallPhase", "CallPorts", "OfferId", "Transfer"]

@@ -1,10 +1,13 @@
-"""The call controller: trunk INVITEs become calls; the ACD's commands reach them; CDRs get written.
+"""The call registry: the node's live calls, and the services each call is given (its ports).
 
-It owns the call registry, the ACD driver, the flow catalog, the media port range and the
-prompt cache, and one TaskGroup in which every call runs as a named task. Agent state changes and
-queue legs (domain.md §0) are written to the store in order by one writer task; a call's CDR is
-written when the call ends. Times in stored rows are wall-clock UTC seconds: the ACD works on the
-loop's monotonic clock and ``_wall`` converts.
+:class:`CallController` holds the live calls (one :class:`~cti.calls.Call` each, running as a named
+task of its TaskGroup), admission and drain, and provides :class:`cti.calls.CallPorts`: the ACD
+(one :class:`~cti.routing.AcdDriver`), the publisher, the records, the node's clock, the flows,
+the media port range and prompt cache, recording serials, phone INVITEs and transfer targets.
+The ACD's commands are routed to their calls (queued there as events); its facts go to
+:class:`cti.acdevents.AcdEventPublisher`; trunk INVITEs are admitted or refused by
+:class:`cti.inbound.TrunkDoor`; operator actions on agents live in :mod:`cti.operations`.
+Times in stored rows are wall-clock UTC seconds from the one node clock (cti/clock.py).
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,38 +28,29 @@ from acd import (
     AcdEvent,
     AgentId,
     AgentState,
-    AgentStateChanged,
-    CallAbandoned,
-    CallAnswered,
-    CallExited,
     CallId,
-    CallOffered,
-    CallQueued,
     CancelOffer,
     ExitCall,
-    LoginAgent,
-    LogoutAgent,
     OfferCall,
-    QueueId,
     Router,
-    SetNotReady,
-    SetReady,
     SiteCalendar,
 )
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
-from cti.admission import ANSWERS, Admission, Limits
+from cti.acdevents import AcdEventPublisher
+from cti.admission import Admission, Limits
 from cti.calls import Call, CallDetail, Transfer
 from cti.clock import NodeClock
 from cti.control import ControlError
-from cti.legs import InboundLeg, LegTable, OutboundLeg, invite_binding
+from cti.inbound import TrunkDoor
+from cti.legs import InboundLeg, LegTable, OutboundLeg
 from cti.media import CallMedia
-from cti.publish import Publisher, queue_stats_data
+from cti.publish import Publisher
 from cti.records import CallRecords
 from cti.routing import AcdDriver, agent_config, queue_config
 from cti.trunks import TrunkMatch, TrunkTable, caller_identity
+from cti.useragent import PhoneInvite, invite_phone
 from ivr import FlowCatalog, RaiseAlert
-from sip.auth import AuthError, AuthResult, parse_credentials
 from sip.events import RequestReceived
 from sip.ids import new_tag
 from sip.media import PromptCache
@@ -70,8 +63,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 _FAULT_EVERY = int(os.environ.get("CTI_TEST_FAULT_EVERY", "0") or 0)  # test hook: docs/reliability.md
-STATS_PERIOD = 2.0
-STATS_COALESCE_S = 0.25
 
 
 class CallController:
@@ -90,8 +81,7 @@ class CallController:
         self.queues = {q.name: q for q in config.queues}
         self.agents = {a.id: a for a in config.agents}
         self.supervisors = {s.id: s for s in config.supervisors}
-        self.state_since: dict[str, float] = {}
-        self._last_call_of: dict[str, Call] = {}
+        self.last_call_of: dict[str, Call] = {}  # agent -> its last call (for the wrap-up disposition)
         self.clock = NodeClock()  # one clock for every time a record holds (cti/clock.py)
         calendar = SiteCalendar(offset=self.clock.offset, zone=config.node.zone)  # "today" is the site's day
         self.acd = AcdDriver(Router([queue_config(q) for q in config.queues], calendar=calendar), self,
@@ -101,17 +91,17 @@ class CallController:
         self.rtp_timeout = config.media.rtp_timeout_s
         self.recordings_dir = Path(config.data_dir) / "recordings"
         self.calls: dict[CallId, Call] = {}
-        self.draining = False
         self.records = CallRecords(store, config.node.name, self._detail_of, clock=self.clock.wall)
         self._http: aiohttp.ClientSession | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._idle = asyncio.Event()
-        self._stats_dirty: set[str] = set()
         self.counters = {"calls_total": 0}
-        self.refused: Counter[str] = Counter()  # new calls refused, by reason (for /metrics)
         self.admission = Admission(
             Limits(config.limits.max_calls, config.limits.max_calls_per_second),
             {t.name: t.max_calls for t in config.trunks}, self.acd.now)
+        self.door = TrunkDoor(self.trunks, legs, registration, self.admission, self._start_call)
+        self.acd_events = AcdEventPublisher(self.acd.router, publisher, self.records, self.clock, self.calls.get,
+                                            self.queues)
         self.alerts: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------------------ running
@@ -128,30 +118,27 @@ class CallController:
             self._tg = tg
             tg.create_task(self.records.run(), name="cdr-writer")
             started.set()
-            while True:  # queue.stats at least every 2 s (and on every change, from on_acd_event)
-                await asyncio.sleep(STATS_PERIOD)
-                for queue in self.queues:
-                    self.publish_queue_stats(queue)
+            await self.acd_events.run_stats()  # queue.stats at least every 2 s, and on every change
 
-    def _stats_changed(self, queue: str) -> None:
-        """Publish the queue's stats soon: changes within STATS_COALESCE_S share one event (a busy
-        queue changes hundreds of times a second; wallboards need a fresh figure, not each step)."""
-        if not self._stats_dirty:
-            asyncio.get_running_loop().call_later(STATS_COALESCE_S, self._flush_stats)
-        self._stats_dirty.add(queue)
+    # The parts the rest of the node reads (metrics, control, app).
 
-    def _flush_stats(self) -> None:
-        dirty, self._stats_dirty = self._stats_dirty, set()
-        for queue in dirty:
-            self.publish_queue_stats(queue)
+    @property
+    def draining(self) -> bool:
+        return self.door.draining
 
-    def publish_queue_stats(self, queue: str) -> None:
-        self.publisher.publish("queue.stats", self.queue_stats_data(queue))
+    @property
+    def refused(self) -> Counter[str]:
+        return self.door.refused
+
+    @property
+    def state_since(self) -> dict[str, float]:
+        return self.acd_events.state_since
 
     def queue_stats_data(self, queue: str) -> dict[str, Any]:
-        snap = self.acd.router.queue_stats(QueueId(queue), self.acd.now())
-        logged_in = sum(n for state, n in snap.agents_by_state.items() if state is not AgentState.LOGGED_OUT)
-        return queue_stats_data(snap, logged_in)
+        return self.acd_events.queue_stats_data(queue)
+
+    def publish_queue_stats(self, queue: str) -> None:
+        self.acd_events.publish_queue_stats(queue)
 
     def _detail_of(self, call_id: CallId) -> CallDetail | None:
         call = self.calls.get(call_id)
@@ -161,12 +148,9 @@ class CallController:
         assert self._http is not None, "controller not running"
         return self._http
 
-    def _wall(self, acd_time: float) -> float:
-        return self.clock.wall(acd_time)
-
     async def drain(self, grace: float) -> None:
         """Refuse new calls (503) and let the live ones finish for up to ``grace`` seconds."""
-        self.draining = True
+        self.door.draining = True
         for attempt in (grace, 2.0):
             if self.calls:
                 self._idle.clear()
@@ -182,43 +166,13 @@ class CallController:
     # ------------------------------------------------------------------------------ inbound calls
 
     def on_trunk_invite(self, event: RequestReceived) -> None:
-        """A dialog-creating INVITE: refuse it, or start a call."""
-        request = event.request
-        match = self.trunks.match(request, event.source.addr[0])
-        if match is None and self.trunks.has_credentials:
-            match = self._authenticated_trunk(event)
-            if match is None:
-                return  # challenged or refused
-        if match is None:
-            self.refused["unknown_source"] += 1
-            log.warning("call.trunk.refused", source=event.source.addr[0], reason="unknown source")
-            self._refuse(event, 403)
-            return
-        if match.flow is None:
-            self.refused["unknown_number"] += 1
-            self._refuse(event, 404)
-            return
-        if self.draining:
-            self.refused["draining"] += 1
-            self._refuse(event, 503, (("Retry-After", "30"),))
-            return
-        from cti.offercheck import check_offer  # 415/406/488 before admission (docs/sip-server.md)
+        """A dialog-creating INVITE: refused at the door (cti/inbound.py), or a new call."""
+        self.door.on_invite(event)
 
-        unusable = check_offer(request, local_host=self.legs.via_host)
-        if unusable is not None:
-            self.refused[unusable.reason.value] += 1
-            log.info("call.refused", trunk=match.trunk.name, reason=unusable.reason.value, status=unusable.status,
-                     warning=unusable.warn_code)
-            self._refuse(event, unusable.status, unusable.headers)
-            return
-        refusal = self.admission.admit(match.trunk.name)
-        if refusal is not None:
-            self.refused[refusal.value] += 1
-            status, headers = ANSWERS[refusal]
-            log.info("call.refused", trunk=match.trunk.name, reason=refusal.value, status=status,
-                     live=self.admission.live, live_on_trunk=self.admission.live_on(match.trunk.name))
-            self._refuse(event, status, headers)
-            return
+    def _start_call(self, event: RequestReceived, match: TrunkMatch) -> None:
+        """Make and run the call of an admitted INVITE; if it cannot start, give its place back, 500."""
+        request = event.request
+        assert match.flow is not None
         call: Call | None = None
         try:
             call = self._new_call(event, match)
@@ -240,7 +194,7 @@ class CallController:
                 if call is not None and call.trunk is not None:
                     call.trunk.reject(500)
                 else:
-                    self._refuse(event, 500)
+                    self.door.refuse(event, 500)
             except Exception as refuse_exc:
                 log.error("call.start.unanswered", error=repr(refuse_exc))
 
@@ -262,8 +216,8 @@ class CallController:
         detail = CallDetail(call_id=call_id, sip_call_id=request.call_id, trunk=match.trunk.name, caller=number,
                             caller_name=name, dialled=match.dialled, arrived_at=self.clock.wall())
         media = CallMedia(host=self.legs.via_host, ports=self.ports, prompts=self.prompts,
-                          rtp_timeout=self.rtp_timeout, on_digit=lambda d: call.digit(d),
-                          on_timeout=lambda which: call.rtp_timeout(which))
+                          rtp_timeout=self.rtp_timeout, on_digit=lambda d: self._digit(CallId(call_id), d),
+                          on_timeout=lambda which: self._rtp_timeout(CallId(call_id), which))
         call = Call(self, call_id, detail, media, early_media=match.trunk.early_media)
         call.trunk = InboundLeg(self.legs, call, event)
         call.trunk.hold_bye_answer = True  # the caller's BYE is answered once the CDR is committed
@@ -271,36 +225,16 @@ class CallController:
         self.calls[call.id] = call
         return call
 
-    def _authenticated_trunk(self, event: RequestReceived) -> TrunkMatch | None:
-        """Digest on INVITE for carriers that authenticate (RFC 3261 §22): 401 with a challenge first,
-        then the trunk whose username answered it. Answers the INVITE itself when it returns None."""
-        request = event.request
-        values = request.headers.get_all("Authorization")
-        username = ""
-        for value in values:
-            try:
-                username = parse_credentials(value).username
-                break
-            except AuthError:
-                continue
-        trunk = self.trunks.by_username(username) if username else None
-        outcome = self.registration.auth.authenticate(
-            method="INVITE", request_uri=str(request.uri), authorization=values, account=username or "-",
-            password=trunk.password if trunk is not None else None, source=event.source.addr[0], now=time.time())
-        if outcome.result in (AuthResult.CHALLENGE, AuthResult.STALE):
-            self._refuse(event, 401, tuple(("WWW-Authenticate", c) for c in outcome.challenges))
-            return None
-        if outcome.result is not AuthResult.ACCEPTED or trunk is None:
-            self.refused["auth_failed"] += 1
-            log.warning("call.trunk.refused", source=event.source.addr[0], reason=outcome.reason.value)
-            self._refuse(event, 403)
-            return None
-        return self.trunks.matched(trunk, request)
+    def _digit(self, call_id: CallId, digit: str) -> None:
+        """An RFC 4733 digit from a caller's media, to its call (found by id: media never holds its call)."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.digit(digit)
 
-    def _refuse(self, event: RequestReceived, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        from sip.message import response_to
-
-        self.legs.endpoint.send_response(response_to(event.request, status, to_tag=new_tag(), headers=list(headers)))
+    def _rtp_timeout(self, call_id: CallId, which: str) -> None:
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.rtp_timeout(which)
 
     def _redact(self, number: str) -> str:
         if self.config.logging.redact_caller_numbers and len(number) > 4:
@@ -318,7 +252,7 @@ class CallController:
         log.info("call.ended", by=detail.hung_up_by, reason=detail.end_reason, agent=detail.agent,
                  serial=detail.recording_serial)
         if detail.agent:
-            self._last_call_of[detail.agent] = call
+            self.last_call_of[detail.agent] = call
         try:
             ended = self.publisher.call_ended(detail)
             return self.records.call_ended(call.id, detail, (ended,))
@@ -334,40 +268,10 @@ class CallController:
         bindings = self.registration.lookup(agent_id)
         return bindings[0] if bindings else None
 
-    def invite_agent(self, call: Call, offer: OfferCall, binding: Binding, sdp: bytes) -> OutboundLeg:
-        """INVITE the agent's registered contact (NAT-safe: see ``cti.legs.contact_address``)."""
-        caller = call.detail.caller or "anonymous"
-        return invite_binding(self.legs, call, binding, caller=caller, display=call.detail.caller_name or caller,
-                              callee=offer.agent_id, sdp=sdp,
-                              extra=(("X-CTI-Call-ID", call.id), ("X-CTI-Queue", offer.queue_id)))
-
-    def set_disposition(self, agent_id: str, disposition: str) -> None:
-        """The agent's wrap-up code for its last call: stored on the CDR (call reason for reports)."""
-        call = self._last_call_of.pop(agent_id, None)
-        if call is None:
-            return
-        call.detail.disposition = disposition
-        call.detail.reason = call.detail.reason or disposition
-        self.publisher.call_reason(call.id, disposition, "disposition")
-        rewritten = self.records.call_ended(call.id, call.detail)
-        rewritten.add_done_callback(_consume)  # a failed write is logged by the writer
-
-    def login(self, agent_id: str, *, ready: bool) -> None:
-        """Raises: KeyError (unknown agent), acd.AcdError (refused transition)."""
-        settings = self.agents[agent_id]
-        self.acd.handle(LoginAgent(agent=agent_config(settings, self.queues.values()), ready=ready))
-
-    def set_ready(self, agent_id: str) -> None:
-        self.acd.handle(SetReady(agent_id=AgentId(agent_id)))
-
-    def set_not_ready(self, agent_id: str, reason: str) -> None:
-        self.acd.handle(SetNotReady(agent_id=AgentId(agent_id), reason=reason))
-
-    def logout(self, agent_id: str) -> None:
-        self.acd.handle(LogoutAgent(agent_id=AgentId(agent_id)))
-
-    def agent_state(self, agent_id: str) -> tuple[AgentState, str | None]:
-        return self.acd.router.agent_state(AgentId(agent_id))
+    def invite_phone(self, call: Call, binding: Binding, invite: PhoneInvite, sdp: bytes) -> OutboundLeg:
+        """INVITE a registered phone for ``call`` (NAT-safe: see ``cti.legs.contact_address``).
+        Raises: LocalSipError (no usable address in the binding)."""
+        return invite_phone(self.legs, call, binding, invite, sdp)
 
     # ------------------------------------------------------------------------------ recordings
 
@@ -436,50 +340,4 @@ class CallController:
                 log.warning("acd.offer.orphaned", call_id=command.call_id)
 
     def on_acd_event(self, event: AcdEvent) -> None:
-        wall = self._wall(event.at)
-        self.records.on_acd_event(event, wall)
-        match event:
-            case AgentStateChanged():
-                log.info("acd.agent.state_changed", agent=event.agent_id, state=event.state.name,
-                         reason=event.reason, previous=event.previous.name)
-                self.publisher.agent_state(event)
-                self.state_since[event.agent_id] = wall
-            case CallQueued():
-                log.info("acd.call.queued", call_id=event.call_id, queue=event.queue_id, priority=event.priority)
-                call = self.calls.get(event.call_id)
-                if call is not None:
-                    position = self.acd.router.position(event.call_id, event.at).position
-                    self.publisher.call_queued(call.detail, position)
-                    if call.detail.reason:
-                        self.publisher.call_reason(call.id, call.detail.reason, "ivr")
-                self._stats_changed(event.queue_id)
-            case CallOffered():
-                log.info("acd.call.offered", call_id=event.call_id, agent=event.agent_id)
-                offered = self.calls.get(event.call_id)
-                if offered is not None:
-                    now = self.clock.wall()
-                    waited = now - (offered.detail.queued_at or now)
-                    self.publisher.call_offered(offered.detail, event.agent_id, event.queue_id, waited,
-                                                offered.variables)
-            case CallAnswered():
-                log.info("acd.call.answered", call_id=event.call_id, agent=event.agent_id, wait_s=event.wait_s)
-                answered = self.calls.get(event.call_id)
-                if answered is not None:
-                    self.publisher.call_answered(answered.detail, event.agent_id, event.queue_id, event.wait_s)
-                self._stats_changed(event.queue_id)
-            case CallAbandoned():
-                log.info("acd.call.abandoned", call_id=event.call_id, wait_s=event.wait_s)
-                gone = self.calls.get(event.call_id)
-                self.publisher.call_abandoned(gone.detail if gone else None, event.call_id, event.queue_id,
-                                              event.wait_s)
-                self._stats_changed(event.queue_id)
-            case CallExited():
-                log.info("acd.call.exited", call_id=event.call_id, reason=event.reason.value)
-                self._stats_changed(event.queue_id)
-            case _:
-                log.debug("acd.event.seen", kind=type(event).__name__)
-
-
-def _consume(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
+        self.acd_events.on_acd_event(event)

@@ -38,6 +38,7 @@ Exception tree (module in brackets; ``code`` strings are part of the API, never 
     ├── StaffingError (ValueError)        staffing.error                                 [cti.staffing.errors]
     │   ├── StaffingInputError            staffing.input_invalid
     │   └── ForecastFileError             staffing.forecast_invalid
+    ├── CallStateError                    a transition the call's tables do not allow (a bug) [cti.call.core]
     ├── TlsFilesError                     a certificate or key that cannot be used        [cti.tlsfiles]
     ├── QaError                           qa.* refusals, with ``code`` and ``status``      [cti.qa.errors]
     │   ├── RuleInvalidError              qa.rule_invalid (problems: path: reason)

@@ -6,12 +6,14 @@ outbound trunk): the call is then ended with a clear reason in the CDR rather th
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
+from cti.errors import CtiError
 from ivr import EnqueueCall, RaiseAlert, TagCall
 
 if TYPE_CHECKING:
@@ -20,11 +22,23 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+class CallGoneError(CtiError):
+    """The IVR asked something of a call that no longer exists."""
+
+
 class CallIvrChannel:
     """The IVR's view of the call (``ivr.IvrChannel``)."""
 
     def __init__(self, call: Call) -> None:
-        self.call = call
+        self._call = weakref.ref(call)  # the call holds the IVR runner, which holds this channel
+
+    @property
+    def call(self) -> Call:
+        """The call (Raises: CallGoneError once it has ended and been freed)."""
+        call = self._call()
+        if call is None:
+            raise CallGoneError("the call of this IVR session has ended")
+        return call
 
     async def play(self, files: Sequence[Path]) -> None:
         await self.call.media.play(files)

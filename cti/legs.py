@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,11 +30,11 @@ from sip.events import (
     TransactionId,
 )
 from sip.headers import NameAddr
-from sip.ids import new_call_id, new_tag
-from sip.message import Headers, Request, Response, response_to
+from sip.ids import new_tag
+from sip.message import Request, Response, response_to
 from sip.registrar import Binding
 from sip.transaction import TransactionState
-from sip.uri import SipUri, Uri, parse_uri
+from sip.uri import SipUri, Uri
 
 if TYPE_CHECKING:
     from sip.aio import SipEndpoint
@@ -114,7 +115,7 @@ class Leg:
     def __init__(self, table: LegTable, owner: LegOwner) -> None:
         self.id = f"leg-{next(_ids)}"
         self.table = table
-        self.owner = owner
+        self.owner = owner  # held weakly: a leg never keeps its call alive (no reference cycle)
         self.state = LegState.CALLING
         self.dialog: Dialog | None = None
         self._bye_tx: ClientTransactionId | None = None
@@ -126,6 +127,16 @@ class Leg:
     @property
     def endpoint(self) -> SipEndpoint:
         return self.table.endpoint
+
+    @property
+    def owner(self) -> LegOwner:
+        """Who hears this leg's events: its call while the call lives, then :data:`ENDED_OWNER`."""
+        owner = self._owner()
+        return ENDED_OWNER if owner is None else owner
+
+    @owner.setter
+    def owner(self, owner: LegOwner) -> None:
+        self._owner: weakref.ref[LegOwner] = weakref.ref(owner)
 
     def _emit(self, event: LegEvent) -> None:
         self.owner.on_leg_event(event)
@@ -453,36 +464,8 @@ def contact_address(target: Uri, binding: Binding) -> tuple[str, int]:
     return (binding.source[0], int(binding.source[1]))
 
 
-def invite_binding(table: LegTable, owner: LegOwner, binding: Binding, *, caller: str, display: str, callee: str,
-                   sdp: bytes, extra: tuple[tuple[str, str], ...] = ()) -> OutboundLeg:
-    """INVITE a registered phone (an agent's or a supervisor's) with our SDP offer; the leg calls ``owner``.
-
-    The From shows the caller (number and name), so the phone displays who is calling.
-    Raises: LocalSipError (no usable address in the binding).
-    """
-    target = parse_uri(binding.uri)
-    host, port = table.via_host, table.via_port
-    headers = Headers()
-    headers.add("Via", f"SIP/2.0/{binding.transport} {host}:{port};rport")
-    headers.add("Max-Forwards", "70")
-    headers.add("From", str(NameAddr(uri=SipUri(user=caller, host=host, port=port), display=display,
-                                     params=(("tag", new_tag()),))))
-    headers.add("To", str(NameAddr(uri=SipUri(user=callee, host=host, port=port))))
-    headers.add("Call-ID", new_call_id(host))
-    headers.add("CSeq", "1 INVITE")
-    headers.add("Contact", f"<sip:cti@{host}:{port}>")
-    headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, UPDATE")
-    for name, value in extra:
-        headers.add(name, value)
-    headers.add("Content-Type", "application/sdp")
-    request = Request(method="INVITE", uri=target, headers=headers, body=sdp)
-    destination = Destination(transport=binding.transport, addr=contact_address(target, binding))
-    return OutboundLeg(table, owner, request, destination)
-
-
 class _EndedCall:
-    """The owner of a call's legs once the call has finished, so that a leg no longer keeps the
-    call alive (and in a reference cycle). A late 200 from an agent's phone is still hung up."""
+    """The owner of a leg whose call has gone: a late 200 from an agent's phone is still hung up."""
 
     def on_leg_event(self, event: LegEvent) -> None:
         if isinstance(event, LegAnswered) and isinstance(event.leg, OutboundLeg):

@@ -179,12 +179,25 @@ class CallMedia:
         self.caller.apply(answer.media if answer.media else first.media, self._rtp_timeout)
         return answer.sdp.serialize().encode()
 
+    def leg_of(self, role: str) -> MediaLeg | None:
+        """The media leg of ``role`` (``caller``, ``agent``, ``supervisor``), if open."""
+        return {"caller": self.caller, "agent": self.agent, "supervisor": self.supervisor}.get(role)
+
+    def preferred_codecs(self) -> tuple[Codec, ...]:
+        """Our codecs for a new leg's offer: the caller's negotiated codec first, so that the other
+        leg settles on the same law and the bridge forwards packets without transcoding."""
+        if self.caller is None or self.caller.params is None:
+            return CODECS
+        first = self.caller.codec
+        return (first, *(c for c in CODECS if c is not first))
+
     async def offer_agent(self) -> bytes:
-        """Open the agent-side endpoint and return our SDP offer for the agent's INVITE."""
+        """Open the agent-side endpoint and return our SDP offer for the agent's INVITE (the
+        caller's codec first)."""
         if self.agent is not None:
             self.agent.endpoint.close()
         endpoint = await self._open_endpoint()
-        offer = build_offer(self.host, endpoint.local_port, CODECS)
+        offer = build_offer(self.host, endpoint.local_port, self.preferred_codecs())
         self.agent = MediaLeg(endpoint, None, offer)
         return offer.serialize().encode()
 

@@ -11,16 +11,22 @@ trunk, which the server does not have yet: they are refused with ``transfer_unsu
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import TYPE_CHECKING, Any
 
 from acd import (
     AcdError,
+    AcdRequest,
     AgentId,
     AgentState,
     CallId,
     EndWrapUp,
     Hold,
+    LoginAgent,
+    LogoutAgent,
+    SetNotReady,
+    SetReady,
     Unhold,
 )
 from cti.calls import Call, CallPhase
@@ -30,6 +36,11 @@ from cti.supervision import SupervisionService
 
 if TYPE_CHECKING:
     from cti.controller import CallController
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _acd(exc: AcdError) -> ControlError:
@@ -87,29 +98,25 @@ class NodeControl:
         settings = self.c.agents.get(agent_id)
         return settings is not None and hmac.compare_digest(settings.password.encode(), password.encode())
 
-    def login(self, agent_id: AgentId, *, ready: bool) -> None:
+    def _acd_request(self, request: AcdRequest) -> None:
+        """Raises: ControlError with the ACD's code when it refuses (nothing changed)."""
         try:
-            self.c.login(self._agent(agent_id), ready=ready)
+            self.c.acd.handle(request)
         except AcdError as exc:
             raise _acd(exc) from exc
+
+    def login(self, agent_id: AgentId, *, ready: bool) -> None:
+        settings = self.c.agents[self._agent(agent_id)]
+        self._acd_request(LoginAgent(agent=agent_config(settings, self.c.queues.values()), ready=ready))
 
     def logout(self, agent_id: AgentId) -> None:
-        try:
-            self.c.logout(self._agent(agent_id))
-        except AcdError as exc:
-            raise _acd(exc) from exc
+        self._acd_request(LogoutAgent(agent_id=AgentId(self._agent(agent_id))))
 
     def set_ready(self, agent_id: AgentId) -> None:
-        try:
-            self.c.set_ready(self._agent(agent_id))
-        except AcdError as exc:
-            raise _acd(exc) from exc
+        self._acd_request(SetReady(agent_id=AgentId(self._agent(agent_id))))
 
     def set_not_ready(self, agent_id: AgentId, reason: str) -> None:
-        try:
-            self.c.set_not_ready(self._agent(agent_id), reason)
-        except AcdError as exc:
-            raise _acd(exc) from exc
+        self._acd_request(SetNotReady(agent_id=AgentId(self._agent(agent_id)), reason=reason))
 
     def end_wrap_up(self, agent_id: AgentId, disposition: str | None) -> None:
         """End after-call work; the disposition (call reason code) goes on the agent's last call."""
@@ -119,7 +126,18 @@ class NodeControl:
         except AcdError as exc:
             raise _acd(exc) from exc
         if disposition:
-            self.c.set_disposition(agent_id, disposition)
+            self._set_disposition(agent_id, disposition)
+
+    def _set_disposition(self, agent_id: str, disposition: str) -> None:
+        """The agent's wrap-up code for its last call: stored on the CDR (call reason for reports)."""
+        call = self.c.last_call_of.pop(agent_id, None)
+        if call is None:
+            return
+        call.detail.disposition = disposition
+        call.detail.reason = call.detail.reason or disposition
+        self.c.publisher.call_reason(call.id, disposition, "disposition")
+        rewritten = self.c.records.call_ended(call.id, call.detail)
+        rewritten.add_done_callback(_consume)  # a failed write is logged by the writer
 
     # ------------------------------------------------------------------------------ calls
 

@@ -1,15 +1,17 @@
 """The ACD on the event loop: one :class:`acd.Router`, one ``call_at`` timer, outputs dispatched.
 
-The router is pure; this adapter gives it ``loop.time()``, fires its timer, and hands every
-output to the owner (the call controller) in order: ``AcdEvent`` facts to ``on_acd_event``,
-``AcdCommand`` instructions to ``on_acd_command``. A request the router refuses raises its
-``RequestError`` to the caller, with nothing changed.
+The router is pure; this adapter (the only one: ``acd`` has no asyncio) gives it the node's
+monotonic clock, fires its timer, and hands every output to the owner (the call registry) in
+order from an outbox: ``AcdEvent`` facts to ``on_acd_event``, ``AcdCommand`` instructions to
+``on_acd_command``. A request the router refuses raises its ``RequestError`` to the caller, with
+nothing changed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import structlog
@@ -17,6 +19,7 @@ import structlog
 from acd import (
     AcdCommand,
     AcdEvent,
+    AcdOutput,
     AcdRequest,
     AgentConfig,
     AgentId,
@@ -81,7 +84,15 @@ def agent_config(settings: AgentSettings, queues: Iterable[QueueSettings]) -> Ag
 
 
 class AcdDriver:
-    """Runs a :class:`Router` with the loop's clock."""
+    """Runs a :class:`Router` with the node's clock: the node's one ACD adapter.
+
+    A request is applied at once (so a refusal reaches the requester, with nothing changed); its
+    outputs join an outbox that is dispatched to the owner in order. A request made while the
+    outbox is being dispatched (an owner reacting to an output) is applied at once too, and its
+    outputs queue behind the ones still waiting: the router is never re-entered, and no output is
+    handed over inside the router's own step. Calls receive their commands as queued events
+    (:meth:`cti.calls.Call.feed`).
+    """
 
     def __init__(self, router: Router, owner: AcdOwner, *, clock: Callable[[], float] | None = None) -> None:
         self.router = router
@@ -89,8 +100,8 @@ class AcdDriver:
         self._clock = clock
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when: float | None = None  # the router's deadline the timer is armed for
-        self._busy = False
-        self._pending: list[AcdRequest] = []
+        self._outbox: deque[AcdOutput] = deque()
+        self._dispatching = False
 
     def now(self) -> float:
         if self._clock is None:  # the loop's clock, looked up once (each look-up is a syscall on 3.11)
@@ -98,26 +109,21 @@ class AcdDriver:
         return self._clock()
 
     def handle(self, request: AcdRequest) -> None:
-        """Apply one request now. Raises: acd.RequestError (nothing changed).
+        """Apply one request now; its outputs are dispatched in order after those already waiting.
 
-        A request made while outputs of an earlier one are being dispatched (the owner reacting
-        to an event) is applied right after that dispatch, in order.
+        Raises:
+            acd.RequestError: the router refused the request (nothing changed).
         """
-        if self._busy:
-            self._pending.append(request)
-            return
-        self._dispatch(self.router.handle(request, self.now()))
-        while self._pending:
-            queued = self._pending.pop(0)
-            try:
-                self._dispatch(self.router.handle(queued, self.now()))
-            except Exception as exc:  # a refused follow-up request must not lose the others
-                log.warning("acd.request.refused", request=type(queued).__name__, error=str(exc))
+        self._outbox.extend(self.router.handle(request, self.now()))
+        self._dispatch()
 
-    def _dispatch(self, outputs: Sequence[object]) -> None:
-        self._busy = True
+    def _dispatch(self) -> None:
+        if self._dispatching:
+            return  # the outer dispatch takes them, in order
+        self._dispatching = True
         try:
-            for output in outputs:
+            while self._outbox:
+                output = self._outbox.popleft()
                 try:
                     if isinstance(output, AcdEvent):
                         self._owner.on_acd_event(output)
@@ -126,7 +132,7 @@ class AcdDriver:
                 except Exception as exc:  # one failing handler must not lose the outputs after it
                     log.error("acd.output.failed", output=type(output).__name__, error=repr(exc), exc_info=exc)
         finally:
-            self._busy = False
+            self._dispatching = False
         self._arm()
 
     def _arm(self) -> None:
@@ -143,9 +149,8 @@ class AcdDriver:
 
     def _fire(self) -> None:
         self._timer = None
-        self._dispatch(self.router.handle_timer(self.now()))
-        while self._pending:
-            self.handle(self._pending.pop(0))
+        self._outbox.extend(self.router.handle_timer(self.now()))
+        self._dispatch()
 
     def close(self) -> None:
         if self._timer is not None:

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING
 import structlog
 
 from cti.control import ControlError
-from cti.legs import LegAnswered, LegEnded, LegEvent, LegFailed, LegReinvited, OutboundLeg, invite_binding
+from cti.legs import LegAnswered, LegEnded, LegEvent, LegFailed, LegReinvited, OutboundLeg
+from cti.useragent import PhoneInvite, answer_reinvite
 from sip.errors import LocalSipError, RemoteSipError
 from sip.ids import new_tag
 from sip.media import FRAME_BYTES, FrameClock, Mixer, MixMode, ParticipantId
 from sip.registrar import Binding
 from sip.rtp.errors import PortsExhaustedError
-from sip.sdp import SessionDescription, negotiate
 
 if TYPE_CHECKING:
     from cti.calls import Call
@@ -192,18 +192,8 @@ class Supervision:
         log.info("call.supervision.started", supervisor=self.supervisor_id, mode=self.mode.value)
 
     def _reinvite(self, event: LegReinvited) -> None:
-        media = self.call.media.supervisor
-        if media is None or not event.request.body:
-            event.leg.answer_reinvite(event.request, None, 488)
-            return
-        try:
-            answer = negotiate(SessionDescription.parse(event.request.body), (media.codec,), self.call.media.host,
-                               media.endpoint.local_port)
-        except RemoteSipError as exc:
-            event.leg.answer_reinvite(event.request, None, exc.status_hint)
-            return
-        media.apply(answer.media, self.call.controller.rtp_timeout)
-        event.leg.answer_reinvite(event.request, answer.sdp.serialize().encode())
+        answer_reinvite(event, self.call.media.supervisor, self.call.media.host, self.call.controller.rtp_timeout,
+                        "supervisor")
 
     # ------------------------------------------------------------------------------ media
 
@@ -322,14 +312,13 @@ class SupervisionService:
 
 
 def _invite(call: Call, supervision: Supervision, binding: Binding, sdp: bytes) -> OutboundLeg:
-    """INVITE the supervisor's registered contact, as the controller does for agents."""
+    """INVITE the supervisor's registered phone (auto-answer), as the call does for agents."""
     caller = call.detail.caller or "anonymous"
     display = f"{supervision.mode.value} {supervision.agent_id}: {call.detail.caller_name or caller}"
+    invite = PhoneInvite(caller=caller, display=display, callee=supervision.supervisor_id, call_id=call.id,
+                         supervision=supervision.id, auto_answer=True)
     try:
-        return invite_binding(call.controller.legs, call, binding, caller=caller, display=display,
-                              callee=supervision.supervisor_id, sdp=sdp, extra=(
-                                  ("Call-Info", f"<sip:{call.controller.legs.via_host}>;answer-after=0"),
-                                  ("X-CTI-Call-ID", call.id), ("X-CTI-Supervision", supervision.id)))
+        return call.controller.invite_phone(call, binding, invite, sdp)
     except LocalSipError as exc:
         raise ControlError("no_supervisor_phone", "the supervisor's binding has no usable address") from exc
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any, cast
 
 from acd import Enqueue, Hangup, SkillRequirement
+from cti.call import LegPhase, Role
 from cti.calldetail import CallDetail, CallPhase
 from cti.calls import Call, Transfer
+from cti.clock import NodeClock
 from cti.events import Envelope, validate
 from cti.publish import Publisher
 
@@ -33,11 +35,21 @@ class Media:
         pass
 
 
+class Records:
+    def __init__(self) -> None:
+        self.milestones: list[str] = []
+
+    def milestone(self, call_id: str, detail: CallDetail) -> None:
+        self.milestones.append(call_id)
+
+
 class Controller:
     def __init__(self) -> None:
         self.bus = Bus()
         self.publisher = Publisher(cast(Any, self.bus), "node-a", clock=lambda: 1_700_000_000.0)
         self.acd = Acd()
+        self.records = Records()
+        self.clock = NodeClock(monotonic=lambda: 100.0, wall=lambda: 1_700_000_000.0)
 
 
 def _call(controller: Controller) -> Call:
@@ -45,7 +57,10 @@ def _call(controller: Controller) -> Call:
                         dialled="100", arrived_at=0.0)
     detail.agent, detail.queue = "1003", "support"
     call = Call(cast(Any, controller), "c-1", detail, cast(Any, Media()))
-    call.phase = CallPhase.CONNECTED
+    # connected to agent 1003 (the core's state, as the offer and answer would leave it)
+    call.core.phase = CallPhase.CONNECTED
+    call.core.legs[Role.AGENT] = LegPhase.ESTABLISHED
+    call.core.agent = "1003"
     return call
 
 
@@ -58,6 +73,7 @@ def test_a_transfer_to_an_agent_requires_its_personal_skill_and_is_published() -
     assert enqueue.queue_id == "support"
     assert enqueue.skills == (SkillRequirement(skill=cast(Any, "agent:1002"), min_level=1),)
     assert call.phase is CallPhase.QUEUED
+    assert controller.records.milestones == ["c-1"]  # the new queue leg is recorded
     (event,) = controller.bus.events
     validate(event, strict=True)
     assert event.type == "call.transferred"

@@ -1,0 +1,92 @@
+"""200 calls through the real server leave no cyclic garbage of the project's objects.
+
+The node runs with the test hook ``CTI_TEST_GC_REPORT`` (cti/gcaudit.py): automatic cyclic
+collection off, and on SIGUSR1 a collection with ``gc.DEBUG_SAVEALL`` whose findings are written
+to a file. A first report, once the agents are registered and ready, clears what start-up left;
+then a SIPp carrier makes 200 calls (the load flow: queued at once, answered by one SIPp UAS for
+ten agents, held 200 ms, recorded) and the second report must list no object of the project's
+packages: a finished call (its core, shell, legs, media, IVR runner, recording) is freed by
+reference counting alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.loadagents import register_agents
+from tests.support.procs import run_server
+from tests.support.sipp import HOST, SippRunner, read_stats, sipp_ready
+
+pytestmark = [pytest.mark.interop, pytest.mark.skipif(not sipp_ready(), reason="sipp (sip-tester) not installed")]
+
+ROOT = Path(__file__).resolve().parents[2]
+LOAD = ROOT / "tests" / "bench" / "load" / "load.yaml"
+AGENTS = [str(n) for n in range(3001, 3011)]
+CALLS = 200
+
+
+def _config(tmp: Path) -> Path:
+    data = yaml.safe_load(LOAD.read_text())
+    for key in ("flows_dir", "prompts_dir"):
+        data[key] = str((LOAD.parent / data[key]).resolve())
+    data["media"]["record_calls"] = True
+    path = tmp / "cycles.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _report(pid: int, path: Path, timeout: float = 20.0) -> dict[str, object]:
+    path.unlink(missing_ok=True)
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            try:
+                data = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                data = None
+            if isinstance(data, dict):
+                return data
+        time.sleep(0.1)
+    raise AssertionError("the node wrote no gc report")
+
+
+def _live_calls(http_port: int) -> float:
+    from tests.support.sipfuzz import metrics
+
+    return metrics(http_port).get("cti_calls_active", 0.0)
+
+
+def test_200_calls_leave_no_reference_cycles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    report = tmp_path / "gc.json"
+    monkeypatch.setenv("CTI_TEST_GC_REPORT", str(report))
+    runner = SippRunner(tmp_path / "sipp")
+    try:
+        with run_server(tmp_path, config=_config(tmp_path)) as server:
+            uas = runner.start("uas", "load_agent_uas.xml", "-trace_stat", "-fd", "1", calls=None, timeout=120,
+                               trace_msg=False, quiet=True)
+            time.sleep(0.3)
+            register_agents(runner, server.sip_port, AGENTS, uas.port, password="load{id}",
+                            http_port=server.http_port)
+            _report(server.proc.pid, report)  # clears what start-up and registration left
+            carrier = runner.start("carrier", "load_carrier.xml", "-s", "200", "-d", "200", "-r", "40",
+                                   "-trace_stat", "-fd", "1", remote=f"{HOST}:{server.sip_port}", calls=CALLS,
+                                   timeout=60, trace_msg=False, quiet=True)
+            carrier.wait(70)
+            stats = read_stats(carrier.workdir)
+            assert stats.successful == CALLS, (stats.successful, stats.failed)
+            deadline = time.monotonic() + 15
+            while _live_calls(server.http_port) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(1.0)  # recordings closed, CDRs committed
+            found = _report(server.proc.pid, report)
+            assert found["ours"] == {}, found
+    finally:
+        runner.stop_all()
