@@ -236,7 +236,7 @@ class Call:
                         try:
                             self._execute(command)
                         except Exception as exc:
-                            self.fail(exc, type(command).__name__)
+                            self.fail(exc, "command", step=type(command).__name__)
                     # What the ACD said to this event's requests comes before anything queued since.
                     self._inbox.extendleft(reversed(results))
         finally:
@@ -354,10 +354,10 @@ class Call:
         if milestone is Milestone.QUEUED and self.inject_fault:
             raise InjectedFault(f"injected fault in call {self.id} (CTI_TEST_FAULT_EVERY)")
 
-    def _fail_core(self, exc: BaseException, where: str) -> None:
-        """The core refused its own transition (a bug): fail the call; if even that cannot end it,
-        end it here so that its task, place and record are released."""
-        self.fail(exc, where)
+    def _fail_core(self, exc: BaseException, event: str) -> None:
+        """The core refused its own transition on ``event`` (a bug): fail the call; if even that cannot
+        end it, end it here so that its task, place and record are released."""
+        self.fail(exc, "core", step=event)
         if not self.core.ended:
             self.detail.ended_at = self._now()
             self._done.set()
@@ -371,13 +371,16 @@ class Call:
         except Exception as exc:
             self.fail(exc, what)
 
-    def fail(self, exc: BaseException, where: str) -> None:
+    def fail(self, exc: BaseException, where: str, *, step: str | None = None) -> None:
         """A bug in this call's handling: log it with its traceback, publish ``call.failed``, and
-        tear this call down (its legs get BYE/CANCEL/5xx, its CDR says ``error``). Never raises."""
+        tear this call down (its legs get BYE/CANCEL/5xx, its CDR says ``error``). Never raises.
+
+        ``where`` is one of ``cti.events.CALL_FAILED_WHERE`` (the event's field); ``step`` names the core
+        event or command being handled, for the log line only."""
         first = not self.failed
         self.failed = True
         if first:
-            log.error("call.failed", where=where, error=repr(exc), phase=self.phase.value, exc_info=exc)
+            log.error("call.failed", where=where, step=step, error=repr(exc), phase=self.phase.value, exc_info=exc)
             self.detail.end_reason = self.detail.end_reason or "error"
             self.detail.disposition = self.detail.disposition or "error"
             try:

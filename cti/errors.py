@@ -39,6 +39,7 @@ Exception tree (module in brackets; ``code`` strings are part of the API, never 
     │   ├── StaffingInputError            staffing.input_invalid
     │   └── ForecastFileError             staffing.forecast_invalid
     ├── CallStateError                    a transition the call's tables do not allow (a bug) [cti.call.core]
+    ├── DocsError                         docs/events.md cannot be regenerated           [cti.eventdocs]
     ├── TlsFilesError                     a certificate or key that cannot be used        [cti.tlsfiles]
     ├── QaError                           qa.* refusals, with ``code`` and ``status``      [cti.qa.errors]
     │   ├── RuleInvalidError              qa.rule_invalid (problems: path: reason)

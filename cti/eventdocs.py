@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final
 
+from cti.errors import CtiError
 from cti.events import REGISTRY, EventSchema, Field
 
 __all__ = ["DOCS_PATH", "REGENERATE", "DocsError", "render_docs", "render_section", "render_summary"]
@@ -40,7 +41,7 @@ _END: Final = "<!-- END GENERATED -->"
 _NEW_HERE: Final = "<!-- GENERATED: new event sections go above this line -->"
 
 
-class DocsError(Exception):
+class DocsError(CtiError):
     """docs/events.md's markers do not fit the registry (missing, unbalanced, unknown type)."""
 
     code = "event_docs_invalid"

@@ -300,7 +300,7 @@ CALL_END_REASONS: Final = frozenset({
     "no-media-port", "rtp-timeout", "local", "timeout", "error", "shutdown", "system", "interrupted", "ended",
 } | {f"flowout:{reason.value}" for reason in ExitReason})
 """``call.ended`` ``reason``: the values the call path and the stored CDRs (``end_reason``) really use."""
-CALL_FAILED_WHERE: Final = frozenset({"leg", "acd", "task", "digit", "rtp-timeout"})
+CALL_FAILED_WHERE: Final = frozenset({"leg", "acd", "task", "digit", "rtp-timeout", "core", "command"})
 TRANSFER_METHODS: Final = frozenset({"refer", "desktop"})
 SUPERVISION_END_REASONS: Final = frozenset({
     "supervisor_left", "supervisor_hung_up", "taken_over", "call_ended", "rtp_timeout", "no_media_port",
@@ -371,7 +371,8 @@ _SCHEMAS: Final = (
     _schema("call.failed", "an internal error ended this call (the node goes on); call.ended follows", _CALL_ID,
             _f("phase", _S, "phase the call was in",
                choices=frozenset({"ivr", "queued", "offering", "connected", "ended"})),
-            _f("where", _S, "which input's handling failed", choices=CALL_FAILED_WHERE),
+            _f("where", _S, "what failed: an input (leg, acd, digit, rtp-timeout), a task, the call core "
+               "refusing an event (core) or carrying out one of its commands (command)", choices=CALL_FAILED_WHERE),
             _f("error", _S, "the error, shortened to 300 characters")),
     _schema("call.transferred", "an agent transferred its call blind to a queue or to an agent", _CALL_ID,
             _f("agent_id", _S, "the agent who transferred the call"),

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The asyncio adapters of the core packages: each imported explicitly by whoever runs it.
 ADAPTERS = {
     "sip.aio", "sip.transport", "sip.transport.base", "sip.transport.tcp", "sip.transport.udp",
-    "sip.rtp.aio", "sip.media.aio", "acd.service", "ivr.runner", "ivr.catalog",
+    "sip.rtp.aio", "sip.media.aio", "ivr.runner", "ivr.catalog",
 }
 FACES = ["sip", "sip.rtp", "sip.media", "acd", "ivr"]
 
