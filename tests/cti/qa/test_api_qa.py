@@ -327,3 +327,17 @@ async def test_cli_over_the_api(qa: QaApp, tmp_path: Path) -> None:
     assert mine.exit_code == 0 and [e["agent_id"] for e in json.loads(mine.output)["evaluations"]] == ["1001"]
     report = await cti("qa", "appeals", token=agent_token)
     assert report.exit_code == 1 and "qa.forbidden" in report.output
+    eid = json.loads(mine.output)["evaluations"][0]["evaluation_id"]
+    assert (await qa.call("agent:1001", "POST", f"/api/v1/qa/evaluations/{eid}/appeal",
+                          {"item_ids": ["answer"], "reason": "the tariff was current"}))[0] == 200
+    sup1 = qa.auth("supervisor:sup1")["Authorization"].removeprefix("Bearer ")
+    refused = await cti("qa", "admit", str(eid), token=sup1)
+    assert refused.exit_code == 1 and "qa.leader_is_evaluator" in refused.output
+    admitted = await cti("qa", "admit", str(eid))  # the operator as team leader
+    assert admitted.exit_code == 0 and "accepted_by_leader" in admitted.output, admitted.output
+    bad = await cti("qa", "opinion", str(eid), "--verdict", "partial", "--points", "[1]")
+    assert bad.exit_code == 2 and "an object of item id to answer" in bad.output
+    opined = await cti("qa", "opinion", str(eid), "--verdict", "uphold", "--comment", "the score stands")
+    assert opined.exit_code == 0 and "leader:uphold" in opined.output and "under_review" in opined.output
+    report = await cti("qa", "appeals")
+    assert report.exit_code == 0 and "UNDER_REVIEW" in report.output and "OVERTURNED" in report.output
