@@ -359,6 +359,9 @@ class QaConfig(_Model):
     appeal_window_working_days: int = Field(default=3, ge=1, le=30, description="an agent may appeal an evaluation "
                                             "for this many working days (Monday to Friday, site time) after it "
                                             "is published")
+    appeal_decision_working_days: int = Field(default=5, ge=1, le=30, description="the appeal panel decides within "
+                                              "this many working days of the team leader's admission; after it the "
+                                              "supervisor seat closes the appeal")
     calibration_tolerance: float = Field(default=5.0, ge=0, le=100, description="points on the 100 scale from the "
                                          "reference score beyond which a calibration report flags an evaluator")
 

@@ -246,11 +246,53 @@ def evaluations(agent: str | None, evaluator: str | None, url: str, token: str |
 def appeals(url: str, token: str | None, timeout: float, as_json: bool) -> None:
     """Appeals per agent and per evaluator, with each evaluator's overturn rate."""
     r = _call(url, token, timeout, "GET", "/api/v1/qa/appeals/report")
-    cols = ("filed", "upheld", "amended", "rejected", "withdrawn", "total", "overturn_rate")
+    cols = ("filed", "under_review", "rejected_by_leader", "upheld", "overturned", "partial", "withdrawn", "total",
+            "overturn_rate")
     text = "\n\n".join(table((who.upper(), *(c.upper() for c in cols)),
                              [(k, *(v[c] for c in cols)) for k, v in r[key].items()])
                        for who, key in (("agent", "agents"), ("evaluator", "evaluators")))
     _echo(r, as_json, text)
+
+
+def _appeal_summary(r: Any) -> str:
+    rows = [(a["appeal_id"], ",".join(a["item_ids"]), a["state"], a.get("leader") or "-",
+             " ".join(f"{o['seat']}:{o['verdict']}" for o in a.get("opinions", [])) or "-",
+             a.get("decision_rule") or "-") for a in r["appeals"]]
+    return (f"evaluation {r['evaluation_id']}: {r['state']}, total {r['total']} (revision {r['revision']})\n\n"
+            + table(("APPEAL", "ITEMS", "STATE", "LEADER", "OPINIONS", "RULE"), rows))
+
+
+@qa.command("admit")
+@click.argument("evaluation_id", type=click.IntRange(min=1))
+@click.option("--refuse", "reason", metavar="REASON", help="refuse the appeal with this reason (terminal)")
+@common
+def admit(evaluation_id: int, reason: str | None, url: str, token: str | None, timeout: float,
+          as_json: bool) -> None:
+    """As the agent's team leader: admit the open appeal to the panel, or refuse it with a reason."""
+    body: dict[str, Any] = {"admit": True} if reason is None else {"admit": False, "reason": reason}
+    r = _call(url, token, timeout, "POST", f"/api/v1/qa/evaluations/{evaluation_id}/appeal/admission", body)
+    _echo(r, as_json, _appeal_summary(r))
+
+
+@qa.command("opinion")
+@click.argument("evaluation_id", type=click.IntRange(min=1))
+@click.option("--verdict", type=click.Choice(["uphold", "overturn", "partial"]), required=True)
+@click.option("--points", "points_json", default="{}", metavar="JSON",
+              help='proposed answers of appealed items, e.g. \'{"answer": {"points": 8, "comment": "..."}}\'')
+@click.option("--comment", default="")
+@common
+def opinion(evaluation_id: int, verdict: str, points_json: str, comment: str, url: str, token: str | None,
+            timeout: float, as_json: bool) -> None:
+    """As a panel member: record your opinion on the open appeal (the third one decides)."""
+    try:
+        points = json.loads(points_json)
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"not JSON: {e}", param_hint="--points") from None
+    if not isinstance(points, dict):
+        raise click.BadParameter("an object of item id to answer", param_hint="--points")
+    r = _call(url, token, timeout, "POST", f"/api/v1/qa/evaluations/{evaluation_id}/appeal/opinions",
+              {"verdict": verdict, "points": points, "comment": comment})
+    _echo(r, as_json, _appeal_summary(r))
 
 
 @qa.command("calibration")

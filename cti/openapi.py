@@ -223,8 +223,6 @@ def _qa(summary: str, *errors: int, params: tuple[str, ...] = (), query: tuple[s
     return op
 
 
-_QA_ANSWER = _obj(("action",), action={"enum": ["uphold", "amend", "reject"]}, comment=_STR,
-                  corrections={"type": "object"})
 QA_PATHS: dict[str, Any] = {
     "/api/v1/qa/rules": {
         "get": _qa("every sampling rule version: commitment, revealed seed, digests (docs/qa.md)"),
@@ -266,9 +264,18 @@ QA_PATHS: dict[str, Any] = {
         body=_obj(("item_ids", "reason"), item_ids={"type": "array", "items": _STR}, reason=_STR))},
     "/api/v1/qa/evaluations/{evaluation_id}/withdraw": {"post": _qa(
         "the agent withdraws its open appeal", 403, 404, 409, params=("evaluation_id",))},
-    "/api/v1/qa/evaluations/{evaluation_id}/decide": {"post": _qa(
-        "a reviewer other than the first evaluator upholds, amends (corrections) or rejects (comment) the appeal",
-        400, 403, 404, 409, params=("evaluation_id",), body=_QA_ANSWER)},
+    "/api/v1/qa/evaluations/{evaluation_id}/appeal/admission": {"post": _qa(
+        "the agent's team leader (not the evaluator) admits the open appeal to the panel or refuses it with a "
+        "reason (terminal)", 400, 403, 404, 409, params=("evaluation_id",),
+        body=_obj(("admit",), admit={"type": "boolean"}, reason=_STR))},
+    "/api/v1/qa/evaluations/{evaluation_id}/appeal/opinions": {"post": _qa(
+        "a panel member (leader, evaluator, supervisor seat) records its opinion; the third decides by majority, "
+        "else the supervisor seat's opinion", 400, 403, 404, 409, params=("evaluation_id",),
+        body=_obj(("verdict",), verdict={"type": "string", "enum": ["uphold", "overturn", "partial"]},
+                  points=_OBJ, comment=_STR))},
+    "/api/v1/qa/evaluations/{evaluation_id}/appeal/decision": {"post": _qa(
+        "past the decision deadline, the supervisor seat closes the appeal with the opinions recorded",
+        403, 404, 409, params=("evaluation_id",))},
     "/api/v1/qa/appeals/report": {"get": _qa("appeal counts per agent and per evaluator, with overturn rates",
                                              403)},
     "/api/v1/qa/calibration/{serial}": {"get": _qa(

@@ -25,6 +25,7 @@ from cti.http_guard import BodyError, body_refusal, read_json, refusal_response
 from cti.notices import NoticeError, NoticeService
 from cti.publish import Publisher
 from cti.qa import Action, Actor, Directory, EvaluationService, Library, QaError, QaService, item_json
+from cti.qa.appeals import Verdict
 from cti.store import Store
 from cti.tokens import Role, TokenError, TokenIssuer
 
@@ -233,18 +234,29 @@ def add_qa_routes(app: web.Application, *, service: QaService, evaluations: Eval
         await _body(request, set())
         return await evaluations.act(actor, evaluation_id(request), Action.WITHDRAW)
 
-    async def decide(request: web.Request, actor: Actor) -> Any:
-        body = await _body(request, {"action", "comment", "corrections"})
-        choices = {"uphold": Action.UPHOLD, "amend": Action.AMEND, "reject": Action.REJECT}
-        name = body.get("action")
-        action = choices.get(name) if isinstance(name, str) else None
-        if action is None:
-            raise _Refused(400, "bad_field", "action must be uphold, amend or reject")
-        corrections = body.get("corrections", {})
-        if not isinstance(corrections, dict):
-            raise _Refused(400, "bad_field", "corrections must be an object of item id to answer")
-        return await evaluations.act(actor, evaluation_id(request), action, reason=_str(body, "comment"),
-                                     corrections=corrections)
+    async def admission(request: web.Request, actor: Actor) -> Any:
+        body = await _body(request, {"admit", "reason"})
+        admit = body.get("admit")
+        if not isinstance(admit, bool):
+            raise _Refused(400, "bad_field", "admit must be true (to the panel) or false (refused, with a reason)")
+        return await evaluations.act(actor, evaluation_id(request), Action.ADMIT if admit else Action.REFUSE,
+                                     reason=_str(body, "reason"))
+
+    async def opinion(request: web.Request, actor: Actor) -> Any:
+        body = await _body(request, {"verdict", "points", "comment"})
+        name = body.get("verdict")
+        verdicts = {v.value: v for v in Verdict}
+        if not isinstance(name, str) or name not in verdicts:
+            raise _Refused(400, "bad_field", "verdict must be uphold, overturn or partial")
+        points = body.get("points", {})
+        if not isinstance(points, dict):
+            raise _Refused(400, "bad_field", "points must be an object of item id to answer")
+        return await evaluations.act(actor, evaluation_id(request), Action.OPINE, reason=_str(body, "comment"),
+                                     verdict=verdicts[name], points=points)
+
+    async def decision(request: web.Request, actor: Actor) -> Any:
+        await _body(request, set())
+        return await evaluations.act(actor, evaluation_id(request), Action.DECIDE)
 
     async def appeal_report(_: web.Request, actor: Actor) -> Any:
         return await evaluations.appeal_report(actor)
@@ -325,7 +337,9 @@ def add_qa_routes(app: web.Application, *, service: QaService, evaluations: Eval
     add.add_post(f"{p}/evaluations/{{evaluation_id}}/acknowledge", route(acknowledge))
     add.add_post(f"{p}/evaluations/{{evaluation_id}}/appeal", route(appeal))
     add.add_post(f"{p}/evaluations/{{evaluation_id}}/withdraw", route(withdraw))
-    add.add_post(f"{p}/evaluations/{{evaluation_id}}/decide", route(decide))
+    add.add_post(f"{p}/evaluations/{{evaluation_id}}/appeal/admission", route(admission))
+    add.add_post(f"{p}/evaluations/{{evaluation_id}}/appeal/opinions", route(opinion))
+    add.add_post(f"{p}/evaluations/{{evaluation_id}}/appeal/decision", route(decision))
     add.add_get(f"{p}/appeals/report", route(appeal_report))
     add.add_get(f"{p}/calibration/{{serial}}", route(calibration))
     add.add_get(f"{p}/recordings/{{serial}}/audio", route(recording_audio, query_token=True))
@@ -346,6 +360,7 @@ def mount_qa(app: web.Application, *, store: Store, config: ServerConfig, direct
 
     service = QaService(store, zone=config.node.timezone, clock=time.time, directory=directory, publish=publish)
     evaluations = EvaluationService(service, appeal_working_days=config.qa.appeal_window_working_days,
+                                     decision_working_days=config.qa.appeal_decision_working_days,
                                     calibration_tolerance=config.qa.calibration_tolerance)
 
     def notify(text: str, now: float) -> None:

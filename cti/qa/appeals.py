@@ -4,40 +4,52 @@ Evaluation::
 
     PUBLISHED ──acknowledge (agent)──► ACKNOWLEDGED
         │
-        └──appeal (agent, within the window)──► APPEALED ──uphold──► CONFIRMED
-                                                   ├──amend───► CORRECTED   (a new revision; the original stays)
-                                                   ├──reject──► CONFIRMED
-                                                   └──withdraw (agent)──► ACKNOWLEDGED
+        └──file (agent, within the window)──► APPEALED ──(the appeal ends)──► CONFIRMED  (upheld, refused)
+                                                                          ├──► CORRECTED  (overturned, partial:
+                                                                          │                a new revision)
+                                                                          └──► ACKNOWLEDGED (withdrawn)
     CALIBRATION: a calibration score; never shown as the agent's score, never appealed.
 
 Appeal::
 
-    FILED ──uphold (reviewer: the score stands)──────────► UPHELD
-          ├──amend (reviewer: corrected item points)──────► AMENDED
-          ├──reject (reviewer: not admissible, reason)────► REJECTED
-          └──withdraw (the agent who filed it)────────────► WITHDRAWN
+    FILED ──refuse (team leader, reason)──► REJECTED_BY_LEADER   [terminal; its items may not be appealed again]
+      │
+      └──admit (team leader)──► ACCEPTED_BY_LEADER ──opinion──► UNDER_REVIEW ──opinion (the 3rd)──► UPHELD
+                                                                    │                          ├──► OVERTURNED
+                                                                    │                          └──► PARTIAL
+                                                                    └──decide (supervisor seat, after the
+                                                                               decision deadline)──► (same)
+    FILED, ACCEPTED_BY_LEADER, UNDER_REVIEW ──withdraw (the agent who filed)──► WITHDRAWN
 
-:func:`decide_transition` is pure: a state, an action, who acts and the facts that matter in, the new states out
-or ``StateError`` / ``ForbiddenError`` with the reason. Rules enforced here:
+The panel has three seats (docs/qa.md "Appeals"): the **leader** (the supervisor of the agent's team, or the
+operator, who admitted the appeal), the **evaluator** (the supervisor who scored; it sits but never decides
+alone) and the **supervisor** (any other supervisor who may see the evaluation, or the operator). Each seat records
+one :class:`Opinion`. :func:`panel_decision` is the rule: once the three opinions are in, a verdict shared by two
+or three seats wins (for ``overturn``/``partial`` the proposed points must agree too); otherwise — a three-way
+tie, or a majority that disagrees on points — the supervisor seat's opinion is the decision. Past the decision
+deadline (:func:`working_days_after` of the admission, default 5 working days) the other seats may no longer
+opine and the supervisor seat closes the appeal with the opinions recorded so far (:func:`overdue_decision`).
 
-- only the evaluated agent files or withdraws, until ``deadline`` (:func:`appeal_deadline`: N working days after
-  publication, Monday to Friday in the site's zone; no holiday calendar), with a reason, naming items of
-  the evaluation, each item at most once over all of the evaluation's appeals;
-- the reviewer is a supervisor (or the operator) who is neither the first evaluator nor the agent ("QA who scored
-  may sit but not decide alone"); a reject needs a comment, an amend at least one corrected item.
+:func:`decide_transition` is pure: states, an action, who acts and the facts in; the new states (and the decision
+if the action ends the appeal) out, or ``StateError`` / ``ForbiddenError`` / ``QaError`` with the reason.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable
-from dataclasses import dataclass
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from cti.qa.errors import ForbiddenError, QaError, StateError
 
-__all__ = ["APPEAL_TABLE", "EVALUATION_TABLE", "Action", "Actor", "AppealState", "EvaluationState", "Facts",
-           "appeal_deadline", "decide_transition"]
+__all__ = ["APPEAL_TABLE", "EVALUATION_OF_OUTCOME", "EVALUATION_TABLE", "OPEN_APPEAL_STATES", "Action", "Actor",
+           "AppealState", "Decision", "EvaluationState", "Facts", "Opinion", "Seat", "Transition", "Verdict",
+           "appeal_deadline", "decide_transition", "overdue_decision", "panel_decision", "seat_of",
+           "working_days_after"]
 
 
 class EvaluationState(enum.Enum):
@@ -50,21 +62,40 @@ class EvaluationState(enum.Enum):
 
 
 class AppealState(enum.Enum):
-    NONE = "none"  # no appeal yet (the state before ``file``)
+    NONE = "none"  # no open appeal (the state before ``file``)
     FILED = "filed"
+    REJECTED_BY_LEADER = "rejected_by_leader"
+    ACCEPTED_BY_LEADER = "accepted_by_leader"
+    UNDER_REVIEW = "under_review"
     UPHELD = "upheld"
-    AMENDED = "amended"
-    REJECTED = "rejected"
+    OVERTURNED = "overturned"
+    PARTIAL = "partial"
     WITHDRAWN = "withdrawn"
+
+
+OPEN_APPEAL_STATES = frozenset({AppealState.FILED, AppealState.ACCEPTED_BY_LEADER, AppealState.UNDER_REVIEW})
 
 
 class Action(enum.Enum):
     ACKNOWLEDGE = "acknowledge"
     FILE = "file"
-    UPHOLD = "uphold"
-    AMEND = "amend"
-    REJECT = "reject"
     WITHDRAW = "withdraw"
+    ADMIT = "admit"
+    REFUSE = "refuse"
+    OPINE = "opinion"
+    DECIDE = "decide"
+
+
+class Verdict(enum.Enum):
+    UPHOLD = "uphold"
+    OVERTURN = "overturn"
+    PARTIAL = "partial"
+
+
+class Seat(enum.Enum):
+    LEADER = "leader"
+    EVALUATOR = "evaluator"
+    SUPERVISOR = "supervisor"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,37 +104,113 @@ class Actor:
     subject: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Opinion:
+    """One panel member's view: a verdict, the proposed answers of appealed items (item id to a scorecard answer,
+    e.g. ``{"points": 8}``; none for ``uphold``) and a comment."""
+
+    seat: Seat
+    member: str
+    verdict: Verdict
+    points: Mapping[str, Any] = field(default_factory=dict)
+    comment: str = ""
+
+    def key(self) -> tuple[str, str]:
+        """What two opinions must share to count as the same vote."""
+        if self.verdict is Verdict.UPHOLD:
+            return (self.verdict.value, "")
+        return (self.verdict.value, json.dumps(dict(self.points), sort_keys=True))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seat": self.seat.value, "member": self.member, "verdict": self.verdict.value,
+                "points": dict(self.points), "comment": self.comment}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    outcome: AppealState  # UPHELD | OVERTURNED | PARTIAL
+    rule: str  # majority | casting (the supervisor seat decided) | overdue
+    points: Mapping[str, Any]  # the corrections of a new revision (empty when upheld)
+
+
+_OUTCOME = {Verdict.UPHOLD: AppealState.UPHELD, Verdict.OVERTURN: AppealState.OVERTURNED,
+            Verdict.PARTIAL: AppealState.PARTIAL}
+
+
+def _decision(opinion: Opinion, rule: str) -> Decision:
+    return Decision(outcome=_OUTCOME[opinion.verdict], rule=rule,
+                    points={} if opinion.verdict is Verdict.UPHOLD else dict(opinion.points))
+
+
+def panel_decision(opinions: Iterable[Opinion]) -> Decision | None:
+    """The decision of a full panel (None until the three seats have opined): the majority of 3, else the
+    supervisor seat's opinion."""
+    by_seat = {o.seat: o for o in opinions}
+    if len(by_seat) < len(Seat):
+        return None
+    (key, n), = Counter(o.key() for o in by_seat.values()).most_common(1)
+    if n >= 2:
+        return _decision(next(o for o in by_seat.values() if o.key() == key), "majority")
+    return _decision(by_seat[Seat.SUPERVISOR], "casting")
+
+
+def overdue_decision(opinions: Iterable[Opinion]) -> Decision:
+    """Past the deadline: two matching opinions among those recorded decide, else the supervisor seat's."""
+    by_seat = {o.seat: o for o in opinions}
+    (key, n), = Counter(o.key() for o in by_seat.values()).most_common(1)
+    if n >= 2:
+        return _decision(next(o for o in by_seat.values() if o.key() == key), "majority")
+    return _decision(by_seat[Seat.SUPERVISOR], "overdue")
+
+
+EVALUATION_OF_OUTCOME = {AppealState.UPHELD: EvaluationState.CONFIRMED,
+                         AppealState.REJECTED_BY_LEADER: EvaluationState.CONFIRMED,
+                         AppealState.OVERTURNED: EvaluationState.CORRECTED,
+                         AppealState.PARTIAL: EvaluationState.CORRECTED,
+                         AppealState.WITHDRAWN: EvaluationState.ACKNOWLEDGED}
+
 _E, _A = EvaluationState, AppealState
 EVALUATION_TABLE: dict[tuple[EvaluationState, Action], EvaluationState] = {
     (_E.PUBLISHED, Action.ACKNOWLEDGE): _E.ACKNOWLEDGED,
     (_E.PUBLISHED, Action.FILE): _E.APPEALED,
-    (_E.APPEALED, Action.UPHOLD): _E.CONFIRMED,
-    (_E.APPEALED, Action.AMEND): _E.CORRECTED,
-    (_E.APPEALED, Action.REJECT): _E.CONFIRMED,
     (_E.APPEALED, Action.WITHDRAW): _E.ACKNOWLEDGED,
+    (_E.APPEALED, Action.ADMIT): _E.APPEALED,
+    (_E.APPEALED, Action.REFUSE): _E.CONFIRMED,
+    (_E.APPEALED, Action.OPINE): _E.APPEALED,  # or the outcome's state (EVALUATION_OF_OUTCOME)
+    (_E.APPEALED, Action.DECIDE): _E.APPEALED,
 }
 APPEAL_TABLE: dict[tuple[AppealState, Action], AppealState] = {
     (_A.NONE, Action.ACKNOWLEDGE): _A.NONE,  # acknowledging without appealing
     (_A.NONE, Action.FILE): _A.FILED,
-    (_A.FILED, Action.UPHOLD): _A.UPHELD,
-    (_A.FILED, Action.AMEND): _A.AMENDED,
-    (_A.FILED, Action.REJECT): _A.REJECTED,
+    (_A.FILED, Action.REFUSE): _A.REJECTED_BY_LEADER,
+    (_A.FILED, Action.ADMIT): _A.ACCEPTED_BY_LEADER,
+    (_A.ACCEPTED_BY_LEADER, Action.OPINE): _A.UNDER_REVIEW,
+    (_A.UNDER_REVIEW, Action.OPINE): _A.UNDER_REVIEW,  # or the decision's outcome
+    (_A.UNDER_REVIEW, Action.DECIDE): _A.UNDER_REVIEW,  # replaced by the decision's outcome
     (_A.FILED, Action.WITHDRAW): _A.WITHDRAWN,
+    (_A.ACCEPTED_BY_LEADER, Action.WITHDRAW): _A.WITHDRAWN,
+    (_A.UNDER_REVIEW, Action.WITHDRAW): _A.WITHDRAWN,
 }
 _AGENT_ACTIONS = frozenset({Action.ACKNOWLEDGE, Action.FILE, Action.WITHDRAW})
-_REVIEW_ACTIONS = frozenset({Action.UPHOLD, Action.AMEND, Action.REJECT})
+_LEADER_ACTIONS = frozenset({Action.ADMIT, Action.REFUSE})
+_PANEL_ACTIONS = frozenset({Action.OPINE, Action.DECIDE})
 
 
-def appeal_deadline(published_at: float, zone: dt.tzinfo, working_days: int) -> float:
-    """The end of the appeal window: the same local time of day ``working_days`` working days (Monday to Friday in
-    ``zone``) after ``published_at``. Published on a Friday afternoon with 3 days: the next Wednesday afternoon."""
-    local = dt.datetime.fromtimestamp(published_at, zone)
+def working_days_after(at: float, zone: dt.tzinfo, working_days: int) -> float:
+    """The same local time of day ``working_days`` working days (Monday to Friday in ``zone``; no holiday
+    calendar) after ``at``. From a Friday afternoon with 3 days: the next Wednesday afternoon."""
+    local = dt.datetime.fromtimestamp(at, zone)
     day, counted = local.date(), 0
     while counted < working_days:
         day += dt.timedelta(days=1)
         if day.weekday() < 5:
             counted += 1
     return dt.datetime.combine(day, local.timetz().replace(tzinfo=None), zone).timestamp()
+
+
+def appeal_deadline(published_at: float, zone: dt.tzinfo, working_days: int) -> float:
+    """The end of the filing window."""
+    return working_days_after(published_at, zone, working_days)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,42 +220,71 @@ class Facts:
     agent_id: str
     evaluator: str
     published_at: float | None
-    deadline: float | None  # the end of the appeal window (UTC epoch seconds)
+    deadline: float | None  # the end of the filing window (UTC epoch seconds)
     items: frozenset[str]  # the evaluation's item ids
-    appealed_items: frozenset[str]  # items named by earlier appeals of this evaluation
+    appealed_items: frozenset[str]  # items named by earlier appeals of this evaluation (any outcome)
     filed_by: str | None = None  # the open appeal's agent
+    open_items: frozenset[str] = frozenset()  # the open appeal's items
+    leaders: frozenset[str] = frozenset()  # the supervisors of the agent's team
+    leader: str | None = None  # who admitted the open appeal
+    decision_deadline: float | None = None
+    opinions: tuple[Opinion, ...] = ()
+
+
+def seat_of(actor: Actor, facts: Facts) -> Seat:
+    """The panel seat ``actor`` takes. Raises: ForbiddenError (not a panel member)."""
+    if actor.role not in ("supervisor", "operator"):
+        raise ForbiddenError("only the panel (team leader, evaluator, a supervisor) may opine on an appeal")
+    if actor.subject == facts.agent_id:
+        raise ForbiddenError("the agent may not decide their own appeal", code="qa.reviewer_is_agent")
+    if actor.subject == facts.leader:
+        return Seat.LEADER
+    if actor.subject == facts.evaluator:
+        return Seat.EVALUATOR
+    return Seat.SUPERVISOR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transition:
+    evaluation: EvaluationState
+    appeal: AppealState
+    seat: Seat | None = None  # the panel seat of an opinion or decision
+    decision: Decision | None = None
 
 
 def decide_transition(evaluation: EvaluationState, appeal: AppealState, action: Action, actor: Actor, facts: Facts,
                       *, now: float, reason: str = "", item_ids: Iterable[str] = (),
-                      corrections: int = 0) -> tuple[EvaluationState, AppealState]:
-    """The states after ``action``.
+                      verdict: Verdict | None = None, points: Mapping[str, Any] | None = None) -> Transition:
+    """The states after ``action`` (``reason`` is the appeal's reason, the refusal's reason or the opinion's
+    comment).
 
     Raises:
-        ForbiddenError: qa.not_your_evaluation (an agent acting on another's), qa.reviewer_is_evaluator,
-            qa.reviewer_is_agent, qa.forbidden (the role may not take this action).
-        StateError: qa.bad_transition (the action is not allowed in these states), qa.appeal_window_closed.
-        QaError (400): qa.reason_required, qa.bad_items (unknown items, or an item appealed before),
-            qa.corrections_required.
+        ForbiddenError: qa.not_your_evaluation, qa.not_team_leader, qa.leader_is_evaluator, qa.reviewer_is_agent,
+            qa.seat_taken, qa.forbidden (the role may not take this action).
+        StateError: qa.bad_transition, qa.appeal_window_closed, qa.decision_deadline_passed, qa.decision_not_due.
+        QaError (400): qa.reason_required, qa.bad_items, qa.bad_points.
     """
     if action in _AGENT_ACTIONS:
         if actor.role != "agent":
             raise ForbiddenError(f"only the evaluated agent may {action.value}")
         if actor.subject != facts.agent_id:
             raise ForbiddenError("this evaluation is another agent's", code="qa.not_your_evaluation")
-    elif action in _REVIEW_ACTIONS:
-        if actor.role not in ("supervisor", "operator"):
-            raise ForbiddenError(f"only a supervisor may {action.value} an appeal")
-        if actor.role == "supervisor" and actor.subject == facts.evaluator:
-            raise ForbiddenError("the first evaluator may not decide an appeal of their own evaluation",
-                                 code="qa.reviewer_is_evaluator")
-        if actor.subject == facts.agent_id:
-            raise ForbiddenError("the agent may not decide their own appeal", code="qa.reviewer_is_agent")
+    elif action in _LEADER_ACTIONS:
+        if actor.role == "agent":
+            raise ForbiddenError(f"only the agent's team leader may {action.value} an appeal")
+        if actor.role == "supervisor" and actor.subject not in facts.leaders:
+            raise ForbiddenError("only a supervisor of the agent's team (or the operator) admits appeals",
+                                 code="qa.not_team_leader")
+        if actor.subject == facts.evaluator:
+            raise ForbiddenError("the first evaluator may not admit an appeal of their own evaluation",
+                                 code="qa.leader_is_evaluator")
     e_next = EVALUATION_TABLE.get((evaluation, action))
     a_next = APPEAL_TABLE.get((appeal, action))
     if e_next is None or a_next is None:
         raise StateError(f"cannot {action.value}: the evaluation is {evaluation.value} and its appeal "
                          f"{appeal.value}", code="qa.bad_transition")
+    seat = seat_of(actor, facts) if action in _PANEL_ACTIONS else None
+    decision: Decision | None = None
     match action:
         case Action.FILE:
             if facts.published_at is None or facts.deadline is None or now > facts.deadline:
@@ -163,17 +299,49 @@ def decide_transition(evaluation: EvaluationState, appeal: AppealState, action: 
             if not named or unknown or again:
                 why = ("name at least one item" if not named else
                        f"unknown items: {', '.join(unknown)}" if unknown else
-                       f"items appealed before: {', '.join(again)}")
+                       f"items appealed before (one appeal per item): {', '.join(again)}")
                 raise QaError(why, code="qa.bad_items")
-        case Action.REJECT:
+        case Action.REFUSE:
             if not reason.strip():
-                raise QaError("a rejection needs a reason", code="qa.reason_required")
-        case Action.AMEND:
-            if corrections < 1:
-                raise QaError("an amendment corrects at least one item", code="qa.corrections_required")
+                raise QaError("a refusal needs a reason", code="qa.reason_required")
         case Action.WITHDRAW:
             if facts.filed_by is not None and facts.filed_by != actor.subject:
                 raise ForbiddenError("only the agent who filed the appeal may withdraw it")
-        case Action.ACKNOWLEDGE | Action.UPHOLD:
+        case Action.OPINE:
+            assert seat is not None
+            if any(o.seat is seat for o in facts.opinions):
+                raise ForbiddenError(f"the {seat.value} seat has given its opinion", code="qa.seat_taken")
+            overdue = facts.decision_deadline is not None and now > facts.decision_deadline
+            if overdue and seat is not Seat.SUPERVISOR:
+                raise StateError("the decision deadline has passed: the supervisor seat decides now",
+                                 code="qa.decision_deadline_passed")
+            opinion = _opinion(seat, actor, verdict, points or {}, reason, facts)
+            opinions = (*facts.opinions, opinion)
+            decision = overdue_decision(opinions) if overdue else panel_decision(opinions)
+        case Action.DECIDE:
+            if seat is not Seat.SUPERVISOR or not any(o.seat is Seat.SUPERVISOR for o in facts.opinions):
+                raise ForbiddenError("only the supervisor seat, having given its opinion, closes an overdue appeal",
+                                     code="qa.forbidden")
+            if facts.decision_deadline is None or now <= facts.decision_deadline:
+                raise StateError("the decision deadline has not passed: the panel decides by majority",
+                                 code="qa.decision_not_due")
+            decision = overdue_decision(facts.opinions)
+        case Action.ACKNOWLEDGE | Action.ADMIT:
             pass
-    return e_next, a_next
+    if decision is not None:
+        a_next, e_next = decision.outcome, EVALUATION_OF_OUTCOME[decision.outcome]
+    return Transition(evaluation=e_next, appeal=a_next, seat=seat, decision=decision)
+
+
+def _opinion(seat: Seat, actor: Actor, verdict: Verdict | None, points: Mapping[str, Any], comment: str,
+             facts: Facts) -> Opinion:
+    if verdict is None:
+        raise QaError("an opinion needs a verdict: uphold, overturn or partial", code="qa.bad_points")
+    if verdict is Verdict.UPHOLD and points:
+        raise QaError("an uphold proposes no points", code="qa.bad_points")
+    if verdict is not Verdict.UPHOLD:
+        outside = sorted(set(points) - facts.open_items)
+        if not points or outside:
+            raise QaError("propose new points for at least one appealed item" if not points else
+                          f"not items of this appeal: {', '.join(outside)}", code="qa.bad_points")
+    return Opinion(seat=seat, member=actor.subject, verdict=verdict, points=dict(points), comment=comment)

@@ -17,7 +17,19 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from cti.ids import AgentId
-from cti.qa.appeals import Action, Actor, AppealState, EvaluationState, Facts, appeal_deadline, decide_transition
+from cti.qa.appeals import (
+    OPEN_APPEAL_STATES,
+    Action,
+    Actor,
+    AppealState,
+    EvaluationState,
+    Facts,
+    Opinion,
+    Verdict,
+    appeal_deadline,
+    decide_transition,
+    working_days_after,
+)
 from cti.qa.errors import ForbiddenError, NotFoundError, StateError
 from cti.qa.scoring import Form, calibration_report, parse_form, rescore, score
 from cti.qa.service import QaService
@@ -29,6 +41,7 @@ __all__ = ["DEFAULT_APPEAL_WORKING_DAYS", "DEFAULT_CALIBRATION_TOLERANCE", "Eval
 log = structlog.get_logger("cti.qa")
 DEFAULT_APPEAL_WORKING_DAYS = 3  # domain.md §6
 DEFAULT_CALIBRATION_TOLERANCE = 5.0  # points on the 100 scale (domain.md §4.1)
+DEFAULT_DECISION_WORKING_DAYS = 5  # domain.md §4.2
 
 
 class EvaluationService:
@@ -36,9 +49,11 @@ class EvaluationService:
     publication (in the site's zone, ``qa.zone``); ``calibration_tolerance`` is the default of the report."""
 
     def __init__(self, qa: QaService, *, appeal_working_days: int = DEFAULT_APPEAL_WORKING_DAYS,
-                 calibration_tolerance: float = DEFAULT_CALIBRATION_TOLERANCE) -> None:
+                 calibration_tolerance: float = DEFAULT_CALIBRATION_TOLERANCE,
+                 decision_working_days: int = DEFAULT_DECISION_WORKING_DAYS) -> None:
         self.base = qa
         self.working_days = appeal_working_days
+        self.decision_days = decision_working_days
         self.tolerance = calibration_tolerance
         self.zone = ZoneInfo(qa.zone)
 
@@ -154,7 +169,8 @@ class EvaluationService:
         async with self.base.qa.transaction() as tx:
             e = await self._get(tx, actor, evaluation_id)
             return e.to_json() | {"revisions": await tx.revisions(evaluation_id),
-                                  "appeals": [a.to_json() for a in await tx.appeals(evaluation_id=evaluation_id)],
+                                  "appeals": [await self._appeal_json(tx, a)
+                                              for a in await tx.appeals(evaluation_id=evaluation_id)],
                                   "audit": await tx.audit_of(f"evaluation:{evaluation_id}"),
                                   "appeal_deadline": self.deadline(e)}
 
@@ -172,61 +188,127 @@ class EvaluationService:
 
     # ------------------------------------------------------------------------------ appeals
     async def act(self, actor: Actor, evaluation_id: int, action: Action, *, reason: str = "",
-                  item_ids: list[str] | None = None, corrections: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Acknowledge or appeal an evaluation (agent), withdraw the open appeal (agent), or decide it
-        (a supervisor other than the first evaluator): ``uphold``, ``amend`` (with ``corrections``, item id to a new
-        answer) or ``reject`` (with a reason). Each step is timestamped in the audit trail.
+                  item_ids: list[str] | None = None, verdict: Verdict | None = None,
+                  points: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One step of the appeal workflow (domain.md §4.2, :mod:`cti.qa.appeals`): the agent acknowledges, files
+        (``item_ids``, ``reason``) or withdraws; the team leader admits or refuses (``reason``); a panel member
+        records its opinion (``verdict``, ``points``: item id to a new answer, ``reason`` as the comment), the third
+        one deciding; the supervisor seat decides an overdue appeal. Each step is in the audit trail.
 
         Raises:
-            ForbiddenError, StateError: as :func:`cti.qa.appeals.decide_transition`; NotFoundError.
-            ScoresInvalidError: corrections that do not fit the form.
+            ForbiddenError, StateError, QaError: as :func:`cti.qa.appeals.decide_transition`; NotFoundError.
+            ScoresInvalidError: proposed points that do not fit the form.
         """
         now = self.base.clock()
         async with self.base.qa.transaction() as tx:
             e = await self._get(tx, actor, evaluation_id)
             appeals = await tx.appeals(evaluation_id=evaluation_id)
-            open_ = next((a for a in appeals if a.state == AppealState.FILED.value), None)
+            open_ = next((a for a in appeals if AppealState(a.state) in OPEN_APPEAL_STATES), None)
+            opinions = [o for o, _ in await tx.opinions(open_.appeal_id)] if open_ else []
+            form = parse_form((await tx.get_form(e.form_id, e.form_version) or (0, {}))[1])
+            if points:
+                rescore(form, (e.result or {})["items"], points)  # ScoresInvalidError before anything is stored
             facts = Facts(agent_id=e.agent_id, evaluator=e.evaluator, published_at=e.published_at,
                           deadline=self.deadline(e), items=frozenset((e.result or {}).get("items", {})),
                           appealed_items=frozenset(i for a in appeals for i in a.item_ids),
-                          filed_by=open_.agent_id if open_ else None)
-            a_state = AppealState.FILED if open_ else AppealState.NONE
-            e_next, a_next = decide_transition(EvaluationState(e.state), a_state, action, actor, facts, now=now,
-                                               reason=reason, item_ids=item_ids or (),
-                                               corrections=len(corrections or {}))
-            if not await tx.set_evaluation_state(evaluation_id, e_next.value, e.state):
+                          filed_by=open_.agent_id if open_ else None,
+                          open_items=frozenset(open_.item_ids) if open_ else frozenset(),
+                          leaders=frozenset({actor.subject}) if self._leads(actor, e.agent_id) else frozenset(),
+                          leader=open_.leader if open_ else None,
+                          decision_deadline=open_.decision_deadline if open_ else None, opinions=tuple(opinions))
+            a_state = AppealState(open_.state) if open_ else AppealState.NONE
+            t = decide_transition(EvaluationState(e.state), a_state, action, actor, facts, now=now, reason=reason,
+                                  item_ids=item_ids or (), verdict=verdict, points=points)
+            if t.evaluation.value != e.state and not await tx.set_evaluation_state(
+                    evaluation_id, t.evaluation.value, e.state):
                 raise StateError("the evaluation changed meanwhile; reload it", code="qa.conflict")
-            detail: dict[str, Any] = {"from": e.state, "to": e_next.value}
+            detail: dict[str, Any] = {"from": e.state, "to": t.evaluation.value, "appeal_from": a_state.value,
+                                      "appeal_to": t.appeal.value}
             appeal_id = open_.appeal_id if open_ else None
+            decision_deadline = None
+            changed = True
             if action is Action.FILE:
                 appeal_id = await tx.insert_appeal(AppealRow(
                     appeal_id=0, evaluation_id=evaluation_id, agent_id=e.agent_id, evaluator=e.evaluator,
-                    item_ids=tuple(item_ids or ()), reason=reason, state=a_next.value, filed_at=now))
-                detail |= {"appeal_id": appeal_id, "items": item_ids, "reason": reason}
-            elif open_ is not None and a_next is not AppealState.FILED:
-                await tx.decide_appeal(open_.appeal_id, state=a_next.value, reviewer=actor.subject, at=now,
-                                       comment=reason)
-                detail |= {"appeal_id": open_.appeal_id, "outcome": a_next.value, "comment": reason}
-            if action is Action.AMEND:
-                form = parse_form((await tx.get_form(e.form_id, e.form_version) or (0, {}))[1])
-                result = rescore(form, (e.result or {})["items"], corrections or {}).to_json()
+                    item_ids=tuple(item_ids or ()), reason=reason, state=t.appeal.value, filed_at=now))
+                detail |= {"items": item_ids, "reason": reason}
+            elif open_ is None:
+                pass  # acknowledging
+            elif action is Action.ADMIT:
+                decision_deadline = working_days_after(now, self.zone, self.decision_days)
+                changed = await tx.admit_appeal(open_.appeal_id, leader=actor.subject, at=now,
+                                                deadline=decision_deadline)
+                detail |= {"decision_deadline": decision_deadline}
+            elif action is Action.OPINE:
+                assert t.seat is not None and verdict is not None
+                await tx.insert_opinion(open_.appeal_id, Opinion(seat=t.seat, member=actor.subject, verdict=verdict,
+                                                                 points=dict(points or {}), comment=reason), now)
+                detail |= {"seat": t.seat.value, "verdict": verdict.value, "points": dict(points or {}),
+                           "comment": reason}
+                if t.decision is None:
+                    changed = t.appeal.value == open_.state or await tx.set_appeal_state(
+                        open_.appeal_id, t.appeal.value, open_.state)
+            if open_ is not None and t.appeal not in OPEN_APPEAL_STATES:
+                rule = t.decision.rule if t.decision else None
+                changed = await tx.decide_appeal(open_.appeal_id, state=t.appeal.value, was=open_.state,
+                                                 reviewer=actor.subject, at=now, comment=reason, rule=rule)
+                if rule is not None:
+                    detail |= {"outcome": t.appeal.value, "rule": rule}
+            if not changed:
+                raise StateError("the appeal changed meanwhile; reload it", code="qa.conflict")
+            if appeal_id is not None:
+                detail["appeal_id"] = appeal_id
+            if t.decision is not None and t.decision.points:
+                result = rescore(form, (e.result or {})["items"], t.decision.points).to_json()
                 await tx.insert_revision(evaluation_id, e.revision + 1, result, actor.subject, now,
-                                         f"appeal {appeal_id}: {reason}".strip())
+                                         f"appeal {appeal_id}: {t.appeal.value} ({t.decision.rule})")
                 detail |= {"revision": e.revision + 1, "total": result["total"],
                            "previous_total": (e.result or {}).get("total")}
             await tx.audit(f"evaluation:{evaluation_id}", action.value, actor.subject, now, detail)
+            if appeal_id is not None:
+                await tx.audit(f"appeal:{appeal_id}", action.value, actor.subject, now, detail)
         log.info("qa.evaluation.changed", evaluation_id=evaluation_id, action=action.value, actor=actor.subject)
         after = await self.evaluation(actor, evaluation_id)
+        base = {"appeal_id": appeal_id, "evaluation_id": evaluation_id, "agent_id": e.agent_id,
+                "evaluator": e.evaluator, "queue": e.queue_id}
         if action is Action.FILE:
-            self.base.publish_event("qa.appeal.filed", {
-                "appeal_id": appeal_id, "evaluation_id": evaluation_id, "agent_id": e.agent_id,
-                "evaluator": e.evaluator, "queue": e.queue_id, "item_ids": list(item_ids or ())})
-        elif action in (Action.UPHOLD, Action.AMEND, Action.REJECT):
-            self.base.publish_event("qa.appeal.decided", {
-                "appeal_id": appeal_id, "evaluation_id": evaluation_id, "agent_id": e.agent_id,
-                "evaluator": e.evaluator, "queue": e.queue_id, "reviewer": actor.subject, "outcome": a_next.value,
+            self.base.publish_event("qa.appeal.filed", base | {"item_ids": list(item_ids or ())})
+        elif action is Action.ADMIT:
+            self.base.publish_event("qa.appeal.admitted", base | {"leader": actor.subject,
+                                                                  "decision_deadline": decision_deadline})
+        elif action is Action.REFUSE:
+            self.base.publish_event("qa.appeal.refused", base | {"leader": actor.subject, "reason": reason})
+        elif action is Action.WITHDRAW and open_ is not None:
+            self.base.publish_event("qa.appeal.withdrawn", base)
+        elif action is Action.OPINE and t.seat is not None and verdict is not None:
+            self.base.publish_event("qa.appeal.opinion", base | {"seat": t.seat.value, "member": actor.subject,
+                                                                 "verdict": verdict.value})
+        if t.decision is not None:
+            self.base.publish_event("qa.appeal.decided", base | {
+                "reviewer": actor.subject, "outcome": t.appeal.value, "rule": t.decision.rule,
                 "total": after["total"]})
         return after
+
+    def _leads(self, actor: Actor, agent_id: str) -> bool:
+        """Whether ``actor`` is a team leader of ``agent_id`` (a supervisor of the agent's team)."""
+        d = self.base.directory
+        if actor.role != "supervisor" or d is None:
+            return False
+        team = d.agent_team(AgentId(agent_id))
+        return team is not None and team in d.supervisor_scope(actor.subject)[1]
+
+    async def appeal(self, actor: Actor, appeal_id: int) -> tuple[int, dict[str, Any]]:
+        """(evaluation id, the appeal with its opinions and audit trail). Raises: NotFoundError."""
+        async with self.base.qa.transaction() as tx:
+            found = await tx.appeals(appeal_id=appeal_id)
+            if not found:
+                raise NotFoundError(f"no appeal {appeal_id}")
+            await self._get(tx, actor, found[0].evaluation_id)
+            return found[0].evaluation_id, await self._appeal_json(tx, found[0])
+
+    async def _appeal_json(self, tx: QaTx, a: AppealRow) -> dict[str, Any]:
+        return a.to_json() | {"opinions": [o.to_json() | {"at": at} for o, at in await tx.opinions(a.appeal_id)],
+                              "audit": await tx.audit_of(f"appeal:{a.appeal_id}")}
 
     async def appeal_report(self, actor: Actor) -> dict[str, Any]:
         """Appeals counted per agent and per evaluator by outcome, with each evaluator's overturn rate
@@ -242,10 +324,10 @@ class EvaluationService:
         def rows(table: dict[str, Counter[str]]) -> dict[str, dict[str, Any]]:
             out = {}
             for who, c in sorted(table.items()):
-                decided = c["upheld"] + c["amended"] + c["rejected"]
+                decided = c["upheld"] + c["overturned"] + c["partial"]
+                changed = c["overturned"] + c["partial"]
                 out[who] = {s.value: c[s.value] for s in AppealState if s is not AppealState.NONE} | {
-                    "total": sum(c.values()), "overturn_rate": None if not decided else round(c["amended"] / decided,
-                                                                                              4)}
+                    "total": sum(c.values()), "overturn_rate": None if not decided else round(changed / decided, 4)}
             return out
         return {"agents": rows(agents), "evaluators": rows(evaluators)}
 

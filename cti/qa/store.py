@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from cti.qa.appeals import Opinion, Seat, Verdict
 from cti.qa.sampling import SampleItem
 from cti.store import Store, StoreUsageError
 from cti.store.queries import Executor, SqlOperations
@@ -95,12 +96,18 @@ class AppealRow:
     reviewer: str | None = None
     decided_at: float | None = None
     comment: str | None = None
+    leader: str | None = None
+    admitted_at: float | None = None
+    decision_deadline: float | None = None
+    decision_rule: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"appeal_id": self.appeal_id, "evaluation_id": self.evaluation_id, "agent_id": self.agent_id,
                 "evaluator": self.evaluator, "item_ids": list(self.item_ids), "reason": self.reason,
                 "state": self.state, "filed_at": self.filed_at, "reviewer": self.reviewer,
-                "decided_at": self.decided_at, "comment": self.comment}
+                "decided_at": self.decided_at, "comment": self.comment, "leader": self.leader,
+                "admitted_at": self.admitted_at, "decision_deadline": self.decision_deadline,
+                "decision_rule": self.decision_rule}
 
 
 _EVAL_COLS = ("evaluation_id, recording_serial, agent_id, queue_id, form_id, form_version, evaluator, rule_id, "
@@ -110,7 +117,7 @@ _EVAL_SELECT = ("SELECT " + ", ".join(f"e.{c.strip()}" for c in _EVAL_COLS.split
                 "FROM qa_evaluations e LEFT JOIN qa_revisions r ON r.evaluation_id = e.evaluation_id AND "
                 "r.revision = (SELECT MAX(revision) FROM qa_revisions m WHERE m.evaluation_id = e.evaluation_id)")
 _APPEAL_COLS = ("appeal_id, evaluation_id, agent_id, evaluator, item_ids, reason, state, filed_at, reviewer, "
-                "decided_at, comment")
+                "decided_at, comment, leader, admitted_at, decision_deadline, decision_rule")
 
 
 def _int(v: Any) -> int:
@@ -134,7 +141,8 @@ def _appeal(r: Sequence[Any]) -> AppealRow:
     return AppealRow(appeal_id=int(r[0]), evaluation_id=int(r[1]), agent_id=str(r[2]), evaluator=str(r[3]),
                      item_ids=tuple(json.loads(str(r[4]))), reason=str(r[5]), state=str(r[6]),
                      filed_at=float(r[7]), reviewer=_opt_str(r[8]), decided_at=_opt_float(r[9]),
-                     comment=_opt_str(r[10]))
+                     comment=_opt_str(r[10]), leader=_opt_str(r[11]), admitted_at=_opt_float(r[12]),
+                     decision_deadline=_opt_float(r[13]), decision_rule=_opt_str(r[14]))
 
 
 def _opt_str(v: object) -> str | None:
@@ -295,10 +303,33 @@ class QaTx:
             (a.evaluation_id, a.agent_id, a.evaluator, _json(list(a.item_ids)), a.reason, a.state, a.filed_at))
         return _int(rows[0][0])
 
-    async def decide_appeal(self, appeal_id: int, *, state: str, reviewer: str, at: float, comment: str) -> bool:
+    async def decide_appeal(self, appeal_id: int, *, state: str, was: str, reviewer: str, at: float, comment: str,
+                            rule: str | None = None) -> bool:
+        """End an appeal (refused, withdrawn or decided); False if it was no longer in state ``was``."""
         return await self.x.execute(
-            "UPDATE qa_appeals SET state = ?, reviewer = ?, decided_at = ?, comment = ? "
-            "WHERE appeal_id = ? AND state = 'filed'", (state, reviewer, at, comment, appeal_id)) == 1
+            "UPDATE qa_appeals SET state = ?, reviewer = ?, decided_at = ?, comment = ?, decision_rule = ? "
+            "WHERE appeal_id = ? AND state = ?", (state, reviewer, at, comment, rule, appeal_id, was)) == 1
+
+    async def admit_appeal(self, appeal_id: int, *, leader: str, at: float, deadline: float) -> bool:
+        return await self.x.execute(
+            "UPDATE qa_appeals SET state = 'accepted_by_leader', leader = ?, admitted_at = ?, decision_deadline = ? "
+            "WHERE appeal_id = ? AND state = 'filed'", (leader, at, deadline, appeal_id)) == 1
+
+    async def set_appeal_state(self, appeal_id: int, state: str, was: str) -> bool:
+        return await self.x.execute("UPDATE qa_appeals SET state = ? WHERE appeal_id = ? AND state = ?",
+                                    (state, appeal_id, was)) == 1
+
+    async def insert_opinion(self, appeal_id: int, o: Opinion, at: float) -> None:
+        await self.x.execute(
+            "INSERT INTO qa_appeal_opinions (appeal_id, seat, member, verdict, points, comment, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (appeal_id, o.seat.value, o.member, o.verdict.value, _json(dict(o.points)), o.comment, at))
+
+    async def opinions(self, appeal_id: int) -> list[tuple[Opinion, float]]:
+        rows = await self.x.fetch_all("SELECT seat, member, verdict, points, comment, at FROM qa_appeal_opinions "
+                                      "WHERE appeal_id = ? ORDER BY at, seat", (appeal_id,))
+        return [(Opinion(seat=Seat(str(r[0])), member=str(r[1]), verdict=Verdict(str(r[2])),
+                         points=json.loads(str(r[3])), comment=str(r[4])), float(str(r[5]))) for r in rows]
 
     async def appeals(self, *, evaluation_id: int | None = None, appeal_id: int | None = None,
                       agent_id: str | None = None) -> list[AppealRow]:

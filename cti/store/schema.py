@@ -349,6 +349,27 @@ CREATE TABLE schedule_exceptions (
     )
 
 
+_V7_APPEAL_PANEL = (
+    "ALTER TABLE qa_appeals ADD COLUMN leader TEXT",
+    "ALTER TABLE qa_appeals ADD COLUMN admitted_at DOUBLE PRECISION",
+    "ALTER TABLE qa_appeals ADD COLUMN decision_deadline DOUBLE PRECISION",
+    "ALTER TABLE qa_appeals ADD COLUMN decision_rule TEXT",
+    "UPDATE qa_appeals SET state = 'overturned' WHERE state = 'amended'",
+    "UPDATE qa_appeals SET state = 'rejected_by_leader' WHERE state = 'rejected'",
+    """
+CREATE TABLE qa_appeal_opinions (
+    appeal_id BIGINT NOT NULL,
+    seat      TEXT NOT NULL,
+    member    TEXT NOT NULL,
+    verdict   TEXT NOT NULL,
+    points    TEXT NOT NULL,
+    comment   TEXT NOT NULL,
+    at        DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (appeal_id, seat)
+)""",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox",
               statements=_v1(IDENTITY_KEY), postgres_statements=_v1(POSTGRES_IDENTITY_KEY)),
@@ -359,6 +380,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=5, description="indexes for reports: agent states and leg ends by time", statements=_V5),
     Migration(version=6, description="adherence: schedule entries and approved exceptions",
               statements=_v6_adherence(IDENTITY_KEY), postgres_statements=_v6_adherence(POSTGRES_IDENTITY_KEY)),
+    Migration(version=7, description="QA appeals: team-leader admission, the three-party panel's opinions, "
+              "the decision deadline", statements=_V7_APPEAL_PANEL),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

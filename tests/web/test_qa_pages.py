@@ -2,8 +2,9 @@
 
 1. /qa/evaluate: supervisor sup1 signs in, sees the sample a closed rule assigned to it, opens it (the recording
    plays through the authorised range route, channel selectable), fills the scorecard side by side and submits;
-2. /qa/mine: agent 1001 signs in, sees the new evaluation, opens it and appeals one item with a reason; a second
-   reviewer (the operator) amends it through the API and the agent's page is told at once (qa.appeal.decided on
+2. /qa/mine: agent 1001 signs in, sees the new evaluation, opens it and appeals one item with a reason; the
+   operator (as team leader) admits it and opines through the API, sup1 (evaluator seat) and sup2 (supervisor seat)
+   record their opinions on /qa/evaluate, and the agent's page is told at once (qa.appeal.decided on
    the WebSocket) and shows the corrected score;
 3. the agent's page in Simplified Chinese.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from acd import AgentId, CallId, QueueId
 from cti.qa.appeals import Actor
@@ -74,7 +76,12 @@ def qa_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
     tmp = tmp_path_factory.mktemp("qa-web")
     with ThreadPoolExecutor(1) as worker:  # Playwright's loop may be running in this thread already
         worker.submit(asyncio.run, _prepare(tmp / "var")).result(timeout=60)
-    with run_server(tmp, config=demo_config(tmp), data_dir=tmp / "var") as server:
+    config = demo_config(tmp)
+    demo = yaml.safe_load(config.read_text())  # a second supervisor of the queue for the appeal panel's third seat
+    demo["supervisors"].append({"id": "sup2", "name": "Sue Second", "password": "demosup2", "queues": ["sales"],
+                                "teams": []})
+    config.write_text(yaml.safe_dump(demo))
+    with run_server(tmp, config=config, data_dir=tmp / "var") as server:
         yield server
 
 
@@ -145,13 +152,36 @@ def test_evaluate_appeal_and_decision_in_the_browser(browser: Any, qa_server: Se
     detail.get_by_role("button", name="Send appeal").click()
     expect(detail.get_by_text("Appealed", exact=True).first).to_be_visible()
 
+    # the operator stands in for the team leader (sup1 leads team blue but scored the call): admits, then opines
     evaluation = _api(qa_server, "GET", "/evaluations?agent_id=1001")["evaluations"][0]
-    decided = _api(qa_server, "POST", f"/evaluations/{evaluation['evaluation_id']}/decide",
-                   {"action": "amend", "comment": "tariff confirmed", "corrections": {"answer": {"points": 10}}})
-    assert decided["total"] == 100.0
-    expect(agent.get_by_role("alert")).to_have_text("Your appeal was decided: amended. Score now 100.")
+    eid = evaluation["evaluation_id"]
+    _api(qa_server, "POST", f"/evaluations/{eid}/appeal/admission", {"admit": True})
+    expect(detail.get_by_text("Appeal 1: admitted; the panel decides")).to_be_visible()
+    _api(qa_server, "POST", f"/evaluations/{eid}/appeal/opinions", {
+        "verdict": "overturn", "points": {"answer": {"points": 10, "comment": "tariff confirmed"}},
+        "comment": "tariff confirmed"})
+    # the evaluator's seat on its page: the same overturn
+    appeals = sup.get_by_role("region", name="Appeals")
+    expect(appeals.get_by_text("team leader (operator): Overturn — tariff confirmed")).to_be_visible(timeout=10_000)
+    appeals.get_by_label("Verdict").select_option("overturn")
+    appeals.get_by_label("Proposed points for answer").fill("10")
+    appeals.get_by_label("Comment or reason").fill("tariff confirmed")
+    appeals.get_by_role("button", name="Record my opinion").click()
+    expect(appeals.get_by_text("evaluator (sup1): Overturn — tariff confirmed")).to_be_visible()
+    # the supervisor seat (sup2) upholds: outvoted, the majority overturns
+    sup2 = _page(browser, locale="en-GB")
+    _sign_in(sup2, f"{_base(qa_server)}/qa/evaluate", "Supervisor ID", "sup2", "demosup2")
+    panel2 = sup2.get_by_role("region", name="Appeals")
+    panel2.get_by_label("Verdict").select_option("uphold")
+    panel2.get_by_label("Comment or reason").fill("the old tariff applied")
+    panel2.get_by_role("button", name="Record my opinion").click()
+    expect(panel2.get_by_text("No open appeal you can act on.")).to_be_visible()
+    expect(agent.get_by_role("alert")).to_have_text("Your appeal was decided: overturned. Score now 100.")
     expect(detail.get_by_text("Corrected", exact=True).first).to_be_visible()
-    expect(detail.get_by_role("listitem").filter(has_text="Amended — operator — tariff confirmed")).to_be_visible()
+    expect(detail.get_by_text("Appeal 1: overturned")).to_be_visible()
+    expect(detail.get_by_role("listitem").filter(has_text="Admitted to the panel — operator")).to_be_visible()
+    assert sup2.js_errors == []
+    sup2.context.close()
     agent.screenshot(path=str(shots / "qa-mine.png"))
 
     # the agent's token cannot fetch another agent's recording

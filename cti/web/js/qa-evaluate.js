@@ -1,5 +1,6 @@
 // The evaluator page (/qa/evaluate): assigned samples -> open one -> the recording and the scorecard side by side
-// -> submit. State flows one way: API answers and qa.* events -> `store` -> render().
+// -> submit; the open appeals the supervisor may act on (admit / refuse as the agent's team leader, or record its
+// opinion in its panel seat; docs/qa.md "Evaluations and appeals"). State flows one way: API answers and qa.* events -> `store` -> render().
 import "./qa-i18n.js";
 import { h, replace, $ } from "./dom.js";
 import { applyText, errorText, onLangChange, t } from "./i18n.js";
@@ -7,12 +8,14 @@ import { QaApi } from "./qa-api.js";
 import { player, totalText } from "./qa-player.js";
 import { act, bootPage, panel } from "./shell.js";
 
-const store = { assigned: [], forms: [], serial: null, form: null, result: null, message: null };
+const store = { assigned: [], forms: [], serial: null, form: null, result: null, message: null, appeals: [] };
+const OPEN = new Set(["filed", "accepted_by_leader", "under_review"]);
 let api = null;
 
 const assignedPanel = panel("qa-assigned", "qa.assigned", "panel-qa-assigned");
 const playerPanel = panel("qa-player", "qa.player", "panel-qa-player");
 const formPanel = panel("qa-form", "qa.scorecard", "panel-qa-form");
+const appealsPanel = panel("qa-appeals", "qa.appeals", "panel-qa-appeals");
 
 function report(text) { store.message = text; replace($("#message"), text ? h("p", {}, text) : null); }
 
@@ -20,8 +23,71 @@ async function load() {
   const [assigned, forms] = await Promise.all([api.get("/assignments"), api.get("/forms")]);
   store.assigned = assigned.samples.filter((s) => s.recording_serial);
   store.forms = forms.forms;
+  await loadAppeals();
   if (!store.form && store.forms.length) await chooseForm(store.forms[store.forms.length - 1].form_id);
   render();
+}
+
+/** The evaluations with an open appeal, each with its appeals, opinions and history. */
+async function loadAppeals() {
+  const appealed = (await api.get("/evaluations")).evaluations.filter((e) => e.state === "appealed");
+  store.appeals = await Promise.all(appealed.map((e) => api.get(`/evaluations/${e.evaluation_id}`)));
+}
+
+async function appealStep(button, path, body) {
+  const done = await act(button, api.post(`/evaluations/${path}`, body), report);
+  if (done) { report(null); await loadAppeals(); render(); }
+}
+
+function appealCard(e) {
+  const a = (e.appeals || []).find((x) => OPEN.has(x.state));
+  if (!a) return null;
+  const key = `appeal-${a.appeal_id}`;
+  const comment = h("textarea", { id: `${key}-comment`, rows: "2", "data-key": `${key}-comment` });
+  const head = [
+    h("h3", {}, `${e.agent_id} — ${e.recording_serial}`),
+    h("p", {}, t("qa.appeal_status", { id: a.appeal_id, state: t(`qa.appeal_state.${a.state}`) })),
+    h("p", { class: "hint" }, `${a.item_ids.join(", ")}: ${a.reason}`),
+    (a.opinions || []).length ? h("ul", {}, ...a.opinions.map((o) => h("li", {},
+      `${t(`qa.seat.${o.seat}`)} (${o.member}): ${t(`qa.verdict.${o.verdict}`)}`, o.comment ? ` — ${o.comment}` : ""))) : null,
+  ];
+  const note = h("div", { class: "field" }, h("label", { for: `${key}-comment` }, t("qa.opinion_comment")), comment);
+  if (a.state === "filed") {
+    const admit = h("button", { type: "button", class: "button primary small", onclick: () =>
+      appealStep(admit, `${e.evaluation_id}/appeal/admission`, { admit: true }) }, t("qa.admit"));
+    const refuse = h("button", { type: "button", class: "button warning small", onclick: () =>
+      appealStep(refuse, `${e.evaluation_id}/appeal/admission`, { admit: false, reason: comment.value.trim() }) }, t("qa.refuse"));
+    return h("article", { class: "qa-appeal-card" }, ...head, note, h("div", { class: "actions" }, admit, refuse));
+  }
+  const verdict = h("select", { id: `${key}-verdict`, "data-key": `${key}-verdict` },
+    ...["uphold", "overturn", "partial"].map((v) => h("option", { value: v }, t(`qa.verdict.${v}`))));
+  const points = a.item_ids.map((id) => h("div", { class: "field" },
+    h("label", { for: `${key}-${id}` }, t("qa.proposed_points", { item: id })),
+    h("input", { id: `${key}-${id}`, type: "number", min: "0", step: "any", inputmode: "decimal", "data-item": id })));
+  const submit = h("button", { type: "submit", class: "button primary small" }, t("qa.opinion_submit"));
+  const overdue = a.decision_deadline && Date.now() / 1000 > a.decision_deadline
+    ? h("button", { type: "button", class: "button secondary small", onclick: (ev) =>
+      appealStep(ev.currentTarget, `${e.evaluation_id}/appeal/decision`, undefined) }, t("qa.decide_overdue")) : null;
+  const formEl = h("form", { class: "qa-opinion", novalidate: true },
+    h("div", { class: "field" }, h("label", { for: `${key}-verdict` }, t("qa.verdict")), verdict),
+    ...points, note, h("div", { class: "actions" }, submit, overdue));
+  formEl.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = comment.value.trim();
+    const proposed = {};
+    if (verdict.value !== "uphold") {
+      for (const input of formEl.querySelectorAll("input[data-item]")) {
+        if (input.value !== "") proposed[input.dataset.item] = { points: Number(input.value), ...(text ? { comment: text } : {}) };
+      }
+    }
+    appealStep(submit, `${e.evaluation_id}/appeal/opinions`, { verdict: verdict.value, points: proposed, comment: text });
+  });
+  return h("article", { class: "qa-appeal-card" }, ...head, formEl);
+}
+
+function renderAppeals() {
+  const cards = store.appeals.map(appealCard).filter(Boolean);
+  replace(appealsPanel.body, cards.length ? h("div", {}, ...cards) : h("p", { class: "empty" }, t("qa.none_appealed")));
 }
 
 async function chooseForm(formId) {
@@ -128,6 +194,7 @@ function renderForm() {
 
 function render() {
   renderAssigned();
+  renderAppeals();
   replace(playerPanel.body, store.serial ? player(api, store.serial) : h("p", { class: "empty" }, t("qa.nothing_open")));
   renderForm();
   applyText($("#desk"));
@@ -137,12 +204,16 @@ bootPage({
   role: "supervisor", titleKey: "qa.eval_title",
   handlers: {
     onHello: () => {},
-    onEvent: (env) => { if (env.type === "qa.sample.selected") load().catch((e) => report(errorText(e.code, e.message))); },
+    onEvent: (env) => {
+      if (env.type === "qa.sample.selected") load().catch((e) => report(errorText(e.code, e.message)));
+      else if (env.type.startsWith("qa.appeal.")) loadAppeals().then(render).catch((e) => report(errorText(e.code, e.message)));
+    },
   },
   onSignedIn: (_connection, session) => {
     api = new QaApi(session.token);
     const desk = $("#desk");
-    replace(desk, h("div", { class: "col-side" }, assignedPanel.section), playerPanel.section, formPanel.section);
+    replace(desk, h("div", { class: "col-side" }, assignedPanel.section, appealsPanel.section), playerPanel.section,
+      formPanel.section);
     desk.hidden = false;
     load().catch((e) => report(errorText(e.code, e.message)));
   },

@@ -1,5 +1,6 @@
 // The agent's QA page (/qa/mine): my evaluations -> one evaluation (score per item, comments, the recording,
-// its history) -> acknowledge or appeal within the window. qa.evaluation.published and qa.appeal.decided arrive on
+// its history, its appeals' state and the panel's opinions) -> acknowledge or appeal within the window.
+// qa.evaluation.published and qa.appeal.* arrive on
 // the WebSocket and refresh the view. State flows one way: API answers and events -> `store` -> render().
 import "./qa-i18n.js";
 import { h, replace, $ } from "./dom.js";
@@ -97,6 +98,10 @@ function renderDetail() {
     player(api, e.recording_serial),
     h("table", { class: "table" }, h("thead", {}, h("tr", {},
       ...["qa.item", "qa.earned", "qa.comment"].map((k) => h("th", { scope: "col" }, t(k))))), h("tbody", {}, ...items)),
+    ...(e.appeals || []).map((a) => h("div", { class: "qa-appeal-status" },
+      h("p", {}, t("qa.appeal_status", { id: a.appeal_id, state: t(`qa.appeal_state.${a.state}`) })),
+      (a.opinions || []).length ? h("ul", {}, ...a.opinions.map((o) => h("li", {},
+        `${t(`qa.seat.${o.seat}`)} (${o.member}): ${t(`qa.verdict.${o.verdict}`)}`, o.comment ? ` — ${o.comment}` : ""))) : null)),
     h("h3", {}, t("qa.history")),
     h("ol", { class: "qa-history" }, ...(e.audit || []).map((a) => h("li", {},
       h("time", {}, clock(a.at)), " ", t(`qa.action.${a.action}`), " — ", a.actor,
@@ -119,7 +124,9 @@ function onEvent(env) {
   if (env.type === "qa.evaluation.published") report(t("qa.new_evaluation", { serial: d.recording_serial, total: d.total ?? "–" }));
   else if (env.type === "qa.appeal.decided") {
     report(t("qa.appeal_decided", { outcome: t(`qa.outcome.${d.outcome}`), total: d.total ?? "–" }));
-  } else return;
+  } else if (env.type === "qa.appeal.refused") {
+    report(t("qa.appeal_decided", { outcome: t("qa.outcome.rejected_by_leader"), total: "–" }));
+  } else if (!env.type.startsWith("qa.appeal.")) return;
   load().catch(fail);
 }
 

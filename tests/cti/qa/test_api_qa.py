@@ -82,28 +82,105 @@ async def test_evaluation_appeal_and_decision(qa: QaApp) -> None:
                                  {"item_ids": ["answer"], "reason": "the tariff I quoted was the current one"})
     assert status == 200 and body["state"] == "appealed", body
     assert body["appeals"][0]["state"] == "filed" and body["appeals"][0]["filed_at"] == NOW + 3600
-    status, body = await qa.call("supervisor:sup1", "POST", f"/api/v1/qa/evaluations/{eid}/decide",
-                                 {"action": "uphold"})
-    assert status == 403 and body["error"]["code"] == "qa.reviewer_is_evaluator"
+    # the team leader admits: sup1 scored it (and leads team blue too) so may not; sup3 leads another team
+    status, body = await qa.call("supervisor:sup1", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/admission",
+                                 {"admit": True})
+    assert status == 403 and body["error"]["code"] == "qa.leader_is_evaluator"
+    status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/opinions",
+                                 {"verdict": "uphold"})
+    assert status == 409 and body["error"]["code"] == "qa.bad_transition"  # no panel before the admission
     qa.clock.now += 60
-    status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/decide", {
-        "action": "amend", "comment": "tariff confirmed", "corrections": {"answer": {"points": 10}}})
+    status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/admission",
+                                 {"admit": True})
+    assert status == 200, body
+    appeal = body["appeals"][0]
+    assert appeal["state"] == "accepted_by_leader" and appeal["leader"] == "sup2"
+    assert appeal["decision_deadline"] == NOW + 3660 + 5 * 86400 + 2 * 86400  # 5 working days, a weekend between
+    assert qa.events[-1][0] == "qa.appeal.admitted"
+    # the panel: the evaluator (sup1) proposes an overturn, the leader (sup2) upholds; no decision yet
+    status, body = await qa.call("supervisor:sup1", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/opinions",
+                                 {"verdict": "overturn", "points": {"answer": {"points": 10}}, "comment": "ok"})
+    assert status == 200 and body["appeals"][0]["state"] == "under_review" and body["state"] == "appealed", body
+    status, body = await qa.call("supervisor:sup1", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/opinions",
+                                 {"verdict": "uphold"})
+    assert status == 403 and body["error"]["code"] == "qa.seat_taken"
+    status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/opinions",
+                                 {"verdict": "partial", "points": {"greet": {"points": 5}}})
+    assert status == 400 and body["error"]["code"] == "qa.bad_points"  # greet was not appealed
+    status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/opinions",
+                                 {"verdict": "partial", "points": {"answer": {"points": 99}}})
+    assert status == 400 and body["error"]["code"] == "qa.scores_invalid", body  # outside the item's range
+    status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/opinions",
+                                 {"verdict": "partial", "points": {"answer": {"points": 8, "comment": "half"}}})
+    assert status == 200 and [o["seat"] for o in body["appeals"][0]["opinions"]] == ["evaluator", "leader"], body
+    qa.clock.now += 60
+    # the supervisor seat (the operator here) sides with the evaluator: a majority overturn
+    status, body = await qa.call("operator", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/opinions",
+                                 {"verdict": "overturn", "points": {"answer": {"points": 10}}})
     assert status == 200, body
     assert body["state"] == "corrected" and body["revision"] == 2 and body["total"] == 100.0
     assert [r["result"]["total"] for r in body["revisions"]][0] < 100.0  # the original revision is kept
     assert body["appeals"][0] | {"decided_at": None} == body["appeals"][0] | {
-        "state": "amended", "reviewer": "sup2", "decided_at": None}
-    assert qa.events[-1][0] == "qa.appeal.decided" and qa.events[-1][1]["outcome"] == "amended"
+        "state": "overturned", "reviewer": "operator", "decision_rule": "majority", "decided_at": None}
+    assert qa.events[-1][0] == "qa.appeal.decided" and qa.events[-1][1]["outcome"] == "overturned"
+    assert [t for t, _ in qa.events[-4:]] == ["qa.appeal.opinion"] * 3 + ["qa.appeal.decided"]
 
     status, seen = await qa.call("agent:1001", "GET", f"/api/v1/qa/evaluations/{eid}")
     steps = [(a["action"], a["actor"], a["at"]) for a in seen["audit"]]
-    assert steps == [("published", "sup1", NOW), ("file", "1001", NOW + 3600), ("amend", "sup2", NOW + 3660)]
+    assert steps == [("published", "sup1", NOW), ("file", "1001", NOW + 3600), ("admit", "sup2", NOW + 3660),
+                     ("opinion", "sup1", NOW + 3660), ("opinion", "sup2", NOW + 3660),
+                     ("opinion", "operator", NOW + 3720)]
+    assert [a["action"] for a in seen["appeals"][0]["audit"]] == ["file", "admit", "opinion", "opinion", "opinion"]
     status, body = await qa.call("agent:1001", "POST", f"/api/v1/qa/evaluations/{eid}/appeal",
                                  {"item_ids": ["greet"], "reason": "again"})
     assert status == 409 and body["error"]["code"] == "qa.bad_transition"
     status, report = await qa.call("supervisor:sup2", "GET", "/api/v1/qa/appeals/report")
-    assert report["agents"]["1001"]["amended"] == 1 and report["evaluators"]["sup1"]["overturn_rate"] == 1.0
+    assert report["agents"]["1001"]["overturned"] == 1 and report["evaluators"]["sup1"]["overturn_rate"] == 1.0
     assert (await qa.call("agent:1001", "GET", "/api/v1/qa/appeals/report"))[0] == 403
+
+
+async def test_a_refused_appeal_and_the_item_once(qa: QaApp) -> None:
+    await _form(qa)
+    eid = (await _evaluate(qa))["evaluation_id"]
+    status, body = await qa.call("agent:1001", "POST", f"/api/v1/qa/evaluations/{eid}/appeal",
+                                 {"item_ids": ["answer"], "reason": "the tariff was current"})
+    assert status == 200
+    status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/admission",
+                                 {"admit": False})
+    assert status == 400 and body["error"]["code"] == "qa.reason_required"
+    status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/admission",
+                                 {"admit": False, "reason": "the recording shows last month's tariff"})
+    assert status == 200 and body["state"] == "confirmed" and body["appeals"][0]["state"] == "rejected_by_leader"
+    assert qa.events[-1][0] == "qa.appeal.refused" and body["revision"] == 1
+    status, body = await qa.call("agent:1001", "POST", f"/api/v1/qa/evaluations/{eid}/appeal",
+                                 {"item_ids": ["answer"], "reason": "please"})
+    assert status == 409 and body["error"]["code"] == "qa.bad_transition"  # terminal
+
+
+async def test_a_tie_the_deadline_and_the_casting_supervisor(qa: QaApp) -> None:
+    await _form(qa)
+    eid = (await _evaluate(qa))["evaluation_id"]
+    assert (await qa.call("agent:1001", "POST", f"/api/v1/qa/evaluations/{eid}/appeal",
+                          {"item_ids": ["answer"], "reason": "the tariff was current"}))[0] == 200
+    status, body = await qa.call("operator", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/admission",
+                                 {"admit": True})  # the operator may stand in for the team leader
+    deadline = body["appeals"][0]["decision_deadline"]
+    status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/opinions",
+                                 {"verdict": "partial", "points": {"answer": {"points": 7, "comment": "partly"}}})
+    assert status == 200 and body["appeals"][0]["opinions"][0]["seat"] == "supervisor"
+    status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/decision")
+    assert status == 409 and body["error"]["code"] == "qa.decision_not_due"
+    qa.clock.now = deadline + 1
+    status, body = await qa.call("supervisor:sup1", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/opinions",
+                                 {"verdict": "uphold"})
+    assert status == 409 and body["error"]["code"] == "qa.decision_deadline_passed"
+    status, body = await qa.call("supervisor:sup1", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/decision")
+    assert status == 403
+    status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/decision")
+    assert status == 200, body
+    assert body["state"] == "corrected" and body["appeals"][0]["state"] == "partial"
+    assert body["appeals"][0]["decision_rule"] == "overdue" and body["revision"] == 2
+    assert qa.events[-1][1]["rule"] == "overdue"
 
 
 async def test_appeal_window_and_acknowledgement(qa: QaApp) -> None:
@@ -250,3 +327,17 @@ async def test_cli_over_the_api(qa: QaApp, tmp_path: Path) -> None:
     assert mine.exit_code == 0 and [e["agent_id"] for e in json.loads(mine.output)["evaluations"]] == ["1001"]
     report = await cti("qa", "appeals", token=agent_token)
     assert report.exit_code == 1 and "qa.forbidden" in report.output
+    eid = json.loads(mine.output)["evaluations"][0]["evaluation_id"]
+    assert (await qa.call("agent:1001", "POST", f"/api/v1/qa/evaluations/{eid}/appeal",
+                          {"item_ids": ["answer"], "reason": "the tariff was current"}))[0] == 200
+    sup1 = qa.auth("supervisor:sup1")["Authorization"].removeprefix("Bearer ")
+    refused = await cti("qa", "admit", str(eid), token=sup1)
+    assert refused.exit_code == 1 and "qa.leader_is_evaluator" in refused.output
+    admitted = await cti("qa", "admit", str(eid))  # the operator as team leader
+    assert admitted.exit_code == 0 and "accepted_by_leader" in admitted.output, admitted.output
+    bad = await cti("qa", "opinion", str(eid), "--verdict", "partial", "--points", "[1]")
+    assert bad.exit_code == 2 and "an object of item id to answer" in bad.output
+    opined = await cti("qa", "opinion", str(eid), "--verdict", "uphold", "--comment", "the score stands")
+    assert opined.exit_code == 0 and "leader:uphold" in opined.output and "under_review" in opined.output
+    report = await cti("qa", "appeals")
+    assert report.exit_code == 0 and "UNDER_REVIEW" in report.output and "OVERTURNED" in report.output
