@@ -74,6 +74,7 @@ from cti.call.events import (
 )
 from cti.calldetail import CallDetail, CallPhase
 from cti.control import ControlError
+from cti.errors import CtiError
 from cti.ivrchannel import CallIvrChannel
 from cti.legs import (
     HangupCause,
@@ -127,7 +128,7 @@ log = structlog.get_logger(__name__)
 _COMMIT_WAIT_S = 30.0
 
 
-class InjectedFault(RuntimeError):
+class InjectedFault(CtiError, RuntimeError):
     """Raised by the fault-injection hook (tests only)."""
 
 

@@ -53,7 +53,7 @@ from cti.useragent import PhoneInvite, invite_phone
 from ivr import FlowCatalog, RaiseAlert
 from sip.events import RequestReceived
 from sip.ids import new_tag
-from sip.media import PromptCache
+from sip.media.aio import PromptCache
 from sip.registrar import Binding
 from sip.rtp import PortAllocator
 

@@ -39,6 +39,8 @@ Exception tree (module in brackets; ``code`` strings are part of the API, never 
     │   ├── StaffingInputError            staffing.input_invalid
     │   └── ForecastFileError             staffing.forecast_invalid
     ├── CallStateError                    a transition the call's tables do not allow (a bug) [cti.call.core]
+    ├── InjectedFault (RuntimeError)      the fault-injection hook, tests only            [cti.calls]
+    ├── CallGoneError                     the IVR asked something of a call that has ended [cti.ivrchannel]
     ├── DocsError                         docs/events.md cannot be regenerated           [cti.eventdocs]
     ├── TlsFilesError                     a certificate or key that cannot be used        [cti.tlsfiles]
     ├── QaError                           qa.* refusals, with ``code`` and ``status``      [cti.qa.errors]

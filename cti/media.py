@@ -27,6 +27,7 @@ from typing import Protocol
 
 import structlog
 
+from sip import MediaParameters, SessionDescription, accept_answer, build_offer, negotiate
 from sip.media import (
     Channel,
     LegSide,
@@ -43,12 +44,11 @@ from sip.rtp import (
     Codec,
     DtmfReceived,
     PortAllocator,
-    RtpEndpoint,
     RtpEvent,
     SessionConfig,
     StreamTimedOut,
 )
-from sip.sdp import MediaParameters, SessionDescription, accept_answer, build_offer, negotiate
+from sip.rtp.aio import RtpEndpoint
 
 log = structlog.get_logger(__name__)
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from cti.calldetail import CallPhase
 from cti.control import ControlError
 from cti.legs import LegAnswered, LegEnded, LegEvent, LegFailed, LegReinvited, OutboundLeg
 from cti.useragent import PhoneInvite, answer_reinvite
@@ -288,8 +289,6 @@ class SupervisionService:
                 raise ControlError("already_supervised", f"call {call_id!r} is supervised by {current.supervisor_id}")
             current.set_mode(wanted)
             return
-        from cti.calls import CallPhase
-
         if call.phase is not CallPhase.CONNECTED or call.agent_leg is None or call.media.caller is None:
             raise ControlError("not_connected", "only a call connected to an agent can be supervised")
         if any(c.supervision is not None and c.supervision.supervisor_id == supervisor_id

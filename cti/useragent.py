@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 import structlog
 
 from cti.legs import LegOwner, LegReinvited, LegTable, OutboundLeg, contact_address
+from sip import SessionDescription, negotiate
 from sip.errors import RemoteSipError
 from sip.events import Destination
 from sip.headers import CSeq, NameAddr, Via
 from sip.ids import new_call_id, new_tag
 from sip.message import Headers, Request
 from sip.registrar import Binding
-from sip.sdp import SessionDescription, negotiate
 from sip.uri import SipUri, parse_uri
 
 if TYPE_CHECKING:

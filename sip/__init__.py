@@ -61,7 +61,7 @@ from sip.message import (
     parse_message,
     response_to,
 )
-from sip.offer_answer import CODECS
+from sip.offer_answer import CODECS, Answer, MediaParameters, accept_answer, build_offer, negotiate
 from sip.registrar import (
     AddressOfRecord,
     Binding,
@@ -81,20 +81,15 @@ from sip.registrar import (
     contact_key,
 )
 from sip.sdp import (
-    Answer,
     Attribute,
     Connection,
     Direction,
     MediaDescription,
-    MediaParameters,
     Origin,
     SdpNegotiationError,
     SdpParseError,
     SessionDescription,
     Timing,
-    accept_answer,
-    build_offer,
-    negotiate,
 )
 from sip.timers import TimerConfig, TimerId
 from sip.transaction import TransactionLayer, TransactionState

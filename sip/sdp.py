@@ -3,9 +3,7 @@
 Unknown lines, attributes and codecs are kept by the parser (so
 :func:`SessionDescription.serialize` round-trips them). The RFC 3264 offer/answer names
 (:class:`MediaParameters`, :class:`Answer`, :func:`negotiate`, :func:`build_offer`,
-:func:`accept_answer`) are defined in :mod:`sip.offer_answer`; import them from ``sip``. They still
-resolve here, only for the call path's old ``from sip.sdp import negotiate`` (an import cycle that
-tests/test_import_cycles.py lists as known, to be removed with that rewrite).
+:func:`accept_answer`) are defined in :mod:`sip.offer_answer`; import them from ``sip``.
 
 Errors: :class:`SdpParseError` (400) for text that is not SDP, :class:`SdpNegotiationError`
 (488 Not Acceptable Here, RFC 3261 §21.4.26) for an offer we cannot serve. Both are
@@ -17,14 +15,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from sip.errors import RemoteSipError
 
 __all__ = [
-    "Answer", "Attribute", "Connection", "Direction", "MediaDescription", "MediaParameters", "Origin",
-    "SdpNegotiationError", "SdpParseError", "SessionDescription", "Timing", "accept_answer", "build_offer",
-    "negotiate"
+    "Attribute", "Connection", "Direction", "MediaDescription", "Origin", "SdpNegotiationError", "SdpParseError",
+    "SessionDescription", "Timing",
 ]
 
 TELEPHONE_EVENT = "telephone-event"
@@ -330,21 +326,3 @@ def _with_media_lines(m: MediaDescription, lines: list[tuple[str, str]]) -> Medi
             extra.append((key, value))
     return replace(m, connection=connection, bandwidths=tuple(bandwidths), attributes=tuple(attributes),
                    extra=tuple(extra))
-
-# --- offer/answer (RFC 3264): defined in sip.offer_answer; this re-export is transitional -----
-# sip.offer_answer imports this module, so the re-export is resolved on first access (PEP 562)
-# instead of by an import here: an eager import would fail whenever sip.offer_answer is
-# imported before sip.sdp ("partially initialized module").  mypy reads the TYPE_CHECKING import.
-if TYPE_CHECKING:
-    from sip.offer_answer import Answer, MediaParameters, accept_answer, build_offer, negotiate
-else:
-    _OFFER_ANSWER = frozenset({"Answer", "MediaParameters", "accept_answer", "build_offer", "negotiate"})
-
-    def __getattr__(name: str) -> object:
-        if name not in _OFFER_ANSWER:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from sip import offer_answer
-
-        value = getattr(offer_answer, name)
-        globals()[name] = value  # later look-ups find the plain module attribute
-        return value

@@ -22,23 +22,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("cti", "sip", "acd", "ivr")
 
-# Modules of the call path being rewritten: only cycles through them may be allowed (for now).
+# Modules of the call path: cycles through them were allowed while it was being rewritten; none is now.
 CALL_PATH = frozenset({
     "cti.calls", "cti.controller", "cti.legs", "cti.supervision", "cti.routing", "cti.ivrchannel", "cti.trunks",
-    "cti.admission", "cti.media", "acd.service",
+    "cti.admission", "cti.media",
 })
 
-# Known cycles through the call path: each entry is one strongly connected group, as found today.
-KNOWN: tuple[frozenset[str], ...] = (
-    # cti/calls.py:57 imports cti.supervision; cti/supervision.py imports cti.calls inside a function
-    frozenset({"cti.calls", "cti.supervision"}),
-)
-# Cycles kept alive only for imports in the call path: sip/sdp.py's lazy re-export of the offer/answer names
-# serves `from sip.sdp import negotiate` in cti/calls.py, cti/media.py and cti/supervision.py. When they import
-# from `sip`, delete the re-export (the __getattr__ at the end of sip/sdp.py) and this entry.
-KNOWN_FOR_CALL_PATH: tuple[frozenset[str], ...] = (
-    frozenset({"sip.offer_answer", "sip.sdp"}),
-)
+KNOWN: tuple[frozenset[str], ...] = ()
+KNOWN_FOR_CALL_PATH: tuple[frozenset[str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,9 @@
 """Media: PCM frames, prompt player, recorder, mixer and RTP relay (see docs/media-mixing.md).
 
 Other packages import only the names below: the sans-I/O cores. The asyncio adapters
-(``PromptCache``, ``Recording``, ``UdpRelay``, ``DatagramSender``) live in ``sip.media.aio`` and are
+(``PromptCache``, ``Recording``, ``UdpRelay``, ``EndpointRelay``, ``DatagramSender``) live in ``sip.media.aio`` and are
 imported from there explicitly, so importing ``sip.media`` imports no adapter.
 """
-
-from typing import TYPE_CHECKING
 
 from sip.media.errors import FrameSizeError, MediaError, PromptLoadError, RecordingError, SerialError
 from sip.media.events import (
@@ -77,21 +75,3 @@ __all__ = [
     "scan_last_seq",
     "sine_tone",
 ]
-
-if TYPE_CHECKING:
-    from sip.media.aio import PromptCache as PromptCache
-    from sip.media.aio import Recording as Recording
-
-_ADAPTERS = frozenset({"PromptCache", "Recording"})
-
-
-def __getattr__(name: str) -> object:
-    """``sip.media.PromptCache`` and ``sip.media.Recording`` still resolve, loading ``sip.media.aio`` only
-    when asked for (for the old imports in cti/media.py and cti/controller.py, which move to
-    ``sip.media.aio`` with the call-path rewrite)."""
-    if name in _ADAPTERS:
-        from sip.media import aio
-
-        return getattr(aio, name)
-    raise AttributeError(f"module 'sip.media' has no attribute {name!r}")
-

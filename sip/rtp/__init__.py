@@ -5,8 +5,6 @@ asyncio adapter, :class:`RtpEndpoint`, lives in ``sip.rtp.aio``: import it from 
 ``sip.rtp`` imports no adapter. See ``docs/media.md``.
 """
 
-from typing import TYPE_CHECKING
-
 from sip.rtp.dtmf import DtmfDigit, DtmfFrame, DtmfReceiver, TelephoneEvent, digit_frames
 from sip.rtp.errors import (
     CodecError,
@@ -93,16 +91,3 @@ __all__ = [
     "serialize_compound",
 ]
 
-
-if TYPE_CHECKING:
-    from sip.rtp.aio import RtpEndpoint as RtpEndpoint
-
-
-def __getattr__(name: str) -> object:
-    """``sip.rtp.RtpEndpoint`` still resolves, loading the adapter only when asked for (for the old
-    import in cti/media.py, which moves to ``sip.rtp.aio`` with the call-path rewrite)."""
-    if name == "RtpEndpoint":
-        from sip.rtp.aio import RtpEndpoint
-
-        return RtpEndpoint
-    raise AttributeError(f"module 'sip.rtp' has no attribute {name!r}")

@@ -117,7 +117,7 @@ class RtcpReceived(RtpEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionConfig:
-    """Stream parameters, usually from :class:`sip.sdp.MediaParameters` (see :meth:`from_media`)."""
+    """Stream parameters, usually from :class:`sip.offer_answer.MediaParameters` (see :meth:`from_media`)."""
 
     codec: g711.Codec = g711.Codec.PCMU
     payload_type: int = 0

@@ -33,7 +33,8 @@ from sip.media.frames import split_frames  # noqa: E402
 from sip.media.mixer import Mixer, MixMode  # noqa: E402
 from sip.media.recorder import TapFrame  # noqa: E402
 from sip.media.relay import LegConfig, Relay  # noqa: E402
-from sip.rtp import AudioReceived, RtpEndpoint, RtpEvent, SessionConfig  # noqa: E402
+from sip.rtp import AudioReceived, RtpEvent, SessionConfig  # noqa: E402
+from sip.rtp.aio import RtpEndpoint  # noqa: E402
 from sip.rtp.g711 import Codec, decode, encode, transcode  # noqa: E402
 from sip.rtp.packet import RtpPacket  # noqa: E402
 

@@ -13,11 +13,11 @@ from array import array
 from pathlib import Path
 
 from cti.media import CallMedia
+from sip import SessionDescription, build_offer, negotiate
 from sip.media import RecordingInfo, sine_tone
 from sip.media.aio import RELAY_COUNTERS, PromptCache
 from sip.rtp import Codec, PortAllocator
 from sip.rtp.g711 import encode
-from sip.sdp import SessionDescription, build_offer, negotiate
 from tests.sip.media.test_endpoint_relay import HOST, peer
 
 

@@ -14,7 +14,8 @@ from sip.media import DtmfReceived as RelayedDtmf
 from sip.media import LegConfig, LegSide, MediaEvent, PeerLatched, Relay
 from sip.media.aio import RELAY_COUNTERS, EndpointRelay
 from sip.media.relay import TAP_LIMIT
-from sip.rtp import AudioReceived, Codec, RtpEndpoint, RtpPacket, SessionConfig
+from sip.rtp import AudioReceived, Codec, RtpPacket, SessionConfig
+from sip.rtp.aio import RtpEndpoint
 
 Addr = tuple[str, int]
 HOST = "127.0.0.1"
