@@ -386,6 +386,19 @@ OPENAPI: dict[str, Any] = {
             "get": _op("live calls", _json(_obj(calls={"type": "array", "items": _ref("Call")}), "calls")),
         },
         "/api/v1/calls/{call_id}": {"get": _op("one live call", _json(_ref("Call"), "the call"), 404, params=_C)},
+        "/api/v1/calls/{call_id}/contacts": {"get": {
+            **_op("the live call's caller: its last calls from our CDRs, newest first (the screen pop); open to the "
+                  "operator, the agent the call is offered to or connected with, and supervisors of its queue",
+                  _json(_obj(call_id=_STR, caller_number={"type": ["string", "null"]},
+                             contacts={"type": "array", "items": _obj(
+                                 call_id=_STR, arrived_at=_NUM, queue={"type": ["string", "null"]},
+                                 agent_id={"type": ["string", "null"]}, answered={"type": "boolean"},
+                                 disposition={"type": ["string", "null"]}, end_reason={"type": ["string", "null"]},
+                                 duration_s={"type": ["number", "null"]}, talk_s={"type": ["number", "null"]})}),
+                        "previous contacts"), 400, 403, 404, params=_C),
+            "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                           {"name": "limit", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}}]}},
         "/api/v1/calls/{call_id}/hangup": {
             "post": _op("hang the call up", _json(_ref("CallResult"), "hanging up"), 400, 404, 409, params=_C),
         },

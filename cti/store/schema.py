@@ -349,6 +349,12 @@ CREATE TABLE schedule_exceptions (
     )
 
 
+_V7 = (
+    # The agent desktop's screen pop: a caller's last calls, newest first (GET /api/v1/calls/{id}/contacts).
+    "CREATE INDEX calls_caller ON calls (caller_number, t_arrived)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox",
               statements=_v1(IDENTITY_KEY), postgres_statements=_v1(POSTGRES_IDENTITY_KEY)),
@@ -359,6 +365,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=5, description="indexes for reports: agent states and leg ends by time", statements=_V5),
     Migration(version=6, description="adherence: schedule entries and approved exceptions",
               statements=_v6_adherence(IDENTITY_KEY), postgres_statements=_v6_adherence(POSTGRES_IDENTITY_KEY)),
+    Migration(version=7, description="index of calls by caller number (the screen pop's previous contacts)",
+              statements=_V7),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
