@@ -341,6 +341,24 @@ REPORT_PATHS: dict[str, Any] = {
 """The report routes (cti/report_routes.py), mounted by the server next to build_app's (they need the store)."""
 
 
+CONTACT_PATHS: dict[str, Any] = {
+    "/api/v1/calls/{call_id}/contacts": {"get": {
+        **_op("the live call's caller: its last calls from our CDRs, newest first (the screen pop); open to the "
+              "operator, the agent the call is offered to or connected with, and supervisors of its queue",
+              _json(_obj(call_id=_STR, caller_number={"type": ["string", "null"]},
+                         contacts={"type": "array", "items": _obj(
+                             call_id=_STR, arrived_at=_NUM, queue={"type": ["string", "null"]},
+                             agent_id={"type": ["string", "null"]}, answered={"type": "boolean"},
+                             disposition={"type": ["string", "null"]}, end_reason={"type": ["string", "null"]},
+                             duration_s={"type": ["number", "null"]}, talk_s={"type": ["number", "null"]})}),
+                    "previous contacts"), 400, 403, 404, params=_C),
+        "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                       {"name": "limit", "in": "query", "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}}]}},
+}
+"""The screen pop's previous contacts (cti/contacts.py), mounted by the server beside build_app's."""
+
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "cti-server admin API", "version": "1"},
@@ -386,19 +404,6 @@ OPENAPI: dict[str, Any] = {
             "get": _op("live calls", _json(_obj(calls={"type": "array", "items": _ref("Call")}), "calls")),
         },
         "/api/v1/calls/{call_id}": {"get": _op("one live call", _json(_ref("Call"), "the call"), 404, params=_C)},
-        "/api/v1/calls/{call_id}/contacts": {"get": {
-            **_op("the live call's caller: its last calls from our CDRs, newest first (the screen pop); open to the "
-                  "operator, the agent the call is offered to or connected with, and supervisors of its queue",
-                  _json(_obj(call_id=_STR, caller_number={"type": ["string", "null"]},
-                             contacts={"type": "array", "items": _obj(
-                                 call_id=_STR, arrived_at=_NUM, queue={"type": ["string", "null"]},
-                                 agent_id={"type": ["string", "null"]}, answered={"type": "boolean"},
-                                 disposition={"type": ["string", "null"]}, end_reason={"type": ["string", "null"]},
-                                 duration_s={"type": ["number", "null"]}, talk_s={"type": ["number", "null"]})}),
-                        "previous contacts"), 400, 403, 404, params=_C),
-            "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                           {"name": "limit", "in": "query", "required": False,
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}}]}},
         "/api/v1/calls/{call_id}/hangup": {
             "post": _op("hang the call up", _json(_ref("CallResult"), "hanging up"), 400, 404, 409, params=_C),
         },
@@ -413,6 +418,7 @@ OPENAPI: dict[str, Any] = {
         **STAFFING_PATHS,
         **QA_PATHS,
         **REPORT_PATHS,
+        **CONTACT_PATHS,
         **ADHERENCE_PATHS,
     },
     "components": {
@@ -457,4 +463,4 @@ OPENAPI: dict[str, Any] = {
 
 
 
-__all__ = ["ADHERENCE_PATHS", "OPENAPI", "QA_PATHS", "REPORT_PATHS", "STAFFING_PATHS"]
+__all__ = ["ADHERENCE_PATHS", "CONTACT_PATHS", "OPENAPI", "QA_PATHS", "REPORT_PATHS", "STAFFING_PATHS"]
