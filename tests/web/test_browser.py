@@ -91,6 +91,24 @@ def cdr_disposition(server: ServerProcess, call_id: str) -> str | None:
     return None if row is None else row[0]
 
 
+def seed_earlier_call(server: ServerProcess, caller: str, *, ago_s: float, disposition: str) -> None:
+    """A finished call of ``caller`` in the node's CDRs, as an earlier day would have left it."""
+    t = time.time() - ago_s
+    with sqlite3.connect(server.data_dir / "cti.sqlite3", timeout=5) as db:
+        db.execute("INSERT INTO calls (call_id, node, t_arrived, caller_number, t_answered, t_ended, disposition, "
+                   "final_agent, final_queue, ivr_inputs, crm_data, vip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   ("earlier-1", "demo", t, caller, t + 8, t + 128, disposition, "1002", "support", "{}", "{}", False))
+
+
+def contacts_status(page: Any, server: ServerProcess, call_id: str, agent_id: str, password: str) -> int:
+    """The status of the previous-contacts route for ``call_id`` with ``agent_id``'s login token."""
+    token = page.request.post(f"{base(server)}/auth/login", data={"role": "agent", "id": agent_id,
+                                                                  "password": password}).json()["token"]
+    response = page.request.get(f"{base(server)}/api/v1/calls/{call_id}/contacts",
+                                headers={"Authorization": f"Bearer {token}"})
+    return int(response.status)
+
+
 def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, sipps: SippRunner, agent_page: Any,
                                                    sup_page: Any, media_sink: int, shots: Path) -> None:
     from playwright.sync_api import expect
@@ -115,6 +133,7 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
     carol = agent_row(sup, "Carol Support")
     expect(carol).to_contain_text("Ready")
 
+    seed_earlier_call(web_server, "5551234", ago_s=3 * 86400, disposition="billing")  # the caller called before
     carrier = sipps.start("carrier", str(SCENARIOS / "carrier_until_bye.xml"), "-s", "100", "-key", "caller",
                           "5551234", "-key", "dtmf_pcap", "/usr/share/sip-tester/dtmf_2833_2.pcap",
                           remote=target, timeout=60)
@@ -123,12 +142,18 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
     ivr = pop.get_by_role("table", name="IVR answers")
     expect(ivr.get_by_role("row", name=re.compile("menu_choice"))).to_contain_text("2")
     expect(pop).to_contain_text("support")
+    earlier = pop.get_by_role("table", name="Last contacts")  # GET /api/v1/calls/{id}/contacts with 1003's token
+    expect(earlier.get_by_role("row").filter(has_text="Billing question")).to_contain_text("support")
+    expect(earlier.get_by_role("row")).to_have_count(2)  # the header and the one earlier call, not this one
 
     expect(state).to_contain_text("On call", timeout=10_000)
     seen_by_agent = time.monotonic()
     expect(carol).to_contain_text("On call", timeout=1_000)  # the same event: the console within 1 s
     lag = time.monotonic() - seen_by_agent
     expect(pop).to_contain_text("Connected")
+    live_call = _last_call_id(web_server)
+    assert contacts_status(agent, web_server, live_call, "1003", "demo1003") == 200
+    assert contacts_status(agent, web_server, live_call, "1001", "demo1001") == 403  # not this agent's call
     agent.screenshot(path=str(shots / "agent.png"))
 
     calls = sup.get_by_role("region", name="Live calls")

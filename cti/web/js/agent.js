@@ -1,13 +1,18 @@
 // The agent desktop (/agent). State flows one way: hello / events / command replies -> `store` -> render().
 import { h, replace, $ } from "./dom.js";
-import { clock, duration, elapsed, learnSkew, serverNow, tick } from "./format.js";
+import { clock, dateTime, duration, elapsed, learnSkew, serverNow, tick } from "./format.js";
 import { applyText, onLangChange, t } from "./i18n.js";
 import { act, bootPage, notAvailable, panel } from "./shell.js";
 import { CALL_STATES, PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js";
 
 const DISPOSITIONS = ["resolved", "follow_up", "billing", "sales", "complaint", "wrong_number", "other"];
 
-const store = { me: null, call: null, notices: new Map(), supervision: null, message: null };
+/** A disposition code in words: the page's own label for the codes it knows, else the code itself. */
+function dispositionLabel(code) {
+  return DISPOSITIONS.includes(code) ? t(`disp.${code}`) : code;
+}
+
+const store = { me: null, call: null, contacts: null, notices: new Map(), supervision: null, message: null };
 let conn = null;
 
 const statePanel = panel("state-panel", "agent.my_state", "panel-state");
@@ -40,6 +45,7 @@ function onHello(data) {
   const call = data.call;
   store.call = call ? { ...call, phase: phaseFromState(store.me?.state) || "connected" } : keepEndedCall();
   for (const notice of data.notices || []) upsertNotice(notice);
+  if (call) loadContacts(call.call_id);
   render();
 }
 
@@ -71,6 +77,7 @@ function onEvent(env) {
       break;
     case "call.offered":
       store.call = { ...d, phase: "offered", offered_at: env.ts };
+      loadContacts(d.call_id);
       break;
     case "call.answered":
       if (store.call?.call_id === d.call_id) {
@@ -197,7 +204,7 @@ function renderCall() {
     h("div", { class: "columns" },
       table("call.ivr_inputs", Object.entries(call.ivr_inputs || {}).map(([k, v]) => [k, String(v)])),
       table("call.crm", flatten(call.crm))),
-    h("div", { class: "history" }, h("h3", {}, t("call.last_contacts")), notAvailable("call.last_contacts_missing")));
+    call.phase === "ended" ? null : history(call));
   const controls = live ? callControls(call) : null;
   const hint = call.phase === "offered" ? h("p", { class: "hint" }, t("call.answer_on_phone")) : null;
   const ended = call.phase === "ended"
@@ -205,6 +212,47 @@ function renderCall() {
       call.transferred_to ? ` · ${t("call.transferred_to", { target: call.transferred_to })}` : "") : null;
   replace(callPanel.body, pop, hint, controls, ended, store.me?.state === "wrap_up" ? wrapUp() : null);
   applyText(callPanel.body);
+}
+
+/** The caller's previous contacts (GET /api/v1/calls/{id}/contacts): the node answers only while the call is
+ *  offered to or connected with this agent, and the page shows them only then. */
+async function loadContacts(callId) {
+  if (store.contacts?.call_id === callId) return;
+  store.contacts = { call_id: callId, status: "loading", items: [] };
+  let result;
+  try {
+    const response = await fetch(`/api/v1/calls/${encodeURIComponent(callId)}/contacts`,
+      { headers: { Authorization: `Bearer ${conn.token}` } });
+    const body = await response.json().catch(() => ({}));
+    result = response.ok ? { status: "ok", items: body.contacts || [] }
+      : { status: "failed", error: body?.error?.code || `http_${response.status}` };
+  } catch {
+    result = { status: "failed", error: "unreachable" };
+  }
+  if (store.contacts?.call_id !== callId) return;  // another call came meanwhile
+  store.contacts = { call_id: callId, ...result };
+  renderCall();
+}
+
+function history(call) {
+  const title = h("h3", { id: "contacts-title" }, t("call.last_contacts"));
+  const c = store.contacts?.call_id === call.call_id ? store.contacts : { status: "loading" };
+  let body;
+  if (!call.caller_number) body = h("p", { class: "meta" }, t("call.last_contacts_withheld"));
+  else if (c.status === "loading") body = h("p", { class: "meta" }, t("call.last_contacts_loading"));
+  else if (c.status === "failed") body = h("p", { class: "meta" }, t("call.last_contacts_failed"), " ", c.error);
+  else if (!c.items.length) body = h("p", { class: "meta" }, t("call.last_contacts_none"));
+  else {
+    body = h("table", { class: "contacts", "aria-labelledby": "contacts-title" },
+      h("thead", {}, h("tr", {}, ["when", "queue", "agent", "disposition", "duration"].map(
+        (k) => h("th", { scope: "col" }, t(`contacts.${k}`))))),
+      h("tbody", {}, c.items.map((x) => h("tr", {},
+        h("td", {}, dateTime(x.arrived_at)), h("td", {}, x.queue || "—"),
+        h("td", {}, x.agent_id || (x.answered ? "—" : t("contacts.unanswered"))),
+        h("td", {}, x.disposition ? dispositionLabel(x.disposition) : "—"),
+        h("td", {}, duration(x.duration_s))))));
+  }
+  return h("div", { class: "history" }, title, body);
 }
 
 function callControls(call) {
@@ -311,7 +359,7 @@ function start() {
     onSignedIn: (connection) => { conn = connection; desk.hidden = false; },
     onSignedOut: () => {
       desk.hidden = true;
-      Object.assign(store, { me: null, call: null, supervision: null, message: null });
+      Object.assign(store, { me: null, call: null, contacts: null, supervision: null, message: null });
       store.notices.clear();
     },
   });

@@ -30,6 +30,13 @@ export function clock(epochSeconds) {
     .format(new Date(epochSeconds * 1000));
 }
 
+/** UTC epoch seconds -> local date and time "2026-12-06 14:05" (in the page's language) */
+export function dateTime(epochSeconds) {
+  if (!Number.isFinite(epochSeconds)) return "—";
+  return new Intl.DateTimeFormat(lang(), { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+    minute: "2-digit", hour12: false }).format(new Date(epochSeconds * 1000));
+}
+
 /** The server's clock as the page estimates it (UTC epoch seconds): the browser's minus the measured skew. */
 let skew = 0;
 export function serverNow() { return Date.now() / 1000 - skew; }
