@@ -7,7 +7,7 @@ error frame by the caller) — nothing is silently ignored.
 
 Snapshots are plain JSON-ready dicts:
 - agent: ``{"agent_id", "name", "team", "state", "reason", "since" (UTC epoch s), "call_id",
-  "registered", "skills": {skill: level}, "queues": [..]}``;
+  "registered", "skills": {skill: level}, "queues": [..], "wrap_up_s" (the wrap-up length in wrap_up, else None)}``;
 - call: ``{"call_id", "phase", "caller_number", "caller_name", "dialled_number", "queue", "agent_id",
   "vip", "priority", "recording_serial", "arrived_at", "ivr_inputs": {..}, "crm": {..}}``;
 - queue: the data of a ``queue.stats`` event (docs/events.md).

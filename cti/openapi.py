@@ -433,7 +433,7 @@ OPENAPI: dict[str, Any] = {
                 "agent_id": _STR, "name": _STR, "team": {"type": ["string", "null"]}, "state": _STR,
                 "reason": {"type": ["string", "null"]}, "since": {"type": ["number", "null"]},
                 "call_id": {"type": ["string", "null"]}, "registered": {"type": "boolean"}, "skills": _SKILLS,
-                "queues": {"type": "array", "items": _STR}}},
+                "queues": {"type": "array", "items": _STR}, "wrap_up_s": {"type": ["number", "null"]}}},
             "Call": {"type": "object", "properties": {
                 "call_id": _STR, "phase": _STR, "caller_number": {"type": ["string", "null"]},
                 "caller_name": {"type": ["string", "null"]}, "dialled_number": {"type": ["string", "null"]},

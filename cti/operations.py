@@ -78,6 +78,7 @@ class NodeControl:
             "reason": reason, "since": self.c.state_since.get(agent_id), "call_id": call_id,
             "registered": bool(self.c.registration.lookup(agent_id)), "skills": dict(settings.skills),
             "queues": sorted(agent_config(settings, self.c.queues.values()).queues),
+            "wrap_up_s": self.c.wrap_up_s.get(agent_id) if state is AgentState.WRAP_UP else None,
         }
 
     def agents_snapshot(self) -> list[dict[str, Any]]:

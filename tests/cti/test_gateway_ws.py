@@ -91,7 +91,8 @@ async def server() -> AsyncIterator[Server]:
 
 
 def state_changed(agent_id: str, state: str, previous: str, reason: str | None = None) -> dict[str, Any]:
-    return {"agent_id": agent_id, "state": state, "previous_state": previous, "reason": reason, "call_id": None}
+    return {"agent_id": agent_id, "state": state, "previous_state": previous, "reason": reason, "call_id": None,
+            "wrap_up_s": None}
 
 
 async def test_login_token_then_hello_with_state(server: Server) -> None:
