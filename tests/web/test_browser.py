@@ -167,6 +167,11 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
     assert carrier.wait(15) == 0, carrier.report()  # it ends only on the server's BYE
     assert "BYE sip:" in carrier.messages()
     expect(state).to_contain_text("Wrap-up")
+    left = agent.get_by_role("timer", name="Time left")  # support's wrap_up_s: 30, from agent.state_changed
+    expect(left).to_contain_text(re.compile(r"0:(30|2\d)"))
+    first_left = left.inner_text()
+    expect(left).not_to_have_text(first_left, timeout=3_000)  # it counts down
+    agent.screenshot(path=str(shots / "agent-wrap-up.png"))
     agent.get_by_role("button", name="Finish wrap-up").click()
     expect(agent.get_by_role("alert")).to_contain_text("Choose a disposition")  # the page asks, nothing sent
     agent.get_by_label("Disposition").select_option(label="Resolved")

@@ -1,6 +1,6 @@
 // The agent desktop (/agent). State flows one way: hello / events / command replies -> `store` -> render().
 import { h, replace, $ } from "./dom.js";
-import { clock, dateTime, duration, elapsed, learnSkew, serverNow, tick } from "./format.js";
+import { clock, dateTime, duration, elapsed, learnSkew, remaining, serverNow, tick } from "./format.js";
 import { applyText, onLangChange, t } from "./i18n.js";
 import { act, bootPage, notAvailable, panel } from "./shell.js";
 import { CALL_STATES, PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js";
@@ -64,7 +64,8 @@ function onEvent(env) {
   const d = env.data;
   switch (env.type) {
     case "agent.state_changed":
-      store.me = { ...store.me, state: d.state, reason: d.reason, call_id: d.call_id, since: env.ts };
+      store.me = { ...store.me, state: d.state, reason: d.reason, call_id: d.call_id, since: env.ts,
+        wrap_up_s: d.wrap_up_s ?? null };
       if (!CALL_STATES.has(d.state) && store.call && store.call.phase === "ended") store.call = null;
       if (d.state === "held" && store.call) store.call.phase = "held";
       if (d.state === "on_call" && store.call) store.call.phase = "connected";
@@ -281,6 +282,18 @@ function callControls(call) {
         h("button", { type: "submit", class: "button", "data-key": "transfer" }, t("call.transfer_button")))));
 }
 
+/** The wrap-up's time left (the queue's wrap-up time from agent.state_changed / the hello snapshot): the node
+ *  ends the wrap-up by itself when it runs out. */
+function countdown() {
+  const limit = store.me?.wrap_up_s;
+  if (!Number.isFinite(limit) || !Number.isFinite(store.me?.since)) {
+    return h("p", { class: "meta", "data-key": "wrap-no-limit" }, t("wrap.no_limit"));
+  }
+  const until = store.me.since + limit;
+  return h("p", { class: "countdown", role: "timer", "aria-label": t("wrap.time_left") },
+    t("wrap.time_left"), " ", h("strong", { "data-until": until }, remaining(until)));
+}
+
 function wrapUp() {
   const select = h("select", { id: "disposition", "data-key": "disposition" },
     h("option", { value: "" }, t("wrap.choose")),
@@ -293,7 +306,7 @@ function wrapUp() {
     h("h3", { id: "wrap-title" }, t("wrap.title"), " ",
       h("span", { class: "meta" }, t("wrap.elapsed"), " ",
         h("span", { "data-since": store.me?.since ?? "" }, elapsed(store.me?.since)))),
-    notAvailable("wrap.countdown_missing"),
+    countdown(),
     h("div", { class: "field" }, h("label", { for: "disposition" }, t("wrap.disposition")), select),
     h("div", { class: "field" }, h("span", { class: "label" }, t("wrap.notes")), notAvailable("wrap.notes_missing")),
     h("button", { type: "submit", class: "button primary", "data-key": "end-wrap-up" }, t("wrap.finish")));

@@ -53,7 +53,15 @@ export function elapsed(since) {
   return Number.isFinite(value) && value > 0 && since !== "" && since !== null ? duration(serverNow() - value) : "—";
 }
 
-/** Every element with data-since (epoch s) shows the time since then; call every second. */
+/** Time until `until` (UTC epoch s) on the server's clock, never below 0:00; "—" when unknown. */
+export function remaining(until) {
+  const value = Number(until);
+  return Number.isFinite(value) && until !== "" && until !== null ? duration(Math.max(0, value - serverNow())) : "—";
+}
+
+/** Every element with data-since (epoch s) shows the time since then, every one with data-until the time left
+ *  until then; call every second. */
 export function tick(root = document) {
   for (const el of root.querySelectorAll("[data-since]")) el.textContent = elapsed(el.dataset.since);
+  for (const el of root.querySelectorAll("[data-until]")) el.textContent = remaining(el.dataset.until);
 }
