@@ -42,6 +42,7 @@ from cti.contacts import add_contact_routes
 from cti.controller import CallController
 from cti.errors import CtiError
 from cti.gateway import GATEWAY_KEY, add_gateway_routes
+from cti.gateway.session import site_info
 from cti.legs import LegTable
 from cti.logging import LogFormat, configure_logging
 from cti.mqtt import MqttBridge, MqttConfig
@@ -219,7 +220,9 @@ class Server:
         add_contact_routes(app, store=self.store, control=control, tokens=tokens)  # the screen pop's history
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
-                           notices=self.notices)
+                           notices=self.notices,
+                           site=site_info(self.config.node.timezone, self.config.desk.pause_reasons,
+                                          self.config.desk.dispositions))
         mount_qa(app, store=self.store, config=self.config, directory=control, publisher=self.publisher,
                  notices=self.notices, tokens=tokens)  # quality assurance (docs/qa.md)
         self._app = app
