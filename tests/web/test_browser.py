@@ -17,6 +17,7 @@ Elements are found by role and accessible name, as a person finds them.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import socket
 import sqlite3
@@ -24,12 +25,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.support.procs import ServerProcess
 from tests.support.sipp import HOST, OPERATOR_TOKEN, SippRunner
-from tests.web.conftest import VIEWPORT, needs_browser, needs_sipp
+from tests.web.conftest import SITE_ZONE, VIEWPORT, needs_browser, needs_sipp
 
 pytestmark = [pytest.mark.interop, needs_browser, needs_sipp, pytest.mark.timeout(120)]
 
@@ -91,6 +93,14 @@ def cdr_disposition(server: ServerProcess, call_id: str) -> str | None:
     return None if row is None else row[0]
 
 
+def assert_site_clock(shown: str) -> None:
+    """``shown`` (HH:MM:SS) is the time now in the site's zone (config node.timezone), not the machine's."""
+    now = dt.datetime.now(ZoneInfo(SITE_ZONE))
+    h, m, s = (int(x) for x in shown.split(":"))
+    gap = abs((now.hour * 3600 + now.minute * 60 + now.second) - (h * 3600 + m * 60 + s)) % 86400
+    assert min(gap, 86400 - gap) < 120, (shown, now.isoformat())
+
+
 def seed_earlier_call(server: ServerProcess, caller: str, *, ago_s: float, disposition: str) -> None:
     """A finished call of ``caller`` in the node's CDRs, as an earlier day would have left it."""
     t = time.time() - ago_s
@@ -126,6 +136,8 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
     expect(state).to_contain_text("Logged out")
     agent.get_by_role("button", name="Log in ready").click()
     expect(state).to_contain_text("Ready")
+    reasons = agent.get_by_label("Not ready reason").locator("option")
+    expect(reasons).to_have_text(["Break", "Lunch", "coaching"])  # hello's site.pause_reasons (config desk)
     expect(agent.get_by_role("status").first).to_have_text("Connected")
 
     sup = sup_page
@@ -172,6 +184,10 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
     first_left = left.inner_text()
     expect(left).not_to_have_text(first_left, timeout=3_000)  # it counts down
     agent.screenshot(path=str(shots / "agent-wrap-up.png"))
+    expect(agent.get_by_label("Disposition").locator("option")).to_have_text(
+        ["Choose a disposition", "Resolved", "Billing question", "callback"])  # hello's site.dispositions
+    ended_at = agent.get_by_text(re.compile(r"^Call ended at \d\d:\d\d:\d\d")).inner_text()
+    assert_site_clock(ended_at[-8:])
     agent.get_by_role("button", name="Finish wrap-up").click()
     expect(agent.get_by_role("alert")).to_contain_text("Choose a disposition")  # the page asks, nothing sent
     agent.get_by_label("Disposition").select_option(label="Resolved")

@@ -1,11 +1,15 @@
 // The agent desktop (/agent). State flows one way: hello / events / command replies -> `store` -> render().
 import { h, replace, $ } from "./dom.js";
-import { clock, dateTime, duration, elapsed, learnSkew, remaining, serverNow, tick } from "./format.js";
+import { clock, dateTime, duration, elapsed, learnSkew, remaining, serverNow, site, tick } from "./format.js";
 import { applyText, onLangChange, t } from "./i18n.js";
 import { act, bootPage, notAvailable, panel } from "./shell.js";
 import { CALL_STATES, PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js";
 
 const DISPOSITIONS = ["resolved", "follow_up", "billing", "sales", "complaint", "wrong_number", "other"];
+// The codes offered come from hello's site (config desk.*); the page's own lists before that. A code the page
+// has no label for is shown as it is.
+const dispositions = () => site.dispositions || DISPOSITIONS;
+const pauseReasons = () => site.pause_reasons || PAUSE_REASONS;
 
 /** A disposition code in words: the page's own label for the codes it knows, else the code itself. */
 function dispositionLabel(code) {
@@ -133,7 +137,7 @@ function renderState() {
   const loggedOut = state === "logged_out";
   const inCall = CALL_STATES.has(state);
   const reason = h("select", { id: "pause-reason", "data-key": "pause-reason" },
-    PAUSE_REASONS.map((r) => h("option", { value: r }, reasonLabel(r))));
+    pauseReasons().map((r) => h("option", { value: r }, reasonLabel(r))));
   const buttons = loggedOut
     ? [h("button", { type: "button", class: "button primary", "data-key": "login-ready",
         onclick: (e) => command(e.currentTarget, "login", { ready: true }) }, t("agent.login_ready")),
@@ -149,7 +153,7 @@ function renderState() {
              t(state === "paused" ? "agent.change_reason" : "agent.not_ready")))),
        h("button", { type: "button", class: "button secondary", "data-key": "logout", disabled: inCall,
         onclick: (e) => command(e.currentTarget, "logout") }, t("agent.logout"))];
-  if (state === "paused" && PAUSE_REASONS.includes(me.reason)) reason.value = me.reason;
+  if (state === "paused" && pauseReasons().includes(me.reason)) reason.value = me.reason;
   replace(statePanel.body,
     h("div", { class: "state-line" }, stateBadge(state, me.reason, { large: true }),
       h("span", { class: "time-in-state" }, h("span", { class: "vh" }, t("agent.time_in_state")),
@@ -297,7 +301,7 @@ function countdown() {
 function wrapUp() {
   const select = h("select", { id: "disposition", "data-key": "disposition" },
     h("option", { value: "" }, t("wrap.choose")),
-    DISPOSITIONS.map((d) => h("option", { value: d }, t(`disp.${d}`))));
+    dispositions().map((d) => h("option", { value: d }, dispositionLabel(d))));
   const form = h("form", { class: "wrap-up", "aria-labelledby": "wrap-title", onsubmit: (e) => {
     e.preventDefault();
     if (!select.value) { report(t("wrap.needs_disposition")); select.focus(); return; }
