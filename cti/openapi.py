@@ -393,7 +393,7 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/agents/{agent_id}/ready": _agent_op("set ready"),
         "/api/v1/agents/{agent_id}/not-ready": _agent_op("set not ready", _obj(reason=_STR)),
         "/api/v1/agents/{agent_id}/logout": _agent_op("log out"),
-        "/api/v1/agents/{agent_id}/end-wrap-up": _agent_op("end after-call work", _obj(disposition=_STR)),
+        "/api/v1/agents/{agent_id}/end-wrap-up": _agent_op("end after-call work", _obj(disposition=_STR, notes=_STR)),
         "/api/v1/queues": {
             "get": _op("every queue", _json(_obj(queues={"type": "array", "items": _ref("QueueStats")}), "queues")),
         },

@@ -352,6 +352,8 @@ CREATE TABLE schedule_exceptions (
 _V7 = (
     # The agent desktop's screen pop: a caller's last calls, newest first (GET /api/v1/calls/{id}/contacts).
     "CREATE INDEX calls_caller ON calls (caller_number, t_arrived)",
+    # The agent's wrap-up notes on the CDR (end_wrap_up's notes).
+    "ALTER TABLE calls ADD COLUMN wrap_up_notes TEXT",
 )
 
 
@@ -365,7 +367,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=5, description="indexes for reports: agent states and leg ends by time", statements=_V5),
     Migration(version=6, description="adherence: schedule entries and approved exceptions",
               statements=_v6_adherence(IDENTITY_KEY), postgres_statements=_v6_adherence(POSTGRES_IDENTITY_KEY)),
-    Migration(version=7, description="index of calls by caller number (the screen pop's previous contacts)",
+    Migration(version=7, description="calls by caller number (the screen pop's previous contacts); calls.wrap_up_notes",
               statements=_V7),
 )
 

@@ -87,7 +87,7 @@ class FakeControl:
         self.journal.append(("not_ready", agent_id, reason))
         self._move(agent_id, {"paused", "available"}, "paused", reason)
 
-    def end_wrap_up(self, agent_id: str, disposition: str | None) -> None:
+    def end_wrap_up(self, agent_id: str, disposition: str | None, notes: str | None = None) -> None:
         self._move(agent_id, {"wrap_up"}, "available")
         self.dispositions[agent_id] = disposition
 

@@ -191,6 +191,7 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
     agent.get_by_role("button", name="Finish wrap-up").click()
     expect(agent.get_by_role("alert")).to_contain_text("Choose a disposition")  # the page asks, nothing sent
     agent.get_by_label("Disposition").select_option(label="Resolved")
+    agent.get_by_label("Notes").fill("Asked for a refund; call back Tuesday.")
     agent.get_by_role("button", name="Finish wrap-up").click()
     expect(state).to_contain_text("Ready")
     call_id = _last_call_id(web_server)
@@ -199,6 +200,9 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
             break
         time.sleep(0.1)
     assert cdr_disposition(web_server, call_id) == "resolved"
+    with sqlite3.connect(web_server.data_dir / "cti.sqlite3", timeout=5) as db:
+        notes = db.execute("SELECT wrap_up_notes FROM calls WHERE call_id = ?", (call_id,)).fetchone()[0]
+    assert notes == "Asked for a refund; call back Tuesday."
     expect(carol).to_contain_text("Ready")
     assert phone.wait(10) == 0, phone.report()
     print(f"console saw on_call {lag * 1000:.0f} ms after the agent's page")

@@ -2,9 +2,10 @@
 import { h, replace, $ } from "./dom.js";
 import { clock, dateTime, duration, elapsed, learnSkew, remaining, serverNow, site, tick } from "./format.js";
 import { applyText, onLangChange, t } from "./i18n.js";
-import { act, bootPage, notAvailable, panel } from "./shell.js";
+import { act, bootPage, panel } from "./shell.js";
 import { CALL_STATES, PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js";
 
+const MAX_NOTES = 2000;  // what end_wrap_up accepts (docs/websocket.md)
 const DISPOSITIONS = ["resolved", "follow_up", "billing", "sales", "complaint", "wrong_number", "other"];
 // The codes offered come from hello's site (config desk.*); the page's own lists before that. A code the page
 // has no label for is shown as it is.
@@ -302,17 +303,27 @@ function wrapUp() {
   const select = h("select", { id: "disposition", "data-key": "disposition" },
     h("option", { value: "" }, t("wrap.choose")),
     dispositions().map((d) => h("option", { value: d }, dispositionLabel(d))));
+  const notes = h("textarea", { id: "wrap-notes", "data-key": "wrap-notes", rows: "3", maxlength: String(MAX_NOTES) });
+  // The draft survives the re-renders other events cause while the agent types.
+  const draft = store.wrapDraft?.call_id === store.call?.call_id ? store.wrapDraft
+    : (store.wrapDraft = { call_id: store.call?.call_id, disposition: "", notes: "" });
+  select.value = draft.disposition;
+  notes.value = draft.notes;
+  select.addEventListener("change", () => { draft.disposition = select.value; });
+  notes.addEventListener("input", () => { draft.notes = notes.value; });
   const form = h("form", { class: "wrap-up", "aria-labelledby": "wrap-title", onsubmit: (e) => {
     e.preventDefault();
     if (!select.value) { report(t("wrap.needs_disposition")); select.focus(); return; }
-    command(e.submitter, "end_wrap_up", { disposition: select.value });
+    const args = { disposition: select.value };
+    if (notes.value.trim()) args.notes = notes.value;
+    command(e.submitter, "end_wrap_up", args);
   } },
     h("h3", { id: "wrap-title" }, t("wrap.title"), " ",
       h("span", { class: "meta" }, t("wrap.elapsed"), " ",
         h("span", { "data-since": store.me?.since ?? "" }, elapsed(store.me?.since)))),
     countdown(),
     h("div", { class: "field" }, h("label", { for: "disposition" }, t("wrap.disposition")), select),
-    h("div", { class: "field" }, h("span", { class: "label" }, t("wrap.notes")), notAvailable("wrap.notes_missing")),
+    h("div", { class: "field" }, h("label", { for: "wrap-notes" }, t("wrap.notes")), notes),
     h("button", { type: "submit", class: "button primary", "data-key": "end-wrap-up" }, t("wrap.finish")));
   return form;
 }

@@ -31,7 +31,7 @@ FULL_CALL = CallRecord(
     end_reason="normal_clearing", disposition="sale", ivr_inputs={"menu": "1", "path": ["main", "sales"]},
     crm_data={"customer": {"id": 7, "tier": "gold", "balance": 12.5, "active": True, "note": None}}, vip=True,
     call_reason="sales.new_order", recording_serial=RecordingSerial("20260509-par1-0001"),
-    final_agent=AgentId("1001"), final_queue=QueueId("sales"),
+    final_agent=AgentId("1001"), final_queue=QueueId("sales"), wrap_up_notes="Wants a callback — 周二 after 3 pm",
 )  # fmt: skip
 
 ANSWERED_LEG = QueueLeg(
