@@ -134,7 +134,8 @@ class Agent:
         self.wrap_up_deadline: float | None = None
 
     def set_state(
-        self, new: AgentState, now: float, *, reason: str | None = None, call_id: CallId | None = None
+        self, new: AgentState, now: float, *, reason: str | None = None, call_id: CallId | None = None,
+        wrap_up_s: float | None = None,
     ) -> AgentStateChanged:
         """Validate and apply one transition; return the event describing it.
 
@@ -150,4 +151,5 @@ class Agent:
             self.ready_epoch += 1
             self.ready_since = now
         return AgentStateChanged(agent_id=self.id, previous=previous, previous_reason=previous_reason,
-                                 state=new, reason=self.reason, call_id=call_id, at=now)
+                                 state=new, reason=self.reason, call_id=call_id, at=now,
+                                 wrap_up_s=wrap_up_s if new is AgentState.WRAP_UP else None)

@@ -199,6 +199,8 @@ class AgentStateChanged(AcdEvent):
     state: AgentState
     reason: str | None
     call_id: CallId | None
+    wrap_up_s: float | None = None
+    """Into WRAP_UP: the queue's after-call work length (None when unlimited); None for every other state."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -97,12 +97,12 @@ class RoutingState:
 
     # ------------------------------------------------------------------------------ agents
     def _move(self, agent: Agent, new: AgentState, now: float, out: list[AcdOutput], *,
-              reason: str | None = None, call_id: CallId | None = None) -> None:
+              reason: str | None = None, call_id: CallId | None = None, wrap_up_s: float | None = None) -> None:
         """Transition an agent, keep stats and the ready index right; AVAILABLE looks for a call."""
         old, old_reason = agent.state, agent.reason
         if old is AgentState.AVAILABLE:
             self._matcher.unpark(agent)
-        out.append(agent.set_state(new, now, reason=reason, call_id=call_id))
+        out.append(agent.set_state(new, now, reason=reason, call_id=call_id, wrap_up_s=wrap_up_s))
         self._matcher.moved(agent, old, old_reason)
         self._log.debug("acd.agent.state_changed", agent_id=agent.id, previous=old.value, state=new.value,
                         reason=agent.reason, previous_reason=old_reason, call_id=call_id)
@@ -246,7 +246,7 @@ class RoutingState:
         if wrap == 0:
             self._move(agent, AgentState.AVAILABLE, now, out)
             return
-        self._move(agent, AgentState.WRAP_UP, now, out, call_id=call.id)
+        self._move(agent, AgentState.WRAP_UP, now, out, call_id=call.id, wrap_up_s=wrap)
         agent.wrap_up_deadline = None if wrap is None else now + wrap
         if agent.wrap_up_deadline is not None:
             self._timers.arm(agent.wrap_up_deadline, TimerId.WRAP_UP, agent)

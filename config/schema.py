@@ -44,6 +44,32 @@ class NodeConfig(_Model):
         return ZoneInfo(self.timezone)
 
 
+_CODE = r"^[a-z0-9][a-z0-9_.-]{0,39}$"
+
+
+class DeskConfig(_Model):
+    """The codes offered to agents' desktops (in ``hello``'s ``site``): the reasons of not ready and the wrap-up
+    dispositions. The node still accepts other codes from other clients."""
+
+    pause_reasons: tuple[str, ...] = Field(
+        default=("break", "lunch", "training", "meeting", "admin"), min_length=1,
+        description="not-ready reason codes the desktop offers, in order")
+    dispositions: tuple[str, ...] = Field(
+        default=("resolved", "follow_up", "billing", "sales", "complaint", "wrong_number", "other"), min_length=1,
+        description="wrap-up disposition codes the desktop offers, in order")
+
+    @field_validator("pause_reasons", "dispositions")
+    @classmethod
+    def _codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for code in value:
+            if not re.fullmatch(_CODE, code):
+                raise ValueError(f"code {code!r}: lower-case letters, digits, _ . - (1 to 40, starting with a letter "
+                                 f"or digit)")
+        if len(set(value)) != len(value):
+            raise ValueError(f"codes repeat: {sorted(c for c in set(value) if value.count(c) > 1)}")
+        return value
+
+
 class LoggingConfig(_Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["console", "json"] = "console"
@@ -394,6 +420,7 @@ class ServerConfig(_Model):
     queues: tuple[QueueConfig, ...] = ()
     supervisors: tuple[SupervisorConfig, ...] = ()
     reports: ReportsConfig = ReportsConfig()
+    desk: DeskConfig = DeskConfig()
 
     @model_validator(mode="after")
     def _report_targets(self) -> ServerConfig:

@@ -53,6 +53,7 @@ class AcdEventPublisher:
         self._call = calls
         self.queues = tuple(queues)
         self.state_since: dict[str, float] = {}  # agent -> wall time of its current state
+        self.wrap_up_s: dict[str, float | None] = {}  # agent -> wrap-up length of its current state (None: none)
         self._stats_dirty: set[str] = set()
 
     async def run_stats(self) -> None:
@@ -91,6 +92,7 @@ class AcdEventPublisher:
                          reason=event.reason, previous=event.previous.name)
                 self.publisher.agent_state(event)
                 self.state_since[event.agent_id] = wall
+                self.wrap_up_s[event.agent_id] = event.wrap_up_s
             case CallQueued():
                 log.info("acd.call.queued", call_id=event.call_id, queue=event.queue_id, priority=event.priority)
                 call = self._call(event.call_id)

@@ -437,8 +437,8 @@ class _Api:
         return await self._no_body_action(request, self.control.logout)
 
     async def end_wrap_up(self, request: web.Request) -> web.Response:
-        data = await _body(request, frozenset({"disposition"}))
-        self.control.end_wrap_up(_agent_id(request), _field(data, "disposition", str))
+        data = await _body(request, frozenset({"disposition", "notes"}))
+        self.control.end_wrap_up(_agent_id(request), _field(data, "disposition", str), _field(data, "notes", str))
         return self._agent_reply(request)
 
     async def list_queues(self, _: web.Request) -> web.Response:

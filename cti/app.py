@@ -38,9 +38,11 @@ from cti.agent_admin import RuntimeAgents
 from cti.alerts import AlertService, AlertSettings, VipSettings, default_rules
 from cti.api import MetricFamily, NodeMetrics, build_app
 from cti.bus import Bus, first_seq
+from cti.contacts import add_contact_routes
 from cti.controller import CallController
 from cti.errors import CtiError
 from cti.gateway import GATEWAY_KEY, add_gateway_routes
+from cti.gateway.session import site_info
 from cti.legs import LegTable
 from cti.logging import LogFormat, configure_logging
 from cti.mqtt import MqttBridge, MqttConfig
@@ -215,9 +217,12 @@ class Server:
         secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
         add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall, tokens=tokens)
+        add_contact_routes(app, store=self.store, control=control, tokens=tokens)  # the screen pop's history
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
-                           notices=self.notices)
+                           notices=self.notices,
+                           site=site_info(self.config.node.timezone, self.config.desk.pause_reasons,
+                                          self.config.desk.dispositions))
         mount_qa(app, store=self.store, config=self.config, directory=control, publisher=self.publisher,
                  notices=self.notices, tokens=tokens)  # quality assurance (docs/qa.md)
         self._app = app

@@ -45,3 +45,4 @@ class CallDetail:
     recording_serial: str | None = None
     recording_path: str | None = None
     disposition: str | None = None
+    wrap_up_notes: str | None = None

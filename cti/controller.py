@@ -134,6 +134,11 @@ class CallController:
     def state_since(self) -> dict[str, float]:
         return self.acd_events.state_since
 
+    @property
+    def wrap_up_s(self) -> dict[str, float | None]:
+        """Agent -> the wrap-up length of its current wrap-up (None: unlimited, or not in wrap-up)."""
+        return self.acd_events.wrap_up_s
+
     def queue_stats_data(self, queue: str) -> dict[str, Any]:
         return self.acd_events.queue_stats_data(queue)
 

@@ -330,7 +330,9 @@ _SCHEMAS: Final = (
             _f("state", _S, "new state", choices=AGENT_STATES),
             _f("previous_state", _S, "state before the change", choices=AGENT_STATES),
             _f("reason", _S, "pause reason or cause of the change", null=True),
-            _f("call_id", _S, "call the change relates to", null=True)),
+            _f("call_id", _S, "call the change relates to", null=True),
+            _f("wrap_up_s", _N, "into wrap_up: the queue's wrap-up time in seconds, for a countdown (null when "
+                                "unlimited); null for every other state", null=True)),
     _schema("agent.logged_in", "an agent logged in", _AGENT_ID,
             _f("device", _S, "SIP contact or device the agent uses"),
             _f("queues", _L, "queues the agent serves"),

@@ -348,6 +348,24 @@ REPORT_PATHS: dict[str, Any] = {
 """The report routes (cti/report_routes.py), mounted by the server next to build_app's (they need the store)."""
 
 
+CONTACT_PATHS: dict[str, Any] = {
+    "/api/v1/calls/{call_id}/contacts": {"get": {
+        **_op("the live call's caller: its last calls from our CDRs, newest first (the screen pop); open to the "
+              "operator, the agent the call is offered to or connected with, and supervisors of its queue",
+              _json(_obj(call_id=_STR, caller_number={"type": ["string", "null"]},
+                         contacts={"type": "array", "items": _obj(
+                             call_id=_STR, arrived_at=_NUM, queue={"type": ["string", "null"]},
+                             agent_id={"type": ["string", "null"]}, answered={"type": "boolean"},
+                             disposition={"type": ["string", "null"]}, end_reason={"type": ["string", "null"]},
+                             duration_s={"type": ["number", "null"]}, talk_s={"type": ["number", "null"]})}),
+                    "previous contacts"), 400, 403, 404, params=_C),
+        "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                       {"name": "limit", "in": "query", "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}}]}},
+}
+"""The screen pop's previous contacts (cti/contacts.py), mounted by the server beside build_app's."""
+
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "cti-server admin API", "version": "1"},
@@ -382,7 +400,7 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/agents/{agent_id}/ready": _agent_op("set ready"),
         "/api/v1/agents/{agent_id}/not-ready": _agent_op("set not ready", _obj(reason=_STR)),
         "/api/v1/agents/{agent_id}/logout": _agent_op("log out"),
-        "/api/v1/agents/{agent_id}/end-wrap-up": _agent_op("end after-call work", _obj(disposition=_STR)),
+        "/api/v1/agents/{agent_id}/end-wrap-up": _agent_op("end after-call work", _obj(disposition=_STR, notes=_STR)),
         "/api/v1/queues": {
             "get": _op("every queue", _json(_obj(queues={"type": "array", "items": _ref("QueueStats")}), "queues")),
         },
@@ -407,6 +425,7 @@ OPENAPI: dict[str, Any] = {
         **STAFFING_PATHS,
         **QA_PATHS,
         **REPORT_PATHS,
+        **CONTACT_PATHS,
         **ADHERENCE_PATHS,
     },
     "components": {
@@ -421,7 +440,7 @@ OPENAPI: dict[str, Any] = {
                 "agent_id": _STR, "name": _STR, "team": {"type": ["string", "null"]}, "state": _STR,
                 "reason": {"type": ["string", "null"]}, "since": {"type": ["number", "null"]},
                 "call_id": {"type": ["string", "null"]}, "registered": {"type": "boolean"}, "skills": _SKILLS,
-                "queues": {"type": "array", "items": _STR}}},
+                "queues": {"type": "array", "items": _STR}, "wrap_up_s": {"type": ["number", "null"]}}},
             "Call": {"type": "object", "properties": {
                 "call_id": _STR, "phase": _STR, "caller_number": {"type": ["string", "null"]},
                 "caller_name": {"type": ["string", "null"]}, "dialled_number": {"type": ["string", "null"]},
@@ -451,4 +470,4 @@ OPENAPI: dict[str, Any] = {
 
 
 
-__all__ = ["ADHERENCE_PATHS", "OPENAPI", "QA_PATHS", "REPORT_PATHS", "STAFFING_PATHS"]
+__all__ = ["ADHERENCE_PATHS", "CONTACT_PATHS", "OPENAPI", "QA_PATHS", "REPORT_PATHS", "STAFFING_PATHS"]

@@ -43,6 +43,10 @@ def _consume(future: asyncio.Future[None]) -> None:
         future.exception()
 
 
+MAX_WRAP_UP_NOTES = 2000
+"""Characters of wrap-up notes ``end_wrap_up`` accepts."""
+
+
 def _acd(exc: AcdError) -> ControlError:
     return ControlError(getattr(exc, "code", "acd.refused"), str(exc))
 
@@ -78,6 +82,7 @@ class NodeControl:
             "reason": reason, "since": self.c.state_since.get(agent_id), "call_id": call_id,
             "registered": bool(self.c.registration.lookup(agent_id)), "skills": dict(settings.skills),
             "queues": sorted(agent_config(settings, self.c.queues.values()).queues),
+            "wrap_up_s": self.c.wrap_up_s.get(agent_id) if state is AgentState.WRAP_UP else None,
         }
 
     def agents_snapshot(self) -> list[dict[str, Any]]:
@@ -118,24 +123,33 @@ class NodeControl:
     def set_not_ready(self, agent_id: AgentId, reason: str) -> None:
         self._acd_request(SetNotReady(agent_id=AgentId(self._agent(agent_id)), reason=reason))
 
-    def end_wrap_up(self, agent_id: AgentId, disposition: str | None) -> None:
-        """End after-call work; the disposition (call reason code) goes on the agent's last call."""
+    def end_wrap_up(self, agent_id: AgentId, disposition: str | None, notes: str | None = None) -> None:
+        """End after-call work; the disposition (call reason code) and the notes go on the agent's last call.
+
+        Raises: ControlError ``notes_too_long`` (400) before anything changes."""
         self._agent(agent_id)
+        if notes is not None and len(notes) > MAX_WRAP_UP_NOTES:
+            raise ControlError("notes_too_long", f"wrap-up notes hold at most {MAX_WRAP_UP_NOTES} characters, "
+                                                 f"got {len(notes)}", status=400)
         try:
             self.c.acd.handle(EndWrapUp(agent_id=AgentId(agent_id)))
         except AcdError as exc:
             raise _acd(exc) from exc
-        if disposition:
-            self._set_disposition(agent_id, disposition)
+        notes = (notes or "").strip() or None
+        if disposition or notes:
+            self._set_wrap_up(agent_id, disposition, notes)
 
-    def _set_disposition(self, agent_id: str, disposition: str) -> None:
-        """The agent's wrap-up code for its last call: stored on the CDR (call reason for reports)."""
+    def _set_wrap_up(self, agent_id: str, disposition: str | None, notes: str | None) -> None:
+        """The agent's wrap-up code and notes for its last call: stored on the CDR (the code is the call reason
+        for reports)."""
         call = self.c.last_call_of.pop(agent_id, None)
         if call is None:
             return
-        call.detail.disposition = disposition
-        call.detail.reason = call.detail.reason or disposition
-        self.c.publisher.call_reason(call.id, disposition, "disposition")
+        call.detail.wrap_up_notes = notes
+        if disposition:
+            call.detail.disposition = disposition
+            call.detail.reason = call.detail.reason or disposition
+            self.c.publisher.call_reason(call.id, disposition, "disposition")
         rewritten = self.c.records.call_ended(call.id, call.detail)
         rewritten.add_done_callback(_consume)  # a failed write is logged by the writer
 

@@ -45,7 +45,7 @@ class Publisher:
     def agent_state(self, event: AgentStateChanged) -> None:
         self.publish("agent.state_changed", {
             "agent_id": event.agent_id, "state": event.state.value, "previous_state": event.previous.value,
-            "reason": event.reason, "call_id": event.call_id,
+            "reason": event.reason, "call_id": event.call_id, "wrap_up_s": event.wrap_up_s,
         })
 
     def call_arrived(self, detail: CallDetail) -> None:

@@ -376,7 +376,7 @@ class CallRecords:
             dialled_number=d.dialled, t_ivr_answered=d.answered_at, t_ivr_left=d.queued_at, t_queued=d.queued_at,
             t_answered=d.agent_answered_at, t_ended=(d.ended_at or self._clock()) if final else None,
             hangup_by=HangupParty(d.hung_up_by) if d.hung_up_by in ("caller", "agent", "system") else None,
-            end_reason=d.end_reason if final else None, disposition=d.disposition,
+            end_reason=d.end_reason if final else None, disposition=d.disposition, wrap_up_notes=d.wrap_up_notes,
             ivr_inputs={"inputs": _jsonable(d.ivr_inputs), "variables": _jsonable(d.ivr_variables)},
             crm_data={"lookups": _jsonable(d.crm)}, vip=d.vip, call_reason=d.reason,
             recording_serial=d.recording_serial,

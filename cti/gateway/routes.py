@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from aiohttp import web
@@ -63,12 +63,14 @@ def _bearer(request: web.Request) -> str | None:
 
 def add_gateway_routes(app: web.Application, *, control: Control, bus: Bus, tokens: TokenIssuer,
                        operator_token: str | None, node: str, settings: GatewaySettings | None = None,
-                       clock: Callable[[], float] = time.time, notices: NoticeService | None = None) -> None:
+                       clock: Callable[[], float] = time.time, notices: NoticeService | None = None,
+                       site: Mapping[str, Any] | None = None) -> None:
     """Mount ``/auth/login``, ``/api/v1/tokens`` and ``/ws`` on ``app`` and store the gateway as ``app[GATEWAY_KEY]``.
 
     ``clock`` is UTC epoch seconds (time in state, login throttling windows).
     """
-    gateway = Gateway(control=control, bus=bus, node=node, settings=settings, clock=clock, notices=notices)
+    gateway = Gateway(control=control, bus=bus, node=node, settings=settings, clock=clock, notices=notices,
+                      site=site)
     throttle = LoginThrottle(limit=gateway.settings.login_failures, window_s=gateway.settings.login_window_s)
     app[GATEWAY_KEY] = gateway
     app.cleanup_ctx.append(gateway.lifespan)

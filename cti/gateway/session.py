@@ -17,7 +17,7 @@ Time is passed in (``now``, UTC epoch seconds); the session reads no clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -76,14 +76,26 @@ def _names(args: Mapping[str, Any], key: str) -> frozenset[str] | None:
     return frozenset(value)
 
 
+DEFAULT_SITE: dict[str, Any] = {"timezone": "UTC", "pause_reasons": ["break", "lunch", "training", "meeting", "admin"],
+                                 "dispositions": ["resolved", "follow_up", "billing", "sales", "complaint",
+                                                  "wrong_number", "other"]}
+"""``hello``'s ``site`` when the node gives none (the defaults of config ``node.timezone`` and ``desk``)."""
+
+
+def site_info(timezone: str, pause_reasons: Sequence[str], dispositions: Sequence[str]) -> dict[str, Any]:
+    """``hello``'s ``site``: the site's IANA time zone and the codes the desktops offer."""
+    return {"timezone": timezone, "pause_reasons": list(pause_reasons), "dispositions": list(dispositions)}
+
+
 class Session:
     """The gateway protocol for one connection (see docs/websocket.md)."""
 
     def __init__(self, principal: Principal, *, control: Control, node: str, encoding: Encoding,
                  cache: EncodedCache | None = None, notices: NoticeService | None = None,
                  alerts: AlertBoard | None = None, publish: Publish | None = None,
-                 adherence: AdherenceBoard | None = None) -> None:
+                 adherence: AdherenceBoard | None = None, site: Mapping[str, Any] | None = None) -> None:
         self.principal = principal
+        self._site = dict(site or DEFAULT_SITE)
         self._adherence = adherence
         self._notices = notices
         self._alerts = alerts
@@ -135,7 +147,7 @@ class Session:
         data: dict[str, Any] = {"role": self.principal.role.value, "subject": subject, "node": self._node,
                                 "state": None, "call": None, "agents": [], "queues": [], "calls": [],
                                 "notices": self._pending_notices(now), "alerts": [], "adherence": [], "seq": seq,
-                                "resumed": resumed}
+                                "resumed": resumed, "site": self._site}
         if self.principal.role is Role.AGENT:
             data["state"] = agent_view(self._control.agent_snapshot(AgentId(subject)), now)
             data["call"] = self._control.current_call(AgentId(subject))

@@ -27,7 +27,7 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -43,7 +43,7 @@ from cti.events import Envelope
 from cti.gateway.frames import EncodedCache, Encoding
 from cti.gateway.mailbox import Mailbox
 from cti.gateway.replay import ReplayLog
-from cti.gateway.session import Session
+from cti.gateway.session import DEFAULT_SITE, Session
 from cti.notices import NoticeService
 from cti.tokens import Principal, Role
 
@@ -95,8 +95,11 @@ class Gateway:
     """Shared state of the gateway on one node: the dispatcher, the connection index, the cache and counters."""
 
     def __init__(self, *, control: Control, bus: Bus, node: str, settings: GatewaySettings | None = None,
-                 clock: Callable[[], float] = time.time, notices: NoticeService | None = None) -> None:
+                 clock: Callable[[], float] = time.time, notices: NoticeService | None = None,
+                 site: Mapping[str, Any] | None = None) -> None:
         self.control = control
+        self.site: dict[str, Any] = dict(site or DEFAULT_SITE)
+        """What every ``hello`` says of the site: time zone, not-ready reasons, dispositions."""
         self.notices = notices
         self.alerts = AlertBoard()
         """The node's active alerts, fed from the bus before each ``alert.*`` envelope is fanned out."""
@@ -174,7 +177,7 @@ class Gateway:
         """
         return Session(principal, control=self.control, node=self.node, encoding=Encoding.from_protocol(protocol),
                        cache=self._cache, notices=self.notices, alerts=self.alerts, publish=self._publish,
-                       adherence=self.adherence)
+                       adherence=self.adherence, site=self.site)
 
     def _publish(self, type_: str, data: dict[str, Any], now: float) -> None:
         """Publish an event a command caused (``alert.acknowledged``) on the node's bus."""

@@ -127,6 +127,13 @@ class SqlOperations:
         )
         return [rows.call_from_row(r) for r in found]
 
+    async def calls_of_caller(self, caller_number: str, *, before: float, limit: int) -> list[CallRecord]:
+        """The caller's last ``limit`` CDRs that arrived before ``before``, newest first."""
+        found = await self._x.fetch_all(
+            f"{_CALLS} WHERE caller_number = ? AND t_arrived < ? ORDER BY t_arrived DESC, call_id LIMIT ?",
+            (caller_number, before, limit))
+        return [rows.call_from_row(r) for r in found]
+
     async def open_calls(self, node: str) -> list[CallRecord]:
         """CDRs of ``node`` that have no end yet (live calls, or calls a crash left open), oldest first."""
         found = await self._x.fetch_all(

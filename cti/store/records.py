@@ -86,6 +86,7 @@ class CallRecord:
     final_agent: AgentId | None = None
     final_queue: QueueId | None = None
     problems: str | None = None  # what had to be repaired to store it (docs/reliability.md)
+    wrap_up_notes: str | None = None  # the agent's free text at the end of the wrap-up
 
     def __post_init__(self) -> None:
         _check_text("call_id", self.call_id)

@@ -40,7 +40,7 @@ CALL_COLUMNS = (
     "call_id", "node", "sip_call_id", "trunk", "caller_number", "caller_name", "dialled_number",
     "t_arrived", "t_ivr_answered", "t_ivr_left", "t_queued", "t_answered", "t_ended", "hangup_by",
     "end_reason", "disposition", "ivr_inputs", "crm_data", "vip", "call_reason", "recording_serial",
-    "final_agent", "final_queue", "problems",
+    "final_agent", "final_queue", "problems", "wrap_up_notes",
 )  # fmt: skip
 LEG_COLUMNS = (
     "leg_id", "call_id", "queue_id", "outcome", "skills", "priority", "vip_flag", "caller_number",
@@ -170,7 +170,7 @@ def call_params(c: CallRecord) -> tuple[SqlParam, ...]:
         c.t_arrived, c.t_ivr_answered, c.t_ivr_left, c.t_queued, c.t_answered, c.t_ended,
         c.hangup_by.value if c.hangup_by else None, c.end_reason, c.disposition,
         dump_json(dict(c.ivr_inputs)), dump_json(dict(c.crm_data)), c.vip, c.call_reason, c.recording_serial,
-        c.final_agent, c.final_queue, c.problems,
+        c.final_agent, c.final_queue, c.problems, c.wrap_up_notes,
     )  # fmt: skip
 
 
@@ -185,6 +185,7 @@ def call_from_row(r: Row) -> CallRecord:
             ivr_inputs=_load_object(r[16]), crm_data=_load_object(r[17]), vip=_bool(r[18]),
             call_reason=_opt_text(r[19]), recording_serial=_opt_serial(r[20]),
             final_agent=_opt_agent(r[21]), final_queue=_opt_queue(r[22]), problems=_opt_text(r[23]),
+            wrap_up_notes=_opt_text(r[24]),
         )  # fmt: skip
     except InvalidRecordError as exc:
         raise _decoded("call", exc) from exc

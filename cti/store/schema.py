@@ -369,6 +369,13 @@ CREATE TABLE qa_appeal_opinions (
 )""",
 )
 
+_V8 = (
+    # The agent desktop's screen pop: a caller's last calls, newest first (GET /api/v1/calls/{id}/contacts).
+    "CREATE INDEX calls_caller ON calls (caller_number, t_arrived)",
+    # The agent's wrap-up notes on the CDR (end_wrap_up's notes).
+    "ALTER TABLE calls ADD COLUMN wrap_up_notes TEXT",
+)
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox",
@@ -382,6 +389,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               statements=_v6_adherence(IDENTITY_KEY), postgres_statements=_v6_adherence(POSTGRES_IDENTITY_KEY)),
     Migration(version=7, description="QA appeals: team-leader admission, the three-party panel's opinions, "
               "the decision deadline", statements=_V7_APPEAL_PANEL),
+    Migration(version=8, description="calls by caller number (the screen pop's previous contacts); calls.wrap_up_notes",
+              statements=_V8),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

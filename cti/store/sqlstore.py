@@ -81,6 +81,10 @@ class SqlStore(abc.ABC):
         async with self._read() as tx:
             return await tx.calls_between(start, end)
 
+    async def calls_of_caller(self, caller_number: str, *, before: float, limit: int) -> list[CallRecord]:
+        async with self._read() as tx:
+            return await tx.calls_of_caller(caller_number, before=before, limit=limit)
+
     async def open_calls(self, node: str) -> list[CallRecord]:
         async with self._read() as tx:
             return await tx.open_calls(node)

@@ -7,6 +7,7 @@ import pytest
 from acd import (
     AgentId,
     AgentState,
+    AgentStateChanged,
     Answer,
     CallAbandoned,
     CallAnswered,
@@ -185,6 +186,16 @@ def test_manual_wrap_up_has_no_timer() -> None:
     assert d.router.get_timer() is None
     d.advance(3600)
     assert d.router.agent_state(A)[0] is AgentState.WRAP_UP
+
+
+@pytest.mark.parametrize("wrap_up_s", [30.0, None])
+def test_the_move_into_wrap_up_carries_the_queues_wrap_up_time(wrap_up_s: float | None) -> None:
+    d, offer = ringing_desk(wrap_up_s=wrap_up_s)
+    answered = d.do(Answer(offer_id=offer.offer_id))
+    assert [e.wrap_up_s for e in of(answered, AgentStateChanged)] == [None]  # on_call: not a wrap-up
+    wrap = [e for e in of(d.do(Hangup(call_id=C1)), AgentStateChanged)]
+    assert [(e.state, e.wrap_up_s, e.call_id) for e in wrap] == [(AgentState.WRAP_UP, wrap_up_s, C1)]
+    assert [e.wrap_up_s for e in of(d.do(EndWrapUp(agent_id=A)), AgentStateChanged)] == [None]
 
 
 def test_answer_straight_from_reserved_auto_answer() -> None:

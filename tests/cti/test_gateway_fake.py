@@ -88,7 +88,7 @@ class FakeControl:
         self.actions.append(("not_ready", agent_id, reason))
         self._set(agent_id, "paused", reason)
 
-    def end_wrap_up(self, agent_id: str, disposition: str | None) -> None:
+    def end_wrap_up(self, agent_id: str, disposition: str | None, notes: str | None = None) -> None:
         if self._agent(agent_id)["state"] != "wrap_up":
             raise ControlError("acd.transition_illegal", "not in wrap-up")
         self.actions.append(("end_wrap_up", agent_id, disposition))

@@ -18,6 +18,7 @@ from aiohttp import web
 from cti.bus import Bus
 from cti.events import Envelope
 from cti.gateway import GATEWAY_KEY, GatewaySettings, add_gateway_routes
+from cti.gateway.session import site_info
 from cti.tokens import Role, TokenIssuer
 from tests.cti.test_gateway_fake import FakeControl
 
@@ -79,7 +80,8 @@ async def server() -> AsyncIterator[Server]:
     app = web.Application()
     add_gateway_routes(app, control=control, bus=bus, tokens=tokens, operator_token=OPERATOR_TOKEN, node="cti-t",
                        settings=GatewaySettings(slow_consumer_timeout_s=0.3, send_queue_size=4,
-                                                subscription_size=8, close_timeout_s=0.3))
+                                                subscription_size=8, close_timeout_s=0.3),
+                       site=site_info("Asia/Shanghai", ("lunch", "coaching"), ("sale", "no_sale")))
     runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -91,7 +93,8 @@ async def server() -> AsyncIterator[Server]:
 
 
 def state_changed(agent_id: str, state: str, previous: str, reason: str | None = None) -> dict[str, Any]:
-    return {"agent_id": agent_id, "state": state, "previous_state": previous, "reason": reason, "call_id": None}
+    return {"agent_id": agent_id, "state": state, "previous_state": previous, "reason": reason, "call_id": None,
+            "wrap_up_s": None}
 
 
 async def test_login_token_then_hello_with_state(server: Server) -> None:
@@ -108,6 +111,8 @@ async def test_login_token_then_hello_with_state(server: Server) -> None:
     assert (data["role"], data["subject"], data["node"], data["call"]) == ("agent", "a1", "cti-t", None)
     assert data["state"]["state"] == "paused" and data["state"]["since"] == 2000.0
     assert data["state"]["time_in_state_s"] > 0
+    assert data["site"] == {"timezone": "Asia/Shanghai", "pause_reasons": ["lunch", "coaching"],
+                            "dispositions": ["sale", "no_sale"]}
 
 
 async def test_wrong_password_401_and_rate_limit_429(server: Server) -> None:

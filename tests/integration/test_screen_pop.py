@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -100,6 +101,12 @@ async def _next(ws: aiohttp.ClientWebSocketResponse, want: Any, limit_s: float) 
                 return frame
 
 
+def _cdr_wrap_up(server: ServerProcess, call_id: str) -> tuple[str | None, str | None] | None:
+    with sqlite3.connect(server.data_dir / "cti.sqlite3", timeout=5) as db:
+        row = db.execute("SELECT disposition, wrap_up_notes FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
 async def _command(ws: aiohttp.ClientWebSocketResponse, ident: str, command: str, **args: Any) -> dict[str, Any]:
     await ws.send_str(json.dumps({"type": "command", "id": ident, "command": command, "args": args}))
     return await _next(ws, lambda f: f.get("type") == "reply" and f.get("id") == ident, 5)
@@ -140,9 +147,19 @@ async def _scenario(server: ServerProcess, sipps: SippRunner) -> None:
         assert data["ivr_inputs"].get("tier") == "gold"
         assert await asyncio.to_thread(carrier.wait, 40) == 0, carrier.report()
 
-        await _next(agent, lambda f: f.get("type") == "agent.state_changed" and f["data"]["state"] == "wrap_up", 10)
-        reply = await _command(agent, "2", "end_wrap_up", disposition="billing")
+        wrap = await _next(agent, lambda f: f.get("type") == "agent.state_changed"
+                           and f["data"]["state"] == "wrap_up", 10)
+        assert wrap["data"]["wrap_up_s"] == 120  # the queue's wrap_up_s (this test's config): the countdown
+        long_notes = await _command(agent, "2a", "end_wrap_up", disposition="billing", notes="x" * 2001)
+        assert not long_notes["ok"] and long_notes["error"]["code"] == "notes_too_long"  # still in wrap-up:
+        reply = await _command(agent, "2", "end_wrap_up", disposition="billing", notes="  Asked for a refund.\n")
         assert reply["ok"], reply
+        for _ in range(50):  # the CDR is rewritten with the disposition and the notes
+            cdr = await asyncio.to_thread(_cdr_wrap_up, server, str(pop["data"]["call_id"]))
+            if cdr == ("billing", "Asked for a refund."):
+                break
+            await asyncio.sleep(0.1)
+        assert cdr == ("billing", "Asked for a refund.")
         sent = time.monotonic()
         assert (await _command(agent, "3", "not_ready", reason="break"))["ok"]
         seen = await _next(sup, lambda f: f.get("type") == "agent.state_changed"

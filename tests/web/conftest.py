@@ -71,10 +71,13 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def demo_config(tmp: Path) -> Path:
+def demo_config(tmp: Path, **extra: Any) -> Path:
     """The demo configuration with its own RTP port window (30000-32767: below the kernel's ephemeral ports and
-    away from the default 20000 that other servers on this machine may be using at the same time)."""
+    away from the default 20000 that other servers on this machine may be using at the same time), and ``extra``
+    top-level sections merged in."""
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    for key, value in extra.items():
+        config[key] = {**config.get(key, {}), **value}
     config["flows_dir"] = str(REPO / "config" / "flows")
     config["prompts_dir"] = str(REPO / "config" / "prompts")
     low = random.randrange(30000, 32500, 2)
@@ -84,10 +87,17 @@ def demo_config(tmp: Path) -> Path:
     return path
 
 
+SITE_ZONE = "Asia/Kathmandu"  # UTC+5:45: no machine's zone by accident
+
+
 @pytest.fixture(scope="module")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("web-server")
-    with run_server(tmp, config=demo_config(tmp)) as server:
+    # A site zone unlike the machine's (the pages show times in it) and one code of each list beyond the page's own.
+    config = demo_config(tmp, node={"timezone": SITE_ZONE},
+                         desk={"pause_reasons": ["break", "lunch", "coaching"],
+                               "dispositions": ["resolved", "billing", "callback"]})
+    with run_server(tmp, config=config) as server:
         yield server
 
 

@@ -17,6 +17,7 @@ Elements are found by role and accessible name, as a person finds them.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import socket
 import sqlite3
@@ -24,12 +25,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.support.procs import ServerProcess
 from tests.support.sipp import HOST, OPERATOR_TOKEN, SippRunner
-from tests.web.conftest import VIEWPORT, needs_browser, needs_sipp
+from tests.web.conftest import SITE_ZONE, VIEWPORT, needs_browser, needs_sipp
 
 pytestmark = [pytest.mark.interop, needs_browser, needs_sipp, pytest.mark.timeout(120)]
 
@@ -91,6 +93,32 @@ def cdr_disposition(server: ServerProcess, call_id: str) -> str | None:
     return None if row is None else row[0]
 
 
+def assert_site_clock(shown: str) -> None:
+    """``shown`` (HH:MM:SS) is the time now in the site's zone (config node.timezone), not the machine's."""
+    now = dt.datetime.now(ZoneInfo(SITE_ZONE))
+    h, m, s = (int(x) for x in shown.split(":"))
+    gap = abs((now.hour * 3600 + now.minute * 60 + now.second) - (h * 3600 + m * 60 + s)) % 86400
+    assert min(gap, 86400 - gap) < 120, (shown, now.isoformat())
+
+
+def seed_earlier_call(server: ServerProcess, caller: str, *, ago_s: float, disposition: str) -> None:
+    """A finished call of ``caller`` in the node's CDRs, as an earlier day would have left it."""
+    t = time.time() - ago_s
+    with sqlite3.connect(server.data_dir / "cti.sqlite3", timeout=5) as db:
+        db.execute("INSERT INTO calls (call_id, node, t_arrived, caller_number, t_answered, t_ended, disposition, "
+                   "final_agent, final_queue, ivr_inputs, crm_data, vip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   ("earlier-1", "demo", t, caller, t + 8, t + 128, disposition, "1002", "support", "{}", "{}", False))
+
+
+def contacts_status(page: Any, server: ServerProcess, call_id: str, agent_id: str, password: str) -> int:
+    """The status of the previous-contacts route for ``call_id`` with ``agent_id``'s login token."""
+    token = page.request.post(f"{base(server)}/auth/login", data={"role": "agent", "id": agent_id,
+                                                                  "password": password}).json()["token"]
+    response = page.request.get(f"{base(server)}/api/v1/calls/{call_id}/contacts",
+                                headers={"Authorization": f"Bearer {token}"})
+    return int(response.status)
+
+
 def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, sipps: SippRunner, agent_page: Any,
                                                    sup_page: Any, media_sink: int, shots: Path) -> None:
     from playwright.sync_api import expect
@@ -108,6 +136,8 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
     expect(state).to_contain_text("Logged out")
     agent.get_by_role("button", name="Log in ready").click()
     expect(state).to_contain_text("Ready")
+    reasons = agent.get_by_label("Not ready reason").locator("option")
+    expect(reasons).to_have_text(["Break", "Lunch", "coaching"])  # hello's site.pause_reasons (config desk)
     expect(agent.get_by_role("status").first).to_have_text("Connected")
 
     sup = sup_page
@@ -115,6 +145,7 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
     carol = agent_row(sup, "Carol Support")
     expect(carol).to_contain_text("Ready")
 
+    seed_earlier_call(web_server, "5551234", ago_s=3 * 86400, disposition="billing")  # the caller called before
     carrier = sipps.start("carrier", str(SCENARIOS / "carrier_until_bye.xml"), "-s", "100", "-key", "caller",
                           "5551234", "-key", "dtmf_pcap", "/usr/share/sip-tester/dtmf_2833_2.pcap",
                           remote=target, timeout=60)
@@ -123,12 +154,18 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
     ivr = pop.get_by_role("table", name="IVR answers")
     expect(ivr.get_by_role("row", name=re.compile("menu_choice"))).to_contain_text("2")
     expect(pop).to_contain_text("support")
+    earlier = pop.get_by_role("table", name="Last contacts")  # GET /api/v1/calls/{id}/contacts with 1003's token
+    expect(earlier.get_by_role("row").filter(has_text="Billing question")).to_contain_text("support")
+    expect(earlier.get_by_role("row")).to_have_count(2)  # the header and the one earlier call, not this one
 
     expect(state).to_contain_text("On call", timeout=10_000)
     seen_by_agent = time.monotonic()
     expect(carol).to_contain_text("On call", timeout=1_000)  # the same event: the console within 1 s
     lag = time.monotonic() - seen_by_agent
     expect(pop).to_contain_text("Connected")
+    live_call = _last_call_id(web_server)
+    assert contacts_status(agent, web_server, live_call, "1003", "demo1003") == 200
+    assert contacts_status(agent, web_server, live_call, "1001", "demo1001") == 403  # not this agent's call
     agent.screenshot(path=str(shots / "agent.png"))
 
     calls = sup.get_by_role("region", name="Live calls")
@@ -142,9 +179,19 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
     assert carrier.wait(15) == 0, carrier.report()  # it ends only on the server's BYE
     assert "BYE sip:" in carrier.messages()
     expect(state).to_contain_text("Wrap-up")
+    left = agent.get_by_role("timer", name="Time left")  # support's wrap_up_s: 30, from agent.state_changed
+    expect(left).to_contain_text(re.compile(r"0:(30|2\d)"))
+    first_left = left.inner_text()
+    expect(left).not_to_have_text(first_left, timeout=3_000)  # it counts down
+    agent.screenshot(path=str(shots / "agent-wrap-up.png"))
+    expect(agent.get_by_label("Disposition").locator("option")).to_have_text(
+        ["Choose a disposition", "Resolved", "Billing question", "callback"])  # hello's site.dispositions
+    ended_at = agent.get_by_text(re.compile(r"^Call ended at \d\d:\d\d:\d\d")).inner_text()
+    assert_site_clock(ended_at[-8:])
     agent.get_by_role("button", name="Finish wrap-up").click()
     expect(agent.get_by_role("alert")).to_contain_text("Choose a disposition")  # the page asks, nothing sent
     agent.get_by_label("Disposition").select_option(label="Resolved")
+    agent.get_by_label("Notes").fill("Asked for a refund; call back Tuesday.")
     agent.get_by_role("button", name="Finish wrap-up").click()
     expect(state).to_contain_text("Ready")
     call_id = _last_call_id(web_server)
@@ -153,6 +200,9 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
             break
         time.sleep(0.1)
     assert cdr_disposition(web_server, call_id) == "resolved"
+    with sqlite3.connect(web_server.data_dir / "cti.sqlite3", timeout=5) as db:
+        notes = db.execute("SELECT wrap_up_notes FROM calls WHERE call_id = ?", (call_id,)).fetchone()[0]
+    assert notes == "Asked for a refund; call back Tuesday."
     expect(carol).to_contain_text("Ready")
     assert phone.wait(10) == 0, phone.report()
     print(f"console saw on_call {lag * 1000:.0f} ms after the agent's page")

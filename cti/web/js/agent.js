@@ -1,13 +1,23 @@
 // The agent desktop (/agent). State flows one way: hello / events / command replies -> `store` -> render().
 import { h, replace, $ } from "./dom.js";
-import { clock, duration, elapsed, learnSkew, serverNow, tick } from "./format.js";
+import { clock, dateTime, duration, elapsed, learnSkew, remaining, serverNow, site, tick } from "./format.js";
 import { applyText, onLangChange, t } from "./i18n.js";
-import { act, bootPage, notAvailable, panel } from "./shell.js";
+import { act, bootPage, panel } from "./shell.js";
 import { CALL_STATES, PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js";
 
+const MAX_NOTES = 2000;  // what end_wrap_up accepts (docs/websocket.md)
 const DISPOSITIONS = ["resolved", "follow_up", "billing", "sales", "complaint", "wrong_number", "other"];
+// The codes offered come from hello's site (config desk.*); the page's own lists before that. A code the page
+// has no label for is shown as it is.
+const dispositions = () => site.dispositions || DISPOSITIONS;
+const pauseReasons = () => site.pause_reasons || PAUSE_REASONS;
 
-const store = { me: null, call: null, notices: new Map(), supervision: null, message: null };
+/** A disposition code in words: the page's own label for the codes it knows, else the code itself. */
+function dispositionLabel(code) {
+  return DISPOSITIONS.includes(code) ? t(`disp.${code}`) : code;
+}
+
+const store = { me: null, call: null, contacts: null, notices: new Map(), supervision: null, message: null };
 let conn = null;
 
 const statePanel = panel("state-panel", "agent.my_state", "panel-state");
@@ -40,6 +50,7 @@ function onHello(data) {
   const call = data.call;
   store.call = call ? { ...call, phase: phaseFromState(store.me?.state) || "connected" } : keepEndedCall();
   for (const notice of data.notices || []) upsertNotice(notice);
+  if (call) loadContacts(call.call_id);
   render();
 }
 
@@ -58,7 +69,8 @@ function onEvent(env) {
   const d = env.data;
   switch (env.type) {
     case "agent.state_changed":
-      store.me = { ...store.me, state: d.state, reason: d.reason, call_id: d.call_id, since: env.ts };
+      store.me = { ...store.me, state: d.state, reason: d.reason, call_id: d.call_id, since: env.ts,
+        wrap_up_s: d.wrap_up_s ?? null };
       if (!CALL_STATES.has(d.state) && store.call && store.call.phase === "ended") store.call = null;
       if (d.state === "held" && store.call) store.call.phase = "held";
       if (d.state === "on_call" && store.call) store.call.phase = "connected";
@@ -71,6 +83,7 @@ function onEvent(env) {
       break;
     case "call.offered":
       store.call = { ...d, phase: "offered", offered_at: env.ts };
+      loadContacts(d.call_id);
       break;
     case "call.answered":
       if (store.call?.call_id === d.call_id) {
@@ -125,7 +138,7 @@ function renderState() {
   const loggedOut = state === "logged_out";
   const inCall = CALL_STATES.has(state);
   const reason = h("select", { id: "pause-reason", "data-key": "pause-reason" },
-    PAUSE_REASONS.map((r) => h("option", { value: r }, reasonLabel(r))));
+    pauseReasons().map((r) => h("option", { value: r }, reasonLabel(r))));
   const buttons = loggedOut
     ? [h("button", { type: "button", class: "button primary", "data-key": "login-ready",
         onclick: (e) => command(e.currentTarget, "login", { ready: true }) }, t("agent.login_ready")),
@@ -141,7 +154,7 @@ function renderState() {
              t(state === "paused" ? "agent.change_reason" : "agent.not_ready")))),
        h("button", { type: "button", class: "button secondary", "data-key": "logout", disabled: inCall,
         onclick: (e) => command(e.currentTarget, "logout") }, t("agent.logout"))];
-  if (state === "paused" && PAUSE_REASONS.includes(me.reason)) reason.value = me.reason;
+  if (state === "paused" && pauseReasons().includes(me.reason)) reason.value = me.reason;
   replace(statePanel.body,
     h("div", { class: "state-line" }, stateBadge(state, me.reason, { large: true }),
       h("span", { class: "time-in-state" }, h("span", { class: "vh" }, t("agent.time_in_state")),
@@ -197,7 +210,7 @@ function renderCall() {
     h("div", { class: "columns" },
       table("call.ivr_inputs", Object.entries(call.ivr_inputs || {}).map(([k, v]) => [k, String(v)])),
       table("call.crm", flatten(call.crm))),
-    h("div", { class: "history" }, h("h3", {}, t("call.last_contacts")), notAvailable("call.last_contacts_missing")));
+    call.phase === "ended" ? null : history(call));
   const controls = live ? callControls(call) : null;
   const hint = call.phase === "offered" ? h("p", { class: "hint" }, t("call.answer_on_phone")) : null;
   const ended = call.phase === "ended"
@@ -205,6 +218,47 @@ function renderCall() {
       call.transferred_to ? ` · ${t("call.transferred_to", { target: call.transferred_to })}` : "") : null;
   replace(callPanel.body, pop, hint, controls, ended, store.me?.state === "wrap_up" ? wrapUp() : null);
   applyText(callPanel.body);
+}
+
+/** The caller's previous contacts (GET /api/v1/calls/{id}/contacts): the node answers only while the call is
+ *  offered to or connected with this agent, and the page shows them only then. */
+async function loadContacts(callId) {
+  if (store.contacts?.call_id === callId) return;
+  store.contacts = { call_id: callId, status: "loading", items: [] };
+  let result;
+  try {
+    const response = await fetch(`/api/v1/calls/${encodeURIComponent(callId)}/contacts`,
+      { headers: { Authorization: `Bearer ${conn.token}` } });
+    const body = await response.json().catch(() => ({}));
+    result = response.ok ? { status: "ok", items: body.contacts || [] }
+      : { status: "failed", error: body?.error?.code || `http_${response.status}` };
+  } catch {
+    result = { status: "failed", error: "unreachable" };
+  }
+  if (store.contacts?.call_id !== callId) return;  // another call came meanwhile
+  store.contacts = { call_id: callId, ...result };
+  renderCall();
+}
+
+function history(call) {
+  const title = h("h3", { id: "contacts-title" }, t("call.last_contacts"));
+  const c = store.contacts?.call_id === call.call_id ? store.contacts : { status: "loading" };
+  let body;
+  if (!call.caller_number) body = h("p", { class: "meta" }, t("call.last_contacts_withheld"));
+  else if (c.status === "loading") body = h("p", { class: "meta" }, t("call.last_contacts_loading"));
+  else if (c.status === "failed") body = h("p", { class: "meta" }, t("call.last_contacts_failed"), " ", c.error);
+  else if (!c.items.length) body = h("p", { class: "meta" }, t("call.last_contacts_none"));
+  else {
+    body = h("table", { class: "contacts", "aria-labelledby": "contacts-title" },
+      h("thead", {}, h("tr", {}, ["when", "queue", "agent", "disposition", "duration"].map(
+        (k) => h("th", { scope: "col" }, t(`contacts.${k}`))))),
+      h("tbody", {}, c.items.map((x) => h("tr", {},
+        h("td", {}, dateTime(x.arrived_at)), h("td", {}, x.queue || "—"),
+        h("td", {}, x.agent_id || (x.answered ? "—" : t("contacts.unanswered"))),
+        h("td", {}, x.disposition ? dispositionLabel(x.disposition) : "—"),
+        h("td", {}, duration(x.duration_s))))));
+  }
+  return h("div", { class: "history" }, title, body);
 }
 
 function callControls(call) {
@@ -233,21 +287,43 @@ function callControls(call) {
         h("button", { type: "submit", class: "button", "data-key": "transfer" }, t("call.transfer_button")))));
 }
 
+/** The wrap-up's time left (the queue's wrap-up time from agent.state_changed / the hello snapshot): the node
+ *  ends the wrap-up by itself when it runs out. */
+function countdown() {
+  const limit = store.me?.wrap_up_s;
+  if (!Number.isFinite(limit) || !Number.isFinite(store.me?.since)) {
+    return h("p", { class: "meta", "data-key": "wrap-no-limit" }, t("wrap.no_limit"));
+  }
+  const until = store.me.since + limit;
+  return h("p", { class: "countdown", role: "timer", "aria-label": t("wrap.time_left") },
+    t("wrap.time_left"), " ", h("strong", { "data-until": until }, remaining(until)));
+}
+
 function wrapUp() {
   const select = h("select", { id: "disposition", "data-key": "disposition" },
     h("option", { value: "" }, t("wrap.choose")),
-    DISPOSITIONS.map((d) => h("option", { value: d }, t(`disp.${d}`))));
+    dispositions().map((d) => h("option", { value: d }, dispositionLabel(d))));
+  const notes = h("textarea", { id: "wrap-notes", "data-key": "wrap-notes", rows: "3", maxlength: String(MAX_NOTES) });
+  // The draft survives the re-renders other events cause while the agent types.
+  const draft = store.wrapDraft?.call_id === store.call?.call_id ? store.wrapDraft
+    : (store.wrapDraft = { call_id: store.call?.call_id, disposition: "", notes: "" });
+  select.value = draft.disposition;
+  notes.value = draft.notes;
+  select.addEventListener("change", () => { draft.disposition = select.value; });
+  notes.addEventListener("input", () => { draft.notes = notes.value; });
   const form = h("form", { class: "wrap-up", "aria-labelledby": "wrap-title", onsubmit: (e) => {
     e.preventDefault();
     if (!select.value) { report(t("wrap.needs_disposition")); select.focus(); return; }
-    command(e.submitter, "end_wrap_up", { disposition: select.value });
+    const args = { disposition: select.value };
+    if (notes.value.trim()) args.notes = notes.value;
+    command(e.submitter, "end_wrap_up", args);
   } },
     h("h3", { id: "wrap-title" }, t("wrap.title"), " ",
       h("span", { class: "meta" }, t("wrap.elapsed"), " ",
         h("span", { "data-since": store.me?.since ?? "" }, elapsed(store.me?.since)))),
-    notAvailable("wrap.countdown_missing"),
+    countdown(),
     h("div", { class: "field" }, h("label", { for: "disposition" }, t("wrap.disposition")), select),
-    h("div", { class: "field" }, h("span", { class: "label" }, t("wrap.notes")), notAvailable("wrap.notes_missing")),
+    h("div", { class: "field" }, h("label", { for: "wrap-notes" }, t("wrap.notes")), notes),
     h("button", { type: "submit", class: "button primary", "data-key": "end-wrap-up" }, t("wrap.finish")));
   return form;
 }
@@ -311,7 +387,7 @@ function start() {
     onSignedIn: (connection) => { conn = connection; desk.hidden = false; },
     onSignedOut: () => {
       desk.hidden = true;
-      Object.assign(store, { me: null, call: null, supervision: null, message: null });
+      Object.assign(store, { me: null, call: null, contacts: null, supervision: null, message: null });
       store.notices.clear();
     },
   });

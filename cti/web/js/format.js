@@ -1,5 +1,5 @@
-// Numbers, durations and times, in the page's language. Times are shown in the browser's time zone
-// (the node does not publish a site time zone yet: docs/web.md).
+// Numbers, durations and times, in the page's language. Times are shown in the site's time zone (hello's
+// site.timezone, config node.timezone); before the first hello, in the browser's.
 import { lang } from "./i18n.js";
 
 /** 75 -> "1:15", 3725 -> "1:02:05"; null -> "—" */
@@ -23,11 +23,34 @@ export function span(seconds) {
   return seconds >= 3600 && seconds % 3600 === 0 ? `${seconds / 3600} h` : `${Math.round(seconds / 60)} min`;
 }
 
-/** UTC epoch seconds -> local clock time "14:05:09" */
+/** What hello says of the site: {timezone, pause_reasons, dispositions} (docs/websocket.md). */
+export const site = { timezone: undefined, pause_reasons: null, dispositions: null };
+
+/** Take hello's `site`; a zone the browser does not know leaves the browser's own. */
+export function learnSite(info) {
+  if (!info) return;
+  let zone;
+  try {
+    zone = new Intl.DateTimeFormat("en", { timeZone: info.timezone }).resolvedOptions().timeZone;
+  } catch {
+    zone = undefined;
+  }
+  Object.assign(site, { timezone: zone, pause_reasons: info.pause_reasons || null,
+    dispositions: info.dispositions || null });
+}
+
+/** UTC epoch seconds -> the site's clock time "14:05:09" */
 export function clock(epochSeconds) {
   if (!Number.isFinite(epochSeconds)) return "—";
-  return new Intl.DateTimeFormat(lang(), { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false })
-    .format(new Date(epochSeconds * 1000));
+  return new Intl.DateTimeFormat(lang(), { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+    timeZone: site.timezone }).format(new Date(epochSeconds * 1000));
+}
+
+/** UTC epoch seconds -> the site's date and time, "2026-12-06 14:05" (in the page's language) */
+export function dateTime(epochSeconds) {
+  if (!Number.isFinite(epochSeconds)) return "—";
+  return new Intl.DateTimeFormat(lang(), { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+    minute: "2-digit", hour12: false, timeZone: site.timezone }).format(new Date(epochSeconds * 1000));
 }
 
 /** The server's clock as the page estimates it (UTC epoch seconds): the browser's minus the measured skew. */
@@ -46,7 +69,15 @@ export function elapsed(since) {
   return Number.isFinite(value) && value > 0 && since !== "" && since !== null ? duration(serverNow() - value) : "—";
 }
 
-/** Every element with data-since (epoch s) shows the time since then; call every second. */
+/** Time until `until` (UTC epoch s) on the server's clock, never below 0:00; "—" when unknown. */
+export function remaining(until) {
+  const value = Number(until);
+  return Number.isFinite(value) && until !== "" && until !== null ? duration(Math.max(0, value - serverNow())) : "—";
+}
+
+/** Every element with data-since (epoch s) shows the time since then, every one with data-until the time left
+ *  until then; call every second. */
 export function tick(root = document) {
   for (const el of root.querySelectorAll("[data-since]")) el.textContent = elapsed(el.dataset.since);
+  for (const el of root.querySelectorAll("[data-until]")) el.textContent = remaining(el.dataset.until);
 }

@@ -3,6 +3,7 @@
 import { Connection, login, saved } from "./conn.js";
 import { h, replace, $ } from "./dom.js";
 import { applyText, errorText, langSwitch, onLangChange, t } from "./i18n.js";
+import { learnSite } from "./format.js";
 
 /**
  * Start a page: show the sign-in form (or reuse the tab's token, or a token in the URL fragment `#token=`),
@@ -39,6 +40,7 @@ export function bootPage({ role, titleKey = `${role === "agent" ? "agent" : "sup
     $("#who").textContent = session.subject;
     connection = new Connection(session.token, {
       ...handlers,
+      onHello: (data) => { learnSite(data.site); handlers.onHello?.(data); },
       onStatus: (name) => { showStatus(name); handlers.onStatus?.(name); },
       onEnded: (code) => signOut(code),
     });

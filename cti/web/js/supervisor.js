@@ -1,6 +1,6 @@
 // The supervisor console (/supervisor). hello / events / replies -> `store` -> render(); timers tick separately.
 import { h, replace, $ } from "./dom.js";
-import { clock, duration, elapsed, learnSkew, percent, span, tick } from "./format.js";
+import { clock, duration, elapsed, learnSkew, percent, site, span, tick } from "./format.js";
 import { applyText, onLangChange, t } from "./i18n.js";
 import { act, bootPage, panel } from "./shell.js";
 import { reportPanel, renderReport, startReport, stopReport } from "./reportchart.js";
@@ -167,7 +167,7 @@ function stateControl(agent) {
   const options = agent.state === "logged_out"
     ? [["login_ready", t("sup.do_login_ready")], ["login", t("sup.do_login")]]
     : [...(agent.state === "available" ? [] : [["ready", t("sup.do_ready")]]),
-       ...PAUSE_REASONS.map((r) => [`pause:${r}`, t("sup.do_pause", { reason: reasonLabel(r) })]),
+       ...(site.pause_reasons || PAUSE_REASONS).map((r) => [`pause:${r}`, t("sup.do_pause", { reason: reasonLabel(r) })]),
        ["logout", t("sup.do_logout")]];
   const select = h("select", { id, "data-key": id }, options.map(([v, label]) => h("option", { value: v }, label)));
   const run = (e) => {

@@ -31,7 +31,7 @@ FULL_CALL = CallRecord(
     end_reason="normal_clearing", disposition="sale", ivr_inputs={"menu": "1", "path": ["main", "sales"]},
     crm_data={"customer": {"id": 7, "tier": "gold", "balance": 12.5, "active": True, "note": None}}, vip=True,
     call_reason="sales.new_order", recording_serial=RecordingSerial("20260509-par1-0001"),
-    final_agent=AgentId("1001"), final_queue=QueueId("sales"),
+    final_agent=AgentId("1001"), final_queue=QueueId("sales"), wrap_up_notes="Wants a callback — 周二 after 3 pm",
 )  # fmt: skip
 
 ANSWERED_LEG = QueueLeg(
@@ -61,6 +61,18 @@ async def test_calls_between_is_half_open_and_ordered(store: Store) -> None:
         await store.save_call(CallRecord(call_id=CallId(f"c{i}"), node="n", t_arrived=t))
     found = await store.calls_between(100.0, 200.0)
     assert [c.t_arrived for c in found] == [100.0, 150.0, 199.9]
+
+
+async def test_calls_of_caller_newest_first_before_a_time(store: Store) -> None:
+    for i, (number, t) in enumerate((("+331", 100.0), ("+331", 300.0), ("+332", 200.0), ("+331", 200.0),
+                                     ("+331", 400.0), (None, 150.0))):
+        await store.save_call(dataclasses.replace(FULL_CALL, call_id=CallId(f"c-{i}"), caller_number=number,
+                                                  t_arrived=t))
+    found = await store.calls_of_caller("+331", before=400.0, limit=2)
+    assert [(c.call_id, c.t_arrived) for c in found] == [("c-1", 300.0), ("c-3", 200.0)]
+    assert found[0] == dataclasses.replace(FULL_CALL, call_id=CallId("c-1"), caller_number="+331", t_arrived=300.0)
+    assert [c.call_id for c in await store.calls_of_caller("+331", before=400.0, limit=10)] == ["c-1", "c-3", "c-0"]
+    assert await store.calls_of_caller("+339", before=1e9, limit=5) == []
 
 
 async def test_queue_leg_round_trip_every_outcome(store: Store) -> None:
