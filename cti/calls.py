@@ -93,6 +93,7 @@ from cti.legs import LegRinging as SipLegRinging
 from cti.logging import call_context
 from cti.media import CallMedia
 from cti.routing import personal_skill
+from cti.store import StoreError
 from cti.supervision import Supervision
 from cti.useragent import PhoneInvite, answer_reinvite
 from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, FlowCatalog, IvrRunner, RaiseAlert
@@ -619,6 +620,13 @@ class Call:
             log.warning("call.media.unavailable", error=str(exc), leg="agent")
             self.feed(AgentUnreachable(offer_id=offer.offer_id))
             return
+        if self.controller.should_record(offer.queue_id) and self.detail.recording_serial is None:
+            # The serial exists before the agent's phone rings, so call.answered (published when the ACD
+            # takes the answer, before the recording task runs) carries it; later offers of this call reuse it.
+            try:
+                self.detail.recording_serial = await self.controller.allocate_serial()
+            except StoreError as exc:  # the recording task tries again at the answer
+                log.warning("call.recording.serial_deferred", error=str(exc))
         if self.core.offer is not offer or self.core.phase is not Phase.OFFERING:
             self.media.drop_agent()  # cancelled while the port was being opened
             return
@@ -630,7 +638,7 @@ class Call:
         log.info("call.offer.sent", agent=offer.agent_id, queue=offer.queue_id)
 
     async def _record(self, offer: OfferCall) -> None:
-        serial = await self.controller.allocate_serial()
+        serial = self.detail.recording_serial or await self.controller.allocate_serial()
         self.detail.recording_serial = serial
         info = RecordingInfo(serial=serial, call_id=self.id, started_at=_iso(self._now()),  # type: ignore[arg-type]
                              parties={"caller": self.detail.caller, "agent": offer.agent_id},

@@ -362,7 +362,8 @@ _SCHEMAS: Final = (
             _f("recording_serial", _S, "serial the recording will carry", null=True)),
     _schema("call.answered", "an agent answered a call", _CALL_ID, _AGENT_ID, _QUEUE,
             _f("wait_seconds", _N, "time waited in queue"),
-            _f("recording_serial", _S, "recording serial number", null=True)),
+            _f("recording_serial", _S, "the call's recording serial (allocated when its first agent is dialled); "
+               "null when the queue does not record, or the store could not allocate one then", null=True)),
     _schema("call.ended", "a call was released", _CALL_ID,
             _f("reason", _S, "why the call ended (the CDR's end_reason)", choices=CALL_END_REASONS),
             _f("duration_seconds", _N, "from arrival to release"),

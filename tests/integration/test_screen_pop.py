@@ -107,6 +107,13 @@ def _cdr_wrap_up(server: ServerProcess, call_id: str) -> tuple[str | None, str |
     return None if row is None else (row[0], row[1])
 
 
+def _cdr_serial(server: ServerProcess, call_id: str) -> str | None:
+    with sqlite3.connect(server.data_dir / "cti.sqlite3", timeout=5) as db:
+        row = db.execute("SELECT recording_serial FROM queue_legs WHERE call_id = ? AND recording_serial IS NOT NULL",
+                         (call_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 async def _command(ws: aiohttp.ClientWebSocketResponse, ident: str, command: str, **args: Any) -> dict[str, Any]:
     await ws.send_str(json.dumps({"type": "command", "id": ident, "command": command, "args": args}))
     return await _next(ws, lambda f: f.get("type") == "reply" and f.get("id") == ident, 5)
@@ -145,7 +152,16 @@ async def _scenario(server: ServerProcess, sipps: SippRunner) -> None:
         assert data["crm"]["customer"]["name"] == "Ada Lovelace" or data["ivr_inputs"].get("customer_name") \
             == "Ada Lovelace"
         assert data["ivr_inputs"].get("tier") == "gold"
+        answered = await _next(agent, lambda f: f.get("type") == "call.answered", 20)
+        serial = answered["data"]["recording_serial"]  # the recording starts at the answer: its serial is known
+        assert serial, answered
         assert await asyncio.to_thread(carrier.wait, 40) == 0, carrier.report()
+        for _ in range(50):
+            stored = await asyncio.to_thread(_cdr_serial, server, str(data["call_id"]))
+            if stored is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert stored == serial  # the serial the agent was shown is the recording's
 
         wrap = await _next(agent, lambda f: f.get("type") == "agent.state_changed"
                            and f["data"]["state"] == "wrap_up", 10)
