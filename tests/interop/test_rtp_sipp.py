@@ -24,11 +24,11 @@ from sip.rtp import (
     Codec,
     DtmfReceived,
     PeerAddressLearned,
-    RtpEndpoint,
     RtpEvent,
     SessionConfig,
     SsrcChanged,
 )
+from sip.rtp.aio import RtpEndpoint
 
 pytestmark = [
     pytest.mark.interop,

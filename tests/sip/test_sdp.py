@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sip import accept_answer, build_offer, negotiate
 from sip.errors import LocalSipError, RemoteSipError
 from sip.rtp import Codec
 from sip.sdp import (
@@ -18,9 +19,6 @@ from sip.sdp import (
     SdpParseError,
     SessionDescription,
     Timing,
-    accept_answer,
-    build_offer,
-    negotiate,
 )
 
 PHONE_OFFER = (

@@ -13,11 +13,11 @@ from sip.rtp import (
     PeerAddressLearned,
     PortAllocator,
     RtcpReceived,
-    RtpEndpoint,
     RtpEvent,
     SessionConfig,
     StreamTimedOut,
 )
+from sip.rtp.aio import RtpEndpoint
 
 FRAME = struct.pack("<160h", *([3000, -3000] * 80))
 
