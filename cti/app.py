@@ -41,7 +41,7 @@ from cti.bus import Bus, first_seq
 from cti.contacts import add_contact_routes
 from cti.controller import CallController
 from cti.errors import CtiError
-from cti.gateway import GATEWAY_KEY, add_gateway_routes
+from cti.gateway import GATEWAY_KEY, GatewaySettings, add_gateway_routes
 from cti.gateway.session import site_info
 from cti.legs import LegTable
 from cti.logging import LogFormat, configure_logging
@@ -218,9 +218,11 @@ class Server:
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
         add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall, tokens=tokens)
         add_contact_routes(app, store=self.store, control=control, tokens=tokens)  # the screen pop's history
+        replay = GatewaySettings(replay_events=self.config.http.ws_replay_events,
+                                 replay_age_s=self.config.http.ws_replay_s)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
-                           notices=self.notices,
+                           notices=self.notices, settings=replay,
                            site=site_info(self.config.node.timezone, self.config.desk.pause_reasons,
                                           self.config.desk.dispositions))
         mount_qa(app, store=self.store, config=self.config, directory=control, publisher=self.publisher,

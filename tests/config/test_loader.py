@@ -39,6 +39,7 @@ def test_the_demo_config_is_valid() -> None:
     ("media: {rtp_port_min: 3000, rtp_port_max: 2000}\n", 1, "rtp_port_min must be below rtp_port_max"),
     ("- just\n- a list\n", 1, "the configuration must be a mapping"),
     ("node:\n  timezone: Mars/Olympus\n", 2, "unknown time zone 'Mars/Olympus'"),
+    ("http:\n  ws_replay_events: 0\n", 2, "http.ws_replay_events: Input should be greater than or equal to 1"),
     ("desk:\n  pause_reasons: [lunch, Lunch Break]\n", 2, "code 'Lunch Break': lower-case letters"),
     ("desk:\n  dispositions: [sale, sale]\n", 2, "codes repeat: ['sale']"),
     ("desk:\n  dispositions: []\n", 2, "desk.dispositions: Tuple should have at least 1 item"),
