@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from config.errors import Problem  # one located-problem type for config and import files
 from cti.errors import CtiError
 
 __all__ = [
@@ -34,18 +35,6 @@ class ScheduleError(AdherenceError):
     """A schedule entry or approved exception that cannot be stored as given (the message says why)."""
 
     code = "adherence.schedule_invalid"
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One refusal reason of a file: ``file:line: reason``."""
-
-    file: str
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.reason}"
 
 
 class ImportFileError(AdherenceError):

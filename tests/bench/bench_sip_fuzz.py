@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.support import memtrace  # noqa: E402
+from tests.support.memtrace import rss_mb  # noqa: E402
 from tests.support.procs import ServerProcess, run_server  # noqa: E402
 from tests.support.sipfuzz import (  # noqa: E402
     Counts,
@@ -50,7 +51,6 @@ from tests.support.sipfuzz import (  # noqa: E402
     metrics,
     probe_options,
     probe_register,
-    rss_mb,
     tcp_fuzz,
 )
 

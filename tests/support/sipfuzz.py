@@ -9,7 +9,8 @@ one (so retransmission and merged-request paths are hit).
 
 :class:`UdpFuzzer` sends datagrams at a rate; :func:`tcp_fuzz` opens connections that carry a few
 messages each and end with a clean close, a reset (RST) or half a message. The probes
-(:func:`probe_options`, :func:`probe_register`) and the readings (:func:`rss_mb`,
+(:func:`probe_options`, :func:`probe_register`) and the readings (RSS from
+:func:`tests.support.memtrace.rss_mb`,
 :func:`metrics`) are what both callers assert on. Every wait is bounded.
 """
 
@@ -367,14 +368,6 @@ def probe_register(port: int, timeout: float = 10.0) -> int | None:
                         if status >= 200:
                             return status
     return None
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def metrics(http_port: int) -> dict[str, float]:
