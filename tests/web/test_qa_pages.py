@@ -124,10 +124,10 @@ def test_evaluate_appeal_and_decision_in_the_browser(browser: Any, qa_server: Se
     assigned.get_by_role("button", name="Open 20260603-s1-0001").click()
     audio = sup.get_by_label("Recording 20260603-s1-0001")
     expect(audio).to_be_visible()
-    sup.wait_for_function("document.querySelector('#qa-audio').readyState >= 1", timeout=10_000)
+    sup.wait_for_function("() => document.querySelector('#qa-audio').readyState >= 1", timeout=10_000)
     assert sup.evaluate("document.querySelector('#qa-audio').duration") == pytest.approx(3.0, abs=0.05)
     sup.get_by_label("Channel").select_option("agent")
-    sup.wait_for_function("document.querySelector('#qa-audio').src.includes('channel=agent')")
+    sup.wait_for_function("() => document.querySelector('#qa-audio').src.includes('channel=agent')")
 
     card = sup.get_by_role("region", name="Scorecard")
     card.get_by_role("radiogroup", name="Greets with the company name").get_by_label("Yes").check()
