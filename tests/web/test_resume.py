@@ -63,6 +63,12 @@ def test_agent_page_resumes_with_since_and_shows_what_it_missed(browser: Any, we
         expect(state.get_by_role("button", name="Not ready")).to_be_visible()
         first = connections[-1]
         assert "since=" not in first["url"] and first["frames"][0]["type"] == "hello"
+        # the button may show from the API's answer before the event arrives: the drop must come after the event,
+        # or the resumed connection rightly replays it first
+        deadline = time.monotonic() + 10
+        while not any(f.get("type") == "agent.state_changed" and f["data"].get("state") == "available"
+                      for f in first["frames"]) and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
         last_seq = max(f.get("seq") or f.get("data", {}).get("seq") or 0 for f in first["frames"])
 
         hold["on"] = True
