@@ -83,8 +83,8 @@ class RuntimeAgents:
             self._relogin(agent_id, ready=state == "available", reason=snapshot.get("reason"))
 
     def _relogin(self, agent_id: AgentId, *, ready: bool, reason: object) -> None:
-        self._control.logout(agent_id)
-        self._control.login(agent_id, ready=ready)
+        self._control.logout(agent_id, by="reconfigured")
+        self._control.login(agent_id, ready=ready, by="reconfigured")
         if not ready and isinstance(reason, str) and reason:
             self._control.set_not_ready(agent_id, reason)
 

@@ -417,7 +417,7 @@ class _Api:
 
     async def login(self, request: web.Request) -> web.Response:
         data = await _body(request, frozenset({"ready"}))
-        self.control.login(_agent_id(request), ready=_field(data, "ready", bool, default=False))
+        self.control.login(_agent_id(request), ready=_field(data, "ready", bool, default=False), by="operator")
         return self._agent_reply(request)
 
     async def ready(self, request: web.Request) -> web.Response:
@@ -434,7 +434,7 @@ class _Api:
         return self._agent_reply(request)
 
     async def logout(self, request: web.Request) -> web.Response:
-        return await self._no_body_action(request, self.control.logout)
+        return await self._no_body_action(request, lambda agent_id: self.control.logout(agent_id, by="operator"))
 
     async def end_wrap_up(self, request: web.Request) -> web.Response:
         data = await _body(request, frozenset({"disposition", "notes"}))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from cti.errors import CtiError
-from ivr import EnqueueCall, RaiseAlert, TagCall
+from ivr import EnqueueCall, InputRecord, RaiseAlert, TagCall
 
 if TYPE_CHECKING:
     from cti.calls import Call
@@ -66,6 +66,10 @@ class CallIvrChannel:
     async def request_callback(self, queue: str, number: str) -> None:
         log.info("call.callback.requested", queue=queue, number=number)
         self.call.detail.end_reason = "callback-requested"
+
+    async def input_taken(self, record: InputRecord) -> None:
+        call = self.call
+        call.controller.publisher.call_ivr_input(call.id, record)
 
     async def hangup(self) -> None:
         self.call.hangup("ivr-hangup")

@@ -110,12 +110,21 @@ class NodeControl:
         except AcdError as exc:
             raise _acd(exc) from exc
 
-    def login(self, agent_id: AgentId, *, ready: bool) -> None:
+    def login(self, agent_id: AgentId, *, ready: bool, by: str = "user") -> None:
+        """Log the agent in (``agent.logged_in`` once the ACD took it); ``by``: who asked (user, operator, ...)."""
         settings = self.c.agents[self._agent(agent_id)]
-        self._acd_request(LoginAgent(agent=agent_config(settings, self.c.queues.values()), ready=ready))
+        config = agent_config(settings, self.c.queues.values())
+        self._acd_request(LoginAgent(agent=config, ready=ready))
+        bindings = self.c.registration.lookup(agent_id)
+        self.c.publisher.publish("agent.logged_in", {
+            "agent_id": agent_id, "device": bindings[0].uri if bindings else "", "queues": sorted(config.queues),
+            "skills": dict(settings.skills), "by": by,
+        })
 
-    def logout(self, agent_id: AgentId) -> None:
+    def logout(self, agent_id: AgentId, *, by: str = "user") -> None:
+        """Log the agent out (``agent.logged_out`` with ``by`` as its reason once the ACD took it)."""
         self._acd_request(LogoutAgent(agent_id=AgentId(self._agent(agent_id))))
+        self.c.publisher.publish("agent.logged_out", {"agent_id": agent_id, "reason": by})
 
     def set_ready(self, agent_id: AgentId) -> None:
         self._acd_request(SetReady(agent_id=AgentId(self._agent(agent_id))))

@@ -15,6 +15,7 @@ from acd import AgentState, AgentStateChanged, QueueSnapshot
 from cti.bus import Bus
 from cti.events import Envelope
 from cti.ids import AgentId, CallId
+from ivr import InputRecord
 
 if TYPE_CHECKING:
     from cti.calls import CallDetail
@@ -74,6 +75,11 @@ class Publisher:
             "ivr_inputs": {k: v for k, v in variables.items() if isinstance(v, str | int | float | bool)},
             "crm": crm, "vip": detail.vip, "recording_serial": detail.recording_serial,
         })
+
+    def call_ivr_input(self, call_id: CallId, record: InputRecord) -> None:
+        """One answer of the caller at a menu or collect node (also the wrong and the missing ones)."""
+        self.publish("call.ivr_input", {"call_id": call_id, "flow": record.flow, "node": record.node,
+                                        "digits": record.digits, "result": record.result.value})
 
     def call_reason(self, call_id: CallId, reason: str, source: str) -> None:
         """Why the caller called (IVR choice or the agent's wrap-up code): the surge detector counts these."""
