@@ -1,4 +1,4 @@
-"""The admin API (cti/api.py) on a real aiohttp server, against a fake Control and RuntimeAgents."""
+"""The admin API (cti/http/api.py) on a real aiohttp server, against a fake Control and RuntimeAgents."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from acd import AgentState
 from config.errors import ConfigFileError, Problem
 from config.schema import AgentConfig
-from cti.agent_admin import RuntimeAgents
-from cti.api import MetricFamily, build_app
-from cti.control import ControlError
-from cti.openapi import CONTACT_PATHS, OPENAPI, REPORT_PATHS
+from cti.errors import ControlError
+from cti.floor.agent_admin import RuntimeAgents
+from cti.http.api import MetricFamily, build_app
+from cti.http.openapi import CONTACT_PATHS, OPENAPI, REPORT_PATHS
 
 TOKEN = "t0ken-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

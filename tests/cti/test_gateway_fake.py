@@ -1,4 +1,5 @@
-"""An in-memory :class:`cti.control.Control` for the gateway tests (a real class, no mocks), and its own checks."""
+"""An in-memory :class:`cti.floor.control.Control` for the gateway tests (a real class, no mocks), and its own
+checks."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 import pytest
 
 from acd import AgentState
-from cti.control import Control, ControlError
+from cti.errors import ControlError
+from cti.floor.control import Control
 
 STATS_KEYS = ("waiting", "longest_wait_seconds", "agents_logged_in", "agents_available", "agents_busy",
               "agents_offering", "offered", "answered", "abandoned", "window_seconds")
