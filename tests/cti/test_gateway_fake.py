@@ -72,11 +72,11 @@ class FakeControl:
         team = self._agent(agent_id)["team"]
         return team if isinstance(team, str) else None
 
-    def login(self, agent_id: str, *, ready: bool) -> None:
+    def login(self, agent_id: str, *, ready: bool, by: str = "user") -> None:
         self.actions.append(("login", agent_id, ready))
         self._set(agent_id, "available" if ready else "paused")
 
-    def logout(self, agent_id: str) -> None:
+    def logout(self, agent_id: str, *, by: str = "user") -> None:
         self.actions.append(("logout", agent_id))
         self._set(agent_id, "logged_out")
 
