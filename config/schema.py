@@ -146,7 +146,7 @@ class MediaConfig(_Model):
 
 
 class LimitsConfig(_Model):
-    """Call admission of the node (cti/admission.py); past either limit a new call gets 503 + Retry-After."""
+    """Call admission of the node (cti/node/admission.py); past either limit a new call gets 503 + Retry-After."""
 
     max_calls: int = Field(default=0, ge=0, description="live calls on the node; 0: no limit")
     max_calls_per_second: float = Field(default=0.0, ge=0, description="new calls a second; 0: no limit")

@@ -34,31 +34,31 @@ from config.schema import ServerConfig
 from cti import gcaudit
 from cti.adherence.routes import AdherenceApi
 from cti.adherence.service import AdherenceService, report_options, settings_from_config
-from cti.agent_admin import RuntimeAgents
-from cti.alerts import AlertService, AlertSettings, VipSettings, default_rules
-from cti.api import MetricFamily, NodeMetrics, build_app
-from cti.bus import Bus, first_seq
-from cti.contacts import add_contact_routes
-from cti.controller import CallController
+from cti.call.legs import LegTable
 from cti.errors import CtiError
+from cti.events.bus import Bus, first_seq
+from cti.events.mqtt import MqttBridge, MqttConfig
+from cti.events.publish import Publisher
+from cti.events.webhooks import WebhookDispatcher
+from cti.floor.agent_admin import RuntimeAgents
+from cti.floor.alerts import AlertService, AlertSettings, VipSettings, default_rules
+from cti.floor.notices import NoticeService
+from cti.floor.operations import NodeControl
 from cti.gateway import GATEWAY_KEY, GatewaySettings, add_gateway_routes
 from cti.gateway.session import site_info
-from cti.legs import LegTable
+from cti.http.api import MetricFamily, NodeMetrics, build_app
+from cti.http.contacts import add_contact_routes
+from cti.http.pages import add_page_routes
+from cti.http.webhook_routes import add_webhook_routes, webhook_metrics
 from cti.logging import LogFormat, configure_logging
-from cti.mqtt import MqttBridge, MqttConfig
-from cti.notices import NoticeService
-from cti.operations import NodeControl
-from cti.pages import add_page_routes
-from cti.publish import Publisher
-from cti.qa_routes import mount_qa
-from cti.records import CallRecords, is_durable
-from cti.report_routes import add_report_routes
-from cti.sipcore import SipCore
+from cti.node.controller import CallController
+from cti.node.records import CallRecords, is_durable
+from cti.node.sipcore import SipCore
+from cti.qa.routes import mount_qa
+from cti.reports.routes import add_report_routes
 from cti.store import Store, StoreError, open_store
 from cti.tlsfiles import TlsFiles, self_signed, server_context
 from cti.tokens import TokenIssuer
-from cti.webhook_routes import add_webhook_routes, webhook_metrics
-from cti.webhooks import WebhookDispatcher
 from ivr import validate_flow_dir
 from sip import TransactionLayer
 from sip.aio import SipEndpoint
@@ -228,7 +228,7 @@ class Server:
         mount_qa(app, store=self.store, config=self.config, directory=control, publisher=self.publisher,
                  notices=self.notices, tokens=tokens)  # quality assurance (docs/qa.md)
         self._app = app
-        from cti.http_guard import serve_http  # the HTTP guard's caps, deadlines and headers (docs/api.md)
+        from cti.http.guard import serve_http  # the HTTP guard's caps, deadlines and headers (docs/api.md)
 
         http_tls = self.config.http.tls
         https = None if http_tls is None else await asyncio.to_thread(

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cti.events import Envelope
+from cti.events.registry import Envelope
 from cti.tokens import Principal, Role
 
 __all__ = ["Scope", "visible"]

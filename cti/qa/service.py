@@ -29,7 +29,7 @@ _COMMITMENT_HEX = 64
 
 
 class Directory(Protocol):
-    """Who is who, from the node's configuration (``cti.control.Control`` provides it)."""
+    """Who is who, from the node's configuration (``cti.floor.control.Control`` provides it)."""
 
     def agent_team(self, agent_id: AgentId) -> str | None: ...
     def supervisor_scope(self, supervisor_id: str) -> tuple[frozenset[str], frozenset[str]]: ...

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cti.events import REGISTRY, Envelope
+from cti.events.registry import REGISTRY, Envelope
 from cti.gateway import Scope, visible
 from cti.tokens import Principal, Role
 

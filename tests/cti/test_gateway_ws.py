@@ -15,8 +15,8 @@ import msgpack
 import pytest
 from aiohttp import web
 
-from cti.bus import Bus
-from cti.events import Envelope
+from cti.events.bus import Bus
+from cti.events.registry import Envelope
 from cti.gateway import GATEWAY_KEY, GatewaySettings, add_gateway_routes
 from cti.gateway.session import site_info
 from cti.tokens import Role, TokenIssuer

@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from acd import AgentId, CallId, QueueId
 from cti.qa.evaluations import EvaluationService
 from cti.qa.library import Library
+from cti.qa.routes import add_qa_routes
 from cti.qa.service import QaService
-from cti.qa_routes import add_qa_routes
 from cti.store import Recording, RecordingSerial, Store
 from cti.tokens import Role, TokenIssuer
 

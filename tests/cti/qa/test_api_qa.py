@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from cti.events import Envelope, validate
-from cti.openapi import QA_PATHS
-from cti.qa_routes import add_qa_routes
+from cti.events.registry import Envelope, validate
+from cti.http.openapi import QA_PATHS
+from cti.qa.routes import add_qa_routes
 from cti.store import Store
 from tests.cti.qa.fixtures import LEFT, RATE, RIGHT, QaApp, qa_app
 from tests.cti.qa.test_scoring import FORM, full

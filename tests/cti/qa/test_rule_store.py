@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from cti.events import Envelope, validate
+from cti.events.registry import Envelope, validate
 from cti.qa import QaError, StateError, commitment
 from cti.qa.service import QaService
 from cti.store import LegId, Store

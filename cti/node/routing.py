@@ -1,0 +1,153 @@
+"""The ACD on the event loop: one :class:`acd.Router`, one ``call_at`` timer, outputs dispatched.
+
+The router is pure; this adapter (the only one: ``acd`` has no asyncio) gives it the node's
+monotonic clock, fires its timer, and hands every output to the owner (the call registry) in
+order from an outbox: ``AcdEvent`` facts to ``on_acd_event``, ``AcdCommand`` instructions to
+``on_acd_command``. A request the router refuses raises its ``RequestError`` to the caller, with
+nothing changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import structlog
+
+from acd import (
+    AcdCommand,
+    AcdEvent,
+    AcdOutput,
+    AcdRequest,
+    AgentConfig,
+    AgentId,
+    QueueConfig,
+    QueueId,
+    Router,
+    RoutingStrategy,
+    SkillName,
+    SkillRequirement,
+    SlFormula,
+)
+from config.schema import AgentConfig as AgentSettings
+from config.schema import QueueConfig as QueueSettings
+from cti.call.core import personal_skill
+
+log = structlog.get_logger(__name__)
+
+
+class AcdOwner(Protocol):
+    def on_acd_event(self, event: AcdEvent) -> None: ...
+
+    def on_acd_command(self, command: AcdCommand) -> None: ...
+
+
+def queue_config(settings: QueueSettings) -> QueueConfig:
+    """The router's view of a configured queue."""
+    return QueueConfig(
+        id=QueueId(settings.name),
+        skills=tuple(SkillRequirement(skill=SkillName(s), min_level=level) for s, level in settings.skills.items()),
+        strategy=RoutingStrategy(settings.strategy),
+        ring_timeout_s=settings.ring_timeout_s,
+        wrap_up_s=settings.wrap_up_s,
+        max_wait_s=settings.max_wait_s,
+        max_size=settings.max_size,
+        sl_threshold_s=settings.sl_threshold_s,
+        sl_target=settings.sl_target,
+        sl_formula=SlFormula(settings.sl_formula),
+        include_flowouts=settings.include_flowouts,
+        short_abandon_s=settings.short_abandon_s,
+    )
+
+
+
+
+
+def agent_config(settings: AgentSettings, queues: Iterable[QueueSettings]) -> AgentConfig:
+    """The router's view of an agent: its configured skills plus its personal skill (level 1), and
+    every queue whose skills it has at the minimum level (a queue requiring ``agent:<id>`` is that
+    agent's personal queue)."""
+    skills = {SkillName(k): v for k, v in settings.skills.items()}
+    skills[personal_skill(settings.id)] = 1
+    served = frozenset(
+        QueueId(q.name) for q in queues
+        if all(skills.get(SkillName(skill), 0) >= level for skill, level in q.skills.items())
+    )
+    return AgentConfig(id=AgentId(settings.id), name=settings.name, skills=skills, queues=served)
+
+
+class AcdDriver:
+    """Runs a :class:`Router` with the node's clock: the node's one ACD adapter.
+
+    A request is applied at once (so a refusal reaches the requester, with nothing changed); its
+    outputs join an outbox that is dispatched to the owner in order. A request made while the
+    outbox is being dispatched (an owner reacting to an output) is applied at once too, and its
+    outputs queue behind the ones still waiting: the router is never re-entered, and no output is
+    handed over inside the router's own step. Calls receive their commands as queued events
+    (:meth:`cti.call.shell.Call.feed`).
+    """
+
+    def __init__(self, router: Router, owner: AcdOwner, *, clock: Callable[[], float] | None = None) -> None:
+        self.router = router
+        self._owner = owner
+        self._clock = clock
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_when: float | None = None  # the router's deadline the timer is armed for
+        self._outbox: deque[AcdOutput] = deque()
+        self._dispatching = False
+
+    def now(self) -> float:
+        if self._clock is None:  # the loop's clock, looked up once (each look-up is a syscall on 3.11)
+            self._clock = asyncio.get_running_loop().time
+        return self._clock()
+
+    def handle(self, request: AcdRequest) -> None:
+        """Apply one request now; its outputs are dispatched in order after those already waiting.
+
+        Raises:
+            acd.RequestError: the router refused the request (nothing changed).
+        """
+        self._outbox.extend(self.router.handle(request, self.now()))
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        if self._dispatching:
+            return  # the outer dispatch takes them, in order
+        self._dispatching = True
+        try:
+            while self._outbox:
+                output = self._outbox.popleft()
+                try:
+                    if isinstance(output, AcdEvent):
+                        self._owner.on_acd_event(output)
+                    elif isinstance(output, AcdCommand):
+                        self._owner.on_acd_command(output)
+                except Exception as exc:  # one failing handler must not lose the outputs after it
+                    log.error("acd.output.failed", output=type(output).__name__, error=repr(exc), exc_info=exc)
+        finally:
+            self._dispatching = False
+        self._arm()
+
+    def _arm(self) -> None:
+        when = self.router.get_timer()
+        if self._timer is not None:
+            if when == self._timer_when:  # most requests leave the next deadline where it was
+                return
+            self._timer.cancel()
+            self._timer = None
+        if when is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(loop.time() + max(0.0, when - self.now()), self._fire)
+            self._timer_when = when
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._outbox.extend(self.router.handle_timer(self.now()))
+        self._dispatch()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
