@@ -7,6 +7,7 @@ unknown keys, so a typo is an error at start, not a silently ignored setting.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
 from typing import Literal
@@ -28,6 +29,9 @@ class NodeConfig(_Model):
                            description="on SIGTERM, how long live calls may go on before they are hung up")
     timezone: str = Field(default="UTC", description="the site's IANA time zone (e.g. Asia/Shanghai): the day, "
                           "interval and schedule boundaries of reports, adherence and the pages' clocks")
+    holidays: tuple[dt.date, ...] = Field(default=(), description="the site's holidays (local dates YYYY-MM-DD): "
+                                          "not working days wherever working days are counted (QA's appeal "
+                                          "filing window and decision deadline)")
 
     @field_validator("timezone")
     @classmethod
@@ -36,6 +40,14 @@ class NodeConfig(_Model):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai or UTC)") from exc
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _distinct_days(cls, value: tuple[dt.date, ...]) -> tuple[dt.date, ...]:
+        repeated = sorted({d for d in value if value.count(d) > 1})
+        if repeated:
+            raise ValueError(f"holidays repeat: {', '.join(d.isoformat() for d in repeated)}")
         return value
 
     @property

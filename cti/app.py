@@ -225,8 +225,9 @@ class Server:
                            notices=self.notices, settings=replay,
                            site=site_info(self.config.node.timezone, self.config.desk.pause_reasons,
                                           self.config.desk.dispositions))
-        mount_qa(app, store=self.store, config=self.config, directory=control, publisher=self.publisher,
-                 notices=self.notices, tokens=tokens)  # quality assurance (docs/qa.md)
+        qa = mount_qa(app, store=self.store, config=self.config, directory=control, publisher=self.publisher,
+                      notices=self.notices, tokens=tokens)  # quality assurance (docs/qa.md)
+        tasks.create_task(qa.run_finaliser(), name="qa-finaliser")  # FINAL once the filing window closes
         self._app = app
         from cti.http_guard import serve_http  # the HTTP guard's caps, deadlines and headers (docs/api.md)
 

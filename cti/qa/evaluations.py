@@ -9,8 +9,12 @@ other calibration scores of a recording only once it has submitted its own.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 from collections import Counter
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+from statistics import fmean
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +23,7 @@ import structlog
 from cti.ids import AgentId
 from cti.qa.appeals import (
     OPEN_APPEAL_STATES,
+    SETTLING_STATES,
     Action,
     Actor,
     AppealState,
@@ -28,13 +33,14 @@ from cti.qa.appeals import (
     Verdict,
     appeal_deadline,
     decide_transition,
+    finalisable,
     working_days_after,
 )
-from cti.qa.errors import ForbiddenError, NotFoundError, StateError
+from cti.qa.errors import ForbiddenError, NotFoundError, QaError, StateError
 from cti.qa.scoring import Form, calibration_report, parse_form, rescore, score
 from cti.qa.service import QaService
 from cti.qa.store import AppealRow, EvaluationRow, QaTx
-from cti.store import RecordingSerial
+from cti.store import RecordingSerial, StoreError
 
 __all__ = ["DEFAULT_APPEAL_WORKING_DAYS", "DEFAULT_CALIBRATION_TOLERANCE", "EvaluationService"]
 
@@ -42,24 +48,30 @@ log = structlog.get_logger("cti.qa")
 DEFAULT_APPEAL_WORKING_DAYS = 3  # domain.md §6
 DEFAULT_CALIBRATION_TOLERANCE = 5.0  # points on the 100 scale (domain.md §4.1)
 DEFAULT_DECISION_WORKING_DAYS = 5  # domain.md §4.2
+FINALISE_EVERY_S = 60.0  # how often the node looks for evaluations whose filing window has closed
+NODE = Actor(role="system", subject="node")  # who finalises
 
 
 class EvaluationService:
     """QA forms, evaluations and appeals. An agent may appeal for ``appeal_working_days`` working days after
-    publication (in the site's zone, ``qa.zone``); ``calibration_tolerance`` is the default of the report."""
+    publication (in the site's zone, ``qa.zone``, not counting the site's ``holidays``); ``calibration_tolerance``
+    is the default of the report."""
 
     def __init__(self, qa: QaService, *, appeal_working_days: int = DEFAULT_APPEAL_WORKING_DAYS,
                  calibration_tolerance: float = DEFAULT_CALIBRATION_TOLERANCE,
-                 decision_working_days: int = DEFAULT_DECISION_WORKING_DAYS) -> None:
+                 decision_working_days: int = DEFAULT_DECISION_WORKING_DAYS,
+                 holidays: AbstractSet[dt.date] = frozenset()) -> None:
         self.base = qa
         self.working_days = appeal_working_days
         self.decision_days = decision_working_days
         self.tolerance = calibration_tolerance
+        self.holidays = frozenset(holidays)
         self.zone = ZoneInfo(qa.zone)
 
     def deadline(self, e: EvaluationRow) -> float | None:
         """When the appeal window of ``e`` ends (None: not published)."""
-        return None if e.published_at is None else appeal_deadline(e.published_at, self.zone, self.working_days)
+        return None if e.published_at is None else appeal_deadline(e.published_at, self.zone, self.working_days,
+                                                                    self.holidays)
 
     # ------------------------------------------------------------------------------ access
     def may_see(self, actor: Actor, agent_id: str | None, queue_id: str | None) -> bool:
@@ -235,7 +247,7 @@ class EvaluationService:
             elif open_ is None:
                 pass  # acknowledging
             elif action is Action.ADMIT:
-                decision_deadline = working_days_after(now, self.zone, self.decision_days)
+                decision_deadline = working_days_after(now, self.zone, self.decision_days, self.holidays)
                 changed = await tx.admit_appeal(open_.appeal_id, leader=actor.subject, at=now,
                                                 deadline=decision_deadline)
                 detail |= {"decision_deadline": decision_deadline}
@@ -267,6 +279,8 @@ class EvaluationService:
             await tx.audit(f"evaluation:{evaluation_id}", action.value, actor.subject, now, detail)
             if appeal_id is not None:
                 await tx.audit(f"appeal:{appeal_id}", action.value, actor.subject, now, detail)
+            settled = finalisable(t.evaluation, facts.deadline, now) and await self._finalise(
+                tx, e, t.evaluation, facts.deadline, now)  # an appeal that ended after the window: final at once
         log.info("qa.evaluation.changed", evaluation_id=evaluation_id, action=action.value, actor=actor.subject)
         after = await self.evaluation(actor, evaluation_id)
         base = {"appeal_id": appeal_id, "evaluation_id": evaluation_id, "agent_id": e.agent_id,
@@ -287,7 +301,64 @@ class EvaluationService:
             self.base.publish_event("qa.appeal.decided", base | {
                 "reviewer": actor.subject, "outcome": t.appeal.value, "rule": t.decision.rule,
                 "total": after["total"]})
+        if settled:
+            self._finalised_event(e, t.evaluation, after["total"])
         return after
+
+    # ------------------------------------------------------------------------------ finalisation
+    async def _finalise(self, tx: QaTx, e: EvaluationRow, state: EvaluationState, deadline: float | None,
+                        now: float) -> bool:
+        """Move ``e`` (now in ``state``) to FINAL with its audit step; False when another step came first.
+
+        Raises: StateError (qa.finalise_not_due, qa.bad_transition) as :func:`decide_transition`.
+        """
+        facts = Facts(agent_id=e.agent_id, evaluator=e.evaluator, published_at=e.published_at, deadline=deadline,
+                      items=frozenset(), appealed_items=frozenset())
+        t = decide_transition(state, AppealState.NONE, Action.FINALISE, NODE, facts, now=now)
+        if not await tx.set_evaluation_state(e.evaluation_id, t.evaluation.value, state.value):
+            return False
+        await tx.audit(f"evaluation:{e.evaluation_id}", Action.FINALISE.value, NODE.subject, now,
+                       {"from": state.value, "to": t.evaluation.value, "appeal_deadline": deadline})
+        log.info("qa.evaluation.finalised", evaluation_id=e.evaluation_id, previous=state.value)
+        return True
+
+    def _finalised_event(self, e: EvaluationRow, previous: EvaluationState, total: Any) -> None:
+        self.base.publish_event("qa.evaluation.finalised", {
+            "evaluation_id": e.evaluation_id, "agent_id": e.agent_id, "evaluator": e.evaluator,
+            "recording_serial": e.recording_serial, "queue": e.queue_id, "previous_state": previous.value,
+            "total": total})
+
+    async def finalise_due(self, now: float | None = None) -> list[int]:
+        """Finalise every evaluation whose filing window has closed with no appeal open (:func:`finalisable`);
+        the ids finalised, oldest first. Each one is its own transaction: a step racing it wins, and it is tried
+        again on the next sweep."""
+        now = self.base.clock() if now is None else now
+        # the window lasts at least ``working_days`` days: older publications are the only candidates
+        bound = now - self.working_days * 86400.0
+        async with self.base.qa.transaction() as tx:
+            candidates = await tx.unsettled(sorted(s.value for s in SETTLING_STATES), bound)
+        done = []
+        for e in candidates:
+            state, deadline = EvaluationState(e.state), self.deadline(e)
+            if not finalisable(state, deadline, now):
+                continue
+            async with self.base.qa.transaction() as tx:
+                if not await self._finalise(tx, e, state, deadline, now):
+                    continue
+            self._finalised_event(e, state, (e.result or {}).get("total"))
+            done.append(e.evaluation_id)
+        return done
+
+    async def run_finaliser(self, every_s: float = FINALISE_EVERY_S) -> None:
+        """Finalise what is due now and every ``every_s`` seconds (an evaluation is FINAL at most that late).
+        A store failure is logged and retried on the next round (the store watchdog owns the store's health)."""
+        while True:
+            try:
+                async with asyncio.timeout(max(every_s, 30.0)):
+                    await self.finalise_due()
+            except (TimeoutError, OSError, QaError, StoreError) as exc:
+                log.warning("qa.finaliser.failed", error=str(exc), error_type=type(exc).__name__)
+            await asyncio.sleep(every_s)
 
     def _leads(self, actor: Actor, agent_id: str) -> bool:
         """Whether ``actor`` is a team leader of ``agent_id`` (a supervisor of the agent's team)."""
@@ -330,6 +401,26 @@ class EvaluationService:
                     "total": sum(c.values()), "overturn_rate": None if not decided else round(changed / decided, 4)}
             return out
         return {"agents": rows(agents), "evaluators": rows(evaluators)}
+
+    async def score_report(self, actor: Actor) -> dict[str, Any]:
+        """QA scores per agent and per evaluator (latest revisions; calibration scores never count). The score
+        counts FINAL evaluations only (``final``, ``mean``); the others — still in their filing window or under
+        appeal — are shown apart as ``provisional`` (their count and mean), never mixed in. Raises: ForbiddenError."""
+        self.require_evaluator(actor)
+        async with self.base.qa.transaction() as tx:
+            rows = await tx.score_rows()
+        final = EvaluationState.FINAL.value
+        def table(by_evaluator: bool) -> dict[str, dict[str, Any]]:
+            groups: dict[str, tuple[list[float], list[float]]] = {}
+            for agent, evaluator, state, total in rows:
+                done, pending = groups.setdefault(evaluator if by_evaluator else agent, ([], []))
+                if total is not None:  # every item N/A: no score to average
+                    (done if state == final else pending).append(total)
+            return {who: {"final": len(done), "mean": round(fmean(done), 2) if done else None,
+                          "provisional": len(pending),
+                          "provisional_mean": round(fmean(pending), 2) if pending else None}
+                    for who, (done, pending) in sorted(groups.items())}
+        return {"counts": final, "agents": table(False), "evaluators": table(True)}
 
     async def calibration(self, actor: Actor, recording_serial: str, *, tolerance: float | None = None,
                           consensus_evaluation_id: int | None = None) -> dict[str, Any]:

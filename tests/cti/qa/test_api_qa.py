@@ -178,9 +178,12 @@ async def test_a_tie_the_deadline_and_the_casting_supervisor(qa: QaApp) -> None:
     assert status == 403
     status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/decision")
     assert status == 200, body
-    assert body["state"] == "corrected" and body["appeals"][0]["state"] == "partial"
+    # decided after the filing window: corrected, then FINAL in the same step
+    assert body["state"] == "final" and body["appeals"][0]["state"] == "partial"
+    assert [(a["action"], a["detail"]["to"]) for a in body["audit"][-2:]] == [("decide", "corrected"),
+                                                                             ("finalise", "final")]
     assert body["appeals"][0]["decision_rule"] == "overdue" and body["revision"] == 2
-    assert qa.events[-1][1]["rule"] == "overdue"
+    assert qa.events[-2][1]["rule"] == "overdue" and qa.events[-1][0] == "qa.evaluation.finalised"
 
 
 async def test_appeal_window_and_acknowledgement(qa: QaApp) -> None:
@@ -195,7 +198,8 @@ async def test_appeal_window_and_acknowledgement(qa: QaApp) -> None:
                                  {"item_ids": ["answer"], "reason": "late"})
     assert status == 409 and body["error"]["code"] == "qa.appeal_window_closed"
     status, body = await qa.call("agent:1001", "POST", f"/api/v1/qa/evaluations/{eid2}/acknowledge")
-    assert status == 200 and body["state"] == "acknowledged"
+    assert status == 200 and body["state"] == "final"  # acknowledged after the window: settled at once
+    assert [a["action"] for a in body["audit"]] == ["published", "acknowledge", "finalise"]
 
 
 async def test_blind_calibration_report(qa: QaApp) -> None:
