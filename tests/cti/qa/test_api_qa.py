@@ -3,6 +3,7 @@ authorisation and the library, with agent, supervisor and operator tokens."""
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -345,3 +346,9 @@ async def test_cli_over_the_api(qa: QaApp, tmp_path: Path) -> None:
     assert opined.exit_code == 0 and "leader:uphold" in opined.output and "under_review" in opined.output
     report = await cti("qa", "appeals")
     assert report.exit_code == 0 and "UNDER_REVIEW" in report.output and "OVERTURNED" in report.output
+    shown = await cti("qa", "evaluation", str(eid), token=agent_token)
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"file\s+1001\s+published -> appealed", shown.output), shown.output
+    assert "evaluation 1: appealed" in shown.output and "appeal deadline  2026-06-02 20:26:40 UTC" in shown.output
+    scores = await cti("qa", "scores")
+    assert scores.exit_code == 0 and re.search(r"1001\s+0\s+-\s+1\s+67\.27", scores.output), scores.output
