@@ -9,7 +9,6 @@ other calibration scores of a recording only once it has submitted its own.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections import Counter
 from collections.abc import Mapping
@@ -23,7 +22,6 @@ import structlog
 from cti.ids import AgentId
 from cti.qa.appeals import (
     OPEN_APPEAL_STATES,
-    SETTLING_STATES,
     Action,
     Actor,
     AppealState,
@@ -36,11 +34,12 @@ from cti.qa.appeals import (
     finalisable,
     working_days_after,
 )
-from cti.qa.errors import ForbiddenError, NotFoundError, QaError, StateError
+from cti.qa.errors import ForbiddenError, NotFoundError, StateError
+from cti.qa.finalise import FINALISE_EVERY_S, FINALISED, finalise, finalise_due, finalised_data, run_finaliser
 from cti.qa.scoring import Form, calibration_report, parse_form, rescore, score
 from cti.qa.service import QaService
 from cti.qa.store import AppealRow, EvaluationRow, QaTx
-from cti.store import RecordingSerial, StoreError
+from cti.store import RecordingSerial
 
 __all__ = ["DEFAULT_APPEAL_WORKING_DAYS", "DEFAULT_CALIBRATION_TOLERANCE", "EvaluationService"]
 
@@ -48,8 +47,6 @@ log = structlog.get_logger("cti.qa")
 DEFAULT_APPEAL_WORKING_DAYS = 3  # domain.md §6
 DEFAULT_CALIBRATION_TOLERANCE = 5.0  # points on the 100 scale (domain.md §4.1)
 DEFAULT_DECISION_WORKING_DAYS = 5  # domain.md §4.2
-FINALISE_EVERY_S = 60.0  # how often the node looks for evaluations whose filing window has closed
-NODE = Actor(role="system", subject="node")  # who finalises
 
 
 class EvaluationService:
@@ -279,7 +276,7 @@ class EvaluationService:
             await tx.audit(f"evaluation:{evaluation_id}", action.value, actor.subject, now, detail)
             if appeal_id is not None:
                 await tx.audit(f"appeal:{appeal_id}", action.value, actor.subject, now, detail)
-            settled = finalisable(t.evaluation, facts.deadline, now) and await self._finalise(
+            settled = finalisable(t.evaluation, facts.deadline, now) and await finalise(
                 tx, e, t.evaluation, facts.deadline, now)  # an appeal that ended after the window: final at once
         log.info("qa.evaluation.changed", evaluation_id=evaluation_id, action=action.value, actor=actor.subject)
         after = await self.evaluation(actor, evaluation_id)
@@ -302,63 +299,17 @@ class EvaluationService:
                 "reviewer": actor.subject, "outcome": t.appeal.value, "rule": t.decision.rule,
                 "total": after["total"]})
         if settled:
-            self._finalised_event(e, t.evaluation, after["total"])
+            self.base.publish_event(FINALISED, finalised_data(e, t.evaluation, after["total"]))
         return after
 
     # ------------------------------------------------------------------------------ finalisation
-    async def _finalise(self, tx: QaTx, e: EvaluationRow, state: EvaluationState, deadline: float | None,
-                        now: float) -> bool:
-        """Move ``e`` (now in ``state``) to FINAL with its audit step; False when another step came first.
-
-        Raises: StateError (qa.finalise_not_due, qa.bad_transition) as :func:`decide_transition`.
-        """
-        facts = Facts(agent_id=e.agent_id, evaluator=e.evaluator, published_at=e.published_at, deadline=deadline,
-                      items=frozenset(), appealed_items=frozenset())
-        t = decide_transition(state, AppealState.NONE, Action.FINALISE, NODE, facts, now=now)
-        if not await tx.set_evaluation_state(e.evaluation_id, t.evaluation.value, state.value):
-            return False
-        await tx.audit(f"evaluation:{e.evaluation_id}", Action.FINALISE.value, NODE.subject, now,
-                       {"from": state.value, "to": t.evaluation.value, "appeal_deadline": deadline})
-        log.info("qa.evaluation.finalised", evaluation_id=e.evaluation_id, previous=state.value)
-        return True
-
-    def _finalised_event(self, e: EvaluationRow, previous: EvaluationState, total: Any) -> None:
-        self.base.publish_event("qa.evaluation.finalised", {
-            "evaluation_id": e.evaluation_id, "agent_id": e.agent_id, "evaluator": e.evaluator,
-            "recording_serial": e.recording_serial, "queue": e.queue_id, "previous_state": previous.value,
-            "total": total})
-
     async def finalise_due(self, now: float | None = None) -> list[int]:
-        """Finalise every evaluation whose filing window has closed with no appeal open (:func:`finalisable`);
-        the ids finalised, oldest first. Each one is its own transaction: a step racing it wins, and it is tried
-        again on the next sweep."""
-        now = self.base.clock() if now is None else now
-        # the window lasts at least ``working_days`` days: older publications are the only candidates
-        bound = now - self.working_days * 86400.0
-        async with self.base.qa.transaction() as tx:
-            candidates = await tx.unsettled(sorted(s.value for s in SETTLING_STATES), bound)
-        done = []
-        for e in candidates:
-            state, deadline = EvaluationState(e.state), self.deadline(e)
-            if not finalisable(state, deadline, now):
-                continue
-            async with self.base.qa.transaction() as tx:
-                if not await self._finalise(tx, e, state, deadline, now):
-                    continue
-            self._finalised_event(e, state, (e.result or {}).get("total"))
-            done.append(e.evaluation_id)
-        return done
+        """Finalise what is due at ``now`` (default: the clock's now): :func:`cti.qa.finalise.finalise_due`."""
+        return await finalise_due(self, self.base.clock() if now is None else now)
 
     async def run_finaliser(self, every_s: float = FINALISE_EVERY_S) -> None:
-        """Finalise what is due now and every ``every_s`` seconds (an evaluation is FINAL at most that late).
-        A store failure is logged and retried on the next round (the store watchdog owns the store's health)."""
-        while True:
-            try:
-                async with asyncio.timeout(max(every_s, 30.0)):
-                    await self.finalise_due()
-            except (TimeoutError, OSError, QaError, StoreError) as exc:
-                log.warning("qa.finaliser.failed", error=str(exc), error_type=type(exc).__name__)
-            await asyncio.sleep(every_s)
+        """The node's finaliser task: :func:`cti.qa.finalise.run_finaliser`."""
+        await run_finaliser(self, every_s)
 
     def _leads(self, actor: Actor, agent_id: str) -> bool:
         """Whether ``actor`` is a team leader of ``agent_id`` (a supervisor of the agent's team)."""
