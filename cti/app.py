@@ -218,15 +218,19 @@ class Server:
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
         add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall, tokens=tokens)
         add_contact_routes(app, store=self.store, control=control, tokens=tokens)  # the screen pop's history
+        desk = self.config.desk
         replay = GatewaySettings(replay_events=self.config.http.ws_replay_events,
                                  replay_age_s=self.config.http.ws_replay_s)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
                            notices=self.notices, settings=replay,
-                           site=site_info(self.config.node.timezone, self.config.desk.pause_reasons,
-                                          self.config.desk.dispositions))
-        mount_qa(app, store=self.store, config=self.config, directory=control, publisher=self.publisher,
-                 notices=self.notices, tokens=tokens)  # quality assurance (docs/qa.md)
+                           site=site_info(self.config.node.timezone, desk.codes_of(desk.pause_reasons),
+                                          desk.codes_of(desk.dispositions),
+                                          pause_reason_labels=desk.labels_of(desk.pause_reasons),
+                                          disposition_labels=desk.labels_of(desk.dispositions)))
+        qa = mount_qa(app, store=self.store, config=self.config, directory=control, publisher=self.publisher,
+                      notices=self.notices, tokens=tokens)  # quality assurance (docs/qa.md)
+        tasks.create_task(qa.run_finaliser(), name="qa-finaliser")  # FINAL once the filing window closes
         self._app = app
         from cti.http.guard import serve_http  # the HTTP guard's caps, deadlines and headers (docs/api.md)
 

@@ -241,6 +241,35 @@ def evaluations(agent: str | None, evaluator: str | None, url: str, token: str |
                               e["failed"]) for e in r["evaluations"]]))
 
 
+@qa.command("evaluation")
+@click.argument("evaluation_id", type=click.IntRange(min=1))
+@common
+def evaluation(evaluation_id: int, url: str, token: str | None, timeout: float, as_json: bool) -> None:
+    """One evaluation: its state (FINAL once settled), appeal deadline, appeals and the audit trail of every
+    step."""
+    r = _call(url, token, timeout, "GET", f"/api/v1/qa/evaluations/{evaluation_id}")
+    steps = [(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(a["at"])), a["action"], a["actor"],
+              f"{a['detail'].get('from', '')} -> {a['detail'].get('to', '')}" if "to" in a["detail"] else "")
+             for a in r["audit"]]
+    deadline = r.get("appeal_deadline")
+    text = (_appeal_summary(r) + "\n\nappeal deadline  "
+            + ("-" if deadline is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(deadline)))
+            + "\n\n" + table(("AT (UTC)", "STEP", "BY", "STATE"), steps))
+    _echo(r, as_json, text)
+
+
+@qa.command("scores")
+@common
+def scores(url: str, token: str | None, timeout: float, as_json: bool) -> None:
+    """QA scores per agent and per evaluator: FINAL evaluations count; the others are shown as provisional."""
+    r = _call(url, token, timeout, "GET", "/api/v1/qa/scores/report")
+    cols = ("final", "mean", "provisional", "provisional_mean")
+    text = "\n\n".join(table((who.upper(), *(c.upper() for c in cols)),
+                             [(k, *(_text(v[c]) for c in cols)) for k, v in r[key].items()])
+                       for who, key in (("agent", "agents"), ("evaluator", "evaluators")))
+    _echo(r, as_json, text)
+
+
 @qa.command("appeals")
 @common
 def appeals(url: str, token: str | None, timeout: float, as_json: bool) -> None:

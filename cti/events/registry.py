@@ -465,6 +465,13 @@ _SCHEMAS: Final = (
             _f("evaluator", _S, "supervisor who scored it"), _f("recording_serial", _S, "recording serial"),
             _f("queue", _S, "queue of the call", null=True), _f("total", _N, "score 0..100", null=True),
             _f("failed", _B, "a critical item failed (total 0)")),
+    _schema("qa.evaluation.finalised", "an evaluation became FINAL: its filing window closed with no appeal open "
+            "(its score now counts in the score reports)", _f("evaluation_id", _I, "evaluation identifier"),
+            _AGENT_ID, _f("evaluator", _S, "supervisor who scored it"), _f("recording_serial", _S, "recording serial"),
+            _f("queue", _S, "queue of the call", null=True),
+            _f("previous_state", _S, "the state it settled from", choices=frozenset({
+                "published", "acknowledged", "confirmed", "corrected"})),
+            _f("total", _N, "the final score 0..100 (the latest revision's)", null=True)),
     _schema("qa.appeal.filed", "an agent appealed an evaluation", _f("appeal_id", _I, "appeal identifier"),
             _f("evaluation_id", _I, "evaluation identifier"), _AGENT_ID,
             _f("evaluator", _S, "supervisor who scored it"), _f("queue", _S, "queue of the call", null=True),

@@ -79,13 +79,19 @@ def _names(args: Mapping[str, Any], key: str) -> frozenset[str] | None:
 
 DEFAULT_SITE: dict[str, Any] = {"timezone": "UTC", "pause_reasons": ["break", "lunch", "training", "meeting", "admin"],
                                  "dispositions": ["resolved", "follow_up", "billing", "sales", "complaint",
-                                                  "wrong_number", "other"]}
+                                                  "wrong_number", "other"],
+                                 "pause_reason_labels": {}, "disposition_labels": {}}
 """``hello``'s ``site`` when the node gives none (the defaults of config ``node.timezone`` and ``desk``)."""
 
 
-def site_info(timezone: str, pause_reasons: Sequence[str], dispositions: Sequence[str]) -> dict[str, Any]:
-    """``hello``'s ``site``: the site's IANA time zone and the codes the desktops offer."""
-    return {"timezone": timezone, "pause_reasons": list(pause_reasons), "dispositions": list(dispositions)}
+def site_info(timezone: str, pause_reasons: Sequence[str], dispositions: Sequence[str], *,
+              pause_reason_labels: Mapping[str, Mapping[str, str]] | None = None,
+              disposition_labels: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
+    """``hello``'s ``site``: the site's IANA time zone, the codes the desktops offer and the configured labels of
+    some of them (code to {language tag: label}; ``*``: every language)."""
+    return {"timezone": timezone, "pause_reasons": list(pause_reasons), "dispositions": list(dispositions),
+            "pause_reason_labels": {c: dict(v) for c, v in (pause_reason_labels or {}).items()},
+            "disposition_labels": {c: dict(v) for c, v in (disposition_labels or {}).items()}}
 
 
 class Session:

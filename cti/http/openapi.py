@@ -278,6 +278,9 @@ QA_PATHS: dict[str, Any] = {
         403, 404, 409, params=("evaluation_id",))},
     "/api/v1/qa/appeals/report": {"get": _qa("appeal counts per agent and per evaluator, with overturn rates",
                                              403)},
+    "/api/v1/qa/scores/report": {"get": _qa(
+        "QA scores per agent and per evaluator: count and mean of FINAL evaluations; the others apart as "
+        "provisional", 403)},
     "/api/v1/qa/calibration/{serial}": {"get": _qa(
         "spread per item and per evaluator of a recording's calibration scores; tolerance flags outliers",
         400, 403, 404, 409, params=("serial",), query=("tolerance", "consensus"))},

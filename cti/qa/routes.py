@@ -261,6 +261,9 @@ def add_qa_routes(app: web.Application, *, service: QaService, evaluations: Eval
     async def appeal_report(_: web.Request, actor: Actor) -> Any:
         return await evaluations.appeal_report(actor)
 
+    async def score_report(_: web.Request, actor: Actor) -> Any:
+        return await evaluations.score_report(actor)
+
     async def calibration(request: web.Request, actor: Actor) -> Any:
         raw = request.query.get("tolerance")
         try:
@@ -341,6 +344,7 @@ def add_qa_routes(app: web.Application, *, service: QaService, evaluations: Eval
     add.add_post(f"{p}/evaluations/{{evaluation_id}}/appeal/opinions", route(opinion))
     add.add_post(f"{p}/evaluations/{{evaluation_id}}/appeal/decision", route(decision))
     add.add_get(f"{p}/appeals/report", route(appeal_report))
+    add.add_get(f"{p}/scores/report", route(score_report))
     add.add_get(f"{p}/calibration/{{serial}}", route(calibration))
     add.add_get(f"{p}/recordings/{{serial}}/audio", route(recording_audio, query_token=True))
     add.add_get(f"{p}/library", route(list_library))
@@ -352,16 +356,18 @@ def add_qa_routes(app: web.Application, *, service: QaService, evaluations: Eval
 
 
 def mount_qa(app: web.Application, *, store: Store, config: ServerConfig, directory: Directory,
-             publisher: Publisher, notices: NoticeService, tokens: TokenIssuer) -> QaService:
+             publisher: Publisher, notices: NoticeService, tokens: TokenIssuer) -> EvaluationService:
     """Build the QA services of a node and mount their routes: events go out through ``publisher`` (bus,
-    WebSocket, MQTT, webhooks), library notices through ``notices``; the site's zone is ``node.timezone``."""
+    WebSocket, MQTT, webhooks), library notices through ``notices``; the site's zone is ``node.timezone``, its
+    holidays ``node.holidays``. The node runs the returned service's ``run_finaliser``."""
     def publish(type_: str, data: Mapping[str, Any]) -> None:
         publisher.publish(type_, data, durable=False)
 
     service = QaService(store, zone=config.node.timezone, clock=time.time, directory=directory, publish=publish)
     evaluations = EvaluationService(service, appeal_working_days=config.qa.appeal_window_working_days,
                                      decision_working_days=config.qa.appeal_decision_working_days,
-                                    calibration_tolerance=config.qa.calibration_tolerance)
+                                    calibration_tolerance=config.qa.calibration_tolerance,
+                                    holidays=frozenset(config.node.holidays))
 
     def notify(text: str, now: float) -> None:
         try:
@@ -372,4 +378,4 @@ def mount_qa(app: web.Application, *, store: Store, config: ServerConfig, direct
     library = Library(evaluations, Path(config.data_dir) / "recordings", notify=notify)
     add_qa_routes(app, service=service, evaluations=evaluations, library=library, tokens=tokens,
                   operator_token=config.operator_token)
-    return service
+    return evaluations
