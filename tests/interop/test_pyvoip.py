@@ -36,7 +36,7 @@ import pytest
 from pyVoIP.RTP import PayloadType
 from pyVoIP.VoIP import CallState
 
-from tests.support.procs import ServerProcess
+from tests.support.procs import ServerProcess, run_server
 from tests.support.pyvoip import (
     SILENCE_FRAME,
     read_while_answered,
@@ -135,3 +135,20 @@ def test_pyvoip_is_called_as_agent_1001_with_audio_both_ways(
     assert tone_share(left, rate, AGENT_HZ) < 0.5 and tone_share(right, rate, CALLER_HZ) < 0.5, summary
     assert '"level": "error"' not in demo_server.log_text(), demo_server.log_text()[-3000:]
     print(summary)
+
+
+def test_pyvoip_registers_when_sha256_is_offered_too(tmp_path: Path) -> None:
+    """``digest_algorithms: [MD5, SHA-256]`` (the order baresip 1.0 gives up on): pyVoIP reads the
+    last challenge (SHA-256) and answers it with MD5, which works because both share one nonce."""
+    repo = Path(__file__).resolve().parents[2]
+    demo_text = (repo / "config" / "demo.yaml").read_text()
+    assert "  realm: cti.demo\n" in demo_text
+    config = tmp_path / "sha.yaml"
+    offered = "  realm: cti.demo\n  digest_algorithms: [MD5, SHA-256]\n"
+    config.write_text(demo_text.replace("  realm: cti.demo\n", offered))
+    for name in ("flows", "prompts"):
+        (tmp_path / name).symlink_to(repo / "config" / name)
+    with run_server(tmp_path, config=config) as server, run_pyvoip(server, "1001", "demo1001"):
+        challenges = [e for e in _log_events(server, "sip.message.sent") if e.get("status") == 401]
+        assert challenges, "pyVoIP registered without a challenge"
+    assert '"level": "error"' not in server.log_text(), server.log_text()[-3000:]
