@@ -181,6 +181,9 @@ class Call:
         self.core = CallCore(self.id, early_media=early_media)
         self.trunk: InboundLeg | None = None
         self.agent_leg: OutboundLeg | None = None
+        # Every agent leg told to hold the 200 to its BYE (at the bridge): ``_finish`` answers them all,
+        # including one the call has already let go of (an agent who hung up is dropped at once).
+        self._bye_holders: list[Leg] = []
         self.runner: IvrRunner | None = None
         self.variables: dict[str, Any] = {}
         self._done = asyncio.Event()
@@ -269,6 +272,7 @@ class Call:
             case Bridge():
                 if self.agent_leg is not None:
                     self.agent_leg.hold_bye_answer = True  # the agent's BYE ends the call: answered once recorded
+                    self._bye_holders.append(self.agent_leg)
                 self.media.bridge()
             case StartRecording():
                 self.spawn_task(self._record(command.offer), "record")
@@ -477,9 +481,9 @@ class Call:
             if await self._committed(self.controller.call_finished(self), "end"):
                 status = 200
         finally:
-            for leg in (self.trunk, self.agent_leg):
+            for leg in (self.trunk, self.agent_leg, *self._bye_holders):
                 if leg is not None:
-                    leg.release_bye(status)
+                    leg.release_bye(status)  # idempotent: a leg listed twice is answered once
 
     async def _committed(self, commit: asyncio.Future[None], at: str) -> bool:
         """Wait (at most ``_COMMIT_WAIT_S``) for a record's commit; False when it failed or is late."""
