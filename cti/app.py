@@ -108,11 +108,11 @@ def check_everything(loaded: LoadedConfig) -> list[Problem]:
             if flow not in flows.flows:
                 path = ("trunks", t_index, "numbers", number)
                 problems.append(loaded.source.problem(path, f"trunk {trunk.name!r}: unknown flow {flow!r}"))
-    from ivr.flow import Callback, Queue
+    from ivr.flow import Queue
 
     for name, flow_def in flows.flows.items():
         for node in flow_def.nodes.values():
-            if isinstance(node, Queue | Callback) and node.queue not in queues:
+            if isinstance(node, Queue) and node.queue not in queues:
                 problems.append(Problem(str(loaded.flows_dir), 1,
                                         f"flow {name!r} sends calls to queue {node.queue!r}, which the config lacks"))
     return problems

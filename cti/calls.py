@@ -75,7 +75,7 @@ from cti.call.events import (
 from cti.calldetail import CallDetail, CallPhase
 from cti.control import ControlError
 from cti.errors import CtiError
-from cti.ivrchannel import CallIvrChannel
+from cti.ivrchannel import CallIvrChannel, VoicemailRecorder
 from cti.legs import (
     HangupCause,
     InboundLeg,
@@ -110,6 +110,7 @@ if TYPE_CHECKING:
     from cti.clock import NodeClock
     from cti.publish import Publisher
     from cti.records import CallRecords
+    from cti.voicemail import VoicemailMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,9 @@ class CallPorts(Protocol):
     def rtp_timeout(self) -> float: ...
     @property
     def recordings_dir(self) -> Path: ...
+    @property
+    def voicemail_dir(self) -> Path: ...
+    def keep_voicemail(self, message: VoicemailMessage) -> asyncio.Future[None]: ...
     def http(self) -> aiohttp.ClientSession: ...
     def should_record(self, queue_id: str) -> bool: ...
     async def allocate_serial(self) -> str: ...
@@ -189,6 +193,7 @@ class Call:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tg: asyncio.TaskGroup | None = None
         self.supervision: Supervision | None = None  # cti/supervision.py
+        self.voicemail: VoicemailRecorder | None = None  # a message the flow records (kept even on hang-up)
         self.failed = False
         self._inbox: deque[CallInput] = deque()
         self._feeding = False
@@ -468,6 +473,11 @@ class Call:
     async def _finish(self) -> None:
         """The call's end: media closed, the final CDR and ``call.ended`` committed, then the 200
         to the peer's BYE (held until then, so an answered BYE always has its record)."""
+        if self.voicemail is not None:  # a caller who hung up while recording still leaves the message
+            try:
+                await self.voicemail.keep()
+            except Exception as exc:
+                log.error("call.voicemail.lost", error=repr(exc), exc_info=exc)
         try:
             path = await self.media.close()
             if path is not None:
