@@ -57,6 +57,7 @@ from cti.sipcore import SipCore
 from cti.store import Store, StoreError, open_store
 from cti.tlsfiles import TlsFiles, self_signed, server_context
 from cti.tokens import TokenIssuer
+from cti.voicemail.routes import add_voicemail_routes
 from cti.webhook_routes import add_webhook_routes, webhook_metrics
 from cti.webhooks import WebhookDispatcher
 from ivr import validate_flow_dir
@@ -218,6 +219,8 @@ class Server:
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
         add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall, tokens=tokens)
         add_contact_routes(app, store=self.store, control=control, tokens=tokens)  # the screen pop's history
+        add_voicemail_routes(app, store=self.store, control=control, tokens=tokens,  # docs/voicemail.md
+                             directory=controller.voicemail_dir, clock=controller.clock.wall)
         replay = GatewaySettings(replay_events=self.config.http.ws_replay_events,
                                  replay_age_s=self.config.http.ws_replay_s)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
