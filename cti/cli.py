@@ -135,9 +135,10 @@ def _register_operator_commands() -> None:
     from cti.cli_qa import qa
     from cti.cli_reports import kpi, report
     from cti.cli_staffing import staffing
+    from cti.cli_voicemail import voicemail
     from cti.cli_webhooks import webhooks
 
-    for command in (*COMMANDS, staffing, webhooks, qa, report, kpi, schedules, adherence, events):
+    for command in (*COMMANDS, staffing, webhooks, qa, report, kpi, schedules, adherence, events, voicemail):
         main.add_command(command)
 
 
