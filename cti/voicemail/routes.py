@@ -112,10 +112,9 @@ def add_voicemail_routes(app: web.Application, *, store: Store, control: Control
     async def audio(request: web.Request) -> web.StreamResponse:
         scope = _Scope(request, control)
         message = await visible(request, scope)
-        try:
-            channel = Channel(request.query.get("channel", "caller"))
-        except ValueError:
-            raise ApiError(400, "bad_parameter", "channel is caller (the default) or both") from None
+        channel = {"caller": Channel.CALLER, "both": Channel.BOTH}.get(request.query.get("channel", "caller"))
+        if channel is None:  # a message has no agent side
+            raise ApiError(400, "bad_parameter", "channel is caller (the default) or both")
         name = message.path  # a file name in the voicemail directory, never a path (cti.voicemail.take)
         if not name.endswith(".wav") or "/" in name or os.sep in name or name.startswith("."):
             raise ApiError(404, "voicemail.audio_missing", f"the audio of {message.id} is not in the voicemail "
