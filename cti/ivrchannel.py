@@ -47,6 +47,8 @@ class VoicemailRecorder:
             RecordingError: the message's file cannot be created or finalised. StoreError: its row was not stored.
         """
         call, command = self.call, self.command
+        if call.core.ended:  # the caller left while the flow decided: nothing to record, nothing to keep
+            return 0.0
         call.feed(AnswerRequested())  # a voicemail records an answered call (early media answers now)
         call.detail.end_reason = "voicemail"  # from here on the message is kept, whatever happens
         if command.beep:
@@ -59,12 +61,9 @@ class VoicemailRecorder:
         self._take = take
         call.media.voice = take
         log.info("voicemail.recording.started", mailbox=command.mailbox, voicemail_id=take.message_id)
-        async with asyncio.TaskGroup() as tg:
-            flush = tg.create_task(take.recording.run(), name=f"call-{call.id}-voicemail-flush")
-            reason = await take.wait(command.max_seconds)
-            log.info("voicemail.recording.stopped", reason=reason, voicemail_id=take.message_id)
-            message = await self.keep()
-            flush.cancel()
+        reason = await take.wait(command.max_seconds)
+        log.info("voicemail.recording.stopped", reason=reason, voicemail_id=take.message_id)
+        message = await self.keep()
         return message.duration_s if message is not None else 0.0
 
     def stop(self) -> None:

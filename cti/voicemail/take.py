@@ -25,6 +25,9 @@ __all__ = ["VoicemailTake"]
 
 log = structlog.get_logger(__name__)
 
+FLUSH_INTERVAL = 0.5
+"""Seconds between two writes of the queued audio while recording (the recorder queues at most 40 s of one leg)."""
+
 
 def _frames(path: Path) -> int:
     with wave.open(str(path), "rb") as wav:
@@ -83,7 +86,11 @@ class VoicemailTake:
 
     async def wait(self, max_seconds: float) -> str:
         """Until the caller presses ``#`` (``"key"``), is silent long enough (``"silence"``) or ``max_seconds``
-        pass (``"max_seconds"``); returns which."""
+        pass (``"max_seconds"``); returns which. Writes the queued audio every :data:`FLUSH_INTERVAL` meanwhile.
+
+        Raises:
+            RecordingError: a write failed.
+        """
         deadline = self._loop.time() + max_seconds
         while True:
             now = self._loop.time()
@@ -93,12 +100,14 @@ class VoicemailTake:
                 return "silence"
             if now >= deadline:
                 return "max_seconds"
-            wake = min(deadline, self.detector.get_timer() or deadline)
+            wake = min(deadline, self.detector.get_timer() or deadline, now + FLUSH_INTERVAL)
             try:
                 async with asyncio.timeout(max(0.0, wake - now)):
                     await self._stop.wait()
             except TimeoutError:
-                pass
+                # Write what is queued (in a thread). Shielded: a hang-up that cancels this wait must not cut a
+                # write in half, since the call's end then finalises the same file (:meth:`keep`).
+                await asyncio.shield(self.recording.flush())
 
     async def keep(self, ended: float) -> VoicemailMessage:
         """Finalise the WAV (``ended``: wall-clock end) and return the message to store.
