@@ -73,12 +73,16 @@ class VoicemailTake:
         return str(self.info.serial)
 
     def push(self, event: AudioReceived, codec: Codec) -> None:
-        """One audio packet of the caller (on the loop: only queued here)."""
+        """One audio packet of the caller (on the loop: only queued here). ``codec`` is the negotiated one; a
+        packet of the other G.711 law (some phones send the one they were not asked for) is decoded as sent."""
+        if event.pcm is None:  # not G.711: nothing the recorder can decode
+            return
+        if event.payload_type in (Codec.PCMU, Codec.PCMA):
+            codec = Codec(event.payload_type)
         now = self._loop.time()
         self.packets += 1
         self.recording.push_tap([TapFrame(Channel.CALLER, codec, event.ssrc, event.timestamp, event.payload, now)])
-        if event.pcm is not None:
-            self.detector.push(event.pcm, now)
+        self.detector.push(event.pcm, now)
 
     def stop(self) -> None:
         """End the recording now (the caller pressed ``#``)."""

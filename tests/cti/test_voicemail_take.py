@@ -33,7 +33,7 @@ async def _take(tmp_path: Path, silence: float = 5.0) -> VoicemailTake:
 async def test_pound_ends_the_wait_and_the_message_holds_the_callers_audio(tmp_path: Path) -> None:
     take = await _take(tmp_path)
     for n in range(50):  # one second of speech, arrived at once: placed by RTP timestamp
-        take.push(_packet(n), Codec.PCMU)
+        take.push(_packet(n), Codec.PCMA)  # PCMA negotiated, μ-law sent: decoded as sent
     loop = asyncio.get_running_loop()
     loop.call_later(0.7, take.stop)
     assert await take.wait(30.0) == "key"
