@@ -57,6 +57,7 @@ from cti.sipcore import SipCore
 from cti.store import Store, StoreError, open_store
 from cti.tlsfiles import TlsFiles, self_signed, server_context
 from cti.tokens import TokenIssuer
+from cti.voicemail import recover_messages
 from cti.voicemail.routes import add_voicemail_routes
 from cti.webhook_routes import add_webhook_routes, webhook_metrics
 from cti.webhooks import WebhookDispatcher
@@ -185,6 +186,9 @@ class Server:
         started = asyncio.Event()
         tasks.create_task(controller.run(started), name="call-controller")
         await started.wait()
+        # Messages a crash cut short are kept like the others (row, voicemail.left) before a call arrives.
+        for message in await asyncio.to_thread(recover_messages, controller.voicemail_dir):
+            await controller.keep_voicemail(message)
         self.controller = controller
         self.sip_core.attach_calls(legs, controller)
         self.sip_core.registration.use_agents(controller.agents)

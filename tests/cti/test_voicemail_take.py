@@ -9,7 +9,7 @@ import warnings
 import wave
 from pathlib import Path
 
-from cti.voicemail import VoicemailTake
+from cti.voicemail import VoicemailTake, recover_messages
 from sip.rtp import AudioReceived, Codec, Ssrc
 
 with warnings.catch_warnings():
@@ -62,3 +62,19 @@ async def test_silence_and_max_seconds_end_the_wait(tmp_path: Path) -> None:
     assert await talker.wait(0.4) == "max_seconds"
     assert 0.39 <= loop.time() - start < 1.0
     assert (await talker.keep(3.0)).queue is None
+
+
+async def test_a_message_cut_by_a_crash_is_recovered_with_its_sidecar(tmp_path: Path) -> None:
+    take = await _take(tmp_path)
+    for n in range(25):
+        take.push(_packet(n), Codec.PCMU)
+    await take.recording.flush()  # written so far; then the node dies (no keep, no close)
+    (tmp_path / "vm" / ".stray.wav.part").write_bytes(b"RIFF")  # a part without audio is removed
+    [message] = recover_messages(tmp_path / "vm")
+    assert (message.id, message.call_id, message.mailbox, message.queue, message.caller, message.started) == (
+        "vm-20261207-00000000000a", "c1", "support", "support", "5551234", 1000.0)
+    assert message.path == "vm-20261207-00000000000a.wav" and 0.2 < message.duration_s <= 0.5
+    assert sorted(p.name for p in (tmp_path / "vm").iterdir()) == [
+        "vm-20261207-00000000000a.json", "vm-20261207-00000000000a.wav"]
+    await take.recording.abort()  # the test's own clean-up of the writer's handle
+    assert recover_messages(tmp_path / "vm") == []

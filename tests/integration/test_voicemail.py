@@ -5,6 +5,8 @@
   its goodbye prompt and hangs up (the scenario waits for our BYE).
 * Number 301: the caller presses 1 (not the stop key) while recording, talks ~2 s and hangs up: the message
   is kept all the same.
+* A message a crash cut short (its part files planted in the data directory before the start) is finalised and
+  stored at start-up.
 
 Then: each WAV exists under <data_dir>/voicemail with about the right length and the caller's speech on it,
 each row is listed by the API and the CLI (`cti voicemail list|fetch|heard`), the audio route answers range
@@ -14,10 +16,13 @@ published was checked against its schema: ``run_server``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
+import shutil
 import sqlite3
+import struct
 import time
 import urllib.request
 import warnings
@@ -30,6 +35,8 @@ import yaml
 from click.testing import CliRunner
 
 from cti.cli import main as cli_main
+from cti.voicemail import VoicemailTake
+from sip.rtp import AudioReceived, Codec, Ssrc
 from tests.support.procs import ServerProcess, run_server
 from tests.support.sipp import OPERATOR_TOKEN, SippRunner, dtmf_pcap, sipp_ready
 from tests.support.webhook_receiver import WebhookReceiver
@@ -108,8 +115,23 @@ def _caller_audio(data: bytes) -> tuple[float, int]:
         return wav.getnframes() / wav.getframerate(), audioop.rms(mono, 2)
 
 
+async def _crashed_message(scratch: Path, voicemail_dir: Path) -> None:
+    """The part files of a message being recorded when the node died (0.5 s of SIPp-like speech)."""
+    take = await VoicemailTake.open(scratch, message_id="vm-20261206-0000000000cc", call_id="crashed-call",
+                                    mailbox="support", queue="support", caller="5559999", started=1_796_601_000.0,
+                                    silence_seconds=5.0)
+    speech = struct.pack("<160h", *([3000, -3000] * 80))
+    for n in range(40):
+        take.push(AudioReceived(now=0.0, payload=audioop.lin2alaw(speech, 2), pcm=speech, payload_type=8,
+                                timestamp=160 * n, sequence_number=n, ssrc=Ssrc(1), marker=False), Codec.PCMA)
+    await take.recording.flush()
+    await asyncio.to_thread(shutil.copytree, scratch, voicemail_dir)
+    await take.recording.abort()
+
+
 def test_callers_leave_messages_by_pound_and_by_hanging_up(tmp_path: Path) -> None:
     sipps = SippRunner(tmp_path / "sipp")
+    asyncio.run(_crashed_message(tmp_path / "scratch", tmp_path / "var" / "voicemail"))
     with WebhookReceiver(SECRET) as receiver:
         try:
             with run_server(tmp_path, config=_config(tmp_path, receiver)) as server:
@@ -121,8 +143,11 @@ def test_callers_leave_messages_by_pound_and_by_hanging_up(tmp_path: Path) -> No
                                        talk_ms=2000, name="hangup")
                 for sipp in (pound, hangup):
                     assert sipp.wait(30) == 0, sipp.report()
-                messages = {m["caller_number"]: m for m in _messages(server, 2)}
-                assert set(messages) == {"5550300", "5550301"}, messages
+                messages = {m["caller_number"]: m for m in _messages(server, 3)}
+                assert set(messages) == {"5550300", "5550301", "5559999"}, messages
+                recovered = messages.pop("5559999")  # finalised and stored at start-up
+                assert (recovered["id"], recovered["call_id"]) == ("vm-20261206-0000000000cc", "crashed-call")
+                assert 0.4 < recovered["duration_s"] <= 0.8
                 by_pound, by_hangup = messages["5550300"], messages["5550301"]
                 assert (by_pound["mailbox"], by_pound["queue"]) == ("support", "support")
                 assert (by_hangup["mailbox"], by_hangup["queue"]) == ("after_hours", None)  # no such queue
@@ -151,7 +176,7 @@ def test_callers_leave_messages_by_pound_and_by_hanging_up(tmp_path: Path) -> No
                 assert _caller_audio((tmp_path / "saved.wav").read_bytes())[1] > 300
                 assert "heard by operator" in _cti(server, "heard", by_hangup["id"], cwd=tmp_path)
                 unheard = json.loads(_cti(server, "list", "--unheard", "--json", cwd=tmp_path))["voicemail"]
-                assert [m["id"] for m in unheard] == [by_pound["id"]]
+                assert [m["id"] for m in unheard] == [by_pound["id"], recovered["id"]]
 
                 # The CDRs end with `voicemail`; the event reached the webhook, once per message.
                 with contextlib.closing(sqlite3.connect(server.data_dir / "cti.sqlite3")) as db:
@@ -161,9 +186,9 @@ def test_callers_leave_messages_by_pound_and_by_hanging_up(tmp_path: Path) -> No
                 assert ends == {"5550300": "voicemail", "5550301": "voicemail"}
                 assert answered is not None  # early media: the voicemail node answered the call
                 deadline = time.monotonic() + 10
-                while len(receiver.counts("voicemail.left")) < 2 and time.monotonic() < deadline:
+                while len(receiver.counts("voicemail.left")) < 3 and time.monotonic() < deadline:
                     time.sleep(0.1)
                 calls = {d.call_id for d in receiver.deliveries() if d.event_type == "voicemail.left"}
-                assert calls == {by_pound["call_id"], by_hangup["call_id"]}
+                assert calls == {by_pound["call_id"], by_hangup["call_id"], "crashed-call"}
         finally:
             sipps.stop_all()
