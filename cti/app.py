@@ -59,6 +59,8 @@ from cti.reports.routes import add_report_routes
 from cti.store import Store, StoreError, open_store
 from cti.tlsfiles import TlsFiles, self_signed, server_context
 from cti.tokens import TokenIssuer
+from cti.voicemail import recover_messages
+from cti.voicemail.routes import add_voicemail_routes
 from ivr import validate_flow_dir
 from sip import TransactionLayer
 from sip.aio import SipEndpoint
@@ -108,11 +110,11 @@ def check_everything(loaded: LoadedConfig) -> list[Problem]:
             if flow not in flows.flows:
                 path = ("trunks", t_index, "numbers", number)
                 problems.append(loaded.source.problem(path, f"trunk {trunk.name!r}: unknown flow {flow!r}"))
-    from ivr.flow import Callback, Queue
+    from ivr.flow import Queue
 
     for name, flow_def in flows.flows.items():
         for node in flow_def.nodes.values():
-            if isinstance(node, Queue | Callback) and node.queue not in queues:
+            if isinstance(node, Queue) and node.queue not in queues:
                 problems.append(Problem(str(loaded.flows_dir), 1,
                                         f"flow {name!r} sends calls to queue {node.queue!r}, which the config lacks"))
     return problems
@@ -184,6 +186,9 @@ class Server:
         started = asyncio.Event()
         tasks.create_task(controller.run(started), name="call-controller")
         await started.wait()
+        # Messages a crash cut short are kept like the others (row, voicemail.left) before a call arrives.
+        for message in await asyncio.to_thread(recover_messages, controller.voicemail_dir):
+            await controller.keep_voicemail(message)
         self.controller = controller
         self.sip_core.attach_calls(legs, controller)
         self.sip_core.registration.use_agents(controller.agents)
@@ -219,6 +224,8 @@ class Server:
         add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall, tokens=tokens)
         add_contact_routes(app, store=self.store, control=control, tokens=tokens)  # the screen pop's history
         desk = self.config.desk
+        add_voicemail_routes(app, store=self.store, control=control, tokens=tokens,  # docs/voicemail.md
+                             directory=controller.voicemail_dir, clock=controller.clock.wall)
         replay = GatewaySettings(replay_events=self.config.http.ws_replay_events,
                                  replay_age_s=self.config.http.ws_replay_s)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,

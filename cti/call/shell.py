@@ -73,7 +73,7 @@ from cti.call.events import (
     OfferReceived,
     TransferRequested,
 )
-from cti.call.ivrchannel import CallIvrChannel
+from cti.call.ivrchannel import CallIvrChannel, VoicemailRecorder
 from cti.call.legs import (
     HangupCause,
     InboundLeg,
@@ -108,6 +108,7 @@ if TYPE_CHECKING:
     from cti.clock import NodeClock
     from cti.events.publish import Publisher
     from cti.node.records import CallRecords
+    from cti.voicemail import VoicemailMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,9 @@ class CallPorts(Protocol):
     def rtp_timeout(self) -> float: ...
     @property
     def recordings_dir(self) -> Path: ...
+    @property
+    def voicemail_dir(self) -> Path: ...
+    def keep_voicemail(self, message: VoicemailMessage) -> asyncio.Future[None]: ...
     def http(self) -> aiohttp.ClientSession: ...
     def should_record(self, queue_id: str) -> bool: ...
     async def allocate_serial(self) -> str: ...
@@ -190,6 +194,7 @@ class Call:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tg: asyncio.TaskGroup | None = None
         self.supervision: Supervision | None = None  # cti/call/supervision.py
+        self.voicemail: VoicemailRecorder | None = None  # a message the flow records (kept even on hang-up)
         self.failed = False
         self._inbox: deque[CallInput] = deque()
         self._feeding = False
@@ -470,6 +475,11 @@ class Call:
     async def _finish(self) -> None:
         """The call's end: media closed, the final CDR and ``call.ended`` committed, then the 200
         to the peer's BYE (held until then, so an answered BYE always has its record)."""
+        if self.voicemail is not None:  # a caller who hung up while recording still leaves the message
+            try:
+                await self.voicemail.keep()
+            except Exception as exc:
+                log.error("call.voicemail.lost", error=repr(exc), exc_info=exc)
         try:
             path = await self.media.close()
             if path is not None:

@@ -368,6 +368,43 @@ CONTACT_PATHS: dict[str, Any] = {
 }
 """The screen pop's previous contacts (cti/http/contacts.py), mounted by the server beside build_app's."""
 
+_VM_ID = [{"name": "voicemail_id", "in": "path", "required": True, "schema": _STR}]
+_VOICEMAIL = _obj(
+    id=_STR, call_id=_STR, mailbox=_STR, queue={"type": ["string", "null"], "description": "the queue named like "
+                                                "the mailbox (its supervisors see the message); null: none"},
+    caller_number=_STR, started=_NUM, duration_s=_NUM, heard={"type": "boolean"},
+    heard_at={"type": ["number", "null"]}, heard_by={"type": ["string", "null"]})
+_VM_404 = _json(_ref("Error"), "voicemail.not_found (no such message, or not one the token may see)")
+VOICEMAIL_PATHS: dict[str, Any] = {
+    "/api/v1/voicemail": {"get": {
+        "summary": "voicemail messages, newest first (docs/voicemail.md): the operator sees all, a supervisor's "
+                   "token the mailboxes of its queues; agents are refused",
+        "parameters": [
+            {"name": "mailbox", "in": "query", "required": False, "schema": _STR},
+            {"name": "unheard", "in": "query", "required": False, "schema": {"enum": ["true", "false"]}},
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+        "responses": {"200": _json(_obj(voicemail={"type": "array", "items": _VOICEMAIL}), "the messages"),
+                      "400": _json(_ref("Error"), "bad_parameter (unknown parameter, bad unheard or limit)"),
+                      "403": _json(_ref("Error"), "voicemail.forbidden (an agent's token)"),
+                      **{k: v for k, v in _errors().items() if k != "403"}}}},
+    "/api/v1/voicemail/{voicemail_id}/audio": {"get": {
+        "summary": "a message's audio as WAV (8 kHz 16-bit): channel=caller (mono, default) or both (the stored "
+                   "stereo file); one bytes= Range is answered 206, as the QA recording route",
+        "parameters": [*_VM_ID, {"name": "channel", "in": "query", "required": False,
+                                 "schema": {"enum": ["caller", "both"], "default": "caller"}},
+                       {"name": "Range", "in": "header", "required": False, "schema": _STR}],
+        "responses": {"200": {"description": "the audio", "content": {"audio/wav": {"schema": _STR}}},
+                      "206": {"description": "the requested range", "content": {"audio/wav": {"schema": _STR}}},
+                      "400": _json(_ref("Error"), "bad_parameter (channel)"), "404": _VM_404,
+                      "416": _json(_ref("Error"), "voicemail.range_not_satisfiable"), **_errors()}}},
+    "/api/v1/voicemail/{voicemail_id}/heard": {"post": {
+        "summary": "mark a message heard (the first listener and time are kept)",
+        "parameters": _VM_ID,
+        "responses": {"200": _json(_VOICEMAIL, "the message"), "404": _VM_404, **_errors()}}},
+}
+"""The voicemail routes (cti/voicemail/routes.py), mounted by the server beside build_app's (they need the store)."""
+
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -430,6 +467,7 @@ OPENAPI: dict[str, Any] = {
         **REPORT_PATHS,
         **CONTACT_PATHS,
         **ADHERENCE_PATHS,
+        **VOICEMAIL_PATHS,
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -473,4 +511,5 @@ OPENAPI: dict[str, Any] = {
 
 
 
-__all__ = ["ADHERENCE_PATHS", "CONTACT_PATHS", "OPENAPI", "QA_PATHS", "REPORT_PATHS", "STAFFING_PATHS"]
+__all__ = ["ADHERENCE_PATHS", "CONTACT_PATHS", "OPENAPI", "QA_PATHS", "REPORT_PATHS", "STAFFING_PATHS",
+           "VOICEMAIL_PATHS"]
