@@ -219,7 +219,8 @@ class Server:
         add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall, tokens=tokens)
         add_contact_routes(app, store=self.store, control=control, tokens=tokens)  # the screen pop's history
         replay = GatewaySettings(replay_events=self.config.http.ws_replay_events,
-                                 replay_age_s=self.config.http.ws_replay_s)
+                                 replay_age_s=self.config.http.ws_replay_s,
+                                 replay_bytes=self.config.http.ws_replay_bytes)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
                            notices=self.notices, settings=replay,
