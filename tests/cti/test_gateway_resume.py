@@ -9,7 +9,7 @@ import pytest
 
 from cti.events import Envelope, EnvelopeError
 from cti.gateway import GATEWAY_KEY
-from cti.gateway.replay import BLOCK_EVENTS, ReplayLog
+from cti.gateway.replay import BLOCK_EVENTS, COMPRESSOR_BYTES, ReplayLog
 from cti.tokens import Role
 from tests.cti.test_gateway_ws import Client, Server, server, state_changed
 
@@ -55,10 +55,10 @@ def call_event(seq: int, ts: float = 100.0, **data: object) -> Envelope:
 
 def test_replay_log_gives_back_the_exact_frames_from_sealed_and_open_blocks() -> None:
     log = ReplayLog(last_seq=0, max_events=10_000, max_age_s=60)
-    sent = [call_event(seq) for seq in range(1, 3 * BLOCK_EVENTS + 10)]  # three sealed blocks and an open one
+    sent = [call_event(seq) for seq in range(1, 20 * BLOCK_EVENTS + 10)]  # 20 sealed blocks and an open one
     for envelope in sent:
         log.append(envelope, 100.0)
-    for since in (0, 5, BLOCK_EVENTS - 1, BLOCK_EVENTS, 2 * BLOCK_EVENTS + 3, len(sent) - 1, len(sent)):
+    for since in (0, 5, BLOCK_EVENTS - 1, BLOCK_EVENTS, 2 * BLOCK_EVENTS + 3, len(sent) - 3, len(sent)):
         replayed = log.since(since, 100.0)
         assert replayed is not None
         assert [e.frame for e in replayed] == [e.to_json() for e in sent[since:]]
@@ -67,17 +67,17 @@ def test_replay_log_gives_back_the_exact_frames_from_sealed_and_open_blocks() ->
     assert (first.type, first.agent_id, first.ts) == ("call.offered", "3001", 100.0)
     back = first.envelope()
     assert back == sent[0] and back.seq == 1
-    # Kept compressed: far less than the frames themselves (call events compress about 8:1).
-    assert log.nbytes < sum(len(e.to_json()) for e in sent) / 3
+    # Kept compressed: far less than the frames themselves, the open block's compressor (256 KiB) included.
+    assert log.nbytes - COMPRESSOR_BYTES < sum(len(e.to_json()) for e in sent) / 3
 
 
 def test_replay_log_is_bounded_by_bytes() -> None:
-    log = ReplayLog(last_seq=0, max_events=100_000, max_age_s=600, max_bytes=20_000)
-    for seq in range(1, 20 * BLOCK_EVENTS):
+    log = ReplayLog(last_seq=0, max_events=100_000, max_age_s=600, max_bytes=400_000)
+    for seq in range(1, 60 * BLOCK_EVENTS):
         log.append(call_event(seq), 100.0)
-        assert log.nbytes <= 20_000 + BLOCK_EVENTS * 200  # at most the newest block past the bound
+        assert log.nbytes <= 400_000
     window = log.window()
-    assert window.last_seq == 20 * BLOCK_EVENTS - 1 and window.first_seq > 10 * BLOCK_EVENTS
+    assert window.last_seq == 60 * BLOCK_EVENTS - 1 and 30 * BLOCK_EVENTS < window.first_seq < 55 * BLOCK_EVENTS
     assert log.since(window.first_seq - 2, 100.0) is None
     replayed = log.since(window.first_seq - 1, 100.0) or []
     assert [e.seq for e in replayed] == list(range(window.first_seq, window.last_seq + 1))
