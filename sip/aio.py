@@ -18,6 +18,7 @@ import ctypes.util
 import gc
 import logging
 import ssl
+import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -338,11 +339,14 @@ class SipEndpoint:
         if now - self._trimmed_at < TRIM_INTERVAL:
             return self._trimmed_at + TRIM_INTERVAL if drained else None
         clear_parse_caches()  # their entries from the burst would pin the burst's memory
+        collect_ms = None
         if drained:
+            started = time.perf_counter()
             gc.collect()  # the burst's reference cycles: full collections are rare (cti.app.tune_gc)
+            collect_ms = round((time.perf_counter() - started) * 1000, 1)
         if release_memory():
             self.trims += 1
-            log.info("sip.memory.released", peak=self._peak, live=live)
+            log.info("sip.memory.released", peak=self._peak, live=live, collect_ms=collect_ms)
         self._trimmed_at = now
         if drained:
             self._peak, self._partly_released = live, False
