@@ -13,9 +13,10 @@ Per connection, in one :class:`asyncio.TaskGroup`: ``reader`` (client frames →
 token expires). The mailbox is bounded: events drop the oldest queued event. aiohttp pings every ``heartbeat_s``.
 
 The dispatcher also keeps the replay window (:class:`~cti.gateway.replay.ReplayLog`, ``replay_events`` /
-``replay_age_s``): a client that reconnects with ``?since=<seq>`` gets ``hello`` and then exactly the events after
-``since`` that it may see, before any live event; when the window cannot give them all, ``hello`` is followed by a
-``resync`` frame instead.
+``replay_age_s`` / ``replay_bytes``; each event kept once, as its compressed JSON frame): a client that reconnects
+with ``?since=<seq>`` gets ``hello`` and then exactly the events after ``since`` that it may see, before any live
+event; when the window cannot give them all, ``hello`` is followed by a ``resync`` frame instead. Each event is
+encoded to JSON once, in the dispatcher, for the window and the live JSON connections alike.
 
 Close codes: 1000 normal, 4001 token expired, 4008 slow consumer. Logs: ``ws.client.connected``,
 ``ws.client.disconnected`` (with ``reason``).
