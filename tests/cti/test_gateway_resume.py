@@ -188,3 +188,27 @@ async def test_resume_over_many_compressed_blocks_gives_every_event_once(server:
     assert [f["seq"] for f in replayed] == published
     assert [f["data"]["reason"] for f in replayed] == [f"r{n}" for n in range(len(published))]
     await ws.close()
+
+
+async def test_an_agent_resuming_gets_broadcasts_but_nothing_about_other_agents(server: Server) -> None:
+    server.control.login("a1", ready=True)
+    agent = await server.connect(Role.AGENT, "a1")
+    since = (await agent.recv())["data"]["seq"]
+    await agent.ws.close()
+    server.publish("agent.state_changed", **state_changed("a2", "paused", "available", "not yours"))
+    server.publish("notice.broadcast", notice_id="n1", sender="sup", text="fire drill", audience=["*"],
+                   expires_at=None, priority="info", require_ack=False)
+    server.publish("queue.stats", queue="sales", waiting=1, longest_wait_seconds=3.0, agents_logged_in=1,
+                   agents_available=0, agents_busy=1, agents_offering=0, offered=1, answered=1, abandoned=0,
+                   service_level=1.0, asa_seconds=1.0, window_seconds=900)  # never sent to agents, live or replayed
+    server.publish("agent.state_changed", **state_changed("a1", "paused", "available", "yours"))
+    await asyncio.sleep(0.05)
+    ws = await server.http.ws_connect(f"{server.url}/ws?token={server.token(Role.AGENT, 'a1')}&since={since}")
+    back = Client(ws)
+    assert (await back.recv())["data"]["resumed"] is True
+    replayed = [await back.recv(), await back.recv()]
+    assert [f["type"] for f in replayed] == ["notice.broadcast", "agent.state_changed"]
+    assert replayed[1]["data"]["reason"] == "yours"
+    with pytest.raises(TimeoutError):
+        await back.recv(within=0.2)
+    await ws.close()
