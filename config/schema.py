@@ -160,7 +160,7 @@ class HttpConfig(_Model):
     ws_replay_events: int = Field(default=100_000, ge=1, le=10_000_000, description="events the WebSocket gateway "
                                   "keeps for clients resuming with ?since= (kept compressed, about 0.1 KB each)")
     ws_replay_s: float = Field(default=600.0, gt=0, le=86_400, description="the oldest event kept for resuming")
-    ws_replay_bytes: int = Field(default=16 * 2**20, ge=65_536, le=2**31, description="bytes the WebSocket "
+    ws_replay_bytes: int = Field(default=16 * 2**20, ge=2**20, le=2**31, description="bytes the WebSocket "
                                  "gateway's replay window may hold (events kept compressed, about 0.1 KB each)")
     bind: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
