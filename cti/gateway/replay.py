@@ -117,7 +117,7 @@ class _Block:
         return cost
 
     def seal(self) -> int:
-        """Compress the frames into one stream; the change in the account (negative: bytes given back)."""
+        """Flush the stream and let go of the frames and the compressor; the change in the account (negative)."""
         assert self.frames is not None and isinstance(self.compressed, list)
         before = self.nbytes
         self.compressed.append(self.compressor.flush())
