@@ -227,7 +227,8 @@ class Server:
         add_voicemail_routes(app, store=self.store, control=control, tokens=tokens,  # docs/voicemail.md
                              directory=controller.voicemail_dir, clock=controller.clock.wall)
         replay = GatewaySettings(replay_events=self.config.http.ws_replay_events,
-                                 replay_age_s=self.config.http.ws_replay_s)
+                                 replay_age_s=self.config.http.ws_replay_s,
+                                 replay_bytes=self.config.http.ws_replay_bytes)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
                            notices=self.notices, settings=replay,
