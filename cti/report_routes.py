@@ -8,25 +8,27 @@ Mounted on the application of ``cti.api.build_app`` (its middleware guards ``/ap
 With ``tokens``, a supervisor's token (``/auth/login``) is admitted too (the supervisor console draws its
 chart from this route): it reads its own queues (``kind=queues``) or its teams' agents (``kind=agents``) only.
 Errors are ``{"error": {"code", "message", "field"}}`` with status 400 (``reports.input_invalid``,
-``unknown_parameter``); 503 ``reports_busy`` when the computation takes longer than 60 s.
+``unknown_parameter``); 503 ``reports_busy`` when the computation takes longer than 60 s; 500
+``reports.failed`` when the worker fails. The reading, computing and serialising run in a report worker
+process (:mod:`cti.reports.worker`), never on the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 
 from config.schema import ServerConfig
 from cti.api import API_READERS
 from cti.reports.calendar import parse_period
-from cti.reports.chart import render_svg
-from cti.reports.errors import ReportInputError
-from cti.reports.fetch import KINDS, build_report, parse_when, report_range, report_spec
-from cti.reports.report import to_csv
-from cti.store import StoreOperations
+from cti.reports.chart import CHART_FIGURES
+from cti.reports.errors import ReportError, ReportInputError
+from cti.reports.fetch import KINDS, parse_when, report_range, report_spec
+from cti.reports.work import ReportJob, ReportOutput
+from cti.reports.worker import ReportWorkers
 from cti.tokens import Principal, Role, TokenError, TokenIssuer
 
 __all__ = ["add_report_routes"]
@@ -44,26 +46,42 @@ _READER = web.RequestKey("cti.reports.reader", Principal)
 _PREFIX = "/api/v1/reports/"
 
 
-def _visible(config: ServerConfig, reader: Principal, kind: str, group: str) -> bool:
-    """Whether a supervisor may read a group: its queues, or its teams and their agents."""
+def _visible(config: ServerConfig, reader: Principal, kind: str) -> frozenset[str]:
+    """The groups a supervisor may read: its queues, or its teams and their agents."""
     supervisor = next((s for s in config.supervisors if s.id == reader.subject), None)
     if supervisor is None:
-        return False
+        return frozenset()
     if kind == "queues":
-        return group in supervisor.queues
-    if group.startswith("team:"):
-        return group[5:] in supervisor.teams
-    return any(a.id == group and a.team in supervisor.teams for a in config.agents)
+        return frozenset(supervisor.queues)
+    return frozenset({f"team:{t}" for t in supervisor.teams}
+                     | {a.id for a in config.agents if a.team in supervisor.teams})
 
 
-def add_report_routes(app: web.Application, *, store: StoreOperations, config: ServerConfig,
-                      clock: Callable[[], float] = time.time, tokens: TokenIssuer | None = None) -> None:
+def respond(out: ReportOutput) -> web.Response:
+    """A worker's answer as the HTTP response."""
+    return web.Response(status=out.status, body=out.body, content_type=out.content_type, charset="utf-8")
+
+
+def add_report_routes(app: web.Application, *, store_target: str | Path, config: ServerConfig,
+                      clock: Callable[[], float] = time.time, tokens: TokenIssuer | None = None,
+                      workers: ReportWorkers | None = None) -> ReportWorkers:
     """Add ``GET /api/v1/reports/{kind}`` to ``app``; with ``tokens``, supervisors' tokens may read it.
+
+    ``store_target`` is the store the workers read (the SQLite file or PostgreSQL URL the server opened);
+    ``workers`` the report workers (made here, at most two, and stopped with ``app``, when not given).
+    Returns the workers (other report routes share them).
 
     Raises:
         RuntimeError: ``app`` is already frozen.
     """
-    workers = asyncio.Semaphore(2)
+    if workers is None:
+        workers = ReportWorkers()
+        owned = workers
+
+        async def stop_workers(_: web.Application) -> None:
+            await owned.close()
+
+        app.on_cleanup.append(stop_workers)
 
     def admit(request: web.Request, authorization: str) -> bool:
         if tokens is None or request.method != "GET" or not request.path.startswith(_PREFIX):
@@ -106,22 +124,21 @@ def add_report_routes(app: web.Application, *, store: StoreOperations, config: S
             if fmt not in _FORMATS:
                 raise ReportInputError("format", f"format must be one of {', '.join(_FORMATS)}, got {fmt!r}")
             spec = report_spec(config, start=start, end=end, period=period, now=now)
-            async with workers, asyncio.timeout(_TIMEOUT_S):
-                built = await build_report(store, spec, kind)
-                reader = request.get(_READER)
-                if reader is not None:  # a supervisor: its own queues or teams only
-                    built.rows[:] = [r for r in built.rows if _visible(config, reader, kind, r["group"])]
-                if fmt == "svg":
-                    figure = query.get("figure", "service_level" if kind == "queues" else "occupancy")
-                    svg = await asyncio.to_thread(render_svg, built, figure, query.getall("group", []))
-                    return web.Response(text=svg, content_type="image/svg+xml")
-                if fmt == "csv":
-                    return web.Response(text=await asyncio.to_thread(to_csv, built), content_type="text/csv")
-                return web.json_response(built.to_json())
+            figure = query.get("figure", "service_level" if kind == "queues" else "occupancy")
+            if fmt == "svg" and figure not in CHART_FIGURES:
+                raise ReportInputError("figure", f"figure must be one of {', '.join(CHART_FIGURES)}, got {figure!r}")
+            reader = request.get(_READER)
+            job = ReportJob(target=str(store_target), kind=kind, spec=spec, fmt=fmt, figure=figure,
+                            groups=tuple(query.getall("group", [])),
+                            visible=None if reader is None else _visible(config, reader, kind))
+            return respond(await workers.run(job, _TIMEOUT_S))
         except ReportInputError as exc:
             return _bad(exc.code, str(exc), exc.field)
+        except ReportError as exc:
+            return web.json_response({"error": {"code": "reports.failed", "message": str(exc)}}, status=500)
         except TimeoutError:
             return web.json_response({"error": {"code": "reports_busy", "message": "the report took longer than "
                                                 f"{_TIMEOUT_S:g} s; ask for a shorter range"}}, status=503)
 
     app.router.add_get("/api/v1/reports/{kind}", report)
+    return workers

@@ -43,7 +43,8 @@ async def api(tmp_path: Path) -> AsyncIterator[Client]:
                                           "reports": {"max_range_days": 31,
                                                       "queue_targets": {"sales": {"abandon_rate": 0.05}}}})
     app = build_app(FakeControl(), token=TOKEN, node="n", metrics=FakeMetrics())
-    add_report_routes(app, store=store, config=config, clock=lambda: NINE + 7200, tokens=TOKENS)
+    add_report_routes(app, store_target=tmp_path / "cti.sqlite3", config=config, clock=lambda: NINE + 7200,
+                      tokens=TOKENS)
     client: Client = TestClient(TestServer(app, host="127.0.0.1", port=0))
     await client.start_server()
     try:
@@ -111,7 +112,7 @@ async def test_unknown_kind_and_the_routes_match_openapi(api: Client) -> None:
     status, body, _ = await _get(api, "/api/v1/reports/teams?from=2026-12-07&to=2026-12-07")
     assert status == 400 and body["error"]["code"] == "reports.input_invalid"
     app = web.Application()
-    add_report_routes(app, store=None, config=ServerConfig())  # type: ignore[arg-type]
+    add_report_routes(app, store_target="unused.sqlite3", config=ServerConfig())
     mounted = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
                if r.method != "HEAD" and r.resource is not None}
     assert mounted == {(m, p) for p, ops in REPORT_PATHS.items() for m in ops}
