@@ -24,7 +24,8 @@ from cti.reports.queues import QueueRules, queue_figures
 from cti.reports.report import Report, ReportSpec, agent_report, queue_report
 from cti.store import AgentStateRow, QueueLeg, StoreOperations
 
-__all__ = ["LOOKBACK_S", "KINDS", "build_report", "parse_when", "report_range", "report_spec", "today_counters"]
+__all__ = ["LOOKBACK_S", "KINDS", "PAGE_S", "build_report", "parse_when", "read_legs", "report_range", "report_spec",
+           "today_counters"]
 
 LOOKBACK_S = 86400.0  # handling that ends in the range began at most this long before it
 KINDS = ("queues", "agents")
@@ -97,6 +98,11 @@ async def _legs(store: StoreOperations, start: float, end: float, chunk_s: float
         legs += await store.queue_legs_between(cursor, min(cursor + chunk_s, end))
         cursor += chunk_s
     return legs
+
+
+async def read_legs(store: StoreOperations, start: float, end: float) -> list[QueueLeg]:
+    """Legs entered in ``[start, end)``, read a day at a time (report workers)."""
+    return await _legs(store, start, end, PAGE_S)
 
 
 async def _rows(store: StoreOperations, spec: ReportSpec) -> tuple[list[QueueLeg], list[AgentStateRow]]:

@@ -15,10 +15,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from cti.reports.chart import render_svg
-from cti.reports.fetch import build_report
-from cti.reports.report import Report, to_csv
+from cti.reports.fetch import LOOKBACK_S, PAGE_S, build_report, read_legs
+from cti.reports.ivr import ivr_report
+from cti.reports.patience import estimate_patience
+from cti.reports.replay import replay_day
+from cti.reports.report import Report, iso, to_csv
 from cti.reports.work import ReportJob, ReportOutput
-from cti.store import Store
+from cti.store import CallRecord, Store
 
 __all__ = ["JOBS"]
 
@@ -37,7 +40,35 @@ async def _figures(store: Store, job: ReportJob) -> ReportOutput:
     return _serialise(await build_report(store, job.spec, job.kind), job)
 
 
+async def _ivr(store: Store, job: ReportJob) -> ReportOutput:
+    calls: list[CallRecord] = []
+    cursor = job.spec.start
+    while cursor < job.spec.end:
+        calls += await store.calls_between(cursor, min(cursor + PAGE_S, job.spec.end))
+        cursor += PAGE_S
+    return _serialise(ivr_report(calls, job.spec, job.options.get("flows", {})), job)
+
+
+async def _replay(store: Store, job: ReportJob) -> ReportOutput:
+    spec = job.spec
+    legs = await read_legs(store, spec.start - LOOKBACK_S, spec.end)
+    queues = replay_day(legs, job.options["queues"], spec.zone, spec.start, spec.end)
+    return ReportOutput.json({"date": iso(spec.start, spec.zone)[:10], "timezone": spec.zone.key,
+                              "source": "replay", "queues": queues})
+
+
+async def _patience(store: Store, job: ReportJob) -> ReportOutput:
+    spec = job.spec
+    queue = job.options.get("queue")
+    estimate = estimate_patience(await read_legs(store, spec.start, spec.end), queue)
+    return ReportOutput.json({"from": iso(spec.start, spec.zone), "to": iso(spec.end, spec.zone),
+                              "timezone": spec.zone.key, "queue": queue, **estimate.to_json()})
+
+
 JOBS: dict[str, Callable[[Store, ReportJob], Coroutine[Any, Any, ReportOutput]]] = {
     "queues": _figures,
     "agents": _figures,
+    "ivr": _ivr,
+    "replay": _replay,
+    "patience": _patience,
 }

@@ -25,7 +25,7 @@ from cti.reports.queues import QueueRules, handling_ended, mark_legs, queue_figu
 from cti.reports.targets import gaps
 from cti.store import AgentStateRow, LegOutcome, QueueLeg
 
-__all__ = ["TOTAL", "Report", "ReportSpec", "agent_report", "queue_report", "rows_to_csv", "to_csv"]
+__all__ = ["TOTAL", "Report", "ReportSpec", "agent_report", "iso", "queue_report", "rows_to_csv", "to_csv"]
 
 TOTAL = "total"
 
@@ -62,12 +62,13 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         s = self.spec
-        return {"kind": self.kind, "from": _iso(s.start, s.zone), "to": _iso(s.end, s.zone),
+        return {"kind": self.kind, "from": iso(s.start, s.zone), "to": iso(s.end, s.zone),
                 "timezone": s.zone.key, "interval": s.period.value, "attribution": s.attribution.value,
-                "generated_at": _iso(s.now, s.zone), "rows": self.rows}
+                "generated_at": iso(s.now, s.zone), "rows": self.rows}
 
 
-def _iso(ts: float, zone: ZoneInfo) -> str:
+def iso(ts: float, zone: ZoneInfo) -> str:
+    """``ts`` as local ISO time of ``zone``, to the second."""
     return dt.datetime.fromtimestamp(ts, zone).isoformat(timespec="seconds")
 
 
@@ -217,6 +218,8 @@ def rows_to_csv(report_rows: Iterable[Mapping[str, Any]]) -> str:
     flat: list[dict[str, Any]] = []
     for row in report_rows:
         line: dict[str, Any] = {"group": row["group"], "interval": row["interval"]}
+        if "flow" in row:  # IVR rows: the number's flow
+            line["flow"] = row["flow"]
         for name, value in row["figures"].items():
             if isinstance(value, Mapping):
                 for key, inner in value.items():
