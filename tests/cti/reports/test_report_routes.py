@@ -133,3 +133,25 @@ async def test_a_supervisor_token_reads_its_own_queues_only(api: Client) -> None
         assert response.status == 401
     async with api.get("/api/v1/agents", headers={"Authorization": f"Bearer {supervisor}"}) as response:
         assert response.status == 401  # admitted for reports only
+    async with api.get("/api/v1/reports/ivr?from=2026-12-07&to=2026-12-07",
+                       headers={"Authorization": f"Bearer {supervisor}"}) as response:
+        assert response.status == 403  # node-wide figures: the operator's
+
+
+async def test_ivr_patience_and_a_past_day_replay(api: Client) -> None:
+    status, body, _ = await _get(api, "/api/v1/reports/ivr?from=2026-12-07&to=2026-12-07&interval=day")
+    assert status == 200 and body["kind"] == "ivr"
+    assert {r["group"] for r in body["rows"]} == {"all"}  # no CDR stored, no trunk number configured
+    status, _, text = await _get(api, "/api/v1/reports/ivr?from=2026-12-07&to=2026-12-07&interval=day&format=csv")
+    assert status == 200 and text.startswith("group,interval,flow,offered,ivr_answered,")
+    status, body, _ = await _get(api, "/api/v1/reports/patience?from=2026-12-07&to=2026-12-07&queue=sales")
+    assert status == 200 and (body["abandoned"], body["legs"], body["patience_s"]) == (1, 3, 67.0)  # (12+30+25)/1
+    status, body, _ = await _get(api, "/api/v1/kpi/replay?date=2026-12-07")
+    sales = next(q for q in body["queues"] if q["queue"] == "sales")
+    assert status == 200 and (sales["offered"], sales["answered"], sales["queued_at_day_end"]) == (3, 2, 0)
+    for path, field in (("/api/v1/reports/ivr?from=2026-12-07&to=2026-12-07&format=svg", "format"),
+                        ("/api/v1/reports/patience?from=2026-12-07&to=2026-12-07&queue=nope", "queue"),
+                        ("/api/v1/reports/patience?from=2026-12-07&to=2026-12-07&interval=day", "interval"),
+                        ("/api/v1/kpi/replay?date=2026-12-09", "date"), ("/api/v1/kpi/replay?date=monday", "date")):
+        status, body, _ = await _get(api, path)
+        assert status == 400 and body["error"]["field"] == field, (path, body)
