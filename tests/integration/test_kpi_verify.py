@@ -54,6 +54,9 @@ def test_live_figures_match_the_records_after_calls_and_after_a_restart(tmp_path
     try:
         with run_server(tmp_path, data_dir=data) as server:
             target = f"127.0.0.1:{server.sip_port}"
+            # A caller hangs up during the greeting (its digit is not heard): an IVR abandon, no queue leg.
+            quitter = sipps.carrier(target, digit="9", greeting_ms=500, hangup_ms=300, caller="5550009", name="ivr")
+            assert quitter.wait(30) == 0, quitter.report()
             # Nobody is ready: both callers wait in support and hang up (one short abandon, one after ~6 s).
             short = sipps.carrier(target, digit="2", hangup_ms=300, caller="5550001", name="short")
             longer = sipps.carrier(target, digit="2", hangup_ms=6500, caller="5550002", name="longer")
@@ -107,6 +110,7 @@ def test_live_figures_match_the_records_after_calls_and_after_a_restart(tmp_path
                                      "--json").stdout)
             main = next(r for r in figures["rows"] if r["group"] == "100" and r["interval"] == "total")
             assert main["flow"] == "main" and main["figures"]["to_queue"] == 3  # three callers, four legs
+            assert main["figures"]["offered"] == 4 and main["figures"]["ivr_abandoned"] == 1
             patience = cti(again, "staffing", "--calls", "100", "--aht-s", "180", "--model", "erlang-a",
                            "--patience-from-records", "--from", "today", "--to", "today", "--queue", "support",
                            "--what-if", "1")
