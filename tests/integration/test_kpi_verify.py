@@ -101,6 +101,7 @@ def test_live_figures_match_the_records_after_calls_and_after_a_restart(tmp_path
             assert rechecked.returncode == 0, rechecked.stdout + rechecked.stderr
             past = cti(again, "kpi", "verify", "--date", "2000-01-01")  # replayed from that day's (no) legs
             assert past.returncode == 0 and "replayed from the day's legs" in past.stdout, past.stdout + past.stderr
+            print(checked.stdout + past.stdout)
             future = cti(again, "kpi", "verify", "--date", "2100-01-01")
             assert future.returncode == 2 and "after the site's today" in future.stderr
             ivr = cti(again, "report", "ivr", "--from", "today", "--to", "today", "--interval", "day")
