@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,9 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from click.testing import CliRunner
 
 from config.schema import ServerConfig
 from cti.api import build_app
+from cti.cli_staffing import staffing
 from cti.openapi import REPORT_PATHS
 from cti.report_routes import add_report_routes
 from cti.store import open_store
@@ -155,3 +159,21 @@ async def test_ivr_patience_and_a_past_day_replay(api: Client) -> None:
                         ("/api/v1/kpi/replay?date=2026-12-09", "date"), ("/api/v1/kpi/replay?date=monday", "date")):
         status, body, _ = await _get(api, path)
         assert status == 400 and body["error"]["field"] == field, (path, body)
+
+
+async def test_cti_staffing_takes_the_patience_from_the_records(api: Client) -> None:
+    url = f"http://127.0.0.1:{api.port}"
+    common = ["--calls", "100", "--aht-s", "180", "--model", "erlang-a", "--patience-from-records", "--from",
+              "2026-12-07", "--to", "2026-12-07", "--url", url, "--token", TOKEN, "--what-if", "0"]
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(staffing, list(args))
+
+    done = await asyncio.to_thread(run, *common, "--queue", "sales", "--json")
+    assert done.exit_code == 0, done.output
+    out = json.loads(done.stdout)
+    assert out["inputs"]["patience_s"] == 67.0 and out["patience_from_records"]["abandoned"] == 1
+    refused = await asyncio.to_thread(run, *common, "--queue", "support")  # answered only: nobody gave up
+    assert refused.exit_code == 2 and "the patience cannot be estimated" in refused.stderr
+    usage = await asyncio.to_thread(run, *common[:6], "--patience-s", "90", *common[6:])
+    assert usage.exit_code == 2 and "without --patience-s" in usage.output
