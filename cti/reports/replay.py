@@ -21,8 +21,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from acd import CallId, QueueConfig, SiteCalendar
-from acd.stats import QueueStats
+from acd import CallId, QueueConfig, QueueStats, SiteCalendar
 from cti.publish import queue_stats_data
 from cti.store import LegOutcome, QueueLeg
 
