@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
@@ -22,6 +23,7 @@ from cti.api import build_app
 from cti.cli_staffing import staffing
 from cti.openapi import REPORT_PATHS
 from cti.report_routes import add_report_routes
+from cti.reports.worker import ReportWorkers
 from cti.store import open_store
 from cti.tokens import Role, TokenIssuer
 from tests.cti.test_api import AUTH, TOKEN, FakeControl, FakeMetrics
@@ -34,8 +36,21 @@ ZONE = ZoneInfo("Asia/Shanghai")
 NINE = dt.datetime(2026, 12, 7, 9, 0, tzinfo=ZONE).timestamp()
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Client]:
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def workers() -> AsyncIterator[ReportWorkers]:
+    """One pair of report worker processes for the module (each test's store is a new file in the job)."""
+    shared = ReportWorkers()
+    try:
+        yield shared
+    finally:
+        await shared.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def api(tmp_path: Path, workers: ReportWorkers) -> AsyncIterator[Client]:
     store = await open_store(tmp_path / "cti.sqlite3")
     for one in (leg("sales", at=NINE, answered=12.0, talk=60.0), leg("sales", at=NINE + 40, abandoned=30.0),
                 leg("sales", at=NINE + 1900, answered=25.0, talk=30.0)):
@@ -48,7 +63,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Client]:
                                                       "queue_targets": {"sales": {"abandon_rate": 0.05}}}})
     app = build_app(FakeControl(), token=TOKEN, node="n", metrics=FakeMetrics())
     add_report_routes(app, store_target=tmp_path / "cti.sqlite3", config=config, clock=lambda: NINE + 7200,
-                      tokens=TOKENS)
+                      tokens=TOKENS, workers=workers)
     client: Client = TestClient(TestServer(app, host="127.0.0.1", port=0))
     await client.start_server()
     try:
