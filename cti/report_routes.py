@@ -1,4 +1,5 @@
-"""Admin API routes of the KPI reports (docs/reports.md): ``GET /api/v1/reports/{queues|agents}``.
+"""Admin API routes of the KPI reports (docs/reports.md): ``GET /api/v1/reports/{queues|agents|ivr|patience}``
+and ``GET /api/v1/kpi/replay?date=D`` (a past day's live figures replayed from its legs, for ``cti kpi verify``).
 
 Query: ``from``, ``to`` (a date = the site's local day, both inclusive; ``today``; or an ISO time, local when it has no
 offset; ``to`` exclusive), ``interval`` (``15m``, ``30m``, ``60m``, ``day``, ``week``, ``month``; default
@@ -6,7 +7,9 @@ offset; ``to`` exclusive), ``interval`` (``15m``, ``30m``, ``60m``, ``day``, ``w
 ``service_level`` for queues, ``occupancy`` for agents) and ``group`` (repeatable; default every group).
 Mounted on the application of ``cti.api.build_app`` (its middleware guards ``/api/`` with the operator token).
 With ``tokens``, a supervisor's token (``/auth/login``) is admitted too (the supervisor console draws its
-chart from this route): it reads its own queues (``kind=queues``) or its teams' agents (``kind=agents``) only.
+chart from this route): it reads its own queues (``kind=queues``) or its teams' agents (``kind=agents``) only,
+and gets 403 for ``ivr`` and ``patience`` (node-wide figures). ``ivr`` takes no ``figure``/``group`` and no
+``svg``; ``patience`` takes ``from``, ``to`` and ``queue`` only.
 Errors are ``{"error": {"code", "message", "field"}}`` with status 400 (``reports.input_invalid``,
 ``unknown_parameter``); 503 ``reports_busy`` when the computation takes longer than 60 s; 500
 ``reports.failed`` when the worker fails. The reading, computing and serialising run in a report worker
