@@ -102,7 +102,7 @@ class ReportWorkers:
                 killed. ReportError: the child died or answered garbage.
         """
         async with asyncio.timeout(timeout_s), self._slots:
-            child = self._idle.pop() if self._idle else await _Child.start()
+            child = self._take_idle() or await _Child.start()
             self._busy.add(child)
             try:
                 out = await child.ask(job)
@@ -117,6 +117,14 @@ class ReportWorkers:
                 self._busy.discard(child)
             self._idle.append(child)
             return out
+
+    def _take_idle(self) -> _Child | None:
+        """A waiting worker that is still alive (one that died while idle is dropped)."""
+        while self._idle:
+            child = self._idle.pop()
+            if child.process.returncode is None:
+                return child
+        return None
 
     async def close(self) -> None:
         """Stop every worker (idle ones politely, busy ones by kill)."""
