@@ -12,7 +12,8 @@ the worst lateness is how long a SIP message or an RTP packet would have waited.
 
 It prints, in the same run: the worst and 99th-percentile lateness of an idle loop, of a loop beside a
 pure-Python thread (what any worker thread costs through the GIL), and of the loop while the report runs,
-with the report's time and size.
+with the report's time and size; then of the idle loop again for as long as the report took (on a shared
+host, a long window catches the host's own rare stalls, which are not the report's).
 """
 
 from __future__ import annotations
@@ -212,6 +213,7 @@ async def main() -> None:
             lag, elapsed, size, status = await _report(path, args, folder / "report.out")
             print(f"{args.kind} report, {args.range_days or args.days} days, {args.interval}, {args.format}: "
                   f"HTTP {status}, {elapsed:.2f} s, {size / 1e6:.1f} MB; loop: {lag}")
+            print(f"  then the idle loop as long ({elapsed:.0f} s): {await _measure(elapsed)}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
