@@ -135,6 +135,7 @@ class Server:
         self._http_runner: web.AppRunner | None = None
         self.http_port = 0
         self.store: Store | None = None
+        self.store_target: str | Path | None = None  # what report workers open
         self.controller: CallController | None = None
         # CTI_VALIDATE_EVENTS=1 (the test fixtures set it): every event is checked against its schema
         # and a mismatch is logged as bus.event.invalid (docs/events.md, docs/testing.md).
@@ -153,8 +154,8 @@ class Server:
         """
         data_dir = Path(self.config.data_dir)
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-        self.store = await open_store(self.config.storage.url or data_dir / "cti.sqlite3",
-                                      pool_size=self.config.storage.pool_size)
+        self.store_target = self.config.storage.url or data_dir / "cti.sqlite3"
+        self.store = await open_store(self.store_target, pool_size=self.config.storage.pool_size)
         threshold = min((q.sl_threshold_s for q in self.config.queues), default=20.0)
         target = max((q.sl_target for q in self.config.queues), default=0.8)
         self.alerts = AlertService(self.bus, self.config.node.name, AlertSettings(
@@ -221,7 +222,8 @@ class Server:
         add_page_routes(app)
         secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
-        add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall, tokens=tokens)
+        add_report_routes(app, store_target=self.store_target, config=self.config, clock=controller.clock.wall,
+                          tokens=tokens)
         add_contact_routes(app, store=self.store, control=control, tokens=tokens)  # the screen pop's history
         desk = self.config.desk
         add_voicemail_routes(app, store=self.store, control=control, tokens=tokens,  # docs/voicemail.md
