@@ -39,6 +39,7 @@ from cti.ids import AgentId, CallId
 from cti.node.admission import Refusal as AdmissionRefusal
 from cti.qa.routes import QA_PREFIX
 from cti.staffing.routes import add_staffing_routes
+from cti.tokens import Principal, TokenError, TokenIssuer
 from sip.media.aio import RELAY_COUNTERS
 
 if TYPE_CHECKING:
@@ -263,6 +264,30 @@ API_READERS: web.AppKey[list[ReaderCheck]] = web.AppKey("cti.http.api.readers", 
 it may read): each check gets the request and its Authorization header and says yes or no."""
 
 
+def add_token_reader(app: web.Application, tokens: TokenIssuer, key: web.RequestKey[Principal],
+                     admits: Callable[[web.Request, Principal], bool]) -> None:
+    """Admit a signed token's bearer to the requests ``admits`` accepts for it, besides the operator token.
+
+    The verified principal is left in ``request[key]`` for the route to scope what it answers. A missing,
+    malformed, forged or expired token admits nobody (the API then answers 401 as for any other bearer).
+    Raises: RuntimeError: ``app`` is already frozen."""
+
+    def admit(request: web.Request, authorization: str) -> bool:
+        scheme, _, token = authorization.partition(" ")
+        if scheme != "Bearer" or not token:
+            return False
+        try:
+            principal = tokens.verify(token)
+        except TokenError:
+            return False
+        if not admits(request, principal):
+            return False
+        request[key] = principal
+        return True
+
+    app[API_READERS] = [*app.get(API_READERS, []), admit]
+
+
 def build_app(control: Control | CallController, *, token: str | None, node: str,
               metrics: MetricsSource | None = None, reload: Reload | None = None,
               agent_admin: AgentAdmin | None = None, extra_metrics: Sequence[ExtraMetrics] = (),
@@ -479,5 +504,5 @@ class _Api:
 
 
 __all__ = ["API_READERS", "CALL_REFUSAL_REASONS", "ApiError", "ExtraMetrics", "MetricFamily", "MetricsSource",
-           "NodeMetrics", "ReaderCheck", "Reload", "build_app", "http_families", "node_app", "node_families",
-           "render_node_metrics"]
+           "NodeMetrics", "ReaderCheck", "Reload", "add_token_reader", "build_app", "http_families", "node_app",
+           "node_families", "render_node_metrics"]

@@ -17,10 +17,10 @@ from aiohttp import web
 
 from cti.errors import ControlError
 from cti.floor.control import Control
-from cti.http.api import API_READERS, ApiError
+from cti.http.api import ApiError, add_token_reader
 from cti.ids import CallId
 from cti.store import CallRecord, StoreOperations
-from cti.tokens import Principal, Role, TokenError, TokenIssuer
+from cti.tokens import Principal, Role, TokenIssuer
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "add_contact_routes", "contact_json", "may_read"]
 
@@ -70,21 +70,9 @@ def add_contact_routes(app: web.Application, *, store: StoreOperations, control:
         RuntimeError: ``app`` is already frozen.
     """
 
-    def admit(request: web.Request, authorization: str) -> bool:
-        if request.method != "GET" or request.match_info.route.resource is None \
-                or request.match_info.route.resource.canonical != _PATH:
-            return False
-        scheme, _, token = authorization.partition(" ")
-        try:
-            principal = tokens.verify(token) if scheme == "Bearer" and token else None
-        except TokenError:
-            return False
-        if principal is None:
-            return False
-        request[_READER] = principal
-        return True
-
-    app[API_READERS] = [*app.get(API_READERS, []), admit]
+    add_token_reader(app, tokens, _READER, lambda request, _: request.method == "GET"
+                     and request.match_info.route.resource is not None
+                     and request.match_info.route.resource.canonical == _PATH)
 
     async def contacts(request: web.Request) -> web.Response:
         unknown = sorted(set(request.query) - {"limit"})

@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from config.schema import ServerConfig
-from cti.http.api import API_READERS
+from cti.http.api import add_token_reader
 from cti.node.routing import queue_config
 from cti.reports.calendar import Period, local_day_bounds, parse_period
 from cti.reports.chart import CHART_FIGURES
@@ -35,7 +35,7 @@ from cti.reports.errors import ReportError, ReportInputError
 from cti.reports.fetch import parse_when, report_range, report_spec
 from cti.reports.work import ReportJob, ReportOutput
 from cti.reports.worker import ReportWorkers
-from cti.tokens import Principal, Role, TokenError, TokenIssuer
+from cti.tokens import Principal, Role, TokenIssuer
 
 __all__ = ["add_report_routes"]
 
@@ -96,20 +96,9 @@ def add_report_routes(app: web.Application, *, store_target: str | Path, config:
 
         app.on_cleanup.append(stop_workers)
 
-    def admit(request: web.Request, authorization: str) -> bool:
-        if tokens is None or request.method != "GET" or not request.path.startswith(_PREFIX):
-            return False
-        scheme, _, token = authorization.partition(" ")
-        try:
-            principal = tokens.verify(token) if scheme == "Bearer" and token else None
-        except TokenError:
-            return False
-        if principal is None or principal.role is not Role.SUPERVISOR:
-            return False
-        request[_READER] = principal
-        return True
-
-    app[API_READERS] = [*app.get(API_READERS, []), admit]
+    if tokens is not None:
+        add_token_reader(app, tokens, _READER, lambda request, principal: request.method == "GET"
+                         and request.path.startswith(_PREFIX) and principal.role is Role.SUPERVISOR)
 
     async def answer(job: ReportJob) -> web.Response:
         try:

@@ -17,11 +17,11 @@ from aiohttp import web
 
 from cti.errors import ControlError
 from cti.floor.control import Control
-from cti.http.api import API_READERS, ApiError
+from cti.http.api import ApiError, add_token_reader
 from cti.qa import QaError, read_layout, wav_playback
 from cti.qa.audio import Channel
 from cti.store import NotFoundError, Store
-from cti.tokens import Principal, Role, TokenError, TokenIssuer
+from cti.tokens import Principal, Role, TokenIssuer
 from cti.voicemail.model import VoicemailMessage
 from cti.voicemail.store import VoicemailStore
 
@@ -70,20 +70,7 @@ def add_voicemail_routes(app: web.Application, *, store: Store, control: Control
     """
     messages = VoicemailStore(store)
 
-    def admit(request: web.Request, authorization: str) -> bool:
-        if not request.path.startswith(VOICEMAIL_PATH):
-            return False
-        scheme, _, token = authorization.partition(" ")
-        try:
-            principal = tokens.verify(token) if scheme == "Bearer" and token else None
-        except TokenError:
-            return False
-        if principal is None:
-            return False
-        request[_READER] = principal
-        return True
-
-    app[API_READERS] = [*app.get(API_READERS, []), admit]
+    add_token_reader(app, tokens, _READER, lambda request, _: request.path.startswith(VOICEMAIL_PATH))
 
     async def visible(request: web.Request, scope: _Scope) -> VoicemailMessage:
         voicemail_id = request.match_info["voicemail_id"]
