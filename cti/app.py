@@ -108,6 +108,9 @@ def check_everything(loaded: LoadedConfig) -> list[Problem]:
             if flow not in flows.flows:
                 path = ("trunks", t_index, "numbers", number)
                 problems.append(loaded.source.problem(path, f"trunk {trunk.name!r}: unknown flow {flow!r}"))
+    from cti.routing import overflow_flow_problems
+
+    problems += overflow_flow_problems(loaded.source, config.queues, flows)
     from ivr.flow import Callback, Queue
 
     for name, flow_def in flows.flows.items():

@@ -30,6 +30,7 @@ from acd import (
     CallId,
     CancelOffer,
     ExitCall,
+    ExitReason,
     OfferCall,
     OfferId,
     SkillRequirement,
@@ -48,6 +49,7 @@ from cti.call.commands import (
     NotifyIvr,
     PublishTransfer,
     RecordMilestone,
+    RunFlow,
     StartRecording,
     SubmitAcd,
 )
@@ -121,6 +123,7 @@ class Transfer:
 
 
 log = structlog.get_logger(__name__)
+_FLOW_EXITS = frozenset({ExitReason.OVERFLOW_EXIT, ExitReason.OVERFLOW_VOICEMAIL})
 
 # The longest the caller's 200 (to the INVITE, to a BYE) waits for the call's record to be committed.
 # Below the peer's transaction timeout (64*T1 = 32 s), so a slow store delays the answer but never
@@ -274,6 +277,8 @@ class Call:
                 self.media.bridge()
             case StartRecording():
                 self.spawn_task(self._record(command.offer), "record")
+            case RunFlow():
+                self._overflow_to_flow(command)
             case NotifyIvr():
                 if self.runner is not None:
                     self.runner.deliver(CallerHungUp())
@@ -448,8 +453,21 @@ class Call:
         try:
             self._take_ivr_record(await runner.run())
         finally:
-            self.runner = None  # the runner lives as long as its run
-        self.feed(IvrFinished())
+            superseded = self.runner is not runner  # an overflow started another flow meanwhile
+            if not superseded:
+                self.runner = None  # the runner lives as long as its run
+        if not superseded:
+            self.feed(IvrFinished())
+
+    def _overflow_to_flow(self, command: RunFlow) -> None:
+        """An overflow exit: the caller, out of the queue, goes on in ``command.flow`` (docs/acd.md "Overflow").
+        A flow gone since start-up (a reload) ends the call as the flow-out it is."""
+        if self._tg is None or command.flow not in self.controller.flows.current.flows:
+            log.warning("call.overflow.flow_missing", flow=command.flow)
+            self.feed(HangupRequested(reason=command.reason))
+            return
+        log.info("call.overflow.flow_started", flow=command.flow, queue=self.detail.queue)
+        self._start_ivr(command.flow)
 
     def _take_ivr_record(self, record: CallRecord) -> None:
         self.detail.ivr_inputs = [
@@ -603,7 +621,9 @@ class Call:
             case CancelOffer():
                 self.feed(OfferCancelled(offer_id=command.offer_id))
             case ExitCall():
-                self.feed(CallExitedQueue(reason=command.reason.value))
+                # An overflow exit names the flow the caller goes on in (cti.routing.overflow_rule).
+                flow = command.target if command.reason in _FLOW_EXITS else None
+                self.feed(CallExitedQueue(reason=command.reason.value, flow=flow))
             case _:
                 assert_never(command)
 

@@ -35,6 +35,7 @@ from acd import (
     Router,
     SiteCalendar,
 )
+from config.errors import ConfigFileError
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
 from cti.acdevents import AcdEventPublisher
@@ -47,7 +48,7 @@ from cti.legs import InboundLeg, LegTable, OutboundLeg
 from cti.media import CallMedia
 from cti.publish import Publisher
 from cti.records import CallRecords
-from cti.routing import AcdDriver, agent_config, queue_config
+from cti.routing import AcdDriver, agent_config, overflow_flow_problems, queue_config
 from cti.trunks import TrunkMatch, TrunkTable, caller_identity
 from cti.useragent import PhoneInvite, invite_phone
 from ivr import FlowCatalog, RaiseAlert
@@ -78,6 +79,7 @@ class CallController:
         self.trunks = TrunkTable(config.trunks)
         vip = {"vip": config.vip_numbers} if config.vip_numbers else {}
         self.flows = FlowCatalog(loaded.flows_dir, loaded.prompts_dir, extra_lists=vip)
+        self._located = loaded.source  # where each config key is, for problems found once the flows are loaded
         self.queues = {q.name: q for q in config.queues}
         self.agents = {a.id: a for a in config.agents}
         self.supervisors = {s.id: s for s in config.supervisors}
@@ -107,8 +109,12 @@ class CallController:
     # ------------------------------------------------------------------------------ running
 
     def load(self) -> None:
-        """Load the flows (blocking; before the loop serves calls). Raises: ConfigFileError."""
-        self.flows.load()
+        """Load the flows (blocking; before the loop serves calls). Raises: ConfigFileError (also for an
+        overflow rule naming a flow the set lacks)."""
+        flows = self.flows.load()
+        problems = overflow_flow_problems(self._located, self.config.queues, flows)
+        if problems:
+            raise ConfigFileError(problems)
 
     async def run(self, started: asyncio.Event) -> None:
         """Own every call task and the store writer until cancelled."""
