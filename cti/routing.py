@@ -50,12 +50,18 @@ class AcdOwner(Protocol):
     def on_acd_command(self, command: AcdCommand) -> None: ...
 
 
+# The config's strategy names; ``random`` is the router's weighted random with every agent's weight 1.
+_STRATEGIES = {"longest_idle": RoutingStrategy.LONGEST_IDLE, "least_calls": RoutingStrategy.LEAST_CALLS,
+               "best_skill": RoutingStrategy.BEST_SKILL, "round_robin": RoutingStrategy.ROUND_ROBIN,
+               "random": RoutingStrategy.WEIGHTED_RANDOM}
+
+
 def queue_config(settings: QueueSettings) -> QueueConfig:
     """The router's view of a configured queue."""
     return QueueConfig(
         id=QueueId(settings.name),
         skills=tuple(SkillRequirement(skill=SkillName(s), min_level=level) for s, level in settings.skills.items()),
-        strategy=RoutingStrategy(settings.strategy),
+        strategy=_STRATEGIES[settings.strategy],
         ring_timeout_s=settings.ring_timeout_s,
         wrap_up_s=settings.wrap_up_s,
         max_wait_s=settings.max_wait_s,

@@ -187,3 +187,10 @@ def test_agent_phone_rules_and_queue_reasons_reach_the_router(tmp_path: Path) ->
     assert router.agent_state(AgentId("a1"))[1] == "lunch"
     out = router.handle_timer(100.0)
     assert [(o.reason.value, o.target) for o in out if isinstance(o, CallExited)] == [("overflow_exit", "main")]
+
+
+@pytest.mark.parametrize("strategy", ["longest_idle", "least_calls", "best_skill", "round_robin", "random"])
+def test_every_configurable_strategy_reaches_the_router(tmp_path: Path, strategy: str) -> None:
+    config = load_config(write(tmp_path, HEAD + f"  - {{name: q1, strategy: {strategy}}}\n")).config
+    expected = "weighted_random" if strategy == "random" else strategy
+    assert queue_config(config.queues[0]).strategy.value == expected
