@@ -48,7 +48,7 @@ from cti.legs import InboundLeg, LegTable, OutboundLeg
 from cti.media import CallMedia
 from cti.publish import Publisher
 from cti.records import CallRecords
-from cti.routing import AcdDriver, agent_config, overflow_flow_problems, queue_config
+from cti.routing import AcdDriver, agent_config, overflow_flow_problems, queue_config, reason_codes
 from cti.trunks import TrunkMatch, TrunkTable, caller_identity
 from cti.useragent import PhoneInvite, invite_phone
 from ivr import FlowCatalog, RaiseAlert
@@ -86,8 +86,9 @@ class CallController:
         self.last_call_of: dict[str, Call] = {}  # agent -> its last call (for the wrap-up disposition)
         self.clock = NodeClock()  # one clock for every time a record holds (cti/clock.py)
         calendar = SiteCalendar(offset=self.clock.offset, zone=config.node.zone)  # "today" is the site's day
-        self.acd = AcdDriver(Router([queue_config(q) for q in config.queues], calendar=calendar), self,
-                             clock=self.clock.monotonic)
+        router = Router([queue_config(q) for q in config.queues], calendar=calendar,
+                        reason_codes=reason_codes(config.desk.pause_reasons))
+        self.acd = AcdDriver(router, self, clock=self.clock.monotonic)
         self.ports = PortAllocator(config.media.rtp_port_min, config.media.rtp_port_max)
         self.prompts = PromptCache()
         self.rtp_timeout = config.media.rtp_timeout_s

@@ -17,6 +17,7 @@ from typing import Protocol
 import structlog
 
 from acd import (
+    DEFAULT_REASON_CODES,
     AcdCommand,
     AcdEvent,
     AcdOutput,
@@ -119,6 +120,12 @@ def overflow_flow_problems(located: Located, queues: Iterable[QueueSettings], fl
                 problems.append(located.problem(path, f"queue {queue.name!r}: overflow to voicemail flow "
                                                 f"{rule.flow!r}, which has no voicemail node"))
     return problems
+
+
+def reason_codes(pause_reasons: Iterable[str]) -> frozenset[str]:
+    """The not-ready reasons the router accepts from agents: the ACD's own and the desks' (``desk.pause_reasons``),
+    so every code a desktop offers is one the node takes."""
+    return DEFAULT_REASON_CODES | frozenset(pause_reasons)
 
 
 PERSONAL_SKILL_PREFIX = "agent:"  # reserved: config skills may not start with it
