@@ -198,6 +198,9 @@ class Call:
         self._refusal: AcdError | None = None  # the last ACD refusal of a request fed from outside
         self._results: list[CallInput] = []  # the ACD's answers to the commands being carried out
         self._transferring = False
+        # The CDR's IVR inputs, variables and CRM look-ups of the flows run before the current one (an overflow
+        # starts a new flow: the CDR keeps both).
+        self._earlier_ivr: tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]] = ([], {}, [])
         # Set by the registry's fault-injection hook (CTI_TEST_FAULT_EVERY=N, docs/reliability.md): this
         # call raises inside its handling once it is queued. Never set unless that variable is.
         self.inject_fault = False
@@ -467,14 +470,17 @@ class Call:
             self.feed(HangupRequested(reason=command.reason))
             return
         log.info("call.overflow.flow_started", flow=command.flow, queue=self.detail.queue)
+        self._earlier_ivr = (list(self.detail.ivr_inputs), dict(self.detail.ivr_variables), list(self.detail.crm))
         self._start_ivr(command.flow)
 
     def _take_ivr_record(self, record: CallRecord) -> None:
-        self.detail.ivr_inputs = [
+        inputs, variables, crm = self._earlier_ivr  # what flows run before this one (an overflow's) learnt
+        self.detail.ivr_inputs = inputs + [
             {"node": i.node, "digits": i.digits, "result": i.result.value, "at": i.at} for i in record.inputs
         ]
-        self.detail.ivr_variables = dict(record.variables)
-        self.detail.crm = [{"url": lk.url, "ok": lk.ok, "result": dict(lk.result or {})} for lk in record.lookups]
+        self.detail.ivr_variables = {**variables, **record.variables}
+        self.detail.crm = crm + [{"url": lk.url, "ok": lk.ok, "result": dict(lk.result or {})}
+                                 for lk in record.lookups]
 
     def spawn_task(self, coro: Any, name: str) -> None:
         """Run ``coro`` as a named task of this call (cancelled when the call ends)."""
