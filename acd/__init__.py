@@ -2,7 +2,7 @@
 
 Feed ``Router.handle(request, now)`` with ``AcdRequest`` objects and ``Router.handle_timer(now)``
 whenever ``Router.get_timer()`` is due; act on the ``AcdCommand`` objects it returns and publish
-the ``AcdEvent`` objects. ``cti.routing.AcdDriver`` does that on the node's loop. See
+the ``AcdEvent`` objects. ``cti.node.routing.AcdDriver`` does that on the node's loop. See
 ``docs/acd.md`` for the full contract.
 """
 

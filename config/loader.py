@@ -77,7 +77,7 @@ def _queue_rules(located: Located, config: ServerConfig) -> list[Problem]:
     """Overflow targets, rules an earlier exit makes unreachable, and the queues' not-ready reasons."""
     problems: list[Problem] = []
     queues = {q.name for q in config.queues}
-    reasons = set(config.desk.pause_reasons)
+    reasons = set(config.desk.codes_of(config.desk.pause_reasons))
     for q_index, queue in enumerate(config.queues):
         for key, built_in in _BUILT_IN_REASONS.items():
             value = getattr(queue, key)
@@ -104,7 +104,7 @@ def _queue_rules(located: Located, config: ServerConfig) -> list[Problem]:
 def _agent_rules(located: Located, config: ServerConfig) -> list[Problem]:
     """An agent's ``max_no_answer_reason`` must be a pause reason the desktops know."""
     problems: list[Problem] = []
-    reasons = set(config.desk.pause_reasons)
+    reasons = set(config.desk.codes_of(config.desk.pause_reasons))
     for a_index, agent in enumerate(config.agents):
         set_here = "max_no_answer_reason" in agent.model_fields_set
         if (agent.max_no_answer or set_here) and agent.max_no_answer_reason not in reasons:

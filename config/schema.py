@@ -7,6 +7,7 @@ unknown keys, so a typo is an error at start, not a silently ignored setting.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
 from typing import Literal
@@ -28,6 +29,9 @@ class NodeConfig(_Model):
                            description="on SIGTERM, how long live calls may go on before they are hung up")
     timezone: str = Field(default="UTC", description="the site's IANA time zone (e.g. Asia/Shanghai): the day, "
                           "interval and schedule boundaries of reports, adherence and the pages' clocks")
+    holidays: tuple[dt.date, ...] = Field(default=(), description="the site's holidays (local dates YYYY-MM-DD): "
+                                          "not working days wherever working days are counted (QA's appeal "
+                                          "filing window and decision deadline)")
 
     @field_validator("timezone")
     @classmethod
@@ -38,6 +42,14 @@ class NodeConfig(_Model):
             raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai or UTC)") from exc
         return value
 
+    @field_validator("holidays")
+    @classmethod
+    def _distinct_days(cls, value: tuple[dt.date, ...]) -> tuple[dt.date, ...]:
+        repeated = sorted({d for d in value if value.count(d) > 1})
+        if repeated:
+            raise ValueError(f"holidays repeat: {', '.join(d.isoformat() for d in repeated)}")
+        return value
+
     @property
     def zone(self) -> ZoneInfo:
         """The site's time zone."""
@@ -45,29 +57,85 @@ class NodeConfig(_Model):
 
 
 _CODE = r"^[a-z0-9][a-z0-9_.-]{0,39}$"
+_LANGUAGE_TAG = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"  # BCP 47 shape: en, zh-CN, pt-BR
+
+
+class DeskCode(_Model):
+    """One code a desktop offers, with its label: one text for every language, or one per language tag (the
+    pages speak ``en`` and ``zh-CN``; other desktops may use other tags)."""
+
+    code: str
+    label: str | dict[str, str] | None = Field(default=None, description="the label, or {language tag: label}; "
+                                               "none: the desktop's own label of the code, else the code")
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not re.fullmatch(_CODE, value):
+            raise ValueError(f"code {value!r}: lower-case letters, digits, _ . - (1 to 40, starting with a letter "
+                             f"or digit)")
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        if value is None:
+            return value
+        texts = {"*": value} if isinstance(value, str) else value
+        if not texts:
+            raise ValueError("label: give at least one language, e.g. {en: Lunch, zh-CN: 午餐}")
+        for tag, text in texts.items():
+            if tag != "*" and not re.fullmatch(_LANGUAGE_TAG, tag):
+                raise ValueError(f"label: {tag!r} is not a language tag (like en, zh-CN)")
+            if not text.strip() or len(text) > 40:
+                raise ValueError(f"label{'' if tag == '*' else f' {tag}'}: 1 to 40 characters, not blank")
+        return value
+
+    def labels(self) -> dict[str, str]:
+        """{language tag: label}; ``*`` for a label of every language; empty without a label."""
+        return {"*": self.label} if isinstance(self.label, str) else dict(self.label or {})
 
 
 class DeskConfig(_Model):
     """The codes offered to agents' desktops (in ``hello``'s ``site``): the reasons of not ready and the wrap-up
-    dispositions. The node still accepts other codes from other clients."""
+    dispositions, each a code or ``{code, label}`` with per-language labels. The node still accepts other codes
+    from other clients."""
 
-    pause_reasons: tuple[str, ...] = Field(
-        default=("break", "lunch", "training", "meeting", "admin"), min_length=1,
-        description="not-ready reason codes the desktop offers, in order")
-    dispositions: tuple[str, ...] = Field(
-        default=("resolved", "follow_up", "billing", "sales", "complaint", "wrong_number", "other"), min_length=1,
-        description="wrap-up disposition codes the desktop offers, in order")
+    pause_reasons: tuple[DeskCode, ...] = Field(
+        default=tuple(DeskCode(code=c) for c in ("break", "lunch", "training", "meeting", "admin")),
+        description="not-ready reason codes the desktop offers, in order: a code, or {code, label: text | "
+                    "{language: text}}")
+    dispositions: tuple[DeskCode, ...] = Field(
+        default=tuple(DeskCode(code=c) for c in ("resolved", "follow_up", "billing", "sales", "complaint",
+                                                  "wrong_number", "other")),
+        description="wrap-up disposition codes the desktop offers, in order: a code, or {code, label}")
+
+    @field_validator("pause_reasons", "dispositions", mode="before")
+    @classmethod
+    def _plain_codes(cls, value: object) -> object:
+        """A plain string is a code without a label."""
+        if isinstance(value, list | tuple):
+            return [{"code": v} if isinstance(v, str) else v for v in value]
+        return value
 
     @field_validator("pause_reasons", "dispositions")
     @classmethod
-    def _codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for code in value:
-            if not re.fullmatch(_CODE, code):
-                raise ValueError(f"code {code!r}: lower-case letters, digits, _ . - (1 to 40, starting with a letter "
-                                 f"or digit)")
-        if len(set(value)) != len(value):
-            raise ValueError(f"codes repeat: {sorted(c for c in set(value) if value.count(c) > 1)}")
+    def _distinct(cls, value: tuple[DeskCode, ...]) -> tuple[DeskCode, ...]:
+        codes = [v.code for v in value]
+        if not codes:
+            raise ValueError("offer at least one code")
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"codes repeat: {sorted(c for c in set(codes) if codes.count(c) > 1)}")
         return value
+
+    @staticmethod
+    def codes_of(entries: tuple[DeskCode, ...]) -> tuple[str, ...]:
+        return tuple(e.code for e in entries)
+
+    @staticmethod
+    def labels_of(entries: tuple[DeskCode, ...]) -> dict[str, dict[str, str]]:
+        """{code: {language tag: label}} of the entries that have a label."""
+        return {e.code: e.labels() for e in entries if e.label is not None}
 
 
 class LoggingConfig(_Model):
@@ -146,7 +214,7 @@ class MediaConfig(_Model):
 
 
 class LimitsConfig(_Model):
-    """Call admission of the node (cti/admission.py); past either limit a new call gets 503 + Retry-After."""
+    """Call admission of the node (cti/node/admission.py); past either limit a new call gets 503 + Retry-After."""
 
     max_calls: int = Field(default=0, ge=0, description="live calls on the node; 0: no limit")
     max_calls_per_second: float = Field(default=0.0, ge=0, description="new calls a second; 0: no limit")

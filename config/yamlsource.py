@@ -70,7 +70,11 @@ def _walk(
             lines[child] = item.start_mark.line + 1
             items.append(_walk(item, child, lines, file, loader))
         return items
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as exc:  # a scalar YAML resolves as a timestamp but that is no date (2026-13-01)
+        raise ConfigFileError([Problem(file, node.start_mark.line + 1, f"{node.value!r} is not a valid date or "
+                                       f"time: {exc}")]) from exc
 
 
 def load_text(text: str, file: str = "<string>") -> Located:

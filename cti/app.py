@@ -34,31 +34,31 @@ from config.schema import ServerConfig
 from cti import gcaudit
 from cti.adherence.routes import AdherenceApi
 from cti.adherence.service import AdherenceService, report_options, settings_from_config
-from cti.agent_admin import RuntimeAgents
-from cti.alerts import AlertService, AlertSettings, VipSettings, default_rules
-from cti.api import MetricFamily, NodeMetrics, build_app
-from cti.bus import Bus, first_seq
-from cti.contacts import add_contact_routes
-from cti.controller import CallController
+from cti.call.legs import LegTable
 from cti.errors import CtiError
+from cti.events.bus import Bus, first_seq
+from cti.events.mqtt import MqttBridge, MqttConfig
+from cti.events.publish import Publisher
+from cti.events.webhooks import WebhookDispatcher
+from cti.floor.agent_admin import RuntimeAgents
+from cti.floor.alerts import AlertService, AlertSettings, VipSettings, default_rules
+from cti.floor.notices import NoticeService
+from cti.floor.operations import NodeControl
 from cti.gateway import GATEWAY_KEY, GatewaySettings, add_gateway_routes
 from cti.gateway.session import site_info
-from cti.legs import LegTable
+from cti.http.api import MetricFamily, NodeMetrics, build_app
+from cti.http.contacts import add_contact_routes
+from cti.http.pages import add_page_routes
+from cti.http.webhook_routes import add_webhook_routes, webhook_metrics
 from cti.logging import LogFormat, configure_logging
-from cti.mqtt import MqttBridge, MqttConfig
-from cti.notices import NoticeService
-from cti.operations import NodeControl
-from cti.pages import add_page_routes
-from cti.publish import Publisher
-from cti.qa_routes import mount_qa
-from cti.records import CallRecords, is_durable
-from cti.report_routes import add_report_routes
-from cti.sipcore import SipCore
+from cti.node.controller import CallController
+from cti.node.records import CallRecords, is_durable
+from cti.node.sipcore import SipCore
+from cti.qa.routes import mount_qa
+from cti.reports.routes import add_report_routes
 from cti.store import Store, StoreError, open_store
 from cti.tlsfiles import TlsFiles, self_signed, server_context
 from cti.tokens import TokenIssuer
-from cti.webhook_routes import add_webhook_routes, webhook_metrics
-from cti.webhooks import WebhookDispatcher
 from ivr import validate_flow_dir
 from sip import TransactionLayer
 from sip.aio import SipEndpoint
@@ -108,7 +108,7 @@ def check_everything(loaded: LoadedConfig) -> list[Problem]:
             if flow not in flows.flows:
                 path = ("trunks", t_index, "numbers", number)
                 problems.append(loaded.source.problem(path, f"trunk {trunk.name!r}: unknown flow {flow!r}"))
-    from cti.routing import overflow_flow_problems
+    from cti.node.routing import overflow_flow_problems
 
     problems += overflow_flow_problems(loaded.source, config.queues, flows)
     from ivr.flow import Callback, Queue
@@ -221,17 +221,21 @@ class Server:
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
         add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall, tokens=tokens)
         add_contact_routes(app, store=self.store, control=control, tokens=tokens)  # the screen pop's history
+        desk = self.config.desk
         replay = GatewaySettings(replay_events=self.config.http.ws_replay_events,
                                  replay_age_s=self.config.http.ws_replay_s)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
                            notices=self.notices, settings=replay,
-                           site=site_info(self.config.node.timezone, self.config.desk.pause_reasons,
-                                          self.config.desk.dispositions))
-        mount_qa(app, store=self.store, config=self.config, directory=control, publisher=self.publisher,
-                 notices=self.notices, tokens=tokens)  # quality assurance (docs/qa.md)
+                           site=site_info(self.config.node.timezone, desk.codes_of(desk.pause_reasons),
+                                          desk.codes_of(desk.dispositions),
+                                          pause_reason_labels=desk.labels_of(desk.pause_reasons),
+                                          disposition_labels=desk.labels_of(desk.dispositions)))
+        qa = mount_qa(app, store=self.store, config=self.config, directory=control, publisher=self.publisher,
+                      notices=self.notices, tokens=tokens)  # quality assurance (docs/qa.md)
+        tasks.create_task(qa.run_finaliser(), name="qa-finaliser")  # FINAL once the filing window closes
         self._app = app
-        from cti.http_guard import serve_http  # the HTTP guard's caps, deadlines and headers (docs/api.md)
+        from cti.http.guard import serve_http  # the HTTP guard's caps, deadlines and headers (docs/api.md)
 
         http_tls = self.config.http.tls
         https = None if http_tls is None else await asyncio.to_thread(

@@ -24,24 +24,24 @@ Exception tree (module in brackets; ``code`` strings are part of the API, never 
     │   ├── StoreUsageError               store.usage
     │   ├── BackendError                  store.backend_failed
     │   └── StoreUnavailableError         the store failed past storage.fatal_after_s       [cti.app]
-    ├── EventError                        event_error                                      [cti.events]
+    ├── EventError                        event_error                                      [cti.events.registry]
     │   ├── EnvelopeError                 envelope_invalid
     │   └── SchemaError                   event_schema_mismatch
-    ├── SubscriptionClosed                subscription_closed                              [cti.bus]
+    ├── SubscriptionClosed                subscription_closed                              [cti.events.bus]
     ├── TokenError                        a token refused (``code``: token_invalid, ...)  [cti.tokens]
-    ├── ApiError                          an admin-API request refused, with ``status``    [cti.api]
-    ├── BodyError                         a request body refused, with ``status``         [cti.http_guard]
-    ├── ControlError                      an operator/agent command refused              [cti.control]
+    ├── ApiError                          an admin-API request refused, with ``status``    [cti.http.api]
+    ├── BodyError                         a request body refused, with ``status``         [cti.http.guard]
+    ├── ControlError                      an operator/agent command refused              [cti.errors]
     ├── CommandError                      a WebSocket command refused                    [cti.gateway.commands]
     ├── FrameError                        bad_frame: a WebSocket frame not decodable     [cti.gateway.frames]
-    ├── NoticeError                       a notice operation refused                     [cti.notices]
+    ├── NoticeError                       a notice operation refused                     [cti.floor.notices]
     ├── StaffingError (ValueError)        staffing.error                                 [cti.staffing.errors]
     │   ├── StaffingInputError            staffing.input_invalid
     │   └── ForecastFileError             staffing.forecast_invalid
     ├── CallStateError                    a transition the call's tables do not allow (a bug) [cti.call.core]
-    ├── InjectedFault (RuntimeError)      the fault-injection hook, tests only            [cti.calls]
-    ├── CallGoneError                     the IVR asked something of a call that has ended [cti.ivrchannel]
-    ├── DocsError                         docs/events.md cannot be regenerated           [cti.eventdocs]
+    ├── InjectedFault (RuntimeError)      the fault-injection hook, tests only            [cti.call.shell]
+    ├── CallGoneError                     the IVR asked something of a call that has ended [cti.call.ivrchannel]
+    ├── DocsError                         docs/events.md cannot be regenerated           [cti.events.docs]
     ├── TlsFilesError                     a certificate or key that cannot be used        [cti.tlsfiles]
     ├── QaError                           qa.* refusals, with ``code`` and ``status``      [cti.qa.errors]
     │   ├── RuleInvalidError              qa.rule_invalid (problems: path: reason)
@@ -57,11 +57,11 @@ Exception tree (module in brackets; ``code`` strings are part of the API, never 
     ├── AdherenceError                    adherence.error                                [cti.adherence.model]
     │   ├── ScheduleError                 adherence.schedule_invalid (overlap, outside a shift)
     │   └── ImportFileError               adherence.import_invalid (file:line: reason, nothing stored)
-    └── OpsError (click.ClickException)   a CLI command failed: one line on stderr, exit 1 [cti.cli_http]
+    └── OpsError (click.ClickException)   a CLI command failed: one line on stderr, exit 1 [cti.cli.http]
 
 Private control-flow signals (``cti.gateway.ws._Ended``, ``cti.app._Stopped``,
-``cti.staffing_routes._BadRequest``, the ``_Refused`` of ``cti.qa_routes``, ``cti.adherence.routes`` and
-``cti.cli_adherence``) also derive from ``CtiError`` and never leave their module.
+``cti.staffing.routes._BadRequest``, the ``_Refused`` of ``cti.qa.routes``, ``cti.adherence.routes`` and
+``cti.cli.adherence``) also derive from ``CtiError`` and never leave their module.
 """
 
 from __future__ import annotations
@@ -75,3 +75,11 @@ class CtiError(Exception):
 
 class SettingsError(CtiError, ValueError):
     """A component was built with impossible settings (also a ``ValueError``)."""
+
+class ControlError(CtiError):
+    """A refused command; ``code`` is stable (e.g. ``unknown_agent``, ``acd.transition_illegal``)."""
+
+    def __init__(self, code: str, message: str, *, status: int = 409) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status

@@ -24,6 +24,7 @@ from ivr.events import (
     DigitReceived,
     Hangup,
     HangupReason,
+    InputTaken,
     IvrEvent,
     LookupCompleted,
     LookupFailed,
@@ -342,7 +343,7 @@ class Session:
                 self._digits = digit
                 self._reject(InputResult.INVALID, now, out)
                 return
-            self._remember(digit, InputResult.ACCEPTED, now)
+            self._remember(digit, InputResult.ACCEPTED, now, out)
             if node.store is not None:
                 self.variables[node.store] = digit
             self._set_state(SessionState.IDLE, None)
@@ -362,19 +363,21 @@ class Session:
         if len(digits) < node.min_length or (node.pattern is not None and not node.pattern.fullmatch(digits)):
             self._reject(InputResult.INVALID, now, out)
             return
-        self._remember(digits, InputResult.ACCEPTED, now)
+        self._remember(digits, InputResult.ACCEPTED, now, out)
         self.variables[node.variable] = digits
         self._set_state(SessionState.IDLE, None)
         self._run(node.next, now, out)
 
-    def _remember(self, digits: str, result: InputResult, now: float) -> None:
-        self._inputs.append(InputRecord(flow=self._flow().name, node=self._node, digits=digits, result=result, at=now))
+    def _remember(self, digits: str, result: InputResult, now: float, out: list[Command]) -> None:
+        record = InputRecord(flow=self._flow().name, node=self._node, digits=digits, result=result, at=now)
+        self._inputs.append(record)
+        out.append(InputTaken(record=record))
 
     def _reject(self, result: InputResult, now: float, out: list[Command]) -> None:
         """Invalid or no input: replay with the matching prompts, or leave by on_failure after the retries."""
         node = self._current()
         assert isinstance(node, Menu | Collect)
-        self._remember(self._digits if result is InputResult.INVALID else "", result, now)
+        self._remember(self._digits if result is InputResult.INVALID else "", result, now, out)
         self._digits = ""
         self._attempt += 1
         if self._attempt > node.retries:

@@ -12,6 +12,7 @@ from enum import Enum
 from typing import NewType
 
 from ivr.flow import PromptName, Value
+from ivr.record import InputRecord
 
 LookupId = NewType("LookupId", int)
 DTMF_KEYS = frozenset("0123456789*#ABCD")
@@ -147,11 +148,18 @@ class RequestCallback(IvrCommand):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InputTaken(IvrCommand):
+    """The caller answered a menu or collect node (rightly, wrongly or not at all): tell the world."""
+
+    record: InputRecord
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Hangup(IvrCommand):
     reason: HangupReason
 
 
 Command = (
     PlayPrompt | StopPrompt | StartLookup | TagCall | RaiseAlert | EnqueueCall | TransferCall | RecordVoicemail
-    | RequestCallback | Hangup
+    | RequestCallback | InputTaken | Hangup
 )

@@ -25,6 +25,7 @@ from ivr.events import (
     Command,
     EnqueueCall,
     Hangup,
+    InputTaken,
     IvrEvent,
     LookupCompleted,
     LookupFailed,
@@ -38,7 +39,7 @@ from ivr.events import (
     TagCall,
     TransferCall,
 )
-from ivr.record import CallRecord
+from ivr.record import CallRecord, InputRecord
 
 log = structlog.get_logger("ivr")
 
@@ -69,6 +70,9 @@ class IvrChannel(Protocol):
 
     async def request_callback(self, queue: str, number: str) -> None:
         """Register a call-back request."""
+
+    async def input_taken(self, record: InputRecord) -> None:
+        """The caller answered (or failed to answer) a menu or collect node."""
 
     async def hangup(self) -> None:
         """Hang the call up."""
@@ -209,6 +213,8 @@ class IvrRunner:
                     await self._bounded(self.channel.record_voicemail(command.mailbox, command.max_seconds))
                 case RequestCallback():
                     await self._bounded(self.channel.request_callback(command.queue, command.number))
+                case InputTaken():
+                    await self._bounded(self.channel.input_taken(command.record))
                 case Hangup():
                     await self._bounded(self.channel.hangup())
                 case _:

@@ -37,7 +37,7 @@ from sip.sdp import (
 __all__ = ["CODECS", "Answer", "MediaParameters", "accept_answer", "build_offer", "negotiate"]
 
 # The codecs the node offers and answers with, in preference order: the one table the media
-# code (cti.media), the INVITE checks (cti.offercheck) and build_offer's default read.
+# code (cti.call.media), the INVITE checks (cti.call.offercheck) and build_offer's default read.
 CODECS: tuple[Codec, ...] = (Codec.PCMU, Codec.PCMA)
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cti.events import Envelope
+from cti.events.registry import Envelope
 
 __all__ = ["AdherenceBoard"]
 

@@ -1,6 +1,6 @@
-"""Admin API routes of schedules and adherence (docs/adherence.md, docs/api.md, ``cti.openapi.ADHERENCE_PATHS``).
+"""Admin API routes of schedules and adherence (docs/adherence.md, docs/api.md, ``cti.http.openapi.ADHERENCE_PATHS``).
 
-Mounted by ``cti.api.build_app`` on every node; without an :class:`AdherenceApi` (a node built without a store)
+Mounted by ``cti.http.api.build_app`` on every node; without an :class:`AdherenceApi` (a node built without a store)
 each answers 501 ``not_available``. Times in answers are ISO 8601 in the site's time zone (``node.timezone``) with
 epoch seconds beside them; times in requests are ISO 8601, with an offset or in site time. Errors are
 ``{"error": {"code", "message"}}``:
@@ -38,7 +38,7 @@ from cti.adherence.model import (
 from cti.adherence.reports import ReportOptions, adherence_report, day_bounds
 from cti.adherence.service import AdherenceService
 from cti.errors import CtiError
-from cti.http_guard import BodyError, body_refusal, read_json, refusal_response
+from cti.http.guard import BodyError, body_refusal, read_json, refusal_response
 from cti.store import NotFoundError
 
 __all__ = ["AdherenceApi", "add_adherence_routes", "parse_time"]

@@ -24,8 +24,8 @@ from cti.adherence.model import Activity
 from cti.adherence.reports import ReportOptions
 from cti.adherence.store import ScheduleStore
 from cti.adherence.tracker import AdherenceTracker, ExceptionEnded, ExceptionRaised, LiveEvent
-from cti.bus import Bus, Subscription, SubscriptionClosed
-from cti.events import Envelope
+from cti.events.bus import Bus, Subscription, SubscriptionClosed
+from cti.events.registry import Envelope
 from cti.store import Store, StoreError
 
 __all__ = ["AdherenceService", "report_options", "settings_from_config"]

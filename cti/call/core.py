@@ -4,7 +4,7 @@
 connected → ended), the state of each participant's leg (keyed by :class:`Role`), what to ask the
 ACD and when the record is written — and does nothing itself. It imports no asyncio, no sockets,
 no clock: ``handle(event, now)`` returns a list of :mod:`commands <cti.call.commands>` that the
-asyncio shell (:mod:`cti.calls`) carries out. Results of those commands that the core must know
+asyncio shell (:mod:`cti.call.shell`) carries out. Results of those commands that the core must know
 (the ACD accepting or refusing an answer, a leg answering) come back as later events, queued by
 the shell — the core is never re-entered while it is deciding.
 
@@ -33,6 +33,7 @@ from acd import (
     Reject,
     Ringing,
     RingNoAnswer,
+    SkillName,
     SkillRequirement,
 )
 from cti.call.commands import (
@@ -434,8 +435,15 @@ class CallCore:
         return EmitCdr(reason=self.end_reason or "system", by=self.hung_up_by or "system", at=now)
 
 
+PERSONAL_SKILL_PREFIX = "agent:"  # reserved: config skills may not start with it
+
+
+def personal_skill(agent_id: str) -> SkillName:
+    """The skill only ``agent_id`` holds: a call that requires it waits for that agent alone
+    (a transfer to an agent), with the queue's priority, aging and overflow rules."""
+    return SkillName(PERSONAL_SKILL_PREFIX + agent_id)
+
+
 def skills_of(requirements: Mapping[str, int]) -> tuple[SkillRequirement, ...]:
     """The ACD's skill requirements from the IVR's ``{skill: level}``."""
-    from acd import SkillName
-
     return tuple(SkillRequirement(skill=SkillName(s), min_level=lv) for s, lv in requirements.items())

@@ -1,6 +1,6 @@
 """What the call core is told (past tense): leg, ACD, IVR and operator events.
 
-The shell (:mod:`cti.calls`) translates SIP leg events, ACD commands, IVR requests and operator
+The shell (:mod:`cti.call.shell`) translates SIP leg events, ACD commands, IVR requests and operator
 actions into these and queues them for :meth:`cti.call.core.CallCore.handle`.
 """
 

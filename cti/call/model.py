@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from cti.calldetail import CallPhase as Phase
+from cti.call.detail import CallPhase as Phase
 
 
 class Role(enum.Enum):

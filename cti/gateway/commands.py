@@ -1,4 +1,4 @@
-"""Gateway commands: argument checks, authorisation and the call into :class:`~cti.control.Control`.
+"""Gateway commands: argument checks, authorisation and the call into :class:`~cti.floor.control.Control`.
 
 Agent commands act on the caller itself; supervisors and operators name ``agent_id`` in ``args`` and may act on the
 agents of their scope only. Call commands (``hangup``, ``hold``, ``resume``, ``transfer``) are allowed only on the
@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cti.control import Control, ControlError
-from cti.errors import CtiError
+from cti.errors import ControlError, CtiError
+from cti.floor.control import Control
 from cti.gateway.visibility import Scope
 from cti.ids import AgentId, CallId
 from cti.tokens import Principal, Role

@@ -21,7 +21,7 @@ from typing import Any, Final
 import msgpack
 
 from cti.errors import CtiError
-from cti.events import Envelope
+from cti.events.registry import Envelope
 
 __all__ = ["EncodedCache", "Encoding", "FrameError", "OutFrame", "decode_frame", "encode_frame"]
 

@@ -14,7 +14,7 @@ import itertools
 from collections import deque
 from dataclasses import dataclass
 
-from cti.events import Envelope
+from cti.events.registry import Envelope
 
 __all__ = ["ReplayLog", "ReplayWindow"]
 

@@ -17,13 +17,14 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from cti.bus import Bus
-from cti.control import Control, ControlError
+from cti.errors import ControlError
+from cti.events.bus import Bus
+from cti.floor.control import Control
+from cti.floor.notices import NoticeService
 from cti.gateway.limits import LoginThrottle
 from cti.gateway.ws import Gateway, GatewaySettings
-from cti.http_guard import BodyError, body_refusal, read_json, refusal_response
+from cti.http.guard import BodyError, body_refusal, read_json, refusal_response
 from cti.ids import AgentId
-from cti.notices import NoticeService
 from cti.tokens import IssuedToken, Role, TokenError, TokenIssuer
 
 __all__ = ["GATEWAY_KEY", "add_gateway_routes"]

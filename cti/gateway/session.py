@@ -1,14 +1,15 @@
 """One WebSocket connection's logic, without the socket: frames and bus envelopes in, frames out.
 
 :class:`Session` is built from a verified :class:`~cti.tokens.Principal` and the node's
-:class:`~cti.control.Control`. It produces the ``hello`` frame (current state, no replay: the reconnect rule),
+:class:`~cti.floor.control.Control`. It produces the ``hello`` frame (current state, no replay: the reconnect rule),
 answers ``command`` frames with ``reply`` frames (or an ``error`` frame when the command carries no usable ``id``),
 and turns bus envelopes into event frames when :func:`~cti.gateway.visibility.visible` allows. Every bad frame gets
 an answer; nothing is dropped silently.
-With a :class:`~cti.notices.NoticeService`, ``hello`` carries ``notices`` (an agent's unexpired unread ones) and the
-``broadcast`` / ``notice_receipts`` / ``notice_read`` commands run through :func:`~cti.notices.run_notice_command`.
-With an :class:`~cti.alerts.board.AlertBoard`, a supervisor's or operator's ``hello`` and ``snapshot`` carry
-``alerts`` (the active unacknowledged alerts it may see), and a supervisor's ``alert_ack`` acknowledges one for every
+With a :class:`~cti.floor.notices.NoticeService`, ``hello`` carries ``notices`` (an agent's unexpired unread
+ones) and the ``broadcast`` / ``notice_receipts`` / ``notice_read`` commands run through
+:func:`~cti.floor.notices.run_notice_command`. With an :class:`~cti.floor.alerts.board.AlertBoard`, a
+supervisor's or operator's ``hello`` and ``snapshot`` carry ``alerts`` (the active unacknowledged alerts it may
+see), and a supervisor's ``alert_ack`` acknowledges one for every
 supervisor: the session publishes ``alert.acknowledged`` through ``publish``. With an
 :class:`~cti.adherence.board.AdherenceBoard` they also carry ``adherence`` (the adherence exceptions in force for the
 agents of its scope).
@@ -23,9 +24,10 @@ from typing import Any
 import structlog
 
 from cti.adherence.board import AdherenceBoard
-from cti.alerts.board import AlertBoard
-from cti.control import Control
-from cti.events import Envelope, EnvelopeError
+from cti.events.registry import Envelope, EnvelopeError
+from cti.floor.alerts.board import AlertBoard
+from cti.floor.control import Control
+from cti.floor.notices import NOTICE_COMMANDS, NoticeError, NoticeService, run_notice_command
 from cti.gateway.commands import (
     OVERSEER_COMMANDS,
     SUPERVISION_COMMANDS,
@@ -38,7 +40,6 @@ from cti.gateway.commands import (
 from cti.gateway.frames import EncodedCache, Encoding, FrameError, OutFrame, decode_frame, encode_frame
 from cti.gateway.visibility import Scope, visible
 from cti.ids import AgentId
-from cti.notices import NOTICE_COMMANDS, NoticeError, NoticeService, run_notice_command
 from cti.tokens import Principal, Role
 
 __all__ = ["Session", "initial_scope"]
@@ -78,13 +79,19 @@ def _names(args: Mapping[str, Any], key: str) -> frozenset[str] | None:
 
 DEFAULT_SITE: dict[str, Any] = {"timezone": "UTC", "pause_reasons": ["break", "lunch", "training", "meeting", "admin"],
                                  "dispositions": ["resolved", "follow_up", "billing", "sales", "complaint",
-                                                  "wrong_number", "other"]}
+                                                  "wrong_number", "other"],
+                                 "pause_reason_labels": {}, "disposition_labels": {}}
 """``hello``'s ``site`` when the node gives none (the defaults of config ``node.timezone`` and ``desk``)."""
 
 
-def site_info(timezone: str, pause_reasons: Sequence[str], dispositions: Sequence[str]) -> dict[str, Any]:
-    """``hello``'s ``site``: the site's IANA time zone and the codes the desktops offer."""
-    return {"timezone": timezone, "pause_reasons": list(pause_reasons), "dispositions": list(dispositions)}
+def site_info(timezone: str, pause_reasons: Sequence[str], dispositions: Sequence[str], *,
+              pause_reason_labels: Mapping[str, Mapping[str, str]] | None = None,
+              disposition_labels: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
+    """``hello``'s ``site``: the site's IANA time zone, the codes the desktops offer and the configured labels of
+    some of them (code to {language tag: label}; ``*``: every language)."""
+    return {"timezone": timezone, "pause_reasons": list(pause_reasons), "dispositions": list(dispositions),
+            "pause_reason_labels": {c: dict(v) for c, v in (pause_reason_labels or {}).items()},
+            "disposition_labels": {c: dict(v) for c, v in (disposition_labels or {}).items()}}
 
 
 class Session:

@@ -7,7 +7,7 @@
   ``notice.broadcast`` whose audience holds ``*`` or one of its queues; ``supervision.*`` about itself only when it
   can hear the supervisor: ``started``/``changed`` whose ``mode`` (or ``previous_mode``) is ``whisper`` or ``barge``,
   and ``ended`` (so a take-over or the end of a barge is told; silent listening is never announced while it lasts).
-  ``qa.evaluation.published`` and ``qa.appeal.*`` about itself; ``qa.rule.published``, ``qa.sample.selected`` and
+  ``qa.evaluation.*`` and ``qa.appeal.*`` about itself; ``qa.rule.published``, ``qa.sample.selected`` and
   ``qa.library.published`` (public). Nothing else (no queue statistics, no alerts).
 - **supervisor**: ``agent.*``, ``supervision.*`` and ``adherence.*`` for agents of its teams; ``call.*`` whose
   ``queue`` is one of its queues or whose ``agent_id`` is one of its agents; ``queue.stats``, ``alert.raised`` and
@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cti.events import Envelope
+from cti.events.registry import Envelope
 from cti.tokens import Principal, Role
 
 __all__ = ["Scope", "visible"]

@@ -35,16 +35,16 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from cti.adherence.board import AdherenceBoard
-from cti.alerts.board import AlertBoard
-from cti.bus import Bus
-from cti.control import Control
 from cti.errors import CtiError
-from cti.events import Envelope
+from cti.events.bus import Bus
+from cti.events.registry import Envelope
+from cti.floor.alerts.board import AlertBoard
+from cti.floor.control import Control
+from cti.floor.notices import NoticeService
 from cti.gateway.frames import EncodedCache, Encoding
 from cti.gateway.mailbox import Mailbox
 from cti.gateway.replay import ReplayLog
 from cti.gateway.session import DEFAULT_SITE, Session
-from cti.notices import NoticeService
 from cti.tokens import Principal, Role
 
 __all__ = ["PROTOCOLS", "Gateway", "GatewaySettings", "GatewayStats", "Session"]

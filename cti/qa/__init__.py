@@ -1,6 +1,6 @@
 """Quality assurance (质检, docs/qa.md): transparent sampling rules, scorecards, evaluations, appeals, playback
 and the good-call library. The cores here are pure (time passed in); :mod:`cti.qa.store` keeps their records and
-:mod:`cti.qa_routes` serves them.
+:mod:`cti.qa.routes` serves them.
 """
 
 from cti.qa.appeals import Action, Actor, AppealState, EvaluationState, appeal_deadline

@@ -8,7 +8,13 @@ Evaluation::
                                                                           ├──► CORRECTED  (overturned, partial:
                                                                           │                a new revision)
                                                                           └──► ACKNOWLEDGED (withdrawn)
+    PUBLISHED, ACKNOWLEDGED, CONFIRMED, CORRECTED ──finalise (the node, once the filing window has closed)──► FINAL
     CALIBRATION: a calibration score; never shown as the agent's score, never appealed.
+
+FINAL means settled: nothing can change the score any more. An evaluation becomes FINAL at the first moment the
+filing window has closed and no appeal is open — at the window's close when it was not appealed (acknowledged or
+not, or its appeal was withdrawn, refused or decided within the window), or at the end of its appeal when that
+comes after the window (:func:`finalisable`). Score reports count FINAL evaluations; the others are provisional.
 
 Appeal::
 
@@ -41,15 +47,16 @@ import enum
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
 from cti.qa.errors import ForbiddenError, QaError, StateError
 
 __all__ = ["APPEAL_TABLE", "EVALUATION_OF_OUTCOME", "EVALUATION_TABLE", "OPEN_APPEAL_STATES", "Action", "Actor",
-           "AppealState", "Decision", "EvaluationState", "Facts", "Opinion", "Seat", "Transition", "Verdict",
-           "appeal_deadline", "decide_transition", "overdue_decision", "panel_decision", "seat_of",
-           "working_days_after"]
+           "AppealState", "Decision", "EvaluationState", "Facts", "Opinion", "SETTLING_STATES", "Seat", "Transition",
+           "Verdict", "appeal_deadline", "decide_transition", "finalisable", "overdue_decision", "panel_decision",
+           "seat_of", "working_days_after"]
 
 
 class EvaluationState(enum.Enum):
@@ -59,6 +66,7 @@ class EvaluationState(enum.Enum):
     CONFIRMED = "confirmed"
     CORRECTED = "corrected"
     CALIBRATION = "calibration"
+    FINAL = "final"
 
 
 class AppealState(enum.Enum):
@@ -84,6 +92,7 @@ class Action(enum.Enum):
     REFUSE = "refuse"
     OPINE = "opinion"
     DECIDE = "decide"
+    FINALISE = "finalise"  # the node, never a person (role ``system``)
 
 
 class Verdict(enum.Enum):
@@ -100,7 +109,7 @@ class Seat(enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Actor:
-    role: str  # agent | supervisor | operator
+    role: str  # agent | supervisor | operator | system (the node's own steps: finalise)
     subject: str
 
 
@@ -178,7 +187,12 @@ EVALUATION_TABLE: dict[tuple[EvaluationState, Action], EvaluationState] = {
     (_E.APPEALED, Action.REFUSE): _E.CONFIRMED,
     (_E.APPEALED, Action.OPINE): _E.APPEALED,  # or the outcome's state (EVALUATION_OF_OUTCOME)
     (_E.APPEALED, Action.DECIDE): _E.APPEALED,
+    (_E.PUBLISHED, Action.FINALISE): _E.FINAL,
+    (_E.ACKNOWLEDGED, Action.FINALISE): _E.FINAL,
+    (_E.CONFIRMED, Action.FINALISE): _E.FINAL,
+    (_E.CORRECTED, Action.FINALISE): _E.FINAL,
 }
+SETTLING_STATES = frozenset(e for e, action in EVALUATION_TABLE if action is Action.FINALISE)
 APPEAL_TABLE: dict[tuple[AppealState, Action], AppealState] = {
     (_A.NONE, Action.ACKNOWLEDGE): _A.NONE,  # acknowledging without appealing
     (_A.NONE, Action.FILE): _A.FILED,
@@ -190,27 +204,37 @@ APPEAL_TABLE: dict[tuple[AppealState, Action], AppealState] = {
     (_A.FILED, Action.WITHDRAW): _A.WITHDRAWN,
     (_A.ACCEPTED_BY_LEADER, Action.WITHDRAW): _A.WITHDRAWN,
     (_A.UNDER_REVIEW, Action.WITHDRAW): _A.WITHDRAWN,
+    (_A.NONE, Action.FINALISE): _A.NONE,  # only with no open appeal
 }
 _AGENT_ACTIONS = frozenset({Action.ACKNOWLEDGE, Action.FILE, Action.WITHDRAW})
 _LEADER_ACTIONS = frozenset({Action.ADMIT, Action.REFUSE})
 _PANEL_ACTIONS = frozenset({Action.OPINE, Action.DECIDE})
 
 
-def working_days_after(at: float, zone: dt.tzinfo, working_days: int) -> float:
-    """The same local time of day ``working_days`` working days (Monday to Friday in ``zone``; no holiday
-    calendar) after ``at``. From a Friday afternoon with 3 days: the next Wednesday afternoon."""
+def working_days_after(at: float, zone: dt.tzinfo, working_days: int,
+                       holidays: AbstractSet[dt.date] = frozenset()) -> float:
+    """The same local time of day ``working_days`` working days after ``at``: a working day is a Monday to Friday
+    in ``zone`` that is not one of the site's ``holidays`` (local dates, config ``node.holidays``). From a Friday
+    afternoon with 3 days: the next Wednesday afternoon (Thursday when that Monday is a holiday)."""
     local = dt.datetime.fromtimestamp(at, zone)
     day, counted = local.date(), 0
     while counted < working_days:
         day += dt.timedelta(days=1)
-        if day.weekday() < 5:
+        if day.weekday() < 5 and day not in holidays:
             counted += 1
     return dt.datetime.combine(day, local.timetz().replace(tzinfo=None), zone).timestamp()
 
 
-def appeal_deadline(published_at: float, zone: dt.tzinfo, working_days: int) -> float:
+def appeal_deadline(published_at: float, zone: dt.tzinfo, working_days: int,
+                    holidays: AbstractSet[dt.date] = frozenset()) -> float:
     """The end of the filing window."""
-    return working_days_after(published_at, zone, working_days)
+    return working_days_after(published_at, zone, working_days, holidays)
+
+
+def finalisable(state: EvaluationState, deadline: float | None, now: float) -> bool:
+    """Whether an evaluation in ``state`` whose filing window ends at ``deadline`` is settled at ``now``: the
+    window has closed and no appeal is open (the states :data:`SETTLING_STATES`)."""
+    return state in SETTLING_STATES and deadline is not None and now > deadline
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,7 +285,8 @@ def decide_transition(evaluation: EvaluationState, appeal: AppealState, action: 
     Raises:
         ForbiddenError: qa.not_your_evaluation, qa.not_team_leader, qa.leader_is_evaluator, qa.reviewer_is_agent,
             qa.seat_taken, qa.forbidden (the role may not take this action).
-        StateError: qa.bad_transition, qa.appeal_window_closed, qa.decision_deadline_passed, qa.decision_not_due.
+        StateError: qa.bad_transition, qa.appeal_window_closed, qa.decision_deadline_passed, qa.decision_not_due,
+            qa.finalise_not_due (the filing window is still open).
         QaError (400): qa.reason_required, qa.bad_items, qa.bad_points.
     """
     if action in _AGENT_ACTIONS:
@@ -270,7 +295,7 @@ def decide_transition(evaluation: EvaluationState, appeal: AppealState, action: 
         if actor.subject != facts.agent_id:
             raise ForbiddenError("this evaluation is another agent's", code="qa.not_your_evaluation")
     elif action in _LEADER_ACTIONS:
-        if actor.role == "agent":
+        if actor.role not in ("supervisor", "operator"):
             raise ForbiddenError(f"only the agent's team leader may {action.value} an appeal")
         if actor.role == "supervisor" and actor.subject not in facts.leaders:
             raise ForbiddenError("only a supervisor of the agent's team (or the operator) admits appeals",
@@ -278,6 +303,9 @@ def decide_transition(evaluation: EvaluationState, appeal: AppealState, action: 
         if actor.subject == facts.evaluator:
             raise ForbiddenError("the first evaluator may not admit an appeal of their own evaluation",
                                  code="qa.leader_is_evaluator")
+    elif action is Action.FINALISE and actor.role != "system":
+        raise ForbiddenError("the node finalises an evaluation when its filing window has closed; no one else may",
+                             code="qa.forbidden")
     e_next = EVALUATION_TABLE.get((evaluation, action))
     a_next = APPEAL_TABLE.get((appeal, action))
     if e_next is None or a_next is None:
@@ -326,6 +354,11 @@ def decide_transition(evaluation: EvaluationState, appeal: AppealState, action: 
                 raise StateError("the decision deadline has not passed: the panel decides by majority",
                                  code="qa.decision_not_due")
             decision = overdue_decision(facts.opinions)
+        case Action.FINALISE:
+            if not finalisable(evaluation, facts.deadline, now):
+                raise StateError("the filing window is still open" + (
+                    "" if facts.deadline is None else f" (it ends at UTC epoch {facts.deadline:.0f})"),
+                    code="qa.finalise_not_due")
         case Action.ACKNOWLEDGE | Action.ADMIT:
             pass
     if decision is not None:

@@ -9,8 +9,11 @@ other calibration scores of a recording only once it has submitted its own.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+from statistics import fmean
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,9 +31,11 @@ from cti.qa.appeals import (
     Verdict,
     appeal_deadline,
     decide_transition,
+    finalisable,
     working_days_after,
 )
 from cti.qa.errors import ForbiddenError, NotFoundError, StateError
+from cti.qa.finalise import FINALISE_EVERY_S, FINALISED, finalise, finalise_due, finalised_data, run_finaliser
 from cti.qa.scoring import Form, calibration_report, parse_form, rescore, score
 from cti.qa.service import QaService
 from cti.qa.store import AppealRow, EvaluationRow, QaTx
@@ -46,20 +51,24 @@ DEFAULT_DECISION_WORKING_DAYS = 5  # domain.md §4.2
 
 class EvaluationService:
     """QA forms, evaluations and appeals. An agent may appeal for ``appeal_working_days`` working days after
-    publication (in the site's zone, ``qa.zone``); ``calibration_tolerance`` is the default of the report."""
+    publication (in the site's zone, ``qa.zone``, not counting the site's ``holidays``); ``calibration_tolerance``
+    is the default of the report."""
 
     def __init__(self, qa: QaService, *, appeal_working_days: int = DEFAULT_APPEAL_WORKING_DAYS,
                  calibration_tolerance: float = DEFAULT_CALIBRATION_TOLERANCE,
-                 decision_working_days: int = DEFAULT_DECISION_WORKING_DAYS) -> None:
+                 decision_working_days: int = DEFAULT_DECISION_WORKING_DAYS,
+                 holidays: AbstractSet[dt.date] = frozenset()) -> None:
         self.base = qa
         self.working_days = appeal_working_days
         self.decision_days = decision_working_days
         self.tolerance = calibration_tolerance
+        self.holidays = frozenset(holidays)
         self.zone = ZoneInfo(qa.zone)
 
     def deadline(self, e: EvaluationRow) -> float | None:
         """When the appeal window of ``e`` ends (None: not published)."""
-        return None if e.published_at is None else appeal_deadline(e.published_at, self.zone, self.working_days)
+        return None if e.published_at is None else appeal_deadline(e.published_at, self.zone, self.working_days,
+                                                                    self.holidays)
 
     # ------------------------------------------------------------------------------ access
     def may_see(self, actor: Actor, agent_id: str | None, queue_id: str | None) -> bool:
@@ -235,7 +244,7 @@ class EvaluationService:
             elif open_ is None:
                 pass  # acknowledging
             elif action is Action.ADMIT:
-                decision_deadline = working_days_after(now, self.zone, self.decision_days)
+                decision_deadline = working_days_after(now, self.zone, self.decision_days, self.holidays)
                 changed = await tx.admit_appeal(open_.appeal_id, leader=actor.subject, at=now,
                                                 deadline=decision_deadline)
                 detail |= {"decision_deadline": decision_deadline}
@@ -267,6 +276,8 @@ class EvaluationService:
             await tx.audit(f"evaluation:{evaluation_id}", action.value, actor.subject, now, detail)
             if appeal_id is not None:
                 await tx.audit(f"appeal:{appeal_id}", action.value, actor.subject, now, detail)
+            settled = finalisable(t.evaluation, facts.deadline, now) and await finalise(
+                tx, e, t.evaluation, facts.deadline, now)  # an appeal that ended after the window: final at once
         log.info("qa.evaluation.changed", evaluation_id=evaluation_id, action=action.value, actor=actor.subject)
         after = await self.evaluation(actor, evaluation_id)
         base = {"appeal_id": appeal_id, "evaluation_id": evaluation_id, "agent_id": e.agent_id,
@@ -287,7 +298,18 @@ class EvaluationService:
             self.base.publish_event("qa.appeal.decided", base | {
                 "reviewer": actor.subject, "outcome": t.appeal.value, "rule": t.decision.rule,
                 "total": after["total"]})
+        if settled:
+            self.base.publish_event(FINALISED, finalised_data(e, t.evaluation, after["total"]))
         return after
+
+    # ------------------------------------------------------------------------------ finalisation
+    async def finalise_due(self, now: float | None = None) -> list[int]:
+        """Finalise what is due at ``now`` (default: the clock's now): :func:`cti.qa.finalise.finalise_due`."""
+        return await finalise_due(self, self.base.clock() if now is None else now)
+
+    async def run_finaliser(self, every_s: float = FINALISE_EVERY_S) -> None:
+        """The node's finaliser task: :func:`cti.qa.finalise.run_finaliser`."""
+        await run_finaliser(self, every_s)
 
     def _leads(self, actor: Actor, agent_id: str) -> bool:
         """Whether ``actor`` is a team leader of ``agent_id`` (a supervisor of the agent's team)."""
@@ -330,6 +352,26 @@ class EvaluationService:
                     "total": sum(c.values()), "overturn_rate": None if not decided else round(changed / decided, 4)}
             return out
         return {"agents": rows(agents), "evaluators": rows(evaluators)}
+
+    async def score_report(self, actor: Actor) -> dict[str, Any]:
+        """QA scores per agent and per evaluator (latest revisions; calibration scores never count). The score
+        counts FINAL evaluations only (``final``, ``mean``); the others — still in their filing window or under
+        appeal — are shown apart as ``provisional`` (their count and mean), never mixed in. Raises: ForbiddenError."""
+        self.require_evaluator(actor)
+        async with self.base.qa.transaction() as tx:
+            rows = await tx.score_rows()
+        final = EvaluationState.FINAL.value
+        def table(by_evaluator: bool) -> dict[str, dict[str, Any]]:
+            groups: dict[str, tuple[list[float], list[float]]] = {}
+            for agent, evaluator, state, total in rows:
+                done, pending = groups.setdefault(evaluator if by_evaluator else agent, ([], []))
+                if total is not None:  # every item N/A: no score to average
+                    (done if state == final else pending).append(total)
+            return {who: {"final": len(done), "mean": round(fmean(done), 2) if done else None,
+                          "provisional": len(pending),
+                          "provisional_mean": round(fmean(pending), 2) if pending else None}
+                    for who, (done, pending) in sorted(groups.items())}
+        return {"counts": final, "agents": table(False), "evaluators": table(True)}
 
     async def calibration(self, actor: Actor, recording_serial: str, *, tolerance: float | None = None,
                           consensus_evaluation_id: int | None = None) -> dict[str, Any]:

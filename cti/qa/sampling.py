@@ -14,6 +14,8 @@
 - :func:`assign_evaluators` spreads the sampled calls over evaluators (round-robin or seeded), skipping an
   evaluator who leads the agent's team when the rule asks for independence. Assignment depends on the teams of
   the configuration, not on call data, so it is outside the digest.
+- :func:`unsettled_calls` names the candidate calls whose record is not final yet (the agent still on the call,
+  or in its wrap-up, whose end writes ``acw_s``): a period is closed only when there are none.
 Pure: no I/O, no clock.
 """
 
@@ -28,12 +30,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, assert_never
 
+from acd import AgentState
 from cti.qa.errors import StateError
 from cti.qa.rules import FIELDS, And, Condition, FieldKind, Leaf, Not, Or, Rule, SelectMethod, rule_hash
-from cti.store import LegOutcome, QueueLeg
+from cti.store import AgentStateRow, LegOutcome, QueueLeg
 
-__all__ = ["CallFact", "SampleItem", "Selection", "assign_evaluators", "chosen_days", "commitment",
-           "facts_from_legs", "matches", "select", "selection_digest"]
+__all__ = ["CallFact", "OpenCall", "SampleItem", "Selection", "assign_evaluators", "chosen_days", "commitment",
+           "facts_from_legs", "matches", "select", "selection_digest", "unsettled_calls"]
+
+# The agent enters wrap-up as its call ends (the same event, written within the same second).
+WRAP_UP_MATCH_S = 5.0
 
 INSUFFICIENT = "insufficient_calls"
 
@@ -113,6 +119,39 @@ def facts_from_legs(legs: Iterable[QueueLeg], tz: dt.tzinfo) -> list[CallFact]:
             skill=tuple(leg.skills), call_reason=leg.call_reason, direction="inbound", outcome=leg.outcome.value,
             transfer_count=before, vip_flag=leg.vip_flag))
     return facts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenCall:
+    """A candidate call whose record is not final: ``why`` is ``on_call`` or ``wrap_up``."""
+
+    call_id: str
+    leg_id: str
+    agent_id: str
+    recording_serial: str | None
+    why: str
+
+    def text(self) -> str:
+        return (f"{self.recording_serial or self.call_id} (agent {self.agent_id}, "
+                f"{'in wrap-up' if self.why == 'wrap_up' else 'still on the call'})")
+
+
+def unsettled_calls(legs: Iterable[QueueLeg], current: Mapping[str, AgentStateRow | None]) -> list[OpenCall]:
+    """The candidate legs (as :func:`facts_from_legs`: answered, with an agent and a recording) whose facts may
+    still change: the talk has not ended (no ``t_end``), or the agent's current state (``current``: agent id to
+    its open state row) is the wrap-up that began as this leg ended."""
+    found = []
+    for leg in sorted(legs, key=lambda g: (g.t_answer or 0.0, g.leg_id)):
+        if leg.outcome is not LegOutcome.ANSWERED or leg.agent_id is None or leg.recording_serial is None:
+            continue
+        state = current.get(leg.agent_id)
+        why = ("on_call" if leg.t_end is None else
+               "wrap_up" if state is not None and state.state is AgentState.WRAP_UP and state.end is None
+               and abs(state.start - leg.t_end) <= WRAP_UP_MATCH_S else None)
+        if why is not None:
+            found.append(OpenCall(call_id=leg.call_id, leg_id=leg.leg_id, agent_id=leg.agent_id,
+                                  recording_serial=leg.recording_serial, why=why))
+    return found
 
 
 def _compare(kind: FieldKind, have: Any, op: str, want: Any) -> bool:

@@ -18,7 +18,7 @@ import structlog
 from cti.ids import AgentId
 from cti.qa.errors import NotFoundError, RuleInvalidError, StateError
 from cti.qa.rules import Rule, parse_rule, rule_hash
-from cti.qa.sampling import SampleItem, assign_evaluators, commitment, facts_from_legs, select
+from cti.qa.sampling import SampleItem, assign_evaluators, commitment, facts_from_legs, select, unsettled_calls
 from cti.qa.store import QaStore, RuleRow
 from cti.store import LegTime, Store
 
@@ -29,7 +29,7 @@ _COMMITMENT_HEX = 64
 
 
 class Directory(Protocol):
-    """Who is who, from the node's configuration (``cti.control.Control`` provides it)."""
+    """Who is who, from the node's configuration (``cti.floor.control.Control`` provides it)."""
 
     def agent_team(self, agent_id: AgentId) -> str | None: ...
     def supervisor_scope(self, supervisor_id: str) -> tuple[frozenset[str], frozenset[str]]: ...
@@ -127,6 +127,20 @@ class QaService:
         legs = await self.store.queue_legs_between(start, end, by=LegTime.RESOLVED)
         return select(rule, seed, facts_from_legs(legs, rule.tz))
 
+    async def _refuse_open_calls(self, rule: Rule) -> None:
+        """Raises: StateError qa.calls_open, naming the period's calls still connected or in wrap-up."""
+        start, end = period_bounds(rule)
+        legs = await self.store.queue_legs_between(start, end, by=LegTime.RESOLVED)
+        agents = sorted({g.agent_id for g in legs if g.agent_id is not None})
+        current = {a: await self.store.current_agent_state(a) for a in agents}
+        found = unsettled_calls(legs, {str(a): row for a, row in current.items()})
+        if found:
+            named = ", ".join(c.text() for c in found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10
+                                                               else "")
+            raise StateError(f"{len(found)} call(s) of the period are not final yet: {named}; their records change "
+                             "when they end (talk, wrap-up time): close the period after that",
+                             code="qa.calls_open")
+
     async def close_rule(self, rule_id: str, version: int | None = None, *, actor: str,
                          seed: str | None = None) -> dict[str, Any]:
         """Close the period: reveal the seed, compute and store the sample, its digests and the evaluators.
@@ -134,6 +148,7 @@ class QaService:
         Raises:
             NotFoundError: no such rule. StateError: qa.period_open (the period has not ended), qa.rule_closed,
                 qa.seed_mismatch (the seed given does not hash to the commitment), qa.seed_required,
+                qa.calls_open (calls of the period still connected or in wrap-up: their records are not final),
                 qa.no_independent_evaluator.
         """
         row = await self.rule(rule_id, version)
@@ -150,6 +165,7 @@ class QaService:
                                  code="qa.seed_required")
         if commitment(seed) != row.seed_commitment:
             raise StateError("the seed does not hash to the published commitment", code="qa.seed_mismatch")
+        await self._refuse_open_calls(rule)
         selection = await self._selection(rule, seed)
         items = list(selection.items)
         if rule.assign is not None:

@@ -289,6 +289,23 @@ class QaTx:
         rows = await self.x.fetch_all(f"{sql} ORDER BY e.evaluation_id DESC LIMIT ?", (*params, limit))
         return [_evaluation(r) for r in rows]
 
+    async def unsettled(self, states: Sequence[str], published_before: float, limit: int = 500) -> list[EvaluationRow]:
+        """Evaluations (not calibration) in one of ``states`` published at or before ``published_before``, oldest
+        first: the candidates of finalisation."""
+        marks = ", ".join("?" for _ in states)
+        rows = await self.x.fetch_all(
+            f"{_EVAL_SELECT} WHERE e.state IN ({marks}) AND e.calibration = ? AND e.published_at <= ? "
+            "ORDER BY e.published_at, e.evaluation_id LIMIT ?", (*states, False, published_before, limit))
+        return [_evaluation(r) for r in rows]
+
+    async def score_rows(self) -> list[tuple[str, str, str, float | None]]:
+        """(agent_id, evaluator, state, the latest revision's total) of every evaluation but calibration scores."""
+        rows = await self.x.fetch_all(
+            "SELECT e.agent_id, e.evaluator, e.state, r.total FROM qa_evaluations e JOIN qa_revisions r ON "
+            "r.evaluation_id = e.evaluation_id AND r.revision = (SELECT MAX(revision) FROM qa_revisions m WHERE "
+            "m.evaluation_id = e.evaluation_id) WHERE e.calibration = ? ORDER BY e.evaluation_id", (False,))
+        return [(str(r[0]), str(r[1]), str(r[2]), _opt_float(r[3])) for r in rows]
+
     async def revisions(self, evaluation_id: int) -> list[dict[str, Any]]:
         rows = await self.x.fetch_all("SELECT revision, scores, author, at, why FROM qa_revisions "
                                       "WHERE evaluation_id = ? ORDER BY revision", (evaluation_id,))

@@ -1,7 +1,7 @@
 """Staffing: how many agents an interval needs (Erlang C and Erlang A, shrinkage, occupancy cap), domain spec §2.
 
-Sans-I/O: plain arithmetic on the inputs, no files, sockets or clock. ``cti staffing`` (cti/cli_staffing.py)
-and ``GET /api/v1/staffing`` (cti/staffing_routes.py) are its adapters; docs/staffing.md describes both.
+Sans-I/O: plain arithmetic on the inputs, no files, sockets or clock. ``cti staffing`` (cti/cli/staffing.py)
+and ``GET /api/v1/staffing`` (cti/staffing/routes.py) are its adapters; docs/staffing.md describes both.
 
 - :func:`required_agents` answers "how many agents for this target", :func:`plan` "what do N agents give";
   both return a :class:`StaffingResult` with a what-if curve around the answer;

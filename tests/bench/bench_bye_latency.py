@@ -5,7 +5,7 @@ Run: ``python tests/bench/bench_bye_latency.py [--calls 200] [--concurrency 1]``
 A real ``cti serve`` (the demo config plus number 200, whose flow queues at once) on free ports and a
 temporary data directory; each call is answered, held ``--hold-s`` and hung up by the caller. Printed:
 the BYE -> 200 round trip (p50/p95/p99/max, ms), which includes waiting for the store's group commit
-(``cti/records.py`` WRITE_LINGER_S) of the final CDR and its ``call.ended``. Run the same script on a
+(``cti/node/records.py`` WRITE_LINGER_S) of the final CDR and its ``call.ended``. Run the same script on a
 checkout that answers the BYE at once for the reference.
 """
 

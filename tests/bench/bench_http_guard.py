@@ -31,8 +31,8 @@ async def serve(mode: str) -> None:
     from aiohttp import web
 
     from config.schema import HttpConfig
-    from cti.api import build_app
-    from cti.http_guard import serve_http
+    from cti.http.api import build_app
+    from cti.http.guard import serve_http
     from tests.cti.test_gateway_fake import FakeControl
     from tests.cti.test_http_guard import FakeMetrics
 

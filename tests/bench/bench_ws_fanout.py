@@ -28,9 +28,9 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cti.bus import Bus  # noqa: E402
-from cti.control import ControlError  # noqa: E402
-from cti.events import Envelope  # noqa: E402
+from cti.events.bus import Bus  # noqa: E402
+from cti.events.registry import Envelope  # noqa: E402
+from cti.floor.control import ControlError  # noqa: E402
 from cti.gateway import GATEWAY_KEY, GatewaySettings, add_gateway_routes  # noqa: E402
 from cti.tokens import Role, TokenIssuer  # noqa: E402
 
@@ -50,7 +50,7 @@ def rss_mib() -> float:
 
 
 class BenchControl:
-    """Just enough of :class:`cti.control.Control` for agent connections."""
+    """Just enough of :class:`cti.floor.control.Control` for agent connections."""
 
     def __init__(self, n: int) -> None:
         self.ids = [f"b{i}" for i in range(n)]

@@ -12,7 +12,7 @@ from acd.events import CallExited, CallRequeued, Enqueue, LoginAgent
 from config.errors import ConfigFileError
 from config.loader import check_config, load_config
 from cti.app import check_everything
-from cti.routing import agent_config, queue_config
+from cti.node.routing import agent_config, queue_config
 
 HEAD = "agents:\n  - {id: a1, password: secret1, skills: {sales: 3}}\nqueues:\n"
 
@@ -129,7 +129,7 @@ def test_an_overflow_to_a_missing_flow_is_refused_by_config_check_and_at_start(t
                            f"      - {rule}\n")
     loaded = load_config(path)
     assert [str(p) for p in check_everything(loaded)] == [f"{path}:8: {reason}"]
-    from cti.controller import CallController
+    from cti.node.controller import CallController
 
     controller = CallController.__new__(CallController)  # only what load() uses
     from ivr import FlowCatalog

@@ -42,7 +42,16 @@ def test_the_demo_config_is_valid() -> None:
     ("http:\n  ws_replay_events: 0\n", 2, "http.ws_replay_events: Input should be greater than or equal to 1"),
     ("desk:\n  pause_reasons: [lunch, Lunch Break]\n", 2, "code 'Lunch Break': lower-case letters"),
     ("desk:\n  dispositions: [sale, sale]\n", 2, "codes repeat: ['sale']"),
-    ("desk:\n  dispositions: []\n", 2, "desk.dispositions: Tuple should have at least 1 item"),
+    ("desk:\n  dispositions: []\n", 2, "desk.dispositions: offer at least one code"),
+    ("desk:\n  pause_reasons:\n    - lunch\n    - {code: coaching, label: {en: Coaching, zh_CN: 辅导}}\n", 4,
+     "desk.pause_reasons.1.label: label: 'zh_CN' is not a language tag (like en, zh-CN)"),
+    ("desk:\n  dispositions:\n    - code: callback\n      label: {en: '  '}\n", 4,
+     "desk.dispositions.0.label: label en: 1 to 40 characters, not blank"),
+    ("desk:\n  dispositions:\n    - {code: callback, label: {}}\n", 3, "give at least one language"),
+    ("desk:\n  dispositions: [sale, {code: sale, label: Sale}]\n", 2, "codes repeat: ['sale']"),
+    ("node:\n  holidays: [2026-10-01, 2026-10-01]\n", 2, "node.holidays: holidays repeat: 2026-10-01"),
+    ("node:\n  holidays:\n    - 2026-10-01\n    - 2026-13-01\n", 4, "'2026-13-01' is not a valid date"),
+    ("node:\n  holidays: [lunch]\n", 2, "node.holidays.0: Input should be a valid date"),
 ])
 def test_a_bad_file_is_refused_with_file_line_and_reason(tmp_path: Path, text: str, line: int, reason: str) -> None:
     path = write(tmp_path, text)
@@ -62,3 +71,20 @@ def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
 def test_an_unreadable_file_is_a_problem_too(tmp_path: Path) -> None:
     problems = check_config(tmp_path / "missing.yaml")
     assert len(problems) == 1 and "cannot read file" in problems[0].reason
+
+
+def test_desk_codes_with_labels_and_site_holidays(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from config.schema import DeskConfig
+
+    path = write(tmp_path, "node:\n  holidays: [2026-10-01, 2026-10-02]\ndesk:\n  pause_reasons:\n    - lunch\n"
+                           "    - {code: coaching, label: {en: Coaching, zh-CN: 辅导}}\n"
+                           "  dispositions:\n    - {code: callback, label: Call back}\n    - {code: sale}\n")
+    config = load_config(path).config
+    assert config.node.holidays == (dt.date(2026, 10, 1), dt.date(2026, 10, 2))
+    desk = config.desk
+    assert DeskConfig.codes_of(desk.pause_reasons) == ("lunch", "coaching")
+    assert DeskConfig.labels_of(desk.pause_reasons) == {"coaching": {"en": "Coaching", "zh-CN": "辅导"}}
+    assert DeskConfig.codes_of(desk.dispositions) == ("callback", "sale")
+    assert DeskConfig.labels_of(desk.dispositions) == {"callback": {"*": "Call back"}}

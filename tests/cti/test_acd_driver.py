@@ -1,4 +1,4 @@
-"""The ACD's asyncio adapter (cti.routing.AcdDriver): outputs in order, the ring timer on the loop,
+"""The ACD's asyncio adapter (cti.node.routing.AcdDriver): outputs in order, the ring timer on the loop,
 refusals to the requester, and requests made while outputs are dispatched never re-enter the router."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from acd import (
     RequestError,
     Router,
 )
-from cti.routing import AcdDriver
+from cti.node.routing import AcdDriver
 from tests.acd.conftest import agent_cfg
 
 

@@ -1,8 +1,8 @@
-"""Call admission (cti/admission.py): trunk channels, node calls, new calls a second."""
+"""Call admission (cti/node/admission.py): trunk channels, node calls, new calls a second."""
 
 from __future__ import annotations
 
-from cti.admission import ANSWERS, Admission, Limits, Refusal
+from cti.node.admission import ANSWERS, Admission, Limits, Refusal
 
 
 class Clock:

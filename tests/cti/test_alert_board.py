@@ -1,4 +1,4 @@
-"""cti.alerts.board: active alerts followed from public events, acknowledgements, the size bound."""
+"""cti.floor.alerts.board: active alerts followed from public events, acknowledgements, the size bound."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from cti.alerts.board import AlertBoard
-from cti.events import Envelope
+from cti.events.registry import Envelope
+from cti.floor.alerts.board import AlertBoard
 
 
 def ev(type_: str, ts: float = 10.0, **data: Any) -> Envelope:

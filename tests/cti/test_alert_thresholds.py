@@ -1,4 +1,4 @@
-"""cti.alerts.thresholds: sustain, clear, cool-down and scope over queue.stats data, stepped by hand."""
+"""cti.floor.alerts.thresholds: sustain, clear, cool-down and scope over queue.stats data, stepped by hand."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cti.alerts import AlertCleared, AlertRaised, Comparator, Metric, Severity, ThresholdMonitor, ThresholdRule
+from cti.floor.alerts import AlertCleared, AlertRaised, Comparator, Metric, Severity, ThresholdMonitor, ThresholdRule
 
 T0 = 1_700_000_000.0
 

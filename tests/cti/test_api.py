@@ -1,4 +1,4 @@
-"""The admin API (cti/api.py) on a real aiohttp server, against a fake Control and RuntimeAgents."""
+"""The admin API (cti/http/api.py) on a real aiohttp server, against a fake Control and RuntimeAgents."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from acd import AgentState
 from config.errors import ConfigFileError, Problem
 from config.schema import AgentConfig
-from cti.agent_admin import RuntimeAgents
-from cti.api import MetricFamily, build_app
-from cti.control import ControlError
-from cti.openapi import CONTACT_PATHS, OPENAPI, REPORT_PATHS
+from cti.errors import ControlError
+from cti.floor.agent_admin import RuntimeAgents
+from cti.http.api import MetricFamily, build_app
+from cti.http.openapi import CONTACT_PATHS, OPENAPI, REPORT_PATHS
 
 TOKEN = "t0ken-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -35,6 +35,7 @@ class FakeControl:
         self.calls: dict[str, dict[str, Any]] = {"c1": {"call_id": "c1", "phase": "connected", "queue": "sales",
                                                         "agent_id": "1001", "caller_number": "5550001"}}
         self.journal: list[tuple[str, ...]] = []
+        self.asked_by: list[str] = []  # who asked for each login / logout (the ``by`` of the events)
         self.dispositions: dict[str, str | None] = {}
 
     def _agent(self, agent_id: str) -> AgentConfig:
@@ -72,12 +73,14 @@ class FakeControl:
     def agent_team(self, agent_id: str) -> str | None:
         return self._agent(agent_id).team
 
-    def login(self, agent_id: str, *, ready: bool) -> None:
+    def login(self, agent_id: str, *, ready: bool, by: str = "user") -> None:
         self.journal.append(("login", agent_id, str(ready)))
+        self.asked_by.append(by)
         self._move(agent_id, {"logged_out"}, "available" if ready else "paused", None if ready else "login")
 
-    def logout(self, agent_id: str) -> None:
+    def logout(self, agent_id: str, *, by: str = "user") -> None:
         self.journal.append(("logout", agent_id))
+        self.asked_by.append(by)
         self._move(agent_id, {"available", "paused"}, "logged_out")
 
     def set_ready(self, agent_id: str) -> None:
@@ -297,6 +300,7 @@ async def test_state_round_trip(api: Client, control: FakeControl) -> None:
     assert (status, answer["state"]) == (200, "logged_out")
     status, answer = await call(api, "POST", "/api/v1/agents/1001/login")
     assert (status, answer["state"]) == (200, "paused")
+    assert control.asked_by == ["operator"] * 3  # agent.logged_in / logged_out name the admin API as who asked
     control.states["1001"] = ("wrap_up", None)
     status, answer = await call(api, "POST", "/api/v1/agents/1001/end-wrap-up", {"disposition": "sale"})
     assert (status, answer["state"], control.dispositions["1001"]) == (200, "available", "sale")

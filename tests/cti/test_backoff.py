@@ -1,11 +1,11 @@
-"""cti.backoff: the one exponential schedule (tenacity's wait) behind the webhook outbox and the MQTT bridge."""
+"""cti.events.backoff: the one exponential schedule (tenacity's wait) behind the webhook outbox and the MQTT bridge."""
 
 from __future__ import annotations
 
 import pytest
 
-from cti.backoff import Backoff
 from cti.errors import SettingsError
+from cti.events.backoff import Backoff
 
 
 def test_ceilings_double_from_initial_up_to_the_cap() -> None:

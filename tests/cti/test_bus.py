@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from structlog.testing import capture_logs
 
-from cti.bus import Bus, Subscription, SubscriptionClosed
-from cti.events import Envelope, SchemaError
+from cti.events.bus import Bus, Subscription, SubscriptionClosed
+from cti.events.registry import Envelope, SchemaError
 
 
 class FakeClock:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from cti.calldetail import CallDetail
-from cti.calls import Call
+from cti.call.detail import CallDetail
+from cti.call.shell import Call
 
 
 class BrokenMedia:

@@ -10,10 +10,10 @@ from typing import Any, cast
 
 from acd import CallId, ExitCall, ExitReason, QueueId
 from cti.call import LegPhase, Role
-from cti.calldetail import CallDetail, CallPhase
-from cti.calls import Call
+from cti.call.detail import CallDetail, CallPhase
+from cti.call.legs import LegState
+from cti.call.shell import Call
 from cti.clock import NodeClock
-from cti.legs import LegState
 from ivr import FlowCatalog
 
 

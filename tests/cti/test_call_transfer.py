@@ -7,11 +7,11 @@ from typing import Any, cast
 
 from acd import Enqueue, Hangup, SkillRequirement
 from cti.call import LegPhase, Role
-from cti.calldetail import CallDetail, CallPhase
-from cti.calls import Call, Transfer
+from cti.call.detail import CallDetail, CallPhase
+from cti.call.shell import Call, Transfer
 from cti.clock import NodeClock
-from cti.events import Envelope, validate
-from cti.publish import Publisher
+from cti.events.publish import Publisher
+from cti.events.registry import Envelope, validate
 
 
 class Bus:

@@ -7,7 +7,7 @@ import json
 import click
 import pytest
 
-from cti.cli_events import EventTail, TypeFilter
+from cti.cli.events import EventTail, TypeFilter
 
 
 def frame(type_: str, seq: int, **data: object) -> str:

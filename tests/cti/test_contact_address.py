@@ -1,10 +1,10 @@
-"""The NAT rule for reaching a registered phone (cti.legs.contact_address)."""
+"""The NAT rule for reaching a registered phone (cti.call.legs.contact_address)."""
 
 from __future__ import annotations
 
 import pytest
 
-from cti.legs import contact_address
+from cti.call.legs import contact_address
 from sip.errors import LocalSipError
 from sip.registrar import AddressOfRecord, Binding, ContactKey
 from sip.uri import parse_uri

@@ -13,10 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from acd import AgentId, CallId, QueueId
-from cti.api import build_app
-from cti.contacts import add_contact_routes, may_read
-from cti.control import ControlError
-from cti.openapi import OPENAPI
+from cti.errors import ControlError
+from cti.http.api import build_app
+from cti.http.contacts import add_contact_routes, may_read
+from cti.http.openapi import OPENAPI
 from cti.store import CallRecord, open_store
 from cti.tokens import Role, TokenIssuer
 from tests.cti.test_api import AUTH, TOKEN, FakeControl, FakeMetrics

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from cti.eventdocs import DOCS_PATH, REGENERATE, DocsError, main, render_docs
-from cti.events import REGISTRY, Envelope, FieldKind, SchemaError, validate
+from cti.events.docs import DOCS_PATH, REGENERATE, DocsError, main, render_docs
+from cti.events.registry import REGISTRY, Envelope, FieldKind, SchemaError, validate
 
 
 def test_docs_are_generated_from_the_registry() -> None:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cti.events import (
+from cti.events.registry import (
     REGISTRY,
     Envelope,
     EnvelopeError,

@@ -1,4 +1,5 @@
-"""An in-memory :class:`cti.control.Control` for the gateway tests (a real class, no mocks), and its own checks."""
+"""An in-memory :class:`cti.floor.control.Control` for the gateway tests (a real class, no mocks), and its own
+checks."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 import pytest
 
 from acd import AgentState
-from cti.control import Control, ControlError
+from cti.errors import ControlError
+from cti.floor.control import Control
 
 STATS_KEYS = ("waiting", "longest_wait_seconds", "agents_logged_in", "agents_available", "agents_busy",
               "agents_offering", "offered", "answered", "abandoned", "window_seconds")
@@ -70,11 +72,11 @@ class FakeControl:
         team = self._agent(agent_id)["team"]
         return team if isinstance(team, str) else None
 
-    def login(self, agent_id: str, *, ready: bool) -> None:
+    def login(self, agent_id: str, *, ready: bool, by: str = "user") -> None:
         self.actions.append(("login", agent_id, ready))
         self._set(agent_id, "available" if ready else "paused")
 
-    def logout(self, agent_id: str) -> None:
+    def logout(self, agent_id: str, *, by: str = "user") -> None:
         self.actions.append(("logout", agent_id))
         self._set(agent_id, "logged_out")
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cti.events import Envelope
+from cti.events.registry import Envelope
 from cti.gateway import GATEWAY_KEY
 from cti.gateway.replay import ReplayLog
 from cti.tokens import Role

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cti.events import REGISTRY, Envelope
+from cti.events.registry import REGISTRY, Envelope
 from cti.gateway import Scope, visible
 from cti.tokens import Principal, Role
 
@@ -77,6 +77,8 @@ CASES: list[tuple[str, Envelope, bool, bool, bool]] = [
     ("own evaluation", ev("qa.evaluation.published", agent_id="a1", queue="sales"), True, True, True),
     ("other evaluation", ev("qa.evaluation.published", agent_id="a2", queue="support"), False, False, True),
     ("evaluation, my queue", ev("qa.evaluation.published", agent_id="a2", queue="sales"), False, True, True),
+    ("own evaluation final", ev("qa.evaluation.finalised", agent_id="a1", queue="sales"), True, True, True),
+    ("other evaluation final", ev("qa.evaluation.finalised", agent_id="a2", queue="support"), False, False, True),
     ("own appeal filed", ev("qa.appeal.filed", agent_id="a1", queue="support"), True, True, True),
     ("other appeal decided", ev("qa.appeal.decided", agent_id="a2", queue="support"), False, False, True),
     ("own appeal decided", ev("qa.appeal.decided", agent_id="a1", queue=None), True, True, True),

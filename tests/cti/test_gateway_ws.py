@@ -15,8 +15,8 @@ import msgpack
 import pytest
 from aiohttp import web
 
-from cti.bus import Bus
-from cti.events import Envelope
+from cti.events.bus import Bus
+from cti.events.registry import Envelope
 from cti.gateway import GATEWAY_KEY, GatewaySettings, add_gateway_routes
 from cti.gateway.session import site_info
 from cti.tokens import Role, TokenIssuer
@@ -81,7 +81,8 @@ async def server() -> AsyncIterator[Server]:
     add_gateway_routes(app, control=control, bus=bus, tokens=tokens, operator_token=OPERATOR_TOKEN, node="cti-t",
                        settings=GatewaySettings(slow_consumer_timeout_s=0.3, send_queue_size=4,
                                                 subscription_size=8, close_timeout_s=0.3),
-                       site=site_info("Asia/Shanghai", ("lunch", "coaching"), ("sale", "no_sale")))
+                       site=site_info("Asia/Shanghai", ("lunch", "coaching"), ("sale", "no_sale"),
+                                      pause_reason_labels={"coaching": {"en": "Coaching", "zh-CN": "辅导"}}))
     runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -112,7 +113,9 @@ async def test_login_token_then_hello_with_state(server: Server) -> None:
     assert data["state"]["state"] == "paused" and data["state"]["since"] == 2000.0
     assert data["state"]["time_in_state_s"] > 0
     assert data["site"] == {"timezone": "Asia/Shanghai", "pause_reasons": ["lunch", "coaching"],
-                            "dispositions": ["sale", "no_sale"]}
+                            "dispositions": ["sale", "no_sale"],
+                            "pause_reason_labels": {"coaching": {"en": "Coaching", "zh-CN": "辅导"}},
+                            "disposition_labels": {}}
 
 
 async def test_wrong_password_401_and_rate_limit_429(server: Server) -> None:

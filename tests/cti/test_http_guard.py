@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from config.schema import HttpConfig
-from cti.admission import Refusal as AdmissionRefusal
-from cti.api import CALL_REFUSAL_REASONS, build_app
-from cti.bus import Bus
+from cti.call.offercheck import RefusalReason
+from cti.events.bus import Bus
 from cti.gateway import add_gateway_routes
-from cti.http_guard import (
+from cti.http.api import CALL_REFUSAL_REASONS, build_app
+from cti.http.guard import (
     HTTP_GUARD_KEY,
     BodyError,
     CloseReason,
@@ -32,7 +32,7 @@ from cti.http_guard import (
     parse_json,
     serve_http,
 )
-from cti.offercheck import RefusalReason
+from cti.node.admission import Refusal as AdmissionRefusal
 from cti.tokens import TokenIssuer
 from tests.cti.test_gateway_fake import FakeControl
 

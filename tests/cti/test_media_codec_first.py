@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import pytest
 
-from cti.media import CallMedia, MediaLeg
+from cti.call.media import CallMedia, MediaLeg
 from sip.offer_answer import Direction, MediaParameters, accept_answer, build_offer
 from sip.rtp import Codec
 from sip.sdp import SessionDescription

@@ -1,4 +1,4 @@
-"""A bridged call's media (cti.media.CallMedia) over real sockets: same-law legs take the relay fast path.
+"""A bridged call's media (cti.call.media.CallMedia) over real sockets: same-law legs take the relay fast path.
 
 The caller and the agent are plain UDP sockets that negotiate PCMU with the call's endpoints through
 real SDP; once bridged, a packet after a lost one reaches the other side at once (no jitter buffer),
@@ -12,7 +12,7 @@ import wave
 from array import array
 from pathlib import Path
 
-from cti.media import CallMedia
+from cti.call.media import CallMedia
 from sip import SessionDescription, build_offer, negotiate
 from sip.media import RecordingInfo, sine_tone
 from sip.media.aio import RELAY_COUNTERS, PromptCache

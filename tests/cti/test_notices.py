@@ -1,13 +1,13 @@
-"""cti.notices: the board (pure, time stepped by hand), the service on a bus, and the command rules."""
+"""cti.floor.notices: the board (pure, time stepped by hand), the service on a bus, and the command rules."""
 
 from __future__ import annotations
 
 import pytest
 
-from cti.bus import Bus
-from cti.events import REGISTRY, Envelope
+from cti.events.bus import Bus
+from cti.events.registry import REGISTRY, Envelope
+from cti.floor.notices import NoticeBoard, NoticeError, NoticeService, Priority, run_notice_command
 from cti.gateway import Scope, visible
-from cti.notices import NoticeBoard, NoticeError, NoticeService, Priority, run_notice_command
 from cti.tokens import Principal, Role
 
 T0 = 1_700_000_000.0

@@ -10,10 +10,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from cti.bus import Bus
+from cti.events.bus import Bus
+from cti.floor.notices import NoticeService
 from cti.gateway import GATEWAY_KEY, GatewaySettings, Session, add_gateway_routes
 from cti.gateway.frames import Encoding
-from cti.notices import NoticeService
 from cti.tokens import Principal, Role, TokenIssuer
 from tests.cti.test_gateway_fake import FakeControl
 from tests.cti.test_gateway_ws import Server

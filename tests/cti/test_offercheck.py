@@ -1,4 +1,4 @@
-"""What a trunk INVITE must carry (cti/offercheck.py): 415, 406 and 488 with Warning, before anything is answered.
+"""What a trunk INVITE must carry (cti/call/offercheck.py): 415, 406 and 488 with Warning, before anything is answered.
 
 INVITEs are written as bytes and read by the real parser, so compact forms, folded lists and
 empty headers reach the check as they would from the wire.
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from cti.offercheck import CODECS, Refusal, RefusalReason, check_offer
+from cti.call.offercheck import CODECS, Refusal, RefusalReason, check_offer
 from sip.message import Request, parse_message
 from sip.offer_answer import negotiate
 from sip.sdp import SessionDescription
@@ -81,7 +81,7 @@ def test_a_usable_offer_passes(request_: Request) -> None:
 
 
 def test_the_codecs_are_those_the_media_answers_with() -> None:
-    from cti.media import CODECS as MEDIA_CODECS
+    from cti.call.media import CODECS as MEDIA_CODECS
 
     assert CODECS == MEDIA_CODECS
 

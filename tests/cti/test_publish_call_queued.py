@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cti.bus import Bus
-from cti.calldetail import CallDetail
-from cti.publish import Publisher
+from cti.call.detail import CallDetail
+from cti.events.bus import Bus
+from cti.events.publish import Publisher
 
 
 async def test_call_queued_carries_the_caller_number() -> None:

@@ -7,8 +7,8 @@ import pytest
 from acd.agent import AgentState
 from acd.config import CallId, QueueConfig, QueueId
 from acd.stats import QueueStats
-from cti.events import Envelope, new_event_id, validate
-from cti.publish import queue_stats_data
+from cti.events.publish import queue_stats_data
+from cti.events.registry import Envelope, new_event_id, validate
 
 
 def _data(stats: QueueStats, now: float) -> dict[str, object]:

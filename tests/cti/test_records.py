@@ -1,5 +1,5 @@
 """The call-records writer on a real SQLite store: a CDR milestone can be waited for, and a crash's open
-calls are closed ``interrupted`` with their ``call.ended`` in the outbox (cti/records.py)."""
+calls are closed ``interrupted`` with their ``call.ended`` in the outbox (cti/node/records.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from acd import CallId
-from cti.calldetail import CallDetail
-from cti.events import Envelope
-from cti.records import CallRecords
+from cti.call.detail import CallDetail
+from cti.events.registry import Envelope
+from cti.node.records import CallRecords
 from cti.store import CallRecord, Store, open_store
 
 T0 = 1_800_000_000.0

@@ -1,4 +1,4 @@
-"""Supervision (cti/supervision.py): the mixer path per mode, CallMedia with fake endpoints, the service's
+"""Supervision (cti/call/supervision.py): the mixer path per mode, CallMedia with fake endpoints, the service's
 refusals and events, the gateway commands and what agents see. Synthetic tones: caller 400 Hz, agent 1 kHz,
 supervisor 1.8 kHz; "hears X" is decided by the Goertzel energy of X's frequency in what a listener is sent."""
 
@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from cti.control import ControlError
-from cti.events import Envelope
+from cti.call.legs import HangupCause, LegAnswered, LegEnded
+from cti.call.media import CallMedia, MediaLeg
+from cti.call.supervision import MixPath, Supervision, SupervisionMode, SupervisionPhase, SupervisionService
+from cti.errors import ControlError
+from cti.events.registry import Envelope
 from cti.gateway.commands import CommandError, run_supervision_command
 from cti.gateway.visibility import Scope, visible
-from cti.legs import HangupCause, LegAnswered, LegEnded
-from cti.media import CallMedia, MediaLeg
-from cti.supervision import MixPath, Supervision, SupervisionMode, SupervisionPhase, SupervisionService
 from cti.tokens import Principal, Role
 from sip import SessionDescription, negotiate
 from sip.media import sine_tone
@@ -230,7 +230,7 @@ class FakeController:
 
 class FakeCall:
     def __init__(self, controller: FakeController, call_id: str, media: CallMedia, connected: bool = True) -> None:
-        from cti.calls import CallPhase
+        from cti.call.shell import CallPhase
 
         self.controller, self.id, self.media = controller, call_id, media
         self.phase = CallPhase.CONNECTED if connected else CallPhase.QUEUED

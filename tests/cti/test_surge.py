@@ -1,4 +1,4 @@
-"""cti.alerts.surge: replayed synthetic histories, stepped by hand (no event loop, no clock)."""
+"""cti.floor.alerts.surge: replayed synthetic histories, stepped by hand (no event loop, no clock)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from cti.alerts import AlertCleared, AlertRaised, Severity, Significance, SurgeDetector, SurgeSettings, poisson_sf
+from cti.floor.alerts import AlertCleared, AlertRaised, Severity, Significance, SurgeDetector, SurgeSettings, poisson_sf
 
 T0 = 1_700_000_000.0
 MIN = 60.0

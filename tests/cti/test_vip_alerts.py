@@ -1,4 +1,4 @@
-"""cti.alerts.vip (stepped by hand) and the AlertService adapter on a real bus."""
+"""cti.floor.alerts.vip (stepped by hand) and the AlertService adapter on a real bus."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from cti.alerts import AlertCleared, AlertRaised, AlertService, AlertSettings, Severity, VipSettings, VipWatch
-from cti.bus import Bus
-from cti.events import Envelope
+from cti.events.bus import Bus
+from cti.events.registry import Envelope
+from cti.floor.alerts import AlertCleared, AlertRaised, AlertService, AlertSettings, Severity, VipSettings, VipWatch
 
 T0 = 1_700_000_000.0
 

@@ -17,13 +17,10 @@ from click.testing import CliRunner
 from structlog.testing import capture_logs
 
 from config.schema import WebhookConfig, WebhookRetryConfig
-from cti.api import build_app
-from cti.bus import Bus
-from cti.cli_webhooks import webhooks
-from cti.events import Envelope, EventIdFactory
-from cti.store import OutboxId, OutboxStatus, SqliteStore, StoreBusyError, open_store
-from cti.webhook_routes import add_webhook_routes, webhook_metrics
-from cti.webhooks import (
+from cti.cli.webhooks import webhooks
+from cti.events.bus import Bus
+from cti.events.registry import Envelope, EventIdFactory
+from cti.events.webhooks import (
     Verdict,
     WebhookDispatcher,
     backoff_delay,
@@ -33,6 +30,9 @@ from cti.webhooks import (
     sign,
     verify_signature,
 )
+from cti.http.api import build_app
+from cti.http.webhook_routes import add_webhook_routes, webhook_metrics
+from cti.store import OutboxId, OutboxStatus, SqliteStore, StoreBusyError, open_store
 
 SECRET = "s3cret-s3cret-s3cret"
 TOKEN = "test-operator-token-0001"

@@ -17,7 +17,7 @@ import cti.cli
 from tests.support.procs import ServerProcess, free_port, run_server
 
 pytestmark = pytest.mark.skipif(not hasattr(cti.cli, "OPS_WIRED"),
-                                reason="the operator commands (cti/cli_ops.py) are not registered in cti.cli yet")
+                                reason="the operator commands (cti/cli/ops.py) are not registered in cti.cli yet")
 
 TOKEN = "demo-operator-token-0001"  # the demo operator token (README)
 

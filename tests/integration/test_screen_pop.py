@@ -21,7 +21,7 @@ import yaml
 from aiohttp import web
 
 from tests.support.procs import ServerProcess, run_server
-from tests.support.sipp import SippRunner, sipp_ready
+from tests.support.sipp import OPERATOR_TOKEN, SippRunner, sipp_ready
 
 pytestmark = [pytest.mark.interop, pytest.mark.skipif(not sipp_ready(), reason="sipp is not installed")]
 REPO = Path(__file__).resolve().parents[2]
@@ -142,7 +142,16 @@ async def _scenario(server: ServerProcess, sipps: SippRunner) -> None:
         hello = await _next(agent, lambda f: f["type"] == "hello", 5)
         assert hello["data"]["subject"] == "1003"
         await _next(sup, lambda f: f["type"] == "hello", 5)
+        async with http.post(f"{base}/api/v1/tokens", json={"role": "operator", "subject": "ops"},
+                             headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}) as resp:
+            assert resp.status == 201, await resp.text()
+            ops_token = (await resp.json())["token"]
+        ops = await http.ws_connect(f"{base}/ws?token={ops_token}")  # an operator sees the IVR's events too
+        await _next(ops, lambda f: f["type"] == "hello", 5)
         assert (await _command(agent, "1", "login", ready=True))["ok"]
+        logged_in = await _next(sup, lambda f: f.get("type") == "agent.logged_in", 5)
+        assert logged_in["data"]["agent_id"] == "1003" and logged_in["data"]["by"] == "user"
+        assert "support" in logged_in["data"]["queues"] and logged_in["data"]["device"].startswith("sip:")
 
         carrier = sipps.carrier(target, digit="2", caller="5551234", talk_ms=3000, timeout=40)
         pop = await _next(agent, lambda f: f.get("type") == "call.offered", 20)
@@ -152,6 +161,9 @@ async def _scenario(server: ServerProcess, sipps: SippRunner) -> None:
         assert data["crm"]["customer"]["name"] == "Ada Lovelace" or data["ivr_inputs"].get("customer_name") \
             == "Ada Lovelace"
         assert data["ivr_inputs"].get("tier") == "gold"
+        answer = await _next(ops, lambda f: f.get("type") == "call.ivr_input"
+                             and f["data"]["call_id"] == data["call_id"], 5)  # sent when the caller pressed 2
+        assert (answer["data"]["node"], answer["data"]["digits"], answer["data"]["result"]) == ("menu", "2", "accepted")
         answered = await _next(agent, lambda f: f.get("type") == "call.answered", 20)
         serial = answered["data"]["recording_serial"]  # the recording starts at the answer: its serial is known
         assert serial, answered
@@ -187,5 +199,9 @@ async def _scenario(server: ServerProcess, sipps: SippRunner) -> None:
                     and f["data"]["agent_id"] == "1003" and f["data"]["state"] == "available", 5)
         forbidden = await _command(agent, "5", "not_ready", agent_id="1002", reason="break")
         assert not forbidden["ok"] and forbidden["error"]["code"] == "forbidden"
+        assert (await _command(agent, "6", "logout"))["ok"]
+        logged_out = await _next(sup, lambda f: f.get("type") == "agent.logged_out", 5)
+        assert logged_out["data"] == {"agent_id": "1003", "reason": "user"}
         await agent.close()
         await sup.close()
+        await ops.close()

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 import cti.app
-from cti.webhooks import verify_signature
+from cti.events.webhooks import verify_signature
 from tests.support.procs import ServerProcess, run_server
 
 REPO = Path(__file__).resolve().parents[2]

@@ -61,7 +61,7 @@ NODE = "crash"
 SECRET = "crash-test-secret-0001"
 TOKEN = "demo-operator-token-0001"
 # A call the carrier saw answered this close to the kill may have no CDR. None may: the trunk's 200 waits for
-# the arrival row's commit (cti/calls.py awaits CallRecords.cdr_committed; docs/storage.md, "What a crash costs").
+# the arrival row's commit (cti/call/shell.py awaits CallRecords.cdr_committed; docs/storage.md, "What a crash costs").
 ANSWERED_UNRECORDED_S = 0.0
 DRAIN_WITHIN_S = 60.0  # after the restart: every open CDR closed, every outbox row delivered
 MILESTONES = ("t_arrived", "t_ivr_answered", "t_ivr_left", "t_queued", "t_answered")

@@ -1,4 +1,4 @@
-"""What an INVITE must carry (cti/offercheck.py), against a real server: 415, 406 and 488 with Warning.
+"""What an INVITE must carry (cti/call/offercheck.py), against a real server: 415, 406 and 488 with Warning.
 
 Raw SIP over UDP gives exact control of each hostile INVITE (the INVITE itself is
 test_callpath_routing's, with its headers changed through the real parser); SIPp then makes a

@@ -20,9 +20,9 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from cti.bus import Bus
-from cti.events import Envelope
-from cti.mqtt import MqttBridge, MqttConfig, backoff_delay, topic_for
+from cti.events.bus import Bus
+from cti.events.mqtt import MqttBridge, MqttConfig, backoff_delay, topic_for
+from cti.events.registry import Envelope
 from tests.support.procs import free_port
 
 pytestmark = [

@@ -1,7 +1,7 @@
 """Supervision with real peers: SIPp as the carrier, the agent's and the supervisor's softphones.
 
 The server runs in the test's event loop (the demo config on free ports) so that the test drives the
-supervision through :class:`cti.control.Control` — the interface the WebSocket commands call. SIPp does
+supervision through :class:`cti.floor.control.Control` — the interface the WebSocket commands call. SIPp does
 the signalling of the three parties; their SDP puts each party's MEDIA at a UDP socket of the test
 (:class:`Phone`), which plays that party's tone (caller 400 Hz, agent 1 kHz, supervisor 1.8 kHz, PCMU,
 symmetric RTP from the same socket) and records what the party RECEIVES. The caller's phone also presses 2
@@ -31,8 +31,8 @@ import pytest
 from acd import CallId
 from config.loader import demo_config_path, load_config
 from cti.app import Overrides, Server
-from cti.calls import Call, CallPhase
-from cti.supervision import SupervisionPhase
+from cti.call.shell import Call, CallPhase
+from cti.call.supervision import SupervisionPhase
 from sip.media import sine_tone
 from sip.rtp import RtpPacket, g711
 from sip.rtp.dtmf import digit_frames

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.engine import Session
-from ivr.events import Command, IvrEvent
+from ivr.events import Command, InputTaken, IvrEvent
 from ivr.flow import FlowSet, PromptName
 from ivr.loader import load_flow_text
+from ivr.record import InputRecord
 
 
 def write_prompt(folder: Path, name: str, *, seconds: float = 0.5, rate: int = 8000, channels: int = 1) -> Path:
@@ -31,31 +32,34 @@ def flows(text: str, **kwargs: object) -> FlowSet:
 
 @dataclass
 class FakeCall:
-    """Plays the channel's part for a core session: keeps every command, steps time by hand."""
+    """Plays the channel's part for a core session: keeps every command, steps time by hand.
+
+    The caller's answers (``InputTaken``) are kept apart in ``inputs`` and left out of what the steps return, so
+    the tests of the flow read as the prompts and exits they check; tests of the answers read ``inputs``."""
 
     session: Session
     now: float = 0.0
     commands: list[Command] = field(default_factory=list)
+    inputs: list[InputRecord] = field(default_factory=list)
+
+    def _kept(self, out: list[Command]) -> list[Command]:
+        self.commands.extend(out)
+        self.inputs.extend(c.record for c in out if isinstance(c, InputTaken))
+        return [c for c in out if not isinstance(c, InputTaken)]
 
     def start(self) -> list[Command]:
-        out = self.session.start(self.now)
-        self.commands.extend(out)
-        return out
+        return self._kept(self.session.start(self.now))
 
     def send(self, event: IvrEvent, *, after: float = 0.0) -> list[Command]:
         self.now += after
-        out = self.session.handle(event, self.now)
-        self.commands.extend(out)
-        return out
+        return self._kept(self.session.handle(event, self.now))
 
     def expire(self) -> list[Command]:
         """Jump to the session's timer and fire it."""
         timer = self.session.get_timer()
         assert timer is not None, "no timer armed"
         self.now = max(self.now, timer)
-        out = self.session.handle_timer(self.now)
-        self.commands.extend(out)
-        return out
+        return self._kept(self.session.handle_timer(self.now))
 
 
 def names(*prompts: str) -> tuple[PromptName, ...]:

@@ -119,6 +119,10 @@ def test_menu_invalid_and_no_input_retry_then_fail_over() -> None:
     assert len(out) == 1 and isinstance(out[0], EnqueueCall) and out[0].queue == "support"
     results = [i.result for i in c.session.record.inputs]
     assert results == [InputResult.INVALID, InputResult.NO_INPUT, InputResult.NO_INPUT]
+    # each answer is told as it happens (call.ivr_input), in the order of the record, right or wrong
+    assert c.inputs == list(c.session.record.inputs)
+    assert [(i.digits, i.result) for i in c.inputs] == [("7", InputResult.INVALID), ("", InputResult.NO_INPUT),
+                                                        ("", InputResult.NO_INPUT)]
 
 
 def test_menu_with_zero_retries_fails_over_at_once() -> None:

@@ -25,7 +25,7 @@ from ivr.events import (
     StartLookup,
     TagCall,
 )
-from ivr.record import Outcome
+from ivr.record import InputRecord, Outcome
 from ivr.runner import IvrRunner, fetch_lookup
 from tests.ivr.helpers import flows
 
@@ -41,6 +41,7 @@ class FakeChannel:
         self.started: asyncio.Queue[list[str]] = asyncio.Queue()
         self._release = asyncio.Event()
         self.cancelled_plays = 0
+        self.inputs: list[InputRecord] = []  # the caller's answers, kept apart from the other calls
 
     def release(self) -> None:
         """Let the held prompt end normally."""
@@ -72,6 +73,9 @@ class FakeChannel:
 
     async def record_voicemail(self, mailbox: str, max_seconds: float) -> None:
         self.calls.append(("voicemail", mailbox))
+
+    async def input_taken(self, record: InputRecord) -> None:
+        self.inputs.append(record)
 
     async def request_callback(self, queue: str, number: str) -> None:
         self.calls.append(("callback", number))
@@ -260,6 +264,7 @@ async def test_runner_no_input_timeout_then_failure_path(http: aiohttp.ClientSes
         record = await IvrRunner(Session(fs, "main", caller="1"), channel, prompt_dir=prompt_dir, http=http).run()
     assert channel.calls == [("play", ["menu.wav"]), ("play", ["menu.wav"]), ("play", ["bye.wav"]), ("hangup", None)]
     assert record.outcome is Outcome.HUNG_UP
+    assert channel.inputs == list(record.inputs) and len(channel.inputs) == 2  # both timeouts reached the channel
 
 
 async def test_caller_hang_up_stops_playback_without_hanging_up_again(

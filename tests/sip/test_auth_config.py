@@ -9,7 +9,7 @@ import pytest
 
 from config.errors import ConfigFileError
 from config.loader import demo_config_path, load_config
-from cti.registration import RegistrationService
+from cti.node.registration import RegistrationService
 from sip.auth import DigestAlgorithm, parse_challenge
 
 

@@ -1,11 +1,11 @@
-"""REGISTER handling of the node (cti/registration.py) on the demo config: what the torture set and
+"""REGISTER handling of the node (cti/node/registration.py) on the demo config: what the torture set and
 real phones found (issue 16): a non-SIP To is a bad request, an unknown Authorization scheme is
 challenged, and Contact parameters come back as they were written (quoted values stay quoted)."""
 
 from __future__ import annotations
 
 from config.loader import demo_config_path, load_config
-from cti.registration import RegistrationService
+from cti.node.registration import RegistrationService
 from sip.auth import answer_challenge, parse_challenge
 from sip.events import Destination
 from sip.message import Request, parse_message

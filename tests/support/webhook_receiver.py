@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from cti.webhooks import verify_signature
+from cti.events.webhooks import verify_signature
 
 __all__ = ["Delivery", "WebhookReceiver"]
 

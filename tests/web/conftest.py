@@ -93,9 +93,11 @@ SITE_ZONE = "Asia/Kathmandu"  # UTC+5:45: no machine's zone by accident
 @pytest.fixture(scope="module")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("web-server")
-    # A site zone unlike the machine's (the pages show times in it) and one code of each list beyond the page's own.
+    # A site zone unlike the machine's (the pages show times in it), codes beyond the page's own: one with labels
+    # per language, one plain, and a configured label replacing the page's own in one language only.
     config = demo_config(tmp, node={"timezone": SITE_ZONE},
-                         desk={"pause_reasons": ["break", "lunch", "coaching"],
+                         desk={"pause_reasons": ["break", {"code": "lunch", "label": {"zh-CN": "午休"}},
+                                                 {"code": "coaching", "label": {"en": "Coaching", "zh-CN": "辅导"}}],
                                "dispositions": ["resolved", "billing", "callback"]})
     with run_server(tmp, config=config) as server:
         yield server

@@ -137,7 +137,7 @@ def test_agent_takes_a_call_supervisor_monitors_it(web_server: ServerProcess, si
     agent.get_by_role("button", name="Log in ready").click()
     expect(state).to_contain_text("Ready")
     reasons = agent.get_by_label("Not ready reason").locator("option")
-    expect(reasons).to_have_text(["Break", "Lunch", "coaching"])  # hello's site.pause_reasons (config desk)
+    expect(reasons).to_have_text(["Break", "Lunch", "Coaching"])  # hello's site.pause_reasons (config desk)
     expect(agent.get_by_role("status").first).to_have_text("Connected")
 
     sup = sup_page
@@ -318,6 +318,8 @@ def test_pages_in_simplified_chinese(browser: Any, web_server: ServerProcess, sh
     page.get_by_role("button", name="签入并就绪").click()
     expect(page.get_by_role("region", name="我的状态")).to_contain_text("就绪")
     expect(page.get_by_role("button", name="未就绪")).to_be_visible()
+    # config desk.pause_reasons' labels in the page's language: 午休 replaces the page's own 午餐, 辅导 is configured
+    expect(page.get_by_label("未就绪原因").locator("option")).to_have_text(["休息", "午休", "辅导"])
     expect(page.get_by_role("button", name="签出")).to_be_visible()
     expect(page.get_by_role("status").first).to_have_text("已连接")
     page.screenshot(path=str(shots / "agent-zh-CN.png"))

@@ -1,4 +1,4 @@
-"""Serving the pages (cti/pages.py): content types, caching, the start page, nothing outside cti/web."""
+"""Serving the pages (cti/http/pages.py): content types, caching, the start page, nothing outside cti/web."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from cti.pages import PAGES, WEB_ROOT, add_page_routes, load_static
+from cti.http.pages import PAGES, WEB_ROOT, add_page_routes, load_static
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from cti.qa.service import QaService
 from cti.store import LegId, LegOutcome, QueueLeg, Recording, RecordingSerial, open_store
 from tests.cti.qa.fixtures import write_wav
 from tests.cti.qa.synthetic import at
-from tests.cti.qa.test_scoring import FORM
+from tests.cti.qa.test_scoring import FORM, full
 from tests.support.procs import ServerProcess, run_server
 from tests.support.sipp import HOST, OPERATOR_TOKEN
 from tests.web.conftest import VIEWPORT, demo_config, needs_browser
@@ -60,13 +60,18 @@ async def _prepare(data_dir: Path) -> None:
             await store.save_queue_leg(QueueLeg(leg_id=LegId(f"l{i}"), call_id=CallId(f"c{i}"),
                                                 queue_id=QueueId("sales"), t_enter_queue=answer - 5,
                                                 outcome=LegOutcome.ANSWERED, t_answer=answer, agent_id=AgentId(agent),
-                                                talk_s=240.0, recording_serial=RecordingSerial(serial)))
+                                                t_end=answer + 240, talk_s=240.0,
+                                                recording_serial=RecordingSerial(serial)))
         clock = [at("00:00") - 86400]
         qa = QaService(store, zone="UTC", clock=lambda: clock[0])
         await EvaluationService(qa).publish_form(FORM, Actor(role="operator", subject="operator"))
         await qa.publish_rule(RULE, actor="operator")
         clock[0] = at("00:00") + 2 * 86400
         await qa.close_rule(RULE["rule_id"], actor="operator")
+        # an evaluation whose appeal window closed months ago: the node's finaliser makes it FINAL when it starts
+        await EvaluationService(qa).submit(Actor(role="operator", subject="operator"),
+                                           recording_serial="20260603-s1-0002", form_id="INBOUND-STD",
+                                           form_version=1, scores=full())
     finally:
         await store.close()
 
@@ -137,7 +142,8 @@ def test_evaluate_appeal_and_decision_in_the_browser(browser: Any, qa_server: Se
     card.get_by_role("radiogroup", name="No data disclosed to a third party").get_by_label("Yes").check()
     card.get_by_label("Points (0–4)").fill("4")
     card.get_by_role("button", name="Submit evaluation").click()
-    expect(card.get_by_role("status")).to_have_text(re.compile(r"^Evaluation 1 submitted: 67\.3 points\.$"))
+    # evaluation 1 is the one prepared before the node started
+    expect(card.get_by_role("status")).to_have_text(re.compile(r"^Evaluation 2 submitted: 67\.3 points\.$"))
     sup.evaluate("window.scrollTo(0, 0)")
     sup.screenshot(path=str(shots / "qa-evaluate.png"))
 
@@ -202,6 +208,11 @@ def test_agent_page_in_simplified_chinese(browser: Any, qa_server: ServerProcess
     expect(agent.get_by_role("heading", name="我的评分")).to_be_visible(timeout=10_000)
     agent.get_by_role("button", name="打开 20260603-s1-0001").click()
     expect(agent.get_by_role("heading", name="记录")).to_be_visible()
+    # the prepared evaluation, settled by the node's finaliser when it started: FINAL, and the step in the history
+    mine = agent.get_by_role("region", name="我的评分")
+    expect(mine.get_by_role("row").filter(has_text="20260603-s1-0002")).to_contain_text("已定稿")
+    mine.get_by_role("button", name="打开 20260603-s1-0002").click()
+    expect(agent.get_by_role("listitem").filter(has_text="定稿：申述期已过 — node")).to_be_visible()
     agent.screenshot(path=str(shots / "qa-mine-zh.png"))
     assert agent.js_errors == []
     agent.context.close()

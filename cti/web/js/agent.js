@@ -1,20 +1,20 @@
 // The agent desktop (/agent). State flows one way: hello / events / command replies -> `store` -> render().
 import { h, replace, $ } from "./dom.js";
-import { clock, dateTime, duration, elapsed, learnSkew, remaining, serverNow, site, tick } from "./format.js";
+import { clock, codeLabel, dateTime, duration, elapsed, learnSkew, remaining, serverNow, site, tick } from "./format.js";
 import { applyText, onLangChange, t } from "./i18n.js";
 import { act, bootPage, panel } from "./shell.js";
 import { CALL_STATES, PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js";
 
 const MAX_NOTES = 2000;  // what end_wrap_up accepts (docs/websocket.md)
 const DISPOSITIONS = ["resolved", "follow_up", "billing", "sales", "complaint", "wrong_number", "other"];
-// The codes offered come from hello's site (config desk.*); the page's own lists before that. A code the page
-// has no label for is shown as it is.
+// The codes offered come from hello's site (config desk.*); the page's own lists before that. Labels: the
+// configured one in the page's language, else the page's own, else the code as it is (format.js codeLabel).
 const dispositions = () => site.dispositions || DISPOSITIONS;
 const pauseReasons = () => site.pause_reasons || PAUSE_REASONS;
 
-/** A disposition code in words: the page's own label for the codes it knows, else the code itself. */
+/** A disposition code in words: its configured label, the page's own, or the code itself. */
 function dispositionLabel(code) {
-  return DISPOSITIONS.includes(code) ? t(`disp.${code}`) : code;
+  return codeLabel(site.disposition_labels, code, DISPOSITIONS.includes(code) ? t(`disp.${code}`) : null);
 }
 
 const store = { me: null, call: null, contacts: null, notices: new Map(), supervision: null, message: null };

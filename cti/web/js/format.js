@@ -23,8 +23,10 @@ export function span(seconds) {
   return seconds >= 3600 && seconds % 3600 === 0 ? `${seconds / 3600} h` : `${Math.round(seconds / 60)} min`;
 }
 
-/** What hello says of the site: {timezone, pause_reasons, dispositions} (docs/websocket.md). */
-export const site = { timezone: undefined, pause_reasons: null, dispositions: null };
+/** What hello says of the site: {timezone, pause_reasons, dispositions, pause_reason_labels, disposition_labels}
+ * (docs/websocket.md). */
+export const site = { timezone: undefined, pause_reasons: null, dispositions: null, pause_reason_labels: {},
+  disposition_labels: {} };
 
 /** Take hello's `site`; a zone the browser does not know leaves the browser's own. */
 export function learnSite(info) {
@@ -36,7 +38,20 @@ export function learnSite(info) {
     zone = undefined;
   }
   Object.assign(site, { timezone: zone, pause_reasons: info.pause_reasons || null,
-    dispositions: info.dispositions || null });
+    dispositions: info.dispositions || null, pause_reason_labels: info.pause_reason_labels || {},
+    disposition_labels: info.disposition_labels || {} });
+}
+
+/**
+ * A configured code in words (config desk.*, hello's site.*_labels: code -> {language tag: label, "*": any}):
+ * the configured label in the page's language (or its base language), else the page's own label (`own`, may be
+ * null), else the configured label for every language, English, or any; else the code itself.
+ */
+export function codeLabel(labels, code, own) {
+  const mine = labels?.[code] || {};
+  const here = lang();
+  const exact = mine[here] ?? mine[here.split("-")[0]];
+  return exact ?? own ?? mine["*"] ?? mine.en ?? Object.values(mine)[0] ?? code;
 }
 
 /** UTC epoch seconds -> the site's clock time "14:05:09" */

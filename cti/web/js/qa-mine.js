@@ -1,6 +1,6 @@
 // The agent's QA page (/qa/mine): my evaluations -> one evaluation (score per item, comments, the recording,
 // its history, its appeals' state and the panel's opinions) -> acknowledge or appeal within the window.
-// qa.evaluation.published and qa.appeal.* arrive on
+// qa.evaluation.published, qa.evaluation.finalised and qa.appeal.* arrive on
 // the WebSocket and refresh the view. State flows one way: API answers and events -> `store` -> render().
 import "./qa-i18n.js";
 import { h, replace, $ } from "./dom.js";
@@ -126,7 +126,7 @@ function onEvent(env) {
     report(t("qa.appeal_decided", { outcome: t(`qa.outcome.${d.outcome}`), total: d.total ?? "–" }));
   } else if (env.type === "qa.appeal.refused") {
     report(t("qa.appeal_decided", { outcome: t("qa.outcome.rejected_by_leader"), total: "–" }));
-  } else if (!env.type.startsWith("qa.appeal.")) return;
+  } else if (env.type !== "qa.evaluation.finalised" && !env.type.startsWith("qa.appeal.")) return;
   load().catch(fail);
 }
 

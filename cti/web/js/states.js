@@ -1,6 +1,7 @@
 // The agent-state palette used by every page: a colour (CSS class state-<name>, colours in app.css) and always a
 // text label beside it (never colour alone).
 import { h } from "./dom.js";
+import { codeLabel, site } from "./format.js";
 import { t } from "./i18n.js";
 
 export const AGENT_STATES = ["available", "reserved", "ringing", "on_call", "held", "wrap_up", "paused", "logged_out"];
@@ -23,6 +24,7 @@ export function stateBadge(state, reason = null, { large = false } = {}) {
 
 export const PAUSE_REASONS = ["break", "lunch", "training", "meeting", "admin"];
 
+/** A not-ready reason in words: its configured label (config desk.pause_reasons), the page's own, or the code. */
 export function reasonLabel(reason) {
-  return PAUSE_REASONS.includes(reason) ? t(`reason.${reason}`) : reason;
+  return codeLabel(site.pause_reason_labels, reason, PAUSE_REASONS.includes(reason) ? t(`reason.${reason}`) : null);
 }

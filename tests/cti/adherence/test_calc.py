@@ -176,7 +176,7 @@ def test_cli_compute_reproduces_the_worked_example_from_the_docs_files() -> None
 
     from click.testing import CliRunner
 
-    from cti.cli_adherence import adherence
+    from cti.cli.adherence import adherence
 
     ex = Path(__file__).resolve().parents[3] / "docs" / "adherence-example"
     base = ["compute", "--schedule", str(ex / "schedule.csv"), "--states", str(ex / "states.csv"),

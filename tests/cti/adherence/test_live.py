@@ -14,8 +14,8 @@ from cti.adherence.board import AdherenceBoard
 from cti.adherence.importers import parse_schedule_file
 from cti.adherence.service import AdherenceService
 from cti.adherence.tracker import AdherenceTracker, ExceptionEnded, ExceptionRaised
-from cti.bus import Bus
-from cti.events import Envelope, validate
+from cti.events.bus import Bus
+from cti.events.registry import Envelope, validate
 from cti.store import Store
 
 M = 60.0

@@ -20,9 +20,9 @@ from acd import AgentId, AgentState, CallId, QueueId
 from cti.adherence.reports import ReportOptions
 from cti.adherence.routes import AdherenceApi
 from cti.adherence.service import AdherenceService
-from cti.api import build_app
-from cti.bus import Bus
-from cti.cli_adherence import adherence, schedules
+from cti.cli.adherence import adherence, schedules
+from cti.events.bus import Bus
+from cti.http.api import build_app
 from cti.store import LegId, LegOutcome, QueueLeg, Store
 from tests.cti.test_api import TOKEN, Client, FakeControl, FakeMetrics, _client, call
 

@@ -3,6 +3,7 @@ a fake directory of teams and scopes, signed tokens and a hand-stepped clock."""
 
 from __future__ import annotations
 
+import datetime as dt
 import struct
 import wave
 from collections.abc import AsyncIterator, Mapping
@@ -16,8 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from acd import AgentId, CallId, QueueId
 from cti.qa.evaluations import EvaluationService
 from cti.qa.library import Library
+from cti.qa.routes import add_qa_routes
 from cti.qa.service import QaService
-from cti.qa_routes import add_qa_routes
 from cti.store import Recording, RecordingSerial, Store
 from cti.tokens import Role, TokenIssuer
 
@@ -69,6 +70,7 @@ class QaApp:
     recordings: Path
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    service: EvaluationService | None = None
 
     def auth(self, who: str) -> dict[str, str]:
         """``operator``, ``agent:<id>`` or ``supervisor:<id>``."""
@@ -87,7 +89,8 @@ class QaApp:
             return r.status, await r.read()
 
 
-async def qa_app(store: Store, tmp_path: Path, now: float) -> AsyncIterator[QaApp]:
+async def qa_app(store: Store, tmp_path: Path, now: float,
+                 holidays: frozenset[dt.date] = frozenset()) -> AsyncIterator[QaApp]:
     clock = Clock(now)
     tokens = TokenIssuer(b"k" * 32, ttl_s=3600, clock=clock)
     recordings = tmp_path / "recordings"
@@ -101,11 +104,11 @@ async def qa_app(store: Store, tmp_path: Path, now: float) -> AsyncIterator[QaAp
     notices: list[str] = []
     service = QaService(store, zone="Asia/Shanghai", clock=clock, directory=Directory(),
                         publish=lambda t, d: events.append((t, dict(d))))
-    evaluations = EvaluationService(service)
+    evaluations = EvaluationService(service, holidays=holidays)
     library = Library(evaluations, recordings, notify=lambda text, _now: notices.append(text))
     app = web.Application()
     add_qa_routes(app, service=service, evaluations=evaluations, library=library, tokens=tokens,
                   operator_token=OPERATOR_TOKEN)
     async with TestClient(TestServer(app)) as client:
         yield QaApp(client=client, clock=clock, store=store, tokens=tokens, recordings=recordings, events=events,
-                    notices=notices)
+                    notices=notices, service=evaluations)

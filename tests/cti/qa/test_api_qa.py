@@ -3,6 +3,7 @@ authorisation and the library, with agent, supervisor and operator tokens."""
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,9 +12,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from cti.events import Envelope, validate
-from cti.openapi import QA_PATHS
-from cti.qa_routes import add_qa_routes
+from cti.events.registry import Envelope, validate
+from cti.http.openapi import QA_PATHS
+from cti.qa.routes import add_qa_routes
 from cti.store import Store
 from tests.cti.qa.fixtures import LEFT, RATE, RIGHT, QaApp, qa_app
 from tests.cti.qa.test_scoring import FORM, full
@@ -178,9 +179,12 @@ async def test_a_tie_the_deadline_and_the_casting_supervisor(qa: QaApp) -> None:
     assert status == 403
     status, body = await qa.call("supervisor:sup2", "POST", f"/api/v1/qa/evaluations/{eid}/appeal/decision")
     assert status == 200, body
-    assert body["state"] == "corrected" and body["appeals"][0]["state"] == "partial"
+    # decided after the filing window: corrected, then FINAL in the same step
+    assert body["state"] == "final" and body["appeals"][0]["state"] == "partial"
+    assert [(a["action"], a["detail"]["to"]) for a in body["audit"][-2:]] == [("decide", "corrected"),
+                                                                             ("finalise", "final")]
     assert body["appeals"][0]["decision_rule"] == "overdue" and body["revision"] == 2
-    assert qa.events[-1][1]["rule"] == "overdue"
+    assert qa.events[-2][1]["rule"] == "overdue" and qa.events[-1][0] == "qa.evaluation.finalised"
 
 
 async def test_appeal_window_and_acknowledgement(qa: QaApp) -> None:
@@ -195,7 +199,8 @@ async def test_appeal_window_and_acknowledgement(qa: QaApp) -> None:
                                  {"item_ids": ["answer"], "reason": "late"})
     assert status == 409 and body["error"]["code"] == "qa.appeal_window_closed"
     status, body = await qa.call("agent:1001", "POST", f"/api/v1/qa/evaluations/{eid2}/acknowledge")
-    assert status == 200 and body["state"] == "acknowledged"
+    assert status == 200 and body["state"] == "final"  # acknowledged after the window: settled at once
+    assert [a["action"] for a in body["audit"]] == ["published", "acknowledge", "finalise"]
 
 
 async def test_blind_calibration_report(qa: QaApp) -> None:
@@ -341,3 +346,9 @@ async def test_cli_over_the_api(qa: QaApp, tmp_path: Path) -> None:
     assert opined.exit_code == 0 and "leader:uphold" in opined.output and "under_review" in opined.output
     report = await cti("qa", "appeals")
     assert report.exit_code == 0 and "UNDER_REVIEW" in report.output and "OVERTURNED" in report.output
+    shown = await cti("qa", "evaluation", str(eid), token=agent_token)
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"file\s+1001\s+published -> appealed", shown.output), shown.output
+    assert "evaluation 1: appealed" in shown.output and "appeal deadline  2026-06-02 20:26:40 UTC" in shown.output
+    scores = await cti("qa", "scores")
+    assert scores.exit_code == 0 and re.search(r"1001\s+0\s+-\s+1\s+67\.27", scores.output), scores.output

@@ -11,6 +11,7 @@ from cti.qa.appeals import (
     APPEAL_TABLE,
     EVALUATION_OF_OUTCOME,
     EVALUATION_TABLE,
+    SETTLING_STATES,
     Action,
     Actor,
     AppealState,
@@ -21,8 +22,10 @@ from cti.qa.appeals import (
     Transition,
     Verdict,
     decide_transition,
+    finalisable,
     overdue_decision,
     panel_decision,
+    working_days_after,
 )
 
 DEADLINE = 1000.0 + 3 * 86400
@@ -31,6 +34,7 @@ AGENT, OTHER_AGENT = Actor(role="agent", subject="1001"), Actor(role="agent", su
 EVALUATOR, LEADER = Actor(role="supervisor", subject="sup1"), Actor(role="supervisor", subject="lead")
 SUPERVISOR, OTHER_SUP = Actor(role="supervisor", subject="sup2"), Actor(role="supervisor", subject="sup3")
 OPERATOR = Actor(role="operator", subject="operator")
+NODE = Actor(role="system", subject="node")
 
 
 def _op(seat: Seat, verdict: Verdict, points: dict[str, object] | None = None, member: str = "") -> Opinion:
@@ -52,7 +56,7 @@ def _facts(**kw: object) -> Facts:
 
 def _actor(action: Action) -> Actor:
     return {Action.ADMIT: LEADER, Action.REFUSE: LEADER, Action.OPINE: SUPERVISOR,
-            Action.DECIDE: SUPERVISOR}.get(action, AGENT)
+            Action.DECIDE: SUPERVISOR, Action.FINALISE: NODE}.get(action, AGENT)
 
 
 def _go(e: EvaluationState, a: AppealState, action: Action, actor: Actor | None = None, facts: Facts | None = None,
@@ -68,6 +72,8 @@ def _go(e: EvaluationState, a: AppealState, action: Action, actor: Actor | None 
                        else ())
         if action is Action.DECIDE:
             args["now"] = DECISION_DEADLINE + 1
+        if action is Action.FINALISE and "now" not in kw:
+            args["now"] = DEADLINE + 1  # the filing window has closed
     return decide_transition(e, a, action, actor or _actor(action), facts, **args)  # type: ignore[arg-type]
 
 
@@ -249,3 +255,41 @@ def test_the_window_counts_working_days_in_the_site_zone() -> None:
     assert appeal_deadline(monday, shanghai, 3) == dt.datetime(2026, 6, 11, 9, 0, tzinfo=shanghai).timestamp()
     saturday = dt.datetime(2026, 6, 6, 12, 0, tzinfo=shanghai).timestamp()
     assert appeal_deadline(saturday, shanghai, 1) == dt.datetime(2026, 6, 8, 12, 0, tzinfo=shanghai).timestamp()
+
+
+def test_final_is_terminal_and_only_the_node_finalises_after_the_window() -> None:
+    assert not {action for e, action in EVALUATION_TABLE if e is EvaluationState.FINAL}
+    assert {e for e, action in EVALUATION_TABLE if action is Action.FINALISE} == SETTLING_STATES == {
+        EvaluationState.PUBLISHED, EvaluationState.ACKNOWLEDGED, EvaluationState.CONFIRMED,
+        EvaluationState.CORRECTED}
+    for state in SETTLING_STATES:
+        with pytest.raises(StateError) as early:  # the window is open until DEADLINE
+            _go(state, AppealState.NONE, Action.FINALISE, now=DEADLINE)
+        assert early.value.code == "qa.finalise_not_due" and early.value.status_hint == 409
+        assert _go(state, AppealState.NONE, Action.FINALISE, now=DEADLINE + 1).evaluation is EvaluationState.FINAL
+        for person in (AGENT, LEADER, SUPERVISOR, OPERATOR):
+            with pytest.raises(ForbiddenError) as refused:
+                _go(state, AppealState.NONE, Action.FINALISE, person, now=DEADLINE + 1)
+            assert refused.value.status_hint == 403
+    for open_ in (AppealState.FILED, AppealState.ACCEPTED_BY_LEADER, AppealState.UNDER_REVIEW):
+        with pytest.raises(StateError):  # never while an appeal is open
+            _go(EvaluationState.APPEALED, open_, Action.FINALISE, now=DEADLINE + 1)
+    assert not finalisable(EvaluationState.PUBLISHED, None, DEADLINE + 1)
+    assert not finalisable(EvaluationState.APPEALED, DEADLINE, DEADLINE + 1)
+    assert not finalisable(EvaluationState.CALIBRATION, DEADLINE, DEADLINE + 1)
+
+
+def test_working_days_skip_the_site_holidays_and_weekends() -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    holidays = frozenset({dt.date(2026, 10, 1), dt.date(2026, 10, 2)})  # Thursday, Friday
+    wednesday = dt.datetime(2026, 9, 30, 15, 0, tzinfo=shanghai).timestamp()
+    # 3 working days from Wednesday 30 September: not Thu 1, Fri 2 (holidays), Sat 3, Sun 4: Mon 5, Tue 6, Wed 7
+    assert working_days_after(wednesday, shanghai, 3, holidays) == dt.datetime(
+        2026, 10, 7, 15, 0, tzinfo=shanghai).timestamp()
+    assert working_days_after(wednesday, shanghai, 3) == dt.datetime(2026, 10, 5, 15, 0, tzinfo=shanghai).timestamp()
+    holiday = dt.datetime(2026, 10, 1, 10, 0, tzinfo=shanghai).timestamp()  # published on a holiday
+    assert working_days_after(holiday, shanghai, 1, holidays) == dt.datetime(
+        2026, 10, 5, 10, 0, tzinfo=shanghai).timestamp()

@@ -11,10 +11,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from acd import AgentId, CallId, QueueId
 from config.loader import demo_config_path, load_config
-from cti.bus import Bus
-from cti.notices import NoticeService
-from cti.publish import Publisher
-from cti.qa_routes import mount_qa
+from cti.events.bus import Bus
+from cti.events.publish import Publisher
+from cti.floor.notices import NoticeService
+from cti.qa.routes import mount_qa
 from cti.store import Recording, RecordingSerial, Store
 from cti.tokens import Role, TokenIssuer
 from tests.cti.qa.fixtures import Directory, write_wav

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from cti.events import Envelope, validate
+from cti.events.registry import Envelope, validate
 from cti.qa import QaError, StateError, commitment
 from cti.qa.service import QaService
 from cti.store import LegId, Store
@@ -88,3 +88,39 @@ async def test_a_rule_is_published_before_its_period(store: Store) -> None:
         await qa.publish_rule(EXAMPLE_RULE, actor="operator")
     assert late.value.code == "qa.period_started"
     assert await qa.rules() == []
+
+
+async def test_no_close_while_calls_of_the_period_are_open(store: Store) -> None:
+    from acd import AgentId, AgentState, CallId, QueueId
+    from cti.store import LegOutcome, QueueLeg, RecordingSerial
+
+    clock = Clock(at("09:00") - 86400)
+    qa = QaService(store, zone="Asia/Shanghai", clock=clock)
+    await qa.publish_rule(EXAMPLE_RULE, actor="operator")
+    await _day(store)
+    talking = QueueLeg(leg_id=LegId("leg-late-1"), call_id=CallId("call-late-1"), queue_id=QueueId("sales"),
+                       t_enter_queue=at("23:54"), outcome=LegOutcome.ANSWERED, t_answer=at("23:55"),
+                       agent_id=AgentId("1002"), recording_serial=RecordingSerial("20260603-qa-0098"))
+    wrapping = QueueLeg(leg_id=LegId("leg-late-2"), call_id=CallId("call-late-2"), queue_id=QueueId("sales"),
+                        t_enter_queue=at("23:49"), outcome=LegOutcome.ANSWERED, t_answer=at("23:50"),
+                        t_end=at("23:50") + 100, talk_s=100.0, agent_id=AgentId("1003"),
+                        recording_serial=RecordingSerial("20260603-qa-0099"))
+    for leg in (talking, wrapping):
+        await store.save_queue_leg(leg)
+    await store.record_agent_state(AgentId("1002"), AgentState.ON_CALL, at("23:55"))
+    await store.record_agent_state(AgentId("1003"), AgentState.WRAP_UP, at("23:50") + 100.4)
+    await store.record_agent_state(AgentId("1001"), AgentState.WRAP_UP, at("23:59"))  # not a call of the period
+    clock.now = at("00:05") + 86400
+    with pytest.raises(StateError) as refused:
+        await qa.close_rule("QA-2026-06-03-01", actor="operator")
+    assert refused.value.code == "qa.calls_open" and refused.value.status_hint == 409
+    assert str(refused.value).startswith("2 call(s) of the period are not final yet: 20260603-qa-0099 (agent 1003, "
+                                         "in wrap-up), 20260603-qa-0098 (agent 1002, still on the call)")
+    assert (await qa.rule("QA-2026-06-03-01")).closed_at is None  # nothing half-applied
+    # the talk ends (its wrap-up follows), the other wrap-up ends: the records are final, the close goes through
+    await store.save_queue_leg(dataclasses.replace(talking, t_end=at("00:02") + 86400, talk_s=420.0, acw_s=30.0))
+    await store.save_queue_leg(dataclasses.replace(wrapping, acw_s=45.0))
+    await store.record_agent_state(AgentId("1003"), AgentState.AVAILABLE, at("23:50") + 145)
+    await store.record_agent_state(AgentId("1002"), AgentState.AVAILABLE, at("00:03") + 86400)
+    closed = await qa.close_rule("QA-2026-06-03-01", actor="operator")
+    assert {s["agent_id"]: s["recording_serial"] for s in closed["samples"]} == EXPECTED

@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from config.schema import ServerConfig
-from cti.api import build_app
-from cti.openapi import REPORT_PATHS
-from cti.report_routes import add_report_routes
+from cti.http.api import build_app
+from cti.http.openapi import REPORT_PATHS
+from cti.reports.routes import add_report_routes
 from cti.store import open_store
 from cti.tokens import Role, TokenIssuer
 from tests.cti.test_api import AUTH, TOKEN, FakeControl, FakeMetrics

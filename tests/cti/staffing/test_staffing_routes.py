@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from cti.api import build_app
-from cti.openapi import STAFFING_PATHS
-from cti.staffing_routes import add_staffing_routes
+from cti.http.api import build_app
+from cti.http.openapi import STAFFING_PATHS
+from cti.staffing.routes import add_staffing_routes
 from tests.cti.test_api import AUTH, TOKEN, FakeControl, FakeMetrics
 
 Client = TestClient[web.Request, web.Application]

@@ -11,10 +11,10 @@ import pytest
 from acd import AgentId, AgentState, Answer, CallId, Enqueue, Hangup, LoginAgent, QueueId, Router, SiteCalendar
 from config.schema import AgentConfig, QueueConfig, ReportsConfig, ReportTargets, ServerConfig
 from cti.clock import NodeClock
+from cti.node.routing import agent_config, queue_config
 from cti.reports import Period
 from cti.reports.fetch import build_report, report_spec
 from cti.reports.live import restore_live_stats
-from cti.routing import agent_config, queue_config
 from cti.store import Store
 from tests.cti.reports.legs import leg
 
