@@ -250,6 +250,7 @@ class AcdMachine(RuleBasedStateMachine):
             self.apply(self.router.handle_timer(self.now))
             self.check_priority()
         self.now = target
+        self.last = []  # checked at the time they happened: ranks at a later time would compare aged calls unfairly
 
     # -- invariants ---------------------------------------------------------------------------
     def queued(self) -> list[CallId]:
