@@ -72,7 +72,7 @@ from acd.events import (
 )
 from acd.queue import CallState
 from acd.router import Router, WaitEstimate
-from acd.stats import IntervalCounters, QueueSnapshot, SiteCalendar, service_level
+from acd.stats import IntervalCounters, QueueSnapshot, QueueStats, SiteCalendar, service_level
 from acd.timers import TimerId
 
 __all__ = [
@@ -83,7 +83,8 @@ __all__ = [
     "ConfigurationError", "DuplicateCallError", "EndWrapUp", "Enqueue", "ExitCall", "ExitQueue", "ExitReason",
     "Hangup", "Hold", "IllegalTransitionError", "IntervalCounters", "InvalidRequestError", "LoginAgent",
     "LogoutAgent", "OfferCall", "OfferId", "OverflowAction", "OverflowRule", "QueueConfig", "QueueId",
-    "QueueSnapshot", "Reject", "SiteCalendar", "RequestError", "RequeueReason", "RingNoAnswer", "Ringing", "Router",
+    "QueueSnapshot", "QueueStats", "Reject", "SiteCalendar", "RequestError", "RequeueReason", "RingNoAnswer",
+    "Ringing", "Router",
     "RoutingStrategy", "SetNotReady", "SetReady", "SkillName", "SkillRequirement", "SlFormula", "StaleOfferError",
     "TimerId", "Unhold", "UnknownAgentError", "UnknownCallError", "UnknownQueueError", "WaitEstimate",
     "service_level",

@@ -226,8 +226,10 @@ class HttpConfig(_Model):
     tls: TlsConfig | None = Field(default=None, description="serve HTTPS and WSS with this certificate; unset: "
                                   "plain HTTP (put a TLS proxy in front, or set it)")
     ws_replay_events: int = Field(default=100_000, ge=1, le=10_000_000, description="events the WebSocket gateway "
-                                  "keeps for clients resuming with ?since= (about 0.7 KB each)")
+                                  "keeps for clients resuming with ?since= (kept compressed, about 0.1 KB each)")
     ws_replay_s: float = Field(default=600.0, gt=0, le=86_400, description="the oldest event kept for resuming")
+    ws_replay_bytes: int = Field(default=16 * 2**20, ge=2**20, le=2**31, description="bytes the WebSocket "
+                                 "gateway's replay window may hold (events kept compressed, about 0.1 KB each)")
     bind: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_connections: int = Field(default=4096, ge=1, le=1_000_000,
@@ -354,8 +356,8 @@ class OverflowRuleConfig(_Model):
     def _fields_of_action(self) -> OverflowRuleConfig:
         if self.action == "callback":
             raise ValueError("action 'callback' is not available: the node has no call-back store or dialler "
-                             "(an IVR callback node only notes the wish); use to_flow to a flow that tells the "
-                             "caller what to do")
+                             "(IVR callback nodes are refused too); use to_flow to a flow that tells the caller "
+                             "what to do, or voicemail")
         required, allowed = _OVERFLOW_FIELDS[self.action]
         given = {name for name in ("relax_by", "skill", "min_level", "queue", "flow")
                  if getattr(self, name) is not None}

@@ -59,6 +59,8 @@ from cti.reports.routes import add_report_routes
 from cti.store import Store, StoreError, open_store
 from cti.tlsfiles import TlsFiles, self_signed, server_context
 from cti.tokens import TokenIssuer
+from cti.voicemail import recover_messages
+from cti.voicemail.routes import add_voicemail_routes
 from ivr import validate_flow_dir
 from sip import TransactionLayer
 from sip.aio import SipEndpoint
@@ -111,11 +113,11 @@ def check_everything(loaded: LoadedConfig) -> list[Problem]:
     from cti.node.routing import overflow_flow_problems
 
     problems += overflow_flow_problems(loaded.source, config.queues, flows)
-    from ivr.flow import Callback, Queue
+    from ivr.flow import Queue
 
     for name, flow_def in flows.flows.items():
         for node in flow_def.nodes.values():
-            if isinstance(node, Queue | Callback) and node.queue not in queues:
+            if isinstance(node, Queue) and node.queue not in queues:
                 problems.append(Problem(str(loaded.flows_dir), 1,
                                         f"flow {name!r} sends calls to queue {node.queue!r}, which the config lacks"))
     return problems
@@ -136,6 +138,7 @@ class Server:
         self._http_runner: web.AppRunner | None = None
         self.http_port = 0
         self.store: Store | None = None
+        self.store_target: str | Path | None = None  # what report workers open
         self.controller: CallController | None = None
         # CTI_VALIDATE_EVENTS=1 (the test fixtures set it): every event is checked against its schema
         # and a mismatch is logged as bus.event.invalid (docs/events.md, docs/testing.md).
@@ -154,8 +157,8 @@ class Server:
         """
         data_dir = Path(self.config.data_dir)
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-        self.store = await open_store(self.config.storage.url or data_dir / "cti.sqlite3",
-                                      pool_size=self.config.storage.pool_size)
+        self.store_target = self.config.storage.url or data_dir / "cti.sqlite3"
+        self.store = await open_store(self.store_target, pool_size=self.config.storage.pool_size)
         threshold = min((q.sl_threshold_s for q in self.config.queues), default=20.0)
         target = max((q.sl_target for q in self.config.queues), default=0.8)
         self.alerts = AlertService(self.bus, self.config.node.name, AlertSettings(
@@ -187,6 +190,9 @@ class Server:
         started = asyncio.Event()
         tasks.create_task(controller.run(started), name="call-controller")
         await started.wait()
+        # Messages a crash cut short are kept like the others (row, voicemail.left) before a call arrives.
+        for message in await asyncio.to_thread(recover_messages, controller.voicemail_dir):
+            await controller.keep_voicemail(message)
         self.controller = controller
         self.sip_core.attach_calls(legs, controller)
         self.sip_core.registration.use_agents(controller.agents)
@@ -219,11 +225,15 @@ class Server:
         add_page_routes(app)
         secret = self.config.token_secret.encode() if self.config.token_secret else secrets.token_bytes(32)
         tokens = TokenIssuer(secret, ttl_s=self.config.token_ttl_s, clock=time.time)
-        add_report_routes(app, store=self.store, config=self.config, clock=controller.clock.wall, tokens=tokens)
+        add_report_routes(app, store_target=self.store_target, config=self.config, clock=controller.clock.wall,
+                          tokens=tokens)
         add_contact_routes(app, store=self.store, control=control, tokens=tokens)  # the screen pop's history
         desk = self.config.desk
+        add_voicemail_routes(app, store=self.store, control=control, tokens=tokens,  # docs/voicemail.md
+                             directory=controller.voicemail_dir, clock=controller.clock.wall)
         replay = GatewaySettings(replay_events=self.config.http.ws_replay_events,
-                                 replay_age_s=self.config.http.ws_replay_s)
+                                 replay_age_s=self.config.http.ws_replay_s,
+                                 replay_bytes=self.config.http.ws_replay_bytes)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
                            notices=self.notices, settings=replay,

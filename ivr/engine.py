@@ -32,13 +32,15 @@ from ivr.events import (
     PlayPrompt,
     PromptFinished,
     RaiseAlert,
+    RecordVoicemail,
     StartLookup,
     StopPrompt,
+    StopVoicemail,
     TagCall,
+    VoicemailRecorded,
 )
 from ivr.flow import (
     Branch,
-    Callback,
     Collect,
     Flow,
     FlowName,
@@ -53,7 +55,6 @@ from ivr.flow import (
     SetVars,
     SubFlow,
     Tag,
-    Transfer,
     Value,
     Voicemail,
 )
@@ -68,6 +69,8 @@ log = structlog.get_logger("ivr")
 DEFAULT_PROMPT_SECONDS = 30.0  # guard for a prompt whose length is unknown
 PROMPT_GUARD_MARGIN = 5.0  # a PromptFinished later than length + margin is presumed lost
 LOOKUP_GRACE = 1.0  # the runner enforces the look-up timeout; this is the core's back-stop
+RECORD_GRACE = 15.0  # the channel ends a voicemail by max_seconds (plus answer and beep); the core's back-stop
+STOP_KEY = "#"  # ends a voicemail recording
 MAX_STEPS = 10_000  # back-stop for flows built in code without the validator
 
 
@@ -80,6 +83,7 @@ class SessionState(Enum):
     PROMPTING = "prompting"  # menu/collect prompt, a digit barges in
     WAITING_INPUT = "waiting_input"
     LOOKING_UP = "looking_up"
+    RECORDING = "recording"  # a voicemail is being recorded
     FINISHED = "finished"
 
 
@@ -145,8 +149,13 @@ class Session:
             case LookupCompleted() | LookupFailed():
                 if self.state is SessionState.LOOKING_UP and event.lookup_id == self._lookup_id:
                     self._lookup_done(event, now, out)
+            case VoicemailRecorded():
+                if self.state is SessionState.RECORDING:
+                    self._recorded(now, out)
             case CallerHungUp():
-                self._finish(Outcome.CALLER_HUNG_UP, now)
+                # A caller who hangs up while recording has left a message (the channel keeps it).
+                recording = self.state is SessionState.RECORDING
+                self._finish(Outcome.VOICEMAIL if recording else Outcome.CALLER_HUNG_UP, now)
             case _:
                 raise LocalIvrError(f"not an IVR event: {event!r}")
         return out
@@ -172,6 +181,10 @@ class Session:
                 self._reject(InputResult.NO_INPUT, now, out)
         elif self.state is SessionState.LOOKING_UP:
             self._lookup_done(LookupFailed(lookup_id=self._lookup_id, reason="timeout"), now, out)
+        elif self.state is SessionState.RECORDING:
+            log.warning("ivr.voicemail.timed_out", node=self._node)
+            out.append(StopVoicemail())
+            self._recorded(now, out)
         return out
 
     @property
@@ -285,7 +298,12 @@ class Session:
                     return frame.return_to
                 out.append(Hangup(reason=HangupReason.FLOW_ENDED))
                 self._finish(Outcome.HUNG_UP, now)
-            case Queue() | Voicemail() | Callback() | Transfer() | HangupNode():
+            case Voicemail():
+                if node.prompts:
+                    self._play(node.prompts, False, now, out)
+                else:
+                    self._record(node, now, out)
+            case Queue() | HangupNode():
                 if node.prompts:
                     self._play(node.prompts, False, now, out)
                 else:
@@ -310,7 +328,7 @@ class Session:
     def _leave(self, now: float, out: list[Command]) -> None:
         """Execute a terminal node: the call leaves the IVR."""
         node = self._current()
-        assert isinstance(node, Queue | Voicemail | Callback | Transfer | HangupNode)
+        assert isinstance(node, Queue | HangupNode)
         commands, outcome = leave(node, self._tags, self.variables)
         out.extend(commands)
         self._finish(outcome, now)
@@ -322,10 +340,34 @@ class Session:
             self._run(node.next, now, out)
         elif isinstance(node, Menu | Collect):
             self._set_state(SessionState.WAITING_INPUT, now + node.timeout)
+        elif isinstance(node, Voicemail):
+            self._record(node, now, out)
         else:
             self._leave(now, out)
 
+    def _record(self, node: Voicemail, now: float, out: list[Command]) -> None:
+        """Start recording the caller's message (after the node's prompts)."""
+        out.append(RecordVoicemail(mailbox=node.mailbox, max_seconds=node.max_seconds,
+                                   silence_seconds=node.silence_seconds, beep=node.beep))
+        self._typeahead.clear()  # keys pressed during the prompt are not a stop key
+        self._set_state(SessionState.RECORDING, now + node.max_seconds + RECORD_GRACE)
+
+    def _recorded(self, now: float, out: list[Command]) -> None:
+        """The message is kept: go on at ``next``, or hang up."""
+        node = self._current()
+        assert isinstance(node, Voicemail)
+        self._set_state(SessionState.IDLE, None)
+        if node.next is not None:
+            self._run(node.next, now, out)
+            return
+        out.append(Hangup(reason=HangupReason.FLOW_ENDED))
+        self._finish(Outcome.VOICEMAIL, now)
+
     def _digit(self, digit: str, now: float, out: list[Command]) -> None:
+        if self.state is SessionState.RECORDING:
+            if digit == STOP_KEY:
+                out.append(StopVoicemail())  # VoicemailRecorded follows once the message is kept
+            return
         if self.state is SessionState.PROMPTING:
             out.append(StopPrompt())
         elif self.state in (SessionState.PLAYING, SessionState.LOOKING_UP, SessionState.IDLE):

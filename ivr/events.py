@@ -59,6 +59,13 @@ class LookupFailed(IvrEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailRecorded(IvrEvent):
+    """The recording of a :class:`RecordVoicemail` ended (``#``, silence, ``max_seconds``) and was kept."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallerHungUp(IvrEvent):
     """The caller left; the session finishes without further commands."""
 
@@ -131,20 +138,20 @@ class EnqueueCall(IvrCommand):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TransferCall(IvrCommand):
-    number: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class RecordVoicemail(IvrCommand):
+    """Answer the caller if needed, beep (with ``beep``), record the caller's audio for ``mailbox`` until
+    :class:`StopVoicemail`, ``silence_seconds`` of silence or ``max_seconds``; then answer with
+    :class:`VoicemailRecorded`. A caller who hangs up still leaves the message."""
+
     mailbox: str
     max_seconds: float
+    silence_seconds: float = 5.0
+    beep: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RequestCallback(IvrCommand):
-    queue: str
-    number: str
+class StopVoicemail(IvrCommand):
+    """End the recording in progress now (the caller pressed ``#``); VoicemailRecorded follows."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,6 +167,6 @@ class Hangup(IvrCommand):
 
 
 Command = (
-    PlayPrompt | StopPrompt | StartLookup | TagCall | RaiseAlert | EnqueueCall | TransferCall | RecordVoicemail
-    | RequestCallback | InputTaken | Hangup
+    PlayPrompt | StopPrompt | StartLookup | TagCall | RaiseAlert | EnqueueCall | RecordVoicemail | StopVoicemail
+    | InputTaken | Hangup
 )

@@ -209,25 +209,16 @@ class Queue:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Voicemail:
+    """Play ``prompts``, beep, record the caller until ``#``, ``silence_seconds`` of silence, ``max_seconds``
+    or a hang-up; then go on at ``next``, or hang up when there is none."""
+
     id: NodeId
     mailbox: str
     max_seconds: float
     prompts: tuple[PromptName, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Callback:
-    id: NodeId
-    queue: str
-    number: str
-    prompts: tuple[PromptName, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Transfer:
-    id: NodeId
-    number: str
-    prompts: tuple[PromptName, ...] = ()
+    beep: bool = True
+    silence_seconds: float = 5.0
+    next: NodeId | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,11 +240,10 @@ class Hangup:
 
 
 Node = (
-    Play | Menu | Collect | SetVars | Branch | Lookup | Tag | Queue | Voicemail | Callback | Transfer | SubFlow | Return
-    | Hangup
+    Play | Menu | Collect | SetVars | Branch | Lookup | Tag | Queue | Voicemail | SubFlow | Return | Hangup
 )
 INPUT_NODES = (Menu, Collect)
-TERMINAL_NODES = (Queue, Voicemail, Callback, Transfer, Return, Hangup)
+TERMINAL_NODES = (Queue, Voicemail, Return, Hangup)  # a voicemail without ``next`` ends the IVR
 
 
 class EdgeKind(Enum):
@@ -287,7 +277,11 @@ def edges(node: Node) -> Iterator[tuple[str, NodeId, EdgeKind]]:
         case Lookup():
             yield "next", node.next, EdgeKind.AUTOMATIC
             yield "on_error", node.on_error, EdgeKind.AUTOMATIC
-        case Queue() | Voicemail() | Callback() | Transfer() | Return() | Hangup():
+        case Voicemail():
+            # Automatic: the recording ends by itself (max_seconds), so a loop through it needs a menu.
+            if node.next is not None:
+                yield "next", node.next, EdgeKind.AUTOMATIC
+        case Queue() | Return() | Hangup():
             return
 
 

@@ -20,7 +20,6 @@ from ivr.flow import (
     Branch,
     Calendar,
     CalendarName,
-    Callback,
     Case,
     Collect,
     Condition,
@@ -39,7 +38,6 @@ from ivr.flow import (
     SetVars,
     SubFlow,
     Tag,
-    Transfer,
     Value,
     VarType,
     Voicemail,
@@ -269,25 +267,18 @@ def _queue(p: Parsed, f: Fields, nid: NodeId) -> Node:
 
 
 def _voicemail(p: Parsed, f: Fields, nid: NodeId) -> Node:
+    mailbox = f.text("mailbox") or ""
+    if mailbox and not _NAME_RE.match(mailbox):
+        f.error(("mailbox",), f"{f.what}: mailbox {mailbox!r} must be letters, digits, _ and -")
     return Voicemail(
         id=nid,
-        mailbox=f.text("mailbox") or "",
+        mailbox=mailbox,
         max_seconds=f.seconds("max_seconds", 120.0, 5.0, 600.0),
         prompts=_prompts(p, f, "prompts", required=False),
+        beep=f.flag("beep", True),
+        silence_seconds=f.seconds("silence_seconds", 5.0, 1.0, 60.0),
+        next=f.target("next") if f.has("next") else None,
     )
-
-
-def _callback(p: Parsed, f: Fields, nid: NodeId) -> Node:
-    return Callback(
-        id=nid,
-        queue=f.text("queue") or "",
-        number=_template(p, f, "number", "{caller}"),
-        prompts=_prompts(p, f, "prompts", required=False),
-    )
-
-
-def _transfer(p: Parsed, f: Fields, nid: NodeId) -> Node:
-    return Transfer(id=nid, number=_template(p, f, "number"), prompts=_prompts(p, f, "prompts", required=False))
 
 
 def _subflow(p: Parsed, f: Fields, nid: NodeId) -> Node:
@@ -312,18 +303,27 @@ NODE_PARSERS: dict[str, Callable[[Parsed, Fields, NodeId], Node]] = {
     "tag": _tag,
     "queue": _queue,
     "voicemail": _voicemail,
-    "callback": _callback,
-    "transfer": _transfer,
     "subflow": _subflow,
     "return": _return,
     "hangup": _hangup,
 }
 
 
+REFUSED_NODES: dict[str, str] = {
+    "transfer": "transfer to an external number (the node never sends an INVITE to an outside number; "
+                "use a queue node)",
+    "callback": "call-back requests (use a voicemail node: the caller's number is kept with the message)",
+}
+"""Node types of earlier drafts that this version refuses with a clear reason rather than accept and ignore."""
+
+
 def _node(p: Parsed, path: PathKey, nid: NodeId, data: Any, flow: str) -> Node | None:
     f = Fields(p.src, p.problems, path, data, f"node '{nid}'")
     kind = f.text("type")
     if kind is None:
+        return None
+    if kind in REFUSED_NODES:
+        f.error(("type",), f"{kind} node '{nid}': not available in this version: {REFUSED_NODES[kind]}")
         return None
     parser = NODE_PARSERS.get(kind)
     if parser is None:

@@ -17,9 +17,7 @@ class Outcome(Enum):
     """How the IVR part of the call ended."""
 
     QUEUED = "queued"
-    TRANSFERRED = "transferred"
     VOICEMAIL = "voicemail"
-    CALLBACK = "callback"
     HUNG_UP = "hung_up"
     CALLER_HUNG_UP = "caller_hung_up"
 

@@ -33,11 +33,11 @@ from ivr.events import (
     PromptFinished,
     RaiseAlert,
     RecordVoicemail,
-    RequestCallback,
     StartLookup,
     StopPrompt,
+    StopVoicemail,
     TagCall,
-    TransferCall,
+    VoicemailRecorded,
 )
 from ivr.record import CallRecord, InputRecord
 
@@ -62,14 +62,13 @@ class IvrChannel(Protocol):
     async def enqueue(self, command: EnqueueCall) -> None:
         """Hand the call to the ACD queue, with the variables for the screen pop."""
 
-    async def transfer(self, number: str) -> None:
-        """Transfer the call to a number."""
+    async def record_voicemail(self, command: RecordVoicemail) -> float:
+        """Record a message for ``command.mailbox`` (answering the caller first if needed) until
+        :meth:`stop_voicemail`, silence or ``max_seconds``; keep it and return its length in seconds.
+        When cancelled (the caller hung up) the call still keeps what was recorded."""
 
-    async def record_voicemail(self, mailbox: str, max_seconds: float) -> None:
-        """Start recording a voicemail for ``mailbox``."""
-
-    async def request_callback(self, queue: str, number: str) -> None:
-        """Register a call-back request."""
+    async def stop_voicemail(self) -> None:
+        """End the recording in progress (the caller pressed ``#``); :meth:`record_voicemail` returns."""
 
     async def input_taken(self, record: InputRecord) -> None:
         """The caller answered (or failed to answer) a menu or collect node."""
@@ -131,6 +130,7 @@ class IvrRunner:
         self._events: asyncio.Queue[IvrEvent] = asyncio.Queue()
         self._play_task: asyncio.Task[None] | None = None
         self._lookup_task: asyncio.Task[None] | None = None
+        self._record_task: asyncio.Task[None] | None = None
         self._generation = 0
         self._tg: asyncio.TaskGroup | None = None
 
@@ -169,14 +169,18 @@ class IvrRunner:
         await self._execute(self.session.handle(event, self._clock()))
 
     def _cancel_tasks(self) -> None:
-        for task in (self._play_task, self._lookup_task):
+        for task in (self._play_task, self._lookup_task, self._record_task):
             if task is not None and not task.done():
                 task.cancel()
-        self._play_task = self._lookup_task = None
+        self._play_task = self._lookup_task = self._record_task = None
 
     async def _play(self, files: list[Path], generation: int) -> None:
         await self.channel.play(files)
         self.deliver(_PlayDone(generation=generation))
+
+    async def _record(self, command: RecordVoicemail) -> None:
+        seconds = await self.channel.record_voicemail(command)
+        self.deliver(VoicemailRecorded(seconds=seconds))
 
     async def _lookup(self, command: StartLookup) -> None:
         result = await fetch_lookup(self.http, command)
@@ -207,14 +211,14 @@ class IvrRunner:
                     await self._bounded(self.channel.raise_alert(command))
                 case EnqueueCall():
                     await self._bounded(self.channel.enqueue(command))
-                case TransferCall():
-                    await self._bounded(self.channel.transfer(command.number))
-                case RecordVoicemail():
-                    await self._bounded(self.channel.record_voicemail(command.mailbox, command.max_seconds))
-                case RequestCallback():
-                    await self._bounded(self.channel.request_callback(command.queue, command.number))
                 case InputTaken():
                     await self._bounded(self.channel.input_taken(command.record))
+                case RecordVoicemail():
+                    # Bounded by the channel (max_seconds) and by the session's back-stop timer.
+                    self._record_task = self._tg.create_task(self._record(command),
+                                                             name=f"ivr-voicemail-{self.call_id}")
+                case StopVoicemail():
+                    await self._bounded(self.channel.stop_voicemail())
                 case Hangup():
                     await self._bounded(self.channel.hangup())
                 case _:

@@ -1,4 +1,4 @@
-"""Commands for the nodes where a call leaves the IVR (queue, transfer, voicemail, call-back, hang-up)."""
+"""Commands for the nodes where a call leaves the IVR (queue, hang-up)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,12 @@ from ivr.events import (
     EnqueueCall,
     Hangup,
     HangupReason,
-    RecordVoicemail,
-    RequestCallback,
-    TransferCall,
 )
-from ivr.flow import Callback, Queue, Transfer, Value, Voicemail
 from ivr.flow import Hangup as HangupNode
+from ivr.flow import Queue, Value
 from ivr.record import Outcome, Tags
-from ivr.template import render
 
-Terminal = Queue | Voicemail | Callback | Transfer | HangupNode
+Terminal = Queue | HangupNode
 
 
 def leave(node: Terminal, tags: Tags, variables: Mapping[str, Value]) -> tuple[list[Command], Outcome]:
@@ -39,13 +35,6 @@ def leave(node: Terminal, tags: Tags, variables: Mapping[str, Value]) -> tuple[l
                 variables=dict(variables),
             )
             return [enqueue], Outcome.QUEUED
-        case Transfer():
-            return [TransferCall(number=render(node.number, variables))], Outcome.TRANSFERRED
-        case Voicemail():
-            return [RecordVoicemail(mailbox=node.mailbox, max_seconds=node.max_seconds)], Outcome.VOICEMAIL
-        case Callback():
-            request = RequestCallback(queue=node.queue, number=render(node.number, variables))
-            return [request, Hangup(reason=HangupReason.FLOW_ENDED)], Outcome.CALLBACK
         case HangupNode():
             return [Hangup(reason=HangupReason.FLOW_ENDED)], Outcome.HUNG_UP
         case _:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import gc
 import logging
 import ssl
+import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -48,7 +50,10 @@ READ_BEFORE_TIMERS = 2048
 # (a release that falls due sooner is deferred, not dropped). It costs a few milliseconds. Python's
 # own small-object arenas (1 MiB) are returned only when entirely empty, so the parser caches are
 # emptied first: their entries made during the burst are scattered over its arenas and would keep
-# them. docs/sip-transactions.md has the figures.
+# them. The final release (drained) runs a full cyclic collection first: automatic full collections
+# are off (cti.app.tune_gc), so the burst's reference cycles would otherwise wait for the next
+# periodic one (10 minutes) and keep their arenas; with at most TRIM_DRAINED live transactions
+# the pause is short. docs/sip-transactions.md and docs/reliability.md have the figures.
 TRIM_PEAK = 500
 TRIM_DRAINED = 8
 TRIM_INTERVAL = 30.0
@@ -334,9 +339,14 @@ class SipEndpoint:
         if now - self._trimmed_at < TRIM_INTERVAL:
             return self._trimmed_at + TRIM_INTERVAL if drained else None
         clear_parse_caches()  # their entries from the burst would pin the burst's memory
+        collect_ms = None
+        if drained:
+            started = time.perf_counter()
+            gc.collect()  # the burst's reference cycles: full collections are rare (cti.app.tune_gc)
+            collect_ms = round((time.perf_counter() - started) * 1000, 1)
         if release_memory():
             self.trims += 1
-            log.info("sip.memory.released", peak=self._peak, live=live)
+            log.info("sip.memory.released", peak=self._peak, live=live, collect_ms=collect_ms)
         self._trimmed_at = now
         if drained:
             self._peak, self._partly_released = live, False

@@ -59,6 +59,7 @@ from cti.call.events import (
     AgentDialled,
     AgentReplaced,
     AgentUnreachable,
+    AnswerRequested,
     CallExitedQueue,
     CallInput,
     CallStarted,
@@ -170,6 +171,12 @@ class CallCore:
                 if event.answered and self.legs[Role.CALLER] is LegPhase.CALLING:
                     self._set_leg(Role.CALLER, LegPhase.ESTABLISHED)
                     return [RecordMilestone(milestone=Milestone.ANSWERED, at=now)]
+                return []
+            case AnswerRequested():
+                # Early media (a 183 so far): answer the caller now, in the IVR.
+                if self.phase is Phase.IVR and self.legs[Role.CALLER] in (LegPhase.CALLING, LegPhase.RINGING):
+                    self._set_leg(Role.CALLER, LegPhase.ESTABLISHED)
+                    return [AnswerLeg(role=Role.CALLER), RecordMilestone(milestone=Milestone.ANSWERED, at=now)]
                 return []
             case IvrEnqueued():
                 return self._enqueue(event, now)

@@ -43,6 +43,11 @@ class IvrFinished(CallEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerRequested(CallEvent):
+    """The flow needs the caller answered before going on (a voicemail records only an answered call)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HangupRequested(CallEvent):
     """Tear the call down from our side (IVR hang-up, shutdown, RTP timeout, an error).
     ``status``: the final response for a caller not answered yet (480/500 by default)."""
@@ -157,14 +162,14 @@ class AgentReplaced(CallEvent):
 
 
 CallInput = (
-    CallStarted | IvrEnqueued | IvrFinished | HangupRequested | OfferReceived | OfferCancelled | CallExitedQueue
-    | AgentDialled | AgentUnreachable | LegRang | LegAnswered | LegFailed | LegEnded | AcdAccepted | AcdRefused
-    | TransferRequested | AgentReplaced
+    CallStarted | AnswerRequested | IvrEnqueued | IvrFinished | HangupRequested | OfferReceived | OfferCancelled
+    | CallExitedQueue | AgentDialled | AgentUnreachable | LegRang | LegAnswered | LegFailed | LegEnded | AcdAccepted
+    | AcdRefused | TransferRequested | AgentReplaced
 )
 """Every event the core takes (matched exhaustively)."""
 
 __all__ = [
     "CallInput", "AcdAccepted", "AcdRefused", "AgentDialled", "AgentReplaced", "AgentUnreachable", "CallEvent",
-    "CallExitedQueue", "CallStarted", "HangupRequested", "IvrEnqueued", "IvrFinished", "LegAnswered",
+    "AnswerRequested", "CallExitedQueue", "CallStarted", "HangupRequested", "IvrEnqueued", "IvrFinished", "LegAnswered",
     "LegEnded", "LegFailed", "LegRang", "OfferCancelled", "OfferReceived", "TransferRequested",
 ]

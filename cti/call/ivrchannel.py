@@ -1,11 +1,14 @@
-"""The IVR's view of a call (:class:`ivr.IvrChannel`): prompts, tags, alerts, queueing, hang-up.
+"""The IVR's view of a call (:class:`ivr.IvrChannel`): prompts, tags, alerts, queueing, voicemail, hang-up.
 
-Voicemail and transfer to a number need parts the server does not have yet (a voicemail store, an
-outbound trunk): the call is then ended with a clear reason in the CDR rather than left hanging.
+A voicemail (docs/voicemail.md) is recorded by a :class:`VoicemailRecorder` that the call holds until the
+message is kept: the caller's hang-up cancels the IVR, and the call's end (``Call._finish``) still keeps what
+was recorded. Transfer to an outside number and call-back requests do not exist in this version: flows that
+use them are refused when they are loaded (``ivr.parse.REFUSED_NODES``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,8 +16,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from cti.call.events import AnswerRequested
 from cti.errors import CtiError
-from ivr import EnqueueCall, InputRecord, RaiseAlert, TagCall
+from cti.voicemail import BEEP, VoicemailMessage, VoicemailTake, mailbox_queue, message_id
+from ivr import EnqueueCall, InputRecord, RaiseAlert, RecordVoicemail, TagCall
 
 if TYPE_CHECKING:
     from cti.call.shell import Call
@@ -24,6 +29,65 @@ log = structlog.get_logger(__name__)
 
 class CallGoneError(CtiError):
     """The IVR asked something of a call that no longer exists."""
+
+
+class VoicemailRecorder:
+    """One message of a call: answer (if still in early media), beep, record, keep (file, row, event)."""
+
+    def __init__(self, call: Call, command: RecordVoicemail) -> None:
+        self.call = call
+        self.command = command
+        self._take: VoicemailTake | None = None
+        self._keeping: asyncio.Task[VoicemailMessage] | None = None
+
+    async def record(self) -> float:
+        """Record until ``#``, silence or ``max_seconds`` and keep the message; its length in seconds.
+
+        Raises:
+            RecordingError: the message's file cannot be created or finalised. StoreError: its row was not stored.
+        """
+        call, command = self.call, self.command
+        if call.core.ended:  # the caller left while the flow decided: nothing to record, nothing to keep
+            return 0.0
+        call.feed(AnswerRequested())  # a voicemail records an answered call (early media answers now)
+        call.detail.end_reason = "voicemail"  # from here on the message is kept, whatever happens
+        if command.beep:
+            await call.media.play_items([BEEP])
+        started = call.controller.clock.wall()
+        take = await VoicemailTake.open(
+            call.controller.voicemail_dir, message_id=message_id(call.id, started), call_id=call.id,
+            mailbox=command.mailbox, queue=mailbox_queue(command.mailbox, call.controller.queues),
+            caller=call.detail.caller, started=started, silence_seconds=command.silence_seconds)
+        self._take = take
+        call.media.voice = take
+        log.info("voicemail.recording.started", mailbox=command.mailbox, voicemail_id=take.message_id)
+        reason = await take.wait(command.max_seconds)
+        log.info("voicemail.recording.stopped", reason=reason, voicemail_id=take.message_id)
+        message = await self.keep()
+        return message.duration_s if message is not None else 0.0
+
+    def stop(self) -> None:
+        """The caller pressed ``#``."""
+        if self._take is not None:
+            self._take.stop()
+
+    async def keep(self) -> VoicemailMessage | None:
+        """Finalise and store the message once (later calls wait for the same result); None when nothing was
+        being recorded yet. Shielded: a cancelled caller does not stop the keeping."""
+        if self._keeping is None:
+            take = self._take
+            if take is None:
+                return None
+            self.call.media.voice = None
+            self._keeping = asyncio.get_running_loop().create_task(
+                self._keep(take), name=f"call-{self.call.id}-voicemail-keep")
+        return await asyncio.shield(self._keeping)
+
+    async def _keep(self, take: VoicemailTake) -> VoicemailMessage:
+        call = self.call
+        message = await take.keep(call.controller.clock.wall())
+        await call.controller.keep_voicemail(message)
+        return message
 
 
 class CallIvrChannel:
@@ -55,17 +119,16 @@ class CallIvrChannel:
     async def enqueue(self, command: EnqueueCall) -> None:
         self.call.enqueue(command)
 
-    async def transfer(self, number: str) -> None:
-        log.info("call.transfer.refused", target=number, reason="transfer to a number needs an outbound trunk")
-        self.call.hangup("transfer-unavailable")
+    async def record_voicemail(self, command: RecordVoicemail) -> float:
+        call = self.call
+        recorder = VoicemailRecorder(call, command)
+        call.voicemail = recorder  # the call's end keeps the message if the caller hangs up meanwhile
+        return await recorder.record()
 
-    async def record_voicemail(self, mailbox: str, max_seconds: float) -> None:
-        log.info("call.voicemail.unavailable", mailbox=mailbox)
-        self.call.hangup("voicemail-unavailable")
-
-    async def request_callback(self, queue: str, number: str) -> None:
-        log.info("call.callback.requested", queue=queue, number=number)
-        self.call.detail.end_reason = "callback-requested"
+    async def stop_voicemail(self) -> None:
+        recorder = self.call.voicemail
+        if recorder is not None:
+            recorder.stop()
 
     async def input_taken(self, record: InputRecord) -> None:
         call = self.call

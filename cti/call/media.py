@@ -34,7 +34,7 @@ from sip.media import (
     MediaError,
     MediaEvent,
     Player,
-    Prompt,
+    PlayItem,
     TapFrame,
 )
 from sip.media import DtmfReceived as RelayedDtmf
@@ -64,6 +64,12 @@ class MixSink(Protocol):
     def tick(self) -> tuple[Mapping[str, bytes], bytes]:
         """One 20 ms tick: each listener's frame, and the caller's own frame of this tick."""
         ...
+
+
+class VoiceSink(Protocol):
+    """Where the caller's audio goes while a voicemail is recorded (``cti.voicemail.VoicemailTake``)."""
+
+    def push(self, event: AudioReceived, codec: Codec) -> None: ...
 
 
 class MediaLeg:
@@ -106,6 +112,7 @@ class CallMedia:
         self.agent: MediaLeg | None = None
         self.supervisor: MediaLeg | None = None
         self.mixing: MixSink | None = None
+        self.voice: VoiceSink | None = None  # a voicemail being recorded (the caller is not bridged then)
         self._bridged = False
         self._relay: EndpointRelay | None = None
         self.recording: Recording | None = None
@@ -293,13 +300,17 @@ class CallMedia:
         """Play WAV prompts to the caller in order, paced on the loop clock; cancellation stops it."""
         if self.caller is None:
             return
-        items: list[Prompt] = []
+        items: list[PlayItem] = []
         for path in files:
             try:
                 items.append(await self._prompts.load(path))
             except MediaError as exc:
                 log.warning("media.prompt.missing", path=str(path), error=str(exc))
-        if not items:
+        await self.play_items(items)
+
+    async def play_items(self, items: Sequence[PlayItem]) -> None:
+        """Play prompts, tones and silences to the caller, paced on the loop clock; cancellation stops it."""
+        if self.caller is None or not items:
             return
         loop = asyncio.get_running_loop()
         player = Player()
@@ -328,6 +339,9 @@ class CallMedia:
                 pass
 
     def _audio(self, which: str, event: AudioReceived) -> None:
+        if self.voice is not None and which == "caller" and self.caller is not None:
+            self.voice.push(event, self.caller.codec)
+            return
         if self.mixing is not None:
             if event.pcm is not None:
                 self.mixing.push(which, event.pcm)
@@ -338,6 +352,7 @@ class CallMedia:
         """Close both endpoints and finish the recording; returns the recording's path."""
         self._closed = True
         self.mixing = None
+        self.voice = None
         self.bridged = False  # stops the relay, its last tapped audio goes to the recording
         self._on_digit = self._on_timeout = _ignore  # the callbacks point at the call: no cycle left
         for leg in (self.caller, self.agent, self.supervisor):

@@ -75,7 +75,7 @@ from cti.call.events import (
     OfferReceived,
     TransferRequested,
 )
-from cti.call.ivrchannel import CallIvrChannel
+from cti.call.ivrchannel import CallIvrChannel, VoicemailRecorder
 from cti.call.legs import (
     HangupCause,
     InboundLeg,
@@ -110,6 +110,7 @@ if TYPE_CHECKING:
     from cti.clock import NodeClock
     from cti.events.publish import Publisher
     from cti.node.records import CallRecords
+    from cti.voicemail import VoicemailMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,9 @@ class CallPorts(Protocol):
     def rtp_timeout(self) -> float: ...
     @property
     def recordings_dir(self) -> Path: ...
+    @property
+    def voicemail_dir(self) -> Path: ...
+    def keep_voicemail(self, message: VoicemailMessage) -> asyncio.Future[None]: ...
     def http(self) -> aiohttp.ClientSession: ...
     def should_record(self, queue_id: str) -> bool: ...
     async def allocate_serial(self) -> str: ...
@@ -184,12 +188,16 @@ class Call:
         self.core = CallCore(self.id, early_media=early_media)
         self.trunk: InboundLeg | None = None
         self.agent_leg: OutboundLeg | None = None
+        # Every agent leg told to hold the 200 to its BYE (at the bridge): ``_finish`` answers them all,
+        # including one the call has already let go of (an agent who hung up is dropped at once).
+        self._bye_holders: list[Leg] = []
         self.runner: IvrRunner | None = None
         self.variables: dict[str, Any] = {}
         self._done = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tg: asyncio.TaskGroup | None = None
         self.supervision: Supervision | None = None  # cti/call/supervision.py
+        self.voicemail: VoicemailRecorder | None = None  # a message the flow records (kept even on hang-up)
         self.failed = False
         self._inbox: deque[CallInput] = deque()
         self._feeding = False
@@ -275,6 +283,7 @@ class Call:
             case Bridge():
                 if self.agent_leg is not None:
                     self.agent_leg.hold_bye_answer = True  # the agent's BYE ends the call: answered once recorded
+                    self._bye_holders.append(self.agent_leg)
                 self.media.bridge()
             case StartRecording():
                 self.spawn_task(self._record(command.offer), "record")
@@ -490,6 +499,11 @@ class Call:
     async def _finish(self) -> None:
         """The call's end: media closed, the final CDR and ``call.ended`` committed, then the 200
         to the peer's BYE (held until then, so an answered BYE always has its record)."""
+        if self.voicemail is not None:  # a caller who hung up while recording still leaves the message
+            try:
+                await self.voicemail.keep()
+            except Exception as exc:
+                log.error("call.voicemail.lost", error=repr(exc), exc_info=exc)
         try:
             path = await self.media.close()
             if path is not None:
@@ -501,9 +515,9 @@ class Call:
             if await self._committed(self.controller.call_finished(self), "end"):
                 status = 200
         finally:
-            for leg in (self.trunk, self.agent_leg):
+            for leg in (self.trunk, self.agent_leg, *self._bye_holders):
                 if leg is not None:
-                    leg.release_bye(status)
+                    leg.release_bye(status)  # idempotent: a leg listed twice is answered once
 
     async def _committed(self, commit: asyncio.Future[None], at: str) -> bool:
         """Wait (at most ``_COMMIT_WAIT_S``) for a record's commit; False when it failed or is late."""

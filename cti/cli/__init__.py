@@ -135,9 +135,10 @@ def _register_operator_commands() -> None:
     from cti.cli.qa import qa
     from cti.cli.reports import kpi, report
     from cti.cli.staffing import staffing
+    from cti.cli.voicemail import voicemail
     from cti.cli.webhooks import webhooks
 
-    for command in (*COMMANDS, staffing, webhooks, qa, report, kpi, schedules, adherence, events):
+    for command in (*COMMANDS, staffing, webhooks, qa, report, kpi, schedules, adherence, events, voicemail):
         main.add_command(command)
 
 

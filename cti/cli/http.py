@@ -50,8 +50,25 @@ class ApiClient:
         """
         return asyncio.run(self._request(method, path, body))
 
+    def download(self, path: str) -> bytes:
+        """The raw body of a GET (audio, CSV...).
+
+        Raises:
+            OpsError: the server is unreachable or too slow, or refused the request.
+        """
+        return asyncio.run(self._exchange("GET", path, None, accept="*/*"))
+
     async def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
-        headers = {"Accept": "application/json"}
+        raw = await self._exchange(method, path, body, accept="application/json")
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise OpsError(f"the server at {self.url} did not answer JSON (is it a cti server?)") from exc
+
+    async def _exchange(self, method: str, path: str, body: dict[str, Any] | None, *, accept: str) -> bytes:
+        headers = {"Accept": accept}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
@@ -66,12 +83,7 @@ class ApiClient:
             raise self._unreachable(_reason(exc)) from exc
         if not 200 <= status < 300:
             raise self._refused(status, raw)
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise OpsError(f"the server at {self.url} did not answer JSON (is it a cti server?)") from exc
+        return raw
 
     def _unreachable(self, reason: str) -> OpsError:
         return OpsError(f"cannot reach the server at {self.url}: {reason}")

@@ -1,14 +1,17 @@
 """``cti staffing``: required agents for an interval, or for each interval of a volume file (docs/staffing.md).
 
-Works without a server: the figures come from :mod:`cti.staffing`. Output is a small table with the what-if
-curve, or one JSON object with ``--json``. Exit codes: 0 success; 2 bad usage, an input out of range (AHT <= 0,
-shrinkage >= 1...) or a refused volume file (``file:line: reason`` on stderr, nothing on stdout).
+Works without a server: the figures come from :mod:`cti.staffing`; only ``--patience-from-records`` asks a
+running node (``GET /api/v1/reports/patience``) for the callers' patience estimated from its stored legs.
+Output is a small table with the what-if curve, or one JSON object with ``--json``. Exit codes: 0 success;
+2 bad usage, an input out of range (AHT <= 0, shrinkage >= 1...), a refused volume file (``file:line: reason``
+on stderr, nothing on stdout), or no abandon to estimate the patience from.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -16,6 +19,7 @@ from typing import Any, NoReturn
 import click
 
 from acd import SlFormula
+from cti.cli.http import DEFAULT_URL, ApiClient, OpsError
 from cti.staffing import (
     SL_FORMULAS,
     WHAT_IF_SPAN,
@@ -35,6 +39,22 @@ from cti.staffing import (
 )
 
 __all__ = ["staffing"]
+
+
+def _estimate(start: str, end: str, queue: str | None, url: str, token: str | None) -> dict[str, Any]:
+    """``GET /api/v1/reports/patience`` of the node; exits 2 when it refuses the range or finds no abandon."""
+    query = {"from": start, "to": end, **({"queue": queue} if queue else {})}
+    try:
+        data: dict[str, Any] = ApiClient(url, token, 60.0).request(
+            "GET", f"/api/v1/reports/patience?{urllib.parse.urlencode(query)}")
+    except OpsError as exc:
+        if exc.message.startswith(("reports.input_invalid", "unknown_parameter")):
+            _refuse([exc.message])
+        raise
+    if data["patience_s"] is None:
+        _refuse([f"no abandoned call among the {data['legs']} resolved legs of {queue or 'every queue'} from "
+                 f"{data['from']} to {data['to']}: the patience cannot be estimated (use --patience-s)"])
+    return data
 
 
 def _refuse(lines: Sequence[object]) -> NoReturn:
@@ -147,14 +167,36 @@ def _forecast(path: Path, template: StaffingInput, as_json: bool) -> None:
 @click.option("--forecast", type=click.Path(dir_okay=False, path_type=Path),
               help="CSV volume file (interval,calls,aht_s): required agents per interval")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--patience-from-records", "from_records", is_flag=True,
+              help="erlang-a: estimate the patience from a running node's stored legs (--from, --to, --queue)")
+@click.option("--from", "start", help="with --patience-from-records: first day (YYYY-MM-DD, site time) or ISO time")
+@click.option("--to", "end", help="with --patience-from-records: last day (inclusive) or ISO time (exclusive)")
+@click.option("--queue", help="with --patience-from-records: one queue's legs (default every queue)")
+@click.option("--url", envvar="CTI_URL", default=DEFAULT_URL, show_default=True,
+              help="with --patience-from-records: admin API base URL (env CTI_URL)")
+@click.option("--token", envvar="CTI_TOKEN", help="with --patience-from-records: operator token (env CTI_TOKEN)")
 def staffing(calls: float | None, aht_s: float | None, interval_s: float, sl_target: float, answer_within_s: float,
              model: str, patience_s: float | None, sl_formula: str, shrinkage: float, max_occupancy: float,
-             agents: int | None, what_if_span: int, forecast: Path | None, as_json: bool) -> None:
+             agents: int | None, what_if_span: int, forecast: Path | None, as_json: bool, from_records: bool,
+             start: str | None, end: str | None, queue: str | None, url: str, token: str | None) -> None:
     """Agents needed to answer SL-TARGET of the calls within T seconds (Erlang C or A, shrinkage, occupancy cap)."""
     if forecast is not None and (calls is not None or aht_s is not None or agents is not None):
         raise click.UsageError("--forecast takes calls and AHT from the file: drop --calls, --aht-s and --agents")
     if forecast is None and (calls is None or aht_s is None):
         raise click.UsageError("give --calls and --aht-s (or --forecast FILE)")
+    estimate: dict[str, Any] | None = None
+    if from_records:
+        if model != Model.ERLANG_A.value or patience_s is not None:
+            raise click.UsageError("--patience-from-records goes with --model erlang-a and without --patience-s")
+        if start is None or end is None:
+            raise click.UsageError("--patience-from-records needs --from and --to")
+        estimate = _estimate(start, end, queue, url, token)
+        patience_s = estimate["patience_s"]
+        click.echo(f"patience from the records: {patience_s:.1f} s = {estimate['total_wait_s']:.1f} s waited by "
+                   f"{estimate['legs']} callers / {estimate['abandoned']} abandons ({queue or 'every queue'}, "
+                   f"{estimate['from']} to {estimate['to']})", err=as_json)
+    elif start is not None or end is not None or queue is not None:
+        raise click.UsageError("--from, --to and --queue go with --patience-from-records")
     try:
         inp = StaffingInput(calls=0.0 if calls is None else calls, aht_s=1.0 if aht_s is None else aht_s,
                             interval_s=interval_s, sl_target=sl_target, answer_within_s=answer_within_s,
@@ -170,4 +212,6 @@ def staffing(calls: float | None, aht_s: float | None, interval_s: float, sl_tar
     except StaffingInputError as exc:
         _refuse([exc])
     out: Any = result.to_json()
+    if estimate is not None:
+        out["patience_from_records"] = estimate
     click.echo(json.dumps(out, indent=2) if as_json else _describe(result, agents is not None))

@@ -298,8 +298,10 @@ CALL_END_REASONS: Final = frozenset({
     "caller-hangup", "agent-hangup", "operator-hangup", "ivr-hangup", "ivr-ended", "callback-requested",
     "transfer-failed", "transfer-unavailable", "voicemail-unavailable", "enqueue-refused", "caller-sdp",
     "no-media-port", "rtp-timeout", "local", "timeout", "error", "shutdown", "system", "interrupted", "ended",
+    "voicemail",
 } | {f"flowout:{reason.value}" for reason in ExitReason})
-"""``call.ended`` ``reason``: the values the call path and the stored CDRs (``end_reason``) really use."""
+"""``call.ended`` ``reason``: the values the call path and the stored CDRs (``end_reason``) really use
+(``callback-requested``, ``transfer-unavailable`` and ``voicemail-unavailable`` only in CDRs of earlier versions)."""
 CALL_FAILED_WHERE: Final = frozenset({"leg", "acd", "task", "digit", "rtp-timeout", "core", "command"})
 TRANSFER_METHODS: Final = frozenset({"refer", "desktop"})
 SUPERVISION_END_REASONS: Final = frozenset({
@@ -505,6 +507,14 @@ _SCHEMAS: Final = (
             _f("rule", _S, "majority (2 or 3 seats agree), casting (the supervisor seat's opinion) or overdue",
                choices=frozenset({"majority", "casting", "overdue"})),
             _f("total", _N, "the score now (the latest revision)", null=True)),
+    _schema("voicemail.left", "a caller left a voicemail message (also when the caller hung up while recording)",
+            _f("voicemail_id", _S, "message identifier (GET /api/v1/voicemail/{id}/audio)"), _CALL_ID,
+            _f("mailbox", _S, "the flow's mailbox"),
+            _f("queue", _S, "the queue of the same name as the mailbox, whose supervisors see it; null: only the "
+                            "operator", null=True),
+            _f("caller_number", _S, "calling number (redacted if configured)"),
+            _f("started", _N, "when the recording started (UTC epoch seconds)"),
+            _f("duration_s", _N, "length of the message in seconds")),
     _schema("qa.library.published", "a good call was added to the library", _f("entry_id", _I, "library entry"),
             _f("recording_serial", _S, "recording serial"), _f("note", _S, "reviewer's note"),
             _f("tags", _L, "tags")),

@@ -21,7 +21,7 @@ from typing import Any, Final
 import msgpack
 
 from cti.errors import CtiError
-from cti.events.registry import Envelope
+from cti.events.registry import Envelope, EnvelopeError
 
 __all__ = ["EncodedCache", "Encoding", "FrameError", "OutFrame", "decode_frame", "encode_frame"]
 
@@ -85,6 +85,22 @@ class EncodedCache:
         self._size = size
         self._entries: OrderedDict[tuple[str, Encoding], OutFrame] = OrderedDict()
 
+    def json_frame(self, envelope: Envelope) -> bytes:
+        """``envelope`` as compact UTF-8 JSON (what the replay window keeps), its text frame cached for the live
+        fan-out; empty bytes when ``data`` cannot be encoded (each session then logs and skips it)."""
+        try:
+            raw = envelope.to_json()
+        except EnvelopeError:
+            return b""
+        self.put(envelope, Encoding.JSON, raw.decode())
+        return raw
+
+    def put(self, envelope: Envelope, encoding: Encoding, frame: OutFrame) -> None:
+        """Remember ``frame`` as the encoding of ``envelope``."""
+        self._entries[(envelope.id, encoding)] = frame
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
     def encode(self, envelope: Envelope, encoding: Encoding) -> OutFrame:
         """The frame for ``envelope``.
 
@@ -95,7 +111,5 @@ class EncodedCache:
         frame = self._entries.get(key)
         if frame is None:
             frame = envelope.to_msgpack() if encoding is Encoding.MSGPACK else envelope.to_json().decode()
-            self._entries[key] = frame
-            if len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+            self.put(envelope, encoding, frame)
         return frame

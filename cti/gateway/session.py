@@ -223,8 +223,11 @@ class Session:
         return [n.data() for n in board.active(now) if n.sender == subject or "*" in n.audience
                 or any(self._granted.has_queue(q) for q in n.audience)]
 
-    def deliver(self, envelope: Envelope) -> OutFrame | None:
-        """The event frame for ``envelope``, or ``None`` when this connection may not see it."""
+    def deliver(self, envelope: Envelope, *, json_frame: bytes | None = None) -> OutFrame | None:
+        """The event frame for ``envelope``, or ``None`` when this connection may not see it.
+
+        ``json_frame``: ``envelope`` already encoded as JSON (the replay window's copy), used as is by a JSON session.
+        """
         if (self.principal.role is Role.AGENT and envelope.type == "agent.logged_in"
                 and envelope.data.get("agent_id") == self.principal.subject):
             queues = envelope.data.get("queues")
@@ -236,6 +239,8 @@ class Session:
         if (self._notices is not None and envelope.type == "notice.broadcast"
                 and self.principal.role is Role.AGENT and isinstance(envelope.data.get("notice_id"), str)):
             self._notices.board.mark_delivered(envelope.data["notice_id"], self.principal.subject, envelope.ts)
+        if json_frame and self.encoding is Encoding.JSON:
+            return json_frame.decode()
         try:
             return self._cache.encode(envelope, self.encoding)
         except EnvelopeError as exc:

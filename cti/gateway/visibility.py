@@ -13,7 +13,8 @@
   ``queue`` is one of its queues or whose ``agent_id`` is one of its agents; ``queue.stats``, ``alert.raised`` and
   ``alert.acknowledged`` of its queues (alerts with ``queue`` null go to every supervisor); ``alert.cleared`` (it
   names no queue); ``notice.broadcast`` to ``*``, one of its queues, or sent by itself; ``qa.*`` of its queues
-  or agents, and the public ``qa`` events. Unknown types: no.
+  or agents, and the public ``qa`` events; ``voicemail.left`` of its queues (a mailbox belongs to the queue of
+  its name; a mailbox of no queue is the operator's). Unknown types: no.
 - **operator**: everything.
 
 A :class:`Scope` is the set of agents and queues a connection follows; ``None`` means "all". Supervisors and
@@ -101,6 +102,11 @@ def _overseer_sees(principal: Principal, scope: Scope, envelope: Envelope) -> bo
         case "qa":
             return envelope.type in _QA_PUBLIC or scope.has_queue(data.get("queue")) or scope.has_agent(
                 data.get("agent_id"))
+        case "voicemail":  # a mailbox belongs to the queue of its name (docs/voicemail.md)
+            queue = data.get("queue")
+            if queue is None:
+                return principal.role is Role.OPERATOR
+            return scope.has_queue(queue)
         case _:
             return principal.role is Role.OPERATOR
 

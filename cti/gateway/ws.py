@@ -13,9 +13,10 @@ Per connection, in one :class:`asyncio.TaskGroup`: ``reader`` (client frames →
 token expires). The mailbox is bounded: events drop the oldest queued event. aiohttp pings every ``heartbeat_s``.
 
 The dispatcher also keeps the replay window (:class:`~cti.gateway.replay.ReplayLog`, ``replay_events`` /
-``replay_age_s``): a client that reconnects with ``?since=<seq>`` gets ``hello`` and then exactly the events after
-``since`` that it may see, before any live event; when the window cannot give them all, ``hello`` is followed by a
-``resync`` frame instead.
+``replay_age_s`` / ``replay_bytes``; each event kept once, as its compressed JSON frame): a client that reconnects
+with ``?since=<seq>`` gets ``hello`` and then exactly the events after ``since`` that it may see, before any live
+event; when the window cannot give them all, ``hello`` is followed by a ``resync`` frame instead. Each event is
+encoded to JSON once, in the dispatcher, for the window and the live JSON connections alike.
 
 Close codes: 1000 normal, 4001 token expired, 4008 slow consumer. Logs: ``ws.client.connected``,
 ``ws.client.disconnected`` (with ``reason``).
@@ -37,7 +38,7 @@ from aiohttp import WSMsgType, web
 from cti.adherence.board import AdherenceBoard
 from cti.errors import CtiError
 from cti.events.bus import Bus
-from cti.events.registry import Envelope
+from cti.events.registry import Envelope, EnvelopeError
 from cti.floor.alerts.board import AlertBoard
 from cti.floor.control import Control
 from cti.floor.notices import NoticeService
@@ -68,6 +69,7 @@ class GatewaySettings:
     login_window_s: float = 60.0
     replay_events: int = 100_000
     replay_age_s: float = 600.0
+    replay_bytes: int = 16 * 2**20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +84,11 @@ class GatewayStats:
     resumed: int = 0
     resyncs: int = 0
     replayed: int = 0
+
+
+def _for_every_agent(type_: str) -> bool:
+    """Events that name no agent but go to every agent's connection (visibility still decides per connection)."""
+    return type_.startswith("notice.")
 
 
 class _Ended(CtiError):
@@ -121,8 +128,11 @@ class Gateway:
         self._resumed = 0
         self._resyncs = 0
         self._replayed = 0
-        self.replay = ReplayLog(last_seq=bus.last_seq, max_events=self.settings.replay_events,
-                                max_age_s=self.settings.replay_age_s)
+        self.replay = self._new_replay_log()
+
+    def _new_replay_log(self) -> ReplayLog:
+        return ReplayLog(last_seq=self._bus.last_seq, max_events=self.settings.replay_events,
+                         max_age_s=self.settings.replay_age_s, max_bytes=self.settings.replay_bytes)
 
     def stats(self) -> GatewayStats:
         return GatewayStats(connections=dict(self._live), accepted=self._accepted, slow_disconnects=self._slow,
@@ -132,8 +142,7 @@ class Gateway:
     async def lifespan(self, _app: web.Application) -> AsyncIterator[None]:
         """aiohttp ``cleanup_ctx``: run the dispatcher while the app runs; cancel and await it on shutdown."""
         subscription = self._bus.subscribe("*", maxsize=self.settings.subscription_size, name="ws-gateway")
-        self.replay = ReplayLog(last_seq=self._bus.last_seq, max_events=self.settings.replay_events,
-                                max_age_s=self.settings.replay_age_s)
+        self.replay = self._new_replay_log()
         task = asyncio.get_running_loop().create_task(self._dispatch_all(subscription), name="ws-gateway-dispatch")
         try:
             yield
@@ -153,7 +162,7 @@ class Gateway:
     def dispatch(self, envelope: Envelope) -> None:
         """Offer ``envelope`` to every connection that may see it, and keep it in the replay window."""
         if envelope.seq is not None:
-            self.replay.append(envelope, self._clock())
+            self.replay.append(envelope, self._clock(), self._cache.json_frame(envelope))
         if envelope.type.startswith("alert."):
             self.alerts.observe(envelope)
         elif envelope.type.startswith("adherence."):
@@ -162,7 +171,7 @@ class Gateway:
         targets: list[tuple[Session, Mailbox]] = list(self._overseers.values())
         if isinstance(agent_id, str):
             targets.extend(self._by_agent.get(agent_id, {}).values())
-        elif envelope.type.startswith("notice."):
+        elif _for_every_agent(envelope.type):
             targets.extend(pair for conns in self._by_agent.values() for pair in conns.values())
         for session, mailbox in targets:
             frame = session.deliver(envelope)
@@ -255,8 +264,16 @@ class Gateway:
             return
         self._resumed += 1
         sent = 0
-        for envelope in missed:
-            frame = session.deliver(envelope)
+        agent = session.principal.subject if session.principal.role is Role.AGENT else None
+        for event in missed:
+            if agent is not None and event.agent_id != agent and (event.agent_id is not None
+                                                                  or not _for_every_agent(event.type)):
+                continue  # the dispatcher would not have offered it to this agent either
+            try:
+                envelope = event.envelope()
+            except EnvelopeError:
+                continue  # it could not be encoded when published: no client ever got it
+            frame = session.deliver(envelope, json_frame=event.frame)
             if frame is not None:
                 mailbox.put_reply(frame)  # replayed events are never dropped: the client counts on exactly once
                 sent += 1

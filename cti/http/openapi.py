@@ -322,15 +322,21 @@ _REPORT_QUERY = [
                     "answered, abandoned, longest_wait_s, occupancy, utilisation, transfer_rate)"},
     {"name": "group", "in": "query", "required": False, "schema": {"type": "array", "items": _STR},
      "description": "svg: the queues/agents/teams charted (repeatable; default all, at most 8)"},
+    {"name": "queue", "in": "query", "required": False, "schema": _STR,
+     "description": "kind=patience only: the queue whose legs are counted (default every queue)"},
 ]
 _TARGET_GAP = {"type": "object", "properties": {"target": _NUM, "actual": _NUM_OR_NULL, "gap": _NUM_OR_NULL,
                                                 "met": {"type": ["boolean", "null"]},
                                                 "direction": {"enum": ["at_least", "at_most"]}}}
 REPORT_PATHS: dict[str, Any] = {
     "/api/v1/reports/{kind}": {"get": {
-        "summary": "KPI report per queue (kind=queues) or per agent and team (kind=agents) and interval, from the "
-                   "records (docs/reports.md)",
-        "parameters": [{"name": "kind", "in": "path", "required": True, "schema": {"enum": ["queues", "agents"]}},
+        "summary": "KPI report per queue (kind=queues), per agent and team (kind=agents) or per dialled number "
+                   "(kind=ivr: offered to the node, IVR abandons, IVR-contained calls) and interval, or the callers' "
+                   "mean patience estimated from the legs (kind=patience, for Erlang A), from the records "
+                   "(docs/reports.md); interval/format/figure/group do not apply to patience, figure/group/svg "
+                   "not to ivr, queue only to patience. Computed in a report worker process",
+        "parameters": [{"name": "kind", "in": "path", "required": True,
+                        "schema": {"enum": ["queues", "agents", "ivr", "patience"]}},
                        *_REPORT_QUERY],
         "responses": {
             "200": {"description": "the report: JSON (rows of group, interval, figures, targets), CSV or SVG chart",
@@ -345,7 +351,24 @@ REPORT_PATHS: dict[str, Any] = {
             "400": _json(_ref("Error"), "reports.input_invalid (from not before to, a range over "
                                         "reports.max_range_days, a bad interval, format, figure or group; field "
                                         "names it) or unknown_parameter"),
+            "403": _json(_ref("Error"), "forbidden: a supervisor's token asked for kind ivr or "
+                                        "patience; api_disabled: no operator token configured"),
+            "500": _json(_ref("Error"), "reports.failed: the report worker failed"),
             "503": _json(_ref("Error"), "reports_busy: the report took longer than 60 s, or the HTTP guard is full"),
+            **{k: v for k, v in _errors().items() if k not in ("403", "503")}}}},
+    "/api/v1/kpi/replay": {"get": {
+        "summary": "a past day's live queue.stats figures, rebuilt by replaying the day's stored legs through the "
+                   "live statistics (acd/stats.py); what cti kpi verify --date compares with the day's report",
+        "parameters": [{"name": "date", "in": "query", "required": True, "schema": _STR,
+                        "description": "the site's local day (YYYY-MM-DD), not after today"}],
+        "responses": {
+            "200": _json(_obj(date=_STR, timezone=_STR, source={"enum": ["replay"]}, queues={
+                "type": "array",
+                "items": {"allOf": [_ref("QueueStats"), _obj(queued_at_day_end={"type": "integer"})]}}),
+                "per queue: the queue.stats data at the day's last instant, and the legs of the day still queued then"),
+            "400": _json(_ref("Error"), "reports.input_invalid (a bad date or one after today) or unknown_parameter"),
+            "500": _json(_ref("Error"), "reports.failed: the report worker failed"),
+            "503": _json(_ref("Error"), "reports_busy: the replay took longer than 60 s, or the HTTP guard is full"),
             **{k: v for k, v in _errors().items() if k != "503"}}}},
 }
 """The report routes (cti/reports/routes.py), mounted by the server next to build_app's (they need the store)."""
@@ -367,6 +390,43 @@ CONTACT_PATHS: dict[str, Any] = {
                         "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}}]}},
 }
 """The screen pop's previous contacts (cti/http/contacts.py), mounted by the server beside build_app's."""
+
+_VM_ID = [{"name": "voicemail_id", "in": "path", "required": True, "schema": _STR}]
+_VOICEMAIL = _obj(
+    id=_STR, call_id=_STR, mailbox=_STR, queue={"type": ["string", "null"], "description": "the queue named like "
+                                                "the mailbox (its supervisors see the message); null: none"},
+    caller_number=_STR, started=_NUM, duration_s=_NUM, heard={"type": "boolean"},
+    heard_at={"type": ["number", "null"]}, heard_by={"type": ["string", "null"]})
+_VM_404 = _json(_ref("Error"), "voicemail.not_found (no such message, or not one the token may see)")
+VOICEMAIL_PATHS: dict[str, Any] = {
+    "/api/v1/voicemail": {"get": {
+        "summary": "voicemail messages, newest first (docs/voicemail.md): the operator sees all, a supervisor's "
+                   "token the mailboxes of its queues; agents are refused",
+        "parameters": [
+            {"name": "mailbox", "in": "query", "required": False, "schema": _STR},
+            {"name": "unheard", "in": "query", "required": False, "schema": {"enum": ["true", "false"]}},
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+        "responses": {"200": _json(_obj(voicemail={"type": "array", "items": _VOICEMAIL}), "the messages"),
+                      "400": _json(_ref("Error"), "bad_parameter (unknown parameter, bad unheard or limit)"),
+                      "403": _json(_ref("Error"), "voicemail.forbidden (an agent's token)"),
+                      **{k: v for k, v in _errors().items() if k != "403"}}}},
+    "/api/v1/voicemail/{voicemail_id}/audio": {"get": {
+        "summary": "a message's audio as WAV (8 kHz 16-bit): channel=caller (mono, default) or both (the stored "
+                   "stereo file); one bytes= Range is answered 206, as the QA recording route",
+        "parameters": [*_VM_ID, {"name": "channel", "in": "query", "required": False,
+                                 "schema": {"enum": ["caller", "both"], "default": "caller"}},
+                       {"name": "Range", "in": "header", "required": False, "schema": _STR}],
+        "responses": {"200": {"description": "the audio", "content": {"audio/wav": {"schema": _STR}}},
+                      "206": {"description": "the requested range", "content": {"audio/wav": {"schema": _STR}}},
+                      "400": _json(_ref("Error"), "bad_parameter (channel)"), "404": _VM_404,
+                      "416": _json(_ref("Error"), "voicemail.range_not_satisfiable"), **_errors()}}},
+    "/api/v1/voicemail/{voicemail_id}/heard": {"post": {
+        "summary": "mark a message heard (the first listener and time are kept)",
+        "parameters": _VM_ID,
+        "responses": {"200": _json(_VOICEMAIL, "the message"), "404": _VM_404, **_errors()}}},
+}
+"""The voicemail routes (cti/voicemail/routes.py), mounted by the server beside build_app's (they need the store)."""
 
 
 OPENAPI: dict[str, Any] = {
@@ -430,6 +490,7 @@ OPENAPI: dict[str, Any] = {
         **REPORT_PATHS,
         **CONTACT_PATHS,
         **ADHERENCE_PATHS,
+        **VOICEMAIL_PATHS,
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -473,4 +534,5 @@ OPENAPI: dict[str, Any] = {
 
 
 
-__all__ = ["ADHERENCE_PATHS", "CONTACT_PATHS", "OPENAPI", "QA_PATHS", "REPORT_PATHS", "STAFFING_PATHS"]
+__all__ = ["ADHERENCE_PATHS", "CONTACT_PATHS", "OPENAPI", "QA_PATHS", "REPORT_PATHS", "STAFFING_PATHS",
+           "VOICEMAIL_PATHS"]

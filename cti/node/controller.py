@@ -51,6 +51,7 @@ from cti.node.inbound import TrunkDoor
 from cti.node.records import CallRecords
 from cti.node.routing import AcdDriver, agent_config, overflow_flow_problems, queue_config, reason_codes
 from cti.node.trunks import TrunkMatch, TrunkTable, caller_identity
+from cti.voicemail import VoicemailMessage, insert_job
 from ivr import FlowCatalog, RaiseAlert
 from sip.events import RequestReceived
 from sip.ids import new_tag
@@ -93,6 +94,7 @@ class CallController:
         self.prompts = PromptCache()
         self.rtp_timeout = config.media.rtp_timeout_s
         self.recordings_dir = Path(config.data_dir) / "recordings"
+        self.voicemail_dir = Path(config.data_dir) / "voicemail"  # messages (docs/voicemail.md)
         self.calls: dict[CallId, Call] = {}
         self.records = CallRecords(store, config.node.name, self._detail_of, clock=self.clock.wall)
         self._http: aiohttp.ClientSession | None = None
@@ -290,6 +292,13 @@ class CallController:
     def should_record(self, queue_id: str) -> bool:
         queue = self.queues.get(queue_id)
         return self.config.media.record_calls and (queue is None or queue.record)
+
+    def keep_voicemail(self, message: VoicemailMessage) -> asyncio.Future[None]:
+        """Store a message's row and publish ``voicemail.left`` (its outbox rows are queued right behind the row,
+        on the same writer); the future resolves once the row is committed."""
+        done = self.records.write_waited(insert_job(message))
+        self.publisher.publish("voicemail.left", message.event_data())
+        return done
 
     async def allocate_serial(self) -> str:
         day = dt.datetime.now(dt.UTC).date()

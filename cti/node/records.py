@@ -67,7 +67,7 @@ _NUMBER = re.compile(r"\+?[0-9]{1,32}")
 
 # Events a CRM must never miss: written to the outbox by the record writer, in the transaction of the
 # record change that caused them (the webhook dispatcher's own bus recorder skips them).
-DURABLE_EVENTS = ("call.", "agent.state_changed")
+DURABLE_EVENTS = ("call.", "agent.state_changed", "voicemail.")
 
 
 def is_durable(event_type: str) -> bool:

@@ -14,7 +14,7 @@ from cti.qa.errors import (
     StateError,
 )
 from cti.qa.evaluations import DEFAULT_APPEAL_WORKING_DAYS, DEFAULT_CALIBRATION_TOLERANCE, EvaluationService
-from cti.qa.library import Library
+from cti.qa.library import Library, Playback, read_layout, wav_playback
 from cti.qa.rules import Rule, canonical_rule, parse_rule, rule_hash
 from cti.qa.sampling import (
     INSUFFICIENT,
@@ -38,4 +38,5 @@ __all__ = [
     "ScoresInvalidError", "Selection", "StateError", "appeal_deadline", "assign_evaluators", "calibration_report",
     "canonical_rule", "chosen_days", "commitment", "facts_from_legs", "item_json", "parse_form", "parse_rule",
     "rescore", "rule_hash", "score", "select", "selection_digest",
+    "Playback", "read_layout", "wav_playback",
 ]

@@ -29,7 +29,7 @@ from cti.qa.evaluations import EvaluationService
 from cti.qa.store import QaTx
 from cti.store import InvalidRecordError, Recording, RecordingSerial, parse_serial
 
-__all__ = ["Library", "Playback"]
+__all__ = ["Library", "Playback", "read_layout", "wav_playback"]
 
 log = structlog.get_logger("cti.qa")
 _HEAD = 4096
@@ -108,24 +108,16 @@ class Library:
                 rec = await self._recording(entry["recording_serial"])
                 redactions = [(float(a), float(b)) for a, b in entry["redactions"]]
             path, layout = await asyncio.to_thread(self._open, rec)
-            total = output_size(layout, ch)
-            rng = parse_range(range_header, total)
+            playback, rng = wav_playback(path, layout, ch, range_header, redactions)
         except QaError as exc:
             await self._log(serial, actor, channel, None, exc.status_hint)
             raise
-        first, last = rng if rng is not None else (0, total - 1)
-        status = 206 if rng is not None else 200
-        await self._log(rec.serial, actor, ch.value, rng, status)
+        await self._log(rec.serial, actor, ch.value, rng, playback.status)
         if entry_id is not None:
             async with self.base.qa.transaction() as tx:
                 await tx.x.execute("INSERT INTO qa_library_views (entry_id, viewer, at) VALUES (?, ?, ?)",
                                    (entry_id, f"{actor.role}:{actor.subject}", self.base.clock()))
-        headers = {"Content-Type": "audio/wav", "Accept-Ranges": "bytes", "Content-Length": str(last - first + 1),
-                   "Cache-Control": "no-store"}
-        if rng is not None:
-            headers["Content-Range"] = f"bytes {first}-{last}/{total}"
-        return Playback(status=status, headers=headers,
-                        chunks=_chunks(path, layout, ch, first, last, redactions))
+        return playback
 
     # ------------------------------------------------------------------------------ library
     async def nominate(self, actor: Actor, serial: str, *, reason: str, tags: list[str]) -> dict[str, Any]:
@@ -257,6 +249,30 @@ def _check_spans(spans: Any) -> list[list[float]]:
         raise QaError("redactions: a list of [start_s, end_s] spans with 0 <= start < end",
                       code="qa.bad_redactions")
     return [[float(a), float(b)] for a, b in sorted(spans)]
+
+
+def wav_playback(path: Path, layout: WavLayout, ch: Channel, range_header: str | None,
+                 redactions: list[tuple[float, float]] | None = None) -> tuple[Playback, tuple[int, int] | None]:
+    """The answer to one (range) request for a WAV file whose ``layout`` was read (:func:`read_layout`): the
+    playback, and the byte range served (None: the whole file). Also serves voicemail messages.
+
+    Raises:
+        RangeNotSatisfiable: the range lies outside the audio (416).
+    """
+    total = output_size(layout, ch)
+    rng = parse_range(range_header, total)
+    first, last = rng if rng is not None else (0, total - 1)
+    headers = {"Content-Type": "audio/wav", "Accept-Ranges": "bytes", "Content-Length": str(last - first + 1),
+               "Cache-Control": "no-store"}
+    if rng is not None:
+        headers["Content-Range"] = f"bytes {first}-{last}/{total}"
+    return Playback(status=206 if rng is not None else 200, headers=headers,
+                    chunks=_chunks(path, layout, ch, first, last, redactions or [])), rng
+
+
+def read_layout(path: Path) -> WavLayout:
+    """The layout of a WAV file (blocking: run it in a thread). Raises: OSError, BadRecording."""
+    return _layout(path)
 
 
 def _layout(path: Path) -> WavLayout:

@@ -6,7 +6,11 @@ Sans-I/O calculators over stored rows (queue legs, agent-state history) and a th
 - :mod:`cti.reports.queues`, :mod:`cti.reports.agents`: the figures of one group and bucket;
 - :mod:`cti.reports.report`: every group × bucket with target gaps, JSON and CSV;
 - :mod:`cti.reports.chart`: an interval chart as SVG;
-- :mod:`cti.reports.fetch`: the rows a report needs from the store, and the report settings from config.
+- :mod:`cti.reports.fetch`: the rows a report needs from the store, and the report settings from config;
+- :mod:`cti.reports.ivr`, :mod:`cti.reports.patience`, :mod:`cti.reports.replay`: IVR figures from the CDRs,
+  the callers' patience from the legs (Erlang A), a past day's live figures replayed from its legs;
+- :mod:`cti.reports.worker` (with :mod:`cti.reports.work`, :mod:`cti.reports.jobs`): the worker processes the
+  report routes hand their jobs to, so no report runs on the server's event loop.
 """
 
 from cti.reports.agents import AgentFigures, agent_figures, answered_rings, ring_times

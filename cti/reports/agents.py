@@ -16,6 +16,7 @@ Per agent (or a team: the sum of its agents) and bucket:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,15 +62,18 @@ def answered_rings(rows: Sequence[AgentStateRow]) -> list[tuple[float, float]]:
 
 def ring_times(legs: Iterable[QueueLeg], rows_by_agent: Mapping[str, Sequence[AgentStateRow]]) -> dict[LegId, float]:
     """How long the answering agent's phone rang, for each answered leg with a matching ring."""
-    rings = {agent: answered_rings(rows) for agent, rows in rows_by_agent.items()}
+    rings: dict[str, tuple[list[float], list[float]]] = {}
+    for agent, rows in rows_by_agent.items():
+        found = sorted(answered_rings(rows))
+        rings[agent] = ([at for at, _ in found], [ring for _, ring in found])
     out: dict[LegId, float] = {}
     for leg in legs:
-        if leg.agent_id is None or leg.t_answer is None:
+        if leg.agent_id is None or leg.t_answer is None or leg.agent_id not in rings:
             continue
-        for answered_at, ring_s in rings.get(leg.agent_id, ()):
-            if abs(answered_at - leg.t_answer) <= _JOIN_S:
-                out[leg.leg_id] = ring_s
-                break
+        times, spans = rings[leg.agent_id]
+        i = bisect.bisect_left(times, leg.t_answer - _JOIN_S)  # the earliest ring answered within the join
+        if i < len(times) and times[i] <= leg.t_answer + _JOIN_S:
+            out[leg.leg_id] = spans[i]
     return out
 
 

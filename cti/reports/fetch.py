@@ -24,7 +24,8 @@ from cti.reports.queues import QueueRules, queue_figures
 from cti.reports.report import Report, ReportSpec, agent_report, queue_report
 from cti.store import AgentStateRow, QueueLeg, StoreOperations
 
-__all__ = ["LOOKBACK_S", "KINDS", "build_report", "parse_when", "report_range", "report_spec", "today_counters"]
+__all__ = ["LOOKBACK_S", "KINDS", "PAGE_S", "build_report", "parse_when", "read_legs", "report_range", "report_spec",
+           "today_counters"]
 
 LOOKBACK_S = 86400.0  # handling that ends in the range began at most this long before it
 KINDS = ("queues", "agents")
@@ -86,31 +87,28 @@ def report_spec(config: ServerConfig, *, start: float, end: float, period: Perio
         teams={a.id: a.team for a in config.agents if a.team}, queues=tuple(q.name for q in config.queues))
 
 
-CHUNK_S = 2 * 3600.0  # one store read per 2 hours of range: the SQLite store's lock is never held for long
+CHUNK_S = 2 * 3600.0  # in the server (start-up): one store read per 2 hours, the SQLite lock is never held long
+PAGE_S = 86400.0  # in a report worker: one read per day of range
 
 
-async def _legs(store: StoreOperations, start: float, end: float) -> list[QueueLeg]:
+async def _legs(store: StoreOperations, start: float, end: float, chunk_s: float = CHUNK_S) -> list[QueueLeg]:
     legs: list[QueueLeg] = []
     cursor = start
     while cursor < end:
-        legs += await store.queue_legs_between(cursor, min(cursor + CHUNK_S, end))
-        cursor += CHUNK_S
+        legs += await store.queue_legs_between(cursor, min(cursor + chunk_s, end))
+        cursor += chunk_s
     return legs
 
 
-async def _states(store: StoreOperations, start: float, end: float) -> list[AgentStateRow]:
-    seen: dict[int, AgentStateRow] = {}
-    cursor = start
-    while cursor < end:
-        for row in await store.all_agent_states_between(cursor, min(cursor + CHUNK_S, end)):
-            seen.setdefault(row.row_id, row)  # a row across a chunk boundary comes back twice
-        cursor += CHUNK_S
-    return sorted(seen.values(), key=lambda r: (r.agent_id, r.start, r.row_id))
+async def read_legs(store: StoreOperations, start: float, end: float) -> list[QueueLeg]:
+    """Legs entered in ``[start, end)``, read a day at a time (report workers)."""
+    return await _legs(store, start, end, PAGE_S)
 
 
 async def _rows(store: StoreOperations, spec: ReportSpec) -> tuple[list[QueueLeg], list[AgentStateRow]]:
-    legs = await _legs(store, spec.start - LOOKBACK_S, min(spec.end + spec.repeat_window_s, max(spec.now, spec.end)))
-    return legs, await _states(store, spec.start, spec.end)
+    legs = await _legs(store, spec.start - LOOKBACK_S, min(spec.end + spec.repeat_window_s, max(spec.now, spec.end)),
+                       PAGE_S)
+    return legs, await store.all_agent_states_between(spec.start, spec.end)
 
 
 async def build_report(store: StoreOperations, spec: ReportSpec, kind: str) -> Report:

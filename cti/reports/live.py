@@ -21,12 +21,13 @@ from cti.store import StoreOperations
 
 __all__ = ["LIVE_FIGURES", "Difference", "live_differences", "restore_live_stats"]
 
-# queue.stats field -> (report figure, tolerance); the live event rounds ASA to milliseconds.
+# queue.stats field -> (report figure, tolerance); the live event rounds ASA to milliseconds, the report
+# rounds its figures to 6 decimals.
 LIVE_FIGURES: Mapping[str, tuple[str, float]] = {
     "offered": ("offered", 0.0),
     "answered": ("answered", 0.0),
     "abandoned": ("abandoned", 0.0),
-    "service_level": ("service_level", 1e-9),
+    "service_level": ("service_level", 5.000001e-7),
     "asa_seconds": ("asa_s", 0.0015),
 }
 

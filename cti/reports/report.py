@@ -7,6 +7,7 @@ over the whole range, each with its figures and its target gaps. :func:`to_csv` 
 
 from __future__ import annotations
 
+import bisect
 import csv
 import dataclasses
 import datetime as dt
@@ -24,7 +25,7 @@ from cti.reports.queues import QueueRules, handling_ended, mark_legs, queue_figu
 from cti.reports.targets import gaps
 from cti.store import AgentStateRow, LegOutcome, QueueLeg
 
-__all__ = ["TOTAL", "Report", "ReportSpec", "agent_report", "queue_report", "rows_to_csv", "to_csv"]
+__all__ = ["TOTAL", "Report", "ReportSpec", "agent_report", "iso", "queue_report", "rows_to_csv", "to_csv"]
 
 TOTAL = "total"
 
@@ -61,25 +62,36 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         s = self.spec
-        return {"kind": self.kind, "from": _iso(s.start, s.zone), "to": _iso(s.end, s.zone),
+        return {"kind": self.kind, "from": iso(s.start, s.zone), "to": iso(s.end, s.zone),
                 "timezone": s.zone.key, "interval": s.period.value, "attribution": s.attribution.value,
-                "generated_at": _iso(s.now, s.zone), "rows": self.rows}
+                "generated_at": iso(s.now, s.zone), "rows": self.rows}
 
 
-def _iso(ts: float, zone: ZoneInfo) -> str:
+def iso(ts: float, zone: ZoneInfo) -> str:
+    """``ts`` as local ISO time of ``zone``, to the second."""
     return dt.datetime.fromtimestamp(ts, zone).isoformat(timespec="seconds")
 
 
 def _figures_json(figures: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(figures):
-        value = getattr(figures, f.name)
+    for name in _field_names(type(figures)):
+        value = getattr(figures, name)
         if isinstance(value, float):
             value = round(value, 6)
         elif isinstance(value, Mapping):
             value = {k: round(v, 6) if isinstance(v, float) else v for k, v in sorted(value.items())}
-        out[f.name] = value
+        out[name] = value
     return out
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return names
 
 
 def _spread(items: Iterable[QueueLeg], stamp: Callable[[QueueLeg], float | None], spans: Sequence[Bucket],
@@ -131,8 +143,13 @@ def queue_report(legs: Sequence[QueueLeg], states: Sequence[AgentStateRow], spec
         ended, ended_all = _spread(by_queue[queue], handling_ended, spans, spec.start, spec.end)
         groups = [(b.label, b.start, b.end, arrived[i], ended[i]) for i, b in enumerate(spans)]
         groups.append((TOTAL, spec.start, spec.end, arrived_all, ended_all))
+        empty: dict[str, Any] | None = None  # most buckets of a long range are empty: the same figures
         for label, b_start, b_end, a, e in groups:
-            figures = _figures_json(queue_figures(a, e, rules, marks))
+            if a or e:
+                figures = _figures_json(queue_figures(a, e, rules, marks))
+            else:
+                empty = empty or _figures_json(queue_figures(a, e, rules, marks))
+                figures = dict(empty)
             rows.append({"group": queue, "interval": label, "start": b_start, "end": b_end,
                          "sl_formula": rules.sl_formula.value, "sl_threshold_s": rules.sl_threshold_s,
                          "figures": figures,
@@ -163,14 +180,31 @@ def agent_report(legs: Sequence[QueueLeg], states: Sequence[AgentStateRow], spec
         targets = dict(spec.team_targets.get(group[5:], {})) if group.startswith("team:") else {}
         answered, answered_all = _spread(legs_of[group], lambda leg: leg.t_answer, spans, spec.start, spec.end)
         ended, ended_all = _spread(legs_of[group], handling_ended, spans, spec.start, spec.end)
-        groups = [(b.label, b.start, b.end, answered[i], ended[i]) for i, b in enumerate(spans)]
-        groups.append((TOTAL, spec.start, spec.end, answered_all, ended_all))
-        for label, b_start, b_end, a, e in groups:
-            figures = _figures_json(agent_figures(rows_of[group], a, e, b_start, b_end, spec.now,
-                                                  ring_limit_s=limit))
+        state_rows = rows_of[group]
+        per_bucket = _rows_per_bucket(state_rows, spans, spec.now)
+        groups = [(b.label, b.start, b.end, per_bucket[i], answered[i], ended[i]) for i, b in enumerate(spans)]
+        groups.append((TOTAL, spec.start, spec.end, state_rows, answered_all, ended_all))
+        for label, b_start, b_end, r, a, e in groups:
+            figures = _figures_json(agent_figures(r, a, e, b_start, b_end, spec.now, ring_limit_s=limit))
             rows.append({"group": group, "interval": label, "start": b_start, "end": b_end, "figures": figures,
                          "targets": {k: g.to_json() for k, g in gaps(figures, targets).items()}})
     return Report(kind="agents", spec=spec, rows=rows)
+
+
+def _rows_per_bucket(rows: Sequence[AgentStateRow], spans: Sequence[Bucket], now: float
+                     ) -> list[list[AgentStateRow]]:
+    """The rows touching each bucket, ends included (a ring answered at a bucket's start pairs with the row
+    that ended there); in the given order, so each bucket holds a contiguous run of each agent's rows."""
+    starts = [b.start for b in spans]
+    ends = [b.end for b in spans]
+    per: list[list[AgentStateRow]] = [[] for _ in spans]
+    for row in rows:
+        row_end = now if row.end is None else row.end
+        i = bisect.bisect_left(ends, row.start)
+        while i < len(spans) and starts[i] <= row_end:
+            per[i].append(row)
+            i += 1
+    return per
 
 
 def to_csv(report: Report) -> str:
@@ -184,6 +218,8 @@ def rows_to_csv(report_rows: Iterable[Mapping[str, Any]]) -> str:
     flat: list[dict[str, Any]] = []
     for row in report_rows:
         line: dict[str, Any] = {"group": row["group"], "interval": row["interval"]}
+        if "flow" in row:  # IVR rows: the number's flow
+            line["flow"] = row["flow"]
         for name, value in row["figures"].items():
             if isinstance(value, Mapping):
                 for key, inner in value.items():

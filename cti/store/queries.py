@@ -219,9 +219,15 @@ class SqlOperations:
     async def all_agent_states_between(self, start: float, end: float) -> list[AgentStateRow]:
         """Every agent's rows overlapping ``[start, end)`` (not clipped), by agent then oldest first
         (the reports' agent figures and ring times)."""
+        # An agent's rows never overlap, so the only row that began before ``start`` and reaches into the range
+        # is the agent's last one begun before it: each part reads an index range, never the whole history.
         found = await self._x.fetch_all(
-            f"{_STATES} WHERE start_ts < ? AND (end_ts IS NULL OR end_ts > ?) ORDER BY agent_id, start_ts, row_id",
-            (end, start),
+            f"{_STATES} WHERE start_ts >= ? AND start_ts < ? UNION ALL "
+            f"{_STATES} WHERE row_id IN (SELECT (SELECT x.row_id FROM agent_state_history x "
+            "WHERE x.agent_id = a.agent_id AND x.start_ts < ? ORDER BY x.start_ts DESC, x.row_id DESC LIMIT 1) "
+            "FROM (SELECT DISTINCT agent_id FROM agent_state_history) a) AND (end_ts IS NULL OR end_ts > ?) "
+            "ORDER BY agent_id, start_ts, row_id",
+            (start, end, start, start),
         )
         return await _decode_all(found, rows.state_from_row)
 

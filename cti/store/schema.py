@@ -376,6 +376,26 @@ _V8 = (
     "ALTER TABLE calls ADD COLUMN wrap_up_notes TEXT",
 )
 
+_V9_VOICEMAIL = (
+    # Messages callers left at a flow's voicemail node (docs/voicemail.md); the WAV is under <data_dir>/voicemail.
+    """
+CREATE TABLE voicemail (
+    voicemail_id  TEXT PRIMARY KEY,
+    call_id       TEXT NOT NULL,
+    mailbox       TEXT NOT NULL,
+    queue         TEXT,
+    caller_number TEXT NOT NULL,
+    started       DOUBLE PRECISION NOT NULL,
+    duration_s    DOUBLE PRECISION NOT NULL,
+    path          TEXT NOT NULL,
+    heard         BOOLEAN NOT NULL,
+    heard_at      DOUBLE PRECISION,
+    heard_by      TEXT
+)""",
+    "CREATE INDEX voicemail_mailbox ON voicemail (mailbox, started)",
+    "CREATE INDEX voicemail_queue ON voicemail (queue, started)",
+)
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox",
@@ -391,6 +411,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               "the decision deadline", statements=_V7_APPEAL_PANEL),
     Migration(version=8, description="calls by caller number (the screen pop's previous contacts); calls.wrap_up_notes",
               statements=_V8),
+    Migration(version=9, description="voicemail messages", statements=_V9_VOICEMAIL),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -111,6 +111,10 @@ def _flows(tmp: Path) -> Path:
             start: bye
             nodes:
               bye: {type: hangup}
+          messages:
+            start: record
+            nodes:
+              record: {type: voicemail, mailbox: sales}
         """))
     (tmp / "prompts").mkdir()
     return flows
@@ -118,7 +122,7 @@ def _flows(tmp: Path) -> Path:
 
 @pytest.mark.parametrize(("rule", "reason"), [
     ("{after_s: 5, action: to_flow, flow: nowhere}", "queue 'q1': overflow to unknown flow 'nowhere' (flows: closed, "
-                                                     "main)"),
+                                                     "main, messages)"),
     ("{after_s: 5, action: voicemail, flow: closed}", "queue 'q1': overflow to voicemail flow 'closed', which has no "
                                                       "voicemail node"),
 ])
@@ -194,3 +198,13 @@ def test_every_configurable_strategy_reaches_the_router(tmp_path: Path, strategy
     config = load_config(write(tmp_path, HEAD + f"  - {{name: q1, strategy: {strategy}}}\n")).config
     expected = "weighted_random" if strategy == "random" else strategy
     assert queue_config(config.queues[0]).strategy.value == expected
+
+
+def test_an_overflow_to_a_voicemail_flow_is_accepted(tmp_path: Path) -> None:
+    _flows(tmp_path)
+    path = write(tmp_path, f"flows_dir: flows\nprompts_dir: prompts\n{HEAD}  - name: q1\n    overflow:\n"
+                           f"      - {{after_s: 60, action: voicemail, flow: messages}}\n")
+    loaded = load_config(path)
+    assert check_everything(loaded) == []
+    (rule,) = queue_config(loaded.config.queues[0]).overflow
+    assert (rule.action, rule.target) == (OverflowAction.VOICEMAIL, "messages")

@@ -40,6 +40,7 @@ def test_the_demo_config_is_valid() -> None:
     ("- just\n- a list\n", 1, "the configuration must be a mapping"),
     ("node:\n  timezone: Mars/Olympus\n", 2, "unknown time zone 'Mars/Olympus'"),
     ("http:\n  ws_replay_events: 0\n", 2, "http.ws_replay_events: Input should be greater than or equal to 1"),
+    ("http:\n  ws_replay_bytes: 4096\n", 2, "http.ws_replay_bytes: Input should be greater than or equal to 1048576"),
     ("desk:\n  pause_reasons: [lunch, Lunch Break]\n", 2, "code 'Lunch Break': lower-case letters"),
     ("desk:\n  dispositions: [sale, sale]\n", 2, "codes repeat: ['sale']"),
     ("desk:\n  dispositions: []\n", 2, "desk.dispositions: offer at least one code"),

@@ -17,7 +17,7 @@ from config.schema import AgentConfig
 from cti.errors import ControlError
 from cti.floor.agent_admin import RuntimeAgents
 from cti.http.api import MetricFamily, build_app
-from cti.http.openapi import CONTACT_PATHS, OPENAPI, REPORT_PATHS
+from cti.http.openapi import CONTACT_PATHS, OPENAPI, REPORT_PATHS, VOICEMAIL_PATHS
 
 TOKEN = "t0ken-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -489,8 +489,9 @@ async def test_openapi_covers_every_route(api: Client) -> None:
     documented = {(m, p) for p, ops in OPENAPI["paths"].items() for m in ops
                   if not p.startswith("/api/v1/qa/")}  # mounted by the node (tests/cti/qa/test_api_qa.py)
     # the report routes need the store: the server mounts them beside build_app's (tests/cti/reports)
-    # so do the screen pop's previous contacts (tests/cti/test_contacts.py)
-    assert routes == documented - {(m, p) for p, ops in (*REPORT_PATHS.items(), *CONTACT_PATHS.items()) for m in ops}
+    # so do the screen pop's previous contacts (tests/cti/test_contacts.py) and voicemail (tests/cti/test_voicemail.py)
+    mounted_beside = (*REPORT_PATHS.items(), *CONTACT_PATHS.items(), *VOICEMAIL_PATHS.items())
+    assert routes == documented - {(m, p) for p, ops in mounted_beside for m in ops}
     for path, ops in OPENAPI["paths"].items():
         for op in ops.values():
             params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}

@@ -89,6 +89,11 @@ CASES: list[tuple[str, Envelope, bool, bool, bool]] = [
     ("adherence of my agent", ev("adherence.exception", agent_id="a1", activity="break"), False, True, True),
     ("adherence elsewhere", ev("adherence.exception", agent_id="a2", activity="break"), False, False, True),
     ("adherence back", ev("adherence.exception_ended", agent_id="a1", verdict="in"), False, True, True),
+    ("voicemail, my queue", ev("voicemail.left", voicemail_id="vm-1", call_id="c1", queue="sales"),
+     False, True, True),
+    ("voicemail elsewhere", ev("voicemail.left", voicemail_id="vm-2", call_id="c2", queue="support"),
+     False, False, True),
+    ("voicemail, no queue", ev("voicemail.left", voicemail_id="vm-3", call_id="c3", queue=None), False, False, True),
     ("unknown type", ev("node.started", agent_id="a1", queue="sales"), False, False, True),
 ]
 

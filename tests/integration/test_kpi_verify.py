@@ -54,6 +54,9 @@ def test_live_figures_match_the_records_after_calls_and_after_a_restart(tmp_path
     try:
         with run_server(tmp_path, data_dir=data) as server:
             target = f"127.0.0.1:{server.sip_port}"
+            # A caller hangs up during the greeting (its digit is not heard): an IVR abandon, no queue leg.
+            quitter = sipps.carrier(target, digit="9", greeting_ms=500, hangup_ms=300, caller="5550009", name="ivr")
+            assert quitter.wait(30) == 0, quitter.report()
             # Nobody is ready: both callers wait in support and hang up (one short abandon, one after ~6 s).
             short = sipps.carrier(target, digit="2", hangup_ms=300, caller="5550001", name="short")
             longer = sipps.carrier(target, digit="2", hangup_ms=6500, caller="5550002", name="longer")
@@ -96,8 +99,24 @@ def test_live_figures_match_the_records_after_calls_and_after_a_restart(tmp_path
             assert live(again)["support"]["offered"] == 3 and live(again)["sales"]["answered"] == 1
             rechecked = cti(again, "kpi", "verify")
             assert rechecked.returncode == 0, rechecked.stdout + rechecked.stderr
-            past = cti(again, "kpi", "verify", "--date", "2000-01-01")
-            assert past.returncode == 2 and "the live figures cover the node's current day" in past.stderr
+            past = cti(again, "kpi", "verify", "--date", "2000-01-01")  # replayed from that day's (no) legs
+            assert past.returncode == 0 and "replayed from the day's legs" in past.stdout, past.stdout + past.stderr
+            print(checked.stdout + past.stdout)
+            future = cti(again, "kpi", "verify", "--date", "2100-01-01")
+            assert future.returncode == 2 and "after the site's today" in future.stderr
+            ivr = cti(again, "report", "ivr", "--from", "today", "--to", "today", "--interval", "day")
+            assert ivr.returncode == 0, ivr.stderr
+            print(ivr.stdout)
+            figures = json.loads(cti(again, "report", "ivr", "--from", "today", "--to", "today", "--interval", "day",
+                                     "--json").stdout)
+            main = next(r for r in figures["rows"] if r["group"] == "100" and r["interval"] == "total")
+            assert main["flow"] == "main" and main["figures"]["to_queue"] == 3  # three callers, four legs
+            assert main["figures"]["offered"] == 4 and main["figures"]["ivr_abandoned"] == 1
+            patience = cti(again, "staffing", "--calls", "100", "--aht-s", "180", "--model", "erlang-a",
+                           "--patience-from-records", "--from", "today", "--to", "today", "--queue", "support",
+                           "--what-if", "1")
+            assert patience.returncode == 0 and "patience from the records" in patience.stdout, patience.stderr
+            print(patience.stdout)
             refused = cti(again, "report", "queues", "--from", "2026-12-07", "--to", "2026-12-01")
             assert refused.returncode == 2 and "from must be before to" in refused.stderr
     finally:

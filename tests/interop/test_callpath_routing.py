@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from tests.support.procs import ServerProcess, options_request, run_server
-from tests.support.sipp import SippRunner, agent_login_ready, sipp_ready
+from tests.support.sipp import SippRunner, agent_login_ready, dtmf_pcap, sipp_ready
+from tests.support.tone import write_tone_pcap
 
 pytestmark = [pytest.mark.interop, pytest.mark.skipif(not sipp_ready(), reason="sipp is not installed")]
 HOST = "127.0.0.1"
@@ -372,3 +373,20 @@ def test_new_calls_past_the_nodes_rate_get_503(tmp_path: Path) -> None:
         time.sleep(1.1)  # the bucket refills
         sock.sendto(_invite(srv.sip_port, port, "rate-later"), (HOST, srv.sip_port))
         assert [r.status for r in _finals(sock, {"rate-later@test"}).values()] == [200]
+
+
+def test_the_agents_bye_is_answered_when_the_agent_hangs_up_first(
+        server: ServerProcess, sipps: SippRunner, tmp_path: Path) -> None:
+    """The agent's phone hangs up a connected call: its BYE gets a 200 (after the call's record is
+    committed) and the carrier gets the node's BYE. Found with pyVoIP (it does not retransmit, so
+    nothing showed): the held 200 was lost once the agent's leg left the call."""
+    agent = sipps.agent(target(server), "1001", "agent_answer_hangup.xml", "-set", "talk_ms", "1000", timeout=30)
+    assert agent.wait_for_message("SIP/2.0 200", 10), agent.report()  # registered
+    agent_login_ready(server.http_port, "1001")
+    tone = write_tone_pcap(tmp_path / "caller.pcap", 1000, 3.0)
+    caller = sipps.start("carrier", "carrier_tone.xml", "-s", "100", "-key", "caller", "5551234",
+                         "-key", "dtmf_pcap", dtmf_pcap("1"), "-key", "audio_pcap", str(tone),
+                         "-set", "greeting_ms", "3000", "-set", "talk_ms", "15000", remote=target(server), timeout=30)
+    assert agent.wait(20) == 0, agent.report()  # its BYE was answered 200
+    assert caller.wait(10) == 0, caller.report()
+    assert "BYE sip:" in caller.messages()  # the node's BYE reached the carrier

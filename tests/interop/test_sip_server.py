@@ -1,4 +1,4 @@
-"""`cti serve --demo` against real peers on loopback: SIPp, pyVoIP, raw sockets."""
+"""`cti serve --demo` against real peers on loopback: SIPp, raw sockets (pyVoIP: test_pyvoip.py)."""
 
 from __future__ import annotations
 
@@ -136,25 +136,6 @@ def test_register_unregister_and_log_has_no_secrets(demo_server: ServerProcess) 
     log = demo_server.log_text()
     assert "demo1004" not in log
     assert "Digest " not in log and "response=" not in log
-
-
-def test_pyvoip_registers_as_agent_1001(demo_server: ServerProcess) -> None:
-    from pyVoIP.VoIP import PhoneStatus, VoIPPhone
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        sip_port = probe.getsockname()[1]
-    phone = VoIPPhone("127.0.0.1", demo_server.sip_port, "1001", "demo1001", myIP="127.0.0.1",
-                      sipPort=sip_port, rtpPortLow=31000, rtpPortHigh=31100)
-    try:
-        phone.start()
-        deadline = time.monotonic() + 10
-        while phone.get_status() is not PhoneStatus.REGISTERED and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert phone.get_status() is PhoneStatus.REGISTERED
-    finally:
-        phone.stop()
-    assert '"aor": "1001"' in demo_server.log_text()
 
 
 @pytest.mark.parametrize("case", HOSTILE, ids=[c.name for c in HOSTILE])

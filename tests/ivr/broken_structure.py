@@ -7,6 +7,45 @@ from __future__ import annotations
 
 CASES: list[tuple[str, str, str]] = [
     (
+        "transfer to an outside number is refused (never an INVITE to an outside number)",
+        """
+        flows:
+          main:
+            start: menu
+            nodes:
+              menu: {type: menu, prompts: [hello], options: {"1": out}, on_failure: bye}
+              out: {type: transfer, number: "0044{caller}"}  #<
+              bye: {type: hangup}
+        """,
+        "transfer node 'out': not available in this version: transfer to an external number (the node never sends "
+        "an INVITE to an outside number; use a queue node)",
+    ),
+    (
+        "a call-back request is refused",
+        """
+        flows:
+          main:
+            start: cb
+            nodes:
+              cb:
+                type: callback  #<
+                queue: support
+        """,
+        "callback node 'cb': not available in this version: call-back requests (use a voicemail node: the "
+        "caller's number is kept with the message)",
+    ),
+    (
+        "voicemail mailbox name",
+        """
+        flows:
+          main:
+            start: vm
+            nodes:
+              vm: {type: voicemail, mailbox: "sales/../x"}  #<
+        """,
+        "voicemail node 'vm': mailbox 'sales/../x' must be letters, digits, _ and -",
+    ),
+    (
         "unknown node type",
         """
         flows:
@@ -16,8 +55,8 @@ CASES: list[tuple[str, str, str]] = [
               hi: {type: playy, prompts: [hello], next: bye}  #<
               bye: {type: hangup}
         """,
-        "node 'hi': unknown node type 'playy' (known: branch, callback, collect, hangup, lookup, menu, play, "
-        "queue, return, set, subflow, tag, transfer, voicemail)",
+        "node 'hi': unknown node type 'playy' (known: branch, collect, hangup, lookup, menu, play, "
+        "queue, return, set, subflow, tag, voicemail)",
     ),
     (
         "unknown target",

@@ -168,8 +168,10 @@ CASES: list[tuple[str, str, str]] = [
             start: t
             nodes:
               t:
-                type: transfer
-                number: "{caller.name}"  #<
+                type: tag
+                alert: "{caller.name}"  #<
+                next: e
+              e: {type: hangup}
         """,
         "unknown placeholder {caller.name} (use {caller}, {called} or {vars.NAME})",
     ),

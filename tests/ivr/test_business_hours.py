@@ -8,7 +8,7 @@ import pytest
 
 from ivr.conditions import is_open
 from ivr.engine import Session
-from ivr.events import TransferCall
+from ivr.events import EnqueueCall
 from tests.ivr.helpers import FakeCall, flows
 
 FLOWS = """
@@ -32,9 +32,9 @@ flows:
           - when: {time_of_day: {from: "20:00", to: "06:00", timezone: America/New_York}}
             goto: night
         default: closed
-      open: {type: transfer, number: "open"}
-      night: {type: transfer, number: "night"}
-      closed: {type: transfer, number: "closed"}
+      open: {type: queue, queue: open}
+      night: {type: queue, queue: night}
+      closed: {type: queue, queue: closed}
 """
 
 
@@ -45,8 +45,8 @@ def utc(year: int, month: int, day: int, hour: int, minute: int = 0, second: int
 def route(now: float) -> str:
     c = FakeCall(Session(flows(FLOWS), "main", caller="1"), now=now)
     out = c.start()
-    assert len(out) == 1 and isinstance(out[0], TransferCall)
-    return out[0].number
+    assert len(out) == 1 and isinstance(out[0], EnqueueCall)
+    return out[0].queue
 
 
 def office_open(now: float) -> bool:

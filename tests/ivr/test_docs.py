@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from ivr.engine import Session
-from ivr.events import DigitReceived, EnqueueCall, PromptFinished, RecordVoicemail, StartLookup
+from ivr.events import DigitReceived, EnqueueCall, PromptFinished, RecordVoicemail, StartLookup, StopVoicemail
 from ivr.loader import load_flow_text
 from tests.ivr.helpers import FakeCall
 
@@ -40,6 +40,7 @@ def test_example_2_after_hours_and_crm_paths() -> None:
     c.send(PromptFinished())
     c.send(DigitReceived(digit="1"))
     assert c.send(PromptFinished()) == [RecordVoicemail(mailbox="support", max_seconds=120.0)]
+    assert c.send(DigitReceived(digit="#")) == [StopVoicemail()]
 
     monday = datetime(2026, 11, 30, 9, 0, tzinfo=UTC).timestamp()
     c = FakeCall(Session(flow_set, "support_line", caller="5551234"), now=monday)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
-from ivr.engine import PROMPT_GUARD_MARGIN, Session, SessionState
+from ivr.engine import PROMPT_GUARD_MARGIN, RECORD_GRACE, Session, SessionState
 from ivr.errors import LocalIvrError, UnknownFlowError
 from ivr.events import (
     CallerHungUp,
@@ -17,10 +17,10 @@ from ivr.events import (
     PromptFinished,
     RaiseAlert,
     RecordVoicemail,
-    RequestCallback,
     StopPrompt,
+    StopVoicemail,
     TagCall,
-    TransferCall,
+    VoicemailRecorded,
 )
 from ivr.record import InputResult, Outcome
 from tests.ivr.helpers import FakeCall, flows, names
@@ -152,9 +152,15 @@ flows:
         invalid_prompts: [invalid]
         next: found
         on_failure: agent
-      found: {type: transfer, number: "9{vars.account}"}
+      found: {type: queue, queue: found}
       agent: {type: queue, queue: support}
 """
+
+
+def queued(out: list[object]) -> str:
+    """The queue of the one EnqueueCall the session returned."""
+    assert len(out) == 1 and isinstance(out[0], EnqueueCall), out
+    return out[0].queue
 
 
 def feed(c: FakeCall, digits: str) -> list[object]:
@@ -168,7 +174,7 @@ def test_collect_terminator_ends_input() -> None:
     c = call(COLLECT)
     c.start()
     c.send(PromptFinished())
-    assert feed(c, "1234#") == [TransferCall(number="91234")]
+    assert queued(feed(c, "1234#")) == "found"
     assert c.session.record.variables["account"] == "1234"
 
 
@@ -176,7 +182,8 @@ def test_collect_max_length_ends_input_without_terminator() -> None:
     c = call(COLLECT)
     c.start()
     c.send(PromptFinished())
-    assert feed(c, "123456") == [TransferCall(number="9123456")]
+    assert queued(feed(c, "123456")) == "found"
+    assert c.session.record.variables["account"] == "123456"
 
 
 def test_collect_inter_digit_timeout_ends_input() -> None:
@@ -185,7 +192,8 @@ def test_collect_inter_digit_timeout_ends_input() -> None:
     c.send(PromptFinished())
     feed(c, "12345")
     assert c.session.get_timer() == c.now + 2.0
-    assert c.expire() == [TransferCall(number="912345")]
+    assert queued(c.expire()) == "found"
+    assert c.session.record.variables["account"] == "12345"
 
 
 def test_collect_too_short_or_bad_pattern_retries_then_fails_over() -> None:
@@ -223,10 +231,11 @@ def test_set_branch_and_templates() -> None:
               - when: {all: [{var: count, op: ge, value: 3}, {var: known, op: eq, value: true}]}
                 goto: big
             default: small
-          big: {type: transfer, number: "{vars.greeting}"}
+          big: {type: queue, queue: big}
           small: {type: hangup}
     """, caller="42")
-    assert c.start() == [TransferCall(number="hi 42")]
+    assert queued(c.start()) == "big"
+    assert c.session.record.variables["greeting"] == "hi 42"
     assert c.session.record.variables["count"] == 3
 
 
@@ -259,12 +268,11 @@ def test_condition_operators(condition: str, expected: bool) -> None:
               - when: {condition}
                 goto: hit
             default: miss
-          hit: {{type: transfer, number: "1"}}
+          hit: {{type: queue, queue: hit}}
           miss: {{type: set, values: {{tier: gold}}, next: miss_end}}
-          miss_end: {{type: transfer, number: "2"}}
+          miss_end: {{type: queue, queue: miss}}
     """, caller="42")
-    text_number = "1" if expected else "2"
-    assert c.start() == [TransferCall(number=text_number)]
+    assert queued(c.start()) == ("hit" if expected else "miss")
 
 
 def test_tag_vip_alert_and_queue_priority() -> None:
@@ -283,7 +291,7 @@ def test_tag_vip_alert_and_queue_priority() -> None:
     assert (out[2].priority, out[2].vip, out[2].skills) == (10, True, {"vip": 5, "support": 1})
 
 
-def test_voicemail_after_its_prompt() -> None:
+def test_voicemail_after_its_prompt_records_until_kept_then_hangs_up() -> None:
     c = call("""
     flows:
       main:
@@ -293,19 +301,56 @@ def test_voicemail_after_its_prompt() -> None:
     """)
     assert c.start() == [PlayPrompt(prompts=names("beep",), barge_in=False)]
     assert c.send(PromptFinished()) == [RecordVoicemail(mailbox="sales", max_seconds=60.0)]
+    assert c.session.state is SessionState.RECORDING and c.session.outcome is None
+    assert c.send(DigitReceived(digit="1")) == []  # only # ends the message
+    assert c.send(DigitReceived(digit="#")) == [StopVoicemail()]
+    assert c.send(VoicemailRecorded(seconds=3.2)) == [Hangup(reason=HangupReason.FLOW_ENDED)]
     assert c.session.outcome is Outcome.VOICEMAIL
 
 
-def test_callback_request_then_hangup() -> None:
+def test_voicemail_goes_on_at_next_and_keys_of_the_prompt_are_not_a_stop() -> None:
     c = call("""
     flows:
       main:
-        start: cb
+        start: vm
         nodes:
-          cb: {type: callback, queue: support}
-    """, caller="5550000")
-    assert c.start() == [RequestCallback(queue="support", number="5550000"), Hangup(reason=HangupReason.FLOW_ENDED)]
-    assert c.session.outcome is Outcome.CALLBACK
+          vm: {type: voicemail, mailbox: sales, prompts: [beep], beep: false, silence_seconds: 3, next: thanks}
+          thanks: {type: hangup, prompts: [goodbye]}
+    """)
+    c.start()
+    c.send(DigitReceived(digit="#"))  # pressed during the prompt: type-ahead, dropped when recording starts
+    assert c.send(PromptFinished()) == [RecordVoicemail(mailbox="sales", max_seconds=120.0, silence_seconds=3.0,
+                                                         beep=False)]
+    assert c.send(VoicemailRecorded(seconds=10.0)) == [PlayPrompt(prompts=names("goodbye",), barge_in=False)]
+    assert c.send(PromptFinished()) == [Hangup(reason=HangupReason.FLOW_ENDED)]
+    assert c.session.outcome is Outcome.HUNG_UP
+
+
+def test_voicemail_caller_hang_up_while_recording_is_a_message() -> None:
+    c = call("""
+    flows:
+      main:
+        start: vm
+        nodes:
+          vm: {type: voicemail, mailbox: sales, max_seconds: 30}
+    """)
+    assert c.start() == [RecordVoicemail(mailbox="sales", max_seconds=30.0)]
+    assert c.send(CallerHungUp()) == []
+    assert c.session.outcome is Outcome.VOICEMAIL
+
+
+def test_voicemail_back_stop_timer_stops_and_goes_on() -> None:
+    c = call("""
+    flows:
+      main:
+        start: vm
+        nodes:
+          vm: {type: voicemail, mailbox: sales, max_seconds: 30}
+    """)
+    c.start()
+    assert c.session.get_timer() == c.now + 30.0 + RECORD_GRACE
+    assert c.expire() == [StopVoicemail(), Hangup(reason=HangupReason.FLOW_ENDED)]
+    assert c.send(VoicemailRecorded(seconds=30.0)) == []  # late: the session has ended
 
 
 def test_menu_visits_are_bounded_per_call() -> None:

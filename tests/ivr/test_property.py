@@ -21,13 +21,14 @@ from ivr.events import (
     LookupFailed,
     PromptFinished,
     StartLookup,
+    VoicemailRecorded,
 )
 from ivr.loader import load_flow_text
 from ivr.record import Outcome
 
-AUTOMATIC = ("play", "set", "branch", "lookup", "tag", "subflow")
+AUTOMATIC = ("play", "set", "branch", "lookup", "tag", "subflow", "voicemail")
 INPUT = ("menu", "collect")
-TERMINAL = ("queue", "transfer", "hangup", "voicemail", "callback")
+TERMINAL = ("queue", "hangup", "voicemail")
 KEYS = "0123456789*#"
 SUB_FLOW = {
     "start": "ask",
@@ -70,6 +71,8 @@ def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
             node.update(vip=True, priority=draw(st.integers(0, 10)), alert="vip {caller}", next=following)
         elif kind == "subflow":
             node.update(flow="sub", next=following)
+        elif kind == "voicemail":
+            node.update(mailbox="main", prompts=["p"], max_seconds=5, next=following)
         elif kind == "branch":
             cases = draw(st.lists(st.tuples(st.sampled_from(CONDITIONS), forward), min_size=1, max_size=3))
             node.update(cases=[{"when": c, "goto": g} for c, g in cases], default=following)
@@ -89,10 +92,8 @@ def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
     last = draw(st.sampled_from(TERMINAL))
     nodes[names[-1]] = {
         "queue": {"type": "queue", "queue": "support"},
-        "transfer": {"type": "transfer", "number": "{caller}"},
         "hangup": {"type": "hangup", "prompts": ["p"]},
         "voicemail": {"type": "voicemail", "mailbox": "main"},
-        "callback": {"type": "callback", "queue": "support"},
     }[last]
     return {
         "lists": {"vip": ["1", "2"]},
@@ -146,6 +147,8 @@ def test_every_valid_flow_ends_within_a_bounded_number_of_steps(
             choices.append("digit")
         if session.state is SessionState.LOOKING_UP:
             choices += ["lookup_ok", "lookup_bad_type", "lookup_failed"]
+        if session.state is SessionState.RECORDING:
+            choices += ["recorded", "digit"]
         choice = data.draw(st.sampled_from(choices))
         lookups = [c for c in out if isinstance(c, StartLookup)]
         event: IvrEvent | None = None
@@ -158,14 +161,15 @@ def test_every_valid_flow_ends_within_a_bounded_number_of_steps(
             event = PromptFinished()
         elif choice == "digit":
             event = DigitReceived(digit=data.draw(st.sampled_from(_keys(session))))
+        elif choice == "recorded":
+            event = VoicemailRecorded(seconds=1.0)
         elif choice == "lookup_failed":
             event = LookupFailed(lookup_id=lookups[-1].lookup_id, reason="timeout")
         else:
             score: object = data.draw(st.integers(0, 9)) if choice == "lookup_ok" else "n/a"
             event = LookupCompleted(lookup_id=lookups[-1].lookup_id, result={"score": score})
         out = session.handle(event, now)
-    assert session.outcome in {Outcome.QUEUED, Outcome.TRANSFERRED, Outcome.HUNG_UP, Outcome.VOICEMAIL,
-                               Outcome.CALLBACK}
+    assert session.outcome in {Outcome.QUEUED, Outcome.HUNG_UP, Outcome.VOICEMAIL}
     assert session.get_timer() is None
 
 
@@ -184,6 +188,8 @@ def _adversary(session: Session, out: list[Any]) -> IvrEvent | None:
     if session.state is SessionState.LOOKING_UP:
         lookup = [c for c in out if isinstance(c, StartLookup)][-1]
         return LookupCompleted(lookup_id=lookup.lookup_id, result={"score": 5})
+    if session.state is SessionState.RECORDING:
+        return VoicemailRecorded(seconds=1.0)
     return None
 
 

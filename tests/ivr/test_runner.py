@@ -22,6 +22,7 @@ from ivr.events import (
     LookupFailed,
     LookupId,
     RaiseAlert,
+    RecordVoicemail,
     StartLookup,
     TagCall,
 )
@@ -42,6 +43,9 @@ class FakeChannel:
         self._release = asyncio.Event()
         self.cancelled_plays = 0
         self.inputs: list[InputRecord] = []  # the caller's answers, kept apart from the other calls
+        self.recording = asyncio.Event()
+        self._stop_recording = asyncio.Event()
+        self.cancelled_recordings = 0
 
     def release(self) -> None:
         """Let the held prompt end normally."""
@@ -68,17 +72,23 @@ class FakeChannel:
     async def enqueue(self, command: EnqueueCall) -> None:
         self.calls.append(("enqueue", command))
 
-    async def transfer(self, number: str) -> None:
-        self.calls.append(("transfer", number))
-
-    async def record_voicemail(self, mailbox: str, max_seconds: float) -> None:
-        self.calls.append(("voicemail", mailbox))
+    async def record_voicemail(self, command: RecordVoicemail) -> float:
+        """Records until stop_voicemail; a cancellation (hang-up) is counted."""
+        self.calls.append(("voicemail", command.mailbox))
+        self.recording.set()
+        try:
+            await self._stop_recording.wait()
+        except asyncio.CancelledError:
+            self.cancelled_recordings += 1
+            raise
+        return 4.5
 
     async def input_taken(self, record: InputRecord) -> None:
         self.inputs.append(record)
 
-    async def request_callback(self, queue: str, number: str) -> None:
-        self.calls.append(("callback", number))
+    async def stop_voicemail(self) -> None:
+        self.calls.append(("stop_voicemail", None))
+        self._stop_recording.set()
 
     async def hangup(self) -> None:
         self.calls.append(("hangup", None))
@@ -295,6 +305,41 @@ flows:
     nodes:
       q: {type: queue, queue: QUEUE}
 """
+
+
+VOICEMAIL_FLOW = """
+flows:
+  main:
+    start: vm
+    nodes:
+      vm: {type: voicemail, mailbox: sales, max_seconds: 30, next: bye}
+      bye: {type: hangup}
+"""
+
+
+async def test_runner_voicemail_pound_stops_the_recording_then_the_flow_goes_on(http: aiohttp.ClientSession,
+                                                                                tmp_path: Path) -> None:
+    channel = FakeChannel()
+    runner = IvrRunner(Session(flows(VOICEMAIL_FLOW), "main", caller="1"), channel, prompt_dir=tmp_path, http=http)
+    async with asyncio.timeout(5), asyncio.TaskGroup() as tg:
+        task = tg.create_task(runner.run(), name="ivr-test-run")
+        await channel.recording.wait()
+        runner.deliver(DigitReceived(digit="5"))  # not the stop key
+        runner.deliver(DigitReceived(digit="#"))
+    assert channel.kinds() == ["voicemail", "stop_voicemail", "hangup"]
+    assert task.result().outcome is Outcome.HUNG_UP and channel.cancelled_recordings == 0
+
+
+async def test_runner_voicemail_hang_up_cancels_the_recording_task(http: aiohttp.ClientSession,
+                                                                  tmp_path: Path) -> None:
+    channel = FakeChannel()
+    runner = IvrRunner(Session(flows(VOICEMAIL_FLOW), "main", caller="1"), channel, prompt_dir=tmp_path, http=http)
+    async with asyncio.timeout(5), asyncio.TaskGroup() as tg:
+        task = tg.create_task(runner.run(), name="ivr-test-run")
+        await channel.recording.wait()
+        runner.deliver(CallerHungUp())
+    assert channel.kinds() == ["voicemail"] and channel.cancelled_recordings == 1  # the call keeps the message
+    assert task.result().outcome is Outcome.VOICEMAIL
 
 
 async def test_hot_reload_keeps_calls_on_their_version(tmp_path: Path, prompt_dir: Path) -> None:

@@ -9,7 +9,9 @@ would live until the guard. The endpoint answers it instead: ``status_hint`` for
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+import weakref
 
 import sip.message as message_module
 import sip.uri as uri_module
@@ -101,6 +103,33 @@ def test_memory_is_given_back_once_a_burst_has_drained() -> None:
     layer.live = 0  # drained: the final release, even though the peak was already answered once
     assert endpoint._after_burst(3.0 + TRIM_INTERVAL) is None
     assert endpoint.trims == (2 if trimming else 0)
+
+
+def test_the_drained_release_collects_the_bursts_reference_cycles() -> None:
+    from sip.aio import TRIM_INTERVAL, TRIM_PEAK
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    layer = _SizedLayer()
+    endpoint = SipEndpoint(layer, FailingHandler())
+    layer.live = TRIM_PEAK + 100
+    endpoint._after_burst(0.0)
+    gc.collect()
+    garbage = Cycle()
+    gone = weakref.ref(garbage)
+    del garbage  # a cycle: reference counting cannot free it; only a collection can
+    gc.disable()  # no automatic collection may do the release's work during the test
+    try:
+        layer.live = 60  # the partial release: no collection (the node may still be busy)
+        endpoint._after_burst(1.0)
+        assert gone() is not None
+        layer.live = 0  # drained: a full collection, then the trim
+        endpoint._after_burst(1.0 + TRIM_INTERVAL)
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 def test_a_release_due_too_soon_is_deferred_not_dropped() -> None:

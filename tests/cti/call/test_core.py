@@ -33,6 +33,7 @@ from cti.call.events import (
     AgentDialled,
     AgentReplaced,
     AgentUnreachable,
+    AnswerRequested,
     CallExitedQueue,
     CallInput,
     CallStarted,
@@ -214,6 +215,19 @@ def test_early_media_answers_the_caller_when_the_agent_answers() -> None:
     r2 = Run(early_media=True)
     r2.do(CallStarted(answered=False))
     assert EndLeg(role=Role.CALLER, status=480) in r2.do(HangupRequested(reason="shutdown"))
+
+
+def test_a_voicemail_answers_a_caller_still_in_early_media_once() -> None:
+    r = Run(early_media=True)
+    r.do(CallStarted(answered=False))
+    assert r.do(AnswerRequested()) == [AnswerLeg(role=Role.CALLER),
+                                       RecordMilestone(milestone=Milestone.ANSWERED, at=r.now)]
+    assert r.core.legs[Role.CALLER] is LegPhase.ESTABLISHED and r.core.phase is Phase.IVR
+    assert r.do(AnswerRequested()) == []  # already answered
+    assert r.do(IvrFinished(reason="ivr-ended"))[-1] == EmitCdr(reason="ivr-ended", by="system", at=r.now)
+    plain = Run()
+    plain.do(CallStarted(answered=True))
+    assert plain.do(AnswerRequested()) == []
 
 
 def test_a_stale_answer_hangs_up_the_agent_and_gives_the_offer_back() -> None:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,13 +13,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from click.testing import CliRunner
 
 from config.schema import ServerConfig
+from cti.cli.staffing import staffing
 from cti.http.api import build_app
 from cti.http.openapi import REPORT_PATHS
 from cti.reports.routes import add_report_routes
+from cti.reports.worker import ReportWorkers
 from cti.store import open_store
 from cti.tokens import Role, TokenIssuer
 from tests.cti.test_api import AUTH, TOKEN, FakeControl, FakeMetrics
@@ -30,8 +36,21 @@ ZONE = ZoneInfo("Asia/Shanghai")
 NINE = dt.datetime(2026, 12, 7, 9, 0, tzinfo=ZONE).timestamp()
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Client]:
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def workers() -> AsyncIterator[ReportWorkers]:
+    """One pair of report worker processes for the module (each test's store is a new file in the job)."""
+    shared = ReportWorkers()
+    try:
+        yield shared
+    finally:
+        await shared.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def api(tmp_path: Path, workers: ReportWorkers) -> AsyncIterator[Client]:
     store = await open_store(tmp_path / "cti.sqlite3")
     for one in (leg("sales", at=NINE, answered=12.0, talk=60.0), leg("sales", at=NINE + 40, abandoned=30.0),
                 leg("sales", at=NINE + 1900, answered=25.0, talk=30.0)):
@@ -43,7 +62,8 @@ async def api(tmp_path: Path) -> AsyncIterator[Client]:
                                           "reports": {"max_range_days": 31,
                                                       "queue_targets": {"sales": {"abandon_rate": 0.05}}}})
     app = build_app(FakeControl(), token=TOKEN, node="n", metrics=FakeMetrics())
-    add_report_routes(app, store=store, config=config, clock=lambda: NINE + 7200, tokens=TOKENS)
+    add_report_routes(app, store_target=tmp_path / "cti.sqlite3", config=config, clock=lambda: NINE + 7200,
+                      tokens=TOKENS, workers=workers)
     client: Client = TestClient(TestServer(app, host="127.0.0.1", port=0))
     await client.start_server()
     try:
@@ -111,7 +131,7 @@ async def test_unknown_kind_and_the_routes_match_openapi(api: Client) -> None:
     status, body, _ = await _get(api, "/api/v1/reports/teams?from=2026-12-07&to=2026-12-07")
     assert status == 400 and body["error"]["code"] == "reports.input_invalid"
     app = web.Application()
-    add_report_routes(app, store=None, config=ServerConfig())  # type: ignore[arg-type]
+    add_report_routes(app, store_target="unused.sqlite3", config=ServerConfig())
     mounted = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
                if r.method != "HEAD" and r.resource is not None}
     assert mounted == {(m, p) for p, ops in REPORT_PATHS.items() for m in ops}
@@ -132,3 +152,43 @@ async def test_a_supervisor_token_reads_its_own_queues_only(api: Client) -> None
         assert response.status == 401
     async with api.get("/api/v1/agents", headers={"Authorization": f"Bearer {supervisor}"}) as response:
         assert response.status == 401  # admitted for reports only
+    async with api.get("/api/v1/reports/ivr?from=2026-12-07&to=2026-12-07",
+                       headers={"Authorization": f"Bearer {supervisor}"}) as response:
+        assert response.status == 403  # node-wide figures: the operator's
+
+
+async def test_ivr_patience_and_a_past_day_replay(api: Client) -> None:
+    status, body, _ = await _get(api, "/api/v1/reports/ivr?from=2026-12-07&to=2026-12-07&interval=day")
+    assert status == 200 and body["kind"] == "ivr"
+    assert {r["group"] for r in body["rows"]} == {"all"}  # no CDR stored, no trunk number configured
+    status, _, text = await _get(api, "/api/v1/reports/ivr?from=2026-12-07&to=2026-12-07&interval=day&format=csv")
+    assert status == 200 and text.startswith("group,interval,flow,offered,ivr_answered,")
+    status, body, _ = await _get(api, "/api/v1/reports/patience?from=2026-12-07&to=2026-12-07&queue=sales")
+    assert status == 200 and (body["abandoned"], body["legs"], body["patience_s"]) == (1, 3, 67.0)  # (12+30+25)/1
+    status, body, _ = await _get(api, "/api/v1/kpi/replay?date=2026-12-07")
+    sales = next(q for q in body["queues"] if q["queue"] == "sales")
+    assert status == 200 and (sales["offered"], sales["answered"], sales["queued_at_day_end"]) == (3, 2, 0)
+    for path, field in (("/api/v1/reports/ivr?from=2026-12-07&to=2026-12-07&format=svg", "format"),
+                        ("/api/v1/reports/patience?from=2026-12-07&to=2026-12-07&queue=nope", "queue"),
+                        ("/api/v1/reports/patience?from=2026-12-07&to=2026-12-07&interval=day", "interval"),
+                        ("/api/v1/kpi/replay?date=2026-12-09", "date"), ("/api/v1/kpi/replay?date=monday", "date")):
+        status, body, _ = await _get(api, path)
+        assert status == 400 and body["error"]["field"] == field, (path, body)
+
+
+async def test_cti_staffing_takes_the_patience_from_the_records(api: Client) -> None:
+    url = f"http://127.0.0.1:{api.port}"
+    common = ["--calls", "100", "--aht-s", "180", "--model", "erlang-a", "--patience-from-records", "--from",
+              "2026-12-07", "--to", "2026-12-07", "--url", url, "--token", TOKEN, "--what-if", "0"]
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(staffing, list(args))
+
+    done = await asyncio.to_thread(run, *common, "--queue", "sales", "--json")
+    assert done.exit_code == 0, done.output
+    out = json.loads(done.stdout)
+    assert out["inputs"]["patience_s"] == 67.0 and out["patience_from_records"]["abandoned"] == 1
+    refused = await asyncio.to_thread(run, *common, "--queue", "support")  # answered only: nobody gave up
+    assert refused.exit_code == 2 and "the patience cannot be estimated" in refused.stderr
+    usage = await asyncio.to_thread(run, *common[:6], "--patience-s", "90", *common[6:])
+    assert usage.exit_code == 2 and "without --patience-s" in usage.output

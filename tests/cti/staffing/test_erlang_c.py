@@ -136,3 +136,10 @@ def test_required_agents_is_minimal(inp: StaffingInput) -> None:
     occupancy_fails = fewer.occupancy is None or fewer.occupancy > inp.max_occupancy * (1 + 1e-9)
     assert sl_fails or occupancy_fails
     assert result.limited_by == ("service_level" if sl_fails else "occupancy")
+
+
+def test_occupancy_exactly_at_the_cap_meets_it_despite_float_noise() -> None:
+    """A = 180 x 5.000000000000001 / 1800 is 0.5 plus float noise; one agent is at the 0.5 cap, as _ceil says."""
+    inp = StaffingInput(calls=180.0, aht_s=5.000000000000001, sl_target=0.5, answer_within_s=1.0, max_occupancy=0.5)
+    result = required_agents(inp, what_if_span=0)
+    assert (result.agents, result.meets_target) == (1, True)
