@@ -8,6 +8,7 @@ the ``AcdEvent`` objects. ``cti.node.routing.AcdDriver`` does that on the node's
 
 from acd.agent import AgentState
 from acd.config import (
+    DEFAULT_REASON_CODES,
     AgentConfig,
     AgentId,
     Attribution,
@@ -75,6 +76,7 @@ from acd.stats import IntervalCounters, QueueSnapshot, QueueStats, SiteCalendar,
 from acd.timers import TimerId
 
 __all__ = [
+    "DEFAULT_REASON_CODES",
     "AcdCommand", "AcdError", "AcdEvent", "AcdOutput", "AcdRequest", "AgentConfig", "AgentId", "AgentState",
     "AgentStateChanged", "Answer", "Attribution", "CallAbandoned", "CallAnswered", "CallEnded", "CallEscalated",
     "CallExited", "CallId", "CallOffered", "CallQueued", "CallRequeued", "CallState", "CancelOffer", "CancelReason",

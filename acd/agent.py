@@ -113,7 +113,7 @@ class Agent:
     __slots__ = (
         "config", "id", "skills", "queues", "state", "reason", "since", "call_id", "ready_epoch",
         "ready_since", "calls_today", "last_offer_seq", "demands", "parked",
-        "wrap_up_deadline",
+        "wrap_up_deadline", "offer_after", "no_answers",
     )
 
     def __init__(self, config: AgentConfig, now: float) -> None:
@@ -132,6 +132,8 @@ class Agent:
         self.demands: list[Demand] = []  # every demand class this agent is eligible for
         self.parked = False  # AVAILABLE with no call found: present in the ready heaps
         self.wrap_up_deadline: float | None = None
+        self.offer_after = now  # no offer before this (the phone rules' delays, AgentConfig)
+        self.no_answers = 0  # consecutive offers not answered (AgentConfig.max_no_answer)
 
     def set_state(
         self, new: AgentState, now: float, *, reason: str | None = None, call_id: CallId | None = None,

@@ -28,6 +28,7 @@ DEFAULT_REASON_CODES = frozenset({"break", "lunch", "training", "meeting", "coac
 NO_ANSWER_REASON = "no answer"
 REJECTED_REASON = "rejected"
 LOGIN_REASON = "login"
+MAX_NO_ANSWER_REASON = "break"
 
 
 class RoutingStrategy(enum.Enum):
@@ -172,13 +173,25 @@ class QueueConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentConfig:
-    """An agent: skills with levels (1-10), the queues served, a weight for weighted-random routing."""
+    """An agent: skills with levels (1-10), the queues served, a weight for weighted-random routing.
+
+    The phone rules follow FreeSWITCH mod_callcenter's agent model: after an offer the agent's phone
+    did not answer (``no_answer_delay_s``), declined (``reject_delay_s``) or answered busy
+    (``busy_delay_s``), the agent is offered no call for that long, whatever its state meanwhile
+    (it may be ready: it is simply passed over until then). ``max_no_answer`` consecutive no-answers
+    (an answered call resets the count) put the agent not ready with ``max_no_answer_reason``; 0 never.
+    """
 
     id: AgentId
     name: str = ""
     skills: Mapping[SkillName, int] = field(default_factory=lambda: MappingProxyType({}))
     queues: frozenset[QueueId] = frozenset()
     weight: float = 1.0
+    no_answer_delay_s: float = 0.0
+    reject_delay_s: float = 0.0
+    busy_delay_s: float = 0.0
+    max_no_answer: int = 0
+    max_no_answer_reason: str = MAX_NO_ANSWER_REASON
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -187,5 +200,13 @@ class AgentConfig:
             check_level(level, f"agent {self.id} skill {skill!r}")
         if not math.isfinite(self.weight) or self.weight <= 0:
             raise ConfigurationError(f"agent {self.id}: weight must be > 0")
+        for name in ("no_answer_delay_s", "reject_delay_s", "busy_delay_s"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigurationError(f"agent {self.id}: {name} must be a finite number >= 0, got {value!r}")
+        if isinstance(self.max_no_answer, bool) or not isinstance(self.max_no_answer, int) or self.max_no_answer < 0:
+            raise ConfigurationError(f"agent {self.id}: max_no_answer must be an int >= 0, got {self.max_no_answer!r}")
+        if not self.max_no_answer_reason:
+            raise ConfigurationError(f"agent {self.id}: max_no_answer_reason must not be empty")
         object.__setattr__(self, "skills", MappingProxyType(dict(self.skills)))
         object.__setattr__(self, "queues", frozenset(self.queues))

@@ -45,6 +45,7 @@ class RequeueReason(enum.Enum):
 
     NO_ANSWER = "no_answer"
     REJECTED = "rejected"
+    BUSY = "busy"  # the agent's phone answered busy (486/600)
     AGENT_LOGGED_OUT = "agent_logged_out"
 
 
@@ -138,9 +139,10 @@ class Answer(AcdRequest):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reject(AcdRequest):
-    """The agent declined this offer."""
+    """The agent declined this offer; ``busy``: its phone answered busy (486 Busy Here, 600 Busy Everywhere)."""
 
     offer_id: OfferId
+    busy: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,9 +19,12 @@ does no I/O and never blocks.
 * After every request and timer, no AVAILABLE agent is eligible for a QUEUED call (work
   conservation); among the calls an agent may take, the highest effective priority goes first,
   then the longest waiting; among the agents a call may go to, the queue's strategy decides.
-* A failed offer (no answer, reject, agent logout) puts the call back with its original enqueue
+* A failed offer (no answer, reject, busy, agent logout) puts the call back with its original enqueue
   time: at the head of its priority band. The agent goes not ready with the queue's
-  ``no_answer_reason`` / ``reject_reason`` (or ready when that is None).
+  ``no_answer_reason`` / ``reject_reason`` (or ready when that is None), or with its own
+  ``max_no_answer_reason`` after ``max_no_answer`` consecutive no-answers; it is offered no call
+  before its ``no_answer_delay_s`` / ``reject_delay_s`` / ``busy_delay_s`` has passed (an agent
+  ready during that delay is the one exception to work conservation: ``TimerId.OFFER_DELAY``).
 """
 
 from __future__ import annotations
@@ -119,9 +122,10 @@ class Router(RoutingState):
                 self._move(offer.agent, AgentState.RINGING, now, out, call_id=offer.call.id)
             case Answer(offer_id=offer_id):
                 self._answer(self._offer(offer_id), now, out)
-            case Reject(offer_id=offer_id):
+            case Reject(offer_id=offer_id, busy=busy):
                 offer = self._offer(offer_id)
-                self._fail_offer(offer, RequeueReason.REJECTED, offer.call.queue.reject_reason, None, now, out)
+                why = RequeueReason.BUSY if busy else RequeueReason.REJECTED
+                self._fail_offer(offer, why, offer.call.queue.reject_reason, None, now, out)
             case RingNoAnswer(offer_id=offer_id):
                 offer = self._offer(offer_id)
                 self._fail_offer(offer, RequeueReason.NO_ANSWER, offer.call.queue.no_answer_reason, None, now, out)
@@ -168,6 +172,9 @@ class Router(RoutingState):
                 case TimerId.MAX_WAIT:
                     assert isinstance(ref, Call)
                     self._exit(ref, ExitReason.MAX_WAIT, None, now, out)
+                case TimerId.OFFER_DELAY:
+                    assert isinstance(ref, Agent)
+                    self._seek(ref, now, out)
                 case _:
                     assert_never(timer)
         return out
@@ -333,5 +340,8 @@ class Router(RoutingState):
                 return ref.next_rule < len(rules) and ref.enqueued + rules[ref.next_rule].after_s <= deadline
             case TimerId.MAX_WAIT:
                 return isinstance(ref, Call) and ref.state is CallState.QUEUED and self._calls.get(ref.id) is ref
+            case TimerId.OFFER_DELAY:
+                return (isinstance(ref, Agent) and ref.state is AgentState.AVAILABLE and not ref.parked
+                        and ref.offer_after == deadline and self._agents.get(ref.id) is ref)
             case _:
                 assert_never(timer)

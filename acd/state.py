@@ -107,13 +107,20 @@ class RoutingState:
         self._log.debug("acd.agent.state_changed", agent_id=agent.id, previous=old.value, state=new.value,
                         reason=agent.reason, previous_reason=old_reason, call_id=call_id)
         if new is AgentState.AVAILABLE:
-            call = self._matcher.best_call(agent, now)
-            if call is None:
-                self._matcher.park(agent)
+            if agent.offer_after > now:  # a phone rule's delay: passed over until it ends (OFFER_DELAY)
+                self._timers.arm(agent.offer_after, TimerId.OFFER_DELAY, agent)
             else:
-                assert call.demand is not None
-                call.demand.drop_call(call)
-                self._offer_to(call, agent, now, out)
+                self._seek(agent, now, out)
+
+    def _seek(self, agent: Agent, now: float, out: list[AcdOutput]) -> None:
+        """An AVAILABLE agent that may be offered a call: take the best waiting one, or park."""
+        call = self._matcher.best_call(agent, now)
+        if call is None:
+            self._matcher.park(agent)
+        else:
+            assert call.demand is not None
+            call.demand.drop_call(call)
+            self._offer_to(call, agent, now, out)
 
     def _end_offer_for_agent(self, agent: Agent, reason: str | None, now: float, out: list[AcdOutput]) -> None:
         agent.call_id = None
@@ -165,9 +172,25 @@ class RoutingState:
         call, agent = offer.call, offer.agent
         call.agent_id = None
         out.append(CallRequeued(call_id=call.id, queue_id=call.queue.id, agent_id=agent.id, reason=why, at=now))
+        if why is not RequeueReason.AGENT_LOGGED_OUT:
+            agent_reason = self._phone_rules(agent, why, agent_reason, now)
         self._requeue(call, now, out)
         if why is not RequeueReason.AGENT_LOGGED_OUT:
             self._end_offer_for_agent(agent, agent_reason, now, out)
+
+    @staticmethod
+    def _phone_rules(agent: Agent, why: RequeueReason, agent_reason: str | None, now: float) -> str | None:
+        """The agent's delay after a failed offer, and ``max_no_answer``: the reason the agent leaves with."""
+        config = agent.config
+        delay = {RequeueReason.NO_ANSWER: config.no_answer_delay_s, RequeueReason.REJECTED: config.reject_delay_s,
+                 RequeueReason.BUSY: config.busy_delay_s}.get(why, 0.0)
+        agent.offer_after = max(agent.offer_after, now + delay)
+        if why is RequeueReason.NO_ANSWER:
+            agent.no_answers += 1
+            if config.max_no_answer and agent.no_answers >= config.max_no_answer:
+                agent.no_answers = 0  # the break starts the count again
+                return config.max_no_answer_reason
+        return agent_reason
 
     def _requeue(self, call: Call, now: float, out: list[AcdOutput]) -> None:
         """Back in queue with the original enqueue time (head of its band), unless a limit is reached."""
@@ -215,6 +238,7 @@ class RoutingState:
         call.offer = None
         call.state, call.answered_at = CallState.CONNECTED, now
         agent.calls_today += 1
+        agent.no_answers = 0  # max_no_answer counts consecutive no-answers
         self._stats[call.queue.id].answered(call.id, call.enqueued, now)
         out.append(CallAnswered(call_id=call.id, queue_id=call.queue.id, agent_id=agent.id,
                                 wait_s=now - call.enqueued, at=now))

@@ -23,6 +23,7 @@ class TimerId(enum.Enum):
     WRAP_UP = "wrap_up"  # after-call work auto-timeout (QueueConfig.wrap_up_s)
     OVERFLOW = "overflow"  # next overflow/escalation rule of a call (OverflowRule.after_s)
     MAX_WAIT = "max_wait"  # maximum time in queue (QueueConfig.max_wait_s)
+    OFFER_DELAY = "offer_delay"  # a ready agent's no-answer/reject/busy delay ends (AgentConfig.*_delay_s)
 
 
 class TimerHeap(Generic[T]):

@@ -298,6 +298,16 @@ class AgentConfig(_Model):
     password: str = Field(min_length=4)
     skills: dict[str, int] = Field(default_factory=dict)
     team: str | None = None
+    # The phone rules (FreeSWITCH mod_callcenter's agent model; docs/acd.md "Configuration").
+    no_answer_delay_s: float = Field(default=0.0, ge=0, le=86_400, description="after the phone did not answer an "
+                                     "offer, no call is offered to the agent for this long")
+    reject_delay_s: float = Field(default=0.0, ge=0, le=86_400, description="the same after the phone declined "
+                                  "an offer")
+    busy_delay_s: float = Field(default=0.0, ge=0, le=86_400, description="the same after the phone answered busy "
+                                "(486/600)")
+    max_no_answer: int = Field(default=0, ge=0, le=1000, description="this many no-answers in a row put the agent "
+                               "not ready with max_no_answer_reason; 0: never")
+    max_no_answer_reason: str = Field(default="break", description="a desk.pause_reasons code")
 
     @field_validator("id")
     @classmethod
@@ -317,6 +327,53 @@ class AgentConfig(_Model):
         return skills
 
 
+_OVERFLOW_FIELDS: dict[str, tuple[set[str], set[str]]] = {  # action -> (required, allowed) fields besides after_s
+    "relax_level": (set(), {"relax_by"}),
+    "add_skill": ({"skill"}, {"skill", "min_level"}),
+    "add_queue": ({"queue"}, {"queue"}),
+    "to_flow": ({"flow"}, {"flow"}),
+    "voicemail": ({"flow"}, {"flow"}),
+}
+
+
+class OverflowRuleConfig(_Model):
+    """One overflow rule of a queue: once a call has waited ``after_s`` there, widen who may take it
+    (relax_level, add_skill, add_queue) or take it out of the queue into an IVR flow (to_flow; voicemail:
+    a flow with a voicemail node). docs/acd.md "Overflow"."""
+
+    after_s: float = Field(ge=0, le=86_400, description="seconds since the call entered the queue")
+    action: Literal["relax_level", "add_skill", "add_queue", "to_flow", "voicemail", "callback"]
+    relax_by: int | None = Field(default=None, ge=1, le=9, description="relax_level: levels taken off every "
+                                 "minimum (default 1)")
+    skill: str | None = Field(default=None, min_length=1, description="add_skill: agents of the queue holding it")
+    min_level: int | None = Field(default=None, ge=1, le=10, description="add_skill: at this level at least "
+                                  "(default 1)")
+    queue: str | None = Field(default=None, min_length=1, description="add_queue: members of that queue too")
+    flow: str | None = Field(default=None, min_length=1, description="to_flow, voicemail: the IVR flow the call "
+                             "goes on in")
+
+    @model_validator(mode="after")
+    def _fields_of_action(self) -> OverflowRuleConfig:
+        if self.action == "callback":
+            raise ValueError("action 'callback' is not available: the node has no call-back store or dialler "
+                             "(IVR callback nodes are refused too); use to_flow to a flow that tells the caller "
+                             "what to do, or voicemail")
+        required, allowed = _OVERFLOW_FIELDS[self.action]
+        given = {name for name in ("relax_by", "skill", "min_level", "queue", "flow")
+                 if getattr(self, name) is not None}
+        missing, extra = sorted(required - given), sorted(given - allowed)
+        if missing:
+            raise ValueError(f"action {self.action!r} needs {', '.join(missing)}")
+        if extra:
+            raise ValueError(f"action {self.action!r} takes no {', '.join(extra)}")
+        return self
+
+    @property
+    def exits(self) -> bool:
+        """True when the rule takes the call out of the queue."""
+        return self.action in ("to_flow", "voicemail")
+
+
 class QueueConfig(_Model):
     name: str
     skills: dict[str, int] = Field(default_factory=dict, description="required skill -> minimum level")
@@ -334,6 +391,13 @@ class QueueConfig(_Model):
     short_abandon_s: float = Field(default=5.0, ge=0,
                                    description="abandons quicker than this are short (<= sl_threshold_s)")
     record: bool = True
+    priority_aging_s: float | None = Field(default=None, gt=0, le=86_400, description="a waiting call gains one "
+                                           "priority step every this many seconds; unset: no aging")
+    overflow: tuple[OverflowRuleConfig, ...] = Field(default=(), description="overflow rules, applied in after_s "
+                                                     "order (docs/acd.md)")
+    no_answer_reason: str | None = Field(default="no answer", description="the not-ready reason of an agent whose "
+                                         "phone did not answer an offer (a desk.pause_reasons code); null: ready")
+    reject_reason: str | None = Field(default="rejected", description="the same after a declined or busy offer")
 
     @model_validator(mode="after")
     def _short_within_t(self) -> QueueConfig:
@@ -341,6 +405,10 @@ class QueueConfig(_Model):
             raise ValueError(f"short_abandon_s ({self.short_abandon_s:g}) must not exceed sl_threshold_s "
                              f"({self.sl_threshold_s:g})")
         return self
+
+    def overflow_in_order(self) -> list[tuple[int, OverflowRuleConfig]]:
+        """The overflow rules with their index in the file, by ``after_s`` (stable: equal times keep file order)."""
+        return sorted(enumerate(self.overflow), key=lambda item: item[1].after_s)
 
 
 class ReportTargets(_Model):

@@ -110,6 +110,9 @@ def check_everything(loaded: LoadedConfig) -> list[Problem]:
             if flow not in flows.flows:
                 path = ("trunks", t_index, "numbers", number)
                 problems.append(loaded.source.problem(path, f"trunk {trunk.name!r}: unknown flow {flow!r}"))
+    from cti.node.routing import overflow_flow_problems
+
+    problems += overflow_flow_problems(loaded.source, config.queues, flows)
     from ivr.flow import Queue
 
     for name, flow_def in flows.flows.items():

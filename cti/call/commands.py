@@ -81,6 +81,14 @@ class StartRecording(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunFlow(Command):
+    """Run IVR flow ``flow`` for the caller (an overflow exit); ``reason``: the flow-out, should it be missing."""
+
+    flow: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NotifyIvr(Command):
     """Tell the IVR the caller hung up."""
 
@@ -114,5 +122,5 @@ class EmitCdr(Command):
 
 __all__ = [
     "AcdKind", "AnswerLeg", "Bridge", "CancelLeg", "Command", "DialAgent", "DropMedia", "EmitCdr", "EndLeg",
-    "NotifyIvr", "PublishTransfer", "RecordMilestone", "StartRecording", "SubmitAcd",
+    "NotifyIvr", "PublishTransfer", "RecordMilestone", "RunFlow", "StartRecording", "SubmitAcd",
 ]

@@ -32,6 +32,7 @@ from acd import (
     QueueId,
     Reject,
     Ringing,
+    RingNoAnswer,
     SkillName,
     SkillRequirement,
 )
@@ -48,6 +49,7 @@ from cti.call.commands import (
     NotifyIvr,
     PublishTransfer,
     RecordMilestone,
+    RunFlow,
     StartRecording,
     SubmitAcd,
 )
@@ -99,6 +101,12 @@ LEG_TRANSITIONS: Mapping[LegPhase, frozenset[LegPhase]] = {
 
 # Phases in which the ACD holds the call (a Hangup must release it there).
 _ACD_PHASES = frozenset({Phase.QUEUED, Phase.OFFERING, Phase.CONNECTED})
+
+# An agent phone's final answers to an offer that the ACD's phone rules tell apart (RFC 3261 §21): busy
+# (486 Busy Here, 600 Busy Everywhere) and no answer (408 Request Timeout: also our own Timer B; 480
+# Temporarily Unavailable: do-not-disturb). Any other failure is a reject.
+BUSY_STATUSES = frozenset({486, 600})
+NO_ANSWER_STATUSES = frozenset({408, 480})
 
 
 class CallStateError(CtiError):
@@ -181,9 +189,12 @@ class CallCore:
             case OfferCancelled():
                 return self._cancel_offer(event, now)
             case CallExitedQueue():
-                self.end_reason = f"flowout:{event.reason}"
                 # out of the queue: nothing left for the ACD to release
                 self.acd_released = True
+                if event.flow is not None and self.phase is Phase.QUEUED:
+                    self._set_phase(Phase.IVR, now)  # an overflow exit: the caller goes on in that flow
+                    return [RunFlow(flow=event.flow, reason=f"flowout:{event.reason}")]
+                self.end_reason = f"flowout:{event.reason}"
                 return self._end(self.end_reason, "system", now)
             case AgentDialled():
                 if self.offer is None or self.offer.offer_id != event.offer_id or self.phase is not Phase.OFFERING:
@@ -200,7 +211,7 @@ class CallCore:
             case LegAnswered():
                 return self._answered(event, now)
             case LegFailed():
-                return self._failed(event.role, now)
+                return self._failed(event.role, event.status, now)
             case LegEnded():
                 return self._leg_ended(event, now)
             case AcdAccepted():
@@ -240,6 +251,7 @@ class CallCore:
             # call must never enter a queue, where it would be offered to an agent.
             return []
         self.queue = event.queue
+        self.acd_released = False  # a new queue leg (after an overflow into a flow, the call may queue again)
         self._set_phase(Phase.QUEUED, now)
         request = Enqueue(call_id=self.call_id, queue_id=QueueId(event.queue), priority=event.priority,
                           skills=event.skills, caller_id=event.caller)
@@ -267,13 +279,20 @@ class CallCore:
         cmds.append(DropMedia(role=Role.AGENT))
         return cmds
 
-    def _reject_offer(self, now: float) -> list[Command]:
+    def _reject_offer(self, now: float, status: int | None = None) -> list[Command]:
+        """Give the offer back to the ACD; ``status``: the agent phone's final answer, if it gave one
+        (busy and no-answer have their own agent rules in the ACD: docs/acd.md "Agent phone rules")."""
         offer, self.offer = self.offer, None
         if self.phase is Phase.OFFERING:
             self._set_phase(Phase.QUEUED, now)
         if offer is None:
             return []
-        return [SubmitAcd(request=Reject(offer_id=offer.offer_id), kind=AcdKind.REJECT)]
+        request: Reject | RingNoAnswer
+        if status in NO_ANSWER_STATUSES:
+            request = RingNoAnswer(offer_id=offer.offer_id)
+        else:
+            request = Reject(offer_id=offer.offer_id, busy=status in BUSY_STATUSES)
+        return [SubmitAcd(request=request, kind=AcdKind.REJECT)]
 
     def _transfer(self, event: TransferRequested, now: float) -> list[Command]:
         if self.phase is not Phase.CONNECTED:
@@ -330,13 +349,13 @@ class CallCore:
         # Connected only once the ACD agrees (AcdAccepted / AcdRefused come back as events).
         return [SubmitAcd(request=Answer(offer_id=self.offer.offer_id), kind=AcdKind.ANSWER)]
 
-    def _failed(self, role: Role, now: float) -> list[Command]:
+    def _failed(self, role: Role, status: int, now: float) -> list[Command]:
         if role is not Role.AGENT or not self._leg_live(role):
             return []
         self._set_leg(role, LegPhase.TERMINATED)
         cmds: list[Command] = [DropMedia(role=Role.AGENT)]
         if self.phase is Phase.OFFERING:
-            cmds += self._reject_offer(now)
+            cmds += self._reject_offer(now, status)
         return cmds
 
     def _leg_ended(self, event: LegEnded, now: float) -> list[Command]:

@@ -73,9 +73,11 @@ class OfferCancelled(CallEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallExitedQueue(CallEvent):
-    """The ACD took the call out of its queue without an agent (``acd.ExitCall``: full, max wait...)."""
+    """The ACD took the call out of its queue without an agent (``acd.ExitCall``: full, max wait...);
+    ``flow``: the IVR flow the call goes on in (an overflow exit), else the call ends."""
 
     reason: str
+    flow: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,6 +30,7 @@ from acd import (
     CallId,
     CancelOffer,
     ExitCall,
+    ExitReason,
     OfferCall,
     OfferId,
     SkillRequirement,
@@ -48,6 +49,7 @@ from cti.call.commands import (
     NotifyIvr,
     PublishTransfer,
     RecordMilestone,
+    RunFlow,
     StartRecording,
     SubmitAcd,
 )
@@ -120,6 +122,7 @@ class Transfer:
 
 
 log = structlog.get_logger(__name__)
+_FLOW_EXITS = frozenset({ExitReason.OVERFLOW_EXIT, ExitReason.OVERFLOW_VOICEMAIL})
 
 # The longest the caller's 200 (to the INVITE, to a BYE) waits for the call's record to be committed.
 # Below the peer's transaction timeout (64*T1 = 32 s), so a slow store delays the answer but never
@@ -201,6 +204,9 @@ class Call:
         self._refusal: AcdError | None = None  # the last ACD refusal of a request fed from outside
         self._results: list[CallInput] = []  # the ACD's answers to the commands being carried out
         self._transferring = False
+        # The CDR's IVR inputs, variables and CRM look-ups of the flows run before the current one (an overflow
+        # starts a new flow: the CDR keeps both).
+        self._earlier_ivr: tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]] = ([], {}, [])
         # Set by the registry's fault-injection hook (CTI_TEST_FAULT_EVERY=N, docs/reliability.md): this
         # call raises inside its handling once it is queued. Never set unless that variable is.
         self.inject_fault = False
@@ -281,6 +287,8 @@ class Call:
                 self.media.bridge()
             case StartRecording():
                 self.spawn_task(self._record(command.offer), "record")
+            case RunFlow():
+                self._overflow_to_flow(command)
             case NotifyIvr():
                 if self.runner is not None:
                     self.runner.deliver(CallerHungUp())
@@ -455,15 +463,31 @@ class Call:
         try:
             self._take_ivr_record(await runner.run())
         finally:
-            self.runner = None  # the runner lives as long as its run
-        self.feed(IvrFinished())
+            superseded = self.runner is not runner  # an overflow started another flow meanwhile
+            if not superseded:
+                self.runner = None  # the runner lives as long as its run
+        if not superseded:
+            self.feed(IvrFinished())
+
+    def _overflow_to_flow(self, command: RunFlow) -> None:
+        """An overflow exit: the caller, out of the queue, goes on in ``command.flow`` (docs/acd.md "Overflow").
+        A flow gone since start-up (a reload) ends the call as the flow-out it is."""
+        if self._tg is None or command.flow not in self.controller.flows.current.flows:
+            log.warning("call.overflow.flow_missing", flow=command.flow)
+            self.feed(HangupRequested(reason=command.reason))
+            return
+        log.info("call.overflow.flow_started", flow=command.flow, queue=self.detail.queue)
+        self._earlier_ivr = (list(self.detail.ivr_inputs), dict(self.detail.ivr_variables), list(self.detail.crm))
+        self._start_ivr(command.flow)
 
     def _take_ivr_record(self, record: CallRecord) -> None:
-        self.detail.ivr_inputs = [
+        inputs, variables, crm = self._earlier_ivr  # what flows run before this one (an overflow's) learnt
+        self.detail.ivr_inputs = inputs + [
             {"node": i.node, "digits": i.digits, "result": i.result.value, "at": i.at} for i in record.inputs
         ]
-        self.detail.ivr_variables = dict(record.variables)
-        self.detail.crm = [{"url": lk.url, "ok": lk.ok, "result": dict(lk.result or {})} for lk in record.lookups]
+        self.detail.ivr_variables = {**variables, **record.variables}
+        self.detail.crm = crm + [{"url": lk.url, "ok": lk.ok, "result": dict(lk.result or {})}
+                                 for lk in record.lookups]
 
     def spawn_task(self, coro: Any, name: str) -> None:
         """Run ``coro`` as a named task of this call (cancelled when the call ends)."""
@@ -615,7 +639,9 @@ class Call:
             case CancelOffer():
                 self.feed(OfferCancelled(offer_id=command.offer_id))
             case ExitCall():
-                self.feed(CallExitedQueue(reason=command.reason.value))
+                # An overflow exit names the flow the caller goes on in (cti.node.routing.overflow_rule).
+                flow = command.target if command.reason in _FLOW_EXITS else None
+                self.feed(CallExitedQueue(reason=command.reason.value, flow=flow))
             case _:
                 assert_never(command)
 

@@ -35,6 +35,7 @@ from acd import (
     Router,
     SiteCalendar,
 )
+from config.errors import ConfigFileError
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
 from cti.call.legs import InboundLeg, LegTable, OutboundLeg
@@ -48,7 +49,7 @@ from cti.node.acdevents import AcdEventPublisher
 from cti.node.admission import Admission, Limits
 from cti.node.inbound import TrunkDoor
 from cti.node.records import CallRecords
-from cti.node.routing import AcdDriver, agent_config, queue_config
+from cti.node.routing import AcdDriver, agent_config, overflow_flow_problems, queue_config, reason_codes
 from cti.node.trunks import TrunkMatch, TrunkTable, caller_identity
 from cti.voicemail import VoicemailMessage, insert_job
 from ivr import FlowCatalog, RaiseAlert
@@ -79,14 +80,16 @@ class CallController:
         self.trunks = TrunkTable(config.trunks)
         vip = {"vip": config.vip_numbers} if config.vip_numbers else {}
         self.flows = FlowCatalog(loaded.flows_dir, loaded.prompts_dir, extra_lists=vip)
+        self._located = loaded.source  # where each config key is, for problems found once the flows are loaded
         self.queues = {q.name: q for q in config.queues}
         self.agents = {a.id: a for a in config.agents}
         self.supervisors = {s.id: s for s in config.supervisors}
         self.last_call_of: dict[str, Call] = {}  # agent -> its last call (for the wrap-up disposition)
         self.clock = NodeClock()  # one clock for every time a record holds (cti/clock.py)
         calendar = SiteCalendar(offset=self.clock.offset, zone=config.node.zone)  # "today" is the site's day
-        self.acd = AcdDriver(Router([queue_config(q) for q in config.queues], calendar=calendar), self,
-                             clock=self.clock.monotonic)
+        router = Router([queue_config(q) for q in config.queues], calendar=calendar,
+                        reason_codes=reason_codes(config.desk.codes_of(config.desk.pause_reasons)))
+        self.acd = AcdDriver(router, self, clock=self.clock.monotonic)
         self.ports = PortAllocator(config.media.rtp_port_min, config.media.rtp_port_max)
         self.prompts = PromptCache()
         self.rtp_timeout = config.media.rtp_timeout_s
@@ -109,8 +112,12 @@ class CallController:
     # ------------------------------------------------------------------------------ running
 
     def load(self) -> None:
-        """Load the flows (blocking; before the loop serves calls). Raises: ConfigFileError."""
-        self.flows.load()
+        """Load the flows (blocking; before the loop serves calls). Raises: ConfigFileError (also for an
+        overflow rule naming a flow the set lacks)."""
+        flows = self.flows.load()
+        problems = overflow_flow_problems(self._located, self.config.queues, flows)
+        if problems:
+            raise ConfigFileError(problems)
 
     async def run(self, started: asyncio.Event) -> None:
         """Own every call task and the store writer until cancelled."""

@@ -17,12 +17,15 @@ from typing import Protocol
 import structlog
 
 from acd import (
+    DEFAULT_REASON_CODES,
     AcdCommand,
     AcdEvent,
     AcdOutput,
     AcdRequest,
     AgentConfig,
     AgentId,
+    OverflowAction,
+    OverflowRule,
     QueueConfig,
     QueueId,
     Router,
@@ -31,9 +34,14 @@ from acd import (
     SkillRequirement,
     SlFormula,
 )
+from config.errors import Problem
 from config.schema import AgentConfig as AgentSettings
+from config.schema import OverflowRuleConfig
 from config.schema import QueueConfig as QueueSettings
+from config.yamlsource import Located
 from cti.call.core import personal_skill
+from ivr import FlowName, FlowSet
+from ivr.flow import Voicemail
 
 log = structlog.get_logger(__name__)
 
@@ -44,12 +52,18 @@ class AcdOwner(Protocol):
     def on_acd_command(self, command: AcdCommand) -> None: ...
 
 
+# The config's strategy names; ``random`` is the router's weighted random with every agent's weight 1.
+_STRATEGIES = {"longest_idle": RoutingStrategy.LONGEST_IDLE, "least_calls": RoutingStrategy.LEAST_CALLS,
+               "best_skill": RoutingStrategy.BEST_SKILL, "round_robin": RoutingStrategy.ROUND_ROBIN,
+               "random": RoutingStrategy.WEIGHTED_RANDOM}
+
+
 def queue_config(settings: QueueSettings) -> QueueConfig:
     """The router's view of a configured queue."""
     return QueueConfig(
         id=QueueId(settings.name),
         skills=tuple(SkillRequirement(skill=SkillName(s), min_level=level) for s, level in settings.skills.items()),
-        strategy=RoutingStrategy(settings.strategy),
+        strategy=_STRATEGIES[settings.strategy],
         ring_timeout_s=settings.ring_timeout_s,
         wrap_up_s=settings.wrap_up_s,
         max_wait_s=settings.max_wait_s,
@@ -59,9 +73,60 @@ def queue_config(settings: QueueSettings) -> QueueConfig:
         sl_formula=SlFormula(settings.sl_formula),
         include_flowouts=settings.include_flowouts,
         short_abandon_s=settings.short_abandon_s,
+        priority_aging_s=settings.priority_aging_s,
+        overflow=tuple(overflow_rule(rule) for _, rule in settings.overflow_in_order()),
+        no_answer_reason=settings.no_answer_reason,
+        reject_reason=settings.reject_reason,
     )
 
 
+def overflow_rule(settings: OverflowRuleConfig) -> OverflowRule:
+    """The router's view of a configured overflow rule. An exit's ``target`` is the flow the call goes
+    on in (:meth:`cti.call.shell.Call.on_acd_command`).
+
+    Raises:
+        ValueError: ``callback`` (the schema refuses it first).
+    """
+    after = settings.after_s
+    match settings.action:
+        case "relax_level":
+            return OverflowRule(after_s=after, action=OverflowAction.RELAX_LEVEL, relax_by=settings.relax_by or 1)
+        case "add_skill":
+            return OverflowRule(after_s=after, action=OverflowAction.ADD_SKILL, skill=SkillName(settings.skill or ""),
+                                min_level=settings.min_level or 1)
+        case "add_queue":
+            return OverflowRule(after_s=after, action=OverflowAction.ADD_QUEUE,
+                                target_queue=QueueId(settings.queue or ""))
+        case "to_flow":
+            return OverflowRule(after_s=after, action=OverflowAction.EXIT, target=settings.flow)
+        case "voicemail":
+            return OverflowRule(after_s=after, action=OverflowAction.VOICEMAIL, target=settings.flow)
+        case _:
+            raise ValueError(f"overflow action {settings.action!r} has no ACD rule")
+
+
+def overflow_flow_problems(located: Located, queues: Iterable[QueueSettings], flows: FlowSet) -> list[Problem]:
+    """Every overflow exit names a flow of ``flows``; a voicemail exit's flow has a voicemail node."""
+    problems: list[Problem] = []
+    for q_index, queue in enumerate(queues):
+        for r_index, rule in enumerate(queue.overflow):
+            if not rule.exits or rule.flow is None:
+                continue
+            path = ("queues", q_index, "overflow", r_index, "flow")
+            flow = flows.flows.get(FlowName(rule.flow))
+            if flow is None:
+                problems.append(located.problem(path, f"queue {queue.name!r}: overflow to unknown flow {rule.flow!r} "
+                                                f"(flows: {', '.join(sorted(flows.flows)) or 'none'})"))
+            elif rule.action == "voicemail" and not any(isinstance(n, Voicemail) for n in flow.nodes.values()):
+                problems.append(located.problem(path, f"queue {queue.name!r}: overflow to voicemail flow "
+                                                f"{rule.flow!r}, which has no voicemail node"))
+    return problems
+
+
+def reason_codes(pause_reasons: Iterable[str]) -> frozenset[str]:
+    """The not-ready reasons the router accepts from agents: the ACD's own and the desks' (``desk.pause_reasons``),
+    so every code a desktop offers is one the node takes."""
+    return DEFAULT_REASON_CODES | frozenset(pause_reasons)
 
 
 
@@ -75,7 +140,10 @@ def agent_config(settings: AgentSettings, queues: Iterable[QueueSettings]) -> Ag
         QueueId(q.name) for q in queues
         if all(skills.get(SkillName(skill), 0) >= level for skill, level in q.skills.items())
     )
-    return AgentConfig(id=AgentId(settings.id), name=settings.name, skills=skills, queues=served)
+    return AgentConfig(id=AgentId(settings.id), name=settings.name, skills=skills, queues=served,
+                       no_answer_delay_s=settings.no_answer_delay_s, reject_delay_s=settings.reject_delay_s,
+                       busy_delay_s=settings.busy_delay_s, max_no_answer=settings.max_no_answer,
+                       max_no_answer_reason=settings.max_no_answer_reason)
 
 
 class AcdDriver:

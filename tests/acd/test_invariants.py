@@ -2,8 +2,8 @@
 
 Invariants checked after every step, against an independent model built from the outputs:
 an agent never holds two calls; a call is never offered to two agents at once; work
-conservation (no AVAILABLE agent is eligible for a QUEUED call); priority (an offered call ranks
-at least as well as every call that stayed queued and is eligible for the same agent); every
+conservation (no AVAILABLE agent past its phone-rule delay is eligible for a QUEUED call); priority
+(an offered call ranks at least as well as every call that stayed queued and is eligible for the same agent); every
 queue leg ends exactly once; a refused request changes nothing.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import replace
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from acd import (
     AcdOutput,
     AgentId,
     AgentState,
+    AgentStateChanged,
     Answer,
     CallAbandoned,
     CallAnswered,
@@ -44,6 +46,7 @@ from acd import (
     QueueId,
     Reject,
     RequestError,
+    RequeueReason,
     Ringing,
     RingNoAnswer,
     Router,
@@ -69,10 +72,12 @@ QUEUES = {
 }
 AGENTS = [
     agent_cfg("a1", ["q1"], a=6),
-    agent_cfg("a2", ["q1"], a=3, c=4),
+    replace(agent_cfg("a2", ["q1"], a=3, c=4), no_answer_delay_s=10.0, reject_delay_s=3.0, busy_delay_s=5.0,
+            max_no_answer=2),
     agent_cfg("a3", ["q1", "q2"], a=9, b=2),
     agent_cfg("a4", ["q2"], b=5, c=1),
-    agent_cfg("a5", ["q2"], b=1),
+    replace(agent_cfg("a5", ["q2"], b=1), no_answer_delay_s=4.0, reject_delay_s=6.0, busy_delay_s=3.0,
+            max_no_answer=2, max_no_answer_reason="lunch"),
 ]
 EXTRA = [None, req("c", 1), req("c", 3)]
 
@@ -118,6 +123,10 @@ class AcdMachine(RuleBasedStateMachine):
         self.agent_call: dict[AgentId, CallId] = {}
         self.next_call = 0
         self.last: list[AcdOutput] = []
+        self.offer_after: dict[AgentId, float] = {}  # the model of the phone rules' delays
+        self.delays = {cfg.id: {RequeueReason.NO_ANSWER: cfg.no_answer_delay_s,
+                                RequeueReason.REJECTED: cfg.reject_delay_s,
+                                RequeueReason.BUSY: cfg.busy_delay_s} for cfg in AGENTS}
 
     # -- plumbing ---------------------------------------------------------------------------
     def snapshot(self) -> object:
@@ -140,7 +149,9 @@ class AcdMachine(RuleBasedStateMachine):
                     self.agent_call[aid] = cid
                 case CancelOffer(offer_id=oid):
                     self.retire(oid, keep_call=False)
-                case CallRequeued(call_id=cid):
+                case CallRequeued(call_id=cid, agent_id=aid, reason=why):
+                    delay = self.delays[aid].get(why, 0.0)
+                    self.offer_after[aid] = max(self.offer_after.get(aid, 0.0), o.at + delay)
                     for oid, (c, _) in list(self.offers.items()):
                         if c == cid:
                             self.retire(oid, keep_call=False)
@@ -152,6 +163,8 @@ class AcdMachine(RuleBasedStateMachine):
                             self.retire(oid, keep_call=isinstance(o, CallAnswered))
                 case CallQueued(call_id=cid):
                     assert cid not in self.ended
+                case AgentStateChanged(agent_id=aid, previous=AgentState.LOGGED_OUT):
+                    self.offer_after.pop(aid, None)  # a new login starts without a delay
                 case _:
                     pass
 
@@ -201,9 +214,12 @@ class AcdMachine(RuleBasedStateMachine):
         self.send(request)
 
     @precondition(lambda self: self.offers)
-    @rule(data=st.data(), kind=st.sampled_from(["ringing", "answer", "answer", "reject", "noanswer"]))
+    @rule(data=st.data(), kind=st.sampled_from(["ringing", "answer", "answer", "reject", "busy", "noanswer"]))
     def offer_response(self, data: st.DataObject, kind: str) -> None:
         oid = data.draw(st.sampled_from(sorted(self.offers)))
+        if kind == "busy":
+            self.send(Reject(offer_id=oid, busy=True))
+            return
         cls = {"ringing": Ringing, "answer": Answer, "reject": Reject, "noanswer": RingNoAnswer}[kind]
         self.send(cls(offer_id=oid))
 
@@ -234,6 +250,7 @@ class AcdMachine(RuleBasedStateMachine):
             self.apply(self.router.handle_timer(self.now))
             self.check_priority()
         self.now = target
+        self.last = []  # checked at the time they happened: ranks at a later time would compare aged calls unfairly
 
     # -- invariants ---------------------------------------------------------------------------
     def queued(self) -> list[CallId]:
@@ -247,7 +264,7 @@ class AcdMachine(RuleBasedStateMachine):
                 state, _ = self.router.agent_state(cfg.id)
             except RequestError:
                 continue
-            if state is AgentState.AVAILABLE:
+            if state is AgentState.AVAILABLE and self.offer_after.get(cfg.id, 0.0) <= self.now:
                 for cid in waiting:
                     request, enqueued = self.calls[cid]
                     assert not eligible(i, request, enqueued, self.now), f"{cfg.id} idle while {cid} waits"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
-from acd import AgentId, Answer, CallId, Enqueue, Hangup, OfferCall, OfferId, QueueId, Reject, Ringing
+from acd import AgentId, Answer, CallId, Enqueue, Hangup, OfferCall, OfferId, QueueId, Reject, Ringing, RingNoAnswer
 from cti.call import LEG_TRANSITIONS, PHASE_TRANSITIONS, AcdKind, CallCore, LegPhase, Milestone, Phase, Role
 from cti.call.commands import (
     AnswerLeg,
@@ -23,6 +23,7 @@ from cti.call.commands import (
     NotifyIvr,
     PublishTransfer,
     RecordMilestone,
+    RunFlow,
     StartRecording,
     SubmitAcd,
 )
@@ -106,6 +107,7 @@ EVENTS: dict[str, Callable[[], CallInput]] = {
     "OfferReceived": lambda: OfferReceived(offer=offer(2, "1002")),
     "OfferCancelled": lambda: OfferCancelled(offer_id=OfferId("o1")),
     "CallExitedQueue": lambda: CallExitedQueue(reason="max_wait"),
+    "CallExitedQueue(flow)": lambda: CallExitedQueue(reason="overflow_exit", flow="closed"),
     "AgentDialled": lambda: AgentDialled(offer_id=OfferId("o1")),
     "AgentUnreachable": lambda: AgentUnreachable(offer_id=OfferId("o1")),
     "LegRang(agent)": lambda: LegRang(role=Role.AGENT),
@@ -128,15 +130,18 @@ EXPECTED: dict[tuple[Phase, str], Phase] = {
     (Phase.IVR, "IvrFinished"): Phase.ENDED,
     (Phase.IVR, "HangupRequested"): Phase.ENDED,
     (Phase.IVR, "CallExitedQueue"): Phase.ENDED,
+    (Phase.IVR, "CallExitedQueue(flow)"): Phase.ENDED,
     (Phase.IVR, "LegEnded(caller)"): Phase.ENDED,
     (Phase.QUEUED, "HangupRequested"): Phase.ENDED,
     (Phase.QUEUED, "OfferReceived"): Phase.OFFERING,
     (Phase.QUEUED, "CallExitedQueue"): Phase.ENDED,
+    (Phase.QUEUED, "CallExitedQueue(flow)"): Phase.IVR,
     (Phase.QUEUED, "LegEnded(caller)"): Phase.ENDED,
     (Phase.QUEUED, "AcdRefused(enqueue)"): Phase.ENDED,
     (Phase.OFFERING, "HangupRequested"): Phase.ENDED,
     (Phase.OFFERING, "OfferCancelled"): Phase.QUEUED,
     (Phase.OFFERING, "CallExitedQueue"): Phase.ENDED,
+    (Phase.OFFERING, "CallExitedQueue(flow)"): Phase.ENDED,
     (Phase.OFFERING, "AgentUnreachable"): Phase.QUEUED,
     (Phase.OFFERING, "LegAnswered(agent, bad sdp)"): Phase.QUEUED,
     (Phase.OFFERING, "LegFailed(agent)"): Phase.QUEUED,
@@ -144,6 +149,7 @@ EXPECTED: dict[tuple[Phase, str], Phase] = {
     (Phase.OFFERING, "LegEnded(agent)"): Phase.QUEUED,
     (Phase.CONNECTED, "HangupRequested"): Phase.ENDED,
     (Phase.CONNECTED, "CallExitedQueue"): Phase.ENDED,
+    (Phase.CONNECTED, "CallExitedQueue(flow)"): Phase.ENDED,
     (Phase.CONNECTED, "LegEnded(caller)"): Phase.ENDED,
     (Phase.CONNECTED, "LegEnded(agent)"): Phase.ENDED,
     (Phase.CONNECTED, "TransferRequested"): Phase.QUEUED,
@@ -322,3 +328,44 @@ def test_random_event_sequences_never_raise_and_end_with_one_cdr(
     assert times == sorted(times)
     assert isinstance(r.commands[-1], EmitCdr) or not any(
         isinstance(c, EmitCdr) for c in r.commands[r.commands.index(r.cdrs()[0]) + 1:])
+
+
+# ------------------------------------------------------------------------------ overflow exits and phone answers
+
+
+def test_an_overflow_exit_runs_its_flow_instead_of_hanging_up() -> None:
+    r = in_phase(Phase.QUEUED)
+    out = r.do(CallExitedQueue(reason="overflow_exit", flow="closed"))
+    assert out == [RunFlow(flow="closed", reason="flowout:overflow_exit")]
+    assert r.core.phase is Phase.IVR and r.core.legs[Role.CALLER] is LegPhase.ESTABLISHED
+    assert r.cdrs() == [] and r.core.acd_released  # the queue leg is over; the call is not
+
+
+def test_after_an_overflow_the_flow_may_queue_the_call_again_and_its_end_releases_it() -> None:
+    r = in_phase(Phase.QUEUED)
+    r.do(CallExitedQueue(reason="overflow_exit", flow="closed"))
+    (enqueue,) = r.do(IvrEnqueued(queue="support"))
+    assert isinstance(enqueue, SubmitAcd) and enqueue.kind is AcdKind.ENQUEUE and not r.core.acd_released
+    out = r.do(LegEnded(role=Role.CALLER, by_peer=True, cause="remote_bye"))
+    assert SubmitAcd(request=Hangup(call_id=C), kind=AcdKind.RELEASE) in out
+
+
+def test_an_overflow_flow_that_ends_ends_the_call_with_the_flows_reason() -> None:
+    r = in_phase(Phase.QUEUED)
+    r.do(CallExitedQueue(reason="overflow_exit", flow="closed"))
+    r.do(HangupRequested(reason="ivr-hangup"))
+    assert [(c.reason, c.by) for c in r.cdrs()] == [("ivr-hangup", "system")]
+
+
+@pytest.mark.parametrize(("status", "request_"), [
+    (486, Reject(offer_id=OfferId("o1"), busy=True)),
+    (600, Reject(offer_id=OfferId("o1"), busy=True)),
+    (603, Reject(offer_id=OfferId("o1"))),
+    (500, Reject(offer_id=OfferId("o1"))),
+    (408, RingNoAnswer(offer_id=OfferId("o1"))),
+    (480, RingNoAnswer(offer_id=OfferId("o1"))),
+])
+def test_the_agent_phones_answer_tells_busy_and_no_answer_from_a_reject(status: int, request_: object) -> None:
+    r = in_phase(Phase.OFFERING)
+    out = r.do(LegFailed(role=Role.AGENT, status=status))
+    assert SubmitAcd(request=request_, kind=AcdKind.REJECT) in out  # type: ignore[arg-type]
