@@ -137,6 +137,10 @@ class MediaConfig(_Model):
     rtp_port_max: int = Field(default=29999, ge=1025, le=65535)
     rtp_timeout_s: float = Field(default=30.0, gt=0)
     record_calls: bool = True
+    srtp: Literal["off", "optional", "mandatory"] = Field(
+        default="optional", description="SRTP (SDES, RFC 4568) on legs whose SIP transport is TLS: off, optional "
+        "(answer offers with keys, offer keys best-effort) or mandatory (488 to a TLS offer without keys); never on "
+        "plain UDP/TCP legs, where the keys would travel in clear (docs/tls.md)")
 
     @model_validator(mode="after")
     def _range(self) -> MediaConfig:

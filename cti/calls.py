@@ -416,7 +416,7 @@ class Call:
     async def _answer(self, offer_body: bytes) -> bool:
         assert self.trunk is not None
         try:
-            answer = await self.media.answer_caller(offer_body)
+            answer = await self.media.answer_caller(offer_body, self.trunk.source.transport)
         except RemoteSipError as exc:
             self.feed(HangupRequested(reason="caller-sdp", status=exc.status_hint))
             return False
@@ -615,7 +615,7 @@ class Call:
             self.feed(AgentUnreachable(offer_id=offer.offer_id))
             return
         try:
-            sdp = await self.media.offer_agent()
+            sdp = await self.media.offer_agent(binding.transport)
         except (OSError, PortsExhaustedError) as exc:
             log.warning("call.media.unavailable", error=str(exc), leg="agent")
             self.feed(AgentUnreachable(offer_id=offer.offer_id))

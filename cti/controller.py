@@ -48,6 +48,7 @@ from cti.media import CallMedia
 from cti.publish import Publisher
 from cti.records import CallRecords
 from cti.routing import AcdDriver, agent_config, queue_config
+from cti.srtp import SrtpPolicy
 from cti.trunks import TrunkMatch, TrunkTable, caller_identity
 from cti.useragent import PhoneInvite, invite_phone
 from ivr import FlowCatalog, RaiseAlert
@@ -99,7 +100,8 @@ class CallController:
         self.admission = Admission(
             Limits(config.limits.max_calls, config.limits.max_calls_per_second),
             {t.name: t.max_calls for t in config.trunks}, self.acd.now)
-        self.door = TrunkDoor(self.trunks, legs, registration, self.admission, self._start_call)
+        self.door = TrunkDoor(self.trunks, legs, registration, self.admission, self._start_call,
+                              SrtpPolicy(config.media.srtp))
         self.acd_events = AcdEventPublisher(self.acd.router, publisher, self.records, self.clock, self.calls.get,
                                             self.queues)
         self.alerts: list[dict[str, Any]] = []
@@ -222,7 +224,8 @@ class CallController:
                             caller_name=name, dialled=match.dialled, arrived_at=self.clock.wall())
         media = CallMedia(host=self.legs.via_host, ports=self.ports, prompts=self.prompts,
                           rtp_timeout=self.rtp_timeout, on_digit=lambda d: self._digit(CallId(call_id), d),
-                          on_timeout=lambda which: self._rtp_timeout(CallId(call_id), which))
+                          on_timeout=lambda which: self._rtp_timeout(CallId(call_id), which),
+                          srtp=SrtpPolicy(self.config.media.srtp))
         call = Call(self, call_id, detail, media, early_media=match.trunk.early_media)
         call.trunk = InboundLeg(self.legs, call, event)
         call.trunk.hold_bye_answer = True  # the caller's BYE is answered once the CDR is committed
