@@ -137,7 +137,7 @@ class MediaConfig(_Model):
     rtp_port_max: int = Field(default=29999, ge=1025, le=65535)
     rtp_timeout_s: float = Field(default=30.0, gt=0)
     record_calls: bool = True
-    srtp: Literal["off", "optional", "mandatory"] = Field(
+    srtp: SrtpSetting = Field(
         default="optional", description="SRTP (SDES, RFC 4568) on legs whose SIP transport is TLS: off, optional "
         "(answer offers with keys, offer keys best-effort) or mandatory (488 to a TLS offer without keys); never on "
         "plain UDP/TCP legs, where the keys would travel in clear (docs/tls.md)")
@@ -198,6 +198,10 @@ class HttpConfig(_Model):
         return self
 
 
+SrtpSetting = Literal["off", "optional", "mandatory"]
+"""``media.srtp`` and its per-trunk / per-agent overrides (docs/tls.md, cti/srtp.py)."""
+
+
 class TrunkConfig(_Model):
     name: str
     allow: tuple[str, ...] = Field(default=(), description="source addresses or CIDR blocks")
@@ -209,6 +213,8 @@ class TrunkConfig(_Model):
     early_media: bool = False
     # Live calls from this trunk at most (the channels bought from the carrier); past it 486 Busy Here.
     max_calls: int = Field(default=0, ge=0, description="0: no limit")
+    srtp: SrtpSetting | None = Field(default=None, description="media.srtp for calls from this trunk; unset: "
+                                     "media.srtp")
 
     @field_validator("allow")
     @classmethod
@@ -232,6 +238,8 @@ class AgentConfig(_Model):
     password: str = Field(min_length=4)
     skills: dict[str, int] = Field(default_factory=dict)
     team: str | None = None
+    srtp: SrtpSetting | None = Field(default=None, description="media.srtp for this agent's phone (e.g. mandatory "
+                                     "for a phone set to SRTP only, which refuses RTP/AVP offers); unset: media.srtp")
 
     @field_validator("id")
     @classmethod

@@ -272,6 +272,15 @@ class CallController:
 
     # ------------------------------------------------------------------------------ agents
 
+    def srtp_policy(self, *, trunk: str | None = None, agent: str | None = None) -> SrtpPolicy:
+        """``media.srtp``, or the trunk's / the agent's own ``srtp`` when set (docs/tls.md)."""
+        own = None
+        if trunk is not None:
+            own = next((t.srtp for t in self.config.trunks if t.name == trunk), None)
+        if agent is not None and agent in self.agents:
+            own = self.agents[agent].srtp
+        return SrtpPolicy(own or self.config.media.srtp)
+
     def agent_binding(self, agent_id: str) -> Binding | None:
         bindings = self.registration.lookup(agent_id)
         return bindings[0] if bindings else None

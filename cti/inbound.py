@@ -72,7 +72,8 @@ class TrunkDoor:
             self.refuse(event, 503, (("Retry-After", "30"),))
             return
         unusable = check_offer(request, local_host=self.legs.via_host,  # before admission (docs/sip-server.md)
-                               transport=event.source.transport, srtp=self.srtp)
+                               transport=event.source.transport,
+                               srtp=SrtpPolicy(match.trunk.srtp) if match.trunk.srtp else self.srtp)
         if unusable is not None:
             self.refused[unusable.reason.value] += 1
             log.info("call.refused", trunk=match.trunk.name, reason=unusable.reason.value, status=unusable.status,

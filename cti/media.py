@@ -172,9 +172,11 @@ class CallMedia:
                 return role
         return None
 
-    async def answer_caller(self, offer_body: bytes, transport: str = "UDP") -> bytes:
+    async def answer_caller(self, offer_body: bytes, transport: str = "UDP", policy: SrtpPolicy | None = None
+                            ) -> bytes:
         """Take the caller's SDP offer (received over SIP ``transport``), open our endpoint, return
-        the SDP answer (SRTP when the offer carries keys on a TLS leg, see :mod:`cti.srtp`).
+        the SDP answer (SRTP when the offer carries keys on a TLS leg, see :mod:`cti.srtp`; ``policy``:
+        the trunk's, else the call's default).
 
         Raises:
             SdpParseError, SdpNegotiationError: a bad or unservable offer (400 / 488); SdesError
@@ -182,9 +184,10 @@ class CallMedia:
             PortsExhaustedError: no media port free (the call is refused with 503).
         """
         offer = SessionDescription.parse(offer_body)
-        key = leg_key(self.srtp, transport)
+        policy = policy or self.srtp
+        key = leg_key(policy, transport)
         first = negotiate(offer, CODECS, self.host, 9, local_key=key)  # refuse early, before a port is taken
-        require_srtp(self.srtp, transport, first.media)
+        require_srtp(policy, transport, first.media)
         endpoint = await self._open_endpoint()
         answer = negotiate(offer, CODECS, self.host, endpoint.local_port, local_key=key)
         self.caller = MediaLeg(endpoint, None, None)
@@ -203,13 +206,14 @@ class CallMedia:
         first = self.caller.codec
         return (first, *(c for c in CODECS if c is not first))
 
-    async def offer_agent(self, transport: str = "UDP") -> bytes:
+    async def offer_agent(self, transport: str = "UDP", policy: SrtpPolicy | None = None) -> bytes:
         """Open the agent-side endpoint and return our SDP offer for the agent's INVITE (the
-        caller's codec first; with an SRTP key when the phone is reached over TLS and the policy says so)."""
+        caller's codec first; with an SRTP key when the phone is reached over TLS and ``policy``, the
+        agent's, else the call's default, says so)."""
         if self.agent is not None:
             self.agent.endpoint.close()
         endpoint = await self._open_endpoint()
-        crypto, proto = offer_crypto(self.srtp, transport)
+        crypto, proto = offer_crypto(policy or self.srtp, transport)
         offer = build_offer(self.host, endpoint.local_port, self.preferred_codecs(), crypto=crypto, proto=proto)
         self.agent = MediaLeg(endpoint, None, offer)
         return offer.serialize().encode()

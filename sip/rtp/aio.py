@@ -90,14 +90,22 @@ class _Protocol(asyncio.DatagramProtocol):
         log.debug("rtp.socket.error_received", error=str(exc))
 
 
-def _unprotecting(srtp: SrtpTransform, receiver: DatagramReceiver) -> DatagramReceiver:
+def _refused(srtp: SrtpTransform, port: int, data: bytes, exc: SrtpError) -> None:
+    """Log a packet SRTP refused: the first of an endpoint at info (with its first two bytes and size,
+    which tell e.g. a phone's plain RTCP keep-alive from an attack), the rest at debug."""
+    emit = log.info if srtp.refused == 1 else log.debug
+    emit("rtp.srtp.refused", port=port, error=str(exc), head=data[:2].hex(), size=len(data))
+
+
+def _unprotecting(srtp: SrtpTransform, receiver: DatagramReceiver, port: int) -> DatagramReceiver:
     """``receiver`` behind SRTP: each datagram unprotected first, refused ones dropped (counted)."""
     unprotect = srtp.unprotect
 
     def receive(data: bytes, addr: Any) -> None:
         try:
             plain = unprotect(data)
-        except SrtpError:
+        except SrtpError as exc:
+            _refused(srtp, port, data, exc)
             return
         receiver(plain, addr)
 
@@ -203,7 +211,7 @@ class RtpEndpoint:
             try:
                 data = self.srtp.unprotect(data)
             except SrtpError as exc:
-                log.debug("rtp.srtp.refused", port=self.local_port, error=str(exc))
+                _refused(self.srtp, self.local_port, data, exc)
                 return
         self.session.receive_datagram(data, addr, self._loop.time())
         self._pump()
@@ -240,7 +248,7 @@ class RtpEndpoint:
         if self._rtp_protocol is not None and not self.closed:
             srtp = self.srtp
             if receiver is not None and srtp is not None:
-                receiver = _unprotecting(srtp, receiver)
+                receiver = _unprotecting(srtp, receiver, self.local_port)
             self._rtp_protocol.divert(receiver)
             self._on_divert_close = on_close if receiver is not None else None
 
@@ -335,7 +343,11 @@ class RtpEndpoint:
         self._on_event = None
         if self._allocator is not None:
             self._allocator.release(self.local_port)
-        log.info("rtp.endpoint.closed", port=self.local_port)
+        if self.srtp is None:
+            log.info("rtp.endpoint.closed", port=self.local_port)
+        else:
+            log.info("rtp.endpoint.closed", port=self.local_port, srtp_unprotected=self.srtp.unprotected,
+                     srtp_refused=self.srtp.refused)
 
     async def __aenter__(self) -> RtpEndpoint:
         return self

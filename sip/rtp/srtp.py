@@ -47,7 +47,7 @@ def _session(key: bytes, suite: str, inbound: bool) -> pylibsrtp.Session:
 class SrtpTransform:
     """SRTP/SRTCP protect and unprotect for one leg (see the module docstring)."""
 
-    __slots__ = ("_in", "_out", "keys", "refused")
+    __slots__ = ("_in", "_out", "keys", "refused", "unprotected")
 
     def __init__(self, keys: SrtpKeys) -> None:
         """Raises: SrtpError: libsrtp refused the keys (a suite we do not serve)."""
@@ -58,6 +58,8 @@ class SrtpTransform:
         self._in = _session(keys.remote, keys.suite, inbound=True)
         self.refused = 0
         """Packets :meth:`unprotect` refused so far (failed authentication, replays, garbage)."""
+        self.unprotected = 0
+        """Packets :meth:`unprotect` authenticated and decrypted so far."""
 
     def rekey(self, keys: SrtpKeys) -> None:
         """New keys from a later offer/answer: renew the side whose key changed (its state restarts)."""
@@ -88,8 +90,11 @@ class SrtpTransform:
         """
         try:
             if len(data) > 1 and 200 <= data[1] <= 204:
-                return self._in.unprotect_rtcp(data)
-            return self._in.unprotect(data)
+                plain = self._in.unprotect_rtcp(data)
+            else:
+                plain = self._in.unprotect(data)
         except pylibsrtp.Error as exc:
             self.refused += 1
             raise SrtpError(f"refused: {exc}") from exc
+        self.unprotected += 1
+        return plain

@@ -71,6 +71,9 @@ class TcpTransport:
         self._sink = sink
         self._idle_timeout = idle_timeout
         self._ssl = ssl
+        # A connection the node opens (TLS: to a peer not connected already) is a client one: the
+        # listener's server context cannot make it. The default client context verifies the peer.
+        self._client_ssl = ssl_module.create_default_context() if ssl is not None else None
         self._server: asyncio.Server | None = None
         self._ids = itertools.count(1)
         self._by_id: dict[int, _Connection] = {}
@@ -220,7 +223,8 @@ class TcpTransport:
     async def _connect_and_send(self, addr: Address, data: bytes) -> None:
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
-                reader, writer = await asyncio.open_connection(addr[0], addr[1], ssl=self._ssl, limit=READ_CHUNK)
+                reader, writer = await asyncio.open_connection(addr[0], addr[1], ssl=self._client_ssl,
+                                                               limit=READ_CHUNK)
         except (OSError, TimeoutError) as exc:
             self.connect_failures += 1
             log.info("sip.connection.failed", transport=self.name, peer=f"{addr[0]}:{addr[1]}", error=str(exc))
