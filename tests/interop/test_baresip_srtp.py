@@ -3,14 +3,14 @@
 * Agent 1001 is a baresip registered over TLS (trusting the node's self-signed certificate) with
   ``;mediaenc=srtp-mand``. A SIPp carrier (plain UDP and RTP) calls 100, presses 1 and plays a
   1000 Hz tone; baresip's microphone is 440 Hz. The agent has ``srtp: mandatory`` (a phone set to
-  SRTP only refuses the best-effort RTP/AVP offer of ``optional``), so the node offers RTP/SAVP with
-  an ``a=crypto`` key; baresip answers with its key and
-  the relay unprotects/protects every packet of that leg. Checked: audio both ways (the node's
-  recording, which sees plaintext, and what baresip heard), the node unprotected every packet it
-  got from the phone (none refused but baresip's plain RTCP "PING" pin-hole packet), and on the
-  wire (a raw capture of loopback) every RTP packet of the agent leg is SRTP: 10 bytes longer than the plain G.711 packets (the HMAC-SHA1-80 tag)
-  and no tone when its payload is read as G.711, while the carrier leg's plaintext holds its tones
-  (the same detector, so the check can fail).
+  SRTP only refuses the best-effort RTP/AVP offer of ``optional``), so the node offers RTP/SAVP
+  with an ``a=crypto`` key; baresip answers with its key and the relay unprotects/protects every
+  packet of that leg. Checked: audio both ways (the node's recording, which sees plaintext, and
+  what baresip heard); the node unprotected every packet it got from the phone (none refused but
+  baresip's plain RTCP "PING" pin-hole packet); on the wire (a raw capture of loopback) every
+  audio packet of the agent leg is 10 bytes longer than plain G.711 (the HMAC-SHA1-80 tag) and
+  holds no tone when read as G.711, while the carrier leg's plaintext in the same capture holds
+  its tones (the same detector, so the check can fail).
 * Callers over TLS: a baresip with ``srtp-mand`` offers RTP/SAVP; the node answers with SRTP, the
   IVR plays over it and hears the caller's RFC 4733 digit through it; a baresip without media
   encryption is answered with plain RTP (allowed on TLS with ``optional``).
