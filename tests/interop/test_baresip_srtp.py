@@ -5,7 +5,8 @@
   1000 Hz tone; baresip's microphone is 440 Hz. The agent has ``srtp: mandatory`` (a phone set to
   SRTP only refuses the best-effort RTP/AVP offer of ``optional``), so the node offers RTP/SAVP
   with an ``a=crypto`` key; baresip answers with its key and the relay unprotects/protects every
-  packet of that leg. Checked: audio both ways (the node's recording, which sees plaintext, and
+  packet of that leg; baresip puts the call on hold and takes it back (re-INVITEs keeping the
+  keys, answered 200). Checked: audio both ways (the node's recording, which sees plaintext, and
   what baresip heard); the node unprotected every packet it got from the phone (none refused but
   baresip's plain RTCP "PING" pin-hole packet); on the wire (a raw capture of loopback) every
   audio packet of the agent leg is 10 bytes longer than plain G.711 (the HMAC-SHA1-80 tag) and
@@ -33,7 +34,14 @@ import yaml
 
 from sip.rtp import Codec
 from sip.rtp.g711 import decode
-from tests.interop.test_baresip_calls import AGENT_HZ, CALLER_HZ, SHARE, _check_audio, _registered
+from tests.interop.test_baresip_calls import (
+    AGENT_HZ,
+    CALLER_HZ,
+    SHARE,
+    _check_audio,
+    _registered,
+    _reinvite_answers,
+)
 from tests.support.baresip import Baresip, baresip_ready, run_baresip
 from tests.support.loopcap import LoopbackCapture, capture_ready
 from tests.support.procs import ServerProcess, free_port, run_server
@@ -125,12 +133,20 @@ def test_srtp_agent_over_tls_audio_both_ways_and_no_plaintext_on_the_wire(
                                   remote=f"{HOST}:{demo.sip_port}", timeout=30)
             established = phone.wait_event("CALL_ESTABLISHED", 20)
             assert "5551234" in established["peeruri"], established
+            phone.wait_event("CALL_RTPESTAB", 5)
+            time.sleep(1.0)
+            phone.key("x")  # hold: a re-INVITE with its a=crypto line, answered with ours
+            time.sleep(0.8)
+            phone.key("X")  # resume
             assert carrier.wait(30) == 0, carrier.report()
             phone.wait_event("CALL_CLOSED", 10)  # the node's BYE after the carrier's
         finally:
             wire = capture.stop()
         summary = _check_audio(demo, None, phone)
         assert "SRTP is Enabled" in phone.log_path.read_text(), phone.log()
+        assert "call: hold sip:" in phone.log_path.read_text(), phone.log()
+    reinvites = _reinvite_answers(demo.log_text(), established["id"])
+    assert reinvites == [200, 200], f"hold and resume re-INVITEs on the SRTP leg answered {reinvites}"
     ports = _srtp_ports(demo)
     assert len(ports) == 1, f"one SRTP leg expected (the agent's), the node started {ports}"
     agent_port = ports[0]
