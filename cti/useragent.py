@@ -81,13 +81,7 @@ def invite_phone(table: LegTable, owner: LegOwner, binding: Binding, invite: Pho
         headers.add("X-CTI-Supervision", invite.supervision)
     headers.add("Content-Type", "application/sdp")
     request = Request(method="INVITE", uri=target, headers=headers, body=sdp)
-    addr = contact_address(target, binding)
-    if binding.transport in ("TLS", "WSS") and binding.source is not None:
-        # A phone on SIP over TLS is reached over the connection it registered on (the flow of RFC 5626
-        # §5.3, reused as RFC 5923 describes): phones run no TLS server the node could open a new
-        # connection to with a certificate it trusts.
-        addr = (binding.source[0], int(binding.source[1]))
-    destination = Destination(transport=binding.transport, addr=addr)
+    destination = Destination(transport=binding.transport, addr=contact_address(target, binding))
     return OutboundLeg(table, owner, request, destination)
 
 
