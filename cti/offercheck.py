@@ -37,7 +37,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from cti.errors import SettingsError
-from cti.srtp import SECURE_TRANSPORTS, SrtpPolicy, SrtpRequiredError, leg_key, require_srtp
+from cti.srtp import SECURE_TRANSPORTS, SrtpPolicy, leg_key, require_srtp
 from sip import (
     CODECS,
     RTP_SAVP,
@@ -47,6 +47,7 @@ from sip import (
     SdpNegotiationError,
     SdpParseError,
     SessionDescription,
+    SrtpRequiredError,
     negotiate,
 )
 

@@ -21,16 +21,12 @@ from __future__ import annotations
 
 import enum
 
-from sip import RTP_AVP, RTP_SAVP, CryptoAttribute, MediaParameters, SdesError, new_crypto
+from sip import RTP_AVP, RTP_SAVP, CryptoAttribute, MediaParameters, SrtpRequiredError, new_crypto
 
-__all__ = ["SECURE_TRANSPORTS", "SrtpPolicy", "SrtpRequiredError", "leg_key", "offer_crypto", "require_srtp"]
+__all__ = ["SECURE_TRANSPORTS", "SrtpPolicy", "leg_key", "offer_crypto", "require_srtp"]
 
 SECURE_TRANSPORTS = frozenset({"TLS", "WSS"})
 """SIP transports whose signalling is encrypted hop by hop: the only ones SDES keys travel on."""
-
-
-class SrtpRequiredError(SdesError):
-    """Plain RTP offered or answered on a TLS leg while ``media.srtp`` is ``mandatory`` (488)."""
 
 
 class SrtpPolicy(enum.Enum):

@@ -90,7 +90,7 @@ from sip.registrar import (
     contact_key,
 )
 from sip.sdes import SUITE as SRTP_SUITE
-from sip.sdes import CryptoAttribute, SdesError, SrtpKeys, new_crypto, select_crypto
+from sip.sdes import CryptoAttribute, SdesError, SrtpKeys, SrtpRequiredError, new_crypto, select_crypto
 from sip.sdp import (
     Attribute,
     Connection,
@@ -129,6 +129,7 @@ __all__ = [
     "CryptoAttribute",
     "SdesError",
     "SrtpKeys",
+    "SrtpRequiredError",
     "new_crypto",
     "select_crypto",
     "COMPACT",

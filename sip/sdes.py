@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from sip.sdp import Attribute, MediaDescription, SdpNegotiationError
 
 __all__ = [
-    "KEY_LENGTH", "SUITE", "CryptoAttribute", "SdesError", "SrtpKeys", "crypto_attributes", "new_crypto",
-    "select_crypto",
+    "KEY_LENGTH", "SUITE", "CryptoAttribute", "SdesError", "SrtpKeys", "SrtpRequiredError", "crypto_attributes",
+    "new_crypto", "select_crypto",
 ]
 
 SUITE = "AES_CM_128_HMAC_SHA1_80"
@@ -43,6 +43,10 @@ _B64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 class SdesError(SdpNegotiationError):
     """An ``a=crypto`` line of our suite that is not valid RFC 4568 (answered 488)."""
+
+
+class SrtpRequiredError(SdesError):
+    """Plain RTP where the local policy requires SRTP (``media.srtp: mandatory`` on a TLS leg; 488)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cti.media import CallMedia
-from cti.srtp import SrtpPolicy, SrtpRequiredError
+from cti.srtp import SrtpPolicy
 from sip import (
     RTP_AVP,
     RTP_SAVP,
@@ -20,6 +20,7 @@ from sip import (
     SdpNegotiationError,
     SessionDescription,
     SrtpKeys,
+    SrtpRequiredError,
     build_offer,
     negotiate,
     new_crypto,
