@@ -117,7 +117,10 @@ def _protecting(srtp: SrtpTransform, sendto: Callable[[bytes | bytearray, Any], 
     protect = srtp.protect
 
     def send(data: bytes | bytearray, addr: Any) -> None:
-        sendto(protect(data), addr)
+        try:
+            sendto(protect(data), addr)
+        except SrtpError as exc:  # libsrtp refused (e.g. a packet too large): dropped, never sent in clear
+            log.debug("rtp.srtp.protect_failed", error=str(exc))
 
     return send
 
@@ -227,7 +230,13 @@ class RtpEndpoint:
         for data, addr in self.session.datagrams_to_send(self._loop.time()):
             transport = self._rtcp if is_rtcp(data) and self._rtcp is not None else self._rtp
             if transport is not None and not transport.is_closing():
-                transport.sendto(data if self.srtp is None else self.srtp.protect(data), addr)
+                if self.srtp is not None:
+                    try:
+                        data = self.srtp.protect(data)
+                    except SrtpError as exc:  # dropped, never sent in clear
+                        log.debug("rtp.srtp.protect_failed", port=self.local_port, error=str(exc))
+                        continue
+                transport.sendto(data, addr)
         while (event := self.session.next_event()) is not None:
             if self._on_event is not None:
                 self._on_event(event)
@@ -282,7 +291,10 @@ class RtpEndpoint:
         """Send one raw datagram on the RTP socket (dropped once closed; protected on an SRTP leg)."""
         transport = self._rtp
         if transport is not None:
-            transport.sendto(data if self.srtp is None else self.srtp.protect(data), addr)
+            if self.srtp is None:
+                transport.sendto(data, addr)
+            else:
+                _protecting(self.srtp, transport.sendto)(data, addr)
 
     def raw_sender(self) -> Callable[[bytes | bytearray, Any], None]:
         """The RTP transport's own ``sendto`` (a relay's hot path; valid until :meth:`close`); on an

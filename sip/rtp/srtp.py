@@ -79,7 +79,7 @@ class SrtpTransform:
             if len(data) > 1 and 200 <= data[1] <= 204:
                 return self._out.protect_rtcp(bytes(data))
             return self._out.protect(bytes(data))
-        except pylibsrtp.Error as exc:
+        except (pylibsrtp.Error, ValueError) as exc:  # ValueError: longer than libsrtp's 1500-byte buffer
             raise SrtpError(f"cannot protect: {exc}") from exc
 
     def unprotect(self, data: bytes) -> bytes:
@@ -93,7 +93,7 @@ class SrtpTransform:
                 plain = self._in.unprotect_rtcp(data)
             else:
                 plain = self._in.unprotect(data)
-        except pylibsrtp.Error as exc:
+        except (pylibsrtp.Error, ValueError) as exc:  # ValueError: longer than libsrtp's 1500-byte buffer
             self.refused += 1
             raise SrtpError(f"refused: {exc}") from exc
         self.unprotected += 1

@@ -55,7 +55,11 @@ def test_tampered_replayed_wrongly_keyed_and_plain_packets_are_refused() -> None
         alice.unprotect(alice.protect(_rtp(3)))  # our own key is not the peer's
     with pytest.raises(SrtpError):
         bob.unprotect(_rtp(4))  # plaintext RTP
-    assert (bob.refused, bob.unprotected, alice.refused) == (3, 1, 1)
+    with pytest.raises(SrtpError):
+        bob.unprotect(b"\x80\x00" + bytes(4000))  # past libsrtp's buffer: refused, not a ValueError
+    with pytest.raises(SrtpError):
+        alice.protect(_rtp(5, payload=bytes(1500)))
+    assert (bob.refused, bob.unprotected, alice.refused) == (4, 1, 1)
 
 
 def test_a_new_ssrc_needs_no_set_up_and_a_rekey_takes_the_new_remote_key() -> None:
