@@ -205,6 +205,10 @@ class MediaConfig(_Model):
     rtp_port_max: int = Field(default=29999, ge=1025, le=65535)
     rtp_timeout_s: float = Field(default=30.0, gt=0)
     record_calls: bool = True
+    srtp: SrtpSetting = Field(
+        default="optional", description="SRTP (SDES, RFC 4568) on legs whose SIP transport is TLS: off, optional "
+        "(answer offers with keys, offer keys best-effort) or mandatory (488 to a TLS offer without keys); never on "
+        "plain UDP/TCP legs, where the keys would travel in clear (docs/tls.md)")
 
     @model_validator(mode="after")
     def _range(self) -> MediaConfig:
@@ -264,6 +268,10 @@ class HttpConfig(_Model):
         return self
 
 
+SrtpSetting = Literal["off", "optional", "mandatory"]
+"""``media.srtp`` and its per-trunk / per-agent overrides (docs/tls.md, cti/call/srtp.py)."""
+
+
 class TrunkConfig(_Model):
     name: str
     allow: tuple[str, ...] = Field(default=(), description="source addresses or CIDR blocks")
@@ -275,6 +283,8 @@ class TrunkConfig(_Model):
     early_media: bool = False
     # Live calls from this trunk at most (the channels bought from the carrier); past it 486 Busy Here.
     max_calls: int = Field(default=0, ge=0, description="0: no limit")
+    srtp: SrtpSetting | None = Field(default=None, description="media.srtp for calls from this trunk; unset: "
+                                     "media.srtp")
 
     @field_validator("allow")
     @classmethod
@@ -308,6 +318,8 @@ class AgentConfig(_Model):
     max_no_answer: int = Field(default=0, ge=0, le=1000, description="this many no-answers in a row put the agent "
                                "not ready with max_no_answer_reason; 0: never")
     max_no_answer_reason: str = Field(default="break", description="a desk.pause_reasons code")
+    srtp: SrtpSetting | None = Field(default=None, description="media.srtp for this agent's phone (e.g. mandatory "
+                                     "for a phone set to SRTP only, which refuses RTP/AVP offers); unset: media.srtp")
 
     @field_validator("id")
     @classmethod

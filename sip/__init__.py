@@ -61,7 +61,16 @@ from sip.message import (
     parse_message,
     response_to,
 )
-from sip.offer_answer import CODECS, Answer, MediaParameters, accept_answer, build_offer, negotiate
+from sip.offer_answer import (
+    CODECS,
+    RTP_AVP,
+    RTP_SAVP,
+    Answer,
+    MediaParameters,
+    accept_answer,
+    build_offer,
+    negotiate,
+)
 from sip.registrar import (
     AddressOfRecord,
     Binding,
@@ -80,6 +89,8 @@ from sip.registrar import (
     RegistrarPolicy,
     contact_key,
 )
+from sip.sdes import SUITE as SRTP_SUITE
+from sip.sdes import CryptoAttribute, SdesError, SrtpKeys, SrtpRequiredError, new_crypto, select_crypto
 from sip.sdp import (
     Attribute,
     Connection,
@@ -112,6 +123,15 @@ __all__ = [
     "BindingRemoved",
     "Branch",
     "CODECS",
+    "RTP_AVP",
+    "RTP_SAVP",
+    "SRTP_SUITE",
+    "CryptoAttribute",
+    "SdesError",
+    "SrtpKeys",
+    "SrtpRequiredError",
+    "new_crypto",
+    "select_crypto",
     "COMPACT",
     "CSeq",
     "CallId",

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from sip.errors import LocalSipError
 from sip.rtp.g711 import Codec
+from sip.sdes import CryptoAttribute, SdesError, SrtpKeys, crypto_attributes, select_crypto
 from sip.sdp import (
     DEFAULT_PTIME,
     DEFAULT_TELEPHONE_EVENT_PT,
@@ -34,11 +35,14 @@ from sip.sdp import (
     SessionDescription,
 )
 
-__all__ = ["CODECS", "Answer", "MediaParameters", "accept_answer", "build_offer", "negotiate"]
+__all__ = [
+    "CODECS", "RTP_AVP", "RTP_SAVP", "Answer", "MediaParameters", "accept_answer", "build_offer", "negotiate",
+]
 
 # The codecs the node offers and answers with, in preference order: the one table the media
 # code (cti.call.media), the INVITE checks (cti.call.offercheck) and build_offer's default read.
 CODECS: tuple[Codec, ...] = (Codec.PCMU, Codec.PCMA)
+RTP_AVP, RTP_SAVP = "RTP/AVP", "RTP/SAVP"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MediaParameters:
@@ -52,6 +56,7 @@ class MediaParameters:
     direction: Direction  # our own direction: SENDONLY means we send and do not receive
     ptime: int
     media_index: int
+    srtp: SrtpKeys | None = None  # SDES keys (RFC 4568) when the stream is SRTP, else plain RTP
 
     @property
     def on_hold(self) -> bool:
@@ -82,7 +87,8 @@ def _session(local_addr: str, session_id: str, session_version: int, media: Medi
 
 
 def _audio_media(
-    port: int, formats: Sequence[tuple[int, str]], te_pt: int | None, ptime: int, direction: Direction
+    port: int, formats: Sequence[tuple[int, str]], te_pt: int | None, ptime: int, direction: Direction,
+    crypto: CryptoAttribute | None = None, proto: str = RTP_AVP,
 ) -> MediaDescription:
     attrs = [Attribute(name="rtpmap", value=f"{pt} {name}/8000") for pt, name in formats]
     fmts = [str(pt) for pt, _ in formats]
@@ -93,7 +99,9 @@ def _audio_media(
             Attribute(name="fmtp", value=f"{te_pt} 0-15"),
         ]
     attrs += [Attribute(name="ptime", value=str(ptime)), Attribute(name=direction.value)]
-    return MediaDescription(media="audio", port=port, proto="RTP/AVP", formats=tuple(fmts), attributes=tuple(attrs))
+    if crypto is not None:
+        attrs.append(crypto.attribute())
+    return MediaDescription(media="audio", port=port, proto=proto, formats=tuple(fmts), attributes=tuple(attrs))
 
 
 def build_offer(
@@ -106,8 +114,14 @@ def build_offer(
     direction: Direction = Direction.SENDRECV,
     session_id: str = "0",
     session_version: int = 0,
+    crypto: CryptoAttribute | None = None,
+    proto: str = RTP_AVP,
 ) -> SessionDescription:
     """Our own offer: one audio stream with ``codecs`` in preference order.
+
+    With ``crypto`` the stream offers SRTP (SDES, RFC 4568): ``proto`` ``RTP/SAVP`` makes it
+    mandatory, ``RTP/AVP`` best effort (a peer that ignores ``a=crypto`` answers plain RTP).
+    Offer a key only where the signalling is protected (SIP over TLS).
 
     Raises:
         LocalSipError: no codec, or a port or telephone-event PT out of range.
@@ -116,7 +130,10 @@ def build_offer(
         raise LocalSipError("an offer needs at least one codec and a port in 1-65535")
     if telephone_event_pt is not None and not 96 <= telephone_event_pt <= 127:
         raise LocalSipError("telephone-event needs a dynamic payload type (96-127)")
-    media = _audio_media(local_port, [(int(c), c.name) for c in codecs], telephone_event_pt, ptime, direction)
+    if proto not in (RTP_AVP, RTP_SAVP) or (proto == RTP_SAVP and crypto is None):
+        raise LocalSipError("an offer's profile is RTP/AVP, or RTP/SAVP with a crypto attribute")
+    media = _audio_media(local_port, [(int(c), c.name) for c in codecs], telephone_event_pt, ptime, direction,
+                         crypto, proto)
     return _session(local_addr, session_id, session_version, media)
 
 
@@ -163,8 +180,9 @@ def _params(
     )
 
 
-def _usable(m: MediaDescription) -> bool:
-    return m.media == "audio" and m.port != 0 and m.proto.upper() == "RTP/AVP"
+def _usable(m: MediaDescription, *, secure: bool = False) -> bool:
+    proto = m.proto.upper()
+    return m.media == "audio" and m.port != 0 and (proto == RTP_AVP or (secure and proto == RTP_SAVP))
 
 
 def negotiate(
@@ -177,6 +195,7 @@ def negotiate(
     local_direction: Direction = Direction.SENDRECV,
     session_id: str = "0",
     session_version: int = 0,
+    local_key: bytes | None = None,
 ) -> Answer:
     """Answer ``offer`` (RFC 3264 §6): accept the first servable audio stream, refuse the rest.
 
@@ -185,17 +204,29 @@ def negotiate(
     be marked as recvonly or inactive in the answer", recvonly gives sendonly, inactive gives
     inactive; ``local_direction`` can only narrow it further.
 
+    SRTP (SDES, RFC 4568) only with ``local_key`` (our 30-byte key||salt, given only on a leg whose
+    signalling is protected): then an ``RTP/SAVP`` stream with a usable ``a=crypto`` line is
+    servable too, and a stream offering one (``RTP/SAVP``, or ``RTP/AVP`` as best-effort SRTP) is
+    answered with SRTP: the same tag and suite with our key, the offer's profile (§7.1.1), and
+    :attr:`MediaParameters.srtp` set. Without ``local_key``, ``a=crypto`` lines are not read.
+
     Raises:
         SdpNegotiationError: no audio stream with a common codec (488).
+        SdesError: the chosen stream's ``a=crypto`` line of our suite is malformed (488).
         SdpParseError: the chosen stream has no connection address.
     """
     chosen: MediaParameters | None = None
     answered: list[MediaDescription] = []
     for index, m in enumerate(offer.media):
         params = None
-        if chosen is None and _usable(m):
+        crypto: CryptoAttribute | None = None
+        if chosen is None and _usable(m, secure=local_key is not None):
             offered, te_pt = _codec_pts(m)
             codec = next((c for c in local_codecs_preference if c in offered), None)
+            if local_key is not None and codec is not None:
+                crypto = select_crypto(m)
+                if crypto is None and m.proto.upper() == RTP_SAVP:
+                    codec = None  # RFC 4568 §7.1.1: no crypto attribute we support, so no SRTP stream
             if codec is not None:
                 theirs = m.direction(offer.direction())
                 ours = Direction.of(
@@ -207,9 +238,14 @@ def negotiate(
             # RFC 3264 §6: "the answer MUST contain exactly the same number of "m=" lines as the offer".
             answered.append(MediaDescription(media=m.media, port=0, proto=m.proto, formats=m.formats[:1] or ("0",)))
             continue
+        ours_crypto = None
+        if crypto is not None and local_key is not None:
+            ours_crypto = CryptoAttribute(tag=crypto.tag, key=local_key, suite=crypto.suite)
+            params = replace(params, srtp=SrtpKeys(local=local_key, remote=crypto.key))
         chosen = params
         formats = [(params.payload_type, params.codec.name)]
-        answered.append(_audio_media(local_port, formats, params.telephone_event_pt, params.ptime, params.direction))
+        answered.append(_audio_media(local_port, formats, params.telephone_event_pt, params.ptime, params.direction,
+                                     ours_crypto, m.proto if ours_crypto is not None else RTP_AVP))
     if chosen is None:
         raise SdpNegotiationError("no audio stream with PCMU or PCMA over RTP/AVP in the offer")
     session = _session(local_addr, session_id, session_version, answered[0])
@@ -219,14 +255,23 @@ def negotiate(
 def accept_answer(offer: SessionDescription, answer: SessionDescription) -> MediaParameters:
     """Read the peer's answer to our ``offer`` (RFC 3264 §7).
 
+    When our stream carried an ``a=crypto`` line (SDES, RFC 4568), an answer that accepts it with
+    the same tag makes the stream SRTP (:attr:`MediaParameters.srtp`). An ``RTP/SAVP`` offer
+    answered without one is refused; an ``RTP/AVP`` offer (best-effort SRTP) answered without one
+    stays plain RTP.
+
     Raises:
         SdpNegotiationError: the answer refuses every stream, or picks no codec we offered.
+        SdesError: the answer's ``a=crypto`` line is malformed, names a tag we did not offer, or is
+            missing from an ``RTP/SAVP`` stream (488).
         SdpParseError: the accepted stream has no connection address.
     """
     if len(answer.media) != len(offer.media):
         raise SdpNegotiationError("answer and offer differ in their number of m= lines")
     for index, (ours, theirs) in enumerate(zip(offer.media, answer.media, strict=True)):
-        if not _usable(ours) or not _usable(theirs):
+        our_cryptos = crypto_attributes(ours)
+        secure = bool(our_cryptos)
+        if not _usable(ours, secure=secure) or not _usable(theirs, secure=secure):
             continue
         offered, _ = _codec_pts(ours)
         answered, te_pt = _codec_pts(theirs)
@@ -236,5 +281,16 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Medi
         their_dir = theirs.direction(answer.direction())
         our_dir = ours.direction(offer.direction())
         ours_now = Direction.of(their_dir.receives and our_dir.sends, their_dir.sends and our_dir.receives)
-        return _params(answer, theirs, codec, answered[codec], te_pt, ours_now, index)
+        params = _params(answer, theirs, codec, answered[codec], te_pt, ours_now, index)
+        if not secure:
+            return params
+        accepted = select_crypto(theirs)
+        if accepted is None:
+            if ours.proto.upper() == RTP_SAVP or theirs.proto.upper() == RTP_SAVP:
+                raise SdesError("the answer takes our RTP/SAVP stream without an a=crypto line")
+            return params  # best-effort SRTP declined: plain RTP
+        mine = next((c for c in our_cryptos if c.tag == accepted.tag and c.suite == accepted.suite), None)
+        if mine is None:
+            raise SdesError("the answer's a=crypto tag is not one we offered")
+        return replace(params, srtp=SrtpKeys(local=mine.key, remote=accepted.key))
     raise SdpNegotiationError("the answer accepts no audio stream with a codec we offered")

@@ -452,9 +452,15 @@ def contact_address(target: Uri, binding: Binding) -> tuple[str, int]:
     behind NAT (it advertises its private address): then the REGISTER's source address and port,
     which the NAT keeps open, are used instead (the "comedia"/force-rport rule of SIP servers).
 
+    A phone registered over TLS is always reached where its REGISTER came from: on that connection
+    (the flow of RFC 5626 §5.3, reused as RFC 5923 describes), since phones run no TLS server the node
+    could open a new connection to with a certificate it trusts.
+
     Raises:
         LocalSipError: the binding has neither a SIP Contact address nor a source address.
     """
+    if binding.transport in ("TLS", "WSS") and binding.source is not None:
+        return (binding.source[0], int(binding.source[1]))
     if isinstance(target, SipUri):
         contact = (target.host.strip("[]"), target.port or 5060)
         if binding.source is None or binding.source[0] == contact[0]:

@@ -27,6 +27,7 @@ from typing import Protocol
 
 import structlog
 
+from cti.call.srtp import SrtpPolicy, leg_key, offer_crypto, require_srtp
 from sip import MediaParameters, SessionDescription, accept_answer, build_offer, negotiate
 from sip.media import (
     Channel,
@@ -85,7 +86,12 @@ class MediaLeg:
         return self.params.codec if self.params is not None else Codec.PCMU
 
     def apply(self, params: MediaParameters, timeout: float) -> None:
-        """Use the negotiated stream: codec, payload types, the peer's address."""
+        """Use the negotiated stream: codec, payload types, the peer's address, the SRTP keys.
+
+        Raises:
+            SrtpError: plain RTP on a leg that was SRTP (or the other way round while relaying).
+        """
+        self.endpoint.secure(params.srtp)
         self.params = params
         session = self.endpoint.session
         session.config = replace(SessionConfig.from_media(params), timeout=timeout,
@@ -101,8 +107,10 @@ class CallMedia:
     """All media of one call. Create with :meth:`open`; every method is safe after :meth:`close`."""
 
     def __init__(self, *, host: str, ports: PortAllocator, prompts: PromptCache, rtp_timeout: float,
-                 on_digit: Callable[[str], None], on_timeout: Callable[[str], None]) -> None:
+                 on_digit: Callable[[str], None], on_timeout: Callable[[str], None],
+                 srtp: SrtpPolicy = SrtpPolicy.OPTIONAL) -> None:
         self.host = host
+        self.srtp = srtp
         self._ports = ports
         self._prompts = prompts
         self._rtp_timeout = rtp_timeout
@@ -171,17 +179,24 @@ class CallMedia:
                 return role
         return None
 
-    async def answer_caller(self, offer_body: bytes) -> bytes:
-        """Take the caller's SDP offer, open our endpoint, return the SDP answer.
+    async def answer_caller(self, offer_body: bytes, transport: str = "UDP", policy: SrtpPolicy | None = None
+                            ) -> bytes:
+        """Take the caller's SDP offer (received over SIP ``transport``), open our endpoint, return
+        the SDP answer (SRTP when the offer carries keys on a TLS leg, see :mod:`cti.call.srtp`; ``policy``:
+        the trunk's, else the call's default).
 
         Raises:
-            SdpParseError, SdpNegotiationError: a bad or unservable offer (400 / 488).
+            SdpParseError, SdpNegotiationError: a bad or unservable offer (400 / 488); SdesError
+                (488) for a bad ``a=crypto`` line or plain RTP where SRTP is mandatory.
             PortsExhaustedError: no media port free (the call is refused with 503).
         """
         offer = SessionDescription.parse(offer_body)
-        first = negotiate(offer, CODECS, self.host, 9)  # refuse early, before a port is taken
+        policy = policy or self.srtp
+        key = leg_key(policy, transport)
+        first = negotiate(offer, CODECS, self.host, 9, local_key=key)  # refuse early, before a port is taken
+        require_srtp(policy, transport, first.media)
         endpoint = await self._open_endpoint()
-        answer = negotiate(offer, CODECS, self.host, endpoint.local_port)
+        answer = negotiate(offer, CODECS, self.host, endpoint.local_port, local_key=key)
         self.caller = MediaLeg(endpoint, None, None)
         self.caller.apply(answer.media if answer.media else first.media, self._rtp_timeout)
         return answer.sdp.serialize().encode()
@@ -198,18 +213,24 @@ class CallMedia:
         first = self.caller.codec
         return (first, *(c for c in CODECS if c is not first))
 
-    async def offer_agent(self) -> bytes:
+    async def offer_agent(self, transport: str = "UDP", policy: SrtpPolicy | None = None) -> bytes:
         """Open the agent-side endpoint and return our SDP offer for the agent's INVITE (the
-        caller's codec first)."""
+        caller's codec first; with an SRTP key when the phone is reached over TLS and ``policy``, the
+        agent's, else the call's default, says so)."""
         if self.agent is not None:
             self.agent.endpoint.close()
         endpoint = await self._open_endpoint()
-        offer = build_offer(self.host, endpoint.local_port, self.preferred_codecs())
+        crypto, proto = offer_crypto(policy or self.srtp, transport)
+        offer = build_offer(self.host, endpoint.local_port, self.preferred_codecs(), crypto=crypto, proto=proto)
         self.agent = MediaLeg(endpoint, None, offer)
         return offer.serialize().encode()
 
     def agent_answered(self, answer_body: bytes) -> None:
-        """Apply the agent's SDP answer. Raises: SdpParseError, SdpNegotiationError."""
+        """Apply the agent's SDP answer.
+
+        Raises:
+            SdpParseError, SdpNegotiationError (SdesError: a bad or missing ``a=crypto`` answer).
+        """
         assert self.agent is not None and self.agent.offer is not None
         params = accept_answer(self.agent.offer, SessionDescription.parse(answer_body))
         self.agent.apply(params, self._rtp_timeout)
@@ -226,11 +247,12 @@ class CallMedia:
 
     # ------------------------------------------------------------------------------ supervisor leg
 
-    async def offer_supervisor(self) -> bytes:
-        """Open the supervisor's endpoint and return our SDP offer for its INVITE."""
+    async def offer_supervisor(self, transport: str = "UDP") -> bytes:
+        """Open the supervisor's endpoint and return our SDP offer for its INVITE (keys as for an agent)."""
         self.drop_supervisor()
         endpoint = await self._open_endpoint()
-        offer = build_offer(self.host, endpoint.local_port, CODECS)
+        crypto, proto = offer_crypto(self.srtp, transport)
+        offer = build_offer(self.host, endpoint.local_port, CODECS, crypto=crypto, proto=proto)
         self.supervisor = MediaLeg(endpoint, None, offer)
         return offer.serialize().encode()
 

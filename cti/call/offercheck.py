@@ -18,6 +18,9 @@ admission place and is answered before anything else (no 180, no media port). Th
   audio stream, 302 no audio stream over RTP/AVP, 305 no PCMU/PCMA in common, 300 a network
   type other than ``IN``, 301 an address type other than IP4/IP6, an address that is not an IP
   literal of that type or of the node's media family, 330 a multicast address, 399 a reserved one.
+  SRTP (SDES, RFC 4568; :mod:`cti.call.srtp`): 399 for a malformed ``a=crypto`` line of our suite on a
+  TLS leg, 302 for ``RTP/SAVP`` on a plain UDP/TCP leg (keys are never taken in clear) or with
+  ``media.srtp: off``, 302 for an offer without a usable key on a TLS leg with ``media.srtp: mandatory``.
 
 The SDP is read with :mod:`sip.sdp` and the stream chosen by :func:`sip.offer_answer.negotiate`
 over :data:`sip.offer_answer.CODECS` (re-exported here), the same function and codec table the call
@@ -33,8 +36,20 @@ import enum
 import ipaddress
 from dataclasses import dataclass
 
+from cti.call.srtp import SECURE_TRANSPORTS, SrtpPolicy, leg_key, require_srtp
 from cti.errors import SettingsError
-from sip import CODECS, Connection, Request, SdpNegotiationError, SdpParseError, SessionDescription, negotiate
+from sip import (
+    CODECS,
+    RTP_SAVP,
+    Connection,
+    Request,
+    SdesError,
+    SdpNegotiationError,
+    SdpParseError,
+    SessionDescription,
+    SrtpRequiredError,
+    negotiate,
+)
 
 __all__ = ["CODECS", "Refusal", "RefusalReason", "check_offer"]
 
@@ -53,6 +68,8 @@ class RefusalReason(enum.Enum):
     NO_AUDIO = "no_audio"
     NO_COMMON_TRANSPORT = "no_common_transport"
     NO_COMMON_CODEC = "no_common_codec"
+    BAD_CRYPTO = "bad_crypto"
+    SRTP_REQUIRED = "srtp_required"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,11 +95,13 @@ class Refusal:
         return (*self.extra, ("Warning", f'{self.warn_code} {WARN_AGENT} "{self.warn_text}"'))
 
 
-def check_offer(request: Request, *, local_host: str | None = None) -> Refusal | None:
+def check_offer(request: Request, *, local_host: str | None = None, transport: str = "UDP",
+                srtp: SrtpPolicy = SrtpPolicy.OPTIONAL) -> Refusal | None:
     """The refusal a dialog-creating INVITE gets for its body, ``Accept`` or SDP, or None if usable.
 
     ``local_host`` is the address the node's media binds to: when it is an IP literal, the
-    offer's connection address must be of the same family.
+    offer's connection address must be of the same family. ``transport`` (the SIP transport the
+    INVITE came over) and ``srtp`` (``media.srtp``) decide whether SDES keys are taken.
     """
     if not request.body:
         return Refusal(status=488, reason=RefusalReason.NO_OFFER, warn_code=399,
@@ -93,7 +112,7 @@ def check_offer(request: Request, *, local_host: str | None = None) -> Refusal |
     not_acceptable = _check_accept(request)
     if not_acceptable is not None:
         return not_acceptable
-    return _check_sdp(request.body, local_host)
+    return _check_sdp(request.body, local_host, transport, srtp)
 
 
 # --- the body's headers (RFC 3261 §20.11, §20.12, §20.15) ----------------------------------------
@@ -163,15 +182,21 @@ def _unusable(reason: RefusalReason, code: int, text: str) -> Refusal:
     return Refusal(status=488, reason=reason, warn_code=code, warn_text=text)
 
 
-def _check_sdp(body: bytes, local_host: str | None) -> Refusal | None:
+def _check_sdp(body: bytes, local_host: str | None, transport: str, srtp: SrtpPolicy) -> Refusal | None:
     try:
         offer = SessionDescription.parse(body)
     except SdpParseError:
         return _unusable(RefusalReason.BAD_SDP, 399, "the SDP offer does not parse")
     try:
-        chosen = negotiate(offer, CODECS, "127.0.0.1", 9).media
+        chosen = negotiate(offer, CODECS, "127.0.0.1", 9, local_key=leg_key(srtp, transport)).media
+        require_srtp(srtp, transport, chosen)
+    except SrtpRequiredError:
+        return _unusable(RefusalReason.SRTP_REQUIRED, 302,
+                         "Incompatible transport protocol: SRTP with a=crypto is required on SIP over TLS")
+    except SdesError:
+        return _unusable(RefusalReason.BAD_CRYPTO, 399, "the a=crypto line is not valid RFC 4568")
     except SdpNegotiationError:
-        return _why_no_stream(offer)
+        return _why_no_stream(offer, transport, srtp)
     except SdpParseError:  # RFC 4566 §5.7: a c= line at session level or in every m= section
         return _unusable(RefusalReason.BAD_SDP, 399, "the audio stream has no c= line")
     stream = offer.media[chosen.media_index]
@@ -180,12 +205,21 @@ def _check_sdp(body: bytes, local_host: str | None) -> Refusal | None:
     return _check_connection(connection, local_host)
 
 
-def _why_no_stream(offer: SessionDescription) -> Refusal:
+def _why_no_stream(offer: SessionDescription, transport: str, srtp: SrtpPolicy) -> Refusal:
     """The Warning for an offer that negotiate found no stream to serve in."""
     audio = [m for m in offer.media if m.media == "audio" and m.port != 0]
     if not audio:
         return _unusable(RefusalReason.NO_AUDIO, 304, "Media type not available: no audio stream offered")
     if not any(m.proto.upper() == "RTP/AVP" for m in audio):
+        if any(m.proto.upper() == RTP_SAVP for m in audio):
+            if transport.upper() not in SECURE_TRANSPORTS:
+                return _unusable(RefusalReason.NO_COMMON_TRANSPORT, 302, "Incompatible transport protocol: "
+                                 "RTP/SAVP (SDES keys) is taken on SIP over TLS only")
+            if srtp is SrtpPolicy.OFF:
+                return _unusable(RefusalReason.NO_COMMON_TRANSPORT, 302,
+                                 "Incompatible transport protocol: SRTP is off on this node")
+            return _unusable(RefusalReason.BAD_CRYPTO, 302, "Incompatible transport protocol: "
+                             "RTP/SAVP needs a=crypto with AES_CM_128_HMAC_SHA1_80, one key, no MKI")
         return _unusable(RefusalReason.NO_COMMON_TRANSPORT, 302,
                          "Incompatible transport protocol: audio is taken over RTP/AVP only")
     return _unusable(RefusalReason.NO_COMMON_CODEC, 305, "Incompatible media format: PCMU or PCMA is needed")

@@ -107,6 +107,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from config.schema import QueueConfig
+    from cti.call.srtp import SrtpPolicy
     from cti.clock import NodeClock
     from cti.events.publish import Publisher
     from cti.node.records import CallRecords
@@ -167,6 +168,7 @@ class CallPorts(Protocol):
     def should_record(self, queue_id: str) -> bool: ...
     async def allocate_serial(self) -> str: ...
     def agent_binding(self, agent_id: str) -> Binding | None: ...
+    def srtp_policy(self, *, trunk: str | None = None, agent: str | None = None) -> SrtpPolicy: ...
     def invite_phone(self, call: Call, binding: Binding, invite: PhoneInvite, sdp: bytes) -> OutboundLeg: ...
     def queue_transfer(self, queue: str) -> Transfer: ...
     def agent_transfer(self, agent_id: str, current_queue: str | None, current_agent: str | None) -> Transfer: ...
@@ -431,7 +433,8 @@ class Call:
     async def _answer(self, offer_body: bytes) -> bool:
         assert self.trunk is not None
         try:
-            answer = await self.media.answer_caller(offer_body)
+            answer = await self.media.answer_caller(offer_body, self.trunk.source.transport,
+                                                    self.controller.srtp_policy(trunk=self.detail.trunk))
         except RemoteSipError as exc:
             self.feed(HangupRequested(reason="caller-sdp", status=exc.status_hint))
             return False
@@ -653,7 +656,7 @@ class Call:
             self.feed(AgentUnreachable(offer_id=offer.offer_id))
             return
         try:
-            sdp = await self.media.offer_agent()
+            sdp = await self.media.offer_agent(binding.transport, self.controller.srtp_policy(agent=offer.agent_id))
         except (OSError, PortsExhaustedError) as exc:
             log.warning("call.media.unavailable", error=str(exc), leg="agent")
             self.feed(AgentUnreachable(offer_id=offer.offer_id))

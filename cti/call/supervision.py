@@ -141,7 +141,7 @@ class Supervision:
     async def dial(self, binding: Binding) -> None:
         """Open the supervisor's endpoint and INVITE its phone (runs in the call's TaskGroup)."""
         try:
-            sdp = await self.call.media.offer_supervisor()
+            sdp = await self.call.media.offer_supervisor(binding.transport)
         except (OSError, PortsExhaustedError) as exc:  # no media port to be had
             log.warning("call.supervision.no_media", error=str(exc))
             self.end("no_media_port")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from cti.call.legs import LegOwner, LegReinvited, LegTable, OutboundLeg, contact_address
-from sip import SessionDescription, negotiate
+from sip import SdesError, SessionDescription, negotiate
 from sip.errors import RemoteSipError
 from sip.events import Destination
 from sip.headers import CSeq, NameAddr, Via
@@ -87,13 +87,19 @@ def invite_phone(table: LegTable, owner: LegOwner, binding: Binding, invite: Pho
 
 def answer_reinvite(event: LegReinvited, media: MediaLeg | None, host: str, rtp_timeout: float, role: str) -> None:
     """Answer a re-INVITE on a call's leg (hold/resume, RFC 3264 §8.4): our address and the mirrored
-    direction, on the leg's codec; 488 for a leg without media, the parse error's status for bad SDP."""
+    direction, on the leg's codec; 488 for a leg without media, the parse error's status for bad SDP.
+
+    An SRTP leg stays SRTP (RFC 4568 §7.1.4, with our key kept): a re-offer without a usable
+    ``a=crypto`` line on it is refused 488; a plain leg stays plain (a re-offer's keys are not taken)."""
     if media is None or not event.request.body:
         event.leg.answer_reinvite(event.request, None, 488 if media is None else 200)
         return
+    srtp = media.endpoint.srtp
     try:
         answer = negotiate(SessionDescription.parse(event.request.body), (media.codec,), host,
-                           media.endpoint.local_port)
+                           media.endpoint.local_port, local_key=None if srtp is None else srtp.keys.local)
+        if srtp is not None and answer.media.srtp is None:
+            raise SdesError("this leg is SRTP: a re-offer must keep an a=crypto line")
     except RemoteSipError as exc:
         event.leg.answer_reinvite(event.request, None, exc.status_hint)
         return

@@ -41,6 +41,7 @@ from config.schema import ServerConfig
 from cti.call.legs import InboundLeg, LegTable, OutboundLeg
 from cti.call.media import CallMedia
 from cti.call.shell import Call, CallDetail, Transfer
+from cti.call.srtp import SrtpPolicy
 from cti.call.useragent import PhoneInvite, invite_phone
 from cti.clock import NodeClock
 from cti.errors import ControlError
@@ -104,7 +105,8 @@ class CallController:
         self.admission = Admission(
             Limits(config.limits.max_calls, config.limits.max_calls_per_second),
             {t.name: t.max_calls for t in config.trunks}, self.acd.now)
-        self.door = TrunkDoor(self.trunks, legs, registration, self.admission, self._start_call)
+        self.door = TrunkDoor(self.trunks, legs, registration, self.admission, self._start_call,
+                              SrtpPolicy(config.media.srtp))
         self.acd_events = AcdEventPublisher(self.acd.router, publisher, self.records, self.clock, self.calls.get,
                                             self.queues)
         self.alerts: list[dict[str, Any]] = []
@@ -231,7 +233,8 @@ class CallController:
                             caller_name=name, dialled=match.dialled, arrived_at=self.clock.wall())
         media = CallMedia(host=self.legs.via_host, ports=self.ports, prompts=self.prompts,
                           rtp_timeout=self.rtp_timeout, on_digit=lambda d: self._digit(CallId(call_id), d),
-                          on_timeout=lambda which: self._rtp_timeout(CallId(call_id), which))
+                          on_timeout=lambda which: self._rtp_timeout(CallId(call_id), which),
+                          srtp=SrtpPolicy(self.config.media.srtp))
         call = Call(self, call_id, detail, media, early_media=match.trunk.early_media)
         call.trunk = InboundLeg(self.legs, call, event)
         call.trunk.hold_bye_answer = True  # the caller's BYE is answered once the CDR is committed
@@ -277,6 +280,15 @@ class CallController:
             return failed
 
     # ------------------------------------------------------------------------------ agents
+
+    def srtp_policy(self, *, trunk: str | None = None, agent: str | None = None) -> SrtpPolicy:
+        """``media.srtp``, or the trunk's / the agent's own ``srtp`` when set (docs/tls.md)."""
+        own = None
+        if trunk is not None:
+            own = next((t.srtp for t in self.config.trunks if t.name == trunk), None)
+        if agent is not None and agent in self.agents:
+            own = self.agents[agent].srtp
+        return SrtpPolicy(own or self.config.media.srtp)
 
     def agent_binding(self, agent_id: str) -> Binding | None:
         bindings = self.registration.lookup(agent_id)

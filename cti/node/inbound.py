@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from cti.call.offercheck import check_offer
+from cti.call.srtp import SrtpPolicy
 from cti.node.admission import ANSWERS, Admission
 from cti.node.trunks import TrunkMatch, TrunkTable
 from sip.auth import AuthError, AuthResult, parse_credentials
@@ -39,13 +40,14 @@ class TrunkDoor:
     """Admits or refuses the INVITEs that would create a call."""
 
     def __init__(self, trunks: TrunkTable, legs: LegTable, registration: RegistrationService, admission: Admission,
-                 start: Start) -> None:
+                 start: Start, srtp: SrtpPolicy = SrtpPolicy.OPTIONAL) -> None:
         self.trunks = trunks
         self.legs = legs
         self.registration = registration
         self.admission = admission
         self._start = start
         self.draining = False
+        self.srtp = srtp
         self.refused: Counter[str] = Counter()  # new calls refused, by reason (for /metrics)
 
     def on_invite(self, event: RequestReceived) -> None:
@@ -69,7 +71,9 @@ class TrunkDoor:
             self.refused["draining"] += 1
             self.refuse(event, 503, (("Retry-After", "30"),))
             return
-        unusable = check_offer(request, local_host=self.legs.via_host)  # before admission (docs/sip-server.md)
+        unusable = check_offer(request, local_host=self.legs.via_host,  # before admission (docs/sip-server.md)
+                               transport=event.source.transport,
+                               srtp=SrtpPolicy(match.trunk.srtp) if match.trunk.srtp else self.srtp)
         if unusable is not None:
             self.refused[unusable.reason.value] += 1
             log.info("call.refused", trunk=match.trunk.name, reason=unusable.reason.value, status=unusable.status,

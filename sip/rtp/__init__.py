@@ -45,12 +45,15 @@ from sip.rtp.session import (
     SsrcChanged,
     StreamTimedOut,
 )
+from sip.rtp.srtp import SrtpError, SrtpTransform
 
 __all__ = [
     "Addr",
     "AudioReceived",
     "Bye",
     "Codec",
+    "SrtpError",
+    "SrtpTransform",
     "CodecError",
     "DtmfDigit",
     "DtmfError",

@@ -11,6 +11,12 @@ with its source address, to another receiver (a relay: ``sip.media.EndpointRelay
 of the session, until ``divert(None)``; :meth:`RtpEndpoint.sendto` sends on the RTP socket.
 The session keeps its RTCP socket, its RTCP reports and its timer meanwhile.
 
+**SRTP.** After :meth:`RtpEndpoint.secure` (keys from SDES, RFC 4568) every datagram of both
+sockets is unprotected (:class:`~sip.rtp.srtp.SrtpTransform`) before the session or the relay sees
+it, and every datagram sent is protected; a packet that fails authentication is dropped and
+counted (``srtp.refused``). Without keys nothing on the path changes: the relay gets the loop's
+own ``sendto`` and datagrams straight from the loop.
+
 Ports come from a :class:`~sip.rtp.ports.PortAllocator`; a port the OS refuses is skipped
 and the next one tried; the pair goes back to the allocator on :meth:`RtpEndpoint.close`.
 """
@@ -31,6 +37,8 @@ from sip.rtp.errors import PortsExhaustedError
 from sip.rtp.packet import is_rtcp
 from sip.rtp.ports import PortAllocator
 from sip.rtp.session import Addr, RtpEvent, RtpSession, SessionConfig
+from sip.rtp.srtp import SrtpError, SrtpTransform
+from sip.sdes import SrtpKeys
 
 __all__ = ["DatagramReceiver", "RtpEndpoint"]
 
@@ -82,6 +90,41 @@ class _Protocol(asyncio.DatagramProtocol):
         log.debug("rtp.socket.error_received", error=str(exc))
 
 
+def _refused(srtp: SrtpTransform, port: int, data: bytes, exc: SrtpError) -> None:
+    """Log a packet SRTP refused: the first of an endpoint at info (with its first two bytes and size,
+    which tell e.g. a phone's plain RTCP keep-alive from an attack), the rest at debug."""
+    emit = log.info if srtp.refused == 1 else log.debug
+    emit("rtp.srtp.refused", port=port, error=str(exc), head=data[:2].hex(), size=len(data))
+
+
+def _unprotecting(srtp: SrtpTransform, receiver: DatagramReceiver, port: int) -> DatagramReceiver:
+    """``receiver`` behind SRTP: each datagram unprotected first, refused ones dropped (counted)."""
+    unprotect = srtp.unprotect
+
+    def receive(data: bytes, addr: Any) -> None:
+        try:
+            plain = unprotect(data)
+        except SrtpError as exc:
+            _refused(srtp, port, data, exc)
+            return
+        receiver(plain, addr)
+
+    return receive
+
+
+def _protecting(srtp: SrtpTransform, sendto: Callable[[bytes | bytearray, Any], None]
+                ) -> Callable[[bytes | bytearray, Any], None]:
+    protect = srtp.protect
+
+    def send(data: bytes | bytearray, addr: Any) -> None:
+        try:
+            sendto(protect(data), addr)
+        except SrtpError as exc:  # libsrtp refused (e.g. a packet too large): dropped, never sent in clear
+            log.debug("rtp.srtp.protect_failed", error=str(exc))
+
+    return send
+
+
 class RtpEndpoint:
     """One RTP/RTCP socket pair bound to a local address, driving one :class:`RtpSession`."""
 
@@ -96,6 +139,7 @@ class RtpEndpoint:
         self._rtcp: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._allocator: PortAllocator | None = None
+        self.srtp: SrtpTransform | None = None
         self.local_port = 0
         self.closed = False
 
@@ -166,6 +210,12 @@ class RtpEndpoint:
     def _datagram_received(self, data: bytes, addr: Addr) -> None:
         if self.closed:
             return
+        if self.srtp is not None:
+            try:
+                data = self.srtp.unprotect(data)
+            except SrtpError as exc:
+                _refused(self.srtp, self.local_port, data, exc)
+                return
         self.session.receive_datagram(data, addr, self._loop.time())
         self._pump()
 
@@ -180,6 +230,12 @@ class RtpEndpoint:
         for data, addr in self.session.datagrams_to_send(self._loop.time()):
             transport = self._rtcp if is_rtcp(data) and self._rtcp is not None else self._rtp
             if transport is not None and not transport.is_closing():
+                if self.srtp is not None:
+                    try:
+                        data = self.srtp.protect(data)
+                    except SrtpError as exc:  # dropped, never sent in clear
+                        log.debug("rtp.srtp.protect_failed", port=self.local_port, error=str(exc))
+                        continue
                 transport.sendto(data, addr)
         while (event := self.session.next_event()) is not None:
             if self._on_event is not None:
@@ -199,6 +255,9 @@ class RtpEndpoint:
         ``on_close`` is called when this endpoint closes while diverted (the relay stops first).
         """
         if self._rtp_protocol is not None and not self.closed:
+            srtp = self.srtp
+            if receiver is not None and srtp is not None:
+                receiver = _unprotecting(srtp, receiver, self.local_port)
             self._rtp_protocol.divert(receiver)
             self._on_divert_close = on_close if receiver is not None else None
 
@@ -207,20 +266,47 @@ class RtpEndpoint:
         """Whether the RTP socket's datagrams go to a relay."""
         return self._rtp_protocol is not None and self._rtp_protocol.diverted
 
+    def secure(self, keys: SrtpKeys | None) -> None:
+        """Use SRTP with ``keys`` from now on (new keys on a secure leg: rekeyed in place).
+
+        A leg's security is settled by its first offer/answer: ``None`` on a secure leg, or keys on
+        a plain one that is relaying, is refused (the caller answers such a re-INVITE 488).
+
+        Raises:
+            SrtpError: a plain/secure change while relaying, or keys libsrtp refuses.
+        """
+        if keys is None:
+            if self.srtp is not None:
+                raise SrtpError("an SRTP leg cannot fall back to plain RTP")
+            return
+        if self.srtp is not None:
+            self.srtp.rekey(keys)
+            return
+        if self.diverted:
+            raise SrtpError("a relaying plain RTP leg cannot switch to SRTP")
+        self.srtp = SrtpTransform(keys)
+        log.info("rtp.srtp.started", port=self.local_port)
+
     def sendto(self, data: bytes | bytearray, addr: Any) -> None:
-        """Send one raw datagram on the RTP socket (dropped once closed)."""
+        """Send one raw datagram on the RTP socket (dropped once closed; protected on an SRTP leg)."""
         transport = self._rtp
         if transport is not None:
-            transport.sendto(data, addr)
+            if self.srtp is None:
+                transport.sendto(data, addr)
+            else:
+                _protecting(self.srtp, transport.sendto)(data, addr)
 
     def raw_sender(self) -> Callable[[bytes | bytearray, Any], None]:
-        """The RTP transport's own ``sendto`` (a relay's hot path; valid until :meth:`close`).
+        """The RTP transport's own ``sendto`` (a relay's hot path; valid until :meth:`close`); on an
+        SRTP leg, one that protects each packet first.
 
         Raises:
             RuntimeError: the endpoint is closed.
         """
         if self._rtp is None:
             raise RuntimeError("RTP endpoint closed")
+        if self.srtp is not None:
+            return _protecting(self.srtp, self._rtp.sendto)
         return self._rtp.sendto
 
     def send_pcm(self, pcm: bytes) -> None:
@@ -269,7 +355,11 @@ class RtpEndpoint:
         self._on_event = None
         if self._allocator is not None:
             self._allocator.release(self.local_port)
-        log.info("rtp.endpoint.closed", port=self.local_port)
+        if self.srtp is None:
+            log.info("rtp.endpoint.closed", port=self.local_port)
+        else:
+            log.info("rtp.endpoint.closed", port=self.local_port, srtp_unprotected=self.srtp.unprotected,
+                     srtp_refused=self.srtp.refused)
 
     async def __aenter__(self) -> RtpEndpoint:
         return self

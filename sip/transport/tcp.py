@@ -71,6 +71,10 @@ class TcpTransport:
         self._sink = sink
         self._idle_timeout = idle_timeout
         self._ssl = ssl
+        # A connection the node opens (TLS: to a peer not connected already) is a client one: the
+        # listener's server context cannot make it. The default client context (made on first use, in
+        # a thread: it reads the system's CA store) verifies the peer.
+        self._client_ssl: ssl_module.SSLContext | None = None
         self._server: asyncio.Server | None = None
         self._ids = itertools.count(1)
         self._by_id: dict[int, _Connection] = {}
@@ -218,9 +222,12 @@ class TcpTransport:
         log.debug("sip.transport.send_dropped", transport=self.name, connection=conn.id, reason=reason)
 
     async def _connect_and_send(self, addr: Address, data: bytes) -> None:
+        if self._ssl is not None and self._client_ssl is None:
+            self._client_ssl = await asyncio.to_thread(ssl_module.create_default_context)
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
-                reader, writer = await asyncio.open_connection(addr[0], addr[1], ssl=self._ssl, limit=READ_CHUNK)
+                reader, writer = await asyncio.open_connection(addr[0], addr[1], ssl=self._client_ssl,
+                                                               limit=READ_CHUNK)
         except (OSError, TimeoutError) as exc:
             self.connect_failures += 1
             log.info("sip.connection.failed", transport=self.name, peer=f"{addr[0]}:{addr[1]}", error=str(exc))

@@ -4,7 +4,9 @@ Also the bridged call's two paths between two RTP endpoints (``sip.rtp.RtpEndpoi
 session path (each packet through the receiving session: jitter buffer, G.711 decode, an
 ``AudioReceived`` event, sent again by the other session: the bridge before the relay fast path)
 and the fast path (``sip.media.EndpointRelay``), without and with the recorder's tap (the tapped
-payloads decoded in a worker thread every 0.5 s, as ``Recording`` does; its CPU is counted).
+payloads decoded in a worker thread every 0.5 s, as ``Recording`` does; its CPU is counted), and
+the fast path with SRTP on both legs (each packet unprotected on receive and protected on send,
+``sip.rtp.SrtpTransform``; the peers protect what they send).
 
 Run: ``python tests/bench/bench_media.py`` (not collected by pytest; prints figures; ends in ~30 s).
 
@@ -37,11 +39,14 @@ from sip.rtp import AudioReceived, RtpEvent, SessionConfig  # noqa: E402
 from sip.rtp.aio import RtpEndpoint  # noqa: E402
 from sip.rtp.g711 import Codec, decode, encode, transcode  # noqa: E402
 from sip.rtp.packet import RtpPacket  # noqa: E402
+from sip.rtp.srtp import SrtpTransform  # noqa: E402
+from sip.sdes import SrtpKeys  # noqa: E402
 
 WINDOW = 32
 MEASURE_S = 3.0
 WARMUP_S = 0.5
 CALL_PPS = 100
+PEER_KEY, NODE_KEY_A, NODE_KEY_B, SINK_KEY = (bytes([n]) * 30 for n in range(1, 5))  # SRTP keys of the srtp path
 
 
 def _relay_child(use_uvloop: bool, transcoding: bool, sink: tuple[str, int], conn: Connection) -> None:
@@ -78,6 +83,9 @@ def _endpoints_child(use_uvloop: bool, path: str, sink: tuple[str, int], conn: C
         a = await RtpEndpoint.open(config, host="127.0.0.1", rtcp=False, on_event=on_event)
         b = await RtpEndpoint.open(config, host="127.0.0.1", remote=sink, rtcp=False)
         relay = None
+        if path == "srtp":  # both legs SRTP: what the peer sends is unprotected, what the sink gets protected
+            a.secure(SrtpKeys(local=NODE_KEY_A, remote=PEER_KEY))
+            b.secure(SrtpKeys(local=NODE_KEY_B, remote=SINK_KEY))
         if path == "session":
             relayed.append(b)
         else:
@@ -130,6 +138,7 @@ def relay_pps(use_uvloop: bool, transcoding: bool = False, path: str | None = No
         packet = bytearray(
             RtpPacket(payload_type=0, sequence_number=0, timestamp=0, ssrc=7, payload=b"\xff" * 160).serialize()
         )
+        protect = SrtpTransform(SrtpKeys(local=PEER_KEY, remote=NODE_KEY_A)).protect if path == "srtp" else None
         seq = 0
         in_flight = 0
         received = 0
@@ -146,7 +155,7 @@ def relay_pps(use_uvloop: bool, transcoding: bool = False, path: str | None = No
                 seq = (seq + 1) & 0xFFFF
                 packet[2:4] = seq.to_bytes(2, "big")
                 packet[4:8] = (seq * 160 & 0xFFFFFFFF).to_bytes(4, "big")
-                tx.sendto(packet, relay_addr)
+                tx.sendto(packet if protect is None else protect(packet), relay_addr)
                 in_flight += 1
             try:
                 rx.recv(2048)
@@ -189,7 +198,8 @@ def main() -> None:
     print("a bridged call between two RTP endpoints, PCMU both legs, uvloop:")
     for label, path in (("session path (jitter buffer, decode, resend)", "session"),
                         ("fast path (EndpointRelay)", "relay"),
-                        ("fast path + recorder tap (thread decode)", "tap")):
+                        ("fast path + recorder tap (thread decode)", "tap"),
+                        ("fast path, SRTP on both legs", "srtp")):
         pps, per_cpu = relay_pps(True, path=path)
         print(
             f"  {label:46s}: {pps:8,.0f} packets/s end to end; {per_cpu:8,.0f} packets per CPU-second"
@@ -218,6 +228,15 @@ def main() -> None:
     pkt = RtpPacket(payload_type=0, sequence_number=1, timestamp=0, ssrc=7, payload=ulaw).serialize()
     same = Relay(LegConfig(codec=Codec.PCMU), LegConfig(codec=Codec.PCMU))
 
+    srtp_a = SrtpTransform(SrtpKeys(local=PEER_KEY, remote=NODE_KEY_A))
+    srtp_b = SrtpTransform(SrtpKeys(local=NODE_KEY_A, remote=PEER_KEY))
+    seqs = iter(range(10**9))
+
+    def srtp_round() -> None:  # a fresh sequence number each time (the replay check would refuse a repeat)
+        n = next(seqs)
+        srtp_b.unprotect(srtp_a.protect(pkt[:2] + (n & 0xFFFF).to_bytes(2, "big") + pkt[4:]))
+
+    srtp_us = per_call_us(srtp_round)
     mix_us = per_call_us(tick)
     mix_g_us = per_call_us(tick_g711)
     tc_us = per_call_us(lambda: transcode(ulaw, Codec.PCMU, Codec.PCMA))
@@ -229,6 +248,7 @@ def main() -> None:
         ("transcode PCMU->PCMA, 160 bytes", tc_us, "frame", 1e6 / (100 * tc_us), "calls/core (transcode only)"),
         ("Relay.forward, core only, same codec", fwd_us, "packet", 1e6 / (100 * fwd_us), "calls/core (no I/O)"),
         ("Relay.forward, core only, transcoding", fwd_tc_us, "packet", 1e6 / (100 * fwd_tc_us), "calls/core (no I/O)"),
+        ("SRTP protect + unprotect, 172 bytes", srtp_us, "packet", 1e6 / (100 * srtp_us), "SRTP legs/core (crypto)"),
     ]
     print("per-frame CPU cost (best of 5):")
     for label, us, unit, calls, what in rows:

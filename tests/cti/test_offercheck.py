@@ -6,11 +6,14 @@ empty headers reach the check as they would from the wire.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from cti.call.offercheck import CODECS, Refusal, RefusalReason, check_offer
+from cti.call.srtp import SrtpPolicy
 from sip.message import Request, parse_message
 from sip.offer_answer import negotiate
 from sip.sdp import SessionDescription
@@ -45,7 +48,7 @@ def invite(body: bytes | None = None, *headers: str, content_type: str | None = 
     return message
 
 
-def refused(request: Request, **kwargs: str) -> Refusal:
+def refused(request: Request, **kwargs: Any) -> Refusal:
     refusal = check_offer(request, **kwargs)
     assert refusal is not None, "the INVITE was accepted"
     return refusal
@@ -250,3 +253,34 @@ def test_garbage_bodies_are_refused_or_usable_never_an_exception(
 def test_garbage_bytes_are_refused_or_usable_never_an_exception(body: bytes) -> None:
     refusal = check_offer(invite(body))
     assert refusal is None or refusal.status in (415, 488)
+
+
+# --- SRTP (SDES, RFC 4568; cti/call/srtp.py) ----------------------------------------------------------
+_KEY = "inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"
+SAVP = f"m=audio 40000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 {_KEY}\r\n"
+AVP_KEYED = f"m=audio 40000 RTP/AVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 {_KEY}\r\n"
+
+
+@pytest.mark.parametrize(("transport", "policy", "media"), [
+    ("TLS", SrtpPolicy.OPTIONAL, SAVP), ("TLS", SrtpPolicy.OPTIONAL, AVP_KEYED), ("TLS", SrtpPolicy.OPTIONAL, AUDIO),
+    ("TLS", SrtpPolicy.MANDATORY, SAVP), ("TLS", SrtpPolicy.MANDATORY, AVP_KEYED),
+    ("UDP", SrtpPolicy.MANDATORY, AUDIO), ("UDP", SrtpPolicy.OPTIONAL, AVP_KEYED), ("TLS", SrtpPolicy.OFF, AVP_KEYED),
+])
+def test_srtp_offers_the_policy_takes(transport: str, policy: SrtpPolicy, media: str) -> None:
+    assert check_offer(invite(sdp(media=media)), transport=transport, srtp=policy) is None
+
+
+@pytest.mark.parametrize(("transport", "policy", "media", "reason", "code", "words"), [
+    ("UDP", SrtpPolicy.OPTIONAL, SAVP, RefusalReason.NO_COMMON_TRANSPORT, 302, "SIP over TLS only"),
+    ("TCP", SrtpPolicy.MANDATORY, SAVP, RefusalReason.NO_COMMON_TRANSPORT, 302, "SIP over TLS only"),
+    ("TLS", SrtpPolicy.OFF, SAVP, RefusalReason.NO_COMMON_TRANSPORT, 302, "SRTP is off"),
+    ("TLS", SrtpPolicy.MANDATORY, AUDIO, RefusalReason.SRTP_REQUIRED, 302, "required on SIP over TLS"),
+    ("TLS", SrtpPolicy.OPTIONAL, SAVP.replace("_80", "_32"), RefusalReason.BAD_CRYPTO, 302, "AES_CM_128_HMAC_SHA1_80"),
+    ("TLS", SrtpPolicy.OPTIONAL, SAVP.replace(_KEY, "inline:c2hvcnQ="), RefusalReason.BAD_CRYPTO, 399, "RFC 4568"),
+    ("TLS", SrtpPolicy.OPTIONAL, AVP_KEYED.replace("crypto:1", "crypto:x"), RefusalReason.BAD_CRYPTO, 399, "4568"),
+])
+def test_srtp_offers_refused_with_488_and_a_warning(transport: str, policy: SrtpPolicy, media: str,
+                                                    reason: RefusalReason, code: int, words: str) -> None:
+    refusal = refused(invite(sdp(media=media)), transport=transport, srtp=policy)
+    assert (refusal.status, refusal.reason, refusal.warn_code) == (488, reason, code)
+    assert words in (header(refusal, "Warning") or "")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FILES = ("tests/interop/baresip/config", "tests/interop/baresip/accounts", "tests/interop/linphone/linphonerc")
+FILES = ("tests/interop/baresip/config", "tests/interop/baresip/accounts", "tests/interop/baresip/config-tls",
+         "tests/interop/baresip/accounts-tls", "tests/interop/linphone/linphonerc")
 
 
 @pytest.mark.parametrize("name", FILES)

@@ -146,17 +146,29 @@ class Baresip:
 
 @contextlib.contextmanager
 def run_baresip(tmp: Path, server_port: int, user: str, password: str = "", *, tone_hz: int = 440,
-                register: bool = True) -> Iterator[Baresip]:
+                register: bool = True, tls_cafile: Path | None = None, mediaenc: str | None = None
+                ) -> Iterator[Baresip]:
     """baresip with ``-f tmp`` whose account is ``user`` at the node on ``server_port`` (registered
-    with ``password`` when ``register``, else only used to call); stopped (SIGTERM, then SIGKILL) after."""
+    with ``password`` when ``register``, else only used to call); stopped (SIGTERM, then SIGKILL) after.
+
+    With ``tls_cafile`` the account is SIP over TLS to ``server_port`` (the node's TLS port), trusting that
+    certificate, with the ``srtp`` module loaded (tests/interop/baresip/config-tls and accounts-tls);
+    ``mediaenc`` (``srtp-mand``, ``srtp``; None: plain RTP) is the account's media encryption."""
     tmp.mkdir(parents=True, exist_ok=True)
     ctrl_port, cons_port = free_port("tcp"), free_port()
     snd_path = tmp / "snd"
     snd_path.mkdir(exist_ok=True)
-    (tmp / "config").write_text(render("config", sip_port=_port_pair(), ctrl_port=ctrl_port, tone_hz=tone_hz,
-                                       snd_path=snd_path, cons_port=cons_port))
-    (tmp / "accounts").write_text(render("accounts", agent=user, server_port=server_port, password=password,
-                                         regint=600 if register else 0))
+    config = render("config", sip_port=_port_pair(), ctrl_port=ctrl_port, tone_hz=tone_hz, snd_path=snd_path,
+                    cons_port=cons_port)
+    regint = 600 if register else 0
+    if tls_cafile is None:
+        accounts = render("accounts", agent=user, server_port=server_port, password=password, regint=regint)
+    else:
+        config += render("config-tls", cafile=tls_cafile)
+        accounts = render("accounts-tls", agent=user, server_tls_port=server_port, password=password, regint=regint,
+                          mediaenc=f";mediaenc={mediaenc}" if mediaenc else "")
+    (tmp / "config").write_text(config)
+    (tmp / "accounts").write_text(accounts)
     log_path = tmp / "baresip.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(["baresip", "-f", str(tmp), "-v"], stdout=log, stderr=subprocess.STDOUT,
