@@ -268,7 +268,7 @@ def test_wallboard_counts_queued_calls_with_threshold_colours_and_vip_alert(
     vip = sipps.carrier(target, digit="2", caller="1000", hangup_ms=12_000, name="vip-carrier")
     expect(waiting).to_contain_text("1", timeout=15_000)
     expect(waiting).to_contain_text("Warning")
-    assert waiting.evaluate("el => getComputedStyle(el).backgroundColor") == WARN_RGB
+    expect(waiting).to_have_css("background-color", WARN_RGB)  # retried: the board re-renders on every update
 
     alert = sup.get_by_role("region", name="Alerts").get_by_role("listitem").filter(has_text="VIP caller")
     expect(alert).to_contain_text("Warning")
@@ -287,7 +287,7 @@ def test_wallboard_counts_queued_calls_with_threshold_colours_and_vip_alert(
     second = sipps.carrier(target, digit="2", caller="5557001", hangup_ms=6_000, name="second-carrier")
     expect(waiting).to_contain_text("2", timeout=15_000)
     expect(waiting).to_contain_text("Critical")
-    assert waiting.evaluate("el => getComputedStyle(el).backgroundColor") == CRIT_RGB
+    expect(waiting).to_have_css("background-color", CRIT_RGB)
     expect(board.get_by_role("list", name="Agents by state").get_by_role("listitem")
            .filter(has_text="Not ready")).to_contain_text("1")
     queued = sup.get_by_role("region", name="Live calls").get_by_role("row").filter(has_text="5557001")
