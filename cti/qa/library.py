@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from aiohttp import web
 
 from cti.qa.appeals import Actor
 from cti.qa.audio import Channel, WavLayout, frames_for, output_size, parse_range, parse_wav_header, render
@@ -46,6 +47,15 @@ class Playback:
     status: int
     headers: dict[str, str]
     chunks: AsyncIterator[bytes]
+
+    async def respond(self, request: web.Request) -> web.StreamResponse:
+        """Stream it as the answer to ``request`` (QA recordings, the library, voicemail)."""
+        response = web.StreamResponse(status=self.status, headers=self.headers)
+        await response.prepare(request)
+        async for chunk in self.chunks:
+            await response.write(chunk)
+        await response.write_eof()
+        return response
 
 
 class Library:

@@ -280,12 +280,7 @@ def add_qa_routes(app: web.Application, *, service: QaService, evaluations: Eval
     async def stream(request: web.Request, actor: Actor, serial: str, entry_id: int | None) -> web.StreamResponse:
         playback = await library.play(actor, serial, request.query.get("channel", "both"),
                                       request.headers.get("Range"), entry_id=entry_id)
-        response = web.StreamResponse(status=playback.status, headers=playback.headers)
-        await response.prepare(request)
-        async for chunk in playback.chunks:
-            await response.write(chunk)
-        await response.write_eof()
-        return response
+        return await playback.respond(request)
 
     async def recording_audio(request: web.Request, actor: Actor) -> Any:
         return await stream(request, actor, request.match_info["serial"], None)

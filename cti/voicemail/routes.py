@@ -115,12 +115,7 @@ def add_voicemail_routes(app: web.Application, *, store: Store, control: Control
             raise ApiError(404, "voicemail.audio_missing", f"the audio of {message.id} is missing") from None
         except QaError as exc:
             raise ApiError(exc.status_hint, exc.code.replace("qa.", "voicemail."), str(exc)) from exc
-        response = web.StreamResponse(status=playback.status, headers=playback.headers)
-        await response.prepare(request)
-        async for chunk in playback.chunks:
-            await response.write(chunk)
-        await response.write_eof()
-        return response
+        return await playback.respond(request)
 
     async def heard(request: web.Request) -> web.Response:
         scope = _Scope(request, control)
