@@ -134,9 +134,22 @@ def test_the_connection_past_the_cap_is_refused_at_once(node: ServerProcess) -> 
 def test_answers_carry_the_security_headers_and_no_version(node: ServerProcess, raw: bytes) -> None:
     status, headers, _ = ask(node, raw)
     assert headers["server"] == "cti-server", headers
-    if status != 400:  # the unparsable request is answered below the application: no headers but Server
-        assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-store"
-        assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer"
+    assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-store"
+    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize("raw", [b"GARBAGE\x01 / HTTP/1.1\r\n\r\n",
+                                 b"GET / HTTP/1.1\r\nHost: node\r\nContent-Length: abc\r\n\r\n",
+                                 b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n"],
+                         ids=["bad-method", "bad-content-length", "line-too-long"])
+def test_an_unparsable_request_gets_the_nodes_json_400_without_its_bytes_echoed(node: ServerProcess,
+                                                                                 raw: bytes) -> None:
+    status, headers, body = ask(node, raw)
+    assert status == 400 and headers["content-type"].startswith("application/json"), (headers, body)
+    assert json.loads(body)["error"]["code"] == "bad_request"
+    assert b"GARBAGE" not in body and b"abc" not in body and b"aaaa" not in body
+    assert headers["x-content-type-options"] == "nosniff"
+    assert healthy(node)
 
 
 def test_an_api_401_is_logged(node: ServerProcess) -> None:

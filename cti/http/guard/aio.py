@@ -35,6 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Final, cast
 
 import structlog
@@ -262,6 +263,23 @@ def _connection_of(request: web.BaseRequest) -> _Connection | None:
     return protocol if isinstance(protocol, _Connection) else None
 
 
+class _GuardedHandler(RequestHandler):
+    """aiohttp's per-connection handler whose own error answers (an unparsable request, a handler that raised, a
+    handler timeout) are the node's JSON error with the security headers, never aiohttp's plain text echoing the
+    request's bytes back."""
+
+    def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs (through the guard's logger) and checks the writer
+        if status >= 500:
+            code, text = ("timeout", "the request took too long") if status == 504 else \
+                ("internal_error", "the node could not answer this request; it was logged")
+        else:
+            code = _STATUS_CODES.get(status, "bad_request")
+            text = "the request could not be parsed as HTTP/1.1" if status == 400 else HTTPStatus(status).phrase
+        return refusal_response(status, code, text, headers=ANSWER_HEADERS, close=True)
+
+
 class _Connection(asyncio.Protocol):
     """One accepted socket: the guard's caps and deadlines in front of aiohttp's handler (made once admitted)."""
 
@@ -289,7 +307,7 @@ class _Connection(asyncio.Protocol):
         config = self._guard.config
         self._deadlines = ReadDeadlines(idle_s=config.idle_timeout_s, head_s=config.header_timeout_s,
                                         send_s=config.send_timeout_s, now=self._loop.time())
-        self._handler = self._server()
+        self._handler = _GuardedHandler(self._server, loop=self._loop, **self._server._kwargs)
         self._handler.connection_made(transport)
         self._arm()
 
