@@ -459,6 +459,7 @@ _SCHEMAS: Final = (
             _f("reason", _S, "why the supervisor left", choices=SUPERVISION_END_REASONS)),
     _schema("phone.state_changed", "an agent's browser phone (docs/web.md, \"Browser phone\") changed state: turned on "
             "or off, an INVITE ringing in the page, a call answered or ended", _AGENT_ID,
+            _f("phone_id", _S, "this web phone (phone_on's reply names it): a page follows its own phone's events"),
             _f("state", _S, "the web phone's state", choices=PHONE_STATES),
             _f("call_id", _S, "the node's call the ringing or answered INVITE is for (X-CTI-Call-ID)", null=True),
             _f("caller", _S, "the number shown for the call (the INVITE's From)", null=True),

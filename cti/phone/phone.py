@@ -13,6 +13,7 @@ RFC 8829/8835 (the page's side is WebRTC: ICE, DTLS-SRTP; aiortc implements it).
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
@@ -71,6 +72,7 @@ class WebPhone:
     def __init__(self, *, agent_id: str, owner: int, auto_answer: bool, line: PhoneLine, publish: Publish,
                  spawn: Spawn, ice_timeout_s: float) -> None:
         self.agent_id = agent_id
+        self.id = f"p-{secrets.token_hex(6)}"
         self.owner = owner
         self.auto_answer = auto_answer
         self.state = PhoneState.OFF
@@ -271,7 +273,7 @@ class WebPhone:
         log.info("webphone.state.changed", agent_id=self.agent_id, before=before.value, after=self.state.value,
                  reason=reason, call_id=self.caller.call_id if ringing else None)
         self._publish("phone.state_changed", {
-            "agent_id": self.agent_id, "state": self.state.value,
+            "agent_id": self.agent_id, "phone_id": self.id, "state": self.state.value,
             "call_id": self.caller.call_id if ringing else None, "caller": self.caller.number if ringing else None,
             "reason": reason})
 

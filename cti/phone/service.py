@@ -144,7 +144,7 @@ class WebPhones:
                 phone.close("turned_off")
             case _:
                 raise ControlError("unknown_command", f"unknown phone command {name!r}", status=400)
-        return {"state": phone.state.value}
+        return {"state": phone.state.value, "phone_id": phone.id}
 
     async def _turn_on(self, agent_id: str, owner: int, offer: str, auto_answer: bool) -> dict[str, Any]:
         await self.ready.wait()
@@ -172,7 +172,7 @@ class WebPhones:
             raise PhoneError("phone_off", "the phone was turned off while it was being set up", status=409)
         self._bind(agent_id)
         phone.turned_on()
-        return {"sdp": answer, "state": phone.state.value}
+        return {"sdp": answer, "state": phone.state.value, "phone_id": phone.id}
 
     def release(self, owner: int) -> None:
         """Connection ``owner`` ended: its phone goes off (``disconnected``)."""
