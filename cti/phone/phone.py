@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 from aiortc.mediastreams import MediaStreamTrack
 
 from cti.call.legs import HangupCause, InboundLeg, LegEnded, LegEvent, LegReferred, LegReinvited, LegTable
@@ -102,17 +103,16 @@ class WebPhone:
         """
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_connection_state)
+        # The transceiver exists before the offer is applied: its codec preferences decide what the answer takes.
+        transceiver = self.pc.addTransceiver(self.audio, direction="sendrecv")
+        transceiver.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs
+                                         if c.mimeType.lower() in _PAGE_CODECS])
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-            audio = [t for t in self.pc.getTransceivers() if t.kind == "audio"]
-            if not audio:
+            if transceiver.mid is None:
                 raise PhoneError("bad_sdp", "the offer has no audio", status=400)
-            codecs = [c for c in RTCRtpSender.getCapabilities("audio").codecs
-                      if c.mimeType.lower() in _PAGE_CODECS]
-            audio[0].setCodecPreferences(codecs)
-            self.pc.addTrack(self.audio)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
-        except (ValueError, KeyError, AttributeError, RuntimeError) as exc:  # aiortc's refusals of an offer
+        except (ValueError, KeyError, AttributeError, InvalidAccessError, InvalidStateError, OperationError) as exc:
             raise PhoneError("bad_sdp", f"the page's offer cannot be answered: {exc}", status=400) from exc
         self._spawn(self._watch_ice(), f"webphone-{self.agent_id}-ice")
         return str(self.pc.localDescription.sdp)

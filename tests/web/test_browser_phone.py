@@ -167,13 +167,22 @@ def test_agent_answers_and_talks_in_the_browser(phone_server: ServerProcess, pho
 
         panel.get_by_role("button", name="Use softphone instead").click()  # off: the binding goes
         expect(panel.get_by_role("status")).to_contain_text("Off")
+        panel.get_by_role("button", name="Use browser phone").click()  # on again, then the page closes
+        expect(panel.get_by_role("status")).to_contain_text("Ready", timeout=10_000)
         assert errors == []
     finally:
         sipps.stop_all()
         context.close()
-    log = server.log_text()
-    assert "webphone.task.failed" not in log, log[-3000:]
-    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-    bindings = [(e["event"], e.get("contact", "")) for e in events if e.get("aor") == "1003"]
-    assert [name for name, _ in bindings] == ["sip.binding.added", "sip.binding.removed"], bindings
+    deadline = time.monotonic() + 5
+    while True:  # the page's connection ended: its phone goes off and its binding is removed
+        log = server.log_text()
+        events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+        bindings = [(e["event"], e.get("contact", "")) for e in events if e.get("aor") == "1003"]
+        if len(bindings) >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [name for name, _ in bindings] == ["sip.binding.added", "sip.binding.removed"] * 2, bindings
     assert bindings[0][1].startswith("sip:1003@127.0.0.1:"), bindings  # the node's own user agent
+    offs = [e.get("reason") for e in events if e.get("event") == "webphone.state.changed" and e.get("after") == "off"]
+    assert offs == ["turned_off", "disconnected"], offs
+    assert "webphone.task.failed" not in log, log[-3000:]
