@@ -294,7 +294,8 @@ SUPERVISION_MODES: Final = frozenset({"listen", "whisper", "barge"})
 SEVERITIES: Final = frozenset({"info", "warning", "critical"})
 PHONE_STATES: Final = frozenset({"off", "ready", "ringing", "in_call"})
 PHONE_REASONS: Final = frozenset({"turned_off", "replaced", "disconnected", "ice_failed", "failed", "shutdown",
-                                  "answered_elsewhere", "caller_cancelled", "declined", "hung_up", "remote_hangup"})
+                                  "caller_cancelled", "declined", "hung_up", "remote_hangup"})
+"""``phone.state_changed`` ``reason``: why a browser phone went off (the first six) or its call ended (the rest)."""
 NOTICE_PRIORITIES: Final = frozenset({"info", "urgent"})
 CALL_REASON_SOURCES: Final = frozenset({"ivr", "disposition"})
 CALL_END_REASONS: Final = frozenset({

@@ -218,6 +218,19 @@ async def test_auto_answer_and_the_caller_cancelling(harness: Harness) -> None:
         await h.page_turns_on("1001", owner=3)  # another page may not take a phone in a call
     assert in_call.value.code == "phone_in_call"
 
+    await h.page_turns_on("1002", owner=4)
+    call_id = h.node.invite(h.ua, "1002")
+    await h.node.response(180)
+    h.node.send(f"""CANCEL sip:1002@{h.ua[0]}:{h.ua[1]} SIP/2.0
+Via: SIP/2.0/UDP {HOST}:{h.node.port};branch=z9hG4bK-{call_id};rport
+Max-Forwards: 70
+From: "Ann" <sip:5551234@{HOST}:{h.node.port}>;tag=node-{call_id}
+To: <sip:1002@{h.ua[0]}:{h.ua[1]}>
+Call-ID: {call_id}
+CSeq: 1 CANCEL""", h.ua)
+    assert (await h.node.response(487)).cseq.method == "INVITE"  # §9.2: the INVITE ends 487
+    assert h.states("1002")[-1] == ("ready", "caller_cancelled")
+
 
 async def test_only_the_node_calls_its_web_phones(harness: Harness) -> None:
     h = harness
