@@ -102,9 +102,14 @@ class WebPhones:
                 await asyncio.Event().wait()  # until the node's task group cancels us
         finally:
             self._tasks = None
+            peers = [phone.pc for phone in self._phones.values()]
             for phone in list(self._phones.values()):
-                phone.close("shutdown")
-            await self.endpoint.close()
+                phone.close("shutdown")  # a call gets its BYE, a ringing INVITE 480, the binding goes
+            try:
+                async with asyncio.timeout(2.0):
+                    await asyncio.gather(*(pc.close() for pc in peers), return_exceptions=True)
+            finally:
+                await self.endpoint.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         if self._tasks is None:

@@ -73,14 +73,16 @@ X-CTI-Call-ID: call-{call_id}
 Content-Type: application/sdp""", to, OFFER_SDP)
         return call_id
 
-    def in_dialog(self, method: str, to: tuple[str, int], user: str, call_id: str, to_tag: str, cseq: int) -> None:
+    def in_dialog(self, method: str, to: tuple[str, int], user: str, call_id: str, to_tag: str, cseq: int, *,
+                  body: str = "", extra: str = "") -> None:
+        branch = f"z9hG4bK-{method}-{call_id}-{cseq}"  # an ACK of a 2xx is a transaction of its own (§17.1.1.3)
         self.send(f"""{method} sip:{user}@{to[0]}:{to[1]} SIP/2.0
-Via: SIP/2.0/UDP {HOST}:{self.port};branch=z9hG4bK-{method}-{call_id}-{cseq};rport
+Via: SIP/2.0/UDP {HOST}:{self.port};branch={branch};rport
 Max-Forwards: 70
 From: "Ann" <sip:5551234@{HOST}:{self.port}>;tag=node-{call_id}
 To: <sip:{user}@{to[0]}:{to[1]}>;tag={to_tag}
 Call-ID: {call_id}
-CSeq: {cseq} {method}""", to)
+CSeq: {cseq} {method}{chr(10) + extra if extra else ""}""", to, body)
 
     async def response(self, status: int | None = None, within: float = 3.0) -> Response:
         async with asyncio.timeout(within):
@@ -169,7 +171,12 @@ async def test_a_call_rings_is_answered_and_ends_with_the_nodes_bye(harness: Har
     to_tag = ok.to.tag
     assert to_tag is not None and to_tag == ringing.to.tag
     h.node.in_dialog("ACK", h.ua, "1003", call_id, to_tag, 1)
-    h.node.in_dialog("BYE", h.ua, "1003", call_id, to_tag, 2)
+    hold = OFFER_SDP.replace("o=node 1 1", "o=node 1 2").replace("a=sendrecv", "a=sendonly")
+    h.node.in_dialog("INVITE", h.ua, "1003", call_id, to_tag, 2, body=hold, extra="Content-Type: application/sdp")
+    held = await h.node.response(200)  # the node holds the call (RFC 3264 §8.4): the phone answers recvonly
+    assert held.cseq.method == "INVITE" and b"a=recvonly" in held.body and b"RTP/AVP 0" in held.body
+    h.node.in_dialog("ACK", h.ua, "1003", call_id, to_tag, 2)
+    h.node.in_dialog("BYE", h.ua, "1003", call_id, to_tag, 3)
     bye_ok = await h.node.response(200)
     assert bye_ok.cseq.method == "BYE"
     assert h.states("1003") == [("ready", None), ("ringing", None), ("in_call", None), ("ready", "remote_hangup")]

@@ -136,7 +136,8 @@ def test_agent_answers_and_talks_in_the_browser(phone_server: ServerProcess, pho
                               remote=f"{HOST}:{server.sip_port}", timeout=60)
         expect(panel.get_by_role("alert")).to_contain_text("Incoming call from 5551234", timeout=15_000)
         expect(panel.get_by_role("status")).to_contain_text("Ringing")
-        panel.get_by_role("button", name="Answer").click()
+        panel.get_by_role("button", name="Answer").focus()
+        page.keyboard.press("Enter")  # the keyboard answers as well as the mouse
         expect(panel.get_by_role("status")).to_contain_text("In call", timeout=5_000)
         expect(page.get_by_role("region", name="Caller details")).to_contain_text("Connected")
 
@@ -186,3 +187,35 @@ def test_agent_answers_and_talks_in_the_browser(phone_server: ServerProcess, pho
     offs = [e.get("reason") for e in events if e.get("event") == "webphone.state.changed" and e.get("after") == "off"]
     assert offs == ["turned_off", "disconnected"], offs
     assert "webphone.task.failed" not in log, log[-3000:]
+
+
+_REFUSE_MIC = """navigator.mediaDevices.getUserMedia = () =>
+  Promise.reject(new DOMException("Permission denied", "NotAllowedError"));"""
+
+
+def test_a_refused_microphone_is_said_in_words_in_chinese(phone_server: ServerProcess, phone_browser: Any) -> None:
+    """zh-CN labels, and the microphone refusal as the browser reports it (the fake UI always allows, so the page's
+    getUserMedia is made to refuse as a person's "Block" does): nothing reaches the node."""
+    from playwright.sync_api import expect
+
+    context = phone_browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    context.add_init_script(_REFUSE_MIC)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"http://{HOST}:{phone_server.http_port}/agent")
+        page.get_by_label("坐席工号").fill("1004")
+        page.get_by_label("密码").fill("demo1004")
+        page.get_by_role("button", name="登录").click()
+        panel = page.get_by_role("region", name="电话")
+        expect(panel.get_by_role("status")).to_contain_text("关闭")
+        panel.get_by_role("button", name="使用浏览器电话").click()
+        expect(panel.get_by_role("alert")).to_contain_text("浏览器未允许使用麦克风")
+        expect(panel.get_by_role("status")).to_contain_text("关闭")
+        expect(panel.get_by_role("button", name="重新开启浏览器电话")).to_be_visible()
+        expect(panel.get_by_role("checkbox", name="自动接听来电")).not_to_be_checked()
+        assert errors == []
+    finally:
+        context.close()
+    assert '"aor": "1004"' not in phone_server.log_text()  # no binding was made
