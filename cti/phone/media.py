@@ -2,9 +2,10 @@
 page's WebRTC peer connection (aiortc: ICE, DTLS-SRTP, its own codecs) on the other.
 
 - node → page: :class:`CallAudio` is the peer connection's outgoing track. The RTP endpoint's decoded frames are
-  pushed into it; aiortc pulls one 20 ms frame every 20 ms (paced by the loop's clock), silence when none is
-  waiting, so the page hears a steady stream whether or not a call is up. At most ``max_frames`` wait (older ones
-  are dropped: the bridge never builds up delay).
+  pushed into it; while a call is up (:meth:`CallAudio.start` .. :meth:`CallAudio.pause`) aiortc pulls one 20 ms
+  frame every 20 ms (paced by the loop's clock), silence when none is waiting. Between calls it sends nothing (the
+  sender waits; ICE consent checks keep the path open), so an idle phone costs next to nothing. At most
+  ``max_frames`` wait (older ones are dropped: the bridge never builds up delay).
 - page → node: :func:`pump_from_page` reads the page's track, resamples every frame to 8 kHz mono 16-bit (a no-op
   for G.711, which the phone negotiates first; Opus at 48 kHz if a page offers nothing else), cuts it into 20 ms
   frames and hands each to ``sink`` (the call's RTP endpoint, or nowhere between calls). It must run for as long
@@ -49,8 +50,18 @@ class CallAudio(MediaStreamTrack):
         self._reframer = Reframer()
         self._pts = 0
         self._start: float | None = None
+        self._live = asyncio.Event()
         self.frames_sent = 0
         self.frames_pushed = 0
+
+    def start(self) -> None:
+        """A call is up: send a frame every 20 ms."""
+        self._live.set()
+
+    def pause(self) -> None:
+        """The call ended: send nothing until the next one (what waits is dropped)."""
+        self._live.clear()
+        self._frames.clear()
 
     def push(self, pcm: bytes) -> None:
         """Queue decoded PCM from the call (any length; cut into 20 ms frames)."""
@@ -59,16 +70,15 @@ class CallAudio(MediaStreamTrack):
             self._frames.append(frame)
             self.frames_pushed += 1
 
-    def clear(self) -> None:
-        """Forget what waits (the call ended)."""
-        self._frames.clear()
-
     async def recv(self) -> AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
         loop = asyncio.get_running_loop()
+        if not self._live.is_set():
+            await self._live.wait()
+            self._start = None  # the clock starts again with the call; the timestamps go on where they were
         if self._start is None:
-            self._start = loop.time()
+            self._start = loop.time() - self._pts / SAMPLE_RATE
         wait = self._start + self._pts / SAMPLE_RATE - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)

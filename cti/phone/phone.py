@@ -191,6 +191,7 @@ class WebPhone:
         rtp.session.remote = (answer.media.remote_addr, answer.media.remote_port)
         self.rtp = rtp
         leg.answer(answer.sdp.serialize().encode())
+        self.audio.start()
         self._set_state(PhoneInput.ANSWERED)
 
     def hangup(self) -> None:
@@ -245,7 +246,7 @@ class WebPhone:
         if self.rtp is not None:
             self.rtp.close()
             self.rtp = None
-        self.audio.clear()
+        self.audio.pause()
         self.leg = None
         self._offer = None
         self._ending = None

@@ -74,10 +74,22 @@ export function createPhone({ getConn, onChange = () => {} }) {
   };
   let pc = null;
   let mic = null;
+  let sender = null;
+  let sending = false;
+
+  /** The microphone goes to the node only during a call: an idle phone sends no audio (docs/web.md). */
+  function syncSending() {
+    const wanted = st.state === "in_call";
+    if (!sender || wanted === sending) return;
+    sending = wanted;
+    sender.replaceTrack(wanted ? mic?.getAudioTracks()[0] ?? null : null).catch(() => { sending = !wanted; });
+  }
 
   function drop() {
     pc?.close();
     pc = null;
+    sender = null;
+    sending = false;
     mic?.getTracks().forEach((track) => track.stop());
     mic = null;
     audio.srcObject = null;
@@ -100,7 +112,8 @@ export function createPhone({ getConn, onChange = () => {} }) {
         throw Object.assign(new Error(error?.message || ""), { key: micError(error) });
       }
       pc = new RTCPeerConnection();
-      for (const track of mic.getAudioTracks()) pc.addTrack(track, mic);
+      sender = pc.addTrack(mic.getAudioTracks()[0], mic);
+      sending = true;
       pc.addEventListener("track", (event) => {
         audio.srcObject = event.streams[0] || new MediaStream([event.track]);
         audio.play().catch(() => { /* autoplay waits for the first click; the answer click is one */ });
@@ -164,6 +177,7 @@ export function createPhone({ getConn, onChange = () => {} }) {
   }
 
   function render() {
+    syncSending();
     const ringing = st.state === "ringing";
     if (ringing && st.ringSound) ringer.start(); else ringer.stop();
     const stateKey = st.busy && st.state === "off" ? "phone.state_starting" : `phone.state_${st.state}`;
