@@ -90,6 +90,8 @@ class WebPhone:
         self.rtp: RtpEndpoint | None = None
         self._offer: SessionDescription | None = None
         self._ending: str | None = None
+        self.closed = False
+        """Set once by :meth:`close` (also before the phone was ever on: its connection ended during ICE)."""
         self.on_off: Callable[[WebPhone], None] | None = None
         """Called once when the phone goes off by itself (the peer connection failed): the service forgets it."""
 
@@ -113,6 +115,8 @@ class WebPhone:
                 raise PhoneError("bad_sdp", "the offer has no audio", status=400)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         except (ValueError, KeyError, AttributeError, InvalidAccessError, InvalidStateError, OperationError) as exc:
+            if self.closed:  # turned off meanwhile (its connection ended): the peer connection was closed under it
+                raise PhoneError("phone_off", "the phone was turned off while it was being set up") from exc
             raise PhoneError("bad_sdp", f"the page's offer cannot be answered: {exc}", status=400) from exc
         self._spawn(self._watch_ice(), f"webphone-{self.agent_id}-ice")
         return str(self.pc.localDescription.sdp)
@@ -131,7 +135,7 @@ class WebPhone:
     def _on_connection_state(self) -> None:
         """aiortc's callback: a failed or closed peer connection turns the phone off. Runs inside aiortc's own
         emitter, so nothing may escape from here (it would break aiortc, not just this phone)."""
-        if self.pc.connectionState in ("failed", "closed") and self.state is not PhoneState.OFF:
+        if self.pc.connectionState in ("failed", "closed") and not self.closed:
             log.info("webphone.peer.lost", agent_id=self.agent_id, state=self.pc.connectionState)
             try:
                 self.close("ice_failed" if self.pc.connectionState == "failed" else "disconnected")
@@ -141,7 +145,7 @@ class WebPhone:
     async def _watch_ice(self) -> None:
         """ICE and DTLS must complete within ``ice_timeout_s``, or the phone goes off (``ice_failed``)."""
         await asyncio.sleep(self._ice_timeout_s)
-        if self.pc.connectionState != "connected" and self.state is not PhoneState.OFF:
+        if self.pc.connectionState != "connected" and not self.closed:
             log.info("webphone.ice.timed_out", agent_id=self.agent_id, state=self.pc.connectionState)
             self.close("ice_failed")
 
@@ -180,8 +184,11 @@ class WebPhone:
         next_state(self.state, PhoneInput.ANSWERED)  # refuses early, before any port is opened
         leg, offer = self.leg, self._offer
         assert leg is not None and offer is not None
-        rtp = await RtpEndpoint.open(SessionConfig(timeout=None, rtcp_interval=None), host=self._line.host,
-                                     rtcp=False, on_event=self._from_call)
+        try:
+            rtp = await RtpEndpoint.open(SessionConfig(timeout=None, rtcp_interval=None), host=self._line.host,
+                                         rtcp=False, on_event=self._from_call)
+        except OSError as exc:  # no local port: the call rings on (the ACD's no-answer time ends the offer)
+            raise PhoneError("no_media_port", f"no media port for the phone: {exc}", status=503) from exc
         if self.leg is not leg or self.state is not PhoneState.RINGING:
             rtp.close()
             raise PhoneError("no_call", "the call ended before it was answered", status=409)
@@ -255,8 +262,9 @@ class WebPhone:
 
     def close(self, reason: str) -> None:
         """Turn the phone off: a ringing INVITE gets 480, a call a BYE; the peer connection is closed. Idempotent."""
-        if self.state is PhoneState.OFF:
+        if self.closed:
             return
+        self.closed = True
         leg = self.leg
         if leg is not None:
             self._ending = reason
@@ -265,7 +273,8 @@ class WebPhone:
             else:
                 leg.bye()
         self._end_call()
-        self._set_state(PhoneInput.TURNED_OFF, reason=reason)
+        if self.state is not PhoneState.OFF:  # OFF: it never got on (closed while ICE was gathering)
+            self._set_state(PhoneInput.TURNED_OFF, reason=reason)
         self.audio.stop()
         self._spawn(self.pc.close(), f"webphone-{self.agent_id}-close")
         if self.on_off is not None:

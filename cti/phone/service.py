@@ -173,7 +173,7 @@ class WebPhones:
             self._phones.pop(agent_id, None)
             self._spawn(phone.pc.close(), f"webphone-{agent_id}-close")
             raise
-        if self._phones.get(agent_id) is not phone:  # replaced or released while ICE was gathering
+        if phone.closed or self._phones.get(agent_id) is not phone:  # replaced or released while ICE gathered
             raise PhoneError("phone_off", "the phone was turned off while it was being set up", status=409)
         self._bind(agent_id)
         phone.turned_on()

@@ -288,3 +288,20 @@ async def test_a_failing_task_ends_nothing_else(harness: Harness) -> None:
     assert h.phones.failed_tasks == 1
     h.node.invite(h.ua, "1003")
     await h.node.response(180)  # the user agent and the phone go on
+
+
+async def test_a_connection_that_ends_while_ice_gathers_leaves_no_phone(harness: Harness) -> None:
+    h = harness
+    page = RTCPeerConnection()
+    h.pages.append(page)
+    page.addTrack(CallAudio())
+    await page.setLocalDescription(await page.createOffer())
+    turning_on = asyncio.get_running_loop().create_task(
+        h.phones.command("1003", 5, "phone_on", {"sdp": page.localDescription.sdp}), name="phone-on-under-test")
+    await asyncio.sleep(0)  # phone_on is under way (the node's side gathers): the page's connection ends now
+    assert len(h.phones) == 1
+    h.phones.release(5)
+    with pytest.raises(PhoneError) as gone:
+        await turning_on
+    assert gone.value.code == "phone_off"
+    assert len(h.phones) == 0 and h.bindings.calls == [] and h.states("1003") == []

@@ -41,6 +41,7 @@ addMessages({
     "error.bad_sdp": "The server could not use this browser's audio offer.",
     "error.phones_full": "The server has no room for another browser phone.",
     "error.phone_timeout": "The server took too long to set up the phone.",
+    "error.no_media_port": "The server has no free audio port for the call right now.",
   },
   "zh-CN": {
     "phone.title": "电话",
@@ -81,5 +82,6 @@ addMessages({
     "error.bad_sdp": "服务器无法使用此浏览器的音频提议。",
     "error.phones_full": "服务器已无法再容纳更多浏览器电话。",
     "error.phone_timeout": "服务器设置电话超时。",
+    "error.no_media_port": "服务器暂时没有可用于通话的音频端口。",
   },
 });
