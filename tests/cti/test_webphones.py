@@ -305,3 +305,17 @@ async def test_a_connection_that_ends_while_ice_gathers_leaves_no_phone(harness:
         await turning_on
     assert gone.value.code == "phone_off"
     assert len(h.phones) == 0 and h.bindings.calls == [] and h.states("1003") == []
+
+
+async def test_ice_that_does_not_complete_in_time_turns_the_phone_off(harness: Harness) -> None:
+    h = harness
+    h.phones.settings = PhoneSettings(ice_timeout_s=0.3)
+    page = RTCPeerConnection()
+    h.pages.append(page)
+    page.addTrack(CallAudio())
+    await page.setLocalDescription(await page.createOffer())
+    await h.phones.command("1003", 1, "phone_on", {"sdp": page.localDescription.sdp})  # the page never applies it
+    assert h.phones.state_of("1003") is PhoneState.READY
+    await asyncio.sleep(0.6)
+    assert h.phones.state_of("1003") is PhoneState.OFF and h.states("1003")[-1] == ("off", "ice_failed")
+    assert [expires for _, _, expires in h.bindings.calls] == [300, 0]  # bound, then removed
