@@ -71,6 +71,7 @@ export function createPhone({ getConn, onChange = () => {} }) {
     autoAnswer: remembered(AUTO_KEY, "0") === "1",
     ringSound: remembered(RING_KEY, "1") === "1",
     state: "off", phoneId: null, caller: null, callId: null, muted: false, error: null, busy: false,
+    turningOn: false,
   };
   let pc = null;
   let mic = null;
@@ -98,11 +99,12 @@ export function createPhone({ getConn, onChange = () => {} }) {
   }
 
   async function turnOn() {
-    if (st.busy) return;
+    if (st.turningOn) return;
     const conn = getConn();
     if (!conn) return;
     drop();
     st.busy = true;
+    st.turningOn = true;
     st.error = null;
     render();
     try {
@@ -137,6 +139,7 @@ export function createPhone({ getConn, onChange = () => {} }) {
       st.errorText = error.key ? null : errorText(error.code, error.message);
     } finally {
       st.busy = false;
+      st.turningOn = false;
       render();
     }
   }
@@ -147,8 +150,7 @@ export function createPhone({ getConn, onChange = () => {} }) {
     st.busy = true;
     render();
     try {
-      const reply = await conn.command(name);
-      if (reply?.phone_id === st.phoneId) st.state = reply.state;
+      await conn.command(name);  // the phone's state comes with its events (in order), not from this reply
       st.error = null;
       st.errorText = null;
     } catch (error) {
@@ -230,12 +232,12 @@ export function createPhone({ getConn, onChange = () => {} }) {
     render,
     /** A new hello: the node's phone ended with the previous connection; turn it on again if it is wanted. */
     onHello() {
-      if (st.mode === "browser" && !st.busy) turnOn();
+      if (st.mode === "browser" && !st.turningOn) turnOn();
       else render();
     },
     /** phone.state_changed: only our own phone's (its id came in phone_on's reply). */
     onEvent(data) {
-      if (st.busy || !st.phoneId || data.phone_id !== st.phoneId) return;
+      if (st.turningOn || !st.phoneId || data.phone_id !== st.phoneId) return;
       if (data.state === "off") {
         drop();
         if (data.reason === "disconnected" && st.mode === "browser") { turnOn(); return; }  // our connection blinked
