@@ -136,6 +136,7 @@ def test_agent_answers_and_talks_in_the_browser(phone_server: ServerProcess, pho
                               remote=f"{HOST}:{server.sip_port}", timeout=60)
         expect(panel.get_by_role("alert")).to_contain_text("Incoming call from 5551234", timeout=15_000)
         expect(panel.get_by_role("status")).to_contain_text("Ringing")
+        expect(page.get_by_text("Answer the call on your phone.")).to_have_count(0)  # this page is the phone
         panel.get_by_role("button", name="Answer").focus()
         page.keyboard.press("Enter")  # the keyboard answers as well as the mouse
         expect(panel.get_by_role("status")).to_contain_text("In call", timeout=5_000)

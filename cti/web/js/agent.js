@@ -25,7 +25,8 @@ let conn = null;
 const statePanel = panel("state-panel", "agent.my_state", "panel-state");
 const callPanel = panel("call-panel", "agent.call", "panel-call");
 const noticePanel = panel("notice-panel", "agent.notices", "panel-notices");
-const phone = createPhone({ getConn: () => conn });
+// The call panel's "answer on your phone" hint gives way to the phone panel's own ringing line.
+const phone = createPhone({ getConn: () => conn, onChange: () => { if (store.call?.phase === "offered") renderCall(); } });
 
 function report(text) {
   store.message = text;
