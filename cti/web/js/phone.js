@@ -70,8 +70,8 @@ export function createPhone({ getConn, onChange = () => {} }) {
     mode: remembered(MODE_KEY, "softphone") === "browser" ? "browser" : "softphone",
     autoAnswer: remembered(AUTO_KEY, "0") === "1",
     ringSound: remembered(RING_KEY, "1") === "1",
-    state: "off", phoneId: null, caller: null, callId: null, muted: false, error: null, busy: false,
-    turningOn: false,
+    state: "off", phoneId: null, caller: null, callId: null, muted: false, error: null, errorText: null,
+    busy: false, turningOn: false,
   };
   let pc = null;
   let mic = null;
@@ -106,6 +106,7 @@ export function createPhone({ getConn, onChange = () => {} }) {
     st.busy = true;
     st.turningOn = true;
     st.error = null;
+    st.errorText = null;
     render();
     try {
       try {
