@@ -192,7 +192,8 @@ class WebPhones:
     # ------------------------------------------------------------------ the registrar
 
     def _contact(self, agent_id: str) -> str:
-        return str(SipUri(user=agent_id, host=self._host, port=self.endpoint.local_address()[1]))
+        host = f"[{self._host}]" if ":" in self._host else self._host  # an IPv6 address in a URI (RFC 3261 §25.1)
+        return str(SipUri(user=agent_id, host=host, port=self.endpoint.local_address()[1]))
 
     def _bind(self, agent_id: str) -> None:
         call_id = self._registered.get(agent_id, (f"webphone-{secrets.token_hex(8)}@{self._host}", None))[0]
