@@ -12,6 +12,7 @@ the screenshots folder (docs/web-phone.png is a copy).
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -220,3 +221,56 @@ def test_a_refused_microphone_is_said_in_words_in_chinese(phone_server: ServerPr
     finally:
         context.close()
     assert '"aor": "1004"' not in phone_server.log_text()  # no binding was made
+
+
+def _bindings(server: ServerProcess, agent: str) -> list[str]:
+    events = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
+    return [e["event"] for e in events if e.get("aor") == agent and e["event"].startswith("sip.binding.")]
+
+
+def test_a_dropped_connection_takes_the_phone_down_and_the_page_brings_it_back(phone_server: ServerProcess,
+                                                                               phone_browser: Any) -> None:
+    """The page's WebSocket drops (Playwright's WebSocket routing closes it): the node turns the phone off and removes
+    its binding at once; the page reconnects and turns its phone on again by itself."""
+    from playwright.sync_api import expect
+
+    context = phone_browser.new_context(viewport=VIEWPORT, locale="en-GB")
+    page = context.new_page()
+    routes: list[Any] = []
+    sent: list[list[str]] = []
+
+    def route(ws: Any) -> None:
+        routes.append(ws)
+        commands: list[str] = []
+        sent.append(commands)
+        server = ws.connect_to_server()
+
+        def up(message: Any) -> None:
+            frame = json.loads(message)
+            commands.append(frame.get("command", ""))
+            server.send(message)
+
+        ws.on_message(up)
+        server.on_message(lambda message: ws.send(message))
+
+    page.route_web_socket(re.compile(r"/ws\?"), route)
+    try:
+        page.goto(f"http://{HOST}:{phone_server.http_port}/agent")
+        page.get_by_label("Agent ID").fill("1001")
+        page.get_by_label("Password").fill("demo1001")
+        page.get_by_role("button", name="Sign in").click()
+        panel = page.get_by_role("region", name="Phone")
+        panel.get_by_role("button", name="Use browser phone").click()
+        expect(panel.get_by_role("status")).to_contain_text("Ready", timeout=10_000)
+        assert _bindings(phone_server, "1001") == ["sip.binding.added"]
+
+        routes[0].close()  # the connection drops
+        deadline = time.monotonic() + 10
+        while len(_bindings(phone_server, "1001")) < 3 and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        assert _bindings(phone_server, "1001") == ["sip.binding.added", "sip.binding.removed", "sip.binding.added"]
+        assert len(sent) >= 2 and "phone_on" in sent[-1]  # the page's new connection turned it on again
+        expect(panel.get_by_role("status")).to_contain_text("Ready")
+        expect(panel.get_by_role("alert")).to_have_count(0)  # a blink is not an error to show
+    finally:
+        context.close()
