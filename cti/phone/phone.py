@@ -93,12 +93,12 @@ class WebPhone:
         self.closed = False
         """Set once by :meth:`close` (also before the phone was ever on: its connection ended during ICE)."""
         self.on_off: Callable[[WebPhone], None] | None = None
-        """Called once when the phone goes off by itself (the peer connection failed): the service forgets it."""
+        """Called once when the phone is closed, for whatever reason: the service forgets it and unbinds it."""
 
     # ------------------------------------------------------------------ the page's side
 
     async def connect(self, offer: str) -> str:
-        """Answer the page's WebRTC offer (audio, G.711 first) and return the answer once ICE gathering is done.
+        """Answer the page's WebRTC offer (audio, G.711 only) and return the answer once ICE gathering is done.
 
         Raises:
             PhoneError: ``bad_sdp`` when the offer cannot be used (no audio, unparsable, no common codec).
