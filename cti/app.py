@@ -54,6 +54,7 @@ from cti.logging import LogFormat, configure_logging
 from cti.node.controller import CallController
 from cti.node.records import CallRecords, is_durable
 from cti.node.sipcore import SipCore
+from cti.phone import WebPhones, local_host
 from cti.qa.routes import mount_qa
 from cti.reports.routes import add_report_routes
 from cti.store import Store, StoreError, open_store
@@ -148,6 +149,7 @@ class Server:
         self._app: web.Application | None = None
         self.webhooks: WebhookDispatcher | None = None
         self._webhooks_task: asyncio.Task[None] | None = None
+        self.phones: WebPhones | None = None
 
     async def start(self, tasks: asyncio.TaskGroup) -> None:
         """Open the store, load the flows, bind every listener.
@@ -200,6 +202,11 @@ class Server:
         await self.endpoint.start(sip.bind, sip.port, sip.transports, tcp_idle_timeout=sip.tcp_idle_timeout_s,
                                   tls=sip_tls, tls_port=sip.tls_port)
         legs.set_port(self.endpoint.local_address()[1])  # the bound port (sip.port may be 0)
+        # Browser phones (docs/web.md): the node's own SIP user agent, bound in the registrar like a softphone.
+        self.phones = WebPhones(self.sip_core.registration,
+                                lambda type_, data: self.publisher.publish(type_, data, durable=False),
+                                host=sip.bind, node_sip=(local_host(sip.bind), self.endpoint.local_address()[1]))
+        tasks.create_task(self.phones.run(), name="web-phones")
         mqtt = self.config.mqtt
         if mqtt.enabled:
             self.mqtt = MqttBridge(MqttConfig(enabled=True, host=mqtt.host, port=mqtt.port, prefix=mqtt.prefix,
@@ -236,7 +243,7 @@ class Server:
                                  replay_bytes=self.config.http.ws_replay_bytes)
         add_gateway_routes(app, control=control, bus=self.bus, tokens=tokens,
                            operator_token=self.config.operator_token, node=self.config.node.name,
-                           notices=self.notices, settings=replay,
+                           notices=self.notices, settings=replay, phones=self.phones,
                            site=site_info(self.config.node.timezone, desk.codes_of(desk.pause_reasons),
                                           desk.codes_of(desk.dispositions),
                                           pause_reason_labels=desk.labels_of(desk.pause_reasons),

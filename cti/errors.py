@@ -32,6 +32,7 @@ Exception tree (module in brackets; ``code`` strings are part of the API, never 
     ├── ApiError                          an admin-API request refused, with ``status``    [cti.http.api]
     ├── BodyError                         a request body refused, with ``status``         [cti.http.guard]
     ├── ControlError                      an operator/agent command refused              [cti.errors]
+    │   └── PhoneError                    a browser phone command refused (phone_off...) [cti.phone.state]
     ├── CommandError                      a WebSocket command refused                    [cti.gateway.commands]
     ├── FrameError                        bad_frame: a WebSocket frame not decodable     [cti.gateway.frames]
     ├── NoticeError                       a notice operation refused                     [cti.floor.notices]

@@ -34,6 +34,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "cti.adherence": frozenset({"cti.events", "cti.store", "cti.http"}),
     # voicemail: the message model and its take (used by the call), its store, and its routes (QA's playback)
     "cti.voicemail": frozenset({"cti.events", "cti.store", "cti.http", "cti.floor", "cti.qa"}),
+    # the browser phone: a SIP user agent answering with the call path's own legs (docs/web.md)
+    "cti.phone": frozenset({"cti.call"}),
 }
 # Single names one room takes from another it may not otherwise touch, each with its reason.
 EXCEPTIONS: dict[tuple[str, str], str] = {

@@ -292,6 +292,10 @@ AGENT_STATES: Final = frozenset(
 )
 SUPERVISION_MODES: Final = frozenset({"listen", "whisper", "barge"})
 SEVERITIES: Final = frozenset({"info", "warning", "critical"})
+PHONE_STATES: Final = frozenset({"off", "ready", "ringing", "in_call"})
+PHONE_REASONS: Final = frozenset({"turned_off", "replaced", "disconnected", "ice_failed", "failed", "shutdown",
+                                  "caller_cancelled", "declined", "hung_up", "remote_hangup"})
+"""``phone.state_changed`` ``reason``: why a browser phone went off (the first six) or its call ended (the rest)."""
 NOTICE_PRIORITIES: Final = frozenset({"info", "urgent"})
 CALL_REASON_SOURCES: Final = frozenset({"ivr", "disposition"})
 CALL_END_REASONS: Final = frozenset({
@@ -454,6 +458,13 @@ _SCHEMAS: Final = (
     _schema("supervision.ended", "a supervisor left the call", _SUP_ID,
             _f("supervisor_id", _S, "supervisor identifier"), _AGENT_ID, _CALL_ID,
             _f("reason", _S, "why the supervisor left", choices=SUPERVISION_END_REASONS)),
+    _schema("phone.state_changed", "an agent's browser phone (docs/web.md, \"Browser phone\") changed state: turned on "
+            "or off, an INVITE ringing in the page, a call answered or ended", _AGENT_ID,
+            _f("phone_id", _S, "this web phone (phone_on's reply names it): a page follows its own phone's events"),
+            _f("state", _S, "the web phone's state", choices=PHONE_STATES),
+            _f("call_id", _S, "the node's call the ringing or answered INVITE is for (X-CTI-Call-ID)", null=True),
+            _f("caller", _S, "the number shown for the call (the INVITE's From)", null=True),
+            _f("reason", _S, "why the phone went off or the call ended", null=True, choices=PHONE_REASONS)),
     _schema("qa.rule.published", "a QA sampling rule was published with its seed commitment (docs/qa.md)",
             _f("rule_id", _S, "rule identifier"), _f("version", _I, "rule version"),
             _f("seed_commitment", _S, "sha256:<hex> of the seed, revealed when the period closes"),

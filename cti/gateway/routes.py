@@ -22,6 +22,7 @@ from cti.events.bus import Bus
 from cti.floor.control import Control
 from cti.floor.notices import NoticeService
 from cti.gateway.limits import LoginThrottle
+from cti.gateway.phone import PhonePort
 from cti.gateway.ws import Gateway, GatewaySettings
 from cti.http.guard import BodyError, body_refusal, read_json, refusal_response
 from cti.ids import AgentId
@@ -65,13 +66,13 @@ def _bearer(request: web.Request) -> str | None:
 def add_gateway_routes(app: web.Application, *, control: Control, bus: Bus, tokens: TokenIssuer,
                        operator_token: str | None, node: str, settings: GatewaySettings | None = None,
                        clock: Callable[[], float] = time.time, notices: NoticeService | None = None,
-                       site: Mapping[str, Any] | None = None) -> None:
+                       site: Mapping[str, Any] | None = None, phones: PhonePort | None = None) -> None:
     """Mount ``/auth/login``, ``/api/v1/tokens`` and ``/ws`` on ``app`` and store the gateway as ``app[GATEWAY_KEY]``.
 
     ``clock`` is UTC epoch seconds (time in state, login throttling windows).
     """
     gateway = Gateway(control=control, bus=bus, node=node, settings=settings, clock=clock, notices=notices,
-                      site=site)
+                      site=site, phones=phones)
     throttle = LoginThrottle(limit=gateway.settings.login_failures, window_s=gateway.settings.login_window_s)
     app[GATEWAY_KEY] = gateway
     app.cleanup_ctx.append(gateway.lifespan)

@@ -38,6 +38,7 @@ from cti.gateway.commands import (
     target_agent,
 )
 from cti.gateway.frames import EncodedCache, Encoding, FrameError, OutFrame, decode_frame, encode_frame
+from cti.gateway.phone import PHONE_COMMANDS, PhoneRequest, checked_phone_args
 from cti.gateway.visibility import Scope, visible
 from cti.ids import AgentId
 from cti.tokens import Principal, Role
@@ -100,8 +101,11 @@ class Session:
     def __init__(self, principal: Principal, *, control: Control, node: str, encoding: Encoding,
                  cache: EncodedCache | None = None, notices: NoticeService | None = None,
                  alerts: AlertBoard | None = None, publish: Publish | None = None,
-                 adherence: AdherenceBoard | None = None, site: Mapping[str, Any] | None = None) -> None:
+                 adherence: AdherenceBoard | None = None, site: Mapping[str, Any] | None = None,
+                 phones: bool = False) -> None:
         self.principal = principal
+        self._phones = phones
+        self._pending: list[PhoneRequest] = []
         self._site = dict(site or DEFAULT_SITE)
         self._adherence = adherence
         self._notices = notices
@@ -248,8 +252,22 @@ class Session:
             return None
 
     # -- incoming ---------------------------------------------------------------------------------------------
+    def take_pending(self) -> list[PhoneRequest]:
+        """The phone commands :meth:`receive` checked but left for the connection to run (docs/web.md)."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    def reply(self, frame_id: str | int, data: Any) -> OutFrame:
+        """The ``ok`` reply to a command the connection ran itself (a :class:`PhoneRequest`)."""
+        return self._encode({"type": "reply", "id": frame_id, "ok": True, "data": data})
+
+    def reply_error(self, frame_id: str | int, code: str, message: str) -> OutFrame:
+        """The refusal of a command the connection ran itself."""
+        return self._reply_error(frame_id, code, message)
+
     def receive(self, raw: str | bytes, now: float) -> list[OutFrame]:
-        """Answer one incoming frame; always returns at least one frame (a reply or an error)."""
+        """Answer one incoming frame; returns at least one frame (a reply or an error), except for a well-formed
+        phone command, which is left for the connection to run (:meth:`take_pending`)."""
         try:
             message = decode_frame(raw)
         except FrameError as exc:
@@ -266,6 +284,9 @@ class Session:
                 raise CommandError("bad_frame", "a command needs a 'command' name")
             if not isinstance(args, dict):
                 raise CommandError("bad_args", "'args' must be an object")
+            if name in PHONE_COMMANDS:
+                self._pending.append(self._phone_request(frame_id, name, args))
+                return []
             data = self._run(name, args, now)
         except CommandError as exc:
             return [self._reply_error(frame_id, exc.code, str(exc))]
@@ -273,6 +294,20 @@ class Session:
             _log.exception("ws.command.failed", command=name, subject=self.principal.subject)
             return [self._reply_error(frame_id, "internal_error", type(exc).__name__)]
         return [self._encode({"type": "reply", "id": frame_id, "ok": True, "data": data})]
+
+    def _phone_request(self, frame_id: object, name: str, args: dict[str, Any]) -> PhoneRequest:
+        """A checked phone command: agents only, for themselves, on a node with web phones.
+
+        Raises:
+            CommandError: unknown_command (no web phones here), forbidden (not an agent, or another agent), bad_args.
+        """
+        if not self._phones:
+            raise CommandError("unknown_command", f"{name!r}: this node has no browser phones")
+        if self.principal.role is not Role.AGENT:
+            raise CommandError("forbidden", f"{name!r} is for an agent's own page")
+        agent_id = target_agent(self.principal, self._granted, args)
+        assert isinstance(frame_id, str | int)  # receive() checked it (_usable_id)
+        return PhoneRequest(frame_id=frame_id, agent_id=agent_id, name=name, args=checked_phone_args(name, args))
 
     def _run(self, name: str, args: dict[str, Any], now: float) -> Any:
         if name == "alert_ack":

@@ -15,6 +15,7 @@
   names no queue); ``notice.broadcast`` to ``*``, one of its queues, or sent by itself; ``qa.*`` of its queues
   or agents, and the public ``qa`` events; ``voicemail.left`` of its queues (a mailbox belongs to the queue of
   its name; a mailbox of no queue is the operator's). Unknown types: no.
+- ``phone.*`` (the browser phone, docs/web.md) goes to its agent and to the supervisors of the agent's team.
 - **operator**: everything.
 
 A :class:`Scope` is the set of agents and queues a connection follows; ``None`` means "all". Supervisors and
@@ -67,7 +68,7 @@ def _audience_ok(scope: Scope, data: dict[str, Any]) -> bool:
 
 def _agent_sees(subject: str, scope: Scope, envelope: Envelope) -> bool:
     family, data = envelope.type.partition(".")[0], envelope.data
-    if family in ("agent", "call"):
+    if family in ("agent", "call", "phone"):
         return data.get("agent_id") == subject
     if family == "supervision":
         if data.get("agent_id") != subject:
@@ -86,7 +87,7 @@ def _overseer_sees(principal: Principal, scope: Scope, envelope: Envelope) -> bo
     if principal.role is Role.OPERATOR and scope.agents is None and scope.queues is None:
         return True
     match family:
-        case "agent" | "supervision" | "adherence":
+        case "agent" | "supervision" | "adherence" | "phone":
             return scope.has_agent(data.get("agent_id"))
         case "call":
             if scope.agents is None and scope.queues is None:

@@ -36,7 +36,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from cti.adherence.board import AdherenceBoard
-from cti.errors import CtiError
+from cti.errors import ControlError, CtiError
 from cti.events.bus import Bus
 from cti.events.registry import Envelope, EnvelopeError
 from cti.floor.alerts.board import AlertBoard
@@ -44,6 +44,7 @@ from cti.floor.control import Control
 from cti.floor.notices import NoticeService
 from cti.gateway.frames import EncodedCache, Encoding
 from cti.gateway.mailbox import Mailbox
+from cti.gateway.phone import PhonePort, PhoneRequest
 from cti.gateway.replay import ReplayLog
 from cti.gateway.session import DEFAULT_SITE, Session
 from cti.tokens import Principal, Role
@@ -70,6 +71,7 @@ class GatewaySettings:
     replay_events: int = 100_000
     replay_age_s: float = 600.0
     replay_bytes: int = 16 * 2**20
+    phone_command_timeout_s: float = 20.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,8 +105,10 @@ class Gateway:
 
     def __init__(self, *, control: Control, bus: Bus, node: str, settings: GatewaySettings | None = None,
                  clock: Callable[[], float] = time.time, notices: NoticeService | None = None,
-                 site: Mapping[str, Any] | None = None) -> None:
+                 site: Mapping[str, Any] | None = None, phones: PhonePort | None = None) -> None:
         self.control = control
+        self.phones = phones
+        """The node's browser phones (docs/web.md); ``None``: the ``phone_*`` commands are refused."""
         self.site: dict[str, Any] = dict(site or DEFAULT_SITE)
         """What every ``hello`` says of the site: time zone, not-ready reasons, dispositions."""
         self.notices = notices
@@ -186,7 +190,7 @@ class Gateway:
         """
         return Session(principal, control=self.control, node=self.node, encoding=Encoding.from_protocol(protocol),
                        cache=self._cache, notices=self.notices, alerts=self.alerts, publish=self._publish,
-                       adherence=self.adherence, site=self.site)
+                       adherence=self.adherence, site=self.site, phones=self.phones is not None)
 
     def _publish(self, type_: str, data: dict[str, Any], now: float) -> None:
         """Publish an event a command caused (``alert.acknowledged``) on the node's bus."""
@@ -229,7 +233,7 @@ class Gateway:
             self._register(conn_id, session, mailbox)  # before hello: an event racing it comes after, not never
             self._greet(session, mailbox, since)
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._read(ws, session, mailbox), name=f"ws-{conn_id}-reader")
+                tg.create_task(self._read(ws, session, mailbox, tg, conn_id), name=f"ws-{conn_id}-reader")
                 tg.create_task(self._write(ws, mailbox), name=f"ws-{conn_id}-writer")
                 tg.create_task(self._watch(mailbox), name=f"ws-{conn_id}-watchdog")
                 tg.create_task(self._expire(session.principal), name=f"ws-{conn_id}-expiry")
@@ -239,6 +243,8 @@ class Gateway:
             code, reason = ended.code, ended.reason
         finally:
             self._unregister(conn_id, session)
+            if self.phones is not None:
+                self.phones.release(conn_id)  # the page's phone ends with the connection that turned it on
             self._dropped += mailbox.dropped
             self._live[role] -= 1
             if reason == "slow_consumer":
@@ -281,14 +287,34 @@ class Gateway:
         _log.info("ws.client.resumed", subject=session.principal.subject, since=since, replayed=sent,
                   scanned=len(missed))
 
-    async def _read(self, ws: web.WebSocketResponse, session: Session, mailbox: Mailbox) -> None:
+    async def _read(self, ws: web.WebSocketResponse, session: Session, mailbox: Mailbox, tg: asyncio.TaskGroup,
+                    conn_id: int) -> None:
         async for message in ws:
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 for frame in session.receive(message.data, self._clock()):
                     mailbox.put_reply(frame)
+                for request in session.take_pending():
+                    tg.create_task(self._phone(session, mailbox, conn_id, request),
+                                   name=f"ws-{conn_id}-{request.name}")
             elif message.type is WSMsgType.ERROR:
                 raise _Ended(1011, "protocol_error")
         raise _Ended(1000, "client_closed")
+
+    async def _phone(self, session: Session, mailbox: Mailbox, conn_id: int, request: PhoneRequest) -> None:
+        """Run one phone command (it may wait for ICE gathering) and reply; a failure costs this command only."""
+        assert self.phones is not None  # the session refuses phone commands without them
+        try:
+            async with asyncio.timeout(self.settings.phone_command_timeout_s):
+                data = await self.phones.command(request.agent_id, conn_id, request.name, request.args)
+        except ControlError as exc:
+            mailbox.put_reply(session.reply_error(request.frame_id, exc.code, str(exc)))
+        except TimeoutError:
+            mailbox.put_reply(session.reply_error(request.frame_id, "phone_timeout", f"{request.name} took too long"))
+        except Exception as exc:  # a bug in one phone must not take the connection down; it is logged
+            _log.exception("ws.command.failed", command=request.name, subject=session.principal.subject)
+            mailbox.put_reply(session.reply_error(request.frame_id, "internal_error", type(exc).__name__))
+        else:
+            mailbox.put_reply(session.reply(request.frame_id, data))
 
     async def _write(self, ws: web.WebSocketResponse, mailbox: Mailbox) -> None:
         while True:

@@ -32,6 +32,7 @@ from sip import (
     LockoutPolicy,
     RegisterRequest,
     Registrar,
+    RegistrarError,
     RegistrarEvent,
     RegistrarPolicy,
     RemoteSipError,
@@ -116,6 +117,27 @@ class RegistrationService:
         if result.status == 200:
             headers.append(("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())))
         return result.status, headers
+
+    def bind_local(self, user: str, uri: str, *, call_id: str, cseq: int, expires: int,
+                   source: tuple[str, int]) -> int:
+        """Bind (``expires`` > 0) or unbind (0) a contact the node itself registers for ``user``: the browser
+        phone's user agent (docs/web.md). The registrar's own rules, events and timer, as for a REGISTER from a
+        phone (it is one), without the digest round trip; returns the seconds granted (0 when unbound).
+
+        Raises:
+            RegistrarError: the registrar refused it (an ``expires`` below its minimum, an old ``cseq``).
+        """
+        if expires > 0:
+            policy = self.registrar.policy
+            expires = max(policy.min_expires, min(expires, policy.max_expires))
+        result = self.registrar.register(RegisterRequest(
+            aor=AddressOfRecord(user), call_id=call_id, cseq=cseq, contacts=(ContactBinding(uri=uri),),
+            expires=expires, source=source, transport="UDP"), self._clock())
+        self._log_events(result.events)
+        self._arm_timer()
+        if result.status != 200:
+            raise RegistrarError(f"local binding refused: {result.reason.value}", status_hint=result.status)
+        return expires
 
     @staticmethod
     def _expires(request: Request) -> int | None:

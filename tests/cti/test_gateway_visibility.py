@@ -94,6 +94,8 @@ CASES: list[tuple[str, Envelope, bool, bool, bool]] = [
     ("voicemail elsewhere", ev("voicemail.left", voicemail_id="vm-2", call_id="c2", queue="support"),
      False, False, True),
     ("voicemail, no queue", ev("voicemail.left", voicemail_id="vm-3", call_id="c3", queue=None), False, False, True),
+    ("own phone", ev("phone.state_changed", agent_id="a1", phone_id="p-1", state="ringing"), True, True, True),
+    ("other phone", ev("phone.state_changed", agent_id="a2", phone_id="p-2", state="ready"), False, False, True),
     ("unknown type", ev("node.started", agent_id="a1", queue="sales"), False, False, True),
 ]
 

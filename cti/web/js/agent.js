@@ -4,6 +4,8 @@ import { clock, codeLabel, dateTime, duration, elapsed, learnSkew, remaining, se
 import { applyText, onLangChange, t } from "./i18n.js";
 import { act, bootPage, panel } from "./shell.js";
 import { CALL_STATES, PAUSE_REASONS, reasonLabel, stateBadge } from "./states.js";
+import "./phone-i18n.js";
+import { createPhone } from "./phone.js";
 
 const MAX_NOTES = 2000;  // what end_wrap_up accepts (docs/websocket.md)
 const DISPOSITIONS = ["resolved", "follow_up", "billing", "sales", "complaint", "wrong_number", "other"];
@@ -23,6 +25,8 @@ let conn = null;
 const statePanel = panel("state-panel", "agent.my_state", "panel-state");
 const callPanel = panel("call-panel", "agent.call", "panel-call");
 const noticePanel = panel("notice-panel", "agent.notices", "panel-notices");
+// The call panel's "answer on your phone" hint gives way to the phone panel's own ringing line.
+const phone = createPhone({ getConn: () => conn, onChange: () => { if (store.call?.phase === "offered") renderCall(); } });
 
 function report(text) {
   store.message = text;
@@ -52,6 +56,7 @@ function onHello(data) {
   for (const notice of data.notices || []) upsertNotice(notice);
   if (call) loadContacts(call.call_id);
   render();
+  phone.onHello();
 }
 
 /** A reconnect during wrap-up keeps the ended call on screen (hello has no call then). */
@@ -113,6 +118,9 @@ function onEvent(env) {
     case "supervision.ended":
       store.supervision = null;
       break;
+    case "phone.state_changed":
+      phone.onEvent(d);
+      return;
     default:
       return;
   }
@@ -212,7 +220,8 @@ function renderCall() {
       table("call.crm", flatten(call.crm))),
     call.phase === "ended" ? null : history(call));
   const controls = live ? callControls(call) : null;
-  const hint = call.phase === "offered" ? h("p", { class: "hint" }, t("call.answer_on_phone")) : null;
+  const hint = call.phase === "offered" && phone.state !== "ringing"
+    ? h("p", { class: "hint" }, t("call.answer_on_phone")) : null;
   const ended = call.phase === "ended"
     ? h("p", { class: "meta" }, t("call.ended_at", { time: clock(call.ended_at) }),
       call.transferred_to ? ` · ${t("call.transferred_to", { target: call.transferred_to })}` : "") : null;
@@ -377,9 +386,10 @@ function render() {
 // -- start -----------------------------------------------------------------------------------------------------
 function start() {
   const desk = $("#desk");
-  desk.append(statePanel.section, callPanel.section, noticePanel.section);
+  desk.append(h("div", { class: "col-left" }, statePanel.section, phone.section), callPanel.section,
+    noticePanel.section);
   applyText(desk);
-  onLangChange(() => { applyText(desk); render(); });
+  onLangChange(() => { applyText(desk); render(); phone.render(); });
   setInterval(() => tick(), 1000);
   bootPage({
     role: "agent",
@@ -388,6 +398,7 @@ function start() {
     onSignedOut: () => {
       desk.hidden = true;
       Object.assign(store, { me: null, call: null, contacts: null, supervision: null, message: null });
+      phone.signedOut();
       store.notices.clear();
     },
   });
