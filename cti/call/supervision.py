@@ -193,7 +193,7 @@ class Supervision:
         log.info("call.supervision.started", supervisor=self.supervisor_id, mode=self.mode.value)
 
     def _reinvite(self, event: LegReinvited) -> None:
-        answer_reinvite(event, self.call.media.supervisor, self.call.media.host, self.call.controller.rtp_timeout,
+        answer_reinvite(event, self.call.media.supervisor, self.call.media.host, self.call.ports.settings.rtp_timeout,
                         "supervisor")
 
     # ------------------------------------------------------------------------------ media
@@ -246,7 +246,7 @@ class Supervision:
         log.info("call.supervision.taken_over", supervisor=self.supervisor_id, agent=self.agent_id)
 
     def _publish(self, type_: str, **extra: str) -> None:
-        self.call.controller.publisher.publish(type_, {
+        self.call.ports.events.publish(type_, {
             "supervision_id": self.id, "supervisor_id": self.supervisor_id, "agent_id": self.agent_id,
             "call_id": self.call.id, **extra,
         })
@@ -317,7 +317,7 @@ def _invite(call: Call, supervision: Supervision, binding: Binding, sdp: bytes) 
     invite = PhoneInvite(caller=caller, display=display, callee=supervision.supervisor_id, call_id=call.id,
                          supervision=supervision.id, auto_answer=True)
     try:
-        return call.controller.invite_phone(call, binding, invite, sdp)
+        return call.ports.phones.invite(call, binding, invite, sdp)
     except LocalSipError as exc:
         raise ControlError("no_supervisor_phone", "the supervisor's binding has no usable address") from exc
 
