@@ -150,8 +150,15 @@ def settings(*, flows: FlowCatalog | None = None, queues: Mapping[str, QueueConf
                         record_calls=record_calls)
 
 
+class NoHttp:
+    """The HTTP session of a call whose flow makes no CRM look-up: any use of it fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"this call's flow makes no HTTP look-up (asked for {name!r})")
+
+
 def no_http() -> Any:
-    raise AssertionError("this call made no HTTP look-up")
+    return NoHttp()
 
 
 def make_ports(**given: Any) -> CallPorts:
