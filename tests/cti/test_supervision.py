@@ -228,13 +228,17 @@ class FakeController:
     def lookup(self, user: str) -> list[object]:
         return self.bindings.get(user, [])
 
+    def binding(self, user: str) -> object | None:  # the calls' phone port
+        bindings = self.lookup(user)
+        return bindings[0] if bindings else None
+
 
 class FakeCall:
     def __init__(self, controller: FakeController, call_id: str, media: CallMedia, connected: bool = True) -> None:
         from cti.call.shell import CallPhase
 
         self.id, self.media = call_id, media
-        self.ports = make_ports(events=controller.publisher)
+        self.ports = make_ports(events=controller.publisher, phones=controller)
         self.phase = CallPhase.CONNECTED if connected else CallPhase.QUEUED
         self.agent_leg: object | None = object() if connected else None
         self.detail = FakeDetail()
