@@ -5,21 +5,17 @@ it. Each port is a small :class:`~typing.Protocol` for one concern, so a test fa
 needs and a new feature (queue announcements, call-back, outbound calls, cross-node offers) adds or
 swaps one port, not a method on a wide owner:
 
-=====================  =================================================  ==========================================
-port                   what it offers                                     implemented by
-=====================  =================================================  ==========================================
-:class:`AcdPort`       apply an ACD request now (refusals raise)          :class:`cti.node.routing.AcdDriver`
-:class:`PhonePort`     a user's registered phone, the SRTP policy of a    :class:`cti.node.phones.Phones` (registrar
-                       leg, INVITE a phone                                + leg table + ``media.srtp`` settings)
-:class:`RecordsPort`   CDR milestones, waiting for a CDR's commit,        :class:`cti.node.records.CallRecords`
-                       recording serials, a voicemail's row
-:class:`EventSink`     the events a call publishes                        :class:`cti.events.publish.Publisher`
-:class:`TransferTargets`  where a transfer to a queue or an agent goes    :class:`cti.node.transfers.Transfers`
-:class:`CallOwner`     the call is over: free its place, final CDR        the registry,
-                                                                          :class:`cti.node.controller.CallController`
-:class:`CallSettings`  plain values: flows, queues, RTP timeout,          a frozen dataclass (built from the config)
-                       directories, whether a queue's calls are recorded
-=====================  =================================================  ==========================================
+- :class:`AcdPort`: apply an ACD request now (a refusal raises) — :class:`cti.node.routing.AcdDriver`;
+- :class:`PhonePort`: a user's registered phone, a leg's SRTP policy, the phone INVITE —
+  :class:`cti.node.phones.Phones` (the registrar's bindings, the leg table, :mod:`cti.call.useragent`);
+- :class:`RecordsPort`: CDR milestones, waiting for a CDR's commit, recording serials, a voicemail's row —
+  :class:`cti.node.records.CallRecords`;
+- :class:`EventSink`: the events a call publishes — :class:`cti.events.publish.Publisher`;
+- :class:`TransferTargets`: where a transfer to a queue or an agent goes — :class:`cti.node.transfers.Transfers`;
+- :class:`CallOwner`: the call is over (free its place, final CDR) — the registry,
+  :class:`cti.node.controller.CallController`;
+- :class:`CallSettings`: plain values (flows, queues, RTP timeout, directories, whether a queue's calls are
+  recorded) — a frozen dataclass built from the config.
 
 The node's clock (:class:`cti.clock.NodeClock`) and the HTTP session of the IVR's look-ups come in the
 same bundle. Nothing here imports the node: the registry (``cti.node.controller``) builds the bundle.
