@@ -238,7 +238,7 @@ class Call:
             case PublishTransfer():
                 log.info("call.transfer.started", queue=command.queue, agent=command.agent, method=command.method)
                 self.ports.events.call_transferred(self.id, command.from_agent, command.queue,
-                                                          command.agent, command.method)
+                                                   command.agent, command.method)
             case EmitCdr():
                 self.detail.end_reason = self.detail.end_reason or command.reason
                 self.detail.hung_up_by = self.detail.hung_up_by or command.by
