@@ -170,7 +170,7 @@ async def test_a_call_runs_end_to_end_on_fake_ports(tmp_path: Path) -> None:
     assert isinstance(enqueue, Enqueue) and enqueue.queue_id == "sales" and call.phase is CallPhase.QUEUED
     assert trunk.sent == ["200"]
 
-    offer = OfferCall(offer_id=OfferId("o-1"), call_id=CallId("c-1"), agent_id=AgentId("1001"),
+    offer = OfferCall(offer_id=OfferId(1), call_id=CallId("c-1"), agent_id=AgentId("1001"),
                       queue_id=QueueId("sales"), ring_timeout_s=15)
     call.on_acd_command(offer)
     await _until(lambda: bool(phones.invites))  # the agent's media opened, its phone INVITEd
