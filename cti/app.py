@@ -34,6 +34,7 @@ from config.schema import ServerConfig
 from cti import gcaudit
 from cti.adherence.routes import AdherenceApi
 from cti.adherence.service import AdherenceService, report_options, settings_from_config
+from cti.call.ivrchannel import keep_message
 from cti.call.legs import LegTable
 from cti.errors import CtiError
 from cti.events.bus import Bus, first_seq
@@ -193,8 +194,8 @@ class Server:
         tasks.create_task(controller.run(started), name="call-controller")
         await started.wait()
         # Messages a crash cut short are kept like the others (row, voicemail.left) before a call arrives.
-        for message in await asyncio.to_thread(recover_messages, controller.voicemail_dir):
-            await controller.keep_voicemail(message)
+        for message in await asyncio.to_thread(recover_messages, controller.settings.voicemail_dir):
+            await keep_message(controller.call_ports, message)
         self.controller = controller
         self.sip_core.attach_calls(legs, controller)
         self.sip_core.registration.use_agents(controller.agents)
@@ -237,7 +238,7 @@ class Server:
         add_contact_routes(app, store=self.store, control=control, tokens=tokens)  # the screen pop's history
         desk = self.config.desk
         add_voicemail_routes(app, store=self.store, control=control, tokens=tokens,  # docs/voicemail.md
-                             directory=controller.voicemail_dir, clock=controller.clock.wall)
+                             directory=controller.settings.voicemail_dir, clock=controller.clock.wall)
         replay = GatewaySettings(replay_events=self.config.http.ws_replay_events,
                                  replay_age_s=self.config.http.ws_replay_s,
                                  replay_bytes=self.config.http.ws_replay_bytes)

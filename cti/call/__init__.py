@@ -6,13 +6,15 @@ commands it returns (``commands``), the roles, phases and milestones (``model``)
 ``__init__`` imports the core only.
 
 The shell and what it drives: :class:`~cti.call.shell.Call` owns the clock, the task group and the I/O and
-executes the core's commands through narrow ports (``shell.CallPorts``); the SIP legs (``legs``), the user
+executes the core's commands through narrow ports (``ports``: one ``CallPorts`` bundle of small Protocols —
+ACD, phones, records, events, transfer targets, its owner — and plain settings); the SIP legs (``legs``), the user
 agent that builds their requests from typed headers (``useragent``), the media (``media``), the IVR's view of
 the call (``ivrchannel``), the pre-answer checks of an offer (``offercheck``) and supervisors joining a call
 (``supervision``).
 
-May import: ``sip``, ``acd``, ``ivr``, ``cti.events`` (the publisher), ``cti.store`` (records' types) and the
-top-level helpers. Never ``cti.node`` (the registry hands the ports in), the HTTP side, the floor or the CLI.
+May import: ``sip``, ``acd``, ``ivr``, ``cti.events`` (the publisher), ``cti.store`` (records' types), ``cti.voicemail``
+(the message model and take) and the top-level helpers. Never ``cti.node`` (the registry hands the ports in), the
+HTTP side, the floor or the CLI.
 """
 
 from cti.call.commands import AcdKind, Command

@@ -20,8 +20,10 @@ from cti.call.events import AnswerRequested
 from cti.errors import CtiError
 from cti.voicemail import BEEP, VoicemailMessage, VoicemailTake, mailbox_queue, message_id
 from ivr import EnqueueCall, InputRecord, RaiseAlert, RecordVoicemail, TagCall
+from sip.ids import new_tag
 
 if TYPE_CHECKING:
+    from cti.call.ports import CallPorts
     from cti.call.shell import Call
 
 log = structlog.get_logger(__name__)
@@ -53,10 +55,10 @@ class VoicemailRecorder:
         call.detail.end_reason = "voicemail"  # from here on the message is kept, whatever happens
         if command.beep:
             await call.media.play_items([BEEP])
-        started = call.controller.clock.wall()
+        started = call.ports.clock.wall()
         take = await VoicemailTake.open(
-            call.controller.voicemail_dir, message_id=message_id(call.id, started), call_id=call.id,
-            mailbox=command.mailbox, queue=mailbox_queue(command.mailbox, call.controller.queues),
+            call.ports.settings.voicemail_dir, message_id=message_id(call.id, started), call_id=call.id,
+            mailbox=command.mailbox, queue=mailbox_queue(command.mailbox, call.ports.settings.queues),
             caller=call.detail.caller, started=started, silence_seconds=command.silence_seconds)
         self._take = take
         call.media.voice = take
@@ -85,9 +87,18 @@ class VoicemailRecorder:
 
     async def _keep(self, take: VoicemailTake) -> VoicemailMessage:
         call = self.call
-        message = await take.keep(call.controller.clock.wall())
-        await call.controller.keep_voicemail(message)
+        message = await take.keep(call.ports.clock.wall())
+        await keep_message(call.ports, message)
         return message
+
+
+def keep_message(ports: CallPorts, message: VoicemailMessage) -> asyncio.Future[None]:
+    """Keep a recorded message: its row, then ``voicemail.left`` (whose outbox rows queue right behind the row,
+    on the same writer). The future resolves once the row is committed. Used by the call and by the node's
+    start-up, for messages a crash cut short (:func:`cti.voicemail.recover_messages`)."""
+    done = ports.records.keep_voicemail(message)
+    ports.events.publish("voicemail.left", message.event_data())
+    return done
 
 
 class CallIvrChannel:
@@ -114,7 +125,15 @@ class CallIvrChannel:
         detail.reason = command.reason or detail.reason
 
     async def raise_alert(self, command: RaiseAlert) -> None:
-        self.call.controller.raise_alert(self.call, command)
+        """An IVR alert (a VIP in the IVR, say): to the supervisors, as ``alert.raised``."""
+        call = self.call
+        if command.kind == "vip":
+            log.info("alert.vip.noted", call_id=call.id)  # the alert service raises vip_in_queue at queue entry
+            return
+        alert_id = f"a-{new_tag()}"
+        kind = f"ivr_{command.kind}"
+        log.warning("alert.call.raised", alert_id=alert_id, kind=kind, call_id=call.id)
+        call.ports.events.alert(alert_id, kind, "warning", command.message, queue=call.detail.queue, call_id=call.id)
 
     async def enqueue(self, command: EnqueueCall) -> None:
         self.call.enqueue(command)
@@ -132,7 +151,7 @@ class CallIvrChannel:
 
     async def input_taken(self, record: InputRecord) -> None:
         call = self.call
-        call.controller.publisher.call_ivr_input(call.id, record)
+        call.ports.events.call_ivr_input(call.id, record)
 
     async def hangup(self) -> None:
         self.call.hangup("ivr-hangup")

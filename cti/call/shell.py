@@ -8,8 +8,9 @@ the pure :class:`cti.call.CallCore`; the commands it returns are carried out her
 ``match``. Results the core must learn (the ACD accepting an answer, a leg ending) are queued
 behind, so the core is never re-entered while it decides (``feed``).
 
-The services a call uses are handed in as :class:`CallPorts` (the registry, :mod:`cti.node.controller`,
-provides them); the call holds no other reference to its owner.
+The services a call uses are handed in as one :class:`~cti.call.ports.CallPorts` bundle of narrow ports
+(ACD, phones, records, events, transfer targets, its owner, plain settings), built once by the registry
+(:mod:`cti.node.controller`); the call holds no other reference to the node.
 """
 
 from __future__ import annotations
@@ -17,15 +18,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, assert_never
+from typing import Any, assert_never
 
 import structlog
 
 from acd import (
     AcdError,
-    AcdRequest,
     AgentId,
     CallId,
     CancelOffer,
@@ -91,36 +89,17 @@ from cti.call.legs import LegEnded as SipLegEnded
 from cti.call.legs import LegFailed as SipLegFailed
 from cti.call.legs import LegRinging as SipLegRinging
 from cti.call.media import CallMedia
+from cti.call.ports import CallPorts, Transfer
 from cti.call.supervision import Supervision
 from cti.call.useragent import PhoneInvite, answer_reinvite
 from cti.errors import ControlError, CtiError
 from cti.logging import call_context
 from cti.store import StoreError
-from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, FlowCatalog, IvrRunner, RaiseAlert
+from ivr import CallerHungUp, CallRecord, DigitReceived, EnqueueCall, IvrRunner
 from sip.errors import RemoteSipError
 from sip.media import RecordingInfo
-from sip.registrar import Binding
 from sip.rtp.errors import PortsExhaustedError
 from sip.uri import SipUri, parse_uri
-
-if TYPE_CHECKING:
-    import aiohttp
-
-    from config.schema import QueueConfig
-    from cti.call.srtp import SrtpPolicy
-    from cti.clock import NodeClock
-    from cti.events.publish import Publisher
-    from cti.node.records import CallRecords
-    from cti.voicemail import VoicemailMessage
-
-
-@dataclass(frozen=True, slots=True)
-class Transfer:
-    """Where a blind transfer sends the caller: a queue, and optionally the one agent to wait for."""
-
-    queue: str
-    agent: str | None = None
-
 
 log = structlog.get_logger(__name__)
 _FLOW_EXITS = frozenset({ExitReason.OVERFLOW_EXIT, ExitReason.OVERFLOW_VOICEMAIL})
@@ -136,52 +115,12 @@ class InjectedFault(CtiError, RuntimeError):
     """Raised by the fault-injection hook (tests only)."""
 
 
-class AcdPort(Protocol):
-    """The ACD as a call sees it: apply a request now. Raises: acd.AcdError (refused, nothing changed)."""
-
-    def handle(self, request: AcdRequest) -> None: ...
-
-
-class CallPorts(Protocol):
-    """What one call needs from the node (provided by the registry, :class:`cti.node.controller.CallController`)."""
-
-    @property
-    def acd(self) -> AcdPort: ...
-    @property
-    def publisher(self) -> Publisher: ...
-    @property
-    def records(self) -> CallRecords: ...
-    @property
-    def clock(self) -> NodeClock: ...
-    @property
-    def flows(self) -> FlowCatalog: ...
-    @property
-    def queues(self) -> dict[str, QueueConfig]: ...
-    @property
-    def rtp_timeout(self) -> float: ...
-    @property
-    def recordings_dir(self) -> Path: ...
-    @property
-    def voicemail_dir(self) -> Path: ...
-    def keep_voicemail(self, message: VoicemailMessage) -> asyncio.Future[None]: ...
-    def http(self) -> aiohttp.ClientSession: ...
-    def should_record(self, queue_id: str) -> bool: ...
-    async def allocate_serial(self) -> str: ...
-    def agent_binding(self, agent_id: str) -> Binding | None: ...
-    def srtp_policy(self, *, trunk: str | None = None, agent: str | None = None) -> SrtpPolicy: ...
-    def invite_phone(self, call: Call, binding: Binding, invite: PhoneInvite, sdp: bytes) -> OutboundLeg: ...
-    def queue_transfer(self, queue: str) -> Transfer: ...
-    def agent_transfer(self, agent_id: str, current_queue: str | None, current_agent: str | None) -> Transfer: ...
-    def raise_alert(self, call: Call, command: RaiseAlert) -> None: ...
-    def call_finished(self, call: Call) -> asyncio.Future[None]: ...
-
-
 class Call:
     """One call's shell; created by the registry for an INVITE on a trunk."""
 
-    def __init__(self, controller: CallPorts, call_id: str, detail: CallDetail, media: CallMedia,
+    def __init__(self, ports: CallPorts, call_id: str, detail: CallDetail, media: CallMedia,
                  *, early_media: bool = False) -> None:
-        self.controller = controller
+        self.ports = ports
         self.early_media = early_media
         self._answer_sdp = b""
         self.id = CallId(call_id)
@@ -226,7 +165,7 @@ class Call:
         return self.core.acd_released
 
     def _now(self) -> float:
-        return self.controller.clock.wall()
+        return self.ports.clock.wall()
 
     # ------------------------------------------------------------------------------ the core
 
@@ -298,8 +237,8 @@ class Call:
                 self._milestone(command.milestone, command.at)
             case PublishTransfer():
                 log.info("call.transfer.started", queue=command.queue, agent=command.agent, method=command.method)
-                self.controller.publisher.call_transferred(self.id, command.from_agent, command.queue,
-                                                          command.agent, command.method)
+                self.ports.events.call_transferred(self.id, command.from_agent, command.queue,
+                                                   command.agent, command.method)
             case EmitCdr():
                 self.detail.end_reason = self.detail.end_reason or command.reason
                 self.detail.hung_up_by = self.detail.hung_up_by or command.by
@@ -312,7 +251,7 @@ class Call:
 
     def _submit(self, command: SubmitAcd) -> None:
         try:
-            self.controller.acd.handle(command.request)
+            self.ports.acd.handle(command.request)
         except AcdError as exc:
             if not isinstance(exc, StaleOfferError):
                 level = log.warning if command.kind in (AcdKind.ENQUEUE, AcdKind.RELEASE, AcdKind.ANSWER) else log.info
@@ -369,7 +308,7 @@ class Call:
                 self.detail.agent_answered_at = at
             case _:
                 assert_never(milestone)
-        self.controller.records.milestone(self.id, self.detail)
+        self.ports.records.milestone(self.id, self.detail)
         if milestone is Milestone.QUEUED and self.inject_fault:
             raise InjectedFault(f"injected fault in call {self.id} (CTI_TEST_FAULT_EVERY)")
 
@@ -403,7 +342,7 @@ class Call:
             self.detail.end_reason = self.detail.end_reason or "error"
             self.detail.disposition = self.detail.disposition or "error"
             try:
-                self.controller.publisher.call_failed(self.detail, where, repr(exc), self.phase.value)
+                self.ports.events.call_failed(self.detail, where, repr(exc), self.phase.value)
             except Exception as publish_exc:  # the event is lost; the call still ends
                 log.error("call.failed.unpublished", error=repr(publish_exc))
         self.feed(HangupRequested(reason="error"))
@@ -434,7 +373,7 @@ class Call:
         assert self.trunk is not None
         try:
             answer = await self.media.answer_caller(offer_body, self.trunk.source.transport,
-                                                    self.controller.srtp_policy(trunk=self.detail.trunk))
+                                                    self.ports.phones.srtp_policy(trunk=self.detail.trunk))
         except RemoteSipError as exc:
             self.feed(HangupRequested(reason="caller-sdp", status=exc.status_hint))
             return False
@@ -444,7 +383,7 @@ class Call:
             return False
         # The carrier never sees a call answered whose CDR row is not on disk: after a crash it is
         # closed `interrupted` instead of being lost (docs/reliability.md; about 6 ms at p50).
-        await self._committed(self.controller.records.cdr_committed(self.id), "answer")
+        await self._committed(self.ports.records.cdr_committed(self.id), "answer")
         if self.core.ended:
             return False
         self._answer_sdp = answer
@@ -456,10 +395,10 @@ class Call:
         return True
 
     def _start_ivr(self, flow: str) -> None:
-        flows = self.controller.flows
+        flows = self.ports.settings.flows
         session = flows.new_session(flow, caller=self.detail.caller, called=self.detail.dialled)
         self.runner = IvrRunner(session, CallIvrChannel(self), prompt_dir=flows.prompt_dir,
-                                http=self.controller.http(), call_id=self.id)
+                                http=self.ports.http(), call_id=self.id)
         self.spawn_task(self._run_ivr(self.runner), "ivr")
 
     async def _run_ivr(self, runner: IvrRunner) -> None:
@@ -475,7 +414,7 @@ class Call:
     def _overflow_to_flow(self, command: RunFlow) -> None:
         """An overflow exit: the caller, out of the queue, goes on in ``command.flow`` (docs/acd.md "Overflow").
         A flow gone since start-up (a reload) ends the call as the flow-out it is."""
-        if self._tg is None or command.flow not in self.controller.flows.current.flows:
+        if self._tg is None or command.flow not in self.ports.settings.flows.current.flows:
             log.warning("call.overflow.flow_missing", flow=command.flow)
             self.feed(HangupRequested(reason=command.reason))
             return
@@ -515,7 +454,7 @@ class Call:
             log.error("call.media.close_failed", error=repr(exc), exc_info=exc)
         status = 500
         try:
-            if await self._committed(self.controller.call_finished(self), "end"):
+            if await self._committed(self.ports.owner.call_finished(self), "end"):
                 status = 200
         finally:
             for leg in (self.trunk, self.agent_leg, *self._bye_holders):
@@ -590,7 +529,7 @@ class Call:
     def _reinvite(self, event: LegReinvited, role: Role) -> None:
         """Hold/resume (RFC 3264 §8.4): answer with our address and the mirrored direction."""
         media = self.media.leg_of(role.value)
-        answer_reinvite(event, media, self.media.host, self.controller.rtp_timeout, role.value)
+        answer_reinvite(event, media, self.media.host, self.ports.settings.rtp_timeout, role.value)
 
     def _refer(self, event: LegReferred) -> None:
         """Blind transfer from the agent's phone (REFER, RFC 3515): the Refer-To user names a queue,
@@ -600,8 +539,8 @@ class Call:
         try:
             if self.phase is not CallPhase.CONNECTED or not user:
                 raise ControlError("transfer_unsupported", "only a connected call to a queue or an agent")
-            destination = (self.controller.queue_transfer(user) if user in self.controller.queues
-                           else self.controller.agent_transfer(user, self.detail.queue, self.detail.agent))
+            destination = (self.ports.transfers.queue_transfer(user) if user in self.ports.settings.queues
+                           else self.ports.transfers.agent_transfer(user, self.detail.queue, self.detail.agent))
         except ControlError as exc:
             log.info("call.transfer.refused", target=event.target, reason=exc.code)
             event.leg.answer_refer(event.request, 403)
@@ -638,7 +577,7 @@ class Call:
     def on_acd_command(self, command: OfferCall | CancelOffer | ExitCall) -> None:
         match command:
             case OfferCall():
-                self.feed(OfferReceived(offer=command, record=self.controller.should_record(command.queue_id)))
+                self.feed(OfferReceived(offer=command, record=self.ports.settings.should_record(command.queue_id)))
             case CancelOffer():
                 self.feed(OfferCancelled(offer_id=command.offer_id))
             case ExitCall():
@@ -650,22 +589,22 @@ class Call:
 
     async def _dial(self, offer: OfferCall) -> None:
         """Open the agent's media and INVITE its registered phone for ``offer``."""
-        binding = self.controller.agent_binding(offer.agent_id)
+        binding = self.ports.phones.binding(offer.agent_id)
         if binding is None:
             log.info("call.offer.unreachable", agent=offer.agent_id)
             self.feed(AgentUnreachable(offer_id=offer.offer_id))
             return
         try:
-            sdp = await self.media.offer_agent(binding.transport, self.controller.srtp_policy(agent=offer.agent_id))
+            sdp = await self.media.offer_agent(binding.transport, self.ports.phones.srtp_policy(agent=offer.agent_id))
         except (OSError, PortsExhaustedError) as exc:
             log.warning("call.media.unavailable", error=str(exc), leg="agent")
             self.feed(AgentUnreachable(offer_id=offer.offer_id))
             return
-        if self.controller.should_record(offer.queue_id) and self.detail.recording_serial is None:
+        if self.ports.settings.should_record(offer.queue_id) and self.detail.recording_serial is None:
             # The serial exists before the agent's phone rings, so call.answered (published when the ACD
             # takes the answer, before the recording task runs) carries it; later offers of this call reuse it.
             try:
-                self.detail.recording_serial = await self.controller.allocate_serial()
+                self.detail.recording_serial = await self.ports.records.allocate_serial()
             except StoreError as exc:  # the recording task tries again at the answer
                 log.warning("call.recording.serial_deferred", error=str(exc))
         if self.core.offer is not offer or self.core.phase is not Phase.OFFERING:
@@ -674,17 +613,17 @@ class Call:
         caller = self.detail.caller or "anonymous"
         invite = PhoneInvite(caller=caller, display=self.detail.caller_name or caller, callee=offer.agent_id,
                              call_id=self.id, queue=offer.queue_id)
-        self.agent_leg = self.controller.invite_phone(self, binding, invite, sdp)
+        self.agent_leg = self.ports.phones.invite(self, binding, invite, sdp)
         self.feed(AgentDialled(offer_id=offer.offer_id))
         log.info("call.offer.sent", agent=offer.agent_id, queue=offer.queue_id)
 
     async def _record(self, offer: OfferCall) -> None:
-        serial = self.detail.recording_serial or await self.controller.allocate_serial()
+        serial = self.detail.recording_serial or await self.ports.records.allocate_serial()
         self.detail.recording_serial = serial
         info = RecordingInfo(serial=serial, call_id=self.id, started_at=_iso(self._now()),  # type: ignore[arg-type]
                              parties={"caller": self.detail.caller, "agent": offer.agent_id},
                              queue=offer.queue_id)
-        await self.media.start_recording(self.controller.recordings_dir, info)
+        await self.media.start_recording(self.ports.settings.recordings_dir, info)
         log.info("call.recording.started", serial=serial)
         recording = self.media.recording
         if recording is not None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -36,8 +36,8 @@ from sip.registrar import Binding
 from sip.rtp.errors import PortsExhaustedError
 
 if TYPE_CHECKING:
+    from acd import CallId
     from cti.call.shell import Call
-    from cti.node.controller import CallController
 
 log = structlog.get_logger(__name__)
 
@@ -193,7 +193,7 @@ class Supervision:
         log.info("call.supervision.started", supervisor=self.supervisor_id, mode=self.mode.value)
 
     def _reinvite(self, event: LegReinvited) -> None:
-        answer_reinvite(event, self.call.media.supervisor, self.call.media.host, self.call.controller.rtp_timeout,
+        answer_reinvite(event, self.call.media.supervisor, self.call.media.host, self.call.ports.settings.rtp_timeout,
                         "supervisor")
 
     # ------------------------------------------------------------------------------ media
@@ -246,17 +246,27 @@ class Supervision:
         log.info("call.supervision.taken_over", supervisor=self.supervisor_id, agent=self.agent_id)
 
     def _publish(self, type_: str, **extra: str) -> None:
-        self.call.controller.publisher.publish(type_, {
+        self.call.ports.events.publish(type_, {
             "supervision_id": self.id, "supervisor_id": self.supervisor_id, "agent_id": self.agent_id,
             "call_id": self.call.id, **extra,
         })
 
 
+class LiveCalls(Protocol):
+    """What supervision needs of the node (the registry, :class:`cti.node.controller.CallController`): its live
+    calls and the configured supervisors. A supervisor's phone is found through the call's own phone port."""
+
+    @property
+    def calls(self) -> Mapping[CallId, Call]: ...
+    @property
+    def supervisors(self) -> Mapping[str, object]: ...
+
+
 class SupervisionService:
     """The Control-facing operations (``NodeControl.supervise`` & co.); the state lives on the calls."""
 
-    def __init__(self, controller: CallController) -> None:
-        self.c = controller
+    def __init__(self, calls: LiveCalls) -> None:
+        self.c = calls
 
     def _call(self, call_id: str) -> Call:
         from acd import CallId
@@ -294,12 +304,12 @@ class SupervisionService:
         if any(c.supervision is not None and c.supervision.supervisor_id == supervisor_id
                for c in self.c.calls.values()):
             raise ControlError("supervisor_busy", f"{supervisor_id!r} already supervises another call")
-        bindings = self.c.registration.lookup(supervisor_id)
-        if not bindings:
+        binding = call.ports.phones.binding(supervisor_id)
+        if binding is None:
             raise ControlError("no_supervisor_phone", f"{supervisor_id!r} has no registered phone")
         supervision = Supervision(call, supervisor_id, wanted)
         call.supervision = supervision
-        call.spawn_task(supervision.dial(bindings[0]), f"supervision-dial-{supervision.id}")
+        call.spawn_task(supervision.dial(binding), f"supervision-dial-{supervision.id}")
 
     def end_supervision(self, supervisor_id: str, call_id: str) -> None:
         """Raises: ControlError(unknown_call, not_supervising)."""
@@ -317,7 +327,7 @@ def _invite(call: Call, supervision: Supervision, binding: Binding, sdp: bytes) 
     invite = PhoneInvite(caller=caller, display=display, callee=supervision.supervisor_id, call_id=call.id,
                          supervision=supervision.id, auto_answer=True)
     try:
-        return call.controller.invite_phone(call, binding, invite, sdp)
+        return call.ports.phones.invite(call, binding, invite, sdp)
     except LocalSipError as exc:
         raise ControlError("no_supervisor_phone", "the supervisor's binding has no usable address") from exc
 

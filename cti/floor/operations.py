@@ -215,8 +215,8 @@ class NodeControl:
                                status=400)
         if call.phase is not CallPhase.CONNECTED:
             raise ControlError("call_not_connected", "only a connected call can be transferred")
-        destination = (self.c.queue_transfer(name) if kind == "queue"  # raises ControlError
-                       else self.c.agent_transfer(name, call.detail.queue, call.detail.agent))
+        destination = (self.c.transfers.queue_transfer(name) if kind == "queue"  # raises ControlError
+                       else self.c.transfers.agent_transfer(name, call.detail.queue, call.detail.agent))
         try:
             call.transfer(destination)
         except AcdError as exc:

@@ -1,9 +1,11 @@
-"""The call registry: the node's live calls, and the services each call is given (its ports).
+"""The call registry: the node's live calls, admission and drain; it builds the calls' ports once.
 
 :class:`CallController` holds the live calls (one :class:`~cti.call.shell.Call` each, running as a named
-task of its TaskGroup), admission and drain, and provides :class:`cti.call.shell.CallPorts`: the ACD
-(one :class:`~cti.node.routing.AcdDriver`), the publisher, the records, the node's clock, the flows,
-the media port range and prompt cache, recording serials, phone INVITEs and transfer targets.
+task of its TaskGroup), admission and drain, and builds at start-up the one :class:`cti.call.ports.CallPorts`
+bundle every call is given: the ACD (one :class:`~cti.node.routing.AcdDriver`), the phones
+(:class:`~cti.node.phones.Phones`), the records (:class:`~cti.node.records.CallRecords`), the publisher,
+the transfer targets (:class:`~cti.node.transfers.Transfers`), itself as the calls' owner (``call_finished``),
+the plain settings and the node's clock. It also keeps the media port range and prompt cache calls share.
 The ACD's commands are routed to their calls (queued there as events); its facts go to
 :class:`cti.node.acdevents.AcdEventPublisher`; trunk INVITEs are admitted or refused by
 :class:`cti.node.inbound.TrunkDoor`; operator actions on agents live in :mod:`cti.floor.operations`.
@@ -13,7 +15,6 @@ Times in stored rows are wall-clock UTC seconds from the one node clock (cti/clo
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 from collections import Counter
 from pathlib import Path
@@ -24,10 +25,7 @@ import structlog
 
 from acd import (
     AcdCommand,
-    AcdError,
     AcdEvent,
-    AgentId,
-    AgentState,
     CallId,
     CancelOffer,
     ExitCall,
@@ -38,26 +36,25 @@ from acd import (
 from config.errors import ConfigFileError
 from config.loader import LoadedConfig
 from config.schema import ServerConfig
-from cti.call.legs import InboundLeg, LegTable, OutboundLeg
+from cti.call.legs import InboundLeg, LegTable
 from cti.call.media import CallMedia
-from cti.call.shell import Call, CallDetail, Transfer
+from cti.call.ports import CallPorts, CallSettings
+from cti.call.shell import Call, CallDetail
 from cti.call.srtp import SrtpPolicy
-from cti.call.useragent import PhoneInvite, invite_phone
 from cti.clock import NodeClock
-from cti.errors import ControlError
 from cti.events.publish import Publisher
 from cti.node.acdevents import AcdEventPublisher
 from cti.node.admission import Admission, Limits
 from cti.node.inbound import TrunkDoor
+from cti.node.phones import Phones
 from cti.node.records import CallRecords
-from cti.node.routing import AcdDriver, agent_config, overflow_flow_problems, queue_config, reason_codes
+from cti.node.routing import AcdDriver, overflow_flow_problems, queue_config, reason_codes
+from cti.node.transfers import Transfers
 from cti.node.trunks import TrunkMatch, TrunkTable, caller_identity
-from cti.voicemail import VoicemailMessage, insert_job
-from ivr import FlowCatalog, RaiseAlert
+from ivr import FlowCatalog
 from sip.events import RequestReceived
 from sip.ids import new_tag
 from sip.media.aio import PromptCache
-from sip.registrar import Binding
 from sip.rtp import PortAllocator
 
 if TYPE_CHECKING:
@@ -83,7 +80,7 @@ class CallController:
         self.flows = FlowCatalog(loaded.flows_dir, loaded.prompts_dir, extra_lists=vip)
         self._located = loaded.source  # where each config key is, for problems found once the flows are loaded
         self.queues = {q.name: q for q in config.queues}
-        self.agents = {a.id: a for a in config.agents}
+        self.agents = {a.id: a for a in config.agents}  # live: agents are added and changed at run time
         self.supervisors = {s.id: s for s in config.supervisors}
         self.last_call_of: dict[str, Call] = {}  # agent -> its last call (for the wrap-up disposition)
         self.clock = NodeClock()  # one clock for every time a record holds (cti/clock.py)
@@ -93,11 +90,14 @@ class CallController:
         self.acd = AcdDriver(router, self, clock=self.clock.monotonic)
         self.ports = PortAllocator(config.media.rtp_port_min, config.media.rtp_port_max)
         self.prompts = PromptCache()
-        self.rtp_timeout = config.media.rtp_timeout_s
-        self.recordings_dir = Path(config.data_dir) / "recordings"
-        self.voicemail_dir = Path(config.data_dir) / "voicemail"  # messages (docs/voicemail.md)
+        self.settings = CallSettings(
+            flows=self.flows, queues=self.queues, rtp_timeout=config.media.rtp_timeout_s,
+            recordings_dir=Path(config.data_dir) / "recordings",
+            voicemail_dir=Path(config.data_dir) / "voicemail",  # messages (docs/voicemail.md)
+            record_calls=config.media.record_calls)
         self.calls: dict[CallId, Call] = {}
-        self.records = CallRecords(store, config.node.name, self._detail_of, clock=self.clock.wall)
+        self.records = CallRecords(store, config.node.name, self._detail_of, clock=self.clock.wall,
+                                   site=config.node.site)
         self._http: aiohttp.ClientSession | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._idle = asyncio.Event()
@@ -109,7 +109,11 @@ class CallController:
                               SrtpPolicy(config.media.srtp))
         self.acd_events = AcdEventPublisher(self.acd.router, publisher, self.records, self.clock, self.calls.get,
                                             self.queues)
-        self.alerts: list[dict[str, Any]] = []
+        self.transfers = Transfers(self.queues, self.agents, self.acd.router)
+        self.call_ports = CallPorts(
+            acd=self.acd, phones=Phones(registration, legs, config, self.agents), records=self.records,
+            events=publisher, transfers=self.transfers, owner=self, settings=self.settings, clock=self.clock,
+            http=self._session)
 
     # ------------------------------------------------------------------------------ running
 
@@ -123,7 +127,7 @@ class CallController:
 
     async def run(self, started: asyncio.Event) -> None:
         """Own every call task and the store writer until cancelled."""
-        await asyncio.to_thread(self.recordings_dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self.settings.recordings_dir.mkdir, parents=True, exist_ok=True)
         async with aiohttp.ClientSession() as http, asyncio.TaskGroup() as tg:
             self._http = http
             self._tg = tg
@@ -160,7 +164,8 @@ class CallController:
         call = self.calls.get(call_id)
         return call.detail if call is not None else None
 
-    def http(self) -> aiohttp.ClientSession:
+    def _session(self) -> aiohttp.ClientSession:
+        """The node's HTTP session (the IVR's look-ups), while the registry runs."""
         assert self._http is not None, "controller not running"
         return self._http
 
@@ -232,10 +237,10 @@ class CallController:
         detail = CallDetail(call_id=call_id, sip_call_id=request.call_id, trunk=match.trunk.name, caller=number,
                             caller_name=name, dialled=match.dialled, arrived_at=self.clock.wall())
         media = CallMedia(host=self.legs.via_host, ports=self.ports, prompts=self.prompts,
-                          rtp_timeout=self.rtp_timeout, on_digit=lambda d: self._digit(CallId(call_id), d),
+                          rtp_timeout=self.settings.rtp_timeout, on_digit=lambda d: self._digit(CallId(call_id), d),
                           on_timeout=lambda which: self._rtp_timeout(CallId(call_id), which),
                           srtp=SrtpPolicy(self.config.media.srtp))
-        call = Call(self, call_id, detail, media, early_media=match.trunk.early_media)
+        call = Call(self.call_ports, call_id, detail, media, early_media=match.trunk.early_media)
         call.trunk = InboundLeg(self.legs, call, event)
         call.trunk.hold_bye_answer = True  # the caller's BYE is answered once the CDR is committed
         call.trunk.ringing()
@@ -278,89 +283,6 @@ class CallController:
             failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             failed.set_exception(exc)
             return failed
-
-    # ------------------------------------------------------------------------------ agents
-
-    def srtp_policy(self, *, trunk: str | None = None, agent: str | None = None) -> SrtpPolicy:
-        """``media.srtp``, or the trunk's / the agent's own ``srtp`` when set (docs/tls.md)."""
-        own = None
-        if trunk is not None:
-            own = next((t.srtp for t in self.config.trunks if t.name == trunk), None)
-        if agent is not None and agent in self.agents:
-            own = self.agents[agent].srtp
-        return SrtpPolicy(own or self.config.media.srtp)
-
-    def agent_binding(self, agent_id: str) -> Binding | None:
-        bindings = self.registration.lookup(agent_id)
-        return bindings[0] if bindings else None
-
-    def invite_phone(self, call: Call, binding: Binding, invite: PhoneInvite, sdp: bytes) -> OutboundLeg:
-        """INVITE a registered phone for ``call`` (NAT-safe: see ``cti.call.legs.contact_address``).
-        Raises: LocalSipError (no usable address in the binding)."""
-        return invite_phone(self.legs, call, binding, invite, sdp)
-
-    # ------------------------------------------------------------------------------ recordings
-
-    def should_record(self, queue_id: str) -> bool:
-        queue = self.queues.get(queue_id)
-        return self.config.media.record_calls and (queue is None or queue.record)
-
-    def keep_voicemail(self, message: VoicemailMessage) -> asyncio.Future[None]:
-        """Store a message's row and publish ``voicemail.left`` (its outbox rows are queued right behind the row,
-        on the same writer); the future resolves once the row is committed."""
-        done = self.records.write_waited(insert_job(message))
-        self.publisher.publish("voicemail.left", message.event_data())
-        return done
-
-    async def allocate_serial(self) -> str:
-        day = dt.datetime.now(dt.UTC).date()
-        if self.store is not None:
-            return str(await self.store.allocate_serial(self.config.node.site, day))
-        raise AcdError("no store to allocate a recording serial from")
-
-    # ------------------------------------------------------------------------------ transfers
-
-    def queue_transfer(self, queue: str) -> Transfer:
-        """Raises: ControlError (404) for an unknown queue."""
-        if queue not in self.queues:
-            raise ControlError("unknown_queue", f"no queue {queue!r}", status=404)
-        return Transfer(queue=queue)
-
-    def agent_transfer(self, agent_id: str, current_queue: str | None, current_agent: str | None) -> Transfer:
-        """A transfer to one agent: through the call's current queue when that agent serves it, else
-        the first queue (by name) it serves.
-
-        Raises:
-            ControlError: unknown agent (404), the agent now on the call, an agent logged out or
-                serving no queue (409).
-        """
-        settings = self.agents.get(agent_id)
-        if settings is None:
-            raise ControlError("unknown_agent", f"no agent {agent_id!r}", status=404)
-        if agent_id == current_agent:
-            raise ControlError("transfer_to_self", f"agent {agent_id} already has the call")
-        try:
-            state, _ = self.acd.router.agent_state(AgentId(agent_id))
-        except AcdError:
-            state = AgentState.LOGGED_OUT
-        if state is AgentState.LOGGED_OUT:
-            raise ControlError("agent_logged_out", f"agent {agent_id} is not logged in")
-        served = agent_config(settings, self.queues.values()).queues
-        if not served:
-            raise ControlError("agent_serves_no_queue", f"agent {agent_id} serves no queue")
-        queue = current_queue if current_queue in served else min(served)
-        return Transfer(queue=queue, agent=agent_id)
-
-    def raise_alert(self, call: Call, command: RaiseAlert) -> None:
-        """An IVR alert (a VIP in the IVR, say): to the supervisors, through the bus."""
-        if command.kind == "vip":
-            log.info("alert.vip.noted", call_id=call.id)  # the alert service raises vip_in_queue at queue entry
-            return
-        alert_id = f"a-{new_tag()}"
-        kind = f"ivr_{command.kind}"
-        self.alerts.append({"alert_id": alert_id, "kind": kind, "call_id": call.id, "message": command.message})
-        log.warning("alert.call.raised", alert_id=alert_id, kind=kind, call_id=call.id)
-        self.publisher.alert(alert_id, kind, "warning", command.message, queue=call.detail.queue, call_id=call.id)
 
     # ------------------------------------------------------------------------------ ACD output
 

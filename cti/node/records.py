@@ -18,6 +18,7 @@ seconds from the node's one clock (cti/clock.py).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import json
 import re
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 
 from acd import (
+    AcdError,
     AgentId,
     AgentState,
     AgentStateChanged,
@@ -48,6 +50,7 @@ from cti.events.registry import Envelope
 from cti.store import CallRecord as CdrRecord
 from cti.store import HangupParty, InvalidRecordError, LegId, LegOutcome, Party, PartyRole, QueueLeg
 from cti.store import Recording as RecordingRow
+from cti.voicemail import VoicemailMessage, insert_job
 
 if TYPE_CHECKING:
     from cti.store import Store, StoreOperations
@@ -100,9 +103,10 @@ class CallRecords:
     """Store rows for one node's calls. ``details`` looks up a live call's detail by id."""
 
     def __init__(self, store: Store | None, node: str, details: Callable[[CallId], CallDetail | None], *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, site: str | None = None) -> None:
         self.store = store
         self.node = node
+        self.site = site  # ``node.site``: the site code of recording serials (allocate_serial)
         self._details = details
         self._clock = clock
         self.outbox: OutboxTargets | None = None  # set by the server when webhooks are configured
@@ -346,6 +350,22 @@ class CallRecords:
         else:
             done.set_result(None)
         return done
+
+    async def allocate_serial(self) -> str:
+        """The next recording serial of this node's site, on today's date (UTC, from the node's clock).
+
+        Raises:
+            AcdError: no store (or no site) to allocate from. StoreError: the store failed.
+        """
+        if self.store is None or self.site is None:
+            raise AcdError("no store to allocate a recording serial from")
+        day = dt.datetime.fromtimestamp(self._clock(), dt.UTC).date()
+        return str(await self.store.allocate_serial(self.site, day))
+
+    def keep_voicemail(self, message: VoicemailMessage) -> asyncio.Future[None]:
+        """Queue a voicemail message's row; the future resolves once it is committed
+        (``voicemail.left`` follows it: :func:`cti.call.ivrchannel.keep_message`)."""
+        return self.write_waited(insert_job(message))
 
     def call_ended(self, call_id: CallId, detail: CallDetail,
                    events: Sequence[Envelope] = ()) -> asyncio.Future[None]:

@@ -15,6 +15,7 @@ from cti.call.legs import LegState
 from cti.call.shell import Call
 from cti.clock import NodeClock
 from ivr import FlowCatalog
+from tests.cti.call.fakes import make_ports, settings
 
 
 class Leg:
@@ -70,7 +71,9 @@ def _queued_call(controller: Controller) -> tuple[Call, Leg]:
                         dialled="100", arrived_at=0.0)
     detail.queue = "sales"
     detail.ivr_inputs = [{"node": "menu", "digits": "1", "result": "accepted", "at": 1.0}]
-    call = Call(cast(Any, controller), "c-1", detail, cast(Any, object()))
+    ports = make_ports(settings=settings(flows=controller.flows), records=controller.records,
+                       clock=controller.clock, http=controller.http)
+    call = Call(ports, "c-1", detail, cast(Any, object()))
     leg = Leg()
     call.trunk = cast(Any, leg)
     call.core.legs[Role.CALLER] = LegPhase.ESTABLISHED  # answered by the IVR

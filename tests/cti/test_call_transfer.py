@@ -12,6 +12,7 @@ from cti.call.shell import Call, Transfer
 from cti.clock import NodeClock
 from cti.events.publish import Publisher
 from cti.events.registry import Envelope, validate
+from tests.cti.call.fakes import make_ports
 
 
 class Bus:
@@ -56,7 +57,8 @@ def _call(controller: Controller) -> Call:
     detail = CallDetail(call_id="c-1", sip_call_id="x@y", trunk="carrier", caller="5551234", caller_name="",
                         dialled="100", arrived_at=0.0)
     detail.agent, detail.queue = "1003", "support"
-    call = Call(cast(Any, controller), "c-1", detail, cast(Any, Media()))
+    call = Call(make_ports(events=controller.publisher, acd=controller.acd, records=controller.records,
+                           clock=controller.clock), "c-1", detail, cast(Any, Media()))
     # connected to agent 1003 (the core's state, as the offer and answer would leave it)
     call.core.phase = CallPhase.CONNECTED
     call.core.legs[Role.AGENT] = LegPhase.ESTABLISHED

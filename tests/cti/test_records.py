@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from acd import CallId
+from acd import AcdError, CallId
 from cti.call.detail import CallDetail
 from cti.events.registry import Envelope
 from cti.node.records import CallRecords
@@ -181,3 +181,12 @@ async def test_wrap_up_time_reaches_the_leg_and_a_refused_call_is_a_flow_out_leg
         assert refused.outcome is LegOutcome.FLOWOUT and refused.t_enter_queue == refused.t_flowout == T0 + 5
     finally:
         await stop(writer)
+
+
+async def test_recording_serials_are_the_sites_on_the_nodes_day(store: Store) -> None:
+    """The records port's serials: the configured site, the day of the node's clock (UTC), counted up."""
+    records = CallRecords(store, "n1", lambda _id: None, clock=lambda: T0, site="par1")  # T0: 2027-01-15 08:00 UTC
+    assert [await records.allocate_serial() for _ in range(2)] == ["20270115-par1-0001", "20270115-par1-0002"]
+    with pytest.raises(AcdError):  # no site given: no serial (and nothing taken from the store)
+        await CallRecords(store, "n1", lambda _id: None, clock=lambda: T0).allocate_serial()
+    assert await records.allocate_serial() == "20270115-par1-0003"

@@ -24,6 +24,7 @@ from sip.media import sine_tone
 from sip.media.aio import PromptCache
 from sip.rtp import AudioReceived, Codec, PortAllocator, RtpPacket, RtpSession, SessionConfig
 from sip.rtp.g711 import decode, encode
+from tests.cti.call.fakes import make_ports
 
 TONES = {"caller": 400.0, "agent": 1000.0, "supervisor": 1800.0}
 HEARS = {  # listener -> sources it must hear, per mode
@@ -227,12 +228,17 @@ class FakeController:
     def lookup(self, user: str) -> list[object]:
         return self.bindings.get(user, [])
 
+    def binding(self, user: str) -> object | None:  # the calls' phone port
+        bindings = self.lookup(user)
+        return bindings[0] if bindings else None
+
 
 class FakeCall:
     def __init__(self, controller: FakeController, call_id: str, media: CallMedia, connected: bool = True) -> None:
         from cti.call.shell import CallPhase
 
-        self.controller, self.id, self.media = controller, call_id, media
+        self.id, self.media = call_id, media
+        self.ports = make_ports(events=controller.publisher, phones=controller)
         self.phase = CallPhase.CONNECTED if connected else CallPhase.QUEUED
         self.agent_leg: object | None = object() if connected else None
         self.detail = FakeDetail()
