@@ -1,0 +1,145 @@
+"""SIPp's TLS transport (``-t l1``) against the node's SIP/TLS listener (issue 16 §3).
+
+Debian 12's SIPp has no TLS; ``.ci/sipp-tls`` provides one with it (Debian 13's build, docs/testing.md) at
+``$CTI_SIPP_TLS`` or ``/opt/cti-ci/sipp-tls/sipp``. In CI (``CI`` set) a missing binary fails these tests with the
+command that installs it; elsewhere they are skipped with the same hint.
+
+The node runs the demo config with ``tls`` added to ``sip.transports`` on a free ``sip.tls_port``; its certificate is
+the self-signed pair it writes into its data dir. SIPp needs a certificate of its own to start TLS (a client one it
+presents if asked): one is made here with the same helper.
+
+* A SIPp caller over TLS dials the demo's IVR number 100, hears the greeting, presses 2 (RFC 4733, plain RTP: SIPp
+  offers no SRTP key) and hangs up: 200, ACK and BYE over TLS, and the call's record shows the IVR took the digit.
+* A SIPp agent 1001 registers over TLS; a SIPp carrier on UDP calls 100 and presses 1 (sales); the node INVITEs the
+  agent over TLS (Via ``SIP/2.0/TLS``, to the Contact it registered with ``transport=TLS``), the agent answers, the
+  carrier hangs up and the agent answers the node's BYE: both SIPps end cleanly, the record names the agent.
+
+SIPp here is Debian 13's wolfSSL build with the fix of ``.ci/sipp-tls-fd.c`` preloaded (without it SIPp completes the
+handshake and then sends nothing). About 16 s for the two tests (two node starts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cti.tlsfiles import self_signed
+from tests.support.procs import ServerProcess, free_port, run_server
+from tests.support.sipp import HOST, SippRunner, agent_login_ready, dtmf_pcap
+
+pytestmark = pytest.mark.interop
+REPO = Path(__file__).resolve().parents[2]
+KNOWN_PATH = Path("/opt/cti-ci/sipp-tls/sipp")
+
+
+def _tls_sipp() -> str | None:
+    """The SIPp with TLS: ``$CTI_SIPP_TLS``, else the path .ci/sipp-tls installs to; None when absent or without TLS."""
+    candidate = os.environ.get("CTI_SIPP_TLS") or str(KNOWN_PATH)
+    if not (shutil.which(candidate) or Path(candidate).is_file()):
+        return None
+    done = subprocess.run([candidate, "-v"], capture_output=True, text=True, timeout=10)
+    return candidate if "-TLS" in done.stdout + done.stderr else None
+
+
+@pytest.fixture(scope="module")
+def tls_sipp() -> str:
+    binary = _tls_sipp()
+    if binary is None:
+        hint = ("no SIPp with TLS: run `bash .ci/sipp-tls` (installs /opt/cti-ci/sipp-tls/sipp) "
+                "or point CTI_SIPP_TLS at a sipp whose `-v` shows -TLS")
+        if os.environ.get("CI"):
+            pytest.fail(hint)
+        pytest.skip(hint)
+    return binary
+
+
+class TlsNode:
+    def __init__(self, server: ServerProcess, tls_port: int, client_files: tuple[Path, Path]) -> None:
+        self.server, self.tls_port = server, tls_port
+        self.client_cert, self.client_key = client_files
+
+    @property
+    def tls_args(self) -> tuple[str, ...]:
+        return ("-t", "l1", "-tls_cert", str(self.client_cert), "-tls_key", str(self.client_key))
+
+    def ended_calls(self, timeout: float = 10.0) -> list[dict[str, object]]:
+        """The call records, once each has its end (the record is written as the call ends)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.closing(sqlite3.connect(self.server.data_dir / "cti.sqlite3")) as db:
+                db.row_factory = sqlite3.Row
+                rows = [dict(row) for row in db.execute("SELECT * FROM calls")]
+            if (rows and all(row["end_reason"] for row in rows)) or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[TlsNode]:
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["flows_dir"] = str(REPO / "config" / "flows")
+    config["prompts_dir"] = str(REPO / "config" / "prompts")
+    tls_port = free_port("tcp")
+    config["sip"].update(transports=["udp", "tcp", "tls"], tls_port=tls_port)
+    path = tmp_path / "cti.yaml"
+    path.write_text(yaml.safe_dump(config))
+    client = self_signed(tmp_path / "sipp-cert", HOST)
+    with run_server(tmp_path, config=path) as server:
+        yield TlsNode(server, tls_port, (client.cert_file, client.key_file))
+
+
+@pytest.fixture
+def tls_sipps(tmp_path: Path, tls_sipp: str) -> Iterator[SippRunner]:
+    runner = SippRunner(tmp_path / "sipp-tls", binary=tls_sipp)
+    try:
+        yield runner
+    finally:
+        runner.stop_all()
+
+
+def test_a_sipp_caller_over_tls_goes_through_the_ivr(node: TlsNode, tls_sipps: SippRunner) -> None:
+    caller = tls_sipps.start(
+        "caller-tls", "carrier_call_dtmf.xml", *node.tls_args, "-s", "100", "-key", "caller", "5551234",
+        "-key", "dtmf_pcap", dtmf_pcap("2"), "-set", "greeting_ms", "3000", "-set", "talk_ms", "1000",
+        remote=f"{HOST}:{node.tls_port}", timeout=20)
+    assert caller.wait(30) == 0, caller.report()
+    messages = caller.messages()
+    for step in ("SIP/2.0 200 OK", "ACK sip:", "BYE sip:"):
+        assert step in messages, f"{step!r} missing from the TLS caller's trace\n{caller.report()}"
+    assert "Via: SIP/2.0/TLS" in messages
+    rows = node.ended_calls()
+    assert len(rows) == 1, rows
+    assert rows[0]["final_queue"] == "support", rows  # the IVR heard the caller's "2" over the TLS call
+    assert rows[0]["end_reason"] == "caller-hangup", rows
+
+
+def test_an_agent_registered_over_tls_is_reached_on_its_connection(node: TlsNode, tls_sipps: SippRunner,
+                                                                   tmp_path: Path) -> None:
+    server = node.server
+    agent = tls_sipps.agent(f"{HOST}:{node.tls_port}", "1001", "agent_answer.xml", *node.tls_args, timeout=25)
+    assert agent.wait_for_message("SIP/2.0 200 OK", 10), agent.report()  # registered over TLS
+    agent_login_ready(server.http_port, "1001")
+    carrier_runner = SippRunner(tmp_path / "sipp-udp")
+    try:
+        carrier = carrier_runner.carrier(f"{HOST}:{server.sip_port}", digit="1", talk_ms=2000, timeout=20)
+        assert carrier.wait(30) == 0, carrier.report()
+    finally:
+        carrier_runner.stop_all()
+    assert agent.wait(15) == 0, agent.report()
+    messages = agent.messages()
+    invite = messages[messages.index("INVITE sip:"):]
+    assert "Via: SIP/2.0/TLS" in invite.split("\n\n", 1)[0], invite[:1500]  # the node's INVITE came over TLS
+    assert "BYE sip:" in invite
+    rows = node.ended_calls()
+    assert len(rows) == 1, rows
+    assert (rows[0]["final_queue"], rows[0]["final_agent"], rows[0]["end_reason"]) == \
+        ("sales", "1001", "caller-hangup"), rows
