@@ -199,7 +199,8 @@ class Server:
         sip_tls = await asyncio.to_thread(self._sip_tls_context) if "tls" in sip.transports else None
         await self.endpoint.start(sip.bind, sip.port, sip.transports, tcp_idle_timeout=sip.tcp_idle_timeout_s,
                                   tls=sip_tls, tls_port=sip.tls_port)
-        legs.set_port(self.endpoint.local_address()[1])  # the bound port (sip.port may be 0)
+        legs.set_port(self.endpoint.local_address()[1],  # the bound ports (sip.port, sip.tls_port may be 0)
+                      self.endpoint.local_address("TLS")[1] if "tls" in sip.transports else None)
         mqtt = self.config.mqtt
         if mqtt.enabled:
             self.mqtt = MqttBridge(MqttConfig(enabled=True, host=mqtt.host, port=mqtt.port, prefix=mqtt.prefix,

@@ -9,13 +9,15 @@ the self-signed pair it writes into its data dir. SIPp needs a certificate of it
 presents if asked): one is made here with the same helper.
 
 * A SIPp caller over TLS dials the demo's IVR number 100, hears the greeting, presses 2 (RFC 4733, plain RTP: SIPp
-  offers no SRTP key) and hangs up: 200, ACK and BYE over TLS, and the call's record shows the IVR took the digit.
+  offers no SRTP key) and hangs up: 200, ACK and BYE over TLS, the node's Contact in its 200 names its TLS
+  listener (``;transport=tls``), and the call's record shows the IVR took the digit.
 * A SIPp agent 1001 registers over TLS; a SIPp carrier on UDP calls 100 and presses 1 (sales); the node INVITEs the
-  agent over TLS (Via ``SIP/2.0/TLS``, to the Contact it registered with ``transport=TLS``), the agent answers, the
-  carrier hangs up and the agent answers the node's BYE: both SIPps end cleanly, the record names the agent.
+  agent over TLS (Via ``SIP/2.0/TLS`` with the TLS port, to the Contact registered with ``transport=TLS``; its own
+  Contact on the TLS listener), the agent answers, the carrier hangs up and the agent answers the node's BYE: both
+  SIPps end cleanly, the record names the agent.
 
 SIPp here is Debian 13's wolfSSL build with the fix of ``.ci/sipp-tls-fd.c`` preloaded (without it SIPp completes the
-handshake and then sends nothing). About 16 s for the two tests (two node starts).
+handshake and then sends nothing). About 13 s for the two tests (one node start).
 """
 
 from __future__ import annotations
@@ -71,20 +73,27 @@ class TlsNode:
     def tls_args(self) -> tuple[str, ...]:
         return ("-t", "l1", "-tls_cert", str(self.client_cert), "-tls_key", str(self.client_key))
 
-    def ended_calls(self, timeout: float = 10.0) -> list[dict[str, object]]:
-        """The call records, once each has its end (the record is written as the call ends)."""
+    def ended_call(self, caller: str, timeout: float = 10.0) -> dict[str, object]:
+        """The record of the call from ``caller``, once it has its end (written as the call ends)."""
         deadline = time.monotonic() + timeout
         while True:
             with contextlib.closing(sqlite3.connect(self.server.data_dir / "cti.sqlite3")) as db:
                 db.row_factory = sqlite3.Row
-                rows = [dict(row) for row in db.execute("SELECT * FROM calls")]
-            if (rows and all(row["end_reason"] for row in rows)) or time.monotonic() > deadline:
-                return rows
+                rows = [dict(row) for row in db.execute("SELECT * FROM calls WHERE caller_number = ?", (caller,))]
+            if (len(rows) == 1 and rows[0]["end_reason"]) or time.monotonic() > deadline:
+                assert len(rows) == 1, rows
+                return rows[0]
             time.sleep(0.1)
 
+    def contact_is_tls(self, message: str) -> bool:
+        """The node's Contact in ``message`` (a SIPp trace of one message) names its TLS listener."""
+        contact = next(line for line in message.splitlines() if line.startswith("Contact:"))
+        return f"127.0.0.1:{self.tls_port};transport=tls>" in contact
 
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[TlsNode]:
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsNode]:
+    tmp_path = tmp_path_factory.mktemp("tls-node")
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["flows_dir"] = str(REPO / "config" / "flows")
     config["prompts_dir"] = str(REPO / "config" / "prompts")
@@ -116,10 +125,11 @@ def test_a_sipp_caller_over_tls_goes_through_the_ivr(node: TlsNode, tls_sipps: S
     for step in ("SIP/2.0 200 OK", "ACK sip:", "BYE sip:"):
         assert step in messages, f"{step!r} missing from the TLS caller's trace\n{caller.report()}"
     assert "Via: SIP/2.0/TLS" in messages
-    rows = node.ended_calls()
-    assert len(rows) == 1, rows
-    assert rows[0]["final_queue"] == "support", rows  # the IVR heard the caller's "2" over the TLS call
-    assert rows[0]["end_reason"] == "caller-hangup", rows
+    ok = messages[messages.index("SIP/2.0 200 OK"):]
+    assert node.contact_is_tls(ok.split("\n\n", 1)[0]), ok[:1500]  # in-dialog requests come back over TLS
+    row = node.ended_call("5551234")
+    assert row["final_queue"] == "support", row  # the IVR heard the caller's "2" over the TLS call
+    assert row["end_reason"] == "caller-hangup", row
 
 
 def test_an_agent_registered_over_tls_is_reached_on_its_connection(node: TlsNode, tls_sipps: SippRunner,
@@ -130,16 +140,17 @@ def test_an_agent_registered_over_tls_is_reached_on_its_connection(node: TlsNode
     agent_login_ready(server.http_port, "1001")
     carrier_runner = SippRunner(tmp_path / "sipp-udp")
     try:
-        carrier = carrier_runner.carrier(f"{HOST}:{server.sip_port}", digit="1", talk_ms=2000, timeout=20)
+        carrier = carrier_runner.carrier(f"{HOST}:{server.sip_port}", digit="1", caller="5559876", talk_ms=2000,
+                                         timeout=20)
         assert carrier.wait(30) == 0, carrier.report()
     finally:
         carrier_runner.stop_all()
     assert agent.wait(15) == 0, agent.report()
     messages = agent.messages()
     invite = messages[messages.index("INVITE sip:"):]
-    assert "Via: SIP/2.0/TLS" in invite.split("\n\n", 1)[0], invite[:1500]  # the node's INVITE came over TLS
+    head = invite.split("\n\n", 1)[0]
+    assert f"Via: SIP/2.0/TLS 127.0.0.1:{node.tls_port};" in head, invite[:1500]  # the node's INVITE, over TLS
+    assert node.contact_is_tls(head), invite[:1500]  # the phone's BYE would come back over TLS too
     assert "BYE sip:" in invite
-    rows = node.ended_calls()
-    assert len(rows) == 1, rows
-    assert (rows[0]["final_queue"], rows[0]["final_agent"], rows[0]["end_reason"]) == \
-        ("sales", "1001", "caller-hangup"), rows
+    row = node.ended_call("5559876")
+    assert (row["final_queue"], row["final_agent"], row["end_reason"]) == ("sales", "1001", "caller-hangup"), row
