@@ -1,15 +1,15 @@
 """A queue's hard limits send the caller on (docs/acd.md "Limits"), through the real server with SIPp callers.
 
-Queue ``sales`` has nobody logged in, ``max_wait_s: 3`` with ``on_max_wait: {action: voicemail, flow: messages}``
+Queue ``sales`` has nobody logged in, ``max_wait_s: 2`` with ``on_max_wait: {action: voicemail, flow: messages}``
 and ``max_size: 1`` with ``on_full: {action: to_flow, flow: busy}``:
 
-* caller A queues, waits 3 s, and goes on in ``messages``: the beep, A talks and presses #, the message is kept
+* caller A queues, waits 2 s, and goes on in ``messages``: the beep, A talks and presses #, the message is kept
   (a voicemail row of mailbox ``sales``), the server hangs up; the CDR ends ``voicemail``;
 * caller B arrives while A waits: the queue is full, B goes on in ``busy`` at once, hears the goodbye prompt and
   gets the server's BYE; the CDR ends ``ivr-hangup``.
 
 Both queue legs are flow-outs with their reason (``max_wait``, ``queue_full``), and ``call.flowed_out`` (here read
-from the webhook outbox) names the reason and the flow. About 10 s.
+from the webhook outbox) names the reason and the flow. About 7 s.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _config(tmp: Path, hook_url: str) -> Path:
         queues:
           - name: sales
             skills: {{sales: 1}}
-            max_wait_s: 3
+            max_wait_s: 2
             on_max_wait: {{action: voicemail, flow: messages}}
             max_size: 1
             on_full: {{action: to_flow, flow: busy}}
@@ -94,9 +94,9 @@ def test_max_wait_leaves_a_voicemail_and_a_full_queue_plays_its_flow(tmp_path: P
         with WebhookReceiver(SECRET) as receiver, \
                 run_server(tmp_path, config=_config(tmp_path, receiver.url)) as server:
             target = f"{HOST}:{server.sip_port}"
-            # A: in the queue 3 s, then the beep (about 0.4 s), 1.5 s of speech, then #.
+            # A: in the queue 2 s, then the beep (about 0.4 s), 1.5 s of speech, then #.
             first = runner.start("waits", "carrier_voicemail.xml", "-s", "100", "-key", "caller", "5550001",
-                                 "-key", "dtmf_pcap", dtmf_pcap("#"), "-set", "greeting_ms", "3800",
+                                 "-key", "dtmf_pcap", dtmf_pcap("#"), "-set", "greeting_ms", "2800",
                                  "-set", "talk_ms", "1500", remote=target, timeout=25)
             deadline = time.monotonic() + 5
             while _waiting(server.http_port) < 1:

@@ -8,21 +8,22 @@ The node runs the demo config with ``tls`` added to ``sip.transports`` on a free
 the self-signed pair it writes into its data dir. SIPp needs a certificate of its own to start TLS (a client one it
 presents if asked): one is made here with the same helper.
 
-* A SIPp caller over TLS dials the demo's IVR number 100, hears the greeting, presses 2 (RFC 4733, plain RTP: SIPp
-  offers no SRTP key) and hangs up: 200, ACK and BYE over TLS, the node's Contact in its 200 names its TLS
-  listener (``;transport=tls``), and the call's record shows the IVR took the digit.
+* A SIPp caller over TLS dials the demo's IVR number 100, presses 1 during the greeting (RFC 4733, plain RTP:
+  SIPp offers no SRTP key; the IVR keeps the key for its menu) and hangs up: 200, ACK and BYE over TLS, the
+  node's Contact in its 200 names its TLS listener (``;transport=tls``), the record shows the IVR took the "1".
 * A SIPp agent 1001 registers over TLS; a SIPp carrier on UDP calls 100 and presses 1 (sales); the node INVITEs the
   agent over TLS (Via ``SIP/2.0/TLS`` with the TLS port, to the Contact registered with ``transport=TLS``; its own
   Contact on the TLS listener), the agent answers, the carrier hangs up and the agent answers the node's BYE: both
   SIPps end cleanly, the record names the agent.
 
 SIPp here is Debian 13's wolfSSL build with the fix of ``.ci/sipp-tls-fd.c`` preloaded (without it SIPp completes the
-handshake and then sends nothing). About 13 s for the two tests (one node start).
+handshake and then sends nothing). About 10 s for the two tests (one node start).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import sqlite3
@@ -118,7 +119,7 @@ def tls_sipps(tmp_path: Path, tls_sipp: str) -> Iterator[SippRunner]:
 def test_a_sipp_caller_over_tls_goes_through_the_ivr(node: TlsNode, tls_sipps: SippRunner) -> None:
     caller = tls_sipps.start(
         "caller-tls", "carrier_call_dtmf.xml", *node.tls_args, "-s", "100", "-key", "caller", "5551234",
-        "-key", "dtmf_pcap", dtmf_pcap("2"), "-set", "greeting_ms", "3000", "-set", "talk_ms", "1000",
+        "-key", "dtmf_pcap", dtmf_pcap("1"), "-set", "greeting_ms", "300", "-set", "talk_ms", "2700",
         remote=f"{HOST}:{node.tls_port}", timeout=20)
     assert caller.wait(30) == 0, caller.report()
     messages = caller.messages()
@@ -128,7 +129,9 @@ def test_a_sipp_caller_over_tls_goes_through_the_ivr(node: TlsNode, tls_sipps: S
     ok = messages[messages.index("SIP/2.0 200 OK"):]
     assert node.contact_is_tls(ok.split("\n\n", 1)[0]), ok[:1500]  # in-dialog requests come back over TLS
     row = node.ended_call("5551234")
-    assert row["final_queue"] == "support", row  # the IVR heard the caller's "2" over the TLS call
+    assert row["final_queue"] == "sales", row  # the IVR heard the caller's "1" over the TLS call (typed ahead)
+    inputs = json.loads(str(row["ivr_inputs"]))["inputs"]
+    assert [(i["node"], i["digits"], i["result"]) for i in inputs] == [("menu", "1", "accepted")], inputs
     assert row["end_reason"] == "caller-hangup", row
 
 
@@ -140,8 +143,8 @@ def test_an_agent_registered_over_tls_is_reached_on_its_connection(node: TlsNode
     agent_login_ready(server.http_port, "1001")
     carrier_runner = SippRunner(tmp_path / "sipp-udp")
     try:
-        carrier = carrier_runner.carrier(f"{HOST}:{server.sip_port}", digit="1", caller="5559876", talk_ms=2000,
-                                         timeout=20)
+        carrier = carrier_runner.carrier(f"{HOST}:{server.sip_port}", digit="1", caller="5559876", greeting_ms=1000,
+                                         talk_ms=3000, timeout=20)  # the "1" is typed ahead of the menu
         assert carrier.wait(30) == 0, carrier.report()
     finally:
         carrier_runner.stop_all()
