@@ -124,7 +124,9 @@ class QueueConfig:
     means wrap-up lasts until the agent ends it. ``priority_aging_s``: a waiting call gains one
     priority step every that many seconds (None: no aging). ``no_answer_reason`` /
     ``reject_reason``: the not-ready reason given to an agent who lets an offer time out or rejects
-    it; ``None`` puts the agent back to ready instead.
+    it; ``None`` puts the agent back to ready instead. ``max_wait_target`` / ``full_target``: where a
+    call goes when it leaves on ``max_wait_s`` / ``max_size`` (the ``target`` of its ``ExitCall``, e.g. the
+    flow it goes on in); ``None``: nowhere named, the controller ends the call.
     """
 
     id: QueueId
@@ -134,6 +136,8 @@ class QueueConfig:
     wrap_up_s: float | None = 0.0
     max_wait_s: float | None = None
     max_size: int | None = None
+    max_wait_target: str | None = None
+    full_target: str | None = None
     overflow: tuple[OverflowRule, ...] = ()
     priority_aging_s: float | None = None
     no_answer_reason: str | None = NO_ANSWER_REASON

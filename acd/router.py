@@ -171,7 +171,7 @@ class Router(RoutingState):
                         self._queue(ref, now, out)
                 case TimerId.MAX_WAIT:
                     assert isinstance(ref, Call)
-                    self._exit(ref, ExitReason.MAX_WAIT, None, now, out)
+                    self._exit(ref, ExitReason.MAX_WAIT, ref.queue.max_wait_target, now, out)
                 case TimerId.OFFER_DELAY:
                     assert isinstance(ref, Agent)
                     self._seek(ref, now, out)
@@ -281,8 +281,9 @@ class Router(RoutingState):
         if queue.max_size is not None and len(stats.waiting) >= queue.max_size:
             stats.flowed_out(request.call_id, now, now, queued=False)
             out.append(CallExited(call_id=request.call_id, queue_id=queue.id, reason=ExitReason.QUEUE_FULL,
-                                  wait_s=0.0, at=now))
-            out.append(ExitCall(call_id=request.call_id, queue_id=queue.id, reason=ExitReason.QUEUE_FULL))
+                                  wait_s=0.0, target=queue.full_target, at=now))
+            out.append(ExitCall(call_id=request.call_id, queue_id=queue.id, reason=ExitReason.QUEUE_FULL,
+                                target=queue.full_target))
             return
         self._call_seq += 1
         call = Call(call_id=request.call_id, queue=queue, priority=request.priority, enqueued=now,

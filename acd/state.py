@@ -196,7 +196,7 @@ class RoutingState:
         """Back in queue with the original enqueue time (head of its band), unless a limit is reached."""
         max_wait = call.queue.max_wait_s
         if max_wait is not None and now >= call.enqueued + max_wait:
-            self._exit(call, ExitReason.MAX_WAIT, None, now, out)
+            self._exit(call, ExitReason.MAX_WAIT, call.queue.max_wait_target, now, out)
         elif self._apply_due_rules(call, now, out):
             self._queue(call, now, out)
 

@@ -386,14 +386,28 @@ class OverflowRuleConfig(_Model):
         return self.action in ("to_flow", "voicemail")
 
 
+class QueueExitConfig(_Model):
+    """Where a call goes when it meets one of its queue's hard limits (``on_max_wait`` after ``max_wait_s``,
+    ``on_full`` past ``max_size``): the exits of the overflow rules, without ``after_s``. ``to_flow``: the caller
+    goes on in that IVR flow; ``voicemail``: in that flow, which must have a voicemail node. docs/acd.md "Limits"."""
+
+    action: Literal["to_flow", "voicemail"]
+    flow: str = Field(min_length=1, description="the IVR flow the call goes on in")
+
+
 class QueueConfig(_Model):
     name: str
     skills: dict[str, int] = Field(default_factory=dict, description="required skill -> minimum level")
     strategy: Literal["longest_idle", "least_calls", "best_skill", "round_robin", "random"] = "longest_idle"
     ring_timeout_s: float = Field(default=15.0, gt=0)
     wrap_up_s: float = Field(default=30.0, ge=0)
-    max_wait_s: float | None = Field(default=None, gt=0)
-    max_size: int | None = Field(default=None, ge=1)
+    max_wait_s: float | None = Field(default=None, gt=0, description="longest wait, then the call leaves for "
+                                     "on_max_wait (required with it)")
+    max_size: int | None = Field(default=None, ge=1, description="calls waiting or ringing; one more leaves at once "
+                                 "for on_full (required with it)")
+    on_max_wait: QueueExitConfig | None = Field(default=None, description="where a call goes after max_wait_s")
+    on_full: QueueExitConfig | None = Field(default=None, description="where a call goes when the queue holds "
+                                            "max_size calls")
     sl_threshold_s: float = Field(default=20.0, gt=0)
     sl_target: float = Field(default=0.8, ge=0, le=1)
     sl_formula: Literal["answered_only", "abandons_negative", "abandons_after_t_negative", "abandons_in_t_positive",
@@ -416,6 +430,18 @@ class QueueConfig(_Model):
         if self.short_abandon_s > self.sl_threshold_s:
             raise ValueError(f"short_abandon_s ({self.short_abandon_s:g}) must not exceed sl_threshold_s "
                              f"({self.sl_threshold_s:g})")
+        return self
+
+    @model_validator(mode="after")
+    def _limits_have_exits(self) -> QueueConfig:
+        # A hard limit never just hangs up (docs/acd.md "Limits"): each comes with the place the caller goes on to.
+        for limit, value, exit_key, exit_ in (("max_wait_s", self.max_wait_s, "on_max_wait", self.on_max_wait),
+                                              ("max_size", self.max_size, "on_full", self.on_full)):
+            if value is not None and exit_ is None:
+                raise ValueError(f"queue {self.name!r}: {limit} needs {exit_key} ({{action: to_flow, flow: ...}} or "
+                                 f"{{action: voicemail, flow: ...}}): a caller at the limit is never just hung up")
+            if value is None and exit_ is not None:
+                raise ValueError(f"queue {self.name!r}: {exit_key} without {limit} is never used")
         return self
 
     def overflow_in_order(self) -> list[tuple[int, OverflowRuleConfig]]:

@@ -202,7 +202,8 @@ class Server:
         sip_tls = await asyncio.to_thread(self._sip_tls_context) if "tls" in sip.transports else None
         await self.endpoint.start(sip.bind, sip.port, sip.transports, tcp_idle_timeout=sip.tcp_idle_timeout_s,
                                   tls=sip_tls, tls_port=sip.tls_port)
-        legs.set_port(self.endpoint.local_address()[1])  # the bound port (sip.port may be 0)
+        legs.set_port(self.endpoint.local_address()[1],  # the bound ports (sip.port, sip.tls_port may be 0)
+                      self.endpoint.local_address("TLS")[1] if "tls" in sip.transports else None)
         # Browser phones (docs/web.md): the node's own SIP user agent, bound in the registrar like a softphone.
         self.phones = WebPhones(self.sip_core.registration,
                                 lambda type_, data: self.publisher.publish(type_, data, durable=False),

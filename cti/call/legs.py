@@ -255,8 +255,8 @@ class InboundLeg(Leg):
         self.transaction: ServerTransactionId = event.transaction
         self.source = event.source
         self.dialog = Dialog.uas_from_invite(
-            event.request, new_tag(), table.contact, transport=event.source.transport,
-            via_host=table.via_host, via_port=table.via_port,
+            event.request, new_tag(), table.contact_for(event.source.transport), transport=event.source.transport,
+            via_host=table.via_host, via_port=table.via_port_for(event.source.transport),
         )
         table.add_inbound(self)
 
@@ -367,14 +367,30 @@ class LegTable:
         self.via_host = host
         self.via_port = port
         self.contact = SipUri(host=host, port=port)
-
-    def set_port(self, port: int) -> None:
-        """The port the SIP endpoint really bound (known after it starts), for Via and Contact."""
-        self.via_port = port
-        self.contact = SipUri(host=self.via_host, port=port)
+        self.tls_port: int | None = None
         self._by_dialog: dict[DialogId, Leg] = {}
         self._by_server_tx: dict[ServerTransactionId, InboundLeg] = {}
         self._by_client_tx: dict[ClientTransactionId, Leg] = {}
+
+    def set_port(self, port: int, tls_port: int | None = None) -> None:
+        """The ports the SIP endpoint really bound (known after it starts), for Via and Contact: UDP and TCP
+        share ``port``; ``tls_port`` is the TLS listener's, when there is one."""
+        self.via_port = port
+        self.contact = SipUri(host=self.via_host, port=port)
+        self.tls_port = tls_port
+
+    def via_port_for(self, transport: str) -> int:
+        """Our Via sent-by port for a request or dialog on ``transport``: the TLS listener's for TLS."""
+        return self.tls_port if transport == "TLS" and self.tls_port is not None else self.via_port
+
+    def contact_for(self, transport: str, user: str | None = None) -> SipUri:
+        """Our Contact on a leg over ``transport``. On TLS it names the TLS listener with ``transport=tls``, so
+        the peer's requests in the dialog come back over TLS (RFC 3261 §8.1.1.8: the Contact "MUST" be where
+        the peer reaches us; §26.2: a hop set up on TLS stays on it); a plain Contact there sends them to our
+        UDP port, in clear."""
+        if transport == "TLS" and self.tls_port is not None:
+            return SipUri(user=user, host=self.via_host, port=self.tls_port, params=(("transport", "tls"),))
+        return SipUri(user=user, host=self.via_host, port=self.via_port)
 
     def __len__(self) -> int:
         return len(self._by_dialog) + len(self._by_client_tx)

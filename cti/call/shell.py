@@ -102,7 +102,10 @@ from sip.rtp.errors import PortsExhaustedError
 from sip.uri import SipUri, parse_uri
 
 log = structlog.get_logger(__name__)
-_FLOW_EXITS = frozenset({ExitReason.OVERFLOW_EXIT, ExitReason.OVERFLOW_VOICEMAIL})
+# The ACD exits whose target is the flow the caller goes on in: the overflow exits and the hard limits' exits
+# (on_max_wait, on_full). A hard limit without a target (never configured so: config.schema) ends the call.
+_FLOW_EXITS = frozenset({ExitReason.OVERFLOW_EXIT, ExitReason.OVERFLOW_VOICEMAIL, ExitReason.MAX_WAIT,
+                         ExitReason.QUEUE_FULL})
 
 # The longest the caller's 200 (to the INVITE, to a BYE) waits for the call's record to be committed.
 # Below the peer's transaction timeout (64*T1 = 32 s), so a slow store delays the answer but never
@@ -418,7 +421,7 @@ class Call:
             log.warning("call.overflow.flow_missing", flow=command.flow)
             self.feed(HangupRequested(reason=command.reason))
             return
-        log.info("call.overflow.flow_started", flow=command.flow, queue=self.detail.queue)
+        log.info("call.overflow.flow_started", flow=command.flow, queue=self.detail.queue, reason=command.reason)
         self._earlier_ivr = (list(self.detail.ivr_inputs), dict(self.detail.ivr_variables), list(self.detail.crm))
         self._start_ivr(command.flow)
 
@@ -581,7 +584,8 @@ class Call:
             case CancelOffer():
                 self.feed(OfferCancelled(offer_id=command.offer_id))
             case ExitCall():
-                # An overflow exit names the flow the caller goes on in (cti.node.routing.overflow_rule).
+                # An overflow exit or a hard limit's exit names the flow the caller goes on in
+                # (cti.node.routing.overflow_rule, queue_config).
                 flow = command.target if command.reason in _FLOW_EXITS else None
                 self.feed(CallExitedQueue(reason=command.reason.value, flow=flow))
             case _:

@@ -61,7 +61,7 @@ def invite_phone(table: LegTable, owner: LegOwner, binding: Binding, invite: Pho
         LocalSipError: the binding has no usable address, or a header value cannot be sent.
     """
     target = parse_uri(binding.uri)
-    host, port = table.via_host, table.via_port
+    host, port = table.via_host, table.via_port_for(binding.transport)
     headers = Headers()
     headers.add("Via", str(Via(transport=binding.transport, host=host, port=port, params=(("rport", None),))))
     headers.add("Max-Forwards", "70")
@@ -70,7 +70,7 @@ def invite_phone(table: LegTable, owner: LegOwner, binding: Binding, invite: Pho
     headers.add("To", str(NameAddr(uri=SipUri(user=invite.callee, host=host, port=port))))
     headers.add("Call-ID", new_call_id(host))
     headers.add("CSeq", str(CSeq(seq=1, method="INVITE")))
-    headers.add("Contact", str(NameAddr(uri=SipUri(user="cti", host=host, port=port))))
+    headers.add("Contact", str(NameAddr(uri=table.contact_for(binding.transport, user="cti"))))
     headers.add("Allow", ", ".join(ALLOW))
     if invite.auto_answer:
         headers.add("Call-Info", str(NameAddr(uri=SipUri(host=host), params=(("answer-after", "0"),))))

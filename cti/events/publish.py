@@ -99,6 +99,10 @@ class Publisher:
         self.publish("call.abandoned", {"call_id": call_id, "queue": queue, "wait_seconds": round(wait_s, 3),
                                         "position": None})
 
+    def call_flowed_out(self, call_id: CallId, queue: str, reason: str, wait_s: float, flow: str | None) -> None:
+        self.publish("call.flowed_out", {"call_id": call_id, "queue": queue, "reason": reason,
+                                         "wait_seconds": round(wait_s, 3), "flow": flow})
+
     def call_ended(self, detail: CallDetail) -> Envelope:
         """``call.ended``, on the bus only: its outbox rows go with the final CDR (the caller writes them)."""
         ended = detail.ended_at or self._clock()

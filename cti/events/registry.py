@@ -306,6 +306,8 @@ CALL_END_REASONS: Final = frozenset({
 } | {f"flowout:{reason.value}" for reason in ExitReason})
 """``call.ended`` ``reason``: the values the call path and the stored CDRs (``end_reason``) really use
 (``callback-requested``, ``transfer-unavailable`` and ``voicemail-unavailable`` only in CDRs of earlier versions)."""
+FLOWOUT_REASONS: Final = frozenset(reason.value for reason in ExitReason if reason is not ExitReason.INTERRUPTED)
+"""``call.flowed_out`` ``reason``: why the ACD let the call go (``interrupted`` is only ever a stored leg's)."""
 CALL_FAILED_WHERE: Final = frozenset({"leg", "acd", "task", "digit", "rtp-timeout", "core", "command"})
 TRANSFER_METHODS: Final = frozenset({"refer", "desktop"})
 SUPERVISION_END_REASONS: Final = frozenset({
@@ -397,6 +399,12 @@ _SCHEMAS: Final = (
     _schema("call.abandoned", "the caller hung up while queued", _CALL_ID, _QUEUE,
             _f("wait_seconds", _N, "time waited before hanging up"),
             _f("position", _I, "position when abandoned", null=True)),
+    _schema("call.flowed_out", "the call left its queue without an agent and without hanging up: a hard limit "
+            "(max_wait, queue_full) or an overflow exit", _CALL_ID, _QUEUE,
+            _f("reason", _S, "why it left (the queue leg's flowout_reason)", choices=FLOWOUT_REASONS),
+            _f("wait_seconds", _N, "time waited in the queue (0 for queue_full: it never entered)"),
+            _f("flow", _S, "the IVR flow the caller goes on in (on_max_wait, on_full, an overflow rule's flow); "
+               "null: the call ends", null=True)),
     _schema("queue.stats", "periodic queue statistics", _QUEUE,
             _f("waiting", _I, "calls waiting now"), _f("longest_wait_seconds", _N, "oldest waiting call's wait"),
             _f("agents_logged_in", _I, "agents logged in"), _f("agents_available", _I, "agents ready"),

@@ -2,7 +2,7 @@
 
 :class:`AcdEventPublisher` takes every :class:`acd.AcdEvent` (in the router's order, from the
 ACD adapter's outbox), writes it to the records (agent-state history, queue legs), publishes
-``agent.state_changed``, ``call.queued``, ``call.offered``, ``call.answered``, ``call.abandoned``
+``agent.state_changed``, ``call.queued``, ``call.offered``, ``call.answered``, ``call.abandoned``, ``call.flowed_out``
 (docs/events.md), and keeps ``queue.stats`` fresh: changes within :data:`STATS_COALESCE_S` share one
 event, and every queue gets one at least every :data:`STATS_PERIOD` seconds (``run_stats``).
 Times are converted once, from the ACD's monotonic readings to wall time, by the node's clock.
@@ -123,7 +123,11 @@ class AcdEventPublisher:
                                               event.wait_s)
                 self.stats_changed(event.queue_id)
             case CallExited():
-                log.info("acd.call.exited", call_id=event.call_id, reason=event.reason.value)
+                log.info("acd.call.exited", call_id=event.call_id, reason=event.reason.value, target=event.target)
+                # The target is the flow the caller goes on in for every exit the node configures (overflow
+                # to_flow/voicemail, on_max_wait, on_full); the router's own exits (caller_exit) name none.
+                self.publisher.call_flowed_out(event.call_id, event.queue_id, event.reason.value, event.wait_s,
+                                               event.target)
                 self.stats_changed(event.queue_id)
             case _:
                 log.debug("acd.event.seen", kind=type(event).__name__)

@@ -41,7 +41,7 @@ from config.schema import QueueConfig as QueueSettings
 from config.yamlsource import Located
 from cti.call.core import personal_skill
 from ivr import FlowName, FlowSet
-from ivr.flow import Voicemail
+from ivr.flow import Queue, SubFlow, Voicemail
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +68,8 @@ def queue_config(settings: QueueSettings) -> QueueConfig:
         wrap_up_s=settings.wrap_up_s,
         max_wait_s=settings.max_wait_s,
         max_size=settings.max_size,
+        max_wait_target=settings.on_max_wait.flow if settings.on_max_wait else None,
+        full_target=settings.on_full.flow if settings.on_full else None,
         sl_threshold_s=settings.sl_threshold_s,
         sl_target=settings.sl_target,
         sl_formula=SlFormula(settings.sl_formula),
@@ -106,21 +108,47 @@ def overflow_rule(settings: OverflowRuleConfig) -> OverflowRule:
 
 
 def overflow_flow_problems(located: Located, queues: Iterable[QueueSettings], flows: FlowSet) -> list[Problem]:
-    """Every overflow exit names a flow of ``flows``; a voicemail exit's flow has a voicemail node."""
+    """Every exit of a queue (an overflow rule's, ``on_max_wait``, ``on_full``) names a flow of ``flows``; a
+    voicemail exit's flow has a voicemail node; a hard limit's flow cannot queue the call in that queue again
+    (from a full queue that would loop without end; after ``max_wait_s`` it would undo the limit)."""
     problems: list[Problem] = []
     for q_index, queue in enumerate(queues):
-        for r_index, rule in enumerate(queue.overflow):
-            if not rule.exits or rule.flow is None:
-                continue
-            path = ("queues", q_index, "overflow", r_index, "flow")
-            flow = flows.flows.get(FlowName(rule.flow))
+        exits: list[tuple[tuple[str | int, ...], str, str, str, bool]] = [  # path, key, action, flow, hard limit
+            (("queues", q_index, "overflow", r_index, "flow"), "overflow", rule.action, rule.flow, False)
+            for r_index, rule in enumerate(queue.overflow) if rule.exits and rule.flow is not None]
+        exits += [(("queues", q_index, key, "flow"), key, target.action, target.flow, True)
+                  for key, target in (("on_max_wait", queue.on_max_wait), ("on_full", queue.on_full))
+                  if target is not None]
+        for path, key, action, name, hard in exits:
+            flow = flows.flows.get(FlowName(name))
             if flow is None:
-                problems.append(located.problem(path, f"queue {queue.name!r}: overflow to unknown flow {rule.flow!r} "
+                problems.append(located.problem(path, f"queue {queue.name!r}: {key} to unknown flow {name!r} "
                                                 f"(flows: {', '.join(sorted(flows.flows)) or 'none'})"))
-            elif rule.action == "voicemail" and not any(isinstance(n, Voicemail) for n in flow.nodes.values()):
-                problems.append(located.problem(path, f"queue {queue.name!r}: overflow to voicemail flow "
-                                                f"{rule.flow!r}, which has no voicemail node"))
+                continue
+            if action == "voicemail" and not any(isinstance(n, Voicemail) for n in flow.nodes.values()):
+                problems.append(located.problem(path, f"queue {queue.name!r}: {key} to voicemail flow {name!r}, "
+                                                "which has no voicemail node"))
+            if hard and (node := _queues_again(flows, FlowName(name), queue.name)) is not None:
+                problems.append(located.problem(path, f"queue {queue.name!r}: {key} flow {name!r} queues the call in "
+                                                f"{queue.name!r} again (node {node}): send it somewhere else"))
     return problems
+
+
+def _queues_again(flows: FlowSet, start: FlowName, queue: str) -> str | None:
+    """The first ``queue`` node for ``queue`` in flow ``start`` or the sub-flows it calls, else None."""
+    seen: set[FlowName] = set()
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        if name in seen or (flow := flows.flows.get(name)) is None:
+            continue
+        seen.add(name)
+        for node in flow.nodes.values():
+            if isinstance(node, Queue) and node.queue == queue:
+                return f"{name}.{node.id}"
+            if isinstance(node, SubFlow):
+                todo.append(node.flow)
+    return None
 
 
 def reason_codes(pause_reasons: Iterable[str]) -> frozenset[str]:

@@ -23,6 +23,7 @@ from acd import (
     OverflowAction,
     OverflowRule,
     QueueId,
+    Reject,
     RoutingStrategy,
     SetReady,
     SkillName,
@@ -217,6 +218,33 @@ def test_max_queue_size_refuses_with_exit() -> None:
     assert of(out, ExitCall)[0].reason is ExitReason.QUEUE_FULL
     snap = d.router.queue_stats(QueueId("q"), d.now)
     assert snap.waiting == 2 and snap.today.flowouts == 1
+
+
+def test_hard_limit_exits_name_their_targets() -> None:
+    d = Desk(queue("q", max_wait_s=30, max_size=1, max_wait_target="later", full_target="busy"))
+    d.enqueue("c1", "q")
+    full = d.enqueue("c2", "q")
+    assert of(full, ExitCall)[0].target == "busy" and of(full, CallExited)[0].target == "busy"
+    out = d.advance(30)
+    assert (of(out, ExitCall)[0].reason, of(out, ExitCall)[0].target) == (ExitReason.MAX_WAIT, "later")
+    assert of(out, CallExited)[0].target == "later"
+
+
+def test_max_wait_reached_during_an_offer_exits_to_its_target_when_the_offer_fails() -> None:
+    d = Desk(queue("q", max_wait_s=10, ring_timeout_s=15, max_wait_target="later"))
+    d.login("a", ["q"])
+    d.enqueue("c", "q")
+    offer = d.offer()
+    assert of(d.advance(12), ExitCall) == []  # the limit passes while the phone rings
+    out = d.do(Reject(offer_id=offer.offer_id))
+    assert (of(out, ExitCall)[0].reason, of(out, ExitCall)[0].target) == (ExitReason.MAX_WAIT, "later")
+
+
+def test_without_targets_the_hard_limits_name_none() -> None:
+    d = Desk(queue("q", max_wait_s=5, max_size=1))
+    d.enqueue("c1", "q")
+    assert of(d.enqueue("c2", "q"), ExitCall)[0].target is None
+    assert of(d.advance(5), ExitCall)[0].target is None
 
 
 def test_position_and_expected_wait() -> None:

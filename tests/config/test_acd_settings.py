@@ -48,6 +48,18 @@ def write(tmp: Path, text: str) -> Path:
     (HEAD + "  - name: q1\n    overflow:\n      - {after_s: 60, action: relax_level}\n"
      "      - {after_s: 30, action: to_flow, flow: main}\n", 6,
      "overflow rule at after_s 60 never applies: the call has left the queue by an exit rule at after_s 30"),
+    (HEAD + "  - name: q1\n    max_wait_s: 60\n", 4,
+     "queue 'q1': max_wait_s needs on_max_wait ({action: to_flow, flow: ...} or {action: voicemail, flow: ...}): "
+     "a caller at the limit is never just hung up"),
+    (HEAD + "  - {name: q1, max_size: 3}\n", 4, "queue 'q1': max_size needs on_full"),
+    (HEAD + "  - name: q1\n    on_full: {action: to_flow, flow: main}\n", 4,
+     "queue 'q1': on_full without max_size is never used"),
+    (HEAD + "  - name: q1\n    max_wait_s: 60\n    on_max_wait: {action: hangup, flow: main}\n", 6,
+     "queues.0.on_max_wait.action: Input should be 'to_flow' or 'voicemail'"),
+    (HEAD + "  - name: q1\n    max_size: 2\n    on_full: {action: voicemail}\n", 6,
+     "queues.0.on_full.flow: Field required"),
+    (HEAD + "  - name: q1\n    max_size: 2\n    on_full: {action: voicemail, flow: main, after_s: 3}\n", 6,
+     "queues.0.on_full.after_s: Extra inputs are not permitted"),
     (HEAD + "  - {name: q1, no_answer_reason: coffee}\n", 4,
      "queue 'q1': no_answer_reason 'coffee' is not one of desk.pause_reasons"),
     (HEAD + "  - {name: q1, reject_reason: coffee}\n", 4,
@@ -144,6 +156,54 @@ def test_an_overflow_to_a_missing_flow_is_refused_by_config_check_and_at_start(t
     with pytest.raises(ConfigFileError) as caught:
         controller.load()
     assert [str(p) for p in caught.value.problems] == [f"{path}:8: {reason}"]
+
+
+@pytest.mark.parametrize(("settings", "line", "reason"), [
+    ("max_wait_s: 60\n    on_max_wait: {action: to_flow, flow: nowhere}\n", 8,
+     "queue 'q1': on_max_wait to unknown flow 'nowhere' (flows: closed, main, messages)"),
+    ("max_size: 5\n    on_full: {action: voicemail, flow: closed}\n", 8,
+     "queue 'q1': on_full to voicemail flow 'closed', which has no voicemail node"),
+    ("max_size: 5\n    on_full: {action: to_flow, flow: main}\n", 8,
+     "queue 'q1': on_full flow 'main' queues the call in 'q1' again (node main.q): send it somewhere else"),
+    ("max_wait_s: 60\n    on_max_wait: {action: to_flow, flow: via_sub}\n", 8,
+     "queue 'q1': on_max_wait flow 'via_sub' queues the call in 'q1' again (node main.q)"),
+])
+def test_a_hard_limit_exit_to_a_flow_that_cannot_take_the_call_is_refused(tmp_path: Path, settings: str, line: int,
+                                                                          reason: str) -> None:
+    flows = _flows(tmp_path)
+    if "via_sub" in settings:  # the queue node of a sub-flow counts too
+        (flows / "sub.yaml").write_text("flows:\n  via_sub:\n    start: s\n    nodes:\n"
+                                        "      s: {type: subflow, flow: main, next: bye}\n      bye: {type: hangup}\n")
+    path = write(tmp_path, f"flows_dir: flows\nprompts_dir: prompts\n{HEAD}  - name: q1\n    {settings}")
+    rendered = [str(p) for p in check_everything(load_config(path))]
+    assert len(rendered) == 1 and rendered[0].startswith(f"{path}:{line}: ") and reason in rendered[0], rendered
+
+
+def test_hard_limit_exits_load_and_reach_the_router(tmp_path: Path) -> None:
+    _flows(tmp_path)
+    path = write(tmp_path, f"flows_dir: flows\nprompts_dir: prompts\n{HEAD}" + textwrap.dedent("""\
+          - name: q1
+            max_wait_s: 40
+            on_max_wait: {action: voicemail, flow: messages}
+            max_size: 1
+            on_full: {action: to_flow, flow: closed}
+        """))
+    loaded = load_config(path)
+    assert check_everything(loaded) == []
+    router = Router([queue_config(q) for q in loaded.config.queues])
+    router.handle(Enqueue(call_id="c1", queue_id=QueueId("q1")), 0.0)  # type: ignore[arg-type]
+    full = router.handle(Enqueue(call_id="c2", queue_id=QueueId("q1")), 1.0)  # type: ignore[arg-type]
+    assert [(o.reason.value, o.target) for o in full if isinstance(o, CallExited)] == [("queue_full", "closed")]
+    waited = router.handle_timer(40.0)
+    assert [(o.reason.value, o.target) for o in waited if isinstance(o, CallExited)] == [("max_wait", "messages")]
+
+
+def test_the_demo_queues_have_exits_for_their_hard_limits() -> None:
+    loaded = load_config(Path(__file__).resolve().parents[2] / "config" / "demo.yaml")
+    assert check_everything(loaded) == []
+    for queue in loaded.config.queues:
+        assert queue.max_wait_s and queue.on_max_wait and queue.on_max_wait.action == "voicemail", queue
+        assert queue.max_size and queue.on_full and queue.on_full.action == "voicemail", queue
 
 
 def test_priority_aging_from_the_config_lets_an_old_low_priority_call_overtake(tmp_path: Path) -> None:

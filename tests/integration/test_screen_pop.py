@@ -79,7 +79,9 @@ def _config(tmp: Path, crm_port: int) -> Path:
     (flows / "main.yaml").write_text(FLOW.format(port=crm_port))
     config["flows_dir"] = str(flows)
     config["prompts_dir"] = str(REPO / "config" / "prompts")
-    config["queues"] = [dict(q, wrap_up_s=120) for q in config["queues"]]  # wrap-up long enough to end it by hand
+    # wrap-up long enough to end it by hand; no hard limits (their exit flows are the demo's, not in this flow set)
+    limits = ("max_wait_s", "on_max_wait", "max_size", "on_full")
+    config["queues"] = [{k: v for k, v in dict(q, wrap_up_s=120).items() if k not in limits} for q in config["queues"]]
     path = tmp / "cti.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -16,8 +16,8 @@
   IVR plays over it and hears the caller's RFC 4733 digit through it; a baresip without media
   encryption is answered with plain RTP (allowed on TLS with ``optional``).
 
-Debian's SIPp is built without OpenSSL ("To use a TLS transport you must compile SIPp with
-OpenSSL"), so SIP/TLS calls here are made by baresip. About 20 s for the two tests.
+The SIP/TLS calls here are made by baresip (SRTP); SIPp over TLS (no SRTP) is tests/interop/test_sipp_tls.py.
+About 20 s for the two tests.
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def test_demo_vip_gets_priority_10_and_an_alert() -> None:
 
 def test_demo_prompts_are_8khz_mono_and_short() -> None:
     flow_set = load_flow_dir(REPO / "config" / "flows", REPO / "config" / "prompts")
-    assert set(flow_set.prompt_seconds) == {"welcome", "main_menu", "invalid", "no_input"}
+    assert set(flow_set.prompt_seconds) == {"welcome", "main_menu", "invalid", "no_input", "all_busy", "goodbye"}
     assert all(0.5 < s < 8 for s in flow_set.prompt_seconds.values())
 
 

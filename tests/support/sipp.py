@@ -172,6 +172,7 @@ class SippRunner:
 
     workdir: Path
     started: list[Sipp] = field(default_factory=list)
+    binary: str = "sipp"  # another SIPp, e.g. the one with TLS of .ci/sipp-tls (tests/interop/test_sipp_tls.py)
 
     def start(
         self,
@@ -195,7 +196,7 @@ class SippRunner:
         workdir.mkdir(parents=True, exist_ok=True)
         port = port or free_port()
         media_port = free_media_port()
-        cmd = ["sipp", "-sf", str(SCENARIOS / scenario)]
+        cmd = [self.binary, "-sf", str(SCENARIOS / scenario)]
         if ooc:
             cmd += ["-oocsf", str(SCENARIOS / ooc)]
         if remote:
