@@ -270,3 +270,22 @@ def test_build_offer_rejects_misuse() -> None:
         build_offer("h", 30000, [])
     with pytest.raises(LocalSipError):
         build_offer("h", 30000, telephone_event_pt=13)
+
+
+def test_a_body_read_again_is_the_same_description_and_the_memo_is_bounded() -> None:
+    from sip import sdp
+
+    body = (b"v=0\r\no=memo 42 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+            b"m=audio 4000 RTP/AVP 0\r\n")
+    first = SessionDescription.parse(body)
+    assert SessionDescription.parse(bytes(body)) is first  # an equal body (another object) is a look-up
+    assert SessionDescription.parse(body.decode()) == first  # text and bytes give the same description
+    for _ in range(2):  # a bad body is refused every time, never remembered
+        with pytest.raises(SdpParseError):
+            SessionDescription.parse(b"v=0\r\nm=audio 1 RTP/AVP 0\r\n")
+    for n in range(sdp.SDP_CACHE_SIZE + 10):
+        SessionDescription.parse(body.replace(b"42", str(1000 + n).encode()))
+    assert len(sdp._parsed) == sdp.SDP_CACHE_SIZE
+    assert SessionDescription.parse(body) is not first and SessionDescription.parse(body) == first  # first out
+    sdp.clear_sdp_cache()
+    assert not sdp._parsed
