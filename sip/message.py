@@ -349,19 +349,15 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         problem = MessageTooLargeError("header section too large")
     elif len(lines) - 1 > MAX_HEADER_FIELDS:
         problem = MessageTooLargeError("too many header fields")
-    items, keys = headers._items, headers._keys  # Headers.add, inlined: a dozen fields a message
-    names, token = _names, _TOKEN_RE.match
     for line in lines[1 : MAX_HEADER_FIELDS + 1]:
         name, colon, value = line.partition(":")
         name = name.rstrip()  # leading white space would be a fold onto the start line: refused
-        if not colon or not token(name):
+        if not colon or not _TOKEN_RE.match(name):
             problem = problem or RemoteSipError(f"bad header line {line[:60]!r}")
             continue
         if bad_text and CTL_RE.search(line):  # never echo a control character (a lone CR!) back
             continue
-        canonical, key = names.get(name) or _name_key(name)
-        items.append((canonical, value.strip()))
-        keys.append(key)
+        headers.add(name, value.strip())
     if bad_text:  # §25.1: TEXT-UTF8 and LWS only
         problem = problem or RemoteSipError("header section is not valid UTF-8 or holds control characters")
 
