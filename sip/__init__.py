@@ -68,6 +68,7 @@ from sip.offer_answer import (
     Answer,
     MediaParameters,
     accept_answer,
+    answer_at_port,
     build_offer,
     negotiate,
 )
@@ -198,6 +199,7 @@ __all__ = [
     "TransportFailed",
     "Via",
     "accept_answer",
+    "answer_at_port",
     "answer_challenge",
     "build_offer",
     "canonical_name",

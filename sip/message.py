@@ -20,6 +20,7 @@ from typing import TypeVar, cast
 from sip.errors import LocalSipError, MessageTooLargeError, RemoteSipError
 from sip.framing import CTL_RE, MAX_BODY_BYTES, MAX_HEADER_BYTES, KeepAlivePing, StreamFramer, split_head
 from sip.headers import Contact, CSeq, NameAddr, Via, split_list
+from sip.sdp import clear_sdp_cache
 from sip.uri import AbsoluteUri, SipUri, Uri, clear_uri_cache, parse_uri
 
 __all__ = [  # KeepAlivePing, StreamFramer and the size limits live in sip.framing
@@ -200,7 +201,8 @@ _CONTACT_PARSE: Callable[[str], Contact] = Contact.parse
 
 
 def clear_parse_caches() -> None:
-    """Empty the parsed-value caches (the header views here, the URIs in :mod:`sip.uri`).
+    """Empty the parsed-value caches (the header views here, the URIs in :mod:`sip.uri`, the SDP bodies in
+    :mod:`sip.sdp`).
 
     After a burst of traffic (a flood of hostile SIP) the caches hold thousands of entries made
     during it, scattered over the memory the burst used: they keep that memory from being given
@@ -209,6 +211,7 @@ def clear_parse_caches() -> None:
     """
     _view_cache.clear()
     clear_uri_cache()
+    clear_sdp_cache()
 
 
 def _view(parse: Callable[[str], _T], raw: str) -> _T:

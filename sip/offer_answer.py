@@ -36,7 +36,8 @@ from sip.sdp import (
 )
 
 __all__ = [
-    "CODECS", "RTP_AVP", "RTP_SAVP", "Answer", "MediaParameters", "accept_answer", "build_offer", "negotiate",
+    "CODECS", "RTP_AVP", "RTP_SAVP", "Answer", "MediaParameters", "accept_answer", "answer_at_port", "build_offer",
+    "negotiate",
 ]
 
 # The codecs the node offers and answers with, in preference order: the one table the media
@@ -250,6 +251,15 @@ def negotiate(
         raise SdpNegotiationError("no audio stream with PCMU or PCMA over RTP/AVP in the offer")
     session = _session(local_addr, session_id, session_version, answered[0])
     return Answer(sdp=replace(session, media=tuple(answered)), media=chosen)
+
+
+def answer_at_port(answer: Answer, local_port: int) -> Answer:
+    """``answer`` with its accepted stream on ``local_port``: what :func:`negotiate` gives for that port, without
+    answering the offer again (the stream's port is the only thing the local port changes)."""
+    media = list(answer.sdp.media)
+    index = answer.media.media_index
+    media[index] = replace(media[index], port=local_port)
+    return Answer(sdp=replace(answer.sdp, media=tuple(media)), media=answer.media)
 
 
 def accept_answer(offer: SessionDescription, answer: SessionDescription) -> MediaParameters:

@@ -162,6 +162,17 @@ def _int(text: str, what: str, limit: int = 2**64) -> int:
     return int(text)
 
 
+# SessionDescription.parse's memo: body (bytes or text) -> its description, the oldest dropped first.
+SDP_CACHE_SIZE = 256
+CACHED_BODY_MAX = 4096
+_parsed: dict[str | bytes, SessionDescription] = {}
+
+
+def clear_sdp_cache() -> None:
+    """Forget the memoised descriptions (after a burst: see :func:`sip.message.clear_parse_caches`)."""
+    _parsed.clear()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionDescription:
     """A whole SDP body. ``extra`` keeps session lines we do not model (``i u e p z k``, unknown)."""
@@ -184,9 +195,27 @@ class SessionDescription:
     def parse(cls, text: str | bytes) -> SessionDescription:
         """Parse an SDP body (CRLF or bare LF line ends).
 
+        The same body is read more than once in a call (the offer is checked at the door, then answered): the
+        descriptions of the last bodies are kept (:data:`SDP_CACHE_SIZE`; frozen, so shared safely).
+
         Raises:
             SdpParseError: not SDP (missing/invalid ``v=``, ``o=``, ``m=`` or ``c=`` lines).
         """
+        if cls is not SessionDescription:
+            return cls._parse(text)
+        try:
+            return _parsed[text]
+        except KeyError:
+            pass
+        description = cls._parse(text)  # an error is raised each time: only descriptions are kept
+        if len(text) <= CACHED_BODY_MAX:
+            if len(_parsed) >= SDP_CACHE_SIZE:
+                del _parsed[next(iter(_parsed))]  # the oldest first
+            _parsed[text] = description
+        return description
+
+    @classmethod
+    def _parse(cls, text: str | bytes) -> SessionDescription:
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
         lines = [line.rstrip("\r") for line in text.split("\n")]

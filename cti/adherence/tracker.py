@@ -11,6 +11,7 @@ ignores, never alerts) and at the next plan or exception boundary.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -90,6 +91,11 @@ class AdherenceTracker:
     def __init__(self, settings: AdherenceSettings | None = None) -> None:
         self.settings = settings or AdherenceSettings()
         self.agents: dict[str, AgentLive] = {}
+        # get_timer runs before every bus event the service reads: it must not walk every agent. Every plan's
+        # boundaries in one sorted list (rebuilt after a plan changes), and the pending alert times by agent.
+        self._boundaries: list[float] = []
+        self._boundaries_stale = False
+        self._alerts: dict[str, float] = {}
 
     def _agent(self, agent_id: str) -> AgentLive:
         live = self.agents.get(agent_id)
@@ -103,6 +109,7 @@ class AdherenceTracker:
         live = self._agent(agent_id)
         live.entries = sorted((e for e in entries if e.agent_id == agent_id), key=lambda e: e.start)
         live.exceptions = sorted((x for x in exceptions if x.agent_id == agent_id), key=lambda x: x.start)
+        self._boundaries_stale = True
         return self._judge(live, now)
 
     def state_changed(self, agent_id: str, state: str, reason: str | None, now: float) -> list[LiveEvent]:
@@ -134,6 +141,11 @@ class AdherenceTracker:
                 events.append(ExceptionEnded(agent_id=live.agent_id, out_since=live.out_since, at=now,
                                              verdict=verdict))
             live.out_since, live.raised = None, False
+        alert = self._alert_time(live)
+        if alert is None:
+            self._alerts.pop(live.agent_id, None)
+        else:
+            self._alerts[live.agent_id] = alert
         return events
 
     def _maybe_raise(self, live: AgentLive, now: float) -> list[LiveEvent]:
@@ -151,11 +163,6 @@ class AdherenceTracker:
         points += [p for x in live.exceptions for p in (x.start, x.end) if p <= now]
         return max(points, default=now)
 
-    def _next_boundary(self, live: AgentLive, now: float) -> float | None:
-        points = [p for e in live.entries for p in (e.start, e.end) if p > now]
-        points += [p for x in live.exceptions for p in (x.start, x.end) if p > now]
-        return min(points, default=None)
-
     def _alert_time(self, live: AgentLive) -> float | None:
         if live.out_since is None or live.raised:
             return None
@@ -163,12 +170,17 @@ class AdherenceTracker:
 
     def get_timer(self, now: float) -> float | None:
         """The earliest moment something may change without an input (a boundary, a tolerance running out)."""
-        times = []
-        for live in self.agents.values():
-            for t in (self._next_boundary(live, now), self._alert_time(live)):
-                if t is not None:
-                    times.append(t)
-        return min(times, default=None)
+        if self._boundaries_stale:
+            points = [p for live in self.agents.values() for e in live.entries for p in (e.start, e.end)]
+            points += [p for live in self.agents.values() for x in live.exceptions for p in (x.start, x.end)]
+            self._boundaries = sorted(points)
+            self._boundaries_stale = False
+        i = bisect_right(self._boundaries, now)  # the first boundary strictly after now
+        boundary = self._boundaries[i] if i < len(self._boundaries) else None
+        alert = min(self._alerts.values(), default=None)
+        if boundary is None or alert is None:
+            return alert if boundary is None else boundary
+        return min(boundary, alert)
 
     def handle_timer(self, now: float) -> list[LiveEvent]:
         """Re-judge every agent at ``now``."""

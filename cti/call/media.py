@@ -28,7 +28,7 @@ from typing import Protocol
 import structlog
 
 from cti.call.srtp import SrtpPolicy, leg_key, offer_crypto, require_srtp
-from sip import MediaParameters, SessionDescription, accept_answer, build_offer, negotiate
+from sip import MediaParameters, SessionDescription, accept_answer, answer_at_port, build_offer, negotiate
 from sip.media import (
     Channel,
     LegSide,
@@ -196,7 +196,7 @@ class CallMedia:
         first = negotiate(offer, CODECS, self.host, 9, local_key=key)  # refuse early, before a port is taken
         require_srtp(policy, transport, first.media)
         endpoint = await self._open_endpoint()
-        answer = negotiate(offer, CODECS, self.host, endpoint.local_port, local_key=key)
+        answer = answer_at_port(first, endpoint.local_port)
         self.caller = MediaLeg(endpoint, None, None)
         self.caller.apply(answer.media if answer.media else first.media, self._rtp_timeout)
         return answer.sdp.serialize().encode()

@@ -26,7 +26,6 @@ Errors::
 
 from __future__ import annotations
 
-import base64
 import enum
 import json
 import math
@@ -50,7 +49,10 @@ __all__ = [
 _TYPE_RE: Final = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _ENVELOPE_KEYS: Final = ("type", "id", "ts", "node", "data")
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_TO_CROCKFORD: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
+# Two Crockford characters for each 10-bit value: an id's 130 bits (the top two zero) are 13 look-ups, a third of
+# what base64.b32encode (pure Python on 3.11) and a translation cost.
+_CROCKFORD_PAIRS: Final = tuple(_CROCKFORD[i >> 5] + _CROCKFORD[i & 31] for i in range(1024))
+_PAIR_SHIFTS: Final = tuple(range(120, -1, -10))
 
 
 class EventError(CtiError):
@@ -103,9 +105,9 @@ class EventIdFactory:
             rand = self._random.getrandbits(79)  # top bit clear leaves room to increment
         self._last_ms, self._last_rand = ms, rand
         value = ((ms & ((1 << 48) - 1)) << 80) | rand
-        # 26 Crockford characters = 130 bits, the top two zero: base32 of the value shifted into
-        # 160 bits gives them as its first 26 characters, in the standard alphabet, then mapped.
-        return base64.b32encode((value << 30).to_bytes(20, "big"))[:26].translate(_TO_CROCKFORD).decode()
+        # 26 Crockford characters = 130 bits, the top two zero, most significant first
+        pairs = _CROCKFORD_PAIRS
+        return "".join([pairs[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 _DEFAULT_IDS: Final = EventIdFactory()

@@ -270,3 +270,45 @@ def test_build_offer_rejects_misuse() -> None:
         build_offer("h", 30000, [])
     with pytest.raises(LocalSipError):
         build_offer("h", 30000, telephone_event_pt=13)
+
+
+def test_a_body_read_again_is_the_same_description_and_the_memo_is_bounded() -> None:
+    from sip import sdp
+
+    body = (b"v=0\r\no=memo 42 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+            b"m=audio 4000 RTP/AVP 0\r\n")
+    first = SessionDescription.parse(body)
+    assert SessionDescription.parse(bytes(body)) is first  # an equal body (another object) is a look-up
+    assert SessionDescription.parse(body.decode()) == first  # text and bytes give the same description
+    for _ in range(2):  # a bad body is refused every time, never remembered
+        with pytest.raises(SdpParseError):
+            SessionDescription.parse(b"v=0\r\nm=audio 1 RTP/AVP 0\r\n")
+    for n in range(sdp.SDP_CACHE_SIZE + 10):
+        SessionDescription.parse(body.replace(b"42", str(1000 + n).encode()))
+    assert len(sdp._parsed) == sdp.SDP_CACHE_SIZE
+    assert SessionDescription.parse(body) is not first and SessionDescription.parse(body) == first  # first out
+    sdp.clear_sdp_cache()
+    assert not sdp._parsed
+
+
+@pytest.mark.parametrize("offer_text", [
+    PHONE_OFFER,
+    # a video stream first (refused, port 0), then two audio streams: the second audio one is not taken
+    "v=0\r\no=a 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\nm=video 5002 RTP/AVP 96\r\n"
+    "a=rtpmap:96 H264/90000\r\nm=audio 5000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=recvonly\r\n"
+    "m=audio 5004 RTP/AVP 0\r\n",
+    # SRTP (SDES) offered: answered with our key on the chosen stream
+    "v=0\r\no=a 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\nm=audio 5000 RTP/SAVP 0\r\n"
+    "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n",
+])
+@pytest.mark.parametrize("port", [1, 20000, 65535])
+def test_an_answer_moved_to_a_port_is_the_answer_negotiated_for_that_port(offer_text: str, port: int) -> None:
+    """The node answers the caller once with port 9 (to refuse a bad offer before taking a port), then moves that
+    answer to the port it opened instead of answering again: the result must be what answering again gives."""
+    from sip import answer_at_port
+
+    offer = SessionDescription.parse(offer_text)
+    key = bytes(range(30))
+    first = negotiate(offer, (Codec.PCMA, Codec.PCMU), "192.0.2.1", 9, local_key=key)
+    assert answer_at_port(first, port) == negotiate(offer, (Codec.PCMA, Codec.PCMU), "192.0.2.1", port,
+                                                    local_key=key)

@@ -183,3 +183,40 @@ def test_live_alerts_match_the_calculator(changes: list[tuple[int, str, str | No
     expected = sorted(seg.start for seg in result.segments if seg.duration_s > tol_min * M)
     raised = sorted(e.out_since for e in events if isinstance(e, ExceptionRaised))
     assert raised == expected
+
+
+def _timer_by_scan(tracker: AdherenceTracker, now: float) -> float | None:
+    """The tracker's timer stated directly: every agent's next plan or exception boundary after ``now`` and every
+    pending alert (out, not yet raised: out_since + tolerance + 1 s), the earliest of them."""
+    times = [p for live in tracker.agents.values() for span in (*live.entries, *live.exceptions)
+             for p in (span.start, span.end) if p > now]
+    times += [live.out_since + tracker.settings.tolerance_s + 1 for live in tracker.agents.values()
+              if live.out_since is not None and not live.raised]
+    return min(times, default=None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 240), st.sampled_from(["1", "2", "3"]),
+                          st.sampled_from(["state", "plan", "timer"]),
+                          st.sampled_from(["available", "on_call", "paused"]), st.integers(0, 200)),
+                min_size=1, max_size=25))
+def test_timer_is_the_earliest_boundary_or_alert_of_any_agent(steps: list[tuple[int, str, str, str, int]]) -> None:
+    """get_timer keeps its answers without walking every agent (it runs before each bus event): it must equal the
+    scan over every agent's plan and pending alert at every step, through state changes, plan reloads and timers."""
+    tracker = AdherenceTracker(AdherenceSettings(tolerance_s=5 * M))
+    for minute, agent, kind, state, x in sorted(steps, key=lambda s: s[0]):
+        now = T0 + minute * M
+        if kind == "state":
+            tracker.state_changed(agent, state, "personal" if state == "paused" else None, now)
+        elif kind == "plan":
+            start = T0 + x * M
+            entries = [ScheduleEntry(agent_id=agent, start=start, end=start + 120 * M, activity=Activity.SHIFT),
+                       ScheduleEntry(agent_id=agent, start=start + 30 * M, end=start + 45 * M,
+                                     activity=Activity.BREAK)]
+            excused = [ApprovedException(agent_id=agent, start=start + 60 * M, end=start + 70 * M, reason="r",
+                                         approved_by="s", approved_at=now)] if x % 2 else []
+            tracker.set_plan(agent, entries, excused, now)
+        else:
+            tracker.handle_timer(now)
+        for probe in (now, now + 0.5, now + 31 * M):
+            assert tracker.get_timer(probe) == _timer_by_scan(tracker, probe)
