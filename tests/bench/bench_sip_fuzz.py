@@ -34,14 +34,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.support import memtrace  # noqa: E402
-from tests.support.memtrace import rss_mb  # noqa: E402
+from tests.support.memtrace import breakdown, rss_mb  # noqa: E402
 from tests.support.procs import ServerProcess, run_server  # noqa: E402
 from tests.support.sipfuzz import (  # noqa: E402
     Counts,
@@ -82,6 +82,8 @@ class Report:
     waited: float = 0.0
     idle_s: float = 0.0
     register_status: int | None = None
+    kinds_before: dict[str, float] = field(default_factory=dict)  # memtrace.breakdown
+    kinds_drained: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +95,9 @@ class Report:
 
         def mb(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f} MB"
+
+        def kinds(values: dict[str, float]) -> str:
+            return ", ".join(f"{k} {v:.1f}" for k, v in values.items()) or "-"
 
         def after(value: float | None) -> str:
             return "not within the wait" if value is None else f"{value:.0f} s after the traffic"
@@ -109,6 +114,8 @@ class Report:
             f"RSS at the end of the traffic   {mb(self.rss_end)}",
             f"RSS {self.idle_s:.0f} s after the traffic     {mb(self.rss_idle)}",
             f"RSS after the drain             {mb(self.rss_drained)} (waited {self.waited:.0f} s)",
+            f"  by mapping, before            {kinds(self.kinds_before)}",
+            f"  by mapping, after the drain   {kinds(self.kinds_drained)}",
             f"live calls at the end           {self.calls_end}, 0 {after(self.calls_zero_after)}",
             f"live transactions at the end    {self.transactions_end}, 0 {after(self.transactions_zero_after)}",
             f"after the drain                 {self.calls_drained} calls, {self.transactions_drained} transactions",
@@ -124,7 +131,7 @@ def fuzz(server: ServerProcess, *, datagrams: int, tcp_connections: int, rate: f
     mutator = Mutator(rng, server.sip_port)
     counts = Counts()
     pid = server.proc.pid
-    report = Report(counts, rss_mb(pid), idle_s=idle_s)
+    report = Report(counts, rss_mb(pid), idle_s=idle_s, kinds_before=breakdown(pid))
     udp = UdpFuzzer(mutator, server.sip_port, answer_byes=answer_byes)
     start = time.monotonic()
     try:
@@ -192,6 +199,7 @@ def _drain(server: ServerProcess, udp: UdpFuzzer, report: Report, drain_s: float
     report.waited = time.monotonic() - end
     if server.proc.poll() is None:
         report.rss_drained = rss_mb(pid)
+        report.kinds_drained = breakdown(pid)
         alive(server, counts, "after the drain")
 
 
@@ -219,7 +227,8 @@ def main() -> int:
     tcp_connections = args.tcp_connections if args.tcp_connections is not None else (20_000 if args.deep else 400)
     trace_dir = memtrace.prepare(Path(tempfile.mkdtemp(prefix="cti-fuzz-trace-")))
     with tempfile.TemporaryDirectory(prefix="cti-fuzz-") as tmp, \
-            run_server(Path(tmp), "--log-level", "warning", "--loop", args.loop) as server:
+            run_server(Path(tmp), "--log-level", "warning", "--loop", args.loop,
+                       start_timeout=60.0 if trace_dir else 15.0) as server:  # tracemalloc slows start-up
         memtrace.snapshot(server.proc.pid, trace_dir, "before")
         print(f"server pid {server.proc.pid}, SIP port {server.sip_port}, HTTP port {server.http_port}; "
               f"{datagrams} UDP datagrams at up to {args.rate:.0f}/s, {tcp_connections} TCP connections, "

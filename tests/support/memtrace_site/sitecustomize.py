@@ -33,7 +33,41 @@ def _serve(directory: str, tracing: bool) -> None:
             (folder / f"{name}.gc.json").write_text(json.dumps(dict(counts.most_common(400))))
             if tracing:
                 tracemalloc.take_snapshot().dump(str(folder / f"{name}.tracemalloc"))
+            _mallocstats(folder / f"{name}.malloc.txt")
             (folder / f"{name}.done").write_text("")
+
+
+def _malloc_info() -> None:
+    """glibc's heap statistics (``malloc_info``, XML) to fd 2; nothing on other C libraries."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.fdopen.restype = ctypes.c_void_p
+        libc.fdopen.argtypes = [ctypes.c_int, ctypes.c_char_p]
+        stream = libc.fdopen(os.dup(2), b"w")
+        libc.malloc_info(0, ctypes.c_void_p(stream))
+        libc.fclose(ctypes.c_void_p(stream))
+    except (OSError, AttributeError):
+        pass
+
+
+def _mallocstats(path: object) -> None:
+    """Python's allocator statistics (``sys._debugmallocstats`` writes to fd 2: pointed at a file meanwhile)."""
+    import sys
+
+    with open(str(path), "w") as out:
+        out.write(f"# blocks allocated (sys.getallocatedblocks) = {sys.getallocatedblocks()}\n")
+        out.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(out.fileno(), 2)
+            sys._debugmallocstats()
+            _malloc_info()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 if _DIR:
