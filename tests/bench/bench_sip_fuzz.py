@@ -54,6 +54,8 @@ from tests.support.sipfuzz import (  # noqa: E402
     tcp_fuzz,
 )
 
+REUSE_SLACK = 0.05  # --bursts: the later bursts may add this share of the baseline, at most
+
 
 def alive(server: ServerProcess, counts: Counts, when: str) -> bool:
     if server.proc.poll() is not None:
@@ -221,6 +223,9 @@ def main() -> int:
                         help="answer the server's BYEs to the fuzz calls (a phone would); default: silent peer")
     parser.add_argument("--idle-s", type=float, default=60.0, help="measure RSS this long after the traffic")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--bursts", type=int, default=1,
+                        help="bursts in a row on the same server (seeds SEED, SEED+1...), each drained; with 2 or "
+                             "more the RSS after the last drain must stay within 5 %% of the baseline of the first")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     args = parser.parse_args()
     datagrams = args.datagrams or (1_000_000 if args.deep else 20_000)
@@ -233,19 +238,43 @@ def main() -> int:
         print(f"server pid {server.proc.pid}, SIP port {server.sip_port}, HTTP port {server.http_port}; "
               f"{datagrams} UDP datagrams at up to {args.rate:.0f}/s, {tcp_connections} TCP connections, "
               f"seed {args.seed}", flush=True)
-        report = fuzz(server, datagrams=datagrams, tcp_connections=tcp_connections, rate=args.rate,
-                      probe_every=args.probe_every, drain_s=args.drain_s, idle_s=args.idle_s, seed=args.seed,
-                      answer_byes=args.answer_byes, progress=lambda text: print(text, flush=True))
+        reports: list[Report] = []
+        for burst in range(args.bursts):
+            if burst:
+                print(f"burst {burst + 1} of {args.bursts} (seed {args.seed + burst})", flush=True)
+            reports.append(fuzz(server, datagrams=datagrams, tcp_connections=tcp_connections, rate=args.rate,
+                                probe_every=args.probe_every, drain_s=args.drain_s, idle_s=args.idle_s,
+                                seed=args.seed + burst, answer_byes=args.answer_byes,
+                                progress=lambda text: print(text, flush=True)))
+            if not reports[-1].ok or server.proc.poll() is not None:
+                break
         if server.proc.poll() is None:
             memtrace.snapshot(server.proc.pid, trace_dir, "after")
         errors = [line for line in server.log_text().splitlines() if '"level": "error"' in line]
-        for line in report.lines():
-            print(line)
+        for number, report in enumerate(reports, 1):
+            if len(reports) > 1:
+                print(f"-- burst {number}")
+            for line in report.lines():
+                print(line)
         print(f"error lines in the server log     {len(errors)}")
         for line in errors[:5]:
             print(f"  {line[:300]}")
+        reused = _reused(reports)
     memtrace.report(trace_dir, "before", "after")
-    return 0 if report.ok else 1
+    return 0 if all(r.ok for r in reports) and reused else 1
+
+
+def _reused(reports: list[Report]) -> bool:
+    """With several bursts: what the first left behind is reused by the next ones, so RSS after the last
+    drain is within REUSE_SLACK of the baseline of the RSS after the first (a burst's memory is a
+    high-water mark, not a leak). Prints the figures; True with one burst."""
+    if len(reports) < 2 or reports[0].rss_drained is None or reports[-1].rss_drained is None:
+        return True
+    base, first, last = reports[0].rss_before, reports[0].rss_drained, reports[-1].rss_drained
+    limit = first + REUSE_SLACK * base
+    print(f"RSS after drain 1 -> after drain {len(reports)}  {first:.1f} -> {last:.1f} MB "
+          f"({last - first:+.1f} MB; must stay under {limit:.1f} MB)")
+    return last <= limit
 
 
 if __name__ == "__main__":

@@ -37,3 +37,15 @@ def test_long_uris_are_parsed_but_not_memoised() -> None:
     parse_uri("sip:bob@192.0.2.2")
     parse_uri("sip:bob@192.0.2.2")
     assert uri_module._parse_uri_cached.cache_info().hits >= 1
+
+
+def test_clearing_the_caches_forgets_the_header_names_a_peer_invented() -> None:
+    """After a burst the endpoint empties the parse caches (sip.aio): the header names invented by a flood
+    go too, the next message refills the names it uses."""
+    request = make_request("OPTIONS", extra=(("X-Invented-By-A-Flood-1", "1"),))
+    parse_message(bytes(request))
+    assert "X-Invented-By-A-Flood-1" in message_module._names
+    message_module.clear_parse_caches()
+    assert message_module._names == {} and message_module._view_cache == {}
+    assert parse_message(bytes(request)).headers.get("x-invented-by-a-flood-1") == "1"
+    assert "Call-ID" in message_module._names
