@@ -22,7 +22,13 @@ Not collected by pytest; tests/interop/test_sip_fuzz.py runs a few thousand as a
   by Timer L or the RTP timeout (about 32 s), and its BYE, unanswered, by Timer F (32 s more), so
   everything must be back to 0 within 2 x 64*T1 of the traffic (``--drain-s``: 100 s).
 
-Exit status 0 when there was no crash and calls and transactions drained to 0, else 1.
+* ``--bursts N`` sends N bursts in a row to the same server (seeds SEED, SEED+1...), each followed by its
+  drain: what the first burst left must be reused by the next ones (RSS after the last drain within 5 % of
+  the baseline above the RSS after the first). The RSS by kind of mapping (C heap, anonymous mappings where
+  Python's arenas live, files) is printed before the traffic and after each drain.
+
+Exit status 0 when there was no crash, calls and transactions drained to 0 and (with several bursts) the
+memory was reused, else 1.
 """
 
 from __future__ import annotations
