@@ -384,7 +384,14 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         return exc
 
     if problem is not None:
-        raise fail(problem)
+        try:
+            raise fail(problem)
+        finally:
+            # The traceback keeps this frame, and a local naming the exception would close a reference
+            # cycle (exception -> traceback -> frame -> exception): the whole message would then wait for
+            # a cyclic collection, and under a flood of bad messages those wait in the oldest generation
+            # (cti.app.tune_gc) and swell the heap (docs/sip-transactions.md, "Memory after a burst").
+            problem = None
     message: Message
     try:
         message = _parse_start(start, headers) if is_request else _parse_status(start, headers)

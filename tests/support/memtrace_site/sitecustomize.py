@@ -28,7 +28,14 @@ def _serve(directory: str, tracing: bool) -> None:
         for request in sorted(folder.glob("*.request")):
             name = request.stem
             request.unlink()
-            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)  # what this collection finds unreachable (cycles), by type
+            try:
+                gc.collect()
+                garbage = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+                gc.garbage.clear()
+            finally:
+                gc.set_debug(0)
+            (folder / f"{name}.garbage.json").write_text(json.dumps(dict(garbage.most_common(60))))
             counts = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
             (folder / f"{name}.gc.json").write_text(json.dumps(dict(counts.most_common(400))))
             if tracing:
