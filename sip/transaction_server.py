@@ -105,6 +105,10 @@ class NonInviteServerTransaction(ServerTransaction):
             self.request = self.request.skeleton()
             self._linger(TimerId.J, self.config.timer_j(self.reliable), S.COMPLETED, now)
 
+    def end_now(self) -> None:
+        """The TU answered as a stateless UAS (:meth:`TransactionLayer.send_response`): end now, not by Timer J."""
+        self._set_state(S.TERMINATED)
+
     def _on_timer(self, timer: TimerId, now: float) -> None:
         if timer is TimerId.J:
             self._set_state(S.TERMINATED)

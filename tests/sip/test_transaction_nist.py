@@ -158,3 +158,28 @@ def test_answering_a_retransmission_is_counted() -> None:
     layer.receive_message(roundtrip(request), UDP_FROM_UAC, 0.6)  # Completed: the 200 sent again
     assert layer.messages_to_send() == [(final, UDP_FROM_UAC)]
     assert (layer.resent, layer.received_again) == (1, 2)
+
+
+def test_a_stateless_refusal_ends_the_transaction_at_once() -> None:
+    """RFC 3261 §8.2.7: the TU may answer as a stateless UAS (a challenge, a 481...). No Completed state: the
+    answer goes out, the transaction ends, and a retransmission of the request reaches the TU again."""
+    layer, request, event = start(method="BYE")
+    refusal = answer(event.request, 481)
+    layer.send_response(refusal, 1.0, stateless=True)
+    assert layer.messages_to_send() == [(refusal, UDP_FROM_UAC)]
+    assert drain(layer) == [TransactionTerminated(transaction=event.transaction)]
+    assert len(layer) == 0 and layer.get_timer() is None
+    layer.receive_message(roundtrip(request), UDP_FROM_UAC, 1.5)
+    (again,) = drain(layer)
+    assert isinstance(again, RequestReceived) and again.transaction != event.transaction
+
+
+@pytest.mark.parametrize(("method", "status"), [("INVITE", 486), ("OPTIONS", 200), ("OPTIONS", 180)])
+def test_only_a_final_non_2xx_to_a_non_invite_can_be_stateless(method: str, status: int) -> None:
+    layer = TransactionLayer()
+    layer.receive_message(roundtrip(make_request(method)), UDP_FROM_UAC, 0.0)
+    event = next(e for e in drain(layer) if isinstance(e, RequestReceived))
+    layer.messages_to_send()
+    with pytest.raises(LocalSipError):
+        layer.send_response(answer(event.request, status), 0.1, stateless=True)
+    assert len(layer) == 1
