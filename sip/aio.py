@@ -216,8 +216,9 @@ class SipEndpoint:
         self._pump()
         return tid
 
-    def send_response(self, response: Response) -> None:
-        self.layer.send_response(response, self._now())
+    def send_response(self, response: Response, *, stateless: bool = False) -> None:
+        """Raises: LocalSipError (see :meth:`TransactionLayer.send_response`, ``stateless`` too)."""
+        self.layer.send_response(response, self._now(), stateless=stateless)
         self._pump()
 
     def send_stateless(self, message: Request | Response, destination: Destination) -> None:

@@ -176,6 +176,15 @@ class Headers:
         self._items.insert(index, (canonical, value))
         self._keys.insert(index, key)
 
+    def only(self, keys: frozenset[str]) -> Headers:
+        """A copy with only the fields whose lower-case canonical name is in ``keys`` (values shared)."""
+        new = Headers()
+        for key, item in zip(self._keys, self._items, strict=True):
+            if key in keys:
+                new._keys.append(key)
+                new._items.append(item)
+        return new
+
     def remove(self, name: str) -> None:
         key = _name_key(name)[1]
         if key in self._keys:
@@ -210,6 +219,7 @@ def clear_parse_caches() -> None:
     (``sip.aio.release_memory``); the next messages parse again and refill the caches.
     """
     _view_cache.clear()
+    _names.clear()  # header names a peer invented during the burst
     clear_uri_cache()
     clear_sdp_cache()
 
@@ -227,6 +237,9 @@ def _view(parse: Callable[[str], _T], raw: str) -> _T:
         del _view_cache[next(iter(_view_cache))]
     _view_cache[key] = value
     return value
+
+
+_SKELETON_KEYS = frozenset({"via", "from", "to", "call-id", "cseq"})
 
 
 @dataclass(slots=True, eq=True)
@@ -302,6 +315,13 @@ class Request(_Message):
     method: str = "OPTIONS"
     uri: Uri = field(default_factory=lambda: parse_uri("sip:invalid"))
 
+    def skeleton(self) -> Request:
+        """This request with only Via, From, To, Call-ID and CSeq and no body: what a server transaction
+        still reads once its final response is sent (matching retransmissions and the ACK, its log line).
+        Kept instead of the whole request for Timer J/H (32 s on UDP): under a flood of requests the
+        transactions in Completed are most of the live memory (docs/sip-transactions.md)."""
+        return Request(method=self.method, uri=self.uri, headers=self.headers.only(_SKELETON_KEYS))
+
     def __bytes__(self) -> bytes:
         return self._serialise(f"{self.method} {self.uri} {SIP_VERSION}")
 
@@ -367,7 +387,14 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         return exc
 
     if problem is not None:
-        raise fail(problem)
+        try:
+            raise fail(problem)
+        finally:
+            # The traceback keeps this frame, and a local naming the exception would close a reference
+            # cycle (exception -> traceback -> frame -> exception): the whole message would then wait for
+            # a cyclic collection, and under a flood of bad messages those wait in the oldest generation
+            # (cti.app.tune_gc) and swell the heap (docs/sip-transactions.md, "Memory after a burst").
+            problem = None
     message: Message
     try:
         message = _parse_start(start, headers) if is_request else _parse_status(start, headers)

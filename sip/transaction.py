@@ -130,12 +130,19 @@ class TransactionLayer:
         self._start_client(tx_id, request, destination, now)
         return tx_id
 
-    def send_response(self, response: Response, now: float) -> None:
+    def send_response(self, response: Response, now: float, *, stateless: bool = False) -> None:
         """Send a response through its server transaction, or statelessly if none matches.
+
+        ``stateless``: the TU answers as a stateless UAS (RFC 3261 §8.2.7), for a final non-2xx answer to a
+        non-INVITE request that it would give again to the same request (a challenge, a 481, a 405): the
+        transaction ends as soon as the answer is sent instead of waiting in Completed for Timer J (32 s
+        over UDP), and a retransmission of the request reaches the TU again. §8.2.7 gives the reason:
+        "If unauthenticated requests were handled statefully, then malicious floods of unauthenticated
+        requests could create massive amounts of transaction state".
 
         Raises:
             LocalSipError: the transaction's state forbids this response (e.g. a second final),
-                or the response lacks Via/Call-ID/CSeq.
+                the response lacks Via/Call-ID/CSeq, or ``stateless`` for an INVITE or a 1xx/2xx.
         """
         try:
             key = response_key(response)
@@ -147,7 +154,12 @@ class TransactionLayer:
         if tx is None:
             self._outbox.messages.append((response, response_destination(via, None)))
             return
+        if stateless and (not isinstance(tx, NonInviteServerTransaction) or response.status < 300):
+            raise LocalSipError("only a final non-2xx answer to a non-INVITE request can be stateless")
         tx.send_response(response, now)
+        if stateless:
+            assert isinstance(tx, NonInviteServerTransaction)
+            tx.end_now()
         if isinstance(tx, InviteServerTransaction) and tx.state is S.ACCEPTED:
             self._awaiting_ack[(tx.request.call_id, tx.request.cseq.seq)] = tx.server_id
         self._after(tx)

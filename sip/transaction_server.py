@@ -98,7 +98,16 @@ class NonInviteServerTransaction(ServerTransaction):
             self._set_state(S.PROCEEDING)
         else:
             self._stop(TimerId.TU)
+            # Completed only absorbs retransmissions (Timer J: 32 s on UDP) and reports nothing to the TU
+            # with the request but a transport failure: keep only what matching and the log line read.
+            # Under a flood of requests these transactions are most of the live memory, and what a
+            # burst leaves behind is bounded by its peak (docs/sip-transactions.md, "Memory after a burst").
+            self.request = self.request.skeleton()
             self._linger(TimerId.J, self.config.timer_j(self.reliable), S.COMPLETED, now)
+
+    def end_now(self) -> None:
+        """The TU answered as a stateless UAS (:meth:`TransactionLayer.send_response`): end now, not by Timer J."""
+        self._set_state(S.TERMINATED)
 
     def _on_timer(self, timer: TimerId, now: float) -> None:
         if timer is TimerId.J:

@@ -81,6 +81,16 @@ class SipCore:
         self.endpoint.send_response(response)
         return response
 
+    def refuse(self, request: Request, status: int, *, headers: list[tuple[str, str]] | None = None) -> None:
+        """Answer an out-of-dialog request with a final non-2xx that the same request would get again (a
+        challenge, 481, 405, 501, 420, 483). A non-INVITE is answered as a stateless UAS (RFC 3261 §8.2.7):
+        its transaction ends at once instead of holding the request for Timer J (32 s over UDP), so a flood
+        of such requests holds no state (docs/sip-transactions.md, "Stateless refusals"); a retransmission
+        is answered again. An INVITE keeps its transaction (Timer H waits for the ACK)."""
+        response = response_to(request, status, to_tag=new_tag(),
+                               headers=[*(headers or []), ("Server", self.server_header)])
+        self.endpoint.send_response(response, stateless=request.method != "INVITE")
+
     def on_sip_event(self, event: SipEvent) -> None:
         match event:
             case RequestReceived():
@@ -113,37 +123,42 @@ class SipCore:
             return  # an ACK for a dialog we no longer have, or for a stateless answer: nothing to answer
         max_forwards = request.max_forwards
         if max_forwards == 0 and method not in ("OPTIONS", "REGISTER"):
-            self.respond(request, 483)
+            self.refuse(request, 483)
             return
         if method != "CANCEL":
             required = {tag.strip().lower() for tag in request.headers.get_all("Require") if tag.strip()}
             unsupported = sorted(required - SUPPORTED_OPTIONS)
             if unsupported:
-                self.respond(request, 420, headers=[("Unsupported", ", ".join(unsupported))])
+                self.refuse(request, 420, headers=[("Unsupported", ", ".join(unsupported))])
                 return
         if method == "OPTIONS":
             self.respond(request, 200, headers=[("Allow", ALLOW), ("Accept", "application/sdp"),
                                                 ("Accept-Language", "en"), ("Supported", "")])
         elif method == "REGISTER":
             status, headers = self.registration.handle(request, event.source)
-            self.respond(request, status, headers=headers)
+            if status in (401, 407):  # a challenge: §8.2.7's own example of a stateless answer
+                self.refuse(request, status, headers=headers)
+            else:
+                self.respond(request, status, headers=headers)
         elif method == "CANCEL":
             leg = self.legs.leg_for_invite(event.cancels) if self.legs and event.cancels is not None else None
             if leg is not None:
                 leg.on_cancel(event)
+            elif event.cancels is None:
+                self.refuse(request, 481)
             else:
-                self.respond(request, 481 if event.cancels is None else 200)
+                self.respond(request, 200)
         elif method == "BYE" or in_dialog:
-            self.respond(request, 481)
+            self.refuse(request, 481)
         elif method == "INVITE":
             if self.calls is None:
                 self.respond(request, 503, headers=[("Retry-After", "5")])
             elif self._can_create_dialog(request):
                 self.calls.on_trunk_invite(event)
         elif method in KNOWN_METHODS:
-            self.respond(request, 405, headers=[("Allow", ALLOW)])
+            self.refuse(request, 405, headers=[("Allow", ALLOW)])
         else:
-            self.respond(request, 501, headers=[("Allow", ALLOW)])
+            self.refuse(request, 501, headers=[("Allow", ALLOW)])
 
     def _can_create_dialog(self, request: Request) -> bool:
         """An INVITE without a usable Contact, or with a Record-Route that does not parse,

@@ -22,7 +22,13 @@ Not collected by pytest; tests/interop/test_sip_fuzz.py runs a few thousand as a
   by Timer L or the RTP timeout (about 32 s), and its BYE, unanswered, by Timer F (32 s more), so
   everything must be back to 0 within 2 x 64*T1 of the traffic (``--drain-s``: 100 s).
 
-Exit status 0 when there was no crash and calls and transactions drained to 0, else 1.
+* ``--bursts N`` sends N bursts in a row to the same server (seeds SEED, SEED+1...), each followed by its
+  drain: what the first burst left must be reused by the next ones (RSS after the last drain within 5 % of
+  the baseline above the RSS after the first). The RSS by kind of mapping (C heap, anonymous mappings where
+  Python's arenas live, files) is printed before the traffic and after each drain.
+
+Exit status 0 when there was no crash, calls and transactions drained to 0 and (with several bursts) the
+memory was reused, else 1.
 """
 
 from __future__ import annotations
@@ -34,14 +40,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.support import memtrace  # noqa: E402
-from tests.support.memtrace import rss_mb  # noqa: E402
+from tests.support.memtrace import breakdown, rss_mb  # noqa: E402
 from tests.support.procs import ServerProcess, run_server  # noqa: E402
 from tests.support.sipfuzz import (  # noqa: E402
     Counts,
@@ -53,6 +59,8 @@ from tests.support.sipfuzz import (  # noqa: E402
     probe_register,
     tcp_fuzz,
 )
+
+REUSE_SLACK = 0.05  # --bursts: the later bursts may add this share of the baseline, at most
 
 
 def alive(server: ServerProcess, counts: Counts, when: str) -> bool:
@@ -82,6 +90,8 @@ class Report:
     waited: float = 0.0
     idle_s: float = 0.0
     register_status: int | None = None
+    kinds_before: dict[str, float] = field(default_factory=dict)  # memtrace.breakdown
+    kinds_drained: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +103,9 @@ class Report:
 
         def mb(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f} MB"
+
+        def kinds(values: dict[str, float]) -> str:
+            return ", ".join(f"{k} {v:.1f}" for k, v in values.items()) or "-"
 
         def after(value: float | None) -> str:
             return "not within the wait" if value is None else f"{value:.0f} s after the traffic"
@@ -109,6 +122,8 @@ class Report:
             f"RSS at the end of the traffic   {mb(self.rss_end)}",
             f"RSS {self.idle_s:.0f} s after the traffic     {mb(self.rss_idle)}",
             f"RSS after the drain             {mb(self.rss_drained)} (waited {self.waited:.0f} s)",
+            f"  by mapping, before            {kinds(self.kinds_before)}",
+            f"  by mapping, after the drain   {kinds(self.kinds_drained)}",
             f"live calls at the end           {self.calls_end}, 0 {after(self.calls_zero_after)}",
             f"live transactions at the end    {self.transactions_end}, 0 {after(self.transactions_zero_after)}",
             f"after the drain                 {self.calls_drained} calls, {self.transactions_drained} transactions",
@@ -124,7 +139,7 @@ def fuzz(server: ServerProcess, *, datagrams: int, tcp_connections: int, rate: f
     mutator = Mutator(rng, server.sip_port)
     counts = Counts()
     pid = server.proc.pid
-    report = Report(counts, rss_mb(pid), idle_s=idle_s)
+    report = Report(counts, rss_mb(pid), idle_s=idle_s, kinds_before=breakdown(pid))
     udp = UdpFuzzer(mutator, server.sip_port, answer_byes=answer_byes)
     start = time.monotonic()
     try:
@@ -192,6 +207,7 @@ def _drain(server: ServerProcess, udp: UdpFuzzer, report: Report, drain_s: float
     report.waited = time.monotonic() - end
     if server.proc.poll() is None:
         report.rss_drained = rss_mb(pid)
+        report.kinds_drained = breakdown(pid)
         alive(server, counts, "after the drain")
 
 
@@ -213,30 +229,58 @@ def main() -> int:
                         help="answer the server's BYEs to the fuzz calls (a phone would); default: silent peer")
     parser.add_argument("--idle-s", type=float, default=60.0, help="measure RSS this long after the traffic")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--bursts", type=int, default=1,
+                        help="bursts in a row on the same server (seeds SEED, SEED+1...), each drained; with 2 or "
+                             "more the RSS after the last drain must stay within 5 %% of the baseline of the first")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     args = parser.parse_args()
     datagrams = args.datagrams or (1_000_000 if args.deep else 20_000)
     tcp_connections = args.tcp_connections if args.tcp_connections is not None else (20_000 if args.deep else 400)
     trace_dir = memtrace.prepare(Path(tempfile.mkdtemp(prefix="cti-fuzz-trace-")))
     with tempfile.TemporaryDirectory(prefix="cti-fuzz-") as tmp, \
-            run_server(Path(tmp), "--log-level", "warning", "--loop", args.loop) as server:
+            run_server(Path(tmp), "--log-level", "warning", "--loop", args.loop,
+                       start_timeout=60.0 if trace_dir else 15.0) as server:  # tracemalloc slows start-up
         memtrace.snapshot(server.proc.pid, trace_dir, "before")
         print(f"server pid {server.proc.pid}, SIP port {server.sip_port}, HTTP port {server.http_port}; "
               f"{datagrams} UDP datagrams at up to {args.rate:.0f}/s, {tcp_connections} TCP connections, "
               f"seed {args.seed}", flush=True)
-        report = fuzz(server, datagrams=datagrams, tcp_connections=tcp_connections, rate=args.rate,
-                      probe_every=args.probe_every, drain_s=args.drain_s, idle_s=args.idle_s, seed=args.seed,
-                      answer_byes=args.answer_byes, progress=lambda text: print(text, flush=True))
+        reports: list[Report] = []
+        for burst in range(args.bursts):
+            if burst:
+                print(f"burst {burst + 1} of {args.bursts} (seed {args.seed + burst})", flush=True)
+            reports.append(fuzz(server, datagrams=datagrams, tcp_connections=tcp_connections, rate=args.rate,
+                                probe_every=args.probe_every, drain_s=args.drain_s, idle_s=args.idle_s,
+                                seed=args.seed + burst, answer_byes=args.answer_byes,
+                                progress=lambda text: print(text, flush=True)))
+            if not reports[-1].ok or server.proc.poll() is not None:
+                break
         if server.proc.poll() is None:
             memtrace.snapshot(server.proc.pid, trace_dir, "after")
         errors = [line for line in server.log_text().splitlines() if '"level": "error"' in line]
-        for line in report.lines():
-            print(line)
+        for number, report in enumerate(reports, 1):
+            if len(reports) > 1:
+                print(f"-- burst {number}")
+            for line in report.lines():
+                print(line)
         print(f"error lines in the server log     {len(errors)}")
         for line in errors[:5]:
             print(f"  {line[:300]}")
+        reused = _reused(reports)
     memtrace.report(trace_dir, "before", "after")
-    return 0 if report.ok else 1
+    return 0 if all(r.ok for r in reports) and reused else 1
+
+
+def _reused(reports: list[Report]) -> bool:
+    """With several bursts: what the first left behind is reused by the next ones, so RSS after the last
+    drain is within REUSE_SLACK of the baseline of the RSS after the first (a burst's memory is a
+    high-water mark, not a leak). Prints the figures; True with one burst."""
+    if len(reports) < 2 or reports[0].rss_drained is None or reports[-1].rss_drained is None:
+        return True
+    base, first, last = reports[0].rss_before, reports[0].rss_drained, reports[-1].rss_drained
+    limit = first + REUSE_SLACK * base
+    print(f"RSS after drain 1 -> after drain {len(reports)}  {first:.1f} -> {last:.1f} MB "
+          f"({last - first:+.1f} MB; must stay under {limit:.1f} MB)")
+    return last <= limit
 
 
 if __name__ == "__main__":

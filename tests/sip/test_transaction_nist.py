@@ -77,6 +77,32 @@ def test_final_response_completes_with_timer_j_over_udp(status: int, via_proceed
     assert len(layer) == 0 and layer.get_timer() is None
 
 
+def test_completed_keeps_only_what_matching_reads() -> None:
+    """In Completed (32 s on UDP) the transaction keeps Via, From, To, Call-ID and CSeq of its request, no body
+    and no other header (under a flood of requests these transactions are much of the live memory); it still
+    answers retransmissions and ends by Timer J."""
+    layer = TransactionLayer()
+    request = make_request("INFO", extra=(("Subject", "x" * 200), ("Content-Type", "text/plain")))
+    request.body = b"payload"
+    layer.receive_message(roundtrip(request), UDP_FROM_UAC, 0.0)
+    (event,) = drain(layer)
+    assert isinstance(event, RequestReceived) and event.transaction is not None
+    assert event.request.body == b"payload"  # the TU gets the whole request
+    final = answer(event.request, 415)
+    layer.send_response(final, 1.0)
+    layer.messages_to_send()
+    tx = layer.transaction(event.transaction)
+    assert tx is not None and tx.state is S.COMPLETED
+    assert [name for name, _ in tx.request.headers] == ["Via", "From", "To", "Call-ID", "CSeq"]
+    assert tx.request.body == b""
+    assert (tx.request.method, tx.request.call_id, tx.request.cseq) == ("INFO", request.call_id, request.cseq)
+    layer.receive_message(roundtrip(request), UDP_FROM_UAC, 2.0)
+    assert layer.messages_to_send() == [(final, UDP_FROM_UAC)]
+    assert drain(layer) == []
+    layer.handle_timer(1.0 + 64 * T1)
+    assert len(layer) == 0
+
+
 def test_final_over_reliable_transport_terminates_at_once_timer_j_zero() -> None:
     layer, _, event = start(TCP_FROM_UAC)
     final = answer(event.request, 200)
@@ -132,3 +158,28 @@ def test_answering_a_retransmission_is_counted() -> None:
     layer.receive_message(roundtrip(request), UDP_FROM_UAC, 0.6)  # Completed: the 200 sent again
     assert layer.messages_to_send() == [(final, UDP_FROM_UAC)]
     assert (layer.resent, layer.received_again) == (1, 2)
+
+
+def test_a_stateless_refusal_ends_the_transaction_at_once() -> None:
+    """RFC 3261 §8.2.7: the TU may answer as a stateless UAS (a challenge, a 481...). No Completed state: the
+    answer goes out, the transaction ends, and a retransmission of the request reaches the TU again."""
+    layer, request, event = start(method="BYE")
+    refusal = answer(event.request, 481)
+    layer.send_response(refusal, 1.0, stateless=True)
+    assert layer.messages_to_send() == [(refusal, UDP_FROM_UAC)]
+    assert drain(layer) == [TransactionTerminated(transaction=event.transaction)]
+    assert len(layer) == 0 and layer.get_timer() is None
+    layer.receive_message(roundtrip(request), UDP_FROM_UAC, 1.5)
+    (again,) = drain(layer)
+    assert isinstance(again, RequestReceived) and again.transaction != event.transaction
+
+
+@pytest.mark.parametrize(("method", "status"), [("INVITE", 486), ("OPTIONS", 200), ("OPTIONS", 180)])
+def test_only_a_final_non_2xx_to_a_non_invite_can_be_stateless(method: str, status: int) -> None:
+    layer = TransactionLayer()
+    layer.receive_message(roundtrip(make_request(method)), UDP_FROM_UAC, 0.0)
+    event = next(e for e in drain(layer) if isinstance(e, RequestReceived))
+    layer.messages_to_send()
+    with pytest.raises(LocalSipError):
+        layer.send_response(answer(event.request, status), 0.1, stateless=True)
+    assert len(layer) == 1

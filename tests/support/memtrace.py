@@ -29,6 +29,28 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def breakdown(pid: int) -> dict[str, float]:
+    """Resident MB of a process by kind of mapping (/proc/PID/smaps): ``heap`` (the C heap, brk),
+    ``anon`` (anonymous mappings: Python's arenas, large blocks, thread heaps), ``file`` (code, libraries)
+    and ``other`` (stack, vdso); empty once the process is gone."""
+    out = {"heap": 0.0, "anon": 0.0, "file": 0.0, "other": 0.0}
+    kind = "other"
+    try:
+        lines = Path(f"/proc/{pid}/smaps").read_text().splitlines()
+    except OSError:
+        return {}
+    for text in lines:
+        fields = text.split()
+        if not fields:
+            continue
+        if fields[0] == "Rss:":
+            out[kind] += int(fields[1]) / 1024
+        elif not fields[0].endswith(":") and "-" in fields[0]:
+            name = fields[5] if len(fields) > 5 else ""
+            kind = "heap" if name == "[heap]" else "other" if name.startswith("[") else "file" if name else "anon"
+    return out
+
+
 def prepare(workdir: Path) -> Path | None:
     """Set the environment a server started next inherits; the probe's directory, or None when off.
 
@@ -74,6 +96,12 @@ def report(folder: Path | None, first: str, second: str, top: int = 15) -> None:
               f"types that grew most:")
         for delta, kind in grown[:top]:
             print(f"  {delta:>+9} {kind} ({before.get(kind, 0)} -> {after.get(kind, 0)})")
+    for name in (first, second):
+        stats = folder / f"{name}.malloc.txt"
+        if stats.exists():
+            wanted = ("# blocks allocated", "# arenas allocated current", "unused pools *", "Total  ")
+            lines = [t for t in stats.read_text().splitlines() if t.startswith(wanted)]
+            print(f"Python's allocator at {name}: " + "; ".join(" ".join(t.split()) for t in lines[:4]))
     snap_a, snap_b = folder / f"{first}.tracemalloc", folder / f"{second}.tracemalloc"
     if snap_a.exists() and snap_b.exists():
         a = tracemalloc.Snapshot.load(str(snap_a))

@@ -115,12 +115,12 @@ def check_event_contract(log_path: Path) -> None:
 
 @contextlib.contextmanager
 def run_server(tmp: Path, *extra: str, config: Path | None = None, data_dir: Path | None = None,
-               log_name: str = "server.log") -> Iterator[ServerProcess]:
+               log_name: str = "server.log", start_timeout: float = 15.0) -> Iterator[ServerProcess]:
     """Run `cti serve` as a subprocess on free ports; stop it (SIGTERM) after, unless the test already did.
 
     ``data_dir`` (default ``tmp/var``) may be shared by successive servers (restart tests). Every event the server
     publishes is checked against its schema (``CTI_VALIDATE_EVENTS=1``); a test that passed fails at the end when
-    one did not fit (:func:`check_event_contract`).
+    one did not fit (:func:`check_event_contract`). ``start_timeout``: seconds for SIP, then HTTP, to answer.
     """
     sip_port, http_port = free_port(), free_port("tcp")
     log_path = tmp / log_name
@@ -136,8 +136,8 @@ def run_server(tmp: Path, *extra: str, config: Path | None = None, data_dir: Pat
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = ServerProcess(proc, sip_port, http_port, log_path, data_dir)
     try:
-        wait_for_options(sip_port)
-        wait_for_http(http_port)  # the node binds HTTP after SIP: a test may use either at once
+        wait_for_options(sip_port, start_timeout)
+        wait_for_http(http_port, start_timeout)  # the node binds HTTP after SIP: a test may use either at once
         yield server
     finally:
         if proc.poll() is None:

@@ -28,12 +28,53 @@ def _serve(directory: str, tracing: bool) -> None:
         for request in sorted(folder.glob("*.request")):
             name = request.stem
             request.unlink()
-            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)  # what this collection finds unreachable (cycles), by type
+            try:
+                gc.collect()
+                garbage = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+                gc.garbage.clear()
+            finally:
+                gc.set_debug(0)
+            (folder / f"{name}.garbage.json").write_text(json.dumps(dict(garbage.most_common(60))))
             counts = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
             (folder / f"{name}.gc.json").write_text(json.dumps(dict(counts.most_common(400))))
             if tracing:
                 tracemalloc.take_snapshot().dump(str(folder / f"{name}.tracemalloc"))
+            _mallocstats(folder / f"{name}.malloc.txt")
             (folder / f"{name}.done").write_text("")
+
+
+def _malloc_info() -> None:
+    """glibc's heap statistics (``malloc_info``, XML) to fd 2; nothing on other C libraries."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.fdopen.restype = ctypes.c_void_p
+        libc.fdopen.argtypes = [ctypes.c_int, ctypes.c_char_p]
+        stream = libc.fdopen(os.dup(2), b"w")
+        libc.malloc_info(0, ctypes.c_void_p(stream))
+        libc.fclose(ctypes.c_void_p(stream))
+    except (OSError, AttributeError):
+        pass
+
+
+def _mallocstats(path: object) -> None:
+    """Python's allocator statistics (``sys._debugmallocstats`` writes to fd 2: pointed at a file meanwhile)."""
+    import sys
+
+    with open(str(path), "w") as out:
+        out.write(f"# blocks allocated (sys.getallocatedblocks) = {sys.getallocatedblocks()}\n")
+        out.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(out.fileno(), 2)
+            sys._debugmallocstats()
+            _malloc_info()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 if _DIR:
