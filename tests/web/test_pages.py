@@ -89,7 +89,6 @@ def test_every_message_key_exists_in_both_languages() -> None:
         used |= set(re.findall(r'data-i18n(?:-label)?="([a-z_.]+)"', text))
         used |= set(re.findall(r'\bt\("([a-z_.]+)"', text))
         used |= set(re.findall(r'"data-i18n": "([a-z_.]+)"', text))
-        used |= set(re.findall(r'notAvailable\("([a-z_.]+)"', text))
     assert used - keys_en == set()
 
 

@@ -113,11 +113,6 @@ export function panel(id, titleKey, extraClass = "") {
   return { section, body };
 }
 
-/** A note for a feature the node's API does not offer yet (docs/web.md lists them). */
-export function notAvailable(key) {
-  return h("p", { class: "not-available" }, h("span", { class: "tag" }, t("common.not_available")), " ", t(key));
-}
-
 /** Run a command from a button: disables it meanwhile, reports a refusal in the page's message area. */
 export async function act(button, promise, report) {
   if (button) button.disabled = true;
