@@ -76,6 +76,7 @@ def add_gateway_routes(app: web.Application, *, control: Control, bus: Bus, toke
     throttle = LoginThrottle(limit=gateway.settings.login_failures, window_s=gateway.settings.login_window_s)
     app[GATEWAY_KEY] = gateway
     app.cleanup_ctx.append(gateway.lifespan)
+    app.on_shutdown.append(gateway.shutdown)
 
     async def login(request: web.Request) -> web.Response:
         source = request.remote or "unknown"

@@ -124,6 +124,7 @@ class Gateway:
         self._ids = itertools.count(1)
         self._by_agent: dict[str, dict[int, tuple[Session, Mailbox]]] = {}
         self._overseers: dict[int, tuple[Session, Mailbox]] = {}
+        self._stopping = asyncio.Event()  # set when the node stops: every connection closes with 1001
         self._live: Counter[str] = Counter({role.value: 0 for role in Role})
         self._accepted = 0
         self._slow = 0
@@ -237,6 +238,7 @@ class Gateway:
                 tg.create_task(self._write(ws, mailbox), name=f"ws-{conn_id}-writer")
                 tg.create_task(self._watch(mailbox), name=f"ws-{conn_id}-watchdog")
                 tg.create_task(self._expire(session.principal), name=f"ws-{conn_id}-expiry")
+                tg.create_task(self._until_stopping(), name=f"ws-{conn_id}-stop")
         except* _Ended as group:
             ended = group.exceptions[0]
             assert isinstance(ended, _Ended)
@@ -340,6 +342,15 @@ class Gateway:
     async def _expire(self, principal: Principal) -> None:
         await asyncio.sleep(max(0.0, principal.expires_at - self._clock()))
         raise _Ended(4001, "token_expired")
+
+    async def _until_stopping(self) -> None:
+        await self._stopping.wait()
+        raise _Ended(1001, "node_stopping")
+
+    async def shutdown(self, _app: web.Application) -> None:
+        """aiohttp ``on_shutdown``: close every connection with 1001 (going away), so that the HTTP server's
+        shutdown, which waits for its handlers, is not held up by clients that would stay connected forever."""
+        self._stopping.set()
 
     async def _close(self, request: web.Request, ws: web.WebSocketResponse, code: int, reason: str) -> None:
         if ws.closed:

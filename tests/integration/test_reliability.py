@@ -13,18 +13,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
 import subprocess
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import websockets.exceptions
+import websockets.sync.client
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -230,3 +234,34 @@ def test_a_second_sigterm_exits_at_once(tmp_path: Path) -> None:
         code, took = _wait_exit(server.proc, 5.0)
         assert code == 143, (code, took)
         print(f"second SIGTERM: exited {code} {took:.2f} s after it")
+
+
+def test_sigterm_with_desktops_connected_closes_them_going_away_and_exits_at_once(tmp_path: Path) -> None:
+    """Connected WebSocket clients (a supervisor's console, an agent's desktop) never hold a stop up: each is closed
+    with 1001 and the node exits 0 at once, not when the stop's deadline forces it (it took 20 s, exit 1)."""
+    drain_s = 10.0
+    with run_server(tmp_path, config=_config(tmp_path, drain_s=drain_s)) as server, contextlib.ExitStack() as stack:
+        closes: list[tuple[int | None, str | None]] = []
+
+        def desktop(role: str, ident: str, password: str) -> websockets.sync.client.ClientConnection:
+            login = urllib.request.Request(f"http://127.0.0.1:{server.http_port}/auth/login", method="POST",
+                                           data=json.dumps({"role": role, "id": ident, "password": password}).encode(),
+                                           headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(login, timeout=5) as answer:
+                token = json.load(answer)["token"]
+            ws = stack.enter_context(websockets.sync.client.connect(
+                f"ws://127.0.0.1:{server.http_port}/ws?token={token}", open_timeout=5))
+            assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+            return ws
+
+        clients = [desktop("supervisor", "sup1", "demosup1"), desktop("agent", "1001", "demo1001")]
+        server.proc.send_signal(signal.SIGTERM)
+        for ws in clients:
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                while True:
+                    ws.recv(timeout=5)
+            closes.append((ws.close_code, ws.close_reason))
+        code, took = _wait_exit(server.proc, drain_s + 8.0)
+        print(f"SIGTERM with two desktops connected: exited {code} after {took:.1f} s, closes {closes}")
+        assert code == 0 and took < 5.0, (code, took)
+        assert closes == [(1001, "node_stopping")] * 2
