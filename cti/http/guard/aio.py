@@ -307,6 +307,8 @@ class _Connection(asyncio.Protocol):
         config = self._guard.config
         self._deadlines = ReadDeadlines(idle_s=config.idle_timeout_s, head_s=config.header_timeout_s,
                                         send_s=config.send_timeout_s, now=self._loop.time())
+        # What web.Server() would build, with the node's error answers (the server's handler settings are its
+        # `_kwargs`, aiohttp's own way of building handlers; tests/integration/test_http_hardening.py checks it).
         self._handler = _GuardedHandler(self._server, loop=self._loop, **self._server._kwargs)
         self._handler.connection_made(transport)
         self._arm()
