@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -97,6 +97,19 @@ class MediaLeg:
         session.config = replace(SessionConfig.from_media(params), timeout=timeout,
                                  wallclock_offset=session.config.wallclock_offset)
         session.remote = (params.remote_addr, params.remote_port)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOffer:
+    """An endpoint opened for an agent's leg and our SDP offer on it, not yet the call's (see
+    :meth:`CallMedia.open_agent`)."""
+
+    leg: MediaLeg
+    body: bytes
+
+    def discard(self) -> None:
+        """Give the port back (the offer was withdrawn)."""
+        self.leg.endpoint.close()
 
 
 def _ignore(_: str) -> None:
@@ -213,17 +226,30 @@ class CallMedia:
         first = self.caller.codec
         return (first, *(c for c in CODECS if c is not first))
 
-    async def offer_agent(self, transport: str = "UDP", policy: SrtpPolicy | None = None) -> bytes:
-        """Open the agent-side endpoint and return our SDP offer for the agent's INVITE (the
-        caller's codec first; with an SRTP key when the phone is reached over TLS and ``policy``, the
-        agent's, else the call's default, says so)."""
-        if self.agent is not None:
-            self.agent.endpoint.close()
+    async def open_agent(self, transport: str = "UDP", policy: SrtpPolicy | None = None) -> AgentOffer:
+        """Open an endpoint for an agent's leg and build our offer on it (the caller's codec first;
+        with an SRTP key when the phone is reached over TLS and ``policy``, the agent's, else the
+        call's default, says so).
+
+        The endpoint is not yet the call's agent leg: the offer may be withdrawn while the port is
+        opened, and another offer of the same call may open its own meanwhile. :meth:`use_agent`
+        makes it the agent leg; :meth:`AgentOffer.discard` gives the port back.
+        """
         endpoint = await self._open_endpoint()
         crypto, proto = offer_crypto(policy or self.srtp, transport)
         offer = build_offer(self.host, endpoint.local_port, self.preferred_codecs(), crypto=crypto, proto=proto)
-        self.agent = MediaLeg(endpoint, None, offer)
-        return offer.serialize().encode()
+        return AgentOffer(MediaLeg(endpoint, None, offer), offer.serialize().encode())
+
+    def use_agent(self, pending: AgentOffer) -> bytes | None:
+        """Make ``pending`` the agent leg (closing the one before) and return the SDP to send it;
+        None (the port given back) when the call's media was closed while the port was opened."""
+        if self._closed:
+            pending.discard()
+            return None
+        if self.agent is not None:
+            self.agent.endpoint.close()
+        self.agent = pending.leg
+        return pending.body
 
     def agent_answered(self, answer_body: bytes) -> None:
         """Apply the agent's SDP answer.

@@ -598,12 +598,6 @@ class Call:
             log.info("call.offer.unreachable", agent=offer.agent_id)
             self.feed(AgentUnreachable(offer_id=offer.offer_id))
             return
-        try:
-            sdp = await self.media.offer_agent(binding.transport, self.ports.phones.srtp_policy(agent=offer.agent_id))
-        except (OSError, PortsExhaustedError) as exc:
-            log.warning("call.media.unavailable", error=str(exc), leg="agent")
-            self.feed(AgentUnreachable(offer_id=offer.offer_id))
-            return
         if self.ports.settings.should_record(offer.queue_id) and self.detail.recording_serial is None:
             # The serial exists before the agent's phone rings, so call.answered (published when the ACD
             # takes the answer, before the recording task runs) carries it; later offers of this call reuse it.
@@ -612,7 +606,21 @@ class Call:
             except StoreError as exc:  # the recording task tries again at the answer
                 log.warning("call.recording.serial_deferred", error=str(exc))
         if self.core.offer is not offer or self.core.phase is not Phase.OFFERING:
-            self.media.drop_agent()  # cancelled while the port was being opened
+            return  # withdrawn while the store answered: nothing opened yet
+        try:
+            pending = await self.media.open_agent(binding.transport,
+                                                  self.ports.phones.srtp_policy(agent=offer.agent_id))
+        except (OSError, PortsExhaustedError) as exc:
+            log.warning("call.media.unavailable", error=str(exc), leg="agent")
+            self.feed(AgentUnreachable(offer_id=offer.offer_id))
+            return
+        if self.core.offer is not offer or self.core.phase is not Phase.OFFERING:
+            # Withdrawn while the port was being opened; a later offer of this call may have opened
+            # (and installed) its own agent media meanwhile, so only this offer's port is given back.
+            pending.discard()
+            return
+        sdp = self.media.use_agent(pending)
+        if sdp is None:
             return
         caller = self.detail.caller or "anonymous"
         invite = PhoneInvite(caller=caller, display=self.detail.caller_name or caller, callee=offer.agent_id,

@@ -8,6 +8,7 @@ import asyncio
 import wave
 from array import array
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,6 +75,13 @@ async def _phone() -> Phone:
     return protocol
 
 
+
+async def _agent_offer(media: CallMedia, *args: Any) -> SessionDescription:
+    """Our offer to an agent's phone, its port made the call's agent leg (what the call does)."""
+    body = media.use_agent(await media.open_agent(*args))
+    assert body is not None
+    return SessionDescription.parse(body)
+
 def _media(policy: SrtpPolicy = SrtpPolicy.OPTIONAL) -> CallMedia:
     return CallMedia(host=HOST, ports=PortAllocator(47000, 47999), prompts=PromptCache(), rtp_timeout=30,
                      on_digit=lambda _: None, on_timeout=lambda _: None, srtp=policy)
@@ -89,7 +97,7 @@ async def test_srtp_caller_and_plain_agent_are_relayed_and_recorded_in_plaintext
         theirs = crypto_attributes(answer.media[0])
         assert answer.media[0].proto == RTP_SAVP and [c.tag for c in theirs] == [3]
         caller.srtp = SrtpTransform(SrtpKeys(local=mine.key, remote=theirs[0].key))
-        agent_offer = SessionDescription.parse(await media.offer_agent("UDP"))
+        agent_offer = await _agent_offer(media, "UDP")
         assert agent_offer.media[0].attribute("crypto") is None  # never a key over plain SIP
         media.agent_answered(negotiate(agent_offer, (Codec.PCMU,), HOST, agent.port).sdp.serialize().encode())
         assert media.caller is not None and media.agent is not None
@@ -139,11 +147,11 @@ async def test_the_policy_refuses_what_it_must() -> None:
             await media.answer_caller(build_offer(HOST, 4000, (Codec.PCMU,), crypto=key, proto=RTP_SAVP)
                                       .serialize().encode(), "UDP")
         assert media.caller is None  # refused before a port was taken
-        offer = SessionDescription.parse(await media.offer_agent("TLS"))
+        offer = await _agent_offer(media, "TLS")
         assert offer.media[0].proto == RTP_SAVP and offer.media[0].attribute("crypto")
-        offer = SessionDescription.parse(await media.offer_agent("TLS", SrtpPolicy.OPTIONAL))
+        offer = await _agent_offer(media, "TLS", SrtpPolicy.OPTIONAL)
         assert offer.media[0].proto == RTP_AVP and offer.media[0].attribute("crypto")  # best effort
-        offer = SessionDescription.parse(await media.offer_agent("TLS", SrtpPolicy.OFF))
+        offer = await _agent_offer(media, "TLS", SrtpPolicy.OFF)
         assert offer.media[0].attribute("crypto") is None
     finally:
         await media.close()

@@ -16,7 +16,20 @@ from typing import Any, cast
 
 import pytest
 
-from acd import AcdError, AgentId, Answer, CallId, Enqueue, Hangup, OfferCall, OfferId, QueueId, Ringing
+from acd import (
+    AcdError,
+    AgentId,
+    Answer,
+    CallId,
+    CancelOffer,
+    CancelReason,
+    Enqueue,
+    Hangup,
+    OfferCall,
+    OfferId,
+    QueueId,
+    Ringing,
+)
 from config.schema import QueueConfig
 from cti.call import LegPhase, Role
 from cti.call.detail import CallDetail, CallPhase
@@ -81,6 +94,16 @@ class Recording:
         self.ran.set()
 
 
+class Pending:
+    """A port opened for an agent's offer, not yet the call's."""
+
+    def __init__(self, media: Media, port: int) -> None:
+        self.media, self.port = media, port
+
+    def discard(self) -> None:
+        self.media.discarded.append(self.port)
+
+
 class Media:
     """The call's media as the shell drives it (what was asked, in order)."""
 
@@ -90,6 +113,11 @@ class Media:
         self.asked: list[str] = []
         self.recording: Recording | None = None
         self.recorded_to: Path | None = None
+        self.agent: int | None = None  # the port of the agent leg's media, by the order it was opened
+        self.opened = 0
+        self.discarded: list[int] = []
+        self.port_opens = asyncio.Event()  # cleared: opening a port waits (the store or the OS is slow)
+        self.port_opens.set()
 
     async def answer_caller(self, offer: bytes, transport: str, policy: object) -> bytes:
         self.asked.append("answer_caller")
@@ -98,11 +126,20 @@ class Media:
     async def play(self, files: object) -> None:
         self.asked.append("play")
 
-    async def offer_agent(self, transport: str, policy: object) -> bytes:
-        self.asked.append("offer_agent")
-        return b"v=0 (our offer)"
+    async def open_agent(self, transport: str, policy: object) -> Pending:
+        self.asked.append("open_agent")
+        self.opened += 1
+        port = self.opened
+        await self.port_opens.wait()
+        return Pending(self, port)
+
+    def use_agent(self, pending: Pending) -> bytes:
+        self.asked.append("use_agent")
+        self.agent = pending.port
+        return b"v=0 (our offer on port %d)" % pending.port
 
     def agent_answered(self, sdp: bytes) -> None:
+        assert self.agent is not None, "an answer to an offer whose media is gone"
         self.asked.append("agent_answered")
 
     def bridge(self) -> None:
@@ -110,6 +147,7 @@ class Media:
 
     def drop_agent(self) -> None:
         self.asked.append("drop_agent")
+        self.agent = None
 
     async def start_recording(self, directory: Path, info: object) -> None:
         self.recorded_to = directory
@@ -191,7 +229,7 @@ async def test_a_call_runs_end_to_end_on_fake_ports(tmp_path: Path) -> None:
         await running
     assert type(acd.requests[-1]) is Hangup
     assert agent_leg.sent == ["BYE"]
-    assert media.asked == ["answer_caller", "offer_agent", "agent_answered", "bridge", "close"]
+    assert media.asked == ["answer_caller", "open_agent", "use_agent", "agent_answered", "bridge", "close"]
     assert owner.finished == [call]  # the registry is told once, at the end
     assert trunk.released == [200] and 200 in agent_leg.released  # the BYEs answered once the CDR committed
     assert call.detail.end_reason and call.detail.hung_up_by == "caller"
@@ -260,3 +298,45 @@ async def test_ivr_alerts_and_voicemail_go_through_the_event_sink_and_the_record
                                started=1.0, duration_s=3.0, path="vm-1.wav")
     await keep_message(ports, message)
     assert records.kept == [message] and events.types()[-1] == "voicemail.left"
+
+
+async def test_an_offer_withdrawn_while_its_port_opens_leaves_the_next_offers_media_alone(tmp_path: Path) -> None:
+    """Offer 1 rings out (CancelOffer: ring timeout) while its port is still being opened, and offer 2 opens its
+    own meanwhile; the ports then open in reverse order. Offer 1's port goes back; offer 2's is the agent leg,
+    so the answer of offer 2's phone finds its media (the node once dropped it: AssertionError on the answer)."""
+    acd = FakeAcd()
+    agent_leg = Leg()
+    binding = cast(Any, type("Binding", (), {"transport": "UDP"}))
+    phones = FakePhones({"1001": binding, "1002": binding}, legs=[agent_leg])
+    ports = make_ports(acd=acd, phones=phones, settings=settings(
+        flows=_catalog(tmp_path, QUEUE_AT_ONCE), queues={"sales": QueueConfig(name="sales")}, data=tmp_path))
+    media, trunk = Media(), Leg()
+    call = Call(ports, "c-1", _detail(), cast(Any, media))
+    call.trunk = cast(Any, trunk)
+    running = asyncio.create_task(call.run(b"v=0 (carrier offer)", "direct"))
+    await _until(lambda: bool(acd.requests))
+
+    media.port_opens.clear()
+    first = OfferCall(offer_id=OfferId(1), call_id=CallId("c-1"), agent_id=AgentId("1001"),
+                      queue_id=QueueId("sales"), ring_timeout_s=15)
+    call.on_acd_command(first)
+    await _until(lambda: media.opened == 1)
+    call.on_acd_command(CancelOffer(offer_id=OfferId(1), call_id=CallId("c-1"), agent_id=AgentId("1001"),
+                                    reason=CancelReason.RING_TIMEOUT))
+    second = OfferCall(offer_id=OfferId(2), call_id=CallId("c-1"), agent_id=AgentId("1002"),
+                       queue_id=QueueId("sales"), ring_timeout_s=15)
+    call.on_acd_command(second)
+    await _until(lambda: media.opened == 2)
+    media.port_opens.set()
+    await _until(lambda: bool(phones.invites))
+
+    (invite,) = phones.invites
+    assert invite.callee == "1002"
+    assert media.discarded == [1] and media.agent == 2  # offer 1's port given back, offer 2's is the agent leg
+    call.on_leg_event(LegRinging(leg=cast(Any, agent_leg)))
+    agent_leg.state = LegState.ESTABLISHED
+    call.on_leg_event(LegAnswered(leg=cast(Any, agent_leg), sdp=b"v=0 (phone answer)"))
+    assert call.phase is CallPhase.CONNECTED
+    call.on_leg_event(LegEnded(leg=cast(Any, trunk), cause=HangupCause.REMOTE_BYE))
+    async with asyncio.timeout(5):
+        await running
