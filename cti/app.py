@@ -399,7 +399,8 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
 
 async def watch_store(server: Server) -> None:
     """Fatal when the store has failed for ``storage.fatal_after_s``: every write failing, no answer
-    to a probe, or (SQLite) the database file removed or replaced under the open connection, where
+    to a probe while no other transaction ends either (a store that still commits is busy, not
+    gone), or (SQLite) the database file removed or replaced under the open connection, where
     writes would go on "succeeding" into a file nobody can read again.
 
     Raises:
@@ -414,7 +415,7 @@ async def watch_store(server: Server) -> None:
     probe_s = min(bound, 5.0)
     while True:
         await asyncio.sleep(STORE_CHECK_EVERY_S)
-        asked = time.monotonic()
+        asked, done = time.monotonic(), store.completed
         problem = await _store_problem(store, path, inode, probe_s)
         if problem is None and controller.records.failing_since is not None:
             problem = "writes are failing"
@@ -423,6 +424,15 @@ async def watch_store(server: Server) -> None:
             # The timeout itself fired late: this process was stalled (CPU starved, a long pause),
             # not its store. Such a probe proves nothing either way.
             log.warning("store.health.stalled", waited_s=round(now - asked, 3), probe_s=probe_s)
+            continue
+        if problem is not None and problem.startswith("no answer") and store.completed != done:
+            # The probe waited behind other work that the store did finish meanwhile: a busy store
+            # (a backlog under load, its thread short of CPU) is not a gone one. Overload is shed at
+            # the door (admission), never by stopping the node.
+            log.warning("store.health.busy", waited_s=round(now - asked, 3), completed=store.completed - done)
+            if failing_since is not None:
+                log.info("store.health.recovered", failed_s=round(now - failing_since, 3))
+            failing_since = None
             continue
         if problem is None:
             if failing_since is not None:

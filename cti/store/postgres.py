@@ -179,6 +179,7 @@ class PostgresStore(SqlStore):
             try:
                 if not write:
                     yield scoped
+                    self.completed += 1
                     return
                 xact = conn.transaction()
                 await _xact_step(xact.start())
@@ -189,6 +190,7 @@ class PostgresStore(SqlStore):
                         await _xact_step(xact.rollback())
                     raise
                 await _xact_step(xact.commit())
+                self.completed += 1
             finally:
                 scoped.open = False
                 if task is not None:

@@ -74,6 +74,9 @@ class StoreOperations(Protocol):
 class Store(StoreOperations, Protocol):
     """A durable store: every method commits before returning."""
 
+    completed: int
+    """Transactions that ended normally since the store was opened (it moves while the store works)."""
+
     def transaction(self) -> AbstractAsyncContextManager[StoreOperations]:
         """Batch several operations atomically (see the module docstring).
 

@@ -142,6 +142,7 @@ class SqliteStore(SqlStore):
                         await self._x.run("ROLLBACK")
                     raise
                 await self._x.run("COMMIT")
+                self.completed += 1
             finally:
                 scoped.open = False
                 self._owner = None
@@ -162,7 +163,9 @@ class SqliteStore(SqlStore):
                 raise StoreClosedError("the store is closed")
             self._owner = task
             try:
-                return await self._batch.run(work)
+                result = await self._batch.run(work)
+                self.completed += 1
+                return result
             finally:
                 self._owner = None
 

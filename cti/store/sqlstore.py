@@ -55,6 +55,10 @@ class ScopedExecutor:
 class SqlStore(abc.ABC):
     """The data methods of a ``Store``, each in its own transaction of the backend."""
 
+    completed: int = 0
+    """Transactions (reads included) that ended normally since the store was opened: the watchdog
+    (``cti.app.watch_store``) tells a store that is busy from one that is stuck by whether it moves."""
+
     @abc.abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[SqlOperations]:
         """One atomic write transaction (committed when the block exits normally, else rolled back)."""

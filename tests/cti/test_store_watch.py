@@ -1,5 +1,6 @@
 """The store watchdog (cti/app.py ``watch_store``): a store that stops answering is fatal after
-``storage.fatal_after_s``; a node that was itself stalled (its loop blocked) is not a dead store."""
+``storage.fatal_after_s``; a node that was itself stalled (its loop blocked) is not a dead store, and
+neither is a busy one (the probe waits behind a backlog the store is working through)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from cti.app import STALL_S, StoreUnavailableError, watch_store
 class HangingStore:
     """Never answers the probe, while the event loop runs freely."""
 
+    completed = 0
+
     async def schema_version(self) -> int:
         await asyncio.sleep(3600)
         return 3
@@ -26,12 +29,27 @@ class StallingStore:
     def __init__(self, block_s: float) -> None:
         self.block_s = block_s
         self.probes = 0
+        self.completed = 0
 
     async def schema_version(self) -> int:
         self.probes += 1
         time.sleep(self.block_s)  # noqa: ASYNC251 -- deliberately blocks the loop: the stall under test
         await asyncio.sleep(0.05)  # the answer comes after the probe's deadline has passed
         return 3
+
+
+class BusyStore:
+    """The probe waits behind a backlog (never answered in time), but other transactions keep ending."""
+
+    def __init__(self) -> None:
+        self.completed = 0
+        self.probes = 0
+
+    async def schema_version(self) -> int:
+        self.probes += 1
+        while True:
+            await asyncio.sleep(0.05)
+            self.completed += 1  # the backlog's transactions commit one after the other
 
 
 def _server(store: object, fatal_after_s: float) -> SimpleNamespace:
@@ -51,3 +69,10 @@ async def test_a_stalled_node_is_not_a_dead_store() -> None:
     with pytest.raises(TimeoutError):  # still watching after two stalled probes: not fatal
         await asyncio.wait_for(watch_store(_server(store, 0.5)), 2 * (1 + store.block_s) + 0.5)
     assert store.probes >= 2
+
+
+async def test_a_busy_store_that_still_commits_is_not_fatal() -> None:
+    store = BusyStore()
+    with pytest.raises(TimeoutError):  # still watching after probes that all timed out: not fatal
+        await asyncio.wait_for(watch_store(_server(store, 0.5)), 4)
+    assert store.probes >= 2 and store.completed > 0
