@@ -218,10 +218,14 @@ class MediaConfig(_Model):
 
 
 class LimitsConfig(_Model):
-    """Call admission of the node (cti/node/admission.py); past either limit a new call gets 503 + Retry-After."""
+    """Call admission of the node (cti/node/admission.py): past max_calls a new call gets 503 + Retry-After; past
+    the rate, or while the node is overloaded, 503 alone (only that call goes elsewhere)."""
 
     max_calls: int = Field(default=0, ge=0, description="live calls on the node; 0: no limit")
     max_calls_per_second: float = Field(default=0.0, ge=0, description="new calls a second; 0: no limit")
+    max_loop_lag_ms: float = Field(default=300.0, ge=0, le=60_000, description="refuse new calls (503) while the "
+                                   "event loop runs this late for half a second in a row, until it is back within "
+                                   "half of it (cti/node/admission.py); calls already up are kept; 0: off")
 
 
 class HttpConfig(_Model):

@@ -69,6 +69,7 @@ class MetricsSource(Protocol):
     def sip_transactions(self) -> int: ...
     def bus_published(self) -> int: ...
     def bus_dropped(self) -> int: ...
+    def loop_lag(self) -> tuple[float, bool]: ...
 
 
 class NodeMetrics:
@@ -102,6 +103,11 @@ class NodeMetrics:
 
     def bus_dropped(self) -> int:
         return self._c.publisher.bus.stats().dropped
+
+    def loop_lag(self) -> tuple[float, bool]:
+        """(the event loop's last measured lateness in seconds, whether new calls are refused for it)."""
+        meter = self._c.admission.meter
+        return meter.lag_s, meter.overloaded
 
 
 class ApiError(CtiError):
@@ -181,6 +187,7 @@ def node_families(control: Control, metrics: MetricsSource) -> list[MetricFamily
     """The node's own metric families (calls, agents, queues, SIP, bus)."""
     queues = [control.queue_snapshot(q) for q in control.queue_names()]
     resent, received_again = metrics.sip_retransmissions()
+    lag, overloaded = metrics.loop_lag()
     return [
         MetricFamily("cti_calls_total", "counter", "Calls accepted since the node started.",
                      [({}, metrics.calls_total())]),
@@ -205,6 +212,10 @@ def node_families(control: Control, metrics: MetricsSource) -> list[MetricFamily
                      [({}, metrics.bus_published())]),
         MetricFamily("cti_bus_events_dropped_total", "counter", "Bus events dropped because a consumer fell behind.",
                      [({}, metrics.bus_dropped())]),
+        MetricFamily("cti_event_loop_lag_seconds", "gauge", "How late the event loop ran its last 100 ms tick.",
+                     [({}, lag)]),
+        MetricFamily("cti_node_overloaded", "gauge", "1 while new calls are refused because the event loop is "
+                     "behind (limits.max_loop_lag_ms).", [({}, int(overloaded))]),
     ]
 
 

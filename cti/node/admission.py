@@ -15,6 +15,13 @@ spent on it:
   time: the answer to its limit is a cheap 503, not a backlog that makes every caller wait.
 - ``trunks[].max_calls``: live calls from one trunk, the channels bought from that carrier (0:
   no limit). Past it: 486 Busy Here: the caller hears busy, as on a full line.
+- ``limits.max_loop_lag_ms``: the node's own measure of overload, whatever the limits above say
+  (0: off). A tick every ``LoadMeter.EVERY_S`` measures how late the event loop runs it; after
+  ``LoadMeter.SUSTAIN`` ticks in a row later than the bound the node is *overloaded*, and stays so
+  until as many ticks in a row come within half of it. Meanwhile new calls get 503 without
+  Retry-After, like the rate limit: a node whose loop is that far behind would answer them late,
+  retransmissions would add to the backlog, and every call already up (their media, their BYEs)
+  would suffer. Calls already up are never touched.
 
 Time comes from the clock passed in (the loop's), so the bucket is tested without sleeping.
 """
@@ -32,6 +39,7 @@ class Refusal(enum.Enum):
 
     TRUNK_FULL = "trunk_full"
     NODE_FULL = "node_full"
+    OVERLOADED = "overloaded"
     RATE = "rate"
 
 
@@ -39,6 +47,7 @@ class Refusal(enum.Enum):
 ANSWERS: dict[Refusal, tuple[int, tuple[tuple[str, str], ...]]] = {
     Refusal.TRUNK_FULL: (486, ()),
     Refusal.NODE_FULL: (503, (("Retry-After", "5"),)),
+    Refusal.OVERLOADED: (503, ()),
     Refusal.RATE: (503, ()),
 }
 
@@ -49,11 +58,48 @@ class Limits:
     max_calls_per_second: float = 0.0
 
 
+class LoadMeter:
+    """Whether the event loop is overloaded, from the lateness of a periodic tick (sans-I/O: the
+    adapter measures, see ``cti.node.controller.CallController.run``).
+
+    ``max_lag_s`` 0 turns it off (never overloaded). Entering takes ``SUSTAIN`` late ticks in a
+    row, so one pause (a large write, a collection) refuses nothing; leaving takes as many ticks
+    within half the bound, so the state does not flap at the edge.
+    """
+
+    EVERY_S = 0.1
+    SUSTAIN = 5
+
+    def __init__(self, max_lag_s: float) -> None:
+        self.max_lag_s = max_lag_s
+        self.overloaded = False
+        self.lag_s = 0.0  # the last tick's lateness
+        self._run = 0  # ticks in a row that point to the other state
+
+    def tick(self, lateness_s: float) -> bool:
+        """One tick ran ``lateness_s`` after it was due; True when the state changed."""
+        self.lag_s = lateness_s
+        if not self.max_lag_s:
+            return False
+        if self.overloaded:
+            toward = lateness_s < self.max_lag_s / 2
+        else:
+            toward = lateness_s > self.max_lag_s
+        self._run = self._run + 1 if toward else 0
+        if self._run < self.SUSTAIN:
+            return False
+        self._run = 0
+        self.overloaded = not self.overloaded
+        return True
+
+
 class Admission:
     """Counts live calls per trunk and decides on each new one."""
 
-    def __init__(self, limits: Limits, trunk_limits: dict[str, int], clock: Callable[[], float]) -> None:
+    def __init__(self, limits: Limits, trunk_limits: dict[str, int], clock: Callable[[], float],
+                 meter: LoadMeter | None = None) -> None:
         self._limits = limits
+        self.meter = meter if meter is not None else LoadMeter(0.0)
         self._trunk_limits = trunk_limits
         self._clock = clock
         self._live: Counter[str] = Counter()
@@ -78,6 +124,8 @@ class Admission:
             return Refusal.TRUNK_FULL
         if self._limits.max_calls and self.live >= self._limits.max_calls:
             return Refusal.NODE_FULL
+        if self.meter.overloaded:
+            return Refusal.OVERLOADED
         rate = self._limits.max_calls_per_second
         if rate:
             now = self._clock()

@@ -44,7 +44,7 @@ from cti.call.srtp import SrtpPolicy
 from cti.clock import NodeClock
 from cti.events.publish import Publisher
 from cti.node.acdevents import AcdEventPublisher
-from cti.node.admission import Admission, Limits
+from cti.node.admission import Admission, Limits, LoadMeter, Refusal
 from cti.node.inbound import TrunkDoor
 from cti.node.phones import Phones
 from cti.node.records import CallRecords
@@ -104,7 +104,8 @@ class CallController:
         self.counters = {"calls_total": 0}
         self.admission = Admission(
             Limits(config.limits.max_calls, config.limits.max_calls_per_second),
-            {t.name: t.max_calls for t in config.trunks}, self.acd.now)
+            {t.name: t.max_calls for t in config.trunks}, self.acd.now,
+            LoadMeter(config.limits.max_loop_lag_ms / 1000))
         self.door = TrunkDoor(self.trunks, legs, registration, self.admission, self._start_call,
                               SrtpPolicy(config.media.srtp))
         self.acd_events = AcdEventPublisher(self.acd.router, publisher, self.records, self.clock, self.calls.get,
@@ -132,8 +133,23 @@ class CallController:
             self._http = http
             self._tg = tg
             tg.create_task(self.records.run(), name="cdr-writer")
+            tg.create_task(self._measure_loop(), name="loop-meter")
             started.set()
             await self.acd_events.run_stats()  # queue.stats at least every 2 s, and on every change
+
+    async def _measure_loop(self) -> None:
+        """Tick every ``LoadMeter.EVERY_S`` and tell the meter how late each tick ran (overload)."""
+        meter, loop = self.admission.meter, asyncio.get_running_loop()
+        while True:
+            due = loop.time() + meter.EVERY_S
+            await asyncio.sleep(meter.EVERY_S)
+            if meter.tick(max(0.0, loop.time() - due)):
+                if meter.overloaded:
+                    log.warning("server.node.overloaded", lag_ms=round(meter.lag_s * 1000, 1),
+                                max_lag_ms=round(meter.max_lag_s * 1000, 1), live_calls=len(self.calls))
+                else:
+                    log.info("server.node.recovered", lag_ms=round(meter.lag_s * 1000, 1), live_calls=len(self.calls),
+                             refused=self.door.refused[Refusal.OVERLOADED.value])
 
     # The parts the rest of the node reads (metrics, control, app).
 

@@ -209,8 +209,10 @@ def fmt(value: float | None, spec: str = ".1f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def node_config(source: Path, rtp_ports: tuple[int, int], record: bool, workdir: Path) -> Path:
-    """``source`` with the media port range and recording set for this run, written to ``workdir``."""
+def node_config(source: Path, rtp_ports: tuple[int, int], record: bool, workdir: Path,
+                max_loop_lag_ms: float | None = None) -> Path:
+    """``source`` with the media port range and recording set for this run (and the overload bound,
+    ``limits.max_loop_lag_ms``, when given), written to ``workdir``."""
     import yaml
 
     data = yaml.safe_load(source.read_text())
@@ -220,6 +222,8 @@ def node_config(source: Path, rtp_ports: tuple[int, int], record: bool, workdir:
     data.setdefault("media", {}).update(rtp_port_min=rtp_ports[0], rtp_port_max=rtp_ports[1], record_calls=record)
     for queue in data.get("queues", []):
         queue["record"] = record
+    if max_loop_lag_ms is not None:
+        data.setdefault("limits", {})["max_loop_lag_ms"] = max_loop_lag_ms
     path = workdir / "media_load.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -247,7 +251,7 @@ def node_run(args: argparse.Namespace, work: Path, mode: str) -> Run | None:
     server_dir.mkdir()
     agents = parse_agents(args.agents)[:max(args.levels)]
     try:
-        config = node_config(args.config, args.rtp_ports, mode == "recorded", server_dir)
+        config = node_config(args.config, args.rtp_ports, mode == "recorded", server_dir, args.max_loop_lag_ms)
         with run_server(server_dir, config=config) as server, echoes(runner, args.echoes, "agents") as uases:
             t0 = time.monotonic()
             try:
@@ -350,6 +354,9 @@ def main() -> int:
     parser.add_argument("--max-loss", type=float, default=0.1, help="loss limit in %% for a level to count")
     parser.add_argument("--echoes", type=int, default=4,
                         help="SIPp UASes the agents are spread over (one echo socket and thread each)")
+    parser.add_argument("--max-loop-lag-ms", type=float, default=None,
+                        help="limits.max_loop_lag_ms for the node (the load config has 0: no overload shedding); "
+                             "with it, calls past what the node carries are refused 503 and counted as failed")
     parser.add_argument("--rtp-ports", type=port_range, default=(61000, 65499),
                         help="the node's media ports (default: above the kernel's ephemeral range and the ranges of "
                              "the other benchmarks and tests; 4 ports a call)")

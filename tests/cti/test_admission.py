@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cti.node.admission import ANSWERS, Admission, Limits, Refusal
+from cti.node.admission import ANSWERS, Admission, Limits, LoadMeter, Refusal
 
 
 class Clock:
@@ -89,3 +89,38 @@ def test_each_refusal_has_its_sip_answer() -> None:
     assert ANSWERS[Refusal.NODE_FULL][0] == ANSWERS[Refusal.RATE][0] == 503
     assert dict(ANSWERS[Refusal.NODE_FULL][1]) == {"Retry-After": "5"}  # full for a while: go elsewhere
     assert ANSWERS[Refusal.RATE][1] == ()  # only this call goes elsewhere, not the node out of rotation
+    assert ANSWERS[Refusal.OVERLOADED] == (503, ())  # the node is behind now: this call goes elsewhere
+
+
+def test_the_meter_enters_overload_after_sustained_lag_and_leaves_after_sustained_calm() -> None:
+    meter = LoadMeter(0.3)
+    n = LoadMeter.SUSTAIN
+    assert not any(meter.tick(0.5) for _ in range(n - 1)) and not meter.overloaded
+    assert not meter.tick(0.0) and not meter.overloaded  # a tick on time starts the count again
+    assert [meter.tick(0.5) for _ in range(n)] == [False] * (n - 1) + [True] and meter.overloaded
+    assert not any(meter.tick(0.2) for _ in range(3 * n)) and meter.overloaded  # under the bound, not within half
+    assert [meter.tick(0.1) for _ in range(n)] == [False] * (n - 1) + [True] and not meter.overloaded
+    assert meter.lag_s == 0.1
+
+
+def test_one_long_pause_is_not_overload() -> None:
+    meter = LoadMeter(0.3)
+    assert not meter.tick(5.0) and not any(meter.tick(0.001) for _ in range(100)) and not meter.overloaded
+
+
+def test_a_meter_without_a_bound_never_refuses() -> None:
+    admission = Admission(Limits(), {}, Clock(), LoadMeter(0.0))
+    assert not any(admission.meter.tick(60.0) for _ in range(100))
+    assert admission.admit("carrier") is None
+
+
+def test_an_overloaded_node_refuses_new_calls_without_counting_them() -> None:
+    meter = LoadMeter(0.3)
+    admission = Admission(Limits(max_calls_per_second=1), {"carrier": 5}, Clock(), meter)
+    for _ in range(LoadMeter.SUSTAIN):
+        meter.tick(1.0)
+    assert admission.admit("carrier") is Refusal.OVERLOADED
+    assert admission.live == 0
+    for _ in range(LoadMeter.SUSTAIN):
+        meter.tick(0.0)
+    assert admission.admit("carrier") is None  # the token was not spent on the refused call

@@ -150,6 +150,9 @@ class FakeMetrics:
     def calls_active(self) -> int:
         return 1
 
+    def loop_lag(self) -> tuple[float, bool]:
+        return 0.0, False
+
     def calls_refused(self) -> dict[str, int]:
         return {"rate": 4, "trunk_full": 2}
 

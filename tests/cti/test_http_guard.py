@@ -139,6 +139,9 @@ class FakeMetrics:
     def calls_active(self) -> int:
         return 0
 
+    def loop_lag(self) -> tuple[float, bool]:
+        return 0.0, False
+
     def calls_refused(self) -> dict[str, int]:
         return {}
 

@@ -7,6 +7,7 @@ control of hostile INVITEs, against `cti serve --demo`.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import time
@@ -373,6 +374,70 @@ def test_new_calls_past_the_nodes_rate_get_503(tmp_path: Path) -> None:
         time.sleep(1.1)  # the bucket refills
         sock.sendto(_invite(srv.sip_port, port, "rate-later"), (HOST, srv.sip_port))
         assert [r.status for r in _finals(sock, {"rate-later@test"}).values()] == [200]
+
+
+class Starver:
+    """Starves a process of CPU as a crowded host does: stopped (SIGSTOP) 200 ms, then running 30 ms, over and
+    over, so every tick of its event loop runs late, until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self.pid, self.done = pid, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.done.is_set():
+            os.kill(self.pid, signal.SIGSTOP)
+            time.sleep(0.2)
+            os.kill(self.pid, signal.SIGCONT)
+            time.sleep(0.03)
+
+    def __enter__(self) -> Starver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+        os.kill(self.pid, signal.SIGCONT)
+
+
+def _gauge(srv: ServerProcess, name: str) -> float:
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{HOST}:{srv.http_port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert found, name
+    return float(found.group(1))
+
+
+def test_an_overloaded_node_refuses_new_calls_until_its_loop_catches_up(tmp_path: Path) -> None:
+    """limits.max_loop_lag_ms: while the loop runs late (the process starved of CPU), a new call gets 503 without
+    Retry-After (reason overloaded) and the node says so once; when the loop is on time again, calls are taken."""
+    config = _limits_config(tmp_path, {"max_loop_lag_ms": 50})
+    with run_server(tmp_path, config=config) as srv, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.2", 0))
+        port = sock.getsockname()[1]
+        assert _gauge(srv, "cti_node_overloaded") == 0
+        with Starver(srv.proc.pid):
+            deadline = time.monotonic() + 10
+            while _gauge(srv, "cti_node_overloaded") == 0:  # five late ticks in a row: about half a second
+                assert time.monotonic() < deadline, "never overloaded"
+            sock.sendto(_invite(srv.sip_port, port, "busy-1"), (HOST, srv.sip_port))
+            (final,) = _finals(sock, {"busy-1@test"}, timeout=10).values()
+            assert final.status == 503 and final.headers.get("Retry-After") is None
+        deadline = time.monotonic() + 10
+        while _gauge(srv, "cti_node_overloaded") == 1:  # five ticks on time
+            assert time.monotonic() < deadline, "never recovered"
+            time.sleep(0.1)
+        sock.sendto(_invite(srv.sip_port, port, "calm-1"), (HOST, srv.sip_port))
+        assert [r.status for r in _finals(sock, {"calm-1@test"}).values()] == [200]
+        assert _refused(srv).get("overloaded") == 1
+    log = srv.log_text()
+    assert log.count('"event": "server.node.overloaded"') == 1 and '"event": "server.node.recovered"' in log
 
 
 def test_the_agents_bye_is_answered_when_the_agent_hangs_up_first(
