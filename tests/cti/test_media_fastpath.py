@@ -29,7 +29,9 @@ async def test_bridged_same_law_legs_are_relayed_without_delay_or_transcoding_an
     before = (RELAY_COUNTERS.forwarded, RELAY_COUNTERS.transcoded, RELAY_COUNTERS.lost)
     try:
         await media.answer_caller(build_offer(HOST, caller.addr[1], (Codec.PCMU, Codec.PCMA)).serialize().encode())
-        offer = SessionDescription.parse(await media.offer_agent())
+        body = media.use_agent(await media.open_agent())
+        assert body is not None
+        offer = SessionDescription.parse(body)
         media.agent_answered(negotiate(offer, (Codec.PCMU,), HOST, agent.addr[1]).sdp.serialize().encode())
         assert media.caller is not None and media.agent is not None
         media.bridge()
