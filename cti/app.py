@@ -446,16 +446,19 @@ async def watch_store(server: Server) -> None:
 
 
 async def _store_problem(store: Store, path: Path | None, inode: int | None, timeout_s: float) -> str | None:
-    if path is not None:
-        try:
-            if (await asyncio.to_thread(os.stat, path)).st_ino != inode:
-                return "database file replaced"
-        except FileNotFoundError:
-            return "database file removed"
-        except OSError as exc:
-            return f"database file unreadable: {exc}"
+    """What is wrong with the store now, or None. The whole probe is bounded: a ``stat`` of a file on a
+    hung file system (or a thread pool with no free thread) counts as no answer, never as a watchdog
+    that waits for ever."""
     try:
         async with asyncio.timeout(timeout_s):
+            if path is not None:
+                try:
+                    if (await asyncio.to_thread(os.stat, path)).st_ino != inode:
+                        return "database file replaced"
+                except FileNotFoundError:
+                    return "database file removed"
+                except OSError as exc:
+                    return f"database file unreadable: {exc}"
             await store.schema_version()
     except TimeoutError:
         return f"no answer within {timeout_s} s"

@@ -5,8 +5,12 @@ neither is a busy one (the probe waits behind a backlog the store is working thr
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -76,3 +80,36 @@ async def test_a_busy_store_that_still_commits_is_not_fatal() -> None:
     with pytest.raises(TimeoutError):  # still watching after probes that all timed out: not fatal
         await asyncio.wait_for(watch_store(_server(store, 0.5)), 4)
     assert store.probes >= 2 and store.completed > 0
+
+
+class AnsweringStore:
+    """Answers every probe at once; its database file is ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.completed = 0
+
+    async def schema_version(self) -> int:
+        return 3
+
+
+async def test_a_database_file_whose_stat_hangs_counts_as_no_answer(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    """A file system that stops answering (a hung network mount) must not hang the watchdog with it."""
+    path = tmp_path / "cti.db"
+    path.write_bytes(b"")
+    release, real_stat, stats = threading.Event(), os.stat, []
+
+    def stat(target: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if Path(target) == path:
+            stats.append(target)
+            if len(stats) > 1:  # the inode is read at start; every later look hangs
+                release.wait(30)
+        return real_stat(target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    try:
+        with pytest.raises(StoreUnavailableError, match="no answer"):
+            await asyncio.wait_for(watch_store(_server(AnsweringStore(path), 0.5)), 10)  # type: ignore[arg-type]
+    finally:
+        release.set()
