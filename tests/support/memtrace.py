@@ -102,6 +102,11 @@ def report(folder: Path | None, first: str, second: str, top: int = 15) -> None:
             wanted = ("# blocks allocated", "# arenas allocated current", "unused pools *", "Total  ")
             lines = [t for t in stats.read_text().splitlines() if t.startswith(wanted)]
             print(f"Python's allocator at {name}: " + "; ".join(" ".join(t.split()) for t in lines[:4]))
+    census = folder / f"{second}.arenas.txt"
+    if census.exists():
+        print(f"pymalloc arenas at {second} (tests/support/memtrace_site/arena_census.py):")
+        for text in census.read_text().splitlines()[:120]:
+            print(f"  {text}")
     snap_a, snap_b = folder / f"{first}.tracemalloc", folder / f"{second}.tracemalloc"
     if snap_a.exists() and snap_b.exists():
         a = tracemalloc.Snapshot.load(str(snap_a))
