@@ -12,7 +12,6 @@ the service manager restarts it.
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import contextlib
 import gc
@@ -251,10 +250,6 @@ class Server:
                                           desk.codes_of(desk.dispositions),
                                           pause_reason_labels=desk.labels_of(desk.pause_reasons),
                                           disposition_labels=desk.labels_of(desk.dispositions)))
-        # Once a burst of SIP traffic has drained, these re-create what the burst left scattered over the
-        # allocator's arenas, before the endpoint's collection and malloc_trim (docs/reliability.md).
-        self.endpoint.add_compactable(app[GATEWAY_KEY])
-        self.endpoint.add_compactable(AbcCaches())
         qa = mount_qa(app, store=self.store, config=self.config, directory=control, publisher=self.publisher,
                       notices=self.notices, tokens=tokens)  # quality assurance (docs/qa.md)
         tasks.create_task(qa.run_finaliser(), name="qa-finaliser")  # FINAL once the filing window closes
@@ -514,24 +509,6 @@ def arm_exit(after_s: float, code: int, why: str) -> None:
 # ``collect_garbage`` runs one full collection every ``FULL_GC_EVERY_S`` seconds, logged with its
 # pause (about 0.4 s at 250 calls/s, a few ms at tens of calls/s).
 GC_THRESHOLDS = (50_000, 50, 1_000_000)
-
-
-class AbcCaches:
-    """The isinstance/issubclass answers every abstract base class caches (``abc``): the classes a burst of
-    traffic first checked against an ABC are remembered in sets of weak references made during the burst."""
-
-    def compact(self) -> None:
-        """Empty the caches of every ABC (answers are looked up again, the same: only caches are dropped)."""
-        todo: list[type] = [object]
-        seen: set[type] = set()
-        while todo:
-            cls = todo.pop()
-            if cls in seen:
-                continue
-            seen.add(cls)
-            if isinstance(cls, abc.ABCMeta):
-                cls._abc_caches_clear()  # type: ignore[attr-defined]
-            todo.extend(type.__subclasses__(cls))
 FULL_GC_EVERY_S = 600.0
 
 

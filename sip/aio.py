@@ -53,10 +53,7 @@ READ_BEFORE_TIMERS = 2048
 # them. The final release (drained) runs a full cyclic collection first: automatic full collections
 # are off (cti.app.tune_gc), so the burst's reference cycles would otherwise wait for the next
 # periodic one (10 minutes) and keep their arenas; with at most TRIM_DRAINED live transactions
-# the pause is short. Before that collection, the owners of long-lived state registered with
-# add_compactable re-create it (compaction): what a burst left alive is scattered over the burst's
-# arenas, and pymalloc fills the densest arenas' pools first, so fresh copies move it out and let
-# those arenas empty. docs/sip-transactions.md and docs/reliability.md have the figures.
+# the pause is short. docs/sip-transactions.md and docs/reliability.md have the figures.
 TRIM_PEAK = 500
 TRIM_DRAINED = 8
 TRIM_INTERVAL = 30.0
@@ -87,12 +84,6 @@ def release_memory() -> bool:
 
 class SipEventHandler(Protocol):
     def on_sip_event(self, event: SipEvent) -> None: ...
-
-
-class Compactable(Protocol):
-    """Long-lived state that can re-create itself from fresh objects (same contents, same behaviour)."""
-
-    def compact(self) -> None: ...
 
 
 def _summary(message: Request | Response) -> dict[str, object]:
@@ -126,11 +117,6 @@ class SipEndpoint:
         self._partly_released = False
         self._trimmed_at = -TRIM_INTERVAL
         self._trim_timer: asyncio.TimerHandle | None = None
-        self._compactables: list[Compactable] = []
-
-    def add_compactable(self, owner: Compactable) -> None:
-        """Have ``owner.compact()`` run at each drained release, before its collection (see ``TRIM_PEAK``)."""
-        self._compactables.append(owner)
 
     def _now(self) -> float:
         if self._clock is None:  # the loop's clock, looked up once (each look-up is a syscall on 3.11)
@@ -354,32 +340,20 @@ class SipEndpoint:
         if now - self._trimmed_at < TRIM_INTERVAL:
             return self._trimmed_at + TRIM_INTERVAL if drained else None
         clear_parse_caches()  # their entries from the burst would pin the burst's memory
-        collect_ms = compact_ms = None
+        collect_ms = None
         if drained:
             started = time.perf_counter()
-            self._compact()
-            compact_ms = round((time.perf_counter() - started) * 1000, 1)
-            started = time.perf_counter()
-            gc.collect()  # the burst's reference cycles (full collections are rare: cti.app.tune_gc), and the
-            # interpreter's free lists of tuples, floats, lists... (cleared by a full collection), which keep
-            # blocks that the burst or the compaction freed
+            gc.collect()  # the burst's reference cycles: full collections are rare (cti.app.tune_gc)
             collect_ms = round((time.perf_counter() - started) * 1000, 1)
         if release_memory():
             self.trims += 1
-            log.info("sip.memory.released", peak=self._peak, live=live, compact_ms=compact_ms, collect_ms=collect_ms)
+            log.info("sip.memory.released", peak=self._peak, live=live, collect_ms=collect_ms)
         self._trimmed_at = now
         if drained:
             self._peak, self._partly_released = live, False
         else:
             self._partly_released = True
         return None
-
-    def _compact(self) -> None:
-        for owner in self._compactables:
-            try:
-                owner.compact()
-            except Exception as exc:  # a bug in one owner's compaction must not stop the release or the endpoint
-                log.error("sip.memory.compact_failed", owner=type(owner).__name__, error=repr(exc), exc_info=exc)
 
     def _look_again(self, at: float | None) -> None:
         """Arm the one deferred release check (``_after_burst``'s answer)."""

@@ -101,15 +101,6 @@ class EncodedCache:
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
 
-    def compact(self) -> None:
-        """Forget every entry (a cache: the next frames are encoded again). Run after a burst of traffic has
-        drained (``sip.aio.SipEndpoint.add_compactable``): the entries made during the burst are scattered
-        over the allocator's arenas that the burst took, and would keep them."""
-        self._entries = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def encode(self, envelope: Envelope, encoding: Encoding) -> OutFrame:
         """The frame for ``envelope``.
 

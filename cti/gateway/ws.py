@@ -144,11 +144,6 @@ class Gateway:
                             frames_sent=self._sent, events_dropped=self._dropped, resumed=self._resumed,
                             resyncs=self._resyncs, replayed=self._replayed)
 
-    def compact(self) -> None:
-        """After a burst of traffic has drained (``sip.aio.SipEndpoint.add_compactable``): let go of the frame
-        cache's entries, made during the burst and scattered over the arenas it took (see EncodedCache.compact)."""
-        self._cache.compact()
-
     async def lifespan(self, _app: web.Application) -> AsyncIterator[None]:
         """aiohttp ``cleanup_ctx``: run the dispatcher while the app runs; cancel and await it on shutdown."""
         subscription = self._bus.subscribe("*", maxsize=self.settings.subscription_size, name="ws-gateway")

@@ -132,38 +132,6 @@ def test_the_drained_release_collects_the_bursts_reference_cycles() -> None:
         gc.enable()
 
 
-def test_the_drained_release_compacts_the_registered_owners_first() -> None:
-    from structlog.testing import capture_logs
-
-    from sip.aio import TRIM_INTERVAL, TRIM_PEAK
-
-    calls: list[str] = []
-
-    class Owner:
-        def compact(self) -> None:
-            calls.append("compact")
-
-    class Broken:
-        def compact(self) -> None:
-            raise RuntimeError("a bug in one owner's compact()")
-
-    layer = _SizedLayer()
-    endpoint = SipEndpoint(layer, FailingHandler())
-    for owner in (Broken(), Owner()):
-        endpoint.add_compactable(owner)
-    layer.live = TRIM_PEAK + 100
-    endpoint._after_burst(0.0)
-    layer.live = 60  # the partial release: the node may still be busy, nothing is compacted
-    endpoint._after_burst(1.0)
-    assert calls == []
-    layer.live = 0  # drained: every owner, even after one failed; the release goes on
-    with capture_logs() as logs:
-        endpoint._after_burst(1.0 + TRIM_INTERVAL)
-    assert calls == ["compact"]
-    assert [e["owner"] for e in logs if e["event"] == "sip.memory.compact_failed"] == ["Broken"]
-    assert endpoint._peak == 0  # the release itself completed
-
-
 def test_a_release_due_too_soon_is_deferred_not_dropped() -> None:
     from sip.aio import TRIM_INTERVAL, TRIM_PEAK, release_memory
 
