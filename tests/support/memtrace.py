@@ -4,7 +4,9 @@
 environment: :func:`prepare` puts ``tests/support/memtrace_site`` on the server's PYTHONPATH (its
 ``sitecustomize`` starts tracemalloc and a probe thread, see there); :func:`snapshot` asks the
 probe for live objects by type (and a tracemalloc snapshot) and waits for it; :func:`report` prints
-what grew between two snapshots. Without either variable every function here does nothing.
+what grew between two snapshots, and the arena census of the second (``memtrace_site/arena_census.py``:
+which objects keep which of pymalloc's arenas; ``CTI_MEMTRACE_SPARSE=N`` lists the arenas with up to N
+used pools, 8 by default). Without either variable every function here does nothing.
 """
 
 from __future__ import annotations

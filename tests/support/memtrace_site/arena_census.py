@@ -68,13 +68,20 @@ def _header(pool: int) -> tuple[int, int, int] | None:
 def _pools() -> dict[int, tuple[int, int, int]]:
     """Every pool header in the anonymous mappings: address -> (count, arenaindex, szidx). The pools of one
     arena lie within 1 MiB: of an arena index's pools only the largest such cluster is kept (data that
-    happens to look like a header, say in the interpreter's own zero-initialised memory, is dropped)."""
+    happens to look like a header, say in the interpreter's own zero-initialised memory, is dropped).
+    Other threads are kept from running Python meanwhile (a long switch interval): an arena is unmapped
+    only by a thread holding the GIL, so no mapping read here goes away under the scan."""
     found = {}
-    for lo, hi in _anonymous_mappings():
-        for pool in range((lo + POOL_SIZE - 1) & _MASK, hi - POOL_OVERHEAD, POOL_SIZE):
-            head = _header(pool)
-            if head is not None:
-                found[pool] = head
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(30.0)
+    try:
+        for lo, hi in _anonymous_mappings():
+            for pool in range((lo + POOL_SIZE - 1) & _MASK, hi - POOL_OVERHEAD, POOL_SIZE):
+                head = _header(pool)
+                if head is not None:
+                    found[pool] = head
+    finally:
+        sys.setswitchinterval(interval)
     by_index: dict[int, list[int]] = {}
     for pool, (_, index, _) in sorted(found.items()):
         by_index.setdefault(index, []).append(pool)

@@ -3,7 +3,8 @@
 Python imports ``sitecustomize`` at start-up. With ``CTI_MEMTRACE_DIR`` set, this starts tracemalloc
 (``CTI_MEMTRACE_FRAMES`` frames; 0 leaves it off) and a daemon thread that looks for
 ``<dir>/<name>.request`` once a second and answers with ``<name>.gc.json`` (live objects by type,
-after a full collection) and, when tracing, ``<name>.tracemalloc`` (a snapshot), then ``<name>.done``.
+after a full collection), ``<name>.malloc.txt`` (the allocators' statistics), ``<name>.arenas.txt`` (the
+arena census, arena_census.py) and, when tracing, ``<name>.tracemalloc`` (a snapshot), then ``<name>.done``.
 The thread only reads the heap: it changes nothing in the server.
 """
 
