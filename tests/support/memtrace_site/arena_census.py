@@ -5,7 +5,7 @@ when every block in it is free. After a burst, RSS stays up when a few surviving
 the burst's arenas. :func:`census` first reads the header of every pool in the process's anonymous
 mappings (``struct pool_header``: ``ref.count``, ``freeblock``, ``nextpool``, ``prevpool``, ``arenaindex``,
 ``szidx``, ``nextoffset``, ``maxnextoffset``) to count the used pools and blocks of each arena; then it
-places the objects gc tracks (and the objects they refer to directly) that lie in the sparse arenas, by
+places the objects reachable from the modules and from what gc tracks that lie in the sparse arenas, by
 type and (with tracemalloc on) by where each was allocated. Blocks that are no object (a dict's table, a
 list's array) are counted but not named. Read-only, and only in a server started by a benchmark with the
 probe on (tests/support/memtrace.py).
@@ -109,6 +109,8 @@ def _block_start(address: int, pool: int, szidx: int) -> bool:
 def census(trace_site: Callable[[object], str | None] | None = None, *, sparse: int = 8, top: int = 12) -> list[str]:
     """A text report: arenas by used pools, and for the sparse ones (``sparse`` used pools or fewer) the
     objects found in them, by type and (``trace_site(obj)``: where it was made, or None) by site."""
+    if sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11):
+        return ["arena census: written for CPython 3.11's pymalloc only"]
     pools = _pools()
     arenas: dict[int, Arena] = {}
     for count, index, szidx in pools.values():
