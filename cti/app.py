@@ -51,7 +51,7 @@ from cti.http.api import MetricFamily, NodeMetrics, build_app
 from cti.http.contacts import add_contact_routes
 from cti.http.pages import add_page_routes
 from cti.http.webhook_routes import add_webhook_routes, webhook_metrics
-from cti.logging import LogFormat, configure_logging
+from cti.logging import LogFormat, bind_module_loggers, configure_logging
 from cti.node.controller import CallController
 from cti.node.records import CallRecords, is_durable
 from cti.node.sipcore import SipCore
@@ -370,6 +370,7 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
         async with asyncio.TaskGroup() as tasks:
             try:
                 await server.start(tasks)  # a port taken, a bad flow...: stop what did start, then report
+                bind_module_loggers()  # one-time objects made now, not by the first traffic (a flood)
                 gc_report = os.environ.get(gcaudit.ENV)  # test hook: cti/gcaudit.py
                 if gc_report:
                     gcaudit.hold()

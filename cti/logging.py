@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 from contextvars import ContextVar
+from types import ModuleType
 from typing import Literal
 
 import structlog
@@ -56,6 +58,27 @@ def _add_call_id(
     if call_id is not None:
         event_dict.setdefault("call_id", call_id)
     return event_dict
+
+
+_OUR_PACKAGES = ("cti", "sip", "acd", "ivr", "config")
+
+
+def bind_module_loggers(modules: Iterable[ModuleType] | None = None) -> int:
+    """Build now every logger our modules (or ``modules``) got from ``structlog.get_logger()`` at import (a
+    lazy proxy that builds and caches its logger on first use); the number built. The node calls it once
+    started, so that these one-time objects are made at start-up rather than by the first traffic, which may
+    be a flood (docs/reliability.md, "What stays after the drain")."""
+    if modules is None:
+        modules = [m for name, m in list(sys.modules.items())
+                   if name.split(".")[0] in _OUR_PACKAGES and isinstance(m, ModuleType)]
+    proxy_type = type(structlog.get_logger())
+    built = 0
+    for module in modules:
+        for value in list(vars(module).values()):
+            if type(value) is proxy_type:
+                value.bind()
+                built += 1
+    return built
 
 
 def configure_logging(level: str = "info", fmt: LogFormat = "console") -> None:

@@ -36,21 +36,27 @@ Translate = Callable[[Exception], StoreError]
 
 
 class ThreadExecutor:
-    """``Executor`` on a ``sqlite3`` connection, called only from the connection's own thread."""
+    """``Executor`` on a ``sqlite3`` connection, called only from the connection's own thread.
 
-    def __init__(self, conn: sqlite3.Connection, translate: Translate) -> None:
-        self._conn = conn
+    Every statement runs on the one ``cursor`` given (the connection's): ``Connection.execute`` would make
+    a cursor per statement, and the connection keeps a weak reference to each of the last ~200 made. Made
+    during a burst of calls, those stay until 200 more statements, scattered over the allocator's arenas
+    that the burst took, and keep them (docs/reliability.md, "What stays after the drain").
+    """
+
+    def __init__(self, cursor: sqlite3.Cursor, translate: Translate) -> None:
+        self._cursor = cursor
         self._translate = translate
 
     async def fetch_all(self, sql: str, params: Sequence[SqlParam] = ()) -> list[Row]:
         try:
-            return list(self._conn.execute(sql, tuple(params)).fetchall())
+            return list(self._cursor.execute(sql, tuple(params)).fetchall())
         except (sqlite3.Error, ValueError) as exc:
             raise self._translate(exc) from exc
 
     async def execute(self, sql: str, params: Sequence[SqlParam] = ()) -> int:
         try:
-            return int(self._conn.execute(sql, tuple(params)).rowcount)
+            return int(self._cursor.execute(sql, tuple(params)).rowcount)
         except (sqlite3.Error, ValueError) as exc:
             raise self._translate(exc) from exc
 
@@ -77,6 +83,7 @@ class BatchConnection:
         self._translate = translate
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cti-store-batch")
         self._conn: sqlite3.Connection | None = None
+        self._cursor: sqlite3.Cursor | None = None  # the connection's one cursor (see ThreadExecutor)
 
     async def open(self, busy_timeout_s: float) -> None:
         """Connect in the worker thread (the file exists and is migrated by now).
@@ -93,7 +100,7 @@ class BatchConnection:
             conn.execute("PRAGMA synchronous = FULL")  # per connection; WAL is the file's own
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
-        self._conn = conn
+        self._conn, self._cursor = conn, conn.cursor()
 
     async def run(self, work: Callable[[SqlOperations], Awaitable[T]]) -> T:
         """``work(tx)`` between BEGIN IMMEDIATE and COMMIT, all in the worker thread.
@@ -109,10 +116,10 @@ class BatchConnection:
             raise
 
     def _transaction(self, work: Callable[[SqlOperations], Awaitable[T]]) -> T:
-        conn = self._conn
-        if conn is None:
+        conn, cursor = self._conn, self._cursor
+        if conn is None or cursor is None:
             raise StoreClosedError("the store is closed")
-        x = ThreadExecutor(conn, self._translate)
+        x = ThreadExecutor(cursor, self._translate)
         scoped = ScopedExecutor(x)  # a tx kept past the batch fails loudly
         drive(x.execute("BEGIN IMMEDIATE"))
         try:
@@ -135,7 +142,7 @@ class BatchConnection:
     def _close(self) -> None:
         if self._conn is not None:
             self._conn.close()
-            self._conn = None
+            self._conn = self._cursor = None
 
     async def _call(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

@@ -239,7 +239,7 @@ def main() -> int:
     trace_dir = memtrace.prepare(Path(tempfile.mkdtemp(prefix="cti-fuzz-trace-")))
     with tempfile.TemporaryDirectory(prefix="cti-fuzz-") as tmp, \
             run_server(Path(tmp), "--log-level", "warning", "--loop", args.loop,
-                       start_timeout=60.0 if trace_dir else 15.0) as server:  # tracemalloc slows start-up
+                       start_timeout=180.0 if trace_dir else 15.0) as server:  # tracemalloc slows start-up
         memtrace.snapshot(server.proc.pid, trace_dir, "before")
         print(f"server pid {server.proc.pid}, SIP port {server.sip_port}, HTTP port {server.http_port}; "
               f"{datagrams} UDP datagrams at up to {args.rate:.0f}/s, {tcp_connections} TCP connections, "

@@ -4,7 +4,9 @@
 environment: :func:`prepare` puts ``tests/support/memtrace_site`` on the server's PYTHONPATH (its
 ``sitecustomize`` starts tracemalloc and a probe thread, see there); :func:`snapshot` asks the
 probe for live objects by type (and a tracemalloc snapshot) and waits for it; :func:`report` prints
-what grew between two snapshots. Without either variable every function here does nothing.
+what grew between two snapshots, and the arena census of the second (``memtrace_site/arena_census.py``:
+which objects keep which of pymalloc's arenas; ``CTI_MEMTRACE_SPARSE=N`` lists the arenas with up to N
+used pools, 8 by default). Without either variable every function here does nothing.
 """
 
 from __future__ import annotations
@@ -102,6 +104,11 @@ def report(folder: Path | None, first: str, second: str, top: int = 15) -> None:
             wanted = ("# blocks allocated", "# arenas allocated current", "unused pools *", "Total  ")
             lines = [t for t in stats.read_text().splitlines() if t.startswith(wanted)]
             print(f"Python's allocator at {name}: " + "; ".join(" ".join(t.split()) for t in lines[:4]))
+    census = folder / f"{second}.arenas.txt"
+    if census.exists():
+        print(f"pymalloc arenas at {second} (tests/support/memtrace_site/arena_census.py):")
+        for text in census.read_text().splitlines()[:120]:
+            print(f"  {text}")
     snap_a, snap_b = folder / f"{first}.tracemalloc", folder / f"{second}.tracemalloc"
     if snap_a.exists() and snap_b.exists():
         a = tracemalloc.Snapshot.load(str(snap_a))

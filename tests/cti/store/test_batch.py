@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +98,24 @@ async def test_batch_after_close_is_refused(target: str) -> None:
 
     with pytest.raises(StoreClosedError):
         await store.run_batch(work)
+
+
+async def test_sqlite_batches_run_on_one_cursor(tmp_path: Path) -> None:
+    """A cursor per statement would leave the connection a weak reference each (the last ~200 are kept):
+    made during a burst of calls, they pin the allocator's arenas after it (docs/reliability.md)."""
+    async def work(tx: StoreOperations, legs: int) -> int:
+        for n in range(legs):
+            await tx.save_queue_leg(leg(n))
+        return len(await tx.queue_legs_between(0, 2000))
+
+    def weakrefs() -> int:
+        return sum(1 for o in gc.get_objects() if type(o) is weakref.ReferenceType)
+
+    store = await open_store(tmp_path / "batch.sqlite3")
+    try:
+        assert await store.run_batch(lambda tx: work(tx, 2)) == 2  # warm: the connection's cursor made
+        before = weakrefs()
+        assert await store.run_batch(lambda tx: work(tx, 150)) == 150  # 150 writes and a read, one cursor
+        assert weakrefs() - before < 10
+    finally:
+        await store.close()

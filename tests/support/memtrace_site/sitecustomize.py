@@ -3,7 +3,8 @@
 Python imports ``sitecustomize`` at start-up. With ``CTI_MEMTRACE_DIR`` set, this starts tracemalloc
 (``CTI_MEMTRACE_FRAMES`` frames; 0 leaves it off) and a daemon thread that looks for
 ``<dir>/<name>.request`` once a second and answers with ``<name>.gc.json`` (live objects by type,
-after a full collection) and, when tracing, ``<name>.tracemalloc`` (a snapshot), then ``<name>.done``.
+after a full collection), ``<name>.malloc.txt`` (the allocators' statistics), ``<name>.arenas.txt`` (the
+arena census, arena_census.py) and, when tracing, ``<name>.tracemalloc`` (a snapshot), then ``<name>.done``.
 The thread only reads the heap: it changes nothing in the server.
 """
 
@@ -41,7 +42,40 @@ def _serve(directory: str, tracing: bool) -> None:
             if tracing:
                 tracemalloc.take_snapshot().dump(str(folder / f"{name}.tracemalloc"))
             _mallocstats(folder / f"{name}.malloc.txt")
+            _census(folder / f"{name}.arenas.txt", tracing)
             (folder / f"{name}.done").write_text("")
+
+
+def _site(obj: object) -> str | None:
+    """Where tracemalloc saw ``obj`` allocated: the innermost frame, and the innermost of the project's own
+    frames when that is another one; None when it was made before tracing started."""
+    import tracemalloc
+
+    trace = tracemalloc.get_object_traceback(obj)
+    if trace is None or not len(trace):
+        return None
+    inner = trace[-1]  # frames run from the oldest to the most recent
+    text = f"{inner.filename.rsplit('/', 2)[-2:][-1]}:{inner.lineno}"
+    for frame in reversed(trace):
+        if "/site-packages/" not in frame.filename and "/lib/python3" not in frame.filename:
+            if frame is not inner:
+                parts = frame.filename.rsplit("/", 2)
+                text += f" < {'/'.join(parts[-2:])}:{frame.lineno}"
+            break
+    return text
+
+
+def _census(path: object, tracing: bool) -> None:
+    """Which objects keep which of pymalloc's arenas (arena_census.py, beside this file)."""
+    try:
+        import arena_census
+
+        sparse = int(os.environ.get("CTI_MEMTRACE_SPARSE", "8"))  # arenas with this many used pools or fewer
+        lines = arena_census.census(_site if tracing else None, sparse=sparse)
+    except Exception as exc:  # a probe must not stop the server; say why it could not count
+        lines = [f"arena census failed: {exc!r}"]
+    with open(str(path), "w") as out:
+        out.write("\n".join(lines) + "\n")
 
 
 def _malloc_info() -> None:
