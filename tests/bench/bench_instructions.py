@@ -64,6 +64,49 @@ DATA = {"call_id": "c1", "queue": "load", "priority": 0, "position": 1, "vip": F
 def op():
     bus.publish(Envelope.new("call.queued", DATA, node="bench", now=1.8e9))
 """, "op()", "build a call.queued envelope (new id) and publish it to one subscriber"),
+    "call_records": ("""
+import asyncio
+from acd import AgentState as S, AgentStateChanged, CallAnswered, CallEnded, CallOffered, CallQueued
+from cti.call.detail import CallDetail
+from cti.node.records import CallRecords
+loop = asyncio.new_event_loop()
+asyncio.events._set_running_loop(loop)  # write_waited makes futures; nothing runs them here
+class _Store: pass
+DETAILS = {}
+records = CallRecords(_Store(), "bench", DETAILS.get, clock=lambda: 1.8e9 + 5, site="bench")
+counter = iter(range(N + 200))
+T = 1.8e9
+def op():
+    n = next(counter)
+    cid = "c%d" % n
+    agent = str(3001 + n % 1000)
+    d = CallDetail(call_id=cid, sip_call_id="%d-load@127.0.0.1" % n, trunk="load", caller="100", caller_name="",
+                   dialled="200", arrived_at=T)
+    DETAILS[cid] = d
+    records.milestone(cid, d)                      # arrival
+    d.queued_at, d.queue = T + 0.01, "load"
+    records.on_acd_event(CallQueued(at=1.0, call_id=cid, queue_id="load", priority=0), T + 0.01)
+    records.milestone(cid, d)                      # queued
+    records.on_acd_event(AgentStateChanged(at=1.0, agent_id=agent, previous=S.AVAILABLE, previous_reason=None,
+                                           state=S.RESERVED, reason=None, call_id=cid), T + 0.02)
+    records.on_acd_event(CallOffered(at=1.0, call_id=cid, queue_id="load", agent_id=agent, offer_id=n), T + 0.02)
+    d.agent, d.agent_answered_at = agent, T + 0.03
+    records.on_acd_event(AgentStateChanged(at=1.0, agent_id=agent, previous=S.RESERVED, previous_reason=None,
+                                           state=S.ON_CALL, reason=None, call_id=cid), T + 0.03)
+    records.on_acd_event(CallAnswered(at=1.0, call_id=cid, queue_id="load", agent_id=agent, wait_s=0.02), T + 0.03)
+    records.milestone(cid, d)                      # agent answered
+    d.ended_at, d.hung_up_by, d.end_reason = T + 1.03, "caller", "caller_hangup"
+    records.on_acd_event(CallEnded(at=2.0, call_id=cid, queue_id="load", agent_id=agent, talk_s=1.0, hold_s=0.0),
+                         T + 1.03)
+    records.on_acd_event(AgentStateChanged(at=2.0, agent_id=agent, previous=S.ON_CALL, previous_reason=None,
+                                           state=S.AVAILABLE, reason=None, call_id=None), T + 1.03)
+    records.call_ended(cid, d)
+    del DETAILS[cid]
+    q = records._writes                            # the writer's share on the loop: the batch taken
+    while not q.empty():
+        records._job(q.get_nowait())
+    records._committing.clear()
+""", "op()", "one call's CDR rows (4) and queue-leg / agent-state rows, as the writer takes them"),
     "adherence_timer": ("""
 from cti.adherence.tracker import AdherenceTracker
 tracker = AdherenceTracker()

@@ -4,15 +4,18 @@ calls are closed ``interrupted`` with their ``call.ended`` in the outbox (cti/no
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from acd import AcdError, CallId
+from acd import AcdError, AgentState, CallId, ExitReason
 from cti.call.detail import CallDetail
 from cti.events.registry import Envelope
-from cti.node.records import CallRecords
+from cti.node.records import CallRecords, _jsonable
 from cti.store import CallRecord, Store, open_store
 
 T0 = 1_800_000_000.0
@@ -190,3 +193,35 @@ async def test_recording_serials_are_the_sites_on_the_nodes_day(store: Store) ->
     with pytest.raises(AcdError):  # no site given: no serial (and nothing taken from the store)
         await CallRecords(store, "n1", lambda _id: None, clock=lambda: T0).allocate_serial()
     assert await records.allocate_serial() == "20270115-par1-0003"
+
+
+class _Opaque:
+    def __str__(self) -> str:
+        return "opaque"
+
+
+_json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
+    | st.builds(_Opaque) | st.sampled_from([AgentState.AVAILABLE.value, ExitReason.MAX_WAIT.value]),
+    lambda inner: st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=3) | st.integers(0, 9), inner, max_size=3),
+    max_leaves=10,
+)  # fmt: skip
+
+
+@given(value=_json_like)
+def test_a_cdr_json_column_is_the_json_round_trip_of_the_calls_value(value: object) -> None:
+    """What a CDR's JSON columns hold (``_jsonable``: a plain copy when the value is plain JSON) is the value's
+    JSON round trip, and never shares a list or dict with the call's own (still changing) detail."""
+    copied = _jsonable(value)
+    assert copied == json.loads(json.dumps(value, default=str))
+    assert json.dumps(copied) == json.dumps(json.loads(json.dumps(value, default=str)))
+
+    def containers(v: object) -> list[int]:
+        if isinstance(v, dict):
+            return [id(v), *(i for item in v.values() for i in containers(item))]
+        if isinstance(v, list | tuple):
+            return [id(v), *(i for item in v for i in containers(item))]
+        return []
+
+    assert not set(containers(copied)) & set(containers(value))
