@@ -51,7 +51,7 @@ from cti.http.api import MetricFamily, NodeMetrics, build_app
 from cti.http.contacts import add_contact_routes
 from cti.http.pages import add_page_routes
 from cti.http.webhook_routes import add_webhook_routes, webhook_metrics
-from cti.logging import LogFormat, configure_logging
+from cti.logging import LogFormat, bind_module_loggers, configure_logging
 from cti.node.controller import CallController
 from cti.node.records import CallRecords, is_durable
 from cti.node.sipcore import SipCore
@@ -352,6 +352,7 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
     config = overrides.apply(loaded.config)
     fmt: LogFormat = "json" if config.logging.format == "json" else "console"
     configure_logging(config.logging.level, fmt)
+    bind_module_loggers()  # the project's loggers, looked up once instead of at every call (cti/logging.py)
     loop = asyncio.get_running_loop()
     loop.slow_callback_duration = 0.05
     stop = asyncio.Event()
