@@ -53,6 +53,7 @@ _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # what base64.b32encode (pure Python on 3.11) and a translation cost.
 _CROCKFORD_PAIRS: Final = tuple(_CROCKFORD[i >> 5] + _CROCKFORD[i & 31] for i in range(1024))
 _PAIR_SHIFTS: Final = tuple(range(120, -1, -10))
+_RAND_SHIFTS: Final = tuple(range(70, -1, -10))  # the pairs below bit 80: the random part alone
 
 
 class EventError(CtiError):
@@ -88,10 +89,11 @@ class EventIdFactory:
     cost more than the rest of the id.
     """
 
-    __slots__ = ("_last_ms", "_last_rand", "_random")
+    __slots__ = ("_last_ms", "_last_rand", "_prefix", "_prefix_ms", "_random")
 
     def __init__(self) -> None:
         self._last_ms, self._last_rand = -1, 0
+        self._prefix_ms, self._prefix = -1, ""  # the characters of the time part, for the last millisecond
         self._random = random.Random(secrets.randbits(128))
 
     def new(self, now: float) -> str:
@@ -104,10 +106,13 @@ class EventIdFactory:
         else:
             rand = self._random.getrandbits(79)  # top bit clear leaves room to increment
         self._last_ms, self._last_rand = ms, rand
-        value = ((ms & ((1 << 48) - 1)) << 80) | rand
-        # 26 Crockford characters = 130 bits, the top two zero, most significant first
+        # 26 Crockford characters = 130 bits, the top two zero, most significant first: the first ten hold the
+        # 48 bits of the time (and the two zero bits above), the last sixteen the 80 random bits
         pairs = _CROCKFORD_PAIRS
-        return "".join([pairs[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
+        if ms != self._prefix_ms:
+            high = (ms & ((1 << 48) - 1)) << 80
+            self._prefix_ms, self._prefix = ms, "".join([pairs[(high >> shift) & 1023] for shift in _PAIR_SHIFTS[:5]])
+        return self._prefix + "".join([pairs[(rand >> shift) & 1023] for shift in _RAND_SHIFTS])
 
 
 _DEFAULT_IDS: Final = EventIdFactory()
@@ -561,7 +566,7 @@ def validate(envelope: Envelope, *, strict: bool = False, registry: Mapping[str,
         if problem is not None:
             raise SchemaError(f"{envelope.type}: {spec.name!r} {problem}", event_type=envelope.type,
                               field_name=spec.name)
-    if strict:
+    if strict and len(envelope.data) != len(schema.fields):  # every field is present (above): equal counts, no other
         unknown = sorted(set(envelope.data) - {spec.name for spec in schema.fields})
         if unknown:
             raise SchemaError(f"{envelope.type}: unknown keys {unknown}", event_type=envelope.type,

@@ -215,6 +215,14 @@ def test_id_time_prefix_encodes_milliseconds_and_the_rest_counts_up() -> None:
     assert second - first == 1  # the same millisecond: the random part + 1, down to the last bit
 
 
+def test_ids_carry_each_new_milliseconds_time_and_their_own_random_part() -> None:
+    ids = EventIdFactory()
+    for now in (NOW, NOW + 0.001, NOW + 0.002, NOW + 1.0, NOW + 1.0, NOW + 86_400.5):
+        value = _decode(ids.new(now))
+        assert value >> 80 == int(now * 1000)  # the time characters follow the clock from one millisecond to the next
+        assert value & ((1 << 80) - 1) == ids._last_rand
+
+
 def test_catalog_is_json_and_lists_every_type() -> None:
     data = json.loads(json.dumps(catalog()))
     assert set(data) == set(REGISTRY)
