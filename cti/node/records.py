@@ -120,7 +120,9 @@ class CallRecords:
         self._visits: dict[CallId, int] = {}  # queue legs per call so far: leg ids stay unique
         self._awaiting_acw: dict[AgentId, QueueLeg] = {}  # ended legs whose agent is in wrap-up
         self._outbox_rows_queued: Counter[str] = Counter()  # outbox rows per endpoint since the last commit
-        self._unwritten: dict[_Key, Job] = {}  # the newest row of each leg / CDR not yet written
+        # The newest row of each leg / CDR not yet written; a CDR milestone as its call's detail, read into the row
+        # when the writer takes it (on the event loop): milestones that follow one another within a batch build one.
+        self._unwritten: dict[_Key, Job | CallDetail] = {}
         self._waiters: dict[_Key, list[asyncio.Future[None]]] = {}  # waiting for the newest row of a key
         self._committing: dict[_Key, _Waited] = {}  # rows taken by the batch being written, not committed yet
         self._hurry = asyncio.Event()  # set when a caller waits for a commit: the linger is cut short
@@ -292,7 +294,7 @@ class CallRecords:
         store keeps only the last one: an upsert), so a busy node writes each leg about once."""
         self._coalesce(("leg", row.leg_id), lambda tx: tx.save_queue_leg(row))
 
-    def _coalesce(self, key: _Key, job: Job) -> None:
+    def _coalesce(self, key: _Key, job: Job | CallDetail) -> None:
         if self.store is None:
             return
         waiting = key in self._unwritten
@@ -304,12 +306,22 @@ class CallRecords:
         """The job for a queue item; a row's newest version is taken now, on the event loop."""
         if isinstance(item, tuple):
             job = self._unwritten.pop(item, _nothing)
+            if isinstance(job, CallDetail):  # a CDR milestone: the row as the call stands now
+                job = self._milestone_job(CallId(item[1]), job)
             if item[0] != "cdr":
                 return job
             waited = _Waited(job, self._waiters.pop(item, []), item)
             self._committing[item] = waited  # cdr_committed now waits for this batch
             return waited
         return item
+
+    def _milestone_job(self, call_id: CallId, detail: CallDetail) -> Job:
+        try:
+            record, _ = self._cdr_rows(call_id, detail, final=False)
+        except Exception as exc:  # a detail no row can be made of (a bug): the writer goes on, the final row may yet be
+            log.error("store.record.unbuilt", call_id=call_id, error=repr(exc), exc_info=exc)
+            return _nothing
+        return functools.partial(_save_call, record)
 
     # ------------------------------------------------------------------------------ the outbox
 
@@ -331,9 +343,9 @@ class CallRecords:
 
     def milestone(self, call_id: CallId, detail: CallDetail) -> None:
         """The CDR as it stands (arrival, IVR answer, queue entry, agent answer): an upsert, coalesced
-        with the call's other unwritten milestones."""
-        record, _ = self._cdr_rows(call_id, detail, final=False)
-        self._coalesce(("cdr", call_id), lambda tx: tx.save_call(record))
+        with the call's other unwritten milestones. The row is read from ``detail`` when the writer takes
+        it, so it holds the call as it stands then (never less than at this milestone)."""
+        self._coalesce(("cdr", call_id), detail)
 
     def cdr_committed(self, call_id: CallId) -> asyncio.Future[None]:
         """A future that resolves once the call's CDR, as queued so far, is committed (at once when
@@ -509,6 +521,10 @@ def checked_call_record(fields: dict[str, Any]) -> CdrRecord:
     except InvalidRecordError:
         repaired["recording_serial"] = None  # the last field whose content can be refused
         return CdrRecord(**repaired)
+
+
+async def _save_call(record: CdrRecord, tx: StoreOperations) -> None:
+    await tx.save_call(record)
 
 
 async def _nothing(tx: StoreOperations) -> None:

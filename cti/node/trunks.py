@@ -84,9 +84,13 @@ def caller_identity(request: Request) -> tuple[str, str]:
     return normalise_number(_user(source.uri)), source.display or ""
 
 
+_SEPARATORS = re.compile(r"[\s.\-()]")
+_DIALLABLE = re.compile(r"\+?[0-9*#]+")
+
+
 def normalise_number(text: str) -> str:
     """Digits, with a leading ``+`` kept; visual separators dropped; anything else kept as is."""
-    stripped = re.sub(r"[\s.\-()]", "", text)
-    if re.fullmatch(r"\+?[0-9*#]+", stripped):
+    stripped = _SEPARATORS.sub("", text)
+    if _DIALLABLE.fullmatch(stripped):
         return stripped
     return text

@@ -76,6 +76,11 @@ DETAILS = {}
 records = CallRecords(_Store(), "bench", DETAILS.get, clock=lambda: 1.8e9 + 5, site="bench")
 counter = iter(range(N + 200))
 T = 1.8e9
+def take():                                     # the writer's share on the loop: a batch taken
+    q = records._writes
+    while not q.empty():
+        records._job(q.get_nowait())
+    records._committing.clear()
 def op():
     n = next(counter)
     cid = "c%d" % n
@@ -87,6 +92,7 @@ def op():
     d.queued_at, d.queue = T + 0.01, "load"
     records.on_acd_event(CallQueued(at=1.0, call_id=cid, queue_id="load", priority=0), T + 0.01)
     records.milestone(cid, d)                      # queued
+    take()                                         # (a batch: arrival and queue entry within 50 ms)
     records.on_acd_event(AgentStateChanged(at=1.0, agent_id=agent, previous=S.AVAILABLE, previous_reason=None,
                                            state=S.RESERVED, reason=None, call_id=cid), T + 0.02)
     records.on_acd_event(CallOffered(at=1.0, call_id=cid, queue_id="load", agent_id=agent, offer_id=n), T + 0.02)
@@ -95,6 +101,7 @@ def op():
                                            state=S.ON_CALL, reason=None, call_id=cid), T + 0.03)
     records.on_acd_event(CallAnswered(at=1.0, call_id=cid, queue_id="load", agent_id=agent, wait_s=0.02), T + 0.03)
     records.milestone(cid, d)                      # agent answered
+    take()
     d.ended_at, d.hung_up_by, d.end_reason = T + 1.03, "caller", "caller_hangup"
     records.on_acd_event(CallEnded(at=2.0, call_id=cid, queue_id="load", agent_id=agent, talk_s=1.0, hold_s=0.0),
                          T + 1.03)
@@ -102,11 +109,59 @@ def op():
                                            state=S.AVAILABLE, reason=None, call_id=None), T + 1.03)
     records.call_ended(cid, d)
     del DETAILS[cid]
-    q = records._writes                            # the writer's share on the loop: the batch taken
-    while not q.empty():
-        records._job(q.get_nowait())
-    records._committing.clear()
-""", "op()", "one call's CDR rows (4) and queue-leg / agent-state rows, as the writer takes them"),
+    take()
+""", "op()", "one call's CDR rows (4 milestones, 3 batches) and queue-leg / agent-state rows, as the writer takes them"),
+    "call_events": ("""
+import asyncio, math
+from acd import AgentState as S, AgentStateChanged
+from cti.adherence.service import AdherenceService
+from cti.call.detail import CallDetail
+from cti.events.bus import Bus
+from cti.events.publish import Publisher
+from cti.floor.alerts.service import AlertService
+from cti.gateway.ws import Gateway
+T = 1.8e9
+bus = Bus(first_seq=1)
+publisher = Publisher(bus, "bench", clock=lambda: T)
+gateway = Gateway(control=None, bus=bus, node="bench", clock=lambda: T)
+alerts = AlertService(bus, "bench", clock=lambda: T)
+adherence = AdherenceService(bus, None, "bench", clock=lambda: T)
+adherence._next_reload = math.inf
+loop = asyncio.new_event_loop()
+asyncio.set_event_loop(loop)
+async def _start():
+    sub = bus.subscribe("*", maxsize=1000, name="ws-gateway")
+    loop.create_task(gateway._dispatch_all(sub))
+    loop.create_task(alerts.run(alerts.subscribe()))
+    loop.create_task(adherence.run(adherence.subscribe()))
+    await asyncio.sleep(0)
+loop.run_until_complete(_start())
+counter = iter(range(N + 200))
+def change(agent, previous, state, cid):
+    publisher.agent_state(AgentStateChanged(at=1.0, agent_id=agent, previous=previous, previous_reason=None,
+                                            state=state, reason=None, call_id=cid))
+async def one_call():
+    n = next(counter)
+    cid, agent = "c-%d" % n, str(3001 + n % 1000)
+    d = CallDetail(call_id=cid, sip_call_id="%d-load@127.0.0.1" % n, trunk="load", caller="100", caller_name="",
+                   dialled="200", arrived_at=T, queue="load", queued_at=T)
+    publisher.call_arrived(d)
+    publisher.call_queued(d, 1)
+    change(agent, S.AVAILABLE, S.RESERVED, cid)
+    publisher.call_offered(d, agent, "load", 0.01, {})
+    change(agent, S.RESERVED, S.ON_CALL, cid)
+    d.agent, d.agent_answered_at = agent, T
+    publisher.call_answered(d, agent, "load", 0.01)
+    for _ in range(3):
+        await asyncio.sleep(0)   # the consumers take what waits (a busy loop runs them between other work)
+    d.ended_at, d.end_reason = T + 1, "caller_hangup"
+    publisher.call_ended(d)
+    change(agent, S.ON_CALL, S.AVAILABLE, None)
+    for _ in range(3):
+        await asyncio.sleep(0)
+def op():
+    loop.run_until_complete(one_call())
+""", "op()", "one call's 8 events built, published and taken by the node's consumers (gateway, alerts, adherence)"),
     "adherence_timer": ("""
 from cti.adherence.tracker import AdherenceTracker
 tracker = AdherenceTracker()

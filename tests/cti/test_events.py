@@ -267,3 +267,16 @@ def test_seq_is_optional_travels_in_both_encodings_and_is_checked() -> None:
     for bad in (-1, 1.5, True, "7"):
         with pytest.raises(EnvelopeError, match="seq"):
             Envelope.from_dict({**seqd.to_dict(), "seq": bad})
+
+
+@pytest.mark.parametrize(("type_", "data", "node", "now"), [
+    ("Call.Queued", {}, "n", NOW), ("call", {}, "n", NOW), (["call.queued"], {}, "n", NOW),
+    ("call.queued", {1: "x"}, "n", NOW), ("call.queued", {}, "", NOW),
+])
+def test_a_new_envelope_is_checked_as_a_decoded_one_is(type_: object, data: dict[object, object], node: str,
+                                                        now: float) -> None:
+    with pytest.raises(EnvelopeError):
+        Envelope.new(type_, data, node=node, now=now)  # type: ignore[arg-type]
+    Envelope.new("call.queued", {}, node="n", now=NOW)  # a type checked once is not refused after a bad one
+    with pytest.raises(EnvelopeError):
+        Envelope.new(type_, data, node=node, now=now)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from acd import AcdError, AgentState, CallId, ExitReason
 from cti.call.detail import CallDetail
@@ -94,6 +95,43 @@ async def test_a_milestone_already_taken_by_the_writer_is_still_waited_for(store
         assert records._committing == {}
     finally:
         await stop(writer)
+
+
+async def test_milestones_waiting_together_are_one_row_as_the_call_stands_when_taken(store: Store) -> None:
+    records = CallRecords(store, "n1", lambda _id: None, clock=lambda: T0 + 5)
+    call = detail("c-5")
+    records.milestone(CallId("c-5"), call)  # arrival
+    call.queued_at, call.queue = T0 + 0.5, "sales"
+    records.milestone(CallId("c-5"), call)  # queued, before the writer took the arrival
+    assert records._writes.qsize() == 1  # one row waits for the call
+    call.agent, call.agent_answered_at = "1001", T0 + 1.0  # the call moved on before the writer ran
+    writer = await running(records)
+    try:
+        await asyncio.wait_for(records.cdr_committed(CallId("c-5")), 5)
+        stored = await store.get_call(CallId("c-5"))
+        assert stored is not None and (stored.t_queued, stored.t_answered) == (T0 + 0.5, T0 + 1.0)
+        assert stored.t_ended is None and stored.end_reason is None  # a milestone's row, not the final one
+    finally:
+        await stop(writer)
+
+
+async def test_a_detail_no_row_can_be_made_of_is_logged_and_the_writer_goes_on(store: Store) -> None:
+    records = CallRecords(store, "n1", lambda _id: None, clock=lambda: T0 + 5)
+    looped: list[object] = []
+    looped.append(looped)  # not JSON: the row cannot be built
+    records.milestone(CallId("c-6"), detail("c-6", ivr_variables={"loop": looped}))
+    records.milestone(CallId("c-7"), detail("c-7"))
+    writer: asyncio.Task[None] | None = None
+    try:
+        with capture_logs() as logs:
+            writer = await running(records)
+            await asyncio.wait_for(records.cdr_committed(CallId("c-7")), 5)
+        assert await store.get_call(CallId("c-6")) is None and await store.get_call(CallId("c-7")) is not None
+        assert [e["call_id"] for e in logs if e["event"] == "store.record.unbuilt"] == ["c-6"]
+        assert not writer.done()
+    finally:
+        if writer is not None:
+            await stop(writer)
 
 
 async def test_a_waiter_of_a_superseded_milestone_resolves_with_the_final_row(store: Store) -> None:
