@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 
 from config.schema import TrunkConfig
+from sip.errors import RemoteSipError
+from sip.headers import NameAddr
 from sip.message import Request
 from sip.uri import SipUri, TelUri, Uri
 
@@ -71,9 +73,6 @@ def dialled_number(request: Request) -> str:
 
 def caller_identity(request: Request) -> tuple[str, str]:
     """(number, display name): P-Asserted-Identity when the trunk sends one, else From."""
-    from sip.errors import RemoteSipError
-    from sip.headers import NameAddr
-
     source = request.from_
     pai = request.headers.get("P-Asserted-Identity")
     if pai:
