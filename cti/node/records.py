@@ -335,6 +335,8 @@ class CallRecords:
         if self.outbox is None or not is_durable(envelope.type):
             return []
         targets = self.outbox.targets(envelope.type)
+        if not targets:  # no endpoint takes it (a node without webhooks has none)
+            return []
         self._outbox_rows_queued.update(targets)
         payload, now = envelope.to_dict(), self._clock()
         return [(name, envelope.id, envelope.type, payload, now) for name in targets]
