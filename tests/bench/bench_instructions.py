@@ -14,8 +14,12 @@ tree (``git archive`` of a base commit) with this script's cases, for a before/a
 
 The cases are the pieces the node's profile under load points at (``py-spy record --gil`` on the
 ``bench_callpath.py`` 250/s step): a SIP INVITE parsed as seen before and as a new dialog, an SDP offer
-parsed and answered, an event envelope built and published on a bus, and the live-adherence tracker
-answering its timer with 1000 agents (asked before every bus event the adherence service reads).
+parsed and answered, an event envelope built and published on a bus, one call's records (its CDR at four
+milestones taken in three batches, its queue leg and the agent-state rows of its ACD events, as the record
+writer builds them on the loop), one call's eight events built, published and taken by the consumers a
+node runs (the WebSocket gateway's dispatcher and replay window, the alert and adherence services, on a
+real event loop), and the live-adherence tracker answering its timer with 1000 agents (asked before every
+bus event the adherence service reads).
 """
 
 from __future__ import annotations
@@ -110,7 +114,7 @@ def op():
     records.call_ended(cid, d)
     del DETAILS[cid]
     take()
-""", "op()", "one call's CDR rows (4 milestones, 3 batches) and queue-leg / agent-state rows, as the writer takes them"),
+""", "op()", "one call's CDR (4 milestones, 3 batches), queue-leg and agent-state rows as the writer takes them"),
     "call_events": ("""
 import asyncio, math
 from acd import AgentState as S, AgentStateChanged
