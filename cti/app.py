@@ -22,7 +22,6 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -505,48 +504,29 @@ def arm_exit(after_s: float, code: int, why: str) -> None:
 # finished call lets go of its reference cycles (Call._release), so reference counting frees it;
 # the cyclic collector only has to catch what is left. CPython's automatic full collections would
 # still traverse the whole heap every few seconds (a quarter of the event loop's time at 250 calls/s,
-# docs/performance.md), and so do its young collections under load: CPython counts a young generation
-# as allocations minus deallocations of any age, so while the finished transactions of 32 s ago die as
-# new ones are made the count barely moves, and the young generation it finally collects holds every
-# call object and transaction of the last seconds: 50-300 ms pauses every few seconds at 250 calls/s,
-# finding nothing (gc.callbacks, docs/performance.md, issue 17 third session). So: what start-up made
-# is frozen out of collections, automatic collection is off, and ``collect_garbage`` runs one full
-# collection every ``FULL_GC_EVERY_S`` seconds, or sooner once the tracked objects grew by as many as
-# the last full collection kept (at least ``GC_GROWTH_MIN``): a heap that doubled, as a collector sized
-# to its heap does, so cycles something makes at a high rate cannot pile up for 10 minutes while a
-# full collection's cost stays proportional to the growth that triggers it. Each is logged with its
-# pause (about 0.4-0.7 s at 250 calls/s, a few ms at tens of calls/s).
+# docs/performance.md). So: what start-up made is frozen out of collections, the young generations
+# are collected after 50,000 net allocations (not 700), automatic full collections are off, and
+# ``collect_garbage`` runs one full collection every ``FULL_GC_EVERY_S`` seconds, logged with its
+# pause (about 0.4 s at 250 calls/s, a few ms at tens of calls/s).
+GC_THRESHOLDS = (50_000, 50, 1_000_000)
 FULL_GC_EVERY_S = 600.0
-GC_GROWTH_MIN = 1_000_000
-GC_CHECK_S = 1.0
 
 
 def tune_gc() -> None:
-    """Freeze what start-up made and turn automatic collection off (``collect_garbage`` collects)."""
+    """Freeze what start-up made and set the thresholds (see ``GC_THRESHOLDS``)."""
     gc.collect()
     gc.freeze()
-    gc.disable()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
-async def collect_garbage(every_s: float = FULL_GC_EVERY_S, *, growth_min: int = GC_GROWTH_MIN,
-                          check_s: float = GC_CHECK_S, clock: Callable[[], float] = time.monotonic) -> None:
-    """A full cyclic collection every ``every_s`` seconds, or at the first check (every ``check_s``) that finds the
-    tracked objects grown by as many as the last collection kept, and at least ``growth_min``; until cancelled."""
-    last, limit = clock(), growth_min
+async def collect_garbage(every_s: float = FULL_GC_EVERY_S) -> None:
+    """One full cyclic collection every ``every_s`` seconds, until cancelled."""
     while True:
-        await asyncio.sleep(check_s)
-        grown = gc.get_count()[0]  # allocations minus deallocations of tracked objects since the last collection
-        periodic = clock() - last >= every_s
-        if not periodic and grown < limit:
-            continue
+        await asyncio.sleep(every_s)
         started = time.perf_counter()
         found = gc.collect()
         pause_ms = (time.perf_counter() - started) * 1000
-        kept = len(gc.get_objects(generation=2))  # what the collection kept (start-up's objects are frozen)
-        last, limit = clock(), max(growth_min, kept)
-        (log.warning if pause_ms > 200 else log.info)("server.gc.collected", objects=found, pause_ms=round(pause_ms),
-                                                      reason="period" if periodic else "growth", grown=grown,
-                                                      kept=kept)
+        (log.warning if pause_ms > 200 else log.info)("server.gc.collected", objects=found, pause_ms=round(pause_ms))
 
 
 class _Stopped(CtiError):
