@@ -352,6 +352,7 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
     config = overrides.apply(loaded.config)
     fmt: LogFormat = "json" if config.logging.format == "json" else "console"
     configure_logging(config.logging.level, fmt)
+    bind_module_loggers()  # the project's loggers, looked up once instead of at every call (cti/logging.py)
     loop = asyncio.get_running_loop()
     loop.slow_callback_duration = 0.05
     stop = asyncio.Event()

@@ -160,12 +160,15 @@ class AdherenceService:
                 if timer is not None and timer <= now:
                     self.handle_timer(now)
                     continue
-                wake = self._next_reload if timer is None else min(timer, self._next_reload)
                 try:
-                    async with asyncio.timeout(max(0.0, wake - now)):
-                        envelope = await sub.get()
-                except TimeoutError:
-                    continue
+                    envelope = sub.get_nowait()  # a busy node: no timeout object (and timer handle) per event
+                except asyncio.QueueEmpty:
+                    wake = self._next_reload if timer is None else min(timer, self._next_reload)
+                    try:
+                        async with asyncio.timeout(max(0.0, wake - now)):
+                            envelope = await sub.get()
+                    except TimeoutError:
+                        continue
                 try:
                     self.handle(envelope, self._clock())
                 except (KeyError, TypeError, ValueError):  # one malformed event must not stop the tracker

@@ -21,11 +21,12 @@ import asyncio
 import datetime as dt
 import functools
 import json
+import operator
 import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -119,7 +120,9 @@ class CallRecords:
         self._visits: dict[CallId, int] = {}  # queue legs per call so far: leg ids stay unique
         self._awaiting_acw: dict[AgentId, QueueLeg] = {}  # ended legs whose agent is in wrap-up
         self._outbox_rows_queued: Counter[str] = Counter()  # outbox rows per endpoint since the last commit
-        self._unwritten: dict[_Key, Job] = {}  # the newest row of each leg / CDR not yet written
+        # The newest row of each leg / CDR not yet written; a CDR milestone as its call's detail, read into the row
+        # when the writer takes it (on the event loop): milestones that follow one another within a batch build one.
+        self._unwritten: dict[_Key, Job | CallDetail] = {}
         self._waiters: dict[_Key, list[asyncio.Future[None]]] = {}  # waiting for the newest row of a key
         self._committing: dict[_Key, _Waited] = {}  # rows taken by the batch being written, not committed yet
         self._hurry = asyncio.Event()  # set when a caller waits for a commit: the linger is cut short
@@ -229,30 +232,30 @@ class CallRecords:
                 if event.state is not AgentState.WRAP_UP:
                     pending = self._awaiting_acw.pop(event.agent_id, None)
                     if pending is not None and event.previous is AgentState.WRAP_UP and pending.t_end is not None:
-                        self._save(replace(pending, acw_s=max(0.0, wall - pending.t_end)))
+                        self._save(_leg_with(pending, acw_s=max(0.0, wall - pending.t_end)))
             case CallQueued():
                 row = self._new_leg(event.call_id, event.queue_id, wall, event.priority)
                 self._open[event.call_id] = row
                 self._save(row)
             case CallOffered():
-                self._update(event.call_id, lambda r: replace(r, offers=r.offers + 1))
+                self._update(event.call_id, lambda r: _leg_with(r, offers=r.offers + 1))
             case CallAnswered():
-                self._update(event.call_id, lambda r: replace(r, outcome=LegOutcome.ANSWERED, t_answer=wall,
+                self._update(event.call_id, lambda r: _leg_with(r, outcome=LegOutcome.ANSWERED, t_answer=wall,
                                                               agent_id=event.agent_id))
             case CallAbandoned():
-                self._update(event.call_id, lambda r: replace(r, outcome=LegOutcome.ABANDONED, t_abandon=wall),
+                self._update(event.call_id, lambda r: _leg_with(r, outcome=LegOutcome.ABANDONED, t_abandon=wall),
                              final=True)
             case CallExited() if event.call_id not in self._open:
                 # Refused at the door (queue full): never queued, but offered to the queue and a flow-out
                 # (domain.md §1.1), as the live statistics count it.
                 self._open[event.call_id] = self._new_leg(event.call_id, event.queue_id, wall, 0)
-                self._update(event.call_id, lambda r: replace(r, outcome=LegOutcome.FLOWOUT, t_flowout=wall,
+                self._update(event.call_id, lambda r: _leg_with(r, outcome=LegOutcome.FLOWOUT, t_flowout=wall,
                                                               flowout_reason=event.reason), final=True)
             case CallExited():
-                self._update(event.call_id, lambda r: replace(r, outcome=LegOutcome.FLOWOUT, t_flowout=wall,
+                self._update(event.call_id, lambda r: _leg_with(r, outcome=LegOutcome.FLOWOUT, t_flowout=wall,
                                                               flowout_reason=event.reason), final=True)
             case CallEnded():
-                ended = self._update(event.call_id, lambda r: replace(r, t_end=wall, talk_s=event.talk_s,
+                ended = self._update(event.call_id, lambda r: _leg_with(r, t_end=wall, talk_s=event.talk_s,
                                                                       hold_s=event.hold_s), final=True)
                 if ended is not None:
                     self._awaiting_acw[event.agent_id] = ended
@@ -278,7 +281,7 @@ class CallRecords:
         row = change(current)
         detail = self._details(call_id)
         if detail is not None and detail.recording_serial and row.recording_serial is None:
-            row = replace(row, recording_serial=detail.recording_serial)  # type: ignore[arg-type]
+            row = _leg_with(row, recording_serial=detail.recording_serial)
         if final:
             del self._open[call_id]
         else:
@@ -291,7 +294,7 @@ class CallRecords:
         store keeps only the last one: an upsert), so a busy node writes each leg about once."""
         self._coalesce(("leg", row.leg_id), lambda tx: tx.save_queue_leg(row))
 
-    def _coalesce(self, key: _Key, job: Job) -> None:
+    def _coalesce(self, key: _Key, job: Job | CallDetail) -> None:
         if self.store is None:
             return
         waiting = key in self._unwritten
@@ -303,12 +306,22 @@ class CallRecords:
         """The job for a queue item; a row's newest version is taken now, on the event loop."""
         if isinstance(item, tuple):
             job = self._unwritten.pop(item, _nothing)
+            if isinstance(job, CallDetail):  # a CDR milestone: the row as the call stands now
+                job = self._milestone_job(CallId(item[1]), job)
             if item[0] != "cdr":
                 return job
             waited = _Waited(job, self._waiters.pop(item, []), item)
             self._committing[item] = waited  # cdr_committed now waits for this batch
             return waited
         return item
+
+    def _milestone_job(self, call_id: CallId, detail: CallDetail) -> Job:
+        try:
+            record, _ = self._cdr_rows(call_id, detail, final=False)
+        except Exception as exc:  # a detail no row can be made of (a bug): the writer goes on, the final row may yet be
+            log.error("store.record.unbuilt", call_id=call_id, error=repr(exc), exc_info=exc)
+            return _nothing
+        return functools.partial(_save_call, record)
 
     # ------------------------------------------------------------------------------ the outbox
 
@@ -322,6 +335,8 @@ class CallRecords:
         if self.outbox is None or not is_durable(envelope.type):
             return []
         targets = self.outbox.targets(envelope.type)
+        if not targets:  # no endpoint takes it (a node without webhooks has none)
+            return []
         self._outbox_rows_queued.update(targets)
         payload, now = envelope.to_dict(), self._clock()
         return [(name, envelope.id, envelope.type, payload, now) for name in targets]
@@ -330,9 +345,9 @@ class CallRecords:
 
     def milestone(self, call_id: CallId, detail: CallDetail) -> None:
         """The CDR as it stands (arrival, IVR answer, queue entry, agent answer): an upsert, coalesced
-        with the call's other unwritten milestones."""
-        record, _ = self._cdr_rows(call_id, detail, final=False)
-        self._coalesce(("cdr", call_id), lambda tx: tx.save_call(record))
+        with the call's other unwritten milestones. The row is read from ``detail`` when the writer takes
+        it, so it holds the call as it stands then (never less than at this milestone)."""
+        self._coalesce(("cdr", call_id), detail)
 
     def cdr_committed(self, call_id: CallId) -> asyncio.Future[None]:
         """A future that resolves once the call's CDR, as queued so far, is committed (at once when
@@ -463,6 +478,18 @@ class CallRecords:
         return events
 
 
+_LEG_FIELDS = tuple(f.name for f in fields(QueueLeg))
+_leg_values = operator.attrgetter(*_LEG_FIELDS)
+
+
+def _leg_with(row: QueueLeg, **changes: Any) -> QueueLeg:
+    """``dataclasses.replace`` for a queue leg (checked the same way), without its generic walk over the fields:
+    a leg changes at each ACD event of its call."""
+    values = dict(zip(_LEG_FIELDS, _leg_values(row), strict=True))
+    values.update(changes)
+    return QueueLeg(**values)
+
+
 def _close_leg(leg: QueueLeg, at: float) -> QueueLeg:
     at = max(at, leg.t_enter_queue, leg.t_answer or 0.0)
     if leg.outcome is LegOutcome.ANSWERED:
@@ -496,6 +523,10 @@ def checked_call_record(fields: dict[str, Any]) -> CdrRecord:
     except InvalidRecordError:
         repaired["recording_serial"] = None  # the last field whose content can be refused
         return CdrRecord(**repaired)
+
+
+async def _save_call(record: CdrRecord, tx: StoreOperations) -> None:
+    await tx.save_call(record)
 
 
 async def _nothing(tx: StoreOperations) -> None:
@@ -539,4 +570,43 @@ async def _run_all(batch: list[Job], tx: StoreOperations) -> None:
 
 
 def _jsonable(value: Any) -> Any:
+    """A JSON-safe copy of ``value`` (what a JSON round trip gives: anything else as its ``str``)."""
+    plain = _plain_copy(value, 0)
+    if plain is not _NOT_PLAIN:
+        return plain
     return json.loads(json.dumps(value, default=str))
+
+
+_NOT_PLAIN: Any = object()
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_copy(value: Any, depth: int) -> Any:
+    """A copy of ``value`` made of new lists and dicts when it is already plain JSON (exact ``dict`` with ``str``
+    keys, ``list``, ``str``, ``int``, ``float``, ``bool``, ``None``), equal to its JSON round trip; else
+    :data:`_NOT_PLAIN` (the caller then takes the round trip). A call's IVR inputs, variables and CRM results
+    are plain: this saves a ``json.dumps`` and a ``json.loads`` per column at each milestone."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if depth > 32:
+        return _NOT_PLAIN
+    if kind is list:
+        out: list[Any] = []
+        for item in value:
+            copied = _plain_copy(item, depth + 1)
+            if copied is _NOT_PLAIN:
+                return _NOT_PLAIN
+            out.append(copied)
+        return out
+    if kind is dict:
+        mapping: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                return _NOT_PLAIN
+            copied = _plain_copy(item, depth + 1)
+            if copied is _NOT_PLAIN:
+                return _NOT_PLAIN
+            mapping[key] = copied
+        return mapping
+    return _NOT_PLAIN

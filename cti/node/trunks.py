@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 
 from config.schema import TrunkConfig
+from sip.errors import RemoteSipError
+from sip.headers import NameAddr
 from sip.message import Request
 from sip.uri import SipUri, TelUri, Uri
 
@@ -71,9 +73,6 @@ def dialled_number(request: Request) -> str:
 
 def caller_identity(request: Request) -> tuple[str, str]:
     """(number, display name): P-Asserted-Identity when the trunk sends one, else From."""
-    from sip.errors import RemoteSipError
-    from sip.headers import NameAddr
-
     source = request.from_
     pai = request.headers.get("P-Asserted-Identity")
     if pai:
@@ -84,9 +83,13 @@ def caller_identity(request: Request) -> tuple[str, str]:
     return normalise_number(_user(source.uri)), source.display or ""
 
 
+_SEPARATORS = re.compile(r"[\s.\-()]")
+_DIALLABLE = re.compile(r"\+?[0-9*#]+")
+
+
 def normalise_number(text: str) -> str:
     """Digits, with a leading ``+`` kept; visual separators dropped; anything else kept as is."""
-    stripped = re.sub(r"[\s.\-()]", "", text)
-    if re.fullmatch(r"\+?[0-9*#]+", stripped):
+    stripped = _SEPARATORS.sub("", text)
+    if _DIALLABLE.fullmatch(stripped):
         return stripped
     return text

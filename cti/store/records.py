@@ -10,6 +10,7 @@ Validation lives in ``__post_init__`` and raises ``InvalidRecordError``.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -28,6 +29,15 @@ OutboxId = NewType("OutboxId", int)
 StateRowId = NewType("StateRowId", int)
 
 _NUMBER = re.compile(r"\+?[0-9]{1,32}")
+_INF = math.inf
+
+
+@functools.lru_cache(maxsize=1024)
+def _serial_ok(serial: str) -> bool:
+    """True when ``serial`` is well formed (a call's rows repeat its serial at every milestone); raises as
+    :func:`parse_serial` does otherwise (an exception is not cached)."""
+    parse_serial(serial)
+    return True
 
 
 def _check_time(name: str, value: float | None) -> None:
@@ -89,6 +99,25 @@ class CallRecord:
     wrap_up_notes: str | None = None  # the agent's free text at the end of the wrap-up
 
     def __post_init__(self) -> None:
+        # A CDR is rebuilt at each milestone of every call: the common case (every check passes) is tested in
+        # one expression; anything else goes through the checks one by one, which raise the precise error.
+        try:
+            a, ia, il, q, ans, end = (self.t_arrived, self.t_ivr_answered, self.t_ivr_left, self.t_queued,
+                                      self.t_answered, self.t_ended)
+            if (self.call_id and self.node and 0 <= a < _INF
+                    and (self.caller_number is None or _NUMBER.fullmatch(self.caller_number))
+                    and (ia is None or a <= ia < _INF) and (il is None or a <= il < _INF)
+                    and (q is None or a <= q < _INF) and (ans is None or a <= ans < _INF)
+                    and (ia is None or il is None or ia <= il)
+                    and (end is None or (a <= end < _INF and (ia is None or ia <= end) and (il is None or il <= end)
+                                         and (q is None or q <= end) and (ans is None or ans <= end)))
+                    and (self.recording_serial is None or _serial_ok(self.recording_serial))):
+                return
+        except (TypeError, KeyError):  # not even comparable: the checks below say what is wrong
+            pass
+        self._check()
+
+    def _check(self) -> None:
         _check_text("call_id", self.call_id)
         _check_text("node", self.node)
         if self.caller_number is not None and not _NUMBER.fullmatch(self.caller_number):
@@ -112,6 +141,15 @@ class LegOutcome(enum.Enum):
     ANSWERED = "answered"
     ABANDONED = "abandoned"
     FLOWOUT = "flowout"
+
+
+# Which of (t_answer, t_abandon, t_flowout) each outcome has (QueueLeg._check_outcome says it in words).
+_OUTCOME_TIMES = {
+    LegOutcome.IN_QUEUE: (False, False, False),
+    LegOutcome.ANSWERED: (True, False, False),
+    LegOutcome.ABANDONED: (False, True, False),
+    LegOutcome.FLOWOUT: (False, False, True),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +179,28 @@ class QueueLeg:
     recording_serial: RecordingSerial | None = None
 
     def __post_init__(self) -> None:
+        # Rebuilt at each ACD event of its call: the common case is tested in one expression (as CallRecord's).
+        try:
+            t0, ans, abd, flo, end, outcome = (self.t_enter_queue, self.t_answer, self.t_abandon, self.t_flowout,
+                                               self.t_end, self.outcome)
+            if (self.leg_id and self.call_id and self.queue_id and 0 <= t0 < _INF
+                    and (ans is None or t0 <= ans < _INF) and (abd is None or t0 <= abd < _INF)
+                    and (flo is None or t0 <= flo < _INF)
+                    and (end is None or (t0 <= end < _INF and (ans is None or ans <= end)))
+                    and 0 <= self.talk_s < _INF and 0 <= self.hold_s < _INF and 0 <= self.acw_s < _INF
+                    and self.offers >= 0
+                    and (self.caller_number is None or _NUMBER.fullmatch(self.caller_number))
+                    and (self.recording_serial is None or _serial_ok(self.recording_serial))
+                    and _OUTCOME_TIMES[outcome] == (ans is not None, abd is not None, flo is not None)
+                    and (outcome is LegOutcome.FLOWOUT) == (self.flowout_reason is not None)
+                    and (outcome is not LegOutcome.ANSWERED or self.agent_id is not None)
+                    and (outcome is LegOutcome.ANSWERED or end is None)):
+                return
+        except (TypeError, KeyError):  # not even comparable: the checks below say what is wrong
+            pass
+        self._check()
+
+    def _check(self) -> None:
         _check_text("leg_id", self.leg_id)
         _check_text("call_id", self.call_id)
         _check_text("queue_id", self.queue_id)

@@ -14,8 +14,12 @@ tree (``git archive`` of a base commit) with this script's cases, for a before/a
 
 The cases are the pieces the node's profile under load points at (``py-spy record --gil`` on the
 ``bench_callpath.py`` 250/s step): a SIP INVITE parsed as seen before and as a new dialog, an SDP offer
-parsed and answered, an event envelope built and published on a bus, and the live-adherence tracker
-answering its timer with 1000 agents (asked before every bus event the adherence service reads).
+parsed and answered, an event envelope built and published on a bus, one call's records (its CDR at four
+milestones taken in three batches, its queue leg and the agent-state rows of its ACD events, as the record
+writer builds them on the loop), one call's eight events built, published and taken by the consumers a
+node runs (the WebSocket gateway's dispatcher and replay window, the alert and adherence services, on a
+real event loop), and the live-adherence tracker answering its timer with 1000 agents (asked before every
+bus event the adherence service reads).
 """
 
 from __future__ import annotations
@@ -64,6 +68,104 @@ DATA = {"call_id": "c1", "queue": "load", "priority": 0, "position": 1, "vip": F
 def op():
     bus.publish(Envelope.new("call.queued", DATA, node="bench", now=1.8e9))
 """, "op()", "build a call.queued envelope (new id) and publish it to one subscriber"),
+    "call_records": ("""
+import asyncio
+from acd import AgentState as S, AgentStateChanged, CallAnswered, CallEnded, CallOffered, CallQueued
+from cti.call.detail import CallDetail
+from cti.node.records import CallRecords
+loop = asyncio.new_event_loop()
+asyncio.events._set_running_loop(loop)  # write_waited makes futures; nothing runs them here
+class _Store: pass
+DETAILS = {}
+records = CallRecords(_Store(), "bench", DETAILS.get, clock=lambda: 1.8e9 + 5, site="bench")
+counter = iter(range(N + 200))
+T = 1.8e9
+def take():                                     # the writer's share on the loop: a batch taken
+    q = records._writes
+    while not q.empty():
+        records._job(q.get_nowait())
+    records._committing.clear()
+def op():
+    n = next(counter)
+    cid = "c%d" % n
+    agent = str(3001 + n % 1000)
+    d = CallDetail(call_id=cid, sip_call_id="%d-load@127.0.0.1" % n, trunk="load", caller="100", caller_name="",
+                   dialled="200", arrived_at=T)
+    DETAILS[cid] = d
+    records.milestone(cid, d)                      # arrival
+    d.queued_at, d.queue = T + 0.01, "load"
+    records.on_acd_event(CallQueued(at=1.0, call_id=cid, queue_id="load", priority=0), T + 0.01)
+    records.milestone(cid, d)                      # queued
+    take()                                         # (a batch: arrival and queue entry within 50 ms)
+    records.on_acd_event(AgentStateChanged(at=1.0, agent_id=agent, previous=S.AVAILABLE, previous_reason=None,
+                                           state=S.RESERVED, reason=None, call_id=cid), T + 0.02)
+    records.on_acd_event(CallOffered(at=1.0, call_id=cid, queue_id="load", agent_id=agent, offer_id=n), T + 0.02)
+    d.agent, d.agent_answered_at = agent, T + 0.03
+    records.on_acd_event(AgentStateChanged(at=1.0, agent_id=agent, previous=S.RESERVED, previous_reason=None,
+                                           state=S.ON_CALL, reason=None, call_id=cid), T + 0.03)
+    records.on_acd_event(CallAnswered(at=1.0, call_id=cid, queue_id="load", agent_id=agent, wait_s=0.02), T + 0.03)
+    records.milestone(cid, d)                      # agent answered
+    take()
+    d.ended_at, d.hung_up_by, d.end_reason = T + 1.03, "caller", "caller_hangup"
+    records.on_acd_event(CallEnded(at=2.0, call_id=cid, queue_id="load", agent_id=agent, talk_s=1.0, hold_s=0.0),
+                         T + 1.03)
+    records.on_acd_event(AgentStateChanged(at=2.0, agent_id=agent, previous=S.ON_CALL, previous_reason=None,
+                                           state=S.AVAILABLE, reason=None, call_id=None), T + 1.03)
+    records.call_ended(cid, d)
+    del DETAILS[cid]
+    take()
+""", "op()", "one call's CDR (4 milestones, 3 batches), queue-leg and agent-state rows as the writer takes them"),
+    "call_events": ("""
+import asyncio, math
+from acd import AgentState as S, AgentStateChanged
+from cti.adherence.service import AdherenceService
+from cti.call.detail import CallDetail
+from cti.events.bus import Bus
+from cti.events.publish import Publisher
+from cti.floor.alerts.service import AlertService
+from cti.gateway.ws import Gateway
+T = 1.8e9
+bus = Bus(first_seq=1)
+publisher = Publisher(bus, "bench", clock=lambda: T)
+gateway = Gateway(control=None, bus=bus, node="bench", clock=lambda: T)
+alerts = AlertService(bus, "bench", clock=lambda: T)
+adherence = AdherenceService(bus, None, "bench", clock=lambda: T)
+adherence._next_reload = math.inf
+loop = asyncio.new_event_loop()
+asyncio.set_event_loop(loop)
+async def _start():
+    sub = bus.subscribe("*", maxsize=1000, name="ws-gateway")
+    loop.create_task(gateway._dispatch_all(sub))
+    loop.create_task(alerts.run(alerts.subscribe()))
+    loop.create_task(adherence.run(adherence.subscribe()))
+    await asyncio.sleep(0)
+loop.run_until_complete(_start())
+counter = iter(range(N + 200))
+def change(agent, previous, state, cid):
+    publisher.agent_state(AgentStateChanged(at=1.0, agent_id=agent, previous=previous, previous_reason=None,
+                                            state=state, reason=None, call_id=cid))
+async def one_call():
+    n = next(counter)
+    cid, agent = "c-%d" % n, str(3001 + n % 1000)
+    d = CallDetail(call_id=cid, sip_call_id="%d-load@127.0.0.1" % n, trunk="load", caller="100", caller_name="",
+                   dialled="200", arrived_at=T, queue="load", queued_at=T)
+    publisher.call_arrived(d)
+    publisher.call_queued(d, 1)
+    change(agent, S.AVAILABLE, S.RESERVED, cid)
+    publisher.call_offered(d, agent, "load", 0.01, {})
+    change(agent, S.RESERVED, S.ON_CALL, cid)
+    d.agent, d.agent_answered_at = agent, T
+    publisher.call_answered(d, agent, "load", 0.01)
+    for _ in range(3):
+        await asyncio.sleep(0)   # the consumers take what waits (a busy loop runs them between other work)
+    d.ended_at, d.end_reason = T + 1, "caller_hangup"
+    publisher.call_ended(d)
+    change(agent, S.ON_CALL, S.AVAILABLE, None)
+    for _ in range(3):
+        await asyncio.sleep(0)
+def op():
+    loop.run_until_complete(one_call())
+""", "op()", "one call's 8 events built, published and taken by the node's consumers (gateway, alerts, adherence)"),
     "adherence_timer": ("""
 from cti.adherence.tracker import AdherenceTracker
 tracker = AdherenceTracker()

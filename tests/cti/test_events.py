@@ -215,6 +215,14 @@ def test_id_time_prefix_encodes_milliseconds_and_the_rest_counts_up() -> None:
     assert second - first == 1  # the same millisecond: the random part + 1, down to the last bit
 
 
+def test_ids_carry_each_new_milliseconds_time_and_their_own_random_part() -> None:
+    ids = EventIdFactory()
+    for now in (NOW, NOW + 0.001, NOW + 0.002, NOW + 1.0, NOW + 1.0, NOW + 86_400.5):
+        value = _decode(ids.new(now))
+        assert value >> 80 == int(now * 1000)  # the time characters follow the clock from one millisecond to the next
+        assert value & ((1 << 80) - 1) == ids._last_rand
+
+
 def test_catalog_is_json_and_lists_every_type() -> None:
     data = json.loads(json.dumps(catalog()))
     assert set(data) == set(REGISTRY)
@@ -259,3 +267,16 @@ def test_seq_is_optional_travels_in_both_encodings_and_is_checked() -> None:
     for bad in (-1, 1.5, True, "7"):
         with pytest.raises(EnvelopeError, match="seq"):
             Envelope.from_dict({**seqd.to_dict(), "seq": bad})
+
+
+@pytest.mark.parametrize(("type_", "data", "node", "now"), [
+    ("Call.Queued", {}, "n", NOW), ("call", {}, "n", NOW), (["call.queued"], {}, "n", NOW),
+    ("call.queued", {1: "x"}, "n", NOW), ("call.queued", {}, "", NOW),
+])
+def test_a_new_envelope_is_checked_as_a_decoded_one_is(type_: object, data: dict[object, object], node: str,
+                                                        now: float) -> None:
+    with pytest.raises(EnvelopeError):
+        Envelope.new(type_, data, node=node, now=now)  # type: ignore[arg-type]
+    Envelope.new("call.queued", {}, node="n", now=NOW)  # a type checked once is not refused after a bad one
+    with pytest.raises(EnvelopeError):
+        Envelope.new(type_, data, node=node, now=now)  # type: ignore[arg-type]

@@ -4,15 +4,19 @@ calls are closed ``interrupted`` with their ``call.ended`` in the outbox (cti/no
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
-from acd import AcdError, CallId
+from acd import AcdError, AgentState, CallId, ExitReason
 from cti.call.detail import CallDetail
 from cti.events.registry import Envelope
-from cti.node.records import CallRecords
+from cti.node.records import CallRecords, _jsonable
 from cti.store import CallRecord, Store, open_store
 
 T0 = 1_800_000_000.0
@@ -91,6 +95,43 @@ async def test_a_milestone_already_taken_by_the_writer_is_still_waited_for(store
         assert records._committing == {}
     finally:
         await stop(writer)
+
+
+async def test_milestones_waiting_together_are_one_row_as_the_call_stands_when_taken(store: Store) -> None:
+    records = CallRecords(store, "n1", lambda _id: None, clock=lambda: T0 + 5)
+    call = detail("c-5")
+    records.milestone(CallId("c-5"), call)  # arrival
+    call.queued_at, call.queue = T0 + 0.5, "sales"
+    records.milestone(CallId("c-5"), call)  # queued, before the writer took the arrival
+    assert records._writes.qsize() == 1  # one row waits for the call
+    call.agent, call.agent_answered_at = "1001", T0 + 1.0  # the call moved on before the writer ran
+    writer = await running(records)
+    try:
+        await asyncio.wait_for(records.cdr_committed(CallId("c-5")), 5)
+        stored = await store.get_call(CallId("c-5"))
+        assert stored is not None and (stored.t_queued, stored.t_answered) == (T0 + 0.5, T0 + 1.0)
+        assert stored.t_ended is None and stored.end_reason is None  # a milestone's row, not the final one
+    finally:
+        await stop(writer)
+
+
+async def test_a_detail_no_row_can_be_made_of_is_logged_and_the_writer_goes_on(store: Store) -> None:
+    records = CallRecords(store, "n1", lambda _id: None, clock=lambda: T0 + 5)
+    looped: list[object] = []
+    looped.append(looped)  # not JSON: the row cannot be built
+    records.milestone(CallId("c-6"), detail("c-6", ivr_variables={"loop": looped}))
+    records.milestone(CallId("c-7"), detail("c-7"))
+    writer: asyncio.Task[None] | None = None
+    try:
+        with capture_logs() as logs:
+            writer = await running(records)
+            await asyncio.wait_for(records.cdr_committed(CallId("c-7")), 5)
+        assert await store.get_call(CallId("c-6")) is None and await store.get_call(CallId("c-7")) is not None
+        assert [e["call_id"] for e in logs if e["event"] == "store.record.unbuilt"] == ["c-6"]
+        assert not writer.done()
+    finally:
+        if writer is not None:
+            await stop(writer)
 
 
 async def test_a_waiter_of_a_superseded_milestone_resolves_with_the_final_row(store: Store) -> None:
@@ -190,3 +231,35 @@ async def test_recording_serials_are_the_sites_on_the_nodes_day(store: Store) ->
     with pytest.raises(AcdError):  # no site given: no serial (and nothing taken from the store)
         await CallRecords(store, "n1", lambda _id: None, clock=lambda: T0).allocate_serial()
     assert await records.allocate_serial() == "20270115-par1-0003"
+
+
+class _Opaque:
+    def __str__(self) -> str:
+        return "opaque"
+
+
+_json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
+    | st.builds(_Opaque) | st.sampled_from([AgentState.AVAILABLE.value, ExitReason.MAX_WAIT.value]),
+    lambda inner: st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=3) | st.integers(0, 9), inner, max_size=3),
+    max_leaves=10,
+)  # fmt: skip
+
+
+@given(value=_json_like)
+def test_a_cdr_json_column_is_the_json_round_trip_of_the_calls_value(value: object) -> None:
+    """What a CDR's JSON columns hold (``_jsonable``: a plain copy when the value is plain JSON) is the value's
+    JSON round trip, and never shares a list or dict with the call's own (still changing) detail."""
+    copied = _jsonable(value)
+    assert copied == json.loads(json.dumps(value, default=str))
+    assert json.dumps(copied) == json.dumps(json.loads(json.dumps(value, default=str)))
+
+    def containers(v: object) -> list[int]:
+        if isinstance(v, dict):
+            return [id(v), *(i for item in v.values() for i in containers(item))]
+        if isinstance(v, list | tuple):
+            return [id(v), *(i for item in v for i in containers(item))]
+        return []
+
+    assert not set(containers(copied)) & set(containers(value))
