@@ -371,7 +371,7 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
         async with asyncio.TaskGroup() as tasks:
             try:
                 await server.start(tasks)  # a port taken, a bad flow...: stop what did start, then report
-                bind_module_loggers()  # one-time objects made now, not by the first traffic (a flood)
+                bind_module_loggers()  # those of the modules the start imported: made now, not by the first traffic
                 gc_report = os.environ.get(gcaudit.ENV)  # test hook: cti/gcaudit.py
                 if gc_report:
                     gcaudit.hold()

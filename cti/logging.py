@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
 from contextvars import ContextVar
 from types import ModuleType
 from typing import Literal
@@ -60,27 +59,6 @@ def _add_call_id(
     return event_dict
 
 
-_OUR_PACKAGES = ("cti", "sip", "acd", "ivr", "config")
-
-
-def bind_module_loggers(modules: Iterable[ModuleType] | None = None) -> int:
-    """Build now every logger our modules (or ``modules``) got from ``structlog.get_logger()`` at import (a
-    lazy proxy that builds and caches its logger on first use); the number built. The node calls it once
-    started, so that these one-time objects are made at start-up rather than by the first traffic, which may
-    be a flood (docs/reliability.md, "What stays after the drain")."""
-    if modules is None:
-        modules = [m for name, m in list(sys.modules.items())
-                   if name.split(".")[0] in _OUR_PACKAGES and isinstance(m, ModuleType)]
-    proxy_type = type(structlog.get_logger())
-    built = 0
-    for module in modules:
-        for value in list(vars(module).values()):
-            if type(value) is proxy_type:
-                value.bind()
-                built += 1
-    return built
-
-
 def configure_logging(level: str = "info", fmt: LogFormat = "console") -> None:
     """Configure structlog (and the stdlib root logger it feeds) once per process."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
@@ -118,7 +96,9 @@ def bind_module_loggers(modules: dict[str, ModuleType | None] | None = None) -> 
     makes dozens of such calls per call. Once :func:`configure_logging` has run, the proxy would only ever
     return the same logger (``cache_logger_on_first_use``), so a node binds them all once, at start-up
     (``cti serve`` only: a process that reconfigures structlog later, as tests do, must keep the proxies).
-    Modules imported afterwards keep theirs, which stay correct. Returns how many were bound.
+    Modules imported afterwards keep theirs, which stay correct; the node calls it again once started for
+    those. The bound loggers are also one-time objects made at start-up rather than by the first traffic,
+    which may be a flood (docs/reliability.md, "What stays after the drain"). Returns how many were bound.
     """
     proxy_type = type(structlog.get_logger())
     bound = 0

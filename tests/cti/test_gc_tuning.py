@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import types
 import weakref
 from collections.abc import Iterator
 
 import pytest
-import structlog
 
 from cti.app import GC_THRESHOLDS, collect_garbage, tune_gc
-from cti.logging import bind_module_loggers
 
 
 class Node:
@@ -50,17 +47,3 @@ async def test_the_periodic_collection_frees_cycles_the_thresholds_leave(restore
     finally:
         task.cancel()
     assert gone() is None
-
-
-def test_module_loggers_are_built_once_at_start_up() -> None:
-    saved = structlog.get_config()
-    structlog.configure(cache_logger_on_first_use=True)  # as the node's configure_logging does
-    module = types.ModuleType("cti._test_loggers")
-    module.log = structlog.get_logger("cti._test_loggers")  # type: ignore[attr-defined]
-    try:
-        assert "bind" not in vars(module.log)  # a lazy proxy: nothing built yet
-        assert bind_module_loggers([module]) == 1
-        assert "bind" in vars(module.log)  # built and cached on the proxy
-        assert module.log.bind() is module.log.bind()  # the same logger from now on
-    finally:
-        structlog.configure(**saved)
