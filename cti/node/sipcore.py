@@ -13,6 +13,8 @@ Policy, in order, for a new request (RFC 3261 §8.2):
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from typing import TYPE_CHECKING
 
 import structlog
@@ -58,6 +60,7 @@ class SipCore:
         self.server_header = config.sip.user_agent
         self.legs: LegTable | None = None
         self.calls: CallController | None = None
+        self._tag_key = secrets.token_bytes(16)  # keys the tags of stateless answers (_stateless_tag)
 
     def bind(self, endpoint: SipEndpoint) -> None:
         self._endpoint = endpoint
@@ -87,9 +90,17 @@ class SipCore:
         its transaction ends at once instead of holding the request for Timer J (32 s over UDP), so a flood
         of such requests holds no state (docs/sip-transactions.md, "Stateless refusals"); a retransmission
         is answered again. An INVITE keeps its transaction (Timer H waits for the ACK)."""
-        response = response_to(request, status, to_tag=new_tag(),
+        stateless = request.method != "INVITE"
+        response = response_to(request, status, to_tag=self._stateless_tag(request) if stateless else new_tag(),
                                headers=[*(headers or []), ("Server", self.server_header)])
-        self.endpoint.send_response(response, stateless=request.method != "INVITE")
+        self.endpoint.send_response(response, stateless=stateless)
+
+    def _stateless_tag(self, request: Request) -> str:
+        """The To tag of a stateless answer: the same for the same request and its retransmissions, as §8.2.7
+        requires ("the same tag for the same request consistently"), unguessable from outside (keyed)."""
+        identity = "\n".join((request.call_id, request.from_.tag or "", request.headers.get("CSeq") or "",
+                               request.top_via.branch or ""))
+        return hashlib.blake2s(identity.encode(), key=self._tag_key, digest_size=8).hexdigest()
 
     def on_sip_event(self, event: SipEvent) -> None:
         match event:

@@ -1,0 +1,47 @@
+"""Stateless answers (RFC 3261 §8.2.7) on a real node: an out-of-dialog non-INVITE refused with an answer it would
+get again (here the challenge to a REGISTER without credentials) holds no transaction, so a retransmission is
+answered afresh; §8.2.7 then requires the To tag to be "the same tag for the same request consistently"."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from sip.message import NameAddr, Response, parse_message
+from tests.support.procs import run_server
+
+HOST = "127.0.0.1"
+
+
+def _register(port: int, local: int, branch: str, cseq: int) -> bytes:
+    return (f"REGISTER sip:{HOST}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {HOST}:{local};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\n"
+            f"From: <sip:1001@{HOST}>;tag=stateless-test\r\nTo: <sip:1001@{HOST}>\r\nCall-ID: stateless-test@{HOST}\r\n"
+            f"CSeq: {cseq} REGISTER\r\nContact: <sip:1001@{HOST}:{local}>\r\nExpires: 60\r\n"
+            "Content-Length: 0\r\n\r\n").encode()
+
+
+def _answer(sock: socket.socket, data: bytes, port: int) -> Response:
+    sock.sendto(data, (HOST, port))
+    while True:
+        answer = parse_message(sock.recv(65535))
+        if isinstance(answer, Response) and answer.status >= 200:
+            return answer
+
+
+def _to_tag(answer: Response) -> str | None:
+    return NameAddr.parse(answer.headers.get("To") or "").tag
+
+
+def test_a_retransmitted_request_gets_the_same_stateless_answer_tag(tmp_path: Path) -> None:
+    with run_server(tmp_path) as srv, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        sock.settimeout(5)
+        local = sock.getsockname()[1]
+        first = _register(srv.sip_port, local, "first", 1)
+        answers = [_answer(sock, first, srv.sip_port) for _ in range(3)]  # the request, then two retransmissions
+        assert [a.status for a in answers] == [401, 401, 401]
+        tags = {_to_tag(a) for a in answers}
+        assert len(tags) == 1 and None not in tags, tags
+        other = _answer(sock, _register(srv.sip_port, local, "second", 2), srv.sip_port)
+        assert other.status == 401 and _to_tag(other) not in tags  # another request: another tag
