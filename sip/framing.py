@@ -64,6 +64,8 @@ def split_head(data: bytes, max_header_bytes: int = MAX_HEADER_BYTES) -> tuple[l
     except UnicodeDecodeError:
         text = head.decode("utf-8", errors="replace").replace("\r\n", "\n")
         bad_text = True
+    if "\n " not in text and "\n\t" not in text:  # nothing folded (the usual case)
+        return text.split("\n"), body, too_large, bad_text
     lines: list[str] = []
     for line in text.split("\n"):
         if line[:1] in (" ", "\t") and len(lines) > 1:  # a fold onto the start line stays a bad line

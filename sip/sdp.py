@@ -13,6 +13,7 @@ Errors: :class:`SdpParseError` (400) for text that is not SDP, :class:`SdpNegoti
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -165,7 +166,7 @@ def _int(text: str, what: str, limit: int = 2**64) -> int:
 # SessionDescription.parse's memo: body (bytes or text) -> its description, the oldest dropped first.
 SDP_CACHE_SIZE = 256
 CACHED_BODY_MAX = 4096
-_parsed: dict[str | bytes, SessionDescription] = {}
+_parsed: OrderedDict[str | bytes, SessionDescription] = OrderedDict()  # O(1) drop of the oldest
 
 
 def clear_sdp_cache() -> None:
@@ -210,7 +211,7 @@ class SessionDescription:
         description = cls._parse(text)  # an error is raised each time: only descriptions are kept
         if len(text) <= CACHED_BODY_MAX:
             if len(_parsed) >= SDP_CACHE_SIZE:
-                del _parsed[next(iter(_parsed))]  # the oldest first
+                _parsed.popitem(last=False)  # the oldest first
             _parsed[text] = description
         return description
 

@@ -61,7 +61,7 @@ sys.path.insert(0, BENCH)
 from callpath_sip import CallNode
 node = CallNode()
 numbers = iter(range(10**9))
-""", "node.call(next(numbers))", "the 13 SIP messages of one queued call through the node (6 in, 7 out; callpath_sip.py)"),
+""", "node.call(next(numbers))", "the 13 SIP messages of one queued call, as the node handles them (callpath_sip.py)"),
     "sdp_call": ("""
 from cti.call.media import CODECS
 from sip.offer_answer import accept_answer, answer_at_port, build_offer, negotiate

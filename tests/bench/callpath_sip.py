@@ -31,7 +31,6 @@ from cti.call.legs import (  # noqa: E402
     LegEnded,
     LegEvent,
     LegTable,
-    OutboundLeg,
 )
 from cti.call.useragent import PhoneInvite, invite_phone  # noqa: E402
 from cti.node.trunks import caller_identity  # noqa: E402
@@ -209,5 +208,5 @@ class CallNode:
         self.now += 0.004  # 250 calls/s
         self.endpoint.layer.handle_timer(self.now)
         call = self.calls.pop()
-        assert call.ended, "the call did not end"
+        assert call.ended and not self.endpoint.failed and not self.endpoint.rejected, "the call went wrong"
         return count
