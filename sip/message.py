@@ -342,6 +342,16 @@ def _view(parse: Callable[[str], _T], raw: str) -> _T:
     return value
 
 
+def _remember(parse: Callable[[str], _T], raw: str, value: _T) -> None:
+    """Put a value we wrote (``raw`` is its text, which parses back to it) in the view cache: the peer's
+    answer copies that text (our Via in the responses to our requests, our To tag in the caller's ACK
+    and BYE), so reading it there is a look-up."""
+    if len(raw) <= CACHED_TEXT_MAX and (parse, raw) not in _view_cache:
+        if len(_view_cache) >= VIEW_CACHE_SIZE:
+            _view_cache.popitem(last=False)
+        _view_cache[(parse, raw)] = value
+
+
 _SKELETON_KEYS = frozenset({"via", "from", "to", "call-id", "cseq"})
 
 
@@ -420,6 +430,11 @@ class _Message:
             headers._viewed = True
         return list(contacts)
 
+    @property
+    def record_routes(self) -> list[NameAddr]:
+        """The Record-Route values, in order. Raises: RemoteSipError (400) for one that does not parse."""
+        return [_view(_NAME_ADDR_PARSE, v) for v in self.headers.get_all("Record-Route")]
+
     def replace_top_via(self, via: Via) -> None:
         """Put ``via`` in place of the top Via value, in a copy of the headers (others may share them);
         the new top Via's view is ``via`` itself (its text parses back to it)."""
@@ -428,6 +443,7 @@ class _Message:
         if first is None:
             return
         text = str(via)
+        _remember(_VIA_PARSE, text, via)
         if "," in first:
             text = ", ".join([text, *split_list(first)[1:]])
         new = self.headers = headers.replace_at_first("Via", text)
@@ -685,6 +701,7 @@ def _check(message: Message, headers: Headers, body: bytes, stream: bool) -> int
 
 
 _VIEW_KEYS = frozenset(("via", "from", "to", "call-id", "cseq", "contact"))
+_TAG_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _ANSWER_COPIES = (("From", "from"), ("To", "to"), ("Call-ID", "call-id"), ("CSeq", "cseq"))
 
 
@@ -738,6 +755,9 @@ def response_to(
                 # inside <>) "when forming responses, they must not ignore the spaces".
                 value = f"{value.strip()};tag={to_tag}"
                 to_changed = True
+                if _TAG_RE.fullmatch(to_tag):  # a token: the text parses to the To with the tag appended
+                    tagged = to.with_param("tag", to_tag)
+                    _remember(_NAME_ADDR_PARSE, value, tagged)
         items.append((name, value))
         keys.append(key)
     copied = len(keys)

@@ -77,13 +77,13 @@ def _addr_type(addr: str) -> str:
     return "IP6" if ":" in addr else "IP4"
 
 
-def _session(local_addr: str, session_id: str, session_version: int, media: MediaDescription) -> SessionDescription:
+def _session(local_addr: str, session_id: str, session_version: int, *media: MediaDescription) -> SessionDescription:
     kind = _addr_type(local_addr)
     return SessionDescription(
         origin=Origin(session_id=session_id, session_version=str(session_version), addr_type=kind, address=local_addr),
         session_name="-",
         connection=Connection(addr_type=kind, address=local_addr),
-        media=(media,),
+        media=media,
     )
 
 
@@ -249,8 +249,7 @@ def negotiate(
                                      ours_crypto, m.proto if ours_crypto is not None else RTP_AVP))
     if chosen is None:
         raise SdpNegotiationError("no audio stream with PCMU or PCMA over RTP/AVP in the offer")
-    session = _session(local_addr, session_id, session_version, answered[0])
-    return Answer(sdp=replace(session, media=tuple(answered)), media=chosen)
+    return Answer(sdp=_session(local_addr, session_id, session_version, *answered), media=chosen)
 
 
 def answer_at_port(answer: Answer, local_port: int) -> Answer:
@@ -258,8 +257,15 @@ def answer_at_port(answer: Answer, local_port: int) -> Answer:
     answering the offer again (the stream's port is the only thing the local port changes)."""
     media = list(answer.sdp.media)
     index = answer.media.media_index
-    media[index] = replace(media[index], port=local_port)
-    return Answer(sdp=replace(answer.sdp, media=tuple(media)), media=answer.media)
+    m = media[index]
+    media[index] = MediaDescription(media=m.media, port=local_port, port_count=m.port_count, proto=m.proto,
+                                    formats=m.formats, connection=m.connection, bandwidths=m.bandwidths,
+                                    attributes=m.attributes, extra=m.extra)
+    sdp = answer.sdp
+    return Answer(sdp=SessionDescription(version=sdp.version, origin=sdp.origin, session_name=sdp.session_name,
+                                         connection=sdp.connection, bandwidths=sdp.bandwidths, timings=sdp.timings,
+                                         attributes=sdp.attributes, media=tuple(media), extra=sdp.extra),
+                  media=answer.media)
 
 
 def accept_answer(offer: SessionDescription, answer: SessionDescription) -> MediaParameters:

@@ -147,9 +147,14 @@ class MediaDescription:
         return int(value) if value and value.isascii() and value.isdigit() and len(value) < 5 else None
 
 
+_DIRECTIONS = {d.value: d for d in Direction}
+
+
 def _direction(attributes: Sequence[Attribute], default: Direction) -> Direction:
-    names = {d.value for d in Direction}
-    return next((Direction(a.name) for a in attributes if a.value is None and a.name in names), default)
+    for a in attributes:
+        if a.value is None and a.name in _DIRECTIONS:
+            return _DIRECTIONS[a.name]
+    return default
 
 
 def _int(text: str, what: str, limit: int = 2**64) -> int:
@@ -354,5 +359,6 @@ def _with_media_lines(m: MediaDescription, lines: list[tuple[str, str]]) -> Medi
             attributes.append(_parse_a(value))
         else:
             extra.append((key, value))
-    return replace(m, connection=connection, bandwidths=tuple(bandwidths), attributes=tuple(attributes),
-                   extra=tuple(extra))
+    return MediaDescription(media=m.media, port=m.port, port_count=m.port_count, proto=m.proto, formats=m.formats,
+                            connection=connection, bandwidths=tuple(bandwidths), attributes=tuple(attributes),
+                            extra=tuple(extra))
