@@ -22,6 +22,7 @@ _UNSENDABLE = re.compile(r"[\x00\r\n]")
 _DIGITS_RE = re.compile(r"[0-9]{1,10}")
 _QUOTED_DISPLAY_RE = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*(<.*)$', re.S)
 _QUOTED_PAIR_RE = re.compile(r"\\(.)", re.S)
+_SPACE_RE = re.compile(r"\s")  # what str.strip() strips
 _VIA_PROTOCOL_RE = re.compile(r"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-]+)\s+", re.I)
 
 
@@ -138,7 +139,7 @@ def _param(params: Params, name: str) -> str | None:
 def _with_param(params: Params, name: str, value: str | None) -> Params:
     for key, _ in params:
         if key == name:
-            return tuple((k, value if k == name else v) for k, v in params)
+            return tuple([(k, value if k == name else v) for k, v in params])
     return (*params, (name, value))
 
 
@@ -186,7 +187,9 @@ class Via:
             raise _bad("Via", text)
         transport = match.group(1).upper()
         sent_by, semi, rest = text[match.end() :].partition(";")  # a sent-by holds no ";"
-        hostport = ":".join(part.strip() for part in sent_by.split(":"))  # LWS around ":" is legal
+        if _SPACE_RE.search(sent_by):  # LWS around ":" is legal
+            sent_by = ":".join([part.strip() for part in sent_by.split(":")])
+        hostport = sent_by
         try:
             host, port = parse_hostport(hostport)
         except RemoteSipError as exc:

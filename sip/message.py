@@ -16,7 +16,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from typing import Any, TypeVar
 
 from sip.errors import LocalSipError, MessageTooLargeError, RemoteSipError
 from sip.framing import CTL_RE, MAX_BODY_BYTES, MAX_HEADER_BYTES, KeepAlivePing, StreamFramer, split_head
@@ -304,7 +304,7 @@ CACHED_TEXT_MAX = 512
 # An OrderedDict: dropping its oldest entry is O(1). A plain dict's ``del d[next(iter(d))]`` walks
 # the slots its earlier deletions left at the front: ~27 us an eviction with 8192 entries, paid for
 # every new value once the cache is full, i.e. on every new dialog under load.
-_view_cache: OrderedDict[tuple[object, str], object] = OrderedDict()
+_view_cache: OrderedDict[tuple[object, str], Any] = OrderedDict()
 _VIA_PARSE: Callable[[str], Via] = Via.parse
 _CSEQ_PARSE: Callable[[str], CSeq] = CSeq.parse
 _NAME_ADDR_PARSE: Callable[[str], NameAddr] = NameAddr.parse
@@ -329,10 +329,9 @@ def clear_parse_caches() -> None:
 
 def _view(parse: Callable[[str], _T], raw: str) -> _T:
     key = (parse, raw)
-    try:
-        return cast(_T, _view_cache[key])
-    except KeyError:
-        pass
+    value: _T | None = _view_cache.get(key)
+    if value is not None:
+        return value
     value = parse(raw)
     if len(raw) > CACHED_TEXT_MAX:
         return value
@@ -353,6 +352,14 @@ def _remember(parse: Callable[[str], _T], raw: str, value: _T) -> None:
 
 
 _SKELETON_KEYS = frozenset({"via", "from", "to", "call-id", "cseq"})
+
+
+def _field(headers: Headers, key: str, name: str) -> str:
+    """The first value of a mandatory field. Raises: RemoteSipError (400) when it is missing."""
+    keys = headers._keys
+    if key not in keys:
+        raise RemoteSipError(f"missing {name}", status_hint=400)
+    return headers._items[keys.index(key)][1]
 
 
 @dataclass(slots=True, eq=True)
@@ -390,7 +397,7 @@ class _Message:
         headers = self.headers
         cseq = headers._cseq
         if cseq is None:
-            cseq = headers._cseq = _view(_CSEQ_PARSE, self._required("CSeq"))
+            cseq = headers._cseq = _view(_CSEQ_PARSE, _field(headers, "cseq", "CSeq"))
             headers._viewed = True
         return cseq
 
@@ -399,7 +406,7 @@ class _Message:
         headers = self.headers
         call_id = headers._call_id
         if call_id is None:
-            call_id = headers._call_id = self._required("Call-ID").strip()
+            call_id = headers._call_id = _field(headers, "call-id", "Call-ID").strip()
             headers._viewed = True
         return call_id
 
@@ -408,7 +415,7 @@ class _Message:
         headers = self.headers
         from_ = headers._from
         if from_ is None:
-            from_ = headers._from = _view(_NAME_ADDR_PARSE, self._required("From"))
+            from_ = headers._from = _view(_NAME_ADDR_PARSE, _field(headers, "from", "From"))
             headers._viewed = True
         return from_
 
@@ -417,7 +424,7 @@ class _Message:
         headers = self.headers
         to = headers._to
         if to is None:
-            to = headers._to = _view(_NAME_ADDR_PARSE, self._required("To"))
+            to = headers._to = _view(_NAME_ADDR_PARSE, _field(headers, "to", "To"))
             headers._viewed = True
         return to
 
@@ -450,12 +457,6 @@ class _Message:
         new._via, new._viewed = via, True
         if headers._vias is not None:
             new._vias = [via, *headers._vias[1:]]
-
-    def _required(self, name: str) -> str:
-        value = self.headers.get(name)
-        if value is None:
-            raise RemoteSipError(f"missing {name}", status_hint=400)
-        return value
 
     def _serialise(self, start_line: str) -> bytes:
         """Start line, headers in order, body. Content-Length always tells the body's real size: it
@@ -667,7 +668,7 @@ def _check(message: Message, headers: Headers, body: bytes, stream: bool) -> int
     for name, key in _MANDATORY:
         if key not in keys:
             raise RemoteSipError(f"missing mandatory header {name}")
-    if any(keys.count(key) > 1 for key in _SINGLE_KEYS):  # §20: these are single-valued (RFC 4475 'multi01': 400)
+    if max(map(keys.count, _SINGLE_KEYS)) > 1:  # §20: these are single-valued (RFC 4475 'multi01': 400)
         seen: set[str] = set()
         for name, _ in headers:  # the first repeated in the order of the fields
             if name in _SINGLE and name in seen:
