@@ -571,14 +571,9 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
     if bad_text:  # §25.1: TEXT-UTF8 and LWS only
         problem = problem or RemoteSipError("header section is not valid UTF-8 or holds control characters")
 
-    def fail(exc: RemoteSipError) -> RemoteSipError:
-        exc.partial = headers if _answerable(headers) and is_request else None
-        exc.is_request = is_request
-        return exc
-
     if problem is not None:
         try:
-            raise fail(problem)
+            raise _refused(problem, headers, is_request)
         finally:
             # The traceback keeps this frame, and a local naming the exception would close a reference
             # cycle (exception -> traceback -> frame -> exception): the whole message would then wait for
@@ -590,9 +585,16 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         message = _parse_start(start, headers) if is_request else _parse_status(start, headers)
         length = _check(message, headers, body, stream)
     except RemoteSipError as exc:
-        raise fail(exc) from None
+        raise _refused(exc, headers, is_request) from None
     message.body = body if length is None else body[:length]
     return message
+
+
+def _refused(exc: RemoteSipError, headers: Headers, is_request: bool) -> RemoteSipError:
+    """``exc`` with what the endpoint needs to answer it (see :func:`parse_message`)."""
+    exc.partial = headers if _answerable(headers) and is_request else None
+    exc.is_request = is_request
+    return exc
 
 
 # The start of a Via value up to its sent-by host: "SIP/2.0/UDP host" (any version, LWS allowed).

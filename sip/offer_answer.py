@@ -87,10 +87,31 @@ def _session(local_addr: str, session_id: str, session_version: int, *media: Med
     )
 
 
+# The formats and attributes of our plain audio streams by (formats, telephone-event PT, ptime, direction):
+# a handful of values, the same for every call (and their a= lines are written once).
+_AUDIO_PARTS: dict[tuple[object, ...], tuple[tuple[str, ...], tuple[Attribute, ...]]] = {}
+
+
 def _audio_media(
     port: int, formats: Sequence[tuple[int, str]], te_pt: int | None, ptime: int, direction: Direction,
     crypto: CryptoAttribute | None = None, proto: str = RTP_AVP,
 ) -> MediaDescription:
+    if crypto is None:
+        key = (tuple(formats), te_pt, ptime, direction)
+        parts = _AUDIO_PARTS.get(key)
+        if parts is None:
+            parts = _audio_parts(formats, te_pt, ptime, direction, None)
+            if len(_AUDIO_PARTS) < 64:
+                _AUDIO_PARTS[key] = parts
+    else:
+        parts = _audio_parts(formats, te_pt, ptime, direction, crypto)
+    return MediaDescription(media="audio", port=port, proto=proto, formats=parts[0], attributes=parts[1])
+
+
+def _audio_parts(
+    formats: Sequence[tuple[int, str]], te_pt: int | None, ptime: int, direction: Direction,
+    crypto: CryptoAttribute | None,
+) -> tuple[tuple[str, ...], tuple[Attribute, ...]]:
     attrs = [Attribute(name="rtpmap", value=f"{pt} {name}/8000") for pt, name in formats]
     fmts = [str(pt) for pt, _ in formats]
     if te_pt is not None:
@@ -102,7 +123,7 @@ def _audio_media(
     attrs += [Attribute(name="ptime", value=str(ptime)), Attribute(name=direction.value)]
     if crypto is not None:
         attrs.append(crypto.attribute())
-    return MediaDescription(media="audio", port=port, proto=proto, formats=tuple(fmts), attributes=tuple(attrs))
+    return tuple(fmts), tuple(attrs)
 
 
 def build_offer(
@@ -139,7 +160,16 @@ def build_offer(
 
 
 def _codec_pts(m: MediaDescription) -> tuple[dict[Codec, int], int | None]:
-    """Map each G.711 codec the stream offers to its PT, and find telephone-event's PT."""
+    """Map each G.711 codec the stream offers to its PT, and find telephone-event's PT (worked out once per
+    stream: the caller's offer is answered twice, see cti.call.offercheck; the result is read, never changed)."""
+    known = m._codecs
+    if known is None:
+        known = _find_codec_pts(m)
+        object.__setattr__(m, "_codecs", known)
+    return known  # type: ignore[return-value]
+
+
+def _find_codec_pts(m: MediaDescription) -> tuple[dict[Codec, int], int | None]:
     rtpmap = m.rtpmap()
     found: dict[Codec, int] = {}
     te_pt = None

@@ -93,6 +93,7 @@ class Attribute:
 
     name: str
     value: str | None = None
+    _line: str | None = field(default=None, init=False, repr=False, compare=False)  # its a= line, once written
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +118,8 @@ class MediaDescription:
     bandwidths: tuple[str, ...] = ()
     attributes: tuple[Attribute, ...] = ()
     extra: tuple[tuple[str, str], ...] = ()
+    # What sip.offer_answer reads of the stream, worked out once (the value is frozen).
+    _codecs: object = field(default=None, init=False, repr=False, compare=False)
 
     def attribute(self, name: str) -> str | None:
         """The value of the first attribute ``name`` (``""`` for a flag), or None."""
@@ -224,10 +227,15 @@ class SessionDescription:
     def _parse(cls, text: str | bytes) -> SessionDescription:
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
-        lines = [line.rstrip("\r") for line in text.split("\n")]
-        if any(len(line) < 2 or line[1] != "=" for line in lines if line.strip()):
-            raise SdpParseError("an SDP line is not <type>=<value>")
-        pairs = [(line[0], line[2:]) for line in lines if line.strip()]
+        pairs: list[tuple[str, str]] = []
+        for line in text.split("\n"):
+            if not line.strip():
+                continue
+            if line[-1:] == "\r":
+                line = line.rstrip("\r")
+            if len(line) < 2 or line[1] != "=":
+                raise SdpParseError("an SDP line is not <type>=<value>")
+            pairs.append((line[0], line[2:]))
         if not pairs or pairs[0] != ("v", "0"):
             raise SdpParseError("SDP must start with v=0")
         origin: Origin | None = None
@@ -327,7 +335,11 @@ def _parse_a(value: str) -> Attribute:
 
 
 def _format_a(a: Attribute) -> str:
-    return f"a={a.name}" if a.value is None else f"a={a.name}:{a.value}"
+    line = a._line
+    if line is None:
+        line = f"a={a.name}" if a.value is None else f"a={a.name}:{a.value}"
+        object.__setattr__(a, "_line", line)
+    return line
 
 
 def _parse_m(value: str) -> MediaDescription:
