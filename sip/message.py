@@ -653,12 +653,16 @@ def _parse_status(start: str, headers: Headers) -> Response:
 
 
 def _content_length(headers: Headers) -> int | None:
-    values = {v.strip() for v in headers.get_all("Content-Length")}
-    if not values:
+    keys = headers._keys
+    if "content-length" not in keys:
         return None
-    if len(values) > 1:
-        raise RemoteSipError("conflicting Content-Length values")
-    value = values.pop()
+    if keys.count("content-length") == 1:
+        value = headers._items[keys.index("content-length")][1].strip()
+    else:
+        values = {v.strip() for v in headers.get_all("Content-Length")}
+        if len(values) > 1:
+            raise RemoteSipError("conflicting Content-Length values")
+        value = values.pop()
     if not (value.isascii() and value.isdigit()) or len(value) > 9:
         raise RemoteSipError(f"bad Content-Length {value[:20]!r}")
     return int(value)

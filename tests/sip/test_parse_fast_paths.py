@@ -164,3 +164,25 @@ def test_the_caches_drop_their_oldest_entry_first_and_stay_bounded(monkeypatch: 
     assert len(sdp_module._parsed) == 8
     assert [d.origin.session_id for d in sdp_module._parsed.values()] == [str(n) for n in range(12, 20)]
     message_module.clear_parse_caches()
+
+
+def _reference_bad_text(data: bytes) -> bool:
+    """split_head's bad_text as it was computed: the regular expressions over the decoded head, always."""
+    from sip.framing import bare_control
+    head = data.lstrip(b"\r\n")
+    crlf, lf = head.find(b"\r\n\r\n"), head.find(b"\n\n")
+    end = min(i for i in (crlf, lf, len(head)) if i >= 0)
+    head = head[:end].rstrip(b"\r") if end == lf else head[:end]
+    try:
+        return bare_control(head.decode("utf-8").replace("\r\n", "\n"))
+    except UnicodeDecodeError:
+        return True
+
+
+@given(st.lists(st.binary(max_size=20) | st.sampled_from([b"\r", b"\r\n", b"\n", b"\x7f", b'"\\\x01"', b"\xc3\xa9"]),
+                max_size=12).map(b"".join))
+@FUZZ
+def test_control_characters_are_found_as_the_regular_expressions_find_them(data: bytes) -> None:
+    from sip.framing import split_head
+    message = b"OPTIONS sip:a@b SIP/2.0\r\nSubject: " + data + b"\r\n\r\n"
+    assert split_head(message)[3] == _reference_bad_text(message)
