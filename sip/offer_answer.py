@@ -77,14 +77,20 @@ def _addr_type(addr: str) -> str:
     return "IP6" if ":" in addr else "IP4"
 
 
+# Our o= and c= values by (address, session id, version): the same for every call of a node.
+_OURS: dict[tuple[str, str, int], tuple[Origin, Connection]] = {}
+
+
 def _session(local_addr: str, session_id: str, session_version: int, *media: MediaDescription) -> SessionDescription:
-    kind = _addr_type(local_addr)
-    return SessionDescription(
-        origin=Origin(session_id=session_id, session_version=str(session_version), addr_type=kind, address=local_addr),
-        session_name="-",
-        connection=Connection(addr_type=kind, address=local_addr),
-        media=media,
-    )
+    key = (local_addr, session_id, session_version)
+    ours = _OURS.get(key)
+    if ours is None:
+        kind = _addr_type(local_addr)
+        ours = (Origin(session_id=session_id, session_version=str(session_version), addr_type=kind,
+                       address=local_addr), Connection(addr_type=kind, address=local_addr))
+        if len(_OURS) < 64:
+            _OURS[key] = ours
+    return SessionDescription(origin=ours[0], session_name="-", connection=ours[1], media=media)
 
 
 # The formats and attributes of our plain audio streams by (formats, telephone-event PT, ptime, direction):
