@@ -166,23 +166,43 @@ def test_the_caches_drop_their_oldest_entry_first_and_stay_bounded(monkeypatch: 
     message_module.clear_parse_caches()
 
 
-def _reference_bad_text(data: bytes) -> bool:
-    """split_head's bad_text as it was computed: the regular expressions over the decoded head, always."""
-    from sip.framing import bare_control
-    head = data.lstrip(b"\r\n")
-    crlf, lf = head.find(b"\r\n\r\n"), head.find(b"\n\n")
-    end = min(i for i in (crlf, lf, len(head)) if i >= 0)
-    head = head[:end].rstrip(b"\r") if end == lf else head[:end]
+def _reference_split_head(data: bytes) -> tuple[list[str], bytes, bool, bool]:
+    """split_head as it was written before its short path (CR-LF normalised, regular expressions over the text)."""
+    from sip.framing import MAX_HEADER_BYTES, bare_control
+    data = data.lstrip(b"\r\n")
+    crlf = data.find(b"\r\n\r\n")
+    lf = data.find(b"\n\n", 0, None if crlf < 0 else crlf)
+    if lf >= 0:
+        head, body = data[:lf].rstrip(b"\r"), data[lf + 2 :]
+    elif crlf >= 0:
+        head, body = data[:crlf], data[crlf + 4 :]
+    else:
+        head, body = data, b""
+    too_large = len(head) > MAX_HEADER_BYTES
+    if too_large:
+        head = head[: head.rfind(b"\n", 0, MAX_HEADER_BYTES) + 1].rstrip(b"\r\n")
     try:
-        return bare_control(head.decode("utf-8").replace("\r\n", "\n"))
+        text = head.decode("utf-8").replace("\r\n", "\n")
+        bad_text = bare_control(text)
     except UnicodeDecodeError:
-        return True
+        text = head.decode("utf-8", errors="replace").replace("\r\n", "\n")
+        bad_text = True
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if line[:1] in (" ", "\t") and len(lines) > 1:
+            lines[-1] = lines[-1].rstrip() + " " + line.strip()
+        else:
+            lines.append(line)
+    return lines, body, too_large, bad_text
 
 
-@given(st.lists(st.binary(max_size=20) | st.sampled_from([b"\r", b"\r\n", b"\n", b"\x7f", b'"\\\x01"', b"\xc3\xa9"]),
-                max_size=12).map(b"".join))
+_pieces = st.binary(max_size=20) | st.sampled_from(
+    [b"\r", b"\r\n", b"\n", b"\r\n ", b"\n\t", b"\x7f", b'"\\\x01"', b"\xc3\xa9", b"\xc3", b"Via: x", b"\r\n\r\n"])
+
+
+@given(st.lists(_pieces, max_size=12).map(b"".join), st.lists(_pieces, max_size=4).map(b"".join))
 @FUZZ
-def test_control_characters_are_found_as_the_regular_expressions_find_them(data: bytes) -> None:
+def test_heads_are_cut_as_the_long_way_cuts_them(data: bytes, lead: bytes) -> None:
     from sip.framing import split_head
-    message = b"OPTIONS sip:a@b SIP/2.0\r\nSubject: " + data + b"\r\n\r\n"
-    assert split_head(message)[3] == _reference_bad_text(message)
+    for message in (b"OPTIONS sip:a@b SIP/2.0\r\nSubject: " + data + b"\r\n\r\nbody", lead + data, data):
+        assert split_head(message) == _reference_split_head(message)
