@@ -674,7 +674,8 @@ def _check(message: Message, headers: Headers, body: bytes, stream: bool) -> int
     for name, key in _MANDATORY:
         if key not in keys:
             raise RemoteSipError(f"missing mandatory header {name}")
-    if len(set(keys)) < len(keys) and max(map(keys.count, _SINGLE_KEYS)) > 1:  # §20: these are single-valued (RFC 4475 'multi01': 400)
+    # §20: these are single-valued (RFC 4475 'multi01' expects 400)
+    if len(set(keys)) < len(keys) and max(map(keys.count, _SINGLE_KEYS)) > 1:
         seen: set[str] = set()
         for name, _ in headers:  # the first repeated in the order of the fields
             if name in _SINGLE and name in seen:
