@@ -16,6 +16,10 @@ The cases are the pieces the node's profile under load points at (``py-spy recor
 ``bench_callpath.py`` 250/s step): a SIP INVITE parsed as seen before and as a new dialog, an SDP offer
 parsed and answered, an event envelope built and published on a bus, and the live-adherence tracker
 answering its timer with 1000 agents (asked before every bus event the adherence service reads).
+Two cases mirror what the node does per call as a whole: ``sip_call``, the 13 SIP messages of one queued
+call through the node's real endpoint, transaction layer, legs and dialogs (``callpath_sip.py``: parse,
+views, matching, responses and requests built and serialised), and ``sdp_call``, the call's SDP work
+(the caller's offer checked, answered and serialised; the agent's offer built and its answer read).
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ def op():
     "sip_call": ("""
 import sys
 sys.path.insert(0, BENCH)
-from callpath_sip import CallNode
+from callpath_sip import CallNode, quiet_logs
+quiet_logs()
 node = CallNode()
 numbers = iter(range(10**9))
 """, "node.call(next(numbers))", "the 13 SIP messages of one queued call, as the node handles them (callpath_sip.py)"),

@@ -1,5 +1,5 @@
 """The SIP messages of one queued call, as the node handles them, without sockets: a driver for
-``bench_instructions.py`` (case ``sip_call``) and its test (tests/bench/test_callpath_sip.py).
+``bench_instructions.py`` (case ``sip_call``) and its test (tests/cti/call/test_callpath_driver.py).
 
 What the load benchmark (``bench_callpath.py``) makes the node do per call, with the real code on the
 path: :class:`sip.aio.SipEndpoint` (parse, transaction layer, pump, serialisation of every message sent),
@@ -20,10 +20,7 @@ from dataclasses import dataclass
 
 import structlog
 
-structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-                    cache_logger_on_first_use=True)
-
-from cti.call.legs import (  # noqa: E402
+from cti.call.legs import (
     HangupCause,
     InboundLeg,
     Leg,
@@ -32,12 +29,18 @@ from cti.call.legs import (  # noqa: E402
     LegEvent,
     LegTable,
 )
-from cti.call.useragent import PhoneInvite, invite_phone  # noqa: E402
-from cti.node.trunks import caller_identity  # noqa: E402
-from sip.aio import SipEndpoint  # noqa: E402
-from sip.dialog import check_dialog_creating  # noqa: E402
-from sip.events import Destination, RequestReceived, ResponseReceived, SipEvent  # noqa: E402
-from sip.transaction import TransactionLayer  # noqa: E402
+from cti.call.useragent import PhoneInvite, invite_phone
+from cti.node.trunks import caller_identity
+from sip.aio import SipEndpoint
+from sip.dialog import check_dialog_creating
+from sip.events import Destination, RequestReceived, ResponseReceived, SipEvent
+from sip.transaction import TransactionLayer
+
+def quiet_logs() -> None:
+    """Log as the load benchmark's node does (level warning, loggers cached): call before the first call."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+                        cache_logger_on_first_use=True)
+
 
 NODE = ("127.0.0.1", 5060)
 CARRIER = Destination(transport="UDP", addr=("127.0.0.1", 5070))
