@@ -36,6 +36,7 @@ from sip.dialog import check_dialog_creating
 from sip.events import Destination, RequestReceived, ResponseReceived, SipEvent
 from sip.transaction import TransactionLayer
 
+
 def quiet_logs() -> None:
     """Log as the load benchmark's node does (level warning, loggers cached): call before the first call."""
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
