@@ -52,9 +52,9 @@ def split_head(data: bytes, max_header_bytes: int = MAX_HEADER_BYTES) -> tuple[l
     data = data.lstrip(b"\r\n")  # §7.5: CRLFs before a message are ignored
     crlf = data.find(b"\r\n\r\n")  # the first empty line, CRLF CRLF or (tolerated) LF LF
     if 0 <= crlf <= max_header_bytes:
-        lines = _usual_head(data[:crlf])
-        if lines is not None:
-            return lines, data[crlf + 4 :], False, False
+        usual = _usual_head(data[:crlf])
+        if usual is not None:
+            return usual, data[crlf + 4 :], False, False
     lf = data.find(b"\n\n", 0, None if crlf < 0 else crlf)
     if lf >= 0:
         head, body = data[:lf].rstrip(b"\r"), data[lf + 2 :]
