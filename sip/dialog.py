@@ -86,7 +86,7 @@ def check_dialog_creating(request: Request) -> None:
 
 
 def _record_routes(message: Request | Response) -> tuple[NameAddr, ...]:
-    return tuple(NameAddr.parse(value) for value in message.headers.get_all("Record-Route"))
+    return tuple(message.record_routes)
 
 
 class Dialog:

@@ -8,7 +8,7 @@ structure: anything malformed raises :class:`RemoteSipError` with status_hint 40
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
 from sip.errors import LocalSipError, RemoteSipError
 from sip.uri import Params, Uri, parse_hostport, parse_uri
@@ -22,6 +22,7 @@ _UNSENDABLE = re.compile(r"[\x00\r\n]")
 _DIGITS_RE = re.compile(r"[0-9]{1,10}")
 _QUOTED_DISPLAY_RE = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*(<.*)$', re.S)
 _QUOTED_PAIR_RE = re.compile(r"\\(.)", re.S)
+_SPACE_RE = re.compile(r"\s")  # what str.strip() strips
 _VIA_PROTOCOL_RE = re.compile(r"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-]+)\s+", re.I)
 
 
@@ -136,12 +137,10 @@ def _param(params: Params, name: str) -> str | None:
 
 
 def _with_param(params: Params, name: str, value: str | None) -> Params:
-    kept = [(k, v) for k, v in params if k != name]
-    found = any(k == name for k, _ in params)
-    if not found:
-        kept.append((name, value))
-        return tuple(kept)
-    return tuple((k, value if k == name else v) for k, v in params)
+    for key, _ in params:
+        if key == name:
+            return tuple([(k, value if k == name else v) for k, v in params])
+    return (*params, (name, value))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +151,7 @@ class Via:
     host: str
     port: int | None = None
     params: Params = ()
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)  # str(self), once written
 
     @property
     def branch(self) -> str | None:
@@ -167,11 +167,16 @@ class Via:
         return _param(self.params, "rport")
 
     def with_param(self, name: str, value: str | None) -> Via:
-        return replace(self, params=_with_param(self.params, name, value))
+        return Via(transport=self.transport, host=self.host, port=self.port,
+                   params=_with_param(self.params, name, value))
 
     def __str__(self) -> str:
-        hostport = self.host if self.port is None else f"{self.host}:{self.port}"
-        return f"SIP/2.0/{self.transport} {hostport}{format_params(self.params)}"
+        text = self._text
+        if text is None:  # written once per value (frozen: the text cannot change)
+            hostport = self.host if self.port is None else f"{self.host}:{self.port}"
+            text = f"SIP/2.0/{self.transport} {hostport}{format_params(self.params)}"
+            object.__setattr__(self, "_text", text)
+        return text
 
     @classmethod
     def parse(cls, text: str) -> Via:
@@ -182,7 +187,9 @@ class Via:
             raise _bad("Via", text)
         transport = match.group(1).upper()
         sent_by, semi, rest = text[match.end() :].partition(";")  # a sent-by holds no ";"
-        hostport = ":".join(part.strip() for part in sent_by.split(":"))  # LWS around ":" is legal
+        if _SPACE_RE.search(sent_by):  # LWS around ":" is legal
+            sent_by = ":".join([part.strip() for part in sent_by.split(":")])
+        hostport = sent_by
         try:
             host, port = parse_hostport(hostport)
         except RemoteSipError as exc:
@@ -219,6 +226,7 @@ class NameAddr:
     uri: Uri
     display: str | None = None
     params: Params = ()
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)  # str(self), once written
 
     def __post_init__(self) -> None:
         if self.display is not None and _UNSENDABLE.search(self.display):
@@ -232,15 +240,19 @@ class NameAddr:
         return _param(self.params, name)
 
     def with_param(self, name: str, value: str | None) -> NameAddr:
-        return replace(self, params=_with_param(self.params, name, value))
+        return NameAddr(uri=self.uri, display=self.display, params=_with_param(self.params, name, value))
 
     def __str__(self) -> str:
-        if self.display:
-            escaped = self.display.replace("\\", "\\\\").replace('"', '\\"')
-            head = f'"{escaped}" <{self.uri}>'
-        else:
-            head = f"<{self.uri}>"
-        return head + format_params(self.params)
+        text = self._text
+        if text is None:  # written once per value (frozen: the text cannot change)
+            if self.display:
+                escaped = self.display.replace("\\", "\\\\").replace('"', '\\"')
+                head = f'"{escaped}" <{self.uri}>'
+            else:
+                head = f"<{self.uri}>"
+            text = head + format_params(self.params)
+            object.__setattr__(self, "_text", text)
+        return text
 
     @classmethod
     def parse(cls, text: str) -> NameAddr:

@@ -13,9 +13,10 @@ bare LF line ends). Cutting bytes into messages and lines lives in :mod:`sip.fra
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from typing import Any, TypeVar
 
 from sip.errors import LocalSipError, MessageTooLargeError, RemoteSipError
 from sip.framing import CTL_RE, MAX_BODY_BYTES, MAX_HEADER_BYTES, KeepAlivePing, StreamFramer, split_head
@@ -57,6 +58,8 @@ LIST_HEADERS = frozenset(n.lower() for n in (
     "Accept", "Accept-Encoding", "Accept-Language", "Allow-Events", "Content-Encoding", "Path", "Service-Route",
 ))
 _SINGLE = frozenset(("From", "To", "Call-ID", "CSeq", "Max-Forwards"))
+_SINGLE_KEYS = tuple(name.lower() for name in sorted(_SINGLE))
+_MANDATORY = (("From", "from"), ("To", "to"), ("Call-ID", "call-id"), ("CSeq", "cseq"))
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _WSP_RE = re.compile(r"\s")
 # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§7.2); a missing last SP is tolerated.
@@ -103,21 +106,50 @@ def _name_key(name: str) -> tuple[str, str]:
     return pair
 
 
+# The parser's own memo: the text before a header line's colon, once found to be a valid name (a
+# token, with any white space before the colon) -> its pair, so that a name seen before is not checked
+# again. Bounded like _names, and emptied with it.
+_wire_names: dict[str, tuple[str, str]] = {}
+
+
 def canonical_name(name: str) -> str:
     """Long, conventionally capitalised form of a header name (compact forms expanded)."""
     return _name_key(name)[0]
 
 
-class Headers:
-    """Ordered, case-insensitive multi-map of header fields, as (canonical name, raw value)."""
+# The typed views a Headers value keeps once read (see _Message): dropped whenever a field changes.
+_VIEWS = ("_via", "_vias", "_cseq", "_from", "_to", "_contacts", "_call_id")
+_VIEW_SLOTS = {"via": ("_via", "_vias"), "cseq": ("_cseq",), "from": ("_from",), "to": ("_to",),
+               "contact": ("_contacts",), "call-id": ("_call_id",)}
 
-    __slots__ = ("_items", "_keys")
+
+class Headers:
+    """Ordered, case-insensitive multi-map of header fields, as (canonical name, raw value).
+
+    It also keeps the typed views of its mandatory fields once they have been read (top Via, CSeq,
+    From, To, Call-ID, Contact: see :class:`Request`), so that the layers reading them again and again
+    pay a look-up; any change of the fields drops them.
+    """
+
+    __slots__ = ("_items", "_keys", "_viewed", *_VIEWS)
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
         self._items: list[tuple[str, str]] = []
         self._keys: list[str] = []  # parallel to _items, lower-case canonical names, for lookups
+        self._viewed = False  # True once a typed view was kept (then a change must drop them)
+        self._via: Via | None = None
+        self._vias: list[Via] | None = None
+        self._cseq: CSeq | None = None
+        self._from: NameAddr | None = None
+        self._to: NameAddr | None = None
+        self._contacts: list[Contact] | None = None
+        self._call_id: str | None = None
         for name, value in items or ():
             self.add(name, value)
+
+    def _changed(self) -> None:
+        self._viewed = False
+        self._via = self._vias = self._cseq = self._from = self._to = self._contacts = self._call_id = None
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -132,9 +164,16 @@ class Headers:
         return f"Headers({self._items!r})"
 
     def copy(self) -> Headers:
+        """A copy (the typed views go along: they are frozen values of the same text)."""
         new = Headers()
         new._items = list(self._items)
         new._keys = list(self._keys)
+        if self._viewed:
+            new._viewed = True
+            new._via, new._cseq, new._from, new._to, new._call_id = (
+                self._via, self._cseq, self._from, self._to, self._call_id)
+            new._vias = None if self._vias is None else list(self._vias)
+            new._contacts = None if self._contacts is None else list(self._contacts)
         return new
 
     def __contains__(self, name: object) -> bool:
@@ -143,27 +182,48 @@ class Headers:
     def get(self, name: str) -> str | None:
         """First raw field value, or None."""
         try:
-            return self._items[self._keys.index(_name_key(name)[1])][1]
-        except ValueError:
-            return None
+            key = _names[name][1]
+        except KeyError:
+            key = _name_key(name)[1]
+        keys = self._keys
+        if key in keys:
+            return self._items[keys.index(key)][1]
+        return None
 
     def get_all(self, name: str) -> list[str]:
         """All values; comma lists are split for the headers that allow it (Via, Contact, Route...)."""
-        key = _name_key(name)[1]
-        values = [item[1] for k, item in zip(self._keys, self._items, strict=True) if k == key]
+        try:
+            key = _names[name][1]
+        except KeyError:
+            key = _name_key(name)[1]
+        keys = self._keys
+        if key not in keys:
+            return []
+        if keys.count(key) == 1:
+            values = [self._items[keys.index(key)][1]]
+        else:
+            values = [item[1] for k, item in zip(keys, self._items, strict=True) if k == key]
         if key in LIST_HEADERS:
+            if len(values) == 1:
+                return split_list(values[0])
             return [part for value in values for part in split_list(value)]
         return values
 
     def add(self, name: str, value: str) -> None:
-        canonical, key = _name_key(name)
+        try:
+            canonical, key = _names[name]
+        except KeyError:
+            canonical, key = _name_key(name)
         self._items.append((canonical, value))
         self._keys.append(key)
+        if self._viewed:
+            self._changed()
 
     def prepend(self, name: str, value: str) -> None:
         canonical, key = _name_key(name)
         self._items.insert(0, (canonical, value))
         self._keys.insert(0, key)
+        self._changed()
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of ``name`` with one field, at the place of the first."""
@@ -175,6 +235,30 @@ class Headers:
         self.remove(name)
         self._items.insert(index, (canonical, value))
         self._keys.insert(index, key)
+        self._changed()
+
+    def replace_at_first(self, name: str, value: str) -> Headers:
+        """A copy with the first field of ``name`` holding ``value`` instead (the others kept in place).
+
+        Raises: KeyError when there is no such field.
+        """
+        key = _name_key(name)[1]
+        keys = self._keys
+        if key not in keys:
+            raise KeyError(name)
+        index = keys.index(key)
+        new = Headers()
+        new._items = list(self._items)
+        new._items[index] = (new._items[index][0], value)
+        new._keys = list(keys)
+        if self._viewed:  # the views of the other fields stay true
+            new._viewed = True
+            new._via, new._cseq, new._from, new._to, new._call_id = (
+                self._via, self._cseq, self._from, self._to, self._call_id)
+            new._vias, new._contacts = self._vias, self._contacts
+            for slot in _VIEW_SLOTS.get(key, ()):
+                setattr(new, slot, None)
+        return new
 
     def only(self, keys: frozenset[str]) -> Headers:
         """A copy with only the fields whose lower-case canonical name is in ``keys`` (values shared)."""
@@ -183,6 +267,20 @@ class Headers:
             if key in keys:
                 new._keys.append(key)
                 new._items.append(item)
+        if self._viewed:  # the views of the fields kept stay true
+            new._viewed = True
+            if "via" in keys:
+                new._via, new._vias = self._via, None if self._vias is None else list(self._vias)
+            if "cseq" in keys:
+                new._cseq = self._cseq
+            if "from" in keys:
+                new._from = self._from
+            if "to" in keys:
+                new._to = self._to
+            if "call-id" in keys:
+                new._call_id = self._call_id
+            if "contact" in keys:
+                new._contacts = None if self._contacts is None else list(self._contacts)
         return new
 
     def remove(self, name: str) -> None:
@@ -191,6 +289,7 @@ class Headers:
             kept = [(k, item) for k, item in zip(self._keys, self._items, strict=True) if k != key]
             self._keys = [k for k, _ in kept]
             self._items = [item for _, item in kept]
+            self._changed()
 
 
 # Typed header values already parsed, shared by every message: keyed by (parser, raw text), so a
@@ -202,7 +301,10 @@ class Headers:
 # messages with huge headers cannot park megabytes here (8192 x 32 KiB was possible before).
 VIEW_CACHE_SIZE = 8192
 CACHED_TEXT_MAX = 512
-_view_cache: dict[tuple[object, str], object] = {}
+# An OrderedDict: dropping its oldest entry is O(1). A plain dict's ``del d[next(iter(d))]`` walks
+# the slots its earlier deletions left at the front: ~27 us an eviction with 8192 entries, paid for
+# every new value once the cache is full, i.e. on every new dialog under load.
+_view_cache: OrderedDict[tuple[object, str], Any] = OrderedDict()
 _VIA_PARSE: Callable[[str], Via] = Via.parse
 _CSEQ_PARSE: Callable[[str], CSeq] = CSeq.parse
 _NAME_ADDR_PARSE: Callable[[str], NameAddr] = NameAddr.parse
@@ -220,26 +322,44 @@ def clear_parse_caches() -> None:
     """
     _view_cache.clear()
     _names.clear()  # header names a peer invented during the burst
+    _wire_names.clear()
     clear_uri_cache()
     clear_sdp_cache()
 
 
 def _view(parse: Callable[[str], _T], raw: str) -> _T:
     key = (parse, raw)
-    try:
-        return cast(_T, _view_cache[key])
-    except KeyError:
-        pass
+    value: _T | None = _view_cache.get(key)
+    if value is not None:
+        return value
     value = parse(raw)
     if len(raw) > CACHED_TEXT_MAX:
         return value
     if len(_view_cache) >= VIEW_CACHE_SIZE:
-        del _view_cache[next(iter(_view_cache))]
+        _view_cache.popitem(last=False)
     _view_cache[key] = value
     return value
 
 
+def _remember(parse: Callable[[str], _T], raw: str, value: _T) -> None:
+    """Put a value we wrote (``raw`` is its text, which parses back to it) in the view cache: the peer's
+    answer copies that text (our Via in the responses to our requests, our To tag in the caller's ACK
+    and BYE), so reading it there is a look-up."""
+    if len(raw) <= CACHED_TEXT_MAX and (parse, raw) not in _view_cache:
+        if len(_view_cache) >= VIEW_CACHE_SIZE:
+            _view_cache.popitem(last=False)
+        _view_cache[(parse, raw)] = value
+
+
 _SKELETON_KEYS = frozenset({"via", "from", "to", "call-id", "cseq"})
+
+
+def _field(headers: Headers, key: str, name: str) -> str:
+    """The first value of a mandatory field. Raises: RemoteSipError (400) when it is missing."""
+    keys = headers._keys
+    if key not in keys:
+        raise RemoteSipError(f"missing {name}", status_hint=400)
+    return headers._items[keys.index(key)][1]
 
 
 @dataclass(slots=True, eq=True)
@@ -247,43 +367,96 @@ class _Message:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
 
-    # Typed views of the mandatory headers. Each raises RemoteSipError if missing or malformed.
+    # Typed views of the mandatory headers. Each raises RemoteSipError if missing or malformed. Kept by
+    # the Headers once read (dropped when a field changes), and memoised across messages by _view.
     @property
     def vias(self) -> list[Via]:
-        return [_view(_VIA_PARSE, v) for v in self.headers.get_all("Via")]
+        headers = self.headers
+        vias = headers._vias
+        if vias is None:
+            vias = [_view(_VIA_PARSE, v) for v in headers.get_all("Via")]
+            headers._vias, headers._viewed = vias, True
+            if vias:
+                headers._via = vias[0]
+        return list(vias)
 
     @property
     def top_via(self) -> Via:
-        first = self.headers.get_all("Via")
-        if not first:
-            raise RemoteSipError("missing Via", status_hint=400)
-        return _view(_VIA_PARSE, first[0])
+        headers = self.headers
+        via = headers._via
+        if via is None:
+            first = headers.get_all("Via")
+            if not first:
+                raise RemoteSipError("missing Via", status_hint=400)
+            via = headers._via = _view(_VIA_PARSE, first[0])
+            headers._viewed = True
+        return via
 
     @property
     def cseq(self) -> CSeq:
-        return _view(_CSEQ_PARSE, self._required("CSeq"))
+        headers = self.headers
+        cseq = headers._cseq
+        if cseq is None:
+            cseq = headers._cseq = _view(_CSEQ_PARSE, _field(headers, "cseq", "CSeq"))
+            headers._viewed = True
+        return cseq
 
     @property
     def call_id(self) -> str:
-        return self._required("Call-ID").strip()
+        headers = self.headers
+        call_id = headers._call_id
+        if call_id is None:
+            call_id = headers._call_id = _field(headers, "call-id", "Call-ID").strip()
+            headers._viewed = True
+        return call_id
 
     @property
     def from_(self) -> NameAddr:
-        return _view(_NAME_ADDR_PARSE, self._required("From"))
+        headers = self.headers
+        from_ = headers._from
+        if from_ is None:
+            from_ = headers._from = _view(_NAME_ADDR_PARSE, _field(headers, "from", "From"))
+            headers._viewed = True
+        return from_
 
     @property
     def to(self) -> NameAddr:
-        return _view(_NAME_ADDR_PARSE, self._required("To"))
+        headers = self.headers
+        to = headers._to
+        if to is None:
+            to = headers._to = _view(_NAME_ADDR_PARSE, _field(headers, "to", "To"))
+            headers._viewed = True
+        return to
 
     @property
     def contacts(self) -> list[Contact]:
-        return [_view(_CONTACT_PARSE, v) for v in self.headers.get_all("Contact")]
+        headers = self.headers
+        contacts = headers._contacts
+        if contacts is None:
+            contacts = headers._contacts = [_view(_CONTACT_PARSE, v) for v in headers.get_all("Contact")]
+            headers._viewed = True
+        return list(contacts)
 
-    def _required(self, name: str) -> str:
-        value = self.headers.get(name)
-        if value is None:
-            raise RemoteSipError(f"missing {name}", status_hint=400)
-        return value
+    @property
+    def record_routes(self) -> list[NameAddr]:
+        """The Record-Route values, in order. Raises: RemoteSipError (400) for one that does not parse."""
+        return [_view(_NAME_ADDR_PARSE, v) for v in self.headers.get_all("Record-Route")]
+
+    def replace_top_via(self, via: Via) -> None:
+        """Put ``via`` in place of the top Via value, in a copy of the headers (others may share them);
+        the new top Via's view is ``via`` itself (its text parses back to it)."""
+        headers = self.headers
+        first = headers.get("Via")
+        if first is None:
+            return
+        text = str(via)
+        _remember(_VIA_PARSE, text, via)
+        if "," in first:
+            text = ", ".join([text, *split_list(first)[1:]])
+        new = self.headers = headers.replace_at_first("Via", text)
+        new._via, new._viewed = via, True
+        if headers._vias is not None:
+            new._vias = [via, *headers._vias[1:]]
 
     def _serialise(self, start_line: str) -> bytes:
         """Start line, headers in order, body. Content-Length always tells the body's real size: it
@@ -292,6 +465,13 @@ class _Message:
 
         Raises: LocalSipError for a header value holding CR or LF (header injection).
         """
+        headers = self.headers
+        if "content-length" not in headers._keys:  # what the node builds: one pass, one join
+            head = "\r\n".join([f"{name}: {value}" for name, value in headers._items])
+            if "\r" not in head and "\n" not in head:
+                if head:
+                    return f"{start_line}\r\n{head}\r\nContent-Length: {len(self.body)}\r\n\r\n".encode() + self.body
+                return f"{start_line}\r\nContent-Length: {len(self.body)}\r\n\r\n".encode() + self.body
         lines = [start_line]
         length = f"Content-Length: {len(self.body)}"
         for name, value in self.headers:
@@ -369,26 +549,31 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         problem = MessageTooLargeError("header section too large")
     elif len(lines) - 1 > MAX_HEADER_FIELDS:
         problem = MessageTooLargeError("too many header fields")
+    items, keys, known = headers._items, headers._keys, _wire_names
     for line in lines[1 : MAX_HEADER_FIELDS + 1]:
-        name, colon, value = line.partition(":")
-        name = name.rstrip()  # leading white space would be a fold onto the start line: refused
-        if not colon or not _TOKEN_RE.match(name):
+        raw, colon, value = line.partition(":")
+        if not colon:
             problem = problem or RemoteSipError(f"bad header line {line[:60]!r}")
             continue
+        pair = known.get(raw)
+        if pair is None:
+            name = raw.rstrip()  # leading white space would be a fold onto the start line: refused
+            if not _TOKEN_RE.match(name):
+                problem = problem or RemoteSipError(f"bad header line {line[:60]!r}")
+                continue
+            pair = _name_key(name)
+            if len(known) < _NAME_CACHE_SIZE:
+                known[raw] = pair
         if bad_text and CTL_RE.search(line):  # never echo a control character (a lone CR!) back
             continue
-        headers.add(name, value.strip())
+        items.append((pair[0], value.strip()))
+        keys.append(pair[1])
     if bad_text:  # §25.1: TEXT-UTF8 and LWS only
         problem = problem or RemoteSipError("header section is not valid UTF-8 or holds control characters")
 
-    def fail(exc: RemoteSipError) -> RemoteSipError:
-        exc.partial = headers if _answerable(headers) and is_request else None
-        exc.is_request = is_request
-        return exc
-
     if problem is not None:
         try:
-            raise fail(problem)
+            raise _refused(problem, headers, is_request)
         finally:
             # The traceback keeps this frame, and a local naming the exception would close a reference
             # cycle (exception -> traceback -> frame -> exception): the whole message would then wait for
@@ -400,9 +585,16 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         message = _parse_start(start, headers) if is_request else _parse_status(start, headers)
         length = _check(message, headers, body, stream)
     except RemoteSipError as exc:
-        raise fail(exc) from None
+        raise _refused(exc, headers, is_request) from None
     message.body = body if length is None else body[:length]
     return message
+
+
+def _refused(exc: RemoteSipError, headers: Headers, is_request: bool) -> RemoteSipError:
+    """``exc`` with what the endpoint needs to answer it (see :func:`parse_message`)."""
+    exc.partial = headers if _answerable(headers) and is_request else None
+    exc.is_request = is_request
+    return exc
 
 
 # The start of a Via value up to its sent-by host: "SIP/2.0/UDP host" (any version, LWS allowed).
@@ -461,12 +653,16 @@ def _parse_status(start: str, headers: Headers) -> Response:
 
 
 def _content_length(headers: Headers) -> int | None:
-    values = {v.strip() for v in headers.get_all("Content-Length")}
-    if not values:
+    keys = headers._keys
+    if "content-length" not in keys:
         return None
-    if len(values) > 1:
-        raise RemoteSipError("conflicting Content-Length values")
-    value = values.pop()
+    if keys.count("content-length") == 1:
+        value = headers._items[keys.index("content-length")][1].strip()
+    else:
+        values = {v.strip() for v in headers.get_all("Content-Length")}
+        if len(values) > 1:
+            raise RemoteSipError("conflicting Content-Length values")
+        value = values.pop()
     if not (value.isascii() and value.isdigit()) or len(value) > 9:
         raise RemoteSipError(f"bad Content-Length {value[:20]!r}")
     return int(value)
@@ -474,14 +670,17 @@ def _content_length(headers: Headers) -> int | None:
 
 def _check(message: Message, headers: Headers, body: bytes, stream: bool) -> int | None:
     """Validate what the RFC calls malformed; return the Content-Length (None when absent)."""
-    for name in ("From", "To", "Call-ID", "CSeq"):
-        if headers.get(name) is None:
+    keys = headers._keys
+    for name, key in _MANDATORY:
+        if key not in keys:
             raise RemoteSipError(f"missing mandatory header {name}")
-    seen: set[str] = set()
-    for name, _ in headers:  # §20: these are single-valued (RFC 4475 'multi01' expects 400)
-        if name in _SINGLE and name in seen:
-            raise RemoteSipError(f"more than one {name} header")
-        seen.add(name)
+    # §20: these are single-valued (RFC 4475 'multi01' expects 400)
+    if len(set(keys)) < len(keys) and max(map(keys.count, _SINGLE_KEYS)) > 1:
+        seen: set[str] = set()
+        for name, _ in headers:  # the first repeated in the order of the fields
+            if name in _SINGLE and name in seen:
+                raise RemoteSipError(f"more than one {name} header")
+            seen.add(name)
     if not message.vias:
         raise RemoteSipError("missing mandatory header Via")
     cseq = message.cseq
@@ -507,6 +706,11 @@ def _check(message: Message, headers: Headers, body: bytes, stream: bool) -> int
         if message.method != "REGISTER" and any(c.is_wildcard for c in contacts):
             raise RemoteSipError(f"wildcard Contact in {message.method}")
     return length
+
+
+_VIEW_KEYS = frozenset(("via", "from", "to", "call-id", "cseq", "contact"))
+_TAG_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+_ANSWER_COPIES = (("From", "from"), ("To", "to"), ("Call-ID", "call-id"), ("CSeq", "cseq"))
 
 
 def response_to(
@@ -538,27 +742,44 @@ def response_to(
     vias = source.get_all("Via")
     if not vias:
         raise LocalSipError("cannot answer a request without Via")
+    items, keys = out._items, out._keys
     for via in vias:
-        out.add("Via", via)
-    for name in ("From", "To", "Call-ID", "CSeq"):
+        items.append(("Via", via))
+        keys.append("via")
+    to_changed = False
+    for name, key in _ANSWER_COPIES:
         value = source.get(name)
         if value is None:
             if is_partial:
                 continue
             raise LocalSipError(f"cannot answer a request without {name}")
-        if name == "To" and to_tag is not None and status != 100:
+        if key == "to" and to_tag is not None and status != 100:
             try:
-                to = NameAddr.parse(value)
+                to = source._to if source._to is not None else _view(_NAME_ADDR_PARSE, value)
             except RemoteSipError:
                 to = None
             if to is not None and to.tag is None:
                 # The value as received plus the tag, not re-serialised: RFC 4475 'badaspec' (spaces
                 # inside <>) "when forming responses, they must not ignore the spaces".
                 value = f"{value.strip()};tag={to_tag}"
-        out.add(name, value)
-    timestamp = source.get("Timestamp")
-    if status == 100 and timestamp is not None:
-        out.add("Timestamp", timestamp)
+                to_changed = True
+                if _TAG_RE.fullmatch(to_tag):  # a token: the text parses to the To with the tag appended
+                    tagged = to.with_param("tag", to_tag)
+                    _remember(_NAME_ADDR_PARSE, value, tagged)
+        items.append((name, value))
+        keys.append(key)
+    copied = len(keys)
+    if status == 100:
+        timestamp = source.get("Timestamp")
+        if timestamp is not None:
+            out.add("Timestamp", timestamp)
     for name, value in headers or ():
         out.add(name, value)
+    if source._viewed and not any(key in _VIEW_KEYS for key in keys[copied:]):
+        # The views of the values copied as they are hold for the response too (To: unless tagged here).
+        out._viewed = True
+        out._via, out._cseq, out._from, out._call_id = source._via, source._cseq, source._from, source._call_id
+        out._vias = None if source._vias is None else list(source._vias)
+        if not to_changed:
+            out._to = source._to
     return Response(status=status, reason=reason or REASONS.get(status, "Unknown"), headers=out, body=body)

@@ -77,20 +77,47 @@ def _addr_type(addr: str) -> str:
     return "IP6" if ":" in addr else "IP4"
 
 
-def _session(local_addr: str, session_id: str, session_version: int, media: MediaDescription) -> SessionDescription:
-    kind = _addr_type(local_addr)
-    return SessionDescription(
-        origin=Origin(session_id=session_id, session_version=str(session_version), addr_type=kind, address=local_addr),
-        session_name="-",
-        connection=Connection(addr_type=kind, address=local_addr),
-        media=(media,),
-    )
+# Our o= and c= values by (address, session id, version): the same for every call of a node.
+_OURS: dict[tuple[str, str, int], tuple[Origin, Connection]] = {}
+
+
+def _session(local_addr: str, session_id: str, session_version: int, *media: MediaDescription) -> SessionDescription:
+    key = (local_addr, session_id, session_version)
+    ours = _OURS.get(key)
+    if ours is None:
+        kind = _addr_type(local_addr)
+        ours = (Origin(session_id=session_id, session_version=str(session_version), addr_type=kind,
+                       address=local_addr), Connection(addr_type=kind, address=local_addr))
+        if len(_OURS) < 64:
+            _OURS[key] = ours
+    return SessionDescription(origin=ours[0], session_name="-", connection=ours[1], media=media)
+
+
+# The formats and attributes of our plain audio streams by (formats, telephone-event PT, ptime, direction):
+# a handful of values, the same for every call (and their a= lines are written once).
+_AUDIO_PARTS: dict[tuple[object, ...], tuple[tuple[str, ...], tuple[Attribute, ...]]] = {}
 
 
 def _audio_media(
     port: int, formats: Sequence[tuple[int, str]], te_pt: int | None, ptime: int, direction: Direction,
     crypto: CryptoAttribute | None = None, proto: str = RTP_AVP,
 ) -> MediaDescription:
+    if crypto is None:
+        key = (tuple(formats), te_pt, ptime, direction)
+        parts = _AUDIO_PARTS.get(key)
+        if parts is None:
+            parts = _audio_parts(formats, te_pt, ptime, direction, None)
+            if len(_AUDIO_PARTS) < 64:
+                _AUDIO_PARTS[key] = parts
+    else:
+        parts = _audio_parts(formats, te_pt, ptime, direction, crypto)
+    return MediaDescription(media="audio", port=port, proto=proto, formats=parts[0], attributes=parts[1])
+
+
+def _audio_parts(
+    formats: Sequence[tuple[int, str]], te_pt: int | None, ptime: int, direction: Direction,
+    crypto: CryptoAttribute | None,
+) -> tuple[tuple[str, ...], tuple[Attribute, ...]]:
     attrs = [Attribute(name="rtpmap", value=f"{pt} {name}/8000") for pt, name in formats]
     fmts = [str(pt) for pt, _ in formats]
     if te_pt is not None:
@@ -102,7 +129,7 @@ def _audio_media(
     attrs += [Attribute(name="ptime", value=str(ptime)), Attribute(name=direction.value)]
     if crypto is not None:
         attrs.append(crypto.attribute())
-    return MediaDescription(media="audio", port=port, proto=proto, formats=tuple(fmts), attributes=tuple(attrs))
+    return tuple(fmts), tuple(attrs)
 
 
 def build_offer(
@@ -139,7 +166,16 @@ def build_offer(
 
 
 def _codec_pts(m: MediaDescription) -> tuple[dict[Codec, int], int | None]:
-    """Map each G.711 codec the stream offers to its PT, and find telephone-event's PT."""
+    """Map each G.711 codec the stream offers to its PT, and find telephone-event's PT (worked out once per
+    stream: the caller's offer is answered twice, see cti.call.offercheck; the result is read, never changed)."""
+    known = m._codecs
+    if known is None:
+        known = _find_codec_pts(m)
+        object.__setattr__(m, "_codecs", known)
+    return known  # type: ignore[return-value]
+
+
+def _find_codec_pts(m: MediaDescription) -> tuple[dict[Codec, int], int | None]:
     rtpmap = m.rtpmap()
     found: dict[Codec, int] = {}
     te_pt = None
@@ -249,8 +285,7 @@ def negotiate(
                                      ours_crypto, m.proto if ours_crypto is not None else RTP_AVP))
     if chosen is None:
         raise SdpNegotiationError("no audio stream with PCMU or PCMA over RTP/AVP in the offer")
-    session = _session(local_addr, session_id, session_version, answered[0])
-    return Answer(sdp=replace(session, media=tuple(answered)), media=chosen)
+    return Answer(sdp=_session(local_addr, session_id, session_version, *answered), media=chosen)
 
 
 def answer_at_port(answer: Answer, local_port: int) -> Answer:
@@ -258,8 +293,15 @@ def answer_at_port(answer: Answer, local_port: int) -> Answer:
     answering the offer again (the stream's port is the only thing the local port changes)."""
     media = list(answer.sdp.media)
     index = answer.media.media_index
-    media[index] = replace(media[index], port=local_port)
-    return Answer(sdp=replace(answer.sdp, media=tuple(media)), media=answer.media)
+    m = media[index]
+    media[index] = MediaDescription(media=m.media, port=local_port, port_count=m.port_count, proto=m.proto,
+                                    formats=m.formats, connection=m.connection, bandwidths=m.bandwidths,
+                                    attributes=m.attributes, extra=m.extra)
+    sdp = answer.sdp
+    return Answer(sdp=SessionDescription(version=sdp.version, origin=sdp.origin, session_name=sdp.session_name,
+                                         connection=sdp.connection, bandwidths=sdp.bandwidths, timings=sdp.timings,
+                                         attributes=sdp.attributes, media=tuple(media), extra=sdp.extra),
+                  media=answer.media)
 
 
 def accept_answer(offer: SessionDescription, answer: SessionDescription) -> MediaParameters:

@@ -13,6 +13,7 @@ Errors: :class:`SdpParseError` (400) for text that is not SDP, :class:`SdpNegoti
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -92,6 +93,7 @@ class Attribute:
 
     name: str
     value: str | None = None
+    _line: str | None = field(default=None, init=False, repr=False, compare=False)  # its a= line, once written
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +118,8 @@ class MediaDescription:
     bandwidths: tuple[str, ...] = ()
     attributes: tuple[Attribute, ...] = ()
     extra: tuple[tuple[str, str], ...] = ()
+    # What sip.offer_answer reads of the stream, worked out once (the value is frozen).
+    _codecs: object = field(default=None, init=False, repr=False, compare=False)
 
     def attribute(self, name: str) -> str | None:
         """The value of the first attribute ``name`` (``""`` for a flag), or None."""
@@ -146,9 +150,14 @@ class MediaDescription:
         return int(value) if value and value.isascii() and value.isdigit() and len(value) < 5 else None
 
 
+_DIRECTIONS = {d.value: d for d in Direction}
+
+
 def _direction(attributes: Sequence[Attribute], default: Direction) -> Direction:
-    names = {d.value for d in Direction}
-    return next((Direction(a.name) for a in attributes if a.value is None and a.name in names), default)
+    for a in attributes:
+        if a.value is None and a.name in _DIRECTIONS:
+            return _DIRECTIONS[a.name]
+    return default
 
 
 def _int(text: str, what: str, limit: int = 2**64) -> int:
@@ -165,12 +174,25 @@ def _int(text: str, what: str, limit: int = 2**64) -> int:
 # SessionDescription.parse's memo: body (bytes or text) -> its description, the oldest dropped first.
 SDP_CACHE_SIZE = 256
 CACHED_BODY_MAX = 4096
-_parsed: dict[str | bytes, SessionDescription] = {}
+_parsed: OrderedDict[str | bytes, SessionDescription] = OrderedDict()  # O(1) drop of the oldest
 
 
 def clear_sdp_cache() -> None:
     """Forget the memoised descriptions (after a burst: see :func:`sip.message.clear_parse_caches`)."""
     _parsed.clear()
+    _ATTRIBUTES.clear()
+    _CONNECTIONS.clear()
+    _TIMINGS.clear()
+
+
+# The a=, c= and t= lines repeat from body to body (rtpmap, fmtp, ptime, the sender's address): their
+# values are frozen, so one is shared by every body that has the same line. Bounded: past _SHARED_MAX
+# entries (a peer inventing lines) new ones are made each time and not kept.
+_SHARED_MAX = 512
+_SHARED_TEXT_MAX = 128
+_ATTRIBUTES: dict[str, Attribute] = {}
+_CONNECTIONS: dict[str, Connection] = {}
+_TIMINGS: dict[str, Timing] = {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -210,7 +232,7 @@ class SessionDescription:
         description = cls._parse(text)  # an error is raised each time: only descriptions are kept
         if len(text) <= CACHED_BODY_MAX:
             if len(_parsed) >= SDP_CACHE_SIZE:
-                del _parsed[next(iter(_parsed))]  # the oldest first
+                _parsed.popitem(last=False)  # the oldest first
             _parsed[text] = description
         return description
 
@@ -218,10 +240,15 @@ class SessionDescription:
     def _parse(cls, text: str | bytes) -> SessionDescription:
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
-        lines = [line.rstrip("\r") for line in text.split("\n")]
-        if any(len(line) < 2 or line[1] != "=" for line in lines if line.strip()):
-            raise SdpParseError("an SDP line is not <type>=<value>")
-        pairs = [(line[0], line[2:]) for line in lines if line.strip()]
+        pairs: list[tuple[str, str]] = []
+        for line in text.split("\n"):
+            if not line.strip():
+                continue
+            if line[-1:] == "\r":
+                line = line.rstrip("\r")
+            if len(line) < 2 or line[1] != "=":
+                raise SdpParseError("an SDP line is not <type>=<value>")
+            pairs.append((line[0], line[2:]))
         if not pairs or pairs[0] != ("v", "0"):
             raise SdpParseError("SDP must start with v=0")
         origin: Origin | None = None
@@ -231,7 +258,7 @@ class SessionDescription:
         s_attrs: list[Attribute] = []
         s_extra: list[tuple[str, str]] = []
         timings: list[Timing] = []
-        media: list[tuple[MediaDescription, list[tuple[str, str]]]] = []
+        media: list[tuple[_MLine, list[tuple[str, str]]]] = []
         for key, value in pairs[1:]:
             if key == "m":
                 media.append((_parse_m(value), []))
@@ -246,8 +273,13 @@ class SessionDescription:
             elif key == "b":
                 s_bw.append(value)
             elif key == "t":
-                start, _, stop = value.partition(" ")
-                timings.append(Timing(start=_int(start, "t="), stop=_int(stop, "t=")))
+                timing = _TIMINGS.get(value)
+                if timing is None:
+                    start, _, stop = value.partition(" ")
+                    timing = Timing(start=_int(start, "t="), stop=_int(stop, "t="))
+                    if len(_TIMINGS) < _SHARED_MAX:
+                        _TIMINGS[value] = timing
+                timings.append(timing)
             elif key == "r" and timings:
                 timings[-1] = replace(timings[-1], repeats=(*timings[-1].repeats, value))
             elif key == "a":
@@ -307,8 +339,13 @@ def _split(value: str, n: int, what: str) -> list[str]:
 
 
 def _parse_c(value: str) -> Connection:
-    net, addr_type, addr = _split(value, 3, "c=")
-    return Connection(net_type=net, addr_type=addr_type, address=addr)
+    connection = _CONNECTIONS.get(value)
+    if connection is None:
+        net, addr_type, addr = _split(value, 3, "c=")
+        connection = Connection(net_type=net, addr_type=addr_type, address=addr)
+        if len(value) <= _SHARED_TEXT_MAX and len(_CONNECTIONS) < _SHARED_MAX:
+            _CONNECTIONS[value] = connection
+    return connection
 
 
 def _format_c(c: Connection) -> str:
@@ -316,34 +353,43 @@ def _format_c(c: Connection) -> str:
 
 
 def _parse_a(value: str) -> Attribute:
-    name, colon, rest = value.partition(":")
-    return Attribute(name=name, value=rest if colon else None)
+    attribute = _ATTRIBUTES.get(value)
+    if attribute is None:
+        name, colon, rest = value.partition(":")
+        attribute = Attribute(name=name, value=rest if colon else None)
+        if len(value) <= _SHARED_TEXT_MAX and len(_ATTRIBUTES) < _SHARED_MAX:
+            _ATTRIBUTES[value] = attribute
+    return attribute
 
 
 def _format_a(a: Attribute) -> str:
-    return f"a={a.name}" if a.value is None else f"a={a.name}:{a.value}"
+    line = a._line
+    if line is None:
+        line = f"a={a.name}" if a.value is None else f"a={a.name}:{a.value}"
+        object.__setattr__(a, "_line", line)
+    return line
 
 
-def _parse_m(value: str) -> MediaDescription:
+# An m= line read: media, port, port count, proto, formats.
+_MLine = tuple[str, int, int | None, str, tuple[str, ...]]
+
+
+def _parse_m(value: str) -> _MLine:
     parts = value.split(" ")
     if len(parts) < 3:
         raise SdpParseError(f"bad m= line: {value!r}")
     port, slash, count = parts[1].partition("/")
-    return MediaDescription(
-        media=parts[0],
-        port=_int(port, "m=", 65536),
-        port_count=_int(count, "m=") if slash else None,
-        proto=parts[2],
-        formats=tuple(parts[3:]),
-    )
+    return (parts[0], _int(port, "m=", 65536), _int(count, "m=") if slash else None, parts[2], tuple(parts[3:]))
 
 
-def _with_media_lines(m: MediaDescription, lines: list[tuple[str, str]]) -> MediaDescription:
-    """The media description with its c=, b=, a= and other lines (one copy, not one per line)."""
+def _with_media_lines(m: _MLine, lines: list[tuple[str, str]]) -> MediaDescription:
+    """The media description of an m= line with its c=, b=, a= and other lines."""
     if not lines:
-        return m
-    connection = m.connection
-    bandwidths, attributes, extra = list(m.bandwidths), list(m.attributes), list(m.extra)
+        return MediaDescription(media=m[0], port=m[1], port_count=m[2], proto=m[3], formats=m[4])
+    connection: Connection | None = None
+    bandwidths: list[str] = []
+    attributes: list[Attribute] = []
+    extra: list[tuple[str, str]] = []
     for key, value in lines:
         if key == "c":
             connection = _parse_c(value)
@@ -353,5 +399,6 @@ def _with_media_lines(m: MediaDescription, lines: list[tuple[str, str]]) -> Medi
             attributes.append(_parse_a(value))
         else:
             extra.append((key, value))
-    return replace(m, connection=connection, bandwidths=tuple(bandwidths), attributes=tuple(attributes),
-                   extra=tuple(extra))
+    return MediaDescription(media=m[0], port=m[1], port_count=m[2], proto=m[3], formats=m[4],
+                            connection=connection, bandwidths=tuple(bandwidths), attributes=tuple(attributes),
+                            extra=tuple(extra))

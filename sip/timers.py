@@ -35,6 +35,10 @@ class TimerId(Enum):
     # sip.transaction_server and docs/sip-transactions.md.
     TU = "TU"
 
+    # Members are singletons and compare by identity: hash them so too (Enum's own __hash__ is Python
+    # code, run for every timer a transaction starts or stops).
+    __hash__ = object.__hash__
+
 
 @dataclass(frozen=True, slots=True)
 class TimerConfig:

@@ -139,7 +139,7 @@ class Transaction:
             return
         logger.debug(
             "sip.transaction.state_changed", transaction=self.id, kind=self.kind, branch=self.branch,
-            method=self.request.method, old=self.state.name, new=state.name,
+            method=self.request.method, old=self.state._name_, new=state._name_,
         )
         self.state = state
         if state is TransactionState.TERMINATED:

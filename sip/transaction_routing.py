@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 
 from sip.events import Destination
-from sip.headers import Via, split_list
+from sip.headers import Via
 from sip.ids import is_rfc3261_branch
 from sip.message import Request, Response
 
@@ -51,13 +51,8 @@ def annotate_via(request: Request, source: Destination) -> None:
 
 
 def replace_top_via(request: Request, via: Via) -> None:
-    items = list(request.headers)
-    for index, (name, value) in enumerate(items):
-        if name == "Via":
-            rest = split_list(value)[1:]
-            items[index] = (name, ", ".join([str(via), *rest]))
-            break
-    request.headers = type(request.headers)(items)
+    """Put ``via`` in place of the request's top Via value (in a copy of its headers: others may share them)."""
+    request.replace_top_via(via)
 
 
 def response_destination(via: Via, source: Destination | None) -> Destination:

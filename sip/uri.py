@@ -30,8 +30,17 @@ _USER_SAFE = "-_.!~*'()&=+$,;?/"
 _PASSWORD_SAFE = "-_.!~*'()&=+$,"
 _PARAM_SAFE = "-_.!~*'()[]/:&+$"
 _HEADER_SAFE = "-_.!~*'()[]/?:+$"
+# Text that quote() leaves as it is (its always-safe characters and the safe ones): no escaping to do.
+_USER_PLAIN = re.compile(r"[A-Za-z0-9_.\-~!*'()&=+$,;?/]*")
+_PASSWORD_PLAIN = re.compile(r"[A-Za-z0-9_.\-~!*'()&=+$,]*")
+_PARAM_PLAIN = re.compile(r"[A-Za-z0-9_.\-~!*'()\[\]/:&+$]*")
 # §25.1: a URI is ASCII; anything else (controls, SP, non-ASCII, <>") must be %-escaped.
 _FORBIDDEN = re.compile(r"[^\x21-\x7e]|[<>\"]")
+
+
+def _escape(text: str, safe: str, plain: re.Pattern[str]) -> str:
+    """``quote(text, safe=safe)``, without its cost for the usual text that needs no escape."""
+    return text if plain.fullmatch(text) else quote(text, safe=safe)
 
 
 def _bad(text: str, why: str) -> RemoteSipError:
@@ -60,6 +69,7 @@ class SipUri:
     port: int | None = None
     params: Params = ()
     headers: Params = ()
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)  # str(self), once written
 
     def param(self, name: str) -> str | None:
         """Value of a URI parameter (``''`` for a flag such as ``;lr``), ``None`` if absent."""
@@ -87,17 +97,24 @@ class SipUri:
         return self.host if self.port is None else f"{self.host}:{self.port}"
 
     def __str__(self) -> str:
+        text = self._text
+        if text is None:  # written once per value (frozen: the text cannot change)
+            text = self._format()
+            object.__setattr__(self, "_text", text)
+        return text
+
+    def _format(self) -> str:
         out = [self.scheme, ":"]
         if self.user is not None:
-            out.append(quote(self.user, safe=_USER_SAFE))
+            out.append(_escape(self.user, _USER_SAFE, _USER_PLAIN))
             if self.password is not None:
-                out.append(":" + quote(self.password, safe=_PASSWORD_SAFE))
+                out.append(":" + _escape(self.password, _PASSWORD_SAFE, _PASSWORD_PLAIN))
             out.append("@")
         out.append(self.hostport)
         for key, value in self.params:
-            out.append(";" + quote(key, safe=_PARAM_SAFE))
+            out.append(";" + _escape(key, _PARAM_SAFE, _PARAM_PLAIN))
             if value is not None:
-                out.append("=" + quote(value, safe=_PARAM_SAFE))
+                out.append("=" + _escape(value, _PARAM_SAFE, _PARAM_PLAIN))
         if self.headers:
             out.append("?" + "&".join(
                 quote(k, safe=_HEADER_SAFE) + "=" + quote(v or "", safe=_HEADER_SAFE) for k, v in self.headers

@@ -20,6 +20,10 @@ writer builds them on the loop), one call's eight events built, published and ta
 node runs (the WebSocket gateway's dispatcher and replay window, the alert and adherence services, on a
 real event loop), and the live-adherence tracker answering its timer with 1000 agents (asked before every
 bus event the adherence service reads).
+Two cases mirror what the node does per call as a whole: ``sip_call``, the 13 SIP messages of one queued
+call through the node's real endpoint, transaction layer, legs and dialogs (``callpath_sip.py``: parse,
+views, matching, responses and requests built and serialised), and ``sdp_call``, the call's SDP work
+(the caller's offer checked, answered and serialised; the agent's offer built and its answer read).
 """
 
 from __future__ import annotations
@@ -36,9 +40,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 _INVITE = """
 import sys
+from sip.message import parse_message  # first: the tree under measure (bench_sip_parse puts this one first)
 sys.path.insert(0, BENCH)
 from bench_sip_parse import INVITE, _fresh_invites
-from sip.message import parse_message
 """
 
 CASES: dict[str, tuple[str, str, str]] = {
@@ -59,6 +63,43 @@ def op():
     for _ in range(2):  # the node reads the caller's offer twice: checked at the door, then answered
         negotiate(SessionDescription.parse(body), CODECS, "127.0.0.1", 9)
 """, "op()", "a new caller's SDP offer checked and answered (two reads)"),
+    "sip_call": ("""
+import sys
+sys.path.insert(0, BENCH)
+from callpath_sip import CallNode, quiet_logs
+quiet_logs()
+node = CallNode()
+numbers = iter(range(10**9))
+""", "node.call(next(numbers))", "the 13 SIP messages of one queued call, as the node handles them (callpath_sip.py)"),
+    "sip_call_steady": ("""
+import sys
+sys.path.insert(0, BENCH)
+from callpath_sip import CallNode, quiet_logs
+quiet_logs()
+node = CallNode()
+numbers = iter(range(10**9))
+for _ in range(1200):  # the view cache full, as on a node under load (its oldest entries dropped as new come)
+    node.call(next(numbers))
+""", "node.call(next(numbers))", "the same after 1,200 calls: the parse caches full, as under load"),
+    "sdp_call": ("""
+from cti.call.media import CODECS
+from sip.offer_answer import accept_answer, answer_at_port, build_offer, negotiate
+from sip.sdp import SessionDescription
+OFFERS = [b"v=0\\r\\no=load %d 1 IN IP4 127.0.0.1\\r\\ns=-\\r\\nc=IN IP4 127.0.0.1\\r\\nt=0 0\\r\\n"
+          b"m=audio 6000 RTP/AVP 8 0 101\\r\\na=rtpmap:8 PCMA/8000\\r\\na=rtpmap:0 PCMU/8000\\r\\n"
+          b"a=rtpmap:101 telephone-event/8000\\r\\na=fmtp:101 0-15\\r\\na=ptime:20\\r\\n" % n for n in range(N + 101)]
+ANSWERS = [body.replace(b"o=load", b"o=agent").replace(b"6000", b"7000") for body in OFFERS]
+bodies = iter(zip(OFFERS, ANSWERS))
+def op():
+    offer_body, answer_body = next(bodies)
+    # the door's offer check (cti.call.offercheck), then CallMedia.answer_caller, offer_agent, agent_answered
+    negotiate(SessionDescription.parse(offer_body), CODECS, "127.0.0.1", 9)
+    first = negotiate(SessionDescription.parse(offer_body), CODECS, "127.0.0.1", 9)
+    answer_at_port(first, 20000).sdp.serialize().encode()
+    offer = build_offer("127.0.0.1", 20002, (first.media.codec, *(c for c in CODECS if c is not first.media.codec)))
+    offer.serialize().encode()
+    accept_answer(offer, SessionDescription.parse(answer_body))
+""", "op()", "one call's SDP: the caller's offer checked, answered, serialised; the agent's offer built, answered"),
     "event_publish": ("""
 from cti.events.bus import Bus
 from cti.events.registry import Envelope
