@@ -513,34 +513,73 @@ def arm_exit(after_s: float, code: int, why: str) -> None:
     timer.start()
 
 
-# Cyclic garbage collection, tuned for a server whose heap is mostly long-lived: config, flows,
-# agents, and every finished transaction of the last 32 s (RFC 3261 timers J/K/D keep them). A
-# finished call lets go of its reference cycles (Call._release), so reference counting frees it;
-# the cyclic collector only has to catch what is left. CPython's automatic full collections would
-# still traverse the whole heap every few seconds (a quarter of the event loop's time at 250 calls/s,
-# docs/performance.md). So: what start-up made is frozen out of collections, the young generations
-# are collected after 50,000 net allocations (not 700), automatic full collections are off, and
-# ``collect_garbage`` runs one full collection every ``FULL_GC_EVERY_S`` seconds, logged with its
-# pause (about 0.4 s at 250 calls/s, a few ms at tens of calls/s).
-GC_THRESHOLDS = (50_000, 50, 1_000_000)
+# Cyclic garbage collection, tuned for a server whose heap is mostly long-lived: config, flows, agents,
+# and every finished transaction of the last 32 s (RFC 3261 timers J/K/D keep them). The call path
+# makes no reference cycles (tests/integration/test_call_cycles.py), nor does a TCP connection its peer
+# resets (sip.transport.tcp), so under call load the collector finds nothing, and what it costs is
+# large: CPython counts a young generation as allocations minus deallocations of objects of any age,
+# so under a steady load it is collected only every few seconds and then holds every object made
+# since (0.3-0.4 ms of the loop per call at 250 calls/s and pauses up to 0.3 s, docs/performance.md).
+# So what start-up made is frozen out of collections, automatic collection is off, and
+# ``collect_garbage`` runs one full collection, logged with its pause, when either
+# - ``FULL_GC_EVERY_S`` seconds have passed since the last one, or
+# - the tracked objects made since the last one, net of those freed, exceed ``GC_GROWTH_MIN`` or what
+#   the last one kept, whichever is more: cyclic garbage is never freed by reference counting, so it
+#   shows as growth and is collected within ``GC_CHECK_S`` of reaching the bound, while a node whose
+#   live calls merely level off never reaches it;
+# and the SIP endpoint runs one when a burst of traffic has drained (sip.aio).
+GC_CHECK_S = 1.0
 FULL_GC_EVERY_S = 600.0
+GC_GROWTH_MIN = 1_000_000
 
 
 def tune_gc() -> None:
-    """Freeze what start-up made and set the thresholds (see ``GC_THRESHOLDS``)."""
+    """Freeze what start-up made and turn automatic collection off (see ``collect_garbage``)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    gc.disable()
 
 
-async def collect_garbage(every_s: float = FULL_GC_EVERY_S) -> None:
-    """One full cyclic collection every ``every_s`` seconds, until cancelled."""
+class GcSchedule:
+    """When the next full collection is due: a pure rule (see the comment above ``GC_CHECK_S``)."""
+
+    def __init__(self, now: float, *, every_s: float = FULL_GC_EVERY_S, growth_min: int = GC_GROWTH_MIN) -> None:
+        self.every_s = every_s
+        self.growth_min = growth_min
+        self.last = now
+        self.bound = growth_min
+
+    def due(self, now: float, grown: int) -> str | None:
+        """Why a collection is due at ``now`` with ``grown`` net new tracked objects since the last one, or None."""
+        if grown > self.bound:
+            return "growth"
+        if now - self.last >= self.every_s:
+            return "periodic"
+        return None
+
+    def collected(self, now: float, kept: int) -> None:
+        """A collection ended at ``now``, leaving ``kept`` tracked objects (the frozen ones not counted)."""
+        self.last = now
+        self.bound = max(self.growth_min, kept)
+
+
+async def collect_garbage(every_s: float = FULL_GC_EVERY_S, *, check_s: float = GC_CHECK_S,
+                          growth_min: int = GC_GROWTH_MIN) -> None:
+    """Run a full cyclic collection whenever :class:`GcSchedule` says one is due, until cancelled."""
+    schedule = GcSchedule(time.monotonic(), every_s=every_s, growth_min=growth_min)
     while True:
-        await asyncio.sleep(every_s)
+        await asyncio.sleep(check_s)
+        grown = gc.get_count()[0]  # counted with automatic collection off too
+        why = schedule.due(time.monotonic(), grown)
+        if why is None:
+            continue
         started = time.perf_counter()
         found = gc.collect()
         pause_ms = (time.perf_counter() - started) * 1000
-        (log.warning if pause_ms > 200 else log.info)("server.gc.collected", objects=found, pause_ms=round(pause_ms))
+        kept = len(gc.get_objects())
+        schedule.collected(time.monotonic(), kept)
+        (log.warning if pause_ms > 200 else log.info)("server.gc.collected", objects=found, pause_ms=round(pause_ms),
+                                                      reason=why, grown=grown, kept=kept)
 
 
 class _Stopped(CtiError):

@@ -178,6 +178,11 @@ class TcpTransport:
         if self._by_peer.get(conn.peer) == conn.id:
             del self._by_peer[conn.peer]
         conn.writer.close()
+        # The stream keeps the error that ended it, whose traceback holds the frames that read from the stream
+        # (a reference cycle through the transport): let it go now, not at the next cyclic collection.
+        error = conn.reader.exception()
+        if error is not None:
+            error.__traceback__ = None
         log.debug("sip.connection.closed", transport=self.name, connection=conn.id)
 
     def send(self, data: bytes, destination: Destination) -> None:

@@ -11,6 +11,7 @@ Each test runs on asyncio's own loop and on uvloop (explicit runners, no pytest-
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import struct
 from collections.abc import Callable, Coroutine
@@ -139,3 +140,42 @@ def test_sending_on_a_closed_udp_socket_never_raises(loop_name: str) -> None:
         assert udp.send_dropped <= 1
 
     run(loop_name, scenario())
+
+
+def test_a_connection_its_peer_resets_leaves_no_reference_cycle() -> None:
+    """The stream keeps the error that ended it, and its traceback the frames that read from the stream: a cycle
+    through the connection's transport that only the cyclic collector would free. The node runs with automatic
+    collection off (cti.app.tune_gc), so the transport lets the error's traceback go when it drops the connection.
+    On uvloop (the node's loop) nothing of the connection is left for the collector."""
+
+    async def scenario() -> None:
+        sink = Sink()
+        tcp = await TcpTransport.start("127.0.0.1", 0, sink)
+        host, port = tcp.local_address
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(5):
+                sock = socket.create_connection((host, port))
+                sock.sendall(b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1\r\n")  # half a message
+                for _ in range(100):
+                    await asyncio.sleep(0.005)
+                    if tcp.connection_count:
+                        break
+                reset(sock)
+                for _ in range(100):
+                    await asyncio.sleep(0.005)
+                    if not tcp.connection_count:
+                        break
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            left = [type(o).__name__ for o in gc.garbage
+                    if isinstance(o, (asyncio.StreamReader, asyncio.StreamWriter, BaseException))]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+            await tcp.close()
+        assert left == []
+
+    run("uvloop", scenario())
