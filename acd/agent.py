@@ -42,6 +42,10 @@ class AgentState(enum.Enum):
     WRAP_UP = "wrap_up"
     PAUSED = "paused"
 
+    # Members are singletons and compare by identity: hash them so too (Enum's own __hash__ is Python code, run
+    # for every state change, in the transition table and the queue census).
+    __hash__ = object.__hash__
+
 
 _S = AgentState
 TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {

@@ -109,6 +109,9 @@ BUSY_STATUSES = frozenset({486, 600})
 NO_ANSWER_STATUSES = frozenset({408, 480})
 
 
+_ROLES = tuple(Role)  # iterating the Enum class runs Python code: once, not per call
+
+
 class CallStateError(CtiError):
     """A transition the tables do not allow: a bug in the core, never the peer's doing."""
 
@@ -121,7 +124,7 @@ class CallCore:
         self.early_media = early_media
         self.record = False  # record the bridged audio (the offering queue's setting)
         self.phase = Phase.IVR
-        self.legs: dict[Role, LegPhase] = dict.fromkeys(Role, LegPhase.ABSENT)
+        self.legs: dict[Role, LegPhase] = dict.fromkeys(_ROLES, LegPhase.ABSENT)
         self.legs[Role.CALLER] = LegPhase.CALLING  # the caller's INVITE is the call's arrival
         self.offer: OfferCall | None = None
         self.agent: str | None = None

@@ -15,6 +15,10 @@ class CallPhase(enum.Enum):
     CONNECTED = "connected"
     ENDED = "ended"
 
+    # Members are singletons and compare by identity: hash them so too (Enum's own __hash__ is Python code, run
+    # for every phase transition of a call).
+    __hash__ = object.__hash__
+
 
 @dataclass(slots=True)
 class CallDetail:

@@ -14,6 +14,10 @@ class Role(enum.Enum):
     AGENT = "agent"
     SUPERVISOR = "supervisor"
 
+    # Members are singletons and compare by identity: hash them so too (Enum's own __hash__ is Python code, run
+    # for every participant look-up of a call).
+    __hash__ = object.__hash__
+
 
 class LegPhase(enum.Enum):
     """One participant's SIP leg as the call sees it (RFC 3261 §13, §15, §9)."""
@@ -23,6 +27,10 @@ class LegPhase(enum.Enum):
     RINGING = "ringing"  # 180/183
     ESTABLISHED = "established"  # 2xx exchanged
     TERMINATED = "terminated"  # BYE, CANCEL, failure or timeout
+
+    # Members are singletons and compare by identity: hash them so too (Enum's own __hash__ is Python code, run
+    # for every leg transition of a call).
+    __hash__ = object.__hash__
 
 
 class Milestone(enum.Enum):

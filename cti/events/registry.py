@@ -268,6 +268,10 @@ class FieldKind(enum.Enum):
     STR_LIST = "array of strings"
     OBJECT = "object"
 
+    # Members are singletons and compare by identity: hash them so too (Enum's own __hash__ is Python code, run
+    # for every field of an event checked against its schema).
+    __hash__ = object.__hash__
+
 
 _KIND_CHECKS: Final[Mapping[FieldKind, Callable[[object], bool]]] = {
     FieldKind.STR: lambda v: isinstance(v, str),

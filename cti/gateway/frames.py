@@ -42,6 +42,10 @@ class Encoding(enum.Enum):
         """The encoding for the negotiated subprotocol (JSON when none was negotiated)."""
         return cls.MSGPACK if protocol == cls.MSGPACK.value else cls.JSON
 
+    # Members are singletons and compare by identity: hash them so too (Enum's own __hash__ is Python code, run
+    # for every frame cached per encoding).
+    __hash__ = object.__hash__
+
 
 class FrameError(CtiError):
     """An incoming frame could not be decoded into an object."""

@@ -11,7 +11,7 @@ that vary as they do on a node (a ULID per event, a Call-ID per call, 260 agents
   themselves, each with its ``data`` dict), bytes per event;
 * **replay log**: :class:`~cti.gateway.replay.ReplayLog` (compressed blocks of JSON frames), bytes per event as
   tracemalloc sees them and as the log accounts them (:attr:`~cti.gateway.replay.ReplayLog.nbytes`, the figure
-  ``http.ws_replay_bytes`` bounds; the open block's compressor, 256 KiB, is in both), the time an append costs
+  ``http.ws_replay_bytes`` bounds; the open block's frames are in both), the time an append costs
   (on average, p50, p99, p99.9) and a full replay.
 """
 

@@ -9,7 +9,7 @@ import pytest
 
 from cti.events.registry import Envelope, EnvelopeError
 from cti.gateway import GATEWAY_KEY
-from cti.gateway.replay import BLOCK_EVENTS, COMPRESSOR_BYTES, ReplayLog
+from cti.gateway.replay import BLOCK_EVENTS, ReplayLog
 from cti.tokens import Role
 from tests.cti.test_gateway_ws import Client, Server, server, state_changed
 
@@ -67,15 +67,15 @@ def test_replay_log_gives_back_the_exact_frames_from_sealed_and_open_blocks() ->
     assert (first.type, first.agent_id, first.ts) == ("call.offered", "3001", 100.0)
     back = first.envelope()
     assert back == sent[0] and back.seq == 1
-    # Kept compressed: far less than the frames themselves, the open block's compressor (256 KiB) included.
-    assert log.nbytes - COMPRESSOR_BYTES < sum(len(e.to_json()) for e in sent) / 3
+    # Kept compressed: far less than the frames themselves, the open block's frames included.
+    assert log.nbytes < sum(len(e.to_json()) for e in sent) / 3
 
 
 def test_replay_log_is_bounded_by_bytes() -> None:
-    log = ReplayLog(last_seq=0, max_events=100_000, max_age_s=600, max_bytes=400_000)
+    log = ReplayLog(last_seq=0, max_events=100_000, max_age_s=600, max_bytes=200_000)
     for seq in range(1, 60 * BLOCK_EVENTS):
         log.append(call_event(seq), 100.0)
-        assert log.nbytes <= 400_000
+        assert log.nbytes <= 200_000
     window = log.window()
     assert window.last_seq == 60 * BLOCK_EVENTS - 1 and 30 * BLOCK_EVENTS < window.first_seq < 55 * BLOCK_EVENTS
     assert log.since(window.first_seq - 2, 100.0) is None
