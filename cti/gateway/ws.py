@@ -239,10 +239,22 @@ class Gateway:
                 tg.create_task(self._watch(mailbox), name=f"ws-{conn_id}-watchdog")
                 tg.create_task(self._expire(session.principal), name=f"ws-{conn_id}-expiry")
                 tg.create_task(self._until_stopping(), name=f"ws-{conn_id}-stop")
-        except* _Ended as group:
-            ended = group.exceptions[0]
-            assert isinstance(ended, _Ended)
-            code, reason = ended.code, ended.reason
+        except BaseExceptionGroup as group:  # not except*: the group as raised, to let go of its traceback
+            ended, rest = group.split(_Ended)
+            if ended is None:
+                raise
+            first = ended.exceptions[0]
+            assert isinstance(first, _Ended)
+            code, reason = first.code, first.reason
+            # The tracebacks hold frames that hold the group (TaskGroup.__aexit__'s) and the task group that holds
+            # the errors: reference cycles per connection, left to the cyclic collector (off under load,
+            # cti.app.tune_gc) unless cut here.
+            group.__traceback__ = None
+            for error in ended.exceptions:
+                error.__traceback__ = None
+            del first, ended
+            if rest is not None:
+                raise rest from None
         finally:
             self._unregister(conn_id, session)
             if self.phones is not None:

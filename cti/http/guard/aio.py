@@ -150,7 +150,14 @@ class HttpGuard:
                     413, "body_too_large", f"the body is {length} bytes; at most {self.config.max_body_bytes} are "
                     "taken", close=True)
             else:
-                response = await handler(request)
+                try:
+                    response = await handler(request)
+                except web.HTTPException as exc:  # aiohttp's own refusals (no route, wrong method...)
+                    # The router's frames in its traceback hold it (through the request's match info): a reference
+                    # cycle per refused request, left to the cyclic collector (off under load, cti.app.tune_gc).
+                    exc.__traceback__ = None
+                    response = web.Response(status=exc.status, reason=exc.reason, body=exc.body,
+                                            headers=exc.headers)
             if conn is not None and not response.prepared:
                 conn.answer_started()  # the connection's deadline: send_timeout_s
                 await _send(request, response)
