@@ -11,15 +11,13 @@ reference counting alone.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.support.gcreport import gc_report
 from tests.support.loadagents import register_agents
 from tests.support.procs import run_server
 from tests.support.sipp import HOST, SippRunner, read_stats, sipp_ready
@@ -42,22 +40,6 @@ def _config(tmp: Path) -> Path:
     return path
 
 
-def _report(pid: int, path: Path, timeout: float = 20.0) -> dict[str, object]:
-    path.unlink(missing_ok=True)
-    os.kill(pid, signal.SIGUSR1)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                data = None
-            if isinstance(data, dict):
-                return data
-        time.sleep(0.1)
-    raise AssertionError("the node wrote no gc report")
-
-
 def _live_calls(http_port: int) -> float:
     from tests.support.sipfuzz import metrics
 
@@ -75,7 +57,7 @@ def test_200_calls_leave_no_reference_cycles(tmp_path: Path, monkeypatch: pytest
             time.sleep(0.3)
             register_agents(runner, server.sip_port, AGENTS, uas.port, password="load{id}",
                             http_port=server.http_port)
-            _report(server.proc.pid, report)  # clears what start-up and registration left
+            gc_report(server.proc.pid, report)  # clears what start-up and registration left
             carrier = runner.start("carrier", "load_carrier.xml", "-s", "200", "-d", "200", "-r", "40",
                                    "-trace_stat", "-fd", "1", remote=f"{HOST}:{server.sip_port}", calls=CALLS,
                                    timeout=60, trace_msg=False, quiet=True)
@@ -86,7 +68,7 @@ def test_200_calls_leave_no_reference_cycles(tmp_path: Path, monkeypatch: pytest
             while _live_calls(server.http_port) and time.monotonic() < deadline:
                 time.sleep(0.2)
             time.sleep(1.0)  # recordings closed, CDRs committed
-            found = _report(server.proc.pid, report)
+            found = gc_report(server.proc.pid, report)
             assert found["ours"] == {}, found
     finally:
         runner.stop_all()

@@ -15,35 +15,17 @@ frame, no traceback, nothing of the gateway's. The periodic and growth-triggered
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.support.gcreport import gc_report
 from tests.support.procs import run_server
 
 OPERATOR = {"Authorization": "Bearer demo-operator-token-0001"}
 ROUNDS = 40
-
-
-def _report(pid: int, path: Path, timeout: float = 20.0) -> dict[str, object]:
-    path.unlink(missing_ok=True)
-    os.kill(pid, signal.SIGUSR1)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                data = None
-            if isinstance(data, dict):
-                return data
-        time.sleep(0.1)
-    raise AssertionError("the node wrote no gc report")
 
 
 async def _traffic(port: int, rounds: int) -> None:
@@ -76,10 +58,10 @@ def test_requests_and_websocket_sessions_leave_no_reference_cycles(tmp_path: Pat
     monkeypatch.setenv("CTI_TEST_GC_REPORT", str(report))
     with run_server(tmp_path) as server:
         asyncio.run(_traffic(server.http_port, 2))  # first-use caches and lazily built objects
-        _report(server.proc.pid, report)
+        gc_report(server.proc.pid, report)
         asyncio.run(_traffic(server.http_port, ROUNDS))
         time.sleep(0.5)  # the last session's close handshake
-        found = _report(server.proc.pid, report)
+        found = gc_report(server.proc.pid, report)
     by_type = found["by_type"]
     ours = found["ours"]
     assert isinstance(by_type, dict) and isinstance(ours, dict)
