@@ -4,14 +4,55 @@ Hypothesis: no per-example deadline. The properties here check behaviour, not sp
 benchmarks in tests/bench/); on a loaded two-core host an example that normally takes 10 ms can take 400 ms,
 and a deadline would turn that into a spurious failure. With ``CI`` set, Hypothesis' own ``ci`` profile
 (derandomised, no example database) applies as well.
+
+A watchdog behind pytest-timeout: pytest-timeout interrupts a test by a signal, which cannot end a test whose
+main thread waits on a lock or a thread join that never comes (an event loop's executor shut down behind a hung
+worker, say), and a test stuck that way would hold the whole run until CI's own limit. So every test also arms
+``faulthandler`` at its own timeout plus :data:`WATCHDOG_GRACE_S`: if it still runs by then, the stacks of all
+threads go to the real stderr (the main thread's names the test) and the run exits at once (status 1).
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
+from collections.abc import Iterator
+from typing import IO
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("cti", deadline=None)
 settings.register_profile("cti-ci", parent=settings.get_profile("ci"), deadline=None)
 settings.load_profile("cti-ci" if os.environ.get("CI") else "cti")
+
+
+WATCHDOG_GRACE_S = 90.0
+_watchdog: dict[str, IO[str]] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Capturing is suspended while plugins configure: descriptor 2 is still the real stderr here.
+    _watchdog["stderr"] = os.fdopen(os.dup(2), "w")
+
+
+def _timeout_s(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and marker.args:
+        return float(marker.args[0])
+    try:
+        return float(item.config.getini("timeout") or 0)
+    except ValueError:  # pytest-timeout not loaded: no bound to watch
+        return 0.0
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    timeout = _timeout_s(item)
+    out = _watchdog.get("stderr")
+    if timeout > 0 and out is not None:  # the main thread's stack in the dump names the test
+        faulthandler.dump_traceback_later(timeout + WATCHDOG_GRACE_S, exit=True, file=out)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
