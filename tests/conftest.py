@@ -10,6 +10,8 @@ main thread waits on a lock or a thread join that never comes (an event loop's e
 worker, say), and a test stuck that way would hold the whole run until CI's own limit. So every test also arms
 ``faulthandler`` at its own timeout plus :data:`WATCHDOG_GRACE_S`: if it still runs by then, the stacks of all
 threads go to the real stderr (the main thread's names the test) and the run exits at once (status 1).
+The same watch covers the interpreter's exit: a thread left running (an unclosed database connection's worker,
+say) that keeps the process alive :data:`EXIT_GRACE_S` after the session is dumped the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ settings.load_profile("cti-ci" if os.environ.get("CI") else "cti")
 
 
 WATCHDOG_GRACE_S = 90.0
+EXIT_GRACE_S = 60.0
 _watchdog: dict[str, IO[str]] = {}
 
 
@@ -56,3 +59,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         yield
     finally:
         faulthandler.cancel_dump_traceback_later()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    out = _watchdog.get("stderr")
+    if out is not None:
+        faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True, file=out)
