@@ -68,6 +68,10 @@ _RECORDING_UPSERT = rows.upsert_sql("recordings", rows.RECORDING_COLUMNS, "seria
 _CALLS = rows.select_sql("calls", rows.CALL_COLUMNS)
 _LEGS = rows.select_sql("queue_legs", rows.LEG_COLUMNS)
 _STATES = rows.select_sql("agent_state_history", rows.STATE_COLUMNS)
+# An agent's open state row, read and closed at every state change: both look-ups go through the partial index
+# agent_state_history_open (schema migration 10), never through the agent's history.
+_OPEN_STATE = f"{_STATES} WHERE agent_id = ? AND end_ts IS NULL ORDER BY start_ts DESC, row_id DESC"
+_CLOSE_STATE = "UPDATE agent_state_history SET end_ts = ? WHERE agent_id = ? AND end_ts IS NULL"
 _RECORDINGS = rows.select_sql("recordings", rows.RECORDING_COLUMNS)
 _OUTBOX = rows.select_sql("outbox", rows.OUTBOX_COLUMNS)
 _OUTBOX_O = "SELECT " + ", ".join(f"o.{c}" for c in rows.OUTBOX_COLUMNS) + " FROM outbox o"
@@ -190,9 +194,7 @@ class SqlOperations:
         current = await self.current_agent_state(agent_id)
         if current is not None and at < current.start:
             raise InvalidRecordError(f"agent {agent_id} state at {at} is before the current one ({current.start})")
-        await self._x.execute(
-            "UPDATE agent_state_history SET end_ts = ? WHERE agent_id = ? AND end_ts IS NULL", (at, agent_id)
-        )
+        await self._x.execute(_CLOSE_STATE, (at, agent_id))
         new = await self._x.fetch_all(
             "INSERT INTO agent_state_history (agent_id, state, reason, start_ts, end_ts) "
             "VALUES (?, ?, ?, ?, NULL) RETURNING row_id",
@@ -202,9 +204,7 @@ class SqlOperations:
 
     async def current_agent_state(self, agent_id: AgentId) -> AgentStateRow | None:
         """The agent's open row, or None if it never had a state."""
-        found = await self._x.fetch_all(
-            f"{_STATES} WHERE agent_id = ? AND end_ts IS NULL ORDER BY start_ts DESC, row_id DESC", (agent_id,)
-        )
+        found = await self._x.fetch_all(_OPEN_STATE, (agent_id,))
         return rows.state_from_row(found[0]) if found else None
 
     async def agent_states_between(self, agent_id: AgentId, start: float, end: float) -> list[AgentStateRow]:

@@ -396,6 +396,13 @@ CREATE TABLE voicemail (
     "CREATE INDEX voicemail_queue ON voicemail (queue, started)",
 )
 
+_V10 = (
+    # An agent's open state row, read and closed at every state change: without this the look-up walks the
+    # agent's whole history (agent_state_history_agent's range of the agent), so each change cost more as the
+    # history grew (0.6 ms a query at 2,000 rows an agent; a busy agent makes that in a few weeks).
+    "CREATE INDEX agent_state_history_open ON agent_state_history (agent_id, start_ts, row_id) WHERE end_ts IS NULL",
+)
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="calls, queue legs, agent states, recordings, serials, outbox",
@@ -412,6 +419,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=8, description="calls by caller number (the screen pop's previous contacts); calls.wrap_up_notes",
               statements=_V8),
     Migration(version=9, description="voicemail messages", statements=_V9_VOICEMAIL),
+    Migration(version=10, description="index of agents' open state rows", statements=_V10),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
