@@ -2,8 +2,8 @@
 
 The import graph comes from tests/test_import_cycles.py (AST, every import that can run). A room is a
 subpackage of cti/; the top-level modules that are not rooms (``cti.errors``, ``cti.ids``, ``cti.clock``,
-``cti.logging``, ``cti.tokens``, ``cti.tlsfiles``, ``cti.gcaudit``) are helpers every room may use, and the
-composition roots (``cti.app``, ``cti.cli``, ``cti.__main__``) may use every room. Anything else fails with the
+``cti.logging``, ``cti.tokens``, ``cti.tlsfiles``, ``cti.gcaudit``, ``cti.jsonbytes``) are helpers every room may use,
+and the composition roots (``cti.app``, ``cti.cli``, ``cti.__main__``) may use every room. Anything else fails with the
 import lines that break the rule, so a feature cannot quietly reach into another room.
 """
 
@@ -14,7 +14,7 @@ import ast
 from tests.test_import_cycles import ROOT, _imports, import_graph
 
 HELPERS = frozenset({"cti.errors", "cti.ids", "cti.clock", "cti.logging", "cti.tokens", "cti.tlsfiles",
-                     "cti.gcaudit"})
+                     "cti.gcaudit", "cti.jsonbytes"})
 ROOTS = frozenset({"cti.app", "cti.cli", "cti.__main__", "cti"})
 FEATURES = frozenset({"cti.qa", "cti.reports", "cti.staffing", "cti.adherence"})
 

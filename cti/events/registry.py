@@ -39,6 +39,7 @@ from typing import Any, Final
 import msgpack
 
 from acd import ExitReason
+from cti import jsonbytes
 from cti.errors import CtiError
 
 __all__ = [
@@ -215,7 +216,7 @@ class Envelope:
             EnvelopeError: ``data`` holds a value JSON cannot carry.
         """
         try:
-            return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+            return jsonbytes.dumps(self.to_dict())
         except (TypeError, ValueError) as exc:
             raise EnvelopeError(f"cannot encode {self.type} as JSON: {exc}") from exc
 

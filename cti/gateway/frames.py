@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import msgpack
 
+from cti import jsonbytes
 from cti.errors import CtiError
 from cti.events.registry import Envelope, EnvelopeError
 
@@ -61,7 +62,7 @@ def encode_frame(message: Mapping[str, Any], encoding: Encoding) -> OutFrame:
     """
     if encoding is Encoding.MSGPACK:
         return bytes(msgpack.packb(message, use_bin_type=True))
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return jsonbytes.dumps(message).decode()
 
 
 def decode_frame(raw: str | bytes) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TypeAlias, TypeVar
 
 from acd import AgentId, AgentState, CallId, ExitReason, QueueId, SkillName
+from cti import jsonbytes
 from cti.ids import LegId, RecordingSerial
 from cti.store.errors import BackendError, InvalidRecordError, StoreError
 from cti.store.records import (
@@ -83,7 +84,7 @@ def dump_json(value: JsonValue) -> str:
         InvalidRecordError: the value is not JSON-serialisable (or holds NaN/infinity).
     """
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return jsonbytes.dumps(value, sort_keys=True).decode()
     except (TypeError, ValueError) as exc:
         raise InvalidRecordError(f"value is not JSON-serialisable: {exc}") from exc
 
