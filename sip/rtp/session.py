@@ -17,13 +17,13 @@ send μ-law after negotiating A-law. Packets pass a reordering :class:`JitterBuf
 
 from __future__ import annotations
 
-import secrets
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NewType
 
 import structlog
 
+from sip.ids import random_bits
 from sip.rtp import g711
 from sip.rtp.dtmf import DtmfFrame, DtmfReceiver, digit_frames
 from sip.rtp.errors import DtmfError, RtcpPacketError, RtpPacketError
@@ -171,13 +171,13 @@ class RtpSession:
         initial_timestamp: int | None = None,
     ) -> None:
         self.config = config
-        self.ssrc = Ssrc(secrets.randbits(32) if ssrc is None else ssrc)
+        self.ssrc = Ssrc(random_bits(32) if ssrc is None else ssrc)
         self.remote = remote
         self.remote_rtcp: Addr | None = None
         self.remote_ssrc: Ssrc | None = None
         self._latched = False
-        self._seq = secrets.randbits(16) if initial_seq is None else initial_seq
-        self._ts = secrets.randbits(32) if initial_timestamp is None else initial_timestamp
+        self._seq = random_bits(16) if initial_seq is None else initial_seq
+        self._ts = random_bits(32) if initial_timestamp is None else initial_timestamp
         self._last_sent_at: float | None = None
         self._last_samples = 0
         self._last_rx = now
