@@ -3,7 +3,7 @@ random numbers an RTP stream starts from (RFC 3550 §5.1, §8).
 
 All come from the kernel's generator (``os.urandom``, what :mod:`secrets` reads), so they are unguessable as well
 as unique. A call takes about twenty of them; one ``getrandom`` call each cost more than the rest of making
-them, so they are read 4 KiB at a time (:func:`random_bytes`): the same bytes, fewer system calls. A byte is
+them, so they are read 4 KiB at a time (``_Entropy``): the same bytes, fewer system calls. A byte is
 never handed out twice, across threads (a lock) and across ``fork`` (the child starts with an empty buffer).
 """
 
@@ -48,11 +48,6 @@ class _Entropy:
 
 _entropy = _Entropy()
 os.register_at_fork(after_in_child=_entropy.forget)
-
-
-def random_bytes(n: int) -> bytes:
-    """``n`` bytes from the kernel's generator, as ``secrets.token_bytes(n)``."""
-    return _entropy.take(n)
 
 
 def random_bits(k: int) -> int:

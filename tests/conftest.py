@@ -31,12 +31,13 @@ settings.load_profile("cti-ci" if os.environ.get("CI") else "cti")
 
 WATCHDOG_GRACE_S = 90.0
 EXIT_GRACE_S = 60.0
-_watchdog: dict[str, IO[str]] = {}
+_stderr: IO[str] | None = None  # the real stderr, for the watchdog's dumps
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    global _stderr
     # Capturing is suspended while plugins configure: descriptor 2 is still the real stderr here.
-    _watchdog["stderr"] = os.fdopen(os.dup(2), "w")
+    _stderr = os.fdopen(os.dup(2), "w")
 
 
 def _timeout_s(item: pytest.Item) -> float:
@@ -52,9 +53,8 @@ def _timeout_s(item: pytest.Item) -> float:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     timeout = _timeout_s(item)
-    out = _watchdog.get("stderr")
-    if timeout > 0 and out is not None:  # the main thread's stack in the dump names the test
-        faulthandler.dump_traceback_later(timeout + WATCHDOG_GRACE_S, exit=True, file=out)
+    if timeout > 0 and _stderr is not None:  # the main thread's stack in the dump names the test
+        faulthandler.dump_traceback_later(timeout + WATCHDOG_GRACE_S, exit=True, file=_stderr)
     try:
         yield
     finally:
@@ -62,6 +62,5 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    out = _watchdog.get("stderr")
-    if out is not None:
-        faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True, file=out)
+    if _stderr is not None:
+        faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True, file=_stderr)
