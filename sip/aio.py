@@ -26,7 +26,7 @@ import structlog
 
 from sip.errors import LocalSipError, RemoteSipError
 from sip.events import ClientTransactionId, Destination, RequestReceived, SipEvent
-from sip.message import Request, Response, clear_parse_caches, parse_message, response_to
+from sip.message import Outgoing, Request, Response, SentResponse, clear_parse_caches, parse_message, response_to
 from sip.transaction import TransactionLayer, TransactionState
 from sip.transaction_server import ServerTransaction
 from sip.transport.base import Transport
@@ -86,8 +86,10 @@ class SipEventHandler(Protocol):
     def on_sip_event(self, event: SipEvent) -> None: ...
 
 
-def _summary(message: Request | Response) -> dict[str, object]:
+def _summary(message: Outgoing) -> dict[str, object]:
     """The loggable part of a message: never its body or Authorization headers."""
+    if isinstance(message, SentResponse):
+        return {"call_id": message.call_id, "cseq": message.cseq, "status": message.status}
     out: dict[str, object] = {"call_id": message.headers.get("Call-ID"), "cseq": message.headers.get("CSeq")}
     if isinstance(message, Request):
         out["method"] = message.method
@@ -274,7 +276,7 @@ class SipEndpoint:
         except (LocalSipError, RemoteSipError) as failed:
             log.info("sip.response.failed", status=status, error=str(failed))
 
-    def _transmit(self, message: Request | Response, destination: Destination) -> None:
+    def _transmit(self, message: Outgoing, destination: Destination) -> None:
         transport = self._transports.get(destination.transport.upper())
         if transport is None:
             log.warning("sip.message.unroutable", transport=destination.transport, **_summary(message))

@@ -26,8 +26,8 @@ from sip.uri import AbsoluteUri, SipUri, Uri, clear_uri_cache, parse_uri
 
 __all__ = [  # KeepAlivePing, StreamFramer and the size limits live in sip.framing
     "COMPACT", "LIST_HEADERS", "MAX_BODY_BYTES", "MAX_HEADER_BYTES", "MAX_HEADER_FIELDS", "MAX_VIA_VALUES",
-    "REASONS", "SIP_VERSION", "Headers", "KeepAlivePing", "Message", "Request", "Response", "StreamFramer",
-    "canonical_name", "parse_message", "response_to",
+    "Outgoing", "REASONS", "SIP_VERSION", "Headers", "KeepAlivePing", "Message", "Request", "Response", "SentResponse",
+    "StreamFramer", "canonical_name", "parse_message", "response_to",
 ]
 
 _T = TypeVar("_T")
@@ -500,7 +500,9 @@ class Request(_Message):
         still reads once its final response is sent (matching retransmissions and the ACK, its log line).
         Kept instead of the whole request for Timer J/H (32 s on UDP): under a flood of requests the
         transactions in Completed are most of the live memory (docs/sip-transactions.md)."""
-        return Request(method=self.method, uri=self.uri, headers=self.headers.only(_SKELETON_KEYS))
+        headers = self.headers.only(_SKELETON_KEYS)
+        headers._changed()  # no typed views either: read again (through the memo) on the rare path that needs one
+        return Request(method=self.method, uri=self.uri, headers=headers)
 
     def __bytes__(self) -> bytes:
         return self._serialise(f"{self.method} {self.uri} {SIP_VERSION}")
@@ -529,6 +531,39 @@ class Response(_Message):
 
 
 Message = Request | Response
+
+
+@dataclass(frozen=True, slots=True)
+class SentResponse:
+    """A final response as it went on the wire: what a server transaction keeps to send it again.
+
+    A server transaction in Completed (Timer J or H: 32 s over UDP) or Accepted (Timer L) only resends
+    its final response, byte for byte (RFC 3261 §17.2.1, §17.2.2). Under a flood of requests those
+    transactions are most of the node's live memory, and what a burst leaves behind in Python's arenas
+    follows its peak (docs/sip-transactions.md, "Memory after a burst"): the response's bytes and the
+    few fields matching and logging read cost a fraction of the parsed headers.
+    """
+
+    data: bytes
+    status: int
+    to_tag: str | None
+    call_id: str | None
+    cseq: str | None
+
+    @classmethod
+    def of(cls, response: Response) -> SentResponse:
+        headers = response.headers
+        try:
+            to_tag = response.to.tag
+        except RemoteSipError:  # a TU-built response without a usable To: nothing for RFC 2543 ACK matching
+            to_tag = None
+        return cls(bytes(response), response.status, to_tag, headers.get("Call-ID"), headers.get("CSeq"))
+
+    def __bytes__(self) -> bytes:
+        return self.data
+
+
+Outgoing = Request | Response | SentResponse  # what the transaction layer hands the transport
 
 
 def parse_message(data: bytes, *, stream: bool = False) -> Message:

@@ -34,7 +34,7 @@ from sip.events import (
     TransactionTerminated,
 )
 from sip.ids import is_rfc3261_branch, new_branch
-from sip.message import Request, Response, response_to
+from sip.message import Outgoing, Request, Response, response_to
 from sip.timers import TimerConfig
 from sip.transaction_base import Outbox, Transaction, TransactionState
 from sip.transaction_client import (
@@ -219,7 +219,7 @@ class TransactionLayer:
     def next_event(self) -> SipEvent | None:
         return self._outbox.events.popleft() if self._outbox.events else None
 
-    def messages_to_send(self) -> list[tuple[Request | Response, Destination]]:
+    def messages_to_send(self) -> list[tuple[Outgoing, Destination]]:
         out, self._outbox.messages = self._outbox.messages, []
         return out
 
@@ -351,7 +351,7 @@ class TransactionLayer:
         # RFC 2543 fallback: the To tag must match the request's (INVITE, CANCEL), or for an ACK the
         # To tag of the response the transaction sent.
         if request.method == "ACK":
-            wanted = tx.last_response.to.tag if tx.last_response is not None else None
+            wanted = tx.response_to_tag()
         else:
             wanted = tx.request.to.tag
         return tx if request.to.tag == wanted else None

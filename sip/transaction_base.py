@@ -16,7 +16,7 @@ from typing import ClassVar
 import structlog
 
 from sip.events import Destination, SipEvent, TransactionId, TransactionTerminated, TransportFailed
-from sip.message import Request, Response
+from sip.message import Outgoing, Request
 from sip.timers import TimerConfig, TimerId
 
 logger = structlog.get_logger("sip.transaction")
@@ -38,7 +38,7 @@ class TransactionState(Enum):
 class Outbox:
     """What the layer hands out: messages for the transport adapter and events for the TU."""
 
-    messages: list[tuple[Request | Response, Destination]] = field(default_factory=list)
+    messages: list[tuple[Outgoing, Destination]] = field(default_factory=list)
     events: deque[SipEvent] = field(default_factory=deque)
     resent: int = 0  # messages sent again: timer retransmissions and answers to a peer's retransmission
     received_again: int = 0  # retransmissions received from peers (absorbed or answered again)
@@ -120,10 +120,10 @@ class Transaction:
         else:
             self._start(timer, delay, now)
 
-    def _send(self, message: Request | Response) -> None:
+    def _send(self, message: Outgoing) -> None:
         self._outbox.messages.append((message, self.destination))
 
-    def _resend(self, message: Request | Response) -> None:
+    def _resend(self, message: Outgoing) -> None:
         """Send ``message`` again (a retransmission): counted for ``/metrics``."""
         self._outbox.resent += 1
         self._outbox.messages.append((message, self.destination))

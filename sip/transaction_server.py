@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from sip.errors import LocalSipError
 from sip.events import Destination, ServerTransactionId, TransactionTimedOut
-from sip.message import Request, Response, response_to
+from sip.message import Request, Response, SentResponse, response_to
 from sip.timers import TimerConfig, TimerId
 from sip.transaction_base import Outbox, Transaction, TransactionState
 from sip.transaction_routing import response_destination
@@ -44,7 +44,9 @@ class ServerTransaction(Transaction):
         )
         self.server_id = id
         self.source = source
-        self.last_response: Response | None = None
+        # The last response sent; a final one as its bytes (SentResponse): from then on the transaction only
+        # resends it, and under a flood of requests what it keeps is most of the node's live memory.
+        self.last_response: Response | SentResponse | None = None
         self._start(TimerId.TU, config.timeout, now)
 
     def _unanswered(self) -> None:
@@ -66,8 +68,16 @@ class ServerTransaction(Transaction):
         )
 
     def _transmit(self, response: Response) -> None:
-        self.last_response = response
-        self._send(response)
+        sent = response if response.status < 200 else SentResponse.of(response)
+        self.last_response = sent
+        self._send(sent)
+
+    def response_to_tag(self) -> str | None:
+        """The To tag of the last response sent (RFC 2543 ACK matching, §17.2.3)."""
+        sent = self.last_response
+        if sent is None:
+            return None
+        return sent.to_tag if isinstance(sent, SentResponse) else sent.to.tag
 
 
 class NonInviteServerTransaction(ServerTransaction):
@@ -180,7 +190,10 @@ class InviteServerTransaction(ServerTransaction):
             self._set_state(S.ACCEPTED)
             self._start(TimerId.L, self.config.timeout, now)
         else:
-            # §17.2.1: "the state machine MUST enter the "Completed" state" with Timer H = 64*T1.
+            # §17.2.1: "the state machine MUST enter the "Completed" state" with Timer H = 64*T1. Completed
+            # resends the final and absorbs the ACK: like a non-INVITE's, the request shrinks to what
+            # matching, Timer H's report and the log line read (a refused INVITE's SDP is not among them).
+            self.request = self.request.skeleton()
             self._set_state(S.COMPLETED)
             self._start(TimerId.H, self.config.timeout, now)
 

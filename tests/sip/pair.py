@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sip.events import Destination, SipEvent
 from sip.ids import new_branch
-from sip.message import Headers, Request, Response, parse_message, response_to
+from sip.message import Headers, Outgoing, Request, Response, parse_message, response_to
 from sip.transaction import TransactionLayer
 from sip.uri import parse_uri
 
@@ -61,6 +61,11 @@ def answer(request: Request, status: int, *, to_tag: str = "totag") -> Response:
 def roundtrip(message: Request | Response) -> Request | Response:
     """Serialise and parse back, as the wire would."""
     return parse_message(bytes(message))
+
+
+def wire(sent: list[tuple[Outgoing, Destination]]) -> list[tuple[bytes, Destination]]:
+    """What went on the wire: a server transaction hands out its final response as a SentResponse (bytes)."""
+    return [(bytes(message), destination) for message, destination in sent]
 
 
 def drain(layer: TransactionLayer) -> list[SipEvent]:

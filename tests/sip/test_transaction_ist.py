@@ -7,10 +7,11 @@ import pytest
 from sip.errors import LocalSipError
 from sip.events import RequestReceived, TransactionTerminated, TransactionTimedOut
 from sip.ids import new_branch
-from sip.message import Request
+from sip.message import Request, SentResponse
 from sip.timers import T1, T2, T4, TimerId
 from sip.transaction import TransactionLayer, TransactionState
-from tests.sip.pair import TCP_FROM_UAC, UDP_FROM_UAC, answer, drain, make_request, roundtrip
+from sip.transaction_server import ServerTransaction
+from tests.sip.pair import TCP_FROM_UAC, UDP_FROM_UAC, answer, drain, make_request, roundtrip, wire
 
 S = TransactionState
 
@@ -47,7 +48,7 @@ def test_proceeding_retransmission_resends_latest_provisional() -> None:
     layer.send_response(ringing, 1.0)
     layer.messages_to_send()
     layer.receive_message(roundtrip(invite), UDP_FROM_UAC, 1.5)
-    assert layer.messages_to_send() == [(ringing, UDP_FROM_UAC)]
+    assert wire(layer.messages_to_send()) == [(bytes(ringing), UDP_FROM_UAC)]
     assert drain(layer) == []  # absorbed
     assert layer.state_of(event.transaction) is S.PROCEEDING
 
@@ -57,7 +58,7 @@ def test_non_2xx_final_timer_g_doubles_to_t2_then_timer_h_times_out() -> None:
     layer.messages_to_send()
     busy = answer(event.request, 486)
     layer.send_response(busy, 0.0)
-    assert layer.messages_to_send() == [(busy, UDP_FROM_UAC)]
+    assert wire(layer.messages_to_send()) == [(bytes(busy), UDP_FROM_UAC)]
     assert layer.state_of(event.transaction) is S.COMPLETED
     now, interval, fired = 0.0, T1, []
     while True:
@@ -68,13 +69,15 @@ def test_non_2xx_final_timer_g_doubles_to_t2_then_timer_h_times_out() -> None:
         assert deadline == pytest.approx(now + interval)
         now = deadline
         layer.handle_timer(now)
-        assert layer.messages_to_send() == [(busy, UDP_FROM_UAC)]
+        assert wire(layer.messages_to_send()) == [(bytes(busy), UDP_FROM_UAC)]
         fired.append(interval)
         interval = min(2 * interval, T2)
     assert fired[:5] == [0.5, 1.0, 2.0, 4.0, 4.0]
     layer.handle_timer(64 * T1)  # Timer H
     events = drain(layer)
-    assert events[0] == TransactionTimedOut(transaction=event.transaction, request=event.request, timer=TimerId.H)
+    # Completed keeps only the request's Via, From, To, Call-ID and CSeq: Timer H reports that skeleton.
+    assert events[0] == TransactionTimedOut(transaction=event.transaction, request=event.request.skeleton(),
+                                            timer=TimerId.H)
     assert events[1] == TransactionTerminated(transaction=event.transaction)
     assert len(layer) == 0
 
@@ -85,7 +88,7 @@ def test_completed_retransmission_resends_final_and_ack_confirms_with_timer_i() 
     layer.send_response(final, 0.0)
     layer.messages_to_send()
     layer.receive_message(roundtrip(invite), UDP_FROM_UAC, 0.2)
-    assert layer.messages_to_send() == [(final, UDP_FROM_UAC)]
+    assert wire(layer.messages_to_send()) == [(bytes(final), UDP_FROM_UAC)]
     layer.receive_message(roundtrip(ack_for(invite)), UDP_FROM_UAC, 0.3)
     assert drain(layer) == []  # the ACK for a non-2xx stays in the transaction
     assert layer.state_of(event.transaction) is S.CONFIRMED
@@ -98,6 +101,27 @@ def test_completed_retransmission_resends_final_and_ack_confirms_with_timer_i() 
     layer.handle_timer(0.3 + T4)
     assert drain(layer) == [TransactionTerminated(transaction=event.transaction)]
     assert len(layer) == 0
+
+
+def test_completed_keeps_the_final_as_bytes_and_a_skeleton_of_the_invite() -> None:
+    """A refused INVITE waits for its ACK in Completed (Timer H, 32 s): it keeps the 4xx as sent and the
+    INVITE's Via, From, To, Call-ID and CSeq, not its SDP; RFC 2543 ACK matching still reads the To tag."""
+    layer = TransactionLayer()
+    invite = make_request("INVITE", extra=(("Content-Type", "application/sdp"),))
+    invite.body = b"v=0\r\n" * 40
+    layer.receive_message(roundtrip(invite), UDP_FROM_UAC, 0.0)
+    (event,) = drain(layer)
+    assert isinstance(event, RequestReceived) and event.transaction is not None
+    final = answer(event.request, 488, to_tag="refused")
+    layer.send_response(final, 0.1)
+    tx = layer.transaction(event.transaction)
+    assert isinstance(tx, ServerTransaction) and tx.state is S.COMPLETED
+    assert [name for name, _ in tx.request.headers] == ["Via", "From", "To", "Call-ID", "CSeq"]
+    assert tx.request.body == b""
+    assert tx.last_response == SentResponse.of(final) and tx.response_to_tag() == "refused"
+    assert wire(layer.messages_to_send())[-1] == (bytes(final), UDP_FROM_UAC)
+    layer.receive_message(roundtrip(ack_for(invite, to_tag="refused")), UDP_FROM_UAC, 0.2)
+    assert layer.state_of(event.transaction) is S.CONFIRMED
 
 
 def test_reliable_transport_no_timer_g_and_timer_i_zero() -> None:
@@ -114,9 +138,9 @@ def test_2xx_enters_accepted_retransmits_until_ack_then_timer_l() -> None:
     ok = answer(event.request, 200)
     layer.send_response(ok, 0.0)
     assert layer.state_of(event.transaction) is S.ACCEPTED
-    assert layer.messages_to_send() == [(ok, UDP_FROM_UAC)]
+    assert wire(layer.messages_to_send()) == [(bytes(ok), UDP_FROM_UAC)]
     layer.handle_timer(T1)  # 2xx retransmission on the Timer G schedule (§13.3.1.4)
-    assert layer.messages_to_send() == [(ok, UDP_FROM_UAC)]
+    assert wire(layer.messages_to_send()) == [(bytes(ok), UDP_FROM_UAC)]
     assert layer.get_timer() == pytest.approx(3 * T1)
     # INVITE retransmission in Accepted: absorbed (RFC 6026 §7.1), never a new transaction.
     layer.receive_message(roundtrip(invite), UDP_FROM_UAC, 0.7)
@@ -129,7 +153,7 @@ def test_2xx_enters_accepted_retransmits_until_ack_then_timer_l() -> None:
     assert layer.get_timer() == pytest.approx(64 * T1)  # only Timer L left
     # The TU may resend its 2xx: passed through in Accepted.
     layer.send_response(ok, 2.0)
-    assert layer.messages_to_send() == [(ok, UDP_FROM_UAC)]
+    assert wire(layer.messages_to_send()) == [(bytes(ok), UDP_FROM_UAC)]
     with pytest.raises(LocalSipError):
         layer.send_response(answer(event.request, 486), 2.0)
     layer.handle_timer(64 * T1)

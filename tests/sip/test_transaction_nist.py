@@ -6,9 +6,11 @@ import pytest
 
 from sip.errors import LocalSipError
 from sip.events import RequestReceived, ServerTransactionId, TransactionTerminated
+from sip.message import SentResponse
 from sip.timers import T1, T2, TimerId
 from sip.transaction import TransactionLayer, TransactionState
-from tests.sip.pair import TCP_FROM_UAC, UDP_FROM_UAC, answer, drain, make_request, roundtrip
+from sip.transaction_server import ServerTransaction
+from tests.sip.pair import TCP_FROM_UAC, UDP_FROM_UAC, answer, drain, make_request, roundtrip, wire
 
 S = TransactionState
 
@@ -44,13 +46,13 @@ def test_trying_provisional_goes_to_proceeding_and_is_resent_on_retransmission()
     layer, request, event = start()
     trying = answer(event.request, 100)
     layer.send_response(trying, 0.1)
-    assert layer.messages_to_send() == [(trying, UDP_FROM_UAC)]
+    assert wire(layer.messages_to_send()) == [(bytes(trying), UDP_FROM_UAC)]
     assert layer.state_of(event.transaction) is S.PROCEEDING
     ringing = answer(event.request, 183)
     layer.send_response(ringing, 0.2)
     layer.messages_to_send()
     layer.receive_message(roundtrip(request), UDP_FROM_UAC, 0.5)
-    assert layer.messages_to_send() == [(ringing, UDP_FROM_UAC)]  # the most recent provisional
+    assert wire(layer.messages_to_send()) == [(bytes(ringing), UDP_FROM_UAC)]  # the most recent provisional
     assert drain(layer) == []
 
 
@@ -62,12 +64,12 @@ def test_final_response_completes_with_timer_j_over_udp(status: int, via_proceed
         layer.send_response(answer(event.request, 100), 0.0)
     final = answer(event.request, status)
     layer.send_response(final, 1.0)
-    assert layer.messages_to_send()[-1] == (final, UDP_FROM_UAC)
+    assert wire(layer.messages_to_send())[-1] == (bytes(final), UDP_FROM_UAC)
     assert layer.state_of(event.transaction) is S.COMPLETED
     assert layer.get_timer() == pytest.approx(1.0 + 64 * T1)  # Timer J
     # Completed: retransmissions get the final response again, never the TU.
     layer.receive_message(roundtrip(request), UDP_FROM_UAC, 2.0)
-    assert layer.messages_to_send() == [(final, UDP_FROM_UAC)]
+    assert wire(layer.messages_to_send()) == [(bytes(final), UDP_FROM_UAC)]
     assert drain(layer) == []
     layer.handle_timer(1.0 + 64 * T1 - 0.001)
     assert layer.state_of(event.transaction) is S.COMPLETED
@@ -96,8 +98,10 @@ def test_completed_keeps_only_what_matching_reads() -> None:
     assert [name for name, _ in tx.request.headers] == ["Via", "From", "To", "Call-ID", "CSeq"]
     assert tx.request.body == b""
     assert (tx.request.method, tx.request.call_id, tx.request.cseq) == ("INFO", request.call_id, request.cseq)
+    # The final answer is kept as it went on the wire, not as parsed headers.
+    assert isinstance(tx, ServerTransaction) and tx.last_response == SentResponse.of(final)
     layer.receive_message(roundtrip(request), UDP_FROM_UAC, 2.0)
-    assert layer.messages_to_send() == [(final, UDP_FROM_UAC)]
+    assert wire(layer.messages_to_send()) == [(bytes(final), UDP_FROM_UAC)]
     assert drain(layer) == []
     layer.handle_timer(1.0 + 64 * T1)
     assert len(layer) == 0
@@ -108,7 +112,7 @@ def test_final_over_reliable_transport_terminates_at_once_timer_j_zero() -> None
     final = answer(event.request, 200)
     layer.send_response(final, 1.0)
     # §18.2.2: over a reliable transport the response goes back on the same connection.
-    assert layer.messages_to_send() == [(final, TCP_FROM_UAC)]
+    assert wire(layer.messages_to_send()) == [(bytes(final), TCP_FROM_UAC)]
     assert len(layer) == 0
     assert drain(layer) == [TransactionTerminated(transaction=event.transaction)]
 
@@ -156,7 +160,7 @@ def test_answering_a_retransmission_is_counted() -> None:
     layer.send_response(final, 0.2)
     layer.messages_to_send()
     layer.receive_message(roundtrip(request), UDP_FROM_UAC, 0.6)  # Completed: the 200 sent again
-    assert layer.messages_to_send() == [(final, UDP_FROM_UAC)]
+    assert wire(layer.messages_to_send()) == [(bytes(final), UDP_FROM_UAC)]
     assert (layer.resent, layer.received_again) == (1, 2)
 
 
@@ -166,7 +170,7 @@ def test_a_stateless_refusal_ends_the_transaction_at_once() -> None:
     layer, request, event = start(method="BYE")
     refusal = answer(event.request, 481)
     layer.send_response(refusal, 1.0, stateless=True)
-    assert layer.messages_to_send() == [(refusal, UDP_FROM_UAC)]
+    assert wire(layer.messages_to_send()) == [(bytes(refusal), UDP_FROM_UAC)]
     assert drain(layer) == [TransactionTerminated(transaction=event.transaction)]
     assert len(layer) == 0 and layer.get_timer() is None
     layer.receive_message(roundtrip(request), UDP_FROM_UAC, 1.5)
