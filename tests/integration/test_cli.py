@@ -13,11 +13,7 @@ from typing import Any
 
 import pytest
 
-import cti.cli
 from tests.support.procs import ServerProcess, free_port, run_server
-
-pytestmark = pytest.mark.skipif(not hasattr(cti.cli, "OPS_WIRED"),
-                                reason="the operator commands (cti/cli/ops.py) are not registered in cti.cli yet")
 
 TOKEN = "demo-operator-token-0001"  # the demo operator token (README)
 
