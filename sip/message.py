@@ -299,7 +299,12 @@ class Headers:
 # goes first (insertion order), which keeps the look-up a plain dict hit. Bounded in bytes too:
 # a value longer than CACHED_TEXT_MAX characters is parsed every time and never cached, so hostile
 # messages with huge headers cannot park megabytes here (8192 x 32 KiB was possible before).
-VIEW_CACHE_SIZE = 8192
+# The size: a call's set-up (INVITE, 1xx, 2xx, ACK on both legs) reads about 15 distinct values within a
+# second, so 2,048 entries keep the look-ups of the last half second at 250 calls/s; a BYE minutes later
+# was never a hit at such rates. A flood of hostile SIP fills the cache (its mutations of a few
+# templates hit it more than half the time) and what it holds is part of the burst's peak, which the
+# memory left after the burst follows: 8,192 entries left 4-5 MB more (docs/sip-transactions.md).
+VIEW_CACHE_SIZE = 2048
 CACHED_TEXT_MAX = 512
 # An OrderedDict: dropping its oldest entry is O(1). A plain dict's ``del d[next(iter(d))]`` walks
 # the slots its earlier deletions left at the front: ~27 us an eviction with 8192 entries, paid for
