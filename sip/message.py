@@ -356,7 +356,7 @@ def _remember(parse: Callable[[str], _T], raw: str, value: _T) -> None:
         _view_cache[(parse, raw)] = value
 
 
-_SKELETON_KEYS = frozenset({"via", "from", "to", "call-id", "cseq"})
+_SKELETON_KEYS = frozenset({"to", "call-id", "cseq"})
 
 
 def _field(headers: Headers, key: str, name: str) -> str:
@@ -501,8 +501,9 @@ class Request(_Message):
     uri: Uri = field(default_factory=lambda: parse_uri("sip:invalid"))
 
     def skeleton(self) -> Request:
-        """This request with only Via, From, To, Call-ID and CSeq and no body: what a server transaction
-        still reads once its final response is sent (matching retransmissions and the ACK, its log line).
+        """This request with only To, Call-ID and CSeq and no body: what a server transaction still reads
+        once its final response is sent (RFC 2543 matching reads the To tag, the ACK's bookkeeping the
+        Call-ID and CSeq; retransmissions match by the keys the layer made from the Via at the start).
         Kept instead of the whole request for Timer J/H (32 s on UDP): under a flood of requests the
         transactions in Completed are most of the live memory (docs/sip-transactions.md)."""
         headers = self.headers.only(_SKELETON_KEYS)

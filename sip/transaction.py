@@ -92,7 +92,6 @@ class TransactionLayer:
         self._server_keys: dict[ServerKey, ServerTransactionId] = {}
         self._response_keys: dict[ServerKey, ServerTransactionId] = {}
         self._client_keys: dict[tuple[str, str], ClientTransactionId] = {}
-        self._server_index: dict[ServerTransactionId, tuple[ServerKey, ServerKey]] = {}
         self._awaiting_ack: dict[tuple[str, int], ServerTransactionId] = {}
         self._pending_cancels: dict[ClientTransactionId, ClientTransactionId] = {}  # held until a 1xx
         self._cancels: dict[ClientTransactionId, ClientTransactionId] = {}  # INVITE → its CANCEL
@@ -303,7 +302,7 @@ class TransactionLayer:
         self._per_source[host] = self._per_source.get(host, 0) + 1
         self._server_keys[key] = tx_id
         self._response_keys[rkey] = tx_id
-        self._server_index[tx_id] = (key, rkey)
+        new.key, new.rkey = key, rkey
         cancels: ServerTransactionId | None = None
         if request.method == "CANCEL":
             # §9.2: "the TU determines the transaction to be cancelled by taking the CANCEL request, and
@@ -462,7 +461,7 @@ class TransactionLayer:
                 self._per_source[host] = left
             else:
                 self._per_source.pop(host, None)
-            key, rkey = self._server_index.pop(tx.server_id)
+            key, rkey = tx.key, tx.rkey
             if self._server_keys.get(key) == tx.server_id:
                 del self._server_keys[key]
             if self._response_keys.get(rkey) == tx.server_id:

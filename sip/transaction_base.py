@@ -62,7 +62,9 @@ class Transaction:
         self.branch = request.top_via.branch or ""
         self._outbox = outbox
         self._deadlines: dict[TimerId, float] = {}
-        self._intervals: dict[TimerId, float] = {}
+        # Retransmission intervals (Timers A, E, G), made when one starts: a non-INVITE server transaction
+        # never retransmits, and under a flood those are most of the live transactions.
+        self._intervals: dict[TimerId, float] | None = None
 
     @property
     def reliable(self) -> bool:
@@ -105,8 +107,20 @@ class Transaction:
     def _start_retransmit(self, timer: TimerId, now: float) -> None:
         """Start A, E or G at T1, unless the transport is reliable (RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1)."""
         if not self.reliable:
-            self._intervals[timer] = self.config.t1
+            self._set_interval(timer, self.config.t1)
             self._start(timer, self.config.t1, now)
+
+    def _set_interval(self, timer: TimerId, interval: float) -> None:
+        if self._intervals is None:
+            self._intervals = {}
+        self._intervals[timer] = interval
+
+    def _interval(self, timer: TimerId) -> float:
+        """The current interval of a retransmission timer that was started."""
+        intervals = self._intervals
+        if intervals is None:
+            raise KeyError(timer)
+        return intervals[timer]
 
     def _stop(self, *timers: TimerId) -> None:
         for timer in timers:

@@ -80,7 +80,7 @@ class ClientTransaction(Transaction):
 
     def _retransmit(self, timer: TimerId, interval: float, now: float) -> None:
         self._resend(self.request)
-        self._intervals[timer] = interval
+        self._set_interval(timer, interval)
         self._start(timer, interval, now)
 
 
@@ -143,7 +143,7 @@ class InviteClientTransaction(ClientTransaction):
         if timer is TimerId.A and self.state is S.CALLING:
             # §17.1.1.2: "the client transaction MUST retransmit the request ... and reset the timer
             # with a value of 2*T1" - doubling each time, with no cap.
-            self._retransmit(TimerId.A, 2 * self._intervals[TimerId.A], now)
+            self._retransmit(TimerId.A, 2 * self._interval(TimerId.A), now)
         elif timer is TimerId.B and self.state in (S.CALLING, S.PROCEEDING):
             self._time_out(TimerId.B)
         elif timer is TimerId.D:
@@ -187,7 +187,7 @@ class NonInviteClientTransaction(ClientTransaction):
             # request MUST be passed to the transport layer for retransmission, and timer E MUST be
             # reset with a value of T2 seconds."
             if self.state is S.TRYING:
-                self._retransmit(TimerId.E, min(2 * self._intervals[TimerId.E], self.config.t2), now)
+                self._retransmit(TimerId.E, min(2 * self._interval(TimerId.E), self.config.t2), now)
             elif self.state is S.PROCEEDING:
                 self._retransmit(TimerId.E, self.config.t2, now)
         elif timer is TimerId.F:

@@ -24,7 +24,7 @@ from sip.events import Destination, ServerTransactionId, TransactionTimedOut
 from sip.message import Request, Response, SentResponse, response_to
 from sip.timers import TimerConfig, TimerId
 from sip.transaction_base import Outbox, Transaction, TransactionState
-from sip.transaction_routing import response_destination
+from sip.transaction_routing import ServerKey, response_destination
 
 S = TransactionState
 UNANSWERED_INVITE_STATUS = 500
@@ -44,6 +44,9 @@ class ServerTransaction(Transaction):
         )
         self.server_id = id
         self.source = source
+        # The layer's matching keys (request and response), set by the layer when it files the transaction.
+        self.key: ServerKey = ()
+        self.rkey: ServerKey = ()
         # The last response sent; a final one as its bytes (SentResponse): from then on the transaction only
         # resends it, and under a flood of requests what it keeps is most of the node's live memory.
         self.last_response: Response | SentResponse | None = None
@@ -202,8 +205,8 @@ class InviteServerTransaction(ServerTransaction):
             # §17.2.1: "the response is passed to the transport layer once more for retransmission, and
             # timer G is set to fire in MIN(2*T1, T2) seconds" (and so on, doubling up to T2).
             self._resend(self.last_response)
-            interval = min(2 * self._intervals[TimerId.G], self.config.t2)
-            self._intervals[TimerId.G] = interval
+            interval = min(2 * self._interval(TimerId.G), self.config.t2)
+            self._set_interval(TimerId.G, interval)
             self._start(TimerId.G, interval, now)
         elif timer is TimerId.H:
             # §17.2.1: Timer H fires in Completed: "the server transaction MUST transition to the
