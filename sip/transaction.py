@@ -132,8 +132,10 @@ class TransactionLayer:
     def send_response(self, response: Response, now: float, *, stateless: bool = False) -> None:
         """Send a response through its server transaction, or statelessly if none matches.
 
-        ``stateless``: the TU answers as a stateless UAS (RFC 3261 §8.2.7), for a final non-2xx answer to a
-        non-INVITE request that it would give again to the same request (a challenge, a 481, a 405): the
+        ``stateless``: the TU answers as a stateless UAS (RFC 3261 §8.2.7), for a final answer to a non-INVITE
+        request that it would give again to the same request and that changed nothing (a challenge, a 481, a
+        405, or the 200 to an OPTIONS: §11.2's answer is the same each time; a 2xx to any other method may have
+        changed state, and a retransmission must not reach the TU again): the
         transaction ends as soon as the answer is sent instead of waiting in Completed for Timer J (32 s
         over UDP), and a retransmission of the request reaches the TU again. §8.2.7 gives the reason:
         "If unauthenticated requests were handled statefully, then malicious floods of unauthenticated
@@ -141,7 +143,8 @@ class TransactionLayer:
 
         Raises:
             LocalSipError: the transaction's state forbids this response (e.g. a second final),
-                the response lacks Via/Call-ID/CSeq, or ``stateless`` for an INVITE or a 1xx/2xx.
+                the response lacks Via/Call-ID/CSeq, or ``stateless`` for an INVITE, a 1xx or a 2xx to
+                anything but OPTIONS.
         """
         try:
             key = response_key(response)
@@ -153,8 +156,10 @@ class TransactionLayer:
         if tx is None:
             self._outbox.messages.append((response, response_destination(via, None)))
             return
-        if stateless and (not isinstance(tx, NonInviteServerTransaction) or response.status < 300):
-            raise LocalSipError("only a final non-2xx answer to a non-INVITE request can be stateless")
+        if stateless and not (isinstance(tx, NonInviteServerTransaction) and (
+                response.status >= 300 or (response.status >= 200 and tx.request.method == "OPTIONS"))):
+            raise LocalSipError("only a final non-2xx answer to a non-INVITE request, or the 2xx to an OPTIONS, "
+                                "can be stateless")
         tx.send_response(response, now)
         if stateless:
             assert isinstance(tx, NonInviteServerTransaction)

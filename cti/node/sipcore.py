@@ -90,10 +90,19 @@ class SipCore:
         its transaction ends at once instead of holding the request for Timer J (32 s over UDP), so a flood
         of such requests holds no state (docs/sip-transactions.md, "Stateless refusals"); a retransmission
         is answered again. An INVITE keeps its transaction (Timer H waits for the ACK)."""
-        stateless = request.method != "INVITE"
-        response = response_to(request, status, to_tag=self._stateless_tag(request) if stateless else new_tag(),
+        if request.method != "INVITE":
+            self._answer_stateless(request, status, headers or [])
+            return
+        response = response_to(request, status, to_tag=new_tag(),
                                headers=[*(headers or []), ("Server", self.server_header)])
-        self.endpoint.send_response(response, stateless=stateless)
+        self.endpoint.send_response(response)
+
+    def _answer_stateless(self, request: Request, status: int, headers: list[tuple[str, str]]) -> None:
+        """Answer a non-INVITE as a stateless UAS (RFC 3261 §8.2.7): its transaction ends once the answer is
+        sent, and a retransmission gets the same answer with the same To tag."""
+        response = response_to(request, status, to_tag=self._stateless_tag(request),
+                               headers=[*headers, ("Server", self.server_header)])
+        self.endpoint.send_response(response, stateless=True)
 
     def _stateless_tag(self, request: Request) -> str:
         """The To tag of a stateless answer: the same for the same request and its retransmissions, as §8.2.7
@@ -143,8 +152,10 @@ class SipCore:
                 self.refuse(request, 420, headers=[("Unsupported", ", ".join(unsupported))])
                 return
         if method == "OPTIONS":
-            self.respond(request, 200, headers=[("Allow", ALLOW), ("Accept", "application/sdp"),
-                                                ("Accept-Language", "en"), ("Supported", "")])
+            # The same answer to the same request, changing nothing: answered as a stateless UAS like the
+            # refusals below (a peer's keep-alive pings, and a flood's, hold no transaction for 32 s).
+            self._answer_stateless(request, 200, [("Allow", ALLOW), ("Accept", "application/sdp"),
+                                                  ("Accept-Language", "en"), ("Supported", "")])
         elif method == "REGISTER":
             status, headers = self.registration.handle(request, event.source)
             if status in (401, 407):  # a challenge: §8.2.7's own example of a stateless answer

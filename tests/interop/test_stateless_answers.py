@@ -5,6 +5,7 @@ answered afresh; §8.2.7 then requires the To tag to be "the same tag for the sa
 from __future__ import annotations
 
 import socket
+import urllib.request
 from pathlib import Path
 
 from sip.message import NameAddr, Response, parse_message
@@ -45,3 +46,28 @@ def test_a_retransmitted_request_gets_the_same_stateless_answer_tag(tmp_path: Pa
         assert len(tags) == 1 and None not in tags, tags
         other = _answer(sock, _register(srv.sip_port, local, "second", 2), srv.sip_port)
         assert other.status == 401 and _to_tag(other) not in tags  # another request: another tag
+
+
+def _options(port: int, local: int, branch: str) -> bytes:
+    return (f"OPTIONS sip:{HOST}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {HOST}:{local};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\n"
+            f"From: <sip:probe@{HOST}>;tag=options-test\r\nTo: <sip:{HOST}>\r\nCall-ID: options-{branch}@{HOST}\r\n"
+            "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def test_options_is_answered_statelessly_the_same_each_time(tmp_path: Path) -> None:
+    """The 200 to an OPTIONS changes nothing, so the node answers it as a stateless UAS: a retransmission gets
+    the same answer with the same To tag, and no transaction is left for Timer J (cti_sip_transactions)."""
+    with run_server(tmp_path) as srv, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        sock.settimeout(5)
+        local = sock.getsockname()[1]
+        answers = [_answer(sock, _options(srv.sip_port, local, "ping1"), srv.sip_port) for _ in range(3)]
+        assert [a.status for a in answers] == [200, 200, 200]
+        assert all("OPTIONS" in (a.headers.get("Allow") or "") for a in answers)
+        tags = {_to_tag(a) for a in answers}
+        assert len(tags) == 1 and None not in tags, tags
+        with urllib.request.urlopen(f"http://{HOST}:{srv.http_port}/metrics", timeout=5) as page:
+            text = page.read().decode()
+        live = [line for line in text.splitlines() if line.startswith("cti_sip_transactions ")]
+        assert live and float(live[0].split()[1]) == 0, live

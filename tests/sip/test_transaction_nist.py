@@ -178,7 +178,21 @@ def test_a_stateless_refusal_ends_the_transaction_at_once() -> None:
     assert isinstance(again, RequestReceived) and again.transaction != event.transaction
 
 
-@pytest.mark.parametrize(("method", "status"), [("INVITE", 486), ("OPTIONS", 200), ("OPTIONS", 180)])
+def test_the_200_to_an_options_can_be_stateless() -> None:
+    """§11.2's answer to an OPTIONS is the same each time and changes nothing: the TU may send it as a stateless
+    UAS, and a retransmission reaches the TU again (it answers the same)."""
+    layer, request, event = start(method="OPTIONS")
+    ok = answer(event.request, 200)
+    layer.send_response(ok, 1.0, stateless=True)
+    assert wire(layer.messages_to_send()) == [(bytes(ok), UDP_FROM_UAC)]
+    assert drain(layer) == [TransactionTerminated(transaction=event.transaction)]
+    assert len(layer) == 0
+    layer.receive_message(roundtrip(request), UDP_FROM_UAC, 1.5)
+    (again,) = drain(layer)
+    assert isinstance(again, RequestReceived) and again.transaction != event.transaction
+
+
+@pytest.mark.parametrize(("method", "status"), [("INVITE", 486), ("REGISTER", 200), ("BYE", 200), ("OPTIONS", 180)])
 def test_only_a_final_non_2xx_to_a_non_invite_can_be_stateless(method: str, status: int) -> None:
     layer = TransactionLayer()
     layer.receive_message(roundtrip(make_request(method)), UDP_FROM_UAC, 0.0)
