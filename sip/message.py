@@ -552,18 +552,21 @@ class SentResponse:
 
     data: bytes
     status: int
-    to_tag: str | None
     call_id: str | None
     cseq: str | None
 
     @classmethod
     def of(cls, response: Response) -> SentResponse:
         headers = response.headers
+        return cls(bytes(response), response.status, headers.get("Call-ID"), headers.get("CSeq"))
+
+    def to_tag(self) -> str | None:
+        """The To tag sent, read back from the bytes: only RFC 2543 ACK matching asks, so no final response
+        pays for it on the way out. None when the To cannot be read."""
         try:
-            to_tag = response.to.tag
-        except RemoteSipError:  # a TU-built response without a usable To: nothing for RFC 2543 ACK matching
-            to_tag = None
-        return cls(bytes(response), response.status, to_tag, headers.get("Call-ID"), headers.get("CSeq"))
+            return parse_message(self.data).to.tag
+        except RemoteSipError:
+            return None
 
     def __bytes__(self) -> bytes:
         return self.data

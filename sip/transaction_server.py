@@ -80,7 +80,7 @@ class ServerTransaction(Transaction):
         sent = self.last_response
         if sent is None:
             return None
-        return sent.to_tag if isinstance(sent, SentResponse) else sent.to.tag
+        return sent.to_tag() if isinstance(sent, SentResponse) else sent.to.tag
 
 
 class NonInviteServerTransaction(ServerTransaction):
