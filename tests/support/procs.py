@@ -140,14 +140,27 @@ def run_server(tmp: Path, *extra: str, config: Path | None = None, data_dir: Pat
         wait_for_http(http_port, start_timeout)  # the node binds HTTP after SIP: a test may use either at once
         yield server
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
     check_event_contract(log_path)  # reached only when the test itself passed
+
+
+TEARDOWN_DRAIN_S = 2.0  # a test that left calls up does not wait for them: node.drain_s is 10 s
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a server after its test: SIGTERM (the graceful stop); when calls the test left up are still draining
+    after :data:`TEARDOWN_DRAIN_S`, a second SIGTERM (the node's documented stop at once); SIGKILL past 10 s.
+    The tests of the drain itself signal the node on their own and wait for its exit."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    for signal_next in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            proc.wait(TEARDOWN_DRAIN_S if signal_next is signal.SIGTERM else 10)
+            return
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal_next)
+    proc.wait()
 
 
 def sipp_available() -> bool:
