@@ -16,7 +16,6 @@ The services a call uses are handed in as one :class:`~cti.call.ports.CallPorts`
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 from typing import Any, assert_never
 
@@ -137,13 +136,16 @@ class Call:
         self._bye_holders: list[Leg] = []
         self.runner: IvrRunner | None = None
         self.variables: dict[str, Any] = {}
-        self._done = asyncio.Event()
+        # Set when the call has ended (its CDR emitted). A future made by ``run`` (an asyncio.Event keeps a deque
+        # of ~600 bytes for the call's whole life); None before it runs.
+        self._done: asyncio.Future[None] | None = None
+        self._ended = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tg: asyncio.TaskGroup | None = None
         self.supervision: Supervision | None = None  # cti/call/supervision.py
         self.voicemail: VoicemailRecorder | None = None  # a message the flow records (kept even on hang-up)
         self.failed = False
-        self._inbox: deque[CallInput] = deque()
+        self._inbox: list[CallInput] = []  # a few events at a time: a list, not a ~600-byte deque per call
         self._feeding = False
         self._refusal: AcdError | None = None  # the last ACD refusal of a request fed from outside
         self._results: list[CallInput] = []  # the ACD's answers to the commands being carried out
@@ -182,7 +184,7 @@ class Call:
         try:
             with call_context(self.id):
                 while self._inbox:
-                    current = self._inbox.popleft()
+                    current = self._inbox.pop(0)
                     try:
                         commands = self.core.handle(current, self._now())
                     except Exception as exc:
@@ -196,7 +198,7 @@ class Call:
                         except Exception as exc:
                             self.fail(exc, "command", step=type(command).__name__)
                     # What the ACD said to this event's requests comes before anything queued since.
-                    self._inbox.extendleft(reversed(results))
+                    self._inbox[0:0] = results
         finally:
             self._feeding = False
 
@@ -246,7 +248,7 @@ class Call:
                 self.detail.end_reason = self.detail.end_reason or command.reason
                 self.detail.hung_up_by = self.detail.hung_up_by or command.by
                 self.detail.ended_at = command.at
-                self._done.set()
+                self._set_done()
                 if self.supervision is not None:
                     self.supervision.end("call_ended")
             case _:
@@ -315,13 +317,18 @@ class Call:
         if milestone is Milestone.QUEUED and self.inject_fault:
             raise InjectedFault(f"injected fault in call {self.id} (CTI_TEST_FAULT_EVERY)")
 
+    def _set_done(self) -> None:
+        self._ended = True
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
     def _fail_core(self, exc: BaseException, event: str) -> None:
         """The core refused its own transition on ``event`` (a bug): fail the call; if even that cannot
         end it, end it here so that its task, place and record are released."""
         self.fail(exc, "core", step=event)
         if not self.core.ended:
             self.detail.ended_at = self._now()
-            self._done.set()
+            self._set_done()
 
     # ------------------------------------------------------------------------------ faults
 
@@ -360,7 +367,9 @@ class Call:
                     self._tg = tg
                     if await self._answer(offer_body):
                         self._start_ivr(flow)
-                        await self._done.wait()
+                        if not self._ended:
+                            self._done = asyncio.get_running_loop().create_future()
+                            await self._done
                     for task in self._tasks:
                         task.cancel()
                 self._tg = None

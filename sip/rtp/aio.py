@@ -3,8 +3,9 @@
 :class:`RtpEndpoint` binds an RTP socket (and an RTCP socket on ``port + 1``), feeds every
 datagram to its :class:`~sip.rtp.session.RtpSession` with ``loop.time()``, sends what the
 session produces, and keeps exactly one ``call_at`` handle on ``session.get_timer()``.
-Session events are typed dataclasses delivered to ``endpoint.events`` (an
-:class:`asyncio.Queue`) or to one injected ``on_event`` callable, never both.
+Session events are typed dataclasses delivered to one injected ``on_event`` callable or, without
+one, to ``endpoint.events`` (an :class:`asyncio.Queue`, made only then: an endpoint with a
+callable, as every call's, carries no queue).
 
 **Relay mode.** :meth:`RtpEndpoint.divert` hands every datagram of the RTP socket, raw and
 with its source address, to another receiver (a relay: ``sip.media.EndpointRelay``) instead
@@ -130,7 +131,7 @@ class RtpEndpoint:
 
     def __init__(self, session: RtpSession, *, on_event: Callable[[RtpEvent], None] | None = None) -> None:
         self.session = session
-        self.events: asyncio.Queue[RtpEvent] = asyncio.Queue()
+        self._events: asyncio.Queue[RtpEvent] | None = None if on_event is not None else asyncio.Queue()
         self._on_event = on_event
         self._loop = asyncio.get_running_loop()
         self._rtp: asyncio.DatagramTransport | None = None
@@ -142,6 +143,17 @@ class RtpEndpoint:
         self.srtp: SrtpTransform | None = None
         self.local_port = 0
         self.closed = False
+
+    @property
+    def events(self) -> asyncio.Queue[RtpEvent]:
+        """The session's events when no ``on_event`` was given.
+
+        Raises:
+            RuntimeError: the endpoint delivers to its ``on_event`` callable.
+        """
+        if self._events is None:
+            raise RuntimeError("this endpoint delivers its events to on_event")
+        return self._events
 
     @classmethod
     async def open(
@@ -240,8 +252,8 @@ class RtpEndpoint:
         while (event := self.session.next_event()) is not None:
             if self._on_event is not None:
                 self._on_event(event)
-            else:
-                self.events.put_nowait(event)
+            elif self._events is not None:
+                self._events.put_nowait(event)  # (a closed endpoint with a callable delivers nothing)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
