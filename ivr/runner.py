@@ -145,14 +145,24 @@ class IvrRunner:
     async def run(self) -> CallRecord:
         """Run the flow until the call leaves the IVR; return what was learnt about the call."""
         with structlog.contextvars.bound_contextvars(call_id=self.call_id):
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
-                try:
-                    await self._execute(self.session.start(self._clock()))
-                    while not self.session.finished:
-                        await self._next()
-                finally:
-                    self._cancel_tasks()
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    self._tg = tg
+                    try:
+                        await self._execute(self.session.start(self._clock()))
+                        while not self.session.finished:
+                            await self._next()
+                    finally:
+                        self._cancel_tasks()
+            except asyncio.CancelledError as exc:
+                # The call ended while the flow ran (an IVR abandon). TaskGroup.__aexit__ (CPython 3.11-3.13)
+                # re-raises the cancellation from its own frame, which keeps it in a local: a reference cycle
+                # through that frame, its traceback and ours, holding this runner and its call until a full
+                # collection (off under load: cti.app.tune_gc). A cancellation's traceback says nothing.
+                exc.__traceback__ = None
+                raise
+            finally:
+                self._tg = None
         return self.session.record
 
     async def _next_event(self) -> IvrEvent:

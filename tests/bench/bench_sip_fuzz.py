@@ -133,8 +133,10 @@ class Report:
 
 def fuzz(server: ServerProcess, *, datagrams: int, tcp_connections: int, rate: float, probe_every: int,
          drain_s: float, idle_s: float, seed: int, answer_byes: bool = False,
-         progress: Callable[[str], None] = lambda _: None) -> Report:
-    """Run the fuzz traffic against a started server and measure (see the module docstring)."""
+         progress: Callable[[str], None] = lambda _: None,
+         after_batch: Callable[[int], None] = lambda _: None) -> Report:
+    """Run the fuzz traffic against a started server and measure (see the module docstring);
+    ``after_batch(sent)`` runs after each batch of ``probe_every`` datagrams."""
     rng = random.Random(seed)
     mutator = Mutator(rng, server.sip_port)
     counts = Counts()
@@ -160,6 +162,7 @@ def fuzz(server: ServerProcess, *, datagrams: int, tcp_connections: int, rate: f
                      f"transactions {live_transactions(server.http_port)}")
             if not alive(server, counts, f"after {sent} datagrams"):
                 break
+            after_batch(sent)
         if tcp_done < tcp_connections and not counts.crashes:
             tcp_fuzz(mutator, server.sip_port, tcp_connections - tcp_done, counts)
         counts.seconds = time.monotonic() - start
@@ -232,11 +235,16 @@ def main() -> int:
     parser.add_argument("--bursts", type=int, default=1,
                         help="bursts in a row on the same server (seeds SEED, SEED+1...), each drained; with 2 or "
                              "more the RSS after the last drain must stay within 5 %% of the baseline of the first")
+    parser.add_argument("--snapshots-at", default="",
+                        help="datagram counts (e.g. 150000,400000) at which the memory probe takes a snapshot "
+                             "(CTI_SOAK_GC / CTI_SOAK_TRACEMALLOC); what grew between them is printed")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     args = parser.parse_args()
     datagrams = args.datagrams or (1_000_000 if args.deep else 20_000)
     tcp_connections = args.tcp_connections if args.tcp_connections is not None else (20_000 if args.deep else 400)
     trace_dir = memtrace.prepare(Path(tempfile.mkdtemp(prefix="cti-fuzz-trace-")))
+    marks = sorted(int(n) for n in args.snapshots_at.split(",") if n.strip())
+    taken: list[str] = []
     with tempfile.TemporaryDirectory(prefix="cti-fuzz-") as tmp, \
             run_server(Path(tmp), "--log-level", "warning", "--loop", args.loop,
                        start_timeout=180.0 if trace_dir else 15.0) as server:  # tracemalloc slows start-up
@@ -251,7 +259,8 @@ def main() -> int:
             reports.append(fuzz(server, datagrams=datagrams, tcp_connections=tcp_connections, rate=args.rate,
                                 probe_every=args.probe_every, drain_s=args.drain_s, idle_s=args.idle_s,
                                 seed=args.seed + burst, answer_byes=args.answer_byes,
-                                progress=lambda text: print(text, flush=True)))
+                                progress=lambda text: print(text, flush=True),
+                                after_batch=lambda sent: _mark(server, trace_dir, marks, taken, sent)))
             if not reports[-1].ok or server.proc.poll() is not None:
                 break
         if server.proc.poll() is None:
@@ -266,8 +275,19 @@ def main() -> int:
         for line in errors[:5]:
             print(f"  {line[:300]}")
         reused = _reused(reports)
-    memtrace.report(trace_dir, "before", "after")
+    for first, second in zip(["before", *taken], [*taken, "after"], strict=True):
+        if trace_dir is not None:
+            print(f"-- memory from {first} to {second}")
+        memtrace.report(trace_dir, first, second)
     return 0 if all(r.ok for r in reports) and reused else 1
+
+
+def _mark(server: ServerProcess, trace_dir: Path | None, marks: list[int], taken: list[str], sent: int) -> None:
+    """Take the probe's snapshot once the traffic has passed the next of ``marks`` (datagrams sent)."""
+    while marks and sent >= marks[0]:
+        name = f"at{marks.pop(0)}"
+        if memtrace.snapshot(server.proc.pid, trace_dir, name):
+            taken.append(name)
 
 
 def _reused(reports: list[Report]) -> bool:

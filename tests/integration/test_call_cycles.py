@@ -72,3 +72,40 @@ def test_200_calls_leave_no_reference_cycles(tmp_path: Path, monkeypatch: pytest
             assert found["ours"] == {}, found
     finally:
         runner.stop_all()
+
+
+IVR_CALLS = 40
+
+
+def test_callers_hanging_up_during_the_ivr_leave_no_reference_cycles(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An IVR abandon: the caller hangs up while the greeting plays, so the call cancels its IVR runner's task
+    while the runner waits inside its task group. On CPython 3.11-3.13 cancelling a task that waits in an
+    ``asyncio.TaskGroup`` leaves a reference cycle (``TaskGroup.__aexit__`` re-raises the CancelledError from a
+    frame that holds it), and every object the cancelled frames refer to, the whole call, stayed with it until
+    a full collection, which the node runs only every few minutes under load: a flood of such calls grew the
+    node by ~35 KB a call (tests/bench/bench_sip_fuzz.py, docs/reliability.md, "Seventh session")."""
+    from tests.support.sipp import dtmf_pcap
+
+    report = tmp_path / "gc.json"
+    monkeypatch.setenv("CTI_TEST_GC_REPORT", str(report))
+    runner = SippRunner(tmp_path / "sipp")
+    try:
+        with run_server(tmp_path) as server:
+            gc_report(server.proc.pid, report)  # clears what start-up left
+            carrier = runner.start("abandon", "carrier_call_hangup_early.xml", "-s", "100", "-key", "caller",
+                                   "5550100", "-key", "dtmf_pcap", dtmf_pcap("9"), "-set", "greeting_ms", "300",
+                                   "-set", "hangup_ms", "200", "-r", "10", "-trace_stat", "-fd", "1",
+                                   remote=f"{HOST}:{server.sip_port}", calls=IVR_CALLS, timeout=60,
+                                   trace_msg=False, quiet=True)
+            carrier.wait(70)
+            stats = read_stats(carrier.workdir)
+            assert stats.successful == IVR_CALLS, (stats.successful, stats.failed)
+            deadline = time.monotonic() + 15
+            while _live_calls(server.http_port) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(1.0)  # CDRs committed
+            found = gc_report(server.proc.pid, report)
+            assert found["ours"] == {}, found
+    finally:
+        runner.stop_all()

@@ -104,6 +104,10 @@ def report(folder: Path | None, first: str, second: str, top: int = 15) -> None:
             wanted = ("# blocks allocated", "# arenas allocated current", "unused pools *", "Total  ")
             lines = [t for t in stats.read_text().splitlines() if t.startswith(wanted)]
             print(f"Python's allocator at {name}: " + "; ".join(" ".join(t.split()) for t in lines[:4]))
+    owners = folder / f"{second}.owners.txt"
+    if owners.exists():
+        print(f"who holds them at {second} (CTI_MEMTRACE_OWNERS):")
+        print(owners.read_text())
     census = folder / f"{second}.arenas.txt"
     if census.exists():
         print(f"pymalloc arenas at {second} (tests/support/memtrace_site/arena_census.py):")

@@ -43,7 +43,49 @@ def _serve(directory: str, tracing: bool) -> None:
                 tracemalloc.take_snapshot().dump(str(folder / f"{name}.tracemalloc"))
             _mallocstats(folder / f"{name}.malloc.txt")
             _census(folder / f"{name}.arenas.txt", tracing)
+            owners = [t for t in os.environ.get("CTI_MEMTRACE_OWNERS", "").split(",") if t]
+            if owners:
+                (folder / f"{name}.owners.txt").write_text("\n".join(_owners(owners)) + "\n")
             (folder / f"{name}.done").write_text("")
+
+
+def _owners(kinds: list[str], samples: int = 3, depth: int = 6, breadth: int = 4) -> list[str]:
+    """Who holds the live objects of each type in ``kinds`` (``CTI_MEMTRACE_OWNERS=Call,IvrRunner``): for a few
+    of each, the chains of referrers by type, ``depth`` levels up, ``breadth`` referrers a level."""
+    import gc
+
+    every = gc.get_objects()
+    lines: list[str] = []
+    for kind in kinds:
+        found = [o for o in every if type(o).__qualname__ == kind]
+        lines.append(f"{kind}: {len(found)} live")
+        for obj in found[-samples:]:
+            lines.append(f"  one {kind}:")
+            _walk(obj, 1, depth, breadth, {id(every), id(lines), id(found)}, lines)
+        del found
+    del every
+    return lines
+
+
+def _walk(item: object, level: int, depth: int, breadth: int, seen: set[int], lines: list[str]) -> None:
+    """The referrers of ``item`` (by type; a dict's first keys, a frame's function), then theirs."""
+    import gc
+    import types
+
+    if level >= depth:
+        return
+    holders = [r for r in gc.get_referrers(item) if id(r) not in seen]
+    seen.add(id(holders))
+    for holder in holders[:breadth]:
+        seen.add(id(holder))
+        extra = ""
+        if isinstance(holder, dict):
+            extra = " keys " + ",".join(str(k)[:24] for k in list(holder)[:6])
+        elif isinstance(holder, types.FrameType):
+            code = holder.f_code
+            extra = f" {code.co_filename.rsplit('/', 2)[-1]}:{holder.f_lineno} {code.co_name}"
+        lines.append(f"{'  ' * (level + 1)}<- {type(holder).__qualname__}{extra}")
+        _walk(holder, level + 1, depth, breadth, seen, lines)
 
 
 def _site(obj: object) -> str | None:
