@@ -515,7 +515,8 @@ def arm_exit(after_s: float, code: int, why: str) -> None:
 
 # Cyclic garbage collection, tuned for a server whose heap is mostly long-lived: config, flows, agents,
 # and every finished transaction of the last 32 s (RFC 3261 timers J/K/D keep them). The call path
-# makes no reference cycles (tests/integration/test_call_cycles.py), nor does a TCP connection its peer
+# makes no reference cycles (tests/integration/test_call_cycles.py: answered calls, and callers who hang
+# up during the IVR, whose runner cuts the cycle a cancelled asyncio.TaskGroup leaves: ivr.runner), nor does a TCP connection its peer
 # resets (sip.transport.tcp), an HTTP request the router refuses (cti.http.guard.aio) or a WebSocket
 # session (cti.gateway.ws; tests/integration/test_http_cycles.py), so under call load the collector
 # finds nothing, and what it costs is
