@@ -513,16 +513,15 @@ def arm_exit(after_s: float, code: int, why: str) -> None:
     timer.start()
 
 
-# Cyclic garbage collection, tuned for a server whose heap is mostly long-lived: config, flows, agents,
-# and every finished transaction of the last 32 s (RFC 3261 timers J/K/D keep them). The call path
-# makes no reference cycles (tests/integration/test_call_cycles.py: answered calls, and callers who hang
-# up during the IVR, whose runner cuts the cycle a cancelled asyncio.TaskGroup leaves: ivr.runner), nor does a TCP connection its peer
-# resets (sip.transport.tcp), an HTTP request the router refuses (cti.http.guard.aio) or a WebSocket
-# session (cti.gateway.ws; tests/integration/test_http_cycles.py), so under call load the collector
-# finds nothing, and what it costs is
-# large: CPython counts a young generation as allocations minus deallocations of objects of any age,
-# so under a steady load it is collected only every few seconds and then holds every object made
-# since (0.3-0.4 ms of the loop per call at 250 calls/s and pauses up to 0.3 s, docs/performance.md).
+# Cyclic garbage collection, tuned for a server whose heap is mostly long-lived: config, flows, agents, and
+# every finished transaction of the last 32 s (RFC 3261 timers J/K/D keep them). The call path makes no
+# reference cycles (tests/integration/test_call_cycles.py: answered calls, and callers who hang up during the
+# IVR, whose runner cuts the cycle a cancelled asyncio.TaskGroup leaves: ivr.runner), nor does a TCP connection
+# its peer resets (sip.transport.tcp), an HTTP request the router refuses (cti.http.guard.aio) or a WebSocket
+# session (cti.gateway.ws; tests/integration/test_http_cycles.py), so under call load the collector finds
+# nothing, and what it costs is large: CPython counts a young generation as allocations minus deallocations of
+# objects of any age, so under a steady load it is collected only every few seconds and then holds every object
+# made since (0.3-0.4 ms of the loop per call at 250 calls/s and pauses up to 0.3 s, docs/performance.md).
 # So what start-up made is frozen out of collections, automatic collection is off, and
 # ``collect_garbage`` runs one full collection, logged with its pause, when either
 # - ``FULL_GC_EVERY_S`` seconds have passed since the last one, or
