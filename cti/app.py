@@ -370,12 +370,13 @@ async def run_server(loaded: LoadedConfig, overrides: Overrides = Overrides()) -
     try:
         async with asyncio.TaskGroup() as tasks:
             try:
+                gc_report = os.environ.get(gcaudit.ENV)  # test hook: cti/gcaudit.py
+                if gc_report:  # before the ports open: a test may signal as soon as the node answers
+                    loop.add_signal_handler(signal.SIGUSR1, gcaudit.report, Path(gc_report))
                 await server.start(tasks)  # a port taken, a bad flow...: stop what did start, then report
                 bind_module_loggers()  # those of the modules the start imported: made now, not by the first traffic
-                gc_report = os.environ.get(gcaudit.ENV)  # test hook: cti/gcaudit.py
                 if gc_report:
                     gcaudit.hold()
-                    loop.add_signal_handler(signal.SIGUSR1, gcaudit.report, Path(gc_report))
                 else:
                     tune_gc()
                 collector = tasks.create_task(collect_garbage(), name="gc")

@@ -19,8 +19,8 @@ import yaml
 
 from tests.support.gcreport import gc_report
 from tests.support.loadagents import register_agents
-from tests.support.procs import run_server
-from tests.support.sipp import HOST, SippRunner, read_stats, sipp_ready
+from tests.support.procs import ServerProcess, run_server
+from tests.support.sipp import HOST, Sipp, SippRunner, read_stats, sipp_ready
 
 pytestmark = [pytest.mark.interop, pytest.mark.skipif(not sipp_ready(), reason="sipp (sip-tester) not installed")]
 
@@ -46,6 +46,20 @@ def _live_calls(http_port: int) -> float:
     return metrics(http_port).get("cti_calls_active", 0.0)
 
 
+def _assert_no_cycles_after(carrier: Sipp, calls: int, server: ServerProcess, report: Path) -> None:
+    """Once the carrier's ``calls`` all succeeded and the node has no live call left, a cyclic collection finds
+    none of the project's objects."""
+    carrier.wait(70)
+    stats = read_stats(carrier.workdir)
+    assert stats.successful == calls, (stats.successful, stats.failed)
+    deadline = time.monotonic() + 15
+    while _live_calls(server.http_port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # recordings closed, CDRs committed
+    found = gc_report(server.proc.pid, report)
+    assert found["ours"] == {}, found
+
+
 def test_200_calls_leave_no_reference_cycles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = tmp_path / "gc.json"
     monkeypatch.setenv("CTI_TEST_GC_REPORT", str(report))
@@ -61,15 +75,7 @@ def test_200_calls_leave_no_reference_cycles(tmp_path: Path, monkeypatch: pytest
             carrier = runner.start("carrier", "load_carrier.xml", "-s", "200", "-d", "200", "-r", "40",
                                    "-trace_stat", "-fd", "1", remote=f"{HOST}:{server.sip_port}", calls=CALLS,
                                    timeout=60, trace_msg=False, quiet=True)
-            carrier.wait(70)
-            stats = read_stats(carrier.workdir)
-            assert stats.successful == CALLS, (stats.successful, stats.failed)
-            deadline = time.monotonic() + 15
-            while _live_calls(server.http_port) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            time.sleep(1.0)  # recordings closed, CDRs committed
-            found = gc_report(server.proc.pid, report)
-            assert found["ours"] == {}, found
+            _assert_no_cycles_after(carrier, CALLS, server, report)
     finally:
         runner.stop_all()
 
@@ -98,14 +104,6 @@ def test_callers_hanging_up_during_the_ivr_leave_no_reference_cycles(tmp_path: P
                                    "-set", "hangup_ms", "200", "-r", "10", "-trace_stat", "-fd", "1",
                                    remote=f"{HOST}:{server.sip_port}", calls=IVR_CALLS, timeout=60,
                                    trace_msg=False, quiet=True)
-            carrier.wait(70)
-            stats = read_stats(carrier.workdir)
-            assert stats.successful == IVR_CALLS, (stats.successful, stats.failed)
-            deadline = time.monotonic() + 15
-            while _live_calls(server.http_port) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            time.sleep(1.0)  # CDRs committed
-            found = gc_report(server.proc.pid, report)
-            assert found["ours"] == {}, found
+            _assert_no_cycles_after(carrier, IVR_CALLS, server, report)
     finally:
         runner.stop_all()
