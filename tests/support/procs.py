@@ -40,7 +40,7 @@ def wait_for_options(port: int, timeout: float = 15.0, host: str = "127.0.0.1") 
     n = 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((host, 0))
-        sock.settimeout(0.2)
+        sock.settimeout(0.05)  # a node still starting answers nothing: probe again soon (a late answer still counts)
         local = sock.getsockname()[1]
         while time.monotonic() < deadline:
             n += 1
