@@ -26,6 +26,10 @@ Not collected by pytest; tests/interop/test_sip_fuzz.py runs a few thousand as a
   drain: what the first burst left must be reused by the next ones (RSS after the last drain within 5 % of
   the baseline above the RSS after the first). The RSS by kind of mapping (C heap, anonymous mappings where
   Python's arenas live, files) is printed before the traffic and after each drain.
+* With the memory probe on (``CTI_SOAK_GC=1`` or ``CTI_SOAK_TRACEMALLOC=N``, tests/support/memtrace.py) it
+  takes snapshots before the traffic and after the drain, and ``--snapshots-at 200000,300000`` adds some
+  during the traffic; what grew between each two is printed (``CTI_MEMTRACE_OWNERS=Call,IvrRunner`` also
+  prints who holds the live objects of those types).
 
 Exit status 0 when there was no crash, calls and transactions drained to 0 and (with several bursts) the
 memory was reused, else 1.

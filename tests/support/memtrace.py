@@ -6,7 +6,8 @@ environment: :func:`prepare` puts ``tests/support/memtrace_site`` on the server'
 probe for live objects by type (and a tracemalloc snapshot) and waits for it; :func:`report` prints
 what grew between two snapshots, and the arena census of the second (``memtrace_site/arena_census.py``:
 which objects keep which of pymalloc's arenas; ``CTI_MEMTRACE_SPARSE=N`` lists the arenas with up to N
-used pools, 8 by default). Without either variable every function here does nothing.
+used pools, 8 by default; ``CTI_MEMTRACE_OWNERS=Call,IvrRunner`` adds, for a few live objects of each type named,
+the chains of referrers that hold them). Without either variable every function here does nothing.
 """
 
 from __future__ import annotations
