@@ -227,6 +227,14 @@ class SipEndpoint:
         self.layer.send_stateless(message, destination)
         self._pump()
 
+    def answer_stateless(self, request: Request, status: int, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Answer ``request`` as a stateless UAS (RFC 3261 §8.2.7, :meth:`TransactionLayer.send_response`): a
+        final non-2xx (or an OPTIONS' 200) the same request would get again, with the To tag it would get again.
+
+        Raises: LocalSipError (see :meth:`TransactionLayer.send_response`)."""
+        self.send_response(response_to(request, status, to_tag=self.layer.stateless_tag(request),
+                                       headers=list(headers)), stateless=True)
+
     def cancel(self, transaction: ClientTransactionId) -> ClientTransactionId | None:
         tid = self.layer.cancel(transaction, self._now())
         self._pump()

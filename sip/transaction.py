@@ -17,8 +17,10 @@ refused 482, so the TU's answer always reaches the transaction it is for.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
+import secrets
 
 import structlog
 
@@ -93,6 +95,11 @@ class TransactionLayer:
         self._response_keys: dict[ServerKey, ServerTransactionId] = {}
         self._client_keys: dict[tuple[str, str], ClientTransactionId] = {}
         self._awaiting_ack: dict[tuple[str, int], ServerTransactionId] = {}
+        # New INVITE server transactions whose 100 Trying waits for the TU (see next_event): not yet
+        # handed to the TU, then handed and due at the next messages_to_send().
+        self._trying_held: dict[ServerTransactionId, InviteServerTransaction] = {}
+        self._trying_due: list[InviteServerTransaction] = []
+        self._tag_key = secrets.token_bytes(16)  # keys the To tags of stateless answers (stateless_tag)
         self._pending_cancels: dict[ClientTransactionId, ClientTransactionId] = {}  # held until a 1xx
         self._cancels: dict[ClientTransactionId, ClientTransactionId] = {}  # INVITE → its CANCEL
         self._heap: list[tuple[float, int]] = []
@@ -132,19 +139,25 @@ class TransactionLayer:
     def send_response(self, response: Response, now: float, *, stateless: bool = False) -> None:
         """Send a response through its server transaction, or statelessly if none matches.
 
-        ``stateless``: the TU answers as a stateless UAS (RFC 3261 §8.2.7), for a final answer to a non-INVITE
-        request that it would give again to the same request and that changed nothing (a challenge, a 481, a
-        405, or the 200 to an OPTIONS: §11.2's answer is the same each time; a 2xx to any other method may have
-        changed state, and a retransmission must not reach the TU again): the
-        transaction ends as soon as the answer is sent instead of waiting in Completed for Timer J (32 s
-        over UDP), and a retransmission of the request reaches the TU again. §8.2.7 gives the reason:
-        "If unauthenticated requests were handled statefully, then malicious floods of unauthenticated
-        requests could create massive amounts of transaction state".
+        ``stateless``: the TU answers as a stateless UAS (RFC 3261 §8.2.7) with a final answer it would give
+        again to the same request and that changed nothing: a final non-2xx (a challenge, a 481, a 405, an
+        INVITE to an unknown number), or the 200 to an OPTIONS (§11.2's answer is the same each time; a 2xx to
+        any other method may have changed state, and a retransmission must not reach the TU again). The
+        transaction ends as soon as the answer is sent instead of waiting in Completed for Timer J or H
+        (32 s over UDP), and a retransmission of the request reaches the TU again, which answers it again.
+        §8.2.7 gives the reason: "If unauthenticated requests were handled statefully, then malicious floods
+        of unauthenticated requests could create massive amounts of transaction state".
+
+        An INVITE can be answered so only while its transaction has sent nothing: a stateless UAS "MUST NOT
+        send provisional (1xx) responses", since a client that has seen one stops retransmitting its INVITE
+        and would never learn a lost final answer. The 100 Trying waits for the TU's first look (see
+        :meth:`next_event`), so an INVITE refused at once qualifies; one already answered 100 or 1xx is
+        answered through its transaction as usual (Completed, Timers G and H), whatever ``stateless`` says.
 
         Raises:
             LocalSipError: the transaction's state forbids this response (e.g. a second final),
-                the response lacks Via/Call-ID/CSeq, or ``stateless`` for an INVITE, a 1xx or a 2xx to
-                anything but OPTIONS.
+                the response lacks Via/Call-ID/CSeq, or ``stateless`` with a 1xx, or a 2xx to anything
+                but OPTIONS.
         """
         try:
             key = response_key(response)
@@ -156,17 +169,25 @@ class TransactionLayer:
         if tx is None:
             self._outbox.messages.append((response, response_destination(via, None)))
             return
-        if stateless and not (isinstance(tx, NonInviteServerTransaction) and (
-                response.status >= 300 or (response.status >= 200 and tx.request.method == "OPTIONS"))):
-            raise LocalSipError("only a final non-2xx answer to a non-INVITE request, or the 2xx to an OPTIONS, "
-                                "can be stateless")
+        if stateless and not (response.status >= 300 or (
+                response.status >= 200 and tx.request.method == "OPTIONS")):
+            raise LocalSipError("only a final non-2xx answer, or the 2xx to an OPTIONS, can be stateless")
+        # An INVITE's transaction can end with its answer only if that answer is the first thing it sends.
+        ends = stateless and (isinstance(tx, NonInviteServerTransaction) or tx.last_response is None)
         tx.send_response(response, now)
-        if stateless:
-            assert isinstance(tx, NonInviteServerTransaction)
+        if ends:
             tx.end_now()
         if isinstance(tx, InviteServerTransaction) and tx.state is S.ACCEPTED:
             self._awaiting_ack[(tx.request.call_id, tx.request.cseq.seq)] = tx.server_id
         self._after(tx)
+
+    def stateless_tag(self, request: Request) -> str:
+        """The To tag for a stateless answer to ``request``: the same for the request and its retransmissions,
+        as §8.2.7 requires ("the same tag for the same request consistently"), unguessable from outside (keyed
+        per layer)."""
+        identity = "\n".join((request.call_id, request.from_.tag or "", request.headers.get("CSeq") or "",
+                               request.top_via.branch or ""))
+        return hashlib.blake2s(identity.encode(), key=self._tag_key, digest_size=8).hexdigest()
 
     def send_stateless(self, message: Request | Response, destination: Destination) -> None:
         """Hand a message to the transport outside any transaction (an ACK for a 2xx, a proxied message)."""
@@ -221,9 +242,27 @@ class TransactionLayer:
 
     # ---------------------------------------------------------------- outputs
     def next_event(self) -> SipEvent | None:
-        return self._outbox.events.popleft() if self._outbox.events else None
+        """The next event for the TU, or None.
+
+        A new INVITE's 100 Trying is held until the TU has taken its ``RequestReceived`` here and is then sent
+        by the next :meth:`messages_to_send` unless the TU has answered meanwhile: §17.2.1 lets the transaction
+        skip the 100 when "it knows that the TU will generate a provisional or final response within 200 ms",
+        and a TU that answers while handling the event does. A refusal given at once is then the only answer,
+        and can be stateless (:meth:`send_response`)."""
+        if not self._outbox.events:
+            return None
+        event = self._outbox.events.popleft()
+        if self._trying_held and type(event) is RequestReceived and event.transaction is not None:
+            held = self._trying_held.pop(ServerTransactionId(event.transaction), None)
+            if held is not None:
+                self._trying_due.append(held)
+        return event
 
     def messages_to_send(self) -> list[tuple[Outgoing, Destination]]:
+        if self._trying_due:
+            for tx in self._trying_due:
+                tx.send_trying()
+            self._trying_due.clear()
         out, self._outbox.messages = self._outbox.messages, []
         return out
 
@@ -304,6 +343,8 @@ class TransactionLayer:
                 id=tx_id, request=request, source=source, config=self.config, outbox=self._outbox, now=now
             )
         self._servers[tx_id] = new
+        if isinstance(new, InviteServerTransaction):
+            self._trying_held[tx_id] = new
         self._per_source[host] = self._per_source.get(host, 0) + 1
         self._server_keys[key] = tx_id
         self._response_keys[rkey] = tx_id
@@ -460,6 +501,7 @@ class TransactionLayer:
         if isinstance(tx, ServerTransaction):
             if self._servers.pop(tx.server_id, None) is None:
                 return
+            self._trying_held.pop(tx.server_id, None)
             host = tx.source.addr[0]
             left = self._per_source.get(host, 1) - 1
             if left > 0:

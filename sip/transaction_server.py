@@ -3,7 +3,9 @@
 
 Decisions (see docs/sip-transactions.md):
 
-* The INVITE server transaction sends 100 Trying as soon as it is created.
+* The INVITE server transaction sends 100 Trying once the TU has seen the request without answering it
+  (the layer calls ``send_trying`` at its next send), so that an INVITE refused at once gets only its
+  refusal and can be refused statelessly (RFC 3261 §8.2.7; docs/sip-transactions.md, "Stateless refusals").
 * RFC 6026 Accepted state: after a 2xx the transaction lives on for Timer L (64*T1), absorbing
   INVITE retransmissions. Over UDP it also retransmits the 2xx on the Timer G schedule until the
   ACK arrives (the §13.3.1.4 duty of the UAS core, hosted here); if no ACK arrives before Timer L
@@ -63,6 +65,10 @@ class ServerTransaction(Transaction):
 
     def send_response(self, response: Response, now: float) -> None:
         """Raises: LocalSipError if the state machine does not allow this response now."""
+        raise NotImplementedError
+
+    def end_now(self) -> None:
+        """The TU answered as a stateless UAS: the transaction ends with the answer it just sent."""
         raise NotImplementedError
 
     def _refuse(self, response: Response) -> LocalSipError:
@@ -143,15 +149,22 @@ class InviteServerTransaction(ServerTransaction):
                          now=now)
         self.acked = False
         # §17.2.1: "the server transaction MUST generate a 100 (Trying) response unless it knows that
-        # the TU will generate a provisional or final response within 200 ms". We never know that.
-        self._transmit(response_to(request, 100))
+        # the TU will generate a provisional or final response within 200 ms". The layer sends it once
+        # the TU has seen the request and not answered it (TransactionLayer.next_event): send_trying.
+
+    def send_trying(self) -> None:
+        """Send the 100 Trying, unless the transaction has already sent something or ended."""
+        if self.state is S.PROCEEDING and self.last_response is None:
+            self._transmit(response_to(self.request, 100))
 
     def receive_request(self, request: Request, now: float) -> None:
         # §17.2.1: in Proceeding "the most recent provisional response ... MUST be passed to the
         # transport layer for retransmission"; in Completed the final response likewise.
         # RFC 6026 §7.1: in Accepted, INVITE retransmissions are absorbed.
         self._received_again()
-        if self.state in (S.PROCEEDING, S.COMPLETED) and self.last_response is not None:
+        if self.state is S.PROCEEDING and self.last_response is None:
+            self.send_trying()  # a retransmission before the TU said anything: the 100 is due now
+        elif self.state in (S.PROCEEDING, S.COMPLETED) and self.last_response is not None:
             self._resend(self.last_response)
 
     def receive_ack(self, now: float) -> bool:
@@ -199,6 +212,11 @@ class InviteServerTransaction(ServerTransaction):
             self.request = self.request.skeleton()
             self._set_state(S.COMPLETED)
             self._start(TimerId.H, self.config.timeout, now)
+
+    def end_now(self) -> None:
+        """The TU refused the INVITE as a stateless UAS before anything else was sent
+        (:meth:`TransactionLayer.send_response`): end now, not after Timer H."""
+        self._set_state(S.TERMINATED)
 
     def _on_timer(self, timer: TimerId, now: float) -> None:
         if timer is TimerId.G and self.state in (S.COMPLETED, S.ACCEPTED) and self.last_response is not None:

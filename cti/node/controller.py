@@ -231,7 +231,7 @@ class CallController:
                 if call is not None and call.trunk is not None:
                     call.trunk.reject(500)
                 else:
-                    self.door.refuse(event, 500)
+                    self.door.refuse(event, 500, stateful=True)
             except Exception as refuse_exc:
                 log.error("call.start.unanswered", error=repr(refuse_exc))
 

@@ -69,7 +69,7 @@ class TrunkDoor:
             return
         if self.draining:
             self.refused["draining"] += 1
-            self.refuse(event, 503, (("Retry-After", "30"),))
+            self.refuse(event, 503, (("Retry-After", "30"),), stateful=True)
             return
         unusable = check_offer(request, local_host=self.legs.via_host,  # before admission (docs/sip-server.md)
                                transport=event.source.transport,
@@ -86,7 +86,7 @@ class TrunkDoor:
             status, headers = ANSWERS[refusal]
             log.info("call.refused", trunk=match.trunk.name, reason=refusal.value, status=status,
                      live=self.admission.live, live_on_trunk=self.admission.live_on(match.trunk.name))
-            self.refuse(event, status, headers)
+            self.refuse(event, status, headers, stateful=True)
             return
         self._start(event, match)
 
@@ -112,10 +112,23 @@ class TrunkDoor:
         if outcome.result is not AuthResult.ACCEPTED or trunk is None:
             self.refused["auth_failed"] += 1
             log.warning("call.trunk.refused", source=event.source.addr[0], reason=outcome.reason.value)
-            self.refuse(event, 403)
+            self.refuse(event, 403, stateful=True)
             return None
         return self.trunks.matched(trunk, request)
 
-    def refuse(self, event: RequestReceived, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        """Answer a dialog-creating INVITE with a final error (a new To tag: no dialog is made)."""
-        self.legs.endpoint.send_response(response_to(event.request, status, to_tag=new_tag(), headers=list(headers)))
+    def refuse(self, event: RequestReceived, status: int, headers: tuple[tuple[str, str], ...] = (), *,
+               stateful: bool = False) -> None:
+        """Answer a dialog-creating INVITE with a final error (no dialog is made).
+
+        A refusal the same INVITE would get again (unknown source or number, a challenge, an offer the node
+        cannot use) is answered as a stateless UAS (RFC 3261 §8.2.7): no transaction is kept for Timer H, so a
+        flood of such INVITEs holds no state, and a retransmission is refused again with the same To tag.
+        ``stateful``: a refusal that depends on the moment (draining, admission, a failed start) or that changed
+        state (failed credentials count toward a lock-out) keeps its transaction, so that a retransmission is
+        absorbed and gets the same answer.
+        """
+        if stateful:
+            self.legs.endpoint.send_response(response_to(event.request, status, to_tag=new_tag(),
+                                                         headers=list(headers)))
+        else:
+            self.legs.endpoint.answer_stateless(event.request, status, headers)

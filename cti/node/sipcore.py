@@ -13,8 +13,6 @@ Policy, in order, for a new request (RFC 3261 §8.2):
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from typing import TYPE_CHECKING
 
 import structlog
@@ -60,7 +58,6 @@ class SipCore:
         self.server_header = config.sip.user_agent
         self.legs: LegTable | None = None
         self.calls: CallController | None = None
-        self._tag_key = secrets.token_bytes(16)  # keys the tags of stateless answers (_stateless_tag)
 
     def bind(self, endpoint: SipEndpoint) -> None:
         self._endpoint = endpoint
@@ -86,30 +83,13 @@ class SipCore:
 
     def refuse(self, request: Request, status: int, *, headers: list[tuple[str, str]] | None = None) -> None:
         """Answer an out-of-dialog request with a final non-2xx that the same request would get again (a
-        challenge, 481, 405, 501, 420, 483). A non-INVITE is answered as a stateless UAS (RFC 3261 §8.2.7):
-        its transaction ends at once instead of holding the request for Timer J (32 s over UDP), so a flood
-        of such requests holds no state (docs/sip-transactions.md, "Stateless refusals"); a retransmission
-        is answered again. An INVITE keeps its transaction (Timer H waits for the ACK)."""
-        if request.method != "INVITE":
-            self._answer_stateless(request, status, headers or [])
-            return
-        response = response_to(request, status, to_tag=new_tag(),
-                               headers=[*(headers or []), ("Server", self.server_header)])
-        self.endpoint.send_response(response)
+        challenge, 481, 405, 501, 420, 483) as a stateless UAS (RFC 3261 §8.2.7): its transaction ends at once
+        instead of holding the request for Timer J or H (32 s over UDP), so a flood of such requests holds no
+        state (docs/sip-transactions.md, "Stateless refusals"); a retransmission is answered again."""
+        self._answer_stateless(request, status, headers or [])
 
     def _answer_stateless(self, request: Request, status: int, headers: list[tuple[str, str]]) -> None:
-        """Answer a non-INVITE as a stateless UAS (RFC 3261 §8.2.7): its transaction ends once the answer is
-        sent, and a retransmission gets the same answer with the same To tag."""
-        response = response_to(request, status, to_tag=self._stateless_tag(request),
-                               headers=[*headers, ("Server", self.server_header)])
-        self.endpoint.send_response(response, stateless=True)
-
-    def _stateless_tag(self, request: Request) -> str:
-        """The To tag of a stateless answer: the same for the same request and its retransmissions, as §8.2.7
-        requires ("the same tag for the same request consistently"), unguessable from outside (keyed)."""
-        identity = "\n".join((request.call_id, request.from_.tag or "", request.headers.get("CSeq") or "",
-                               request.top_via.branch or ""))
-        return hashlib.blake2s(identity.encode(), key=self._tag_key, digest_size=8).hexdigest()
+        self.endpoint.answer_stateless(request, status, [*headers, ("Server", self.server_header)])
 
     def on_sip_event(self, event: SipEvent) -> None:
         match event:

@@ -71,3 +71,44 @@ def test_options_is_answered_statelessly_the_same_each_time(tmp_path: Path) -> N
             text = page.read().decode()
         live = [line for line in text.splitlines() if line.startswith("cti_sip_transactions ")]
         assert live and float(live[0].split()[1]) == 0, live
+
+
+def _invite(port: int, local: int, branch: str, number: str) -> bytes:
+    body = (f"v=0\r\no=probe 1 1 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
+            f"m=audio {local + 2} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    return (f"INVITE sip:{number}@{HOST}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {HOST}:{local};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\n"
+            f"From: <sip:13800138000@{HOST}>;tag=invite-test\r\nTo: <sip:{number}@{HOST}>\r\n"
+            f"Call-ID: invite-{branch}@{HOST}\r\nCSeq: 1 INVITE\r\nContact: <sip:13800138000@{HOST}:{local}>\r\n"
+            f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+
+
+def _answers(sock: socket.socket, data: bytes, port: int) -> list[Response]:
+    """Everything the node sends back to one INVITE, up to its final answer."""
+    sock.sendto(data, (HOST, port))
+    seen = []
+    while True:
+        answer = parse_message(sock.recv(65535))
+        if isinstance(answer, Response):
+            seen.append(answer)
+            if answer.status >= 200:
+                return seen
+
+
+def test_an_invite_to_an_unknown_number_is_refused_statelessly(tmp_path: Path) -> None:
+    """An INVITE refused for what it is (here a number with no flow) gets its 404 and nothing before it (a
+    stateless UAS sends no 1xx, so the caller keeps retransmitting until it hears the answer), keeps no
+    transaction for Timer H, and a retransmission gets the same answer with the same To tag."""
+    with run_server(tmp_path) as srv, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        sock.settimeout(5)
+        local = sock.getsockname()[1]
+        invite = _invite(srv.sip_port, local, "nobody1", "99999")
+        rounds = [_answers(sock, invite, srv.sip_port) for _ in range(3)]
+        assert [[a.status for a in answers] for answers in rounds] == [[404], [404], [404]]
+        tags = {_to_tag(answers[-1]) for answers in rounds}
+        assert len(tags) == 1 and None not in tags, tags
+        with urllib.request.urlopen(f"http://{HOST}:{srv.http_port}/metrics", timeout=5) as page:
+            text = page.read().decode()
+        live = [line for line in text.splitlines() if line.startswith("cti_sip_transactions ")]
+        assert live and float(live[0].split()[1]) == 0, live

@@ -42,8 +42,9 @@ def test_invite_sends_100_trying_at_once_and_enters_proceeding() -> None:
 
 def test_proceeding_retransmission_resends_latest_provisional() -> None:
     layer, invite, event = start()
+    assert [m.status for m, _ in layer.messages_to_send()] == [100]
     layer.receive_message(roundtrip(invite), UDP_FROM_UAC, 0.5)
-    assert [m.status for m, _ in layer.messages_to_send()] == [100, 100]
+    assert [m.status for m, _ in layer.messages_to_send()] == [100]
     ringing = answer(event.request, 180)
     layer.send_response(ringing, 1.0)
     layer.messages_to_send()
@@ -216,3 +217,56 @@ def test_repeated_acks_for_a_2xx_are_counted_and_still_passed_up() -> None:
     layer.receive_message(roundtrip(ack), UDP_FROM_UAC, 0.7)  # the UAC answers our repeat with its ACK
     assert [e.request.method for e in drain(layer)] == ["ACK", "ACK"]  # type: ignore[attr-defined]
     assert (layer.resent, layer.received_again) == (1, 1)
+
+
+def test_an_invite_refused_at_once_gets_only_its_refusal_and_holds_no_transaction() -> None:
+    """RFC 3261 §8.2.7: a stateless UAS sends no 1xx. The 100 Trying waits for the TU's first look, so a
+    refusal given while the TU handles the request is the only answer; the transaction ends with it (no
+    Timer H), the ACK for it goes to the TU (it matches nothing), and a retransmission of the INVITE (the
+    refusal was lost) reaches the TU again, which answers it again."""
+    layer, invite, event = start()
+    refusal = answer(event.request, 404)
+    layer.send_response(refusal, 0.0, stateless=True)
+    assert wire(layer.messages_to_send()) == [(bytes(refusal), UDP_FROM_UAC)]
+    assert drain(layer) == [TransactionTerminated(transaction=event.transaction)]
+    assert len(layer) == 0 and layer.get_timer() is None
+    layer.receive_message(roundtrip(ack_for(invite)), UDP_FROM_UAC, 0.1)
+    (ack,) = drain(layer)
+    assert isinstance(ack, RequestReceived) and ack.request.method == "ACK" and ack.transaction is None
+    assert layer.messages_to_send() == []
+    layer.receive_message(roundtrip(invite), UDP_FROM_UAC, 0.5)
+    (again,) = drain(layer)
+    assert isinstance(again, RequestReceived) and again.transaction != event.transaction
+    assert [m.status for m, _ in layer.messages_to_send()] == [100]  # not answered this time: the 100 is due
+
+
+def test_a_stateless_refusal_after_the_100_goes_through_the_transaction() -> None:
+    """Once the 100 Trying is out the client has stopped retransmitting: a lost refusal would never be
+    learnt, so the refusal is kept and retransmitted (Completed, Timers G and H) whatever the TU asked."""
+    layer, invite, event = start()
+    assert [m.status for m, _ in layer.messages_to_send()] == [100]
+    refusal = answer(event.request, 404)
+    layer.send_response(refusal, 1.0, stateless=True)
+    assert wire(layer.messages_to_send()) == [(bytes(refusal), UDP_FROM_UAC)]
+    assert layer.state_of(event.transaction) is S.COMPLETED
+    layer.receive_message(roundtrip(invite), UDP_FROM_UAC, 1.2)
+    assert wire(layer.messages_to_send()) == [(bytes(refusal), UDP_FROM_UAC)]  # resent by the transaction
+
+
+def test_a_provisional_given_at_once_replaces_the_100() -> None:
+    """§17.2.1: no 100 Trying when the TU answers (here 180) before the transaction would send it."""
+    layer, invite, event = start()
+    ringing = answer(event.request, 180)
+    layer.send_response(ringing, 0.0)
+    assert wire(layer.messages_to_send()) == [(bytes(ringing), UDP_FROM_UAC)]
+    assert layer.messages_to_send() == []
+
+
+def test_the_100_waits_until_the_tu_has_taken_the_request() -> None:
+    layer = TransactionLayer()
+    layer.receive_message(roundtrip(make_request("INVITE")), UDP_FROM_UAC, 0.0)
+    assert layer.messages_to_send() == []  # the TU has not seen it yet
+    (event,) = drain(layer)
+    assert isinstance(event, RequestReceived)
+    assert [m.status for m, _ in layer.messages_to_send()] == [100]
+    assert layer.messages_to_send() == []
