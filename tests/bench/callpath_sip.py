@@ -193,7 +193,7 @@ class CallNode:
         """One whole call numbered ``n`` (unique per driver); returns the messages the node sent."""
         endpoint, count = self.endpoint, 0
         endpoint.message_received(_carrier("INVITE", n, cseq=1, body=CALLER_SDP % n), CARRIER)
-        sent = self.take()  # 100 and 180 to the caller, the INVITE to the agent
+        sent = self.take()  # 180 to the caller (at once: no 100 Trying), the INVITE to the agent
         count += len(sent)
         invite = next(data for data, dest in sent if dest == AGENT)
         endpoint.message_received(_agent_answer(invite, b"180 Ringing", n), AGENT)
