@@ -6,7 +6,9 @@ rings them as it rings a softphone; each phone bridges the call's RTP (G.711) to
 
 - ``state.py``: the pure parts (states and transitions, hang-up meaning, caller, 20 ms reframing).
 - ``media.py``: the audio bridge between RTP frames and aiortc tracks.
-- ``phone.py``: one agent's web phone (its SIP line and its peer connection).
+- ``line.py``: what the service hands a phone (its SIP line, the publish and spawn callables).
+- ``phone.py``: one agent's web phone (its SIP line and its peer connection); imports aiortc, so the service
+  imports it on the first phone turned on, not at the node's start.
 - ``service.py``: all of them and the user agent they share (``WebPhones``).
 
 May import: ``sip`` and ``cti.call`` (the SIP legs it answers with), ``cti.errors``.

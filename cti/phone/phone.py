@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 from aiortc.mediastreams import MediaStreamTrack
 
-from cti.call.legs import HangupCause, InboundLeg, LegEnded, LegEvent, LegReferred, LegReinvited, LegTable
+from cti.call.legs import HangupCause, InboundLeg, LegEnded, LegEvent, LegReferred, LegReinvited
+from cti.phone.line import PhoneLine, Publish, Spawn
 from cti.phone.media import CallAudio, pump_from_page
 from cti.phone.state import (
     Caller,
@@ -52,19 +52,6 @@ _PAGE_CODECS = ("audio/pcmu", "audio/pcma")
 
 _END_REASONS = {HangupCause.REMOTE_BYE: "remote_hangup", HangupCause.REMOTE_CANCEL: "caller_cancelled",
                 HangupCause.LOCAL: "hung_up", HangupCause.TIMEOUT: "failed"}
-
-Spawn = Callable[[Coroutine[Any, Any, None], str], None]
-"""Runs a coroutine as a named task owned by the phones' task group (its failure is logged, never raised)."""
-Publish = Callable[[str, dict[str, Any]], object]
-"""Publishes an event: ``(type, data)`` (the node's publisher, not durable: a phone's state is not a record)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PhoneLine:
-    """Where the phone's SIP and RTP live: the user agent's leg table and its host (the node's SIP address)."""
-
-    table: LegTable
-    host: str
 
 
 class WebPhone:

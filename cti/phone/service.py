@@ -18,17 +18,18 @@ Logs: ``webphone.state.changed``, ``webphone.task.failed``, ``webphone.invite.re
 from __future__ import annotations
 
 import asyncio
+import importlib
 import itertools
 import secrets
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
 from cti.call.legs import LegTable
 from cti.errors import ControlError
-from cti.phone.phone import PhoneLine, Publish, WebPhone
+from cti.phone.line import PhoneLine, Publish
 from cti.phone.state import PhoneError, PhoneState
 from sip import (
     RemoteSipError,
@@ -45,6 +46,9 @@ from sip import (
     response_to,
 )
 from sip.aio import SipEndpoint
+
+if TYPE_CHECKING:
+    from cti.phone.phone import WebPhone
 
 __all__ = ["Bindings", "PhoneSettings", "WebPhones", "local_host"]
 
@@ -65,6 +69,20 @@ class PhoneSettings:
     max_phones: int = 500  # web phones at once on the node (one per agent in any case)
     ice_timeout_s: float = 15.0  # ICE + DTLS must complete within this after phone_on
     binding_expires_s: int = 300  # the binding's lifetime; refreshed at half of it
+
+
+async def _webrtc() -> type[WebPhone]:
+    """The WebRTC side of the phones (:mod:`cti.phone.phone`, which imports aiortc and PyAV: about 0.2 s), imported
+    when the first phone is turned on rather than at the node's start (most nodes' agents use softphones), and in a
+    thread, so that the event loop goes on meanwhile (a second phone turned on meanwhile waits on the import's
+    lock in its own thread, never sees a half-made module)."""
+    if not _LOADED:
+        module = await asyncio.to_thread(importlib.import_module, "cti.phone.phone")
+        _LOADED.append(module.WebPhone)
+    return _LOADED[0]
+
+
+_LOADED: list[type[WebPhone]] = []  # the WebPhone class, once its module is wholly imported (_webrtc)
 
 
 class WebPhones:
@@ -153,6 +171,7 @@ class WebPhones:
 
     async def _turn_on(self, agent_id: str, owner: int, offer: str, auto_answer: bool) -> dict[str, Any]:
         await self.ready.wait()
+        web_phone = await _webrtc()  # before the checks: no await between them and the phone's creation
         assert self._line is not None
         current = self._phones.get(agent_id)
         if current is not None:
@@ -162,8 +181,8 @@ class WebPhones:
         if len(self._phones) >= self.settings.max_phones:
             raise PhoneError("phones_full", f"the node serves {self.settings.max_phones} browser phones at most",
                              status=503)
-        phone = WebPhone(agent_id=agent_id, owner=owner, auto_answer=auto_answer, line=self._line,
-                         publish=self._publish, spawn=self._spawn, ice_timeout_s=self.settings.ice_timeout_s)
+        phone = web_phone(agent_id=agent_id, owner=owner, auto_answer=auto_answer, line=self._line,
+                          publish=self._publish, spawn=self._spawn, ice_timeout_s=self.settings.ice_timeout_s)
         self._phones[agent_id] = phone
         phone.on_off = self._forget
         try:
