@@ -54,7 +54,7 @@ READ_BEFORE_TIMERS = 2048
 # are off (cti.app.tune_gc), so the burst's reference cycles would otherwise wait for the next
 # periodic one (10 minutes) and keep their arenas; with at most TRIM_DRAINED live transactions
 # the pause is short. docs/sip-transactions.md and docs/reliability.md have the figures.
-TRIM_PEAK = 500
+TRIM_PEAK = 200  # about 70 calls' transactions: a flood's refusals hold none (stateless), its calls do
 TRIM_DRAINED = 8
 TRIM_INTERVAL = 30.0
 
@@ -269,7 +269,11 @@ class SipEndpoint:
     def _answer_failed(self, event: RequestReceived, exc: Exception) -> None:
         """The handler raised on a new request: answer it now if it is still unanswered (a
         RemoteSipError with its ``status_hint``, anything else 500), rather than leave the peer
-        retransmitting until the layer's TU guard ends the transaction."""
+        retransmitting until the layer's TU guard ends the transaction.
+
+        A RemoteSipError says the request itself is malformed (a header the handler read does not parse): the
+        same request would fail the same way, so it is answered as a stateless UAS (RFC 3261 §8.2.7), as the
+        parser's own refusals are, and holds no transaction; a 500 (our failure) keeps its transaction."""
         if event.transaction is None:
             return  # an ACK: never answered
         tx = self.layer.transaction(event.transaction)
@@ -278,9 +282,15 @@ class SipEndpoint:
             return
         if tx.last_response is not None and tx.last_response.status > 100:
             return  # the TU had sent a provisional: the call is its own
-        status = exc.status_hint if isinstance(exc, RemoteSipError) and exc.status_hint >= 400 else 500
+        malformed = isinstance(exc, RemoteSipError) and exc.status_hint >= 400
+        status = exc.status_hint if isinstance(exc, RemoteSipError) and malformed else 500
+        request = event.request
         try:
-            self.layer.send_response(response_to(event.request, status), self._now())
+            if malformed:
+                self.layer.send_response(response_to(request, status, to_tag=self.layer.stateless_tag(request)),
+                                         self._now(), stateless=True)
+            else:
+                self.layer.send_response(response_to(request, status), self._now())
         except (LocalSipError, RemoteSipError) as failed:
             log.info("sip.response.failed", status=status, error=str(failed))
 

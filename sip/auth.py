@@ -91,6 +91,15 @@ class AuthOutcome:
     challenges: tuple[str, ...] = ()
     username: str | None = None
 
+    @property
+    def repeatable(self) -> bool:
+        """Nothing was counted or consumed, and the same request would be answered the same again: a challenge
+        (with a fresh nonce) or a malformed request's 400. Such an answer may be sent as a stateless UAS (RFC
+        3261 §8.2.7, whose own example is the challenge); a 403 counted toward a lock-out, a lock-out's 403 and
+        an acceptance (a nonce count used) may not."""
+        return self.result in (AuthResult.CHALLENGE, AuthResult.STALE) or (
+            self.result is AuthResult.REJECTED and self.status == 400)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LockoutPolicy:

@@ -185,7 +185,8 @@ class TransactionLayer:
         """The To tag for a stateless answer to ``request``: the same for the request and its retransmissions,
         as §8.2.7 requires ("the same tag for the same request consistently"), unguessable from outside (keyed
         per layer)."""
-        identity = "\n".join((request.call_id, request.from_.tag or "", request.headers.get("CSeq") or "",
+        # The From header as received, not its parsed tag: a request whose From does not parse gets one too.
+        identity = "\n".join((request.call_id, request.headers.get("From") or "", request.headers.get("CSeq") or "",
                                request.top_via.branch or ""))
         return hashlib.blake2s(identity.encode(), key=self._tag_key, digest_size=8).hexdigest()
 

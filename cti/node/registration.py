@@ -12,6 +12,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from typing import NamedTuple, cast
 
 import structlog
 
@@ -42,6 +43,14 @@ from sip import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+class RegisterAnswer(NamedTuple):
+    """What :meth:`RegistrationService.handle` answers a REGISTER with."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    stateless: bool  # nothing changed and the same request gets it again (RFC 3261 §8.2.7)
 
 
 class RegistrationService:
@@ -78,13 +87,13 @@ class RegistrationService:
         """Current bindings of a user, best first (q, then most recent)."""
         return self.registrar.lookup(AddressOfRecord(user), self._clock())
 
-    def handle(self, request: Request, source: Destination) -> tuple[int, list[tuple[str, str]]]:
-        """Answer one REGISTER: the status and the headers to add to the response.
+    def _refusal(self, request: Request) -> tuple[int, list[tuple[str, str]]] | None:
+        """What a REGISTER gets for what it is, before any authentication (400: its To is not a SIP URI; 404: no
+        user in it), or None when it goes on. Such an answer changes nothing and the same request gets it again.
 
         Raises:
-            RemoteSipError: a malformed Contact or Expires (answered 400 by the endpoint).
+            RemoteSipError: the To header does not parse.
         """
-        now = self._clock()
         to_uri = request.to.uri
         if not isinstance(to_uri, SipUri):
             # §10.2: the To of a REGISTER holds the address-of-record, "a SIP or SIPS URI"; any other
@@ -92,17 +101,30 @@ class RegistrationService:
             return 400, [("Warning", '399 cti "the To of a REGISTER must be a SIP or SIPS URI"')]
         if not to_uri.user:
             return 404, []
-        user = to_uri.user
+        return None
+
+    def handle(self, request: Request, source: Destination) -> RegisterAnswer:
+        """Answer one REGISTER: the status, the headers to add to the response, and whether it may be sent as a
+        stateless UAS (it changed nothing and the same request would get it again).
+
+        Raises:
+            RemoteSipError: a malformed Contact or Expires (answered 400 by the endpoint).
+        """
+        refused = self._refusal(request)
+        if refused is not None:
+            return RegisterAnswer(*refused, True)
+        now = self._clock()
+        user = cast(SipUri, request.to.uri).user or ""  # refusal() has checked: a SIP URI with a user
         outcome = self.auth.authenticate(
             method="REGISTER", request_uri=str(request.uri), authorization=request.headers.get_all("Authorization"),
             account=user, password=self._password(user), source=source.addr[0], now=now,
         )
         if outcome.result in (AuthResult.CHALLENGE, AuthResult.STALE):
-            return outcome.status, [("WWW-Authenticate", c) for c in outcome.challenges]
+            return RegisterAnswer(outcome.status, [("WWW-Authenticate", c) for c in outcome.challenges], True)
         if outcome.result is AuthResult.LOCKED_OUT:
-            return 403, [("Warning", '399 cti "too many failed attempts; try again later"')]
+            return RegisterAnswer(403, [("Warning", '399 cti "too many failed attempts; try again later"')], False)
         if outcome.result is not AuthResult.ACCEPTED:
-            return outcome.status, []
+            return RegisterAnswer(outcome.status, [], outcome.repeatable)
         register = RegisterRequest(
             aor=AddressOfRecord(user), call_id=request.call_id, cseq=request.cseq.seq,
             contacts=tuple(self._bindings(request)), wildcard=any(c.is_wildcard for c in request.contacts),
@@ -116,7 +138,7 @@ class RegistrationService:
             headers.append(("Min-Expires", str(result.min_expires)))
         if result.status == 200:
             headers.append(("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())))
-        return result.status, headers
+        return RegisterAnswer(result.status, headers, False)  # the credentials were used: a nonce count
 
     def bind_local(self, user: str, uri: str, *, call_id: str, cseq: int, expires: int,
                    source: tuple[str, int]) -> int:

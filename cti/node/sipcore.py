@@ -137,11 +137,11 @@ class SipCore:
             self._answer_stateless(request, 200, [("Allow", ALLOW), ("Accept", "application/sdp"),
                                                   ("Accept-Language", "en"), ("Supported", "")])
         elif method == "REGISTER":
-            status, headers = self.registration.handle(request, event.source)
-            if status in (401, 407):  # a challenge: §8.2.7's own example of a stateless answer
-                self.refuse(request, status, headers=headers)
-            else:
-                self.respond(request, status, headers=headers)
+            answer = self.registration.handle(request, event.source)
+            if answer.stateless:  # a challenge (§8.2.7's own example), a malformed request's 400, an unknown 404
+                self.refuse(request, answer.status, headers=answer.headers)
+            else:  # it changed state (a binding, a failure counted toward a lock-out, a nonce count used)
+                self.respond(request, answer.status, headers=answer.headers)
         elif method == "CANCEL":
             leg = self.legs.leg_for_invite(event.cancels) if self.legs and event.cancels is not None else None
             if leg is not None:

@@ -112,3 +112,22 @@ def test_an_invite_to_an_unknown_number_is_refused_statelessly(tmp_path: Path) -
             text = page.read().decode()
         live = [line for line in text.splitlines() if line.startswith("cti_sip_transactions ")]
         assert live and float(live[0].split()[1]) == 0, live
+
+
+def test_a_register_with_a_malformed_digest_header_is_refused_statelessly(tmp_path: Path) -> None:
+    """A malformed Authorization header gets 400 whatever the moment, and counts toward no lock-out: the node
+    answers it as a stateless UAS, with the same To tag for a retransmission and no transaction left."""
+    with run_server(tmp_path) as srv, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        sock.settimeout(5)
+        local = sock.getsockname()[1]
+        register = _register(srv.sip_port, local, "baddigest", 1).replace(
+            b"Expires: 60\r\n", b"Expires: 60\r\nAuthorization: Digest realm=\r\n")
+        answers = [_answer(sock, register, srv.sip_port) for _ in range(2)]
+        assert [a.status for a in answers] == [400, 400]
+        tags = {_to_tag(a) for a in answers}
+        assert len(tags) == 1 and None not in tags, tags
+        with urllib.request.urlopen(f"http://{HOST}:{srv.http_port}/metrics", timeout=5) as page:
+            text = page.read().decode()
+        live = [line for line in text.splitlines() if line.startswith("cti_sip_transactions ")]
+        assert live and float(live[0].split()[1]) == 0, live

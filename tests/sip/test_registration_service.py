@@ -30,26 +30,38 @@ def _service() -> RegistrationService:
 async def test_contact_parameters_come_back_as_written() -> None:
     service = _service()
     contact = f"<sip:1002@127.0.0.1:40000;transport=udp>;expires=3600;{INSTANCE}"
-    status, headers = service.handle(_register("<sip:1002@127.0.0.1>", contact=contact), SOURCE)
-    assert status == 401
+    status, headers, stateless = service.handle(_register("<sip:1002@127.0.0.1>", contact=contact), SOURCE)
+    assert status == 401 and stateless  # a challenge changes nothing: sent as a stateless UAS
     challenge = parse_challenge(dict(headers)["WWW-Authenticate"])
     creds = answer_challenge(challenge, username="1002", password="demo1002", method="REGISTER",
                              uri="sip:127.0.0.1", cnonce="c0ffee", nc=1)
-    status, headers = service.handle(
+    status, headers, stateless = service.handle(
         _register("<sip:1002@127.0.0.1>", f"Authorization: {creds.header_value()}", contact=contact), SOURCE)
     service.close()
-    assert status == 200
+    assert status == 200 and not stateless  # a binding made (and a nonce count used)
     contacts = [value for name, value in headers if name == "Contact"]
     assert contacts == [f"<sip:1002@127.0.0.1:40000;transport=udp>;expires=3600;{INSTANCE}"]
 
 
 async def test_a_non_sip_to_is_a_bad_request_and_an_unknown_scheme_is_challenged() -> None:
     service = _service()
-    status, headers = service.handle(_register("isbn:2983792873"), SOURCE)  # RFC 4475 'unksm2'
-    assert status == 400 and "SIP or SIPS URI" in dict(headers)["Warning"]
-    status, headers = service.handle(  # RFC 4475 'regaut01'
+    status, headers, stateless = service.handle(_register("isbn:2983792873"), SOURCE)  # RFC 4475 'unksm2'
+    assert status == 400 and "SIP or SIPS URI" in dict(headers)["Warning"] and stateless
+    status, headers, stateless = service.handle(  # RFC 4475 'regaut01'
         _register("<sip:1002@127.0.0.1>", "Authorization: NoOneKnowsThisScheme opaque-data=here"), SOURCE)
-    assert status == 401 and dict(headers)["WWW-Authenticate"].startswith("Digest ")
-    status, _ = service.handle(_register("<sip:1002@127.0.0.1>", "Authorization: Digest realm="), SOURCE)
-    assert status == 400  # a malformed Digest header is still refused
+    assert status == 401 and dict(headers)["WWW-Authenticate"].startswith("Digest ") and stateless
+    status, _, stateless = service.handle(_register("<sip:1002@127.0.0.1>", "Authorization: Digest realm="), SOURCE)
+    assert status == 400 and stateless  # a malformed Digest header is still refused, and counts for nothing
     service.close()
+
+
+async def test_a_wrong_password_counts_toward_a_lock_out_so_its_answer_keeps_its_transaction() -> None:
+    service = _service()
+    _, headers, _ = service.handle(_register("<sip:1002@127.0.0.1>"), SOURCE)
+    challenge = parse_challenge(dict(headers)["WWW-Authenticate"])
+    creds = answer_challenge(challenge, username="1002", password="not-the-password", method="REGISTER",
+                             uri="sip:127.0.0.1", cnonce="c0ffee", nc=1)
+    status, _, stateless = service.handle(
+        _register("<sip:1002@127.0.0.1>", f"Authorization: {creds.header_value()}"), SOURCE)
+    service.close()
+    assert status == 403 and not stateless
