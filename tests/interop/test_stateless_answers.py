@@ -30,6 +30,15 @@ def _answer(sock: socket.socket, data: bytes, port: int) -> Response:
             return answer
 
 
+def _live_transactions(http_port: int) -> float:
+    """The node's live SIP transactions (``cti_sip_transactions`` on /metrics)."""
+    with urllib.request.urlopen(f"http://{HOST}:{http_port}/metrics", timeout=5) as page:
+        text = page.read().decode()
+    live = [line for line in text.splitlines() if line.startswith("cti_sip_transactions ")]
+    assert live, "no cti_sip_transactions on /metrics"
+    return float(live[0].split()[1])
+
+
 def _to_tag(answer: Response) -> str | None:
     return NameAddr.parse(answer.headers.get("To") or "").tag
 
@@ -67,10 +76,7 @@ def test_options_is_answered_statelessly_the_same_each_time(tmp_path: Path) -> N
         assert all("OPTIONS" in (a.headers.get("Allow") or "") for a in answers)
         tags = {_to_tag(a) for a in answers}
         assert len(tags) == 1 and None not in tags, tags
-        with urllib.request.urlopen(f"http://{HOST}:{srv.http_port}/metrics", timeout=5) as page:
-            text = page.read().decode()
-        live = [line for line in text.splitlines() if line.startswith("cti_sip_transactions ")]
-        assert live and float(live[0].split()[1]) == 0, live
+        assert _live_transactions(srv.http_port) == 0
 
 
 def _invite(port: int, local: int, branch: str, number: str) -> bytes:
@@ -108,10 +114,7 @@ def test_an_invite_to_an_unknown_number_is_refused_statelessly(tmp_path: Path) -
         assert [[a.status for a in answers] for answers in rounds] == [[404], [404], [404]]
         tags = {_to_tag(answers[-1]) for answers in rounds}
         assert len(tags) == 1 and None not in tags, tags
-        with urllib.request.urlopen(f"http://{HOST}:{srv.http_port}/metrics", timeout=5) as page:
-            text = page.read().decode()
-        live = [line for line in text.splitlines() if line.startswith("cti_sip_transactions ")]
-        assert live and float(live[0].split()[1]) == 0, live
+        assert _live_transactions(srv.http_port) == 0
 
 
 def test_a_register_with_a_malformed_digest_header_is_refused_statelessly(tmp_path: Path) -> None:
@@ -127,7 +130,4 @@ def test_a_register_with_a_malformed_digest_header_is_refused_statelessly(tmp_pa
         assert [a.status for a in answers] == [400, 400]
         tags = {_to_tag(a) for a in answers}
         assert len(tags) == 1 and None not in tags, tags
-        with urllib.request.urlopen(f"http://{HOST}:{srv.http_port}/metrics", timeout=5) as page:
-            text = page.read().decode()
-        live = [line for line in text.splitlines() if line.startswith("cti_sip_transactions ")]
-        assert live and float(live[0].split()[1]) == 0, live
+        assert _live_transactions(srv.http_port) == 0
