@@ -3,7 +3,8 @@
 With the variable set, the node keeps the cyclic garbage collector off (nothing frees a cycle
 behind the test's back) and, on each ``SIGUSR1``, collects with ``gc.DEBUG_SAVEALL`` and writes to
 FILE (JSON) what the collection found: the number of objects, and a count per type, with the
-types of the project's own packages (``cti``, ``sip``, ``acd``, ``ivr``, ``config``) listed apart.
+types of the project's own packages (``cti``, ``sip``, ``acd``, ``ivr``, ``config``) listed apart; and the
+project's objects still alive after it (``live_ours``: what something still holds, not garbage).
 A first signal clears what start-up left; the next report holds only what came after (the calls
 of a test: tests/integration/test_call_cycles.py). Never set in production.
 """
@@ -47,8 +48,13 @@ def report(path: Path) -> dict[str, object]:
         if kind.__module__.split(".")[0] in OUR_PACKAGES:
             ours[name] += 1
     del garbage
+    live: Counter[str] = Counter()
+    for obj in gc.get_objects():
+        module = getattr(type(obj), "__module__", None)  # not always a str (a class may set it to anything)
+        if isinstance(module, str) and module.split(".")[0] in OUR_PACKAGES:
+            live[f"{module}.{type(obj).__qualname__}"] += 1
     result: dict[str, object] = {"objects": sum(by_type.values()), "ours": dict(ours),
-                                 "by_type": dict(by_type.most_common(40))}
+                                 "by_type": dict(by_type.most_common(40)), "live_ours": dict(live.most_common(60))}
     path.write_text(json.dumps(result, indent=1))
     log.info("server.gc.reported", objects=result["objects"], ours=sum(ours.values()))
     return result

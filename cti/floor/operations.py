@@ -151,15 +151,16 @@ class NodeControl:
     def _set_wrap_up(self, agent_id: str, disposition: str | None, notes: str | None) -> None:
         """The agent's wrap-up code and notes for its last call: stored on the CDR (the code is the call reason
         for reports)."""
-        call = self.c.last_call_of.pop(agent_id, None)
-        if call is None:
+        detail = self.c.last_call_of.pop(agent_id, None)
+        if detail is None:
             return
-        call.detail.wrap_up_notes = notes
+        call_id = CallId(detail.call_id)
+        detail.wrap_up_notes = notes
         if disposition:
-            call.detail.disposition = disposition
-            call.detail.reason = call.detail.reason or disposition
-            self.c.publisher.call_reason(call.id, disposition, "disposition")
-        rewritten = self.c.records.call_ended(call.id, call.detail)
+            detail.disposition = disposition
+            detail.reason = detail.reason or disposition
+            self.c.publisher.call_reason(call_id, disposition, "disposition")
+        rewritten = self.c.records.call_ended(call_id, detail)
         rewritten.add_done_callback(_consume)  # a failed write is logged by the writer
 
     # ------------------------------------------------------------------------------ calls

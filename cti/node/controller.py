@@ -82,7 +82,9 @@ class CallController:
         self.queues = {q.name: q for q in config.queues}
         self.agents = {a.id: a for a in config.agents}  # live: agents are added and changed at run time
         self.supervisors = {s.id: s for s in config.supervisors}
-        self.last_call_of: dict[str, Call] = {}  # agent -> its last call (for the wrap-up disposition)
+        # agent -> the record of its last call (for the wrap-up disposition): the record only, not the call, whose
+        # legs and media would stay in memory with it (one call per agent who ever answered one: ~35 KiB each).
+        self.last_call_of: dict[str, CallDetail] = {}
         self.clock = NodeClock()  # one clock for every time a record holds (cti/clock.py)
         calendar = SiteCalendar(offset=self.clock.offset, zone=config.node.zone)  # "today" is the site's day
         router = Router([queue_config(q) for q in config.queues], calendar=calendar,
@@ -290,7 +292,7 @@ class CallController:
         log.info("call.ended", by=detail.hung_up_by, reason=detail.end_reason, agent=detail.agent,
                  serial=detail.recording_serial)
         if detail.agent:
-            self.last_call_of[detail.agent] = call
+            self.last_call_of[detail.agent] = detail
         try:
             ended = self.publisher.call_ended(detail)
             return self.records.call_ended(call.id, detail, (ended,))
