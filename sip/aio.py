@@ -282,15 +282,13 @@ class SipEndpoint:
             return
         if tx.last_response is not None and tx.last_response.status > 100:
             return  # the TU had sent a provisional: the call is its own
-        malformed = isinstance(exc, RemoteSipError) and exc.status_hint >= 400
-        status = exc.status_hint if isinstance(exc, RemoteSipError) and malformed else 500
+        hint = exc.status_hint if isinstance(exc, RemoteSipError) else 0
+        malformed = hint >= 400
+        status = hint if malformed else 500
         request = event.request
         try:
-            if malformed:
-                self.layer.send_response(response_to(request, status, to_tag=self.layer.stateless_tag(request)),
-                                         self._now(), stateless=True)
-            else:
-                self.layer.send_response(response_to(request, status), self._now())
+            to_tag = self.layer.stateless_tag(request) if malformed else None
+            self.layer.send_response(response_to(request, status, to_tag=to_tag), self._now(), stateless=malformed)
         except (LocalSipError, RemoteSipError) as failed:
             log.info("sip.response.failed", status=status, error=str(failed))
 
